@@ -1,0 +1,52 @@
+"""The ``clickme`` console command: a thin dispatcher over one subcommand per job.
+
+Each package owns its subcommands in its own ``cli`` module, which exposes
+``register(subparsers)``; this module only gathers them, so a package's heavy imports
+happen inside its handlers, never at parse time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from clickme_analysis.errors import InputError
+
+#: Modules whose ``register(subparsers)`` adds subcommands, in help order.
+SUBCOMMAND_MODULES = (
+    "clickme_analysis.commands",
+    "stimuli.cli",
+    "experiments.cli",
+    "models.cli",
+    "reports.cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clickme",
+        description="ClickMe maps, psychophysics and GALA models: one subcommand per job.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in SUBCOMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``clickme``; bad input exits with status 2 and a located message, no traceback."""
+    args = build_parser().parse_args(argv)
+    try:
+        result = args.func(args)
+    except InputError as err:
+        print(f"clickme {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"clickme {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Rapid-categorization experiment: trial design (pure Python) and the PsychoPy runner."""

@@ -1,0 +1,7 @@
+"""``clickme`` subcommands of the ``models`` package."""
+
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    """Add this package's subcommands to the ``clickme`` parser (none yet)."""
