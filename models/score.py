@@ -1,0 +1,212 @@
+"""Scoring: top-1/top-5 error and the fraction of human ClickMe map variability explained.
+
+Per image, the model map (column-wise L2 norm over channels of a layer's activity, by default
+the last GALA attention volume) and the human map are resized to ``score_size`` and compared by
+Spearman's rho; the mean rho divided by the human inter-rater ceiling (0.58 in the paper) is
+the "fraction of human ClickMe map variability" (Linsley et al. 2019, Section 4). The p-value
+pairs model maps with the human maps of other images (permutations of the pairing).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from clickme_analysis.errors import InputError
+from models.loss import attention_layers, attention_map, clickme_loss, record_layers, unwrap
+
+PAPER_CEILING = 0.58
+
+
+def _square(maps: torch.Tensor, size: int) -> torch.Tensor:
+    return F.interpolate(maps[:, None].float(), size=(size, size), mode="bilinear",
+                         align_corners=False, antialias=True)[:, 0]
+
+
+@torch.no_grad()
+def evaluate(model, loader, layers=None, score_layer: str | None = None, lam: float = 0.0,
+             device="cpu", amp: str = "none", channels_last: bool = False, score_size: int = 64,
+             progress: bool = False, loss_options: dict | None = None):
+    """Run a model over a loader of :class:`models.data.PairedDataset` items.
+
+    Parameters
+    ----------
+    model : nn.Module
+    loader : iterable of batches (dicts of ``image``, ``map``, ``has_map``, ``label``, ``index``)
+    layers : list of str, optional
+        Layers of the ClickMe loss (default :func:`models.loss.attention_layers`).
+    score_layer : str, optional
+        Layer whose map is scored (default the last of ``layers``).
+    lam : float
+        Lambda for the reported loss.
+    score_size : int, default 64
+        Side of the square on which model and human maps are compared.
+
+    Returns
+    -------
+    frame : DataFrame
+        One row per image: ``index, label, top1_correct, top5_correct, cross_entropy,
+        distance, has_map``.
+    model_maps, human_maps : ndarray (N, score_size, score_size) float32
+    """
+    base = unwrap(model)
+    layers = list(layers) if layers else attention_layers(base)
+    score_layer = score_layer or layers[-1]
+    watch = list(dict.fromkeys(layers + [score_layer]))
+    was_training = base.training
+    base.eval()
+    rows, model_maps, human_maps = [], [], []
+    autocast = _autocast(device, amp)
+    try:
+        with record_layers(base, watch) as seen:
+            for batch in tqdm(loader, desc="evaluate", unit="batch", disable=not progress):
+                images = batch["image"].to(device)
+                if channels_last:
+                    images = images.contiguous(memory_format=torch.channels_last)
+                labels = batch["label"].to(device)
+                maps = batch["map"].to(device)
+                has_map = batch["has_map"].to(device)
+                with autocast:
+                    logits = base(images)
+                labelled = labels >= 0
+                safe = torch.where(labelled, labels, torch.zeros_like(labels))
+                parts = clickme_loss(logits, safe, [seen[n] for n in layers], maps, has_map,
+                                     lam, **(loss_options or {}))
+                k = min(5, logits.shape[1])
+                top = logits.float().topk(k, 1).indices
+                hit = top == safe[:, None]
+                ce = F.cross_entropy(logits.float(), safe, reduction="none")
+                rows.append(pd.DataFrame({
+                    "index": batch["index"].numpy(),
+                    "label": labels.cpu().numpy(),
+                    "top1_correct": torch.where(labelled, hit[:, 0], False).cpu().numpy(),
+                    "top5_correct": torch.where(labelled, hit.any(1), False).cpu().numpy(),
+                    "cross_entropy": torch.where(labelled, ce, torch.nan).cpu().numpy(),
+                    "distance": torch.where(has_map, parts["distance"], torch.nan).cpu().numpy(),
+                    "has_map": has_map.cpu().numpy()}))
+                model_maps.append(_square(attention_map(seen[score_layer]), score_size).cpu())
+                human_maps.append(_square(maps, score_size).cpu())
+    finally:
+        base.train(was_training)
+    if not rows:
+        raise InputError("no images to evaluate")
+    return (pd.concat(rows, ignore_index=True), torch.cat(model_maps).numpy(),
+            torch.cat(human_maps).numpy())
+
+
+def _autocast(device, amp: str):
+    import contextlib
+
+    if amp == "none":
+        return contextlib.nullcontext()
+    dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16}
+    if amp not in dtypes:
+        raise InputError(f"expected amp 'none', 'bf16' or 'fp16', got {amp!r}", field="amp")
+    return torch.autocast(torch.device(device).type, dtype=dtypes[amp])
+
+
+def map_alignment(model_maps: np.ndarray, human_maps: np.ndarray) -> np.ndarray:
+    """Per-image Spearman rho between model and human maps (N, H, W) (ties: average ranks)."""
+    from clickme_analysis.reliability import spearman_rows
+
+    model_maps, human_maps = np.asarray(model_maps), np.asarray(human_maps)
+    if model_maps.shape != human_maps.shape or model_maps.ndim != 3:
+        raise InputError(f"expected two (N, H, W) arrays of one shape, got {model_maps.shape} "
+                         f"and {human_maps.shape}")
+    n = len(model_maps)
+    return spearman_rows(model_maps.reshape(n, -1).astype(np.float32),
+                         human_maps.reshape(n, -1).astype(np.float32))
+
+
+def permutation_test(model_maps: np.ndarray, human_maps: np.ndarray, n_permutations: int = 1000,
+                     seed: int = 0) -> tuple[float, float]:
+    """Is mean rho above what model maps reach against other images' human maps?
+
+    Returns
+    -------
+    p_value : float
+        ``(1 + #{null mean >= observed}) / (1 + n_permutations)``.
+    null_mean : float
+        Mean rho under shuffled pairings (the null floor).
+    """
+    from clickme_analysis.reliability import pearson_rows, rank_rows
+
+    n = len(model_maps)
+    if n < 2:
+        return float("nan"), float("nan")
+    rm = rank_rows(np.asarray(model_maps, np.float32).reshape(n, -1))
+    rh = rank_rows(np.asarray(human_maps, np.float32).reshape(n, -1))
+    observed = np.nanmean(pearson_rows(rm, rh))
+    rng = np.random.default_rng(seed)
+    null = np.array([np.nanmean(pearson_rows(rm, rh[rng.permutation(n)]))
+                     for _ in range(n_permutations)])
+    return float((1 + np.sum(null >= observed)) / (1 + n_permutations)), float(np.mean(null))
+
+
+def summarise(frame: pd.DataFrame, model_maps, human_maps, model: str = "model",
+              ceiling: float = PAPER_CEILING, n_permutations: int = 1000, seed: int = 0):
+    """Turn :func:`evaluate`'s output into per-image and summary tables.
+
+    Returns
+    -------
+    per_image : DataFrame
+        ``frame`` plus ``rho``.
+    summary : DataFrame (one row)
+        ``model, top1_err, top5_err, fraction_human, rho_mean, p_value, ceiling, null_floor,
+        n_images, n_maps``.
+    """
+    if not 0 < ceiling <= 1:
+        raise InputError(f"expected a ceiling in (0, 1], got {ceiling}", field="ceiling")
+    per_image = frame.copy()
+    has_map = per_image["has_map"].to_numpy(bool)
+    rho = np.full(len(per_image), np.nan)
+    if has_map.any():
+        rho[has_map] = map_alignment(model_maps[has_map], human_maps[has_map])
+    per_image["rho"] = rho
+    labelled = per_image["label"] >= 0
+    p_value, null_floor = permutation_test(model_maps[has_map], human_maps[has_map],
+                                           n_permutations, seed)
+    rho_mean = float(np.nanmean(rho)) if np.isfinite(rho).any() else float("nan")
+    summary = pd.DataFrame([{
+        "model": model,
+        "top1_err": 1 - per_image.loc[labelled, "top1_correct"].mean() if labelled.any() else np.nan,
+        "top5_err": 1 - per_image.loc[labelled, "top5_correct"].mean() if labelled.any() else np.nan,
+        "fraction_human": rho_mean / ceiling, "rho_mean": rho_mean, "p_value": p_value,
+        "ceiling": ceiling, "null_floor": null_floor,
+        "n_images": len(per_image), "n_maps": int(has_map.sum())}])
+    return per_image, summary
+
+
+def score_model(model, dataset, model_name: str = "model", layer: str | None = None,
+                batch_size: int = 32, device="cpu", ceiling: float = PAPER_CEILING,
+                n_permutations: int = 1000, score_size: int = 64, seed: int = 0,
+                progress: bool = False, workers: int = 0):
+    """Top-1/top-5 error and fraction of human map variability of ``model`` on ``dataset``.
+
+    Parameters
+    ----------
+    model : nn.Module
+    dataset : models.data.PairedDataset
+    model_name : str
+        Value of the ``model`` column.
+    layer : str, optional
+        Scored layer (default: the last GALA gate / SE layer / conv4 block).
+    ceiling : float, default 0.58
+        Human inter-rater rho (paper); see :mod:`clickme_analysis.reliability`.
+    n_permutations : int, default 1000
+    score_size : int, default 64
+    seed : int, default 0
+
+    Returns
+    -------
+    per_image, summary : DataFrame
+        As :func:`summarise`.
+    """
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers)
+    frame, model_maps, human_maps = evaluate(model.to(device), loader, score_layer=layer,
+                                             device=device, score_size=score_size,
+                                             progress=progress)
+    return summarise(frame, model_maps, human_maps, model_name, ceiling, n_permutations, seed)
