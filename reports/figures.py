@@ -59,9 +59,11 @@ def _image_01(image, name: str) -> np.ndarray:
     if array.dtype == np.uint8:
         return array / 255.0
     array = array.astype(float)
-    if not np.all(np.isfinite(array)) or array.min() < 0 or array.max() > 1:
+    if not np.all(np.isfinite(array)):
+        raise InputError(f"{name}: expected finite image values, got NaN or inf")
+    if array.min() < 0 or array.max() > 1:
         raise InputError(f"{name}: expected uint8 or float values in [0, 1], "
-                         f"got range [{np.nanmin(array):g}, {np.nanmax(array):g}]")
+                         f"got range [{array.min():g}, {array.max():g}]")
     return array
 
 

@@ -131,8 +131,8 @@ def colors_for(names) -> dict:
 
     Examples
     --------
-    >>> colors_for(["saliency", "clickme"])
-    {'clickme': '#0072B2', 'saliency': '#D55E00'}
+    >>> colors_for(["saliency", "clickme", "intact"])
+    {'saliency': '#D55E00', 'clickme': '#0072B2', 'intact': '#000000'}
     """
     fixed = {"intact": "#000000", "null": GREY}
     others = sorted({str(n) for n in names} - set(fixed))

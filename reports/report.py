@@ -1,0 +1,448 @@
+"""Gather the toolkit's outputs into figures, tables and one self-contained ``report.html``.
+
+This is the only I/O layer of :mod:`reports`: it reads the files of ``docs/outputs.md`` under an
+inputs root (``clickme/``, ``stimuli/``, ``experiment/``, ``models/``), turns them into the tidy
+DataFrames and arrays that :mod:`reports.figures` and :mod:`reports.tables` take, and writes
+
+- ``OUT/report.html``: every figure embedded as a base64 PNG, a caption under each, the tables,
+  and the list of parts that are missing or could not be used;
+- ``OUT/figures/<name>.pdf`` and ``.png``;
+- ``OUT/tables/<name>.md``, ``.tex`` and ``.csv``.
+
+A missing input file is not an error: the part that needs it is listed as missing. A present
+file that breaks the contract (a missing column, an unreadable array) is listed with the reason
+and the rest of the report is still built.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from clickme_analysis.errors import InputError
+from reports import figures, tables
+
+#: Example images shown in the map figures.
+N_EXAMPLES = 6
+
+
+class Missing(Exception):
+    """An input a report part needs is absent (the part is listed, not fatal)."""
+
+
+@dataclass
+class Item:
+    """One report element: a matplotlib Figure, a table (DataFrame) or an existing PNG (bytes)."""
+
+    name: str
+    title: str
+    caption: str
+    content: object
+
+
+@dataclass
+class Gathered:
+    """What :func:`gather` found: items per section, and the parts missing or unusable."""
+
+    inputs: Path
+    sections: dict = field(default_factory=dict)
+    missing: list = field(default_factory=list)
+    problems: list = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- readers
+def _need(path: Path) -> Path:
+    if not path.is_file():
+        raise Missing(str(path))
+    return path
+
+
+def read_table(path: Path, columns=()) -> pd.DataFrame:
+    """Read a CSV output; absent -> :class:`Missing`, malformed -> :class:`InputError`."""
+    try:
+        # only empty cells and NaN are missing values: "null" (a distribution name) and "NA"
+        # stay strings
+        frame = pd.read_csv(_need(path), keep_default_na=False, na_values=["", "NaN", "nan"])
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise InputError(f"could not parse as CSV: {err}", path=path) from None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputError(f"expected columns {list(columns)}, missing {missing}", path=path,
+                         field=missing[0])
+    return frame
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Read a PNG as a uint8 array (H, W) or (H, W, 3)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(_need(path)) as image:
+            return np.asarray(image.convert("L" if image.mode in ("L", "I", "I;16") else "RGB"))
+    except (UnidentifiedImageError, OSError) as err:
+        raise InputError(f"could not read as an image: {err}", path=path) from None
+
+
+def _read_archive(path: Path, image_ids) -> dict:
+    from clickme_analysis.archive import MapArchive
+
+    with MapArchive(_need(path)) as archive:
+        return {i: np.asarray(archive[i]) for i in image_ids if i in archive}
+
+
+def _labels(root: Path) -> dict:
+    path = root / "clickme" / "labels.csv"
+    if not path.is_file():
+        return {}
+    frame = read_table(path, ["image_id", "label"])
+    return dict(zip(frame["image_id"].astype(str), frame["label"].astype(str)))
+
+
+def _example_ids(root: Path, candidates) -> list[str]:
+    """Up to N_EXAMPLES ids with an image, alternating categories when labels.csv has them."""
+    candidates = [i for i in candidates if (root / "clickme" / "images" / f"{i}.png").is_file()]
+    path = root / "clickme" / "labels.csv"
+    if path.is_file():
+        frame = read_table(path, ["image_id", "category"])
+        category = dict(zip(frame["image_id"].astype(str), frame["category"].astype(str)))
+        groups = [[i for i in candidates if category.get(i) == c]
+                  for c in sorted({category.get(i) for i in candidates}, key=str)]
+        interleaved = [i for row in zip(*groups) for i in row] if len(groups) > 1 else []
+        candidates = interleaved + [i for i in candidates if i not in interleaved]
+    return candidates[:N_EXAMPLES]
+
+
+# ----------------------------------------------------------------------------- report parts
+def _clickme_maps(root: Path) -> list[Item]:
+    from clickme_analysis.archive import MapArchive
+
+    with MapArchive(_need(root / "clickme" / "maps.npz")) as archive:
+        ids = _example_ids(root, archive.image_ids)
+    if not ids:
+        raise Missing(str(root / "clickme" / "images" / "<image_id>.png"))
+    images = {i: read_image(root / "clickme" / "images" / f"{i}.png") for i in ids}
+    maps = {"clickme": _read_archive(root / "clickme" / "maps.npz", ids)}
+    saliency = root / "clickme" / "saliency_maps.npz"
+    if saliency.is_file():
+        maps["saliency"] = _read_archive(saliency, ids)
+    fig = figures.example_maps(images, maps, titles=_labels(root))
+    caption = ("Example ClickMe maps (middle row) over their images, opacity and colour from "
+               "the blurred map rescaled to [0, 1] per image"
+               + ("; bottom row: the bottom-up saliency stand-in." if len(maps) > 1 else "."))
+    return [Item("clickme_maps", "ClickMe maps", caption, fig)]
+
+
+def _participants(root: Path) -> list[Item]:
+    frame = read_table(root / "clickme" / "participants_per_image.csv",
+                       ["image_id", "n_participants"])
+    caption = (f"Number of participants whose clicks make up each ClickMe map "
+               f"({len(frame)} images; dashed line: mean).")
+    return [Item("participants_per_map", "Participants per map", caption,
+                 figures.participants_histogram(frame))]
+
+
+def _reliability(root: Path) -> list[Item]:
+    frame = read_table(root / "clickme" / "reliability_per_image.csv", ["rho", "distribution"])
+    return [Item("reliability", "Inter-rater reliability",
+                 "Spearman correlation between the maps of two participants of the same image "
+                 "(human) and of two different images (null); dashed lines: the means.",
+                 figures.reliability_null(frame))]
+
+
+def _reliability_summary(root: Path) -> list[Item]:
+    path = _need(root / "clickme" / "reliability_summary.json")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"not valid JSON: {err}", path=path) from None
+    method = ", ".join(f"{k} = {data[k]}" for k in ("method", "blur", "seed")
+                       if isinstance(data, dict) and k in data)
+    return [Item("reliability_summary", "Reliability summary",
+                 "Mean Spearman rho with its confidence interval"
+                 + (f" ({method})." if method else "."), tables.reliability_table(data))]
+
+
+def _metrics(root: Path) -> list[Item]:
+    frame = read_table(root / "clickme" / "metrics.csv", ["image_id", "metric", "value"])
+    return [Item("saliency_metrics", "Saliency metrics",
+                 "The saliency stand-in scored against the ClickMe maps: mean, S.E.M. and "
+                 "number of images per metric.", tables.metric_table(frame))]
+
+
+def _contact_sheets(root: Path) -> list[Item]:
+    folder = root / "stimuli"
+    manifest = read_table(folder / "manifest.csv", ["image_id", "map_source", "level", "path"])
+    manifest = manifest[manifest["map_source"].astype(str) != "intact"]
+    if manifest.empty:
+        raise InputError("no stimuli other than intact images", path=folder / "manifest.csv")
+    first = manifest.drop_duplicates("image_id")
+    # one target (animal) and one non-target image when the manifest says which is which
+    by = first["target"].astype(str) if "target" in first else pd.Series(0, index=first.index)
+    ids = first.groupby(by, sort=False)["image_id"].first().astype(str).tolist()
+    items = []
+    for image_id in ids[:2]:
+        rows = manifest[manifest["image_id"].astype(str) == str(image_id)]
+        sheet: dict = {}
+        for row in rows.itertuples(index=False):
+            path = Path(row.path) if Path(row.path).is_absolute() else folder / row.path
+            sheet.setdefault(str(row.map_source), {})[float(row.level)] = read_image(path)
+        items.append(Item(f"contact_sheet_{image_id}", f"Stimuli: {image_id}",
+                          f"Stimulus contact sheet for image {image_id}: one row per map "
+                          "source, columns the percentage of the image's most important "
+                          "features revealed.", figures.contact_sheet(sheet, str(image_id))))
+    return items
+
+
+def _psychophysics(root: Path) -> list[Item]:
+    folder = root / "experiment"
+    accuracy = read_table(folder / "accuracy.csv", ["group", "level", "accuracy", "sem"])
+    optional = {}
+    for name, columns in (("psychometric", ["group", "level", "predicted", "ci_low", "ci_high"]),
+                          ("level_tests", ["level", "significant"])):
+        path = folder / f"{name}.csv"
+        optional[name] = read_table(path, columns) if path.is_file() else None
+    caption = ("Accuracy (mean over participants, bars: S.E.M.) against the percentage of the "
+               "image's most important features revealed, per map source; log x axis.")
+    if optional["psychometric"] is not None:
+        caption += " Lines: fitted psychometric curves with their confidence bands."
+    if optional["level_tests"] is not None:
+        caption += (" Stars: levels where the map sources differ (randomisation test, Holm "
+                    "corrected; * p < .05, ** p < .01, *** p < .001).")
+    items = [Item("accuracy_curves", "Accuracy vs features revealed", caption,
+                  figures.accuracy_curves(accuracy, **optional))]
+    if optional["level_tests"] is not None:
+        items.append(Item("level_tests", "Per-level tests",
+                          "Per-level test of the difference between map sources.",
+                          optional["level_tests"]))
+    return items
+
+
+def _model_scores(root: Path) -> list[Item]:
+    frame = read_table(root / "models" / "scores.csv",
+                       ["model", "top1_err", "top5_err", "fraction_human"])
+    return [Item("model_scores", "Models",
+                 "Top-1 and top-5 error and the fraction of human ClickMe map variability "
+                 "explained by each model's attention (paper Tables 1-4).",
+                 tables.model_table(frame))]
+
+
+def _lambda_sweep(root: Path) -> list[Item]:
+    frame = read_table(root / "models" / "sweep.csv",
+                       ["lambda", "top1_err", "fraction_human", "ceiling", "null_floor"])
+    return [Item("lambda_sweep", "Lambda sweep",
+                 "Top-1 accuracy (A) and fraction of human map variability (B) against the "
+                 "weight lambda of the ClickMe map loss; dashed: the human inter-rater ceiling, "
+                 "dotted: the null floor.", figures.lambda_sweep(frame))]
+
+
+def _training_curves(root: Path) -> list[Item]:
+    frame = read_table(root / "models" / "curves.csv",
+                       ["run", "epoch", "split", "accuracy", "map_alignment"])
+    return [Item("training_curves", "Training curves",
+                 "Accuracy and map alignment over epochs per run (solid: train, dashed: "
+                 "held out).", figures.training_curves(frame))]
+
+
+def _attention(root: Path) -> list[Item]:
+    path = _need(root / "models" / "attention.npz")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (OSError, ValueError) as err:
+        raise InputError(f"could not read as NPZ: {err}", path=path) from None
+    if "image_ids" not in arrays:
+        raise InputError("expected an 'image_ids' member", path=path, field="image_ids")
+    ids = [str(i) for i in arrays["image_ids"]]
+
+    def per_model(prefix):
+        return {name[len(prefix):]: dict(zip(ids, arrays[name])) for name in arrays
+                if name.startswith(prefix)}
+
+    attention, smoothgrad = per_model("attention/"), per_model("smoothgrad/")
+    if not attention:
+        raise InputError("expected members 'attention/<model>'", path=path, field="attention")
+    shown = ids[:N_EXAMPLES]
+    if "images" in arrays:
+        images = dict(zip(ids, arrays["images"]))
+    else:
+        images = {i: read_image(root / "clickme" / "images" / f"{i}.png") for i in shown}
+    fig = figures.attention_panels({i: images[i] for i in shown}, attention,
+                                   smoothgrad if len(smoothgrad) == 2 else None,
+                                   titles=_labels(root))
+    caption = "Attention maps of each model over the images (rescaled to [0, 1] per map)"
+    if len(smoothgrad) == 2:
+        first, second = smoothgrad
+        caption += (f"; bottom row: SmoothGrad of {second} minus SmoothGrad of {first}, each "
+                    "divided by its largest absolute value (red: larger for the former)")
+    return [Item("attention_maps", "Attention maps", caption + " (paper Fig. 4).", fig)]
+
+
+def _explain_pngs(root: Path) -> list[Item]:
+    folder = root / "models" / "explain"
+    """Extra panels the models stage saved as PNG (optional: none is not a missing part)."""
+    paths = sorted(folder.glob("*.png")) if folder.is_dir() else []
+    return [Item(f"explain_{p.stem}", p.stem.replace("_", " "),
+                 f"Panel written by the models stage ({p.name}).", _need(p).read_bytes())
+            for p in paths]
+
+
+#: The report's sections, in order, each a list of part builders.
+SECTIONS: dict[str, list[Callable[[Path], list[Item]]]] = {
+    "ClickMe maps": [_clickme_maps, _participants, _reliability, _reliability_summary, _metrics],
+    "Stimuli": [_contact_sheets],
+    "Psychophysics": [_psychophysics],
+    "Models": [_model_scores, _lambda_sweep, _training_curves, _attention, _explain_pngs],
+}
+
+
+def gather(inputs, progress: bool = False) -> Gathered:
+    """Build every report part whose inputs exist under ``inputs``.
+
+    Parameters
+    ----------
+    inputs : str or os.PathLike
+        The outputs root (``clickme/``, ``stimuli/``, ``experiment/``, ``models/`` below it).
+    progress : bool
+        Show a tqdm bar over the parts.
+
+    Returns
+    -------
+    Gathered
+        Items per section; ``missing`` lists absent inputs, ``problems`` the inputs that were
+        present but unusable (with the reason).
+    """
+    from tqdm import tqdm
+
+    root = Path(inputs)
+    if not root.is_dir():
+        raise InputError("expected a directory of toolkit outputs", path=root)
+    result = Gathered(inputs=root)
+    parts = [(section, build) for section, builders in SECTIONS.items() for build in builders]
+    for section, build in tqdm(parts, desc="report parts", disable=not progress):
+        try:
+            items = build(root)
+        except Missing as err:
+            result.missing.append(f"{section}: {build.__name__.strip('_').replace('_', ' ')} "
+                                  f"(needs {err})")
+            continue
+        except InputError as err:
+            result.problems.append(f"{section}: {build.__name__.strip('_').replace('_', ' ')}: "
+                                   f"{err}")
+            continue
+        if items:
+            result.sections.setdefault(section, []).extend(items)
+    return result
+
+
+# ----------------------------------------------------------------------------- writing
+_CSS = """
+body { font-family: "DejaVu Sans", Arial, sans-serif; max-width: 980px; margin: 2em auto;
+       padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; }
+figure { margin: 1.5em 0; } figure img { max-width: 100%; height: auto; display: block; }
+figcaption { font-size: .9em; color: #444; margin-top: .4em; }
+table { border-collapse: collapse; font-size: .9em; margin: .5em 0; }
+th, td { padding: .25em .7em; border-bottom: 1px solid #ddd; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+.missing { color: #8a4b00; } .files { font-size: .85em; color: #666; }
+"""
+
+
+#: Figures are saved at 200 dpi; shown at this fraction of their pixel width (about 150 px
+#: per inch, so 8 pt text reads at about 16 px).
+_DISPLAY_SCALE = 0.75
+
+
+def _display_width(png: bytes) -> int:
+    """CSS width of a PNG in the page: its pixel width (IHDR) times the display scale."""
+    return round(int.from_bytes(png[16:20], "big") * _DISPLAY_SCALE)
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def write_report(gathered: Gathered, out) -> Path:
+    """Save figures and tables under ``out`` and write the self-contained ``report.html``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out/report.html``.
+    """
+    from reports.style import save_figure
+
+    out = Path(out)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    esc = html.escape
+    body = [f"<h1>ClickMe toolkit report</h1>",
+            f"<p class='files'>Inputs: <code>{esc(str(gathered.inputs.resolve()))}</code></p>"]
+    if gathered.missing or gathered.problems:
+        body.append("<section id='missing'><h2>Missing parts</h2><ul class='missing'>")
+        body += [f"<li>{esc(m)}</li>" for m in gathered.missing]
+        body += [f"<li>unusable: {esc(p)}</li>" for p in gathered.problems]
+        body.append("</ul></section>")
+    n_figure = n_table = 0
+    for section, items in gathered.sections.items():
+        body.append(f"<section><h2>{esc(section)}</h2>")
+        for item in items:
+            if isinstance(item.content, pd.DataFrame):
+                n_table += 1
+                paths = tables.write_table(item.content, out / "tables" / item.name, item.caption)
+                body.append(
+                    f"<h3 id='{esc(item.name)}'>Table {n_table}. {esc(item.title)}</h3>"
+                    f"<p>{esc(item.caption)}</p>"
+                    + item.content.to_html(index=False, border=0, na_rep="")
+                    + "<p class='files'>" + ", ".join(
+                        f"<code>tables/{esc(p.name)}</code>" for p in paths) + "</p>")
+                continue
+            n_figure += 1
+            if isinstance(item.content, bytes):
+                png = item.content
+                (out / "figures" / f"{item.name}.png").write_bytes(png)
+                files = f"figures/{item.name}.png"
+            else:
+                pdf, png_path = save_figure(item.content, out / "figures" / item.name)
+                png = png_path.read_bytes()
+                files = f"figures/{pdf.name}, figures/{png_path.name}"
+            body.append(
+                f"<figure id='{esc(item.name)}'><img src='{_data_uri(png)}' "
+                f"style='width: {_display_width(png)}px' "
+                f"alt='{esc(item.title)}'><figcaption><b>Figure {n_figure}. {esc(item.title)}."
+                f"</b> {esc(item.caption)} <span class='files'>({esc(files)})</span>"
+                "</figcaption></figure>")
+        body.append("</section>")
+    page = ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+            "<title>ClickMe toolkit report</title>"
+            f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+    path = out / "report.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def build_report(inputs: Path, out: Path, progress: bool = False) -> Path:
+    """Gather the outputs under ``inputs`` and write ``out/report.html`` (and figures, tables).
+
+    Parameters
+    ----------
+    inputs : pathlib.Path
+        The outputs root of ``clickme demo`` (``clickme/``, ``stimuli/``, ``experiment/``,
+        ``models/``).
+    out : pathlib.Path
+        Report folder; created if needed.
+    progress : bool
+        Show a tqdm bar over the report parts.
+
+    Returns
+    -------
+    pathlib.Path
+        The path of ``report.html``.
+    """
+    return write_report(gather(inputs, progress=progress), out)

@@ -1,0 +1,201 @@
+"""The paper's tables (Tables 1-4 style) as DataFrames, and their Markdown / LaTeX / CSV forms.
+
+Table builders take the tidy tables of ``docs/outputs.md`` and return a display DataFrame
+(human-readable column names, values rounded); the writers render any DataFrame without extra
+dependencies (no ``tabulate``, no ``jinja2``).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from clickme_analysis.errors import InputError
+
+#: Display names of the model-table columns (errors shown as percentages, as in the paper).
+MODEL_COLUMNS = {
+    "model": "Model",
+    "top1_err": "Top-1 err. (%)",
+    "top5_err": "Top-5 err. (%)",
+    "fraction_human": "Fraction of human map variability",
+    "rho_mean": "Mean \u03c1 (model vs ClickMe)",
+    "p_value": "p",
+}
+
+
+def _require(frame, columns, name: str) -> None:
+    if not isinstance(frame, pd.DataFrame):
+        raise InputError(f"{name}: expected a pandas DataFrame, got {type(frame).__name__}")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputError(f"{name}: expected columns {list(columns)}, missing {missing} "
+                         f"(got {list(frame.columns)})", field=missing[0])
+
+
+def model_table(scores: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
+    """Model x (top-1 err, top-5 err, fraction of human map variability), paper Tables 1-4.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        Columns ``model, top1_err, top5_err, fraction_human`` (``models/scores.csv``), errors as
+        proportions in [0, 1]; ``rho_mean`` and ``p_value`` are kept when present.
+    decimals : int
+        Decimals of the percentages and of the fraction (the fraction gets ``decimals + 1``).
+
+    Returns
+    -------
+    DataFrame
+        One row per model, in input order, with display column names; errors in percent.
+
+    Examples
+    --------
+    >>> scores = pd.DataFrame({"model": ["ResNet-50"], "top1_err": [0.2385],
+    ...                        "top5_err": [0.0712], "fraction_human": [0.4321]})
+    >>> print(to_markdown(model_table(scores)))
+    | Model | Top-1 err. (%) | Top-5 err. (%) | Fraction of human map variability |
+    | --- | ---: | ---: | ---: |
+    | ResNet-50 | 23.85 | 7.12 | 0.432 |
+    """
+    _require(scores, ["model", "top1_err", "top5_err", "fraction_human"], "scores")
+    for column in ("top1_err", "top5_err"):
+        values = pd.to_numeric(scores[column], errors="coerce")
+        if not values.between(0, 1).all():
+            raise InputError(f"scores: expected {column} as a proportion in [0, 1], got "
+                             f"{scores[column].tolist()}", field=column)
+    columns = [c for c in MODEL_COLUMNS if c in scores.columns]
+    table = scores[columns].copy()
+    table["model"] = table["model"].astype(str)
+    table[["top1_err", "top5_err"]] = (100 * table[["top1_err", "top5_err"]]).round(decimals)
+    for column in ("fraction_human", "rho_mean"):
+        if column in table:
+            table[column] = table[column].astype(float).round(decimals + 1)
+    return table.rename(columns=MODEL_COLUMNS).reset_index(drop=True)
+
+
+def metric_table(metrics: pd.DataFrame, decimals: int = 3) -> pd.DataFrame:
+    """Mean, S.E.M. and n per saliency metric from ``metrics.csv`` (``image_id, metric, value``).
+
+    Examples
+    --------
+    >>> metrics = pd.DataFrame({"image_id": ["a", "b"], "metric": "CC", "value": [0.2, 0.4]})
+    >>> print(to_markdown(metric_table(metrics)))
+    | Metric | Mean | S.E.M. | n |
+    | --- | ---: | ---: | ---: |
+    | CC | 0.3 | 0.1 | 2 |
+    """
+    _require(metrics, ["metric", "value"], "metrics")
+    grouped = metrics.groupby("metric", sort=True)["value"]
+    table = pd.DataFrame({"Metric": grouped.mean().index, "Mean": grouped.mean().to_numpy(),
+                          "S.E.M.": grouped.sem().to_numpy(),
+                          "n": grouped.count().to_numpy()})
+    return table.round({"Mean": decimals, "S.E.M.": decimals})
+
+
+def reliability_table(summary: dict, decimals: int = 3) -> pd.DataFrame:
+    """Inter-rater reliability vs null from ``reliability_summary.json``.
+
+    Parameters
+    ----------
+    summary : dict
+        ``{"human": {"mean", "ci_low", "ci_high", "n"}, "null": {...}, ...}``; other keys
+        (``method``, ``blur``, ``seed``) are ignored here.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``Distribution, Mean rho, CI low, CI high, n``.
+    """
+    rows = []
+    for name in ("human", "null"):
+        entry = summary.get(name) if isinstance(summary, dict) else None
+        if not isinstance(entry, dict) or "mean" not in entry:
+            raise InputError(f"reliability summary: expected a {name!r} entry with 'mean', "
+                             f"'ci_low', 'ci_high', 'n'", field=name)
+        rows.append({"Distribution": name, "Mean \u03c1": entry["mean"],
+                     "CI low": entry.get("ci_low", math.nan),
+                     "CI high": entry.get("ci_high", math.nan), "n": entry.get("n", math.nan)})
+    table = pd.DataFrame(rows)
+    return table.round({"Mean \u03c1": decimals, "CI low": decimals, "CI high": decimals})
+
+
+def _cell(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (float, np.floating)):
+        return f"{value:g}" if abs(value) < 1e-3 and value != 0 else f"{value:.6g}"
+    return str(value)
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table (numbers right-aligned).
+
+    Examples
+    --------
+    >>> print(to_markdown(pd.DataFrame({"a": ["x"], "b": [1.5]})))
+    | a | b |
+    | --- | ---: |
+    | x | 1.5 |
+    """
+    numeric = [pd.api.types.is_numeric_dtype(table[c]) for c in table.columns]
+    lines = ["| " + " | ".join(str(c).replace("|", "\\|") for c in table.columns) + " |",
+             "| " + " | ".join("---:" if n else "---" for n in numeric) + " |"]
+    for row in table.itertuples(index=False):
+        lines.append("| " + " | ".join(_cell(v).replace("|", "\\|") for v in row) + " |")
+    return "\n".join(lines)
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+                  "^": r"\textasciicircum{}", "\u03c1": r"$\rho$", "\u03bb": r"$\lambda$"}
+
+
+def _latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def to_latex(table: pd.DataFrame, caption: str | None = None, label: str | None = None) -> str:
+    r"""A ``booktabs`` LaTeX table (needs ``\usepackage{booktabs}``), special characters escaped.
+
+    Examples
+    --------
+    >>> print(to_latex(pd.DataFrame({"Top-1 err. (%)": [23.85]})))
+    \begin{table}[t]
+    \centering
+    \begin{tabular}{r}
+    \toprule
+    Top-1 err. (\%) \\
+    \midrule
+    23.85 \\
+    \bottomrule
+    \end{tabular}
+    \end{table}
+    """
+    align = "".join("r" if pd.api.types.is_numeric_dtype(table[c]) else "l" for c in table.columns)
+    lines = [r"\begin{table}[t]", r"\centering"]
+    if caption:
+        lines.append(r"\caption{" + _latex_escape(caption) + "}")
+    if label:
+        lines.append(r"\label{" + label + "}")
+    lines += [r"\begin{tabular}{" + align + "}", r"\toprule",
+              " & ".join(_latex_escape(str(c)) for c in table.columns) + r" \\", r"\midrule"]
+    for row in table.itertuples(index=False):
+        lines.append(" & ".join(_latex_escape(_cell(v)) for v in row) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines)
+
+
+def write_table(table: pd.DataFrame, stem, caption: str | None = None) -> list[Path]:
+    """Write ``stem.md``, ``stem.tex`` and ``stem.csv``; returns the three paths."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_suffix(s) for s in (".md", ".tex", ".csv")]
+    paths[0].write_text(to_markdown(table) + "\n", encoding="utf-8")
+    paths[1].write_text(to_latex(table, caption, f"tab:{stem.name}") + "\n", encoding="utf-8")
+    table.to_csv(paths[2], index=False)
+    return paths
