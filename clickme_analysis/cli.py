@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
 from clickme_analysis.errors import InputError
 
@@ -31,7 +32,21 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
+    demo = subparsers.add_parser("demo", help="run the whole pipeline on the embedded data set, write a report",
+                                 description="ClickMe maps -> reliability -> stimuli -> simulated experiment -> "
+                                             "models -> report.html, on images scikit-image ships.")
+    demo.add_argument("--out", type=Path, default=Path("demo_output"), help="output folder (default demo_output)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(func=_demo)
     return parser
+
+
+def _demo(args) -> int:
+    from reports.demo import run
+
+    report = run(args.out, seed=args.seed)
+    print(f"report: {report.resolve()}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

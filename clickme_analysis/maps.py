@@ -128,6 +128,12 @@ def blur_map(array, kernel: str = "box", size: int = 49, sigma: float | None = N
         Blurred map; its sum is preserved away from the borders.
     """
     array = _check_map(array).astype(np.float64, copy=False)
+    blurred = _blur(array, kernel, size, sigma, mode)
+    # a blur of a non-negative map is non-negative: drop the filters' rounding residue (~1e-17)
+    return np.maximum(blurred, 0, out=blurred) if array.size and array.min() >= 0 else blurred
+
+
+def _blur(array: np.ndarray, kernel: str, size: int, sigma: float | None, mode: str) -> np.ndarray:
     if size < 1:
         raise InputError(f"expected a kernel size >= 1, got {size}", field="size")
     if kernel == "box":

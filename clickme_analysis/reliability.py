@@ -1,0 +1,382 @@
+"""How reliable are ClickMe maps? Inter-rater and split-half rank correlations, and model scores.
+
+The paper's measure: for each of N images pick two random participants, blur their maps and
+take the Spearman rank correlation over pixels (ImageNet ClickMe: 0.58 over 10,000 images); the
+null pairs two random participants of two different images (0.18). A model's map score is
+reported as a fraction of the human value (``rho_model / rho_human``).
+
+Spearman is computed as the Pearson correlation of average ranks (ties as
+``scipy.stats.rankdata(method="average")``). Each map is ranked once with one sort of packed
+(value, pixel index) keys, and correlations run in batches; the human pairs' ranked maps are
+reused by the null pairs.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+
+from clickme_analysis.errors import InputError
+from clickme_analysis.maps import blur_map, paint_clicks
+
+PAPER_CEILING = 0.58  # ImageNet ClickMe inter-rater rho (Linsley et al., 2019)
+PAPER_NULL = 0.18
+
+
+def _sortable_bits(values: np.ndarray) -> np.ndarray:
+    """Map float32 values to uint32 keys with the same order (IEEE-754 sign trick)."""
+    bits = (values + np.float32(0)).view(np.uint32)  # + 0 turns -0.0 into 0.0
+    if values.min() >= 0:  # non-negative floats already order as their bit patterns
+        return bits
+    flip = (np.uint32(0) - (bits >> np.uint32(31))) | np.uint32(0x80000000)
+    return bits ^ flip
+
+
+def _rank_float32(rows: np.ndarray) -> np.ndarray:
+    """Average ranks (1-based) of float32 rows via one sort of (value, index) uint64 keys."""
+    keys = _sortable_bits(rows).astype(np.uint64) << np.uint64(32)
+    keys |= np.arange(rows.shape[1], dtype=np.uint64)
+    keys.sort(axis=1)
+    halves = keys.view(np.uint32)  # little-endian: [index, value] per key
+    return _average_ranks(halves[:, 1::2], halves[:, 0::2])
+
+
+def _rank_generic(rows: np.ndarray) -> np.ndarray:
+    order = np.argsort(rows, axis=1, kind="stable")
+    return _average_ranks(np.take_along_axis(rows, order, axis=1), order)
+
+
+def _average_ranks(sorted_values: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Average ranks from values in sorted order and the permutation that sorted them."""
+    n, p = sorted_values.shape
+    new_run = np.empty((n, p), dtype=bool)
+    new_run[:, 0] = True  # every row starts a run, so runs never span rows
+    np.not_equal(sorted_values[:, 1:], sorted_values[:, :-1], out=new_run[:, 1:])
+    starts = np.flatnonzero(new_run)
+    lengths = np.diff(starts, append=n * p)
+    mean_rank = (starts % p) + (lengths + 1) / 2
+    run = np.cumsum(new_run.ravel(), dtype=np.intp)
+    run -= 1
+    flat_index = order.astype(np.intp) + (np.arange(n, dtype=np.intp) * p)[:, None]
+    ranks = np.empty(n * p, dtype=np.float64)
+    ranks[flat_index.ravel()] = mean_rank[run]
+    return ranks.reshape(n, p)
+
+
+#: rows ranked together: a few maps' keys and ranks stay in the CPU cache (measured fastest)
+_CHUNK_ROWS = 4
+
+
+def _check_rows(rows, name: str) -> np.ndarray:
+    rows = np.asarray(rows)
+    if rows.ndim < 2:
+        raise InputError(f"expected a 2-D (N, P) or (N, H, W) array, got shape {rows.shape}", field=name)
+    rows = rows.reshape(len(rows), -1)
+    if not (np.issubdtype(rows.dtype, np.number) or rows.dtype == bool):
+        raise InputError(f"expected numbers, got dtype {rows.dtype}", field=name)
+    if np.issubdtype(rows.dtype, np.floating) and np.isnan(rows).any():
+        raise InputError("expected no NaN values", field=name)
+    return rows
+
+
+def _rank(rows: np.ndarray) -> np.ndarray:
+    return (_rank_float32 if rows.dtype == np.float32 else _rank_generic)(rows)
+
+
+def _map_chunks(fn, n: int, n_jobs: int) -> list:
+    """Apply ``fn(slice)`` to consecutive chunks of ``n`` rows, on ``n_jobs`` threads."""
+    chunks = [slice(i, i + _CHUNK_ROWS) for i in range(0, n, _CHUNK_ROWS)]
+    n_jobs = (os.cpu_count() or 1) if n_jobs == -1 else max(1, n_jobs)
+    if n_jobs == 1 or len(chunks) == 1:
+        return [fn(c) for c in chunks]
+    with ThreadPoolExecutor(n_jobs) as pool:  # numpy sorts and ufuncs release the GIL
+        return list(pool.map(fn, chunks))
+
+
+def rank_rows(rows, n_jobs: int = 1) -> np.ndarray:
+    """Average ranks (ties share their mean rank) of each row, as ``scipy.stats.rankdata``.
+
+    Parameters
+    ----------
+    rows : array_like, shape (N, P) or (N, H, W)
+        Real values; NaN is refused. float32 input takes a fast packed-key sort; other dtypes
+        a stable argsort.
+    n_jobs : int
+        Threads over row chunks (-1: all cores).
+
+    Returns
+    -------
+    ndarray of float64, shape (N, P)
+
+    Examples
+    --------
+    >>> rank_rows([[10, 20, 20, 5]])
+    array([[2. , 3.5, 3.5, 1. ]])
+    """
+    rows = _check_rows(rows, "rows")
+    return np.concatenate(_map_chunks(lambda c: _rank(rows[c]), len(rows), n_jobs))
+
+
+def pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation of matching rows (float64); NaN where a row is constant."""
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    return _correlate_centred(a, b)
+
+
+def _correlate_centred(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    num = np.einsum("ij,ij->i", a, b)
+    den = np.sqrt(np.einsum("ij,ij->i", a, a) * np.einsum("ij,ij->i", b, b))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / den, np.nan)
+
+
+def _centred_ranks(rows: np.ndarray) -> np.ndarray:
+    """Average ranks minus their mean, which is exactly (P + 1) / 2 for any ties."""
+    ranks = _rank(rows)
+    ranks -= (rows.shape[1] + 1) / 2
+    return ranks
+
+
+def spearman_rows(a, b, n_jobs: int = 1) -> np.ndarray:
+    """Spearman rank correlation of matching rows of two arrays (maps flattened per row).
+
+    Parameters
+    ----------
+    a, b : array_like, shape (N, P) or (N, H, W)
+        Paired maps; row i of ``a`` is compared with row i of ``b``.
+    n_jobs : int
+        Threads (-1: all cores).
+
+    Returns
+    -------
+    ndarray of float64, shape (N,)
+        Equal to ``scipy.stats.spearmanr(a[i], b[i])`` for each i (NaN for a constant row).
+
+    Examples
+    --------
+    >>> spearman_rows([[1, 2, 3, 4]], [[1, 3, 2, 4]])
+    array([0.8])
+    """
+    a, b = _check_rows(a, "a"), _check_rows(b, "b")
+    if a.shape != b.shape:
+        raise InputError(f"expected two arrays of one shape, got {a.shape} and {b.shape}", field="a, b")
+    return np.concatenate(_map_chunks(lambda c: _correlate_centred(_centred_ranks(a[c]), _centred_ranks(b[c])),
+                                      len(a), n_jobs))
+
+
+def paired_rank_correlations(maps_a, maps_b, seed=0, n_jobs: int = 1):
+    """Human and null Spearman correlations of paired maps, each map ranked once.
+
+    Row i of ``maps_a`` and ``maps_b`` are two participants' maps of image i (the human
+    pair). The null pairs ``maps_a[i]`` with ``maps_b[partner[i]]``, ``partner`` a random
+    derangement (never the same image), reusing the ranks already computed.
+
+    Parameters
+    ----------
+    maps_a, maps_b : array_like, shape (N, P) or (N, H, W), N >= 2
+        Blurred maps (float32 takes the fast path).
+    seed : int or numpy.random.Generator
+        Seed for the derangement.
+    n_jobs : int
+        Threads for ranking.
+
+    Returns
+    -------
+    human, null : ndarray of float64, shape (N,)
+    partner : ndarray of int, shape (N,)
+        The image paired with image i in the null.
+    """
+    a, b = _check_rows(maps_a, "maps_a"), _check_rows(maps_b, "maps_b")
+    if a.shape != b.shape or len(a) < 2:
+        raise InputError(f"expected two stacks of one shape with 2+ maps, got {a.shape} and {b.shape}",
+                         field="maps_a, maps_b")
+    rng = np.random.default_rng(seed)
+    n = len(a)
+    partner = (np.arange(n) + rng.integers(1, n, size=n)) % n
+    ranked_a = np.concatenate(_map_chunks(lambda c: _centred_ranks(a[c]), n, n_jobs))
+    ranked_b = np.concatenate(_map_chunks(lambda c: _centred_ranks(b[c]), n, n_jobs))
+    return _correlate_centred(ranked_a, ranked_b), _correlate_centred(ranked_a, ranked_b[partner]), partner
+
+
+def bootstrap_mean_ci(values, n_boot: int = 1000, ci: float = 0.95, seed=0) -> tuple[float, float, float]:
+    """Mean of ``values`` and its percentile bootstrap confidence interval (NaNs ignored)."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return np.nan, np.nan, np.nan
+    rng = np.random.default_rng(seed)
+    means = np.array([values[rng.integers(0, values.size, values.size)].mean() for _ in range(n_boot)])
+    tail = (1 - ci) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(values.mean()), float(low), float(high)
+
+
+def _participants_by_image(clicks: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    missing = {"image_id", "participant_id", "x", "y"} - set(clicks.columns)
+    if missing:
+        raise InputError(f"click table lacks columns {sorted(missing)}", field="clicks")
+    return {str(k): g for k, g in clicks.groupby("image_id", sort=True)}
+
+
+def _blurred(group: pd.DataFrame, shape, bubble_size, bubble, blur, blur_size, sigma) -> np.ndarray:
+    painted, _ = paint_clicks(group["x"].to_numpy(), group["y"].to_numpy(), shape, bubble_size, bubble)
+    return blur_map(painted, blur, blur_size, sigma).astype(np.float32)
+
+
+def inter_rater_reliability(clicks: pd.DataFrame, n_images: int | None = 10_000, shape=(256, 256),
+                            bubble_size: int = 14, bubble: str = "square", blur: str = "box",
+                            blur_size: int = 49, sigma: float | None = None, seed=0, chunk_images: int = 64,
+                            n_jobs: int = 1, progress: bool = False) -> pd.DataFrame:
+    """Per-image inter-rater rank correlations and their null, as in the paper.
+
+    For each of ``n_images`` random images with at least two participants, two distinct random
+    participants are drawn, their maps painted and blurred, and Spearman's rho taken over
+    pixels (``distribution="human"``). Images are processed in random chunks of
+    ``chunk_images``; within a chunk, the null pairs image i's first participant with the
+    second participant of another image of the chunk (``distribution="null"``), so each map is
+    ranked once and serves twice while memory stays bounded.
+
+    Parameters
+    ----------
+    clicks : DataFrame
+        Tidy clicks (``image_id, participant_id, x, y``).
+    n_images : int or None
+        Images to sample (paper: 10,000); None or more than available: all eligible images.
+    shape, bubble_size, bubble
+        Map grid and bubbles (see :func:`clickme_analysis.maps.paint_clicks`).
+    blur, blur_size, sigma
+        Blur applied to each participant map (see :func:`clickme_analysis.maps.blur_map`).
+    seed : int
+        Seed for the image and participant draws.
+    chunk_images : int
+        Images ranked together (>= 2).
+    n_jobs : int
+        Threads for ranking.
+    progress : bool
+        Progress bar over images.
+
+    Returns
+    -------
+    DataFrame
+        ``image_id, image_id_b, participant_a, participant_b, rho, distribution``.
+    """
+    from tqdm.auto import tqdm
+
+    rng = np.random.default_rng(seed)
+    by_image = _participants_by_image(clicks)
+    eligible = [i for i, g in by_image.items() if g["participant_id"].nunique() >= 2]
+    if len(eligible) < 2:
+        raise InputError(f"expected at least 2 images with 2+ participants, got {len(eligible)}", field="clicks")
+    order = rng.permutation(eligible)[:n_images]
+    # never leave a last chunk of one image (it has no other image for the null)
+    starts = list(range(0, len(order), max(2, chunk_images)))
+    if len(order) - starts[-1] == 1:
+        starts.pop()
+    frames = []
+    with tqdm(total=len(order), desc="reliability", unit="image", disable=not progress) as bar:
+        for k, start in enumerate(starts):
+            stop = starts[k + 1] if k + 1 < len(starts) else len(order)
+            images, maps_a, maps_b, first, second = order[start:stop], [], [], [], []
+            for image_id in images:
+                group = by_image[image_id]
+                pa, pb = rng.choice(group["participant_id"].unique(), size=2, replace=False)
+                first.append(pa)
+                second.append(pb)
+                for target, participant in ((maps_a, pa), (maps_b, pb)):
+                    target.append(_blurred(group[group["participant_id"] == participant], shape, bubble_size,
+                                           bubble, blur, blur_size, sigma).ravel())
+            human, null, partner = paired_rank_correlations(np.stack(maps_a), np.stack(maps_b), rng, n_jobs)
+            images, second = np.asarray(images), np.asarray(second)
+            frames.append(pd.DataFrame({"image_id": images, "image_id_b": images, "participant_a": first,
+                                        "participant_b": second, "rho": human, "distribution": "human"}))
+            frames.append(pd.DataFrame({"image_id": images, "image_id_b": images[partner], "participant_a": first,
+                                        "participant_b": second[partner], "rho": null, "distribution": "null"}))
+            bar.update(len(images))
+    out = pd.concat(frames, ignore_index=True)
+    return out.sort_values(["distribution", "image_id"], kind="stable", ignore_index=True)
+
+
+def split_half_reliability(clicks: pd.DataFrame, n_iterations: int = 50, n_images: int | None = None,
+                           shape=(256, 256), bubble_size: int = 14, bubble: str = "square", blur: str = "box",
+                           blur_size: int = 49, sigma: float | None = None, seed=0, n_jobs: int = 1,
+                           progress: bool = False) -> pd.DataFrame:
+    """Split-half reliability: random halves of each image's participants, K iterations.
+
+    Each iteration splits every eligible image's participants (4 or more) into two random
+    halves, averages and blurs each half's maps, and takes Spearman's rho; the iteration's
+    value is the mean over images, with and without the Spearman-Brown correction
+    ``2 rho / (1 + rho)`` (which projects the half-size reliability to the full panel).
+
+    Returns
+    -------
+    DataFrame
+        ``iteration, rho, rho_spearman_brown, n_images``.
+    """
+    from tqdm.auto import tqdm
+
+    rng = np.random.default_rng(seed)
+    by_image = _participants_by_image(clicks)
+    eligible = [i for i, g in by_image.items() if g["participant_id"].nunique() >= 4]
+    if not eligible:
+        raise InputError("expected at least one image with 4+ participants for split halves", field="clicks")
+    if n_images is not None and n_images < len(eligible):
+        eligible = sorted(rng.choice(eligible, size=n_images, replace=False).tolist())
+    painted = {}  # (image, participant) -> unblurred map, painted once
+    for image_id in eligible:
+        for participant, g in by_image[image_id].groupby("participant_id"):
+            painted[image_id, participant] = paint_clicks(g["x"].to_numpy(), g["y"].to_numpy(), shape,
+                                                          bubble_size, bubble)[0]
+    rows = []
+    for iteration in tqdm(range(n_iterations), desc="split-half", unit="iter", disable=not progress):
+        halves_a, halves_b = [], []
+        for image_id in eligible:
+            people = rng.permutation(by_image[image_id]["participant_id"].unique())
+            half = len(people) // 2
+            for target, members in ((halves_a, people[:half]), (halves_b, people[half:2 * half])):
+                mean_map = np.mean([painted[image_id, m] for m in members], axis=0)
+                target.append(blur_map(mean_map, blur, blur_size, sigma).astype(np.float32).ravel())
+        rho = spearman_rows(np.stack(halves_a), np.stack(halves_b), n_jobs=n_jobs)
+        mean_rho = float(np.nanmean(rho))
+        rows.append((iteration, mean_rho, spearman_brown(mean_rho), len(eligible)))
+    return pd.DataFrame(rows, columns=["iteration", "rho", "rho_spearman_brown", "n_images"])
+
+
+def spearman_brown(rho, factor: float = 2.0):
+    """Spearman-Brown prophecy: reliability of a panel ``factor`` times larger."""
+    rho = np.asarray(rho, dtype=float)
+    return factor * rho / (1 + (factor - 1) * rho)
+
+
+def summarize_reliability(per_image: pd.DataFrame, n_boot: int = 1000, ci: float = 0.95, seed=0) -> pd.DataFrame:
+    """Mean rho and bootstrap CI per distribution of :func:`inter_rater_reliability`'s output.
+
+    Returns
+    -------
+    DataFrame
+        ``distribution, mean, ci_low, ci_high, n``.
+    """
+    rows = []
+    for distribution, group in per_image.groupby("distribution", sort=True):
+        mean, low, high = bootstrap_mean_ci(group["rho"], n_boot, ci, seed)
+        rows.append((distribution, mean, low, high, int(group["rho"].notna().sum())))
+    return pd.DataFrame(rows, columns=["distribution", "mean", "ci_low", "ci_high", "n"])
+
+
+def fraction_of_human_variability(rho_model, ceiling: float = PAPER_CEILING):
+    """A model's map correlation as a fraction of the human inter-rater ceiling.
+
+    ``ceiling`` must come from the same method as ``rho_model`` (paper: 0.58 with two random
+    participants per image; the successor code's split-half ceiling 0.65753 is not comparable).
+
+    Examples
+    --------
+    >>> round(fraction_of_human_variability(0.29), 6)
+    0.5
+    """
+    if not ceiling > 0:
+        raise InputError(f"expected a positive ceiling, got {ceiling}", field="ceiling")
+    return np.asarray(rho_model, dtype=float) / ceiling if np.ndim(rho_model) else float(rho_model) / ceiling

@@ -1,0 +1,33 @@
+"""``clickme demo``: the whole pipeline on the embedded data set, ending in one HTML report.
+
+Stages run in order, each reading its predecessors' folders under ``root`` and writing its own
+(docs/outputs.md): ClickMe maps -> stimuli -> experiment -> models -> report.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from pathlib import Path
+
+#: (stage name, module with ``run_demo(root, seed, progress)``)
+STAGES = (
+    ("clickme", "clickme_analysis.demo"),
+    ("stimuli", "stimuli.demo"),
+    ("experiment", "experiments.demo"),
+    ("models", "models.demo"),
+)
+
+
+def run(root, seed: int = 0, progress: bool = True) -> Path:
+    """Run every stage and build the report; returns the path of ``report.html``."""
+    from reports.report import build_report
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    for name, module in STAGES:
+        start = time.perf_counter()
+        print(f"[demo] {name} ...", flush=True)
+        importlib.import_module(module).run_demo(root, seed=seed, progress=progress)
+        print(f"[demo] {name} done in {time.perf_counter() - start:.1f} s", flush=True)
+    return build_report(root, root / "report")
