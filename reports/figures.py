@@ -367,17 +367,18 @@ def participants_histogram(participants: pd.DataFrame):
     ax.hist(counts, bins=bins, color=colors_for(["clickme"])["clickme"], edgecolor="white",
             linewidth=0.5)
     mean = counts.mean()
-    ax.axvline(mean, color="black", linestyle="--", linewidth=1, label=f"mean = {mean:.1f}")
+    ax.axvline(mean, color="black", linestyle="--", linewidth=1,
+               label=f"mean = {mean:.1f} participants ({len(counts)} images)")
     ax.set_xlabel("Participants per map")
     ax.set_ylabel("Images")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.yaxis.get_major_locator().set_params(integer=True)
-    ax.legend(loc="upper right", title=f"{len(counts)} images", title_fontsize=7)
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0))
     return fig
 
 
 @styled
-def reliability_null(per_image: pd.DataFrame, bins: int = 30):
+def reliability_null(per_image: pd.DataFrame, bins: int | None = None):
     """Inter-rater reliability of maps against the null distribution, means marked.
 
     Parameters
@@ -386,8 +387,9 @@ def reliability_null(per_image: pd.DataFrame, bins: int = 30):
         Columns ``rho, distribution`` (``clickme/reliability_per_image.csv``): one Spearman
         rho per image (``human``: two participants, same image) or per null pair (``null``:
         two participants, different images).
-    bins : int
-        Number of histogram bins, shared by both distributions.
+    bins : int, optional
+        Number of histogram bins, shared by both distributions; default
+        ``clip(2 * sqrt(n), 8, 30)`` for n finite values.
 
     Returns
     -------
@@ -396,6 +398,10 @@ def reliability_null(per_image: pd.DataFrame, bins: int = 30):
     _require_columns(per_image, ["rho", "distribution"], "reliability")
     rho = per_image["rho"].to_numpy(dtype=float)
     finite = np.isfinite(rho)
+    if not finite.any():
+        raise InputError("reliability: expected at least one finite rho", field="rho")
+    if bins is None:
+        bins = int(np.clip(2 * np.sqrt(finite.sum()), 8, 30))
     edges = np.histogram_bin_edges(rho[finite], bins=bins)
     names = list(per_image["distribution"].astype(str).unique())
     colors = colors_for(names)
@@ -413,6 +419,7 @@ def reliability_null(per_image: pd.DataFrame, bins: int = 30):
                     color=colors[name], fontsize=7)
     ax.set_xlabel("Spearman \u03c1 between participants' maps")
     ax.set_ylabel("Count")
+    ax.yaxis.get_major_locator().set_params(integer=True)
     ax.set_ylim(0, ax.get_ylim()[1] * 1.12)
     ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=1)
     return fig
@@ -437,10 +444,12 @@ def lambda_sweep(sweep: pd.DataFrame):
     ----------
     sweep : DataFrame
         Columns ``lambda, top1_err, fraction_human, ceiling, null_floor``
-        (``models/sweep.csv``); ``top1_err`` is a proportion. Several rows per lambda (seeds)
-        are averaged, with S.E.M. bars. ``ceiling`` (the human inter-rater ceiling) and
-        ``null_floor`` (the null distribution's level), both in units of ``fraction_human``,
-        are drawn as horizontal lines.
+        (``models/sweep.csv``); ``top1_err`` is a proportion (NaN allowed). Several rows per
+        lambda (seeds) are averaged, with S.E.M. bars. ``ceiling`` is the human inter-rater
+        Spearman rho that ``fraction_human = rho_model / ceiling`` divides by, and
+        ``null_floor`` the mean rho of the permutation null, both in rho units (as
+        :func:`models.score.summarise` writes them). In fraction units the human ceiling is
+        therefore 1 and the null floor ``null_floor / ceiling``; both are drawn as lines.
 
     Returns
     -------
@@ -452,7 +461,7 @@ def lambda_sweep(sweep: pd.DataFrame):
                      "sweep")
     if (sweep["lambda"] < 0).any():
         raise InputError("sweep: expected lambda >= 0", field="lambda")
-    if not sweep["top1_err"].between(0, 1).all():
+    if not sweep["top1_err"].dropna().between(0, 1).all():
         raise InputError("sweep: expected top1_err as a proportion in [0, 1], got "
                          f"[{sweep['top1_err'].min():g}, {sweep['top1_err'].max():g}]",
                          field="top1_err")
@@ -469,8 +478,13 @@ def lambda_sweep(sweep: pd.DataFrame):
         _lambda_axis(ax, lambdas)
     ax = axes[0, 1]
     ceiling, floor = float(sweep["ceiling"].mean()), float(sweep["null_floor"].mean())
-    ax.axhline(ceiling, color="black", linestyle="--", linewidth=1, label="Human ceiling")
-    ax.axhline(floor, color=GREY, linestyle=":", linewidth=1.2, label="Null floor")
+    if not ceiling > 0:
+        raise InputError(f"sweep: expected a positive ceiling (human rho), got {ceiling:g}",
+                         field="ceiling")
+    ax.axhline(1.0, color="black", linestyle="--", linewidth=1,
+               label=f"Human ceiling (\u03c1 = {ceiling:.2f})")
+    ax.axhline(floor / ceiling, color=GREY, linestyle=":", linewidth=1.2,
+               label=f"Null floor (\u03c1 = {floor:.2f})")
     ax.legend(loc="best")
     for ax, letter in zip(axes[0], "AB"):
         ax.set_title(letter, loc="left", fontweight="bold")

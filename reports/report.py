@@ -106,17 +106,22 @@ def _labels(root: Path) -> dict:
 
 
 def _example_ids(root: Path, candidates) -> list[str]:
-    """Up to N_EXAMPLES ids with an image, alternating categories when labels.csv has them."""
+    """Up to N_EXAMPLES ids with an image: distinct labels first, categories alternating."""
     candidates = [i for i in candidates if (root / "clickme" / "images" / f"{i}.png").is_file()]
     path = root / "clickme" / "labels.csv"
-    if path.is_file():
-        frame = read_table(path, ["image_id", "category"])
-        category = dict(zip(frame["image_id"].astype(str), frame["category"].astype(str)))
-        groups = [[i for i in candidates if category.get(i) == c]
-                  for c in sorted({category.get(i) for i in candidates}, key=str)]
-        interleaved = [i for row in zip(*groups) for i in row] if len(groups) > 1 else []
-        candidates = interleaved + [i for i in candidates if i not in interleaved]
-    return candidates[:N_EXAMPLES]
+    if not path.is_file():
+        return candidates[:N_EXAMPLES]
+    frame = read_table(path, ["image_id", "label", "category"])
+    label = dict(zip(frame["image_id"].astype(str), frame["label"].astype(str)))
+    category = dict(zip(frame["image_id"].astype(str), frame["category"].astype(str)))
+    seen: set = set()
+    first_of_label = [i for i in candidates
+                      if label.get(i) not in seen and not seen.add(label.get(i))]
+    ordered = first_of_label + [i for i in candidates if i not in first_of_label]
+    groups = [[i for i in ordered if category.get(i) == c]
+              for c in dict.fromkeys(category.get(i) for i in ordered)]
+    interleaved = [i for row in zip(*groups) for i in row] if len(groups) > 1 else []
+    return (interleaved + [i for i in ordered if i not in interleaved])[:N_EXAMPLES]
 
 
 # ----------------------------------------------------------------------------- report parts
@@ -162,11 +167,13 @@ def _reliability_summary(root: Path) -> list[Item]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise InputError(f"not valid JSON: {err}", path=path) from None
-    method = ", ".join(f"{k} = {data[k]}" for k in ("method", "blur", "seed")
-                       if isinstance(data, dict) and k in data)
+    table = tables.reliability_table(data)
+    details = "; ".join(f"{key.replace('_', ' ')}: {data[key]}"
+                        for key in ("method", "null_method", "ceiling", "n_boot", "seed")
+                        if key in data)
     return [Item("reliability_summary", "Reliability summary",
-                 "Mean Spearman rho with its confidence interval"
-                 + (f" ({method})." if method else "."), tables.reliability_table(data))]
+                 "Mean Spearman rho between participants' maps with its confidence interval"
+                 + (f" ({details})." if details else "."), table)]
 
 
 def _metrics(root: Path) -> list[Item]:

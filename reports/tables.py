@@ -63,7 +63,7 @@ def model_table(scores: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
     _require(scores, ["model", "top1_err", "top5_err", "fraction_human"], "scores")
     for column in ("top1_err", "top5_err"):
         values = pd.to_numeric(scores[column], errors="coerce")
-        if not values.between(0, 1).all():
+        if not (values.between(0, 1) | scores[column].isna()).all():
             raise InputError(f"scores: expected {column} as a proportion in [0, 1], got "
                              f"{scores[column].tolist()}", field=column)
     columns = [c for c in MODEL_COLUMNS if c in scores.columns]

@@ -66,7 +66,7 @@ def make_sweep():
     lambdas = np.array([0, 1e-3, 1e-2, 1e-1, 1.0])
     return pd.DataFrame({"lambda": np.repeat(lambdas, 2), "top1_err": np.repeat([0.3, 0.29, 0.28, 0.28, 0.3], 2),
                          "fraction_human": np.repeat([0.2, 0.4, 0.6, 0.7, 0.72], 2) + np.tile([-0.01, 0.01], 5),
-                         "ceiling": 1.0, "null_floor": 0.25})
+                         "ceiling": 0.5, "null_floor": 0.1})
 
 
 def make_curves():

@@ -204,9 +204,11 @@ def test_lambda_sweep(sweep):
     # S.E.M. of (x - 0.01, x + 0.01) is 0.01
     segment = fraction_ax.containers[0].lines[2][0].get_segments()[0]
     assert segment[1, 1] - segment[0, 1] == pytest.approx(0.02)
+    # ceiling and null floor are rho values: in fraction units 1 and null_floor / ceiling
     levels = {line.get_label(): line.get_ydata()[0] for line in fraction_ax.lines
-              if line.get_label() in ("Human ceiling", "Null floor")}
-    assert levels == {"Human ceiling": 1.0, "Null floor": 0.25}
+              if line.get_label().startswith(("Human", "Null"))}
+    assert levels == pytest.approx({"Human ceiling (\u03c1 = 0.50)": 1.0,
+                                    "Null floor (\u03c1 = 0.10)": 0.2})
     assert fraction_ax.get_ylabel() == "Fraction of human map variability"
 
 
@@ -219,6 +221,10 @@ def test_lambda_sweep_bad_input(sweep):
     with pytest.raises(InputError, match="proportion") as err:
         figures.lambda_sweep(sweep.assign(top1_err=30.0))
     assert err.value.field == "top1_err"
+    with pytest.raises(InputError, match="positive ceiling"):
+        figures.lambda_sweep(sweep.assign(ceiling=0.0))
+    fig = figures.lambda_sweep(sweep.assign(top1_err=np.nan))  # unlabelled validation set
+    assert np.isnan(np.asarray(fig.axes[0].containers[0].lines[0].get_ydata(), float)).all()
     with pytest.raises(InputError, match="lambda >= 0"):
         figures.lambda_sweep(sweep.assign(**{"lambda": -1.0}))
     with pytest.raises(InputError, match="null_floor"):
