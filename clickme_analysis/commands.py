@@ -77,15 +77,10 @@ def _reliability(args) -> int:
 
 def _metrics(args) -> int:
     from clickme_analysis.archive import MapArchive
-    from clickme_analysis.errors import InputError
     from clickme_analysis.metrics import score_maps
 
     with MapArchive(args.pred) as pred, MapArchive(args.human) as human:
-        common = [i for i in human.image_ids if i in pred]
-        if not common:
-            raise InputError(f"no image id is in both archives ({args.pred} and {args.human})", field="image_id")
-        table = score_maps({i: pred[i] for i in common}, {i: human[i] for i in common}, metrics=args.metric,
-                           seed=args.seed, progress=True)
+        table = score_maps(pred, human, metrics=args.metric, seed=args.seed, progress=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
     print(table.groupby("metric")["value"].agg(["mean", "std", "count"]).to_string())

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from clickme_analysis.archive import save_maps
 from clickme_analysis.io import read_clicks
 from clickme_analysis.pipeline import MapOptions, make_map_archive, write_reliability
@@ -41,6 +39,4 @@ def _write_metrics(out: Path, saliency: dict, seed: int, progress: bool) -> None
     from clickme_analysis.metrics import score_maps
 
     with MapArchive(out / "maps.npz") as human:
-        humans = {i: np.asarray(human[i]) for i in human}
-    score_maps({i: saliency[i] for i in humans}, humans, seed=seed, progress=progress).to_csv(
-        out / "metrics.csv", index=False)
+        score_maps(saliency, human, seed=seed, progress=progress).to_csv(out / "metrics.csv", index=False)

@@ -67,13 +67,18 @@ class _Rows:
             raise InputError(f"expected on_error 'raise' or 'skip', got {on_error!r}", field="on_error")
         self.path, self.on_error, self.problems = path, on_error, []
 
-    def bad(self, line: int, field: str, message: str, always_skip: bool = False) -> None:
-        if self.on_error == "raise" and not always_skip:
-            raise InputError(message, path=self.path, line=line, field=field)
-        self.problems.append((str(self.path), line, field, message))
+    def bad(self, line: int, field: str, message: str, excluded: bool = False) -> None:
+        """Record a row problem; ``excluded`` rows (catch trials) are left out, never an error."""
+        self.problems.append((str(self.path), line, field, message, excluded))
 
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.problems, columns=SKIPPED_COLUMNS)
+        """The problems in file order; in ``raise`` mode, the first error raises instead."""
+        problems = sorted(self.problems, key=lambda p: p[1])
+        errors = [p for p in problems if not p[4]]
+        if self.on_error == "raise" and errors:
+            _, line, field, message, _ = errors[0]
+            raise InputError(message, path=self.path, line=line, field=field)
+        return pd.DataFrame([p[:4] for p in problems], columns=SKIPPED_COLUMNS)
 
 
 def _parse_points(cell):
@@ -98,14 +103,16 @@ def _as_list(value):
 def _round_to_clicks(record: dict, line: int, rows: _Rows) -> list[tuple] | None:
     """Explode one per-round record into click tuples, or report why it cannot be."""
     image_id, participant_id = record["image_id"], record["participant_id"]
-    field = "clicks" if "clicks" in record else "x, y"
+    field = "x, y" if _missing(record.get("clicks")) else "clicks"
     try:
         if field == "clicks":
             points = _as_list(record["clicks"])
         else:
-            xs, ys = _as_list(record["x"]), _as_list(record["y"])
-            has_t = record.get("t") is not None and not (isinstance(record["t"], str) and not record["t"].strip())
-            ts = _as_list(record["t"]) if has_t else None
+            xs, ys = _as_list(record.get("x")), _as_list(record.get("y"))
+            ts = None if _missing(record.get("t")) else _as_list(record["t"])
+            if xs is None or ys is None or _missing(xs) or _missing(ys):
+                rows.bad(line, field, "expected a clicks list or x and y lists")
+                return None
             if len(xs) != len(ys) or (ts is not None and len(ts) != len(xs)):
                 rows.bad(line, field, f"expected lists of equal length, got {len(xs)} x, {len(ys)} y"
                          + ("" if ts is None else f", {len(ts)} t"))
@@ -128,6 +135,12 @@ def _round_to_clicks(record: dict, line: int, rows: _Rows) -> list[tuple] | None
             return None
         out.append((image_id, participant_id, values[0], values[1], values[2] if len(values) == 3 else np.nan))
     return out
+
+
+def _missing(value) -> bool:
+    """An absent cell: None, NaN (a column other records have) or blank text."""
+    return value is None or (isinstance(value, float) and np.isnan(value)) or (
+        isinstance(value, str) and not value.strip())
 
 
 def _is_sequence(value) -> bool:
@@ -220,7 +233,7 @@ def _read_table(path: Path, fmt: str, rows: _Rows) -> pd.DataFrame:
         if "user_catch_trial" in data:
             catch = np.asarray(data["user_catch_trial"]).astype(bool)
             for line in frame["_line"][catch]:
-                rows.bad(int(line), "user_catch_trial", "catch trial (excluded from maps)", always_skip=True)
+                rows.bad(int(line), "user_catch_trial", "catch trial (excluded from maps)", excluded=True)
             frame = frame[~catch]
         return frame
     raise InputError(f"expected a format in {sorted(set(FORMATS.values()))}, got {fmt!r}", path=path, field="format")
