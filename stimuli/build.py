@@ -92,8 +92,9 @@ def reveal_stimuli(image, maps: Mapping[str, np.ndarray], config: StimulusConfig
     Returns
     -------
     list of dict
-        Keys ``map_source, level_index, level, pixels_revealed, budget, stimulus`` (float image
-        in [0, 1], gray unless ``config.color``).
+        Keys ``map_source, level_index, level, pixels_revealed, budget, mask`` (the revealed
+        pixels, after centring) and ``stimulus`` (float image in [0, 1], gray unless
+        ``config.color``).
 
     Examples
     --------
@@ -127,10 +128,11 @@ def reveal_stimuli(image, maps: Mapping[str, np.ndarray], config: StimulusConfig
         for k, (level, mask) in enumerate(zip(levels, masks)):
             mask = shift_image(mask, shift, fill=False)
             rows.append({"map_source": name, "level_index": k, "level": float(level),
-                         "pixels_revealed": int(mask.sum()), "budget": budget,
+                         "pixels_revealed": int(mask.sum()), "budget": budget, "mask": mask,
                          "stimulus": composite(moved, background, mask, config.feather)})
     rows.append({"map_source": INTACT, "level_index": len(levels), "level": 100.0,
-                 "pixels_revealed": int(np.prod(shape)), "budget": budget, "stimulus": shown})
+                 "pixels_revealed": int(np.prod(shape)), "budget": budget, "mask": np.ones(shape, bool),
+                 "stimulus": shown})
     return rows
 
 
@@ -313,6 +315,9 @@ def build_stimulus_set(images_dir, maps: Mapping[str, object], out_dir, labels=N
         raise InputError("expected at least one map archive", field="maps")
     if INTACT in maps:
         raise InputError(f"map source name {INTACT!r} is reserved for the intact image", field="maps")
+    if config.size < 8:
+        raise InputError(f"expected a stimulus size >= 8 pixels, got {config.size}", field="size")
+    reveal_levels(config.n_levels)
     out_dir = Path(out_dir)
     files = find_images(images_dir)
     label_table = read_labels(labels).set_index("image_id") if labels is not None else None
