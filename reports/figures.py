@@ -256,6 +256,25 @@ def _stars(p: float) -> str:
     return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else ""
 
 
+#: Where the intact (full) image sits on the accuracy figure's x axis, as a factor of the
+#: largest revealed level (one step beyond it on the log axis).
+FULL_IMAGE_POSITION = 1.8
+
+
+def _flag(frame: pd.DataFrame, column: str) -> pd.Series:
+    """A bool column read tolerantly (True/False, 1/0, "true"/"false"); absent -> all False."""
+    if column not in frame:
+        return pd.Series(False, index=frame.index)
+    values = frame[column]
+    if values.dtype == bool:
+        return values
+    text = values.astype(str).str.strip().str.lower()
+    if not text.isin(["true", "false", "1", "0", "1.0", "0.0"]).all():
+        raise InputError(f"expected {column!r} to be true/false, got {sorted(set(text))}",
+                         field=column)
+    return text.isin(["true", "1", "1.0"])
+
+
 @styled
 def accuracy_curves(accuracy: pd.DataFrame, psychometric: pd.DataFrame | None = None,
                     level_tests: pd.DataFrame | None = None, chance: float = 0.5):
@@ -264,15 +283,17 @@ def accuracy_curves(accuracy: pd.DataFrame, psychometric: pd.DataFrame | None = 
     Parameters
     ----------
     accuracy : DataFrame
-        Columns ``group, level, accuracy, sem`` (``experiment/accuracy.csv``): mean accuracy
-        over participants and its S.E.M. per map source (``group``) and level (% revealed).
-        A group with a single level (the intact image) is drawn as a horizontal band.
+        Columns ``group, level, accuracy, sem`` and optionally ``intact``
+        (``experiment/accuracy.csv``): mean accuracy over participants and its S.E.M. per
+        group (map source) and level (% revealed). Rows with ``intact`` true (the full image)
+        are drawn as squares at a separate "Full" position right of the largest level.
     psychometric : DataFrame, optional
         Columns ``group, level, predicted, ci_low, ci_high``: fitted psychometric curves
-        (dense in ``level``) drawn as lines with a shaded confidence band.
+        (dense in ``level``) drawn as lines with a shaded confidence band (NaN: no band).
     level_tests : DataFrame, optional
-        Columns ``level, significant`` and ``p_holm`` (or ``p``): one star mark per level with
-        ``significant`` true (* p < .05, ** p < .01, *** p < .001, on ``p_holm`` if present).
+        Columns ``level, significant``, optionally ``intact`` and ``p_holm`` (or ``p``): a star
+        mark above each level with ``significant`` true (* p < .05, ** p < .01,
+        *** p < .001, on ``p_holm`` if present).
     chance : float
         Chance accuracy, drawn as a dotted line (0.5 for animal vs non-animal).
 
@@ -281,29 +302,33 @@ def accuracy_curves(accuracy: pd.DataFrame, psychometric: pd.DataFrame | None = 
     matplotlib.figure.Figure
     """
     _require_columns(accuracy, ["group", "level", "accuracy", "sem"], "accuracy")
-    if (accuracy["level"] <= 0).any():
+    intact = _flag(accuracy, "intact")
+    revealed = accuracy[~intact]
+    if revealed.empty:
+        raise InputError("accuracy: expected rows with revealed levels, got only intact images",
+                         field="level")
+    if (revealed["level"] <= 0).any():
         raise InputError("accuracy: expected levels > 0 (% revealed, log axis), "
-                         f"got {accuracy['level'].min():g}", field="level")
+                         f"got {revealed['level'].min():g}", field="level")
+    full_x = revealed["level"].max() * FULL_IMAGE_POSITION
+    frame = accuracy.assign(x=np.where(intact, full_x, accuracy["level"]), intact=intact)
     colors = colors_for(accuracy["group"].unique())
     fig, axes = new_figure(SINGLE_COLUMN + 0.6, 2.8)
     ax = axes[0, 0]
-    top = []
-    for group, rows in accuracy.groupby("group", sort=True):
-        rows = rows.sort_values("level")
-        color, label = colors[str(group)], display_name(group)
-        if len(rows) == 1:
-            value, sem = float(rows["accuracy"].iloc[0]), float(rows["sem"].fillna(0).iloc[0])
-            ax.axhline(value, color=color, linestyle="--", linewidth=1, label=label, zorder=1)
-            ax.axhspan(value - sem, value + sem, color=color, alpha=0.12, linewidth=0)
-            continue
-        fitted = psychometric is not None and (psychometric["group"] == group).any()
-        ax.errorbar(rows["level"], rows["accuracy"], yerr=rows["sem"], fmt="o",
-                    linestyle="none" if fitted else "-", color=color, label=label,
-                    markeredgecolor="white", markeredgewidth=0.5, zorder=3)
-        top.append(rows.assign(top=rows["accuracy"] + rows["sem"].fillna(0))[["level", "top"]])
-    if psychometric is not None:
+    fitted = set() if psychometric is None else set(
         _require_columns(psychometric, ["group", "level", "predicted", "ci_low", "ci_high"],
-                         "psychometric")
+                         "psychometric")["group"].astype(str))
+    for group, rows in frame.groupby("group", sort=True):
+        color, style = colors[str(group)], dict(markeredgecolor="white", markeredgewidth=0.5)
+        line = rows[~rows["intact"]].sort_values("level")
+        ax.errorbar(line["x"], line["accuracy"], yerr=line["sem"], fmt="o", color=color,
+                    linestyle="none" if str(group) in fitted else "-",
+                    label=display_name(group), zorder=3, **style)
+        full = rows[rows["intact"]]
+        if len(full):
+            ax.errorbar(full["x"], full["accuracy"], yerr=full["sem"], fmt="s", color=color,
+                        zorder=3, **style)
+    if psychometric is not None:
         for group, rows in psychometric.groupby("group", sort=True):
             rows = rows.sort_values("level")
             color = colors.get(str(group), GREY)
@@ -311,10 +336,16 @@ def accuracy_curves(accuracy: pd.DataFrame, psychometric: pd.DataFrame | None = 
             ax.fill_between(rows["level"], rows["ci_low"], rows["ci_high"], color=color,
                             alpha=0.15, linewidth=0)
     ax.axhline(chance, color=GREY, linestyle=":", linewidth=1, zorder=0, label="Chance")
-    if level_tests is not None and top:
-        _mark_levels(ax, level_tests, pd.concat(top).groupby("level")["top"].max())
+    if level_tests is not None:
+        top = frame.assign(top=frame["accuracy"] + frame["sem"].fillna(0))
+        _mark_levels(ax, level_tests, top.groupby(["level", "intact"])["top"].max(), full_x)
     ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(_percent_formatter())
+    ticks = [t for t in (1, 3, 10, 30, 100) if revealed["level"].min() <= t <= full_x / 1.2]
+    labels = [f"{t:g}" for t in ticks]
+    if intact.any():
+        ticks, labels = ticks + [full_x], labels + ["Full"]
+    ax.set_xticks(ticks, labels)
+    ax.minorticks_off()
     ax.set_xlabel("Important features revealed (% of image)")
     ax.set_ylabel("Accuracy (proportion correct)")
     low = min(chance, float((accuracy["accuracy"] - accuracy["sem"].fillna(0)).min()))
@@ -323,22 +354,18 @@ def accuracy_curves(accuracy: pd.DataFrame, psychometric: pd.DataFrame | None = 
     return fig
 
 
-def _percent_formatter():
-    from matplotlib.ticker import FuncFormatter
-
-    return FuncFormatter(lambda value, _: f"{value:g}")
-
-
-def _mark_levels(ax, level_tests: pd.DataFrame, top_by_level: pd.Series) -> None:
+def _mark_levels(ax, level_tests: pd.DataFrame, top: pd.Series, full_x: float) -> None:
+    """Stars above the highest error bar of each significant (level, intact) condition."""
     _require_columns(level_tests, ["level", "significant"], "level_tests")
     p_column = "p_holm" if "p_holm" in level_tests else "p" if "p" in level_tests else None
-    for _, test in level_tests[level_tests["significant"].astype(bool)].iterrows():
-        stars = _stars(float(test[p_column])) if p_column else "*"
-        if not stars:
-            stars = "*"
-        nearest = top_by_level.index[np.argmin(np.abs(np.log(top_by_level.index / test["level"])))]
-        ax.text(test["level"], min(top_by_level[nearest] + 0.015, 1.05), stars, ha="center",
-                va="bottom", fontsize=8)
+    tests = level_tests.assign(intact=_flag(level_tests, "intact"))
+    for _, test in tests[_flag(tests, "significant")].iterrows():
+        stars = (_stars(float(test[p_column])) if p_column else "") or "*"
+        same = [k for k in top.index if k[1] == test["intact"]
+                and np.isclose(k[0], test["level"])]
+        y = max(top[k] for k in same) if same else ax.get_ylim()[1] - 0.06
+        x = full_x if test["intact"] else test["level"]
+        ax.text(x, min(y + 0.015, 1.05), stars, ha="center", va="bottom", fontsize=8)
 
 
 @styled

@@ -30,11 +30,12 @@ def make_maps():
 
 
 def make_accuracy():
-    rows = [{"group": g, "level": lv, "accuracy": 0.5 + s * k / 10, "sem": 0.02,
+    """As clickme_analysis.psychophysics.accuracy_by_level: revealed levels + the intact image."""
+    rows = [{"group": g, "level": lv, "intact": False, "accuracy": 0.5 + s * k / 10, "sem": 0.02,
              "n_participants": 8} for g, s in (("clickme", 0.9), ("saliency", 0.5))
             for k, lv in enumerate(LEVELS)]
-    rows.append({"group": "intact", "level": 100.0, "accuracy": 0.95, "sem": 0.01,
-                 "n_participants": 8})
+    rows += [{"group": g, "level": 100.0, "intact": True, "accuracy": a, "sem": 0.01,
+              "n_participants": 8} for g, a in (("clickme", 0.95), ("saliency", 0.9))]
     return pd.DataFrame(rows)
 
 
@@ -47,9 +48,10 @@ def make_psychometric():
 
 
 def make_level_tests():
-    p = np.array([0.5, 0.0004, 0.004, 0.04, 0.6])
-    return pd.DataFrame({"level": LEVELS, "statistic": 1.0, "p": p, "p_holm": p,
-                         "significant": p < 0.05})
+    p = np.array([0.5, 0.0004, 0.004, 0.04, 0.6, 0.03])
+    return pd.DataFrame({"level": np.r_[LEVELS, 100.0], "intact": [False] * 5 + [True],
+                         "group_a": "clickme", "group_b": "saliency", "statistic": 0.1, "p": p,
+                         "p_holm": p, "significant": p < 0.05})
 
 
 def make_participants():

@@ -105,23 +105,34 @@ def test_attention_panels_needs_exactly_two_smoothgrad_models(images):
 
 
 # ----------------------------------------------------------------------------- accuracy curves
+def _errorbar_y(container):
+    return np.asarray(container.lines[0].get_ydata(), float)
+
+
 def test_accuracy_curves(accuracy, psychometric, level_tests):
     fig = figures.accuracy_curves(accuracy, psychometric, level_tests)
     ax = fig.axes[0]
     assert ax.get_xscale() == "log"
     assert "revealed" in ax.get_xlabel() and "%" in ax.get_xlabel()
     assert "Accuracy" in ax.get_ylabel()
-    # one error-bar series per map source with several levels, S.E.M. as the bar half-length
-    assert len(ax.containers) == 2
-    clickme = ax.containers[0]
-    np.testing.assert_allclose(np.asarray(clickme.lines[0].get_ydata(), float),
-                               accuracy.query("group == 'clickme'")["accuracy"])
+    # per group: the revealed levels, then the intact image as a square at the "Full" tick
+    assert len(ax.containers) == 4
+    clickme, clickme_full = ax.containers[:2]
+    np.testing.assert_allclose(_errorbar_y(clickme),
+                               accuracy.query("group == 'clickme' and not intact")["accuracy"])
     segments = clickme.lines[2][0].get_segments()
     np.testing.assert_allclose([s[1, 1] - s[0, 1] for s in segments], 2 * 0.02)
-    # stars from the Holm p values of the significant levels only
-    assert sorted(_texts(ax)) == sorted(["***", "**", "*"])
+    full_x = accuracy.query("not intact")["level"].max() * figures.FULL_IMAGE_POSITION
+    assert clickme_full.lines[0].get_marker() == "s"
+    np.testing.assert_allclose(np.asarray(clickme_full.lines[0].get_xdata(), float), [full_x])
+    np.testing.assert_allclose(_errorbar_y(clickme_full), [0.95])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "3", "10", "30", "100", "Full"]
+    # stars from the Holm p values of the significant conditions only (intact one included)
+    assert sorted(_texts(ax)) == sorted(["***", "**", "*", "*"])
+    full_star = [t for t in ax.texts if t.get_position()[0] == pytest.approx(full_x)]
+    assert len(full_star) == 1 and full_star[0].get_position()[1] == pytest.approx(0.95 + 0.01 + 0.015)
     labels = ax.get_legend_handles_labels()[1]
-    assert {"ClickMe", "Saliency", "Full image", "Chance"} <= set(labels)
+    assert sorted(labels) == ["Chance", "ClickMe", "Saliency"]
     # fitted curves: one line per group with the dense predictions
     fitted = [line for line in ax.lines if len(line.get_xdata()) == 20]
     assert len(fitted) == 2
@@ -131,14 +142,22 @@ def test_accuracy_curves_star_sits_above_the_highest_error_bar(accuracy, level_t
     fig = figures.accuracy_curves(accuracy, level_tests=level_tests)
     level = level_tests["level"].iloc[1]
     star = next(t for t in fig.axes[0].texts if t.get_text() == "***")
-    top = (accuracy["accuracy"] + accuracy["sem"])[np.isclose(accuracy["level"], level)].max()
+    revealed = accuracy[~accuracy["intact"]]
+    top = (revealed["accuracy"] + revealed["sem"])[np.isclose(revealed["level"], level)].max()
     assert star.get_position()[0] == pytest.approx(level)
     assert star.get_position()[1] == pytest.approx(top + 0.015)
 
 
-def test_accuracy_curves_without_optional_tables(accuracy):
-    fig = figures.accuracy_curves(accuracy.query("group != 'intact'"))
-    assert len(fig.axes[0].containers) == 2 and _texts(fig.axes[0]) == []
+def test_accuracy_curves_without_optional_tables_or_intact(accuracy):
+    fig = figures.accuracy_curves(accuracy.drop(columns="intact").query("level < 100"))
+    ax = fig.axes[0]
+    assert len(ax.containers) == 2 and _texts(ax) == []
+    assert "Full" not in [t.get_text() for t in ax.get_xticklabels()]
+
+
+def test_accuracy_curves_reads_intact_as_text(accuracy):
+    fig = figures.accuracy_curves(accuracy.assign(intact=accuracy["intact"].map(str)))
+    assert len(fig.axes[0].containers) == 4
 
 
 def test_accuracy_curves_bad_input(accuracy):
@@ -147,6 +166,11 @@ def test_accuracy_curves_bad_input(accuracy):
     assert err.value.field == "sem"
     with pytest.raises(InputError, match="levels > 0"):
         figures.accuracy_curves(accuracy.assign(level=0.0))
+    with pytest.raises(InputError, match="only intact"):
+        figures.accuracy_curves(accuracy.assign(intact=True))
+    with pytest.raises(InputError, match="true/false") as err:
+        figures.accuracy_curves(accuracy.assign(intact="maybe"))
+    assert err.value.field == "intact"
     with pytest.raises(InputError, match="empty"):
         figures.accuracy_curves(accuracy.iloc[:0])
     with pytest.raises(InputError, match="DataFrame"):
