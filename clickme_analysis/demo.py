@@ -16,7 +16,7 @@ def run_demo(root: Path, seed: int = 0, progress: bool = True) -> None:
 
     out = Path(root) / "clickme"
     (out / "images").mkdir(parents=True, exist_ok=True)
-    images, labels, parts = demo_images(n_variants=2)
+    images, labels, parts = demo_images(per_category=6)
     for image_id, image in images.items():
         imsave(out / "images" / f"{image_id}.png", image, check_contrast=False)
     labels.to_csv(out / "labels.csv", index=False)

@@ -94,8 +94,11 @@ def _variant(image: np.ndarray, parts, mirror: bool, zoom: float):
     return image, parts
 
 
-def demo_images(n_variants: int = 2):
-    """The demo images: ``n_variants`` (1-3) variants of each base photograph.
+def demo_images(per_category: int = 6):
+    """The demo images: ``per_category`` animal and as many non-animal images.
+
+    Each category cycles through its base photographs, first as they are, then mirrored, then
+    zoomed, until it has ``per_category`` images (at most 3 x its bases).
 
     Returns
     -------
@@ -106,15 +109,20 @@ def demo_images(n_variants: int = 2):
     parts : dict[str, ndarray]
         Image id -> (K, 3) part table (x, y, weight).
     """
-    if not 1 <= n_variants <= len(VARIANTS):
-        raise InputError(f"expected 1 to {len(VARIANTS)} variants, got {n_variants}", field="n_variants")
     images, parts, rows = {}, {}, []
-    for base in BASE_IMAGES:
-        square = _squared(base)
-        for suffix, mirror, zoom in VARIANTS[:n_variants]:
+    for category in ("animal", "non-animal"):
+        bases = [b for b in BASE_IMAGES if b.category == category]
+        if not 1 <= per_category <= len(VARIANTS) * len(bases):
+            raise InputError(f"expected 1 to {len(VARIANTS) * len(bases)} images per category, got {per_category}",
+                             field="per_category")
+        squares = {}
+        for k in range(per_category):
+            (suffix, mirror, zoom), base = VARIANTS[k // len(bases)], bases[k % len(bases)]
+            if base.name not in squares:
+                squares[base.name] = _squared(base)
             image_id = base.name + suffix
-            images[image_id], parts[image_id] = _variant(square, base.parts, mirror, zoom)
-            rows.append((image_id, base.label, base.category))
+            images[image_id], parts[image_id] = _variant(squares[base.name], base.parts, mirror, zoom)
+            rows.append((image_id, base.label, category))
     return images, pd.DataFrame(rows, columns=["image_id", "label", "category"]), parts
 
 
