@@ -24,6 +24,8 @@ def blurred_maps(n, seed):
 def test_rank_rows_equals_scipy_average_ranks_with_ties(dtype):
     rng = np.random.default_rng(1)
     rows = rng.integers(-3, 4, size=(9, 200)).astype(dtype)
+    rows[2] = 5  # one tie run only: ranked without a sort
+    rows[3, :150] = 0  # a large zero background, as blurred maps have
     if dtype == np.float32:
         rows[0, :5] = -0.0  # signed zeros tie with zeros
         rows[1] = rng.normal(size=200)
