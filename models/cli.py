@@ -1,7 +1,140 @@
-"""``clickme`` subcommands of the ``models`` package."""
+"""``clickme train``, ``clickme score`` and ``clickme explain`` (heavy imports in the handlers)."""
 
 from __future__ import annotations
 
+import argparse
+
 
 def register(subparsers) -> None:
-    """Add this package's subcommands to the ``clickme`` parser (none yet)."""
+    """Add the model subcommands to the ``clickme`` parser."""
+    train = subparsers.add_parser(
+        "train", help="train ResNet-50 / SE / GALA networks with ClickMe supervision",
+        description="Train from a TOML configuration (docs/models.md); under torchrun, on every "
+                    "process with DistributedDataParallel.")
+    train.add_argument("--config", required=True, help="TOML configuration file")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override one setting (TOML value syntax), repeatable")
+    train.add_argument("--sweep", metavar="KEY=V1,V2,...",
+                       help="one run per value, scored on val, e.g. lambda=0,1,3,6,10")
+    train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    train.add_argument("--seed", type=int, help="override the configuration's seed")
+    train.add_argument("--out", help="override the configuration's output folder")
+    train.set_defaults(func=_train)
+
+    score = subparsers.add_parser(
+        "score", help="top-1/top-5 error and fraction of human ClickMe map variability",
+        description="Score checkpoints on a dataset with human maps; writes a tidy CSV.")
+    score.add_argument("--checkpoint", action="append", required=True,
+                       help="checkpoint (best.pt / last.pt), repeatable: one row per model")
+    score.add_argument("--data", required=True, help="folder, manifest .csv, .tfrecord(s) or 'synthetic'")
+    score.add_argument("--maps", default="", help="map archive (.npz) keyed by image id")
+    score.add_argument("--layer", help="scored layer (default: last GALA / SE / conv4 block)")
+    score.add_argument("--ceiling", type=float, default=0.58, help="human inter-rater rho (0.58)")
+    score.add_argument("--permutations", type=int, default=1000, help="permutations for p (1000)")
+    score.add_argument("--batch-size", type=int, default=32)
+    score.add_argument("--seed", type=int, default=0)
+    score.add_argument("--out", required=True, help="summary CSV")
+    score.add_argument("--per-image", help="also write per-image rows to this CSV")
+    score.set_defaults(func=_score)
+
+    explain = subparsers.add_parser(
+        "explain", help="SmoothGrad, gradient-delta and attention panels as PNGs",
+        description="Explain a checkpoint's decisions on the first N images of a dataset.")
+    explain.add_argument("--checkpoint", required=True)
+    explain.add_argument("--baseline", help="second checkpoint for the gradient delta (Fig. 4)")
+    explain.add_argument("--data", required=True, help="folder, manifest .csv, .tfrecord(s) or 'synthetic'")
+    explain.add_argument("--maps", default="")
+    explain.add_argument("--n-images", type=int, default=4)
+    explain.add_argument("--samples", type=int, default=25, help="SmoothGrad samples (25)")
+    explain.add_argument("--noise", type=float, default=0.15,
+                         help="noise SD as a fraction of the input range (0.15)")
+    explain.add_argument("--layer", help="attention layer (default: last GALA / SE / conv4 block)")
+    explain.add_argument("--seed", type=int, default=0)
+    explain.add_argument("--out", required=True, help="output folder for the PNGs")
+    explain.set_defaults(func=_explain)
+
+
+def _overrides(pairs: list[str]) -> dict:
+    import tomllib
+
+    from clickme_analysis.errors import InputError
+
+    values = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise InputError(f"expected KEY=VALUE, got {pair!r}", field="--set")
+        try:
+            values[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            values[key.strip()] = value
+    return values
+
+
+def _train(args: argparse.Namespace) -> int:
+    from models.config import load_config, parse_sweep
+    from models.train import sweep, train
+
+    config = load_config(args.config)
+    changes = _overrides(args.set)
+    if args.seed is not None:
+        changes["seed"] = args.seed
+    if args.out:
+        changes["out"] = args.out
+    config = config.replace(**changes)
+    if args.sweep:
+        key, values = parse_sweep(args.sweep)
+        table = sweep(config, key, values, resume=args.resume)
+        print(table.to_string(index=False))
+        return 0
+    result = train(config, resume=args.resume)
+    print(f"{result['status']}: {result['epoch']} epochs, best val accuracy {result['best']:.4f}, "
+          f"checkpoints in {result['out']}")
+    return 0 if result["status"] == "finished" else 143
+
+
+def _score(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import pandas as pd
+
+    from models.score import score_model
+    from models.train import make_dataset, model_from_checkpoint
+
+    summaries, per_image = [], []
+    for path in args.checkpoint:
+        model, config = model_from_checkpoint(path)
+        dataset = make_dataset(config, args.data, args.maps)
+        rows, summary = score_model(model, dataset, str(path), args.layer, args.batch_size,
+                                    ceiling=args.ceiling, n_permutations=args.permutations,
+                                    seed=args.seed, progress=config.progress)
+        rows.insert(0, "model", str(path))
+        rows.insert(1, "image_id", [dataset.samples[i].image_id for i in rows["index"]])
+        summaries.append(summary)
+        per_image.append(rows)
+    table = pd.concat(summaries, ignore_index=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out, index=False)
+    if args.per_image:
+        pd.concat(per_image, ignore_index=True).to_csv(args.per_image, index=False)
+    print(table.to_string(index=False))
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    import torch
+
+    from models.explain import explain
+    from models.train import make_dataset, model_from_checkpoint
+
+    model, config = model_from_checkpoint(args.checkpoint)
+    baseline = model_from_checkpoint(args.baseline)[0] if args.baseline else None
+    dataset = make_dataset(config, args.data, args.maps)
+    items = [dataset[i] for i in range(min(args.n_images, len(dataset)))]
+    images = torch.stack([item["image"] for item in items])
+    maps = torch.stack([item["map"] for item in items])
+    paths = explain(model, images, args.out, maps, baseline, layer=args.layer,
+                    noise_fraction=args.noise, n_samples=args.samples, seed=args.seed)
+    for path in paths:
+        print(path)
+    return 0

@@ -138,26 +138,32 @@ def _device(config: TrainConfig, local_rank: int) -> torch.device:
     raise InputError(f"expected device 'auto', 'cpu' or 'cuda', got {config.device!r}", field="device")
 
 
-def datasets_from_config(config: TrainConfig):
-    """The (train, val) :class:`models.data.PairedDataset` of a configuration (val may be None)."""
+def make_dataset(config: TrainConfig, spec: str, maps: str = "", train: bool = False):
+    """A :class:`models.data.PairedDataset` of ``spec`` with ``config``'s transforms.
+
+    ``spec`` is a path (see :func:`models.data.load_samples`) or ``"synthetic"`` (the synthetic
+    task: ``synthetic_train`` training images, or ``synthetic_val`` held-out ones drawn from
+    another seed).
+    """
     from models.data import PairedDataset, load_samples
     from models.synthetic import synthetic_samples
 
-    def load(spec: str, maps: str, train: bool, seed_offset: int, n: int):
-        if not spec:
-            return None
-        if spec == "synthetic":
-            samples = synthetic_samples(n, seed=config.seed * 1000 + seed_offset,
-                                        image_size=config.image_size)
-        else:
-            samples, _ = load_samples(spec, maps or None, config.label_column)
-        return PairedDataset(samples, train, config.image_size, config.resize, config.blur_size,
-                             config.map_source, seed=config.seed)
+    if spec == "synthetic":
+        n = config.synthetic_train if train else config.synthetic_val
+        samples = synthetic_samples(n, seed=config.seed * 1000 + (1 if train else 2),
+                                    image_size=config.image_size, n_classes=config.num_classes)
+    else:
+        samples, _ = load_samples(spec, maps or None, config.label_column)
+    return PairedDataset(samples, train, config.image_size, config.resize, config.blur_size,
+                         config.map_source, seed=config.seed)
 
+
+def datasets_from_config(config: TrainConfig):
+    """The (train, val) datasets of a configuration (val is None without ``config.val``)."""
     if not config.train:
         raise InputError("expected a training set", field="train")
-    return (load(config.train, config.maps, True, 1, config.synthetic_train),
-            load(config.val, config.val_maps or config.maps, False, 2, config.synthetic_val))
+    val = make_dataset(config, config.val, config.val_maps or config.maps) if config.val else None
+    return make_dataset(config, config.train, config.maps, train=True), val
 
 
 class _Log:
