@@ -24,6 +24,9 @@ def _add_map_args(parser: argparse.ArgumentParser) -> None:
                        help="blur kernel (default box, 49x49 as the paper)")
     group.add_argument("--blur-size", type=int, default=49)
     group.add_argument("--sigma", type=float, help="Gaussian sigma (authors' code: 28 with size 49)")
+    group.add_argument("--min-clicks", type=int, default=0,
+                       help="drop participant maps with this many clicks or fewer (ClickMe 2.0 code: 10)")
+    group.add_argument("--max-clicks", type=int, help="keep each map's first N clicks (ClickMe 2.0 code: 75)")
 
 
 def _map_options(args, normalize=None):
@@ -31,7 +34,8 @@ def _map_options(args, normalize=None):
 
     return MapOptions(size=args.size, bubble_size=args.bubble_size, bubble=args.bubble,
                       blur=None if args.blur == "none" else args.blur, blur_size=args.blur_size,
-                      sigma=args.sigma, normalize=normalize)
+                      sigma=args.sigma, normalize=normalize, min_clicks=args.min_clicks,
+                      max_clicks=args.max_clicks)
 
 
 def _read(args):

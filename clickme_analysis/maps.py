@@ -195,6 +195,46 @@ def bounding_box_map(array, threshold: float = 0.0) -> np.ndarray:
     return out
 
 
+def filter_clicks(clicks: pd.DataFrame, min_clicks: int = 0, max_clicks: int | None = None):
+    """The ClickMe 2.0 per-map filters: trim each map to its first clicks, drop sparse maps.
+
+    Parameters
+    ----------
+    clicks : DataFrame
+        Tidy clicks (``image_id, participant_id, x, y[, t]``), in log order.
+    min_clicks : int
+        A participant map needs more than this many clicks (successor code: 10).
+    max_clicks : int, optional
+        Keep each map's first ``max_clicks`` clicks, by ``t`` when every click has one, else in
+        log order (successor code: 75).
+
+    Returns
+    -------
+    kept : DataFrame
+        The clicks that remain.
+    excluded : DataFrame
+        Dropped maps: ``image_id, participant_id, n_clicks``.
+
+    Examples
+    --------
+    >>> c = pd.DataFrame({"image_id": ["a"] * 3 + ["b"], "participant_id": "p", "x": 0.0, "y": 0.0})
+    >>> kept, excluded = filter_clicks(c, min_clicks=1, max_clicks=2)
+    >>> len(kept), excluded.values.tolist()
+    (2, [['b', 'p', 1]])
+    """
+    keys = ["image_id", "participant_id"]
+    if max_clicks is not None:
+        if "t" in clicks and clicks["t"].notna().all():
+            clicks = clicks.sort_values(keys + ["t"], kind="stable")
+        clicks = clicks[clicks.groupby(keys, sort=False).cumcount() < max_clicks]
+    sizes = clicks.groupby(keys, sort=True).size().rename("n_clicks").reset_index()
+    excluded = sizes[sizes["n_clicks"] <= min_clicks].reset_index(drop=True)
+    if len(excluded):
+        drop = pd.MultiIndex.from_frame(excluded[keys])
+        clicks = clicks[~pd.MultiIndex.from_frame(clicks[keys]).isin(drop)]
+    return clicks.reset_index(drop=True), excluded
+
+
 def participant_maps(clicks: pd.DataFrame, shape=(256, 256), bubble_size: int = 14,
                      bubble: str = "square") -> Iterable[tuple[str, str, np.ndarray, int, int]]:
     """Yield ``(image_id, participant_id, map, n_clicks, n_outside)`` per participant and image.
@@ -215,7 +255,7 @@ def build_maps(clicks: pd.DataFrame, shape=(256, 256), bubble_size: int = 14, bu
     Parameters
     ----------
     clicks : DataFrame
-        Tidy clicks with columns ``image_id, participant_id, x, y``.
+        Tidy clicks with columns ``image_id, participant_id, x, y`` (``t`` optional).
     shape, bubble_size, bubble
         See :func:`paint_clicks`.
     blur : {"box", "gaussian", "disc"} or None
@@ -260,20 +300,25 @@ def build_maps(clicks: pd.DataFrame, shape=(256, 256), bubble_size: int = 14, bu
     return maps, stats
 
 
-def game_statistics(stats: pd.DataFrame) -> pd.DataFrame:
+def game_statistics(stats: pd.DataFrame, excluded: pd.DataFrame | None = None) -> pd.DataFrame:
     """Participants and clicks per image (the data of the paper's Fig. 5 histogram).
 
     Parameters
     ----------
     stats : DataFrame
         Per-participant-map rows as returned by :func:`build_maps`.
+    excluded : DataFrame, optional
+        Maps dropped by :func:`filter_clicks`, counted per image.
 
     Returns
     -------
     DataFrame
-        ``image_id, n_participants, n_clicks, n_outside`` per image.
+        Per image: ``image_id, n_participants, n_clicks, median_clicks`` (per map),
+        ``n_outside`` and ``n_excluded``.
     """
-    return (stats.groupby("image_id", sort=True)
-            .agg(n_participants=("participant_id", "nunique"), n_clicks=("n_clicks", "sum"),
-                 n_outside=("n_outside", "sum"))
-            .reset_index())
+    table = (stats.groupby("image_id", sort=True)
+             .agg(n_participants=("participant_id", "nunique"), n_clicks=("n_clicks", "sum"),
+                  median_clicks=("n_clicks", "median"), n_outside=("n_outside", "sum")))
+    dropped = (excluded if excluded is not None else stats.iloc[:0]).groupby("image_id").size()
+    table["n_excluded"] = dropped.reindex(table.index, fill_value=0).astype(int)
+    return table.reset_index()

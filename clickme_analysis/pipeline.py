@@ -11,7 +11,7 @@ import pandas as pd
 from clickme_analysis.archive import save_maps
 from clickme_analysis.errors import InputError
 from clickme_analysis.io import ClickLog, read_clicks
-from clickme_analysis.maps import bounding_box_map, build_maps, game_statistics
+from clickme_analysis.maps import bounding_box_map, build_maps, filter_clicks, game_statistics
 from clickme_analysis.reliability import (PAPER_CEILING, inter_rater_reliability, split_half_reliability,
                                           summarize_reliability)
 
@@ -27,6 +27,8 @@ class MapOptions:
     blur_size: int = 49
     sigma: float | None = None
     normalize: str | None = None  # None, "sum", "max" or "z"
+    min_clicks: int = 0  # drop participant maps with this many clicks or fewer (ClickMe 2.0 code: 10)
+    max_clicks: int | None = None  # keep each map's first clicks only (ClickMe 2.0 code: 75)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -61,11 +63,12 @@ def make_map_archive(clicks: pd.DataFrame, out, options: MapOptions, labels=None
     Returns
     -------
     DataFrame
-        Per-image game statistics: ``image_id, n_participants, n_clicks, n_outside``.
+        Per-image game statistics (:func:`clickme_analysis.maps.game_statistics`).
     """
+    clicks, excluded = filter_clicks(clicks, options.min_clicks, options.max_clicks)
     maps, stats = build_maps(clicks, options.shape, options.bubble_size, options.bubble, options.blur,
                              options.blur_size, options.sigma, options.normalize, progress)
-    per_image = game_statistics(stats)
+    per_image = game_statistics(stats, excluded)
     counts = dict(zip(per_image["image_id"], per_image["n_participants"]))
     save_maps(out, maps, labels=labels, participant_counts=counts)
     if bbox_out is not None:
@@ -89,6 +92,7 @@ def write_reliability(clicks: pd.DataFrame, out_dir, options: MapOptions, n_imag
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    clicks, _ = filter_clicks(clicks, options.min_clicks, options.max_clicks)
     map_kwargs = dict(shape=options.shape, bubble_size=options.bubble_size, bubble=options.bubble,
                       blur=options.blur, blur_size=options.blur_size, sigma=options.sigma)
     per_image = inter_rater_reliability(clicks, n_images=n_images, seed=seed, n_jobs=n_jobs, progress=progress,
