@@ -257,38 +257,75 @@ def _training_curves(root: Path) -> list[Item]:
                  "held out).", figures.training_curves(frame))]
 
 
+#: Members of ``models/attention.npz`` that are not a model's attention maps.
+_ATTENTION_RESERVED = {"image_ids", "images", "human_maps"}
+
+
+def _display_images(images: np.ndarray) -> np.ndarray:
+    """(N, H, W, 3) or (N, 3, H, W) images -> (N, H, W, 3) in [0, 1] for display.
+
+    Images outside [0, 1] (e.g. normalised network inputs) are min-max rescaled per image.
+    """
+    images = np.asarray(images, dtype=float)
+    if images.ndim == 4 and images.shape[1] in (1, 3) and images.shape[-1] not in (1, 3):
+        images = images.transpose(0, 2, 3, 1)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    if images.ndim not in (3, 4):
+        raise InputError(f"expected images (N, H, W, 3) or (N, 3, H, W), got {images.shape}",
+                         field="images")
+    if images.size and (images.min() < 0 or images.max() > 1):
+        low = images.min(axis=tuple(range(1, images.ndim)), keepdims=True)
+        high = images.max(axis=tuple(range(1, images.ndim)), keepdims=True)
+        images = (images - low) / np.where(high > low, high - low, 1)
+    return images
+
+
 def _attention(root: Path) -> list[Item]:
+    """``models/attention.npz``: ``images``, optional ``image_ids`` and ``human_maps``, one
+    (N, h, w) member per model (``<model>`` or ``attention/<model>``) and optionally
+    ``smoothgrad/<model>`` for two models."""
     path = _need(root / "models" / "attention.npz")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
     except (OSError, ValueError) as err:
         raise InputError(f"could not read as NPZ: {err}", path=path) from None
-    if "image_ids" not in arrays:
-        raise InputError("expected an 'image_ids' member", path=path, field="image_ids")
-    ids = [str(i) for i in arrays["image_ids"]]
-
-    def per_model(prefix):
-        return {name[len(prefix):]: dict(zip(ids, arrays[name])) for name in arrays
-                if name.startswith(prefix)}
-
-    attention, smoothgrad = per_model("attention/"), per_model("smoothgrad/")
+    smoothgrad = {name.split("/", 1)[1]: arrays.pop(name) for name in list(arrays)
+                  if name.startswith("smoothgrad/")}
+    attention = {name.removeprefix("attention/"): array for name, array in arrays.items()
+                 if name not in _ATTENTION_RESERVED}
     if not attention:
-        raise InputError("expected members 'attention/<model>'", path=path, field="attention")
+        raise InputError("expected at least one (N, h, w) member of model attention maps",
+                         path=path, field="attention")
+    n = len(next(iter(attention.values())))
+    bad = [name for name, a in {**attention, **smoothgrad}.items() if a.ndim != 3 or len(a) != n]
+    if bad:
+        raise InputError(f"expected (N, h, w) maps with N = {n} for every model", path=path,
+                         field=bad[0])
+    ids = ([str(i) for i in arrays["image_ids"]] if "image_ids" in arrays
+           else [f"image {k + 1}" for k in range(n)])
     shown = ids[:N_EXAMPLES]
     if "images" in arrays:
-        images = dict(zip(ids, arrays["images"]))
+        try:
+            images = dict(zip(ids, _display_images(arrays["images"])))
+        except InputError as err:
+            raise InputError(err.message, path=path, field="images") from None
     else:
         images = {i: read_image(root / "clickme" / "images" / f"{i}.png") for i in shown}
-    fig = figures.attention_panels({i: images[i] for i in shown}, attention,
+    rows = {"ClickMe map": dict(zip(ids, arrays["human_maps"]))} if "human_maps" in arrays else {}
+    rows.update({name: dict(zip(ids, maps)) for name, maps in attention.items()})
+    smoothgrad = {name: dict(zip(ids, maps)) for name, maps in smoothgrad.items()}
+    fig = figures.attention_panels({i: images[i] for i in shown}, rows,
                                    smoothgrad if len(smoothgrad) == 2 else None,
                                    titles=_labels(root))
-    caption = "Attention maps of each model over the images (rescaled to [0, 1] per map)"
+    caption = ("Attention maps of each model over the images (each map rescaled to [0, 1])"
+               + ("; first map row: the ClickMe map" if "human_maps" in arrays else ""))
     if len(smoothgrad) == 2:
         first, second = smoothgrad
         caption += (f"; bottom row: SmoothGrad of {second} minus SmoothGrad of {first}, each "
                     "divided by its largest absolute value (red: larger for the former)")
-    return [Item("attention_maps", "Attention maps", caption + " (paper Fig. 4).", fig)]
+    return [Item("attention_maps", "Attention maps", caption + " (paper Fig. 4 style).", fig)]
 
 
 def _explain_pngs(root: Path) -> list[Item]:

@@ -96,11 +96,38 @@ def test_broken_inputs_are_listed_with_the_reason(outputs_root):
     problems = "\n".join(gathered.problems)
     assert f"{scores}, field 'top5_err': expected columns" in problems
     assert "maps.npz: not a ClickMe map archive" in problems
-    assert "attention.npz, field 'image_ids'" in problems
+    assert "attention.npz, field 'attention'" in problems
     assert "reliability_summary.json: not valid JSON" in problems
     assert len(gathered.problems) == 4
     assert "lambda_sweep" in [i.name for i in gathered.sections["Models"]]
     assert "reliability" in [i.name for i in gathered.sections["ClickMe maps"]]
+
+
+def test_attention_archive_as_the_models_stage_writes_it(outputs_root):
+    """Normalised (N, 3, H, W) network inputs, ClickMe maps and one bare member per model."""
+    rng = np.random.default_rng(0)
+    np.savez(outputs_root / "models" / "attention.npz",
+             images=rng.normal(size=(2, 3, 30, 30)).astype(np.float32),
+             human_maps=rng.random((2, 30, 30)), gala=rng.random((2, 30, 30)),
+             gala_clickme=rng.random((2, 30, 30)))
+    gathered = gather(outputs_root)
+    assert gathered.problems == []
+    item = next(i for i in gathered.sections["Models"] if i.name == "attention_maps")
+    grid = [ax for ax in item.content.axes if ax.get_label() != "<colorbar>"]
+    assert len(grid) == 4 * 2  # image, ClickMe map, two models; two images
+    assert [grid[k].get_ylabel() for k in (0, 2, 4, 6)] == ["Image", "ClickMe map", "gala",
+                                                           "gala_clickme"]
+    assert [ax.get_title() for ax in grid[:2]] == ["image 1", "image 2"]
+    shown = grid[0].images[0].get_array()
+    assert shown.shape == (30, 30, 3) and shown.min() == 0 and shown.max() == 1
+    assert "first map row: the ClickMe map" in item.caption
+
+
+def test_attention_archive_with_mismatched_maps_is_a_problem(outputs_root):
+    np.savez(outputs_root / "models" / "attention.npz", gala=np.ones((2, 4, 4)),
+             other=np.ones((3, 4, 4)))
+    problems = gather(outputs_root).problems
+    assert len(problems) == 1 and "field 'other': expected (N, h, w) maps with N = 2" in problems[0]
 
 
 def test_bad_stimulus_image_is_a_problem(outputs_root):

@@ -30,3 +30,12 @@ def test_save_figure_writes_vector_pdf_and_png(tmp_path, participants):
     assert pdf.read_bytes()[:5] == b"%PDF-" and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert b"/FontFile2" in pdf.read_bytes()  # TrueType fonts embedded (pdf.fonttype 42)
     assert png_bytes(fig) == png.read_bytes()
+
+
+def test_importing_reports_does_not_import_matplotlib():
+    import subprocess
+    import sys
+
+    code = "import sys, reports.report, reports.cli; print('matplotlib' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

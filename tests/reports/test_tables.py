@@ -76,3 +76,9 @@ def test_write_table_round_trip(tmp_path, scores):
     pd.testing.assert_frame_equal(pd.read_csv(csv), table)
     assert md.read_text() == tables.to_markdown(table) + "\n"
     assert r"\label{tab:models}" in tex.read_text()
+
+
+def test_model_table_keeps_unknown_errors_empty(scores):
+    table = tables.model_table(scores.assign(top5_err=[0.07, float("nan")]))
+    assert table["Top-5 err. (%)"].isna().tolist() == [False, True]
+    assert "| GALA-ResNet-50 + ClickMe | 22.12 |  |" in tables.to_markdown(table)
