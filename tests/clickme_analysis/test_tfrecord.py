@@ -229,8 +229,8 @@ def test_read_clickme_wrong_size_suggests_element_width(tmp_path):
     example["heatmap"] = np.zeros((256, 256), np.float64).tobytes()
     path = tmp_path / "bad.tfrecord"
     write_tfrecord(path, [_clickme_record(1)[0], example])
-    with pytest.raises(InputError, match=r"record 2: expected 262144 bytes .* got 524288 \(= 8 bytes per element\)") \
-            as error:
+    expected = r"record 2: expected 262144 bytes .* got 524288 \(= 8 bytes per element\)"
+    with pytest.raises(InputError, match=expected) as error:
         list(read_clickme_tfrecord(path))
     assert error.value.field == "heatmap" and error.value.line == 2
 
