@@ -1,7 +1,103 @@
-"""``clickme`` subcommands of the ``experiments`` package."""
+"""``clickme experiment run`` and ``clickme experiment analyze``."""
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+
 
 def register(subparsers) -> None:
-    """Add this package's subcommands to the ``clickme`` parser (none yet)."""
+    """Add ``experiment`` with its ``run`` and ``analyze`` sub-subcommands."""
+    parser = subparsers.add_parser("experiment", help="rapid-categorization experiment: run a session, analyze data",
+                                   description="Rapid-categorization experiment (PsychoPy) and its analysis.")
+    sub = parser.add_subparsers(dest="experiment_command", required=True, metavar="ACTION")
+
+    run = sub.add_parser("run", help="run (or resume) one participant's session in PsychoPy",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    run.add_argument("--config", type=Path, required=True, help="experiment TOML (docs/experiments.md)")
+    run.add_argument("--participant", required=True, help="participant ID, e.g. P007")
+    run.add_argument("--index", type=int, default=None,
+                     help="rotation index (group, list, key map, seed); default: the ID's trailing digits")
+    run.add_argument("--data", type=Path, default=Path("data"), help="folder for <participant>.csv/.json")
+    run.add_argument("--resume", action="store_true", help="continue an interrupted session from its CSV")
+    run.add_argument("--simulate", action="store_true",
+                     help="a simulated observer presses the keys (through PsychoPy's event path)")
+    run.add_argument("--no-window", action="store_true",
+                     help="with --simulate: run the design and observer without PsychoPy")
+    run.add_argument("--assume-fps", type=float, default=None,
+                     help="nominal refresh rate for displays without vsync (Xvfb); default: measured")
+    run.add_argument("--windowed", action="store_true", help="open a window instead of full screen")
+    run.add_argument("--seed", type=int, default=None, help="override the config's seed")
+    run.set_defaults(func=_run)
+
+    analyze = sub.add_parser("analyze", help="statistics of runner CSVs (or BIDS go/no-go events.tsv)",
+                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    analyze.add_argument("data", nargs="+", type=Path, help="runner CSVs or folders of them")
+    analyze.add_argument("--out", type=Path, required=True, help="output folder for the tables and the figure")
+    analyze.add_argument("--events", action="store_true",
+                         help="inputs are BIDS *_events.tsv go/no-go files: write per-participant accuracy and RT")
+    analyze.add_argument("--late-ms", type=float, default=1000.0, help="--events: RT at or above this is no-go")
+    analyze.add_argument("--min-rt", type=float, default=None,
+                         help="exclude responses faster than this (s); default 0.02, with --events 0.1")
+    analyze.add_argument("--max-rt", type=float, default=None, help="exclude responses slower than this (s)")
+    analyze.add_argument("--permutations", type=int, default=10000, help="permutations per test")
+    analyze.add_argument("--boot", type=int, default=200, help="bootstrap resamples of the psychometric fits")
+    analyze.add_argument("--model", choices=("logistic", "weibull"), default="logistic")
+    analyze.add_argument("--seed", type=int, default=0)
+    analyze.add_argument("--progress", action="store_true")
+    analyze.set_defaults(func=_analyze)
+
+
+def _run(args) -> int:
+    from experiments.config import load_config
+    from experiments.observer import SimulatedObserver, demo_observers
+
+    overrides = {} if args.seed is None else {"seed": args.seed}
+    config = load_config(args.config, **overrides)
+    observer = None
+    if args.simulate:
+        known = demo_observers()
+        observer = {g: known.get(g, SimulatedObserver()) for g in config.groups}
+    if args.no_window:
+        from clickme_analysis.errors import InputError
+        from experiments.session import simulate_session
+
+        if observer is None:
+            raise InputError("--no-window needs --simulate", field="no-window")
+        path = simulate_session(config, args.participant, args.data, observer, index=args.index,
+                                fps=args.assume_fps or 60.0, resume=args.resume)
+    else:
+        from experiments.runner import run_session
+
+        path = run_session(config, args.participant, args.data, index=args.index, resume=args.resume,
+                           observer=observer, assume_fps=args.assume_fps,
+                           fullscreen=False if args.windowed else None, progress=True)
+    print(path)
+    return 0
+
+
+def _analyze(args) -> int:
+    from clickme_analysis import psychophysics as pp
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.events:
+        from clickme_analysis.events import load_gonogo
+
+        trials = load_gonogo(args.data, late_ms=args.late_ms, progress=args.progress)
+        summary = pp.participant_summary(pp.exclude_trials(trials, 0.1 if args.min_rt is None else args.min_rt,
+                                                           args.max_rt))
+        summary.to_csv(args.out / "participants.csv", index=False)
+        print(summary.to_string(index=False))
+        print(f"mean accuracy {summary['accuracy'].mean():.4f}, S.E.M. {summary['accuracy'].sem():.4f}, "
+              f"N = {len(summary)}")
+        return 0
+    from experiments.figure import plot_accuracy
+
+    results = pp.analyze(pp.load_trials(args.data), min_rt=0.02 if args.min_rt is None else args.min_rt,
+                         max_rt=args.max_rt, n_permutations=args.permutations, n_boot=args.boot,
+                         model=args.model, seed=args.seed, progress=args.progress)
+    for path in pp.write_analysis(results, args.out):
+        print(path)
+    plot_accuracy(results["accuracy"], results["level_tests"], results["psychometric"],
+                  args.out / "figures" / "accuracy_by_level.png")
+    return 0

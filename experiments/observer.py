@@ -66,4 +66,4 @@ class SimulatedObserver:
 
 def demo_observers() -> dict[str, SimulatedObserver]:
     """Observers of the demo: ClickMe-revealed images are recognised at lower levels."""
-    return {"clickme": SimulatedObserver(threshold=4.0), "saliency": SimulatedObserver(threshold=16.0)}
+    return {"clickme": SimulatedObserver(threshold=3.0), "saliency": SimulatedObserver(threshold=20.0)}

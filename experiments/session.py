@@ -200,11 +200,11 @@ def observer_plan(observer: SimulatedObserver, trial, info: dict, rng, fps: floa
     return key, int(math.ceil(rt * fps))
 
 
-def simulate_session(config: ExperimentConfig, participant: str, data_dir, observer: SimulatedObserver,
+def simulate_session(config: ExperimentConfig, participant: str, data_dir, observer: SimulatedObserver | dict,
                      index: int | None = None, fps: float = 60.0, resume: bool = False) -> Path:
     """Run a session with a simulated observer and no window (same design, same files).
 
-    Timing is nominal: durations are whole frames at ``fps`` and the reaction time is the frame
+    ``observer`` may be a dict of group -> observer. Timing is nominal: durations are whole frames at ``fps`` and the reaction time is the frame
     of the key press over ``fps``; the measured-timing columns stay empty.
 
     Returns
@@ -213,6 +213,8 @@ def simulate_session(config: ExperimentConfig, participant: str, data_dir, obser
         The per-trial CSV.
     """
     session = Session(config, participant, data_dir, index=index, resume=resume)
+    if isinstance(observer, dict):
+        observer = observer[session.info["group"]]
     rng = np.random.default_rng([config.seed, session.index, len(session.record["resumed"]), 1])
     stim_frames = frames_for(config.stimulus_duration, fps, config.allow_frame_rounding)
     window = frames_for(config.response_window, fps, config.allow_frame_rounding)
