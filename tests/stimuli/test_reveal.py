@@ -73,13 +73,39 @@ def test_same_seed_same_order_other_seed_other_order():
     assert not np.array_equal(reveal_order(m, seed=7), reveal_order(m, seed=8))
 
 
+def compiled_orderings():
+    """The fast order functions to compare with the heapq reference (numba when installed)."""
+    found = [pytest.param(reveal._order_csgraph, id="csgraph")]
+    try:
+        from stimuli._flood_numba import order_numba
+    except ImportError:
+        found.append(pytest.param(None, id="numba", marks=pytest.mark.skip(reason="numba not installed")))
+    else:
+        found.append(pytest.param(order_numba, id="numba"))
+    return found
+
+
+@pytest.mark.parametrize("fast_order", compiled_orderings())
 @pytest.mark.parametrize("temperature", [1.0, 0.1, 0.02, 0.002])
-def test_csgraph_order_equals_heapq_reference(temperature):
+def test_fast_orders_equal_heapq_reference(fast_order, temperature):
     for seed in range(3):
         m = blob_map((30, 37), seed=seed)
-        fast = reveal_order(m, seed=seed, temperature=temperature)
-        ref = reveal_order(m, seed=seed, temperature=temperature, method="heapq")
-        np.testing.assert_array_equal(fast, ref)
+        start = int(np.argmax(m))
+        costs = reveal.race_costs(m, divmod(start, m.shape[1]), temperature=temperature, seed=seed)
+        budget = np.count_nonzero(m)
+        np.testing.assert_array_equal(fast_order(costs, start, budget), reveal._order_heapq(costs, start, budget))
+    np.testing.assert_array_equal(reveal_order(m, seed=1, temperature=temperature),
+                                  reveal_order(m, seed=1, temperature=temperature, method="heapq"))
+
+
+def test_numba_method_without_numba_is_a_clear_error():
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        with pytest.raises(InputError, match="needs numba"):
+            reveal_order(blob_map(), method="numba")
+    else:
+        pytest.skip("numba is installed")
 
 
 def arrival_times(costs, order):
@@ -92,13 +118,14 @@ def arrival_times(costs, order):
     return times[order]
 
 
-def test_csgraph_equals_heapq_when_float_rounding_ties_arrival_times():
+@pytest.mark.parametrize("fast_order", compiled_orderings())
+def test_fast_orders_equal_heapq_when_float_rounding_ties_arrival_times(fast_order):
     """Clocks so small against their parent's arrival that the sums round back to it."""
     # hand case: sorting by (time, index) would put pixel 0 second, not connected to pixel 3
     costs = np.array([[1e-20, 1e-20, 1e30, 1.0], [1e-20, 1e-20, 1e30, 1e30]])
     np.testing.assert_array_equal(reveal._order_heapq(costs, 3, 8), [3, 2, 1, 0, 4, 5, 6, 7])
-    np.testing.assert_array_equal(reveal._order_csgraph(costs, 3, 8), [3, 2, 1, 0, 4, 5, 6, 7])
-    np.testing.assert_array_equal(reveal._order_csgraph(costs, 3, 3), [3, 2, 1])
+    np.testing.assert_array_equal(fast_order(costs, 3, 8), [3, 2, 1, 0, 4, 5, 6, 7])
+    np.testing.assert_array_equal(fast_order(costs, 3, 3), [3, 2, 1])
     rng = np.random.default_rng(0)
     n_with_ties = 0
     for _ in range(60):
@@ -107,7 +134,7 @@ def test_csgraph_equals_heapq_when_float_rounding_ties_arrival_times():
         costs[rng.random((h, w)) < 0.25] = 1e30
         start, budget = int(rng.integers(h * w)), int(rng.integers(1, h * w + 1))
         ref = reveal._order_heapq(costs, start, budget)
-        fast = reveal._order_csgraph(costs, start, budget)
+        fast = fast_order(costs, start, budget)
         np.testing.assert_array_equal(fast, ref)
         assert prefixes_connected(fast, (h, w))
         times = arrival_times(costs, ref)
@@ -146,7 +173,7 @@ def test_order_follows_the_sequential_sampling_probabilities():
 def test_bad_order_arguments():
     m = blob_map()
     with pytest.raises(InputError, match="method"):
-        reveal_order(m, method="numba")
+        reveal_order(m, method="fast")
     with pytest.raises(InputError, match="budget"):
         reveal_order(m, m.size + 1)
     with pytest.raises(InputError, match="temperature"):
