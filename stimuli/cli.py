@@ -12,7 +12,7 @@ def register(subparsers) -> None:
     commands = stimuli.add_subparsers(dest="stimuli_command", required=True, metavar="SUBCOMMAND")
     p = commands.add_parser(
         "build", help="log-spaced reveal levels over a phase-scrambled background, manifest, Latin square",
-        description="Write PNG stimuli revealing 1%%..100%% of each image's most important pixels "
+        description="Write PNG stimuli revealing 1%..100% of each image's most important pixels "
                     "(stochastic flood-fill of its map over a phase scramble), the intact images, "
                     "manifest.csv, assignment.csv and contact sheets.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -26,7 +26,7 @@ def register(subparsers) -> None:
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--levels", type=int, default=11, help="number of log-spaced levels from 1%% to 100%%")
     p.add_argument("--size", type=int, default=256, help="stimulus side in pixels")
-    p.add_argument("--color", action="store_true", help="RGB stimuli (default: grayscale)")
+    p.add_argument("--color", action="store_true", help="RGB stimuli instead of grayscale")
     p.add_argument("--top-fraction", type=float,
                    help="budget = this top fraction of the first map's pixels (default: its non-zero pixels)")
     p.add_argument("--temperature", type=float, default=0.1, help="flood-fill temperature T")
