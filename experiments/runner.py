@@ -164,7 +164,7 @@ class _Display:
             "stim_frames": n_stim, "stim_duration": flips[n_stim] - flips[0],
             "stim_duration_nominal": n_stim / self.fps,
             "dropped_frames": int(np.sum(intervals > cfg.dropped_frame_factor / self.fps)),
-            "frame_intervals_ms": ";".join(f"{1000 * x:.2f}" for x in intervals),
+            "frame_intervals_ms": ";".join(f"{1000 * x:.3f}" for x in intervals),
             "onset_time": flips[0],
         }
 

@@ -1,0 +1,52 @@
+import pytest
+
+from clickme_analysis.errors import InputError
+from experiments.config import ExperimentConfig, load_config
+
+
+def test_defaults_are_the_paper_paradigm():
+    cfg = load_config()
+    assert (cfg.n_training, cfg.n_blocks, cfg.trials_per_block) == (6, 5, 16)
+    assert (cfg.fixation_min, cfg.fixation_max, cfg.stimulus_duration, cfg.response_window) == (1.1, 1.6, 0.4, 0.55)
+    assert (cfg.target_key, cfg.distractor_key) == ("s", "l")
+
+
+def test_toml_overrides_and_resolves_paths(tmp_path):
+    (tmp_path / "sub").mkdir()
+    path = tmp_path / "sub" / "e.toml"
+    path.write_text('manifest = "../m.csv"\nn_blocks = 3\ngroups = ["a", "b", "c"]\n')
+    cfg = load_config(path, seed=7)
+    assert cfg.manifest == str((tmp_path / "m.csv").resolve())
+    assert cfg.n_blocks == 3 and cfg.groups == ("a", "b", "c") and cfg.seed == 7
+    assert cfg.to_dict()["groups"] == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("text, field", [
+    ("n_blockz = 3", "n_blockz"),
+    ("trials_per_block = 5", "trials_per_block"),
+    ('distractor_key = "s"', "distractor_key"),
+    ("fixation_min = 2.0", "fixation_max"),
+    ("response_window = 0.3", "response_window"),
+    ('keyboard_backend = "pygame"', "keyboard_backend"),
+    ("[design]\nn_blocks = 2", "design"),
+])
+def test_bad_settings_name_the_field(tmp_path, text, field):
+    path = tmp_path / "e.toml"
+    path.write_text(text)
+    with pytest.raises(InputError) as err:
+        load_config(path)
+    assert err.value.field == field and err.value.path == str(path)
+
+
+def test_bad_toml_and_missing_file(tmp_path):
+    path = tmp_path / "e.toml"
+    path.write_text("n_blocks = = 2")
+    with pytest.raises(InputError, match="not valid TOML"):
+        load_config(path)
+    with pytest.raises(InputError, match="not found"):
+        load_config(tmp_path / "none.toml")
+
+
+def test_dataclass_validates_directly():
+    with pytest.raises(InputError):
+        ExperimentConfig(groups=("a", "a"))

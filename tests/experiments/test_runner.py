@@ -1,0 +1,100 @@
+"""The real PsychoPy runner in a private Xvfb window, driven by the simulated observer."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clickme_analysis.errors import InputError
+from experiments.config import load_config
+from experiments.observer import SimulatedObserver
+from experiments.session import DATA_COLUMNS, simulate_session
+
+pytest.importorskip("psychopy")
+
+
+def test_simulated_session_in_a_window(xdisplay, config_file, tmp_path):
+    from experiments.runner import run_session
+
+    cfg = load_config(config_file)
+    observer = SimulatedObserver(rt_median=0.48, rt_sigma=0.2)
+    csv = run_session(cfg, "P005", tmp_path / "win", observer=observer, assume_fps=60)
+    rows = pd.read_csv(csv)
+    assert tuple(rows.columns) == DATA_COLUMNS and len(rows) == 10
+    # timing columns: whole frames at the nominal rate, measured values from win.flip() timestamps
+    assert (rows["stim_frames"] == 24).all() and np.allclose(rows["stim_duration_nominal"], 0.4)
+    assert (rows["stim_duration"] > 0).all()
+    assert rows["frame_intervals_ms"].map(lambda s: len(str(s).split(";"))).eq(24).all()
+    intervals = rows["frame_intervals_ms"].map(lambda s: sum(map(float, str(s).split(";"))) / 1000)
+    assert np.allclose(intervals, rows["stim_duration"], atol=5e-5)
+    assert rows["dropped_frames"].between(0, 24).all()
+    assert rows["fixation_frames"].between(3, 6).all()
+    answered = rows[rows["timed_out"] == 0]
+    assert np.allclose(answered["rt"], answered["rt_frames"] / 60) and (answered["rt_frames"] < 33).all()
+    assert (answered["rt_keyboard"] >= 0).all() and (answered["timing"] == "nominal").all()
+    record = json.loads(csv.with_suffix(".json").read_text())
+    run = record["runs"][0]
+    assert record["status"] == "completed" and run["keyboard_backend"] == "event"
+    assert run["fps_nominal"] == 60 and run["psychopy"]["psychopy"]
+    # the window run and the window-free simulation share design and seeds: same answers
+    free = pd.read_csv(simulate_session(cfg, "P005", tmp_path / "free", observer))
+    cols = ["image_id", "level", "map_source", "response", "correct", "timed_out", "rt_frames"]
+    pd.testing.assert_frame_equal(rows[cols], free[cols])
+
+
+def test_escape_aborts_cleanly_and_resume_finishes(xdisplay, config_file, tmp_path):
+    from experiments.runner import run_session
+
+    cfg = load_config(config_file)
+    run_session(cfg, "P006", tmp_path, observer=SimulatedObserver(abort_at=4), assume_fps=60)
+    record = json.loads((tmp_path / "P006.json").read_text())
+    assert record["status"] == "aborted" and len(pd.read_csv(tmp_path / "P006.csv")) == 3
+    run_session(cfg, "P006", tmp_path, observer=SimulatedObserver(), assume_fps=60, resume=True)
+    rows = pd.read_csv(tmp_path / "P006.csv")
+    assert len(rows) == 10 and not rows.duplicated(["phase", "block", "trial"]).any()
+    assert json.loads((tmp_path / "P006.json").read_text())["status"] == "completed"
+
+
+def test_refuses_a_refresh_rate_without_whole_frames(xdisplay, config_file, tmp_path):
+    from experiments.runner import run_session
+
+    with pytest.raises(InputError, match="144 Hz is 57.60 frames"):
+        run_session(load_config(config_file), "P007", tmp_path, observer=SimulatedObserver(), assume_fps=144)
+    csv = run_session(load_config(config_file, allow_frame_rounding=True), "P008", tmp_path,
+                      observer=SimulatedObserver(), assume_fps=144)
+    assert (pd.read_csv(csv)["stim_frames"] == 58).all()
+
+
+def test_cli_session_killed_mid_run_resumes(xdisplay, config_file, tmp_path):
+    """SIGKILL during `clickme experiment run --simulate` loses at most the trial in flight."""
+    config_file.write_text(config_file.read_text().replace("fixation_min = 0.05", "fixation_min = 1.1")
+                           .replace("fixation_max = 0.1", "fixation_max = 1.6"))
+    cmd = [sys.executable, "-m", "clickme_analysis.cli", "experiment", "run", "--config", str(config_file),
+           "--participant", "P009", "--simulate", "--assume-fps", "60", "--windowed", "--data", str(tmp_path)]
+    env = {**os.environ, "DISPLAY": xdisplay}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    csv = tmp_path / "P009.csv"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if csv.exists() and csv.read_text().count("\n") >= 4:  # header + 3 trials
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, f"the session ended before it could be killed: {proc.stderr.read()[-500:]}"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = pd.read_csv(csv)
+    assert 3 <= len(done) < 10
+    assert json.loads((tmp_path / "P009.json").read_text())["status"] == "running"
+    result = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-1000:]
+    rows = pd.read_csv(csv)
+    assert len(rows) == 10 and not rows.duplicated(["phase", "block", "trial"]).any()
+    pd.testing.assert_frame_equal(rows.iloc[: len(done)], done)
+    record = json.loads((tmp_path / "P009.json").read_text())
+    assert record["status"] == "completed" and record["resumed"][0]["trials_done"] == len(done)
