@@ -260,6 +260,9 @@ def _stars(p: float) -> str:
 #: largest revealed level (one step beyond it on the log axis).
 FULL_IMAGE_POSITION = 1.8
 
+#: Horizontal shift between groups on the accuracy figure, in log10 units.
+DODGE = 0.012
+
 
 def _flag(frame: pd.DataFrame, column: str) -> pd.Series:
     """A bool column read tolerantly (True/False, 1/0, "true"/"false"); absent -> all False."""
@@ -318,8 +321,11 @@ def accuracy_curves(accuracy: pd.DataFrame, psychometric: pd.DataFrame | None = 
     fitted = set() if psychometric is None else set(
         _require_columns(psychometric, ["group", "level", "predicted", "ci_low", "ci_high"],
                          "psychometric")["group"].astype(str))
-    for group, rows in frame.groupby("group", sort=True):
+    groups = frame.groupby("group", sort=True)
+    for k, (group, rows) in enumerate(groups):
         color, style = colors[str(group)], dict(markeredgecolor="white", markeredgewidth=0.5)
+        # groups side by side at each level (a small shift on the log axis), bars not hidden
+        rows = rows.assign(x=rows["x"] * 10 ** (DODGE * (k - (len(groups) - 1) / 2)))
         line = rows[~rows["intact"]].sort_values("level")
         ax.errorbar(line["x"], line["accuracy"], yerr=line["sem"], fmt="o", color=color,
                     linestyle="none" if str(group) in fitted else "-",

@@ -231,6 +231,17 @@ def _psychophysics(root: Path) -> list[Item]:
     return items
 
 
+def _thresholds(root: Path) -> list[Item]:
+    """Psychometric thresholds (optional: absent is not a missing part)."""
+    path = root / "experiment" / "psychometric_params.csv"
+    if not path.is_file():
+        return []
+    return [Item("psychometric_thresholds", "Psychometric thresholds",
+                 "Percentage of the image revealed at the midpoint of each group's fitted "
+                 "psychometric function, with its participant-bootstrap 95% interval.",
+                 tables.threshold_table(read_table(path, ["group", "threshold"])))]
+
+
 def _model_scores(root: Path) -> list[Item]:
     frame = read_table(root / "models" / "scores.csv",
                        ["model", "top1_err", "top5_err", "fraction_human"])
@@ -341,7 +352,7 @@ def _explain_pngs(root: Path) -> list[Item]:
 SECTIONS: dict[str, list[Callable[[Path], list[Item]]]] = {
     "ClickMe maps": [_clickme_maps, _participants, _reliability, _reliability_summary, _metrics],
     "Stimuli": [_contact_sheets],
-    "Psychophysics": [_psychophysics],
+    "Psychophysics": [_psychophysics, _thresholds],
     "Models": [_model_scores, _lambda_sweep, _training_curves, _attention, _explain_pngs],
 }
 

@@ -122,6 +122,37 @@ def reliability_table(summary: dict, decimals: int = 3) -> pd.DataFrame:
     return table.round({"Mean \u03c1": decimals, "CI low": decimals, "CI high": decimals})
 
 
+def threshold_table(params: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
+    """Psychometric thresholds per group from ``experiment/psychometric_params.csv``.
+
+    Parameters
+    ----------
+    params : DataFrame
+        Columns ``group, threshold`` and optionally ``threshold_ci_low, threshold_ci_high,
+        model, n_participants`` (:func:`clickme_analysis.psychophysics.psychometric_fit`).
+
+    Returns
+    -------
+    DataFrame
+        ``Group, Threshold (% revealed), CI low, CI high`` (+ ``Model``, ``n`` when present).
+
+    Examples
+    --------
+    >>> params = pd.DataFrame({"group": ["clickme"], "threshold": [3.7582], "model": ["logistic"]})
+    >>> print(to_markdown(threshold_table(params)))
+    | Group | Threshold (% revealed) | Model |
+    | --- | ---: | --- |
+    | clickme | 3.76 | logistic |
+    """
+    _require(params, ["group", "threshold"], "psychometric params")
+    names = {"group": "Group", "threshold": "Threshold (% revealed)",
+             "threshold_ci_low": "CI low", "threshold_ci_high": "CI high", "model": "Model",
+             "n_participants": "n"}
+    table = params[[c for c in names if c in params.columns]].rename(columns=names)
+    numeric = [c for c in ("Threshold (% revealed)", "CI low", "CI high") if c in table]
+    return table.round({c: decimals for c in numeric}).reset_index(drop=True)
+
+
 def _cell(value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""

@@ -129,6 +129,9 @@ def write_outputs(root, images, maps, tables: dict) -> None:
     tables["accuracy"].to_csv(experiment / "accuracy.csv", index=False)
     tables["psychometric"].to_csv(experiment / "psychometric.csv", index=False)
     tables["level_tests"].to_csv(experiment / "level_tests.csv", index=False)
+    pd.DataFrame({"group": ["clickme", "saliency"], "model": "logistic", "threshold": [3.7, 9.0],
+                  "threshold_ci_low": [2.4, 4.8], "threshold_ci_high": [5.9, 27.1],
+                  "n_participants": 8}).to_csv(experiment / "psychometric_params.csv", index=False)
 
     models = root / "models"
     models.mkdir()

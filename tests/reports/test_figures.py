@@ -124,7 +124,11 @@ def test_accuracy_curves(accuracy, psychometric, level_tests):
     np.testing.assert_allclose([s[1, 1] - s[0, 1] for s in segments], 2 * 0.02)
     full_x = accuracy.query("not intact")["level"].max() * figures.FULL_IMAGE_POSITION
     assert clickme_full.lines[0].get_marker() == "s"
-    np.testing.assert_allclose(np.asarray(clickme_full.lines[0].get_xdata(), float), [full_x])
+    dodge = 10 ** -(figures.DODGE / 2)  # two groups: the first sits half a dodge left
+    np.testing.assert_allclose(np.asarray(clickme_full.lines[0].get_xdata(), float),
+                               [full_x * dodge])
+    np.testing.assert_allclose(np.asarray(clickme.lines[0].get_xdata(), float),
+                               accuracy.query("group == 'clickme' and not intact")["level"] * dodge)
     np.testing.assert_allclose(_errorbar_y(clickme_full), [0.95])
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "3", "10", "30", "100", "Full"]
     # stars from the Holm p values of the significant conditions only (intact one included)

@@ -18,7 +18,8 @@ from reports.report import build_report, gather, read_table
 FIGURES = ["clickme_maps", "participants_per_map", "reliability", "contact_sheet_cat_0",
            "contact_sheet_car_1", "accuracy_curves", "lambda_sweep", "training_curves",
            "attention_maps"]
-TABLES = ["reliability_summary", "saliency_metrics", "level_tests", "model_scores"]
+TABLES = ["reliability_summary", "saliency_metrics", "level_tests", "psychometric_thresholds",
+          "model_scores"]
 DATA_URI = re.compile(r"<img src='data:image/png;base64,([A-Za-z0-9+/=]+)'")
 
 
@@ -77,7 +78,8 @@ def test_missing_stage_is_listed_and_the_rest_is_built(outputs_root, tmp_path):
 
 def test_optional_inputs_are_optional(outputs_root):
     for path in ["clickme/saliency_maps.npz", "experiment/psychometric.csv",
-                 "experiment/level_tests.csv", "clickme/labels.csv"]:
+                 "experiment/level_tests.csv", "clickme/labels.csv",
+                 "experiment/psychometric_params.csv"]:
         (outputs_root / path).unlink()
     gathered = gather(outputs_root)
     assert gathered.missing == [] and gathered.problems == []
@@ -154,8 +156,8 @@ def test_inputs_must_be_a_directory(tmp_path):
 
 
 def test_cli_prints_report_path(outputs_root, tmp_path, capsys):
-    shutil.rmtree(outputs_root / "models")
-    shutil.rmtree(outputs_root / "stimuli")
+    for stage in ("models", "stimuli", "experiment"):  # keep it quick: the ClickMe parts only
+        shutil.rmtree(outputs_root / stage)
     out = tmp_path / "cli_report"
     assert main(["report", "--inputs", str(outputs_root), "--out", str(out),
                  "--no-progress"]) == 0

@@ -82,3 +82,17 @@ def test_model_table_keeps_unknown_errors_empty(scores):
     table = tables.model_table(scores.assign(top5_err=[0.07, float("nan")]))
     assert table["Top-5 err. (%)"].isna().tolist() == [False, True]
     assert "| GALA-ResNet-50 + ClickMe | 22.12 |  |" in tables.to_markdown(table)
+
+
+def test_threshold_table():
+    params = pd.DataFrame({"group": ["clickme", "saliency"], "model": "logistic",
+                           "threshold": [3.758, 8.972], "threshold_ci_low": [2.418, 4.828],
+                           "threshold_ci_high": [5.854, 27.147], "alpha": 0.5,
+                           "n_participants": 24})
+    table = tables.threshold_table(params)
+    assert list(table.columns) == ["Group", "Threshold (% revealed)", "CI low", "CI high",
+                                   "Model", "n"]
+    assert table.iloc[1].tolist() == ["saliency", 8.97, 4.83, 27.15, "logistic", 24]
+    with pytest.raises(InputError) as err:
+        tables.threshold_table(params.drop(columns="threshold"))
+    assert err.value.field == "threshold"
