@@ -1,0 +1,311 @@
+"""The game's frame loop, in a PsychoPy window (:class:`WindowScreen`) or window-free
+(:class:`HeadlessScreen`, a virtual clock for demos without a display).
+
+Every frame: the simulated player (if any) moves the cursor, the task reads the cursor and the
+keys through the screen, paints a new point, polls the partner (never waiting for it), ends the
+round on success, skip or time-out, and flips. Each round is appended to the log as it ends.
+PsychoPy is imported inside :class:`WindowScreen` and :func:`open_window` only.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from clickme_analysis.errors import InputError
+from experiments.game.config import GameConfig
+from experiments.game.partner import PartnerQueries
+from experiments.game.task import (GameLog, RoundState, image_coordinates, now_iso, overlay, participant_rng,
+                                   play_order, save_session, window_coordinates)
+
+INSTRUCTIONS = (
+    "Paint the parts of each picture that show what it is.\n\n"
+    "The category name is shown above the picture. Press the mouse button to start painting: "
+    "from then on, wherever the cursor goes is painted. Your partner, a computer, sees only what "
+    "you paint and tries to recognise the picture. The sooner it does, the more points you earn "
+    "(a round lasts at most {seconds:g} s).\n\n"
+    "Press '{skip}' to skip a picture that is broken or wrongly labelled; '{abort}' ends the session.\n\n"
+    "Press {cont} to start."
+)
+
+
+class GameAborted(Exception):
+    """The abort key was pressed."""
+
+
+def open_window(config: GameConfig, fullscreen: bool | None = None):
+    """A PsychoPy window (pixel units, cursor visible) from the config."""
+    from psychopy import visual
+
+    win = visual.Window(size=list(config.window_size), fullscr=config.fullscreen if fullscreen is None else fullscreen,
+                        screen=config.screen, units="pix", color=config.background, colorSpace="rgb",
+                        allowGUI=False, checkTiming=False)
+    win.mouseVisible = True
+    return win
+
+
+class WindowScreen:
+    """The game on a PsychoPy window; the mouse is read through :class:`psychopy.event.Mouse`.
+
+    A simulated player drives the same mouse: ``Mouse.setPos`` moves the pointer and PsychoPy's
+    emulated press and key hooks press the button and keys.
+    """
+
+    def __init__(self, win, config: GameConfig, pace_fps: float | None = None):
+        from psychopy import event, visual
+
+        self.win, self.config, self.event, self.pace = win, config, event, pace_fps
+        size = config.image_size
+        self.centre = (0.0, -20.0)
+        self.mouse = event.Mouse(visible=True, win=win)
+        self.image = visual.ImageStim(win, image=np.zeros((size, size, 3)), size=(size, size), pos=self.centre)
+        self.title = visual.TextStim(win, "", pos=(0, self.centre[1] + size / 2 + 30), height=28, color=1.0)
+        self.text = visual.TextStim(win, "", height=20, color=1.0, wrapWidth=min(700, win.size[0] * 0.9))
+        self._last, self._pressed, self._skip_sent = None, False, False
+
+    def show(self, state: RoundState, title: bool = False) -> None:
+        """Draw the round's image with its painted overlay (and its label as the title)."""
+        cfg = self.config
+        screen_image = overlay(state.image.image, state.painted, cfg.overlay_color, cfg.overlay_alpha)
+        self.image.image = screen_image[::-1]  # numpy textures are drawn bottom row first
+        if title:
+            self.title.text = state.image.label
+
+    def _flip(self) -> float:
+        if self.pace and self._last is not None:
+            time.sleep(max(0.0, self._last + 1.0 / self.pace - time.perf_counter()))
+        self._last = time.perf_counter()
+        return self.win.flip()
+
+    def flip(self) -> float:
+        self.image.draw()
+        self.title.draw()
+        return self._flip()
+
+    def pointer(self) -> tuple[float, float, bool]:
+        x, y = image_coordinates(self.mouse.getPos(), self.centre, self.config.image_size)
+        return x, y, bool(self.mouse.getPressed()[0])
+
+    def keys(self) -> list[str]:
+        cfg = self.config
+        return [k for k in self.event.getKeys(keyList=[cfg.skip_key, cfg.continue_key, cfg.abort_key])]
+
+    def drive(self, plan, t: float) -> None:
+        """Move the simulated player's cursor and press through PsychoPy's mouse and key hooks."""
+        self.mouse.setPos(window_coordinates(plan.position(t), self.centre, self.config.image_size))
+        if t >= plan.press_time and not self._pressed:
+            self.event._onPygletMousePress(0, 0, self.event.LEFT, 0, emulated=True)
+            self._pressed = True
+        if plan.skip_time is not None and t >= plan.skip_time and not self._skip_sent:
+            self.event._onPygletKey(self.config.skip_key, 0, emulated=True)
+            self._skip_sent = True
+
+    def end_round(self) -> None:
+        if self._pressed:
+            self.event._onPygletMouseRelease(0, 0, self.event.LEFT, 0, emulated=True)
+        self._pressed = self._skip_sent = False
+
+    def message(self, text: str, simulated: bool, max_seconds: float) -> None:
+        """Show ``text`` until the continue key (a simulated player presses it on frame 3)."""
+        self.text.text = text
+        self.event.clearEvents()
+        start = None
+        for n in range(10 ** 9):
+            self.text.draw()
+            flip = self._flip()
+            start = flip if start is None else start
+            if simulated and n == 2:
+                self.event._onPygletKey(self.config.continue_key, 0, emulated=True)
+            keys = self.keys()
+            if self.config.abort_key in keys:
+                raise GameAborted
+            if self.config.continue_key in keys or flip - start >= max_seconds:
+                return
+
+    def describe(self) -> dict:
+        import psychopy
+
+        return {"window": {"size": [int(v) for v in self.win.size], "fullscreen": bool(self.win._isFullScr),
+                           "type": self.win.winType}, "psychopy": psychopy.__version__}
+
+
+class HeadlessScreen:
+    """Window-free play on a virtual clock at ``fps`` (demos without a display; simulated players only)."""
+
+    def __init__(self, config: GameConfig, fps: float = 60.0):
+        self.config, self.fps, self.clock = config, fps, 0.0
+        self._pos, self._pressed, self._keys, self._skip_sent = (0.0, 0.0), False, [], False
+
+    def show(self, state, title=False) -> None:
+        pass
+
+    def flip(self) -> float:
+        self.clock += 1.0 / self.fps
+        return self.clock
+
+    def pointer(self):
+        return (*self._pos, self._pressed)
+
+    def keys(self) -> list[str]:
+        keys, self._keys = self._keys, []
+        return keys
+
+    def drive(self, plan, t: float) -> None:
+        self._pos = plan.position(t)
+        self._pressed = self._pressed or t >= plan.press_time
+        if plan.skip_time is not None and t >= plan.skip_time and not self._skip_sent:
+            self._keys.append(self.config.skip_key)
+            self._skip_sent = True
+
+    def end_round(self) -> None:
+        self._pressed = self._skip_sent = False
+
+    def message(self, text: str, simulated: bool, max_seconds: float) -> None:
+        self.flip()
+
+    def describe(self) -> dict:
+        return {"window": None, "virtual_fps": self.fps}
+
+
+def play_round(screen, state: RoundState, queries: PartnerQueries, config: GameConfig, plan=None) -> tuple[float, int]:
+    """Play one round on ``screen``; returns (duration in s, frames)."""
+    screen.show(state, title=True)
+    start = screen.flip()
+    t, frames = 0.0, 1
+    try:
+        while True:
+            if plan is not None:
+                screen.drive(plan, t)
+            x, y, pressed = screen.pointer()
+            keys = screen.keys()
+            if config.abort_key in keys:
+                raise GameAborted
+            if config.skip_key in keys:
+                state.skipped = True
+                break
+            if state.update(t, x, y, pressed):
+                screen.show(state)
+            queries.poll(t)
+            if state.success_time is not None or t >= config.round_seconds:
+                break
+            t = screen.flip() - start
+            frames += 1
+    finally:
+        screen.end_round()
+    return t, frames
+
+
+def _feedback(record: dict, score: float, n_rounds: int, config: GameConfig) -> str:
+    if record["skipped"]:
+        head = "Picture skipped."
+    elif record["success"]:
+        head = (f"Your partner recognised the {record['label']} after {record['success_t'] / 1000:.1f} s: "
+                f"+{record['points']:.2f} points.")
+    else:
+        head = f"Your partner did not recognise the {record['label']}: 0 points."
+    return f"{head}\n\nScore: {score:.2f} after {n_rounds} rounds.\n\nPress {config.continue_key} for the next picture."
+
+
+def run_game(images, participant: str, out_dir, config: GameConfig, partner, player=None, parts=None,
+             window: str = "psychopy", win=None, pace_fps: float | None = None, progress: bool = False) -> Path:
+    """Run (or continue) one participant's game session.
+
+    Parameters
+    ----------
+    images : list of GameImage
+        The images (:func:`experiments.game.task.load_images`).
+    participant : str
+        Participant ID; images this participant already played (or skipped) in the log are not
+        shown again and round numbers continue.
+    out_dir : str or Path
+        Folder of ``game_log.jsonl`` (appended) and ``session.json`` (one record per session).
+    config : GameConfig
+    partner : callable
+        ``partner(PartnerView) -> labels`` (:class:`~experiments.game.partner.ModelPartner` or
+        :class:`~experiments.game.partner.StandInPartner`); its ``description`` is recorded.
+    player : SimulatedPlayer, optional
+        Drive the session with a simulated player (required window-free).
+    parts : dict, optional
+        Image id -> (K, 3) part table for the simulated player; missing images use
+        :func:`experiments.game.player.saliency_parts`.
+    window : {"psychopy", "none"}
+        A PsychoPy window (``win`` or a new one) or the window-free virtual clock.
+    win : psychopy.visual.Window, optional
+        Reuse an open window (left open).
+    pace_fps : float, optional
+        Cap the frame rate (displays without vsync such as Xvfb, to spare the CPU).
+    progress : bool
+        tqdm bar over rounds.
+
+    Returns
+    -------
+    pathlib.Path
+        The log.
+    """
+    from tqdm import tqdm
+
+    if not participant or not participant.strip():
+        raise InputError("expected a non-empty participant ID", field="participant")
+    if window not in ("psychopy", "none"):
+        raise InputError(f"expected window 'psychopy' or 'none', got {window!r}", field="window")
+    if window == "none" and player is None:
+        raise InputError("window-free play needs a simulated player", field="window")
+    out_dir = Path(out_dir)
+    log = GameLog(out_dir / "game_log.jsonl")
+    previous = log.rounds(participant)
+    order = play_order(images, participant, config.seed, {r["image_id"] for r in previous}, config.n_rounds)
+    score = float(sum(r.get("points", 0.0) for r in previous))
+    session = {"session_id": f"{participant}_{now_iso()}_{len(previous)}", "participant_id": participant,
+               "mode": "lab" if player is None else ("simulate" if window == "psychopy" else "simulate-headless"),
+               "partner": getattr(partner, "description", type(partner).__name__), "player": None if player is None
+               else repr(player), "config": config.to_dict(), "started": now_iso(), "status": "running",
+               "rounds_before": len(previous), "rounds_played": 0, "rounds_skipped": 0, "score": score,
+               "order": [im.image_id for im in order]}
+    own_window = window == "psychopy" and win is None
+    queries = PartnerQueries(partner, config, threaded=window == "psychopy")
+    try:
+        if window == "psychopy":
+            if own_window:
+                win = open_window(config)
+            screen = WindowScreen(win, config, pace_fps)
+        else:
+            screen = HeadlessScreen(config)
+        session.update(screen.describe())
+        save_session(out_dir / "session.json", session)
+        simulated = player is not None
+        screen.message(INSTRUCTIONS.format(seconds=config.round_seconds, skip=config.skip_key, abort=config.abort_key,
+                                           cont=config.continue_key), simulated, np.inf)
+        for k, item in enumerate(tqdm(order, disable=not progress, desc=f"game {participant}")):
+            number = len(previous) + k + 1
+            state = RoundState(item, config.image_size, config.player_bubble)
+            queries.start(state, participant_rng(config.seed, participant, 1, number))
+            plan = None
+            if simulated:
+                rng = participant_rng(config.seed, participant, 2, number)
+                from experiments.game.player import saliency_parts
+
+                image_parts = (parts or {}).get(item.image_id)
+                plan = player.plan(item.image_id, saliency_parts(item.image) if image_parts is None else image_parts,
+                                   config.round_seconds, rng)
+            duration, frames = play_round(screen, state, queries, config, plan)
+            record = state.record(participant, number, config.round_seconds, duration, n_frames=frames,
+                                  session_id=session["session_id"])
+            log.append(record)
+            score += record["points"]
+            session["rounds_played"] += 1
+            session["rounds_skipped"] += int(record["skipped"])
+            session["score"] = score
+            save_session(out_dir / "session.json", session)
+            screen.message(_feedback(record, score, number, config), simulated, config.feedback_max)
+        session.update(status="completed", finished=now_iso())
+    except GameAborted:
+        session.update(status="aborted", finished=now_iso())
+    finally:
+        queries.close()
+        log.close()
+        if own_window and win is not None:
+            win.close()
+        save_session(out_dir / "session.json", session)
+    return log.path
