@@ -209,7 +209,7 @@ class PairedDataset(torch.utils.data.Dataset):
         if image.ndim != 3 or image.shape[2] != 3:
             raise InputError(f"expected an (H, W, 3) image, got shape {image.shape}",
                              path=sample.image if isinstance(sample.image, str) else None)
-        image = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255
+        image = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).float() / 255
         human = self._map(sample)
         has_map = human is not None
         human = (torch.from_numpy(np.asarray(human, dtype=np.float32))[None] if has_map

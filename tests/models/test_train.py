@@ -1,0 +1,108 @@
+"""Training: checkpoints, resume after SIGTERM, AMP + channels_last, DDP, sweep, and the proof
+that map supervision helps on the synthetic task."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from models.config import TrainConfig
+from models.train import (build_optimizer, learning_rate, load_checkpoint, model_from_checkpoint,
+                          sweep, train)
+
+
+def test_train_writes_checkpoints_and_logs(tiny_config):
+    result = train(tiny_config)
+    out = Path(tiny_config.out)
+    assert result["status"] == "finished" and result["epoch"] == 2
+    assert {p.name for p in out.iterdir()} >= {"last.pt", "best.pt", "steps.csv", "epochs.csv"}
+    assert not list(out.glob("*.tmp"))
+    epochs = pd.read_csv(out / "epochs.csv")
+    assert list(epochs["split"]) == ["train", "val", "train", "val"]
+    assert epochs["map_alignment"].notna().sum() == 2
+    steps = pd.read_csv(out / "steps.csv")
+    assert len(steps) == 8
+    assert steps["lr"].tolist() == pytest.approx([0.2 * 8 / 256] * 4 + [0.02 * 8 / 256] * 4)
+    state = load_checkpoint(out / "last.pt")
+    assert (state["epoch"], state["batch"], state["step"]) == (2, 0, 8)
+    best = load_checkpoint(out / "best.pt")
+    assert best["best"] == pytest.approx(epochs.query("split == 'val'")["accuracy"].max())
+    model, config = model_from_checkpoint(out / "best.pt")
+    assert config == tiny_config and not model.training
+
+
+def test_resume_after_sigterm_gives_the_same_weights(tiny_config, tmp_path):
+    straight = train(tiny_config.replace(out=str(tmp_path / "straight")))
+
+    def interrupt(step):
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    broken = tiny_config.replace(out=str(tmp_path / "broken"))
+    assert train(broken, on_step=interrupt)["status"] == "interrupted"
+    state = load_checkpoint(tmp_path / "broken" / "last.pt")
+    assert (state["epoch"], state["batch"], state["step"]) == (0, 3, 3)
+    assert train(broken, resume=True)["status"] == "finished"
+    a = load_checkpoint(Path(straight["out"]) / "last.pt")["model"]
+    b = load_checkpoint(tmp_path / "broken" / "last.pt")["model"]
+    for key in a:
+        assert torch.allclose(a[key].float(), b[key].float(), atol=1e-6), key
+    assert len(pd.read_csv(tmp_path / "broken" / "steps.csv")) == 8  # no step logged twice
+
+
+def test_bf16_autocast_and_channels_last_on_cpu(tiny_config):
+    result = train(tiny_config.replace(amp="bf16", channels_last=True, epochs=1, val=""))
+    epochs = pd.read_csv(Path(result["out"]) / "epochs.csv")
+    assert epochs["loss"].notna().all() and (epochs["loss"] < 100).all()
+
+
+def test_learning_rate_schedule_and_warmup():
+    config = TrainConfig(lr=0.1, batch_size=256, milestones=[30, 60, 80, 90], warmup_epochs=5)
+    assert learning_rate(config, 0) == 0
+    assert learning_rate(config, 2.5) == pytest.approx(0.05)
+    assert learning_rate(config, 29.9) == pytest.approx(0.1)
+    assert learning_rate(config, 85) == pytest.approx(1e-4)
+    assert learning_rate(config.replace(batch_size=128), 10, world=4) == pytest.approx(0.2)
+
+
+def test_no_weight_decay_on_gala_scalars():
+    from models.resnet import build_model
+
+    model = build_model("tiny_gala_resnet", num_classes=2)
+    optimizer = build_optimizer(model, TrainConfig())
+    decay, no_decay = optimizer.param_groups
+    gala = model.layer3[0].attn
+    assert decay["weight_decay"] == 1e-4 and no_decay["weight_decay"] == 0
+    assert {id(p) for p in no_decay["params"]} == {id(gala.a), id(gala.m)}
+    assert optimizer.defaults["nesterov"] and optimizer.defaults["momentum"] == 0.9
+
+
+def test_sweep_writes_one_row_per_lambda(tiny_config):
+    table = sweep(tiny_config.replace(epochs=1), "lam", [0.0, 2.0], n_permutations=20)
+    assert table["lambda"].tolist() == [0.0, 2.0]
+    written = pd.read_csv(Path(tiny_config.out) / "sweep.csv")
+    assert {"lambda", "top1_err", "fraction_human", "ceiling", "null_floor"} <= set(written)
+    assert (Path(tiny_config.out) / "lam=2.0" / "best.pt").is_file()
+
+
+def test_torchrun_ddp_gloo_two_processes(tiny_config, tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text(
+        'arch = "tiny_gala_resnet"\nnum_classes = 3\ntiny_width = 4\ntrain = "synthetic"\n'
+        'synthetic_train = 32\nimage_size = 30\nresize = 30\nblur_size = 3\nbatch_size = 8\n'
+        f'workers = 0\nepochs = 1\nlog_every = 1\nprogress = false\nout = "{tmp_path / "ddp"}"\n')
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "-m", "clickme_analysis.cli", "train", "--config", str(config)],
+        capture_output=True, text=True, env=env, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    steps = pd.read_csv(tmp_path / "ddp" / "steps.csv")
+    assert len(steps) == 2  # 32 images / (2 processes x 8) per step
+    assert steps["lr"].iloc[0] == pytest.approx(0.1 * 16 / 256)
+    assert load_checkpoint(tmp_path / "ddp" / "last.pt")["step"] == 2
