@@ -1,7 +1,7 @@
-"""The heap flood of :func:`stimuli.reveal._order_heapq`, compiled with numba (optional dependency).
+"""The heap flood of :func:`stimuli.reveal._order_heapq`, compiled with numba.
 
 Same algorithm, same float64 sums, same (time, index) heap order, so the same order; it stops at
-the budget. Imported only when numba is installed (``reveal_order(method="numba" | "auto")``).
+the budget. Imported on first use by :func:`stimuli.reveal.reveal_order` (numba is slow to import).
 """
 
 from __future__ import annotations

@@ -22,9 +22,9 @@ neighbour is taken, so it rings at
 
 the node-weighted shortest-path distance from the seed (first-passage percolation). The order is
 therefore Dijkstra's order on the 8-connected grid with node costs ``c``. :func:`reveal_order`
-computes it with a plain-Python :mod:`heapq` loop (``method="heapq"``, the reference), the same
-loop compiled by numba when installed (``"numba"``), or :func:`scipy.sparse.csgraph.dijkstra`
-(``"csgraph"``); all add the same float64 numbers, so all return the same order for one seed.
+computes it with a heap loop compiled by numba (``method="numba"``, the default) or the same loop
+in plain Python with :mod:`heapq` (``"heapq"``, the reference); both add the same float64 numbers
+in the same order, so both return the same order for one seed.
 
 Note that keeping one key ``E_i / w_i`` per pixel *without* the arrival time of the pixel's parent
 (a watershed-like priority flood) is not the same process: it favours pixels that have just joined
@@ -33,7 +33,6 @@ the frontier.
 
 from __future__ import annotations
 
-import functools
 import heapq
 
 import numpy as np
@@ -42,7 +41,7 @@ from clickme_analysis.errors import InputError
 
 #: The 8-neighbourhood, as (row, column) offsets.
 NEIGHBOURS = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0))
-METHODS = ("auto", "numba", "csgraph", "heapq")
+METHODS = ("numba", "heapq")
 #: Log-weights more than this far below the best pixel's are raised to it (weights below ~1e-11 of
 #: the top weight): arrival times then stay resolvable in float64 (module docstring). The default
 #: parameters span at most 20.
@@ -151,7 +150,7 @@ def race_costs(importance, seed_pixel: tuple[int, int], importance_weight: float
 
 def reveal_order(importance, budget: int | None = None, *, importance_weight: float = 1.0,
                  distance_weight: float = 1.0, temperature: float = 0.1, seed=None,
-                 method: str = "auto") -> np.ndarray:
+                 method: str = "numba") -> np.ndarray:
     """Stochastic flood-fill order of an attention map's pixels.
 
     Parameters
@@ -167,10 +166,9 @@ def reveal_order(importance, budget: int | None = None, *, importance_weight: fl
         Lower values follow the map more greedily; higher values grow more at random.
     seed : int, sequence of int or numpy.random.Generator, optional
         Seed of the exponential clocks.
-    method : {"auto", "numba", "csgraph", "heapq"}
-        ``"numba"``: the heap loop compiled with numba (fastest; numba is optional);
-        ``"csgraph"``: scipy's compiled Dijkstra; ``"heapq"``: the plain-Python reference;
-        ``"auto"`` (default): numba when it is installed, else csgraph. All give the same order.
+    method : {"numba", "heapq"}
+        ``"numba"`` (default): the heap loop compiled with numba; ``"heapq"``: the same loop in
+        plain Python (the reference). Both give the same order.
 
     Returns
     -------
@@ -194,26 +192,11 @@ def reveal_order(importance, budget: int | None = None, *, importance_weight: fl
     start = int(np.argmax(importance))
     costs = race_costs(importance, divmod(start, importance.shape[1]), importance_weight,
                        distance_weight, temperature, seed)
-    if method in ("auto", "numba"):
-        order_numba = _numba_order()
-        if order_numba is not None:
-            return order_numba(costs, start, budget)
-        if method == "numba":
-            raise InputError("method 'numba' needs numba, which is not installed", field="method")
-        method = "csgraph"
-    if method == "csgraph":
-        return _order_csgraph(costs, start, budget)
-    return _order_heapq(costs, start, budget)
-
-
-@functools.cache
-def _numba_order():
-    """The numba-compiled heap flood, or None when numba is not installed."""
-    try:
+    if method == "numba":
         from stimuli._flood_numba import order_numba
-    except ImportError:
-        return None
-    return order_numba
+
+        return order_numba(costs, start, budget)
+    return _order_heapq(costs, start, budget)
 
 
 def _order_heapq(costs: np.ndarray, start: int, budget: int) -> np.ndarray:
@@ -236,84 +219,6 @@ def _order_heapq(costs: np.ndarray, start: int, budget: int) -> np.ndarray:
                     queued[neighbour] = 1
                     heapq.heappush(frontier, (time + clock[neighbour], neighbour))
     return np.array(order, dtype=np.intp)
-
-
-@functools.lru_cache(maxsize=8)
-def grid_neighbours(shape: tuple[int, int]) -> np.ndarray:
-    """(H*W, 8) int32 row-major indices of each pixel's 8 neighbours; ``H*W`` stands for "outside".
-
-    Cached per shape; the array is read-only.
-
-    Examples
-    --------
-    >>> grid_neighbours((2, 2))[0]
-    array([4, 4, 4, 4, 1, 4, 2, 3], dtype=int32)
-    """
-    height, width = shape
-    padded = np.pad(np.arange(height * width, dtype=np.int32).reshape(shape), 1,
-                    constant_values=height * width)
-    table = np.stack([padded[1 + dy:1 + dy + height, 1 + dx:1 + dx + width] for dy, dx in NEIGHBOURS],
-                     axis=-1).reshape(height * width, len(NEIGHBOURS))
-    table.flags.writeable = False
-    return table
-
-
-def _order_csgraph(costs: np.ndarray, start: int, budget: int) -> np.ndarray:
-    """Dijkstra's order computed by scipy, made identical to the heap's pop order.
-
-    The heap pops (time, index) pairs and only ever pushes times >= the time just popped, so its
-    pops are sorted by time, and by index within a time, except where a pixel arrives at exactly
-    the time of the neighbour that found it (its clock so small against that time that the sum
-    rounds back to it): such a run of equal times is popped as a heap keyed by index discovers it.
-    Those runs (rare, and only with wide weight ranges) are replayed in Python.
-    """
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import dijkstra
-
-    n = costs.size
-    neighbours = grid_neighbours(costs.shape)
-    # one extra "outside" node, reached at cost 1 and leading nowhere
-    weights = np.append(costs.ravel(), 1.0)[neighbours].ravel()
-    indptr = np.append(np.arange(0, weights.size + 1, len(NEIGHBOURS), dtype=np.int32), weights.size)
-    graph = csr_matrix((weights, neighbours.ravel(), indptr), shape=(n + 1, n + 1))
-    arrival = dijkstra(graph, directed=True, indices=start)[:n]
-    order = np.argsort(arrival)
-    head = arrival[order[:budget + 1]]
-    if not np.any(head[1:] == head[:-1]):
-        return order[:budget].astype(np.intp)
-    order = np.argsort(arrival, kind="stable")
-    times = arrival[order]
-    equal_next = np.append(times[1:] == times[:-1], False)
-    position = 0
-    while position < budget:
-        if not equal_next[position]:
-            position += 1
-            continue
-        end = position + 1
-        while equal_next[end]:
-            end += 1
-        order[position:end + 1] = _replay_tied_run(order[position:end + 1], arrival, neighbours)
-        position = end + 1
-    return order[:budget].astype(np.intp)
-
-
-def _replay_tied_run(run: np.ndarray, arrival: np.ndarray, neighbours: np.ndarray) -> list[int]:
-    """Heap pop order of pixels that all arrive at one time (see :func:`_order_csgraph`)."""
-    time = arrival[run[0]]
-    members = set(run.tolist())
-    outside = np.append(arrival, np.inf)
-    queued = [int(p) for p in run if outside[neighbours[p]].min() < time]
-    heapq.heapify(queued)
-    seen = set(queued)
-    popped = []
-    while queued:
-        pixel = heapq.heappop(queued)
-        popped.append(pixel)
-        for neighbour in neighbours[pixel].tolist():
-            if neighbour in members and neighbour not in seen:
-                seen.add(neighbour)
-                heapq.heappush(queued, neighbour)
-    return popped
 
 
 def level_counts(budget: int, levels) -> np.ndarray:

@@ -22,7 +22,7 @@ def prefixes_connected(order, shape):
     """Every pixel after the first has an 8-neighbour earlier in the order."""
     rank = np.full(int(np.prod(shape)) + 1, np.iinfo(np.int64).max)
     rank[order] = np.arange(len(order))
-    nbr_rank = rank[reveal.grid_neighbours(shape)[order[1:]]].min(axis=1)
+    nbr_rank = rank[grid_neighbours(shape)[order[1:]]].min(axis=1)
     return bool(np.all(nbr_rank < np.arange(1, len(order))))
 
 
@@ -73,39 +73,26 @@ def test_same_seed_same_order_other_seed_other_order():
     assert not np.array_equal(reveal_order(m, seed=7), reveal_order(m, seed=8))
 
 
-def compiled_orderings():
-    """The fast order functions to compare with the heapq reference (numba when installed)."""
-    found = [pytest.param(reveal._order_csgraph, id="csgraph")]
-    try:
-        from stimuli._flood_numba import order_numba
-    except ImportError:
-        found.append(pytest.param(None, id="numba", marks=pytest.mark.skip(reason="numba not installed")))
-    else:
-        found.append(pytest.param(order_numba, id="numba"))
-    return found
+def test_numba_order_equals_heapq_reference_for_every_temperature():
+    from stimuli._flood_numba import order_numba
+
+    for temperature in [1.0, 0.1, 0.02, 0.002]:
+        for seed in range(3):
+            m = blob_map((30, 37), seed=seed)
+            start = int(np.argmax(m))
+            costs = reveal.race_costs(m, divmod(start, m.shape[1]), temperature=temperature, seed=seed)
+            budget = np.count_nonzero(m)
+            np.testing.assert_array_equal(order_numba(costs, start, budget), reveal._order_heapq(costs, start, budget))
+        np.testing.assert_array_equal(reveal_order(m, seed=1, temperature=temperature),
+                                      reveal_order(m, seed=1, temperature=temperature, method="heapq"))
 
 
-@pytest.mark.parametrize("fast_order", compiled_orderings())
-@pytest.mark.parametrize("temperature", [1.0, 0.1, 0.02, 0.002])
-def test_fast_orders_equal_heapq_reference(fast_order, temperature):
-    for seed in range(3):
-        m = blob_map((30, 37), seed=seed)
-        start = int(np.argmax(m))
-        costs = reveal.race_costs(m, divmod(start, m.shape[1]), temperature=temperature, seed=seed)
-        budget = np.count_nonzero(m)
-        np.testing.assert_array_equal(fast_order(costs, start, budget), reveal._order_heapq(costs, start, budget))
-    np.testing.assert_array_equal(reveal_order(m, seed=1, temperature=temperature),
-                                  reveal_order(m, seed=1, temperature=temperature, method="heapq"))
-
-
-def test_numba_method_without_numba_is_a_clear_error():
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        with pytest.raises(InputError, match="needs numba"):
-            reveal_order(blob_map(), method="numba")
-    else:
-        pytest.skip("numba is installed")
+def grid_neighbours(shape):
+    """(H*W, 8) row-major indices of each pixel's 8 neighbours; H*W stands for "outside"."""
+    height, width = shape
+    padded = np.pad(np.arange(height * width).reshape(shape), 1, constant_values=height * width)
+    return np.stack([padded[1 + dy:1 + dy + height, 1 + dx:1 + dx + width] for dy, dx in reveal.NEIGHBOURS],
+                    axis=-1).reshape(height * width, len(reveal.NEIGHBOURS))
 
 
 def arrival_times(costs, order):
@@ -114,13 +101,14 @@ def arrival_times(costs, order):
     times = np.full(costs.size + 1, np.inf)
     times[order[0]] = 0.0
     for pixel in order[1:]:
-        times[pixel] = times[reveal.grid_neighbours(shape)[pixel]].min() + costs.flat[pixel]
+        times[pixel] = times[grid_neighbours(shape)[pixel]].min() + costs.flat[pixel]
     return times[order]
 
 
-@pytest.mark.parametrize("fast_order", compiled_orderings())
-def test_fast_orders_equal_heapq_when_float_rounding_ties_arrival_times(fast_order):
+def test_numba_order_equals_heapq_when_float_rounding_ties_arrival_times():
     """Clocks so small against their parent's arrival that the sums round back to it."""
+    from stimuli._flood_numba import order_numba as fast_order
+
     # hand case: sorting by (time, index) would put pixel 0 second, not connected to pixel 3
     costs = np.array([[1e-20, 1e-20, 1e30, 1.0], [1e-20, 1e-20, 1e30, 1e30]])
     np.testing.assert_array_equal(reveal._order_heapq(costs, 3, 8), [3, 2, 1, 0, 4, 5, 6, 7])
