@@ -1,6 +1,9 @@
 """Vectorised Spearman reliability vs a ``scipy.stats.spearmanr`` loop, measured in one run.
 
-Two workloads on the same simulated blurred ClickMe maps (256x256, float32):
+Maps: simulated participant maps (256x256, 60 clicks each) blurred with the paper's 49x49 box, as
+``inter_rater_reliability`` holds them: exact integer window sums (``box_sums``, the blurred map
+times 49**2, so the same ranks and the same rho). ``--float`` times float32 blurred maps
+instead (the path for Gaussian and disc kernels). Two workloads on the same maps:
 
 1. ``reliability``: 2,000 map pairs as ``inter_rater_reliability`` draws them: 1,000 images x
    two participants (the human pairs) plus 1,000 null pairs of participants on different
@@ -21,17 +24,17 @@ import time
 import numpy as np
 from scipy import stats
 
-from clickme_analysis.maps import blur_map, paint_clicks
+from clickme_analysis.maps import blur_map, box_sums, paint_clicks
 from clickme_analysis.reliability import paired_rank_correlations, spearman_rows
 
 
-def simulated_maps(n: int, seed: int = 0) -> np.ndarray:
+def simulated_maps(n: int, seed: int = 0, as_float: bool = False) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    maps = np.empty((n, 256 * 256), dtype=np.float32)
+    maps = np.empty((n, 256 * 256), dtype=np.float32 if as_float else np.int64)
     for i in range(n):
         centre = rng.uniform(64, 192, 2)
-        x, y = rng.normal(centre[0], 25, 60), rng.normal(centre[1], 25, 60)
-        maps[i] = blur_map(paint_clicks(x, y)[0]).ravel()
+        painted, _ = paint_clicks(rng.normal(centre[0], 25, 60), rng.normal(centre[1], 25, 60))
+        maps[i] = (blur_map(painted) if as_float else box_sums(painted.astype(np.int64), 49)).ravel()
     return maps
 
 
@@ -44,11 +47,12 @@ def timed(fn):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=2000)
-    parser.add_argument("--jobs", type=int, default=-1, help="ranking threads (-1: all cores)")
+    parser.add_argument("--jobs", type=int, default=1, help="ranking threads (-1: all cores)")
+    parser.add_argument("--float", action="store_true", help="float32 blurred maps (sort path)")
     args = parser.parse_args()
     n = args.pairs
     print(f"building {2 * n} simulated 256x256 maps ...", flush=True)
-    maps = simulated_maps(2 * n)
+    maps = simulated_maps(2 * n, as_float=args.float)
 
     # 1. reliability workload: human pairs (a[i], b[i]) + null pairs (a[i], b[partner[i]])
     half = n // 2

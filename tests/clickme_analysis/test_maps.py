@@ -4,7 +4,7 @@ import pytest
 from scipy import ndimage
 
 from clickme_analysis.errors import InputError
-from clickme_analysis.maps import (blur_map, bounding_box_map, bubble_stamp, build_maps, filter_clicks,
+from clickme_analysis.maps import (blur_map, bounding_box_map, box_sums, bubble_stamp, build_maps, filter_clicks,
                                    game_statistics, normalize_map, paint_clicks)
 
 
@@ -98,3 +98,21 @@ def test_filter_clicks_trims_by_time_and_drops_sparse_maps():
     assert per_image[["image_id", "n_participants", "n_excluded"]].values.tolist() == [["a", 1, 1]]
     unfiltered, none = filter_clicks(clicks)
     assert len(unfiltered) == 6 and none.empty
+
+
+@pytest.mark.parametrize("mode", ["reflect", "constant", "nearest", "mirror", "wrap"])
+@pytest.mark.parametrize("size", [1, 4, 7])
+def test_box_sums_equal_scipy_uniform_filter_times_area(mode, size):
+    counts = np.random.default_rng(size).integers(0, 4, size=(13, 11))
+    expected = ndimage.uniform_filter(counts.astype(float), size=size, mode=mode) * size**2
+    np.testing.assert_array_equal(box_sums(counts, size, mode), np.round(expected).astype(np.int64))
+
+
+def test_box_blur_of_counts_is_exact_so_equal_sums_tie():
+    painted, _ = paint_clicks([40, 90], [40, 90], shape=(128, 128))
+    blurred = blur_map(painted, "box", 49)
+    # two bubbles with the same neighbourhood give bit-identical values (a running mean would not)
+    assert blurred[40, 40] == blurred[90, 90]
+    np.testing.assert_allclose(blurred, ndimage.uniform_filter(painted.astype(float), 49), atol=1e-12)
+    with pytest.raises(InputError, match="integer array"):
+        box_sums(np.zeros((3, 3)), 3)

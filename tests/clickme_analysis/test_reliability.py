@@ -32,6 +32,15 @@ def test_rank_rows_equals_scipy_average_ranks_with_ties(dtype):
     np.testing.assert_array_equal(rank_rows(rows, n_jobs=2), stats.rankdata(rows, axis=1))
 
 
+def test_rank_rows_integer_counting_and_sorting_paths_agree_with_scipy():
+    rng = np.random.default_rng(2)
+    small = rng.integers(0, 50, size=(3, 100))  # counting sort
+    large = rng.integers(-10**12, 10**12, size=(3, 100))  # range too wide to count: sorted
+    large[:, :20] = large[:, :1]  # with ties
+    for rows in (small, large):
+        np.testing.assert_array_equal(rank_rows(rows), stats.rankdata(rows, axis=1))
+
+
 def test_spearman_rows_matches_scipy_on_blurred_maps():
     a, b = blurred_maps(11, 0), blurred_maps(11, 1)
     expected = [stats.spearmanr(x, y)[0] for x, y in zip(a, b)]
