@@ -417,7 +417,7 @@ def _fit_counts(levels, k, n, model, guess, max_lapse, starts=None):
     bounds = [(x.min() - spread, x.max() + spread), (0.01, 2 * spread), (0.0, max_lapse)]
     if starts is None:
         starts = [(np.median(x), spread / 4, 0.02), (x.min(), spread / 8, 0.02), (x.max(), spread / 2, 0.02)]
-    best = min((optimize.minimize(nll, s, method="L-BFGS-B", bounds=bounds) for s in starts), key=lambda r: r.fun)
+    best = min((optimize.minimize(nll, s, method="SLSQP", bounds=bounds) for s in starts), key=lambda r: r.fun)
     return best.x
 
 

@@ -106,6 +106,8 @@ def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: s
             if window == "xvfb":
                 raise
             notes.append(f"no PsychoPy window ({err}); ran the same design and observer window-free")
+    if window == "none":
+        notes.append("window='none': every participant ran window-free (same design and observer)")
     first = min(n_window, n) if ran_window else 0
     for k, pid in enumerate(tqdm(ids[first:], disable=not progress, desc="simulated participants"), start=first):
         simulate_session(config, pid, data, observers, index=k)

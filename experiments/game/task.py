@@ -237,7 +237,7 @@ class RoundState:
                 "points": round_points(self.success_time, round_seconds), "skipped": self.skipped,
                 "n_points_painted": len(self.x), "first_press_t": None if self.first_press is None
                 else round(1000 * self.first_press, 1), "duration_ms": round(1000 * duration, 1),
-                "round_seconds": round_seconds, "time": now_iso(), **extra}
+                "round_seconds": round_seconds, "ended": now_iso(), **extra}
 
 
 class GameLog:

@@ -1,0 +1,123 @@
+"""Demo stage: a short simulated ClickMe game on the demo images, its maps and its statistics.
+
+Reads ``ROOT/clickme/images/`` and ``ROOT/clickme/labels.csv``; writes ``ROOT/game/``:
+``game_log.jsonl``, ``session.json``, ``maps.npz`` (the game's maps, built by the map pipeline),
+``game_statistics.csv``, ``learning_check.csv`` and ``demo_log.txt`` (which path ran).
+
+Two simulated players play six rounds each against the stand-in partner, with 2 s rounds and a
+player moving 3.5 times faster than the paper's ~50 ms per point (a 7 s game compressed in time).
+"""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+
+from clickme_analysis.errors import InputError
+
+log = logging.getLogger(__name__)
+
+#: (participant, skill, skip rate) of the demo's simulated players
+DEMO_PLAYERS = (("G01", 0.9, 0.0), ("G02", 0.6, 0.15))
+
+
+def _demo_parts(labels_path) -> dict:
+    """Labelled parts of the embedded demo images (ids absent there fall back to saliency peaks)."""
+    import pandas as pd
+
+    from clickme_analysis.synthetic import demo_images
+
+    per_category = int(pd.read_csv(labels_path, dtype=str)["category"].value_counts().max())
+    try:
+        return demo_images(per_category=per_category)[2]
+    except InputError:
+        return {}
+
+
+def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: str = "auto",
+             n_rounds: int = 6, round_seconds: float = 2.0) -> None:
+    """Play the simulated game and write its log, maps and statistics.
+
+    Parameters
+    ----------
+    root : Path
+        Demo output root (reads ``clickme/``, writes ``game/``).
+    seed : int
+        Image order, player paths, partner query intervals.
+    progress : bool
+        tqdm bars.
+    window : {"auto", "xvfb", "none"}
+        ``auto``: the PsychoPy game in a private Xvfb when one starts, else window-free (logged);
+        ``xvfb``: require it; ``none``: window-free.
+    n_rounds : int
+        Rounds per player.
+    round_seconds : float
+        Longest round (s).
+    """
+    from clickme_analysis.game_stats import game_statistics, learning_check, read_game_log
+    from clickme_analysis.pipeline import MapOptions, make_map_archive, read_labels
+    from clickme_analysis.io import read_clicks
+    from experiments.game.config import GameConfig
+    from experiments.game.partner import StandInPartner
+    from experiments.game.player import SimulatedPlayer
+    from experiments.game.task import load_images
+
+    root = pathlib.Path(root)
+    source, out = root / "clickme", root / "game"
+    labels_path = source / "labels.csv"
+    if not labels_path.is_file():
+        raise InputError("the game demo needs the ClickMe stage's images and labels (run it first)", path=labels_path)
+    images, labels = load_images(source / "images", labels_path)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("game_log.jsonl", "session.json"):
+        (out / name).unlink(missing_ok=True)
+    config = GameConfig(round_seconds=round_seconds, n_rounds=n_rounds, fullscreen=False, window_size=(640, 480),
+                        feedback_max=0.5, seed=seed)
+    partner = StandInPartner.from_images(images, labels, threshold=0.2, top_k=config.top_k, seed=seed)
+    players = [(pid, SimulatedPlayer(skill=skill, point_interval=0.015, press_delay=(0.1, 0.3), skip_rate=skip))
+               for pid, skill, skip in DEMO_PLAYERS]
+    parts = _demo_parts(labels_path)
+    notes = [f"{len(players)} simulated players x {n_rounds} rounds of at most {round_seconds:g} s, stand-in partner"]
+    ran_window = False
+    if window in ("auto", "xvfb"):
+        try:
+            _play_in_xvfb(images, out, config, partner, players, parts, progress)
+            ran_window = True
+            notes.append("played in a PsychoPy window on a private Xvfb display (cursor moved through PsychoPy's mouse)")
+        except (RuntimeError, ImportError, OSError) as err:
+            if window == "xvfb":
+                raise
+            notes.append(f"no PsychoPy window ({err}); played window-free on a virtual 60 Hz clock")
+            for name in ("game_log.jsonl", "session.json"):
+                (out / name).unlink(missing_ok=True)
+    if not ran_window:
+        from experiments.game.play import run_game
+
+        for pid, player in players:
+            run_game(images, pid, out, config, partner, player, parts, window="none", progress=progress)
+    clicks = read_clicks(out / "game_log.jsonl").clicks
+    make_map_archive(clicks, out / "maps.npz", MapOptions(size=config.image_size), labels=read_labels(labels_path),
+                     progress=progress)
+    rounds = read_game_log(out / "game_log.jsonl")
+    game_statistics(rounds).to_csv(out / "game_statistics.csv", index=False)
+    learning_check(rounds).to_csv(out / "learning_check.csv", index=False)
+    (out / "demo_log.txt").write_text("\n".join(notes) + "\n", encoding="utf-8")
+    for note in notes:
+        log.info(note)
+
+
+def _play_in_xvfb(images, out, config, partner, players, parts, progress) -> None:
+    from experiments.display import virtual_display
+
+    with virtual_display():
+        from psychopy import logging as psychopy_logging
+
+        from experiments.game.play import open_window, run_game
+
+        psychopy_logging.console.setLevel(psychopy_logging.ERROR)
+        win = open_window(config)
+        try:
+            for pid, player in players:
+                run_game(images, pid, out, config, partner, player, parts, win=win, pace_fps=60.0, progress=progress)
+        finally:
+            win.close()

@@ -1,0 +1,76 @@
+import pandas as pd
+import pytest
+
+from clickme_analysis.cli import main
+from experiments.design import latin_square, load_manifest
+
+from .conftest import make_stimuli
+
+
+def test_run_no_window_then_analyze(config_file, tmp_path, capsys):
+    data = tmp_path / "data"
+    for k in range(8):
+        assert main(["experiment", "run", "--config", str(config_file), "--participant", f"P{k:02d}",
+                     "--simulate", "--no-window", "--data", str(data)]) == 0
+    out = tmp_path / "out"
+    assert main(["experiment", "analyze", str(data), "--out", str(out), "--permutations", "200", "--boot", "20"]) == 0
+    acc = pd.read_csv(out / "accuracy.csv")
+    assert {"group", "level", "accuracy", "sem", "n_participants"} <= set(acc.columns)
+    assert set(acc["group"]) == {"clickme", "saliency"} and (acc["n_participants"] <= 4).all()
+    tests = pd.read_csv(out / "level_tests.csv")
+    assert {"level", "statistic", "p", "p_holm", "significant"} <= set(tests.columns)
+    curve = pd.read_csv(out / "psychometric.csv")
+    assert {"group", "level", "predicted", "ci_low", "ci_high"} <= set(curve.columns)
+    assert (out / "figures" / "accuracy_by_level.png").stat().st_size > 1000
+
+
+def test_cli_bad_input_exits_2(config_file, tmp_path, capsys):
+    assert main(["experiment", "run", "--config", str(tmp_path / "none.toml"), "--participant", "P1",
+                 "--simulate", "--no-window"]) == 2
+    assert "config file not found" in capsys.readouterr().err
+    assert main(["experiment", "run", "--config", str(config_file), "--participant", "P1", "--no-window"]) == 2
+    assert "--no-window needs --simulate" in capsys.readouterr().err
+    bad = tmp_path / "bad.csv"
+    bad.write_text("participant,group\nP1,a\n")
+    assert main(["experiment", "analyze", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert "lacks columns" in capsys.readouterr().err
+
+
+def test_analyze_events(tmp_path, capsys):
+    folder = tmp_path / "bids"
+    folder.mkdir()
+    (folder / "sub-01_ses-01_task-gonogo_run-1_events.tsv").write_text(
+        "onset\tduration\ttrial_type\tresponse_time\tstim_file\tvalue\n"
+        "1\tn/a\tstimulus\t400\ta.jpg\tanimal_target\n1.4\tn/a\tresponse\tn/a\tn/a\tcorrect\n"
+        "3\tn/a\tstimulus\tn/a\tb.jpg\tanimal_distractor\n"
+        "5\tn/a\tstimulus\t50\tc.jpg\tanimal_target\n")
+    assert main(["experiment", "analyze", "--events", str(folder), "--out", str(tmp_path / "o")]) == 0
+    summary = pd.read_csv(tmp_path / "o" / "participants.csv")
+    assert summary[["participant", "n_included", "n_too_fast", "accuracy", "median_rt"]].values.tolist() == [
+        ["sub-01", 2, 1, 1.0, 0.4]]
+
+
+def test_demo_window_free(tmp_path):
+    from experiments.demo import run_demo
+
+    stim = tmp_path / "stimuli"
+    manifest = load_manifest(make_stimuli(stim, n_images=8, levels=(1.0, 3.0, 10.0, 30.0, 100.0)))
+    latin_square(manifest).drop(columns="map_source").to_csv(stim / "assignment.csv", index=False)
+    run_demo(tmp_path, seed=1, progress=False, window="none", n_participants=12)
+    out = tmp_path / "experiment"
+    assert len(list((out / "data").glob("P*.csv"))) == 12 and len(list((out / "data").glob("P*.json"))) == 12
+    assert "window-free" in (out / "demo_log.txt").read_text() or "no PsychoPy" in (out / "demo_log.txt").read_text()
+    acc = pd.read_csv(out / "accuracy.csv")
+    assert list(acc.columns[:2]) == ["group", "level"] and set(acc["group"]) == {"clickme", "saliency"}
+    params = pd.read_csv(out / "psychometric_params.csv").set_index("group")
+    assert params.loc["clickme", "threshold"] < params.loc["saliency", "threshold"]
+    for name in ("level_tests.csv", "psychometric.csv", "ceiling.csv", "mixed_model.csv", "participants.csv"):
+        assert (out / name).exists()
+
+
+def test_demo_needs_stimuli(tmp_path):
+    from clickme_analysis.errors import InputError
+    from experiments.demo import run_demo
+
+    with pytest.raises(InputError, match="stimuli stage"):
+        run_demo(tmp_path, progress=False, window="none")
