@@ -1,0 +1,268 @@
+"""Psychophysics statistics (clickme_analysis.psychophysics) and the BIDS events loader."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from clickme_analysis import psychophysics as pp
+from clickme_analysis.errors import InputError
+from clickme_analysis.events import load_gonogo, read_events
+
+
+def simulate(thresholds=None, n_per_group=10, levels=(1.0, 3.0, 10.0, 30.0, 100.0), trials_per_level=8,
+             seed=0, beta=0.25, lapse=0.02):
+    """A trial table from known psychometric functions (plus intact trials at ceiling)."""
+    thresholds = thresholds or {"clickme": 3.0, "saliency": 20.0}
+    rng = np.random.default_rng(seed)
+    rows = []
+    for group, th in thresholds.items():
+        for j in range(n_per_group):
+            for level in levels:
+                p = pp.psychometric_function(level, np.log10(th), beta, lapse)
+                for _ in range(trials_per_level):
+                    rows.append((f"{group}{j}", group, level, "revealed", rng.random() < p, 0.4, False))
+            for _ in range(trials_per_level):
+                rows.append((f"{group}{j}", group, 100.0, "intact", rng.random() < 1 - lapse, 0.4, False))
+    return pd.DataFrame(rows, columns=["participant", "group", "level", "map_source", "correct", "rt", "timed_out"])
+
+
+def table(**columns):
+    n = max(len(v) for v in columns.values() if isinstance(v, list))
+    base = {"participant": "a", "group": "g", "level": 10.0, "map_source": "clickme", "correct": 1, "rt": 0.4,
+            "timed_out": 0}
+    base.update(columns)
+    return pd.DataFrame({k: v if isinstance(v, list) else [v] * n for k, v in base.items()})
+
+
+# ------------------------------------------------------------------------------------ loading
+def test_load_trials_reads_runner_csvs(tmp_path):
+    t = table(participant=["p1", "p1", "p1"], phase=["training", "test", "test"], correct=[0, 1, 0],
+              rt=[0.3, 0.41, ""], timed_out=[0, 0, 1])
+    t.to_csv(tmp_path / "p1.csv", index=False)
+    loaded = pp.load_trials(tmp_path)
+    assert len(loaded) == 2 and loaded["correct"].tolist() == [True, False]
+    assert loaded["rt"].iloc[0] == 0.41 and np.isnan(loaded["rt"].iloc[1])
+    assert len(pp.load_trials(tmp_path / "p1.csv", phase=None)) == 3
+
+
+@pytest.mark.parametrize("columns, field, line", [
+    ({"correct": [1, "yes"]}, "correct", 3),
+    ({"level": [10, 0]}, "level", 3),
+    ({"rt": [0.4, "fast"]}, "rt", 3),
+    ({"rt": [0.4, ""], "timed_out": [0, 0]}, "rt", 3),
+])
+def test_bad_trial_values_are_located(tmp_path, columns, field, line):
+    path = tmp_path / "p.csv"
+    table(**columns).to_csv(path, index=False)
+    with pytest.raises(InputError) as err:
+        pp.load_trials(path)
+    assert (err.value.field, err.value.line, err.value.path) == (field, line, str(path))
+
+
+def test_missing_columns_and_paths(tmp_path):
+    path = tmp_path / "p.csv"
+    table(correct=[1]).drop(columns="group").to_csv(path, index=False)
+    with pytest.raises(InputError, match="lacks columns"):
+        pp.load_trials(path)
+    with pytest.raises(InputError, match="no such file"):
+        pp.load_trials(tmp_path / "none.csv")
+    with pytest.raises(InputError, match="no trial CSV"):
+        pp.load_trials([])
+
+
+# ------------------------------------------------------------------------------- descriptives
+def test_exclusions_and_participant_summary():
+    t = table(participant=["a"] * 5, correct=[1, 0, 1, 0, 1], rt=[0.3, 0.5, 0.01, None, 0.7],
+              timed_out=[0, 0, 0, 1, 0])
+    flagged = pp.exclude_trials(pp.validate_trials(t), min_rt=0.02, max_rt=0.6)
+    assert flagged["exclusion"].tolist() == ["", "", "too_fast", "miss", "too_slow"]
+    s = pp.participant_summary(flagged).iloc[0]
+    assert (s["n_trials"], s["n_included"], s["n_miss"], s["n_too_fast"]) == (5, 2, 1, 1)
+    assert s["accuracy"] == 0.5 and s["median_rt"] == 0.3
+
+
+def test_accuracy_by_level_hand_computed():
+    t = table(participant=["a", "a", "b", "b", "a", "b", "a"], level=[1, 1, 1, 1, 100, 100, 100],
+              map_source=["x", "x", "x", "x", "x", "x", "intact"], correct=[1, 0, 1, 1, 1, 1, 1])
+    acc = pp.accuracy_by_level(t)
+    assert acc[["level", "intact", "accuracy", "n_participants"]].values.tolist() == [
+        [1.0, False, 0.75, 2], [100.0, False, 1.0, 2], [100.0, True, 1.0, 1]]
+    assert acc["sem"].iloc[0] == pytest.approx(np.std([0.5, 1.0], ddof=1) / math.sqrt(2))
+    assert np.isnan(acc["sem"].iloc[2])
+
+
+# -------------------------------------------------------------------------------------- tests
+def test_permutation_test_matches_scipy_exact():
+    a, b = [0.9, 0.8, 0.85, 0.95], [0.6, 0.7, 0.75, 0.9]
+    stat, p, exact = pp.permutation_test(a, b)
+    ref = stats.permutation_test((a, b), lambda x, y: np.mean(x) - np.mean(y), permutation_type="independent",
+                                 alternative="two-sided", n_resamples=np.inf)
+    assert exact and stat == pytest.approx(0.1375) and p == pytest.approx(ref.pvalue)
+    stat_mc, p_mc, exact_mc = pp.permutation_test(a, b, n_permutations=20, seed=1)
+    assert not exact_mc and stat_mc == stat and 0 < p_mc <= 1
+    with pytest.raises(InputError):
+        pp.permutation_test([], [1.0])
+
+
+def test_sign_flip_test_matches_scipy_exact():
+    d = [0.1, -0.05, 0.2, 0.15, 0.05]
+    ref = stats.permutation_test((d,), np.mean, permutation_type="samples", alternative="two-sided",
+                                 n_resamples=np.inf)
+    assert pp.sign_flip_test(d)[1] == pytest.approx(ref.pvalue)
+
+
+def test_holm_matches_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.array([0.01, 0.04, 0.03, 0.5, 0.001])
+    assert np.allclose(pp.holm(p), multipletests(p, method="holm")[1])
+
+
+def test_level_tests_find_the_simulated_effect():
+    out = pp.level_tests(simulate(), n_permutations=2000, seed=0)
+    assert list(out.columns[:8]) == ["level", "intact", "group_a", "group_b", "statistic", "p", "p_holm", "significant"]
+    assert len(out) == 6 and (out["p_holm"] >= out["p"]).all()
+    by_level = out[~out["intact"]].set_index("level")
+    assert by_level.loc[10.0, "significant"] and by_level.loc[10.0, "statistic"] > 0.2
+    assert not by_level.loc[100.0, "significant"]
+    with pytest.raises(InputError, match="two groups"):
+        pp.level_tests(simulate({"a": 3.0}))
+
+
+def test_mixed_logit_agrees_with_a_plain_glm():
+    import statsmodels.api as sm
+    import statsmodels.formula.api as smf
+
+    trials = simulate()
+    out = pp.mixed_logit(trials).set_index("term")
+    data = trials[trials["map_source"] != "intact"].assign(correct=lambda d: d["correct"].astype(float),
+                                                           log_level=lambda d: np.log10(d["level"]))
+    glm = smf.glm("correct ~ C(group) * log_level", data, family=sm.families.Binomial()).fit()
+    # participants are simulated alike, so the random intercept is small and the fixed effects
+    # are close to the population-level GLM
+    assert np.allclose(out["estimate"].iloc[:4], glm.params[out.index[:4]], atol=0.25)
+    assert out.loc["log_level", "p"] < 1e-6
+    # at 10 % revealed the saliency group is predicted below the ClickMe group
+    assert out.loc["C(group)[T.saliency]", "estimate"] + out.loc["C(group)[T.saliency]:log_level", "estimate"] < 0
+    assert out.loc["participant_sd", "estimate"] > 0
+
+
+def test_psychometric_fit_recovers_thresholds():
+    trials = simulate(n_per_group=20, levels=tuple(np.logspace(0, 2, 9)), trials_per_level=20)
+    params, curve = pp.psychometric_fit(trials, n_boot=50, seed=0)
+    params = params.set_index("group")
+    assert params.loc["clickme", "threshold"] == pytest.approx(3.0, rel=0.15)
+    assert params.loc["saliency", "threshold"] == pytest.approx(20.0, rel=0.15)
+    assert (params["threshold_ci_low"] < params["threshold"]).all() and (params["threshold"] < params["threshold_ci_high"]).all()
+    assert list(curve.columns) == ["group", "level", "predicted", "ci_low", "ci_high"] and len(curve) == 100
+    assert (curve["ci_low"] <= curve["predicted"] + 1e-9).all() and (curve["predicted"] <= curve["ci_high"] + 1e-9).all()
+    weibull = pp.psychometric_fit(trials, model="weibull", n_boot=0)[0].set_index("group")
+    assert weibull.loc["clickme", "threshold"] < weibull.loc["saliency", "threshold"]
+    with pytest.raises(InputError):
+        pp.psychometric_fit(trials, model="probit")
+
+
+def test_weibull_form():
+    # Weibull in level: 1 - exp(-(L / lambda)^k), lambda = 10**alpha, k = 1 / (beta ln 10)
+    level, lam, k = 7.0, 5.0, 2.0
+    value = pp.psychometric_function(level, np.log10(lam), 1 / (k * np.log(10)), 0.0, "weibull", guess=0.0)
+    assert value == pytest.approx(1 - np.exp(-(level / lam) ** k))
+
+
+def test_ceiling_levels():
+    out = pp.ceiling_levels(simulate(n_per_group=12), n_permutations=2000)
+    ceiling = out.groupby("group")["ceiling_level"].first()
+    assert ceiling["clickme"] < ceiling["saliency"]
+    # at_ceiling: this level and every higher one are not different from the intact image
+    for _, g in out.groupby("group"):
+        flags = g.sort_values("level")["at_ceiling"].tolist()
+        assert flags == sorted(flags)
+        assert (g.loc[g["at_ceiling"], "p"] >= 0.05).all()
+
+
+def test_analyze_returns_every_table():
+    results = pp.analyze(simulate(n_per_group=6), n_permutations=200, n_boot=10)
+    assert set(results) == {"participants", "accuracy", "level_tests", "mixed_model", "psychometric_params",
+                            "psychometric", "ceiling"}
+    assert len(results["participants"]) == 12
+
+
+# ------------------------------------------------------------------------------ BIDS events
+EVENTS = ("onset\tduration\tsample\ttrial_type\tresponse_time\tstim_file\tvalue\n"
+          "1\tn/a\tn/a\tstimulus\t320\t1.jpg\tanimal_target\n"
+          "1.3\tn/a\tn/a\tresponse\tn/a\tn/a\tcorrect\n"
+          "3\tn/a\tn/a\tstimulus\tn/a\t2.jpg\tanimal_distractor\n"
+          "5\tn/a\tn/a\tstimulus\t1000\t3.jpg\tanimal_target\n"
+          "7\tn/a\tn/a\tstimulus\t0\t4.jpg\tanimal_target\n"
+          "9\tn/a\tn/a\tstimulus\t450\t5.jpg\tanimal_distractor\n"
+          "11\tn/a\tn/a\tstimulus\t500\t6.jpg\teasy_target\n")
+
+
+def test_gonogo_scoring_rule(tmp_path):
+    (tmp_path / "sub-07_ses-02_task-gonogo_run-3_events.tsv").write_text(EVENTS)
+    t = load_gonogo(tmp_path)
+    assert t["image_id"].tolist() == ["1.jpg", "2.jpg", "3.jpg", "4.jpg", "5.jpg"]  # easy_target skipped
+    assert (t["participant"].iloc[0], t["session"].iloc[0], t["run"].iloc[0]) == ("sub-07", "02", 3)
+    assert t["response"].tolist() == ["go", "nogo", "nogo", "go", "go"]  # RT 1000 is a no-go
+    assert t["correct"].tolist() == [True, True, False, True, False]
+    flagged = pp.exclude_trials(t, min_rt=0.1)
+    assert flagged["exclusion"].tolist() == ["", "", "", "too_fast", ""]
+    s = pp.participant_summary(flagged).iloc[0]
+    assert s["accuracy"] == 0.5 and s["median_rt"] == 0.32
+    plain = load_gonogo(tmp_path, late_ms=math.inf)  # every RT a go: the README's sanity rule
+    assert plain["response"].tolist() == ["go", "nogo", "go", "go", "go"]
+
+
+def test_bad_events_files(tmp_path):
+    good = tmp_path / "sub-1_task-x_events.tsv"
+    good.write_text(EVENTS.replace("\t320\t", "\tfast\t"))
+    with pytest.raises(InputError) as err:
+        read_events(good)
+    assert (err.value.field, err.value.line) == ("response_time", 2)
+    bad_name = tmp_path / "other" / "events.tsv"
+    bad_name.parent.mkdir()
+    bad_name.write_text(EVENTS)
+    with pytest.raises(InputError, match="BIDS name"):
+        load_gonogo(bad_name)
+    no_value = tmp_path / "sub-2_task-x_events.tsv"
+    no_value.write_text("onset\ttrial_type\tresponse_time\n1\tstimulus\t300\n")
+    with pytest.raises(InputError, match="lacks columns"):
+        load_gonogo(no_value)
+    with pytest.raises(InputError, match="no stimulus rows"):
+        load_gonogo(_only_easy(tmp_path))
+
+
+def _only_easy(tmp_path):
+    path = tmp_path / "easy" / "sub-3_task-x_events.tsv"
+    path.parent.mkdir()
+    path.write_text(EVENTS.split("1\tn/a")[0] + "11\tn/a\tn/a\tstimulus\t500\t6.jpg\teasy_target\n")
+    return path
+
+
+# --------------------------------------------------------------------------------- real data
+def test_delorme_gonogo_per_participant(realdata):
+    """ds002680 animal categorization: accuracy and median RT per participant.
+
+    The README's sanity rule (every RT a go, nothing excluded) must reproduce its numbers
+    exactly (mean 0.928, S.E.M. 0.0087, N = 14, median go RT 338-534 ms). Our documented rule
+    (go = RT in [100, 1000) ms; RT 1000 a no-go, RT < 100 excluded) moves the mean by +0.006 and
+    is checked within 0.01: its S.E.M. is lower (0.0048) because all 108 releases at the 1000 ms
+    limit come from sub-003 (0.832 -> 0.916 once they count as no-go, as the task defines them).
+    """
+    folder = realdata / "delorme_gonogo_ds002680" / "events"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} absent")
+    plain = pp.participant_summary(pp.exclude_trials(load_gonogo(folder, late_ms=math.inf), min_rt=0.0))
+    assert len(plain) == 14
+    assert plain["accuracy"].mean() == pytest.approx(0.928, abs=5e-4)
+    assert plain["accuracy"].sem() == pytest.approx(0.0087, abs=1e-4)
+    assert (plain["accuracy"].min(), plain["accuracy"].max()) == pytest.approx((0.832, 0.962), abs=5e-4)
+    assert (plain["median_rt"].min(), plain["median_rt"].max()) == pytest.approx((0.338, 0.534), abs=1e-3)
+    ours = pp.participant_summary(pp.exclude_trials(load_gonogo(folder), min_rt=0.1))
+    assert len(ours) == 14 and ours["n_too_fast"].sum() == (plain["n_included"] - ours["n_included"]).sum()
+    assert ours["accuracy"].mean() == pytest.approx(0.928, abs=0.01)
+    assert ours["accuracy"].sem() == pytest.approx(0.0048, abs=5e-4)
+    assert ours["median_rt"].between(0.3, 0.6).all()
