@@ -348,12 +348,20 @@ def _explain_pngs(root: Path) -> list[Item]:
             for p in paths]
 
 
-#: The report's sections, in order, each a list of part builders.
-SECTIONS: dict[str, list[Callable[[Path], list[Item]]]] = {
-    "ClickMe maps": [_clickme_maps, _participants, _reliability, _reliability_summary, _metrics],
-    "Stimuli": [_contact_sheets],
-    "Psychophysics": [_psychophysics, _thresholds],
-    "Models": [_model_scores, _lambda_sweep, _training_curves, _attention, _explain_pngs],
+#: The report's sections, in order: (part builder, its main input relative to the root; a
+#: figure or table function's complaint about the data is located in that file).
+SECTIONS: dict[str, list[tuple[Callable[[Path], list[Item]], str]]] = {
+    "ClickMe maps": [(_clickme_maps, "clickme/maps.npz"),
+                     (_participants, "clickme/participants_per_image.csv"),
+                     (_reliability, "clickme/reliability_per_image.csv"),
+                     (_reliability_summary, "clickme/reliability_summary.json"),
+                     (_metrics, "clickme/metrics.csv")],
+    "Stimuli": [(_contact_sheets, "stimuli/manifest.csv")],
+    "Psychophysics": [(_psychophysics, "experiment/accuracy.csv"),
+                      (_thresholds, "experiment/psychometric_params.csv")],
+    "Models": [(_model_scores, "models/scores.csv"), (_lambda_sweep, "models/sweep.csv"),
+               (_training_curves, "models/curves.csv"), (_attention, "models/attention.npz"),
+               (_explain_pngs, "models/explain")],
 }
 
 
@@ -379,17 +387,20 @@ def gather(inputs, progress: bool = False) -> Gathered:
     if not root.is_dir():
         raise InputError("expected a directory of toolkit outputs", path=root)
     result = Gathered(inputs=root)
-    parts = [(section, build) for section, builders in SECTIONS.items() for build in builders]
-    for section, build in tqdm(parts, desc="report parts", disable=not progress):
+    parts = [(section, *part) for section, section_parts in SECTIONS.items()
+             for part in section_parts]
+    for section, build, main_input in tqdm(parts, desc="report parts", disable=not progress):
+        name = build.__name__.strip("_").replace("_", " ")
         try:
             items = build(root)
         except Missing as err:
-            result.missing.append(f"{section}: {build.__name__.strip('_').replace('_', ' ')} "
-                                  f"(needs {err})")
+            result.missing.append(f"{section}: {name} (needs {err})")
             continue
         except InputError as err:
-            result.problems.append(f"{section}: {build.__name__.strip('_').replace('_', ' ')}: "
-                                   f"{err}")
+            if err.path is None:
+                err = InputError(err.message, path=root / main_input, line=err.line,
+                                 field=err.field)
+            result.problems.append(f"{section}: {name}: {err}")
             continue
         if items:
             result.sections.setdefault(section, []).extend(items)

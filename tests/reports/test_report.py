@@ -8,6 +8,7 @@ import re
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -130,6 +131,15 @@ def test_attention_archive_with_mismatched_maps_is_a_problem(outputs_root):
              other=np.ones((3, 4, 4)))
     problems = gather(outputs_root).problems
     assert len(problems) == 1 and "field 'other': expected (N, h, w) maps with N = 2" in problems[0]
+
+
+def test_data_problem_found_by_a_figure_names_the_file(outputs_root):
+    accuracy = outputs_root / "experiment" / "accuracy.csv"
+    frame = pd.read_csv(accuracy)
+    frame.assign(level=0.0).to_csv(accuracy, index=False)
+    problems = gather(outputs_root).problems
+    assert problems == [f"Psychophysics: psychophysics: {accuracy}, field 'level': accuracy: "
+                        "expected levels > 0 (% revealed, log axis), got 0"]
 
 
 def test_bad_stimulus_image_is_a_problem(outputs_root):
