@@ -251,6 +251,9 @@ def train(config: TrainConfig, datasets=None, resume: bool = False,
         scaler.load_state_dict(state["scaler"])
         start_epoch, start_batch, step = state["epoch"], state["batch"], state["step"]
         best, sums = state["best"], state["sums"]
+    elif rank == 0:  # a fresh run starts fresh logs
+        for name in ("steps.csv", "epochs.csv"):
+            (out / name).unlink(missing_ok=True)
     net = model
     if world > 1:
         net = nn.parallel.DistributedDataParallel(

@@ -1,0 +1,67 @@
+"""Scoring: alignment against scipy, permutation p-values, summary table."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+
+from clickme_analysis.errors import InputError
+from models.resnet import build_model
+from models.score import map_alignment, permutation_test, score_model, summarise
+from models.synthetic import synthetic_samples
+
+
+def test_alignment_equals_scipy_with_ties():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 4, (5, 6, 6)).astype(float)  # many ties
+    b = rng.random((5, 6, 6))
+    expected = [spearmanr(x.ravel(), y.ravel())[0] for x, y in zip(a, b)]
+    assert np.allclose(map_alignment(a, b), expected)
+
+
+def test_permutation_test_separates_aligned_from_random():
+    rng = np.random.default_rng(1)
+    human = rng.random((30, 8, 8))
+    p_aligned, floor = permutation_test(human + 0.1 * rng.random((30, 8, 8)), human, 99, seed=0)
+    assert p_aligned == pytest.approx(0.01) and abs(floor) < 0.1
+    p_random, _ = permutation_test(rng.random((30, 8, 8)), human, 99, seed=0)
+    assert p_random > 0.05
+
+
+def test_summarise_hand_case():
+    frame = pd.DataFrame({"index": [0, 1, 2, 3], "label": [0, 1, 1, -1],
+                          "top1_correct": [True, False, True, False],
+                          "top5_correct": [True, True, True, False],
+                          "cross_entropy": [0.1, 2, 0.3, np.nan], "distance": [1, 1, np.nan, 1],
+                          "has_map": [True, True, False, True]})
+    human = np.random.default_rng(0).random((4, 4, 4))
+    model = human.copy()
+    model[1] = -human[1]  # rho -1
+    per_image, summary = summarise(frame, model, human, "m", ceiling=0.5, n_permutations=10)
+    row = summary.iloc[0]
+    assert row["top1_err"] == pytest.approx(1 / 3) and row["top5_err"] == pytest.approx(0)
+    assert per_image["rho"].tolist()[:2] == pytest.approx([1, -1]) and np.isnan(per_image["rho"][2])
+    assert row["rho_mean"] == pytest.approx(1 / 3) and row["fraction_human"] == pytest.approx(2 / 3)
+    assert (row["n_images"], row["n_maps"]) == (4, 3)
+    with pytest.raises(InputError, match="ceiling"):
+        summarise(frame, model, human, ceiling=0)
+
+
+def test_score_model_columns():
+    from models.data import PairedDataset
+
+    dataset = PairedDataset(synthetic_samples(6, image_size=30, n_classes=3), image_size=30,
+                            resize=30, blur_size=3)
+    model = build_model("tiny_gala_resnet", num_classes=3, tiny_width=4)
+    per_image, summary = score_model(model, dataset, "tiny", batch_size=4, n_permutations=10)
+    assert list(summary.columns)[:6] == ["model", "top1_err", "top5_err", "fraction_human",
+                                         "rho_mean", "p_value"]
+    assert len(per_image) == 6 and per_image["rho"].between(-1, 1).all()
+    assert summary["top5_err"].iloc[0] == 0  # 3 classes: top-5 holds them all
+    _, other = score_model(model, dataset, "tiny", layer="layer2.0", batch_size=4, n_permutations=10)
+    assert other["rho_mean"].iloc[0] != summary["rho_mean"].iloc[0]
+
+
+def test_alignment_bad_shapes():
+    with pytest.raises(InputError, match="one shape"):
+        map_alignment(np.zeros((2, 3, 3)), np.zeros((2, 4, 4)))
