@@ -18,7 +18,7 @@ from clickme_analysis.errors import InputError
 log = logging.getLogger(__name__)
 
 #: (participant, skill, skip rate) of the demo's simulated players
-DEMO_PLAYERS = (("G01", 0.9, 0.0), ("G02", 0.6, 0.15))
+DEMO_PLAYERS = (("G01", 0.9, 0.0), ("G02", 0.6, 0.25))
 
 
 def _demo_parts(labels_path) -> dict:
@@ -73,7 +73,7 @@ def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: s
         (out / name).unlink(missing_ok=True)
     config = GameConfig(round_seconds=round_seconds, n_rounds=n_rounds, fullscreen=False, window_size=(640, 480),
                         feedback_max=0.5, seed=seed)
-    partner = StandInPartner.from_images(images, labels, threshold=0.2, top_k=config.top_k, seed=seed)
+    partner = StandInPartner.from_images(images, labels, threshold=0.3, top_k=config.top_k, seed=seed)
     players = [(pid, SimulatedPlayer(skill=skill, point_interval=0.015, press_delay=(0.1, 0.3), skip_rate=skip))
                for pid, skill, skip in DEMO_PLAYERS]
     parts = _demo_parts(labels_path)

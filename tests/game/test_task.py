@@ -1,0 +1,202 @@
+"""Round logic, images, log and configuration of the game (no window)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from clickme_analysis.errors import InputError
+from experiments.game.config import GameConfig, load_game_config
+from experiments.game.task import (MEAN_RGB, GameImage, GameLog, RoundState, image_coordinates, load_images, overlay,
+                                   partner_view, play_order, round_points, save_session, window_coordinates)
+
+
+def _image(value=200, size=32):
+    return GameImage("cat1", "cat", np.full((size, size, 3), value, np.uint8))
+
+
+def test_partner_view_reveals_21px_squares_on_mean_grey():
+    image = np.arange(64 * 64 * 3, dtype=np.uint8).reshape(64, 64, 3)
+    view, mask = partner_view(image, [30.0], [20.0], bubble=21)
+    assert mask.sum() == 21 * 21
+    rows, cols = np.nonzero(mask)
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (10, 30, 20, 40)  # y is the row
+    assert np.array_equal(view[mask], image[mask])
+    assert (view[~mask] == MEAN_RGB).all()
+
+
+def test_partner_view_noise_background_is_seeded():
+    image = np.zeros((16, 16, 3), np.uint8)
+    a, _ = partner_view(image, [], [], background="noise", rng=np.random.default_rng(3))
+    b, _ = partner_view(image, [], [], background="noise", rng=np.random.default_rng(3))
+    assert np.array_equal(a, b) and a.std() > 50
+
+
+@pytest.mark.parametrize("image, field", [(np.zeros((8, 8), np.uint8), "image"), (np.zeros((8, 8, 3)), "image")])
+def test_partner_view_rejects_bad_images(image, field):
+    with pytest.raises(InputError, match="uint8 \\(H, W, 3\\)"):
+        partner_view(image, [1], [1])
+
+
+def test_partner_view_rejects_unknown_background():
+    with pytest.raises(InputError, match="background"):
+        partner_view(np.zeros((8, 8, 3), np.uint8), [1], [1], background="blur")
+
+
+def test_overlay_blends_only_painted_pixels():
+    image = np.full((2, 2, 3), 255, np.uint8)
+    painted = np.array([[True, False], [False, False]])
+    out = overlay(image, painted, (0, 0, 0), 0.5)
+    assert out[0, 0].tolist() == [0.0, 0.0, 0.0]  # half white, half black -> mid grey = 0 in [-1, 1]
+    assert out[1, 1].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_coordinates_round_trip_and_orientation():
+    centre, size = (10.0, -20.0), 256
+    assert image_coordinates((10 - 128, -20 + 128), centre, size) == (0.0, 0.0)  # window top-left of the image
+    for point in [(0.0, 0.0), (12.5, 200.0), (255.0, 3.0)]:
+        assert image_coordinates(window_coordinates(point, centre, size), centre, size) == point
+
+
+def test_round_points():
+    assert round_points(0.0, 7.0) == 1.0
+    assert round_points(3.5, 7.0) == 0.5
+    assert round_points(9.0, 7.0) == 0.0
+    assert round_points(None, 7.0) == 0.0
+
+
+def test_round_state_paints_from_the_first_press_on():
+    state = RoundState(_image(), 32, 4)
+    assert not state.update(0.0, 5, 5, pressed=False)
+    assert state.update(0.1, 5, 5, pressed=True)
+    assert not state.update(0.2, 5, 5, pressed=False)  # same place: no new point
+    assert state.update(0.3, 20, 6, pressed=False)  # released: still painting
+    assert state.x == [5.0, 20.0] and state.y == [5.0, 6.0] and state.t == [100.0, 300.0]
+    assert state.first_press == 0.1
+    assert state.painted.sum() == 2 * 16
+
+
+def test_round_state_success_is_the_first_correct_answer():
+    state = RoundState(_image(), 32, 4)
+    state.update(0.0, 5, 5, True)
+    state.answer(0.1, 0.15, ["dog", "fox"], 0.01, 1)
+    state.answer(0.3, 0.42, ["fox", "cat"], 0.02, 1)
+    state.answer(0.5, 0.6, ["cat"], 0.02, 1)
+    assert state.success_time == 0.42
+    assert [g["correct"] for g in state.guesses] == [False, True, True]
+    assert state.guesses[1]["latency_ms"] == 120.0
+    record = state.record("p1", 3, 7.0, 0.42)
+    assert record["success"] and record["points"] == pytest.approx(1 - 0.42 / 7)
+    assert record["round"] == 3 and record["x"] == [5.0]
+
+
+def test_skipped_round_records_no_points():
+    state = RoundState(_image(), 32, 4)
+    state.update(0.0, 5, 5, True)
+    state.skipped = True
+    record = state.record("p1", 1, 7.0, 0.2)
+    assert record["skipped"] and record["x"] == record["y"] == record["t"] == []
+    assert record["n_points_painted"] == 1 and record["points"] == 0.0
+
+
+def test_game_log_appends_and_drops_a_partial_last_line(tmp_path):
+    path = tmp_path / "log.jsonl"
+    with GameLog(path) as log:
+        log.append({"participant_id": "a", "round": 1})
+        log.append({"participant_id": "b", "round": 1})
+    with open(path, "a") as fh:
+        fh.write('{"participant_id": "a", "rou')  # killed mid-write
+    with GameLog(path) as log:
+        assert [r["participant_id"] for r in log.rounds()] == ["a", "b"]
+        log.append({"participant_id": "a", "round": 2})
+        assert [r["round"] for r in log.rounds("a")] == [1, 2]
+    assert all(json.loads(line) for line in path.read_text().splitlines())
+
+
+def test_save_session_updates_by_id(tmp_path):
+    path = tmp_path / "session.json"
+    save_session(path, {"session_id": "x", "status": "running"})
+    save_session(path, {"session_id": "y", "status": "running"})
+    save_session(path, {"session_id": "x", "status": "completed"})
+    sessions = json.loads(path.read_text())["sessions"]
+    assert {s["session_id"]: s["status"] for s in sessions} == {"x": "completed", "y": "running"}
+
+
+def test_play_order_is_seeded_per_participant_and_skips_done():
+    images = [GameImage(f"i{k}", "x", np.zeros((1, 1, 3), np.uint8)) for k in range(8)]
+    ids = lambda order: [im.image_id for im in order]  # noqa: E731
+    a = ids(play_order(images, "P1", 0))
+    assert sorted(a) == sorted(ids(images)) and a == ids(play_order(images, "P1", 0))
+    assert a != ids(play_order(images, "P2", 0))
+    assert ids(play_order(images, "P1", 0, done={"i0", "i1"}, n_rounds=3)) == [i for i in a if i not in {"i0", "i1"}][:3]
+
+
+def test_load_images_reads_and_resizes(tmp_path):
+    (tmp_path / "images").mkdir()
+    Image.fromarray(np.full((40, 60, 3), 9, np.uint8)).save(tmp_path / "images" / "a.png")
+    Image.fromarray(np.full((32, 32), 7, np.uint8)).save(tmp_path / "images" / "b.png")
+    (tmp_path / "labels.csv").write_text("image_id,label,category\na,cat,animal\nb,car,non-animal\n")
+    images, labels = load_images(tmp_path / "images", tmp_path / "labels.csv", size=32)
+    assert [im.image_id for im in images] == ["a", "b"] and labels == ["car", "cat"]
+    assert images[0].image.shape == (32, 32, 3) and images[1].image.dtype == np.uint8
+    assert (images[1].image == 7).all()
+
+
+@pytest.mark.parametrize("text, match", [
+    ("image_id,category\na,animal\n", "missing columns \\['label'\\]"),
+    ("image_id,label\na,cat\nzzz,dog\n", "line 3, field 'image_id': image .*zzz.png' not found"),
+    ("image_id,label\na,\n", "line 2: expected a non-empty image_id and label"),
+])
+def test_load_images_bad_labels(tmp_path, text, match):
+    (tmp_path / "images").mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "images" / "a.png")
+    (tmp_path / "labels.csv").write_text(text)
+    with pytest.raises(InputError, match=match):
+        load_images(tmp_path / "images", tmp_path / "labels.csv")
+
+
+def test_load_images_missing_files(tmp_path):
+    with pytest.raises(InputError, match="labels file not found"):
+        load_images(tmp_path, tmp_path / "labels.csv")
+    (tmp_path / "labels.csv").write_text("image_id,label\n")
+    with pytest.raises(InputError, match="images folder not found"):
+        load_images(tmp_path / "nope", tmp_path / "labels.csv")
+    with pytest.raises(InputError, match="no images listed"):
+        load_images(tmp_path, tmp_path / "labels.csv")
+    (tmp_path / "labels.csv").write_text("image_id,label\nbad,cat\n")
+    (tmp_path / "bad.png").write_text("not a png")
+    with pytest.raises(InputError, match="cannot read image"):
+        load_images(tmp_path, tmp_path / "labels.csv")
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"round_seconds": 0}, "round_seconds"), ({"partner_bubble": 0}, "partner_bubble"),
+    ({"partner_background": "blur"}, "partner_background"), ({"query_min": 0.3, "query_max": 0.2}, "query_max"),
+    ({"overlay_alpha": 1.5}, "overlay_alpha"), ({"overlay_color": (0, 0, 300)}, "overlay_color"),
+    ({"skip_key": "space"}, "skip_key"), ({"n_rounds": -1}, "n_rounds"), ({"feedback_max": -1}, "feedback_max"),
+])
+def test_config_rejects_bad_values(changes, field):
+    with pytest.raises(InputError) as err:
+        GameConfig(**changes)
+    assert err.value.field == field
+
+
+def test_load_game_config(tmp_path):
+    path = tmp_path / "game.toml"
+    path.write_text('round_seconds = 5.0\noverlay_color = [0, 255, 0]\n')
+    config = load_game_config(path, round_seconds=None, n_rounds=3)
+    assert (config.round_seconds, config.overlay_color, config.n_rounds) == (5.0, (0, 255, 0), 3)
+    path.write_text("colour = 1\n")
+    with pytest.raises(InputError, match="field 'colour': unknown setting"):
+        load_game_config(path)
+    path.write_text("round_seconds = \n")
+    with pytest.raises(InputError, match="not valid TOML"):
+        load_game_config(path)
+    path.write_text("round_seconds = -1.0\n")
+    with pytest.raises(InputError, match="game.toml, field 'round_seconds'"):
+        load_game_config(path)
+    with pytest.raises(InputError, match="not found"):
+        load_game_config(tmp_path / "missing.toml")
