@@ -435,6 +435,35 @@ def _data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
+def _table_html(item: Item, number: int, out: Path) -> str:
+    esc = html.escape
+    paths = tables.write_table(item.content, out / "tables" / item.name, item.caption)
+    files = ", ".join(f"<code>tables/{esc(p.name)}</code>" for p in paths)
+    return (f"<h3 id='{esc(item.name)}'>Table {number}. {esc(item.title)}</h3>"
+            f"<p>{esc(item.caption)}</p>"
+            + item.content.to_html(index=False, border=0, na_rep="")
+            + f"<p class='files'>{files}</p>")
+
+
+def _figure_html(item: Item, number: int, out: Path) -> str:
+    from reports.style import save_figure
+
+    esc = html.escape
+    if isinstance(item.content, bytes):  # a PNG written by another stage, embedded as it is
+        png = item.content
+        (out / "figures" / f"{item.name}.png").write_bytes(png)
+        files = [f"{item.name}.png"]
+    else:
+        paths = save_figure(item.content, out / "figures" / item.name)
+        png = paths[1].read_bytes()
+        files = [p.name for p in paths]
+    return (f"<figure id='{esc(item.name)}'><img src='{_data_uri(png)}' "
+            f"style='width: {_display_width(png)}px' alt='{esc(item.title)}'>"
+            f"<figcaption><b>Figure {number}. {esc(item.title)}.</b> {esc(item.caption)} "
+            f"<span class='files'>({esc(', '.join('figures/' + f for f in files))})</span>"
+            "</figcaption></figure>")
+
+
 def write_report(gathered: Gathered, out) -> Path:
     """Save figures and tables under ``out`` and write the self-contained ``report.html``.
 
@@ -443,51 +472,32 @@ def write_report(gathered: Gathered, out) -> Path:
     pathlib.Path
         ``out/report.html``.
     """
-    from reports.style import save_figure
-
+    esc = html.escape
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    esc = html.escape
-    body = [f"<h1>ClickMe toolkit report</h1>",
-            f"<p class='files'>Inputs: <code>{esc(str(gathered.inputs.resolve()))}</code></p>"]
-    if gathered.missing or gathered.problems:
-        body.append("<section id='missing'><h2>Missing parts</h2><ul class='missing'>")
-        body += [f"<li>{esc(m)}</li>" for m in gathered.missing]
-        body += [f"<li>unusable: {esc(p)}</li>" for p in gathered.problems]
-        body.append("</ul></section>")
-    n_figure = n_table = 0
+    contents, body, counts = [], [], {"figure": 0, "table": 0}
     for section, items in gathered.sections.items():
         body.append(f"<section><h2>{esc(section)}</h2>")
         for item in items:
-            if isinstance(item.content, pd.DataFrame):
-                n_table += 1
-                paths = tables.write_table(item.content, out / "tables" / item.name, item.caption)
-                body.append(
-                    f"<h3 id='{esc(item.name)}'>Table {n_table}. {esc(item.title)}</h3>"
-                    f"<p>{esc(item.caption)}</p>"
-                    + item.content.to_html(index=False, border=0, na_rep="")
-                    + "<p class='files'>" + ", ".join(
-                        f"<code>tables/{esc(p.name)}</code>" for p in paths) + "</p>")
-                continue
-            n_figure += 1
-            if isinstance(item.content, bytes):
-                png = item.content
-                (out / "figures" / f"{item.name}.png").write_bytes(png)
-                files = f"figures/{item.name}.png"
-            else:
-                pdf, png_path = save_figure(item.content, out / "figures" / item.name)
-                png = png_path.read_bytes()
-                files = f"figures/{pdf.name}, figures/{png_path.name}"
-            body.append(
-                f"<figure id='{esc(item.name)}'><img src='{_data_uri(png)}' "
-                f"style='width: {_display_width(png)}px' "
-                f"alt='{esc(item.title)}'><figcaption><b>Figure {n_figure}. {esc(item.title)}."
-                f"</b> {esc(item.caption)} <span class='files'>({esc(files)})</span>"
-                "</figcaption></figure>")
+            kind = "table" if isinstance(item.content, pd.DataFrame) else "figure"
+            counts[kind] += 1
+            render = _table_html if kind == "table" else _figure_html
+            body.append(render(item, counts[kind], out))
+            contents.append(f"<li><a href='#{esc(item.name)}'>{kind.title()} {counts[kind]}. "
+                            f"{esc(item.title)}</a></li>")
         body.append("</section>")
+    head = [f"<h1>ClickMe toolkit report</h1>",
+            f"<p class='files'>Inputs: <code>{esc(str(gathered.inputs.resolve()))}</code></p>",
+            f"<nav><ul>{''.join(contents)}</ul></nav>"]
+    if gathered.missing or gathered.problems:
+        head.append("<section id='missing'><h2>Missing parts</h2><ul class='missing'>"
+                    + "".join(f"<li>{esc(m)}</li>" for m in gathered.missing)
+                    + "".join(f"<li>unusable: {esc(p)}</li>" for p in gathered.problems)
+                    + "</ul></section>")
     page = ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             "<title>ClickMe toolkit report</title>"
-            f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+            f"<style>{_CSS}</style></head><body>\n" + "\n".join(head + body)
+            + "\n</body></html>\n")
     path = out / "report.html"
     path.write_text(page, encoding="utf-8")
     return path
