@@ -60,7 +60,7 @@ def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: s
         ``none``: all window-free. The window-free path runs the same design and observer with the
         same seeds, so it writes the same responses as the runner would.
     n_participants : int, optional
-        Default: four per Latin-square list (two per group), at least 24.
+        Default: eight per Latin-square list (four per group), at least 24.
     n_window : int
         Participants run in the PsychoPy window (the rest window-free, to keep the demo fast).
     """
@@ -87,7 +87,7 @@ def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: s
                                             per_block, seed), encoding="utf-8")
     config = load_config(config_path)
     n_lists = assignment["participant_list"].nunique()
-    n = n_participants or max(24, 4 * n_lists)
+    n = n_participants or max(24, 8 * n_lists)
     ids = [f"P{k:03d}" for k in range(n)]
     observers = demo_observers()
     data = out / "data"
