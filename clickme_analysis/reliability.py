@@ -35,8 +35,8 @@ def _sortable_bits(values: np.ndarray) -> np.ndarray:
     return bits ^ flip
 
 
-def _rank_row(row: np.ndarray) -> np.ndarray:
-    """Average ranks (1-based) of one row.
+def _rank_row(row: np.ndarray, out: np.ndarray, shift: float = 0.0) -> None:
+    """Write the average ranks (1-based) of one row, minus ``shift``, into ``out``.
 
     Integers of a small range (exact box-blurred click counts) are ranked by counting. Otherwise
     the minimum's tie run (a blurred map's zero background, often half the pixels) gets its rank
@@ -48,14 +48,15 @@ def _rank_row(row: np.ndarray) -> np.ndarray:
         low_value = int(row.min())
         if int(row.max()) - low_value < 8 * p:  # small range: counting sort, no comparison sort
             counts = np.bincount(row - low_value)
-            below = np.cumsum(counts) - counts
-            return (below + (counts + 1) / 2)[row - low_value]
+            table = np.cumsum(counts) - counts + (counts + 1) / 2 - shift
+            np.take(table, row - low_value, out=out, mode="clip")  # in range; "raise" would buffer
+            return
     low = row == row.min()
     n_low = int(np.count_nonzero(low))
     index = np.flatnonzero(~low)
-    ranks = np.full(p, (n_low + 1) / 2)
+    out.fill((n_low + 1) / 2 - shift)
     if index.size == 0:
-        return ranks
+        return
     rest = row[index]
     if row.dtype == np.float32 and p < 2**32:
         keys = _sortable_bits(rest).astype(np.uint64) << np.uint64(32)
@@ -71,9 +72,8 @@ def _rank_row(row: np.ndarray) -> np.ndarray:
     np.not_equal(values[1:], values[:-1], out=new_run[1:])
     starts = np.flatnonzero(new_run)
     lengths = np.diff(starts, append=values.size)
-    run_rank = n_low + starts + (lengths + 1) / 2
-    ranks[order] = run_rank[np.cumsum(new_run) - 1]
-    return ranks
+    run_rank = n_low + starts + (lengths + 1) / 2 - shift
+    out[order] = run_rank[np.cumsum(new_run) - 1]
 
 
 #: rows per task when ranking on several threads
@@ -92,18 +92,28 @@ def _check_rows(rows, name: str) -> np.ndarray:
     return rows
 
 
-def _rank(rows: np.ndarray) -> np.ndarray:
-    return np.stack([_rank_row(row) for row in rows])
+def _ranks(rows: np.ndarray, centred: bool = False, n_jobs: int = 1) -> np.ndarray:
+    """Average ranks of every row into one float64 array; ``centred`` subtracts their mean.
 
+    The mean of average ranks is exactly (P + 1) / 2 whatever the ties, so centring is free.
+    """
+    n, p = rows.shape
+    out = np.empty((n, p), dtype=np.float64)
+    shift = (p + 1) / 2 if centred else 0.0
 
-def _map_chunks(fn, n: int, n_jobs: int) -> list:
-    """Apply ``fn(slice)`` to consecutive chunks of ``n`` rows, on ``n_jobs`` threads."""
-    chunks = [slice(i, i + _CHUNK_ROWS) for i in range(0, n, _CHUNK_ROWS)]
+    def rank_chunk(start: int) -> None:
+        for i in range(start, min(start + _CHUNK_ROWS, n)):
+            _rank_row(rows[i], out[i], shift)
+
+    starts = range(0, n, _CHUNK_ROWS)
     n_jobs = (os.cpu_count() or 1) if n_jobs == -1 else max(1, n_jobs)
-    if n_jobs == 1 or len(chunks) == 1:
-        return [fn(c) for c in chunks]
-    with ThreadPoolExecutor(n_jobs) as pool:  # numpy sorts and ufuncs release the GIL
-        return list(pool.map(fn, chunks))
+    if n_jobs == 1 or n <= _CHUNK_ROWS:
+        for start in starts:
+            rank_chunk(start)
+    else:
+        with ThreadPoolExecutor(n_jobs) as pool:  # numpy's sorts and ufuncs release the GIL
+            list(pool.map(rank_chunk, starts))
+    return out
 
 
 def rank_rows(rows, n_jobs: int = 1) -> np.ndarray:
@@ -112,8 +122,8 @@ def rank_rows(rows, n_jobs: int = 1) -> np.ndarray:
     Parameters
     ----------
     rows : array_like, shape (N, P) or (N, H, W)
-        Real values; NaN is refused. float32 input takes a fast packed-key sort; other dtypes
-        a stable argsort.
+        Real values; NaN is refused. Small-range integers are ranked by counting, float32 by a
+        fast packed-key sort, other dtypes by a stable argsort.
     n_jobs : int
         Threads over row chunks (-1: all cores).
 
@@ -126,8 +136,7 @@ def rank_rows(rows, n_jobs: int = 1) -> np.ndarray:
     >>> rank_rows([[10, 20, 20, 5]])
     array([[2. , 3.5, 3.5, 1. ]])
     """
-    rows = _check_rows(rows, "rows")
-    return np.concatenate(_map_chunks(lambda c: _rank(rows[c]), len(rows), n_jobs))
+    return _ranks(_check_rows(rows, "rows"), n_jobs=n_jobs)
 
 
 def pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -137,18 +146,27 @@ def pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return _correlate_centred(a, b)
 
 
-def _correlate_centred(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    num = np.einsum("ij,ij->i", a, b)
-    den = np.sqrt(np.einsum("ij,ij->i", a, a) * np.einsum("ij,ij->i", b, b))
+def _norms(centred: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.einsum("ij,ij->i", centred, centred))
+
+
+def _correlate_centred(a: np.ndarray, b: np.ndarray, partner: np.ndarray | None = None,
+                       norm_a: np.ndarray | None = None, norm_b: np.ndarray | None = None) -> np.ndarray:
+    """Correlation of centred rows ``a[i]`` and ``b[partner[i]]`` (``partner`` default: i).
+
+    Row products use einsum, not BLAS: many small BLAS calls stall when the machine's cores are
+    busy (its worker threads spin), and a partner gather is made in small blocks only.
+    """
+    norm_a = _norms(a) if norm_a is None else norm_a
+    norm_b = _norms(b) if norm_b is None else norm_b
+    if partner is None:
+        num = np.einsum("ij,ij->i", a, b)
+        partner = slice(None)
+    else:
+        num = np.concatenate([np.einsum("ij,ij->i", a[s:s + 8], b[partner[s:s + 8]]) for s in range(0, len(a), 8)])
+    den = norm_a * norm_b[partner]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / den, np.nan)
-
-
-def _centred_ranks(rows: np.ndarray) -> np.ndarray:
-    """Average ranks minus their mean, which is exactly (P + 1) / 2 for any ties."""
-    ranks = _rank(rows)
-    ranks -= (rows.shape[1] + 1) / 2
-    return ranks
 
 
 def spearman_rows(a, b, n_jobs: int = 1) -> np.ndarray:
@@ -174,8 +192,9 @@ def spearman_rows(a, b, n_jobs: int = 1) -> np.ndarray:
     a, b = _check_rows(a, "a"), _check_rows(b, "b")
     if a.shape != b.shape:
         raise InputError(f"expected two arrays of one shape, got {a.shape} and {b.shape}", field="a, b")
-    return np.concatenate(_map_chunks(lambda c: _correlate_centred(_centred_ranks(a[c]), _centred_ranks(b[c])),
-                                      len(a), n_jobs))
+    batch = 64  # rows ranked at a time: bounded memory (about 1 MB per row of 65,536 pixels)
+    return np.concatenate([_correlate_centred(_ranks(a[s:s + batch], True, n_jobs), _ranks(b[s:s + batch], True, n_jobs))
+                           for s in range(0, len(a), batch)])
 
 
 def paired_rank_correlations(maps_a, maps_b, seed=0, n_jobs: int = 1):
@@ -188,7 +207,7 @@ def paired_rank_correlations(maps_a, maps_b, seed=0, n_jobs: int = 1):
     Parameters
     ----------
     maps_a, maps_b : array_like, shape (N, P) or (N, H, W), N >= 2
-        Blurred maps (float32 takes the fast path).
+        Blurred maps (small-range integers and float32 take the fast paths).
     seed : int or numpy.random.Generator
         Seed for the derangement.
     n_jobs : int
@@ -207,9 +226,10 @@ def paired_rank_correlations(maps_a, maps_b, seed=0, n_jobs: int = 1):
     rng = np.random.default_rng(seed)
     n = len(a)
     partner = (np.arange(n) + rng.integers(1, n, size=n)) % n
-    ranked_a = np.concatenate(_map_chunks(lambda c: _centred_ranks(a[c]), n, n_jobs))
-    ranked_b = np.concatenate(_map_chunks(lambda c: _centred_ranks(b[c]), n, n_jobs))
-    return _correlate_centred(ranked_a, ranked_b), _correlate_centred(ranked_a, ranked_b[partner]), partner
+    ranked_a, ranked_b = _ranks(a, True, n_jobs), _ranks(b, True, n_jobs)
+    norm_a, norm_b = _norms(ranked_a), _norms(ranked_b)
+    return (_correlate_centred(ranked_a, ranked_b, None, norm_a, norm_b),
+            _correlate_centred(ranked_a, ranked_b, partner, norm_a, norm_b), partner)
 
 
 def bootstrap_mean_ci(values, n_boot: int = 1000, ci: float = 0.95, seed=0) -> tuple[float, float, float]:
