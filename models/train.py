@@ -294,6 +294,7 @@ def train(config: TrainConfig, datasets=None, resume: bool = False,
                            initial=start_batch, total=steps_per_epoch,
                            disable=not (config.progress and rank == 0))
                 tick = time.perf_counter()
+                lr = learning_rate(config, epoch + start_batch / steps_per_epoch, world)
                 for batch_index, batch in enumerate(bar, start_batch):
                     lr = learning_rate(config, epoch + batch_index / steps_per_epoch, world)
                     for group in optimizer.param_groups:
