@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import html
+import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -115,13 +116,11 @@ def _example_ids(root: Path, candidates) -> list[str]:
     label = dict(zip(frame["image_id"].astype(str), frame["label"].astype(str)))
     category = dict(zip(frame["image_id"].astype(str), frame["category"].astype(str)))
     seen: set = set()
-    first_of_label = [i for i in candidates
-                      if label.get(i) not in seen and not seen.add(label.get(i))]
-    ordered = first_of_label + [i for i in candidates if i not in first_of_label]
-    groups = [[i for i in ordered if category.get(i) == c]
-              for c in dict.fromkeys(category.get(i) for i in ordered)]
-    interleaved = [i for row in zip(*groups) for i in row] if len(groups) > 1 else []
-    return (interleaved + [i for i in ordered if i not in interleaved])[:N_EXAMPLES]
+    distinct = [i for i in candidates if label.get(i) not in seen and not seen.add(label.get(i))]
+    groups = [[i for i in distinct if category.get(i) == c]
+              for c in dict.fromkeys(category.get(i) for i in distinct)]
+    alternating = [i for row in itertools.zip_longest(*groups) for i in row if i is not None]
+    return (alternating + [i for i in candidates if i not in distinct])[:N_EXAMPLES]
 
 
 # ----------------------------------------------------------------------------- report parts

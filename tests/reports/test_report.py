@@ -178,3 +178,21 @@ def test_cli_prints_report_path(outputs_root, tmp_path, capsys):
 def test_cli_bad_inputs_exit_2(tmp_path, capsys):
     assert main(["report", "--inputs", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2
     assert "expected a directory" in capsys.readouterr().err
+
+
+def test_examples_prefer_distinct_labels_and_alternate_categories(outputs_root, images):
+    from PIL import Image
+
+    from clickme_analysis.archive import save_maps
+
+    clickme = outputs_root / "clickme"
+    ids = ["cat_a", "cat_b", "dog", "car", "cup"]
+    labels = pd.DataFrame({"image_id": ids, "label": ["cat", "cat", "dog", "car", "cup"],
+                           "category": ["animal"] * 3 + ["non-animal"] * 2})
+    labels.to_csv(clickme / "labels.csv", index=False)
+    for image_id in ids:
+        Image.fromarray(images["cat_0"]).save(clickme / "images" / f"{image_id}.png")
+    save_maps(clickme / "maps.npz", {i: np.eye(4) for i in ids})
+    item = gather(outputs_root).sections["ClickMe maps"][0]
+    titles = [ax.get_title() for ax in item.content.axes[:5]]
+    assert titles == ["cat", "car", "dog", "cup", "cat"]
