@@ -145,7 +145,10 @@ def _overlay_grid(images: Mapping, maps: Mapping, image_ids, titles, first_row: 
     return fig, axes
 
 
-def _check_image_maps(images, maps, name: str):
+def _check_image_maps(images, maps, name: str, max_images: int):
+    if not isinstance(max_images, (int, np.integer)) or max_images < 1:
+        raise InputError(f"{name}: expected max_images >= 1, got {max_images!r}",
+                         field="max_images")
     if not isinstance(images, Mapping) or not images:
         raise InputError(f"{name}: expected a non-empty mapping image_id -> image array")
     if not isinstance(maps, Mapping) or not maps:
@@ -188,7 +191,7 @@ def example_maps(images: Mapping, maps: Mapping, titles: Mapping | None = None,
     >>> len(fig.axes)  # image row, clickme row, colour bar
     3
     """
-    _check_image_maps(images, maps, "example_maps")
+    _check_image_maps(images, maps, "example_maps", max_images)
     image_ids = list(images)[:max_images]
     fig, axes = _overlay_grid(images, maps, image_ids, titles, "Image")
     _map_colorbar(fig, axes[1:, :], "Map value (normalised)")
@@ -221,7 +224,7 @@ def attention_panels(images: Mapping, attention: Mapping, smoothgrad: Mapping | 
     -------
     matplotlib.figure.Figure
     """
-    _check_image_maps(images, attention, "attention_panels")
+    _check_image_maps(images, attention, "attention_panels", max_images)
     if smoothgrad is not None and len(smoothgrad) != 2:
         raise InputError(f"attention_panels: expected SmoothGrad maps of exactly two models, "
                          f"got {len(smoothgrad)}: {list(smoothgrad)}", field="smoothgrad")

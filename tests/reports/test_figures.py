@@ -72,6 +72,9 @@ def test_example_maps_rejects_bad_maps(images):
         figures.example_maps(images, {})
     with pytest.raises(InputError, match="should map image_id"):
         figures.example_maps(images, {"clickme": [np.ones((4, 4))]})
+    with pytest.raises(InputError, match="max_images >= 1") as err:
+        figures.example_maps(images, {"clickme": {}}, max_images=0)
+    assert err.value.field == "max_images"
 
 
 # ----------------------------------------------------------------------------- attention
