@@ -135,7 +135,8 @@ def game_statistics(rounds: pd.DataFrame) -> pd.DataFrame:
                            "value": [float(v) for v in overall.values()]})]
     for scope, table, key in (("image", per_image, "image_id"), ("participant", per_player, "participant_id")):
         long = table.melt(id_vars=key, var_name="statistic", value_name="value").rename(columns={key: "unit"})
-        parts.append(long.assign(scope=scope, value=long["value"].astype(float))[["scope", "unit", "statistic", "value"]])
+        long = long.assign(scope=scope, value=long["value"].astype(float))
+        parts.append(long[["scope", "unit", "statistic", "value"]])
     return pd.concat(parts, ignore_index=True)
 
 

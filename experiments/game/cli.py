@@ -42,7 +42,8 @@ def register(subparsers) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     stats.add_argument("log", type=Path, help="game_log.jsonl")
     stats.add_argument("--out", type=Path, required=True, help="folder for game_statistics.csv, learning_check.csv")
-    stats.add_argument("--min-rounds", type=int, default=2, help="learning check: players with at least this many rounds")
+    stats.add_argument("--min-rounds", type=int, default=2,
+                       help="learning check: players with at least this many rounds")
     stats.set_defaults(func=_stats)
 
 
@@ -69,7 +70,8 @@ def _game(args) -> int:
     images, labels = load_images(args.images, args.labels, config.image_size)
     partner = _partner(args, images, labels, config)
     path = run_game(images, args.participant, args.out, config, partner,
-                    player=SimulatedPlayer() if args.simulate else None, window="none" if args.no_window else "psychopy",
+                    player=SimulatedPlayer() if args.simulate else None,
+                    window="none" if args.no_window else "psychopy",
                     pace_fps=60.0 if args.simulate else None, progress=True)
     print(path)
     return 0

@@ -55,8 +55,8 @@ def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: s
         Longest round (s).
     """
     from clickme_analysis.game_stats import game_statistics, learning_check, read_game_log
-    from clickme_analysis.pipeline import MapOptions, make_map_archive, read_labels
     from clickme_analysis.io import read_clicks
+    from clickme_analysis.pipeline import MapOptions, make_map_archive, read_labels
     from experiments.game.config import GameConfig
     from experiments.game.partner import StandInPartner
     from experiments.game.player import SimulatedPlayer
@@ -83,7 +83,8 @@ def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: s
         try:
             _play_in_xvfb(images, out, config, partner, players, parts, progress)
             ran_window = True
-            notes.append("played in a PsychoPy window on a private Xvfb display (cursor moved through PsychoPy's mouse)")
+            notes.append("played in a PsychoPy window on a private Xvfb display "
+                         "(cursor moved through PsychoPy's mouse)")
         except (RuntimeError, ImportError, OSError) as err:
             if window == "xvfb":
                 raise
@@ -92,6 +93,9 @@ def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: s
                 (out / name).unlink(missing_ok=True)
     if not ran_window:
         from experiments.game.play import run_game
+
+        if window == "none":
+            notes.append("played window-free on a virtual 60 Hz clock (window='none')")
 
         for pid, player in players:
             run_game(images, pid, out, config, partner, player, parts, window="none", progress=progress)

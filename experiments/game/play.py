@@ -17,6 +17,7 @@ import numpy as np
 from clickme_analysis.errors import InputError
 from experiments.game.config import GameConfig
 from experiments.game.partner import PartnerQueries
+from experiments.game.player import saliency_parts
 from experiments.game.task import (GameLog, RoundState, image_coordinates, now_iso, overlay, participant_rng,
                                    play_order, save_session, window_coordinates)
 
@@ -284,8 +285,6 @@ def run_game(images, participant: str, out_dir, config: GameConfig, partner, pla
             plan = None
             if simulated:
                 rng = participant_rng(config.seed, participant, 2, number)
-                from experiments.game.player import saliency_parts
-
                 image_parts = (parts or {}).get(item.image_id)
                 plan = player.plan(item.image_id, saliency_parts(item.image) if image_parts is None else image_parts,
                                    config.round_seconds, rng)
