@@ -36,17 +36,18 @@ def test_train_writes_checkpoints_and_logs(tiny_config):
     assert config == tiny_config and not model.training
 
 
-def test_resume_after_sigterm_gives_the_same_weights(tiny_config, tmp_path):
+@pytest.mark.parametrize("stop_at", [3, 4])  # mid-epoch, and the epoch's last step
+def test_resume_after_sigterm_gives_the_same_weights(tiny_config, tmp_path, stop_at):
     straight = train(tiny_config.replace(out=str(tmp_path / "straight")))
 
     def interrupt(step):
-        if step == 3:
+        if step == stop_at:
             os.kill(os.getpid(), signal.SIGTERM)
 
     broken = tiny_config.replace(out=str(tmp_path / "broken"))
     assert train(broken, on_step=interrupt)["status"] == "interrupted"
     state = load_checkpoint(tmp_path / "broken" / "last.pt")
-    assert (state["epoch"], state["batch"], state["step"]) == (0, 3, 3)
+    assert (state["epoch"], state["batch"], state["step"]) == (0, stop_at, stop_at)
     assert train(broken, resume=True)["status"] == "finished"
     a = load_checkpoint(Path(straight["out"]) / "last.pt")["model"]
     b = load_checkpoint(tmp_path / "broken" / "last.pt")["model"]
