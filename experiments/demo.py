@@ -83,8 +83,9 @@ def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: s
     n_blocks, per_block = _design_size(manifest, assignment)
     out.mkdir(parents=True, exist_ok=True)
     config_path = out / "config.toml"
-    config_path.write_text(demo_config_text(manifest_path.resolve(), assignment_path.resolve(), n_blocks,
-                                            per_block, seed), encoding="utf-8")
+    text = demo_config_text(manifest_path.resolve().as_posix(), assignment_path.resolve().as_posix(), n_blocks,
+                            per_block, seed)
+    config_path.write_text(text, encoding="utf-8")
     config = load_config(config_path)
     n_lists = assignment["participant_list"].nunique()
     n = n_participants or max(24, 8 * n_lists)

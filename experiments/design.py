@@ -165,8 +165,9 @@ def assign_participant(index: int, config: ExperimentConfig, n_lists: int) -> di
     """Group, Latin-square list and key mapping of participant ``index`` (balanced rotation).
 
     Participants rotate through the groups; within a group, the ``j``-th participant takes list
-    ``j mod n_lists`` and the key mapping flips every participant and, in addition, after each
-    full cycle of lists, so that lists and key maps are crossed when ``n_lists`` is even.
+    ``l = j mod n_lists`` and the swapped key mapping when ``l + j div n_lists`` is odd: key maps
+    alternate within a cycle of lists and flip between cycles, so every ``2 x n_groups x n_lists``
+    participants cross group x list x key map.
 
     Examples
     --------
@@ -178,7 +179,7 @@ def assign_participant(index: int, config: ExperimentConfig, n_lists: int) -> di
         raise InputError(f"expected index >= 0 and n_lists >= 1, got {index}, {n_lists}", field="index")
     n_groups = len(config.groups)
     j = index // n_groups
-    swap = (j + j // n_lists) % 2 == 1
+    swap = (j % n_lists + j // n_lists) % 2 == 1
     target_key, distractor_key = config.target_key, config.distractor_key
     if swap:
         target_key, distractor_key = distractor_key, target_key

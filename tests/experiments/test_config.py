@@ -50,3 +50,19 @@ def test_bad_toml_and_missing_file(tmp_path):
 def test_dataclass_validates_directly():
     with pytest.raises(InputError):
         ExperimentConfig(groups=("a", "a"))
+
+
+def test_shipped_lab_config_lists_every_default():
+    from pathlib import Path
+
+    import dataclasses
+
+    import experiments
+
+    path = Path(experiments.__file__).parent / "lab_config.toml"
+    text = path.read_text()
+    cfg, default = load_config(path), ExperimentConfig()
+    for field in dataclasses.fields(ExperimentConfig):
+        assert f"\n{field.name} = " in text
+        if field.name not in ("manifest", "assignment"):
+            assert getattr(cfg, field.name) == getattr(default, field.name), field.name

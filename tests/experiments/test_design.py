@@ -33,14 +33,16 @@ def test_latin_square_each_image_once_per_list_each_condition_once_per_image(man
     assert row["map_source"] == "intact"
 
 
-def test_assignment_rotation_balances_groups_lists_and_keys():
+@pytest.mark.parametrize("n_lists", [2, 3])
+def test_assignment_rotation_balances_groups_lists_and_keys(n_lists):
     cfg = ExperimentConfig()
-    infos = [assign_participant(k, cfg, n_lists=2) for k in range(8)]
+    infos = [assign_participant(k, cfg, n_lists=n_lists) for k in range(4 * n_lists)]
     cells = pd.DataFrame(infos).groupby(["group", "target_key"]).size()
-    assert (cells == 2).all() and len(cells) == 4  # groups x key maps crossed
+    assert (cells == n_lists).all() and len(cells) == 4  # groups x key maps crossed
     lists_keys = pd.DataFrame(infos).groupby(["group", "participant_list", "target_key"]).size()
-    assert (lists_keys == 1).all()  # with an even number of lists, key map not tied to the list
+    assert (lists_keys == 1).all() and len(lists_keys) == 2 * 2 * n_lists  # every cell once
     assert infos[2]["key_map"] == "target=l;distractor=s"
+    assert [i["target_key"] for i in infos[:4]] == ["s", "s", "l", "l"]  # balanced in the first 2G
 
 
 def test_build_trials_balanced_and_seeded(manifest):
