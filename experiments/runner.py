@@ -228,6 +228,10 @@ def run_session(config: ExperimentConfig, participant: str, data_dir, index: int
         frames_for(config.response_window, fps, config.allow_frame_rounding)
         kb = keyboard.Keyboard(backend="event" if observer is not None else config.keyboard_backend)
         backend = kb.getBackend()
+        if observer is not None and backend != "event":
+            raise RuntimeError(f"simulated key presses need PsychoPy's 'event' keyboard backend, but this process "
+                               f"already uses {backend!r} (PsychoPy fixes it per process); run the simulation in "
+                               f"a fresh process")
         display = _Display(win, kb, config, fps, observer)
         timing = "nominal" if assume_fps is not None else "measured"
         rng = np.random.default_rng([config.seed, session.index, len(session.record["resumed"]), 1])
