@@ -98,3 +98,13 @@ def test_cli_session_killed_mid_run_resumes(xdisplay, config_file, tmp_path):
     pd.testing.assert_frame_equal(rows.iloc[: len(done)], done)
     record = json.loads((tmp_path / "P009.json").read_text())
     assert record["status"] == "completed" and record["resumed"][0]["trials_done"] == len(done)
+
+
+def test_virtual_display_is_one_server_per_process(xdisplay):
+    """pyglet keeps its first X connection, so every caller in a process shares one Xvfb."""
+    from experiments.display import virtual_display
+
+    before = os.environ.get("DISPLAY")
+    with virtual_display() as again:
+        assert again == xdisplay and os.environ["DISPLAY"] == again
+    assert os.environ.get("DISPLAY") == before
