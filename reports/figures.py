@@ -68,13 +68,17 @@ def _image_01(image, name: str) -> np.ndarray:
 
 
 def _map_01(saliency_map, name: str) -> np.ndarray:
-    """A 2-D map rescaled to [0, 1] by its own min and max (a constant map becomes zeros)."""
+    """A 2-D map on [0, 1] for display: ``(m - low) / (max - low)`` with ``low = min(0, m.min())``.
+
+    A non-negative map (ClickMe maps, attention norms) is divided by its maximum, so a flat map
+    stays visibly flat; a map with negative values is min-max rescaled; an all-zero map stays 0.
+    """
     array = np.asarray(saliency_map, dtype=float)
     if array.ndim != 2:
         raise InputError(f"{name}: expected a 2-D (H, W) map, got shape {array.shape}")
     if not np.all(np.isfinite(array)):
         raise InputError(f"{name}: expected finite map values, got NaN or inf")
-    low, high = array.min(), array.max()
+    low, high = min(0.0, array.min()), array.max()
     return (array - low) / (high - low) if high > low else np.zeros_like(array)
 
 
@@ -172,8 +176,9 @@ def example_maps(images: Mapping, maps: Mapping, titles: Mapping | None = None,
         ``max_images`` ids, in this mapping's order, are shown as columns.
     maps : Mapping[str, Mapping[str, ndarray]]
         Map source (``clickme``, ``saliency``, ...) -> image_id -> 2-D map of any size (it is
-        stretched over the image). Each map is rescaled to [0, 1] by its own min and max and
-        drawn in colour with opacity ``0.85 * value`` over the grey image; one row per source.
+        stretched over the image). Each map is divided by its own maximum (min-max rescaled if
+        it has negative values) and drawn in colour with opacity ``0.85 * value`` over the grey
+        image; one row per source.
     titles : Mapping[str, str], optional
         Column titles per image_id (e.g. the class label); default the image_id.
     max_images : int
@@ -209,7 +214,7 @@ def attention_panels(images: Mapping, attention: Mapping, smoothgrad: Mapping | 
         image_id -> image (as in :func:`example_maps`); the first ``max_images`` are columns.
     attention : Mapping[str, Mapping[str, ndarray]]
         Model name -> image_id -> 2-D attention map (any size; stretched over the image and
-        rescaled to [0, 1] per map). One row per model.
+        divided by its maximum, as in :func:`example_maps`). One row per model.
     smoothgrad : Mapping[str, Mapping[str, ndarray]], optional
         Exactly two models -> image_id -> 2-D SmoothGrad map (same size as the image). Each map
         is divided by its largest absolute value, and the last row shows
@@ -469,6 +474,9 @@ def _lambda_axis(ax, lambdas: np.ndarray) -> None:
         ax.set_xscale("symlog", linthresh=positive.min(), linscale=0.5)
     else:
         ax.set_xscale("log")
+    if len(lambdas) <= 8:  # few values: a tick at each
+        ax.set_xticks(lambdas, [f"{value:g}" for value in lambdas])
+        ax.minorticks_off()
     ax.set_xlabel("\u03bb (weight of the ClickMe map loss)")
 
 
@@ -521,7 +529,7 @@ def lambda_sweep(sweep: pd.DataFrame):
                label=f"Human ceiling (\u03c1 = {ceiling:.2f})")
     ax.axhline(floor / ceiling, color=GREY, linestyle=":", linewidth=1.2,
                label=f"Null floor (\u03c1 = {floor:.2f})")
-    ax.legend(loc="best")
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=2)
     for ax, letter in zip(axes[0], "AB"):
         ax.set_title(letter, loc="left", fontweight="bold")
     return fig
@@ -592,5 +600,5 @@ def training_curves(curves: pd.DataFrame):
     for ax in axes[0]:
         ax.set_xlabel("Epoch")
         ax.xaxis.get_major_locator().set_params(integer=True)
-    axes[0, 1].legend(loc="best")
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside right upper")
     return fig

@@ -138,7 +138,7 @@ def _clickme_maps(root: Path) -> list[Item]:
         maps["saliency"] = _read_archive(saliency, ids)
     fig = figures.example_maps(images, maps, titles=_labels(root))
     caption = ("Example ClickMe maps (middle row) over their images, opacity and colour from "
-               "the blurred map rescaled to [0, 1] per image"
+               "the blurred map divided by its maximum"
                + ("; bottom row: the bottom-up saliency stand-in." if len(maps) > 1 else "."))
     return [Item("clickme_maps", "ClickMe maps", caption, fig)]
 
@@ -329,7 +329,7 @@ def _attention(root: Path) -> list[Item]:
     fig = figures.attention_panels({i: images[i] for i in shown}, rows,
                                    smoothgrad if len(smoothgrad) == 2 else None,
                                    titles=_labels(root))
-    caption = ("Attention maps of each model over the images (each map rescaled to [0, 1])"
+    caption = ("Attention maps of each model over the images (each map divided by its maximum)"
                + ("; first map row: the ClickMe map" if "human_maps" in arrays else ""))
     if len(smoothgrad) == 2:
         first, second = smoothgrad

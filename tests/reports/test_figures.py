@@ -32,9 +32,8 @@ def test_example_maps_grid_and_opacity_from_map(images, maps):
     image_row, clickme_row = grid[0:3], grid[3:6]  # axes are row-major
     assert [ax.get_title() for ax in image_row] == ["cat", "car_1", "dog_2"]
     assert clickme_row[0].get_ylabel() == "ClickMe" and grid[6].get_ylabel() == "Saliency"
-    # opacity is the map rescaled to [0, 1], times the overlay alpha
-    expected = maps["clickme"]["car_1"]
-    expected = (expected - expected.min()) / (expected.max() - expected.min())
+    # opacity is the (non-negative) map divided by its maximum, times the overlay alpha
+    expected = maps["clickme"]["car_1"] / maps["clickme"]["car_1"].max()
     np.testing.assert_allclose(_overlay_alpha(grid[4]), OVERLAY_ALPHA * expected, rtol=1e-6)
     assert fig.axes[-1].get_ylabel() == "Map value (normalised)"  # colour bar
 
@@ -48,9 +47,15 @@ def test_example_maps_limits_images_and_marks_absent_maps(images, maps):
     assert len([ax for ax in fig.axes if ax.get_label() != "<colorbar>"]) == 3 * 2
 
 
-def test_example_maps_constant_map_is_transparent(images):
-    fig = figures.example_maps({"a": images["cat_0"]}, {"clickme": {"a": np.full((4, 4), 3.0)}})
-    assert np.all(_overlay_alpha(fig.axes[1]) == 0)
+def test_example_maps_scaling_flat_zero_and_signed_maps(images):
+    image = {"a": images["cat_0"]}
+    flat = figures.example_maps(image, {"clickme": {"a": np.full((4, 4), 3.0)}})
+    assert np.all(_overlay_alpha(flat.axes[1]) == pytest.approx(OVERLAY_ALPHA))
+    zero = figures.example_maps(image, {"clickme": {"a": np.zeros((4, 4))}})
+    assert np.all(_overlay_alpha(zero.axes[1]) == 0)
+    signed = figures.example_maps(image, {"clickme": {"a": np.array([[-1.0, 0.0], [1.0, 3.0]])}})
+    np.testing.assert_allclose(_overlay_alpha(signed.axes[1]),
+                               OVERLAY_ALPHA * np.array([[0, 0.25], [0.5, 1]]))
 
 
 @pytest.mark.parametrize("image, message", [
@@ -228,6 +233,8 @@ def test_lambda_sweep(sweep):
     fig = figures.lambda_sweep(sweep)
     accuracy_ax, fraction_ax = fig.axes
     assert accuracy_ax.get_xscale() == "symlog"  # lambda = 0 is present
+    assert [t.get_text() for t in accuracy_ax.get_xticklabels()] == ["0", "0.001", "0.01",
+                                                                     "0.1", "1"]
     np.testing.assert_allclose(np.asarray(accuracy_ax.containers[0].lines[0].get_ydata(), float),
                                [0.7, 0.71, 0.72, 0.72, 0.7])
     np.testing.assert_allclose(np.asarray(fraction_ax.containers[0].lines[0].get_ydata(), float),
@@ -287,6 +294,7 @@ def test_training_curves(curves):
     fig = figures.training_curves(curves)
     accuracy_ax, alignment_ax = fig.axes
     assert len(accuracy_ax.lines) == 4 and len(alignment_ax.lines) == 4
+    assert len(fig.legends) == 1 and len(fig.legends[0].get_texts()) == 4
     styles = {line.get_label(): line.get_linestyle() for line in alignment_ax.lines}
     assert styles["gala (train)"] == "-" and styles["gala (validation)"] == "--"
     np.testing.assert_allclose(alignment_ax.lines[0].get_ydata(), [0, 0.1, 0.2, 0.3])
