@@ -271,8 +271,8 @@ def sign_flip_test(differences, n_permutations: int = 10000, seed=0) -> tuple[fl
 
     Examples
     --------
-    >>> sign_flip_test([0.1, 0.2, 0.3])
-    (0.2, 0.25)
+    >>> sign_flip_test([0.25, 0.5, 0.75])
+    (0.5, 0.25)
     """
     d = np.asarray(differences, dtype=float)
     if d.ndim != 1 or len(d) < 1:

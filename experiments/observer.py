@@ -35,7 +35,7 @@ class SimulatedObserver:
 
     Examples
     --------
-    >>> round(SimulatedObserver(threshold=10).p_correct(10.0), 3)
+    >>> round(float(SimulatedObserver(threshold=10).p_correct(10.0)), 3)
     0.74
     """
 

@@ -266,3 +266,10 @@ def test_delorme_gonogo_per_participant(realdata):
     assert ours["accuracy"].mean() == pytest.approx(0.928, abs=0.01)
     assert ours["accuracy"].sem() == pytest.approx(0.0048, abs=5e-4)
     assert ours["median_rt"].between(0.3, 0.6).all()
+
+
+def test_docstring_examples():
+    import doctest
+
+    result = doctest.testmod(pp)
+    assert result.attempted >= 8 and result.failed == 0

@@ -66,3 +66,12 @@ def test_shipped_lab_config_lists_every_default():
         assert f"\n{field.name} = " in text
         if field.name not in ("manifest", "assignment"):
             assert getattr(cfg, field.name) == getattr(default, field.name), field.name
+
+
+@pytest.mark.parametrize("module", ["experiments.config", "experiments.design", "experiments.observer"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
