@@ -34,6 +34,50 @@ def _demo_parts(labels_path) -> dict:
         return {}
 
 
+def _setup(root: pathlib.Path, seed: int, n_rounds: int, round_seconds: float):
+    """Images, config, stand-in partner, players and parts of the demo game."""
+    from experiments.game.config import GameConfig
+    from experiments.game.partner import StandInPartner
+    from experiments.game.player import SimulatedPlayer
+    from experiments.game.task import load_images
+
+    source = root / "clickme"
+    labels_path = source / "labels.csv"
+    if not labels_path.is_file():
+        raise InputError("the game demo needs the ClickMe stage's images and labels (run it first)", path=labels_path)
+    images, labels = load_images(source / "images", labels_path)
+    config = GameConfig(round_seconds=round_seconds, n_rounds=n_rounds, fullscreen=False, window_size=(640, 480),
+                        feedback_max=0.5, seed=seed)
+    partner = StandInPartner.from_images(images, labels, threshold=0.3, top_k=config.top_k, seed=seed)
+    players = [(pid, SimulatedPlayer(skill=skill, point_interval=0.015, press_delay=(0.1, 0.3), skip_rate=skip))
+               for pid, skill, skip in DEMO_PLAYERS]
+    return images, config, partner, players, _demo_parts(labels_path)
+
+
+def play(root, seed: int = 0, n_rounds: int = 6, round_seconds: float = 2.0, window: str = "none",
+         progress: bool = False) -> None:
+    """Play the demo game (every player) into ``root/game``, window-free or in a PsychoPy window
+    on the current display."""
+    from experiments.game.play import open_window, run_game
+
+    root = pathlib.Path(root)
+    images, config, partner, players, parts = _setup(root, seed, n_rounds, round_seconds)
+    out = root / "game"
+    if window == "none":
+        for pid, player in players:
+            run_game(images, pid, out, config, partner, player, parts, window="none", progress=progress)
+        return
+    from psychopy import logging as psychopy_logging
+
+    psychopy_logging.console.setLevel(psychopy_logging.ERROR)
+    win = open_window(config)
+    try:
+        for pid, player in players:
+            run_game(images, pid, out, config, partner, player, parts, win=win, pace_fps=60.0, progress=progress)
+    finally:
+        win.close()
+
+
 def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: str = "auto",
              n_rounds: int = 6, round_seconds: float = 2.0) -> None:
     """Play the simulated game and write its log, maps and statistics.
@@ -48,7 +92,9 @@ def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: s
         tqdm bars.
     window : {"auto", "xvfb", "none"}
         ``auto``: the PsychoPy game in a private Xvfb when one starts, else window-free (logged);
-        ``xvfb``: require it; ``none``: window-free.
+        ``xvfb``: require it; ``none``: window-free. The window runs in a child process:
+        pyglet binds a process to the first X display it opens, which an earlier stage may
+        have closed.
     n_rounds : int
         Rounds per player.
     round_seconds : float
@@ -57,50 +103,32 @@ def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: s
     from clickme_analysis.game_stats import game_statistics, learning_check, read_game_log
     from clickme_analysis.io import read_clicks
     from clickme_analysis.pipeline import MapOptions, make_map_archive, read_labels
-    from experiments.game.config import GameConfig
-    from experiments.game.partner import StandInPartner
-    from experiments.game.player import SimulatedPlayer
-    from experiments.game.task import load_images
 
     root = pathlib.Path(root)
-    source, out = root / "clickme", root / "game"
-    labels_path = source / "labels.csv"
-    if not labels_path.is_file():
-        raise InputError("the game demo needs the ClickMe stage's images and labels (run it first)", path=labels_path)
-    images, labels = load_images(source / "images", labels_path)
+    out = root / "game"
+    _setup(root, seed, n_rounds, round_seconds)  # refuse missing inputs before any window
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("game_log.jsonl", "session.json"):
-        (out / name).unlink(missing_ok=True)
-    config = GameConfig(round_seconds=round_seconds, n_rounds=n_rounds, fullscreen=False, window_size=(640, 480),
-                        feedback_max=0.5, seed=seed)
-    partner = StandInPartner.from_images(images, labels, threshold=0.3, top_k=config.top_k, seed=seed)
-    players = [(pid, SimulatedPlayer(skill=skill, point_interval=0.015, press_delay=(0.1, 0.3), skip_rate=skip))
-               for pid, skill, skip in DEMO_PLAYERS]
-    parts = _demo_parts(labels_path)
-    notes = [f"{len(players)} simulated players x {n_rounds} rounds of at most {round_seconds:g} s, stand-in partner"]
+    notes = [f"{len(DEMO_PLAYERS)} simulated players x {n_rounds} rounds of at most {round_seconds:g} s, "
+             "stand-in partner"]
     ran_window = False
     if window in ("auto", "xvfb"):
+        _clear(out)
         try:
-            _play_in_xvfb(images, out, config, partner, players, parts, progress)
+            _play_in_xvfb(root, seed, n_rounds, round_seconds)
             ran_window = True
             notes.append("played in a PsychoPy window on a private Xvfb display "
                          "(cursor moved through PsychoPy's mouse)")
-        except (RuntimeError, ImportError, OSError) as err:
+        except (RuntimeError, OSError) as err:
             if window == "xvfb":
                 raise
             notes.append(f"no PsychoPy window ({err}); played window-free on a virtual 60 Hz clock")
-            for name in ("game_log.jsonl", "session.json"):
-                (out / name).unlink(missing_ok=True)
     if not ran_window:
-        from experiments.game.play import run_game
-
         if window == "none":
             notes.append("played window-free on a virtual 60 Hz clock (window='none')")
-
-        for pid, player in players:
-            run_game(images, pid, out, config, partner, player, parts, window="none", progress=progress)
+        _clear(out)
+        play(root, seed, n_rounds, round_seconds, "none", progress)
     clicks = read_clicks(out / "game_log.jsonl").clicks
-    make_map_archive(clicks, out / "maps.npz", MapOptions(size=config.image_size), labels=read_labels(labels_path),
+    make_map_archive(clicks, out / "maps.npz", MapOptions(), labels=read_labels(root / "clickme" / "labels.csv"),
                      progress=progress)
     rounds = read_game_log(out / "game_log.jsonl")
     game_statistics(rounds).to_csv(out / "game_statistics.csv", index=False)
@@ -110,18 +138,24 @@ def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: s
         log.info(note)
 
 
-def _play_in_xvfb(images, out, config, partner, players, parts, progress) -> None:
+def _clear(out: pathlib.Path) -> None:
+    for name in ("game_log.jsonl", "session.json"):
+        (out / name).unlink(missing_ok=True)
+
+
+def _play_in_xvfb(root, seed, n_rounds, round_seconds, timeout: float = 300.0) -> None:
+    """Play in a PsychoPy window in a child process on a private Xvfb display."""
+    import subprocess
+    import sys
+
     from experiments.display import virtual_display
 
+    code = (f"from experiments.game.demo import play; play({str(root)!r}, {seed}, {n_rounds}, {round_seconds}, "
+            "'psychopy')")
     with virtual_display():
-        from psychopy import logging as psychopy_logging
-
-        from experiments.game.play import open_window, run_game
-
-        psychopy_logging.console.setLevel(psychopy_logging.ERROR)
-        win = open_window(config)
         try:
-            for pid, player in players:
-                run_game(images, pid, out, config, partner, player, parts, win=win, pace_fps=60.0, progress=progress)
-        finally:
-            win.close()
+            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"the windowed game did not finish within {timeout:g} s") from None
+    if done.returncode != 0:
+        raise RuntimeError(f"the windowed game failed: {done.stderr.strip()[-300:]}")

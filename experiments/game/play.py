@@ -170,11 +170,18 @@ class HeadlessScreen:
         return {"window": None, "virtual_fps": self.fps}
 
 
-def play_round(screen, state: RoundState, queries: PartnerQueries, config: GameConfig, plan=None) -> tuple[float, int]:
-    """Play one round on ``screen``; returns (duration in s, frames)."""
+def play_round(screen, state: RoundState, queries: PartnerQueries, config: GameConfig, plan=None) -> dict:
+    """Play one round on ``screen``.
+
+    Returns
+    -------
+    dict
+        ``duration`` (s), ``n_frames`` and ``max_frame_ms`` (longest interval between flips: a
+        stalled frame loop shows here).
+    """
     screen.show(state, title=True)
     start = screen.flip()
-    t, frames = 0.0, 1
+    t, frames, longest = 0.0, 1, 0.0
     try:
         while True:
             if plan is not None:
@@ -191,11 +198,11 @@ def play_round(screen, state: RoundState, queries: PartnerQueries, config: GameC
             queries.poll(t)
             if state.success_time is not None or t >= config.round_seconds:
                 break
-            t = screen.flip() - start
-            frames += 1
+            now = screen.flip() - start
+            t, frames, longest = now, frames + 1, max(longest, now - t)
     finally:
         screen.end_round()
-    return t, frames
+    return {"duration": t, "n_frames": frames, "max_frame_ms": round(1000 * longest, 1)}
 
 
 def _feedback(record: dict, score: float, n_rounds: int, config: GameConfig) -> str:
@@ -288,8 +295,8 @@ def run_game(images, participant: str, out_dir, config: GameConfig, partner, pla
                 image_parts = (parts or {}).get(item.image_id)
                 plan = player.plan(item.image_id, saliency_parts(item.image) if image_parts is None else image_parts,
                                    config.round_seconds, rng)
-            duration, frames = play_round(screen, state, queries, config, plan)
-            record = state.record(participant, number, config.round_seconds, duration, n_frames=frames,
+            timing = play_round(screen, state, queries, config, plan)
+            record = state.record(participant, number, config.round_seconds, timing.pop("duration"), **timing,
                                   session_id=session["session_id"])
             log.append(record)
             score += record["points"]

@@ -62,6 +62,7 @@ def test_headless_session_logs_every_round_and_continues(game_inputs, tmp_path):
         assert len(r["x"]) == len(r["y"]) == len(r["t"]) > 0 and r["t"] == sorted(r["t"])
         assert r["points"] == pytest.approx(max(0.0, 1 - r["success_t"] / 2000) if r["success"] else 0.0, abs=1e-4)
         assert all(g["t"] >= g["t_sent"] for g in r["guesses"])
+        assert r["max_frame_ms"] == pytest.approx(1000 / 60, abs=0.1)  # the virtual clock
         if r["success"]:
             assert r["guesses"][-1]["correct"] and r["duration_ms"] == pytest.approx(r["success_t"], abs=1)
         else:
@@ -113,6 +114,7 @@ def test_simulated_session_under_xvfb_gives_maps(display, demo_set, tmp_path):
     for r in painted:  # positions came back through the X pointer: whole pixels
         assert all(float(v).is_integer() for v in r["x"] + r["y"])
         assert r["guesses"] and all(g["latency_ms"] > 0 for g in r["guesses"])
+        assert 0 < r["max_frame_ms"] < 1000 and r["n_frames"] > 10
     session = json.loads((out / "session.json").read_text())["sessions"][0]
     assert session["status"] == "completed" and session["mode"] == "simulate"
     assert session["window"]["type"] == "pyglet" and session["rounds_played"] == 3
@@ -213,3 +215,17 @@ def test_demo_stage_writes_log_maps_and_statistics(demo_set, tmp_path):
     assert "window-free" in (out / "demo_log.txt").read_text()
     with pytest.raises(InputError, match="run it first"):
         run_demo(tmp_path / "empty", progress=False, window="none")
+
+
+def test_demo_stage_plays_in_a_window_in_a_child_process(display, demo_set, tmp_path):
+    # this process's pyglet is bound to the `display` fixture's server; the child opens its own
+    root, _ = demo_set
+    shutil.copytree(root, tmp_path / "clickme")
+    from experiments.game.demo import run_demo
+
+    run_demo(tmp_path, seed=0, progress=False, window="xvfb", n_rounds=1, round_seconds=1.0)
+    out = tmp_path / "game"
+    assert "PsychoPy window" in (out / "demo_log.txt").read_text()
+    sessions = json.loads((out / "session.json").read_text())["sessions"]
+    assert [s["mode"] for s in sessions] == ["simulate", "simulate"] and len(_rounds(out / "game_log.jsonl")) == 2
+    assert (out / "maps.npz").is_file() and (out / "learning_check.csv").is_file()
