@@ -434,6 +434,15 @@ def _data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("clickme-toolkit")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
 def _table_html(item: Item, number: int, out: Path) -> str:
     esc = html.escape
     paths = tables.write_table(item.content, out / "tables" / item.name, item.caption)
@@ -485,8 +494,9 @@ def write_report(gathered: Gathered, out) -> Path:
             contents.append(f"<li><a href='#{esc(item.name)}'>{kind.title()} {counts[kind]}. "
                             f"{esc(item.title)}</a></li>")
         body.append("</section>")
-    head = [f"<h1>ClickMe toolkit report</h1>",
-            f"<p class='files'>Inputs: <code>{esc(str(gathered.inputs.resolve()))}</code></p>",
+    head = ["<h1>ClickMe toolkit report</h1>",
+            f"<p class='files'>Inputs: <code>{esc(str(gathered.inputs.resolve()))}</code>; "
+            f"clickme-toolkit {esc(_version())}</p>",
             f"<nav><ul>{''.join(contents)}</ul></nav>"]
     if gathered.missing or gathered.problems:
         head.append("<section id='missing'><h2>Missing parts</h2><ul class='missing'>"

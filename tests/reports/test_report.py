@@ -38,7 +38,7 @@ def test_full_tree_gives_every_figure_and_table(built_report):
 def test_html_embeds_every_figure_with_a_caption(built_report):
     _, html_path = built_report
     html = html_path.read_text()
-    assert "Missing parts" not in html
+    assert "Missing parts" not in html and "clickme-toolkit 0.1.0" in html
     uris = DATA_URI.findall(html)
     assert len(uris) == len(FIGURES) == html.count("<figcaption>")
     for uri in uris:  # self-contained: every image is a decodable PNG
@@ -181,8 +181,6 @@ def test_cli_bad_inputs_exit_2(tmp_path, capsys):
 
 
 def test_examples_prefer_distinct_labels_and_alternate_categories(outputs_root, images):
-    from PIL import Image
-
     from clickme_analysis.archive import save_maps
 
     clickme = outputs_root / "clickme"
