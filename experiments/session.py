@@ -95,6 +95,11 @@ def _csv_value(value):
     return value
 
 
+def _n_lines(path) -> int:
+    with open(path, "rb") as f:
+        return sum(1 for _ in f)
+
+
 def session_paths(data_dir, participant: str) -> tuple[Path, Path]:
     """``(data/<participant>.csv, data/<participant>.json)``."""
     data_dir = Path(data_dir)
@@ -148,7 +153,8 @@ class Session:
         self.participant = str(participant)
         self.csv_path, self.json_path = session_paths(data_dir, self.participant)
         previous = None
-        if self.csv_path.exists() or self.json_path.exists():
+        started = self.json_path.exists() or (self.csv_path.exists() and _n_lines(self.csv_path) > 1)
+        if started:
             if not resume:
                 raise InputError("data for this participant exists; pass --resume to continue the session "
                                  "or choose another ID", path=self.csv_path, field="participant")

@@ -66,6 +66,9 @@ def test_refuses_a_refresh_rate_without_whole_frames(xdisplay, config_file, tmp_
 
     with pytest.raises(InputError, match="144 Hz is 57.60 frames"):
         run_session(load_config(config_file), "P007", tmp_path, observer=SimulatedObserver(), assume_fps=144)
+    # a refused start leaves no session behind: the same ID starts again without --resume
+    run_session(load_config(config_file), "P007", tmp_path, observer=SimulatedObserver(), assume_fps=60)
+    assert len(pd.read_csv(tmp_path / "P007.csv")) == 10
     csv = run_session(load_config(config_file, allow_frame_rounding=True), "P008", tmp_path,
                       observer=SimulatedObserver(), assume_fps=144)
     assert (pd.read_csv(csv)["stim_frames"] == 58).all()
