@@ -157,6 +157,32 @@ def _condition(trials) -> pd.DataFrame:
     return trials.assign(intact=trials["map_source"] == INTACT)
 
 
+def exclude_participants(trials: pd.DataFrame, min_intact_accuracy: float = 0.5) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Drop participants at or below ``min_intact_accuracy`` on the intact image (the authors' option).
+
+    Returns
+    -------
+    kept : pandas.DataFrame
+        The trials of the other participants.
+    dropped : pandas.DataFrame
+        ``participant, group, intact_accuracy`` of those dropped (participants without intact
+        trials are kept).
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"participant": ["a", "a", "b", "b"], "group": "g", "level": 100.0,
+    ...                   "map_source": "intact", "correct": [1, 1, 1, 0], "rt": 0.4, "timed_out": 0})
+    >>> kept, dropped = exclude_participants(t)
+    >>> sorted(kept["participant"].unique()), dropped["participant"].tolist()
+    (['a'], ['b'])
+    """
+    per = participant_accuracy(trials)
+    full = per[per["intact"]].groupby(["participant", "group"])["accuracy"].mean().rename("intact_accuracy")
+    dropped = full[full <= min_intact_accuracy].reset_index()
+    kept = trials[~trials["participant"].astype(str).isin(dropped["participant"])]
+    return kept, dropped
+
+
 # ---------------------------------------------------------------------------------- descriptives
 def participant_summary(trials: pd.DataFrame) -> pd.DataFrame:
     """Accuracy and median reaction time per participant.
@@ -519,8 +545,11 @@ def ceiling_levels(trials: pd.DataFrame, n_permutations: int = 10000, alpha: flo
 # ------------------------------------------------------------------------------------ pipeline
 def analyze(trials: pd.DataFrame, min_rt: float = 0.02, max_rt: float | None = None, groups=None,
             n_permutations: int = 10000, n_boot: int = 200, model: str = "logistic", alpha: float = 0.05,
-            seed=0, progress: bool = False) -> dict[str, pd.DataFrame]:
+            min_intact_accuracy: float | None = None, seed=0, progress: bool = False) -> dict[str, pd.DataFrame]:
     """All statistics of one experiment, as named tidy DataFrames.
+
+    ``min_intact_accuracy``, when given, first drops participants at or below it on the intact
+    image (:func:`exclude_participants`); ``participants`` then lists everyone, with ``dropped``.
 
     Returns
     -------
@@ -530,10 +559,15 @@ def analyze(trials: pd.DataFrame, min_rt: float = 0.02, max_rt: float | None = N
         ``level_tests`` and ``mixed_model`` are empty frames with one group.
     """
     trials = exclude_trials(validate_trials(trials), min_rt=min_rt, max_rt=max_rt)
+    summary = participant_summary(trials)
+    summary["dropped"] = False
+    if min_intact_accuracy is not None:
+        trials, dropped = exclude_participants(trials, min_intact_accuracy)
+        summary["dropped"] = summary["participant"].isin(dropped["participant"])
     params, curve = psychometric_fit(trials, model=model, n_boot=n_boot, seed=seed, progress=progress)
     two = trials["group"].nunique() == 2 or groups is not None
     return {
-        "participants": participant_summary(trials),
+        "participants": summary,
         "accuracy": accuracy_by_level(trials),
         "level_tests": level_tests(trials, groups, n_permutations, alpha, seed) if two else pd.DataFrame(),
         "mixed_model": mixed_logit(trials) if two else pd.DataFrame(),

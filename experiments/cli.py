@@ -40,6 +40,8 @@ def register(subparsers) -> None:
     analyze.add_argument("--min-rt", type=float, default=None,
                          help="exclude responses faster than this (s); default 0.02, with --events 0.1")
     analyze.add_argument("--max-rt", type=float, default=None, help="exclude responses slower than this (s)")
+    analyze.add_argument("--min-full-accuracy", type=float, default=None,
+                         help="drop participants at or below this accuracy on the intact image (authors: 0.5)")
     analyze.add_argument("--permutations", type=int, default=10000, help="permutations per test")
     analyze.add_argument("--boot", type=int, default=200, help="bootstrap resamples of the psychometric fits")
     analyze.add_argument("--model", choices=("logistic", "weibull"), default="logistic")
@@ -94,7 +96,8 @@ def _analyze(args) -> int:
     from experiments.figure import plot_accuracy
 
     results = pp.analyze(pp.load_trials(args.data), min_rt=0.02 if args.min_rt is None else args.min_rt,
-                         max_rt=args.max_rt, n_permutations=args.permutations, n_boot=args.boot,
+                         max_rt=args.max_rt, min_intact_accuracy=args.min_full_accuracy,
+                         n_permutations=args.permutations, n_boot=args.boot,
                          model=args.model, seed=args.seed, progress=args.progress)
     for path in pp.write_analysis(results, args.out):
         print(path)

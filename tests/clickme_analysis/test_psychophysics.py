@@ -183,6 +183,18 @@ def test_ceiling_levels():
         assert (g.loc[g["at_ceiling"], "p"] >= 0.05).all()
 
 
+def test_participant_exclusion_on_the_intact_image():
+    trials = simulate(n_per_group=3)
+    bad = trials["participant"] == "clickme1"
+    trials.loc[bad & (trials["map_source"] == "intact"), "correct"] = [True, False] * 4
+    kept, dropped = pp.exclude_participants(trials, 0.5)
+    assert dropped["participant"].tolist() == ["clickme1"] and dropped["intact_accuracy"].iloc[0] == 0.5
+    assert "clickme1" not in set(kept["participant"]) and len(kept) == (~bad).sum()
+    results = pp.analyze(trials, min_intact_accuracy=0.5, n_permutations=100, n_boot=0)
+    assert results["participants"].set_index("participant")["dropped"].sum() == 1
+    assert results["accuracy"]["n_participants"].max() == 3 and results["accuracy"]["n_participants"].min() == 2
+
+
 def test_analyze_returns_every_table():
     results = pp.analyze(simulate(n_per_group=6), n_permutations=200, n_boot=10)
     assert set(results) == {"participants", "accuracy", "level_tests", "mixed_model", "psychometric_params",
