@@ -9,6 +9,7 @@ PsychoPy is imported inside :class:`WindowScreen` and :func:`open_window` only.
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
@@ -91,7 +92,7 @@ class WindowScreen:
 
     def keys(self) -> list[str]:
         cfg = self.config
-        return [k for k in self.event.getKeys(keyList=[cfg.skip_key, cfg.continue_key, cfg.abort_key])]
+        return list(self.event.getKeys(keyList=[cfg.skip_key, cfg.continue_key, cfg.abort_key]))
 
     def drive(self, plan, t: float) -> None:
         """Move the simulated player's cursor and press through PsychoPy's mouse and key hooks."""
@@ -113,7 +114,7 @@ class WindowScreen:
         self.text.text = text
         self.event.clearEvents()
         start = None
-        for n in range(10 ** 9):
+        for n in itertools.count():
             self.text.draw()
             flip = self._flip()
             start = flip if start is None else start
