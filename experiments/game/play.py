@@ -261,6 +261,11 @@ def run_game(images, participant: str, out_dir, config: GameConfig, partner, pla
         raise InputError(f"expected window 'psychopy' or 'none', got {window!r}", field="window")
     if window == "none" and player is None:
         raise InputError("window-free play needs a simulated player", field="window")
+    size = config.image_size
+    wrong = [im.image_id for im in images if im.image.shape != (size, size, 3)]
+    if wrong:
+        raise InputError(f"expected {size}x{size} RGB images (config image_size), got other shapes for {wrong[:5]}",
+                         field="images")
     out_dir = Path(out_dir)
     log = GameLog(out_dir / "game_log.jsonl")
     previous = log.rounds(participant)

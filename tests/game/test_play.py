@@ -100,6 +100,8 @@ def test_run_game_bad_input(game_inputs, tmp_path):
         run_game(images[:1], " ", tmp_path, GameConfig(), partner, SimulatedPlayer(), window="none")
     with pytest.raises(InputError, match="window"):
         run_game(images[:1], "P", tmp_path, GameConfig(), partner, SimulatedPlayer(), window="qt")
+    with pytest.raises(InputError, match="expected 128x128 RGB images"):
+        run_game(images[:1], "P", tmp_path, GameConfig(image_size=128), partner, SimulatedPlayer(), window="none")
 
 
 def test_simulated_session_under_xvfb_gives_maps(display, demo_set, tmp_path):
