@@ -19,6 +19,7 @@ SUBCOMMAND_MODULES = (
     "clickme_analysis.commands",
     "stimuli.cli",
     "experiments.cli",
+    "experiments.game.cli",
     "models.cli",
     "reports.cli",
 )

@@ -33,7 +33,7 @@ def register(subparsers) -> None:
     analyze = sub.add_parser("analyze", help="statistics of runner CSVs (or BIDS go/no-go events.tsv)",
                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     analyze.add_argument("data", nargs="+", type=Path, help="runner CSVs or folders of them")
-    analyze.add_argument("--out", type=Path, required=True, help="output folder for the tables and the figure")
+    analyze.add_argument("--out", type=Path, required=True, help="output folder for the tables (clickme report draws the figure)")
     analyze.add_argument("--events", action="store_true",
                          help="inputs are BIDS *_events.tsv go/no-go files: write per-participant accuracy and RT")
     analyze.add_argument("--late-ms", type=float, default=1000.0, help="--events: RT at or above this is no-go")
@@ -93,14 +93,10 @@ def _analyze(args) -> int:
         print(f"mean accuracy {summary['accuracy'].mean():.4f}, S.E.M. {summary['accuracy'].sem():.4f}, "
               f"N = {len(summary)}")
         return 0
-    from experiments.figure import plot_accuracy
-
     results = pp.analyze(pp.load_trials(args.data), min_rt=0.02 if args.min_rt is None else args.min_rt,
                          max_rt=args.max_rt, min_intact_accuracy=args.min_full_accuracy,
                          n_permutations=args.permutations, n_boot=args.boot,
                          model=args.model, seed=args.seed, progress=args.progress)
     for path in pp.write_analysis(results, args.out):
         print(path)
-    plot_accuracy(results["accuracy"], results["level_tests"], results["psychometric"],
-                  args.out / "figures" / "accuracy_by_level.png")
     return 0

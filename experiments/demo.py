@@ -2,7 +2,7 @@
 
 Reads ``ROOT/stimuli/manifest.csv`` and ``assignment.csv``; writes ``ROOT/experiment/``
 (docs/outputs.md): ``config.toml``, ``data/<participant>.csv|json``, ``accuracy.csv``,
-``level_tests.csv``, ``psychometric.csv`` and the other analysis tables, ``figures/accuracy_by_level.png``
+``level_tests.csv``, ``psychometric.csv`` and the other analysis tables (the report draws the figure)
 and ``demo_log.txt`` (which path ran: the PsychoPy window under Xvfb, or window-free).
 """
 
@@ -69,7 +69,6 @@ def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: s
     from clickme_analysis import psychophysics as pp
     from experiments.config import load_config
     from experiments.design import load_assignment, load_manifest
-    from experiments.figure import plot_accuracy
     from experiments.observer import demo_observers
     from experiments.session import simulate_session
 
@@ -114,8 +113,6 @@ def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: s
         simulate_session(config, pid, data, observers, index=k)
     results = pp.analyze(pp.load_trials(data), n_permutations=2000, n_boot=100, seed=seed, progress=progress)
     pp.write_analysis(results, out)
-    plot_accuracy(results["accuracy"], results["level_tests"], results["psychometric"],
-                  out / "figures" / "accuracy_by_level.png")
     (out / "demo_log.txt").write_text("\n".join(notes) + "\n", encoding="utf-8")
     for note in notes:
         log.info(note)

@@ -16,3 +16,22 @@ def realdata():
     if not path.is_dir():
         pytest.skip(f"real data not available at {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def xdisplay():
+    """The process's one private Xvfb for PsychoPy windows (shared by every test package).
+
+    pyglet stays bound to the first X display a process opens, so all window tests share one
+    server. Skips, saying why, when no X server can start.
+    """
+    from experiments.display import virtual_display
+
+    try:
+        with virtual_display(size=(1024, 768)) as name:
+            from psychopy import logging
+
+            logging.console.setLevel(logging.ERROR)
+            yield name
+    except RuntimeError as err:
+        pytest.skip(f"no X server for PsychoPy windows: {err}")

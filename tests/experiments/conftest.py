@@ -1,4 +1,4 @@
-"""Fixtures of the experiment tests: a tiny stimulus set, a fast config and a private Xvfb."""
+"""Fixtures of the experiment tests: a tiny stimulus set and a fast config (Xvfb: tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -52,15 +52,3 @@ def config_file(tmp_path):
     path = tmp_path / "experiment.toml"
     path.write_text(FAST_CONFIG, encoding="utf-8")
     return path
-
-
-@pytest.fixture(scope="session")
-def xdisplay():
-    """A private Xvfb server for PsychoPy windows; skips (with the reason) when none can start."""
-    from experiments.display import virtual_display
-
-    try:
-        with virtual_display(size=(640, 480)) as name:
-            yield name
-    except RuntimeError as err:
-        pytest.skip(f"no X server for PsychoPy windows: {err}")

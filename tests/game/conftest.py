@@ -1,4 +1,4 @@
-"""Fixtures of the game tests: a few demo images on disk, a private Xvfb display."""
+"""Fixtures of the game tests: a few demo images on disk (Xvfb: tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -18,18 +18,3 @@ def demo_set(tmp_path_factory):
         Image.fromarray(pixels).save(root / "images" / f"{image_id}.png")
     labels.to_csv(root / "labels.csv", index=False)
     return root, parts
-
-
-@pytest.fixture(scope="session")
-def display():
-    """A private Xvfb display for the session; skips only when no X server can start."""
-    from experiments.display import virtual_display
-
-    try:
-        with virtual_display() as name:
-            from psychopy import logging
-
-            logging.console.setLevel(logging.ERROR)
-            yield name
-    except RuntimeError as err:
-        pytest.skip(f"no X server: {err}")

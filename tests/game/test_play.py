@@ -104,7 +104,7 @@ def test_run_game_bad_input(game_inputs, tmp_path):
         run_game(images[:1], "P", tmp_path, GameConfig(image_size=128), partner, SimulatedPlayer(), window="none")
 
 
-def test_simulated_session_under_xvfb_gives_maps(display, demo_set, tmp_path):
+def test_simulated_session_under_xvfb_gives_maps(xdisplay, demo_set, tmp_path):
     root, _ = demo_set
     out = tmp_path / "game"
     assert _game(["game", "--images", root / "images", "--labels", root / "labels.csv", "--participant", "S01",
@@ -133,7 +133,7 @@ def test_simulated_session_under_xvfb_gives_maps(display, demo_set, tmp_path):
     assert table.query("statistic == 'n_rounds' and scope == 'game'")["value"].item() == 3
 
 
-def test_overlay_is_drawn_where_the_player_painted(display):
+def test_overlay_is_drawn_where_the_player_painted(xdisplay):
     from PIL import Image
 
     config = GameConfig(fullscreen=False, window_size=(400, 400), overlay_color=(255, 0, 0), overlay_alpha=1.0)
@@ -154,7 +154,7 @@ def test_overlay_is_drawn_where_the_player_painted(display):
     assert isinstance(Image.fromarray(shot), Image.Image)
 
 
-def test_abort_key_ends_the_session_cleanly(display, game_inputs, tmp_path, monkeypatch):
+def test_abort_key_ends_the_session_cleanly(xdisplay, game_inputs, tmp_path, monkeypatch):
     images, labels, parts = game_inputs
     drive = WindowScreen.drive
 
@@ -219,8 +219,8 @@ def test_demo_stage_writes_log_maps_and_statistics(demo_set, tmp_path):
         run_demo(tmp_path / "empty", progress=False, window="none")
 
 
-def test_demo_stage_plays_in_a_window_in_a_child_process(display, demo_set, tmp_path):
-    # this process's pyglet is bound to the `display` fixture's server; the child opens its own
+def test_demo_stage_plays_in_a_window_in_a_child_process(xdisplay, demo_set, tmp_path):
+    # this process's pyglet is bound to the `xdisplay` fixture's server; the child opens its own
     root, _ = demo_set
     shutil.copytree(root, tmp_path / "clickme")
     from experiments.game.demo import run_demo
