@@ -11,11 +11,17 @@ SE-ResNet-50). On a GPU it also measures training images/s with bf16 AMP and cha
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
-import torch
+# Run as a script, this file's folder comes first on sys.path and its own name ("models") would
+# shadow the package: drop that folder before importing the package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from models.resnet import build_model
+import torch  # noqa: E402
+
+from models.resnet import build_model  # noqa: E402
 
 ARCHS = ("resnet50", "se_resnet50", "gala_resnet50")
 

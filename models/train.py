@@ -227,14 +227,23 @@ def train(config: TrainConfig, datasets=None, resume: bool = False,
 
     rank, local_rank, world = _distributed()
     device = _device(config, local_rank)
-    torch.manual_seed(config.seed)
     out = Path(config.out)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
     train_set, val_set = datasets if datasets is not None else datasets_from_config(config)
-    model = build_model(config.arch, config.num_classes, config.gala_variant,
-                        config.gala_reduction, config.tiny_width)
+    labels = [sample.label for sample in train_set.samples]
+    if min(labels) < 0 or max(labels) >= config.num_classes:
+        raise InputError(f"expected every training image to have a class label in "
+                         f"[0, {config.num_classes}), got labels from {min(labels)} to "
+                         f"{max(labels)}", path=config.train or None, field="label")
+    with torch.random.fork_rng(devices=[]):  # initial weights from the seed, global RNG untouched
+        torch.manual_seed(config.seed)
+        model = build_model(config.arch, config.num_classes, config.gala_variant,
+                            config.gala_reduction, config.tiny_width)
     if config.init_weights:
+        if not Path(config.init_weights).is_file():
+            raise InputError("initial weights not found", path=config.init_weights,
+                             field="init_weights")
         state = torch.load(config.init_weights, map_location="cpu", weights_only=True)
         model.load_state_dict(state, strict=False)
     model.to(device)
@@ -360,6 +369,10 @@ def train(config: TrainConfig, datasets=None, resume: bool = False,
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         log.close()
+        if world > 1:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
     if rank == 0 and val_set is None:  # no validation: the last weights are the kept ones
         save_checkpoint(out / "best.pt", {"model": model.state_dict(), "epoch": config.epochs,
                                           "best": best, "config": dataclasses.asdict(config)})

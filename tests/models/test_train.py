@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from models.config import TrainConfig
-from models.train import (build_optimizer, learning_rate, load_checkpoint, model_from_checkpoint,
-                          sweep, train)
+from models.train import (build_optimizer, datasets_from_config, learning_rate, load_checkpoint,
+                          model_from_checkpoint, sweep, train)
 
 
 def test_train_writes_checkpoints_and_logs(tiny_config):
@@ -107,3 +107,26 @@ def test_torchrun_ddp_gloo_two_processes(tiny_config, tmp_path):
     assert len(steps) == 2  # 32 images / (2 processes x 8) per step
     assert steps["lr"].iloc[0] == pytest.approx(0.1 * 16 / 256)
     assert load_checkpoint(tmp_path / "ddp" / "last.pt")["step"] == 2
+
+
+def test_init_weights_load_non_strictly(tiny_config, tmp_path):
+    from models.resnet import build_model
+
+    plain = build_model("tiny_resnet", num_classes=3, tiny_width=4)
+    torch.nn.init.constant_(plain.fc.bias, 0.25)
+    torch.save(plain.state_dict(), tmp_path / "plain.pt")  # no GALA keys: loaded non-strictly
+    result = train(tiny_config.replace(init_weights=str(tmp_path / "plain.pt"), epochs=1,
+                                       lr=0.0, val="", weight_decay=0.0))
+    model, _ = model_from_checkpoint(Path(result["out"]) / "best.pt")
+    assert torch.allclose(model.fc.bias, torch.full((3,), 0.25))
+    from clickme_analysis.errors import InputError
+
+    with pytest.raises(InputError, match="initial weights"):
+        train(tiny_config.replace(init_weights=str(tmp_path / "none.pt")))
+
+
+def test_training_needs_labels_within_num_classes(tiny_config):
+    from clickme_analysis.errors import InputError
+
+    with pytest.raises(InputError, match="class label"):
+        train(tiny_config.replace(num_classes=2), datasets_from_config(tiny_config))  # 3 classes
