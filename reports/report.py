@@ -211,7 +211,7 @@ def _psychophysics(root: Path) -> list[Item]:
     accuracy = read_table(folder / "accuracy.csv", ["group", "level", "accuracy", "sem"])
     optional = {}
     for name, columns in (("psychometric", ["group", "level", "predicted", "ci_low", "ci_high"]),
-                          ("level_tests", ["level", "significant"])):
+                          ("level_tests", ["level", "p", "significant"])):
         path = folder / f"{name}.csv"
         optional[name] = read_table(path, columns) if path.is_file() else None
     caption = ("Accuracy (mean over participants, bars: S.E.M.) against the percentage of the "
@@ -226,7 +226,7 @@ def _psychophysics(root: Path) -> list[Item]:
     if optional["level_tests"] is not None:
         items.append(Item("level_tests", "Per-level tests",
                           "Per-level test of the difference between map sources.",
-                          optional["level_tests"]))
+                          tables.level_test_table(optional["level_tests"])))
     return items
 
 
@@ -449,7 +449,7 @@ def _table_html(item: Item, number: int, out: Path) -> str:
     files = ", ".join(f"<code>tables/{esc(p.name)}</code>" for p in paths)
     return (f"<h3 id='{esc(item.name)}'>Table {number}. {esc(item.title)}</h3>"
             f"<p>{esc(item.caption)}</p>"
-            + item.content.to_html(index=False, border=0, na_rep="")
+            + tables.formatted(item.content).to_html(index=False, border=0)
             + f"<p class='files'>{files}</p>")
 
 

@@ -1,8 +1,8 @@
 """The paper's tables (Tables 1-4 style) as DataFrames, and their Markdown / LaTeX / CSV forms.
 
 Table builders take the tidy tables of ``docs/outputs.md`` and return a display DataFrame
-(human-readable column names, values rounded); the writers render any DataFrame without extra
-dependencies (no ``tabulate``, no ``jinja2``).
+(human-readable column names, display decimals per column in ``attrs["decimals"]``); the
+writers render any DataFrame without extra dependencies (no ``tabulate``, no ``jinja2``).
 """
 
 from __future__ import annotations
@@ -24,6 +24,14 @@ MODEL_COLUMNS = {
     "rho_mean": "Mean \u03c1 (model vs ClickMe)",
     "p_value": "p",
 }
+
+
+def _rounded(table: pd.DataFrame, decimals: dict) -> pd.DataFrame:
+    """Attach display decimals per column (``table.attrs["decimals"]``); values stay exact,
+    so the CSV keeps full precision and Markdown / LaTeX / HTML show fixed decimals."""
+    table = table.reset_index(drop=True)
+    table.attrs["decimals"] = {c: d for c, d in decimals.items() if c in table.columns}
+    return table
 
 
 def _require(frame, columns, name: str) -> None:
@@ -69,11 +77,11 @@ def model_table(scores: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
     columns = [c for c in MODEL_COLUMNS if c in scores.columns]
     table = scores[columns].copy()
     table["model"] = table["model"].astype(str)
-    table[["top1_err", "top5_err"]] = (100 * table[["top1_err", "top5_err"]]).round(decimals)
-    for column in ("fraction_human", "rho_mean"):
-        if column in table:
-            table[column] = table[column].astype(float).round(decimals + 1)
-    return table.rename(columns=MODEL_COLUMNS).reset_index(drop=True)
+    table[["top1_err", "top5_err"]] = 100 * table[["top1_err", "top5_err"]].astype(float)
+    places = {"top1_err": decimals, "top5_err": decimals, "fraction_human": decimals + 1,
+              "rho_mean": decimals + 1, "p_value": 3}
+    return _rounded(table.rename(columns=MODEL_COLUMNS),
+                    {MODEL_COLUMNS[c]: d for c, d in places.items()})
 
 
 def metric_table(metrics: pd.DataFrame, decimals: int = 3) -> pd.DataFrame:
@@ -85,14 +93,14 @@ def metric_table(metrics: pd.DataFrame, decimals: int = 3) -> pd.DataFrame:
     >>> print(to_markdown(metric_table(metrics)))
     | Metric | Mean | S.E.M. | n |
     | --- | ---: | ---: | ---: |
-    | CC | 0.3 | 0.1 | 2 |
+    | CC | 0.300 | 0.100 | 2 |
     """
     _require(metrics, ["metric", "value"], "metrics")
     grouped = metrics.groupby("metric", sort=True)["value"]
     table = pd.DataFrame({"Metric": grouped.mean().index, "Mean": grouped.mean().to_numpy(),
                           "S.E.M.": grouped.sem().to_numpy(),
                           "n": grouped.count().to_numpy()})
-    return table.round({"Mean": decimals, "S.E.M.": decimals})
+    return _rounded(table, {"Mean": decimals, "S.E.M.": decimals})
 
 
 def reliability_table(summary: dict, decimals: int = 3) -> pd.DataFrame:
@@ -119,7 +127,36 @@ def reliability_table(summary: dict, decimals: int = 3) -> pd.DataFrame:
                      "CI low": entry.get("ci_low", math.nan),
                      "CI high": entry.get("ci_high", math.nan), "n": entry.get("n", math.nan)})
     table = pd.DataFrame(rows)
-    return table.round({"Mean \u03c1": decimals, "CI low": decimals, "CI high": decimals})
+    return _rounded(table, {"Mean \u03c1": decimals, "CI low": decimals, "CI high": decimals})
+
+
+def level_test_table(level_tests: pd.DataFrame) -> pd.DataFrame:
+    """Per-level tests between two groups from ``experiment/level_tests.csv``.
+
+    Parameters
+    ----------
+    level_tests : DataFrame
+        Columns ``level, p, significant`` and optionally ``intact, group_a, group_b,
+        statistic, p_holm, n_a, n_b`` (:func:`clickme_analysis.psychophysics.level_tests`).
+
+    Returns
+    -------
+    DataFrame
+        ``Level (%)`` (``full image`` for the intact condition), the accuracy difference named
+        after the two groups, ``p``, ``p (Holm)``, ``Significant`` and the group sizes.
+    """
+    _require(level_tests, ["level", "p", "significant"], "level tests")
+    first = level_tests.iloc[0]
+    difference = (f"Accuracy {first['group_a']} \u2212 {first['group_b']}"
+                  if {"group_a", "group_b"} <= set(level_tests.columns) else "Difference")
+    intact = (level_tests["intact"].astype(str).str.lower().isin(["true", "1", "1.0"])
+              if "intact" in level_tests else pd.Series(False, index=level_tests.index))
+    names = {"statistic": difference, "p": "p", "p_holm": "p (Holm)",
+             "significant": "Significant", "n_a": "n A", "n_b": "n B"}
+    table = level_tests[[c for c in names if c in level_tests.columns]].rename(columns=names)
+    table.insert(0, "Level (%)", [("full image" if full else f"{level:.3g}")
+                                  for level, full in zip(level_tests["level"], intact)])
+    return _rounded(table, {difference: 3, "p": 3, "p (Holm)": 3})
 
 
 def threshold_table(params: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
@@ -150,17 +187,37 @@ def threshold_table(params: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
              "n_participants": "n"}
     table = params[[c for c in names if c in params.columns]].rename(columns=names)
     numeric = [c for c in ("Threshold (% revealed)", "CI low", "CI high") if c in table]
-    return table.round({c: decimals for c in numeric}).reset_index(drop=True)
+    return _rounded(table, {c: decimals for c in numeric})
 
 
-def _cell(value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+def _cell(value, decimals: int | None = None) -> str:
+    """Display text of one value: fixed ``decimals`` when given (a positive value below the
+    precision shows as ``< 0.001``), else up to 6 significant digits; NaN is empty."""
+    if value is None or (isinstance(value, (float, np.floating)) and math.isnan(value)):
         return ""
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
+    if isinstance(value, (int, float, np.integer, np.floating)) and decimals is not None:
+        if 0 < value < 0.5 * 10.0**-decimals:
+            return f"< {10.0**-decimals:.{decimals}f}"
+        return f"{value:.{decimals}f}"
     if isinstance(value, (float, np.floating)):
-        return f"{value:g}" if abs(value) < 1e-3 and value != 0 else f"{value:.6g}"
+        return f"{value:.6g}"
     return str(value)
+
+
+def formatted(table: pd.DataFrame) -> pd.DataFrame:
+    """The table as display strings (decimals from ``table.attrs["decimals"]`` when set).
+
+    Examples
+    --------
+    >>> formatted(model_table(pd.DataFrame({"model": ["m"], "top1_err": [0.31],
+    ...     "top5_err": [0.0], "fraction_human": [1.4], "p_value": [0.0004]}))).iloc[0].tolist()
+    ['m', '31.00', '0.00', '1.400', '< 0.001']
+    """
+    decimals = table.attrs.get("decimals", {})
+    return pd.DataFrame({column: [_cell(v, decimals.get(column)) for v in table[column]]
+                         for column in table.columns})
 
 
 def to_markdown(table: pd.DataFrame) -> str:
@@ -176,8 +233,8 @@ def to_markdown(table: pd.DataFrame) -> str:
     numeric = [pd.api.types.is_numeric_dtype(table[c]) for c in table.columns]
     lines = ["| " + " | ".join(str(c).replace("|", "\\|") for c in table.columns) + " |",
              "| " + " | ".join("---:" if n else "---" for n in numeric) + " |"]
-    for row in table.itertuples(index=False):
-        lines.append("| " + " | ".join(_cell(v).replace("|", "\\|") for v in row) + " |")
+    for row in formatted(table).itertuples(index=False):
+        lines.append("| " + " | ".join(v.replace("|", "\\|") for v in row) + " |")
     return "\n".join(lines)
 
 
@@ -215,8 +272,8 @@ def to_latex(table: pd.DataFrame, caption: str | None = None, label: str | None 
         lines.append(r"\label{" + label + "}")
     lines += [r"\begin{tabular}{" + align + "}", r"\toprule",
               " & ".join(_latex_escape(str(c)) for c in table.columns) + r" \\", r"\midrule"]
-    for row in table.itertuples(index=False):
-        lines.append(" & ".join(_latex_escape(_cell(v)) for v in row) + r" \\")
+    for row in formatted(table).itertuples(index=False):
+        lines.append(" & ".join(_latex_escape(v) for v in row) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines)
 

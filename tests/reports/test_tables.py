@@ -15,9 +15,13 @@ def test_model_table_percentages_and_order(scores):
                                    "Fraction of human map variability",
                                    "Mean \u03c1 (model vs ClickMe)", "p"]
     assert table["Model"].tolist() == ["ResNet-50", "GALA-ResNet-50 + ClickMe"]
-    assert table["Top-1 err. (%)"].tolist() == [23.85, 22.12]
-    assert table["Top-5 err. (%)"].tolist() == [7.12, 6.45]
-    assert table["Fraction of human map variability"].tolist() == [0.301, 0.654]
+    assert table["Top-1 err. (%)"].tolist() == pytest.approx([23.85, 22.12])  # exact values
+    shown = tables.formatted(table)  # fixed decimals for display
+    assert shown["Top-1 err. (%)"].tolist() == ["23.85", "22.12"]
+    assert shown["Top-5 err. (%)"].tolist() == ["7.12", "6.45"]
+    assert shown["Fraction of human map variability"].tolist() == ["0.301", "0.654"]
+    assert shown["p"].tolist() == ["0.500", "0.001"]
+    assert tables.formatted(table.assign(p=[0.0004, 0.0]))["p"].tolist() == ["< 0.001", "0.000"]
 
 
 def test_model_table_bad_input(scores):
@@ -34,7 +38,7 @@ def test_metric_table_mean_sem_n():
                             "value": [1.0, 0.1, 0.2, 0.6]})
     table = tables.metric_table(metrics)
     assert table["Metric"].tolist() == ["CC", "NSS"]
-    assert table["Mean"].tolist() == [0.3, 1.0]
+    assert table["Mean"].tolist() == pytest.approx([0.3, 1.0])
     assert table["S.E.M."].iloc[0] == pytest.approx(0.153, abs=1e-3)  # sd 0.2646 / sqrt(3)
     assert table["n"].tolist() == [3, 1]
 
@@ -46,6 +50,8 @@ def test_reliability_table():
     table = tables.reliability_table(summary)
     assert table.values.tolist() == [["human", 0.58, 0.57, 0.59, 10000],
                                      ["null", 0.18, 0.17, 0.19, 10000]]
+    assert tables.formatted(table).iloc[0].tolist() == ["human", "0.580", "0.570", "0.590",
+                                                        "10000"]
     with pytest.raises(InputError, match="'null' entry") as err:
         tables.reliability_table({"human": summary["human"]})
     assert err.value.field == "null"
@@ -73,7 +79,7 @@ def test_write_table_round_trip(tmp_path, scores):
     table = tables.model_table(scores)
     md, tex, csv = tables.write_table(table, tmp_path / "sub" / "models", caption="Models")
     assert [p.name for p in (md, tex, csv)] == ["models.md", "models.tex", "models.csv"]
-    pd.testing.assert_frame_equal(pd.read_csv(csv), table)
+    pd.testing.assert_frame_equal(pd.read_csv(csv), table)  # CSV keeps full precision
     assert md.read_text() == tables.to_markdown(table) + "\n"
     assert r"\label{tab:models}" in tex.read_text()
 
@@ -92,7 +98,20 @@ def test_threshold_table():
     table = tables.threshold_table(params)
     assert list(table.columns) == ["Group", "Threshold (% revealed)", "CI low", "CI high",
                                    "Model", "n"]
-    assert table.iloc[1].tolist() == ["saliency", 8.97, 4.83, 27.15, "logistic", 24]
+    assert tables.formatted(table).iloc[1].tolist() == ["saliency", "8.97", "4.83", "27.15",
+                                                        "logistic", "24"]
     with pytest.raises(InputError) as err:
         tables.threshold_table(params.drop(columns="threshold"))
     assert err.value.field == "threshold"
+
+
+def test_level_test_table(level_tests):
+    table = tables.level_test_table(level_tests)
+    assert list(table.columns) == ["Level (%)", "Accuracy clickme \u2212 saliency", "p",
+                                   "p (Holm)", "Significant"]
+    shown = tables.formatted(table)
+    assert shown["Level (%)"].tolist() == ["1", "3.16", "10", "31.6", "100", "full image"]
+    assert shown.iloc[1].tolist() == ["3.16", "0.100", "< 0.001", "< 0.001", "yes"]
+    with pytest.raises(InputError) as err:
+        tables.level_test_table(level_tests.drop(columns="p"))
+    assert err.value.field == "p"
