@@ -600,5 +600,5 @@ def training_curves(curves: pd.DataFrame):
     for ax in axes[0]:
         ax.set_xlabel("Epoch")
         ax.xaxis.get_major_locator().set_params(integer=True)
-    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside right upper")
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=3)
     return fig
