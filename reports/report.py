@@ -20,6 +20,7 @@ import base64
 import html
 import itertools
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,7 +200,8 @@ def _contact_sheets(root: Path) -> list[Item]:
         for row in rows.itertuples(index=False):
             path = Path(row.path) if Path(row.path).is_absolute() else folder / row.path
             sheet.setdefault(str(row.map_source), {})[float(row.level)] = read_image(path)
-        items.append(Item(f"contact_sheet_{image_id}", f"Stimuli: {image_id}",
+        safe_id = re.sub(r"[^A-Za-z0-9_.-]", "_", str(image_id))  # a file name, an HTML id
+        items.append(Item(f"contact_sheet_{safe_id}", f"Stimuli: {image_id}",
                           f"Stimulus contact sheet for image {image_id}: one row per map "
                           "source, columns the percentage of the image's most important "
                           "features revealed.", figures.contact_sheet(sheet, str(image_id))))
@@ -342,7 +344,7 @@ def _explain_pngs(root: Path) -> list[Item]:
     folder = root / "models" / "explain"
     """Extra panels the models stage saved as PNG (optional: none is not a missing part)."""
     paths = sorted(folder.glob("*.png")) if folder.is_dir() else []
-    return [Item(f"explain_{p.stem}", p.stem.replace("_", " "),
+    return [Item(f"explain_{re.sub(r'[^A-Za-z0-9_.-]', '_', p.stem)}", p.stem.replace("_", " "),
                  f"Panel written by the models stage ({p.name}).", _need(p).read_bytes())
             for p in paths]
 

@@ -196,3 +196,13 @@ def test_examples_prefer_distinct_labels_and_alternate_categories(outputs_root, 
     item = gather(outputs_root).sections["ClickMe maps"][0]
     titles = [ax.get_title() for ax in item.content.axes[:5]]
     assert titles == ["cat", "car", "dog", "cup", "cat"]
+
+
+def test_contact_sheet_names_are_safe_file_names(outputs_root, tmp_path):
+    manifest = outputs_root / "stimuli" / "manifest.csv"
+    frame = pd.read_csv(manifest)
+    frame["image_id"] = frame["image_id"].replace({"cat_0": "cat/0 'x'"})
+    frame.to_csv(manifest, index=False)
+    items = gather(outputs_root).sections["Stimuli"]
+    assert [i.name for i in items] == ["contact_sheet_cat_0__x_", "contact_sheet_car_1"]
+    assert items[0].title == "Stimuli: cat/0 'x'"
