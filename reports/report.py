@@ -349,6 +349,40 @@ def _explain_pngs(root: Path) -> list[Item]:
             for p in paths]
 
 
+def _game_maps(root: Path) -> list[Item]:
+    from clickme_analysis.archive import MapArchive
+
+    with MapArchive(_need(root / "game" / "maps.npz")) as archive:
+        ids = _example_ids(root, archive.image_ids)
+    if not ids:
+        raise Missing(str(root / "clickme" / "images" / "<image_id>.png"))
+    images = {i: read_image(root / "clickme" / "images" / f"{i}.png") for i in ids}
+    maps = {"game": _read_archive(root / "game" / "maps.npz", ids)}
+    if (root / "clickme" / "maps.npz").is_file():
+        maps["clickme"] = _read_archive(root / "clickme" / "maps.npz", ids)
+    caption = ("Maps built from the ClickMe game's log by the same pipeline as the click logs "
+               "(middle row)" + ("; bottom row: the ClickMe maps of the same images." if len(maps) > 1 else "."))
+    return [Item("game_maps", "ClickMe game maps", caption, figures.example_maps(images, maps, titles=_labels(root)))]
+
+
+def _game_statistics(root: Path) -> list[Item]:
+    frame = read_table(root / "game" / "game_statistics.csv", ["scope", "unit", "statistic", "value"])
+    overall = frame[frame["scope"] == "game"][["statistic", "value"]].reset_index(drop=True)
+    overall["value"] = overall["value"].astype(float).round(3)
+    return [Item("game_statistics", "ClickMe game statistics",
+                 "Rounds, bubbles, participants per image, the partner's success rate, points and "
+                 "query latency over the whole game (per-image and per-player rows: "
+                 "game/game_statistics.csv).", overall)]
+
+
+def _learning_check(root: Path) -> list[Item]:
+    frame = read_table(root / "game" / "learning_check.csv", ["mean_first", "mean_second", "t", "p"])
+    return [Item("learning_check", "Did players learn the partner?",
+                 "Partner success on the first vs second half of each player's rounds (paired t-test, "
+                 "as the paper's check that frequent players did not learn the partner's preferences).",
+                 frame.astype(float).round(3))]
+
+
 #: The report's sections, in order: (part builder, its main input relative to the root; a
 #: figure or table function's complaint about the data is located in that file).
 SECTIONS: dict[str, list[tuple[Callable[[Path], list[Item]], str]]] = {
@@ -363,6 +397,8 @@ SECTIONS: dict[str, list[tuple[Callable[[Path], list[Item]], str]]] = {
     "Models": [(_model_scores, "models/scores.csv"), (_lambda_sweep, "models/sweep.csv"),
                (_training_curves, "models/curves.csv"), (_attention, "models/attention.npz"),
                (_explain_pngs, "models/explain")],
+    "ClickMe game": [(_game_maps, "game/maps.npz"), (_game_statistics, "game/game_statistics.csv"),
+                     (_learning_check, "game/learning_check.csv")],
 }
 
 

@@ -145,6 +145,16 @@ def write_outputs(root, images, maps, tables: dict) -> None:
                 "smoothgrad/gala": np.stack([np.ones((SIZE, SIZE))] * 3),
                 "smoothgrad/gala_clickme": np.stack([maps["clickme"][i] for i in IMAGE_IDS])})
 
+    game = root / "game"
+    game.mkdir()
+    save_maps(game / "maps.npz", {i: maps["clickme"][i][::-1] for i in IMAGE_IDS[:2]})
+    pd.DataFrame({"scope": ["game", "game", "image"], "unit": ["all", "all", IMAGE_IDS[0]],
+                  "statistic": ["n_rounds", "success_rate", "n_rounds"], "value": [4.0, 0.75, 2.0]}
+                 ).to_csv(game / "game_statistics.csv", index=False)
+    pd.DataFrame({"n_participants": [2], "min_rounds": [2], "mean_first": [0.5], "mean_second": [0.75],
+                  "mean_difference": [0.25], "t": [1.0], "dof": [1], "p": [0.5], "ci_low": [-2.9],
+                  "ci_high": [3.4]}).to_csv(game / "learning_check.csv", index=False)
+
 
 TABLES = ("participants", "reliability", "accuracy", "psychometric", "level_tests", "scores",
           "sweep", "curves")

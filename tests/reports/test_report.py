@@ -19,9 +19,9 @@ from reports.report import build_report, gather, read_table
 
 FIGURES = ["clickme_maps", "participants_per_map", "reliability", "contact_sheet_cat_0",
            "contact_sheet_car_1", "accuracy_curves", "lambda_sweep", "training_curves",
-           "attention_maps"]
+           "attention_maps", "game_maps"]
 TABLES = ["reliability_summary", "saliency_metrics", "level_tests", "psychometric_thresholds",
-          "model_scores"]
+          "model_scores", "game_statistics", "learning_check"]
 DATA_URI = re.compile(r"<img src='data:image/png;base64,([A-Za-z0-9+/=]+)'")
 
 
@@ -63,7 +63,7 @@ def test_empty_inputs_list_every_part_as_missing(tmp_path):
     (tmp_path / "empty").mkdir()
     gathered = gather(tmp_path / "empty")
     assert gathered.sections == {} and gathered.problems == []
-    assert len(gathered.missing) == 11
+    assert len(gathered.missing) == 14
     assert any("accuracy.csv" in m for m in gathered.missing)
     html = build_report(tmp_path / "empty", tmp_path / "report").read_text()
     assert "Missing parts" in html and "<img" not in html
@@ -103,7 +103,8 @@ def test_broken_inputs_are_listed_with_the_reason(outputs_root):
     assert "maps.npz: not a ClickMe map archive" in problems
     assert "attention.npz, field 'attention'" in problems
     assert "reliability_summary.json: not valid JSON" in problems
-    assert len(gathered.problems) == 4
+    assert "ClickMe game: game maps" in problems  # its ClickMe row reads the broken archive
+    assert len(gathered.problems) == 5
     assert "lambda_sweep" in [i.name for i in gathered.sections["Models"]]
     assert "reliability" in [i.name for i in gathered.sections["ClickMe maps"]]
 
@@ -206,3 +207,13 @@ def test_contact_sheet_names_are_safe_file_names(outputs_root, tmp_path):
     items = gather(outputs_root).sections["Stimuli"]
     assert [i.name for i in items] == ["contact_sheet_cat_0__x_", "contact_sheet_car_1"]
     assert items[0].title == "Stimuli: cat/0 'x'"
+
+
+def test_game_section_shows_its_maps_statistics_and_learning_check(outputs_root):
+    gathered = gather(outputs_root)
+    items = {i.name: i for i in gathered.sections["ClickMe game"]}
+    assert list(items) == ["game_maps", "game_statistics", "learning_check"]
+    assert items["game_statistics"].content.to_dict("list") == {"statistic": ["n_rounds", "success_rate"],
+                                                                "value": [4.0, 0.75]}
+    assert items["learning_check"].content["p"].tolist() == [0.5]
+    assert len(items["game_maps"].content.axes) == 2 * 3 + 1  # two images x (image, game, ClickMe), colour bar
