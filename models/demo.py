@@ -3,7 +3,8 @@
 Trains the tiny GALA network with and without ClickMe-style supervision (and a small lambda
 sweep) on the framed-glyph task of :mod:`models.synthetic`, then writes ``ROOT/models/``:
 ``curves.csv``, ``scores.csv``, ``sweep.csv``, ``explain/*.png`` and ``attention.npz``
-(docs/outputs.md).
+(docs/outputs.md; members ``images`` (N, H, W, 3) in [0, 1], ``image_ids``, ``human_maps``,
+``gala_clickme``, ``gala`` and ``smoothgrad/<run>``, as docs/reports.md reads them).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def run_demo(root: Path, seed: int = 0, progress: bool = True) -> None:
 def _run(out: Path, seed: int, progress: bool) -> None:
     import torch
 
-    from models.explain import attention_maps, explain
+    from models.explain import attention_maps, display_images, explain, smoothgrad
     from models.score import score_model
     from models.train import datasets_from_config, model_from_checkpoint, train
 
@@ -77,7 +78,13 @@ def _run(out: Path, seed: int, progress: bool) -> None:
     maps = torch.stack([item["map"] for item in items])
     explain(models["gala_clickme"], images, out / "explain", maps, models["gala"],
             names=("GALA w/ ClickMe", "GALA"), seed=seed)
+    with torch.no_grad():
+        target = models["gala_clickme"](images).argmax(1)
     np.savez_compressed(
-        out / "attention.npz", images=images.numpy(), human_maps=maps.numpy(),
+        out / "attention.npz", images=display_images(images),
+        image_ids=np.array([datasets[1].samples[i].image_id for i in range(4)]),
+        human_maps=maps.numpy(),
         gala_clickme=attention_maps(models["gala_clickme"], images).numpy(),
-        gala=attention_maps(models["gala"], images).numpy())
+        gala=attention_maps(models["gala"], images).numpy(),
+        **{f"smoothgrad/{name}": smoothgrad(models[name], images, target, seed=seed).numpy()
+           for name in ("gala_clickme", "gala")})

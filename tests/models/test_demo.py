@@ -24,3 +24,5 @@ def test_run_demo_outputs(tmp_path):
         "smoothgrad.png", "gradient_delta.png", "attention.png"}
     with np.load(out / "attention.npz") as arrays:
         assert arrays["gala_clickme"].shape == arrays["human_maps"].shape == (4, 30, 30)
+        assert arrays["smoothgrad/gala"].shape == (4, 30, 30)
+        assert arrays["images"].shape == (4, 30, 30, 3) and arrays["images"].max() <= 1
