@@ -130,3 +130,16 @@ def test_training_needs_labels_within_num_classes(tiny_config):
 
     with pytest.raises(InputError, match="class label"):
         train(tiny_config.replace(num_classes=2), datasets_from_config(tiny_config))  # 3 classes
+
+
+@pytest.mark.parametrize("changes", [
+    {"arch": "tiny_resnet"},                      # "ResNet-50 w/ ClickMe": loss on plain activity
+    {"arch": "tiny_se_resnet"},
+    {"gala_variant": "authors", "reduction": "mean_square", "normalisation": "sqrt_sum",
+     "distance": "half_sum_squares", "combine": "mean", "lam": 1e-5},
+    {"map_source": "bbox", "interpolation": "bilinear"},
+])
+def test_controls_and_variants_train(tiny_config, changes):
+    result = train(tiny_config.replace(epochs=1, val="", **changes))
+    steps = pd.read_csv(Path(result["out"]) / "steps.csv")
+    assert steps["attention"].gt(0).all() and steps["loss"].notna().all()
