@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.io import read_table
 
 EVENT_COLUMNS = ("onset", "trial_type", "response_time", "value")
 #: ds002680's categorization conditions: value -> is a target (animal).
@@ -48,15 +49,8 @@ def _event_files(paths) -> list[Path]:
 def read_events(path) -> pd.DataFrame:
     """Read one BIDS events file (``n/a`` as missing), checking its columns and RTs."""
     path = Path(path)
-    try:
-        frame = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False,
-                            dtype={"value": str, "trial_type": str, "stim_file": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise InputError(f"not a readable events TSV ({err})", path=path) from None
-    missing = [c for c in EVENT_COLUMNS if c not in frame.columns]
-    if missing:
-        raise InputError(f"events file lacks columns {missing}; has {list(frame.columns)}", path=path,
-                         field=missing[0])
+    frame = read_table(path, EVENT_COLUMNS, "events TSV", sep="\t", na_values=["n/a"], keep_default_na=False,
+                       dtype={"value": str, "trial_type": str, "stim_file": str})
     rt = pd.to_numeric(frame["response_time"], errors="coerce")
     bad = (rt.isna() & frame["response_time"].notna()) | (rt < 0)
     if bad.any():

@@ -239,6 +239,43 @@ def _read_table(path: Path, fmt: str, rows: _Rows) -> pd.DataFrame:
     raise InputError(f"expected a format in {sorted(set(FORMATS.values()))}, got {fmt!r}", path=path, field="format")
 
 
+def read_table(path, columns=(), what: str = "table", **read_csv_kwargs) -> pd.DataFrame:
+    """Read a CSV/TSV table that must hold ``columns``; every failure names the file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    columns : sequence of str
+        Required columns.
+    what : str
+        What the file is, for messages ("stimulus manifest", "events file", ...).
+    **read_csv_kwargs
+        Passed to :func:`pandas.read_csv` (``sep``, ``dtype``, ``na_values`` ...).
+
+    Returns
+    -------
+    DataFrame
+
+    Raises
+    ------
+    InputError
+        The file is absent or unparsable, or lacks a required column (named as the field).
+    """
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path, **read_csv_kwargs)
+    except FileNotFoundError:
+        raise InputError(f"{what} not found", path=path) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise InputError(f"not a readable {what} ({err})", path=path) from None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputError(f"{what} lacks columns {missing}; has {list(frame.columns)}", path=path,
+                         field=missing[0])
+    return frame
+
+
 def read_clicks(path, fmt: str | None = None, on_error: str = "raise") -> ClickLog:
     """Read and validate a click log.
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 from clickme_analysis.archive import save_maps
 from clickme_analysis.errors import InputError
-from clickme_analysis.io import ClickLog, read_clicks
+from clickme_analysis.io import ClickLog, read_clicks, read_table
 from clickme_analysis.maps import bounding_box_map, build_maps, filter_clicks, game_statistics
 from clickme_analysis.reliability import (PAPER_CEILING, inter_rater_reliability, split_half_reliability,
                                           summarize_reliability)
@@ -46,13 +46,7 @@ def read_logs(paths, fmt: str | None = None, on_error: str = "raise") -> ClickLo
 
 def read_labels(path) -> dict[str, str]:
     """``labels.csv`` (``image_id, label[, category]``) -> image id -> label."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("labels file not found", path=path)
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = {"image_id", "label"} - set(table.columns)
-    if missing:
-        raise InputError(f"missing columns {sorted(missing)}; expected image_id, label", path=path, line=1)
+    table = read_table(path, ["image_id", "label"], "labels file", dtype=str, keep_default_na=False)
     return dict(zip(table["image_id"], table["label"]))
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.io import read_table
 from experiments.config import ExperimentConfig
 
 MANIFEST_COLUMNS = ("image_id", "category", "target", "map_source", "level", "path")
@@ -26,21 +27,6 @@ TRIAL_COLUMNS = (
     "path", "fixation_duration",
 )
 INTACT = "intact"
-
-
-def _read_csv(path, required, what) -> pd.DataFrame:
-    path = Path(path)
-    try:
-        frame = pd.read_csv(path)
-    except FileNotFoundError:
-        raise InputError(f"{what} not found", path=path) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise InputError(f"not a readable CSV {what} ({err})", path=path) from None
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        raise InputError(f"{what} lacks columns {missing}; has {list(frame.columns)}", path=path,
-                         field=missing[0])
-    return frame
 
 
 def _as_bool(values: pd.Series, path, field) -> pd.Series:
@@ -77,7 +63,7 @@ def load_manifest(path) -> pd.DataFrame:
         absolute (relative paths are taken from the manifest's folder).
     """
     path = Path(path)
-    frame = _read_csv(path, MANIFEST_COLUMNS, "stimulus manifest")
+    frame = read_table(path, MANIFEST_COLUMNS, "stimulus manifest")
     if frame.empty:
         raise InputError("stimulus manifest has no rows", path=path)
     frame = frame.copy()
@@ -131,7 +117,7 @@ def latin_square(manifest: pd.DataFrame, source: str | None = None) -> pd.DataFr
 def load_assignment(path) -> pd.DataFrame:
     """Read a Latin-square assignment CSV (``participant_list, image_id, level`` [, ``map_source``])."""
     path = Path(path)
-    frame = _read_csv(path, ASSIGNMENT_COLUMNS, "assignment")
+    frame = read_table(path, ASSIGNMENT_COLUMNS, "assignment")
     if frame.empty:
         raise InputError("assignment has no rows", path=path)
     frame = frame.copy()

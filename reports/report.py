@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from clickme_analysis.io import read_table as _read_csv_table
 from clickme_analysis.errors import InputError
 from reports import figures, tables
 
@@ -68,17 +69,8 @@ def _need(path: Path) -> Path:
 
 def read_table(path: Path, columns=()) -> pd.DataFrame:
     """Read a CSV output; absent -> :class:`Missing`, malformed -> :class:`InputError`."""
-    try:
-        # only empty cells and NaN are missing values: "null" (a distribution name) and "NA"
-        # stay strings
-        frame = pd.read_csv(_need(path), keep_default_na=False, na_values=["", "NaN", "nan"])
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise InputError(f"could not parse as CSV: {err}", path=path) from None
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise InputError(f"expected columns {list(columns)}, missing {missing}", path=path,
-                         field=missing[0])
-    return frame
+    # only empty cells and NaN are missing values: "null" (a distribution name) and "NA" stay strings
+    return _read_csv_table(_need(path), columns, "CSV output", keep_default_na=False, na_values=["", "NaN", "nan"])
 
 
 def read_image(path: Path) -> np.ndarray:

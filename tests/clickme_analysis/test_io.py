@@ -105,3 +105,17 @@ def test_missing_columns_unknown_format_missing_file(tmp_path):
         read_clicks(tmp_path / "absent.csv")
     with pytest.raises(InputError, match="expected on_error"):
         read_clicks(write(tmp_path, "ok.csv", "image_id,participant_id,x,y\na,p,1,2\n"), on_error="ignore")
+
+
+def test_read_table_locates_every_failure(tmp_path):
+    from clickme_analysis.io import read_table
+
+    path = write(tmp_path, "t.csv", "a,b\n1,2\n")
+    assert read_table(path, ["a"])["b"].tolist() == [2]
+    with pytest.raises(InputError, match="manifest lacks columns \\['c'\\]") as err:
+        read_table(path, ["a", "c"], "manifest")
+    assert (err.value.path, err.value.field) == (str(path), "c")
+    with pytest.raises(InputError, match="manifest not found"):
+        read_table(tmp_path / "absent.csv", what="manifest")
+    with pytest.raises(InputError, match="not a readable"):
+        read_table(write(tmp_path, "empty.csv", ""), what="manifest")

@@ -99,7 +99,7 @@ def test_broken_inputs_are_listed_with_the_reason(outputs_root):
     (outputs_root / "clickme" / "reliability_summary.json").write_text("{broken")
     gathered = gather(outputs_root)
     problems = "\n".join(gathered.problems)
-    assert f"{scores}, field 'top5_err': expected columns" in problems
+    assert f"{scores}, field 'top5_err': CSV output lacks columns" in problems
     assert "maps.npz: not a ClickMe map archive" in problems
     assert "attention.npz, field 'attention'" in problems
     assert "reliability_summary.json: not valid JSON" in problems
@@ -158,7 +158,7 @@ def test_read_table_keeps_null_and_na_as_names(tmp_path):
     frame = read_table(path, ["rho", "distribution"])
     assert frame["distribution"].tolist() == ["human", "null"]
     assert frame["image_id"].tolist() == ["NA", "b"] and np.isnan(frame["rho"].iloc[1])
-    with pytest.raises(InputError, match="missing") as err:
+    with pytest.raises(InputError, match=r"lacks columns \[.level.\]") as err:
         read_table(path, ["rho", "level"])
     assert err.value.field == "level" and err.value.path == str(path)
 
