@@ -1,8 +1,8 @@
 """Vectorised Spearman reliability vs a ``scipy.stats.spearmanr`` loop, measured in one run.
 
 Maps: simulated participant maps (256x256, 60 clicks each) blurred with the paper's 49x49 box, as
-``inter_rater_reliability`` holds them: exact integer window sums (``box_sums``, the blurred map
-times 49**2, so the same ranks and the same rho). ``--float`` times float32 blurred maps
+``inter_rater_reliability`` holds them: exact int32 window sums (``box_sums``, the blurred map
+times 49**2, so the same ranks and the same rho), correlated by the compiled counting kernel. ``--float`` times float32 blurred maps
 instead (the path for Gaussian and disc kernels). Two workloads on the same maps:
 
 1. ``reliability``: 2,000 map pairs as ``inter_rater_reliability`` draws them: 1,000 images x
@@ -30,7 +30,7 @@ from clickme_analysis.reliability import paired_rank_correlations, spearman_rows
 
 def simulated_maps(n: int, seed: int = 0, as_float: bool = False) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    maps = np.empty((n, 256 * 256), dtype=np.float32 if as_float else np.int64)
+    maps = np.empty((n, 256 * 256), dtype=np.float32 if as_float else np.int32)
     for i in range(n):
         centre = rng.uniform(64, 192, 2)
         painted, _ = paint_clicks(rng.normal(centre[0], 25, 60), rng.normal(centre[1], 25, 60))

@@ -6,9 +6,12 @@ null pairs two random participants of two different images (0.18). A model's map
 reported as a fraction of the human value (``rho_model / rho_human``).
 
 Spearman is computed as the Pearson correlation of average ranks (ties as
-``scipy.stats.rankdata(method="average")``). Each map is ranked once (its minimum's tie run,
-the zero background, without sorting; the rest with one sort of packed (value, pixel index)
-keys), correlations run in batches, and the human pairs' ranked maps are reused by the null.
+``scipy.stats.rankdata(method="average")``). Box-blurred maps are kept as exact integer window
+sums, whose ranks come from counting: a compiled kernel (``_rank_numba``) correlates a pair in one
+pass over the pixels without writing ranks. Other maps are ranked once each (the minimum's tie
+run, the zero background, without sorting; the rest with one sort of packed (value, pixel index)
+keys) and correlated in batches. Either way each map is summarised once and the human pairs'
+summaries are reused by the null.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ def _rank_row(row: np.ndarray, out: np.ndarray, shift: float = 0.0) -> None:
         if int(row.max()) - low_value < 8 * p:  # small range: counting sort, no comparison sort
             counts = np.bincount(row - low_value)
             table = np.cumsum(counts) - counts + (counts + 1) / 2 - shift
-            np.take(table, row - low_value, out=out, mode="clip")  # in range; "raise" would buffer
+            np.take(table.astype(out.dtype), row - low_value, out=out, mode="clip")  # in range: "raise" buffers
             return
     low = row == row.min()
     n_low = int(np.count_nonzero(low))
@@ -98,7 +101,8 @@ def _ranks(rows: np.ndarray, centred: bool = False, n_jobs: int = 1) -> np.ndarr
     The mean of average ranks is exactly (P + 1) / 2 whatever the ties, so centring is free.
     """
     n, p = rows.shape
-    out = np.empty((n, p), dtype=np.float64)
+    # half-integer ranks below 2**23 are exact in float32: half the memory traffic of float64
+    out = np.empty((n, p), dtype=np.float32 if centred and p < 2**23 else np.float64)
     shift = (p + 1) / 2 if centred else 0.0
 
     def rank_chunk(start: int) -> None:
@@ -147,26 +151,50 @@ def pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _norms(centred: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.einsum("ij,ij->i", centred, centred))
+    return np.sqrt(np.einsum("ij,ij->i", centred, centred, dtype=np.float64))
 
 
 def _correlate_centred(a: np.ndarray, b: np.ndarray, partner: np.ndarray | None = None,
                        norm_a: np.ndarray | None = None, norm_b: np.ndarray | None = None) -> np.ndarray:
     """Correlation of centred rows ``a[i]`` and ``b[partner[i]]`` (``partner`` default: i).
 
-    Row products use einsum, not BLAS: many small BLAS calls stall when the machine's cores are
-    busy (its worker threads spin), and a partner gather is made in small blocks only.
+    Row products use einsum accumulating in float64 (ranks may be stored as float32), not BLAS:
+    many small BLAS calls stall when the machine's cores are busy (its worker threads spin).
     """
     norm_a = _norms(a) if norm_a is None else norm_a
     norm_b = _norms(b) if norm_b is None else norm_b
     if partner is None:
-        num = np.einsum("ij,ij->i", a, b)
+        num = np.einsum("ij,ij->i", a, b, dtype=np.float64)
         partner = slice(None)
-    else:
-        num = np.concatenate([np.einsum("ij,ij->i", a[s:s + 8], b[partner[s:s + 8]]) for s in range(0, len(a), 8)])
+    else:  # row by row: no gathered copy of b
+        num = np.array([np.einsum("j,j->", a[i], b[j], dtype=np.float64) for i, j in enumerate(partner)])
     den = norm_a * norm_b[partner]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / den, np.nan)
+
+
+def _counting_spearman(a: np.ndarray, b: np.ndarray, partners) -> list[np.ndarray] | None:
+    """Spearman of ``a[i]`` with ``b[partner[i]]`` for each partner array, for small-range
+    integer maps (exact box-blurred counts), by a compiled counting kernel; None otherwise."""
+    if not (np.issubdtype(a.dtype, np.integer) and np.issubdtype(b.dtype, np.integer)) or a.size == 0:
+        return None
+    low_a, low_b = a.min(axis=1).astype(np.int64), b.min(axis=1).astype(np.int64)
+    width = int(max((a.max(axis=1) - low_a).max(), (b.max(axis=1) - low_b).max())) + 1
+    if width > 8 * a.shape[1]:
+        return None
+    from clickme_analysis._rank_numba import paired_products, rank_tables
+
+    dtype = np.int32 if max(abs(int(low_a.min())), abs(int(low_b.min()))) + width < 2**31 else np.int64
+    a, b = np.ascontiguousarray(a, dtype=dtype), np.ascontiguousarray(b, dtype=dtype)
+    tables_a, norms_a = rank_tables(a, low_a, width)
+    tables_b, norms_b = rank_tables(b, low_b, width)
+    out = []
+    for partner in partners:
+        num = paired_products(a, low_a, tables_a, b, low_b, tables_b, partner)
+        den = norms_a * norms_b[partner]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out.append(np.where(den > 0, num / den, np.nan))
+    return out
 
 
 def spearman_rows(a, b, n_jobs: int = 1) -> np.ndarray:
@@ -193,8 +221,13 @@ def spearman_rows(a, b, n_jobs: int = 1) -> np.ndarray:
     if a.shape != b.shape:
         raise InputError(f"expected two arrays of one shape, got {a.shape} and {b.shape}", field="a, b")
     batch = 64  # rows ranked at a time: bounded memory (about 1 MB per row of 65,536 pixels)
-    return np.concatenate([_correlate_centred(_ranks(a[s:s + batch], True, n_jobs), _ranks(b[s:s + batch], True, n_jobs))
-                           for s in range(0, len(a), batch)])
+    out = []
+    for s in range(0, len(a), batch):
+        part_a, part_b = a[s:s + batch], b[s:s + batch]
+        fast = _counting_spearman(part_a, part_b, [np.arange(len(part_a))])
+        out.append(fast[0] if fast is not None else
+                   _correlate_centred(_ranks(part_a, True, n_jobs), _ranks(part_b, True, n_jobs)))
+    return np.concatenate(out)
 
 
 def paired_rank_correlations(maps_a, maps_b, seed=0, n_jobs: int = 1):
@@ -226,6 +259,9 @@ def paired_rank_correlations(maps_a, maps_b, seed=0, n_jobs: int = 1):
     rng = np.random.default_rng(seed)
     n = len(a)
     partner = (np.arange(n) + rng.integers(1, n, size=n)) % n
+    fast = _counting_spearman(a, b, [np.arange(n), partner])
+    if fast is not None:
+        return fast[0], fast[1], partner
     ranked_a, ranked_b = _ranks(a, True, n_jobs), _ranks(b, True, n_jobs)
     norm_a, norm_b = _norms(ranked_a), _norms(ranked_b)
     return (_correlate_centred(ranked_a, ranked_b, None, norm_a, norm_b),
@@ -259,8 +295,8 @@ def _blurred(group: pd.DataFrame, shape, bubble_size, bubble, blur, blur_size, s
     ``blur_size**2``: the same ranks); other kernels as float32.
     """
     painted, _ = paint_clicks(group["x"].to_numpy(), group["y"].to_numpy(), shape, bubble_size, bubble)
-    if blur == "box":
-        return box_sums(painted.astype(np.int64), blur_size)
+    if blur == "box":  # window sums of at most blur_size**2 * clicks: int32 suffices
+        return box_sums(painted.astype(np.int64), blur_size).astype(np.int32)
     return blur_map(painted, blur, blur_size, sigma).astype(np.float32)
 
 
@@ -376,7 +412,7 @@ def split_half_reliability(clicks: pd.DataFrame, n_iterations: int = 50, n_image
             for target, members in ((halves_a, people[:half]), (halves_b, people[half:2 * half])):
                 # the sum ranks as the mean does, and stays integer for the exact box path
                 total = np.sum([painted[image_id, m] for m in members], axis=0)
-                blurred = (box_sums(total.astype(np.int64), blur_size) if blur == "box"
+                blurred = (box_sums(total.astype(np.int64), blur_size).astype(np.int32) if blur == "box"
                            else blur_map(total, blur, blur_size, sigma).astype(np.float32))
                 target.append(blurred.ravel())
         rho = spearman_rows(np.stack(halves_a), np.stack(halves_b), n_jobs=n_jobs)

@@ -123,3 +123,21 @@ def test_summary_bootstrap_and_fraction():
     np.testing.assert_allclose(fraction_of_human_variability([0.58, 0.1], ceiling=0.65753), [0.58 / 0.65753, 0.1 / 0.65753])
     with pytest.raises(InputError, match="positive ceiling"):
         fraction_of_human_variability(0.3, ceiling=0)
+
+
+@pytest.mark.filterwarnings("ignore::scipy.stats.ConstantInputWarning")
+def test_counting_kernel_for_integer_maps_equals_scipy():
+    """Exact box-blurred click counts take the compiled counting path; values must not change."""
+    from clickme_analysis.maps import box_sums
+
+    rng = np.random.default_rng(5)
+    a = np.stack([box_sums(paint_clicks(*rng.normal(64, 15, (2, 30)), shape=(128, 128))[0].astype(int), 25)
+                  for _ in range(6)]).reshape(6, -1).astype(np.int32)
+    b = np.roll(a, 1, axis=0) - 3  # other maps, shifted to negative values
+    b[2] = 7  # a constant map: undefined correlation
+    human, null, partner = paired_rank_correlations(a, b, seed=1)
+    expected = [stats.spearmanr(x, y)[0] for x, y in zip(a, b)]
+    np.testing.assert_allclose(human, expected, atol=1e-12)
+    np.testing.assert_allclose(null, [stats.spearmanr(a[i], b[j])[0] for i, j in enumerate(partner)], atol=1e-12)
+    np.testing.assert_allclose(spearman_rows(a, b), expected, atol=1e-12)
+    assert np.isnan(human[2])
