@@ -239,6 +239,28 @@ def _read_table(path: Path, fmt: str, rows: _Rows) -> pd.DataFrame:
     raise InputError(f"expected a format in {sorted(set(FORMATS.values()))}, got {fmt!r}", path=path, field="format")
 
 
+def read_toml(path, what: str = "config file") -> dict:
+    """Read a TOML file; an absent or invalid file raises :class:`InputError` naming it.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "c.toml")
+    >>> _ = open(p, "w").write("epochs = 3\n")
+    >>> read_toml(p)
+    {'epochs': 3}
+    """
+    import tomllib
+
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{what} not found", path=path) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"not valid TOML ({err})", path=path) from None
+
+
 def read_table(path, columns=(), what: str = "table", **read_csv_kwargs) -> pd.DataFrame:
     """Read a CSV/TSV table that must hold ``columns``; every failure names the file.
 

@@ -8,10 +8,10 @@ file are resolved against the file's folder.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from pathlib import Path
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.io import read_toml
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,12 +158,7 @@ def load_config(path=None, **overrides) -> ExperimentConfig:
     if path is not None:
         path = Path(path)
         base = path.resolve().parent
-        try:
-            values = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InputError("config file not found", path=path) from None
-        except tomllib.TOMLDecodeError as err:
-            raise InputError(f"not valid TOML ({err})", path=path) from None
+        values = read_toml(path)
     values.update(overrides)
     fields = {f.name: f for f in dataclasses.fields(ExperimentConfig)}
     for key, value in values.items():

@@ -1,4 +1,4 @@
-"""Training configuration: one dataclass, read from TOML (``tomllib``).
+"""Training configuration: one dataclass, read from TOML.
 
 A TOML file may group keys under any of the tables ``[model]``, ``[data]``, ``[loss]``,
 ``[optim]``, ``[run]`` (for readability) or write them at top level; every key must be a field
@@ -8,11 +8,11 @@ of :class:`TrainConfig` (``lambda`` is accepted for ``lam``). See docs/models.md
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.io import read_toml
 
 SECTIONS = ("model", "data", "loss", "optim", "run")
 
@@ -116,13 +116,7 @@ def load_config(path) -> TrainConfig:
     (3.0, 2)
     """
     path = Path(path)
-    try:
-        values = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError("configuration file not found", path=path) from None
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(f"not valid TOML: {err}", path=path) from None
-    return config_from_dict(values, path)
+    return config_from_dict(read_toml(path, "configuration file"), path)
 
 
 def parse_sweep(text: str) -> tuple[str, list]:

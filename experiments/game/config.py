@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from pathlib import Path
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.io import read_toml
 
 BACKGROUNDS = ("mean", "noise")
 
@@ -116,12 +116,7 @@ def load_game_config(path=None, **overrides) -> GameConfig:
     values: dict = {}
     if path is not None:
         path = Path(path)
-        try:
-            values = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InputError("game config file not found", path=path) from None
-        except tomllib.TOMLDecodeError as err:
-            raise InputError(f"not valid TOML ({err})", path=path) from None
+        values = read_toml(path, "game config file")
     values.update({k: v for k, v in overrides.items() if v is not None})
     fields = {f.name for f in dataclasses.fields(GameConfig)}
     for key, value in values.items():
