@@ -117,22 +117,26 @@ def _example_ids(root: Path, candidates) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- report parts
-def _clickme_maps(root: Path) -> list[Item]:
+def _example_map_figure(root: Path, main: tuple[str, str], second: tuple[str, str]):
+    """Example images with a row per map source: ``main`` (name, archive under root) is needed,
+    ``second`` is drawn when its archive exists. Returns the figure and whether ``second`` was drawn."""
     from clickme_analysis.archive import MapArchive
 
-    with MapArchive(_need(root / "clickme" / "maps.npz")) as archive:
+    with MapArchive(_need(root / main[1])) as archive:
         ids = _example_ids(root, archive.image_ids)
     if not ids:
         raise Missing(str(root / "clickme" / "images" / "<image_id>.png"))
     images = {i: read_image(root / "clickme" / "images" / f"{i}.png") for i in ids}
-    maps = {"clickme": _read_archive(root / "clickme" / "maps.npz", ids)}
-    saliency = root / "clickme" / "saliency_maps.npz"
-    if saliency.is_file():
-        maps["saliency"] = _read_archive(saliency, ids)
-    fig = figures.example_maps(images, maps, titles=_labels(root))
+    maps = {name: _read_archive(root / path, ids) for name, path in (main, second)
+            if path == main[1] or (root / path).is_file()}
+    return figures.example_maps(images, maps, titles=_labels(root)), len(maps) > 1
+
+
+def _clickme_maps(root: Path) -> list[Item]:
+    fig, both = _example_map_figure(root, ("clickme", "clickme/maps.npz"), ("saliency", "clickme/saliency_maps.npz"))
     caption = ("Example ClickMe maps (middle row) over their images, opacity and colour from "
                "the blurred map divided by its maximum"
-               + ("; bottom row: the bottom-up saliency stand-in." if len(maps) > 1 else "."))
+               + ("; bottom row: the bottom-up saliency stand-in." if both else "."))
     return [Item("clickme_maps", "ClickMe maps", caption, fig)]
 
 
@@ -342,19 +346,10 @@ def _explain_pngs(root: Path) -> list[Item]:
 
 
 def _game_maps(root: Path) -> list[Item]:
-    from clickme_analysis.archive import MapArchive
-
-    with MapArchive(_need(root / "game" / "maps.npz")) as archive:
-        ids = _example_ids(root, archive.image_ids)
-    if not ids:
-        raise Missing(str(root / "clickme" / "images" / "<image_id>.png"))
-    images = {i: read_image(root / "clickme" / "images" / f"{i}.png") for i in ids}
-    maps = {"game": _read_archive(root / "game" / "maps.npz", ids)}
-    if (root / "clickme" / "maps.npz").is_file():
-        maps["clickme"] = _read_archive(root / "clickme" / "maps.npz", ids)
+    fig, both = _example_map_figure(root, ("game", "game/maps.npz"), ("clickme", "clickme/maps.npz"))
     caption = ("Maps built from the ClickMe game's log by the same pipeline as the click logs "
-               "(middle row)" + ("; bottom row: the ClickMe maps of the same images." if len(maps) > 1 else "."))
-    return [Item("game_maps", "ClickMe game maps", caption, figures.example_maps(images, maps, titles=_labels(root)))]
+               "(middle row)" + ("; bottom row: the ClickMe maps of the same images." if both else "."))
+    return [Item("game_maps", "ClickMe game maps", caption, fig)]
 
 
 def _game_statistics(root: Path) -> list[Item]:
