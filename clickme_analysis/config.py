@@ -1,0 +1,254 @@
+"""One typed configuration loader for every command, and checked types for CLI options.
+
+A configuration is a frozen dataclass whose field annotations give each key's type and whose
+``metadata`` may add constraints::
+
+    @dataclass(frozen=True)
+    class MapConfig:
+        size: int = field(default=256, metadata={"min": 1})
+        blur: Literal["box", "gaussian", "disc"] = "box"
+
+:func:`load_config` builds one from a TOML file (keys at top level or under any of the named
+section tables) or from a dict, and raises :class:`~clickme_analysis.errors.InputError` naming
+the file, the key, what was expected and what came, for unknown keys, wrong types and values out
+of range. Types understood: ``int``, ``float`` (ints accepted), ``bool``, ``str``, ``list`` /
+``tuple`` (optionally of one item type), ``Literal[...]`` (choices) and ``X | None``.
+Metadata keys: ``min``, ``max`` (inclusive), ``gt`` (exclusive lower bound), ``choices``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import types
+import typing
+from pathlib import Path
+
+from clickme_analysis.errors import InputError
+
+__all__ = ["load_config", "config_fields", "check_value", "positive_int", "nonnegative_int",
+           "positive_float", "nonnegative_float", "probability", "existing_path", "output_path"]
+
+
+def config_fields(cls) -> dict[str, dataclasses.Field]:
+    """The dataclass fields of ``cls`` by name, with their annotations resolved to types."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for name, f in fields.items():
+        f.type = hints[name]
+    return fields
+
+
+def _type_name(kind) -> str:
+    origin = typing.get_origin(kind)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(c) for c in typing.get_args(kind))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(kind))
+    if origin in (list, tuple):
+        args = [a for a in typing.get_args(kind) if a is not Ellipsis]
+        return f"a list of {_type_name(args[0])}" if args else "a list"
+    if kind is type(None):
+        return "nothing"
+    return getattr(kind, "__name__", str(kind))
+
+
+def _coerce(kind, value):
+    """Return ``value`` as ``kind`` or raise ``TypeError``."""
+    origin = typing.get_origin(kind)
+    if kind is typing.Any:
+        return value
+    if origin is typing.Literal:
+        if value in typing.get_args(kind) and type(value) in {type(c) for c in typing.get_args(kind)}:
+            return value
+        raise TypeError
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(kind):
+            try:
+                return _coerce(option, value)
+            except TypeError:
+                continue
+        raise TypeError
+    if origin in (list, tuple) or kind in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise TypeError
+        args = [a for a in typing.get_args(kind) if a is not Ellipsis]
+        items = [_coerce(args[0], v) for v in value] if args else list(value)
+        return tuple(items) if (origin or kind) is tuple else items
+    if kind is type(None):
+        if value is None:
+            return None
+        raise TypeError
+    if kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise TypeError
+    if kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise TypeError
+    if kind is Path:
+        if isinstance(value, (str, Path)):
+            return Path(value)
+        raise TypeError
+    if isinstance(kind, type) and isinstance(value, kind):
+        return value
+    raise TypeError
+
+
+def check_value(name: str, value, kind=typing.Any, *, path=None, min=None, max=None, gt=None,
+                choices=None):
+    """Check one value against a type and bounds; return it coerced (ints accepted as floats).
+
+    Examples
+    --------
+    >>> check_value("lr", 1, float, gt=0)
+    1.0
+    >>> check_value("lr", -0.1, float, gt=0)
+    Traceback (most recent call last):
+    ...
+    clickme_analysis.errors.InputError: field 'lr': expected a value > 0, got -0.1
+    """
+    try:
+        value = _coerce(kind, value)
+    except TypeError:
+        raise InputError(f"expected {_type_name(kind)}, got {value!r}", path=path, field=name) from None
+    if choices is not None and value not in choices:
+        raise InputError(f"expected one of {', '.join(map(repr, choices))}, got {value!r}",
+                         path=path, field=name)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if gt is not None and not value > gt:
+            raise InputError(f"expected a value > {gt}, got {value!r}", path=path, field=name)
+        if min is not None and value < min:
+            raise InputError(f"expected a value >= {min}, got {value!r}", path=path, field=name)
+        if max is not None and value > max:
+            raise InputError(f"expected a value <= {max}, got {value!r}", path=path, field=name)
+    return value
+
+
+def load_config(cls, source=None, *, sections=(), aliases=None, overrides=None):
+    """Build the frozen dataclass ``cls`` from a TOML file or a dict, checking every key.
+
+    Parameters
+    ----------
+    cls : dataclass type
+        The configuration class; its annotations and field metadata define what is valid.
+    source : str, os.PathLike, dict or None
+        A TOML file, a dict of values, or None for the defaults.
+    sections : tuple of str
+        Table names (``[optim]``, say) whose keys are read as if at top level.
+    aliases : dict, optional
+        Other accepted names for keys (``{"lambda": "lam"}``).
+    overrides : dict, optional
+        Values applied over the file's (from command-line options), checked the same way.
+
+    Raises
+    ------
+    InputError
+        Naming the file, the key, what was expected and what came.
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass, field
+    >>> @dataclass(frozen=True)
+    ... class C:
+    ...     size: int = field(default=256, metadata={"min": 1})
+    ...     rate: float = 0.5
+    >>> load_config(C, {"size": 64, "rate": 1})
+    C(size=64, rate=1.0)
+    >>> load_config(C, {"sise": 64})
+    Traceback (most recent call last):
+    ...
+    clickme_analysis.errors.InputError: field 'sise': unknown setting (did you mean 'size'?); expected one of rate, size
+    """
+    from clickme_analysis.io import read_toml
+
+    path = None
+    if source is None:
+        values = {}
+    elif isinstance(source, dict):
+        values = source
+    else:
+        path = Path(source)
+        values = read_toml(path, "configuration file")
+    aliases = aliases or {}
+    fields = config_fields(cls)
+    flat: dict[str, tuple[str, object]] = {}
+
+    def put(key, value, shown):
+        name = aliases.get(key, key)
+        if name not in fields or not fields[name].init:
+            close = difflib.get_close_matches(key, list(fields) + list(aliases), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise InputError(f"unknown setting{hint}; expected one of {', '.join(sorted(fields))}",
+                             path=path, field=shown)
+        if name in flat:
+            raise InputError(f"set twice (also as {flat[name][0]!r})", path=path, field=shown)
+        flat[name] = (shown, value)
+
+    for key, value in values.items():
+        if key in sections and isinstance(value, dict):
+            for sub, subvalue in value.items():
+                put(sub, subvalue, f"{key}.{sub}")
+        else:
+            put(key, value, key)
+    checked = {name: _check_field(fields[name], value, shown, path) for name, (shown, value) in flat.items()}
+    for key, value in (overrides or {}).items():
+        name = aliases.get(key, key)
+        if name not in fields:
+            raise InputError("unknown setting", field=key)
+        checked[name] = _check_field(fields[name], value, key, None)
+    try:
+        return cls(**checked)
+    except InputError:
+        raise
+    except (TypeError, ValueError) as err:
+        raise InputError(str(err), path=path) from None
+
+
+def _check_field(f: dataclasses.Field, value, shown: str, path):
+    meta = f.metadata
+    return check_value(shown, value, f.type, path=path, min=meta.get("min"), max=meta.get("max"),
+                       gt=meta.get("gt"), choices=meta.get("choices"))
+
+
+# --- argparse ``type=`` callables: argparse turns their errors into exit 2 with the option name ---
+
+def _number(kind, test, expected):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not test(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    parse.__name__ = expected
+    return parse
+
+
+positive_int = _number(int, lambda v: v > 0, "an integer > 0")
+nonnegative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = _number(float, lambda v: v > 0 and v != float("inf"), "a number > 0")
+nonnegative_float = _number(float, lambda v: 0 <= v < float("inf"), "a number >= 0")
+probability = _number(float, lambda v: 0 <= v <= 1, "a number between 0 and 1")
+
+
+def existing_path(text: str) -> Path:
+    """argparse type: a file or folder that exists."""
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"expected an existing file or folder, got no such path {text!r}")
+    return path
+
+
+def output_path(text: str) -> Path:
+    """argparse type: a file to write, whose folder exists."""
+    try:
+        from clickme_analysis.fileio import check_output_path
+
+        return check_output_path(text)
+    except InputError as err:
+        raise argparse.ArgumentTypeError(err.message) from None

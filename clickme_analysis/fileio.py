@@ -1,0 +1,268 @@
+"""Durable file writing and line logs, shared by every package of the toolkit.
+
+* :func:`atomic_write` and its two shorthands write a file completely or not at all (a temporary
+  file in the same folder, flushed, fsync'ed, then renamed over the target), so a crash never
+  leaves a half-written checkpoint, archive or session file.
+* :class:`AppendLog` is a durable line log (trial CSVs, game JSON lines): each line is flushed and
+  fsync'ed as it is written, and a partial last line left by a crash is dropped when the log is
+  reopened.
+* :func:`read_jsonl` / :func:`write_jsonl` read and write JSON lines with located errors.
+* :func:`collect_files` turns a file, a folder or a glob into a sorted list of files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from clickme_analysis.errors import InputError
+
+
+def check_output_path(path, field: str | None = None) -> Path:
+    """Check that ``path`` can be written: its folder exists and it is not itself a folder.
+
+    Examples
+    --------
+    >>> check_output_path("/no/such/folder/x.npz")
+    Traceback (most recent call last):
+    ...
+    clickme_analysis.errors.InputError: /no/such/folder/x.npz: expected an existing folder to write into, got no folder /no/such/folder
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InputError("expected a file to write, got a folder", path=path, field=field)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"expected an existing folder to write into, got no folder {parent}",
+                         path=path, field=field)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode: str = "wb"):
+    """Open a temporary file beside ``path``; on success it replaces ``path`` atomically.
+
+    On an exception the temporary file is removed and any old ``path`` is kept as it was.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> with atomic_write(p, "w") as f:
+    ...     _ = f.write("hello")
+    >>> p.read_text()
+    'hello'
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"expected mode 'w' or 'wb', got {mode!r}")
+    path = check_output_path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, **({"encoding": "utf-8", "newline": ""} if mode == "w" else {})) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_folder(path.parent)
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
+    with atomic_write(path, "wb") as f:
+        f.write(data)
+    return Path(path)
+
+
+def atomic_write_text(path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_write`)."""
+    with atomic_write(path, "w") as f:
+        f.write(text)
+    return Path(path)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename durable (POSIX); a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class AppendLog:
+    """A durable append-only log of text lines.
+
+    Each :meth:`append` writes one line, flushes and fsyncs it, so a crash loses at most the line
+    being written. On opening an existing log, a partial last line (no final newline, as a crash
+    leaves it) is cut off.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The log file; created (with ``header`` as its first line, if given) when missing.
+    header : str, optional
+        A first line written only when the file is new or empty (a CSV header, say).
+
+    Attributes
+    ----------
+    n_existing : int
+        Complete lines the file held when it was opened (header included).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "log.csv"
+    >>> with AppendLog(p, header="a,b") as log:
+    ...     log.append("1,2")
+    >>> _ = open(p, "a").write("3,")          # a crash in the middle of a line
+    >>> with AppendLog(p, header="a,b") as log:
+    ...     log.n_existing
+    2
+    >>> p.read_text()
+    'a,b\\n1,2\\n'
+    """
+
+    def __init__(self, path, header: str | None = None):
+        self.path = check_output_path(path)
+        self.n_existing = self._repair()
+        self._file = open(self.path, "a", encoding="utf-8", newline="")
+        if self.n_existing == 0 and header is not None:
+            self.append(header)
+
+    def _repair(self) -> int:
+        """Cut a partial last line; return the number of complete lines."""
+        if not self.path.exists():
+            return 0
+        data = self.path.read_bytes()
+        end = data.rfind(b"\n") + 1
+        if end < len(data):
+            with open(self.path, "r+b") as f:
+                f.truncate(end)
+                f.flush()
+                os.fsync(f.fileno())
+        return data.count(b"\n", 0, end)
+
+    def append(self, line: str) -> None:
+        """Write one line (without its newline) and make it durable."""
+        if "\n" in line:
+            raise ValueError("a log line must not contain a newline")
+        self._file.write(line + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+    def __enter__(self) -> AppendLog:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_jsonl(path, *, partial_last_ok: bool = False):
+    """Yield ``(line_number, object)`` for each non-blank line of a JSON-lines file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    partial_last_ok : bool, default False
+        Skip an unterminated, unparsable last line (what a crash mid-write leaves) instead of
+        raising.
+
+    Raises
+    ------
+    InputError
+        Naming the file and line, for text that is not UTF-8, not JSON, or not a JSON object.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "r.jsonl"
+    >>> _ = p.write_text('{"a": 1}\\n\\n{"a": 2}\\n{"a": ')
+    >>> list(read_jsonl(p, partial_last_ok=True))
+    [(1, {'a': 1}), (3, {'a': 2})]
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError("expected a JSON-lines file, got no such file", path=path) from None
+    except IsADirectoryError:
+        raise InputError("expected a JSON-lines file, got a folder", path=path) from None
+    lines = data.split(b"\n")
+    terminated = data.endswith(b"\n")
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        last = number == len(lines) and not terminated
+        try:
+            value = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as err:
+            if last and partial_last_ok:
+                return
+            what = "UTF-8 text" if isinstance(err, UnicodeDecodeError) else "a JSON object"
+            raise InputError(f"expected {what}, got {raw[:40]!r}", path=path, line=number) from None
+        if not isinstance(value, dict):
+            raise InputError(f"expected a JSON object, got {type(value).__name__}", path=path, line=number)
+        yield number, value
+
+
+def write_jsonl(path, records) -> Path:
+    """Write an iterable of JSON-serialisable dicts as JSON lines, atomically."""
+    with atomic_write(path, "w") as f:
+        for record in records:
+            f.write(json.dumps(record, separators=(",", ":")) + "\n")
+    return Path(path)
+
+
+def collect_files(source, suffixes, *, what: str = "files") -> list[Path]:
+    """List the files named by ``source``: a file, a folder (not recursive) or a glob pattern.
+
+    Parameters
+    ----------
+    source : str or os.PathLike
+    suffixes : iterable of str
+        Accepted suffixes, lower case with the dot (``(".png", ".jpg")``); files in a folder or
+        glob with other suffixes are ignored. A single file is accepted whatever its suffix.
+    what : str
+        What the files are, for the error message.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("b.png", "a.png", "c.txt"):
+    ...     _ = (d / name).write_bytes(b"")
+    >>> [p.name for p in collect_files(d, (".png",))]
+    ['a.png', 'b.png']
+    """
+    text = str(source)
+    suffixes = tuple(s.lower() for s in suffixes)
+    path = Path(text)
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        found = [p for p in path.iterdir() if p.is_file() and p.suffix.lower() in suffixes]
+    elif glob.has_magic(text):
+        found = [Path(p) for p in glob.glob(text) if Path(p).is_file()
+                 and Path(p).suffix.lower() in suffixes]
+    else:
+        raise InputError(f"expected a file, a folder or a glob of {what}, got no such path", path=text)
+    if not found:
+        raise InputError(f"expected {what} ({', '.join(suffixes)}), found none", path=text)
+    return sorted(found)
