@@ -20,6 +20,7 @@ demo: $(STAMP) system-deps
 	$(VENV)/bin/clickme demo --out $(DEMO_OUT)
 
 test: $(STAMP) system-deps
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
 test-slow: $(STAMP) system-deps

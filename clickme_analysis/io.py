@@ -240,7 +240,7 @@ def _read_table(path: Path, fmt: str, rows: _Rows) -> pd.DataFrame:
 
 
 def read_toml(path, what: str = "config file") -> dict:
-    """Read a TOML file; an absent or invalid file raises :class:`InputError` naming it.
+    r"""Read a TOML file; an absent or invalid file raises :class:`InputError` naming it.
 
     Examples
     --------

@@ -124,7 +124,7 @@ def spearman(saliency_map, human_map) -> float:
 
     Examples
     --------
-    >>> spearman([[1, 2], [3, 4]], [[1, 3], [2, 4]])
+    >>> round(spearman([[1, 2], [3, 4]], [[1, 3], [2, 4]]), 6)
     0.8
     """
     a, b = _check_pair(saliency_map, human_map)
