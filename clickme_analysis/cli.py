@@ -58,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as err:
         print(f"clickme {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as err:
+        # A path the user named that cannot be opened: located by the file name the OS reports.
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"clickme {args.command}: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"clickme {args.command}: interrupted", file=sys.stderr)
         return 130
