@@ -32,6 +32,11 @@ def run_demo(root: Path, seed: int = 0, progress: bool = True) -> None:
     write_reliability(clicks, out, options, n_images=None, split_half_iterations=20, n_boot=1000, seed=seed,
                       progress=progress)
     _write_metrics(out, saliency, seed, progress)
+    # the report reads this marker to label these data as simulated (docs/reports.md)
+    (out / "demo_log.txt").write_text(
+        f"{clicks['participant_id'].nunique()} simulated ClickMe players "
+        "(clickme_analysis.synthetic.simulate_clicks), not people; metrics.csv scores the "
+        "saliency stand-in (saliency_maps.npz) against maps.npz\n", encoding="utf-8")
 
 
 def _write_metrics(out: Path, saliency: dict, seed: int, progress: bool) -> None:

@@ -21,7 +21,10 @@ STAGES = (
 
 
 def run(root, seed: int = 0, progress: bool = True) -> Path:
-    """Run every stage and build the report; returns the path of ``report.html``."""
+    """Run every stage and build the report; returns the path of ``report.html``.
+
+    ``progress`` shows progress bars (on a terminal only: :mod:`clickme_analysis.progress`).
+    """
     from reports.report import build_report
 
     root = Path(root)
@@ -31,4 +34,4 @@ def run(root, seed: int = 0, progress: bool = True) -> Path:
         print(f"[demo] {name} ...", flush=True)
         importlib.import_module(module).run_demo(root, seed=seed, progress=progress)
         print(f"[demo] {name} done in {time.perf_counter() - start:.1f} s", flush=True)
-    return build_report(root, root / "report")
+    return build_report(root, root / "report", progress=progress)

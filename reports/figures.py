@@ -296,7 +296,10 @@ def accuracy_curves(accuracy: pd.DataFrame, psychometric: pd.DataFrame | None = 
     accuracy : DataFrame
         Columns ``group, level, accuracy, sem`` and optionally ``intact``
         (``experiment/accuracy.csv``): mean accuracy over participants and its S.E.M. per
-        group (map source) and level (% revealed). Rows with ``intact`` true (the full image)
+        group (map source) and level: the percentage of the reveal budget shown (the budget
+        is a pixel count set by the first map source, e.g. its non-zero pixels, and is the
+        same for every source; ``stimuli/manifest.csv``, column ``budget``), not a
+        percentage of the image. Rows with ``intact`` true (the full image)
         are drawn as squares at a separate "Full" position right of the largest level.
     psychometric : DataFrame, optional
         Columns ``group, level, predicted, ci_low, ci_high``: fitted psychometric curves
@@ -360,7 +363,7 @@ def accuracy_curves(accuracy: pd.DataFrame, psychometric: pd.DataFrame | None = 
         ticks, labels = ticks + [full_x], labels + ["Full"]
     ax.set_xticks(ticks, labels)
     ax.minorticks_off()
-    ax.set_xlabel("Important features revealed (% of image)")
+    ax.set_xlabel("Important features revealed (% of the reveal budget)")
     ax.set_ylabel("Accuracy (proportion correct)")
     low = min(chance, float((accuracy["accuracy"] - accuracy["sem"].fillna(0)).min()))
     ax.set_ylim(max(0.0, low - 0.05), 1.08)

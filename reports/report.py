@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clickme_analysis.io import read_table as _read_csv_table
 from clickme_analysis.errors import InputError
+from clickme_analysis.io import read_table as _read_csv_table
 from reports import figures, tables
 
 #: Example images shown in the map figures.
@@ -58,6 +58,8 @@ class Gathered:
     sections: dict = field(default_factory=dict)
     missing: list = field(default_factory=list)
     problems: list = field(default_factory=list)
+    #: stage folder -> :class:`Provenance` (who produced that stage's data)
+    provenance: dict = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------- readers
@@ -91,29 +93,140 @@ def _read_archive(path: Path, image_ids) -> dict:
         return {i: np.asarray(archive[i]) for i in image_ids if i in archive}
 
 
-def _labels(root: Path) -> dict:
+def _label_columns(root: Path, column: str = "label") -> dict:
+    """``clickme/labels.csv``: image id -> ``column`` (``label`` or ``category``); absent -> {}."""
     path = root / "clickme" / "labels.csv"
     if not path.is_file():
         return {}
-    frame = read_table(path, ["image_id", "label"])
-    return dict(zip(frame["image_id"].astype(str), frame["label"].astype(str)))
+    frame = read_table(path, ["image_id", column])
+    return dict(zip(frame["image_id"].astype(str), frame[column].astype(str)))
+
+
+def _labels(root: Path) -> dict:
+    return _label_columns(root, "label")
 
 
 def _example_ids(root: Path, candidates) -> list[str]:
     """Up to N_EXAMPLES ids with an image: distinct labels first, categories alternating."""
     candidates = [i for i in candidates if (root / "clickme" / "images" / f"{i}.png").is_file()]
-    path = root / "clickme" / "labels.csv"
-    if not path.is_file():
+    if not (root / "clickme" / "labels.csv").is_file():
         return candidates[:N_EXAMPLES]
-    frame = read_table(path, ["image_id", "label", "category"])
-    label = dict(zip(frame["image_id"].astype(str), frame["label"].astype(str)))
-    category = dict(zip(frame["image_id"].astype(str), frame["category"].astype(str)))
+    label, category = _labels(root), _label_columns(root, "category")
     seen: set = set()
     distinct = [i for i in candidates if label.get(i) not in seen and not seen.add(label.get(i))]
     groups = [[i for i in distinct if category.get(i) == c]
               for c in dict.fromkeys(category.get(i) for i in distinct)]
     alternating = [i for row in itertools.zip_longest(*groups) for i in row if i is not None]
     return (alternating + [i for i in candidates if i not in distinct])[:N_EXAMPLES]
+
+
+# ----------------------------------------------------------------------------- provenance
+@dataclass
+class Provenance:
+    """Who produced one stage's data, as that stage recorded it.
+
+    ``simulated`` is True when any of the stage's data come from simulated people (or, for
+    ``models``, a synthetic task), False when the stage recorded only real sessions, None when it
+    recorded nothing. ``note`` is the sentence appended to the captions of that stage's parts.
+    """
+
+    stage: str
+    simulated: bool | None
+    what: str
+    source: str
+    detail: str
+    note: str = ""
+
+
+#: Stage folder -> (what the stage's data come from, the caption phrase when simulated).
+STAGE_SUBJECTS = {
+    "clickme": ("ClickMe players", "the ClickMe players are simulated"),
+    "experiment": ("participants", "the participants are simulated observers"),
+    "models": ("training and test images", "the models were trained and scored on a synthetic task"),
+    "game": ("game players", "the players are simulated"),
+}
+
+
+def _demo_notes(root: Path, stage: str) -> list[str] | None:
+    """Lines of ``<stage>/demo_log.txt`` (written only by ``clickme demo``); None when absent."""
+    path = root / stage / "demo_log.txt"
+    if not path.is_file():
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"could not read as text: {err}", path=path) from None
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(f"not valid JSON: {err}", path=path) from None
+
+
+def _session_modes(root: Path, stage: str) -> tuple[dict, str] | None:
+    """Participant -> set of recorded run modes (``lab``, ``simulate``, ``simulate-...``).
+
+    The experiment writes one ``experiment/data/<participant>.json`` per session with
+    ``runs[].mode``; the game one ``game/session.json`` with ``sessions[].mode``.
+    """
+    modes: dict = {}
+    if stage == "experiment":
+        paths = sorted((root / "experiment" / "data").glob("*.json"))
+        for path in paths:
+            record = _read_json(path)
+            runs = record.get("runs", []) if isinstance(record, dict) else []
+            who = str(record.get("participant", path.stem)) if isinstance(record, dict) else path.stem
+            modes.setdefault(who, set()).update(str(r.get("mode")) for r in runs if isinstance(r, dict))
+        return (modes, "experiment/data/*.json") if paths else None
+    path = root / "game" / "session.json"
+    if stage != "game" or not path.is_file():
+        return None
+    record = _read_json(path)
+    sessions = record.get("sessions", []) if isinstance(record, dict) else []
+    for session in sessions if isinstance(sessions, list) else []:
+        if isinstance(session, dict):
+            modes.setdefault(str(session.get("participant_id")), set()).add(str(session.get("mode")))
+    return modes, "game/session.json"
+
+
+def provenance(root: Path) -> dict[str, Provenance]:
+    """Who produced each stage's data under ``root``, from what the stages recorded.
+
+    Session records (``experiment/data/*.json``, ``game/session.json``) say per participant
+    whether a session was run in the lab or simulated; ``<stage>/demo_log.txt``, written only
+    by ``clickme demo``, marks a stage's data as the demo's simulation.
+    """
+    result = {}
+    for stage, (what, phrase) in STAGE_SUBJECTS.items():
+        if not (root / stage).is_dir():
+            continue
+        notes, sessions = _demo_notes(root, stage), _session_modes(root, stage)
+        if sessions is not None and sessions[0]:
+            modes, source = sessions
+            n_simulated = sum(bool(m) and all(x.startswith("simulate") for x in m) for m in modes.values())
+            flag = n_simulated > 0
+            detail = f"{n_simulated} of {len(modes)} {what} simulated"
+            note = f"Simulated data: {detail} ({source})." if flag else ""
+        elif notes is not None:
+            source, detail, flag = f"{stage}/demo_log.txt", "", True
+            note = f"Simulated data: {phrase} (the demo; {source})."
+        else:
+            source, detail, flag, note = "", "not recorded", None, ""
+        detail = "; ".join(([detail] if detail else []) + (notes or []) or ["`clickme demo`"])
+        result[stage] = Provenance(stage, flag, what, source, detail, note)
+    return result
+
+
+def _provenance_table(rows: dict) -> pd.DataFrame:
+    return pd.DataFrame({"Stage": [p.stage for p in rows.values()],
+                         "Data from": [p.what for p in rows.values()],
+                         "Simulated": [{True: "yes", False: "no", None: "not recorded"}[p.simulated]
+                                       for p in rows.values()],
+                         "Recorded in": [p.source for p in rows.values()],
+                         "Details": [p.detail for p in rows.values()]})
 
 
 # ----------------------------------------------------------------------------- report parts
@@ -136,7 +249,7 @@ def _clickme_maps(root: Path) -> list[Item]:
     fig, both = _example_map_figure(root, ("clickme", "clickme/maps.npz"), ("saliency", "clickme/saliency_maps.npz"))
     caption = ("Example ClickMe maps (middle row) over their images, opacity and colour from "
                "the blurred map divided by its maximum"
-               + ("; bottom row: the bottom-up saliency stand-in." if both else "."))
+               + (f"; bottom row: the second map source, {_second_source(root)}." if both else "."))
     return [Item("clickme_maps", "ClickMe maps", caption, fig)]
 
 
@@ -172,17 +285,29 @@ def _reliability_summary(root: Path) -> list[Item]:
                  + (f" ({details})." if details else "."), table)]
 
 
+def _second_source(root: Path) -> str:
+    """What ``clickme/saliency_maps.npz`` holds: the demo's stand-in, or the user's maps."""
+    if _demo_notes(root, "clickme") is not None:
+        return ("the bottom-up saliency stand-in of the demo (blurred edge energy with a centre "
+                "bias, clickme/saliency_maps.npz)")
+    return "the maps in clickme/saliency_maps.npz"
+
+
 def _metrics(root: Path) -> list[Item]:
     frame = read_table(root / "clickme" / "metrics.csv", ["image_id", "metric", "value"])
+    predictions = ("The demo's bottom-up saliency stand-in (clickme/saliency_maps.npz)"
+                   if _demo_notes(root, "clickme") is not None
+                   else "The predicted maps given to `clickme metrics --pred`")
     return [Item("saliency_metrics", "Saliency metrics",
-                 "The saliency stand-in scored against the ClickMe maps: mean, S.E.M. and "
-                 "number of images per metric.", tables.metric_table(frame))]
+                 f"{predictions} scored against the ClickMe maps (clickme/metrics.csv): mean, "
+                 "S.E.M. and number of images per metric.", tables.metric_table(frame))]
 
 
 def _contact_sheets(root: Path) -> list[Item]:
     folder = root / "stimuli"
-    manifest = read_table(folder / "manifest.csv", ["image_id", "map_source", "level", "path"])
-    manifest = manifest[manifest["map_source"].astype(str) != "intact"]
+    everything = read_table(folder / "manifest.csv", ["image_id", "map_source", "level", "path"])
+    shares = _budget_shares(everything)
+    manifest = everything[everything["map_source"].astype(str) != "intact"]
     if manifest.empty:
         raise InputError("no stimuli other than intact images", path=folder / "manifest.csv")
     first = manifest.drop_duplicates("image_id")
@@ -197,11 +322,29 @@ def _contact_sheets(root: Path) -> list[Item]:
             path = Path(row.path) if Path(row.path).is_absolute() else folder / row.path
             sheet.setdefault(str(row.map_source), {})[float(row.level)] = read_image(path)
         safe_id = re.sub(r"[^A-Za-z0-9_.-]", "_", str(image_id))  # a file name, an HTML id
+        budget = (f"; this image's budget is {shares[image_id]:.0f}% of its pixels"
+                  if image_id in shares.index else "")
         items.append(Item(f"contact_sheet_{safe_id}", f"Stimuli: {image_id}",
                           f"Stimulus contact sheet for image {image_id}: one row per map "
-                          "source, columns the percentage of the image's most important "
-                          "features revealed.", figures.contact_sheet(sheet, str(image_id))))
+                          "source, columns the reveal level, the percentage of the reveal budget "
+                          f"shown (each source's highest-ranked pixels first){budget}.",
+                          figures.contact_sheet(sheet, str(image_id))))
     return items
+
+
+def _budget_shares(manifest: pd.DataFrame) -> pd.Series:
+    """Image id -> reveal budget as a percentage of the image's pixels (empty when unknown).
+
+    From ``stimuli/manifest.csv``: ``budget`` (pixels) and the intact row's ``pixels_revealed``.
+    """
+    if not {"budget", "pixels_revealed"} <= set(manifest.columns):
+        return pd.Series(dtype=float)
+    frame = manifest.assign(image_id=manifest["image_id"].astype(str),
+                            budget=pd.to_numeric(manifest["budget"], errors="coerce"),
+                            pixels=pd.to_numeric(manifest["pixels_revealed"], errors="coerce"))
+    full = frame[frame["map_source"].astype(str) == "intact"].groupby("image_id")["pixels"].first()
+    budget = frame.groupby("image_id")["budget"].first()
+    return (100 * budget / full[full > 0]).dropna()
 
 
 def _psychophysics(root: Path) -> list[Item]:
@@ -212,8 +355,14 @@ def _psychophysics(root: Path) -> list[Item]:
                           ("level_tests", ["level", "p", "significant"])):
         path = folder / f"{name}.csv"
         optional[name] = read_table(path, columns) if path.is_file() else None
-    caption = ("Accuracy (mean over participants, bars: S.E.M.) against the percentage of the "
-               "image's most important features revealed, per map source; log x axis.")
+    manifest = root / "stimuli" / "manifest.csv"
+    shares = (_budget_shares(read_table(manifest, ["image_id", "map_source"])) if manifest.is_file()
+              else pd.Series(dtype=float))
+    budget = (f" (in stimuli/manifest.csv the budget is {shares.min():.0f}-{shares.max():.0f}% of an "
+              "image's pixels)" if len(shares) else "")
+    caption = ("Accuracy (mean over participants, bars: S.E.M.) against the reveal level, per map "
+               "source: the percentage of the reveal budget shown, where the budget is a pixel "
+               f"count set by the first map source and shared by all sources{budget}; log x axis.")
     if optional["psychometric"] is not None:
         caption += " Lines: fitted psychometric curves with their confidence bands."
     if optional["level_tests"] is not None:
@@ -234,8 +383,8 @@ def _thresholds(root: Path) -> list[Item]:
     if not path.is_file():
         return []
     return [Item("psychometric_thresholds", "Psychometric thresholds",
-                 "Percentage of the image revealed at the midpoint of each group's fitted "
-                 "psychometric function, with its participant-bootstrap 95% interval.",
+                 "Reveal level (percentage of the reveal budget shown) at the midpoint of each "
+                 "group's fitted psychometric function, with its participant-bootstrap 95% interval.",
                  tables.threshold_table(read_table(path, ["group", "threshold"])))]
 
 
@@ -336,13 +485,33 @@ def _attention(root: Path) -> list[Item]:
     return [Item("attention_maps", "Attention maps", caption + " (paper Fig. 4 style).", fig)]
 
 
+#: What each panel ``clickme explain`` writes shows (models/explain.py: ``explain``,
+#: ``save_panels``): one row per image; columns the image, the ClickMe map when given, then
+#: the maps named in each column title.
+EXPLAIN_PANELS = {
+    "smoothgrad": "SmoothGrad of each model (mean absolute input gradient of the explained "
+                  "class over noisy copies of the image, largest over colour channels)",
+    "attention": "the attention map of each model (column-wise L2 norm of the last attention "
+                 "layer's activity, upsampled to the image)",
+    "gradient_delta": "SmoothGrad of each model and their difference (each divided by its "
+                      "maximum, first minus second model; diverging colours, symmetric about 0)",
+}
+
+
 def _explain_pngs(root: Path) -> list[Item]:
+    """Panels ``clickme explain`` saved as PNG (optional: none is not a missing part)."""
     folder = root / "models" / "explain"
-    """Extra panels the models stage saved as PNG (optional: none is not a missing part)."""
     paths = sorted(folder.glob("*.png")) if folder.is_dir() else []
-    return [Item(f"explain_{re.sub(r'[^A-Za-z0-9_.-]', '_', p.stem)}", p.stem.replace("_", " "),
-                 f"Panel written by the models stage ({p.name}).", _need(p).read_bytes())
-            for p in paths]
+    items = []
+    for path in paths:
+        shows = EXPLAIN_PANELS.get(path.stem)
+        caption = (f"One row per image: the image, the human (ClickMe) map when one was given, then {shows} (written by "
+                   f"`clickme explain`: models/explain/{path.name})." if shows else
+                   f"A panel found in models/explain/ ({path.name}); the report does not know "
+                   "what it shows.")
+        items.append(Item(f"explain_{re.sub(r'[^A-Za-z0-9_.-]', '_', path.stem)}",
+                          path.stem.replace("_", " ").capitalize(), caption, _need(path).read_bytes()))
+    return items
 
 
 def _game_maps(root: Path) -> list[Item]:
@@ -403,17 +572,29 @@ def gather(inputs, progress: bool = False) -> Gathered:
     -------
     Gathered
         Items per section; ``missing`` lists absent inputs, ``problems`` the inputs that were
-        present but unusable (with the reason).
+        present but unusable (with the reason), ``provenance`` who produced each stage's data
+        (:func:`provenance`). Parts built from simulated data say so in their caption, and the
+        first section ("Data") tabulates the provenance.
     """
-    from tqdm import tqdm
+    from clickme_analysis.progress import progress as progress_bar
 
     root = Path(inputs)
     if not root.is_dir():
         raise InputError("expected a directory of toolkit outputs", path=root)
     result = Gathered(inputs=root)
+    try:
+        result.provenance = provenance(root)
+    except InputError as err:
+        result.problems.append(f"Data: provenance: {err}")
+    if result.provenance:
+        result.sections["Data"] = [Item(
+            "provenance", "Where the data come from",
+            "Who produced each stage's data, as the stage recorded it (session records, or the "
+            "demo's log). Parts built from simulated data say so in their captions.",
+            _provenance_table(result.provenance))]
     parts = [(section, *part) for section, section_parts in SECTIONS.items()
              for part in section_parts]
-    for section, build, main_input in tqdm(parts, desc="report parts", disable=not progress):
+    for section, build, main_input in progress_bar(parts, enabled=progress, desc="report parts"):
         name = build.__name__.strip("_").replace("_", " ")
         try:
             items = build(root)
@@ -426,6 +607,9 @@ def gather(inputs, progress: bool = False) -> Gathered:
                                  field=err.field)
             result.problems.append(f"{section}: {name}: {err}")
             continue
+        origin = result.provenance.get(main_input.split("/")[0])
+        for item in items if origin is not None and origin.note else ():
+            item.caption = f"{item.caption} {origin.note}"
         if items:
             result.sections.setdefault(section, []).extend(items)
     return result
@@ -442,6 +626,7 @@ table { border-collapse: collapse; font-size: .9em; margin: .5em 0; }
 th, td { padding: .25em .7em; border-bottom: 1px solid #ddd; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 .missing { color: #8a4b00; } .files { font-size: .85em; color: #666; }
+.simulated { background: #fff4d6; border-left: 4px solid #e69f00; padding: .5em .8em; }
 """
 
 
@@ -521,8 +706,13 @@ def write_report(gathered: Gathered, out) -> Path:
         body.append("</section>")
     head = ["<h1>ClickMe toolkit report</h1>",
             f"<p class='files'>Inputs: <code>{esc(str(gathered.inputs.resolve()))}</code>; "
-            f"clickme-toolkit {esc(_version())}</p>",
-            f"<nav><ul>{''.join(contents)}</ul></nav>"]
+            f"clickme-toolkit {esc(_version())}</p>"]
+    simulated = [p for p in gathered.provenance.values() if p.simulated]
+    if simulated:
+        head.append("<p class='simulated' id='simulated'><b>Simulated data.</b> "
+                    + "; ".join(esc(f"{p.stage}: {p.detail.split('; ')[0]}") for p in simulated)
+                    + ". These results show what the toolkit computes, not findings about people.</p>")
+    head.append(f"<nav><ul>{''.join(contents)}</ul></nav>")
     if gathered.missing or gathered.problems:
         head.append("<section id='missing'><h2>Missing parts</h2><ul class='missing'>"
                     + "".join(f"<li>{esc(m)}</li>" for m in gathered.missing)

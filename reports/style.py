@@ -149,8 +149,9 @@ def save_figure(fig, stem) -> list:
     list of pathlib.Path
         The two written paths.
     """
-    import matplotlib
     from pathlib import Path
+
+    import matplotlib
 
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)

@@ -171,22 +171,22 @@ def threshold_table(params: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        ``Group, Threshold (% revealed), CI low, CI high`` (+ ``Model``, ``n`` when present).
+        ``Group, Threshold (% of budget), CI low, CI high`` (+ ``Model``, ``n`` when present).
 
     Examples
     --------
     >>> params = pd.DataFrame({"group": ["clickme"], "threshold": [3.7582], "model": ["logistic"]})
     >>> print(to_markdown(threshold_table(params)))
-    | Group | Threshold (% revealed) | Model |
+    | Group | Threshold (% of budget) | Model |
     | --- | ---: | --- |
     | clickme | 3.76 | logistic |
     """
     _require(params, ["group", "threshold"], "psychometric params")
-    names = {"group": "Group", "threshold": "Threshold (% revealed)",
+    names = {"group": "Group", "threshold": "Threshold (% of budget)",
              "threshold_ci_low": "CI low", "threshold_ci_high": "CI high", "model": "Model",
              "n_participants": "n"}
     table = params[[c for c in names if c in params.columns]].rename(columns=names)
-    numeric = [c for c in ("Threshold (% revealed)", "CI low", "CI high") if c in table]
+    numeric = [c for c in ("Threshold (% of budget)", "CI low", "CI high") if c in table]
     return _rounded(table, {c: decimals for c in numeric})
 
 

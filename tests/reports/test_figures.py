@@ -121,7 +121,8 @@ def test_accuracy_curves(accuracy, psychometric, level_tests):
     fig = figures.accuracy_curves(accuracy, psychometric, level_tests)
     ax = fig.axes[0]
     assert ax.get_xscale() == "log"
-    assert "revealed" in ax.get_xlabel() and "%" in ax.get_xlabel()
+    # levels are percent of the reveal budget (a pixel count), not of the image
+    assert ax.get_xlabel() == "Important features revealed (% of the reveal budget)"
     assert "Accuracy" in ax.get_ylabel()
     # per group: the revealed levels, then the intact image as a square at the "Full" tick
     assert len(ax.containers) == 4

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 import shutil
 from importlib.metadata import version
@@ -15,12 +16,12 @@ from PIL import Image
 
 from clickme_analysis.cli import main
 from clickme_analysis.errors import InputError
-from reports.report import build_report, gather, read_table
+from reports.report import build_report, gather, provenance, read_table
 
 FIGURES = ["clickme_maps", "participants_per_map", "reliability", "contact_sheet_cat_0",
            "contact_sheet_car_1", "accuracy_curves", "lambda_sweep", "training_curves",
            "attention_maps", "game_maps"]
-TABLES = ["reliability_summary", "saliency_metrics", "level_tests", "psychometric_thresholds",
+TABLES = ["provenance", "reliability_summary", "saliency_metrics", "level_tests", "psychometric_thresholds",
           "model_scores", "game_statistics", "learning_check"]
 DATA_URI = re.compile(r"<img src='data:image/png;base64,([A-Za-z0-9+/=]+)'")
 
@@ -100,7 +101,7 @@ def test_broken_inputs_are_listed_with_the_reason(outputs_root):
     gathered = gather(outputs_root)
     problems = "\n".join(gathered.problems)
     assert f"{scores}, field 'top5_err': CSV output lacks columns" in problems
-    assert "maps.npz: not a ClickMe map archive" in problems
+    assert "maps.npz: expected a ClickMe map archive" in problems
     assert "attention.npz, field 'attention'" in problems
     assert "reliability_summary.json: not valid JSON" in problems
     assert "ClickMe game: game maps" in problems  # its ClickMe row reads the broken archive
@@ -217,3 +218,111 @@ def test_game_section_shows_its_maps_statistics_and_learning_check(outputs_root)
                                                                 "value": [4.0, 0.75]}
     assert items["learning_check"].content["p"].tolist() == [0.5]
     assert len(items["game_maps"].content.axes) == 2 * 3 + 1  # two images x (image, game, ClickMe), colour bar
+
+
+def _sessions(root, modes: dict) -> None:
+    """experiment/data/<participant>.json as the runner writes them: ``runs[].mode``."""
+    data = root / "experiment" / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    for participant, run_modes in modes.items():
+        (data / f"{participant}.json").write_text(json.dumps(
+            {"participant": participant, "runs": [{"mode": m} for m in run_modes]}))
+
+
+def _captions(gathered, section: str) -> list[str]:
+    return [i.caption for i in gathered.sections[section]]
+
+
+def test_simulated_participants_are_said_in_captions_banner_and_table(outputs_root, tmp_path):
+    _sessions(outputs_root, {"P000": ["simulate-windowless"], "P001": ["simulate"], "P002": ["lab"]})
+    gathered = gather(outputs_root)
+    assert gathered.provenance["experiment"].simulated is True
+    for caption in _captions(gathered, "Psychophysics"):
+        assert caption.endswith("Simulated data: 2 of 3 participants simulated (experiment/data/*.json).")
+    assert not any("Simulated" in c for c in _captions(gathered, "Models"))
+    table = gathered.sections["Data"][0].content
+    assert table.set_index("Stage").loc["experiment", "Simulated"] == "yes"
+    assert table.set_index("Stage").loc["clickme", "Simulated"] == "not recorded"
+    html = build_report(outputs_root, tmp_path / "report").read_text()
+    assert "<b>Simulated data.</b> experiment: 2 of 3 participants simulated." in html
+
+
+def test_lab_sessions_are_not_called_simulated(outputs_root, tmp_path):
+    _sessions(outputs_root, {"P000": ["lab"], "P001": ["lab", "lab"]})
+    gathered = gather(outputs_root)
+    assert gathered.provenance["experiment"].simulated is False
+    assert gathered.provenance["experiment"].detail == "0 of 2 participants simulated"
+    assert not any("Simulated" in i.caption for items in gathered.sections.values() for i in items
+                   if i.name != "provenance")
+    assert "class='simulated'" not in build_report(outputs_root, tmp_path / "report").read_text()
+
+
+def test_demo_marker_labels_the_clickme_players_and_the_stand_in(outputs_root):
+    gathered = gather(outputs_root)  # a user's own outputs: no marker
+    metrics = next(i for i in gathered.sections["ClickMe maps"] if i.name == "saliency_metrics")
+    assert metrics.caption.startswith("The predicted maps given to `clickme metrics --pred` scored")
+    assert not any("stand-in" in i.caption or "Simulated" in i.caption
+                   for i in gathered.sections["ClickMe maps"])
+    (outputs_root / "clickme" / "demo_log.txt").write_text("12 simulated ClickMe players, not people\n")
+    gathered = gather(outputs_root)
+    items = {i.name: i.caption for i in gathered.sections["ClickMe maps"]}
+    assert items["saliency_metrics"].startswith("The demo's bottom-up saliency stand-in")
+    assert "saliency stand-in of the demo" in items["clickme_maps"]
+    note = "Simulated data: the ClickMe players are simulated (the demo; clickme/demo_log.txt)."
+    assert all(caption.endswith(note) for caption in items.values())
+    assert gathered.provenance["clickme"].detail == "12 simulated ClickMe players, not people"
+
+
+def test_game_sessions_give_the_game_provenance(outputs_root):
+    sessions = [{"participant_id": "A", "mode": "simulate-headless"},
+                {"participant_id": "A", "mode": "simulate-headless"},
+                {"participant_id": "B", "mode": "lab"}]
+    (outputs_root / "game" / "session.json").write_text(json.dumps({"sessions": sessions}))
+    found = provenance(outputs_root)["game"]
+    assert (found.simulated, found.detail, found.source) == (
+        True, "1 of 2 game players simulated", "game/session.json")
+
+
+def test_broken_session_record_is_a_problem_not_a_crash(outputs_root):
+    _sessions(outputs_root, {"P000": ["lab"]})
+    (outputs_root / "experiment" / "data" / "P001.json").write_bytes(b"\xff{not json")
+    gathered = gather(outputs_root)
+    assert gathered.problems == [f"Data: provenance: {outputs_root / 'experiment' / 'data' / 'P001.json'}: "
+                                 "not valid JSON: 'utf-8' codec can't decode byte 0xff in position 0: "
+                                 "invalid start byte"]
+    assert "Psychophysics" in gathered.sections
+
+
+def test_explain_panels_are_captioned_with_what_they_show(outputs_root):
+    folder = outputs_root / "models" / "explain"
+    folder.mkdir()
+    png = io.BytesIO()
+    Image.new("RGB", (200, 100)).save(png, format="PNG")
+    for name in ("gradient_delta", "my_panel"):
+        (folder / f"{name}.png").write_bytes(png.getvalue())
+    items = {i.name: i for i in gather(outputs_root).sections["Models"] if i.name.startswith("explain_")}
+    assert items["explain_gradient_delta"].caption.startswith(
+        "One row per image: the image, the human (ClickMe) map when one was given, then SmoothGrad "
+        "of each model and their difference")
+    assert "does not know what it shows" in items["explain_my_panel"].caption
+    assert not any("Panel written by" in i.caption for i in items.values())
+
+
+def test_captions_give_the_reveal_budget_as_a_share_of_the_image(outputs_root):
+    manifest = outputs_root / "stimuli" / "manifest.csv"
+    frame = pd.read_csv(manifest)
+    # 32 x 32 images (1024 pixels): budgets of 256 and 512 pixels
+    frame["budget"] = frame["image_id"].map({"cat_0": 256, "car_1": 512, "dog_2": 512})
+    frame.to_csv(manifest, index=False)
+    gathered = gather(outputs_root)
+    sheets = _captions(gathered, "Stimuli")
+    assert "this image's budget is 25% of its pixels" in sheets[0]
+    assert "this image's budget is 50% of its pixels" in sheets[1]
+    accuracy = _captions(gathered, "Psychophysics")[0]
+    assert "the budget is 25-50% of an image's pixels" in accuracy
+    assert "% of image" not in accuracy
+
+
+def test_progress_bar_stays_off_when_stderr_is_not_a_terminal(outputs_root, tmp_path, capsys):
+    build_report(outputs_root, tmp_path / "report", progress=True)
+    assert capsys.readouterr().err == ""

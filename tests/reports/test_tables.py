@@ -96,7 +96,7 @@ def test_threshold_table():
                            "threshold_ci_high": [5.854, 27.147], "alpha": 0.5,
                            "n_participants": 24})
     table = tables.threshold_table(params)
-    assert list(table.columns) == ["Group", "Threshold (% revealed)", "CI low", "CI high",
+    assert list(table.columns) == ["Group", "Threshold (% of budget)", "CI low", "CI high",
                                    "Model", "n"]
     assert tables.formatted(table).iloc[1].tolist() == ["saliency", "8.97", "4.83", "27.15",
                                                         "logistic", "24"]
