@@ -1,17 +1,55 @@
-"""Experiment configuration: one dataclass, read from a flat TOML file.
+"""Experiment configuration: one frozen dataclass, read from a flat TOML file.
 
 Every field has a default taken from the paper's rapid-categorization paradigm (Linsley et al.,
-2019, and its 2017 predecessor); a TOML file only names what it changes. Relative paths in the
-file are resolved against the file's folder.
+2019, and its 2017 predecessor); a TOML file only names what it changes. Files are read by
+:func:`clickme_analysis.config.load_config` (typed, range-checked, located errors). Relative
+paths in the file are resolved against the file's folder.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import field
 from pathlib import Path
+from typing import Literal
 
+from clickme_analysis import config as typed_config
 from clickme_analysis.errors import InputError
-from clickme_analysis.io import read_toml
+
+#: PsychoPy rgb of the paper's background ("overlaid onto a white background") and of the mid-grey option
+WHITE, GREY = 1.0, 0.0
+
+
+def _luminance(rgb: float) -> float:
+    """Relative luminance (sRGB, as WCAG) of a PsychoPy grey in [-1, 1]."""
+    value = (rgb + 1.0) / 2.0
+    return value / 12.92 if value <= 0.04045 else ((value + 0.055) / 1.055) ** 2.4
+
+
+def contrast_ratio(a: float, b: float) -> float:
+    """WCAG contrast ratio of two PsychoPy greys in [-1, 1] (1 = none, 21 = black on white).
+
+    Examples
+    --------
+    >>> round(contrast_ratio(-1.0, 1.0), 1)
+    21.0
+    """
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def text_color(background: float) -> float:
+    """The text grey (black -1 or white +1) with the higher contrast on ``background``.
+
+    Black text on the paper's white background, and on mid-grey too (contrast 5.3 against 3.9
+    for white text); white text on dark backgrounds.
+
+    Examples
+    --------
+    >>> text_color(WHITE), text_color(GREY), text_color(-0.8)
+    (-1.0, -1.0, 1.0)
+    """
+    return -1.0 if contrast_ratio(-1.0, background) >= contrast_ratio(1.0, background) else 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +101,9 @@ class ExperimentConfig:
     image_size : int
         Stimulus size on screen, pixels (square).
     background : float
-        Background grey in PsychoPy's [-1, 1] RGB units.
+        Background grey in PsychoPy's [-1, 1] RGB units: 1.0 (white, the paper's: trials were
+        "overlaid onto a white background"), 0.0 mid-grey. Text (fixation cross, messages,
+        feedback) takes the colour of :func:`text_color`: black on both.
     seed : int
         Base seed; participant ``k`` uses ``(seed, k)``.
     """
@@ -75,25 +115,25 @@ class ExperimentConfig:
     distractor_key: str = "l"
     continue_key: str = "space"
     abort_key: str = "escape"
-    n_training: int = 6
-    n_blocks: int = 5
-    trials_per_block: int = 16
-    fixation_min: float = 1.1
-    fixation_max: float = 1.6
-    stimulus_duration: float = 0.4
-    response_window: float = 0.55
-    too_slow_duration: float = 1.0
-    training_feedback_duration: float = 1.0
-    block_feedback_max: float = 30.0
+    n_training: int = field(default=6, metadata={"min": 0})
+    n_blocks: int = field(default=5, metadata={"min": 1})
+    trials_per_block: int = field(default=16, metadata={"min": 2})
+    fixation_min: float = field(default=1.1, metadata={"gt": 0})
+    fixation_max: float = field(default=1.6, metadata={"gt": 0})
+    stimulus_duration: float = field(default=0.4, metadata={"gt": 0})
+    response_window: float = field(default=0.55, metadata={"gt": 0})
+    too_slow_duration: float = field(default=1.0, metadata={"min": 0})
+    training_feedback_duration: float = field(default=1.0, metadata={"min": 0})
+    block_feedback_max: float = field(default=30.0, metadata={"min": 0})
     allow_frame_rounding: bool = False
-    dropped_frame_factor: float = 1.5
-    keyboard_backend: str = "ptb"
+    dropped_frame_factor: float = field(default=1.5, metadata={"gt": 1})
+    keyboard_backend: Literal["ptb", "event", "iohub", ""] = "ptb"
     screen_size: tuple[int, int] = (1024, 768)
     fullscreen: bool = True
-    screen: int = 0
+    screen: int = field(default=0, metadata={"min": 0})
     monitor: str = ""
-    image_size: int = 256
-    background: float = 0.0
+    image_size: int = field(default=256, metadata={"min": 1})
+    background: float = field(default=WHITE, metadata={"min": -1.0, "max": 1.0})
     seed: int = 0
 
     def __post_init__(self):
@@ -105,30 +145,30 @@ class ExperimentConfig:
 
 
 def _check_config(cfg: ExperimentConfig) -> None:
-    def bad(field, expected):
-        raise InputError(f"expected {expected}, got {getattr(cfg, field)!r}", field=field)
+    """Checks that span fields, or that also guard direct construction (the loader checks types and ranges)."""
+    def bad(name, expected):
+        raise InputError(f"expected {expected}, got {getattr(cfg, name)!r}", field=name)
 
     if len(cfg.groups) < 1 or len(set(cfg.groups)) != len(cfg.groups):
         bad("groups", "one or more distinct group names")
     if cfg.target_key == cfg.distractor_key:
         bad("distractor_key", f"a key other than target_key {cfg.target_key!r}")
-    for field in ("n_training",):
-        if getattr(cfg, field) < 0:
-            bad(field, "a count >= 0")
-    for field in ("n_blocks", "trials_per_block", "image_size"):
-        if getattr(cfg, field) < 1:
-            bad(field, "a count >= 1")
+    if len(cfg.screen_size) != 2 or min(cfg.screen_size) < 1:
+        bad("screen_size", "[width, height] in pixels, both >= 1")
+    for f in dataclasses.fields(cfg):
+        value, meta = getattr(cfg, f.name), f.metadata
+        if "min" in meta and value < meta["min"]:
+            bad(f.name, f"a value >= {meta['min']}")
+        if "max" in meta and value > meta["max"]:
+            bad(f.name, f"a value <= {meta['max']}")
+        if "gt" in meta and not value > meta["gt"]:
+            bad(f.name, f"a value > {meta['gt']}")
     if cfg.trials_per_block % 2:
         bad("trials_per_block", "an even number (targets and distractors balanced per block)")
-    if not 0 < cfg.fixation_min <= cfg.fixation_max:
-        bad("fixation_max", f"a duration >= fixation_min ({cfg.fixation_min}) > 0")
-    if not 0 < cfg.stimulus_duration <= cfg.response_window:
-        bad("response_window", f"a duration >= stimulus_duration ({cfg.stimulus_duration}) > 0")
-    for field in ("too_slow_duration", "training_feedback_duration", "block_feedback_max"):
-        if getattr(cfg, field) < 0:
-            bad(field, "a duration >= 0")
-    if cfg.dropped_frame_factor <= 1:
-        bad("dropped_frame_factor", "a factor > 1")
+    if cfg.fixation_min > cfg.fixation_max:
+        bad("fixation_max", f"a duration >= fixation_min ({cfg.fixation_min})")
+    if cfg.stimulus_duration > cfg.response_window:
+        bad("response_window", f"a duration >= stimulus_duration ({cfg.stimulus_duration})")
     if cfg.keyboard_backend not in ("ptb", "event", "iohub", ""):
         bad("keyboard_backend", "one of 'ptb', 'event', 'iohub', ''")
 
@@ -141,39 +181,33 @@ def load_config(path=None, **overrides) -> ExperimentConfig:
     path : str or Path, optional
         TOML file; None gives the defaults.
     **overrides
-        Fields set after reading the file (e.g. from the command line).
+        Fields set after reading the file (e.g. from the command line), checked the same way.
 
     Returns
     -------
     ExperimentConfig
         With ``manifest`` and ``assignment`` resolved against the file's folder.
 
+    Raises
+    ------
+    InputError
+        Naming the file and the key: unknown keys, wrong types (``seed = 1.5``,
+        ``fullscreen = "no"``, ``screen_size = 512``), values out of range.
+
     Examples
     --------
     >>> load_config(n_blocks=2).n_blocks
     2
+    >>> load_config(seed=1.5)
+    Traceback (most recent call last):
+    ...
+    clickme_analysis.errors.InputError: field 'seed': expected int, got 1.5
     """
-    values: dict = {}
-    base = Path.cwd()
-    if path is not None:
-        path = Path(path)
-        base = path.resolve().parent
-        values = read_toml(path)
-    values.update(overrides)
-    fields = {f.name: f for f in dataclasses.fields(ExperimentConfig)}
-    for key, value in values.items():
-        if key not in fields:
-            raise InputError(f"unknown setting; expected one of {sorted(fields)}", path=path, field=key)
-        if isinstance(value, dict):
-            raise InputError("expected a flat key = value setting, got a table", path=path, field=key)
-        if isinstance(value, list):
-            values[key] = tuple(value)
-    for key in ("manifest", "assignment"):
-        if values.get(key):
-            values[key] = str((base / values[key]).resolve())
+    base = Path.cwd() if path is None else Path(path).resolve().parent
     try:
-        return ExperimentConfig(**values)
-    except InputError as err:
-        raise InputError(err.message, path=path, field=err.field) from None
-    except TypeError as err:  # pragma: no cover - dataclass signature errors
-        raise InputError(str(err), path=path) from None
+        config = typed_config.load_config(ExperimentConfig, path, overrides=overrides)
+    except InputError as err:  # cross-field checks of __post_init__ know the field, not the file
+        raise InputError(err.message, path=err.path or path, line=err.line, field=err.field) from None
+    paths = {key: str((base / getattr(config, key)).resolve()) for key in ("manifest", "assignment")
+             if getattr(config, key)}
+    return dataclasses.replace(config, **paths)

@@ -19,7 +19,11 @@ log = logging.getLogger(__name__)
 
 
 def demo_config_text(manifest, assignment, n_blocks: int, trials_per_block: int, seed: int) -> str:
-    """The demo's experiment TOML: paper timing, fewer trials, a window instead of full screen."""
+    """The demo's experiment TOML: paper timing and background, fewer trials, a window instead of full screen.
+
+    ``manifest`` and ``assignment`` are written as given: relative paths are read from the
+    config file's folder, so the demo folder can move.
+    """
     return (
         f'manifest = "{manifest}"\nassignment = "{assignment}"\ngroups = ["clickme", "saliency"]\n'
         f"n_training = 2\nn_blocks = {n_blocks}\ntrials_per_block = {trials_per_block}\n"
@@ -53,7 +57,7 @@ def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: s
     seed : int
         Design, observer, permutation and bootstrap seed.
     progress : bool
-        tqdm bars.
+        Progress bars (on a terminal only).
     window : {"auto", "xvfb", "none"}
         ``auto``: the first ``n_window`` participants through the real PsychoPy runner under a
         private Xvfb when one can start, otherwise window-free (logged); ``xvfb``: require it;
@@ -64,9 +68,8 @@ def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: s
     n_window : int
         Participants run in the PsychoPy window (the rest window-free, to keep the demo fast).
     """
-    from tqdm import tqdm
-
     from clickme_analysis import psychophysics as pp
+    from clickme_analysis.progress import progress as progress_bar
     from experiments.config import load_config
     from experiments.design import load_assignment, load_manifest
     from experiments.observer import demo_observers
@@ -82,8 +85,7 @@ def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: s
     n_blocks, per_block = _design_size(manifest, assignment)
     out.mkdir(parents=True, exist_ok=True)
     config_path = out / "config.toml"
-    text = demo_config_text(manifest_path.resolve().as_posix(), assignment_path.resolve().as_posix(), n_blocks,
-                            per_block, seed)
+    text = demo_config_text("../stimuli/manifest.csv", "../stimuli/assignment.csv", n_blocks, per_block, seed)
     config_path.write_text(text, encoding="utf-8")
     config = load_config(config_path)
     n_lists = assignment["participant_list"].nunique()
@@ -109,7 +111,7 @@ def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: s
     if window == "none":
         notes.append("window='none': every participant ran window-free (same design and observer)")
     first = min(n_window, n) if ran_window else 0
-    for k, pid in enumerate(tqdm(ids[first:], disable=not progress, desc="simulated participants"), start=first):
+    for k, pid in enumerate(progress_bar(ids[first:], enabled=progress, desc="simulated participants"), start=first):
         simulate_session(config, pid, data, observers, index=k)
     results = pp.analyze(pp.load_trials(data), n_permutations=2000, n_boot=100, seed=seed, progress=progress)
     pp.write_analysis(results, out)
@@ -119,8 +121,7 @@ def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: s
 
 
 def _run_in_xvfb(config, ids, data, observers, progress) -> None:
-    from tqdm import tqdm
-
+    from clickme_analysis.progress import progress as progress_bar
     from experiments.display import virtual_display
 
     with virtual_display():
@@ -131,7 +132,7 @@ def _run_in_xvfb(config, ids, data, observers, progress) -> None:
         psychopy_logging.console.setLevel(psychopy_logging.ERROR)
         win = open_window(config, fullscreen=False)
         try:
-            for k, pid in enumerate(tqdm(ids, disable=not progress, desc="simulated sessions (PsychoPy)")):
+            for k, pid in enumerate(progress_bar(ids, enabled=progress, desc="simulated sessions (PsychoPy)")):
                 run_session(config, pid, data, index=k, observer=observers, assume_fps=60.0, win=win)
         finally:
             win.close()

@@ -80,38 +80,36 @@ def load_manifest(path) -> pd.DataFrame:
 
 
 def latin_square(manifest: pd.DataFrame, source: str | None = None) -> pd.DataFrame:
-    """Latin-square assignment: list ``L`` sees image ``i`` at condition ``(i + L) mod n``.
+    """Latin-square assignment of a manifest: :func:`stimuli.build.latin_square`, the category-balanced one.
 
-    Conditions are the revealed levels of ``source`` (default: the first non-intact source),
-    in increasing order, then the intact image when the manifest has one.
+    List ``L`` sees image ``i`` at condition ``(i + L) mod n``, with ``i`` counted within the
+    image's category (so each list spreads targets and distractors evenly over conditions).
+    Conditions are the revealed levels of ``source`` (default: the first non-intact source), in
+    increasing order, then the intact image when the manifest has one. This is the assignment
+    ``clickme stimuli build`` writes; it is built here only when a config names no assignment file.
 
     Returns
     -------
     pandas.DataFrame
-        ``participant_list, image_id, level, map_source`` (``map_source`` is ``intact`` for the
-        intact condition, else ``revealed``).
+        ``participant_list, image_id, level, map_source, level_index`` (``map_source`` is
+        ``intact`` for the intact condition, else ``revealed``).
 
     Examples
     --------
-    >>> m = pd.DataFrame({"image_id": ["a", "a", "b", "b"], "map_source": ["x"] * 4,
-    ...                   "level": [1.0, 10.0, 1.0, 10.0]})
+    >>> m = pd.DataFrame({"image_id": ["a", "a", "b", "b"], "category": ["animal", "animal", "x", "x"],
+    ...                   "map_source": ["s"] * 4, "level": [1.0, 10.0, 1.0, 10.0]})
     >>> latin_square(m)[["participant_list", "image_id", "level"]].values.tolist()
-    [[0, 'a', 1.0], [0, 'b', 10.0], [1, 'a', 10.0], [1, 'b', 1.0]]
+    [[0, 'a', 1.0], [0, 'b', 1.0], [1, 'a', 10.0], [1, 'b', 10.0]]
     """
+    from stimuli.build import latin_square as balanced_latin_square
+
     sources = [s for s in pd.unique(manifest["map_source"]) if s != INTACT]
     if not sources:
         raise InputError("manifest has no revealed (non-intact) stimuli", field="map_source")
     source = sources[0] if source is None else source
     levels = sorted(manifest.loc[manifest["map_source"] == source, "level"].unique())
-    conditions = [(lv, "revealed") for lv in levels]
-    if (manifest["map_source"] == INTACT).any():
-        conditions.append((100.0, INTACT))
-    images = sorted(pd.unique(manifest["image_id"]))
-    rows = [
-        (lst, image, *conditions[(i + lst) % len(conditions)])
-        for lst in range(len(conditions)) for i, image in enumerate(images)
-    ]
-    return pd.DataFrame(rows, columns=["participant_list", "image_id", "level", "map_source"])
+    images = manifest.drop_duplicates("image_id")[["image_id", "category"]]
+    return balanced_latin_square(images, levels, intact=bool((manifest["map_source"] == INTACT).any()))
 
 
 def load_assignment(path) -> pd.DataFrame:

@@ -1,12 +1,15 @@
-"""PsychoPy runner of the rapid-categorization experiment.
+"""PsychoPy runner of the rapid-categorization experiment: :class:`WindowScreen`, the window
+behind the one trial loop of :func:`experiments.session.conduct`.
 
 Each trial: a fixation cross for the trial's jittered duration (the image is loaded meanwhile),
 the image for a whole number of frames (400 ms), a blank until 550 ms after onset while a key
 is accepted, then a "too slow" screen when none came. Timing counts frames and takes onset and
 offset from the timestamps ``win.flip()`` returns; the keyboard clock is reset on the stimulus
 flip. Each trial's row is flushed to the CSV as the trial ends (:class:`experiments.session.TrialLog`).
+The background is the config's (white by default, as the paper); text is drawn in
+:func:`experiments.config.text_color` (black on white or grey).
 
-PsychoPy is imported inside :func:`run_session` only.
+PsychoPy is imported inside :func:`run_session` and :class:`WindowScreen` only.
 """
 
 from __future__ import annotations
@@ -14,24 +17,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 
 from clickme_analysis.errors import InputError
-from experiments.config import ExperimentConfig
+from experiments.config import ExperimentConfig, text_color
 from experiments.design import frames_for, score_response
 from experiments.observer import SimulatedObserver
-from experiments.session import Session, _now, observer_plan
+from experiments.session import Session, SessionAborted, conduct
 
-INSTRUCTIONS = (
-    "Animal or not?\n\nA fixation cross, then a picture flashes briefly.\n"
-    "Press '{target}' if it shows an ANIMAL, '{distractor}' if it does NOT.\n"
-    "Answer as fast and as accurately as you can: you have about half a second.\n\n"
-    "First {n_training} practice trials with feedback.\n\nPress {cont} to start."
-)
-
-
-class SessionAborted(Exception):
-    """The abort key was pressed."""
+__all__ = ["SessionAborted", "WindowScreen", "measure_fps", "open_window", "run_session"]
 
 
 def open_window(config: ExperimentConfig, fullscreen: bool | None = None):
@@ -78,17 +71,32 @@ def _poll(kb, keys) -> list[tuple[str, float]]:
     return presses
 
 
-class _Display:
-    """Frame-counted screens of one session (window, keyboard, stimuli, simulated presses)."""
+class WindowScreen:
+    """Frame-counted screens of one session in a PsychoPy window (keyboard, stimuli, simulated presses).
 
-    def __init__(self, win, kb, config, fps, observer):
+    Parameters
+    ----------
+    win : psychopy.visual.Window
+    kb : psychopy.hardware.keyboard.Keyboard
+    config : ExperimentConfig
+    fps : float
+        Nominal refresh rate: frames are counted at it.
+    simulated : bool
+        A simulated observer drives the session (it presses the continue key on messages).
+    timing : {"measured", "nominal"}
+        Which reaction time the trial loop keeps (keyboard clock, or response frame / fps).
+    """
+
+    def __init__(self, win, kb, config: ExperimentConfig, fps: float, simulated: bool = False,
+                 timing: str = "measured"):
         from psychopy import event, visual
 
         self.win, self.kb, self.config, self.fps = win, kb, config, fps
-        self.event = event
-        self.simulated = observer is not None
-        self.fixation = visual.TextStim(win, "+", height=40, color=1.0)
-        self.text = visual.TextStim(win, "", height=24, color=1.0, wrapWidth=min(900, win.size[0] * 0.9))
+        self.event, self.simulated, self.timing = event, simulated, timing
+        ink = text_color(config.background)
+        self.fixation = visual.TextStim(win, "+", height=40, color=ink, colorSpace="rgb")
+        self.text = visual.TextStim(win, "", height=24, color=ink, colorSpace="rgb",
+                                    wrapWidth=min(900, win.size[0] * 0.9))
         self.image = visual.ImageStim(win, image=None, size=(config.image_size, config.image_size))
 
     def press(self, key: str) -> None:
@@ -107,6 +115,11 @@ class _Display:
             stim.draw()
             self.win.flip()
             self.check_abort(_poll(self.kb, [self.config.abort_key]))
+
+    def show_text(self, text: str, seconds: float) -> None:
+        """Show ``text`` for ``seconds`` (whole frames)."""
+        self.text.text = text
+        self.show(self.text, self.frames(seconds))
 
     def message(self, text: str, max_seconds: float = math.inf) -> None:
         """Show ``text`` until the continue key (the simulated observer presses it on frame 3)."""
@@ -169,14 +182,6 @@ class _Display:
         }
 
 
-def _block_feedback(csv_path, block: int) -> str:
-    rows = pd.read_csv(csv_path)
-    rows = rows[(rows["phase"] == "test") & (rows["block"] == block)]
-    rt = rows.loc[rows["timed_out"] == 0, "rt"]
-    mean_rt = f"{1000 * rt.mean():.0f} ms" if len(rt) else "-"
-    return f"Block {block} done.\n\nAccuracy: {100 * rows['correct'].mean():.0f} %\nMean reaction time: {mean_rt}"
-
-
 def run_session(config: ExperimentConfig, participant: str, data_dir, index: int | None = None,
                 resume: bool = False, observer: SimulatedObserver | dict | None = None,
                 assume_fps: float | None = None, win=None, fullscreen: bool | None = None,
@@ -206,7 +211,7 @@ def run_session(config: ExperimentConfig, participant: str, data_dir, index: int
     fullscreen : bool, optional
         Override ``config.fullscreen`` when opening the window.
     progress : bool
-        tqdm bar over trials.
+        A progress bar over trials (on a terminal only).
 
     Returns
     -------
@@ -214,7 +219,6 @@ def run_session(config: ExperimentConfig, participant: str, data_dir, index: int
         The per-trial CSV.
     """
     from psychopy.hardware import keyboard
-    from tqdm import tqdm
 
     session = Session(config, participant, data_dir, index=index, resume=resume)
     if isinstance(observer, dict):
@@ -226,75 +230,25 @@ def run_session(config: ExperimentConfig, participant: str, data_dir, index: int
         fps, measured = measure_fps(win, assume_fps)
         frames_for(config.stimulus_duration, fps, config.allow_frame_rounding)  # refuse early
         frames_for(config.response_window, fps, config.allow_frame_rounding)
-        kb = keyboard.Keyboard(backend="event" if observer is not None else config.keyboard_backend)
+        requested = "event" if observer is not None else config.keyboard_backend
+        kb = keyboard.Keyboard(backend=requested)
         backend = kb.getBackend()
         if observer is not None and backend != "event":
             raise RuntimeError(f"simulated key presses need PsychoPy's 'event' keyboard backend, but this process "
                                f"already uses {backend!r} (PsychoPy fixes it per process); run the simulation in "
                                f"a fresh process")
-        display = _Display(win, kb, config, fps, observer)
         timing = "nominal" if assume_fps is not None else "measured"
-        rng = np.random.default_rng([config.seed, session.index, len(session.record["resumed"]), 1])
-        session.record["runs"].append({
-            "time": _now(), "mode": "simulate" if observer is not None else "lab", "fps_nominal": fps,
-            "fps_measured": measured, "keyboard_backend": backend, "keyboard_backend_requested":
-            "event" if observer is not None else config.keyboard_backend, "timing": timing,
-            "window": {"size": [int(x) for x in win.size], "fullscreen": bool(win._isFullScr)},
-            "psychopy": _psychopy_versions(win)})
-        session.save_record(status="running")
-        _run_trials(session, display, observer, rng, timing, progress and tqdm)
-        display.text.text = "Thank you!"
-        display.show(display.text, display.frames(0.5))
-        session.save_record(status="completed", finished=_now())
-    except SessionAborted:
-        session.save_record(status="aborted", aborted=_now())
+        screen = WindowScreen(win, kb, config, fps, simulated=observer is not None, timing=timing)
+        run = {"mode": "simulate" if observer is not None else "lab", "fps_nominal": fps, "fps_measured": measured,
+               "keyboard_backend": backend, "keyboard_backend_requested": requested, "timing": timing,
+               "window": {"size": [int(x) for x in win.size], "fullscreen": bool(win._isFullScr),
+                          "background": config.background, "text_color": text_color(config.background)},
+               "psychopy": _psychopy_versions(win)}
+        return conduct(session, screen, observer, run, progress)
     finally:
         session.log.close()
         if own_window:
             win.close()
-    return session.csv_path
-
-
-def _run_trials(session, display, observer, rng, timing, bar) -> None:
-    cfg, info, fps = session.config, session.info, display.fps
-    remaining = session.remaining
-    if remaining.empty:
-        return
-    first = "Resuming the session.\n\nPress {cont} to go on." if session.record["resumed"] else INSTRUCTIONS
-    display.message(first.format(target=info["target_key"], distractor=info["distractor_key"],
-                                 n_training=cfg.n_training, cont=cfg.continue_key))
-    iterator = bar(remaining.iterrows(), total=len(remaining), desc=session.participant) if bar else remaining.iterrows()
-    block = None
-    for n, (_, trial) in enumerate(iterator, start=1):
-        if observer is not None and observer.abort_at == n:
-            display.press(cfg.abort_key)
-        if block is not None and (trial["phase"], trial["block"]) != block:
-            _between_blocks(session, display, block)
-        block = (trial["phase"], trial["block"])
-        plan = observer_plan(observer, trial, info, rng, fps) if observer is not None else None
-        result = display.trial(trial, info, plan)
-        result["rt"] = (result["rt_frames"] / fps if timing == "nominal" else result["rt_keyboard"]) \
-            if result["rt_frames"] is not None else None
-        result["timing"] = timing
-        session.log.append({**session.base_row(trial), **result})
-        if trial["phase"] == "training":
-            display.text.text = "Too slow!" if result["timed_out"] else ("Correct" if result["correct"] else "Wrong")
-            display.show(display.text, display.frames(cfg.training_feedback_duration))
-        elif result["timed_out"]:
-            display.text.text = "Too slow!"
-            display.show(display.text, display.frames(cfg.too_slow_duration))
-    _between_blocks(session, display, block)
-
-
-def _between_blocks(session, display, block) -> None:
-    phase, number = block
-    cfg = session.config
-    if phase == "training":
-        display.message(f"Practice done.\n\nNow {cfg.n_blocks} blocks of {cfg.trials_per_block} trials, no feedback "
-                        f"per trial.\n\nPress {cfg.continue_key} to start.")
-    else:
-        display.message(_block_feedback(session.csv_path, number) + f"\n\nPress {cfg.continue_key} to go on.",
-                        cfg.block_feedback_max)
 
 
 def _psychopy_versions(win) -> dict:

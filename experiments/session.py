@@ -1,24 +1,41 @@
-"""Session data: the per-trial CSV (appended and flushed trial by trial), the session JSON,
-resuming, and a window-free simulated session that writes the same files as the runner.
+"""Session data and the one trial loop: the per-trial CSV (appended and flushed trial by trial),
+the session JSON, resuming, and :func:`conduct`, which runs a session's trials on a *screen*:
+the PsychoPy window (:class:`experiments.runner.WindowScreen`) or :class:`HeadlessScreen`, a
+window-free screen for simulated observers that writes the same files.
+
+A screen has ``fps`` (nominal refresh rate), ``timing`` (``"nominal"`` or ``"measured"``) and
+four methods: ``message(text, max_seconds)`` (show until the continue key), ``show_text(text,
+seconds)`` (show for a fixed time), ``press(key)`` (a simulated key press) and ``trial(trial,
+info, plan) -> dict`` (one trial's response and timing fields; ``plan`` is the simulated
+observer's ``(key, frame)`` or None). Both raise :class:`SessionAborted` on the abort key.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime
+import io
 import json
 import math
-import os
 import platform
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.fileio import AppendLog, atomic_write_text
+from clickme_analysis.io import read_table
+from clickme_analysis.progress import progress as progress_bar
 from experiments.config import ExperimentConfig
-from experiments.design import (build_trials, frames_for, latin_square, load_assignment, load_manifest,
-                                participant_index, score_response)
+from experiments.design import (
+    build_trials,
+    frames_for,
+    latin_square,
+    load_assignment,
+    load_manifest,
+    participant_index,
+    score_response,
+)
 from experiments.observer import SimulatedObserver
 
 #: Columns of ``data/<participant>.csv``, in order (docs/experiments.md explains each).
@@ -30,13 +47,25 @@ DATA_COLUMNS = (
     "stim_duration_nominal", "dropped_frames", "frame_intervals_ms", "onset_time", "timing", "time",
 )
 
+INSTRUCTIONS = (
+    "Animal or not?\n\nA fixation cross, then a picture flashes briefly.\n"
+    "Press '{target}' if it shows an ANIMAL, '{distractor}' if it does NOT.\n"
+    "Answer as fast and as accurately as you can: you have about half a second.\n\n"
+    "First {n_training} practice trials with feedback.\n\nPress {cont} to start."
+)
+
+
+class SessionAborted(Exception):
+    """The abort key was pressed."""
+
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 class TrialLog:
-    """Append-only per-trial CSV; each row is flushed and fsync'ed when the trial ends.
+    """Append-only per-trial CSV; each row is flushed and fsync'ed when the trial ends
+    (:class:`clickme_analysis.fileio.AppendLog`).
 
     A process killed mid-write leaves at most a partial last line, which opening the log again
     removes, so at most the trial in flight is lost.
@@ -45,38 +74,20 @@ class TrialLog:
     def __init__(self, path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._repair()
-        new = not self.path.exists() or self.path.stat().st_size == 0
-        self._file = open(self.path, "a", newline="", encoding="utf-8")
-        self._writer = csv.DictWriter(self._file, fieldnames=DATA_COLUMNS, extrasaction="raise")
-        if new:
-            self._writer.writeheader()
-            self._sync()
-
-    def _repair(self) -> None:
-        if not self.path.exists():
-            return
-        data = self.path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            self.path.write_bytes(data[: data.rfind(b"\n") + 1])
-
-    def _sync(self) -> None:
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        self._log = AppendLog(self.path, header=",".join(DATA_COLUMNS))
 
     def completed(self) -> set[tuple[str, int, int]]:
         """``(phase, block, trial)`` of the trials already in the file."""
-        if self.path.stat().st_size == 0:
-            return set()
-        done = pd.read_csv(self.path, usecols=["phase", "block", "trial"])
+        done = read_table(self.path, ("phase", "block", "trial"), "trial data")
         return set(zip(done["phase"], done["block"].astype(int), done["trial"].astype(int)))
 
     def append(self, row: dict) -> None:
-        self._writer.writerow({k: _csv_value(row.get(k)) for k in DATA_COLUMNS})
-        self._sync()
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="").writerow([_csv_value(row.get(k)) for k in DATA_COLUMNS])
+        self._log.append(buffer.getvalue())
 
     def close(self) -> None:
-        self._file.close()
+        self._log.close()
 
     def __enter__(self):
         return self
@@ -107,10 +118,8 @@ def session_paths(data_dir, participant: str) -> tuple[Path, Path]:
 
 
 def write_record(path, record: dict) -> None:
-    """Write the session JSON atomically (temporary file, then rename)."""
-    tmp = Path(path).with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    """Write the session JSON atomically (:func:`clickme_analysis.fileio.atomic_write_text`)."""
+    atomic_write_text(path, json.dumps(record, indent=2, default=str))
 
 
 def software_versions() -> dict:
@@ -206,40 +215,149 @@ def observer_plan(observer: SimulatedObserver, trial, info: dict, rng, fps: floa
     return key, int(math.ceil(rt * fps))
 
 
-def simulate_session(config: ExperimentConfig, participant: str, data_dir, observer: SimulatedObserver | dict,
-                     index: int | None = None, fps: float = 60.0, resume: bool = False) -> Path:
-    """Run a session with a simulated observer and no window (same design, same files).
+class HeadlessScreen:
+    """A window-free screen for simulated observers: frames are counted at a nominal ``fps``,
+    nothing is drawn, and the observer's key is read on its planned frame (as the window reads it).
 
-    ``observer`` may be a dict of group -> observer. Timing is nominal: durations are whole frames at ``fps`` and the reaction time is the frame
-    of the key press over ``fps``; the measured-timing columns stay empty.
+    The measured-timing columns (``stim_duration``, ``rt_keyboard``, ``frame_intervals_ms``...)
+    stay empty; ``timing`` is ``nominal``.
+    """
+
+    timing = "nominal"
+
+    def __init__(self, config: ExperimentConfig, fps: float = 60.0):
+        self.config, self.fps, self._aborted = config, float(fps), False
+        self.n_stim = frames_for(config.stimulus_duration, fps, config.allow_frame_rounding)
+        self.n_window = frames_for(config.response_window, fps, config.allow_frame_rounding)
+
+    def press(self, key: str) -> None:
+        self._aborted = self._aborted or key == self.config.abort_key
+
+    def _check_abort(self) -> None:
+        if self._aborted:
+            raise SessionAborted
+
+    def message(self, text: str, max_seconds: float = math.inf) -> None:
+        self._check_abort()
+
+    def show_text(self, text: str, seconds: float) -> None:
+        self._check_abort()
+
+    def trial(self, trial, info: dict, plan) -> dict:
+        self._check_abort()
+        key, frame = plan if plan is not None else (None, None)
+        # the window runs max(n_window, n_stim + 1) frames and takes a key read before n_window
+        if frame is None or frame >= self.n_window:
+            key, frame = None, None
+        return {**score_response(key, trial["target"], info), "rt_keyboard": None, "rt_frames": frame,
+                "fixation_frames": max(1, round(trial["fixation_duration"] * self.fps)),
+                "stim_frames": self.n_stim, "stim_duration_nominal": self.n_stim / self.fps}
+
+
+def block_feedback(csv_path, block: int) -> str:
+    """The block-feedback text: accuracy and mean RT (responses in time) of one test block."""
+    rows = read_table(csv_path, ("phase", "block", "correct", "rt", "timed_out"), "trial data")
+    rows = rows[(rows["phase"] == "test") & (rows["block"] == block)]
+    rt = rows.loc[rows["timed_out"] == 0, "rt"]
+    mean_rt = f"{1000 * rt.mean():.0f} ms" if len(rt) else "-"
+    return f"Block {block} done.\n\nAccuracy: {100 * rows['correct'].mean():.0f} %\nMean reaction time: {mean_rt}"
+
+
+def conduct(session: Session, screen, observer: SimulatedObserver | None, run: dict,
+            progress: bool = False) -> Path:
+    """Run the session's remaining trials on ``screen``: the one trial loop of lab and simulated sessions.
+
+    Parameters
+    ----------
+    session : Session
+    screen : WindowScreen or HeadlessScreen
+        See the module docstring.
+    observer : SimulatedObserver, optional
+        Plans each trial's key and frame (None: a person presses the keys).
+    run : dict
+        What this start records in the session JSON's ``runs`` (mode, fps, keyboard, window).
+    progress : bool
+        A progress bar over trials (on a terminal only).
+
+    Returns
+    -------
+    Path
+        The per-trial CSV; the JSON's ``status`` is ``completed`` or ``aborted``.
+    """
+    cfg = session.config
+    rng = np.random.default_rng([cfg.seed, session.index, len(session.record["resumed"]), 1])
+    session.record["runs"].append({"time": _now(), **run})
+    session.save_record(status="running")
+    try:
+        _run_trials(session, screen, observer, rng, progress)
+        screen.show_text("Thank you!", 0.5)
+        session.save_record(status="completed", finished=_now())
+    except SessionAborted:
+        session.save_record(status="aborted", aborted=_now())
+    finally:
+        session.log.close()
+    return session.csv_path
+
+
+def _run_trials(session, screen, observer, rng, progress) -> None:
+    cfg, info, fps = session.config, session.info, screen.fps
+    remaining = session.remaining
+    if remaining.empty:
+        return
+    first = "Resuming the session.\n\nPress {cont} to go on." if session.record["resumed"] else INSTRUCTIONS
+    screen.message(first.format(target=info["target_key"], distractor=info["distractor_key"],
+                                n_training=cfg.n_training, cont=cfg.continue_key))
+    block = None
+    rows = progress_bar(remaining.iterrows(), enabled=progress, total=len(remaining), desc=session.participant)
+    for n, (_, trial) in enumerate(rows, start=1):
+        if observer is not None and observer.abort_at == n:
+            screen.press(cfg.abort_key)
+        if block is not None and (trial["phase"], trial["block"]) != block:
+            _between_blocks(session, screen, block)
+        block = (trial["phase"], trial["block"])
+        plan = observer_plan(observer, trial, info, rng, fps) if observer is not None else None
+        result = screen.trial(trial, info, plan)
+        result["rt"] = (result["rt_frames"] / fps if screen.timing == "nominal" else result["rt_keyboard"]) \
+            if result["rt_frames"] is not None else None
+        result["timing"] = screen.timing
+        session.log.append({**session.base_row(trial), **result})
+        if trial["phase"] == "training":
+            screen.show_text("Too slow!" if result["timed_out"] else ("Correct" if result["correct"] else "Wrong"),
+                             cfg.training_feedback_duration)
+        elif result["timed_out"]:
+            screen.show_text("Too slow!", cfg.too_slow_duration)
+    _between_blocks(session, screen, block)
+
+
+def _between_blocks(session, screen, block) -> None:
+    phase, number = block
+    cfg = session.config
+    if phase == "training":
+        screen.message(f"Practice done.\n\nNow {cfg.n_blocks} blocks of {cfg.trials_per_block} trials, no feedback "
+                       f"per trial.\n\nPress {cfg.continue_key} to start.")
+    else:
+        screen.message(block_feedback(session.csv_path, number) + f"\n\nPress {cfg.continue_key} to go on.",
+                       cfg.block_feedback_max)
+
+
+def simulate_session(config: ExperimentConfig, participant: str, data_dir, observer: SimulatedObserver | dict,
+                     index: int | None = None, fps: float = 60.0, resume: bool = False,
+                     progress: bool = False) -> Path:
+    """Run a session with a simulated observer and no window (same design, same loop, same files).
+
+    ``observer`` may be a dict of group -> observer. Timing is nominal: durations are whole
+    frames at ``fps`` and the reaction time is the frame of the key press over ``fps``; the
+    measured-timing columns stay empty.
 
     Returns
     -------
     Path
         The per-trial CSV.
     """
+    screen = HeadlessScreen(config, fps)  # refuses a rate without whole frames before any file is written
     session = Session(config, participant, data_dir, index=index, resume=resume)
     if isinstance(observer, dict):
         observer = observer[session.info["group"]]
-    rng = np.random.default_rng([config.seed, session.index, len(session.record["resumed"]), 1])
-    stim_frames = frames_for(config.stimulus_duration, fps, config.allow_frame_rounding)
-    window = frames_for(config.response_window, fps, config.allow_frame_rounding)
-    session.record["runs"].append({"time": _now(), "mode": "simulate-windowless", "fps_nominal": fps,
-                                   "fps_measured": None, "keyboard_backend": None, "timing": "nominal"})
-    session.save_record(status="running")
-    with session.log:
-        for n, (_, trial) in enumerate(session.remaining.iterrows(), start=1):
-            if observer.abort_at is not None and n == observer.abort_at:
-                session.save_record(status="aborted", aborted=_now())
-                return session.csv_path
-            key, frame = observer_plan(observer, trial, session.info, rng, fps)
-            if frame >= window:
-                key = None
-            row = session.base_row(trial)
-            row.update(score_response(key, trial["target"], session.info))
-            row.update({"rt": frame / fps if key else None, "rt_frames": frame if key else None,
-                        "fixation_frames": round(trial["fixation_duration"] * fps), "stim_frames": stim_frames,
-                        "stim_duration_nominal": stim_frames / fps, "timing": "nominal"})
-            session.log.append(row)
-    session.save_record(status="completed", finished=_now())
-    return session.csv_path
+    run = {"mode": "simulate-windowless", "fps_nominal": float(fps), "fps_measured": None,
+           "keyboard_backend": None, "timing": "nominal"}
+    return conduct(session, screen, observer, run, progress)

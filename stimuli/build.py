@@ -18,8 +18,7 @@ import pandas as pd
 
 from clickme_analysis.errors import InputError
 from stimuli.compose import centering_shift, composite, shift_image
-from stimuli.reveal import (check_importance, keep_top_pixels, level_counts, reveal_budget,
-                            reveal_masks, reveal_order)
+from stimuli.reveal import check_importance, keep_top_pixels, level_counts, reveal_budget, reveal_masks, reveal_order
 from stimuli.scramble import as_float_image, phase_scramble, to_grayscale
 
 INTACT = "intact"
@@ -239,10 +238,11 @@ def contact_sheet(tiles, captions, tile_size: int = 128) -> np.ndarray:
     return np.asarray(sheet)
 
 
-def latin_square(images: pd.DataFrame, levels) -> pd.DataFrame:
+def latin_square(images: pd.DataFrame, levels, intact: bool = True) -> pd.DataFrame:
     """Latin-square lists: list ``L`` shows image ``i`` at condition ``(i + L) mod n_conditions``.
 
-    Conditions are the reveal levels (increasing) then the intact image; there are as many lists
+    Conditions are the reveal levels (increasing) then the intact image (unless ``intact`` is
+    False); there are as many lists
     as conditions, so across lists every image appears once in every condition, and in each list
     every image appears once. ``i`` counts images within their category, so each list spreads
     targets and distractors evenly over the conditions. Participant ``k`` (0-based) takes list
@@ -254,6 +254,8 @@ def latin_square(images: pd.DataFrame, levels) -> pd.DataFrame:
         ``image_id, category`` (one row per image).
     levels : sequence of float
         Reveal levels in percent.
+    intact : bool
+        Include the intact image as the last condition.
 
     Returns
     -------
@@ -269,7 +271,10 @@ def latin_square(images: pd.DataFrame, levels) -> pd.DataFrame:
     [['a', 10.0, 'revealed'], ['b', 100.0, 'intact']]
     """
     levels = [float(v) for v in levels]
-    n_conditions = len(levels) + 1
+    if not levels:
+        raise InputError("expected at least one reveal level, got none", field="levels")
+    n_conditions = len(levels) + int(intact)
+    images = images.assign(category=images["category"].fillna("").astype(str))
     images = images.sort_values(["category", "image_id"], kind="stable")
     index = images.groupby("category", sort=False).cumcount().to_numpy()
     rows = []

@@ -4,8 +4,9 @@ Reads ``ROOT/clickme/images/`` and ``ROOT/clickme/labels.csv``; writes ``ROOT/ga
 ``game_log.jsonl``, ``session.json``, ``maps.npz`` (the game's maps, built by the map pipeline),
 ``game_statistics.csv``, ``learning_check.csv`` and ``demo_log.txt`` (which path ran).
 
-Two simulated players play six rounds each against the stand-in partner, with 2 s rounds and a
-player moving 3.5 times faster than the paper's ~50 ms per point (a 7 s game compressed in time).
+Two simulated players play six rounds each against the stand-in partner: a 7 s game compressed
+in time, with 2 s rounds, and the original game's point rule (7 px steps toward the cursor) at a
+point every 15 ms instead of 50 ms, the player's path moving at the same pace.
 """
 
 from __future__ import annotations
@@ -19,15 +20,19 @@ log = logging.getLogger(__name__)
 
 #: (participant, skill, skip rate) of the demo's simulated players
 DEMO_PLAYERS = (("G01", 0.9, 0.0), ("G02", 0.6, 0.25))
+#: seconds between points in the demo (the original game: 0.05 s over 7 s rounds; the demo's are 2 s)
+DEMO_POINT_INTERVAL = 0.015
 
 
 def _demo_parts(labels_path) -> dict:
     """Labelled parts of the embedded demo images (ids absent there fall back to saliency peaks)."""
-    import pandas as pd
-
     from clickme_analysis.synthetic import demo_images
+    from experiments.game.task import read_game_labels
 
-    per_category = int(pd.read_csv(labels_path, dtype=str)["category"].value_counts().max())
+    table = read_game_labels(labels_path)
+    if "category" not in table.columns:
+        return {}
+    per_category = int(table["category"].value_counts().max())
     try:
         return demo_images(per_category=per_category)[2]
     except InputError:
@@ -47,9 +52,10 @@ def _setup(root: pathlib.Path, seed: int, n_rounds: int, round_seconds: float):
         raise InputError("the game demo needs the ClickMe stage's images and labels (run it first)", path=labels_path)
     images, labels = load_images(source / "images", labels_path)
     config = GameConfig(round_seconds=round_seconds, n_rounds=n_rounds, fullscreen=False, window_size=(640, 480),
-                        feedback_max=0.5, seed=seed)
+                        feedback_max=0.5, point_interval=DEMO_POINT_INTERVAL, seed=seed)
     partner = StandInPartner.from_images(images, labels, threshold=0.3, top_k=config.top_k, seed=seed)
-    players = [(pid, SimulatedPlayer(skill=skill, point_interval=0.015, press_delay=(0.1, 0.3), skip_rate=skip))
+    players = [(pid, SimulatedPlayer(skill=skill, point_interval=DEMO_POINT_INTERVAL, press_delay=(0.1, 0.3),
+                                     skip_rate=skip))
                for pid, skill, skip in DEMO_PLAYERS]
     return images, config, partner, players, _demo_parts(labels_path)
 
@@ -89,7 +95,7 @@ def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: s
     seed : int
         Image order, player paths, partner query intervals.
     progress : bool
-        tqdm bars.
+        Progress bars (on a terminal only).
     window : {"auto", "xvfb", "none"}
         ``auto``: the PsychoPy game in a private Xvfb when one starts, else window-free (logged);
         ``xvfb``: require it; ``none``: window-free. The window runs in a child process:

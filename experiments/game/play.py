@@ -16,11 +16,22 @@ from pathlib import Path
 import numpy as np
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.progress import progress as progress_bar
+from experiments.config import text_color
 from experiments.game.config import GameConfig
 from experiments.game.partner import PartnerQueries
 from experiments.game.player import saliency_parts
-from experiments.game.task import (GameLog, RoundState, image_coordinates, now_iso, overlay, participant_rng,
-                                   play_order, save_session, window_coordinates)
+from experiments.game.task import (
+    GameLog,
+    RoundState,
+    image_coordinates,
+    now_iso,
+    overlay,
+    participant_rng,
+    play_order,
+    save_session,
+    window_coordinates,
+)
 
 INSTRUCTIONS = (
     "Paint the parts of each picture that show what it is.\n\n"
@@ -63,8 +74,11 @@ class WindowScreen:
         self.centre = (0.0, -20.0)
         self.mouse = event.Mouse(visible=True, win=win)
         self.image = visual.ImageStim(win, image=np.zeros((size, size, 3)), size=(size, size), pos=self.centre)
-        self.title = visual.TextStim(win, "", pos=(0, self.centre[1] + size / 2 + 30), height=28, color=1.0)
-        self.text = visual.TextStim(win, "", height=20, color=1.0, wrapWidth=min(700, win.size[0] * 0.9))
+        ink = text_color(config.background)
+        self.title = visual.TextStim(win, "", pos=(0, self.centre[1] + size / 2 + 30), height=28, color=ink,
+                                     colorSpace="rgb")
+        self.text = visual.TextStim(win, "", height=20, color=ink, colorSpace="rgb",
+                                    wrapWidth=min(700, win.size[0] * 0.9))
         self._last, self._pressed, self._skip_sent = None, False, False
 
     def show(self, state: RoundState, title: bool = False) -> None:
@@ -246,15 +260,13 @@ def run_game(images, participant: str, out_dir, config: GameConfig, partner, pla
     pace_fps : float, optional
         Cap the frame rate (displays without vsync such as Xvfb, to spare the CPU).
     progress : bool
-        tqdm bar over rounds.
+        A progress bar over rounds (on a terminal only).
 
     Returns
     -------
     pathlib.Path
         The log.
     """
-    from tqdm import tqdm
-
     if not participant or not participant.strip():
         raise InputError("expected a non-empty participant ID", field="participant")
     if window not in ("psychopy", "none"):
@@ -276,7 +288,7 @@ def run_game(images, participant: str, out_dir, config: GameConfig, partner, pla
                "partner": getattr(partner, "description", type(partner).__name__), "player": None if player is None
                else repr(player), "config": config.to_dict(), "started": now_iso(), "status": "running",
                "rounds_before": len(previous), "rounds_played": 0, "rounds_skipped": 0, "score": score,
-               "order": [im.image_id for im in order]}
+               "order": [im.image_id for im in order], "point_rule": config.point_rule_record()}
     own_window = window == "psychopy" and win is None
     queries = PartnerQueries(partner, config, threaded=window == "psychopy")
     try:
@@ -291,9 +303,10 @@ def run_game(images, participant: str, out_dir, config: GameConfig, partner, pla
         simulated = player is not None
         screen.message(INSTRUCTIONS.format(seconds=config.round_seconds, skip=config.skip_key, abort=config.abort_key,
                                            cont=config.continue_key), simulated, np.inf)
-        for k, item in enumerate(tqdm(order, disable=not progress, desc=f"game {participant}")):
+        for k, item in enumerate(progress_bar(order, enabled=progress, desc=f"game {participant}")):
             number = len(previous) + k + 1
-            state = RoundState(item, config.image_size, config.player_bubble)
+            state = RoundState(item, config.image_size, config.player_bubble, config.point_rule,
+                               config.point_interval, config.point_step)
             queries.start(state, participant_rng(config.seed, participant, 1, number))
             plan = None
             if simulated:

@@ -1,28 +1,33 @@
 """Round logic of the ClickMe game, its images and its click log (no PsychoPy, no torch).
 
-A round shows one image under its category name. From the player's first mouse press on, every
-cursor position (one per frame when it moved) becomes a point painted as a 14x14 px bubble on the
-player's screen; the partner sees only 21x21 px bubbles at the same points. The round ends when
+A round shows one image under its category name. From the player's first mouse press on, the
+cursor is turned into points painted as 14x14 px bubbles on the player's screen; the partner
+sees only 21x21 px bubbles at the same points. By default points follow the original ClickMe
+game (:func:`next_points`): a point every 50 ms, each stepping at most 7 px from the last
+point toward the cursor, stored only when new; ``rule="frame"`` takes the cursor every frame
+it moved. The round ends when
 the partner's top-5 holds the true label or after ``round_seconds``; the player earns the
 fraction of the round left when the partner's correct answer came back, 0 otherwise.
 
 The log (:class:`GameLog`) is JSON lines, one object per round, appended, flushed and fsync'ed
-as the round ends, in the per-round form :func:`clickme_analysis.io.read_clicks` reads.
+as the round ends (:class:`clickme_analysis.fileio.AppendLog`), in the per-round form
+:func:`clickme_analysis.io.read_clicks` reads.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
-import os
+import math
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.fileio import AppendLog, atomic_write_text, read_jsonl
+from clickme_analysis.io import read_table
 from clickme_analysis.maps import paint_clicks
 
 #: ImageNet mean RGB (0-255): the partner's neutral background
@@ -30,7 +35,7 @@ MEAN_RGB = (124, 116, 104)
 
 
 def now_iso() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -42,8 +47,27 @@ class GameImage:
     image: np.ndarray
 
 
+def read_game_labels(path):
+    """Read the game's ``labels.csv`` (``image_id, label[, category]``): the one label reader of the game.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As strings, in file order; a missing file, missing column, unreadable (e.g. binary) file
+        or an empty ``image_id`` / ``label`` raises a located :class:`InputError`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("labels file not found", path=path)
+    table = read_table(path, ("image_id", "label"), "labels file", dtype=str, keep_default_na=False)
+    for line, (image_id, label) in enumerate(zip(table["image_id"], table["label"]), start=2):
+        if not image_id.strip() or not label.strip():
+            raise InputError("expected a non-empty image_id and label", path=path, line=line)
+    return table
+
+
 def load_images(images_dir, labels_path, size: int = 256) -> tuple[list[GameImage], list[str]]:
-    """Read ``labels.csv`` (``image_id, label[, category]``) and ``<images_dir>/<image_id>.png``.
+    """Read ``labels.csv`` (:func:`read_game_labels`) and ``<images_dir>/<image_id>.png``.
 
     Images of another size are resized to ``size`` x ``size`` (clicks are recorded on that grid).
 
@@ -57,19 +81,11 @@ def load_images(images_dir, labels_path, size: int = 256) -> tuple[list[GameImag
     from PIL import Image
 
     labels_path, images_dir = Path(labels_path), Path(images_dir)
-    if not labels_path.is_file():
-        raise InputError("labels file not found", path=labels_path)
+    table = read_game_labels(labels_path)
     if not images_dir.is_dir():
         raise InputError("images folder not found", path=images_dir)
-    table = pd.read_csv(labels_path, dtype=str, keep_default_na=False)
-    missing = {"image_id", "label"} - set(table.columns)
-    if missing:
-        raise InputError(f"missing columns {sorted(missing)}; expected image_id, label[, category]",
-                         path=labels_path, line=1)
     images = []
     for line, (image_id, label) in enumerate(zip(table["image_id"], table["label"]), start=2):
-        if not image_id.strip() or not label.strip():
-            raise InputError("expected a non-empty image_id and label", path=labels_path, line=line)
         path = images_dir / f"{image_id}.png"
         if not path.is_file():
             raise InputError(f"image {str(path)!r} not found", path=labels_path, line=line, field="image_id")
@@ -184,13 +200,76 @@ def round_points(success_time: float | None, round_seconds: float) -> float:
     return float(min(1.0, max(0.0, (round_seconds - success_time) / round_seconds)))
 
 
+def next_points(last, cursor, first_tick: int, t: float, start: float, interval: float = 0.05,
+                step: float = 7.0) -> tuple[list[tuple[float, float, float]], int]:
+    """Points of the original ClickMe game due by time ``t``: the 50 ms / 7 px rule.
+
+    Tick ``k`` fires at ``start + k * interval`` (``start``: the first press). At each tick due
+    (``first_tick`` on, up to ``t``), the new point steps from the last point toward the cursor
+    by at most ``step`` px (onto the cursor when it is closer; the step is cut to 0.1 px toward
+    zero, so it never exceeds ``step``); it is kept
+    only when it differs from the last point. The first tick (``k = 0``) puts a point on the
+    cursor. Every tick due at one frame sees that frame's cursor.
+
+    Parameters
+    ----------
+    last : tuple of float or None
+        The last stored point (None before the first).
+    cursor : tuple of float
+        The cursor now (image pixels).
+    first_tick : int
+        The first tick not yet processed.
+    t, start, interval, step : float
+        Now, the first press (s), the tick interval (s) and the longest step (px).
+
+    Returns
+    -------
+    points : list of (x, y, t)
+        New points with their tick times (s).
+    next_tick : int
+        The first tick still to come.
+
+    Examples
+    --------
+    >>> next_points((0.0, 0.0), (30.0, 40.0), 1, 0.1, 0.0)[0]  # ticks 1 and 2, 7 px each along (3, 4)/5
+    [(4.2, 5.6, 0.05), (8.4, 11.2, 0.1)]
+    """
+    n_due = math.floor((t - start) / interval + 1e-9) + 1  # ticks 0 .. n_due - 1 have fired
+    points = []
+    for k in range(first_tick, n_due):
+        if last is None:
+            point = (round(float(cursor[0]), 1), round(float(cursor[1]), 1))
+        else:
+            dx, dy = cursor[0] - last[0], cursor[1] - last[1]
+            distance = math.hypot(dx, dy)
+            scale = 1.0 if distance <= step else step / distance
+            point = (round(last[0] + _toward_zero(scale * dx), 1), round(last[1] + _toward_zero(scale * dy), 1))
+        if point != last:
+            points.append((*point, start + k * interval))
+            last = point
+    return points, max(first_tick, n_due)
+
+
+def _toward_zero(value: float) -> float:
+    """``value`` cut to a multiple of 0.1 toward zero (1e-6 absorbs float noise such as 41.99999)."""
+    return math.copysign(math.floor(abs(value) * 10 + 1e-6) / 10, value)
+
+
 @dataclass
 class RoundState:
-    """Points painted and partner answers of one round (times in seconds from image onset)."""
+    """Points painted and partner answers of one round (times in seconds from image onset).
+
+    ``rule``, ``interval`` and ``step``: how the cursor becomes points
+    (:class:`~experiments.game.config.GameConfig` ``point_rule``, ``point_interval``,
+    ``point_step``); the default is the original game's 50 ms / 7 px rule (:func:`next_points`).
+    """
 
     image: GameImage
     size: int
     bubble: int
+    rule: str = "interval"
+    interval: float = 0.05
+    step: float = 7.0
     x: list = field(default_factory=list)
     y: list = field(default_factory=list)
     t: list = field(default_factory=list)
@@ -199,8 +278,11 @@ class RoundState:
     success_time: float | None = None
     skipped: bool = False
     painted: np.ndarray | None = None
+    _next_tick: int = field(default=0, repr=False)
 
     def __post_init__(self):
+        if self.rule not in ("interval", "frame"):
+            raise InputError(f"expected point rule 'interval' or 'frame', got {self.rule!r}", field="point_rule")
         self.painted = np.zeros((self.size, self.size), dtype=bool)
 
     def update(self, t: float, x: float, y: float, pressed: bool) -> bool:
@@ -209,14 +291,21 @@ class RoundState:
             if not pressed:
                 return False
             self.first_press = t
-        x, y = round(float(x), 1), round(float(y), 1)
-        if self.x and (x, y) == (self.x[-1], self.y[-1]):
-            return False
-        self.x.append(x)
-        self.y.append(y)
-        self.t.append(round(1000.0 * t, 1))
-        self.painted |= paint_clicks([x], [y], self.painted.shape, self.bubble, "square")[0] > 0
-        return True
+        if self.rule == "frame":
+            point = (round(float(x), 1), round(float(y), 1))
+            new = [] if self.x and point == (self.x[-1], self.y[-1]) else [(*point, t)]
+        else:
+            last = (self.x[-1], self.y[-1]) if self.x else None
+            new, self._next_tick = next_points(last, (float(x), float(y)), self._next_tick, t, self.first_press,
+                                               self.interval, self.step)
+        for px, py, pt in new:
+            self.x.append(px)
+            self.y.append(py)
+            self.t.append(round(1000.0 * pt, 1))
+        if new:
+            xs, ys = [p[0] for p in new], [p[1] for p in new]
+            self.painted |= paint_clicks(xs, ys, self.painted.shape, self.bubble, "square")[0] > 0
+        return bool(new)
 
     def answer(self, sent: float, received: float, top: list[str], compute: float, n_points: int) -> None:
         """Record one partner answer; the first correct one sets the success time."""
@@ -241,7 +330,8 @@ class RoundState:
 
 
 class GameLog:
-    """Append-only JSON-lines log, one round per line, flushed and fsync'ed as each round ends.
+    """Append-only JSON-lines log, one round per line, flushed and fsync'ed as each round ends
+    (:class:`clickme_analysis.fileio.AppendLog`).
 
     Opening it again drops a partial last line (a process killed mid-write), so at most the
     round in flight is lost.
@@ -250,30 +340,18 @@ class GameLog:
     def __init__(self, path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists():
-            data = self.path.read_bytes()
-            if data and not data.endswith(b"\n"):
-                self.path.write_bytes(data[: data.rfind(b"\n") + 1])
-        self._file = open(self.path, "a", encoding="utf-8")
+        self._log = AppendLog(self.path)
 
     def rounds(self, participant: str | None = None) -> list[dict]:
-        """Rounds already in the log (of one participant, when given)."""
-        out = []
-        with open(self.path, encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    record = json.loads(line)
-                    if participant is None or record.get("participant_id") == participant:
-                        out.append(record)
-        return out
+        """Rounds already in the log (of one participant, when given); a bad line raises a located error."""
+        return [record for _, record in read_jsonl(self.path)
+                if participant is None or record.get("participant_id") == participant]
 
     def append(self, record: dict) -> None:
-        self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        self._log.append(json.dumps(record))
 
     def close(self) -> None:
-        self._file.close()
+        self._log.close()
 
     def __enter__(self):
         return self
@@ -285,8 +363,12 @@ class GameLog:
 def save_session(path, session: dict) -> None:
     """Add or update (by ``session_id``) one session record in ``path`` (written atomically)."""
     path = Path(path)
-    sessions = json.loads(path.read_text(encoding="utf-8"))["sessions"] if path.exists() else []
+    sessions = []
+    if path.exists():
+        try:
+            sessions = list(json.loads(path.read_text(encoding="utf-8"))["sessions"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise InputError(f"expected a session file {{\"sessions\": [...]}}, got unreadable content ({err})",
+                             path=path) from None
     sessions = [s for s in sessions if s.get("session_id") != session["session_id"]] + [session]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"sessions": sessions}, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps({"sessions": sessions}, indent=2))

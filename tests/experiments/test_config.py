@@ -53,9 +53,8 @@ def test_dataclass_validates_directly():
 
 
 def test_shipped_lab_config_lists_every_default():
-    from pathlib import Path
-
     import dataclasses
+    from pathlib import Path
 
     import experiments
 

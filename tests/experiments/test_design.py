@@ -3,9 +3,17 @@ import pandas as pd
 import pytest
 
 from clickme_analysis.errors import InputError
-from experiments.config import ExperimentConfig, load_config
-from experiments.design import (assign_participant, build_trials, frames_for, latin_square, load_assignment,
-                                load_manifest, participant_index, score_response)
+from experiments.config import ExperimentConfig
+from experiments.design import (
+    assign_participant,
+    build_trials,
+    frames_for,
+    latin_square,
+    load_assignment,
+    load_manifest,
+    participant_index,
+    score_response,
+)
 
 from .conftest import make_stimuli
 

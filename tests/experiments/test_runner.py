@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from clickme_analysis.errors import InputError
-from experiments.config import load_config
+from experiments.config import ExperimentConfig, load_config
 from experiments.observer import SimulatedObserver
 from experiments.session import DATA_COLUMNS, simulate_session
 
@@ -111,3 +111,39 @@ def test_virtual_display_is_one_server_per_process(xdisplay):
     with virtual_display() as again:
         assert again == xdisplay and os.environ["DISPLAY"] == again
     assert os.environ.get("DISPLAY") == before
+
+
+def _luminance(pixels):
+    """WCAG relative luminance of sRGB uint8 pixels."""
+    v = np.asarray(pixels, float) / 255
+    v = np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+    return v @ [0.2126, 0.7152, 0.0722]
+
+
+@pytest.mark.parametrize("background, expected_rgb", [(1.0, 255), (0.0, 128)])
+def test_rendered_frames_are_legible_on_the_background(xdisplay, background, expected_rgb):
+    """The paper's white background (and the grey option): cross, messages and feedback in dark ink."""
+    from experiments.runner import WindowScreen, open_window
+
+    config = ExperimentConfig(fullscreen=False, screen_size=(320, 240), background=background)
+    win = open_window(config, fullscreen=False)
+    try:
+        screen = WindowScreen(win, None, config, fps=60)
+        shots = {}
+        for name, stim, text in [("fixation", screen.fixation, None), ("message", screen.text, "Practice done."),
+                                 ("feedback", screen.text, "Too slow!")]:
+            if text is not None:
+                stim.text = text
+            stim.draw()
+            shots[name] = np.asarray(win.getMovieFrame(buffer="back"))[..., :3]
+            win.movieFrames = []
+            win.clearBuffer()
+    finally:
+        win.close()
+    for name, shot in shots.items():
+        corner = shot[:10, :10].reshape(-1, 3)
+        assert np.abs(corner.astype(int) - expected_rgb).max() <= 1, name  # the background itself
+        ink = _luminance(shot.reshape(-1, 3)).min()
+        contrast = (_luminance(corner[:1])[0] + 0.05) / (ink + 0.05)
+        assert contrast >= (15 if background == 1.0 else 4.5), (name, contrast)  # WCAG AA is 4.5
+        assert (shot.reshape(-1, 3).max(axis=1) < 64).sum() > 20, name  # dark text is drawn, not a speck

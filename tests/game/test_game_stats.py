@@ -10,8 +10,14 @@ import pytest
 from scipy import stats
 
 from clickme_analysis.errors import InputError
-from clickme_analysis.game_stats import (game_statistics, half_success, image_statistics, learning_check,
-                                         participant_statistics, read_game_log)
+from clickme_analysis.game_stats import (
+    game_statistics,
+    half_success,
+    image_statistics,
+    learning_check,
+    participant_statistics,
+    read_game_log,
+)
 
 
 def _record(image, player, number, n_points, success, points, skipped=False, latency=(20.0,)):

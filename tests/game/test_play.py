@@ -231,3 +231,56 @@ def test_demo_stage_plays_in_a_window_in_a_child_process(xdisplay, demo_set, tmp
     sessions = json.loads((out / "session.json").read_text())["sessions"]
     assert [s["mode"] for s in sessions] == ["simulate", "simulate"] and len(_rounds(out / "game_log.jsonl")) == 2
     assert (out / "maps.npz").is_file() and (out / "learning_check.csv").is_file()
+
+
+def _scripted_round(rule):
+    """A scripted mouse path played through the frame loop on the virtual 60 Hz clock."""
+    from experiments.game.partner import PartnerQueries
+    from experiments.game.play import HeadlessScreen, play_round
+    from experiments.game.player import RoundPlan
+
+    image = GameImage("x", "cat", np.zeros((256, 256, 3), np.uint8))
+    config = GameConfig(round_seconds=1.0, point_rule=rule)
+    never = StandInPartner(["cat", "dog"], {"x": "cat"}, {"x": np.ones((256, 256))}, threshold=1.0)
+    queries = PartnerQueries(never, config, threaded=False)
+    state = RoundState(image, 256, 14, config.point_rule, config.point_interval, config.point_step)
+    queries.start(state, np.random.default_rng(0))
+    # cursor at (100, 100); the press comes on the frame at 0.1 s; then two jumps
+    path = np.array([[100.0, 100.0, 0.0], [100.0, 130.0, 0.12], [130.0, 170.0, 0.37]])
+    play_round(HeadlessScreen(config), state, queries, config, RoundPlan(0.09, path))
+    return state
+
+
+def test_scripted_mouse_path_follows_the_original_games_50ms_7px_rule():
+    state = _scripted_round("interval")
+    # by hand: tick k at 100 + 50 k ms; tick 0 on the cursor; then 7 px steps toward the cursor,
+    # (0, 30): 107, 114, 121, 128, then 130 (2 px left); (30, 40) from (100, 130): steps (4.2, 5.6),
+    # the eighth lands on (130, 170); the tick at 800 ms and later give the same point: not stored
+    expected = [(100.0, 100.0), (100.0, 107.0), (100.0, 114.0), (100.0, 121.0), (100.0, 128.0), (100.0, 130.0),
+                (104.2, 135.6), (108.4, 141.2), (112.6, 146.8), (116.8, 152.4), (121.0, 158.0), (125.2, 163.6),
+                (129.4, 169.2), (130.0, 170.0)]
+    assert list(zip(state.x, state.y)) == expected
+    assert state.t == [100.0 + 50.0 * k for k in range(14)]
+    steps = np.hypot(np.diff(state.x), np.diff(state.y))
+    assert steps.max() <= 7.0 + 1e-9
+
+
+def test_per_frame_rule_stays_an_option():
+    state = _scripted_round("frame")
+    # the cursor itself on the frames where it moved: 0.1 s (press), 0.133 s, 0.383 s
+    assert list(zip(state.x, state.y)) == [(100.0, 100.0), (100.0, 130.0), (130.0, 170.0)]
+    assert state.t == [100.0, 133.3, 383.3]
+
+
+def test_session_file_records_the_point_rule(game_inputs, tmp_path):
+    log = _headless(game_inputs, tmp_path, n_rounds=2)
+    session = json.loads((tmp_path / "session.json").read_text())["sessions"][0]
+    assert session["point_rule"]["rule"] == "interval"
+    assert (session["point_rule"]["interval_ms"], session["point_rule"]["max_step_px"]) == (50.0, 7.0)
+    for r in _rounds(log):  # every logged round obeys the rule
+        assert np.hypot(np.diff(r["x"]), np.diff(r["y"])).max() <= 7.0 + 1e-9
+        ticks = (np.array(r["t"]) - r["first_press_t"]) / 50.0
+        assert np.allclose(ticks, np.round(ticks), atol=1e-3) and len(set(r["t"])) == len(r["t"])
+    _headless(game_inputs, tmp_path / "frame", n_rounds=1, point_rule="frame")
+    frame = json.loads((tmp_path / "frame" / "session.json").read_text())["sessions"][0]
+    assert frame["point_rule"]["rule"] == "frame"

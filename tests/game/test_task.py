@@ -10,8 +10,21 @@ from PIL import Image
 
 from clickme_analysis.errors import InputError
 from experiments.game.config import GameConfig, load_game_config
-from experiments.game.task import (MEAN_RGB, GameImage, GameLog, RoundState, image_coordinates, load_images, overlay,
-                                   partner_view, play_order, round_points, save_session, window_coordinates)
+from experiments.game.task import (
+    MEAN_RGB,
+    GameImage,
+    GameLog,
+    RoundState,
+    image_coordinates,
+    load_images,
+    next_points,
+    overlay,
+    partner_view,
+    play_order,
+    round_points,
+    save_session,
+    window_coordinates,
+)
 
 
 def _image(value=200, size=32):
@@ -68,8 +81,8 @@ def test_round_points():
     assert round_points(None, 7.0) == 0.0
 
 
-def test_round_state_paints_from_the_first_press_on():
-    state = RoundState(_image(), 32, 4)
+def test_round_state_per_frame_rule_paints_the_cursor_from_the_first_press_on():
+    state = RoundState(_image(), 32, 4, rule="frame")
     assert not state.update(0.0, 5, 5, pressed=False)
     assert state.update(0.1, 5, 5, pressed=True)
     assert not state.update(0.2, 5, 5, pressed=False)  # same place: no new point
@@ -77,6 +90,29 @@ def test_round_state_paints_from_the_first_press_on():
     assert state.x == [5.0, 20.0] and state.y == [5.0, 6.0] and state.t == [100.0, 300.0]
     assert state.first_press == 0.1
     assert state.painted.sum() == 2 * 16
+
+
+def test_round_state_default_rule_is_50ms_ticks_of_at_most_7px():
+    state = RoundState(_image(size=64), 64, 4)
+    assert not state.update(0.0, 5, 5, pressed=False)
+    assert state.update(0.1, 5, 5, pressed=True)  # tick 0 at the press: on the cursor
+    assert not state.update(0.2, 5, 5, pressed=False)  # ticks 1, 2: cursor unmoved, nothing new
+    assert state.update(0.3, 20, 5, pressed=False)  # ticks 3, 4 see the cursor 15 px away: 7 px steps
+    assert state.x == [5.0, 12.0, 19.0] and state.y == [5.0] * 3 and state.t == [100.0, 250.0, 300.0]
+    assert state.update(0.35, 20, 5, pressed=False) and state.x[-1] == 20.0  # tick 5: 1 px left, onto it
+    assert not state.update(0.4, 20, 5, pressed=False) and len(state.x) == 4  # tick 6: same point, not stored
+    with pytest.raises(InputError, match="point rule"):
+        RoundState(_image(), 32, 4, rule="event")
+
+
+def test_next_points_steps_toward_the_cursor():
+    # from (0, 0) toward (30, 40): unit (0.6, 0.8), 7 px per tick; tick 8 lands on the cursor (50 px)
+    points, tick = next_points((0.0, 0.0), (30.0, 40.0), 1, 0.5, 0.0)
+    assert tick == 11
+    assert [(x, y) for x, y, _ in points] == [(4.2, 5.6), (8.4, 11.2), (12.6, 16.8), (16.8, 22.4), (21.0, 28.0),
+                                              (25.2, 33.6), (29.4, 39.2), (30.0, 40.0)]
+    assert [round(t, 6) for _, _, t in points] == [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4]
+    assert next_points((1.0, 1.0), (9.0, 9.0), 3, 0.1, 0.05) == ([], 3)  # tick 3 (0.2 s) not due yet
 
 
 def test_round_state_success_is_the_first_correct_answer():
@@ -147,7 +183,7 @@ def test_load_images_reads_and_resizes(tmp_path):
 
 
 @pytest.mark.parametrize("text, match", [
-    ("image_id,category\na,animal\n", "missing columns \\['label'\\]"),
+    ("image_id,category\na,animal\n", "field 'label': labels file lacks columns \\['label'\\]"),
     ("image_id,label\na,cat\nzzz,dog\n", "line 3, field 'image_id': image .*zzz.png' not found"),
     ("image_id,label\na,\n", "line 2: expected a non-empty image_id and label"),
 ])
@@ -201,3 +237,25 @@ def test_load_game_config(tmp_path):
         load_game_config(path)
     with pytest.raises(InputError, match="not found"):
         load_game_config(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize("text, message", [
+    ('round_seconds = "3"\n', "game.toml, field 'round_seconds': expected float, got '3'"),
+    ("fullscreen = 1\n", "field 'fullscreen': expected bool, got 1"),
+    ("window_size = 800\n", "field 'window_size': expected a list of int, got 800"),
+    ('point_rule = "mouse"\n', "field 'point_rule': expected one of 'interval', 'frame', got 'mouse'"),
+    ("point_step = 0\n", "field 'point_step': expected a value > 0, got 0"),
+    ("query_min = 0.3\nquery_max = 0.2\n", "game.toml, field 'query_max': expected a duration >= query_min"),
+])
+def test_load_game_config_located_type_errors(tmp_path, text, message):
+    path = tmp_path / "game.toml"
+    path.write_text(text)
+    with pytest.raises(InputError) as err:
+        load_game_config(path)
+    assert message in str(err.value)
+
+
+def test_load_images_refuses_a_binary_labels_file(tmp_path):
+    (tmp_path / "labels.csv").write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(InputError, match="labels.csv"):
+        load_images(tmp_path, tmp_path / "labels.csv")

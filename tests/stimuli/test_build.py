@@ -9,8 +9,16 @@ from PIL import Image
 
 from clickme_analysis.archive import save_maps
 from clickme_analysis.errors import InputError
-from stimuli.build import (INTACT, StimulusConfig, build_stimulus_set, image_seed, latin_square,
-                           read_labels, reveal_levels, reveal_stimuli)
+from stimuli.build import (
+    INTACT,
+    StimulusConfig,
+    build_stimulus_set,
+    image_seed,
+    latin_square,
+    read_labels,
+    reveal_levels,
+    reveal_stimuli,
+)
 from stimuli.compose import centering_shift, shift_image
 from stimuli.reveal import level_counts
 

@@ -8,7 +8,7 @@ from scipy import ndimage
 
 from clickme_analysis.errors import InputError
 from stimuli import reveal
-from stimuli.reveal import (keep_top_pixels, level_counts, reveal_budget, reveal_masks, reveal_order)
+from stimuli.reveal import keep_top_pixels, level_counts, reveal_budget, reveal_masks, reveal_order
 
 
 def blob_map(shape=(40, 50), seed=0, zero_fraction=0.3):
