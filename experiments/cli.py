@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from clickme_analysis.config import nonnegative_int, positive_float
+
 
 def register(subparsers) -> None:
     """Add ``experiment`` with its ``run`` and ``analyze`` sub-subcommands."""
@@ -16,7 +18,7 @@ def register(subparsers) -> None:
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     run.add_argument("--config", type=Path, required=True, help="experiment TOML (docs/experiments.md)")
     run.add_argument("--participant", required=True, help="participant ID, e.g. P007")
-    run.add_argument("--index", type=int, default=None,
+    run.add_argument("--index", type=nonnegative_int, default=None,
                      help="rotation index (group, list, key map, seed); default: the ID's trailing digits")
     run.add_argument("--data", type=Path, default=Path("data"), help="folder for <participant>.csv/.json")
     run.add_argument("--resume", action="store_true", help="continue an interrupted session from its CSV")
@@ -24,10 +26,11 @@ def register(subparsers) -> None:
                      help="a simulated observer presses the keys (through PsychoPy's event path)")
     run.add_argument("--no-window", action="store_true",
                      help="with --simulate: run the design and observer without PsychoPy")
-    run.add_argument("--assume-fps", type=float, default=None,
+    run.add_argument("--assume-fps", type=positive_float, default=None,
                      help="nominal refresh rate for displays without vsync (Xvfb); default: measured")
     run.add_argument("--windowed", action="store_true", help="open a window instead of full screen")
     run.add_argument("--seed", type=int, default=None, help="override the config's seed")
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bar (shown on terminals only)")
     run.set_defaults(func=_run)
 
     analyze = sub.add_parser("analyze", help="statistics of runner CSVs (or BIDS go/no-go events.tsv)",
@@ -67,13 +70,13 @@ def _run(args) -> int:
         if observer is None:
             raise InputError("--no-window needs --simulate", field="no-window")
         path = simulate_session(config, args.participant, args.data, observer, index=args.index,
-                                fps=args.assume_fps or 60.0, resume=args.resume)
+                                fps=args.assume_fps or 60.0, resume=args.resume, progress=not args.no_progress)
     else:
         from experiments.runner import run_session
 
         path = run_session(config, args.participant, args.data, index=args.index, resume=args.resume,
                            observer=observer, assume_fps=args.assume_fps,
-                           fullscreen=False if args.windowed else None, progress=True)
+                           fullscreen=False if args.windowed else None, progress=not args.no_progress)
     print(path)
     return 0
 
@@ -86,12 +89,13 @@ def _analyze(args) -> int:
         from clickme_analysis.events import load_gonogo
 
         trials = load_gonogo(args.data, late_ms=args.late_ms, progress=args.progress)
-        summary = pp.participant_summary(pp.exclude_trials(trials, 0.1 if args.min_rt is None else args.min_rt,
-                                                           args.max_rt))
-        summary.to_csv(args.out / "participants.csv", index=False)
-        print(summary.to_string(index=False))
+        flagged = pp.exclude_trials(trials, 0.1 if args.min_rt is None else args.min_rt, args.max_rt)
+        summary = pp.participant_summary(flagged)
+        sdt = pp.signal_detection(flagged)
+        pp.write_analysis({"participants": summary, "signal_detection": sdt}, args.out)
+        print(summary.merge(sdt[["participant", "hit_rate", "fa_rate", "d_prime", "criterion"]]).to_string(index=False))
         print(f"mean accuracy {summary['accuracy'].mean():.4f}, S.E.M. {summary['accuracy'].sem():.4f}, "
-              f"N = {len(summary)}")
+              f"mean d' {sdt['d_prime'].mean():.3f} (log-linear correction), N = {len(summary)}")
         return 0
     results = pp.analyze(pp.load_trials(args.data), min_rt=0.02 if args.min_rt is None else args.min_rt,
                          max_rt=args.max_rt, min_intact_accuracy=args.min_full_accuracy,
@@ -99,4 +103,6 @@ def _analyze(args) -> int:
                          model=args.model, seed=args.seed, progress=args.progress)
     for path in pp.write_analysis(results, args.out):
         print(path)
+    if len(results["mixed_model"]) and results["mixed_model"]["note"].iloc[0]:
+        print(f"mixed model: {results['mixed_model']['note'].iloc[0]}")
     return 0
