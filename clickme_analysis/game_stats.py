@@ -11,13 +11,13 @@ points or bubbles.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.fileio import read_jsonl
 
 ROUND_COLUMNS = ["image_id", "participant_id", "round", "n_bubbles", "success", "points", "skipped",
                  "success_t", "n_queries", "latency_ms"]
@@ -72,17 +72,7 @@ def read_game_log(path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise InputError("game log not found", path=path)
-    rows = []
-    with open(path, encoding="utf-8") as fh:
-        for line, text in enumerate(fh, start=1):
-            if not text.strip():
-                continue
-            try:
-                record = json.loads(text)
-            except ValueError as err:
-                raise InputError(f"expected a JSON object, could not parse it ({err.args[0]})", path=path,
-                                 line=line) from None
-            rows.append(_round_row(record, path, line))
+    rows = [_round_row(record, path, line) for line, record in read_jsonl(path)]
     if not rows:
         raise InputError("expected at least one round, the log is empty", path=path)
     frame = pd.DataFrame(rows, columns=ROUND_COLUMNS)

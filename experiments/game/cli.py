@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from clickme_analysis.config import nonnegative_int, positive_float, positive_int, probability
+
 
 def register(subparsers) -> None:
     """Add ``game`` and ``game-stats``."""
@@ -22,17 +24,19 @@ def register(subparsers) -> None:
                       help="class names of the checkpoint, one per line in output order (default: the sorted "
                            "labels of --labels, as `models` numbers them)")
     game.add_argument("--device", default="cpu", help="torch device of the partner network")
-    game.add_argument("--standin-threshold", type=float, default=0.3,
+    game.add_argument("--standin-threshold", type=probability, default=0.3,
                       help="stand-in partner: share of its reference map that must be revealed")
     game.add_argument("--config", type=Path, help="game TOML (docs/game.md); flags below override it")
     game.add_argument("--out", type=Path, default=Path("game_data"), help="output folder")
-    game.add_argument("--n-rounds", type=int, help="rounds in this session (default: every image not yet played)")
-    game.add_argument("--round-seconds", type=float, help="longest round (default 7 s, as the paper)")
+    game.add_argument("--n-rounds", type=nonnegative_int,
+                      help="rounds in this session (default: every image not yet played)")
+    game.add_argument("--round-seconds", type=positive_float, help="longest round (default 7 s, as the paper)")
     game.add_argument("--seed", type=int, help="image order, query intervals, noise (default 0)")
     game.add_argument("--windowed", action="store_true", help="a window instead of full screen")
     game.add_argument("--simulate", action="store_true",
                       help="a simulated player drives the window (PsychoPy's mouse and key hooks)")
     game.add_argument("--no-window", action="store_true", help="with --simulate: window-free, on a virtual clock")
+    game.add_argument("--no-progress", action="store_true", help="hide the progress bar (shown on terminals only)")
     game.set_defaults(func=_game)
 
     stats = subparsers.add_parser(
@@ -42,7 +46,7 @@ def register(subparsers) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     stats.add_argument("log", type=Path, help="game_log.jsonl")
     stats.add_argument("--out", type=Path, required=True, help="folder for game_statistics.csv, learning_check.csv")
-    stats.add_argument("--min-rounds", type=int, default=2,
+    stats.add_argument("--min-rounds", type=positive_int, default=2,
                        help="learning check: players with at least this many rounds")
     stats.set_defaults(func=_stats)
 
@@ -72,7 +76,7 @@ def _game(args) -> int:
     path = run_game(images, args.participant, args.out, config, partner,
                     player=SimulatedPlayer() if args.simulate else None,
                     window="none" if args.no_window else "psychopy",
-                    pace_fps=60.0 if args.simulate else None, progress=True)
+                    pace_fps=60.0 if args.simulate else None, progress=not args.no_progress)
     print(path)
     return 0
 

@@ -92,9 +92,9 @@ class StandInPartner:
 class ModelPartner:
     """A network trained by ``models`` (``best.pt`` / ``last.pt``) as the game partner.
 
-    The view is resized to the checkpoint's ``resize``, centre-cropped to its ``image_size`` and
-    normalised with the ImageNet statistics (as ``models.data.PairedDataset`` does for
-    validation); the answer is the top-k class names.
+    The view goes through :func:`models.data.eval_transform`, the one evaluation transform of
+    ``models`` (resized to the checkpoint's ``resize``, centre-cropped to its ``image_size``,
+    normalised with the ImageNet statistics); the answer is the top-k class names.
 
     Parameters
     ----------
@@ -106,9 +106,6 @@ class ModelPartner:
     """
 
     def __init__(self, checkpoint, classes, top_k: int = 5, device: str = "cpu"):
-        import torch
-
-        from models.data import IMAGENET_MEAN, IMAGENET_STD
         from models.train import model_from_checkpoint
 
         self.model, self.config = model_from_checkpoint(checkpoint, device=device)
@@ -116,21 +113,15 @@ class ModelPartner:
             raise InputError(f"expected {self.config.num_classes} class names for this checkpoint, got "
                              f"{len(classes)}", path=checkpoint, field="classes")
         self.classes, self.top_k, self.device = list(classes), min(top_k, len(classes)), device
-        self.mean = torch.tensor(IMAGENET_MEAN, device=device)[:, None, None]
-        self.std = torch.tensor(IMAGENET_STD, device=device)[:, None, None]
         self.description = f"model {Path(checkpoint).name} ({self.config.arch}, {self.config.num_classes} classes)"
 
     def __call__(self, view: PartnerView) -> list[str]:
         import torch
 
+        from models.data import eval_transform
+
         with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(view.image)).to(self.device).permute(2, 0, 1).float() / 255
-            size, crop = self.config.resize, self.config.image_size
-            if tuple(x.shape[-2:]) != (size, size):
-                x = torch.nn.functional.interpolate(x[None], size=(size, size), mode="bilinear",
-                                                    align_corners=False, antialias=True)[0]
-            top = (size - crop) // 2
-            x = ((x[:, top:top + crop, top:top + crop] - self.mean) / self.std)[None]
+            x = eval_transform(view.image, self.config.image_size, self.config.resize)[None].to(self.device)
             best = self.model(x)[0].topk(self.top_k).indices.tolist()
         return [self.classes[i] for i in best]
 

@@ -108,7 +108,7 @@ def test_learning_check_without_spread_gives_nan():
 
 
 @pytest.mark.parametrize("line, match", [
-    ("not json", "line 2: expected a JSON object, could not parse"),
+    ("not json", "line 2: expected a JSON object, got b.not json."),
     ("[1, 2]", "line 2: expected a JSON object, got list"),
     (json.dumps({**RECORDS[0], "round": "one"}), "line 2, field 'round': expected int"),
     (json.dumps({**RECORDS[0], "participant_id": " "}), "line 2, field 'participant_id': expected str"),
