@@ -52,6 +52,10 @@ def register(subparsers) -> None:
     analyze.add_argument("--progress", action="store_true")
     analyze.set_defaults(func=_analyze)
 
+    from experiments.online.cli import register as register_online  # `clickme serve` (docs/online.md)
+
+    register_online(subparsers)
+
 
 def _run(args) -> int:
     from experiments.config import load_config

@@ -1,0 +1,264 @@
+"""The database of ``clickme serve``: participants, trials and game rounds (SQLAlchemy Core).
+
+SQLite is the default (one file, WAL journal, ``synchronous=FULL``: every committed post survives
+a killed server); PostgreSQL is chosen by its URL (``postgresql+psycopg://...``) when several
+server processes share one database. The server keeps nothing else: every request reads what it
+needs from here, so any worker can answer any participant.
+
+Each post is one transaction. A trial or round carries an idempotency key, unique per
+participant, and its place in the session (``phase, block, trial`` or the round number) is
+unique too: a retried post finds its first copy and stores nothing new
+(:func:`insert_once`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+from pathlib import Path
+
+from clickme_analysis.errors import InputError
+
+TASKS = ("experiment", "game")
+
+
+def now_iso() -> str:
+    """UTC time, ISO 8601 with milliseconds."""
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+
+
+def token_hash(token: str) -> str:
+    """SHA-256 of a participant's secret token (only the hash is stored).
+
+    Examples
+    --------
+    >>> token_hash("abc")[:12]
+    'ba7816bf8f01'
+    """
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def token_matches(token: str | None, stored_hash: str) -> bool:
+    """Constant-time check of a presented token against the stored hash."""
+    return token is not None and hmac.compare_digest(token_hash(token), stored_hash)
+
+
+def _tables():
+    import sqlalchemy as sa
+
+    meta = sa.MetaData()
+    participants = sa.Table(
+        "participants", meta,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("task", sa.String(16), nullable=False),
+        sa.Column("participant_id", sa.String(128), nullable=False),
+        sa.Column("participant_index", sa.Integer, nullable=False),
+        sa.Column("token_hash", sa.String(64), nullable=False),
+        sa.Column("study_id", sa.String(128), nullable=True),
+        sa.Column("session_id", sa.String(128), nullable=True),
+        sa.Column("design", sa.JSON, nullable=False),
+        sa.Column("browser", sa.JSON, nullable=True),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("created", sa.String(40), nullable=False),
+        sa.Column("finished", sa.String(40), nullable=True),
+        sa.UniqueConstraint("task", "participant_id", name="uq_participant"),
+        sa.UniqueConstraint("task", "participant_index", name="uq_participant_index"),
+    )
+    trials = sa.Table(
+        "trials", meta,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("participant_pk", sa.Integer, sa.ForeignKey("participants.id"), nullable=False),
+        sa.Column("idempotency_key", sa.String(100), nullable=False),
+        sa.Column("phase", sa.String(16), nullable=False),
+        sa.Column("block", sa.Integer, nullable=False),
+        sa.Column("trial", sa.Integer, nullable=False),
+        sa.Column("row", sa.JSON, nullable=False),
+        sa.Column("received", sa.String(40), nullable=False),
+        sa.UniqueConstraint("participant_pk", "idempotency_key", name="uq_trial_key"),
+        sa.UniqueConstraint("participant_pk", "phase", "block", "trial", name="uq_trial_place"),
+    )
+    rounds = sa.Table(
+        "rounds", meta,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("participant_pk", sa.Integer, sa.ForeignKey("participants.id"), nullable=False),
+        sa.Column("idempotency_key", sa.String(100), nullable=False),
+        sa.Column("round_number", sa.Integer, nullable=False),
+        sa.Column("image_id", sa.String(256), nullable=False),
+        sa.Column("record", sa.JSON, nullable=False),
+        sa.Column("received", sa.String(40), nullable=False),
+        sa.UniqueConstraint("participant_pk", "idempotency_key", name="uq_round_key"),
+        sa.UniqueConstraint("participant_pk", "round_number", name="uq_round_place"),
+    )
+    return meta, participants, trials, rounds
+
+
+class Store:
+    """The server's database.
+
+    Parameters
+    ----------
+    url : str
+        SQLAlchemy URL: ``sqlite:///path/online.db`` (default kind) or
+        ``postgresql+psycopg://user@host/db``.
+    pool_size : int
+        Connections kept per process (PostgreSQL).
+    create : bool
+        Create missing tables (the server); False (export): the database must exist already.
+
+    Examples
+    --------
+    >>> store = Store("sqlite://")
+    >>> store.counts()
+    {'participants': 0, 'trials': 0, 'rounds': 0}
+    """
+
+    def __init__(self, url: str, pool_size: int = 10, create: bool = True):
+        import sqlalchemy as sa
+
+        try:
+            parsed = sa.engine.make_url(url)
+        except sa.exc.ArgumentError:
+            raise InputError(f"expected a database URL (sqlite:///file.db or postgresql+psycopg://...), "
+                             f"got {url!r}", field="db") from None
+        self.dialect = parsed.get_backend_name()
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise InputError(f"expected a sqlite or postgresql URL, got {url!r}", field="db")
+        if self.dialect == "postgresql" and parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        kwargs = {}
+        if not create and self.dialect == "sqlite" and not Path(parsed.database or "").is_file():
+            raise InputError("no such SQLite database file", path=parsed.database, field="db")
+        if self.dialect == "sqlite":
+            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+            if parsed.database in (None, "", ":memory:"):
+                kwargs["poolclass"] = sa.pool.StaticPool  # one shared in-memory database
+        else:
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        try:
+            self.engine = sa.create_engine(parsed, **kwargs)
+        except Exception as err:  # a missing driver, a bad option
+            raise InputError(f"cannot open database {url!r}: {err}", field="db") from None
+        if self.dialect == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.meta, self.participants, self.trials, self.rounds = _tables()
+        try:
+            if create:
+                self.meta.create_all(self.engine)
+            elif not sa.inspect(self.engine).has_table("participants"):
+                raise InputError("not a clickme serve database (no participants table)", field="db")
+        except sa.exc.OperationalError as err:
+            raise InputError(f"cannot open database {parsed.render_as_string(hide_password=True)}: "
+                             f"{err.orig}", field="db") from None
+
+    # ------------------------------------------------------------------ participants
+    def participant(self, task: str, participant_id: str):
+        """The participant's row (a mapping) or None."""
+        import sqlalchemy as sa
+
+        p = self.participants
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(p).where(p.c.task == task, p.c.participant_id == participant_id)
+                                ).mappings().first()
+
+    def create_participant(self, task: str, participant_id: str, token: str, design_for, *,
+                           study_id=None, session_id=None, retries: int = 100):
+        """Insert a participant with the next free rotation index; returns ``(row, created)``.
+
+        ``design_for(index)`` gives the JSON design stored with the row. When two servers create
+        participants at once, the loser of a race for an index retries with the next one; a
+        participant created meanwhile by another request with the same id is returned as it is.
+        """
+        import sqlalchemy as sa
+
+        p = self.participants
+        for _ in range(retries):
+            existing = self.participant(task, participant_id)
+            if existing is not None:
+                return existing, False
+            with self.engine.connect() as conn:
+                top = conn.execute(sa.select(sa.func.max(p.c.participant_index)).where(p.c.task == task)).scalar()
+            index = 0 if top is None else int(top) + 1
+            values = dict(task=task, participant_id=participant_id, participant_index=index,
+                          token_hash=token_hash(token), study_id=study_id, session_id=session_id,
+                          design=design_for(index), status="started", created=now_iso())
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(p.insert().values(**values))
+            except sa.exc.IntegrityError:
+                continue
+            return self.participant(task, participant_id), True
+        raise RuntimeError("could not allocate a participant index")  # pragma: no cover
+
+    def update_participant(self, pk: int, **values) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(self.participants.update().where(self.participants.c.id == pk).values(**values))
+
+    def all_participants(self, task: str | None = None) -> list:
+        import sqlalchemy as sa
+
+        p = self.participants
+        query = sa.select(p).order_by(p.c.task, p.c.participant_index)
+        if task is not None:
+            query = query.where(p.c.task == task)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).mappings())
+
+    # ------------------------------------------------------------------ trials and rounds
+    def insert_once(self, table: str, participant_pk: int, key: str, values: dict):
+        """Insert a trial or round unless its key (or its place) is already stored.
+
+        Returns
+        -------
+        status : {"stored", "duplicate", "conflict"}
+            ``duplicate``: the same key was stored before (a retry; nothing new is written);
+            ``conflict``: another key already holds this place in the session.
+        row : mapping
+            The stored row (the new one, or the one found).
+        """
+        import sqlalchemy as sa
+
+        t = getattr(self, table)
+        values = dict(values, participant_pk=participant_pk, idempotency_key=key, received=now_iso())
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(t.insert().values(**values))
+            status = "stored"
+        except sa.exc.IntegrityError:
+            status = None
+        with self.engine.connect() as conn:
+            found = conn.execute(sa.select(t).where(t.c.participant_pk == participant_pk,
+                                                    t.c.idempotency_key == key)).mappings().first()
+        if status is None:
+            status = "duplicate" if found is not None else "conflict"
+        return status, found
+
+    def rows(self, table: str, participant_pk: int | None = None) -> list:
+        """Trials or rounds (of one participant), in arrival order."""
+        import sqlalchemy as sa
+
+        t = getattr(self, table)
+        query = sa.select(t).order_by(t.c.id)
+        if participant_pk is not None:
+            query = query.where(t.c.participant_pk == participant_pk)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).mappings())
+
+    def counts(self) -> dict:
+        import sqlalchemy as sa
+
+        with self.engine.connect() as conn:
+            return {name: int(conn.execute(sa.select(sa.func.count()).select_from(getattr(self, name))).scalar())
+                    for name in ("participants", "trials", "rounds")}
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()

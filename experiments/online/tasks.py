@@ -1,0 +1,253 @@
+"""What the server knows about the two tasks, loaded once per process from the lab versions' files.
+
+:class:`ExperimentTask` builds each participant's trial design with the lab runner's own
+functions (:func:`experiments.design.build_trials`: same Latin square, groups, key-map rotation
+and seed) and turns a browser's trial post into a row of the runner's CSV
+(:data:`experiments.session.DATA_COLUMNS`), scoring the response on the server.
+:class:`GameTask` holds the game's images and partner and turns a round post into the PsychoPy
+game's log record (:meth:`experiments.game.task.RoundState.record`). Nothing here changes after
+loading: participants' state lives in the database only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from pathlib import Path
+
+from clickme_analysis.errors import InputError
+
+#: The browser timing method recorded in the ``timing`` column
+BROWSER_TIMING = "browser-raf"
+
+
+class ExperimentTask:
+    """The rapid-categorization experiment of one ``ExperimentConfig`` TOML.
+
+    Parameters
+    ----------
+    config_path : str or Path
+        The lab experiment TOML (manifest, assignment, design and timing settings).
+    """
+
+    def __init__(self, config_path):
+        from experiments.config import load_config
+        from experiments.design import latin_square, load_assignment, load_manifest
+
+        self.config_path = Path(config_path)
+        self.config = load_config(self.config_path)
+        self.manifest = load_manifest(self.config.manifest)
+        self.assignment = (load_assignment(self.config.assignment) if self.config.assignment
+                           else latin_square(self.manifest))
+        #: stimulus number -> file; browsers ask for stimuli by number, never by path
+        self.stimuli = sorted(set(self.manifest["path"]))
+        self._number = {path: k for k, path in enumerate(self.stimuli)}
+        missing = [p for p in self.stimuli if not Path(p).is_file()]
+        if missing:
+            raise InputError(f"stimulus file not found: {missing[0]}", path=self.config.manifest, field="path")
+
+    def design(self, index: int) -> dict:
+        """Participant ``index``'s assignment and trial list (stored with the participant)."""
+        from experiments.design import build_trials
+
+        info, trials = build_trials(self.manifest, self.assignment, index, self.config)
+        rows = []
+        for rec in trials.to_dict("records"):
+            rows.append({"phase": rec["phase"], "block": int(rec["block"]), "trial": int(rec["trial"]),
+                         "image_id": str(rec["image_id"]), "category": str(rec["category"]),
+                         "target": bool(rec["target"]), "map_source": str(rec["map_source"]),
+                         "level": float(rec["level"]), "path": rec["path"],
+                         "fixation_duration": float(rec["fixation_duration"]),
+                         "stimulus": self._number[rec["path"]]})
+        return {"info": {k: (int(v) if k in ("participant_index", "participant_list") else v)
+                         for k, v in info.items()}, "trials": rows, "config": self.config.to_dict()}
+
+    def client_view(self, design: dict) -> dict:
+        """What the browser needs: timing, keys and trials (stimulus numbers, no file paths)."""
+        cfg = self.config
+        keep = ("phase", "block", "trial", "target", "fixation_duration", "stimulus")
+        return {"info": design["info"],
+                "timing": {"stimulus_duration": cfg.stimulus_duration, "response_window": cfg.response_window,
+                           "too_slow_duration": cfg.too_slow_duration,
+                           "training_feedback_duration": cfg.training_feedback_duration,
+                           "block_feedback_max": cfg.block_feedback_max, "image_size": cfg.image_size,
+                           "dropped_frame_factor": cfg.dropped_frame_factor,
+                           "background": _grey(cfg.background)},
+                "continue_key": cfg.continue_key,
+                "trials": [{k: t[k] for k in keep} for t in design["trials"]]}
+
+    def trial_row(self, participant_id: str, design: dict, post) -> dict:
+        """The runner-CSV row of one posted trial (plus the browser's timing fields).
+
+        Raises InputError when the trial is not in the participant's design or the key is not
+        one of the two response keys.
+        """
+        from experiments.design import score_response
+
+        info = design["info"]
+        match = [t for t in design["trials"] if (t["phase"], t["block"], t["trial"]) ==
+                 (post.phase, post.block, post.trial)]
+        if not match:
+            raise InputError(f"no trial ({post.phase}, block {post.block}, trial {post.trial}) in this "
+                             f"participant's design", field="trial")
+        trial = match[0]
+        if post.response is not None and post.response not in (info["target_key"], info["distractor_key"]):
+            raise InputError(f"expected response {info['target_key']!r}, {info['distractor_key']!r} or null, "
+                             f"got {post.response!r}", field="response")
+        if (post.response is None) != (post.rt_ms is None):
+            raise InputError("a response needs an rt_ms and no response needs none", field="rt_ms")
+        key = post.response if post.rt_ms is not None and post.rt_ms <= 1000 * self.config.response_window else None
+        period_ms = 1000.0 / post.refresh_hz
+        intervals = list(post.frame_intervals_ms)
+        off_frames = post.stim_frames - post.stim_frames_requested
+        row = {"participant": participant_id, **{k: info[k] for k in (
+            "participant_index", "group", "participant_list", "key_map", "target_key", "distractor_key")}}
+        row.update({k: trial[k] for k in ("phase", "block", "trial", "image_id", "category", "target",
+                                          "map_source", "level", "path", "fixation_duration")})
+        row.update(score_response(key, trial["target"], info))
+        row.update({
+            "rt": None if key is None else post.rt_ms / 1000, "rt_keyboard": None if key is None else post.rt_ms / 1000,
+            "rt_frames": None if key is None else post.rt_frames, "fixation_frames": post.fixation_frames,
+            "stim_frames": post.stim_frames, "stim_duration": post.stim_ms / 1000,
+            "stim_duration_nominal": post.stim_frames_requested * period_ms / 1000,
+            "dropped_frames": sum(1 for x in intervals if x > self.config.dropped_frame_factor * period_ms),
+            "frame_intervals_ms": ";".join(f"{x:.3f}" for x in intervals),
+            "onset_time": post.onset_ms / 1000, "timing": BROWSER_TIMING, "time": post.client_time or None,
+            # browser timing (exported to browser_timing.csv beside the runner's CSVs)
+            "refresh_hz": post.refresh_hz, "stim_frames_requested": post.stim_frames_requested,
+            "stim_ms_requested": post.stim_frames_requested * period_ms, "stim_ms": post.stim_ms,
+            "fixation_ms": post.fixation_ms, "off_frames": off_frames, "timing_flag": abs(off_frames) > 1,
+        })
+        return row
+
+
+def _grey(value: float) -> str:
+    """PsychoPy grey in [-1, 1] -> CSS colour.
+
+    Examples
+    --------
+    >>> _grey(0.0), _grey(1.0)
+    ('rgb(128,128,128)', 'rgb(255,255,255)')
+    """
+    level = int(round((max(-1.0, min(1.0, float(value))) + 1) * 127.5))
+    return f"rgb({level},{level},{level})"
+
+
+class GameTask:
+    """The ClickMe game of one game TOML, its images and its partner.
+
+    Parameters
+    ----------
+    config_path : str or Path or None
+        Game TOML (``clickme game --config``); None: the defaults.
+    images, labels : str or Path
+        Folder of ``<image_id>.png`` and ``labels.csv``.
+    partner, classes : str or Path or None
+        Checkpoint of ``clickme train`` and its class names; no partner: the stand-in.
+    device : str
+    standin_threshold : float
+    secret : bytes
+        Key that signs partner answers, so a round post can only claim answers the server gave.
+    """
+
+    def __init__(self, config_path, images, labels, partner=None, classes=None, device="cpu",
+                 standin_threshold=0.3, secret: bytes = b""):
+        from experiments.game.config import load_game_config
+        from experiments.game.task import load_images
+
+        self.config = load_game_config(config_path or None)
+        image_list, self.labels = load_images(images, labels, self.config.image_size)
+        self.images = {im.image_id: im for im in image_list}
+        self.image_list = image_list
+        self.images_dir = Path(images)
+        self.partner = self._partner(image_list, partner, classes, device, standin_threshold)
+        self.description = getattr(self.partner, "description", type(self.partner).__name__)
+        self.secret = secret
+        self._lock = threading.Lock()
+
+    def _partner(self, images, checkpoint, classes, device, threshold):
+        from experiments.game.partner import ModelPartner, StandInPartner, read_classes
+
+        if not checkpoint:
+            return StandInPartner.from_images(images, self.labels, threshold, self.config.top_k, self.config.seed)
+        names = read_classes(classes) if classes else self.labels
+        return ModelPartner(checkpoint, names, self.config.top_k, device)
+
+    def design(self, participant_id: str) -> dict:
+        """The participant's image order (:func:`experiments.game.task.play_order`)."""
+        from experiments.game.task import play_order
+
+        order = play_order(self.image_list, participant_id, self.config.seed, (), self.config.n_rounds)
+        return {"order": [im.image_id for im in order], "config": self.config.to_dict(),
+                "point_rule": self.config.point_rule_record(), "partner": self.description}
+
+    def client_view(self, design: dict) -> dict:
+        cfg = self.config
+        return {"order": [{"image_id": i, "label": self.images[i].label} for i in design["order"]],
+                "round_seconds": cfg.round_seconds, "image_size": cfg.image_size,
+                "player_bubble": cfg.player_bubble, "overlay_alpha": cfg.overlay_alpha,
+                "overlay_color": list(cfg.overlay_color), "query_min": cfg.query_min, "query_max": cfg.query_max,
+                "point_rule": cfg.point_rule, "point_interval_ms": 1000 * cfg.point_interval,
+                "point_step_px": cfg.point_step, "background": _grey(cfg.background)}
+
+    def image_for_round(self, design: dict, number: int):
+        if not 1 <= number <= len(design["order"]):
+            raise InputError(f"expected a round number in 1..{len(design['order'])}, got {number}", field="round")
+        return self.images[design["order"][number - 1]]
+
+    def query(self, participant_id: str, design: dict, number: int, x, y) -> dict:
+        """The partner's answer to the round's points, seen as ``partner_bubble`` px reveals."""
+        from experiments.game.partner import PartnerView
+        from experiments.game.task import participant_rng, partner_view
+
+        cfg = self.config
+        image = self.image_for_round(design, number)
+        rng = participant_rng(cfg.seed, participant_id, 3, number, len(x))
+        start = time.perf_counter()
+        view, mask = partner_view(image.image, x, y, cfg.partner_bubble, cfg.partner_background, rng)
+        with self._lock:  # one network forward at a time per process
+            top = [str(label) for label in self.partner(PartnerView(image.image_id, view, mask))][: cfg.top_k]
+        compute_ms = 1000 * (time.perf_counter() - start)
+        answer = {"round": number, "n_points": len(x), "top": top, "correct": image.label in top,
+                  "compute_ms": round(compute_ms, 1)}
+        answer["signature"] = self.sign(participant_id, answer)
+        return answer
+
+    def sign(self, participant_id: str, answer: dict) -> str:
+        message = json.dumps([participant_id, answer["round"], answer["n_points"], answer["top"],
+                              answer["compute_ms"]], separators=(",", ":"))
+        return hmac.new(self.secret, message.encode(), hashlib.sha256).hexdigest()
+
+    def round_record(self, participant_id: str, session_id: str, design: dict, post) -> dict:
+        """The PsychoPy game's log record of one posted round (success and points from the
+        partner answers the server signed; a forged or altered answer is refused)."""
+        from experiments.game.task import RoundState
+
+        cfg = self.config
+        image = self.image_for_round(design, post.round)
+        if post.image_id != image.image_id:
+            raise InputError(f"round {post.round} shows image {image.image_id!r}, got {post.image_id!r}",
+                             field="image_id")
+        if not (len(post.x) == len(post.y) == len(post.t)):
+            raise InputError(f"expected x, y and t of equal length, got {len(post.x)}, {len(post.y)}, {len(post.t)}",
+                             field="x")
+        state = RoundState(image, cfg.image_size, cfg.player_bubble)
+        state.x, state.y, state.t = [round(v, 1) for v in post.x], [round(v, 1) for v in post.y], list(post.t)
+        state.first_press = None if post.first_press_t is None else post.first_press_t / 1000
+        state.skipped = post.skipped
+        for g in post.guesses:
+            answer = {"round": post.round, "n_points": g.n_points, "top": g.top, "compute_ms": g.compute_ms}
+            if not hmac.compare_digest(self.sign(participant_id, answer), g.signature):
+                raise InputError("a partner answer was not given by this server (bad signature)", field="guesses")
+            if g.t > post.duration_ms + 1e-6:
+                continue  # arrived after the round ended: not part of it
+            state.answer(g.t_sent / 1000, g.t / 1000, g.top, g.compute_ms / 1000, g.n_points)
+        duration = post.duration_ms / 1000
+        if state.success_time is not None and not post.skipped:
+            duration = min(duration, state.success_time)
+        return state.record(participant_id, post.round, cfg.round_seconds, duration,
+                            n_frames=post.n_frames, max_frame_ms=post.max_frame_ms, session_id=session_id)
+
