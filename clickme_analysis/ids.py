@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable
-from pathlib import PurePosixPath
 
 from clickme_analysis.errors import InputError
 
@@ -47,8 +46,11 @@ def _posix(text: str) -> str:
     return text
 
 
-def _drop_suffix(path: PurePosixPath) -> PurePosixPath:
-    return path.with_suffix("") if path.suffix.lower() in IMAGE_SUFFIXES else path
+def _drop_suffix(text: str) -> str:
+    dot = text.rfind(".")
+    if dot > text.rfind("/") + 1 and text[dot:].lower() in IMAGE_SUFFIXES:  # not a hidden name
+        return text[:dot]
+    return text
 
 
 def image_id(path, *, rule: str = "stem", root=None) -> str:
@@ -84,15 +86,14 @@ def image_id(path, *, rule: str = "stem", root=None) -> str:
         raise InputError("expected a non-empty image path or id, got ''", field="image_id")
     if rule == "path":
         return text
-    pure = PurePosixPath(text)
     if rule == "stem":
-        return _drop_suffix(PurePosixPath(pure.name)).as_posix()
+        return _drop_suffix(text.rstrip("/").rsplit("/", 1)[-1])
     if rule == "relative":
         if root is not None:
-            base = PurePosixPath(_posix(str(root)))
-            if str(base) not in ("", ".") and pure.is_relative_to(base) and pure != base:
-                pure = pure.relative_to(base)
-        return _drop_suffix(pure).as_posix()
+            base = _posix(str(root)).rstrip("/")
+            if base not in ("", ".") and text.startswith(base + "/") and len(text) > len(base) + 1:
+                text = text[len(base) + 1:]
+        return _drop_suffix(text)
     raise InputError(f"expected an id rule in {ID_RULES}, got {rule!r}", field="id_rule")
 
 

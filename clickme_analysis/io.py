@@ -1,17 +1,29 @@
-"""Read ClickMe click logs into one tidy click table, validating every row.
+"""Read ClickMe click logs, validating every row, fast enough for the whole ClickMe data set.
 
 Accepted files (format from the suffix, or ``fmt``):
 
-* CSV / TSV (``.csv``, ``.tsv``), JSON lines (``.jsonl``, ``.ndjson``), Parquet (``.parquet``):
+* CSV / TSV (``.csv``, ``.tsv``; read with pyarrow's CSV reader, in blocks), Parquet
+  (``.parquet``) and JSON lines (``.jsonl``, ``.ndjson``):
   - one row per click: ``image_id, participant_id, x, y`` and optional ``t`` (ms), or
-  - one row per round: ``image_id, participant_id`` and either ``clicks`` (a list of ``(x, y)``
-    or ``(x, y, t)`` points; in CSV a JSON or Python literal such as ``"[(10, 20), (11, 22)]"``,
-    the ClickMe 2.0 style) or ``x`` and ``y`` (and optional ``t``) lists of equal length.
+  - one row per round: ``image_id, participant_id`` and either ``clicks``, a list of
+    ``(x, y)`` or ``(x, y, t)`` points, or ``x`` and ``y`` (and optional ``t``) lists of equal
+    length. In CSV a ``clicks`` cell is text: the ClickMe 2.0 form ``{(12,30),(14,33)}``
+    (``{}`` is a round without clicks; points keep their written order), or a JSON / Python
+    list such as ``[(10, 20), (11, 22)]``.
   Column aliases: ``image_path``/``file_pointer``/``image`` -> ``image_id``;
   ``user_id``/``participant``/``subject`` -> ``participant_id``; ``time`` -> ``t``.
-* ClickMe 2.0 NPZ (``.npz``): arrays ``file_pointer, clickmap_x, clickmap_y, user_id`` and
-  optional ``user_catch_trial`` (catch trials are excluded and listed in ``skipped``) and
-  ``is_mobile``. Object arrays: only load NPZ files you trust (they are unpickled).
+  Blank lines are ignored.
+* ClickMe 2.0 NPZ (``.npz``): arrays ``file_pointer, clickmap_x, clickmap_y, user_id``
+  (object arrays, one array per trial) and optional ``user_catch_trial`` (the user's catch-trial
+  *accuracy* in [0, 1]: trials whose user scored below ``catch_threshold``, default 0.95 as the
+  authors, are excluded and listed) and ``is_mobile`` (per-trial arrays, empty = not mobile;
+  ``exclude_mobile=True`` leaves mobile trials out). Object arrays are rebuilt by a restricted
+  unpickler that accepts numpy arrays and plain values only (:func:`load_npz`): a file that
+  names anything else is refused, never run.
+
+Image ids are made from the log's image entries by the one id rule of
+:mod:`clickme_analysis.ids` (default ``"stem"``: ``imagenet/val/chelsea.JPEG`` -> ``chelsea``);
+two entries that give one id are refused, not merged.
 
 Line numbers are 1-based file lines for CSV/TSV (header = line 1) and JSON lines, and record
 numbers for Parquet and NPZ. A malformed row raises :class:`InputError` naming the file, line,
@@ -22,8 +34,12 @@ field and what was expected, or with ``on_error="skip"`` is left out and listed 
 from __future__ import annotations
 
 import ast
+import io
 import json
-from dataclasses import dataclass
+import pickle
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +56,12 @@ ALIASES = {
 }
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".parquet": "parquet", ".pq": "parquet", ".npz": "npz"}
+#: fields whose problems are exclusions by design (listed, never errors)
+EXCLUSION_FIELDS = ("user_catch_trial", "is_mobile")
+_BLOCK_BYTES = 8 << 20  # CSV bytes parsed per batch
+
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_NUMBER_CELL = rf"^\s*{_NUMBER}\s*$"
 
 
 @dataclass
@@ -52,39 +74,114 @@ class ClickLog:
         One row per click: ``image_id`` (str), ``participant_id`` (str), ``x``, ``y`` (float,
         pixels), ``t`` (float, NaN when absent).
     skipped : DataFrame
-        Rows left out: ``path, line, field, message``.
+        Rows left out: ``path, line, field, message`` (malformed rows, and trials excluded by
+        design: fields ``user_catch_trial`` / ``is_mobile``).
     """
 
     clicks: pd.DataFrame
     skipped: pd.DataFrame
 
 
-class _Rows:
-    """Collects row problems; raises on the first in ``raise`` mode."""
+@dataclass
+class ClickChunk:
+    """A block of clicks as integer codes into a :class:`ClickReader`'s id lists."""
 
-    def __init__(self, path: Path, on_error: str):
-        if on_error not in ("raise", "skip"):
-            raise InputError(f"expected on_error 'raise' or 'skip', got {on_error!r}", field="on_error")
-        self.path, self.on_error, self.problems = path, on_error, []
+    image: np.ndarray  # int32 codes into ClickReader.image_ids
+    participant: np.ndarray  # int32 codes into ClickReader.participant_ids
+    x: np.ndarray  # float64
+    y: np.ndarray  # float64
+    t: np.ndarray  # float64, NaN when absent
 
-    def bad(self, line: int, field: str, message: str, excluded: bool = False) -> None:
-        """Record a row problem; ``excluded`` rows (catch trials) are left out, never an error."""
-        self.problems.append((str(self.path), line, field, message, excluded))
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+class Vocabulary:
+    """Strings -> dense int32 codes, in first-seen order."""
+
+    def __init__(self):
+        self.values: list[str] = []
+        self.codes: dict[str, int] = {}
+
+    def encode(self, values) -> np.ndarray:
+        out = np.empty(len(values), dtype=np.int32)
+        codes, known = self.codes, self.values
+        for i, value in enumerate(values):
+            code = codes.get(value)
+            if code is None:
+                code = codes[value] = len(known)
+                known.append(value)
+            out[i] = code
+        return out
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@dataclass
+class _Problems:
+    """Row problems of one file; raises on the first error in ``raise`` mode."""
+
+    path: Path
+    on_error: str
+    rows: list = field(default_factory=list)  # (row_index or line, field, message, excluded)
+    invalid_texts: list = field(default_factory=list)  # CSV rows with the wrong number of fields
+    lines_are_rows: bool = True  # CSV: rows are data rows, lines come from resolve()
+
+    def bad(self, row: int, field_name: str, message: str, excluded: bool = False) -> None:
+        self.rows.append((int(row), field_name, message, excluded))
+
+    def check(self) -> None:
+        """In ``raise`` mode, raise the first error found so far (by line)."""
+        if self.on_error != "raise":
+            return
+        found = [p for p in self.resolved() if not p[4]]
+        if found:
+            _, line, field_name, message, _ = min(found, key=lambda p: p[1])
+            raise InputError(message, path=self.path, line=line, field=field_name)
+
+    def resolved(self) -> list[tuple]:
+        """Problems as ``(path, line, field, message, excluded)``, with CSV lines resolved."""
+        out = []
+        skipped_lines = self._invalid_lines() if self.invalid_texts else []
+        gaps = np.array([line - 2 - i for i, line in enumerate(skipped_lines)], dtype=np.int64)
+        for row, field_name, message, excluded in self.rows:
+            line = row
+            if self.lines_are_rows:
+                line = row + 2 + int(np.searchsorted(gaps, row, side="right"))
+            out.append((str(self.path), line, field_name, message, excluded))
+        for line, (text, expected, actual) in zip(skipped_lines, self.invalid_texts):
+            out.append((str(self.path), line, "(row)", f"expected {expected} fields as the header, got "
+                        f"{actual}: {text[:80]!r}", False))
+        return sorted(out, key=lambda p: p[1])
+
+    def _invalid_lines(self) -> list[int]:
+        """Physical lines of the rows pyarrow refused, found by their text, in order."""
+        wanted = [t for t, _, _ in self.invalid_texts]
+        lines, k = [], 0
+        with open(self.path, encoding="utf-8", errors="replace", newline="") as fh:
+            for number, text in enumerate(fh, start=1):
+                if k < len(wanted) and text.rstrip("\r\n") == wanted[k]:
+                    lines.append(number)
+                    k += 1
+        while len(lines) < len(wanted):  # not found verbatim (quoted newlines): say so honestly
+            lines.append(-1)
+        return lines
 
     def frame(self) -> pd.DataFrame:
-        """The problems in file order; in ``raise`` mode, the first error raises instead."""
-        problems = sorted(self.problems, key=lambda p: p[1])
-        errors = [p for p in problems if not p[4]]
-        if self.on_error == "raise" and errors:
-            _, line, field, message, _ = errors[0]
-            raise InputError(message, path=self.path, line=line, field=field)
-        return pd.DataFrame([p[:4] for p in problems], columns=SKIPPED_COLUMNS)
+        self.check()
+        return pd.DataFrame([p[:4] for p in self.resolved()], columns=SKIPPED_COLUMNS)
 
 
+# --------------------------------------------------------------------------------------------
+# Cells
+# --------------------------------------------------------------------------------------------
 def _parse_points(cell):
-    """A ``clicks`` cell -> list of points; strings are JSON or Python literals."""
+    """A ``clicks`` cell -> list of points; text is ClickMe 2.0 braces, JSON or a Python literal."""
     if isinstance(cell, str):
         text = cell.strip()
+        if text.startswith("{") and text.endswith("}"):  # ClickMe 2.0: keep the written order
+            text = "[" + text[1:-1] + "]"
         try:
             return json.loads(text)
         except ValueError:
@@ -100,29 +197,40 @@ def _as_list(value):
     return value
 
 
-def _round_to_clicks(record: dict, line: int, rows: _Rows) -> list[tuple] | None:
-    """Explode one per-round record into click tuples, or report why it cannot be."""
-    image_id, participant_id = record["image_id"], record["participant_id"]
-    field = "x, y" if _missing(record.get("clicks")) else "clicks"
+def _missing(value) -> bool:
+    """An absent cell: None, NaN or blank text."""
+    return value is None or (isinstance(value, float) and np.isnan(value)) or (
+        isinstance(value, str) and not value.strip())
+
+
+def _round_points(record: dict, row: int, problems: _Problems) -> list[tuple] | None:
+    """One per-round record -> its ``(x, y, t)`` points, or report why it cannot be."""
+    field_name = "x, y" if _missing(record.get("clicks")) else "clicks"
     try:
-        if field == "clicks":
+        if field_name == "clicks":
             points = _as_list(record["clicks"])
         else:
             xs, ys = _as_list(record.get("x")), _as_list(record.get("y"))
             ts = None if _missing(record.get("t")) else _as_list(record["t"])
             if xs is None or ys is None or _missing(xs) or _missing(ys):
-                rows.bad(line, field, "expected a clicks list or x and y lists")
+                problems.bad(row, field_name, "expected a clicks list or x and y lists")
+                return None
+            if not all(isinstance(v, (list, tuple)) for v in (xs, ys)) or (
+                    ts is not None and not isinstance(ts, (list, tuple))):
+                problems.bad(row, field_name, f"expected x and y lists, got {type(xs).__name__} and "
+                             f"{type(ys).__name__}")
                 return None
             if len(xs) != len(ys) or (ts is not None and len(ts) != len(xs)):
-                rows.bad(line, field, f"expected lists of equal length, got {len(xs)} x, {len(ys)} y"
-                         + ("" if ts is None else f", {len(ts)} t"))
+                problems.bad(row, field_name, f"expected lists of equal length, got {len(xs)} x, {len(ys)} y"
+                             + ("" if ts is None else f", {len(ts)} t"))
                 return None
             points = list(zip(xs, ys, ts)) if ts is not None else list(zip(xs, ys))
-    except (ValueError, SyntaxError, TypeError, MemoryError) as err:
-        rows.bad(line, field, f"expected a list of (x, y) or (x, y, t) points, could not parse it ({err})")
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as err:
+        problems.bad(row, field_name, "expected a list of (x, y) or (x, y, t) points such as "
+                     f"{{(12,30),(14,33)}}, could not parse it ({err})")
         return None
     if not isinstance(points, (list, tuple)):
-        rows.bad(line, field, f"expected a list of (x, y) points, got {type(points).__name__}")
+        problems.bad(row, field_name, f"expected a list of (x, y) points, got {type(points).__name__}")
         return None
     out = []
     for k, point in enumerate(points):
@@ -131,112 +239,667 @@ def _round_to_clicks(record: dict, line: int, rows: _Rows) -> list[tuple] | None
         except (TypeError, ValueError):
             values = []
         if len(values) not in (2, 3) or not all(np.isfinite(values)):
-            rows.bad(line, field, f"point {k + 1}: expected two or three finite numbers (x, y[, t]), got {point!r}")
+            problems.bad(row, field_name, f"point {k + 1}: expected two or three finite numbers (x, y[, t]), "
+                         f"got {point!r}")
             return None
-        out.append((image_id, participant_id, values[0], values[1], values[2] if len(values) == 3 else np.nan))
+        out.append((values[0], values[1], values[2] if len(values) == 3 else np.nan))
     return out
 
 
-def _missing(value) -> bool:
-    """An absent cell: None, NaN (a column other records have) or blank text."""
-    return value is None or (isinstance(value, float) and np.isnan(value)) or (
-        isinstance(value, str) and not value.strip())
+# --------------------------------------------------------------------------------------------
+# Tables (CSV, TSV, Parquet) as pyarrow batches
+# --------------------------------------------------------------------------------------------
+def _columns(names, path) -> dict[str, str]:
+    """Canonical column name -> the file's name, checking the header."""
+    mapping: dict[str, str] = {}
+    for name in names:
+        canonical = ALIASES.get(str(name).strip(), str(name).strip())
+        mapping.setdefault(canonical, name)
+    return mapping
 
 
-def _is_sequence(value) -> bool:
-    """True for a list cell (or its CSV text), as in per-round ``x`` / ``y`` columns."""
-    return isinstance(value, (list, tuple, np.ndarray)) or (isinstance(value, str) and value.lstrip().startswith("["))
+def _layout(mapping: dict, first_x, path) -> str:
+    """``"click"`` or ``"round"``, or a located error for a header that fits neither."""
+    per_round = "clicks" in mapping or ({"x", "y"} <= set(mapping) and first_x)
+    missing = {"image_id", "participant_id"} - set(mapping)
+    if not per_round:
+        missing |= {"x", "y"} - set(mapping)
+    if missing:
+        hint = ""
+        if len(mapping) == 1:
+            (only,) = mapping.values()
+            for sep in (";", "\t", ",", "|"):
+                if sep in str(only):
+                    hint = f"; the header is one field {str(only)[:60]!r}: is the file separated by {sep!r}?"
+                    break
+        raise InputError(f"missing columns {sorted(missing)}; expected image_id, participant_id and either "
+                         f"x, y per click or a clicks list per round (got {list(mapping.values())[:8]}){hint}",
+                         path=path, line=1)
+    return "round" if per_round else "click"
 
 
-def _check_ids(frame: pd.DataFrame, rows: _Rows) -> pd.Series:
-    """Boolean mask of rows with usable image and participant ids."""
-    ok = pd.Series(True, index=frame.index)
-    for field in ("image_id", "participant_id"):
-        values = frame[field]
-        bad = values.isna() | (values.astype(str).str.strip() == "")
-        for index in frame.index[bad & ok]:
-            rows.bad(int(frame.at[index, "_line"]), field, f"expected a non-empty {field}, got {values[index]!r}")
-        ok &= ~bad
-    return ok
+def _text_column(array):
+    """A pyarrow column as trimmed strings (numbers written as text), nulls kept."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not pa.types.is_string(array.type) and not pa.types.is_large_string(array.type):
+        array = pc.cast(array, pa.string())
+    return pc.utf8_trim_whitespace(array)
 
 
-def _per_click(frame: pd.DataFrame, rows: _Rows) -> pd.DataFrame:
-    ok = _check_ids(frame, rows)
-    numeric = {}
-    for field, required in (("x", True), ("y", True), ("t", False)):
-        if field not in frame:
-            numeric[field] = pd.Series(np.nan, index=frame.index)
+def _empty_mask(array) -> np.ndarray:
+    import pyarrow.compute as pc
+
+    return np.asarray(pc.fill_null(pc.equal(array, ""), True).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _numbers(array, name: str, required: bool, rows: np.ndarray, ok: np.ndarray, problems: _Problems):
+    """A numeric column as float64 (NaN where empty and optional); bad cells reported, ``ok`` updated."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_floating(array.type) or pa.types.is_integer(array.type):
+        values = np.asarray(pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+        bad = ~np.isfinite(values) & (required | ~np.isnan(values))
+        raw = values
+    else:
+        text = _text_column(array)
+        empty = _empty_mask(text)
+        valid = np.asarray(pc.fill_null(pc.match_substring_regex(text, _NUMBER_CELL), False)
+                           .to_numpy(zero_copy_only=False), dtype=bool)
+        values = np.full(len(text), np.nan)
+        if valid.any():
+            values[valid] = pc.cast(pc.filter(text, pa.array(valid)), pa.float64()).to_numpy(zero_copy_only=False)
+        bad = ~valid & (~empty | required) | (valid & ~np.isfinite(values))
+        raw = text
+    for index in np.flatnonzero(bad & ok):
+        value = raw[index]
+        value = value.as_py() if hasattr(value, "as_py") else value
+        problems.bad(rows[index], name, f"expected a finite number, got {value!r}")
+    ok &= ~bad
+    return values
+
+
+def _string_buffers(cells):
+    """The bytes and int64 offsets of a pyarrow string array (nulls read as empty cells)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    cells = pc.fill_null(cells, "")
+    if not pa.types.is_large_string(cells.type):
+        cells = cells.cast(pa.large_string())
+    _, offsets_buffer, data_buffer = cells.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[cells.offset:cells.offset + len(cells) + 1]
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
+    return data, np.ascontiguousarray(offsets)
+
+
+def _point_cells(text, rows: np.ndarray, ok: np.ndarray, problems: _Problems):
+    """Parse ``clicks`` text cells (compiled, :mod:`clickme_analysis._parse_numba`); cells it
+    cannot take go to the row-by-row parser, which parses or reports them.
+
+    Returns per-row point counts and the flat x, y, t arrays (rows in order); ``ok`` updated.
+    """
+    from clickme_analysis._parse_numba import parse_cells
+
+    data, offsets = _string_buffers(text)
+    x, y, t, counts, status = parse_cells(data, offsets)
+    counts = np.where(ok, counts, 0)
+    hard = np.flatnonzero(ok & (status == 1))
+    if hard.size == 0 and ok.all():
+        return counts, x, y, t, None
+    first = np.concatenate([[0], np.cumsum(np.where(status == 0, counts, 0))])  # each parsed cell's points
+    blocks = []
+    for row in np.flatnonzero(ok):
+        if status[row] == 0:
+            blocks.append((x[first[row]:first[row] + counts[row]], y[first[row]:first[row] + counts[row]],
+                           t[first[row]:first[row] + counts[row]]))
             continue
-        raw = frame[field]
-        empty = raw.isna() | (raw.astype(str).str.strip() == "")
-        values = pd.to_numeric(raw.where(~empty), errors="coerce")
-        bad = (values.isna() & (~empty | required)) | np.isinf(values)
-        for index in frame.index[bad & ok]:
-            rows.bad(int(frame.at[index, "_line"]), field, f"expected a finite number, got {raw[index]!r}")
-        ok &= ~bad
-        numeric[field] = values
-    out = pd.DataFrame({"image_id": frame["image_id"], "participant_id": frame["participant_id"], **numeric})
-    return out[ok]
+        cell = text[int(row)].as_py()
+        if cell is None or not cell.strip():
+            problems.bad(rows[row], "clicks", "expected a list of (x, y) points such as {(12,30),(14,33)}, got an "
+                         "empty cell")
+            ok[row], counts[row] = False, 0
+            continue
+        points = _round_points({"clicks": cell}, rows[row], problems)
+        if points is None:
+            ok[row], counts[row] = False, 0
+            continue
+        counts[row] = len(points)
+        array = np.array(points, dtype=np.float64).reshape(-1, 3)
+        blocks.append((array[:, 0], array[:, 1], array[:, 2]))
+    if not blocks:
+        return counts, np.zeros(0), np.zeros(0), np.zeros(0), None
+    return (counts, np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks]),
+            np.concatenate([b[2] for b in blocks]), None)
 
 
-def _per_round(frame: pd.DataFrame, rows: _Rows) -> pd.DataFrame:
-    ok = _check_ids(frame, rows)
-    clicks: list[tuple] = []
-    for record in frame[ok].to_dict("records"):
-        exploded = _round_to_clicks(record, int(record["_line"]), rows)
-        if exploded:
-            clicks.extend(exploded)
-    return pd.DataFrame(clicks, columns=CLICK_COLUMNS)
+class _Encoder:
+    """Turns a batch's id columns into codes under the id rule, refusing colliding entries."""
+
+    def __init__(self, reader):
+        self.reader = reader
+        self.raw_of_id: dict[str, str] = {}
+
+    def images(self, raw_values: list[str], path) -> np.ndarray:
+        from clickme_analysis.ids import image_id
+
+        reader = self.reader
+        ids = []
+        for raw in raw_values:
+            key = image_id(raw, rule=reader.id_rule, root=reader.id_root)
+            seen = self.raw_of_id.setdefault(key, raw)
+            if seen != raw:
+                others = "'relative' or 'path'" if reader.id_rule == "stem" else "'path'"
+                raise InputError(f"2 image entries give the id {key!r} under the {reader.id_rule!r} id rule "
+                                 f"({seen!r}, {raw!r}): use the {others} id rule (--id-rule)", path=path,
+                                 field="image_id")
+            ids.append(key)
+        return reader._images.encode(ids)
 
 
-def _read_table(path: Path, fmt: str, rows: _Rows) -> pd.DataFrame:
-    """Load the raw records with a ``_line`` column."""
-    if fmt in ("csv", "tsv"):
-        try:
-            frame = pd.read_csv(path, sep="," if fmt == "csv" else "\t", dtype=str, keep_default_na=False,
-                                skip_blank_lines=False)
-        except pd.errors.ParserError as err:
-            raise InputError(f"not a valid {fmt.upper()} file ({err})", path=path) from None
-        except pd.errors.EmptyDataError:
-            raise InputError("empty file: expected a header line", path=path) from None
-        frame["_line"] = frame.index + 2
-        return frame
-    if fmt == "jsonl":
-        records = []
-        with open(path, encoding="utf-8") as fh:
-            for number, text in enumerate(fh, start=1):
-                if not text.strip():
+def _codes(array, encode) -> np.ndarray:
+    """Dictionary-encode a string column and map its distinct values through ``encode``."""
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(array).combine_chunks() if hasattr(array, "combine_chunks") \
+        else pc.dictionary_encode(array)
+    dictionary = encoded.dictionary.to_pylist()
+    lookup = encode(dictionary) if dictionary else np.zeros(0, np.int32)
+    indices = np.asarray(encoded.indices.to_numpy(zero_copy_only=False))
+    return lookup[indices] if len(indices) else np.zeros(0, np.int32)
+
+
+def _table_chunk(batch, row0: int, layout: str, mapping: dict, reader, problems: _Problems, path):
+    """One pyarrow batch -> ClickChunk (rows with problems left out and reported)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = batch.num_rows
+    rows = np.arange(row0, row0 + n)
+    column = {name: batch.column(batch.schema.get_field_index(original)) for name, original in mapping.items()}
+    ok = np.ones(n, dtype=bool)
+    if reader._csv:  # blank lines: every field empty
+        blank = np.ones(n, dtype=bool)
+        for array in column.values():
+            blank &= _empty_mask(_text_column(array)) if len(array) else blank
+        ok &= ~blank
+    texts = {}
+    for name in ("image_id", "participant_id"):
+        texts[name] = _text_column(column[name])
+        empty = _empty_mask(texts[name])
+        for index in np.flatnonzero(empty & ok):
+            value = column[name][int(index)].as_py()
+            problems.bad(rows[index], name, f"expected a non-empty {name}, got {'' if value is None else value!r}")
+        ok &= ~empty
+    if layout == "click":
+        x = _numbers(column["x"], "x", True, rows, ok, problems)
+        y = _numbers(column["y"], "y", True, rows, ok, problems)
+        t = _numbers(column["t"], "t", False, rows, ok, problems) if "t" in column else np.full(n, np.nan)
+        counts = ok.astype(np.int64)
+        x, y, t = x[ok], y[ok], t[ok]
+    elif "clicks" in column and (pa.types.is_string(column["clicks"].type)
+                                 or pa.types.is_large_string(column["clicks"].type)):
+        counts, x, y, t, _ = _point_cells(column["clicks"], rows, ok, problems)
+    else:  # list-typed columns (Parquet) or x / y list cells: row by row
+        records = batch.to_pylist()
+        counts = np.zeros(n, dtype=np.int64)
+        xs, ys, ts = [], [], []
+        for k in np.flatnonzero(ok):
+            record = {ALIASES.get(key, key): value for key, value in records[k].items()}
+            points = _round_points(record, rows[k], problems)
+            if points is None:
+                ok[k] = False
+                continue
+            counts[k] = len(points)
+            for px, py, pt in points:
+                xs.append(px)
+                ys.append(py)
+                ts.append(pt)
+        x, y, t = (np.array(v, dtype=np.float64) for v in (xs, ys, ts))
+    counts = np.where(ok, counts, 0)
+    keep = pa.array(ok)
+    images = _codes(pc.filter(texts["image_id"], keep), lambda values: reader._encoder.images(values, path))
+    participants = _codes(pc.filter(texts["participant_id"], keep), reader._participants.encode)
+    per_kept = counts[ok]
+    return ClickChunk(np.repeat(images, per_kept), np.repeat(participants, per_kept), x, y, t)
+
+
+def _csv_batches(path: Path, sep: str, problems: _Problems):
+    """Yield pyarrow record batches of a CSV/TSV file, every column as text."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    def invalid(row) -> str:
+        problems.invalid_texts.append((row.text, row.expected_columns, row.actual_columns))
+        return "skip"
+
+    try:
+        with open(path, "rb") as fh:
+            header = fh.readline()
+        header.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _not_text(path) from None
+    if not header.strip():
+        raise InputError("empty file: expected a header line", path=path, line=1)
+    try:
+        names = pcsv.read_csv(io.BytesIO(header), parse_options=pcsv.ParseOptions(delimiter=sep)).column_names
+    except pa.ArrowInvalid as err:
+        raise InputError(f"expected a {'CSV' if sep == ',' else 'TSV'} header line ({err})", path=path, line=1) from None
+    try:
+        reader = pcsv.open_csv(
+            path, read_options=pcsv.ReadOptions(block_size=_BLOCK_BYTES),
+            parse_options=pcsv.ParseOptions(delimiter=sep, invalid_row_handler=invalid, ignore_empty_lines=False),
+            convert_options=pcsv.ConvertOptions(column_types={name: pa.string() for name in names},
+                                                 strings_can_be_null=False, quoted_strings_can_be_null=False))
+        yield from reader
+    except UnicodeDecodeError:
+        raise _not_text(path) from None
+    except pa.ArrowInvalid as err:
+        message = str(err)
+        if "UTF8" in message or "utf8" in message.lower():
+            raise _not_text(path) from None
+        raise InputError(f"not a readable {'CSV' if sep == ',' else 'TSV'} file ({message})", path=path) from None
+
+
+def _not_text(path: Path) -> InputError:
+    return InputError(f"expected a UTF-8 text click log, got {describe_file(path)}", path=path)
+
+
+def _parquet_batches(path: Path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError):
+        raise InputError(f"expected a Parquet file, got {describe_file(path)}", path=path) from None
+    yield from parquet.iter_batches(batch_size=1 << 18)
+
+
+# --------------------------------------------------------------------------------------------
+# JSON lines and NPZ (records handled one by one; these logs are small or per-trial)
+# --------------------------------------------------------------------------------------------
+def _records_chunk(records: list[tuple[int, dict]], reader, problems: _Problems, path) -> ClickChunk:
+    """Per-click or per-round records (line, dict) -> ClickChunk."""
+    images, participants, xs, ys, ts = [], [], [], [], []
+    for line, raw in records:
+        record = {ALIASES.get(str(k).strip(), str(k).strip()): v for k, v in raw.items()}
+        ids = []
+        for name in ("image_id", "participant_id"):
+            value = record.get(name)
+            if isinstance(value, bytes):
+                value = value.decode("utf-8", errors="replace")
+            if _missing(value) or isinstance(value, (list, dict)):
+                problems.bad(line, name, f"expected a non-empty {name}, got {value!r}")
+                break
+            ids.append(str(value).strip())
+        if len(ids) < 2:
+            continue
+        per_round = "clicks" in record or isinstance(record.get("x"), (list, tuple, np.ndarray, str)) and \
+            str(record.get("x")).lstrip().startswith("[")
+        if per_round:
+            points = _round_points(record, line, problems)
+            if points is None:
+                continue
+        else:
+            values = []
+            for name, required in (("x", True), ("y", True), ("t", False)):
+                value = record.get(name)
+                if _missing(value) and not required:
+                    values.append(np.nan)
                     continue
                 try:
-                    record = json.loads(text)
-                except ValueError as err:
-                    rows.bad(number, "(line)", f"expected a JSON object, could not parse it ({err.args[0]})")
-                    continue
-                if not isinstance(record, dict):
-                    rows.bad(number, "(line)", f"expected a JSON object, got {type(record).__name__}")
-                    continue
-                records.append({**record, "_line": number})
-        return pd.DataFrame(records)
-    if fmt == "parquet":
-        frame = pd.read_parquet(path)
-        frame["_line"] = np.arange(1, len(frame) + 1)
-        return frame
-    if fmt == "npz":
-        with np.load(path, allow_pickle=True) as npz:
-            data = {key: npz[key] for key in npz.files}
-        missing = {"file_pointer", "clickmap_x", "clickmap_y", "user_id"} - set(data)
-        if missing:
-            raise InputError(f"ClickMe 2.0 NPZ lacks arrays {sorted(missing)}", path=path)
-        frame = pd.DataFrame({"image_id": data["file_pointer"], "participant_id": data["user_id"],
-                              "x": list(data["clickmap_x"]), "y": list(data["clickmap_y"])})
-        frame["_line"] = np.arange(1, len(frame) + 1)
-        if "user_catch_trial" in data:
-            catch = np.asarray(data["user_catch_trial"]).astype(bool)
-            for line in frame["_line"][catch]:
-                rows.bad(int(line), "user_catch_trial", "catch trial (excluded from maps)", excluded=True)
-            frame = frame[~catch]
-        return frame
-    raise InputError(f"expected a format in {sorted(set(FORMATS.values()))}, got {fmt!r}", path=path, field="format")
+                    number = float(value) if not isinstance(value, bool) else np.nan
+                except (TypeError, ValueError):
+                    number = np.nan
+                if not np.isfinite(number):
+                    problems.bad(line, name, f"expected a finite number, got {value!r}")
+                    break
+                values.append(number)
+            if len(values) < 3:
+                continue
+            points = [tuple(values)]
+        for px, py, pt in points:
+            images.append(ids[0])
+            participants.append(ids[1])
+            xs.append(px)
+            ys.append(py)
+            ts.append(pt)
+    image_codes = reader._encoder.images(images, path) if images else np.zeros(0, np.int32)
+    return ClickChunk(image_codes, reader._participants.encode(participants),
+                      np.array(xs, dtype=np.float64), np.array(ys, dtype=np.float64), np.array(ts, dtype=np.float64))
+
+
+def _jsonl_records(path: Path, problems: _Problems):
+    """(line, dict) records of a JSON-lines log; a bad line is reported, and in skip mode passed."""
+    from clickme_analysis.fileio import read_jsonl
+
+    records = []
+    try:
+        records.extend(read_jsonl(path))
+    except InputError as err:
+        if err.line is None:
+            raise
+        problems.bad(err.line, "(line)", err.message)
+        if problems.on_error == "skip":
+            records.extend(_jsonl_after(path, err.line, problems))
+    return records
+
+
+def _jsonl_after(path: Path, after: int, problems: _Problems):
+    """Records after line ``after``, reporting each bad line (skip mode)."""
+    out = []
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            if number <= after or not raw.strip():
+                continue
+            try:
+                value = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                problems.bad(number, "(line)", f"expected a JSON object, got {raw[:40]!r}")
+                continue
+            if not isinstance(value, dict):
+                problems.bad(number, "(line)", f"expected a JSON object, got {type(value).__name__}")
+                continue
+            out.append((number, value))
+    return out
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Rebuilds numpy arrays, dtypes, scalars and plain values; refuses every other global."""
+
+    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
+               ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
+               ("numpy._core.multiarray", "scalar"), ("_codecs", "encode"), ("builtins", "set"),
+               ("builtins", "frozenset"), ("builtins", "complex"), ("builtins", "bytearray")}
+
+    def find_class(self, module, name):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing {module}.{name}: only numpy arrays and plain values are loaded")
+
+
+def load_npz(path) -> dict[str, np.ndarray]:
+    """Every array of an NPZ file, object arrays rebuilt by a restricted unpickler.
+
+    Only numpy arrays, dtypes, scalars and plain Python values (numbers, strings, lists, ...) are
+    rebuilt; a pickle naming any other global (``os.system``, ``builtins.eval``, ...) raises
+    :class:`InputError` without running anything.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "log.npz")
+    >>> trials = np.empty(2, dtype=object); trials[:] = [np.array([1, 2]), np.array([3])]
+    >>> np.savez(p, clickmap_x=trials)
+    >>> [a.tolist() for a in load_npz(p)["clickmap_x"]]
+    [[1, 2], [3]]
+    """
+    path = Path(path)
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        raise InputError(f"expected an NPZ file (a ZIP of .npy arrays), got {describe_file(path)}", path=path) from None
+    out = {}
+    with archive:
+        for member in archive.namelist():
+            if not member.endswith(".npy"):
+                continue
+            name = member[:-4]
+            try:
+                with archive.open(member) as fh:
+                    version = np.lib.format.read_magic(fh)
+                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0)
+                    shape, fortran, dtype = read_header(fh)
+                    if dtype.hasobject:
+                        array = _NumpyOnlyUnpickler(fh).load()
+                        if not isinstance(array, np.ndarray):
+                            raise pickle.UnpicklingError(f"expected an array, got {type(array).__name__}")
+                    else:
+                        data = fh.read()
+                        array = np.frombuffer(data, dtype=dtype, count=int(np.prod(shape)))
+                        array = array.reshape(shape, order="F" if fortran else "C")
+            except pickle.UnpicklingError as err:
+                raise InputError(f"array {name!r} holds a pickle that is not a plain array: {err}", path=path,
+                                 field=name) from None
+            except (ValueError, EOFError, OSError, zipfile.BadZipFile, AttributeError, TypeError) as err:
+                raise InputError(f"array {name!r} is not a readable .npy member ({err})", path=path,
+                                 field=name) from None
+            out[name] = array
+    return out
+
+
+def _is_mobile(value) -> bool:
+    """ClickMe 2.0 ``is_mobile`` entry: empty means not mobile."""
+    array = np.asarray(value, dtype=object).ravel()
+    return bool(array.size) and any(bool(v) and str(v).lower() not in ("false", "0", "") for v in array)
+
+
+def _npz_chunk(path: Path, reader, problems: _Problems) -> ClickChunk:
+    data = load_npz(path)
+    missing = {"file_pointer", "clickmap_x", "clickmap_y", "user_id"} - set(data)
+    if missing:
+        raise InputError(f"ClickMe 2.0 NPZ lacks arrays {sorted(missing)} (has {sorted(data)[:8]})", path=path)
+    n = len(data["file_pointer"])
+    for name in ("clickmap_x", "clickmap_y", "user_id", "user_catch_trial", "is_mobile"):
+        if name in data and len(data[name]) != n:
+            raise InputError(f"expected {n} entries (one per trial, as file_pointer), got {len(data[name])}",
+                             path=path, field=name)
+    keep = np.ones(n, dtype=bool)
+    if "user_catch_trial" in data and reader.catch_threshold is not None:
+        accuracy = np.asarray(data["user_catch_trial"], dtype=np.float64)
+        low = ~(accuracy >= reader.catch_threshold)
+        for k in np.flatnonzero(low):
+            problems.bad(k + 1, "user_catch_trial", f"catch-trial accuracy {accuracy[k]:g} below "
+                         f"{reader.catch_threshold:g} (excluded)", excluded=True)
+        keep &= ~low
+    if "is_mobile" in data and reader.exclude_mobile:
+        for k in np.flatnonzero(keep):
+            if _is_mobile(data["is_mobile"][k]):
+                problems.bad(k + 1, "is_mobile", "mobile trial (excluded)", excluded=True)
+                keep[k] = False
+    records = [(k + 1, {"image_id": data["file_pointer"][k], "participant_id": data["user_id"][k],
+                        "x": np.asarray(data["clickmap_x"][k]).ravel().tolist(),
+                        "y": np.asarray(data["clickmap_y"][k]).ravel().tolist()})
+               for k in np.flatnonzero(keep)]
+    return _records_chunk(records, reader, problems, path)
+
+
+# --------------------------------------------------------------------------------------------
+# The reader
+# --------------------------------------------------------------------------------------------
+class ClickReader:
+    """Stream one or more click logs as :class:`ClickChunk` blocks of integer-coded clicks.
+
+    Parameters
+    ----------
+    paths : path or sequence of paths
+        Click logs (formats in the module docstring).
+    fmt : {"csv", "tsv", "jsonl", "parquet", "npz"}, optional
+        Overrides the format implied by each suffix.
+    on_error : {"raise", "skip"}
+        ``"raise"``: the first malformed row raises :class:`InputError` (file, line, field,
+        what was expected). ``"skip"``: malformed rows are left out and listed in :meth:`skipped`.
+    id_rule, id_root
+        How image entries become ids (:func:`clickme_analysis.ids.image_id`).
+    catch_threshold : float or None
+        ClickMe 2.0 NPZ: keep trials whose user's catch-trial accuracy is at least this
+        (default 0.95, as the authors); None keeps every trial.
+    exclude_mobile : bool
+        ClickMe 2.0 NPZ: leave out trials played on a mobile device.
+
+    Attributes
+    ----------
+    image_ids, participant_ids : list of str
+        What the chunks' codes stand for (grow while reading).
+    n_rows : int
+        Data rows read (records for Parquet / NPZ).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "log.csv")
+    >>> _ = open(p, "w").write('image_path,clicks,user_id\\nval/cat.JPEG,"{(1,2),(3,4)}",7\\n')
+    >>> reader = ClickReader(p)
+    >>> [(reader.image_ids[i], float(x), float(y)) for c in reader for i, x, y in zip(c.image, c.x, c.y)]
+    [('cat', 1.0, 2.0), ('cat', 3.0, 4.0)]
+    """
+
+    def __init__(self, paths, fmt: str | None = None, on_error: str = "raise", *, id_rule: str = "stem",
+                 id_root=None, catch_threshold: float | None = 0.95, exclude_mobile: bool = False):
+        from clickme_analysis.ids import ID_RULES
+
+        self.paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
+        if not self.paths:
+            raise InputError("expected at least one click log", field="logs")
+        if on_error not in ("raise", "skip"):
+            raise InputError(f"expected on_error 'raise' or 'skip', got {on_error!r}", field="on_error")
+        if id_rule not in ID_RULES:
+            raise InputError(f"expected an id rule in {ID_RULES}, got {id_rule!r}", field="id_rule")
+        if catch_threshold is not None and not 0 <= catch_threshold <= 1:
+            raise InputError(f"expected a catch-trial threshold in [0, 1], got {catch_threshold}",
+                             field="catch_threshold")
+        self.fmt, self.on_error = fmt, on_error
+        self.id_rule, self.id_root = id_rule, id_root
+        self.catch_threshold, self.exclude_mobile = catch_threshold, exclude_mobile
+        self._images, self._participants = Vocabulary(), Vocabulary()
+        self._encoder = _Encoder(self)
+        self._problems: list[_Problems] = []
+        self.n_rows = 0
+        self._csv = False
+        for path in self.paths:
+            self._format(path)  # fail early on an unknown suffix or a missing file
+
+    @property
+    def image_ids(self) -> list[str]:
+        return self._images.values
+
+    @property
+    def participant_ids(self) -> list[str]:
+        return self._participants.values
+
+    def _format(self, path: Path) -> str:
+        if not path.is_file():
+            raise InputError("click log not found" if not path.is_dir() else "expected a click log file, got a folder",
+                             path=path)
+        fmt = self.fmt or FORMATS.get(path.suffix.lower())
+        if fmt is None:
+            raise InputError(f"cannot tell the format from suffix {path.suffix!r}; expected one of "
+                             f"{sorted(FORMATS)} or an explicit format", path=path)
+        if fmt not in set(FORMATS.values()):
+            raise InputError(f"expected a format in {sorted(set(FORMATS.values()))}, got {fmt!r}", path=path,
+                             field="format")
+        return fmt
+
+    def __iter__(self) -> Iterator[ClickChunk]:
+        for path in self.paths:
+            fmt = self._format(path)
+            problems = _Problems(path, self.on_error)
+            problems.lines_are_rows = fmt in ("csv", "tsv")
+            self._problems.append(problems)
+            self._csv = fmt in ("csv", "tsv")
+            if fmt in ("csv", "tsv", "parquet"):
+                batches = _csv_batches(path, "," if fmt == "csv" else "\t", problems) if self._csv \
+                    else _parquet_batches(path)
+                layout = mapping = None
+                row0 = 0 if self._csv else 1
+                for batch in batches:
+                    if mapping is None:
+                        mapping = _columns(batch.schema.names, path)
+                        layout = _layout(mapping, self._first_is_list(batch, mapping), path)
+                    chunk = _table_chunk(batch, row0, layout, mapping, self, problems, path)
+                    row0 += batch.num_rows
+                    self.n_rows += batch.num_rows
+                    problems.check()
+                    if len(chunk):
+                        yield chunk
+                if mapping is None and self._csv:  # header only: still check the header
+                    _layout(_columns(_header_names(path, fmt), path), False, path)
+            else:
+                if fmt == "jsonl":
+                    records = _jsonl_records(path, problems)
+                    chunk = _records_chunk(records, self, problems, path)
+                    self.n_rows += len(records)
+                else:
+                    chunk = _npz_chunk(path, self, problems)
+                    self.n_rows += len(chunk)
+                problems.check()
+                if len(chunk):
+                    yield chunk
+            problems.check()
+
+    @staticmethod
+    def _first_is_list(batch, mapping) -> bool:
+        import pyarrow as pa
+
+        if "x" not in mapping:
+            return False
+        column = batch.column(batch.schema.get_field_index(mapping["x"]))
+        if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+            return True
+        if pa.types.is_string(column.type):
+            return any(str(v).lstrip().startswith("[") for v in column.to_pylist()[:1000] if v)
+        return False
+
+    def skipped(self) -> pd.DataFrame:
+        """Rows left out so far: ``path, line, field, message`` (exclusions by design included)."""
+        frames = [p.frame() for p in self._problems]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=SKIPPED_COLUMNS)
+
+
+def _header_names(path: Path, fmt: str) -> list[str]:
+    import csv
+
+    with open(path, encoding="utf-8", newline="") as fh:
+        return next(csv.reader(fh, delimiter="," if fmt == "csv" else "\t"), [])
+
+
+def chunks_to_frame(chunks, image_ids, participant_ids) -> pd.DataFrame:
+    """Concatenate :class:`ClickChunk` blocks into the tidy click table."""
+    chunks = list(chunks)
+    if not chunks:
+        return pd.DataFrame({"image_id": pd.Series(dtype=str), "participant_id": pd.Series(dtype=str),
+                             "x": pd.Series(dtype=float), "y": pd.Series(dtype=float), "t": pd.Series(dtype=float)})
+    images = np.concatenate([c.image for c in chunks])
+    participants = np.concatenate([c.participant for c in chunks])
+    return pd.DataFrame({"image_id": np.asarray(image_ids, dtype=object)[images],
+                         "participant_id": np.asarray(participant_ids, dtype=object)[participants],
+                         "x": np.concatenate([c.x for c in chunks]), "y": np.concatenate([c.y for c in chunks]),
+                         "t": np.concatenate([c.t for c in chunks])})
+
+
+def read_clicks(path, fmt: str | None = None, on_error: str = "raise", *, id_rule: str = "stem", id_root=None,
+                catch_threshold: float | None = 0.95, exclude_mobile: bool = False) -> ClickLog:
+    """Read and validate a click log (or several) into one tidy table.
+
+    Parameters
+    ----------
+    path : str or os.PathLike, or a sequence of them
+        The log file(s) (formats in the module docstring).
+    fmt, on_error, id_rule, id_root, catch_threshold, exclude_mobile
+        See :class:`ClickReader`.
+
+    Returns
+    -------
+    ClickLog
+        ``clicks`` (one row per click) and ``skipped``.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "log.csv")
+    >>> _ = open(p, "w").write('image_path,clicks,user_id\\ncat.png,"{(1, 2), (3, 4)}",u1\\n')
+    >>> read_clicks(p).clicks[["image_id", "participant_id", "x", "y"]].values.tolist()
+    [['cat', 'u1', 1.0, 2.0], ['cat', 'u1', 3.0, 4.0]]
+    """
+    reader = ClickReader(path, fmt, on_error, id_rule=id_rule, id_root=id_root, catch_threshold=catch_threshold,
+                         exclude_mobile=exclude_mobile)
+    chunks = list(reader)
+    return ClickLog(clicks=chunks_to_frame(chunks, reader.image_ids, reader.participant_ids),
+                    skipped=reader.skipped())
 
 
 def read_toml(path, what: str = "config file") -> dict:
@@ -296,57 +959,6 @@ def read_table(path, columns=(), what: str = "table", **read_csv_kwargs) -> pd.D
         raise InputError(f"{what} lacks columns {missing}; has {list(frame.columns)}", path=path,
                          field=missing[0])
     return frame
-
-
-def read_clicks(path, fmt: str | None = None, on_error: str = "raise") -> ClickLog:
-    """Read and validate a click log.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The log file (formats in the module docstring).
-    fmt : {"csv", "tsv", "jsonl", "parquet", "npz"}, optional
-        Overrides the format implied by the suffix.
-    on_error : {"raise", "skip"}
-        ``"raise"``: the first malformed row raises :class:`InputError` (file, line, field,
-        what was expected). ``"skip"``: malformed rows are left out and listed in ``skipped``.
-
-    Returns
-    -------
-    ClickLog
-        ``clicks`` (one row per click) and ``skipped``.
-
-    Examples
-    --------
-    >>> import tempfile, os
-    >>> p = os.path.join(tempfile.mkdtemp(), "log.csv")
-    >>> _ = open(p, "w").write('image_path,clicks,user_id\\ncat.png,"[(1, 2), (3, 4)]",u1\\n')
-    >>> read_clicks(p).clicks[["image_id", "participant_id", "x", "y"]].values.tolist()
-    [['cat.png', 'u1', 1.0, 2.0], ['cat.png', 'u1', 3.0, 4.0]]
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("click log not found", path=path)
-    fmt = fmt or FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise InputError(f"cannot tell the format from suffix {path.suffix!r}; expected one of "
-                         f"{sorted(FORMATS)} or an explicit format", path=path)
-    rows = _Rows(path, on_error)
-    frame = _read_table(path, fmt, rows).rename(columns=lambda c: ALIASES.get(str(c).strip(), str(c).strip()))
-    if frame.empty:
-        clicks = pd.DataFrame(columns=CLICK_COLUMNS)
-    else:
-        missing = {"image_id", "participant_id"} - set(frame.columns)
-        per_round = "clicks" in frame.columns or (
-            {"x", "y"} <= set(frame.columns) and frame["x"].map(_is_sequence).any())
-        if not per_round:
-            missing |= {"x", "y"} - set(frame.columns)
-        if missing:
-            raise InputError(f"missing columns {sorted(missing)}; expected image_id, participant_id and "
-                             "either x, y per click or a clicks list per round", path=path, line=1)
-        clicks = _per_round(frame, rows) if per_round else _per_click(frame, rows)
-    clicks = clicks.astype({"image_id": str, "participant_id": str, "x": float, "y": float, "t": float})
-    return ClickLog(clicks=clicks.reset_index(drop=True), skipped=rows.frame())
 
 
 #: leading bytes -> what a file holding them is

@@ -26,8 +26,8 @@ def test_clickme2_csv_clicks_cell_and_aliases(tmp_path):
     path = write(tmp_path, "log.csv", 'image_path,clicks,user_id\nimg/a.png,"[[1, 2], [3, 4]]",u7\n'
                                       'img/b.png,"[(5, 6, 10)]",u8\n')
     clicks = read_clicks(path).clicks
-    assert clicks.values[:, :4].tolist() == [["img/a.png", "u7", 1.0, 2.0], ["img/a.png", "u7", 3.0, 4.0],
-                                             ["img/b.png", "u8", 5.0, 6.0]]
+    assert clicks.values[:, :4].tolist() == [["a", "u7", 1.0, 2.0], ["a", "u7", 3.0, 4.0],
+                                             ["b", "u8", 5.0, 6.0]]  # ids: the stem rule
     assert clicks["t"].iloc[2] == 10
 
 
@@ -53,7 +53,7 @@ def test_clickme2_npz_excludes_catch_trials_and_lists_them(tmp_path):
     ys = np.empty(2, dtype=object)
     ys[:] = [[3, 4], [6]]
     np.savez(tmp_path / "log.npz", file_pointer=np.array(["a", "b"]), clickmap_x=xs, clickmap_y=ys,
-             user_id=np.array(["u1", "u2"]), user_catch_trial=np.array([False, True]))
+             user_id=np.array(["u1", "u2"]), user_catch_trial=np.array([0.97, 0.5]))  # accuracies
     log = read_clicks(tmp_path / "log.npz")
     assert log.clicks[["x", "y"]].values.tolist() == [[1, 3], [2, 4]]
     assert log.skipped[["line", "field"]].values.tolist() == [[2, "user_catch_trial"]]
@@ -77,7 +77,8 @@ def test_skip_mode_counts_every_bad_row(tmp_path):
     path = write(tmp_path, "bad.csv", "image_id,participant_id,x,y\ncat,p1,1,2\ncat,p1,x,2\ncat,,1,2\n\ncat,p2,3,4\n")
     log = read_clicks(path, on_error="skip")
     assert log.clicks["x"].tolist() == [1.0, 3.0]
-    assert log.skipped[["line", "field"]].values.tolist() == [[3, "x"], [4, "participant_id"], [5, "image_id"]]
+    # the blank line 5 is no data: ignored, and the next row keeps its line number
+    assert log.skipped[["line", "field"]].values.tolist() == [[3, "x"], [4, "participant_id"]]
 
 
 def test_bad_points_in_clicks_cell(tmp_path):
