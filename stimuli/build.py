@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import zlib
 from collections.abc import Mapping
+from dataclasses import field
 from pathlib import Path
 
 import numpy as np
@@ -31,18 +32,53 @@ ASSIGNMENT_COLUMNS = ["participant_list", "image_id", "level", "map_source", "le
 
 @dataclasses.dataclass(frozen=True)
 class StimulusConfig:
-    """Settings of a reveal stimulus set (defaults as the paper's rapid-categorisation study)."""
+    """Settings of a reveal stimulus set (defaults as the paper's rapid-categorisation study).
 
-    n_levels: int = 11              #: log-spaced levels from 1% to 100% of the budget
-    size: int = 256                 #: output side in pixels (images are resized, not cropped)
+    Read from TOML by :func:`load_stimulus_config` (``clickme stimuli build --config``); field
+    metadata holds the valid ranges, checked by the loader and on direct construction.
+    """
+
+    n_levels: int = field(default=11, metadata={"min": 2})  #: log-spaced levels from 1% to 100% of the budget
+    size: int = field(default=256, metadata={"min": 8})  #: output side in pixels (images are resized, not cropped)
     color: bool = False             #: False: grayscale stimuli (as the authors'); True: RGB
-    top_fraction: float | None = None  #: budget = top fraction of pixels; None: non-zero pixels
-    importance_weight: float = 1.0  #: a in exp((a * importance - b * distance) / T)
-    distance_weight: float = 1.0    #: b (distance to the seed in image diagonals)
-    temperature: float = 0.1        #: T
+    top_fraction: float | None = field(default=None, metadata={"gt": 0.0, "max": 1.0})
+    #: budget = top fraction of pixels; None: non-zero pixels
+    importance_weight: float = field(default=1.0, metadata={"min": 0.0})  #: a in exp((a * importance - b * distance) / T)
+    distance_weight: float = field(default=1.0, metadata={"min": 0.0})  #: b (distance to the seed in image diagonals)
+    temperature: float = field(default=0.1, metadata={"gt": 0.0})  #: T
     center: bool = True             #: centre the revealed region (bounding box of the 100% mask)
-    feather: float = 0.0            #: Gaussian sigma of the mask edge in pixels; 0: hard mask
+    feather: float = field(default=0.0, metadata={"min": 0.0})  #: Gaussian sigma of the mask edge in pixels; 0: hard
     seed: int = 0                   #: set seed; each image derives its own from it and its id
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            value, meta = getattr(self, f.name), f.metadata
+            if value is None or isinstance(value, bool) or not meta:
+                continue
+            if ("gt" in meta and not value > meta["gt"]) or ("min" in meta and value < meta["min"]) \
+                    or ("max" in meta and value > meta["max"]):
+                limits = ", ".join(f"{'>' if k == 'gt' else '>=' if k == 'min' else '<='} {v}" for k, v in meta.items())
+                raise InputError(f"expected a value {limits}, got {value!r}", field=f.name)
+
+
+def load_stimulus_config(path=None, **overrides) -> StimulusConfig:
+    """Read a flat TOML stimulus configuration (keys as :class:`StimulusConfig`, or under ``[stimuli]``).
+
+    ``overrides`` (command-line options) win; None ones are ignored.
+
+    Examples
+    --------
+    >>> load_stimulus_config(n_levels=5).n_levels
+    5
+    >>> load_stimulus_config(n_levels=1)
+    Traceback (most recent call last):
+    ...
+    clickme_analysis.errors.InputError: field 'n_levels': expected a value >= 2, got 1
+    """
+    from clickme_analysis.config import load_config
+
+    return load_config(StimulusConfig, path, sections=("stimuli",),
+                       overrides={k: v for k, v in overrides.items() if v is not None})
 
 
 def reveal_levels(n_levels: int = 11) -> np.ndarray:
@@ -152,16 +188,12 @@ def find_images(directory) -> dict[str, Path]:
 
 def read_labels(path) -> pd.DataFrame:
     """Read ``labels.csv``: ``image_id, label, category`` (category ``animal`` or ``non-animal``)."""
+    from clickme_analysis.io import read_table
+
     path = Path(path)
     if not path.is_file():
         raise InputError("labels file not found", path=path)
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise InputError(f"not a readable CSV: {err}", path=path) from None
-    missing = [c for c in ("image_id", "category") if c not in frame.columns]
-    if missing:
-        raise InputError(f"expected columns image_id, label, category; missing {missing}", path=path)
+    frame = read_table(path, ("image_id", "category"), "labels file", dtype=str, keep_default_na=False)
     if "label" not in frame.columns:
         frame["label"] = ""
     for i, value in enumerate(frame["category"]):
@@ -305,16 +337,15 @@ def build_stimulus_set(images_dir, maps: Mapping[str, object], out_dir, labels=N
         ``label`` the archive's.
     config : StimulusConfig
     progress : bool
-        Show a progress bar over images.
+        Show a progress bar over images (on a terminal only).
 
     Returns
     -------
     pandas.DataFrame
         The manifest (``path`` relative to ``out_dir``).
     """
-    from tqdm.auto import tqdm
-
     from clickme_analysis.archive import MapArchive
+    from clickme_analysis.progress import progress as progress_bar
 
     if not maps:
         raise InputError("expected at least one map archive", field="maps")
@@ -332,7 +363,7 @@ def build_stimulus_set(images_dir, maps: Mapping[str, object], out_dir, labels=N
         if not image_ids:
             raise InputError("map archive holds no maps", path=next(iter(archives.values())).path)
         rows = []
-        for image_id in tqdm(image_ids, desc="stimuli", unit="image", disable=not progress):
+        for image_id in progress_bar(image_ids, enabled=progress, desc="stimuli", unit="image"):
             rows.extend(_image_rows(image_id, images_dir, files, archives, label_table, labels, out_dir,
                                     config))
     finally:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from clickme_analysis.config import nonnegative_float, positive_float, positive_int, probability
+
 
 def register(subparsers) -> None:
     """Add ``clickme stimuli`` and its subcommands to the ``clickme`` parser."""
@@ -24,37 +26,42 @@ def register(subparsers) -> None:
     p.add_argument("--name-b", default="saliency", help="map_source name of --maps-b")
     p.add_argument("--labels", type=Path, help="labels.csv: image_id, label, category (animal / non-animal)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--levels", type=int, default=11, help="number of log-spaced levels from 1%% to 100%%")
-    p.add_argument("--size", type=int, default=256, help="stimulus side in pixels")
-    p.add_argument("--color", action="store_true", help="RGB stimuli instead of grayscale")
-    p.add_argument("--top-fraction", type=float,
+    p.add_argument("--config", type=Path,
+                   help="stimulus TOML (StimulusConfig keys, at top level or under [stimuli]); options below win")
+    p.add_argument("--levels", type=positive_int, help="number of log-spaced levels from 1%% to 100%% (default 11)")
+    p.add_argument("--size", type=positive_int, help="stimulus side in pixels (default 256)")
+    p.add_argument("--color", action="store_true", default=None, help="RGB stimuli instead of grayscale")
+    p.add_argument("--top-fraction", type=probability,
                    help="budget = this top fraction of the first map's pixels (default: its non-zero pixels)")
-    p.add_argument("--temperature", type=float, default=0.1, help="flood-fill temperature T")
-    p.add_argument("--importance-weight", type=float, default=1.0, help="flood-fill weight a of importance")
-    p.add_argument("--distance-weight", type=float, default=1.0, help="flood-fill weight b of distance to the seed")
-    p.add_argument("--no-center", action="store_true", help="do not centre the revealed region")
-    p.add_argument("--feather", type=float, default=0.0, help="Gaussian sigma (px) of the mask edge; 0: hard")
-    p.add_argument("--seed", type=int, default=0, help="seed of the scrambles and flood-fills")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--temperature", type=positive_float, help="flood-fill temperature T (default 0.1)")
+    p.add_argument("--importance-weight", type=nonnegative_float,
+                   help="flood-fill weight a of importance (default 1)")
+    p.add_argument("--distance-weight", type=nonnegative_float,
+                   help="flood-fill weight b of distance to the seed (default 1)")
+    p.add_argument("--no-center", action="store_false", dest="center", default=None,
+                   help="do not centre the revealed region")
+    p.add_argument("--feather", type=nonnegative_float, help="Gaussian sigma (px) of the mask edge; 0: hard (default)")
+    p.add_argument("--seed", type=int, help="seed of the scrambles and flood-fills (default 0)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar (shown on terminals only)")
     p.set_defaults(func=_build)
 
 
 def _build(args) -> int:
     from clickme_analysis.errors import InputError
-    from stimuli.build import StimulusConfig, build_stimulus_set
+    from stimuli.build import build_stimulus_set, load_stimulus_config
 
     maps = {args.name: args.maps}
     if args.maps_b is not None:
         if args.name_b == args.name:
             raise InputError(f"expected two different map source names, got {args.name!r} twice", field="--name-b")
         maps[args.name_b] = args.maps_b
-    config = StimulusConfig(n_levels=args.levels, size=args.size, color=args.color,
-                            top_fraction=args.top_fraction, importance_weight=args.importance_weight,
-                            distance_weight=args.distance_weight, temperature=args.temperature,
-                            center=not args.no_center, feather=args.feather, seed=args.seed)
+    config = load_stimulus_config(args.config, n_levels=args.levels, size=args.size, color=args.color,
+                                  top_fraction=args.top_fraction, importance_weight=args.importance_weight,
+                                  distance_weight=args.distance_weight, temperature=args.temperature,
+                                  center=args.center, feather=args.feather, seed=args.seed)
     manifest = build_stimulus_set(args.images, maps, args.out, labels=args.labels, config=config,
                                   progress=not args.no_progress)
     n_images = manifest["image_id"].nunique()
-    print(f"{len(manifest)} stimuli for {n_images} images ({', '.join(maps)}; {args.levels} levels + intact) "
+    print(f"{len(manifest)} stimuli for {n_images} images ({', '.join(maps)}; {config.n_levels} levels + intact) "
           f"-> {args.out}/manifest.csv, assignment.csv, contact_sheets/")
     return 0

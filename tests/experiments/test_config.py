@@ -29,6 +29,12 @@ def test_toml_overrides_and_resolves_paths(tmp_path):
     ("response_window = 0.3", "response_window"),
     ('keyboard_backend = "pygame"', "keyboard_backend"),
     ("[design]\nn_blocks = 2", "design"),
+    ("seed = 1.5", "seed"),
+    ("screen_size = 512", "screen_size"),
+    ("screen_size = [512]", "screen_size"),
+    ('fullscreen = "no"', "fullscreen"),
+    ("stimulus_duration = -0.4", "stimulus_duration"),
+    ("background = 2.0", "background"),
 ])
 def test_bad_settings_name_the_field(tmp_path, text, field):
     path = tmp_path / "e.toml"
@@ -67,10 +73,26 @@ def test_shipped_lab_config_lists_every_default():
             assert getattr(cfg, field.name) == getattr(default, field.name), field.name
 
 
-@pytest.mark.parametrize("module", ["experiments.config", "experiments.design", "experiments.observer"])
-def test_docstring_examples(module):
-    import doctest
-    import importlib
+@pytest.mark.parametrize("text, message", [
+    ("seed = 1.5", "field 'seed': expected int, got 1.5"),
+    ("screen_size = 512", "field 'screen_size': expected a list of int, got 512"),
+    ('fullscreen = "no"', "field 'fullscreen': expected bool, got 'no'"),
+    ("stimulus_duration = -0.4", "field 'stimulus_duration': expected a value > 0, got -0.4"),
+    ("stimulus_duration = 0.6", "field 'response_window': expected a duration >= stimulus_duration (0.6), got 0.55"),
+])
+def test_bad_settings_say_what_was_expected(tmp_path, text, message):
+    path = tmp_path / "e.toml"
+    path.write_text(text)
+    with pytest.raises(InputError) as err:
+        load_config(path)
+    assert str(err.value) == f"{path}, {message}"
 
-    result = doctest.testmod(importlib.import_module(module))
-    assert result.attempted > 0 and result.failed == 0
+
+def test_default_background_is_the_papers_white_with_dark_text():
+    from experiments.config import GREY, WHITE, contrast_ratio, text_color
+
+    assert ExperimentConfig().background == WHITE == 1.0
+    assert text_color(WHITE) == text_color(GREY) == -1.0 and text_color(-1.0) == 1.0
+    # black on mid-grey beats white on mid-grey (WCAG: 5.3 vs 4.0)
+    assert contrast_ratio(-1.0, GREY) == pytest.approx(5.28, abs=0.01)
+    assert contrast_ratio(1.0, GREY) == pytest.approx(3.98, abs=0.01)

@@ -57,6 +57,24 @@ def test_cli_bad_input_exits_2_naming_the_file(tmp_path, capsys):
     assert code == 2 and "two different map source names" in capsys.readouterr().err
 
 
+def test_cli_config_file_and_options(tmp_path, capsys):
+    src = write_clickme_stage(tmp_path, size=24)
+    config = tmp_path / "stimuli.toml"
+    config.write_text("[stimuli]\nn_levels = 4\nsize = 24\nseed = 3\n")
+    base = ["stimuli", "build", "--images", str(src / "images"), "--maps", str(src / "maps.npz"),
+            "--out", str(tmp_path / "out"), "--no-progress", "--config", str(config)]
+    assert main(base) == 0
+    assert "10 stimuli for 2 images (clickme; 4 levels + intact)" in capsys.readouterr().out
+    assert main(base + ["--levels", "2"]) == 0  # an option wins over the file
+    assert "6 stimuli for 2 images (clickme; 2 levels + intact)" in capsys.readouterr().out
+    config.write_text('temperature = "hot"\n')
+    assert main(base) == 2
+    assert f"{config}, field 'temperature': expected float, got 'hot'" in capsys.readouterr().err
+    config.write_text("n_levels = 1\n")
+    assert main(base) == 2
+    assert f"{config}, field 'n_levels': expected a value >= 2, got 1" in capsys.readouterr().err
+
+
 def test_demo_stage_writes_the_documented_outputs(tmp_path):
     write_clickme_stage(tmp_path)
     run_demo(tmp_path, seed=0, progress=False)
