@@ -29,7 +29,8 @@ def register(subparsers) -> None:
     score.add_argument("--data", required=True, help="folder, manifest .csv, .tfrecord(s) or 'synthetic'")
     score.add_argument("--maps", default="", help="map archive (.npz) keyed by image id")
     score.add_argument("--layer", help="scored layer (default: last GALA / SE / conv4 block)")
-    score.add_argument("--ceiling", type=float, default=0.58, help="human inter-rater rho (0.58)")
+    score.add_argument("--ceiling", type=float, help="human inter-rater rho (default: the paper's, "
+                                                     "clickme_analysis.reliability.PAPER_CEILING)")
     score.add_argument("--permutations", type=int, default=1000, help="permutations for p (1000)")
     score.add_argument("--batch-size", type=int, default=32)
     score.add_argument("--seed", type=int, default=0)
@@ -52,6 +53,69 @@ def register(subparsers) -> None:
     explain.add_argument("--seed", type=int, default=0)
     explain.add_argument("--out", required=True, help="output folder for the PNGs")
     explain.set_defaults(func=_explain)
+    register_alignment(subparsers)
+
+
+def register_alignment(subparsers) -> None:
+    """``clickme alignment``: any PyTorch image model against human maps and psychophysics."""
+    from clickme_analysis.config import nonnegative_float, positive_float, positive_int
+
+    alignment = subparsers.add_parser(
+        "alignment", help="score any image model's importance maps against ClickMe maps; model "
+                          "psychophysics on a reveal stimulus set",
+        description="Models: toolkit checkpoints, timm architectures with local weights, "
+                    "TorchScript files (nothing is downloaded). Writes per-image and summary CSVs, "
+                    "importance-map archives and, with --psychophysics, accuracy against percent "
+                    "revealed and psychometric thresholds (docs/models.md).")
+    models = alignment.add_argument_group("models (repeatable, at least one)")
+    models.add_argument("--checkpoint", action="append", default=[], metavar="[LABEL:]PATH",
+                        help="toolkit checkpoint (best.pt / last.pt)")
+    models.add_argument("--timm", action="append", default=[], metavar="[LABEL:]NAME=WEIGHTS",
+                        help="timm architecture with a local state dict, e.g. resnet50=resnet50.pth")
+    models.add_argument("--torchscript", action="append", default=[], metavar="[LABEL:]PATH",
+                        help="TorchScript file (torch.jit.save); ImageNet preprocessing at 224")
+    alignment.add_argument("--images", help="folder of images named <image_id>.<ext>")
+    alignment.add_argument("--maps", help="human maps: map archive, HDF5 map file or folder")
+    alignment.add_argument("--labels", help="CSV image_id,label (class index, ImageNet WordNet id or "
+                                            "name; empty = unknown)")
+    alignment.add_argument("--clicks", help="click log of the maps' participants: human ceiling and "
+                                            "null from it (default: the paper's 0.58 and 0.18)")
+    alignment.add_argument("--ceiling", type=positive_float, help="explicit human ceiling rho")
+    alignment.add_argument("--method", action="append", default=[],
+                           help="Saliency, SmoothGrad, IntegratedGradients, GradientShap, "
+                                "LayerGradCam, Occlusion, GALA (repeatable; default Saliency, "
+                                "SmoothGrad, IntegratedGradients, + GALA for GALA networks)")
+    alignment.add_argument("--layer", help="LayerGradCam / GALA layer (default: the last "
+                                           "(N, C, H, W) block / the last GALA gate)")
+    alignment.add_argument("--samples", type=positive_int, default=50,
+                           help="SmoothGrad / GradientShap samples (50)")
+    alignment.add_argument("--noise", type=nonnegative_float, default=0.15,
+                           help="SmoothGrad noise SD as a fraction of the input range (0.15)")
+    alignment.add_argument("--steps", type=positive_int, default=32, help="IntegratedGradients steps (32)")
+    alignment.add_argument("--window", type=positive_int, help="Occlusion window side (input side / 8)")
+    alignment.add_argument("--score-size", type=positive_int, default=64,
+                           help="maps compared on a SxS grid (64)")
+    alignment.add_argument("--model-blur", type=nonnegative_float, default=0.0,
+                           help="Gaussian sigma on model maps, score pixels (0: none)")
+    alignment.add_argument("--human-blur", type=nonnegative_float, default=0.0,
+                           help="Gaussian sigma on human maps, score pixels (0: none)")
+    alignment.add_argument("--input-size", type=positive_int,
+                           help="override every model's input side (recorded)")
+    alignment.add_argument("--psychophysics", metavar="STIMULUS_SET",
+                           help="folder written by `clickme stimuli build` (manifest.csv + PNGs)")
+    alignment.add_argument("--readout", help="imagenet_animals | class:K (default: imagenet_animals "
+                                             "for 1000 classes, class:0 for 2)")
+    alignment.add_argument("--human", metavar="ANALYSIS_DIR",
+                           help="`clickme experiment analyze` output: human thresholds beside the models'")
+    alignment.add_argument("--batch-size", type=positive_int, default=16)
+    alignment.add_argument("--boot", type=positive_int, default=1000, help="bootstrap resamples (1000)")
+    alignment.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    alignment.add_argument("--amp", choices=("auto", "none", "bf16", "fp16"), default="auto",
+                           help="autocast (auto: bf16 on CUDA, none on CPU)")
+    alignment.add_argument("--seed", type=int, default=0)
+    alignment.add_argument("--no-progress", action="store_true", help="no progress bars")
+    alignment.add_argument("--out", required=True, help="output folder")
+    alignment.set_defaults(func=_alignment)
 
 
 def _overrides(pairs: list[str]) -> dict:
@@ -98,6 +162,7 @@ def _score(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
+    from clickme_analysis.reliability import PAPER_CEILING
     from models.score import score_model
     from models.train import make_dataset, model_from_checkpoint
 
@@ -105,8 +170,15 @@ def _score(args: argparse.Namespace) -> int:
     for path in args.checkpoint:
         model, config = model_from_checkpoint(path)
         dataset = make_dataset(config, args.data, args.maps)
+        if args.maps:
+            from clickme_analysis.archive import open_maps
+            from clickme_analysis.ids import match_ids
+
+            with open_maps(args.maps) as maps:  # no matching id: a located error, not NaN
+                match_ids(list(maps.keys()), [s.image_id for s in dataset.samples], warn=False)
+        ceiling = PAPER_CEILING if args.ceiling is None else args.ceiling
         rows, summary = score_model(model, dataset, str(path), args.layer, args.batch_size,
-                                    ceiling=args.ceiling, n_permutations=args.permutations,
+                                    ceiling=ceiling, n_permutations=args.permutations,
                                     seed=args.seed, progress=config.progress)
         rows.insert(0, "model", str(path))
         rows.insert(1, "image_id", [dataset.samples[i].image_id for i in rows["index"]])
@@ -135,6 +207,30 @@ def _explain(args: argparse.Namespace) -> int:
     maps = torch.stack([item["map"] for item in items])
     paths = explain(model, images, args.out, maps, baseline, layer=args.layer,
                     noise_fraction=args.noise, n_samples=args.samples, seed=args.seed)
+    for path in paths:
+        print(path)
+    return 0
+
+
+def _alignment(args: argparse.Namespace) -> int:
+    from clickme_analysis.errors import InputError
+    from models.alignment import DEFAULT_METHODS, AlignmentOptions, load_model, run_alignment
+
+    specs = ([("checkpoint", s) for s in args.checkpoint] + [("timm", s) for s in args.timm]
+             + [("torchscript", s) for s in args.torchscript])
+    if not specs:
+        raise InputError("expected at least one model (--checkpoint, --timm or --torchscript)",
+                         field="--timm")
+    models = [load_model(kind, spec, input_size=args.input_size) for kind, spec in specs]
+    options = AlignmentOptions(
+        methods=tuple(args.method) or DEFAULT_METHODS, score_size=args.score_size,
+        model_blur=args.model_blur, human_blur=args.human_blur, layer=args.layer,
+        n_samples=args.samples, noise_fraction=args.noise, n_steps=args.steps, window=args.window,
+        batch_size=args.batch_size, n_boot=args.boot, seed=args.seed, device=args.device,
+        amp=args.amp, progress=not args.no_progress)
+    paths = run_alignment(models, args.out, images=args.images, maps=args.maps, labels=args.labels,
+                          clicks=args.clicks, ceiling=args.ceiling, psychophysics=args.psychophysics,
+                          human=args.human, readout=args.readout, options=options)
     for path in paths:
         print(path)
     return 0

@@ -1,23 +1,62 @@
-"""Explanations: SmoothGrad gradient images (captum), gradient deltas, attention-map panels.
+"""Explanations: importance maps by name (captum), batched SmoothGrad, gradient deltas, panels.
+
+:func:`importance_maps` turns a model's decision on a batch of images into one non-negative map
+per image with one of :data:`METHODS`: captum's ``Saliency``, ``IntegratedGradients``,
+``GradientShap``, ``LayerGradCam`` and ``Occlusion``, SmoothGrad, and the GALA attention maps
+of the toolkit's GALA networks. Pixel-space attributions (N, 3, H, W) become maps by the
+absolute value and the maximum over colour channels (Simonyan et al. 2014; the Harmonization
+benchmark's Saliency maps, Fel et al. 2022).
 
 SmoothGrad (Smilkov et al. 2017) averages |d logit_target / d x| over ``n_samples`` copies of
-the input with Gaussian noise of SD ``noise_fraction * (max - min)`` of that input; here it is
-captum's ``NoiseTunnel(Saliency)``, with the samples batched. The "gradient delta" of the paper's
-Fig. 4 is the difference of two models' max-normalised SmoothGrad maps.
+the input with Gaussian noise of SD ``noise_fraction * (max - min)`` of that input. It draws
+exactly the noise captum's ``NoiseTunnel(Saliency)`` draws for the same seed (one
+``torch.normal`` per image, images in order), but evaluates the noisy copies of consecutive
+images in batches of ``batch_size`` (bounded memory, whatever ``n_samples``), optionally in
+channels-last memory and under autocast: for the same noise its maps equal NoiseTunnel's to
+float32 round-off (tested), and ``benchmarks/alignment.py`` measures the speed. The "gradient
+delta" of the paper's Fig. 4 is the difference of two models' max-normalised SmoothGrad maps.
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.progress import progress as progress_bar
 from models.data import IMAGENET_MEAN, IMAGENET_STD
 from models.loss import attention_layers, attention_map, record_layers
+
+#: Importance-map methods of :func:`importance_maps` (names as captum's classes, lower case).
+METHODS = ("saliency", "smoothgrad", "integrated_gradients", "gradient_shap", "layer_gradcam",
+           "occlusion", "gala")
+_ALIASES = {"saliency": "saliency", "smoothgrad": "smoothgrad", "noisetunnel": "smoothgrad",
+            "integratedgradients": "integrated_gradients", "ig": "integrated_gradients",
+            "gradientshap": "gradient_shap", "layergradcam": "layer_gradcam",
+            "gradcam": "layer_gradcam", "occlusion": "occlusion", "gala": "gala",
+            "attention": "gala"}
+#: Methods whose forward passes may run under autocast (``amp``); the path-integral methods
+#: (integrated gradients, gradient SHAP) sum many small gradients and stay in float32.
+AMP_METHODS = ("saliency", "smoothgrad", "layer_gradcam", "occlusion", "gala")
+
+
+def method_name(name: str) -> str:
+    """The canonical method name of ``name`` (captum class names and short forms accepted).
+
+    Examples
+    --------
+    >>> method_name("IntegratedGradients"), method_name("SmoothGrad"), method_name("GradCAM")
+    ('integrated_gradients', 'smoothgrad', 'layer_gradcam')
+    """
+    key = "".join(c for c in str(name).lower() if c.isalnum())
+    if key not in _ALIASES:
+        raise InputError(f"unknown importance-map method {name!r}; expected one of "
+                         f"{', '.join(METHODS)}", field="method")
+    return _ALIASES[key]
 
 
 def _check_images(images: torch.Tensor) -> torch.Tensor:
@@ -27,9 +66,52 @@ def _check_images(images: torch.Tensor) -> torch.Tensor:
     return images.float()
 
 
+def autocast(device, amp: str):
+    """An autocast context for ``amp`` in ``none | bf16 | fp16`` on ``device``'s type."""
+    if amp == "none":
+        return contextlib.nullcontext()
+    dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16}
+    if amp not in dtypes:
+        raise InputError(f"expected amp 'none', 'bf16' or 'fp16', got {amp!r}", field="amp")
+    return torch.autocast(torch.device(device).type, dtype=dtypes[amp])
+
+
+@contextlib.contextmanager
+def _memory_format(model, channels_last: bool):
+    """Run ``model`` in channels-last memory inside the block (restored after)."""
+    if not channels_last:
+        yield False
+        return
+    try:
+        model.to(memory_format=torch.channels_last)
+    except (RuntimeError, TypeError, AttributeError):  # a TorchScript or odd module: leave it
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        model.to(memory_format=torch.contiguous_format)
+
+
+def _targets(model, images: torch.Tensor, target) -> torch.Tensor:
+    if target is None:
+        with torch.no_grad():
+            return model(images).argmax(1)
+    return torch.as_tensor(target, device=images.device).long().expand(len(images))
+
+
+def _input_gradients(model, inputs: torch.Tensor, target: torch.Tensor, amp: str) -> torch.Tensor:
+    """d logit_target / d input for each row (captum ``Saliency``'s gradient)."""
+    inputs = inputs.detach().requires_grad_(True)
+    with autocast(inputs.device, amp):
+        logits = model(inputs)
+    chosen = logits.gather(1, target[:, None]).sum()
+    return torch.autograd.grad(chosen, inputs)[0]
+
+
 def smoothgrad(model, images: torch.Tensor, target=None, noise_fraction: float = 0.15,
-               n_samples: int = 25, batch_size: int = 25, seed: int = 0,
-               progress: bool = False) -> torch.Tensor:
+               n_samples: int = 25, batch_size: int = 25, seed: int = 0, amp: str = "none",
+               channels_last: bool = False, progress: bool = False) -> torch.Tensor:
     """SmoothGrad maps (N, H, W): mean absolute gradient over noisy copies, max over channels.
 
     Parameters
@@ -43,36 +125,219 @@ def smoothgrad(model, images: torch.Tensor, target=None, noise_fraction: float =
         Noise SD as a fraction of each image's value range.
     n_samples : int, default 25
     batch_size : int, default 25
-        Noisy copies evaluated at once (captum's ``nt_samples_batch_size``).
+        Noisy copies evaluated at once (copies of consecutive images share a batch).
     seed : int, default 0
+        The noise is that of ``torch.manual_seed(seed)`` followed by captum's
+        ``NoiseTunnel(Saliency(model)).attribute(image[None], nt_type="smoothgrad",
+        nt_samples=n_samples, stdevs=noise_fraction * (image.max() - image.min()))`` for each
+        image in order (the global generator is left as it was).
+    amp : {"none", "bf16", "fp16"}
+        Autocast for the forward passes (then maps differ from float32 ones by round-off).
+    channels_last : bool
+        Channels-last memory for the passes (faster convolutions; same maps to round-off).
+    progress : bool
+        Progress bar over images.
 
     Returns
     -------
     Tensor (N, H, W) float32
-    """
-    from captum.attr import NoiseTunnel, Saliency
 
+    Examples
+    --------
+    >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 2))
+    >>> smoothgrad(net, torch.zeros(1, 3, 2, 2), target=0, n_samples=4).shape
+    torch.Size([1, 2, 2])
+    """
     images = _check_images(images)
-    if noise_fraction < 0 or n_samples < 1:
-        raise InputError(f"expected noise_fraction >= 0 and n_samples >= 1, got "
-                         f"{noise_fraction} and {n_samples}")
+    if noise_fraction < 0 or n_samples < 1 or batch_size < 1:
+        raise InputError(f"expected noise_fraction >= 0, n_samples >= 1 and batch_size >= 1, got "
+                         f"{noise_fraction}, {n_samples} and {batch_size}")
     model.eval()
-    if target is None:
-        with torch.no_grad():
-            target = model(images).argmax(1)
-    target = torch.as_tensor(target).expand(len(images))
-    tunnel = NoiseTunnel(Saliency(model))
-    out = []
-    with torch.random.fork_rng(devices=[]):
+    target = _targets(model, images, target)
+    n = len(images)
+    sums = torch.zeros_like(images)
+    pending: list[tuple[torch.Tensor, torch.Tensor]] = []  # (noisy inputs, their image index)
+
+    def run(final: bool) -> None:
+        while pending and (final or sum(len(x) for x, _ in pending) >= batch_size):
+            inputs, owners = torch.cat([x for x, _ in pending]), torch.cat([o for _, o in pending])
+            pending.clear()
+            if len(inputs) > batch_size:  # keep the remainder for the next batch
+                pending.append((inputs[batch_size:], owners[batch_size:]))
+                inputs, owners = inputs[:batch_size], owners[:batch_size]
+            if channels_on:
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
+            grads = _input_gradients(model, inputs, target[owners], amp).abs().float()
+            sums.index_add_(0, owners, grads.contiguous())
+
+    with torch.random.fork_rng(devices=[images.device] if images.is_cuda else []), \
+            _memory_format(model, channels_last) as channels_on:
         torch.manual_seed(seed)
-        for image, label in tqdm(zip(images, target), total=len(images), desc="smoothgrad",
-                                 disable=not progress):
+        for i in progress_bar(range(n), enabled=progress, desc="smoothgrad", unit="image"):
+            image = images[i]
             stdev = noise_fraction * float(image.max() - image.min())
-            grad = tunnel.attribute(image[None], nt_type="smoothgrad", nt_samples=n_samples,
-                                    nt_samples_batch_size=min(batch_size, n_samples),
-                                    stdevs=stdev, target=int(label))
-            out.append(grad[0].abs().amax(0).detach())
-    return torch.stack(out)
+            # captum NoiseTunnel._add_noise_to_input, for one image: the same draw
+            scale = torch.tensor(stdev, device=image.device).repeat((n_samples,) + image.shape)
+            noisy = image[None] + torch.normal(0, scale)
+            pending.append((noisy, torch.full((n_samples,), i, device=image.device)))
+            run(final=False)
+        run(final=True)
+    return (sums / n_samples).amax(1).detach()
+
+
+def _captum_attributions(method: str, model, images, target, options: dict) -> torch.Tensor:
+    """(N, 3, H, W) or (N, 1, h, w) attributions of a captum method."""
+    import captum.attr as ca
+
+    if method == "saliency":
+        return ca.Saliency(model).attribute(images.detach().requires_grad_(True), target=target,
+                                            abs=True)
+    if method == "integrated_gradients":
+        return ca.IntegratedGradients(model).attribute(
+            images, baselines=torch.zeros_like(images), target=target, n_steps=options["n_steps"],
+            internal_batch_size=max(options["batch_size"], len(images)))
+    if method == "gradient_shap":
+        with torch.random.fork_rng(devices=[images.device] if images.is_cuda else []):
+            torch.manual_seed(options["seed"])
+            baselines = torch.cat([torch.zeros_like(images[:1]),
+                                   torch.randn((options["n_baselines"] - 1,) + images.shape[1:],
+                                               device=images.device)])
+            return ca.GradientShap(model).attribute(
+                images, baselines=baselines, target=target, n_samples=options["n_samples"],
+                stdevs=options["noise_fraction"])
+    if method == "occlusion":
+        side = options["window"] or max(2, images.shape[-1] // 8)
+        stride = max(1, side // 2)
+        return ca.Occlusion(model).attribute(
+            images, sliding_window_shapes=(3, side, side), strides=(3, stride, stride),
+            baselines=0, target=target,
+            perturbations_per_eval=max(1, options["batch_size"] // len(images)))
+    raise AssertionError(method)  # pragma: no cover
+
+
+def layer_names(model, images: torch.Tensor) -> list[tuple[str, tuple]]:
+    """Named modules with the shape of their output on ``images`` (execution order)."""
+    shapes: dict[str, tuple] = {}
+
+    def record(name):
+        def hook(_module, _inputs, out) -> None:
+            shapes.setdefault(name, tuple(out.shape) if isinstance(out, torch.Tensor) else ())
+        return hook
+
+    hooks = [module.register_forward_hook(record(name))
+             for name, module in model.named_modules() if name]
+    try:
+        with torch.no_grad():
+            model(images[:1])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return list(shapes.items())
+
+
+def _gradcam_layer(model, images: torch.Tensor, layer: str | None):
+    """The module of ``layer`` (default: the last container with an (N, C, H, W) output)."""
+    modules = dict(model.named_modules())
+    seen = layer_names(model, images)
+    spatial = [name for name, shape in seen if len(shape) == 4 and shape[-1] > 1]
+    if layer is None:
+        containers = [n for n in spatial if any(True for _ in modules[n].children())]
+        if not containers:
+            raise InputError("LayerGradCam needs a layer with an (N, C, H, W) output and this model "
+                             "has none by default; name one with --layer (layers with such outputs: "
+                             f"{', '.join(spatial[-20:]) or 'none'})", field="layer")
+        return modules[containers[-1]], containers[-1]
+    if layer not in modules or not layer:
+        shown = spatial[-30:] if spatial else [name for name, _ in seen][-30:]
+        raise InputError(f"no layer {layer!r} in this model; layers with an (N, C, H, W) output "
+                         f"(last {len(shown)}): {', '.join(shown)}", field="layer")
+    shape = dict(seen).get(layer, ())
+    if len(shape) != 4:
+        raise InputError(f"layer {layer!r} outputs shape {shape}, LayerGradCam needs (N, C, H, W); "
+                         f"such layers: {', '.join(spatial[-30:]) or 'none'}", field="layer")
+    return modules[layer], layer
+
+
+def importance_maps(model, images: torch.Tensor, method: str, target=None, *,
+                    layer: str | None = None, n_samples: int = 50, noise_fraction: float = 0.15,
+                    n_steps: int = 32, n_baselines: int = 8, window: int | None = None,
+                    batch_size: int = 16, seed: int = 0, amp: str = "none",
+                    channels_last: bool = False, progress: bool = False) -> torch.Tensor:
+    """One non-negative importance map per image, at the input's size, by ``method``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        In eval mode (set here); must return logits (N, K).
+    images : Tensor (N, 3, H, W)
+        Model-ready (normalised) inputs.
+    method : str
+        One of :data:`METHODS` (or a captum class name, see :func:`method_name`):
+
+        - ``saliency``: |gradient| (captum ``Saliency``);
+        - ``smoothgrad``: :func:`smoothgrad` with ``n_samples`` and ``noise_fraction``;
+        - ``integrated_gradients``: captum, ``n_steps`` steps from the all-zero input (the mean
+          image after normalisation);
+        - ``gradient_shap``: captum, ``n_samples`` draws, baselines the zero input and
+          ``n_baselines - 1`` seeded N(0, 1) inputs, input noise SD ``noise_fraction``;
+        - ``layer_gradcam``: captum ``LayerGradCam`` on ``layer`` (default the last container
+          module with an (N, C, H, W) output, e.g. ``layer4`` of a ResNet), ReLU, bilinear
+          upsampling;
+        - ``occlusion``: captum, a zero ``window`` x ``window`` patch (default side / 8) moved by
+          half a window;
+        - ``gala``: the column-wise L2 norm of the last GALA attention volume (or ``layer``),
+          for the toolkit's GALA networks.
+    target : int or Tensor (N,), optional
+        Class explained; default the model's prediction.
+    batch_size : int
+        Inputs per forward pass (noisy copies, path steps, occluded copies).
+    seed : int
+        Noise and baseline seed.
+    amp : {"none", "bf16", "fp16"}
+        Autocast, for the methods of :data:`AMP_METHODS` (others run in float32).
+    channels_last : bool
+        Channels-last memory for SmoothGrad.
+
+    Returns
+    -------
+    Tensor (N, H, W) float32, non-negative
+
+    Examples
+    --------
+    >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 2))
+    >>> importance_maps(net, torch.ones(2, 3, 2, 2), "saliency", target=1).shape
+    torch.Size([2, 2, 2])
+    """
+    method = method_name(method)
+    images = _check_images(images)
+    model.eval()
+    target = _targets(model, images, target)
+    amp = amp if method in AMP_METHODS else "none"
+    if method == "smoothgrad":
+        return smoothgrad(model, images, target, noise_fraction, n_samples, batch_size, seed, amp,
+                          channels_last, progress)
+    if method == "gala":
+        names = attention_layers(model) if layer is None else [layer]
+        if not names or not any(True for n, _ in model.named_modules() if n == names[-1]):
+            raise InputError("the 'gala' method needs a toolkit GALA / SE network (no attention "
+                             "layer found)", field="method")
+        with autocast(images.device, amp):
+            return attention_maps(model, images, names[-1]).float()
+    if method == "layer_gradcam":
+        import captum.attr as ca
+
+        module, _ = _gradcam_layer(model, images, layer)
+        with autocast(images.device, amp):
+            cam = ca.LayerGradCam(model, module).attribute(images, target=target,
+                                                           relu_attributions=True)
+        cam = cam.float().sum(1, keepdim=True) if cam.ndim == 4 else cam.float()
+        return F.interpolate(cam, size=images.shape[-2:], mode="bilinear",
+                             align_corners=False)[:, 0].detach()
+    options = dict(n_steps=n_steps, n_samples=n_samples, noise_fraction=noise_fraction,
+                   n_baselines=max(2, n_baselines), window=window, batch_size=batch_size, seed=seed)
+    with autocast(images.device, amp):
+        attributions = _captum_attributions(method, model, images, target, options)
+    return attributions.detach().float().abs().amax(1)
 
 
 def _unit_max(maps: torch.Tensor) -> torch.Tensor:
@@ -102,7 +367,7 @@ def attention_maps(model, images: torch.Tensor, layer: str | None = None) -> tor
     model.eval()
     with record_layers(model, [layer]) as seen:
         model(images)
-    maps = attention_map(seen[layer])
+    maps = attention_map(seen[layer].float())
     return F.interpolate(maps[:, None], size=images.shape[-2:], mode="bilinear",
                          align_corners=False)[:, 0]
 

@@ -2,7 +2,7 @@
 
 Per image, the model map (column-wise L2 norm over channels of a layer's activity, by default
 the last GALA attention volume) and the human map are resized to ``score_size`` and compared by
-Spearman's rho; the mean rho divided by the human inter-rater ceiling (0.58 in the paper) is
+Spearman's rho; the mean rho divided by the human inter-rater ceiling (``PAPER_CEILING`` in the paper) is
 the "fraction of human ClickMe map variability" (Linsley et al. 2019, Section 4). The p-value
 pairs model maps with the human maps of other images (permutations of the pairing).
 """
@@ -13,12 +13,11 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.progress import progress as progress_bar
+from clickme_analysis.reliability import PAPER_CEILING, pearson_rows, rank_rows, spearman_rows
 from models.loss import attention_layers, attention_map, clickme_loss, record_layers, unwrap
-
-PAPER_CEILING = 0.58
 
 
 def _square(maps: torch.Tensor, size: int) -> torch.Tensor:
@@ -62,7 +61,7 @@ def evaluate(model, loader, layers=None, score_layer: str | None = None, lam: fl
     autocast = _autocast(device, amp)
     try:
         with record_layers(base, watch) as seen:
-            for batch in tqdm(loader, desc="evaluate", unit="batch", disable=not progress):
+            for batch in progress_bar(loader, enabled=progress, desc="evaluate", unit="batch"):
                 images = batch["image"].to(device)
                 if channels_last:
                     images = images.contiguous(memory_format=torch.channels_last)
@@ -72,6 +71,7 @@ def evaluate(model, loader, layers=None, score_layer: str | None = None, lam: fl
                 with autocast:
                     logits = base(images)
                 labelled = labels >= 0
+                _check_labels(labels, logits.shape[1], batch["index"], loader)
                 safe = torch.where(labelled, labels, torch.zeros_like(labels))
                 parts = clickme_loss(logits, safe, [seen[n] for n in layers], maps, has_map,
                                      lam, **(loss_options or {}))
@@ -97,6 +97,17 @@ def evaluate(model, loader, layers=None, score_layer: str | None = None, lam: fl
             torch.cat(human_maps).numpy())
 
 
+def _check_labels(labels: torch.Tensor, n_classes: int, index, loader) -> None:
+    """Labels must be classes of the model: a located error, not an IndexError in the loss."""
+    bad = torch.nonzero(labels >= n_classes).flatten()
+    if len(bad):
+        position = int(index[int(bad[0])])
+        samples = getattr(getattr(loader, "dataset", None), "samples", None)
+        name = f"image {samples[position].image_id!r}" if samples else f"image #{position}"
+        raise InputError(f"label {int(labels[bad[0]])} of {name} is outside the checkpoint's "
+                         f"{n_classes} classes (0-{n_classes - 1})", field="label")
+
+
 def _autocast(device, amp: str):
     import contextlib
 
@@ -106,24 +117,6 @@ def _autocast(device, amp: str):
     if amp not in dtypes:
         raise InputError(f"expected amp 'none', 'bf16' or 'fp16', got {amp!r}", field="amp")
     return torch.autocast(torch.device(device).type, dtype=dtypes[amp])
-
-
-def _rank_rows(rows: np.ndarray) -> np.ndarray:
-    """Average ranks per row (the ClickMe core's fast ranks when available, else scipy)."""
-    try:
-        from clickme_analysis.reliability import rank_rows
-    except ImportError:
-        from scipy.stats import rankdata
-        return rankdata(rows, axis=1)
-    return rank_rows(rows)
-
-
-def _pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a - a.mean(1, keepdims=True)
-    b = b - b.mean(1, keepdims=True)
-    den = np.sqrt((a * a).sum(1) * (b * b).sum(1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, (a * b).sum(1) / den, np.nan)
 
 
 def map_alignment(model_maps: np.ndarray, human_maps: np.ndarray) -> np.ndarray:
@@ -139,8 +132,8 @@ def map_alignment(model_maps: np.ndarray, human_maps: np.ndarray) -> np.ndarray:
         raise InputError(f"expected two (N, H, W) arrays of one shape, got {model_maps.shape} "
                          f"and {human_maps.shape}")
     n = len(model_maps)
-    return _pearson_rows(_rank_rows(model_maps.reshape(n, -1).astype(np.float32)),
-                         _rank_rows(human_maps.reshape(n, -1).astype(np.float32)))
+    return spearman_rows(model_maps.reshape(n, -1).astype(np.float32),
+                         human_maps.reshape(n, -1).astype(np.float32))
 
 
 def permutation_test(model_maps: np.ndarray, human_maps: np.ndarray, n_permutations: int = 1000,
@@ -157,11 +150,11 @@ def permutation_test(model_maps: np.ndarray, human_maps: np.ndarray, n_permutati
     n = len(model_maps)
     if n < 2:
         return float("nan"), float("nan")
-    rm = _rank_rows(np.asarray(model_maps, np.float32).reshape(n, -1))
-    rh = _rank_rows(np.asarray(human_maps, np.float32).reshape(n, -1))
-    observed = np.nanmean(_pearson_rows(rm, rh))
+    rm = rank_rows(np.asarray(model_maps, np.float32).reshape(n, -1))
+    rh = rank_rows(np.asarray(human_maps, np.float32).reshape(n, -1))
+    observed = np.nanmean(pearson_rows(rm, rh))
     rng = np.random.default_rng(seed)
-    null = np.array([np.nanmean(_pearson_rows(rm, rh[rng.permutation(n)]))
+    null = np.array([np.nanmean(pearson_rows(rm, rh[rng.permutation(n)]))
                      for _ in range(n_permutations)])
     return float((1 + np.sum(null >= observed)) / (1 + n_permutations)), float(np.mean(null))
 
@@ -182,6 +175,9 @@ def summarise(frame: pd.DataFrame, model_maps, human_maps, model: str = "model",
         raise InputError(f"expected a ceiling in (0, 1], got {ceiling}", field="ceiling")
     per_image = frame.copy()
     has_map = per_image["has_map"].to_numpy(bool)
+    if not has_map.any():
+        raise InputError(f"none of the {len(per_image)} images has a human map: check that the map "
+                         "archive's ids are the images' ids (clickme_analysis.ids)", field="maps")
     rho = np.full(len(per_image), np.nan)
     if has_map.any():
         rho[has_map] = map_alignment(model_maps[has_map], human_maps[has_map])
@@ -214,7 +210,7 @@ def score_model(model, dataset, model_name: str = "model", layer: str | None = N
         Value of the ``model`` column.
     layer : str, optional
         Scored layer (default: the last GALA gate / SE layer / conv4 block).
-    ceiling : float, default 0.58
+    ceiling : float, default PAPER_CEILING
         Human inter-rater rho (paper); see :mod:`clickme_analysis.reliability`.
     n_permutations : int, default 1000
     score_size : int, default 64
