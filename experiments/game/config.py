@@ -29,8 +29,9 @@ class GameConfig:
         Side of the square bubble painted on the player's screen (14 px in the paper).
     partner_bubble : int
         Side of the square bubble the partner sees at each painted point (21 px in the paper).
-    partner_background : {"mean", "noise"}
-        What the partner sees outside its bubbles: the ImageNet mean grey or uniform noise.
+    partner_background : {"noise", "mean"}
+        What the partner sees outside its bubbles: uniform noise (the paper's: the partner saw
+        its bubbles "on a noise background"), or the ImageNet mean grey.
     point_rule : {"interval", "frame"}
         How the cursor becomes painted points. ``interval`` (the original ClickMe game's): from
         the first press, a point every ``point_interval`` s, each stepping at most
@@ -73,7 +74,7 @@ class GameConfig:
     image_size: int = field(default=256, metadata={"min": 1})
     player_bubble: int = field(default=14, metadata={"min": 1})
     partner_bubble: int = field(default=21, metadata={"min": 1})
-    partner_background: Literal["mean", "noise"] = "mean"
+    partner_background: Literal["mean", "noise"] = "noise"
     point_rule: Literal["interval", "frame"] = "interval"
     point_interval: float = field(default=0.05, metadata={"gt": 0})
     point_step: float = field(default=7.0, metadata={"gt": 0})
