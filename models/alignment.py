@@ -209,7 +209,9 @@ def load_torchscript_model(path, *, input_size: int | None = None, label: str | 
     if not path.is_file():
         raise InputError("TorchScript file not found", path=path)
     try:
-        module = torch.jit.load(str(path), map_location="cpu")
+        with warnings.catch_warnings():  # torch 2.14 deprecates TorchScript; users still have files
+            warnings.simplefilter("ignore", FutureWarning)
+            module = torch.jit.load(str(path), map_location="cpu")
     except Exception as err:
         raise InputError(f"cannot read as TorchScript: {err}", path=path) from None
     pre = _override_size(Preprocessing(source="ImageNet defaults (TorchScript carries no data "
@@ -780,7 +782,8 @@ def run_alignment(models: Sequence[LoadedModel], out_dir, *, images=None, maps=N
 
         readouts = {m.name: readout_from_name(readout, m.num_classes) for m in models} if readout else None
         rows = model_psychophysics(models, psychophysics, readouts, options)
-        tables = psychophysics_tables(rows, seed=options.seed, progress=options.progress)
+        tables = psychophysics_tables(rows, n_boot=min(200, options.n_boot), seed=options.seed,
+                                      progress=options.progress)
         rows.to_csv(out / "psychophysics_trials.csv", index=False)
         for name in ("accuracy", "params", "curve"):
             tables[name].to_csv(out / f"psychophysics_{name}.csv", index=False)

@@ -239,22 +239,23 @@ def _gradcam_layer(model, images: torch.Tensor, layer: str | None):
     """The module of ``layer`` (default: the last container with an (N, C, H, W) output)."""
     modules = dict(model.named_modules())
     seen = layer_names(model, images)
-    spatial = [name for name, shape in seen if len(shape) == 4 and shape[-1] > 1]
+    spatial = [name for name, shape in seen if len(shape) == 4]
+    blocks = [n for n in spatial if any(True for _ in modules[n].children())]
+    listed = ", ".join(blocks[-30:] or spatial[-30:]) or "none"
     if layer is None:
-        containers = [n for n in spatial if any(True for _ in modules[n].children())]
-        if not containers:
+        wide = [n for n in blocks if dict(seen)[n][-1] > 1]
+        if not blocks:
             raise InputError("LayerGradCam needs a layer with an (N, C, H, W) output and this model "
-                             "has none by default; name one with --layer (layers with such outputs: "
-                             f"{', '.join(spatial[-20:]) or 'none'})", field="layer")
-        return modules[containers[-1]], containers[-1]
+                             f"has no such block; name one with --layer (such layers: {listed})",
+                             field="layer")
+        return modules[(wide or blocks)[-1]], (wide or blocks)[-1]
     if layer not in modules or not layer:
-        shown = spatial[-30:] if spatial else [name for name, _ in seen][-30:]
-        raise InputError(f"no layer {layer!r} in this model; layers with an (N, C, H, W) output "
-                         f"(last {len(shown)}): {', '.join(shown)}", field="layer")
+        raise InputError(f"no layer {layer!r} in this model; blocks with an (N, C, H, W) output: "
+                         f"{listed} (every layer: models.explain.layer_names)", field="layer")
     shape = dict(seen).get(layer, ())
     if len(shape) != 4:
         raise InputError(f"layer {layer!r} outputs shape {shape}, LayerGradCam needs (N, C, H, W); "
-                         f"such layers: {', '.join(spatial[-30:]) or 'none'}", field="layer")
+                         f"such blocks: {listed}", field="layer")
     return modules[layer], layer
 
 
