@@ -168,7 +168,12 @@ class Session:
                 raise InputError("data for this participant exists; pass --resume to continue the session "
                                  "or choose another ID", path=self.csv_path, field="participant")
             if self.json_path.exists():
-                previous = json.loads(self.json_path.read_text(encoding="utf-8"))
+                try:
+                    previous = json.loads(self.json_path.read_text(encoding="utf-8"))
+                    previous["participant_index"]
+                except (ValueError, KeyError, TypeError) as err:
+                    raise InputError(f"expected the session record this toolkit writes, got unreadable content "
+                                     f"({err})", path=self.json_path) from None
                 if index is None:
                     index = previous["participant_index"]
                 elif index != previous["participant_index"]:

@@ -26,7 +26,7 @@ def test_run_no_window_then_analyze(config_file, tmp_path, capsys):
 def test_cli_bad_input_exits_2(config_file, tmp_path, capsys):
     assert main(["experiment", "run", "--config", str(tmp_path / "none.toml"), "--participant", "P1",
                  "--simulate", "--no-window"]) == 2
-    assert "config file not found" in capsys.readouterr().err
+    assert "none.toml: configuration file not found" in capsys.readouterr().err
     assert main(["experiment", "run", "--config", str(config_file), "--participant", "P1", "--no-window"]) == 2
     assert "--no-window needs --simulate" in capsys.readouterr().err
     bad = tmp_path / "bad.csv"

@@ -68,3 +68,11 @@ def test_trial_log_drops_a_partial_last_line(tmp_path):
 def test_bad_participant_id(config_file, tmp_path):
     with pytest.raises(InputError, match="participant ID"):
         simulate_session(load_config(config_file), "a b", tmp_path, SimulatedObserver())
+
+
+def test_resume_with_a_damaged_session_record_is_a_located_error(config_file, tmp_path):
+    cfg = load_config(config_file)
+    simulate_session(cfg, "P4", tmp_path, SimulatedObserver(abort_at=3))
+    (tmp_path / "P4.json").write_bytes(b"\x00\xff not json")
+    with pytest.raises(InputError, match="P4.json: expected the session record"):
+        simulate_session(cfg, "P4", tmp_path, SimulatedObserver(), resume=True)
