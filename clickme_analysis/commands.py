@@ -6,63 +6,120 @@ import argparse
 import sys
 from pathlib import Path
 
+from clickme_analysis.config import (
+    existing_path,
+    nonnegative_int,
+    output_path,
+    positive_float,
+    positive_int,
+    probability,
+)
+
+LOG_FORMATS = ["csv", "tsv", "jsonl", "parquet", "npz"]
+
+
+def _jobs(text: str) -> int:
+    """argparse type: a thread count >= 1, or -1 for all cores."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1 or -1, got {text!r}") from None
+    if value != -1 and value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1 or -1, got {text!r}")
+    return value
+
 
 def _add_log_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("logs", nargs="+", type=Path, help="click logs (.csv .tsv .jsonl .parquet .npz)")
-    parser.add_argument("--format", dest="fmt", choices=["csv", "tsv", "jsonl", "parquet", "npz"],
+    parser.add_argument("logs", nargs="+", type=existing_path, help="click logs (.csv .tsv .jsonl .parquet .npz)")
+    parser.add_argument("--format", dest="fmt", choices=LOG_FORMATS,
                         help="override the format implied by the file suffix")
     parser.add_argument("--on-error", choices=["raise", "skip"], default="raise",
                         help="malformed rows: stop with a located error (default) or skip and count them")
+    parser.add_argument("--id-rule", choices=["stem", "relative", "path"], default="stem",
+                        help="how image paths become ids: file stem (default), path relative to --id-root, or "
+                             "the path as written")
+    parser.add_argument("--id-root", help="folder the 'relative' id rule strips (e.g. imagenet)")
+    parser.add_argument("--catch-threshold", type=probability, default=0.95,
+                        help="ClickMe 2.0 NPZ: keep trials whose user's catch-trial accuracy is at least this "
+                             "(default 0.95, as the authors)")
+    parser.add_argument("--exclude-mobile", action="store_true", help="ClickMe 2.0 NPZ: leave out mobile trials")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def _add_map_args(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("maps")
-    group.add_argument("--size", type=int, default=256, help="image grid side in pixels (default 256)")
-    group.add_argument("--bubble-size", type=int, default=14, help="bubble side in pixels (default 14, as the game)")
-    group.add_argument("--bubble", choices=["square", "disc"], default="square")
-    group.add_argument("--blur", choices=["box", "gaussian", "disc", "none"], default="box",
+    group = parser.add_argument_group("maps (defaults: the paper's; a --config TOML may set them, flags win)")
+    group.add_argument("--config", type=existing_path, help="TOML file of map options (keys of MapOptions, "
+                                                          "top level or under [maps])")
+    group.add_argument("--size", type=positive_int, help="image grid side in pixels (default 256)")
+    group.add_argument("--bubble-size", type=positive_int, help="bubble side in pixels (default 14, as the game)")
+    group.add_argument("--bubble", choices=["square", "disc"])
+    group.add_argument("--blur", choices=["box", "gaussian", "disc", "none"],
                        help="blur kernel (default box, 49x49 as the paper)")
-    group.add_argument("--blur-size", type=int, default=49)
-    group.add_argument("--sigma", type=float, help="Gaussian sigma (authors' code: 28 with size 49)")
-    group.add_argument("--min-clicks", type=int, default=0,
+    group.add_argument("--blur-size", type=positive_int, help="kernel side (default 49)")
+    group.add_argument("--sigma", type=positive_float, help="Gaussian sigma (authors' code: 28 with size 49)")
+    group.add_argument("--min-clicks", type=nonnegative_int,
                        help="drop participant maps with this many clicks or fewer (ClickMe 2.0 code: 10)")
-    group.add_argument("--max-clicks", type=int, help="keep each map's first N clicks (ClickMe 2.0 code: 75)")
+    group.add_argument("--max-clicks", type=positive_int, help="keep each map's first N clicks (ClickMe 2.0 code: 75)")
 
 
 def _map_options(args, normalize=None):
-    from clickme_analysis.pipeline import MapOptions
+    from clickme_analysis.pipeline import load_map_options
 
-    return MapOptions(size=args.size, bubble_size=args.bubble_size, bubble=args.bubble,
-                      blur=None if args.blur == "none" else args.blur, blur_size=args.blur_size,
-                      sigma=args.sigma, normalize=normalize, min_clicks=args.min_clicks,
-                      max_clicks=args.max_clicks)
+    given = {name: getattr(args, name) for name in ("size", "bubble_size", "bubble", "blur", "blur_size", "sigma",
+                                                    "min_clicks", "max_clicks") if getattr(args, name) is not None}
+    if given.get("blur") == "none":
+        given["blur"] = None
+    if normalize is not None:
+        given["normalize"] = None if normalize == "none" else normalize
+    return load_map_options(args.config, overrides=given)
 
 
-def _read(args):
-    from clickme_analysis.pipeline import read_logs
+def _open(args):
+    from clickme_analysis.pipeline import open_logs
 
-    log = read_logs(args.logs, fmt=args.fmt, on_error=args.on_error)
-    if len(log.skipped):
-        print(f"skipped {len(log.skipped)} malformed row(s):", file=sys.stderr)
-        for row in log.skipped.head(20).itertuples():
+    store, reader = open_logs(args.logs, fmt=args.fmt, on_error=args.on_error, progress=not args.no_progress,
+                              id_rule=args.id_rule, id_root=args.id_root, catch_threshold=args.catch_threshold,
+                              exclude_mobile=args.exclude_mobile)
+    skipped = reader.skipped()
+    excluded = skipped[skipped["field"].isin(["user_catch_trial", "is_mobile"])]
+    malformed = skipped.drop(excluded.index)
+    if len(excluded):
+        by_reason = excluded["field"].value_counts().to_dict()
+        print(f"excluded {len(excluded)} trial(s) by design: " + ", ".join(
+            f"{n} {'below the catch-trial threshold' if k == 'user_catch_trial' else 'mobile'}"
+            for k, n in by_reason.items()), file=sys.stderr)
+    if len(malformed):
+        print(f"skipped {len(malformed)} malformed row(s):", file=sys.stderr)
+        for row in malformed.head(20).itertuples():
             print(f"  {row.path}, line {row.line}, field {row.field!r}: {row.message}", file=sys.stderr)
-        if len(log.skipped) > 20:
-            print(f"  ... and {len(log.skipped) - 20} more", file=sys.stderr)
-    return log
+        if len(malformed) > 20:
+            print(f"  ... and {len(malformed) - 20} more", file=sys.stderr)
+    return store, reader, len(malformed)
 
 
 def _maps(args) -> int:
-    from clickme_analysis.pipeline import make_map_archive, read_labels
+    from clickme_analysis.ids import match_ids
+    from clickme_analysis.pipeline import read_labels, write_maps
 
-    log = _read(args)
-    labels = read_labels(args.labels) if args.labels else None
-    per_image = make_map_archive(log.clicks, args.out, _map_options(args, args.normalize), labels=labels,
-                                 bbox_out=args.bbox_out, progress=True)
+    options = _map_options(args, args.normalize)
+    labels = read_labels(args.labels, id_rule=args.id_rule) if args.labels else None
+    store, _, n_malformed = _open(args)
+    with store:
+        if labels:
+            match_ids(labels, store.image_ids, what="labels", other="images of the logs")
+        result = write_maps(store, args.out, options, labels=labels, bbox_out=args.bbox_out,
+                            progress=not args.no_progress)
+        n_participants = len(set(store.pairs.participant.tolist()))
+        n_clicks = store.n_clicks
     if args.stats:
-        per_image.to_csv(args.stats, index=False)
-    print(f"{len(per_image)} maps from {log.clicks['participant_id'].nunique()} participants and "
-          f"{len(log.clicks)} clicks -> {args.out}; {int(per_image['n_outside'].sum())} click(s) outside the "
-          f"image (counted, not painted); {len(log.skipped)} row(s) skipped")
+        from clickme_analysis.fileio import atomic_write_text
+
+        atomic_write_text(args.stats, result.per_image.to_csv(index=False))
+    per_image = result.per_image
+    print(f"{result.n_maps} maps from {n_participants} participants and {n_clicks} clicks -> {args.out} "
+          f"({result.bytes_per_map / 1024:.1f} KB per map, {result.encoding}, lossless); "
+          f"{int(per_image['n_outside'].sum())} click(s) outside the image (counted, not painted); "
+          f"{int(per_image['n_excluded'].sum())} map(s) filtered out; {n_malformed} row(s) skipped")
     return 0
 
 
@@ -71,37 +128,52 @@ def _reliability(args) -> int:
 
     from clickme_analysis.pipeline import write_reliability
 
-    log = _read(args)
-    summary = write_reliability(log.clicks, args.out, _map_options(args), n_images=args.n_images or None,
-                                split_half_iterations=args.split_half, n_boot=args.n_boot, ceiling=args.ceiling,
-                                seed=args.seed, n_jobs=args.jobs, progress=True)
+    options = _map_options(args)
+    store, _, _ = _open(args)
+    with store:
+        summary = write_reliability(store, args.out, options, n_images=args.n_images or None,
+                                    split_half_iterations=args.split_half, n_boot=args.n_boot, ceiling=args.ceiling,
+                                    seed=args.seed, n_jobs=args.jobs, progress=not args.no_progress)
     print(json.dumps({k: summary[k] for k in ("human", "null", "fraction_of_ceiling")}, indent=2))
     return 0
 
 
 def _metrics(args) -> int:
-    from clickme_analysis.archive import MapArchive
+    from clickme_analysis.archive import open_maps
+    from clickme_analysis.fileio import atomic_write_text
     from clickme_analysis.metrics import score_maps
 
-    with MapArchive(args.pred) as pred, MapArchive(args.human) as human:
-        table = score_maps(pred, human, metrics=args.metric, seed=args.seed, progress=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
+    fixations = None
+    if args.fixations:
+        from clickme_analysis.fixations import read_fixations
+
+        fixations = read_fixations(args.fixations, id_rule=args.id_rule)
+    with open_maps(args.pred, id_rule=args.id_rule) as pred, open_maps(args.human, id_rule=args.id_rule) as human:
+        table = score_maps(pred, human, metrics=args.metric, seed=args.seed, progress=not args.no_progress,
+                           fixations=fixations, match=True)
+    atomic_write_text(args.out, table.to_csv(index=False))
+    resized = table.loc[table["resized_from"] != "", ["image_id", "resized_from"]].drop_duplicates() \
+        if "resized_from" in table else table.iloc[:0]
+    if len(resized):
+        print(f"resized {len(resized)} prediction(s) to the human map's size (bicubic with antialiasing, as the "
+              f"MIT benchmark's imresize), e.g. {resized.iloc[0].image_id} from {resized.iloc[0].resized_from}; "
+              "see the resized_from column", file=sys.stderr)
     print(table.groupby("metric")["value"].agg(["mean", "std", "count"]).to_string())
     return 0
 
 
 def register(subparsers) -> None:
     """Add the ClickMe data-core subcommands."""
-    p = subparsers.add_parser("maps", help="click logs -> map archive (.npz)",
-                              description="Build blurred per-image ClickMe maps from click logs.")
+    p = subparsers.add_parser("maps", help="click logs -> map archive (.h5 map store or .npz)",
+                              description="Build blurred per-image ClickMe maps from click logs, streaming "
+                                          "(bounded memory); .h5 output: a chunked, lossless HDF5 map store.")
     _add_log_args(p)
     _add_map_args(p)
-    p.add_argument("--normalize", choices=["sum", "max", "z"], help="normalise each map after blurring")
-    p.add_argument("--labels", type=Path, help="labels.csv (image_id, label) stored with the maps")
-    p.add_argument("--bbox-out", type=Path, help="also write bounding-box control maps to this archive")
-    p.add_argument("--stats", type=Path, help="write per-image game statistics (CSV)")
-    p.add_argument("--out", type=Path, required=True, help="output map archive (.npz)")
+    p.add_argument("--normalize", choices=["sum", "max", "z", "none"], help="normalise each map after blurring")
+    p.add_argument("--labels", type=existing_path, help="labels.csv (image_id, label) stored with the maps")
+    p.add_argument("--bbox-out", type=output_path, help="also write bounding-box control maps to this archive")
+    p.add_argument("--stats", type=output_path, help="write per-image game statistics (CSV)")
+    p.add_argument("--out", type=output_path, required=True, help="output map archive (.h5 / .hdf5 or .npz)")
     p.set_defaults(func=_maps)
 
     p = subparsers.add_parser("reliability", help="inter-rater / split-half reliability of ClickMe maps",
@@ -109,21 +181,37 @@ def register(subparsers) -> None:
                                           "null of different images; writes CSV + JSON.")
     _add_log_args(p)
     _add_map_args(p)
-    p.add_argument("--n-images", type=int, default=10_000, help="images sampled (0: all; paper: 10,000)")
-    p.add_argument("--split-half", type=int, default=0, metavar="K", help="also K split-half iterations")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the 95%% CI")
-    p.add_argument("--ceiling", type=float, default=0.58, help="human ceiling for model fractions (paper 0.58)")
+    p.add_argument("--n-images", type=nonnegative_int, default=10_000,
+                   help="images sampled (0: all; paper: 10,000)")
+    p.add_argument("--split-half", type=nonnegative_int, default=0, metavar="K", help="also K split-half iterations")
+    p.add_argument("--n-boot", type=positive_int, default=1000, help="bootstrap resamples for the 95%% CI")
+    p.add_argument("--ceiling", type=positive_float, help="human ceiling for model fractions (default: the paper's "
+                                                          "reliability.PAPER_CEILING)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--jobs", type=int, default=1, help="ranking threads (-1: all cores)")
+    p.add_argument("--jobs", type=_jobs, default=1, help="ranking threads (-1: all cores)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.set_defaults(func=_reliability)
+    p.set_defaults(func=_reliability_with_ceiling)
 
     p = subparsers.add_parser("metrics", help="score predicted maps against human maps",
                               description="Saliency metrics (MIT benchmark definitions) of predicted maps vs "
-                                          "human ClickMe maps, per image, as a tidy CSV.")
-    p.add_argument("--pred", type=Path, required=True, help="map archive of predictions")
-    p.add_argument("--human", type=Path, required=True, help="map archive of human maps")
+                                          "human ClickMe maps, per image, as a tidy CSV. Map sources: an .npz "
+                                          "archive, an HDF5 map file or a folder of PNG/JPG/NPY maps.")
+    p.add_argument("--pred", type=existing_path, required=True, help="predicted maps (archive, HDF5 or folder)")
+    p.add_argument("--human", type=existing_path, required=True, help="human maps (archive, HDF5 or folder)")
+    p.add_argument("--fixations", type=existing_path,
+                   help="eye-tracking fixations for NSS and the AUCs: CSV image_id,x,y or SALICON fixation JSON")
+    p.add_argument("--id-rule", choices=["stem", "relative", "path"], default="stem",
+                   help="how file names in folders / HDF5 files become ids (default: the stem)")
     p.add_argument("--metric", action="append", help="metric name (repeatable; default all)")
     p.add_argument("--seed", type=int, default=0, help="seed for AUC-Borji / shuffled AUC negatives")
-    p.add_argument("--out", type=Path, required=True, help="output CSV (image_id, metric, value)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--out", type=output_path, required=True, help="output CSV (image_id, metric, value, resized_from)")
     p.set_defaults(func=_metrics)
+
+
+def _reliability_with_ceiling(args) -> int:
+    from clickme_analysis.reliability import PAPER_CEILING
+
+    if args.ceiling is None:
+        args.ceiling = PAPER_CEILING
+    return _reliability(args)

@@ -8,7 +8,7 @@ are blurred (49x49 kernel, as in the paper) and normalised. Clicks are (x, y); m
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -237,6 +237,9 @@ def bounding_box_map(array, threshold: float = 0.0) -> np.ndarray:
 def filter_clicks(clicks: pd.DataFrame, min_clicks: int = 0, max_clicks: int | None = None):
     """The ClickMe 2.0 per-map filters: trim each map to its first clicks, drop sparse maps.
 
+    The same filters as :meth:`clickme_analysis.clickstore.ClickStore.kept_pairs`, on a tidy
+    click table.
+
     Parameters
     ----------
     clicks : DataFrame
@@ -250,7 +253,7 @@ def filter_clicks(clicks: pd.DataFrame, min_clicks: int = 0, max_clicks: int | N
     Returns
     -------
     kept : DataFrame
-        The clicks that remain.
+        The clicks that remain, sorted by image and participant.
     excluded : DataFrame
         Dropped maps: ``image_id, participant_id, n_clicks``.
 
@@ -261,35 +264,135 @@ def filter_clicks(clicks: pd.DataFrame, min_clicks: int = 0, max_clicks: int | N
     >>> len(kept), excluded.values.tolist()
     (2, [['b', 'p', 1]])
     """
-    keys = ["image_id", "participant_id"]
-    if max_clicks is not None:
-        if "t" in clicks and clicks["t"].notna().all():
-            clicks = clicks.sort_values(keys + ["t"], kind="stable")
-        clicks = clicks[clicks.groupby(keys, sort=False).cumcount() < max_clicks]
-    sizes = clicks.groupby(keys, sort=True).size().rename("n_clicks").reset_index()
-    excluded = sizes[sizes["n_clicks"] <= min_clicks].reset_index(drop=True)
-    if len(excluded):
-        drop = pd.MultiIndex.from_frame(excluded[keys])
-        clicks = clicks[~pd.MultiIndex.from_frame(clicks[keys]).isin(drop)]
-    return clicks.reset_index(drop=True), excluded
+    from clickme_analysis.clickstore import RECORD, ClickStore
+
+    _check_filters(min_clicks, max_clicks)
+    store = ClickStore.from_frame(clicks)
+    kept, dropped = store.kept_pairs(min_clicks, max_clicks)
+    images, participants = np.asarray(store.image_ids, dtype=object), np.asarray(store.participant_ids, dtype=object)
+    records = list(store.buckets(pairs=kept, max_clicks=max_clicks))
+    records = np.concatenate(records) if records else np.zeros(0, RECORD)
+    frame = pd.DataFrame({"image_id": images[records["image"]], "participant_id": participants[records["participant"]],
+                          "x": records["x"], "y": records["y"], "t": records["t"]})
+    excluded = pd.DataFrame({"image_id": images[dropped.image], "participant_id": participants[dropped.participant],
+                             "n_clicks": dropped.n_clicks}).sort_values(["image_id", "participant_id"], ignore_index=True)
+    return frame, excluded
 
 
-def participant_maps(clicks: pd.DataFrame, shape=(256, 256), bubble_size: int = 14,
-                     bubble: str = "square") -> Iterable[tuple[str, str, np.ndarray, int, int]]:
-    """Yield ``(image_id, participant_id, map, n_clicks, n_outside)`` per participant and image.
+def _check_filters(min_clicks, max_clicks) -> None:
+    if min_clicks is None or min_clicks < 0:
+        raise InputError(f"expected min_clicks >= 0, got {min_clicks}", field="min_clicks")
+    if max_clicks is not None and max_clicks < 1:
+        raise InputError(f"expected max_clicks >= 1, got {max_clicks}", field="max_clicks")
+    if max_clicks is not None and max_clicks <= min_clicks:
+        raise InputError(f"expected max_clicks > min_clicks (a map keeps at most max_clicks and needs more than "
+                         f"min_clicks), got max_clicks {max_clicks} and min_clicks {min_clicks}", field="max_clicks")
 
-    ``clicks`` is a tidy click table (see :func:`clickme_analysis.io.read_clicks`).
+
+def exact_maps(blur: str | None, normalize: str | None) -> bool:
+    """True where maps are exact ratios of integers (box or no blur; no, sum or max normalisation)."""
+    return blur in (None, "box") and normalize in (None, "sum", "max")
+
+
+@dataclass
+class MapBatch:
+    """Maps of a batch of images: exact integer ratios, or float32 maps.
+
+    ``codes`` are image codes of the store; ``numerators`` (B, H, W) int32 and
+    ``denominators`` (B,) where :func:`exact_maps`, else ``maps`` (B, H, W) float32.
     """
-    for (image_id, participant_id), group in clicks.groupby(["image_id", "participant_id"], sort=True):
-        painted, n_outside = paint_clicks(group["x"].to_numpy(), group["y"].to_numpy(), shape,
-                                          bubble_size, bubble)
-        yield str(image_id), str(participant_id), painted, len(group), n_outside
+
+    codes: np.ndarray
+    numerators: np.ndarray | None = None
+    denominators: np.ndarray | None = None
+    maps: np.ndarray | None = None
+
+    def float_maps(self) -> np.ndarray:
+        """Every map as float32: ``float32(numerator / denominator)`` for exact maps."""
+        if self.maps is not None:
+            return self.maps
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = self.numerators / self.denominators[:, None, None]
+        out[self.denominators == 0] = 0
+        return out.astype(np.float32)
+
+
+def map_batches(store, pairs, *, shape=(256, 256), bubble_size: int = 14, bubble: str = "square",
+                blur: str | None = "box", blur_size: int = 49, sigma: float | None = None,
+                normalize: str | None = None, max_clicks: int | None = None, batch_images: int = 64,
+                pair_stats: list | None = None):
+    """Yield :class:`MapBatch` es of per-image maps from a click store, bucket by bucket.
+
+    An image's map is the mean over its participants' painted maps (the maps in ``pairs``),
+    blurred and normalised; box-blurred maps are exact (integer window sums over
+    ``participants * blur_size**2``). Images are painted in parallel by a compiled kernel.
+
+    Parameters
+    ----------
+    store : ClickStore
+    pairs : Pairs
+        The participant maps to use (e.g. ``store.kept_pairs(...)[0]``).
+    pair_stats : list, optional
+        Receives per bucket ``(image, participant, n_clicks, n_outside)`` arrays per map.
+    """
+    from clickme_analysis._paint_numba import paint_box_batch
+    from clickme_analysis.clickstore import group_starts
+
+    height, width = shape
+    if height < 1 or width < 1:
+        raise InputError(f"expected a map size >= 1, got {shape}", field="size")
+    if blur not in (None,) + BLUR_KERNELS:
+        raise InputError(f"expected blur in {BLUR_KERNELS} or None, got {blur!r}", field="blur")
+    if normalize not in (None,) + NORMALIZATIONS:
+        raise InputError(f"expected normalisation in {NORMALIZATIONS} or None, got {normalize!r}", field="normalize")
+    if blur is not None and blur_size < 1:
+        raise InputError(f"expected a kernel size >= 1, got {blur_size}", field="blur_size")
+    stamp = bubble_stamp(bubble_size, bubble).astype(np.int64)
+    exact = exact_maps(blur, normalize)
+    for records in store.buckets(pairs=pairs, max_clicks=max_clicks):
+        keys = (records["image"].astype(np.int64) << 32) | records["participant"]
+        pair_bounds = group_starts(keys)
+        pair_image = records["image"][pair_bounds[:-1]]
+        if pair_stats is not None:
+            col, row = np.floor(records["x"]), np.floor(records["y"])
+            outside = ~((col >= 0) & (col < width) & (row >= 0) & (row < height))
+            pair_of_click = np.repeat(np.arange(len(pair_bounds) - 1), np.diff(pair_bounds))
+            pair_stats.append((pair_image, records["participant"][pair_bounds[:-1]], np.diff(pair_bounds),
+                               np.bincount(pair_of_click, weights=outside, minlength=len(pair_bounds) - 1).astype(np.int64)))
+        bounds = group_starts(records["image"])
+        participants = np.diff(group_starts(pair_image))
+        codes = records["image"][bounds[:-1]]
+        x, y = np.ascontiguousarray(records["x"]), np.ascontiguousarray(records["y"])
+        for first in range(0, len(codes), batch_images):
+            last = min(first + batch_images, len(codes))
+            starts = bounds[first:last + 1] - bounds[first]
+            part_x, part_y = x[bounds[first]:bounds[last]], y[bounds[first]:bounds[last]]
+            numerators = np.empty((last - first, height, width), dtype=np.int32)
+            outside = np.zeros(last - first, dtype=np.int64)
+            paint_box_batch(part_x, part_y, starts, height, width, stamp, blur_size, blur == "box", numerators, outside)
+            n = participants[first:last].astype(np.float64)
+            if exact:
+                if normalize is None:
+                    denominators = n * (blur_size**2 if blur == "box" else 1)
+                elif normalize == "sum":
+                    denominators = numerators.sum(axis=(1, 2), dtype=np.int64).astype(np.float64)
+                else:
+                    denominators = numerators.max(axis=(1, 2)).astype(np.float64)
+                yield MapBatch(codes[first:last], numerators=numerators, denominators=denominators)
+            else:
+                maps = np.empty((last - first, height, width), dtype=np.float32)
+                for k in range(last - first):
+                    mean = numerators[k] / n[k]
+                    blurred = blur_map(mean, blur, blur_size, sigma) if blur is not None else mean
+                    maps[k] = normalize_map(blurred, normalize) if normalize is not None else blurred
+                yield MapBatch(codes[first:last], maps=maps)
 
 
 def build_maps(clicks: pd.DataFrame, shape=(256, 256), bubble_size: int = 14, bubble: str = "square",
                blur: str | None = "box", blur_size: int = 49, sigma: float | None = None,
                normalize: str | None = None, progress: bool = False):
-    """Per-image ClickMe maps: the mean over participants of their painted maps, blurred.
+    """Per-image ClickMe maps of a tidy click table, in memory (small data; the ``clickme maps``
+    command streams with :func:`map_batches` instead).
 
     Parameters
     ----------
@@ -304,7 +407,7 @@ def build_maps(clicks: pd.DataFrame, shape=(256, 256), bubble_size: int = 14, bu
     normalize : {"sum", "max", "z"} or None
         Normalisation after blurring.
     progress : bool
-        Show a progress bar over images.
+        Unused (kept for compatibility).
 
     Returns
     -------
@@ -313,33 +416,31 @@ def build_maps(clicks: pd.DataFrame, shape=(256, 256), bubble_size: int = 14, bu
     stats : DataFrame
         One row per participant map: ``image_id, participant_id, n_clicks, n_outside``.
     """
-    from tqdm.auto import tqdm
+    from clickme_analysis.clickstore import ClickStore
 
-    missing = {"image_id", "participant_id", "x", "y"} - set(clicks.columns)
-    if missing:
-        raise InputError(f"click table lacks columns {sorted(missing)}", field="clicks")
+    store = ClickStore.from_frame(clicks)
+    pair_stats: list = []
     maps: dict[str, np.ndarray] = {}
-    rows = []
-    n_images = clicks["image_id"].nunique()
-    for image_id, group in tqdm(clicks.groupby("image_id", sort=True), total=n_images,
-                                desc="maps", unit="image", disable=not progress):
-        total = np.zeros(shape, dtype=np.float64)
-        n_participants = 0
-        for _, participant_id, painted, n_clicks, n_outside in participant_maps(group, shape, bubble_size, bubble):
-            total += painted
-            n_participants += 1
-            rows.append((str(image_id), participant_id, n_clicks, n_outside))
-        image_map = total / n_participants
-        if blur is not None:
-            image_map = blur_map(image_map, blur, blur_size, sigma)
-        if normalize is not None:
-            image_map = normalize_map(image_map, normalize)
-        maps[str(image_id)] = image_map.astype(np.float32)
-    stats = pd.DataFrame(rows, columns=["image_id", "participant_id", "n_clicks", "n_outside"])
-    return maps, stats
+    for batch in map_batches(store, store.pairs, shape=shape, bubble_size=bubble_size, bubble=bubble, blur=blur,
+                             blur_size=blur_size, sigma=sigma, normalize=normalize, pair_stats=pair_stats):
+        for code, image_map in zip(batch.codes, batch.float_maps()):
+            maps[store.image_ids[code]] = image_map
+    return dict(sorted(maps.items())), pair_table(store, pair_stats)
 
 
-def game_statistics(stats: pd.DataFrame, excluded: pd.DataFrame | None = None) -> pd.DataFrame:
+def pair_table(store, pair_stats: list) -> pd.DataFrame:
+    """Per participant map: ``image_id, participant_id, n_clicks, n_outside`` (sorted)."""
+    columns = ["image_id", "participant_id", "n_clicks", "n_outside"]
+    if not pair_stats:
+        return pd.DataFrame(columns=columns)
+    image, participant, n_clicks, n_outside = (np.concatenate(parts) for parts in zip(*pair_stats))
+    frame = pd.DataFrame({"image_id": np.asarray(store.image_ids, dtype=object)[image],
+                          "participant_id": np.asarray(store.participant_ids, dtype=object)[participant],
+                          "n_clicks": n_clicks.astype(np.int64), "n_outside": n_outside.astype(np.int64)})
+    return frame.sort_values(["image_id", "participant_id"], ignore_index=True)
+
+
+def map_statistics(stats: pd.DataFrame, excluded: pd.DataFrame | None = None) -> pd.DataFrame:
     """Participants and clicks per image (the data of the paper's Fig. 5 histogram).
 
     Parameters

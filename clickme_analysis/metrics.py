@@ -9,8 +9,10 @@ samples drawn from the map). Definitions follow the benchmark's MATLAB code as d
     Bylinskii, Judd, Oliva, Torralba & Durand (2019). What do different evaluation metrics tell
     us about saliency models? IEEE TPAMI 41(3), 740-757.
 
-Differences from the benchmark code are listed in docs/metrics.md: maps must already have the
-same shape (no implicit ``imresize``); NaN / infinite values raise instead of propagating.
+Differences from the benchmark code are listed in docs/metrics.md: :func:`compare_maps` takes maps
+of one shape, and :func:`score_maps` resizes a prediction of another size to the human map's as
+the benchmark does (:func:`resize_map`, recorded in the table); NaN / infinite values raise
+instead of propagating.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from clickme_analysis.errors import InputError
-from clickme_analysis.reliability import spearman_rows
+from clickme_analysis.ranks import spearman_rows
 
 __all__ = [
     "METRICS",
@@ -39,6 +41,7 @@ __all__ = [
     "fixations_from_map",
     "compare_maps",
     "score_maps",
+    "resize_map",
 ]
 
 #: Metric names accepted by :func:`compare_maps` and :func:`score_maps`, in output order.
@@ -669,24 +672,46 @@ def _mask(indices: np.ndarray, shape: tuple) -> np.ndarray:
     return mask.reshape(shape)
 
 
+def resize_map(array, shape) -> np.ndarray:
+    """Resize a map to ``shape`` as the MIT benchmark's ``imresize(saliencyMap, size(fixationMap))``:
+    bicubic, antialiased when shrinking (scikit-image's ``resize``, order 3), float64.
+
+    Examples
+    --------
+    >>> resize_map(np.ones((4, 6)), (2, 3)).shape
+    (2, 3)
+    """
+    from skimage.transform import resize
+
+    array = _check_map(array, "saliency_map")
+    shape = tuple(int(v) for v in shape)
+    if array.shape == shape:
+        return array
+    shrinking = shape[0] < array.shape[0] or shape[1] < array.shape[1]
+    return resize(array, shape, order=3, mode="reflect", anti_aliasing=shrinking, preserve_range=True)
+
+
 def score_maps(preds: Mapping, humans: Mapping, metrics: Sequence[str] | None = None,
                fixations: Mapping | None = None, seed: int = 0, n_other: int = 10,
                fixation_method: str = "threshold", threshold: float = 0.5, n_fixations: int = 100,
-               top: float = 0.1, progress: bool = False) -> pd.DataFrame:
+               top: float = 0.1, progress: bool = False, match: bool = False) -> pd.DataFrame:
     """Score predicted maps against human maps, image by image, as a tidy table.
 
     Parameters
     ----------
     preds : Mapping[str, array_like]
-        Image id -> predicted map (a :class:`~clickme_analysis.archive.MapArchive` works).
-        Every id of ``humans`` must be present; other ids are ignored.
+        Image id -> predicted map (any :func:`clickme_analysis.archive.open_maps` source works).
+        Every id of ``humans`` must be present (unless ``match``); other ids are ignored. A
+        prediction of another size than its human map is resized to it (:func:`resize_map`).
     humans : Mapping[str, array_like]
         Image id -> human map; sets the images scored and their order.
     metrics : sequence of str, optional
         Names from :data:`METRICS`; default all (``auc_shuffled`` only with two images or more).
-    fixations : Mapping[str, array_like], optional
-        Image id -> fixation map; default derived from each human map with
-        :func:`fixations_from_map` (``fixation_method``, ``threshold``, ``n_fixations``).
+    fixations : Mapping[str, array_like or FixationPoints], optional
+        Image id -> fixation map, or fixation points
+        (:func:`clickme_analysis.fixations.read_fixations`, rasterised at the human map's size);
+        default derived from each human map with :func:`fixations_from_map` (``fixation_method``,
+        ``threshold``, ``n_fixations``).
     seed : int, optional
         Root seed; image i is scored with ``compare_maps(..., seed=[seed, i])``.
     n_other : int, optional
@@ -695,13 +720,18 @@ def score_maps(preds: Mapping, humans: Mapping, metrics: Sequence[str] | None = 
     fixation_method, threshold, n_fixations, top
         See :func:`compare_maps`.
     progress : bool, optional
-        Show a tqdm progress bar over images.
+        Show a progress bar over images (on a terminal).
+    match : bool, optional
+        Score the images present on every side (:func:`clickme_analysis.ids.match_ids`: an error
+        when none match, a warning with the counts when some do not) instead of requiring a
+        prediction for every human map.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``image_id, metric, value``: one row per image and metric (docs/outputs.md,
-        ``metrics.csv``).
+        ``metrics.csv``); plus ``resized_from`` ("HxW" of the resized prediction, "" otherwise)
+        when a prediction was resized.
 
     Raises
     ------
@@ -717,9 +747,16 @@ def score_maps(preds: Mapping, humans: Mapping, metrics: Sequence[str] | None = 
     0        a     cc    1.0
     1        b     cc    1.0
     """
-    from tqdm import tqdm
+    from clickme_analysis.fixations import FixationPoints, fixation_map
+    from clickme_analysis.progress import progress as bar
 
     image_ids = list(humans.keys())
+    if match:
+        from clickme_analysis.ids import match_ids
+
+        image_ids = match_ids(list(preds.keys()), image_ids, what="predictions", other="human maps")
+        if fixations is not None:
+            image_ids = match_ids(list(fixations.keys()), image_ids, what="fixation sets", other="scored maps")
     for name, mapping in (("preds", preds), ("fixations", fixations)):
         missing = [] if mapping is None else [i for i in image_ids if i not in mapping]
         if missing:
@@ -736,23 +773,31 @@ def score_maps(preds: Mapping, humans: Mapping, metrics: Sequence[str] | None = 
         except InputError as error:
             raise InputError(f"image {image_id!r}: {error.message}", field=error.field) from error
 
-    def fixation_map(index: int, image_id, human: np.ndarray) -> np.ndarray:
+    def fixation_map_of(index: int, image_id, human: np.ndarray) -> np.ndarray:
         if fixations is not None:
-            return _check_fixations(fixations[image_id], np.shape(human))
+            given = fixations[image_id]
+            if isinstance(given, FixationPoints):
+                return fixation_map(given, np.shape(human))
+            return _check_fixations(given, np.shape(human))
         return fixations_from_map(human, fixation_method, threshold, n_fixations,
                                   _streams([seed, index])[0])
 
     pooled = None  # (shape, flat fixated indices) of every image, for shuffled-AUC negatives
     if "auc_shuffled" in metrics:
         pooled = []
-        for index, image_id in enumerate(tqdm(image_ids, desc="fixations", disable=not progress)):
+        for index, image_id in enumerate(bar(image_ids, enabled=progress, desc="fixations")):
             human = np.asarray(humans[image_id])
-            fixated = located(fixation_map, image_id, index, image_id, human)
+            fixated = located(fixation_map_of, image_id, index, image_id, human)
             pooled.append((human.shape, np.flatnonzero(fixated)))
     rng = np.random.default_rng(seed)
     rows = []
-    for index, image_id in enumerate(tqdm(image_ids, desc="scoring maps", disable=not progress)):
+    resized = {}
+    for index, image_id in enumerate(bar(image_ids, enabled=progress, desc="scoring maps")):
         human = np.asarray(humans[image_id])
+        pred = np.asarray(preds[image_id])
+        if pred.ndim == 2 and human.ndim == 2 and pred.shape != human.shape:
+            resized[image_id] = f"{pred.shape[0]}x{pred.shape[1]}"
+            pred = located(resize_map, image_id, pred, human.shape)
         fix = other_fixations = None
         if pooled is not None:
             fix = _mask(pooled[index][1], human.shape)
@@ -764,8 +809,11 @@ def score_maps(preds: Mapping, humans: Mapping, metrics: Sequence[str] | None = 
                                  field="humans")
             other_fixations = _mask(np.concatenate([pooled[j][1] for j in chosen]), human.shape)
         elif location:
-            fix = located(fixation_map, image_id, index, image_id, human)
-        scores = located(compare_maps, image_id, preds[image_id], human, metrics, fix, [seed, index],
+            fix = located(fixation_map_of, image_id, index, image_id, human)
+        scores = located(compare_maps, image_id, pred, human, metrics, fix, [seed, index],
                          other_fixations, top=top, **fixation_options)
         rows.extend((image_id, metric, value) for metric, value in scores.items())
-    return pd.DataFrame(rows, columns=["image_id", "metric", "value"])
+    table = pd.DataFrame(rows, columns=["image_id", "metric", "value"])
+    if resized:
+        table["resized_from"] = table["image_id"].map(resized).fillna("")
+    return table

@@ -1,81 +1,240 @@
-"""File-level steps shared by the ``clickme`` subcommands and the demo: read, compute, write."""
+"""File-level steps shared by the ``clickme`` subcommands and the demo: read, compute, write.
+
+``clickme maps`` streams: the logs are read block by block into a
+:class:`~clickme_analysis.clickstore.ClickStore` (clicks grouped by image in bucket files), then
+each bucket's maps are painted in parallel, compressed in a thread pool and written to the
+archive as they are made, so memory is set by the bucket size, not by the number of images.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Literal
 
+import numpy as np
 import pandas as pd
 
-from clickme_analysis.archive import save_maps
 from clickme_analysis.errors import InputError
-from clickme_analysis.io import ClickLog, read_clicks, read_table
-from clickme_analysis.maps import bounding_box_map, build_maps, filter_clicks, game_statistics
-from clickme_analysis.reliability import (PAPER_CEILING, inter_rater_reliability, split_half_reliability,
-                                          summarize_reliability)
+from clickme_analysis.io import ClickLog, ClickReader, read_clicks, read_table
+from clickme_analysis.reliability import (
+    PAPER_CEILING,
+    inter_rater_reliability,
+    split_half_reliability,
+    summarize_reliability,
+)
 
 
-@dataclass
+@dataclass(frozen=True)
 class MapOptions:
-    """How clicks become maps (defaults: the paper's game and blur)."""
+    """How clicks become maps (defaults: the paper's game and blur). A TOML file of these keys
+    (at top level or under ``[maps]``) is read by :func:`load_map_options`."""
 
-    size: int = 256  # image grid is size x size
-    bubble_size: int = 14  # square bubbles of 14x14 px, as in the game
-    bubble: str = "square"  # or "disc"
-    blur: str = "box"  # 49x49 box blur (paper); "gaussian" (authors' code: sigma 28) or "disc"
-    blur_size: int = 49
-    sigma: float | None = None
-    normalize: str | None = None  # None, "sum", "max" or "z"
-    min_clicks: int = 0  # drop participant maps with this many clicks or fewer (ClickMe 2.0 code: 10)
-    max_clicks: int | None = None  # keep each map's first clicks only (ClickMe 2.0 code: 75)
+    size: int = field(default=256, metadata={"min": 1, "max": 8192})  # image grid is size x size
+    bubble_size: int = field(default=14, metadata={"min": 1})  # square bubbles of 14x14 px, as in the game
+    bubble: Literal["square", "disc"] = "square"
+    blur: Literal["box", "gaussian", "disc"] | None = "box"  # 49x49 box (paper); gaussian: authors' code, sigma 28
+    blur_size: int = field(default=49, metadata={"min": 1})
+    sigma: float | None = field(default=None, metadata={"gt": 0})
+    normalize: Literal["sum", "max", "z"] | None = None
+    min_clicks: int = field(default=0, metadata={"min": 0})  # drop maps with this many clicks or fewer (2.0: 10)
+    max_clicks: int | None = field(default=None, metadata={"min": 1})  # keep each map's first clicks (2.0: 75)
+
+    def __post_init__(self):
+        if self.max_clicks is not None and self.max_clicks <= self.min_clicks:
+            raise InputError(f"expected max_clicks > min_clicks (a map keeps at most max_clicks clicks and needs "
+                             f"more than min_clicks), got {self.max_clicks} and {self.min_clicks}", field="max_clicks")
 
     @property
     def shape(self) -> tuple[int, int]:
         return (self.size, self.size)
 
-
-def read_logs(paths, fmt: str | None = None, on_error: str = "raise") -> ClickLog:
-    """Read and concatenate several click logs."""
-    logs = [read_clicks(p, fmt=fmt, on_error=on_error) for p in paths]
-    if not logs:
-        raise InputError("expected at least one click log", field="logs")
-    return ClickLog(clicks=pd.concat([log.clicks for log in logs], ignore_index=True),
-                    skipped=pd.concat([log.skipped for log in logs], ignore_index=True))
+    def paint_kwargs(self) -> dict:
+        """Keyword arguments of the painting and blurring functions."""
+        return dict(shape=self.shape, bubble_size=self.bubble_size, bubble=self.bubble, blur=self.blur,
+                    blur_size=self.blur_size, sigma=self.sigma)
 
 
-def read_labels(path) -> dict[str, str]:
-    """``labels.csv`` (``image_id, label[, category]``) -> image id -> label."""
+def load_map_options(source=None, overrides: dict | None = None) -> MapOptions:
+    """:class:`MapOptions` from a TOML file or dict (``[maps]`` section or top level), checked.
+
+    Examples
+    --------
+    >>> load_map_options({"maps": {"blur_size": 25}}).blur_size
+    25
+    """
+    from clickme_analysis.config import load_config
+
+    return load_config(MapOptions, source, sections=("maps",), overrides=overrides)
+
+
+def read_logs(paths, fmt: str | None = None, on_error: str = "raise", **reader_kwargs) -> ClickLog:
+    """Read and concatenate several click logs into one table (small logs; see :func:`open_logs`)."""
+    return read_clicks(list(paths), fmt=fmt, on_error=on_error, **reader_kwargs)
+
+
+def open_logs(paths, fmt: str | None = None, on_error: str = "raise", progress: bool = False, **reader_kwargs):
+    """Read click logs into a :class:`~clickme_analysis.clickstore.ClickStore` (bounded memory).
+
+    Returns
+    -------
+    store : ClickStore
+        Close it (or use it as a context manager) to remove its bucket files.
+    reader : ClickReader
+        Its ``skipped()`` lists the rows left out; ``n_rows`` counts the rows read.
+    """
+    from clickme_analysis.clickstore import ClickStore
+
+    reader = ClickReader(list(paths), fmt, on_error, **reader_kwargs)
+    return ClickStore.from_reader(reader, progress=progress), reader
+
+
+def read_labels(path, id_rule: str = "stem") -> dict[str, str]:
+    """``labels.csv`` (``image_id, label[, category]``) -> image id (under ``id_rule``) -> label."""
+    from clickme_analysis.ids import image_ids
+
     table = read_table(path, ["image_id", "label"], "labels file", dtype=str, keep_default_na=False)
-    return dict(zip(table["image_id"], table["label"]))
+    return dict(zip(image_ids(table["image_id"], rule=id_rule, what="labels"), table["label"]))
 
 
-def make_map_archive(clicks: pd.DataFrame, out, options: MapOptions, labels=None, bbox_out=None,
+@dataclass
+class MapsResult:
+    """What :func:`write_maps` wrote."""
+
+    per_image: pd.DataFrame  # image_id, n_participants, n_clicks, median_clicks, n_outside, n_excluded
+    path: Path
+    n_maps: int
+    bytes_per_map: float  # archive size on disk / maps
+    encoding: str
+
+
+def _per_image_table(store, kept, dropped) -> pd.DataFrame:
+    frame = pd.DataFrame({"image": kept.image, "participant": kept.participant, "n_clicks": kept.n_clicks})
+    table = frame.groupby("image", sort=False).agg(n_participants=("participant", "size"),
+                                                   n_clicks=("n_clicks", "sum"), median_clicks=("n_clicks", "median"))
+    excluded = np.bincount(dropped.image, minlength=len(store.image_ids))
+    table["n_excluded"] = excluded[table.index.to_numpy()].astype(int)
+    table.index = np.asarray(store.image_ids, dtype=object)[table.index.to_numpy()]
+    return table.rename_axis("image_id")
+
+
+def write_maps(store, out, options: MapOptions, labels: dict | None = None, bbox_out=None,
+               progress: bool = False, workers: int | None = None) -> MapsResult:
+    """Paint every image's map from a click store and write it as it is made.
+
+    Parameters
+    ----------
+    store : ClickStore
+    out : path
+        ``.h5`` / ``.hdf5`` (HDF5 map store, lossless, about 20 KB a 256x256 map) or ``.npz``.
+    options : MapOptions
+    labels : dict, optional
+        Image id -> label, stored with the maps.
+    bbox_out : path, optional
+        Also write the bounding-box control maps there.
+    progress : bool
+    workers : int, optional
+        Threads compressing maps (default: the machine's cores).
+
+    Returns
+    -------
+    MapsResult
+
+    Raises
+    ------
+    InputError
+        When no map is left to write (no clicks, or every map filtered out).
+    """
+    from clickme_analysis.archive import MapWriter
+    from clickme_analysis.maps import bounding_box_map, exact_maps, map_batches
+    from clickme_analysis.progress import progress as bar
+
+    kept, dropped = store.kept_pairs(options.min_clicks, options.max_clicks)
+    if not len(kept.image):
+        detail = ("the logs hold no clicks" if not store.n_clicks else
+                  f"all {len(dropped.image)} participant maps have {options.min_clicks} clicks or fewer "
+                  "(--min-clicks)")
+        raise InputError(f"expected at least one map to write, got none: {detail}", field="logs")
+    per_image = _per_image_table(store, kept, dropped).sort_index()
+    position = {image_id: k for k, image_id in enumerate(per_image.index)}
+    code_position = np.full(len(store.image_ids), -1, dtype=np.int64)
+    for code, image_id in enumerate(store.image_ids):
+        code_position[code] = position.get(image_id, -1)
+    exact = exact_maps(options.blur, options.normalize)
+    encoding = "delta-ratio" if exact else "float32"
+    labels = labels or {}
+    counts = per_image["n_participants"].to_dict()
+    outside = np.zeros(len(per_image), dtype=np.int64)
+    writers = [MapWriter(out, n_maps=len(per_image), encoding=encoding)]
+    if bbox_out is not None:
+        writers.append(MapWriter(bbox_out, n_maps=len(per_image), encoding="delta-ratio"))
+    main, npz = writers[0], writers[0].suffix == ".npz"
+    pair_stats: list = []
+    try:
+        with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool, \
+                bar(total=len(per_image), enabled=progress, desc="maps", unit="map") as shown:
+            for batch in map_batches(store, kept, max_clicks=options.max_clicks, normalize=options.normalize,
+                                     pair_stats=pair_stats, **options.paint_kwargs()):
+                ids = [store.image_ids[c] for c in batch.codes]
+                if npz:  # deflated by zipfile as written
+                    floats, encoded = batch.float_maps(), [None] * len(ids)
+                elif exact:  # compressed in the pool (zlib releases the GIL), written in order
+                    floats, encoded = None, list(pool.map(partial(main.encode, None), batch.numerators))
+                else:
+                    floats, encoded = batch.maps, list(pool.map(main.encode, batch.maps))
+                for k, image_id in enumerate(ids):
+                    slot = int(code_position[batch.codes[k]])
+                    meta = dict(label=labels.get(image_id, ""), participant_count=int(counts[image_id]), position=slot)
+                    if exact and not npz:
+                        main.write(image_id, numerator=batch.numerators[k], denominator=batch.denominators[k],
+                                   encoded=encoded[k], **meta)
+                    else:
+                        main.write(image_id, floats[k], encoded=encoded[k], **meta)
+                    if len(writers) > 1:
+                        source = batch.numerators[k] if exact else batch.maps[k]
+                        box = bounding_box_map(source).astype(np.int32)
+                        writers[1].write(image_id, numerator=box, denominator=1.0, **meta)
+                shown.update(len(ids))
+        paths = [writer.close() for writer in writers]
+    except BaseException:
+        for writer in writers:
+            writer.abort()
+        raise
+    if pair_stats:
+        image, _, _, n_out = (np.concatenate(parts) for parts in zip(*pair_stats))
+        np.add.at(outside, code_position[image], n_out)
+    per_image = per_image.assign(n_outside=outside)[
+        ["n_participants", "n_clicks", "median_clicks", "n_outside", "n_excluded"]].reset_index()
+    size = paths[0].stat().st_size
+    return MapsResult(per_image, paths[0], len(per_image), size / len(per_image), encoding)
+
+
+def make_map_archive(clicks, out, options: MapOptions, labels=None, bbox_out=None,
                      progress: bool = False) -> pd.DataFrame:
-    """Build per-image maps from clicks and write them (and optionally bounding-box maps).
+    """Build per-image maps from clicks (a table or a click store) and write them.
 
     Returns
     -------
     DataFrame
-        Per-image game statistics (:func:`clickme_analysis.maps.game_statistics`).
+        Per-image statistics: ``image_id, n_participants, n_clicks, median_clicks, n_outside,
+        n_excluded``.
     """
-    clicks, excluded = filter_clicks(clicks, options.min_clicks, options.max_clicks)
-    maps, stats = build_maps(clicks, options.shape, options.bubble_size, options.bubble, options.blur,
-                             options.blur_size, options.sigma, options.normalize, progress)
-    per_image = game_statistics(stats, excluded)
-    counts = dict(zip(per_image["image_id"], per_image["n_participants"]))
-    save_maps(out, maps, labels=labels, participant_counts=counts)
-    if bbox_out is not None:
-        save_maps(bbox_out, ((i, bounding_box_map(m)) for i, m in maps.items()), labels=labels,
-                  participant_counts=counts)
-    return per_image
+    from clickme_analysis.clickstore import ClickStore
+
+    store = clicks if isinstance(clicks, ClickStore) else ClickStore.from_frame(clicks)
+    return write_maps(store, out, options, labels=labels, bbox_out=bbox_out, progress=progress).per_image
 
 
-def write_reliability(clicks: pd.DataFrame, out_dir, options: MapOptions, n_images: int | None = 10_000,
+def write_reliability(clicks, out_dir, options: MapOptions, n_images: int | None = 10_000,
                       split_half_iterations: int = 0, n_boot: int = 1000, ceiling: float = PAPER_CEILING,
                       seed: int = 0, n_jobs: int = 1, progress: bool = False) -> dict:
     """Inter-rater (and optionally split-half) reliability -> CSV files and a JSON summary.
 
+    ``clicks`` is a tidy click table or a :class:`~clickme_analysis.clickstore.ClickStore`.
     Writes ``reliability_per_image.csv``, ``reliability_summary.json`` and, when
     ``split_half_iterations`` > 0, ``reliability_split_half.csv`` in ``out_dir``.
 
@@ -84,13 +243,21 @@ def write_reliability(clicks: pd.DataFrame, out_dir, options: MapOptions, n_imag
     dict
         The summary written to JSON.
     """
+    from clickme_analysis.fileio import atomic_write_text
+
+    if n_boot < 1:
+        raise InputError(f"expected n_boot >= 1, got {n_boot}", field="n_boot")
+    if not ceiling > 0:
+        raise InputError(f"expected a positive ceiling, got {ceiling}", field="ceiling")
+    if split_half_iterations < 0:
+        raise InputError(f"expected split-half iterations >= 0, got {split_half_iterations}", field="split_half")
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError("expected an output folder, got a file", path=out_dir, field="out")
     out_dir.mkdir(parents=True, exist_ok=True)
-    clicks, _ = filter_clicks(clicks, options.min_clicks, options.max_clicks)
-    map_kwargs = dict(shape=options.shape, bubble_size=options.bubble_size, bubble=options.bubble,
-                      blur=options.blur, blur_size=options.blur_size, sigma=options.sigma)
+    kwargs = dict(min_clicks=options.min_clicks, max_clicks=options.max_clicks, **options.paint_kwargs())
     per_image = inter_rater_reliability(clicks, n_images=n_images, seed=seed, n_jobs=n_jobs, progress=progress,
-                                        **map_kwargs)
+                                        **kwargs)
     per_image.to_csv(out_dir / "reliability_per_image.csv", index=False)
     summary_table = summarize_reliability(per_image, n_boot=n_boot, seed=seed)
     summary = {row.distribution: {"mean": row.mean, "ci_low": row.ci_low, "ci_high": row.ci_high, "n": row.n}
@@ -101,9 +268,9 @@ def write_reliability(clicks: pd.DataFrame, out_dir, options: MapOptions, n_imag
                    maps=asdict(options))
     if split_half_iterations > 0:
         halves = split_half_reliability(clicks, n_iterations=split_half_iterations, seed=seed, n_jobs=n_jobs,
-                                        progress=progress, **map_kwargs)
+                                        progress=progress, **kwargs)
         halves.to_csv(out_dir / "reliability_split_half.csv", index=False)
         summary["split_half"] = {"iterations": split_half_iterations, "mean": float(halves["rho"].mean()),
                                  "mean_spearman_brown": float(halves["rho_spearman_brown"].mean())}
-    (out_dir / "reliability_summary.json").write_text(json.dumps(summary, indent=2))
+    atomic_write_text(out_dir / "reliability_summary.json", json.dumps(summary, indent=2))
     return summary

@@ -5,267 +5,28 @@ take the Spearman rank correlation over pixels (ImageNet ClickMe: 0.58 over 10,0
 null pairs two random participants of two different images (0.18). A model's map score is
 reported as a fraction of the human value (``rho_model / rho_human``).
 
-Spearman is computed as the Pearson correlation of average ranks (ties as
-``scipy.stats.rankdata(method="average")``). Box-blurred maps are kept as exact integer window
-sums, whose ranks come from counting: a compiled kernel (``_rank_numba``) correlates a pair in one
-pass over the pixels without writing ranks. Other maps are ranked once each (the minimum's tie
-run, the zero background, without sorting; the rest with one sort of packed (value, pixel index)
-keys) and correlated in batches. Either way each map is summarised once and the human pairs'
-summaries are reused by the null.
+Spearman's rho comes from :mod:`clickme_analysis.ranks` (average ranks; exact integer box sums
+through a compiled counting kernel); each map is summarised once and the human pairs'
+summaries are reused by the null. Clicks come from a tidy table or a
+:class:`~clickme_analysis.clickstore.ClickStore`, read a bucket at a time (bounded memory).
 """
 
 from __future__ import annotations
-
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
 
 from clickme_analysis.errors import InputError
-from clickme_analysis.maps import blur_map, box_sums, paint_clicks
+from clickme_analysis.maps import blur_map
+from clickme_analysis.ranks import paired_rank_correlations, pearson_rows, rank_rows, spearman_rows
+
+__all__ = ["PAPER_CEILING", "PAPER_NULL", "inter_rater_reliability", "split_half_reliability", "summarize_reliability",
+           "bootstrap_mean_ci", "spearman_brown", "fraction_of_human_variability",
+           # the rank functions live in clickme_analysis.ranks; kept importable from here
+           "rank_rows", "pearson_rows", "spearman_rows", "paired_rank_correlations"]
 
 PAPER_CEILING = 0.58  # ImageNet ClickMe inter-rater rho (Linsley et al., 2019)
 PAPER_NULL = 0.18
-
-
-def _sortable_bits(values: np.ndarray) -> np.ndarray:
-    """Map float32 values to uint32 keys with the same order (IEEE-754 sign trick)."""
-    bits = (values + np.float32(0)).view(np.uint32)  # + 0 turns -0.0 into 0.0
-    if values.min() >= 0:  # non-negative floats already order as their bit patterns
-        return bits
-    flip = (np.uint32(0) - (bits >> np.uint32(31))) | np.uint32(0x80000000)
-    return bits ^ flip
-
-
-def _rank_row(row: np.ndarray, out: np.ndarray, shift: float = 0.0) -> None:
-    """Write the average ranks (1-based) of one row, minus ``shift``, into ``out``.
-
-    Integers of a small range (exact box-blurred click counts) are ranked by counting. Otherwise
-    the minimum's tie run (a blurred map's zero background, often half the pixels) gets its rank
-    without sorting and the rest is sorted once: float32 as packed (value, index) uint64 keys (one
-    fast sort gives both order and values), other dtypes by a stable argsort.
-    """
-    p = row.size
-    if np.issubdtype(row.dtype, np.integer):
-        low_value = int(row.min())
-        if int(row.max()) - low_value < 8 * p:  # small range: counting sort, no comparison sort
-            counts = np.bincount(row - low_value)
-            table = np.cumsum(counts) - counts + (counts + 1) / 2 - shift
-            np.take(table.astype(out.dtype), row - low_value, out=out, mode="clip")  # in range: "raise" buffers
-            return
-    low = row == row.min()
-    n_low = int(np.count_nonzero(low))
-    index = np.flatnonzero(~low)
-    out.fill((n_low + 1) / 2 - shift)
-    if index.size == 0:
-        return
-    rest = row[index]
-    if row.dtype == np.float32 and p < 2**32:
-        keys = _sortable_bits(rest).astype(np.uint64) << np.uint64(32)
-        keys |= index.astype(np.uint64)
-        keys.sort()
-        halves = keys.view(np.uint32)  # little-endian: [index, value] per key
-        values, order = halves[1::2], halves[0::2]
-    else:
-        by_value = np.argsort(rest, kind="stable")
-        values, order = rest[by_value], index[by_value]
-    new_run = np.empty(values.size, dtype=bool)
-    new_run[0] = True
-    np.not_equal(values[1:], values[:-1], out=new_run[1:])
-    starts = np.flatnonzero(new_run)
-    lengths = np.diff(starts, append=values.size)
-    run_rank = n_low + starts + (lengths + 1) / 2 - shift
-    out[order] = run_rank[np.cumsum(new_run) - 1]
-
-
-#: rows per task when ranking on several threads
-_CHUNK_ROWS = 4
-
-
-def _check_rows(rows, name: str) -> np.ndarray:
-    rows = np.asarray(rows)
-    if rows.ndim < 2:
-        raise InputError(f"expected a 2-D (N, P) or (N, H, W) array, got shape {rows.shape}", field=name)
-    rows = rows.reshape(len(rows), -1)
-    if not (np.issubdtype(rows.dtype, np.number) or rows.dtype == bool):
-        raise InputError(f"expected numbers, got dtype {rows.dtype}", field=name)
-    if np.issubdtype(rows.dtype, np.floating) and np.isnan(rows).any():
-        raise InputError("expected no NaN values", field=name)
-    return rows
-
-
-def _ranks(rows: np.ndarray, centred: bool = False, n_jobs: int = 1) -> np.ndarray:
-    """Average ranks of every row into one float64 array; ``centred`` subtracts their mean.
-
-    The mean of average ranks is exactly (P + 1) / 2 whatever the ties, so centring is free.
-    """
-    n, p = rows.shape
-    # half-integer ranks below 2**23 are exact in float32: half the memory traffic of float64
-    out = np.empty((n, p), dtype=np.float32 if centred and p < 2**23 else np.float64)
-    shift = (p + 1) / 2 if centred else 0.0
-
-    def rank_chunk(start: int) -> None:
-        for i in range(start, min(start + _CHUNK_ROWS, n)):
-            _rank_row(rows[i], out[i], shift)
-
-    starts = range(0, n, _CHUNK_ROWS)
-    n_jobs = (os.cpu_count() or 1) if n_jobs == -1 else max(1, n_jobs)
-    if n_jobs == 1 or n <= _CHUNK_ROWS:
-        for start in starts:
-            rank_chunk(start)
-    else:
-        with ThreadPoolExecutor(n_jobs) as pool:  # numpy's sorts and ufuncs release the GIL
-            list(pool.map(rank_chunk, starts))
-    return out
-
-
-def rank_rows(rows, n_jobs: int = 1) -> np.ndarray:
-    """Average ranks (ties share their mean rank) of each row, as ``scipy.stats.rankdata``.
-
-    Parameters
-    ----------
-    rows : array_like, shape (N, P) or (N, H, W)
-        Real values; NaN is refused. Small-range integers are ranked by counting, float32 by a
-        fast packed-key sort, other dtypes by a stable argsort.
-    n_jobs : int
-        Threads over row chunks (-1: all cores).
-
-    Returns
-    -------
-    ndarray of float64, shape (N, P)
-
-    Examples
-    --------
-    >>> rank_rows([[10, 20, 20, 5]])
-    array([[2. , 3.5, 3.5, 1. ]])
-    """
-    return _ranks(_check_rows(rows, "rows"), n_jobs=n_jobs)
-
-
-def pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson correlation of matching rows (float64); NaN where a row is constant."""
-    a = a - a.mean(axis=1, keepdims=True)
-    b = b - b.mean(axis=1, keepdims=True)
-    return _correlate_centred(a, b)
-
-
-def _norms(centred: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.einsum("ij,ij->i", centred, centred, dtype=np.float64))
-
-
-def _correlate_centred(a: np.ndarray, b: np.ndarray, partner: np.ndarray | None = None,
-                       norm_a: np.ndarray | None = None, norm_b: np.ndarray | None = None) -> np.ndarray:
-    """Correlation of centred rows ``a[i]`` and ``b[partner[i]]`` (``partner`` default: i).
-
-    Row products use einsum accumulating in float64 (ranks may be stored as float32), not BLAS:
-    many small BLAS calls stall when the machine's cores are busy (its worker threads spin).
-    """
-    norm_a = _norms(a) if norm_a is None else norm_a
-    norm_b = _norms(b) if norm_b is None else norm_b
-    if partner is None:
-        num = np.einsum("ij,ij->i", a, b, dtype=np.float64)
-        partner = slice(None)
-    else:  # row by row: no gathered copy of b
-        num = np.array([np.einsum("j,j->", a[i], b[j], dtype=np.float64) for i, j in enumerate(partner)])
-    den = norm_a * norm_b[partner]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / den, np.nan)
-
-
-def _counting_spearman(a: np.ndarray, b: np.ndarray, partners) -> list[np.ndarray] | None:
-    """Spearman of ``a[i]`` with ``b[partner[i]]`` for each partner array, for small-range
-    integer maps (exact box-blurred counts), by a compiled counting kernel; None otherwise."""
-    if not (np.issubdtype(a.dtype, np.integer) and np.issubdtype(b.dtype, np.integer)) or a.size == 0:
-        return None
-    low_a, low_b = a.min(axis=1).astype(np.int64), b.min(axis=1).astype(np.int64)
-    width = int(max((a.max(axis=1) - low_a).max(), (b.max(axis=1) - low_b).max())) + 1
-    if width > 8 * a.shape[1]:
-        return None
-    from clickme_analysis._rank_numba import paired_products, rank_tables
-
-    dtype = np.int32 if max(abs(int(low_a.min())), abs(int(low_b.min()))) + width < 2**31 else np.int64
-    a, b = np.ascontiguousarray(a, dtype=dtype), np.ascontiguousarray(b, dtype=dtype)
-    tables_a, norms_a = rank_tables(a, low_a, width)
-    tables_b, norms_b = rank_tables(b, low_b, width)
-    out = []
-    for partner in partners:
-        num = paired_products(a, low_a, tables_a, b, low_b, tables_b, partner)
-        den = norms_a * norms_b[partner]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out.append(np.where(den > 0, num / den, np.nan))
-    return out
-
-
-def spearman_rows(a, b, n_jobs: int = 1) -> np.ndarray:
-    """Spearman rank correlation of matching rows of two arrays (maps flattened per row).
-
-    Parameters
-    ----------
-    a, b : array_like, shape (N, P) or (N, H, W)
-        Paired maps; row i of ``a`` is compared with row i of ``b``.
-    n_jobs : int
-        Threads (-1: all cores).
-
-    Returns
-    -------
-    ndarray of float64, shape (N,)
-        Equal to ``scipy.stats.spearmanr(a[i], b[i])`` for each i (NaN for a constant row).
-
-    Examples
-    --------
-    >>> spearman_rows([[1, 2, 3, 4]], [[1, 3, 2, 4]])
-    array([0.8])
-    """
-    a, b = _check_rows(a, "a"), _check_rows(b, "b")
-    if a.shape != b.shape:
-        raise InputError(f"expected two arrays of one shape, got {a.shape} and {b.shape}", field="a, b")
-    batch = 64  # rows ranked at a time: bounded memory (about 1 MB per row of 65,536 pixels)
-    out = []
-    for s in range(0, len(a), batch):
-        part_a, part_b = a[s:s + batch], b[s:s + batch]
-        fast = _counting_spearman(part_a, part_b, [np.arange(len(part_a))])
-        out.append(fast[0] if fast is not None else
-                   _correlate_centred(_ranks(part_a, True, n_jobs), _ranks(part_b, True, n_jobs)))
-    return np.concatenate(out)
-
-
-def paired_rank_correlations(maps_a, maps_b, seed=0, n_jobs: int = 1):
-    """Human and null Spearman correlations of paired maps, each map ranked once.
-
-    Row i of ``maps_a`` and ``maps_b`` are two participants' maps of image i (the human
-    pair). The null pairs ``maps_a[i]`` with ``maps_b[partner[i]]``, ``partner`` a random
-    derangement (never the same image), reusing the ranks already computed.
-
-    Parameters
-    ----------
-    maps_a, maps_b : array_like, shape (N, P) or (N, H, W), N >= 2
-        Blurred maps (small-range integers and float32 take the fast paths).
-    seed : int or numpy.random.Generator
-        Seed for the derangement.
-    n_jobs : int
-        Threads for ranking.
-
-    Returns
-    -------
-    human, null : ndarray of float64, shape (N,)
-    partner : ndarray of int, shape (N,)
-        The image paired with image i in the null.
-    """
-    a, b = _check_rows(maps_a, "maps_a"), _check_rows(maps_b, "maps_b")
-    if a.shape != b.shape or len(a) < 2:
-        raise InputError(f"expected two stacks of one shape with 2+ maps, got {a.shape} and {b.shape}",
-                         field="maps_a, maps_b")
-    rng = np.random.default_rng(seed)
-    n = len(a)
-    partner = (np.arange(n) + rng.integers(1, n, size=n)) % n
-    fast = _counting_spearman(a, b, [np.arange(n), partner])
-    if fast is not None:
-        return fast[0], fast[1], partner
-    ranked_a, ranked_b = _ranks(a, True, n_jobs), _ranks(b, True, n_jobs)
-    norm_a, norm_b = _norms(ranked_a), _norms(ranked_b)
-    return (_correlate_centred(ranked_a, ranked_b, None, norm_a, norm_b),
-            _correlate_centred(ranked_a, ranked_b, partner, norm_a, norm_b), partner)
 
 
 def bootstrap_mean_ci(values, n_boot: int = 1000, ci: float = 0.95, seed=0) -> tuple[float, float, float]:
@@ -281,42 +42,72 @@ def bootstrap_mean_ci(values, n_boot: int = 1000, ci: float = 0.95, seed=0) -> t
     return float(values.mean()), float(low), float(high)
 
 
-def _participants_by_image(clicks: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    missing = {"image_id", "participant_id", "x", "y"} - set(clicks.columns)
-    if missing:
-        raise InputError(f"click table lacks columns {sorted(missing)}", field="clicks")
-    return {str(k): g for k, g in clicks.groupby("image_id", sort=True)}
+def _store(clicks):
+    from clickme_analysis.clickstore import ClickStore
+
+    return clicks if isinstance(clicks, ClickStore) else ClickStore.from_frame(clicks)
 
 
-def _blurred(group: pd.DataFrame, shape, bubble_size, bubble, blur, blur_size, sigma) -> np.ndarray:
-    """A participant's blurred map, in the form that ranks fastest and exactly.
+def _participants_of_images(store, pairs, minimum: int):
+    """Sorted ids of the images with ``minimum`` or more maps, and each one's participant codes
+    (in participant-id order, so draws do not depend on the order of the logs)."""
+    from clickme_analysis.clickstore import group_starts
 
-    A box blur is returned as its exact integer window sums (the blurred map times
-    ``blur_size**2``: the same ranks); other kernels as float32.
-    """
-    painted, _ = paint_clicks(group["x"].to_numpy(), group["y"].to_numpy(), shape, bubble_size, bubble)
-    if blur == "box":  # window sums of at most blur_size**2 * clicks: int32 suffices
-        return box_sums(painted.astype(np.int64), blur_size).astype(np.int32)
-    return blur_map(painted, blur, blur_size, sigma).astype(np.float32)
+    bounds = group_starts(pairs.image)
+    image_ids = np.asarray(store.image_ids, dtype=object)
+    participant_ids = np.asarray(store.participant_ids, dtype=object)
+    found = {}
+    for k in range(len(bounds) - 1):
+        if bounds[k + 1] - bounds[k] >= minimum:
+            codes = pairs.participant[bounds[k]:bounds[k + 1]]
+            found[image_ids[pairs.image[bounds[k]]]] = (int(pairs.image[bounds[k]]),
+                                                        codes[np.argsort(participant_ids[codes], kind="stable")])
+    return dict(sorted(found.items()))
 
 
-def inter_rater_reliability(clicks: pd.DataFrame, n_images: int | None = 10_000, shape=(256, 256),
+def _paint_pairs(records, pair_keys, shape, bubble_size, bubble, blur, blur_size, sigma):
+    """Participant maps of the given (image << 32 | participant) keys, from sorted records, rows
+    flattened: exact box sums (int32) for ``blur="box"``, raw counts (int32) for None, else the
+    counts blurred as float32."""
+    exact = blur == "box"
+    from clickme_analysis._paint_numba import paint_box_batch
+    from clickme_analysis.maps import bubble_stamp
+
+    keys = (records["image"].astype(np.int64) << 32) | records["participant"]
+    first = np.searchsorted(keys, pair_keys, side="left")
+    last = np.searchsorted(keys, pair_keys, side="right")
+    index = np.concatenate([np.arange(f, e) for f, e in zip(first, last)]) if len(first) else np.zeros(0, np.int64)
+    starts = np.concatenate([[0], np.cumsum(last - first)])
+    height, width = shape
+    out = np.empty((len(pair_keys), height, width), dtype=np.int32)
+    paint_box_batch(np.ascontiguousarray(records["x"][index]), np.ascontiguousarray(records["y"][index]), starts,
+                    height, width, bubble_stamp(bubble_size, bubble).astype(np.int64), blur_size, exact, out,
+                    np.zeros(len(pair_keys), dtype=np.int64))
+    if blur is None or exact:
+        return out.reshape(len(pair_keys), -1)
+    return np.stack([blur_map(m, blur, blur_size, sigma).astype(np.float32).ravel() for m in out])
+
+
+def inter_rater_reliability(clicks, n_images: int | None = 10_000, shape=(256, 256),
                             bubble_size: int = 14, bubble: str = "square", blur: str = "box",
                             blur_size: int = 49, sigma: float | None = None, seed=0, chunk_images: int = 64,
-                            n_jobs: int = 1, progress: bool = False) -> pd.DataFrame:
+                            n_jobs: int = 1, progress: bool = False, min_clicks: int = 0,
+                            max_clicks: int | None = None) -> pd.DataFrame:
     """Per-image inter-rater rank correlations and their null, as in the paper.
 
     For each of ``n_images`` random images with at least two participants, two distinct random
     participants are drawn, their maps painted and blurred, and Spearman's rho taken over
-    pixels (``distribution="human"``). Images are processed in random chunks of
-    ``chunk_images``; within a chunk, the null pairs image i's first participant with the
-    second participant of another image of the chunk (``distribution="null"``), so each map is
-    ranked once and serves twice while memory stays bounded.
+    pixels (``distribution="human"``). Images are processed in chunks of ``chunk_images`` (the
+    images of one bucket of the click store, in random order); within a chunk, the null pairs
+    image i's first participant with the second participant of another image of the chunk
+    (``distribution="null"``), so each map is ranked once and serves twice while memory stays
+    bounded.
 
     Parameters
     ----------
-    clicks : DataFrame
-        Tidy clicks (``image_id, participant_id, x, y``).
+    clicks : DataFrame or ClickStore
+        Tidy clicks (``image_id, participant_id, x, y``) or a
+        :class:`~clickme_analysis.clickstore.ClickStore` (large logs).
     n_images : int or None
         Images to sample (paper: 10,000); None or more than available: all eligible images.
     shape, bubble_size, bubble
@@ -331,94 +122,153 @@ def inter_rater_reliability(clicks: pd.DataFrame, n_images: int | None = 10_000,
         Threads for ranking.
     progress : bool
         Progress bar over images.
+    min_clicks, max_clicks
+        The ClickMe 2.0 map filters (:func:`clickme_analysis.maps.filter_clicks`).
 
     Returns
     -------
     DataFrame
         ``image_id, image_id_b, participant_a, participant_b, rho, distribution``.
     """
-    from tqdm.auto import tqdm
+    from clickme_analysis.progress import progress as bar
 
+    if n_images is not None and n_images < 1:
+        raise InputError(f"expected n_images >= 1 (or None for all), got {n_images}", field="n_images")
+    if chunk_images < 2:
+        raise InputError(f"expected chunk_images >= 2, got {chunk_images}", field="chunk_images")
+    store = _store(clicks)
+    kept, _ = store.kept_pairs(min_clicks, max_clicks)
     rng = np.random.default_rng(seed)
-    by_image = _participants_by_image(clicks)
-    eligible = [i for i, g in by_image.items() if g["participant_id"].nunique() >= 2]
+    eligible = _participants_of_images(store, kept, 2)
     if len(eligible) < 2:
         raise InputError(f"expected at least 2 images with 2+ participants, got {len(eligible)}", field="clicks")
-    order = rng.permutation(eligible)[:n_images]
-    # never leave a last chunk of one image (it has no other image for the null)
-    starts = list(range(0, len(order), max(2, chunk_images)))
-    if len(order) - starts[-1] == 1:
-        starts.pop()
+    names = list(eligible)
+    order = [names[i] for i in rng.permutation(len(names))[:n_images]]
+    chosen = {}
+    for name in order:
+        code, participants = eligible[name]
+        chosen[code] = rng.choice(participants, size=2, replace=False)
+    rank_in_order = {eligible[name][0]: k for k, name in enumerate(order)}
+    codes = np.array(sorted(chosen), dtype=np.int64)
+    from clickme_analysis.clickstore import Pairs
+
+    wanted = Pairs(np.repeat(codes, 2).astype(np.int32),
+                   np.concatenate([chosen[c] for c in codes]).astype(np.int32), np.zeros(2 * len(codes), np.int64))
+    image_ids = np.asarray(store.image_ids, dtype=object)
+    participant_ids = np.asarray(store.participant_ids, dtype=object)
     frames = []
-    with tqdm(total=len(order), desc="reliability", unit="image", disable=not progress) as bar:
-        for k, start in enumerate(starts):
-            stop = starts[k + 1] if k + 1 < len(starts) else len(order)
-            images, maps_a, maps_b, first, second = order[start:stop], [], [], [], []
-            for image_id in images:
-                group = by_image[image_id]
-                pa, pb = rng.choice(group["participant_id"].unique(), size=2, replace=False)
-                first.append(pa)
-                second.append(pb)
-                for target, participant in ((maps_a, pa), (maps_b, pb)):
-                    target.append(_blurred(group[group["participant_id"] == participant], shape, bubble_size,
-                                           bubble, blur, blur_size, sigma).ravel())
-            human, null, partner = paired_rank_correlations(np.stack(maps_a), np.stack(maps_b), rng, n_jobs)
-            images, second = np.asarray(images), np.asarray(second)
-            frames.append(pd.DataFrame({"image_id": images, "image_id_b": images, "participant_a": first,
-                                        "participant_b": second, "rho": human, "distribution": "human"}))
-            frames.append(pd.DataFrame({"image_id": images, "image_id_b": images[partner], "participant_a": first,
-                                        "participant_b": second[partner], "rho": null, "distribution": "null"}))
-            bar.update(len(images))
+    leftover = []  # images of a bucket's last chunk of one, pooled into a later chunk
+    with bar(total=len(order), enabled=progress, desc="reliability", unit="image") as shown:
+        buckets = list(store.buckets(pairs=wanted, max_clicks=max_clicks)) if store.n_buckets == 1 else None
+        for records in buckets if buckets is not None else store.buckets(pairs=wanted, max_clicks=max_clicks):
+            present = np.unique(records["image"])
+            present = present[np.argsort([rank_in_order[c] for c in present], kind="stable")]
+            pending = [(c, records) for c in present]
+            groups = [pending[s:s + chunk_images] for s in range(0, len(pending), chunk_images)]
+            if groups and len(groups[-1]) == 1:
+                leftover.extend(groups.pop())
+            for group in groups:
+                frames.extend(_chunk_rows(group, chosen, rng, n_jobs, image_ids, participant_ids,
+                                          (shape, bubble_size, bubble, blur, blur_size, sigma)))
+                shown.update(len(group))
+        if leftover:
+            if len(leftover) == 1:  # one image in all: pair it with the last chunk's images again
+                raise InputError("expected at least 2 sampled images to form a null pair", field="n_images")
+            frames.extend(_chunk_rows(leftover, chosen, rng, n_jobs, image_ids, participant_ids,
+                                      (shape, bubble_size, bubble, blur, blur_size, sigma)))
+            shown.update(len(leftover))
     out = pd.concat(frames, ignore_index=True)
     return out.sort_values(["distribution", "image_id"], kind="stable", ignore_index=True)
 
 
-def split_half_reliability(clicks: pd.DataFrame, n_iterations: int = 50, n_images: int | None = None,
+def _chunk_rows(group, chosen, rng, n_jobs, image_ids, participant_ids, paint):
+    """Human and null rows of one chunk of (image code, records) entries."""
+    shape, bubble_size, bubble, blur, blur_size, sigma = paint
+    maps_a, maps_b = [], []
+    for code, records in group:
+        pa, pb = chosen[code]
+        keys = np.array([(int(code) << 32) | int(pa), (int(code) << 32) | int(pb)], dtype=np.int64)
+        both = _paint_pairs(records, keys, shape, bubble_size, bubble, blur, blur_size, sigma)
+        maps_a.append(both[0])
+        maps_b.append(both[1])
+    human, null, partner = paired_rank_correlations(np.stack(maps_a), np.stack(maps_b), rng, n_jobs)
+    codes = np.array([c for c, _ in group])
+    images = image_ids[codes]
+    first = participant_ids[[chosen[c][0] for c in codes]]
+    second = participant_ids[[chosen[c][1] for c in codes]]
+    return [pd.DataFrame({"image_id": images, "image_id_b": images, "participant_a": first,
+                          "participant_b": second, "rho": human, "distribution": "human"}),
+            pd.DataFrame({"image_id": images, "image_id_b": images[partner], "participant_a": first,
+                          "participant_b": second[partner], "rho": null, "distribution": "null"})]
+
+
+def split_half_reliability(clicks, n_iterations: int = 50, n_images: int | None = None,
                            shape=(256, 256), bubble_size: int = 14, bubble: str = "square", blur: str = "box",
                            blur_size: int = 49, sigma: float | None = None, seed=0, n_jobs: int = 1,
-                           progress: bool = False) -> pd.DataFrame:
+                           progress: bool = False, min_clicks: int = 0, max_clicks: int | None = None,
+                           chunk_images: int = 32) -> pd.DataFrame:
     """Split-half reliability: random halves of each image's participants, K iterations.
 
     Each iteration splits every eligible image's participants (4 or more) into two random
-    halves, averages and blurs each half's maps, and takes Spearman's rho; the iteration's
-    value is the mean over images, with and without the Spearman-Brown correction
-    ``2 rho / (1 + rho)`` (which projects the half-size reliability to the full panel).
+    halves, sums and blurs each half's maps, and takes Spearman's rho; the iteration's value is
+    the mean over images, with and without the Spearman-Brown correction ``2 rho / (1 + rho)``
+    (which projects the half-size reliability to the full panel). Image i's halves come from
+    its own random stream (``seed``, i), so memory stays bounded (images are taken a chunk at
+    a time) and results do not depend on how the clicks are stored.
 
     Returns
     -------
     DataFrame
         ``iteration, rho, rho_spearman_brown, n_images``.
     """
-    from tqdm.auto import tqdm
+    from clickme_analysis.maps import box_sums
+    from clickme_analysis.progress import progress as bar
 
-    rng = np.random.default_rng(seed)
-    by_image = _participants_by_image(clicks)
-    eligible = [i for i, g in by_image.items() if g["participant_id"].nunique() >= 4]
+    if n_iterations < 1:
+        raise InputError(f"expected n_iterations >= 1, got {n_iterations}", field="n_iterations")
+    store = _store(clicks)
+    kept, _ = store.kept_pairs(min_clicks, max_clicks)
+    eligible = _participants_of_images(store, kept, 4)
     if not eligible:
         raise InputError("expected at least one image with 4+ participants for split halves", field="clicks")
-    if n_images is not None and n_images < len(eligible):
-        eligible = sorted(rng.choice(eligible, size=n_images, replace=False).tolist())
-    painted = {}  # (image, participant) -> unblurred map, painted once
-    for image_id in eligible:
-        for participant, g in by_image[image_id].groupby("participant_id"):
-            painted[image_id, participant] = paint_clicks(g["x"].to_numpy(), g["y"].to_numpy(), shape,
-                                                          bubble_size, bubble)[0]
-    rows = []
-    for iteration in tqdm(range(n_iterations), desc="split-half", unit="iter", disable=not progress):
-        halves_a, halves_b = [], []
-        for image_id in eligible:
-            people = rng.permutation(by_image[image_id]["participant_id"].unique())
-            half = len(people) // 2
-            for target, members in ((halves_a, people[:half]), (halves_b, people[half:2 * half])):
-                # the sum ranks as the mean does, and stays integer for the exact box path
-                total = np.sum([painted[image_id, m] for m in members], axis=0)
-                blurred = (box_sums(total.astype(np.int64), blur_size).astype(np.int32) if blur == "box"
-                           else blur_map(total, blur, blur_size, sigma).astype(np.float32))
-                target.append(blurred.ravel())
-        rho = spearman_rows(np.stack(halves_a), np.stack(halves_b), n_jobs=n_jobs)
-        mean_rho = float(np.nanmean(rho))
-        rows.append((iteration, mean_rho, spearman_brown(mean_rho), len(eligible)))
-    return pd.DataFrame(rows, columns=["iteration", "rho", "rho_spearman_brown", "n_images"])
+    names = list(eligible)
+    if n_images is not None and n_images < len(names):
+        names = sorted(np.random.default_rng(seed).choice(names, size=n_images, replace=False).tolist())
+    index_of = {eligible[name][0]: k for k, name in enumerate(names)}
+    codes = np.array(sorted(index_of), dtype=np.int64)
+    from clickme_analysis.clickstore import Pairs
+
+    members = {c: eligible[names[index_of[c]]][1] for c in codes}
+    wanted = Pairs(np.concatenate([np.full(len(members[c]), c) for c in codes]).astype(np.int32),
+                   np.concatenate([members[c] for c in codes]).astype(np.int32), np.zeros(0, np.int64))
+    totals = np.zeros(n_iterations)
+    counted = np.zeros(n_iterations)
+    with bar(total=len(codes), enabled=progress, desc="split-half", unit="image") as shown:
+        for records in store.buckets(pairs=wanted, max_clicks=max_clicks):
+            present = np.unique(records["image"])
+            for s in range(0, len(present), chunk_images):
+                group = present[s:s + chunk_images]
+                painted = {c: _paint_pairs(records, (np.int64(c) << 32) | members[c].astype(np.int64), shape,
+                                           bubble_size, bubble, None, 1, None).reshape(-1, *shape)
+                           for c in group}
+                streams = {c: np.random.default_rng([seed, index_of[c]]) for c in group}
+                for iteration in range(n_iterations):
+                    halves_a, halves_b = [], []
+                    for c in group:
+                        people = streams[c].permutation(len(members[c]))
+                        half = len(people) // 2
+                        for target, chosen in ((halves_a, people[:half]), (halves_b, people[half:2 * half])):
+                            total = painted[c][chosen].sum(axis=0, dtype=np.int64)
+                            target.append((box_sums(total, blur_size).astype(np.int32) if blur == "box"
+                                           else blur_map(total, blur, blur_size, sigma).astype(np.float32)).ravel())
+                    rho = spearman_rows(np.stack(halves_a), np.stack(halves_b), n_jobs=n_jobs)
+                    totals[iteration] += np.nansum(rho)
+                    counted[iteration] += np.count_nonzero(np.isfinite(rho))
+                shown.update(len(group))
+    with np.errstate(invalid="ignore"):
+        means = totals / counted
+    return pd.DataFrame({"iteration": np.arange(n_iterations), "rho": means, "rho_spearman_brown": spearman_brown(means),
+                         "n_images": len(names)})
 
 
 def spearman_brown(rho, factor: float = 2.0):

@@ -71,6 +71,7 @@ def test_metrics_scores_two_archives(tmp_path):
 
 
 def test_missing_archive_is_a_clean_error(tmp_path, capsys):
-    assert main(["metrics", "--pred", str(tmp_path / "a.npz"), "--human", str(tmp_path / "b.npz"),
-                 "--out", str(tmp_path / "m.csv")]) == 2
-    assert "map archive not found" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # argparse's own exit 2, naming the option
+        main(["metrics", "--pred", str(tmp_path / "a.npz"), "--human", str(tmp_path / "b.npz"),
+              "--out", str(tmp_path / "m.csv")])
+    assert stop.value.code == 2 and "argument --pred: expected an existing file" in capsys.readouterr().err
