@@ -24,7 +24,7 @@ def register(subparsers) -> None:
                       help="class names of the checkpoint, one per line in output order (default: the sorted "
                            "labels of --labels, as `models` numbers them)")
     game.add_argument("--device", default="cpu", help="torch device of the partner network")
-    game.add_argument("--standin-threshold", type=probability, default=0.3,
+    game.add_argument("--standin-threshold", type=probability, default=0.2,
                       help="stand-in partner: share of its reference map that must be revealed")
     game.add_argument("--config", type=Path, help="game TOML (docs/game.md); flags below override it")
     game.add_argument("--out", type=Path, default=Path("game_data"), help="output folder")

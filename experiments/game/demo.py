@@ -53,7 +53,7 @@ def _setup(root: pathlib.Path, seed: int, n_rounds: int, round_seconds: float):
     images, labels = load_images(source / "images", labels_path)
     config = GameConfig(round_seconds=round_seconds, n_rounds=n_rounds, fullscreen=False, window_size=(640, 480),
                         feedback_max=0.5, point_interval=DEMO_POINT_INTERVAL, seed=seed)
-    partner = StandInPartner.from_images(images, labels, threshold=0.3, top_k=config.top_k, seed=seed)
+    partner = StandInPartner.from_images(images, labels, top_k=config.top_k, seed=seed)
     players = [(pid, SimulatedPlayer(skill=skill, point_interval=DEMO_POINT_INTERVAL, press_delay=(0.1, 0.3),
                                      skip_rate=skip))
                for pid, skill, skip in DEMO_PLAYERS]
