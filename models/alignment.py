@@ -450,7 +450,8 @@ def _methods_for(model: LoadedModel, methods: Sequence[str]) -> list[str]:
 def score_alignment(models: Sequence[LoadedModel], images: Mapping[str, object], human_maps: Mapping,
                     labels: Mapping[str, str] | None = None, options: AlignmentOptions = AlignmentOptions(),
                     reference: dict | None = None, archive_dir=None, label_path=None,
-                    label_lines: Mapping[str, int] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                    label_lines: Mapping[str, int] | None = None,
+                    labelled_models: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Alignment of every model and method with the human maps, and accuracy on the same images.
 
     Parameters
@@ -463,6 +464,9 @@ def score_alignment(models: Sequence[LoadedModel], images: Mapping[str, object],
     options : AlignmentOptions
     reference : dict, optional
         :func:`human_reference`'s output (default: the paper's values).
+    labelled_models : sequence of str, optional
+        Names of the models ``labels`` apply to (default all); the others explain their
+        prediction and have no accuracy.
     archive_dir : path, optional
         Write each model and method's maps, resized to the human maps' shape and scaled to a
         maximum of 1, as ``<model>__<method>.npz`` map archives (``clickme metrics`` reads them).
@@ -494,7 +498,8 @@ def score_alignment(models: Sequence[LoadedModel], images: Mapping[str, object],
     rows = []
     for model in models:
         methods = _methods_for(model, options.methods)
-        known = resolve_labels(labels or {}, model.num_classes, label_path, label_lines)
+        applies = labelled_models is None or model.name in labelled_models
+        known = resolve_labels((labels or {}) if applies else {}, model.num_classes, label_path, label_lines)
         module = model.module.to(device).eval()
         writers = {}
         if archive_dir is not None:
@@ -723,7 +728,9 @@ def image_files(folder) -> dict[str, Path]:
 
 def run_alignment(models: Sequence[LoadedModel], out_dir, *, images=None, maps=None, labels=None,
                   clicks=None, ceiling: float | None = None, psychophysics=None, human=None,
-                  readout: str | None = None, options: AlignmentOptions = AlignmentOptions()) -> list[Path]:
+                  readout: str | None = None, psychophysics_models: Sequence[str] | None = None,
+                  labelled_models: Sequence[str] | None = None,
+                  options: AlignmentOptions = AlignmentOptions()) -> list[Path]:
     """Score ``models`` and/or run them through a stimulus set; write the outputs to ``out_dir``.
 
     Writes (docs/outputs.md): ``alignment_per_image.csv``, ``alignment_summary.csv``,
@@ -731,6 +738,8 @@ def run_alignment(models: Sequence[LoadedModel], out_dir, *, images=None, maps=N
     ``psychophysics_trials.csv``, ``psychophysics_accuracy.csv``, ``psychophysics_params.csv``,
     ``psychophysics_curve.csv`` and, with ``human`` (an experiment analysis folder),
     ``thresholds.csv`` (with ``psychophysics``); ``alignment_config.json`` always.
+    ``psychophysics_models`` and ``labelled_models`` (names) limit the psychophysics and the
+    labels to some of the models.
 
     Returns
     -------
@@ -764,7 +773,7 @@ def run_alignment(models: Sequence[LoadedModel], out_dir, *, images=None, maps=N
             reference = human_reference(click_table, list(human_maps.keys()), ceiling, options.seed,
                                         options.progress)
             per_image, summary = score_alignment(models, files, human_maps, text, options, reference,
-                                                 out / "importance_maps", labels, lines)
+                                                 out / "importance_maps", labels, lines, labelled_models)
         per_image.to_csv(out / "alignment_per_image.csv", index=False)
         summary.to_csv(out / "alignment_summary.csv", index=False)
         written += [out / "alignment_per_image.csv", out / "alignment_summary.csv"]
@@ -780,8 +789,9 @@ def run_alignment(models: Sequence[LoadedModel], out_dir, *, images=None, maps=N
     if psychophysics is not None:
         from models.readout import readout_from_name
 
-        readouts = {m.name: readout_from_name(readout, m.num_classes) for m in models} if readout else None
-        rows = model_psychophysics(models, psychophysics, readouts, options)
+        chosen = [m for m in models if psychophysics_models is None or m.name in psychophysics_models]
+        readouts = {m.name: readout_from_name(readout, m.num_classes) for m in chosen} if readout else None
+        rows = model_psychophysics(chosen, psychophysics, readouts, options)
         tables = psychophysics_tables(rows, n_boot=min(200, options.n_boot), seed=options.seed,
                                       progress=options.progress)
         rows.to_csv(out / "psychophysics_trials.csv", index=False)
@@ -801,3 +811,70 @@ def run_alignment(models: Sequence[LoadedModel], out_dir, *, images=None, maps=N
                       psychometric="logistic, guess 0.5, images as participants (bootstrap over images)")
     atomic_write_text(out / "alignment_config.json", json.dumps(record, indent=2, default=str))
     return written + [out / "alignment_config.json"]
+
+
+# ----------------------------------------------------------------------------- demo
+#: Demo labels (clickme_analysis.synthetic) that are not ImageNet class names, and the class used.
+DEMO_IMAGENET_ALIASES = {"horse": "sorrel"}
+
+
+def run_demo(root, seed: int = 0, progress: bool = True) -> list[Path]:
+    """The demo's alignment stage: write ``root/alignment`` (docs/outputs.md).
+
+    Scores a timm ResNet-18 with seeded random weights (saved to
+    ``alignment/weights/resnet18_random.pth`` and loaded as a user's weights file would be: no
+    download) and the models stage's GALA checkpoint (``models/runs/gala_clickme/best.pt``,
+    trained on the synthetic task) against the demo's ClickMe maps, with the ceiling and null
+    from the demo's click log; runs the ResNet-18 (ImageNet animal readout) and every 2-class
+    toolkit checkpoint under ``models/runs`` (class readout) through the demo's stimuli, beside
+    the simulated participants. Random weights make this a check of the machinery, not a result.
+    """
+    import torch
+
+    root = Path(root)
+    clickme, out = root / "clickme", root / "alignment"
+    for path in (clickme / "images", clickme / "maps.npz"):
+        if not path.exists():
+            raise InputError("missing input of the alignment demo stage (run the clickme stage first)",
+                             path=path)
+    (out / "weights").mkdir(parents=True, exist_ok=True)
+    import timm
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        torch.save(timm.create_model("resnet18", pretrained=False).state_dict(),
+                   out / "weights" / "resnet18_random.pth")
+    models = [load_timm_model("resnet18", out / "weights" / "resnet18_random.pth", input_size=112,
+                              label="resnet18 (random weights)")]
+    psychophysics_models = [models[0].name]
+    for checkpoint in sorted((root / "models" / "runs").glob("*/best.pt")):
+        model = load_checkpoint_model(checkpoint, label=f"{checkpoint.parent.name} (toolkit)")
+        if checkpoint.parent.name == "gala_clickme" or model.num_classes == 2:
+            models.append(model)
+        if model.num_classes == 2:
+            psychophysics_models.append(model.name)
+    labels = None
+    if (clickme / "labels.csv").is_file():
+        text, _ = read_label_table(clickme / "labels.csv")
+        lookup = _imagenet_lookup()
+        names = {i: DEMO_IMAGENET_ALIASES.get(v, v) for i, v in text.items()}
+        labels = out / "imagenet_labels.csv"
+        pd.DataFrame({"image_id": list(names), "label": [v if v.lower() in lookup else ""
+                                                          for v in names.values()]}).to_csv(labels, index=False)
+    options = AlignmentOptions(methods=("saliency", "smoothgrad", "integrated_gradients", "layer_gradcam"),
+                               n_samples=10, n_steps=16, seed=seed, progress=progress)
+    stimuli = root / "stimuli" / "manifest.csv"
+    experiment = root / "experiment" / "psychometric_params.csv"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small inputs: a second thread only contends on shared cores
+    try:
+        # labels belong to the ImageNet model only: the toolkit checkpoints' classes are others
+        written = run_alignment(models, out, images=clickme / "images", maps=clickme / "maps.npz",
+                                labels=labels, clicks=clickme / "clicks.csv" if (clickme / "clicks.csv").is_file()
+                                else None, psychophysics=stimuli.parent if stimuli.is_file() else None,
+                                human=experiment.parent if experiment.is_file() else None,
+                                psychophysics_models=psychophysics_models,
+                                labelled_models=[models[0].name], options=options)
+    finally:
+        torch.set_num_threads(threads)
+    return written

@@ -155,7 +155,8 @@ def smoothgrad(model, images: torch.Tensor, target=None, noise_fraction: float =
     model.eval()
     target = _targets(model, images, target)
     n = len(images)
-    sums = torch.zeros_like(images)
+    out = torch.empty((n,) + images.shape[-2:], device=images.device)
+    parts: dict[int, list[torch.Tensor]] = {}  # |gradients| of an image's samples, until complete
     pending: list[tuple[torch.Tensor, torch.Tensor]] = []  # (noisy inputs, their image index)
 
     def run(final: bool) -> None:
@@ -167,8 +168,11 @@ def smoothgrad(model, images: torch.Tensor, target=None, noise_fraction: float =
                 inputs, owners = inputs[:batch_size], owners[:batch_size]
             if channels_on:
                 inputs = inputs.contiguous(memory_format=torch.channels_last)
-            grads = _input_gradients(model, inputs, target[owners], amp).abs().float()
-            sums.index_add_(0, owners, grads.contiguous())
+            grads = _input_gradients(model, inputs, target[owners], amp).abs().float().contiguous()
+            for i in owners.unique().tolist():
+                parts.setdefault(i, []).append(grads[owners == i])
+                if sum(len(g) for g in parts[i]) == n_samples:  # the mean as captum takes it
+                    out[i] = (torch.cat(parts.pop(i))[None].sum(1) / n_samples)[0].amax(0)
 
     with torch.random.fork_rng(devices=[images.device] if images.is_cuda else []), \
             _memory_format(model, channels_last) as channels_on:
@@ -182,7 +186,7 @@ def smoothgrad(model, images: torch.Tensor, target=None, noise_fraction: float =
             pending.append((noisy, torch.full((n_samples,), i, device=image.device)))
             run(final=False)
         run(final=True)
-    return (sums / n_samples).amax(1).detach()
+    return out.detach()
 
 
 def _captum_attributions(method: str, model, images, target, options: dict) -> torch.Tensor:

@@ -30,7 +30,7 @@ import pandas as pd
 
 from clickme_analysis.errors import InputError
 from clickme_analysis.io import read_table as _read_csv_table
-from reports import figures, tables
+from reports import alignment_figures, figures, tables
 
 #: Example images shown in the map figures.
 N_EXAMPLES = 6
@@ -272,10 +272,9 @@ def _reliability(root: Path) -> list[Item]:
 
 def _reliability_summary(root: Path) -> list[Item]:
     path = _need(root / "clickme" / "reliability_summary.json")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f"not valid JSON: {err}", path=path) from None
+    data = _read_json(path)
+    if not isinstance(data, dict):
+        raise InputError(f"expected a JSON object, got {type(data).__name__}", path=path)
     table = tables.reliability_table(data)
     details = "; ".join(f"{key.replace('_', ' ')}: {data[key]}"
                         for key in ("method", "null_method", "ceiling", "n_boot", "seed")
@@ -423,7 +422,10 @@ def _display_images(images: np.ndarray) -> np.ndarray:
 
     Images outside [0, 1] (e.g. normalised network inputs) are min-max rescaled per image.
     """
-    images = np.asarray(images, dtype=float)
+    try:
+        images = np.asarray(images, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(f"expected numeric images, got {np.asarray(images).dtype}", field="images") from None
     if images.ndim == 4 and images.shape[1] in (1, 3) and images.shape[-1] not in (1, 3):
         images = images.transpose(0, 2, 3, 1)
     if images.ndim == 4 and images.shape[-1] == 1:
@@ -442,12 +444,10 @@ def _attention(root: Path) -> list[Item]:
     """``models/attention.npz``: ``images``, optional ``image_ids`` and ``human_maps``, one
     (N, h, w) member per model (``<model>`` or ``attention/<model>``) and optionally
     ``smoothgrad/<model>`` for two models."""
+    from clickme_analysis.io import load_npz
+
     path = _need(root / "models" / "attention.npz")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-    except (OSError, ValueError) as err:
-        raise InputError(f"could not read as NPZ: {err}", path=path) from None
+    arrays = load_npz(path)
     smoothgrad = {name.split("/", 1)[1]: arrays.pop(name) for name in list(arrays)
                   if name.startswith("smoothgrad/")}
     attention = {name.removeprefix("attention/"): array for name, array in arrays.items()
@@ -455,19 +455,27 @@ def _attention(root: Path) -> list[Item]:
     if not attention:
         raise InputError("expected at least one (N, h, w) member of model attention maps",
                          path=path, field="attention")
-    n = len(next(iter(attention.values())))
-    bad = [name for name, a in {**attention, **smoothgrad}.items() if a.ndim != 3 or len(a) != n]
-    if bad:
-        raise InputError(f"expected (N, h, w) maps with N = {n} for every model", path=path,
-                         field=bad[0])
-    ids = ([str(i) for i in arrays["image_ids"]] if "image_ids" in arrays
+    maps = {**attention, **smoothgrad, **{k: arrays[k] for k in ("human_maps",) if k in arrays}}
+    first = next(iter(attention.values()))
+    n = len(first) if first.ndim == 3 else -1
+    for name, array in maps.items():
+        if array.ndim != 3 or len(array) != n or not np.issubdtype(array.dtype, np.number):
+            raise InputError(f"expected (N, h, w) numeric maps with one N for every model, got "
+                             f"{array.dtype} {array.shape}", path=path, field=name)
+    ids = ([str(i) for i in arrays["image_ids"].ravel()] if "image_ids" in arrays
            else [f"image {k + 1}" for k in range(n)])
+    if len(ids) != n:
+        raise InputError(f"expected {n} image ids (one per map), got {len(ids)}", path=path,
+                         field="image_ids")
     shown = ids[:N_EXAMPLES]
     if "images" in arrays:
         try:
             images = dict(zip(ids, _display_images(arrays["images"])))
         except InputError as err:
             raise InputError(err.message, path=path, field="images") from None
+        if len(images) != n:
+            raise InputError(f"expected {n} images (one per map), got {len(arrays['images'])}",
+                             path=path, field="images")
     else:
         images = {i: read_image(root / "clickme" / "images" / f"{i}.png") for i in shown}
     rows = {"ClickMe map": dict(zip(ids, arrays["human_maps"]))} if "human_maps" in arrays else {}
@@ -553,6 +561,9 @@ SECTIONS: dict[str, list[tuple[Callable[[Path], list[Item]], str]]] = {
     "Models": [(_model_scores, "models/scores.csv"), (_lambda_sweep, "models/sweep.csv"),
                (_training_curves, "models/curves.csv"), (_attention, "models/attention.npz"),
                (_explain_pngs, "models/explain")],
+    "Alignment and model psychophysics": [
+        (alignment_figures.alignment_part, "alignment/alignment_summary.csv"),
+        (alignment_figures.model_psychophysics_part, "alignment/psychophysics_accuracy.csv")],
     "ClickMe game": [(_game_maps, "game/maps.npz"), (_game_statistics, "game/game_statistics.csv"),
                      (_learning_check, "game/learning_check.csv")],
 }

@@ -138,7 +138,7 @@ def test_psychophysics_readout_on_a_stimulus_set(tmp_path):
     rng = np.random.default_rng(0)
     (tmp_path / "images").mkdir()
     maps = {}
-    for i, category in enumerate(["animal", "animal", "non-animal", "non-animal"]):
+    for i in range(4):
         Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "images" / f"i{i}.png")
         maps[f"i{i}"] = rng.random((32, 32))
     save_maps(tmp_path / "maps.npz", maps)

@@ -58,3 +58,48 @@ def test_bad_input(model):
         smoothgrad(model, torch.zeros(3, 20, 20))
     with pytest.raises(InputError, match="n_samples"):
         smoothgrad(model, torch.zeros(1, 3, 20, 20), n_samples=0)
+
+
+def test_batched_smoothgrad_equals_captum_noise_tunnel_for_the_same_noise(model):
+    from captum.attr import NoiseTunnel, Saliency
+
+    images, target = torch.randn(3, 3, 20, 20), torch.tensor([0, 2, 1])
+    torch.manual_seed(5)
+    tunnel = NoiseTunnel(Saliency(model))
+    reference = torch.stack([
+        tunnel.attribute(image[None], nt_type="smoothgrad", nt_samples=6, target=int(label),
+                         stdevs=0.15 * float(image.max() - image.min()))[0].abs().amax(0)
+        for image, label in zip(images, target)])
+    same = smoothgrad(model, images, target, n_samples=6, batch_size=6, seed=5)
+    assert torch.equal(same, reference)  # one image's samples per batch, as captum: bit for bit
+    for batch_size, channels_last in ((4, False), (18, True), (1, True)):  # batches span images
+        batched = smoothgrad(model, images, target, n_samples=6, batch_size=batch_size, seed=5,
+                             channels_last=channels_last)
+        torch.testing.assert_close(batched, reference, rtol=1e-5, atol=1e-9)
+
+
+def test_integrated_gradients_of_a_linear_model_is_input_times_weight():
+    from models.explain import importance_maps
+
+    torch.manual_seed(0)
+    linear = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 2, bias=False))
+    x = torch.randn(2, 3, 4, 4)
+    maps = importance_maps(linear, x, "IntegratedGradients", target=1, n_steps=8)
+    expected = (x * linear[1].weight[1].reshape(3, 4, 4)).abs().amax(1)
+    torch.testing.assert_close(maps, expected, rtol=1e-4, atol=1e-6)
+    saliency = importance_maps(linear, x, "Saliency", target=1)
+    torch.testing.assert_close(saliency, linear[1].weight[1].reshape(3, 4, 4).abs().amax(0).expand(2, 4, 4))
+
+
+def test_every_method_gives_non_negative_maps_at_input_size(model):
+    from models.explain import METHODS, importance_maps
+
+    images = torch.randn(2, 3, 16, 16)
+    for method in METHODS:
+        maps = importance_maps(model, images, method, target=0, n_samples=2, n_steps=2, n_baselines=2)
+        assert maps.shape == (2, 16, 16) and (maps >= 0).all() and torch.isfinite(maps).all(), method
+    with pytest.raises(InputError, match="unknown importance-map method"):
+        importance_maps(model, images, "shapley")
+    plain = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 2))
+    with pytest.raises(InputError, match="GALA"):
+        importance_maps(plain, images, "gala")

@@ -1,0 +1,190 @@
+"""Figures of ``clickme alignment``: alignment vs accuracy, and model vs human psychophysics.
+
+Each function takes the tidy tables ``clickme alignment`` writes (``alignment_summary.csv``,
+``psychophysics_accuracy.csv``, ``psychophysics_curve.csv``) and the experiment's
+``accuracy.csv`` / ``psychometric.csv``, and returns a :class:`matplotlib.figure.Figure`; no
+file I/O (:mod:`reports.report` reads the files).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from clickme_analysis.errors import InputError
+from reports.figures import _flag, _require_columns
+from reports.style import GREY, SINGLE_COLUMN, colors_for, display_name, new_figure, styled
+
+#: Marker per importance-map method (colour is the model).
+METHOD_MARKERS = {"saliency": "o", "smoothgrad": "s", "integrated_gradients": "D", "gradient_shap": "^",
+                  "layer_gradcam": "v", "occlusion": "P", "gala": "*"}
+
+
+@styled
+def alignment_vs_accuracy(summary: pd.DataFrame):
+    """Alignment (fraction of the human ceiling) against top-1 accuracy, per model and method.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        ``model, method, top1_accuracy, alignment, alignment_ci_low, alignment_ci_high, ceiling,
+        null_alignment`` (``alignment_summary.csv``). Models without labelled images (NaN
+        accuracy) are drawn at the left edge, with an open marker.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Bars: bootstrap 95% intervals; dashed: the human ceiling (1); dotted: the null.
+    """
+    _require_columns(summary, ["model", "method", "top1_accuracy", "alignment", "alignment_ci_low",
+                               "alignment_ci_high", "ceiling", "null_alignment"], "alignment summary")
+    colors = colors_for(summary["model"].astype(str).unique())
+    fig, axes = new_figure(SINGLE_COLUMN + 1.2, 2.8)
+    ax = axes[0, 0]
+    accuracy = summary["top1_accuracy"].astype(float)
+    unknown = accuracy.isna()
+    x = accuracy.fillna(0.0)
+    for (model, method), rows in summary.assign(x=x, unknown=unknown).groupby(["model", "method"], sort=False):
+        row = rows.iloc[0]
+        err = [[row["alignment"] - row["alignment_ci_low"]], [row["alignment_ci_high"] - row["alignment"]]]
+        ax.errorbar([row["x"]], [row["alignment"]], yerr=np.nan_to_num(err), color=colors[str(model)],
+                    marker=METHOD_MARKERS.get(str(method), "o"), linestyle="none",
+                    markerfacecolor="white" if row["unknown"] else colors[str(model)],
+                    label=f"{display_name(model)}: {display_name(method)}", zorder=3)
+    ceiling = float(summary["ceiling"].iloc[0])
+    ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label=f"Human ceiling (\u03c1 = {ceiling:.2f})")
+    null = summary["null_alignment"].astype(float)
+    if null.notna().any():
+        ax.axhline(float(null.mean()), color=GREY, linestyle=":", linewidth=1.2,
+                   label=f"Null (\u03c1 = {float(null.mean()) * ceiling:.2f})")
+    ax.set_xlabel("Top-1 accuracy" + (" (open: no labels)" if unknown.any() else ""))
+    ax.set_ylabel("Alignment (fraction of human ceiling)")
+    ax.set_xlim(-0.05, 1.05)
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=6)
+    return fig
+
+
+@styled
+def model_human_curves(human: pd.DataFrame, models: pd.DataFrame, human_fit: pd.DataFrame | None = None,
+                       chance: float = 0.5):
+    """Accuracy vs % revealed for humans and models on the same axes, per map source.
+
+    Parameters
+    ----------
+    human : DataFrame
+        ``group, level, accuracy, sem[, intact]`` (the experiment's ``accuracy.csv``).
+    models : DataFrame
+        ``model, group, level, accuracy[, intact]`` (``psychophysics_accuracy.csv``).
+    human_fit : DataFrame, optional
+        ``group, level, predicted`` (``psychometric.csv``): fitted human curves.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per map source: humans in black (points with S.E.M.; line: fit), each model
+        in its colour (dashed); the intact image at "Full".
+    """
+    _require_columns(human, ["group", "level", "accuracy", "sem"], "human accuracy")
+    _require_columns(models, ["model", "group", "level", "accuracy"], "model accuracy")
+    sources = sorted(set(human["group"].astype(str)) | set(models["group"].astype(str)))
+    levels = pd.concat([human.loc[~_flag(human, "intact"), "level"], models.loc[~_flag(models, "intact"), "level"]])
+    if levels.empty or (levels <= 0).any():
+        raise InputError("expected revealed levels > 0 (% revealed, log axis)", field="level")
+    full_x = float(levels.max()) * 1.6
+    colors = colors_for(models["model"].astype(str).unique())
+    fig, axes = new_figure(min(7.2, 2.6 * len(sources) + 0.8), 2.6, 1, len(sources))
+    for ax, source in zip(axes[0], sources):
+        h = human[human["group"].astype(str) == source]
+        hi = _flag(h, "intact")
+        x = np.where(hi, full_x, h["level"])
+        ax.errorbar(x[~hi.to_numpy()], h.loc[~hi, "accuracy"], yerr=h.loc[~hi, "sem"].fillna(0), fmt="o",
+                    color="black", label="Humans", zorder=3,
+                    linestyle="none" if human_fit is not None else "-")
+        ax.errorbar(x[hi.to_numpy()], h.loc[hi, "accuracy"], yerr=h.loc[hi, "sem"].fillna(0), fmt="s",
+                    color="black", zorder=3)
+        if human_fit is not None:
+            fit = human_fit[human_fit["group"].astype(str) == source].sort_values("level")
+            ax.plot(fit["level"], fit["predicted"], color="black", linewidth=1)
+        for model, rows in models[models["group"].astype(str) == source].groupby("model", sort=False):
+            mi = _flag(rows, "intact")
+            line = rows[~mi].sort_values("level")
+            ax.plot(line["level"], line["accuracy"], "--", marker="o", markersize=3,
+                    color=colors[str(model)], label=display_name(model))
+            ax.plot([full_x] * int(mi.sum()), rows.loc[mi, "accuracy"], "s", markersize=3,
+                    color=colors[str(model)])
+        ax.axhline(chance, color=GREY, linestyle=":", linewidth=1)
+        ax.set_xscale("log")
+        ticks = [t for t in (1, 3, 10, 30, 100) if levels.min() <= t <= full_x / 1.2]
+        ax.set_xticks(ticks + [full_x], [f"{t:g}" for t in ticks] + ["Full"])
+        ax.minorticks_off()
+        ax.set_ylim(0, 1.05)
+        ax.set_title(display_name(source))
+        ax.set_xlabel("Features revealed (%)")
+    axes[0, 0].set_ylabel("Accuracy")
+    axes[0, -1].legend(loc="lower right", fontsize=6)
+    return fig
+
+
+# ----------------------------------------------------------------------------- report parts
+def alignment_part(root) -> list:
+    """Report part: the alignment summary table and the alignment-vs-accuracy figure.
+
+    Optional: without ``alignment/alignment_summary.csv`` (the stage needs the ``models`` extra)
+    the part is left out, not listed as missing.
+    """
+    from reports.report import Item, read_table
+
+    if not (root / "alignment" / "alignment_summary.csv").is_file():
+        return []
+    summary = read_table(root / "alignment" / "alignment_summary.csv",
+                         ["model", "method", "top1_accuracy", "alignment", "alignment_ci_low",
+                          "alignment_ci_high", "ceiling", "null_alignment", "ceiling_source"])
+    shown = summary[["model", "method", "n_images", "top1_accuracy", "top5_accuracy", "rho_mean",
+                     "alignment", "alignment_ci_low", "alignment_ci_high"]].copy()
+    numbers = shown.select_dtypes("number").columns
+    shown[numbers] = shown[numbers].round(3)
+    source = str(summary["ceiling_source"].iloc[0])
+    return [Item("alignment_vs_accuracy", "Alignment vs accuracy",
+                 "Spearman rho between each model's importance maps and the human ClickMe maps, as "
+                 "a fraction of the human ceiling (bars: bootstrap 95% interval over images), against "
+                 f"top-1 accuracy on the same images. Ceiling and null: {source}.",
+                 alignment_vs_accuracy(summary)),
+            Item("alignment_summary", "Alignment per model and method",
+                 "alignment = mean rho / ceiling, with its bootstrap 95% interval; accuracy on the "
+                 "labelled images (docs/models.md).", shown)]
+
+
+def model_psychophysics_part(root) -> list:
+    """Report part: model and human accuracy curves together, and the thresholds side by side.
+
+    Optional as :func:`alignment_part` (absent ``alignment/psychophysics_accuracy.csv``: left out).
+    """
+    from reports.report import Item, read_table
+
+    if not (root / "alignment" / "psychophysics_accuracy.csv").is_file():
+        return []
+    models = read_table(root / "alignment" / "psychophysics_accuracy.csv",
+                        ["model", "group", "level", "accuracy"])
+    human = read_table(root / "experiment" / "accuracy.csv", ["group", "level", "accuracy", "sem"])
+    fit_path = root / "experiment" / "psychometric.csv"
+    fit = read_table(fit_path, ["group", "level", "predicted"]) if fit_path.is_file() else None
+    items = [Item("model_human_psychophysics", "Models and humans on the reveal stimuli",
+                  "Accuracy against the percentage of important features revealed, per map source: "
+                  "humans (black; bars S.E.M. over participants, line: psychometric fit) and each "
+                  "model (dashed; animal readout in docs/models.md) on the same stimuli.",
+                  model_human_curves(human, models, fit))]
+    params = root / "alignment" / "psychophysics_params.csv"
+    human_params = root / "experiment" / "psychometric_params.csv"
+    if params.is_file():
+        columns = ["group", "threshold", "threshold_ci_low", "threshold_ci_high"]
+        frames = [read_table(params, ["model"] + columns)[["model"] + columns]]
+        if human_params.is_file():
+            frames.insert(0, read_table(human_params, columns)[columns].assign(model="human"))
+        table = pd.concat(frames, ignore_index=True)[["model"] + columns]
+        numbers = table.select_dtypes("number").columns
+        table[numbers] = table[numbers].round(2)
+        items.append(Item("model_human_thresholds", "Psychometric thresholds: humans and models",
+                          "Percentage revealed at the midpoint of each fitted psychometric function "
+                          "(humans: participant bootstrap; models: image bootstrap, 95% intervals).",
+                          table))
+    return items
