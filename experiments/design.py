@@ -48,6 +48,14 @@ def _as_number(values: pd.Series, path, field) -> pd.Series:
     return numbers.astype(float)
 
 
+def _read_rows(path: Path, columns, what: str) -> pd.DataFrame:
+    """A table with ``columns`` and at least one row; ``image_id`` as text."""
+    frame = read_table(path, columns, what)
+    if frame.empty:
+        raise InputError(f"{what} has no rows", path=path)
+    return frame.assign(image_id=frame["image_id"].astype(str))
+
+
 def load_manifest(path) -> pd.DataFrame:
     """Read a stimulus manifest (docs/outputs.md, ``ROOT/stimuli/manifest.csv``).
 
@@ -63,11 +71,7 @@ def load_manifest(path) -> pd.DataFrame:
         absolute (relative paths are taken from the manifest's folder).
     """
     path = Path(path)
-    frame = read_table(path, MANIFEST_COLUMNS, "stimulus manifest")
-    if frame.empty:
-        raise InputError("stimulus manifest has no rows", path=path)
-    frame = frame.copy()
-    frame["image_id"] = frame["image_id"].astype(str)
+    frame = _read_rows(path, MANIFEST_COLUMNS, "stimulus manifest")
     frame["map_source"] = frame["map_source"].astype(str)
     frame["target"] = _as_bool(frame["target"], path, "target")
     frame["level"] = _as_number(frame["level"], path, "level")
@@ -115,11 +119,7 @@ def latin_square(manifest: pd.DataFrame, source: str | None = None) -> pd.DataFr
 def load_assignment(path) -> pd.DataFrame:
     """Read a Latin-square assignment CSV (``participant_list, image_id, level`` [, ``map_source``])."""
     path = Path(path)
-    frame = read_table(path, ASSIGNMENT_COLUMNS, "assignment")
-    if frame.empty:
-        raise InputError("assignment has no rows", path=path)
-    frame = frame.copy()
-    frame["image_id"] = frame["image_id"].astype(str)
+    frame = _read_rows(path, ASSIGNMENT_COLUMNS, "assignment")
     frame["level"] = _as_number(frame["level"], path, "level")
     lists = pd.to_numeric(frame["participant_list"], errors="coerce")
     if lists.isna().any():

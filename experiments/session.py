@@ -63,18 +63,19 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
-class TrialLog:
-    """Append-only per-trial CSV; each row is flushed and fsync'ed when the trial ends
-    (:class:`clickme_analysis.fileio.AppendLog`).
+class TrialLog(AppendLog):
+    """Append-only per-trial CSV (a :class:`clickme_analysis.fileio.AppendLog` of CSV rows); each row
+    is flushed and fsync'ed when the trial ends.
 
     A process killed mid-write leaves at most a partial last line, which opening the log again
     removes, so at most the trial in flight is lost.
     """
 
     def __init__(self, path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = AppendLog(self.path, header=",".join(DATA_COLUMNS))
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        super().__init__(path)
+        if self.n_existing == 0:
+            super().append(",".join(DATA_COLUMNS))
 
     def completed(self) -> set[tuple[str, int, int]]:
         """``(phase, block, trial)`` of the trials already in the file."""
@@ -82,18 +83,10 @@ class TrialLog:
         return set(zip(done["phase"], done["block"].astype(int), done["trial"].astype(int)))
 
     def append(self, row: dict) -> None:
+        """Write one trial's row (``DATA_COLUMNS``; missing keys are empty) and make it durable."""
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="").writerow([_csv_value(row.get(k)) for k in DATA_COLUMNS])
-        self._log.append(buffer.getvalue())
-
-    def close(self) -> None:
-        self._log.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        super().append(buffer.getvalue())
 
 
 def _csv_value(value):

@@ -329,18 +329,17 @@ class RoundState:
                 "round_seconds": round_seconds, "ended": now_iso(), **extra}
 
 
-class GameLog:
-    """Append-only JSON-lines log, one round per line, flushed and fsync'ed as each round ends
-    (:class:`clickme_analysis.fileio.AppendLog`).
+class GameLog(AppendLog):
+    """Append-only JSON-lines log, one round per line (a :class:`clickme_analysis.fileio.AppendLog`),
+    flushed and fsync'ed as each round ends.
 
     Opening it again drops a partial last line (a process killed mid-write), so at most the
     round in flight is lost.
     """
 
     def __init__(self, path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = AppendLog(self.path)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        super().__init__(path)
 
     def rounds(self, participant: str | None = None) -> list[dict]:
         """Rounds already in the log (of one participant, when given); a bad line raises a located error."""
@@ -348,16 +347,8 @@ class GameLog:
                 if participant is None or record.get("participant_id") == participant]
 
     def append(self, record: dict) -> None:
-        self._log.append(json.dumps(record))
-
-    def close(self) -> None:
-        self._log.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        """Write one round's record as a JSON line and make it durable."""
+        super().append(json.dumps(record))
 
 
 def save_session(path, session: dict) -> None:
