@@ -1,107 +1,94 @@
-"""Training configuration: one dataclass, read from TOML.
+"""Training configuration: one frozen dataclass, read from TOML by the toolkit's config loader.
 
 A TOML file may group keys under any of the tables ``[model]``, ``[data]``, ``[loss]``,
 ``[optim]``, ``[run]`` (for readability) or write them at top level; every key must be a field
-of :class:`TrainConfig` (``lambda`` is accepted for ``lam``). See docs/models.md.
+of :class:`TrainConfig` (``lambda`` is accepted for ``lam``). Types, choices and ranges are
+checked by :func:`clickme_analysis.config.load_config`: a bad value is an InputError naming the
+file, the key, what was expected and what came. See docs/models.md and ``configs/``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Literal
 
+from clickme_analysis.config import check_value, config_fields
+from clickme_analysis.config import load_config as _load_config
 from clickme_analysis.errors import InputError
-from clickme_analysis.io import read_toml
 
 SECTIONS = ("model", "data", "loss", "optim", "run")
+ALIASES = {"lambda": "lam"}
+Arch = Literal["resnet50", "se_resnet50", "gala_resnet50", "tiny_resnet", "tiny_se_resnet",
+               "tiny_gala_resnet"]
 
 
-@dataclass
+def _min(value, **extra):
+    return {"min": value, **extra}
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     # [model]
-    arch: str = "gala_resnet50"      # resnet50 | se_resnet50 | gala_resnet50 | tiny_resnet | tiny_se_resnet | tiny_gala_resnet
-    num_classes: int = 1000
-    gala_variant: str = "paper"      # paper | authors (released TF code: sigmoid, 5x5 conv, random a, m)
-    gala_reduction: int = 4          # r
-    tiny_width: int = 8              # first-stage width of the tiny_* networks
-    init_weights: str = ""           # optional state dict (e.g. torchvision ResNet-50), loaded non-strictly
+    arch: Arch = "gala_resnet50"
+    num_classes: int = field(default=1000, metadata=_min(1))
+    gala_variant: Literal["paper", "authors"] = "paper"  # authors: sigmoid, 5x5 conv, random a, m
+    gala_reduction: int = field(default=4, metadata=_min(1))  # r
+    tiny_width: int = field(default=8, metadata=_min(1))   # first-stage width of the tiny_* nets
+    init_weights: str = ""           # optional state dict (e.g. torchvision ResNet-50), non-strict
     # [data]
-    train: str = ""                  # folder | manifest.csv | *.tfrecord(s) | "synthetic"
+    train: str = ""                  # packed folder | folder | manifest.csv | *.tfrecord(s) | "synthetic"
     val: str = ""                    # same forms; "" = no validation
-    maps: str = ""                   # map archive (.npz) for train (and val unless val_maps)
+    maps: str = ""                   # map source for train (and val unless val_maps); not for packed folders
     val_maps: str = ""
     label_column: str = "label"
-    image_size: int = 224            # random crop (train) / centre crop (val)
-    resize: int = 256                # images and maps are resized to resize x resize first
-    blur_size: int = 49              # box blur of the maps before training (0: none)
-    map_source: str = "clickme"      # clickme | bbox (bounding-box control)
-    batch_size: int = 32             # per process
-    workers: int = 4                 # DataLoader workers per process
-    synthetic_train: int = 2000      # images of the synthetic task (train = "synthetic")
-    synthetic_val: int = 500
+    image_size: int = field(default=224, metadata=_min(8))  # random crop (train) / centre crop (val)
+    resize: int = field(default=256, metadata=_min(8))      # images and maps resized to resize x resize
+    blur_size: int = field(default=49, metadata=_min(0))    # box blur of the maps (0: none)
+    map_source: Literal["clickme", "bbox"] = "clickme"      # bbox: bounding-box control
+    batch_size: int = field(default=32, metadata=_min(1))   # per process
+    workers: int = field(default=4, metadata=_min(0))       # DataLoader workers per process
+    shuffle_buffer: int = field(default=1000, metadata=_min(1))  # samples per worker (shards)
+    decode: Literal["workers", "device"] = "workers"        # device: torchvision/nvJPEG in the trainer
+    synthetic_train: int = field(default=2000, metadata=_min(1))
+    synthetic_val: int = field(default=500, metadata=_min(1))
     # [loss]
-    lam: float = 6.0                 # lambda of Eq. 1 (0: cross-entropy only)
-    layers: list = field(default_factory=list)  # supervised layers; [] = every GALA gate
-    interpolation: str = "bicubic"   # bicubic | bilinear (human map -> layer size)
-    reduction: str = "l2"            # l2 (paper) | mean_square (released code)
-    normalisation: str = "l2"        # l2 (paper) | sqrt_sum (released code)
-    distance: str = "l2"             # l2 (paper) | half_sum_squares (released code)
-    combine: str = "sum"             # sum (paper) | mean (released code) over layers
+    lam: float = field(default=6.0, metadata=_min(0))       # lambda of Eq. 1 (0: cross-entropy only)
+    layers: list[str] = field(default_factory=list)         # supervised layers; [] = every GALA gate
+    interpolation: Literal["bicubic", "bilinear"] = "bicubic"
+    reduction: Literal["l2", "mean_square"] = "l2"          # l2 (paper) | mean_square (released code)
+    normalisation: Literal["l2", "sqrt_sum"] = "l2"
+    distance: Literal["l2", "half_sum_squares"] = "l2"
+    combine: Literal["sum", "mean"] = "sum"                 # over layers
     # [optim]
-    epochs: int = 100
-    lr: float = 0.1                  # per 256 images (scaled by global batch / 256)
-    momentum: float = 0.9
+    epochs: int = field(default=100, metadata=_min(1))
+    lr: float = field(default=0.1, metadata=_min(0))        # per 256 images (x global batch / 256)
+    momentum: float = field(default=0.9, metadata=_min(0, max=1))
     nesterov: bool = True
-    weight_decay: float = 1e-4       # not applied to GALA's a and m
-    milestones: list = field(default_factory=lambda: [30, 60, 80, 90])
-    gamma: float = 0.1
-    warmup_epochs: float = 0.0       # linear warm-up from 0
+    weight_decay: float = field(default=1e-4, metadata=_min(0))  # not on GALA's a and m
+    milestones: list[int] = field(default_factory=lambda: [30, 60, 80, 90])
+    gamma: float = field(default=0.1, metadata={"gt": 0})
+    warmup_epochs: float = field(default=0.0, metadata=_min(0))  # linear warm-up from 0
     # [run]
     out: str = "runs/clickme"
-    seed: int = 0
-    amp: str = "none"                # none | bf16 | fp16 (fp16 uses a GradScaler)
+    seed: int = field(default=0, metadata=_min(0))
+    amp: Literal["none", "bf16", "fp16"] = "none"           # fp16 uses a GradScaler (CUDA only)
     channels_last: bool = False
-    compile: bool = False            # torch.compile the model
-    device: str = "auto"             # auto | cpu | cuda
-    log_every: int = 10              # steps between rows of steps.csv
-    progress: bool = True
+    compile: bool = False                                   # torch.compile the model
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    log_every: int = field(default=10, metadata=_min(1))    # steps between rows of steps.csv
+    progress: bool = True                                   # bars only on a terminal
 
-    def replace(self, **changes) -> "TrainConfig":
+    def replace(self, **changes) -> TrainConfig:
         """A copy with some fields changed (checked as TOML keys are)."""
         return config_from_dict({**dataclasses.asdict(self), **changes})
 
 
-def _fields() -> dict[str, dataclasses.Field]:
-    return {f.name: f for f in dataclasses.fields(TrainConfig)}
-
-
-def coerce(name: str, value, path=None):
-    """Check one configuration value against its field's type (ints are accepted as floats)."""
-    fields = _fields()
-    if name == "lambda":
-        name = "lam"
-    if name not in fields:
-        raise InputError(f"unknown setting; expected one of {sorted(fields)}", path=path, field=name)
-    default = fields[name].default if fields[name].default is not dataclasses.MISSING \
-        else fields[name].default_factory()
-    kind = type(default)
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise InputError(f"expected {kind.__name__}, got {value!r}", path=path, field=name)
-    return name, value
-
-
 def config_from_dict(values: dict, path=None) -> TrainConfig:
-    """Build a :class:`TrainConfig` from flat or sectioned keys."""
-    flat = {}
-    for key, value in values.items():
-        if key in SECTIONS and isinstance(value, dict):
-            flat.update(value)
-        else:
-            flat[key] = value
-    return TrainConfig(**dict(coerce(k, v, path) for k, v in flat.items()))
+    """Build a :class:`TrainConfig` from flat or sectioned keys (checked)."""
+    if path is not None:
+        return _load_config(TrainConfig, path, sections=SECTIONS, aliases=ALIASES)
+    return _load_config(TrainConfig, values, sections=SECTIONS, aliases=ALIASES)
 
 
 def load_config(path) -> TrainConfig:
@@ -115,8 +102,18 @@ def load_config(path) -> TrainConfig:
     >>> c = load_config(p); c.lam, c.epochs
     (3.0, 2)
     """
-    path = Path(path)
-    return config_from_dict(read_toml(path, "configuration file"), path)
+    return _load_config(TrainConfig, path, sections=SECTIONS, aliases=ALIASES)
+
+
+def coerce(name: str, value, path=None):
+    """Check one setting (``lambda`` names ``lam``); return ``(field name, checked value)``."""
+    fields = config_fields(TrainConfig)
+    name = ALIASES.get(name, name)
+    if name not in fields:
+        raise InputError(f"unknown setting; expected one of {sorted(fields)}", path=path, field=name)
+    meta = fields[name].metadata
+    return name, check_value(name, value, fields[name].type, path=path, min=meta.get("min"),
+                             max=meta.get("max"), gt=meta.get("gt"), choices=meta.get("choices"))
 
 
 def parse_sweep(text: str) -> tuple[str, list]:

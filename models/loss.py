@@ -15,7 +15,7 @@ each difference is a keyword here, the paper form is the default.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F

@@ -9,7 +9,7 @@ of the conv4 stage (``layer3``, 14x14 maps at 224 input) as in Linsley et al. 20
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn

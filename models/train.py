@@ -1,23 +1,26 @@
 """Training with ClickMe supervision: SGD + Nesterov, step schedule, AMP, DDP, resumable checkpoints.
 
 One process per device; under ``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in
-DistributedDataParallel (NCCL on GPUs, gloo on CPU) and each process reads its shard of an
-epoch's permutation. Rank 0 validates, logs and writes checkpoints. Checkpoints are written
-atomically (temporary file + rename) after every epoch and on SIGTERM (at the next step
-boundary); ``resume=True`` continues from ``last.pt`` to the same result as an uninterrupted run
-(crops, flips and batch order are drawn from (seed, epoch, index)).
+DistributedDataParallel (NCCL on GPUs, gloo on CPU) and each process reads its share of an
+epoch (its shards of a packed folder, or its part of the epoch's permutation of a small data
+set). Loader workers decode; crops, flips, map blur and normalisation run on whole batches on
+the training device (:func:`models.augment.augment_batch`). Rank 0 validates, logs and writes
+checkpoints, atomically (:func:`clickme_analysis.fileio.atomic_write`), after every epoch and on
+SIGTERM (at the next step boundary). ``resume=True`` continues from ``last.pt`` to the same
+result as an uninterrupted run: batch order, crops and flips are functions of (seed, epoch).
+Checkpoints hold tensors and plain values only and are read with ``weights_only=True``.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
 import os
 import signal
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -25,12 +28,14 @@ import torch
 from torch import nn
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.reliability import PAPER_CEILING
 from models.config import TrainConfig
-from models.loss import attention_layers, clickme_loss, record_layers, unwrap
+from models.loss import attention_layers, clickme_loss, record_layers
 from models.score import _autocast, evaluate, map_alignment
 
 CHECKPOINT_FORMAT = "clickme-models-checkpoint/1"
-STEP_COLUMNS = ["epoch", "step", "lr", "loss", "cross_entropy", "attention", "images_per_s"]
+STEP_COLUMNS = ["epoch", "step", "lr", "loss", "cross_entropy", "attention", "images_per_s",
+                "data_wait"]
 EPOCH_COLUMNS = ["epoch", "split", "loss", "cross_entropy", "attention", "accuracy",
                  "map_alignment", "lr"]
 
@@ -81,22 +86,38 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
                            momentum=config.momentum, nesterov=config.nesterov)
 
 
+# ----------------------------------------------------------------------------------------------
+# checkpoints
+# ----------------------------------------------------------------------------------------------
 def save_checkpoint(path, state: dict) -> None:
-    """Write a checkpoint atomically: to ``path.tmp``, then renamed over ``path``."""
+    """Write a checkpoint atomically (tensors and plain values only)."""
+    from clickme_analysis.fileio import atomic_write
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format": CHECKPOINT_FORMAT, **state}, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as fh:
+        torch.save({"format": CHECKPOINT_FORMAT, **state}, fh)
 
 
 def load_checkpoint(path) -> dict:
-    """Read a checkpoint written by :func:`save_checkpoint`."""
+    """Read a checkpoint written by :func:`save_checkpoint`, refusing anything that could run code.
+
+    ``torch.load(weights_only=True)``: only tensors, numbers, strings and containers unpickle;
+    a checkpoint holding any other object is refused with an :class:`InputError` before that
+    object is built.
+    """
+    import pickle
+
     path = Path(path)
     if not path.is_file():
         raise InputError("checkpoint not found", path=path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError("refused: the checkpoint holds objects other than tensors and plain "
+                         f"values, which could run code when loaded ({first[:200]})",
+                         path=path) from None
     except Exception as err:  # torch raises many types on a corrupt file
         raise InputError(f"cannot read checkpoint: {err}", path=path) from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
@@ -110,13 +131,31 @@ def model_from_checkpoint(path, device="cpu") -> tuple[nn.Module, TrainConfig]:
     from models.resnet import build_model
 
     state = load_checkpoint(path)
-    config = config_from_dict(state["config"])
+    try:
+        config = config_from_dict(state["config"])
+    except (KeyError, TypeError, InputError) as err:
+        raise InputError(f"the checkpoint's configuration is not valid: {err}", path=path,
+                         field="config") from None
     model = build_model(config.arch, config.num_classes, config.gala_variant,
                         config.gala_reduction, config.tiny_width)
     model.load_state_dict(state["model"])
     return model.to(device).eval(), config
 
 
+@dataclass
+class TrainState:
+    """Where a run stands: what a checkpoint stores besides weights and optimiser state."""
+
+    epoch: int = 0           # epochs completed
+    batch: int = 0           # batches of the current epoch done (non-zero only after SIGTERM)
+    step: int = 0            # optimiser steps
+    best: float = -1.0       # best validation top-1 accuracy
+    sums: dict = field(default_factory=dict)  # running sums of the current epoch
+
+
+# ----------------------------------------------------------------------------------------------
+# devices and processes
+# ----------------------------------------------------------------------------------------------
 def _distributed() -> tuple[int, int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
@@ -128,255 +167,34 @@ def _distributed() -> tuple[int, int, int]:
     return dist.get_rank(), int(os.environ.get("LOCAL_RANK", "0")), world
 
 
-def _device(config: TrainConfig, local_rank: int) -> torch.device:
-    if config.device == "auto":
-        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    if config.device == "cuda":
-        return torch.device(f"cuda:{local_rank}")
-    if config.device == "cpu":
-        return torch.device("cpu")
-    raise InputError(f"expected device 'auto', 'cpu' or 'cuda', got {config.device!r}", field="device")
-
-
-def make_dataset(config: TrainConfig, spec: str, maps: str = "", train: bool = False):
-    """A :class:`models.data.PairedDataset` of ``spec`` with ``config``'s transforms.
-
-    ``spec`` is a path (see :func:`models.data.load_samples`) or ``"synthetic"`` (the synthetic
-    task: ``synthetic_train`` training images, or ``synthetic_val`` held-out ones drawn from
-    another seed).
-    """
-    from models.data import PairedDataset, load_samples
-    from models.synthetic import synthetic_samples
-
-    if spec == "synthetic":
-        n = config.synthetic_train if train else config.synthetic_val
-        samples = synthetic_samples(n, seed=config.seed * 1000 + (1 if train else 2),
-                                    image_size=config.image_size, n_classes=config.num_classes)
-    else:
-        samples, _ = load_samples(spec, maps or None, config.label_column)
-    return PairedDataset(samples, train, config.image_size, config.resize, config.blur_size,
-                         config.map_source, seed=config.seed)
-
-
-def datasets_from_config(config: TrainConfig):
-    """The (train, val) datasets of a configuration (val is None without ``config.val``)."""
-    if not config.train:
-        raise InputError("expected a training set", field="train")
-    val = make_dataset(config, config.val, config.val_maps or config.maps) if config.val else None
-    return make_dataset(config, config.train, config.maps, train=True), val
-
-
-class _Log:
-    """Append-only CSV (and TensorBoard when installed) logs of rank 0."""
-
-    def __init__(self, out: Path, enabled: bool):
-        self.enabled, self.out = enabled, out
-        self.tensorboard = None
-        if enabled:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-                self.tensorboard = SummaryWriter(out / "tensorboard")
-            except ImportError:
-                pass
-
-    def write(self, name: str, columns: list[str], row: dict, step: int) -> None:
-        if not self.enabled:
-            return
-        path = self.out / name
-        new = not path.exists()
-        with open(path, "a", newline="") as fh:
-            writer = csv.DictWriter(fh, columns)
-            if new:
-                writer.writeheader()
-            writer.writerow({k: row.get(k, "") for k in columns})
-        if self.tensorboard is not None:
-            prefix = row.get("split", "step")
-            for key, value in row.items():
-                if isinstance(value, float) and key not in ("epoch",):
-                    self.tensorboard.add_scalar(f"{prefix}/{key}", value, step)
-
-    def close(self) -> None:
-        if self.tensorboard is not None:
-            self.tensorboard.close()
-
-
-def train(config: TrainConfig, datasets=None, resume: bool = False,
-          on_step: Callable[[int], None] | None = None) -> dict:
-    """Train a network with the ClickMe loss.
-
-    Parameters
-    ----------
-    config : TrainConfig
-    datasets : tuple (train, val), optional
-        :class:`models.data.PairedDataset` objects; default :func:`datasets_from_config`.
-    resume : bool, default False
-        Continue from ``<out>/last.pt``.
-    on_step : callable, optional
-        Called with the global step after each optimiser step.
-
-    Returns
-    -------
-    dict
-        ``status`` ("finished" or "interrupted"), ``epoch`` (epochs completed), ``best``
-        (best validation top-1 accuracy), ``out`` (the run folder).
-
-    Files in ``config.out``: ``last.pt``, ``best.pt``, ``steps.csv``, ``epochs.csv``,
-    ``config.toml``-equivalent inside every checkpoint (key ``config``).
-    """
-    from models.resnet import build_model
-
-    rank, local_rank, world = _distributed()
-    device = _device(config, local_rank)
-    out = Path(config.out)
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-    train_set, val_set = datasets if datasets is not None else datasets_from_config(config)
-    labels = [sample.label for sample in train_set.samples]
-    if min(labels) < 0 or max(labels) >= config.num_classes:
-        raise InputError(f"expected every training image to have a class label in "
-                         f"[0, {config.num_classes}), got labels from {min(labels)} to "
-                         f"{max(labels)}", path=config.train or None, field="label")
-    with torch.random.fork_rng(devices=[]):  # initial weights from the seed, global RNG untouched
-        torch.manual_seed(config.seed)
-        model = build_model(config.arch, config.num_classes, config.gala_variant,
-                            config.gala_reduction, config.tiny_width)
-    if config.init_weights:
-        if not Path(config.init_weights).is_file():
-            raise InputError("initial weights not found", path=config.init_weights,
-                             field="init_weights")
-        state = torch.load(config.init_weights, map_location="cpu", weights_only=True)
-        model.load_state_dict(state, strict=False)
-    model.to(device)
-    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
-    model.to(memory_format=memory_format)
-    layers = list(config.layers) or attention_layers(model)
-    optimizer = build_optimizer(model, config)
-    scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
-    start_epoch, start_batch, step, best, sums = 0, 0, 0, -1.0, {}
-    if resume and (out / "last.pt").is_file():
-        state = load_checkpoint(out / "last.pt")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
-        start_epoch, start_batch, step = state["epoch"], state["batch"], state["step"]
-        best, sums = state["best"], state["sums"]
-    elif rank == 0:  # a fresh run starts fresh logs
-        for name in ("steps.csv", "epochs.csv"):
-            (out / name).unlink(missing_ok=True)
-    net = model
-    if world > 1:
-        net = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
+def check_device_options(config: TrainConfig, cuda_available: bool | None = None) -> None:
+    """Refuse options this machine cannot run, with a message saying what to use instead."""
+    cuda = torch.cuda.is_available() if cuda_available is None else cuda_available
+    if config.device == "cuda" and not cuda:
+        raise InputError("device = 'cuda' but no CUDA GPU is available (torch "
+                         f"{torch.__version__}); use device = 'auto' or 'cpu'", field="device")
+    on_cpu = config.device == "cpu" or not cuda
+    if config.amp == "fp16" and on_cpu:
+        raise InputError("amp = 'fp16' needs a CUDA GPU (float16 autocast with a GradScaler); "
+                         "on CPU use amp = 'bf16' or 'none'", field="amp")
     if config.compile:
-        net = torch.compile(net)
-    loss_options = dict(interpolation=config.interpolation, reduction=config.reduction,
-                        normalisation=config.normalisation, distance=config.distance,
-                        combine=config.combine)
-    log = _Log(out, rank == 0)
-    stop = {"now": False}
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True)) \
-        if _main_thread() else None
+        import shutil
 
-    def checkpoint(epoch: int, batch: int) -> None:
-        if rank == 0:
-            save_checkpoint(out / "last.pt", {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scaler": scaler.state_dict(), "epoch": epoch, "batch": batch, "step": step,
-                "best": best, "sums": sums, "config": dataclasses.asdict(config)})
+        from torch import _dynamo
 
-    status = "finished"
-    autocast = _autocast(device, config.amp)
-    steps_per_epoch = math.ceil(math.ceil(len(train_set) / world) / config.batch_size)
-    try:
-        with record_layers(model, layers) as seen:
-            for epoch in range(start_epoch, config.epochs):
-                train_set.set_epoch(epoch)
-                sampler = EpochSampler(len(train_set), config.seed, epoch, rank, world,
-                                       start_batch, config.batch_size)
-                loader = torch.utils.data.DataLoader(
-                    train_set, batch_size=config.batch_size, sampler=sampler,
-                    num_workers=config.workers, pin_memory=device.type == "cuda",
-                    persistent_workers=False)
-                net.train()
-                from tqdm import tqdm
-                bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch",
-                           initial=start_batch, total=steps_per_epoch,
-                           disable=not (config.progress and rank == 0))
-                tick = time.perf_counter()
-                lr = learning_rate(config, epoch + start_batch / steps_per_epoch, world)
-                for batch_index, batch in enumerate(bar, start_batch):
-                    lr = learning_rate(config, epoch + batch_index / steps_per_epoch, world)
-                    for group in optimizer.param_groups:
-                        group["lr"] = lr
-                    images = batch["image"].to(device, non_blocking=True).contiguous(
-                        memory_format=memory_format)
-                    labels = batch["label"].to(device, non_blocking=True)
-                    with autocast:
-                        logits = net(images)
-                    parts = clickme_loss(logits, labels, [seen[n] for n in layers],
-                                         batch["map"].to(device), batch["has_map"].to(device),
-                                         config.lam, **loss_options)
-                    optimizer.zero_grad(set_to_none=True)
-                    scaler.scale(parts["loss"]).backward()
-                    scaler.step(optimizer)
-                    scaler.update()
-                    step += 1
-                    n = len(labels)
-                    correct = (logits.argmax(1) == labels).sum().item()
-                    for key, value in (("loss", parts["loss"].item() * n),
-                                       ("cross_entropy", parts["cross_entropy"].item() * n),
-                                       ("attention", parts["attention"].item() * n),
-                                       ("correct", correct), ("n", n)):
-                        sums[key] = sums.get(key, 0.0) + value
-                    if step % config.log_every == 0:
-                        now = time.perf_counter()
-                        log.write("steps.csv", STEP_COLUMNS, {
-                            "epoch": epoch, "step": step, "lr": lr,
-                            "loss": parts["loss"].item(),
-                            "cross_entropy": parts["cross_entropy"].item(),
-                            "attention": parts["attention"].item(),
-                            "images_per_s": n * world * config.log_every / max(now - tick, 1e-9)},
-                            step)
-                        tick = now
-                    bar.set_postfix(loss=f"{parts['loss'].item():.3f}", lr=f"{lr:.3g}")
-                    if on_step is not None:
-                        on_step(step)
-                    if _agree(stop["now"], world, device):
-                        checkpoint(epoch, batch_index + 1)
-                        status = "interrupted"
-                        return {"status": status, "epoch": epoch, "best": best, "out": out}
-                bar.close()
-                start_batch = 0
-                count = max(sums.get("n", 0.0), 1)
-                log.write("epochs.csv", EPOCH_COLUMNS, {
-                    "epoch": epoch + 1, "split": "train", "loss": sums.get("loss", 0) / count,
-                    "cross_entropy": sums.get("cross_entropy", 0) / count,
-                    "attention": sums.get("attention", 0) / count,
-                    "accuracy": sums.get("correct", 0) / count, "map_alignment": float("nan"),
-                    "lr": lr}, epoch + 1)
-                sums = {}
-                if val_set is not None and rank == 0:
-                    metrics = validate(model, val_set, layers, config, device, loss_options)
-                    log.write("epochs.csv", EPOCH_COLUMNS,
-                              {"epoch": epoch + 1, "split": "val", "lr": lr, **metrics}, epoch + 1)
-                    if metrics["accuracy"] > best:
-                        best = metrics["accuracy"]
-                        save_checkpoint(out / "best.pt", {
-                            "model": model.state_dict(), "epoch": epoch + 1, "best": best,
-                            "config": dataclasses.asdict(config)})
-                checkpoint(epoch + 1, 0)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-        log.close()
-        if world > 1:
-            import torch.distributed as dist
+        if not _dynamo.is_dynamo_supported():
+            raise InputError("compile = true but torch.compile is not supported with this "
+                             "Python / torch build; set compile = false", field="compile")
+        if on_cpu and not (shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")):
+            raise InputError("compile = true on CPU needs a C++ compiler (c++, g++ or clang++) "
+                             "on PATH; install one or set compile = false", field="compile")
 
-            dist.destroy_process_group()
-    if rank == 0 and val_set is None:  # no validation: the last weights are the kept ones
-        save_checkpoint(out / "best.pt", {"model": model.state_dict(), "epoch": config.epochs,
-                                          "best": best, "config": dataclasses.asdict(config)})
-    return {"status": status, "epoch": config.epochs, "best": best, "out": out}
+
+def _device(config: TrainConfig, local_rank: int) -> torch.device:
+    check_device_options(config)
+    if config.device == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device(f"cuda:{local_rank}")
 
 
 def _main_thread() -> bool:
@@ -396,12 +214,417 @@ def _agree(flag: bool, world: int, device) -> bool:
     return bool(tensor.item() > 0)
 
 
+# ----------------------------------------------------------------------------------------------
+# data
+# ----------------------------------------------------------------------------------------------
+def _packed(spec: str) -> bool:
+    from models.shards import is_packed
+
+    return bool(spec) and spec != "synthetic" and is_packed(spec)
+
+
+def _samples(config: TrainConfig, spec: str, maps: str, train: bool):
+    from models.data import load_samples
+    from models.synthetic import synthetic_samples
+
+    if spec == "synthetic":
+        n = config.synthetic_train if train else config.synthetic_val
+        return synthetic_samples(n, seed=config.seed * 1000 + (1 if train else 2),
+                                 image_size=config.image_size, n_classes=config.num_classes)
+    return load_samples(spec, maps or None, config.label_column)[0]
+
+
+def make_dataset(config: TrainConfig, spec: str, maps: str = "", train: bool = False):
+    """A :class:`models.data.PairedDataset` of ``spec`` with ``config``'s transforms.
+
+    ``spec`` is a path (see :func:`models.data.load_samples`; a packed folder is read into
+    memory: for small evaluation sets) or ``"synthetic"`` (the synthetic task:
+    ``synthetic_train`` training images, or ``synthetic_val`` held-out ones from another seed).
+    """
+    from models.data import PairedDataset
+
+    return PairedDataset(_samples(config, spec, maps, train), train, config.image_size,
+                         config.resize, config.blur_size, config.map_source, seed=config.seed)
+
+
+def data_source(config: TrainConfig, spec: str, maps: str = "", train: bool = False,
+                rank: int = 0, world: int = 1):
+    """Decoded batches of ``spec``: a :class:`models.shards.ShardStream` for a packed folder
+    (streamed), else a :class:`models.data.SampleDataset` (in memory)."""
+    from models.data import SampleDataset
+    from models.shards import ShardStream
+
+    if _packed(spec):
+        if maps:
+            raise InputError("a packed folder holds its maps; pack with --maps instead",
+                             path=maps, field="maps")
+        return ShardStream(spec, config.batch_size, train=train, image_size=config.image_size,
+                           resize=config.resize, seed=config.seed, rank=rank if train else 0,
+                           world=world if train else 1, shuffle_buffer=config.shuffle_buffer,
+                           decode=config.decode == "workers")
+    return SampleDataset(_samples(config, spec, maps, train), train, config.image_size,
+                         config.resize, config.seed)
+
+
+def datasets_from_config(config: TrainConfig, rank: int = 0, world: int = 1):
+    """The (train, val) data of a configuration (val is None without ``config.val``).
+
+    Train: a :class:`models.shards.ShardStream` (packed folder) or a
+    :class:`models.data.SampleDataset`; val: a stream or a :class:`models.data.PairedDataset`.
+    """
+    if not config.train:
+        raise InputError("expected a training set", field="train")
+    val = None
+    if config.val and _packed(config.val):
+        val = data_source(config, config.val, config.val_maps or config.maps)
+    elif config.val:
+        val = make_dataset(config, config.val, config.val_maps or config.maps)
+    return data_source(config, config.train, config.maps, True, rank, world), val
+
+
+def _decoded(dataset):
+    """The decoded-batch source of a dataset (a PairedDataset is unwrapped)."""
+    return getattr(dataset, "decoded", dataset)
+
+
+def _label_range(dataset) -> tuple[int, int]:
+    if hasattr(dataset, "index"):
+        return tuple(dataset.index.get("label_range", (-1, -1)))
+    labels = [sample.label for sample in dataset.samples]
+    return min(labels), max(labels)
+
+
+def _loader(dataset, config: TrainConfig, device, epoch: int = 0, start: int = 0,
+            rank: int = 0, world: int = 1, train: bool = True):
+    """A DataLoader of decoded batches for one epoch, from batch ``start`` on."""
+    from models.data import collate_decoded
+
+    pin = device.type == "cuda"
+    if hasattr(dataset, "shards"):  # ShardStream
+        dataset.set_epoch(epoch, start)
+        workers = min(config.workers, dataset.max_workers())
+        return torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=workers,
+                                           pin_memory=pin)
+    dataset.set_epoch(epoch)
+    sampler = EpochSampler(len(dataset), config.seed, epoch, rank, world, start,
+                           config.batch_size) if train else None
+    return torch.utils.data.DataLoader(dataset, batch_size=config.batch_size, sampler=sampler,
+                                       num_workers=config.workers, pin_memory=pin,
+                                       collate_fn=collate_decoded)
+
+
+def _steps_per_epoch(dataset, config: TrainConfig, world: int) -> int:
+    if hasattr(dataset, "steps_per_epoch"):
+        return dataset.steps_per_epoch()
+    return math.ceil(math.ceil(len(dataset) / world) / config.batch_size)
+
+
+def augmented(loader, config: TrainConfig, device):
+    """Batches of ``loader`` cropped, flipped, blurred and normalised on ``device``."""
+    from models.augment import augment_batch
+
+    for batch in loader:
+        yield augment_batch(batch, image_size=config.image_size, blur_size=config.blur_size,
+                            map_source=config.map_source, device=device,
+                            channels_last=config.channels_last)
+
+
+# ----------------------------------------------------------------------------------------------
+# logs
+# ----------------------------------------------------------------------------------------------
+class _Log:
+    """Durable CSV logs (and TensorBoard when installed) written by rank 0 only."""
+
+    def __init__(self, out: Path, enabled: bool, fresh: bool):
+        self.enabled, self.out, self.tensorboard = enabled, out, None
+        if not enabled:
+            return
+        if fresh:  # a fresh run starts fresh logs
+            for name in ("steps.csv", "epochs.csv"):
+                (out / name).unlink(missing_ok=True)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+            self.tensorboard = SummaryWriter(out / "tensorboard")
+        except ImportError:
+            pass
+
+    def write(self, name: str, columns: list[str], row: dict, step: int) -> None:
+        if not self.enabled:
+            return
+        from clickme_analysis.fileio import AppendLog
+
+        with AppendLog(self.out / name, header=",".join(columns)) as log:
+            log.append(",".join(_cell(row.get(k, "")) for k in columns))
+        if self.tensorboard is not None:
+            prefix = row.get("split", "step")
+            for key, value in row.items():
+                if isinstance(value, float) and key != "epoch":
+                    self.tensorboard.add_scalar(f"{prefix}/{key}", value, step)
+
+    def epoch_row(self, epoch: int, split: str, lr: float, metrics: dict) -> None:
+        self.write("epochs.csv", EPOCH_COLUMNS,
+                   {"epoch": epoch, "split": split, "lr": lr, **metrics}, epoch)
+
+    def close(self) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+
+
+def _cell(value) -> str:
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+class _Meter:
+    """Running sums of one epoch, kept on the device (no GPU sync per step)."""
+
+    KEYS = ("loss", "cross_entropy", "attention", "correct", "n")
+
+    def __init__(self, sums: dict, device):
+        self.device = device
+        self.values = torch.tensor([float(sums.get(k, 0.0)) for k in self.KEYS],
+                                   dtype=torch.float64, device=device)
+
+    def add(self, parts: dict, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        n = len(labels)
+        correct = (logits.detach().argmax(1) == labels).sum()
+        row = [parts["loss"].detach() * n, parts["cross_entropy"].detach() * n,
+               parts["attention"].detach() * n, correct, torch.ones((), device=labels.device) * n]
+        self.values += torch.stack([v.to(torch.float64) for v in row])
+
+    def sums(self) -> dict:
+        return dict(zip(self.KEYS, self.values.tolist()))
+
+    def means(self) -> dict:
+        sums = self.sums()
+        count = max(sums["n"], 1)
+        return {"loss": sums["loss"] / count, "cross_entropy": sums["cross_entropy"] / count,
+                "attention": sums["attention"] / count, "accuracy": sums["correct"] / count,
+                "map_alignment": float("nan")}
+
+
+# ----------------------------------------------------------------------------------------------
+# the run
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class _Run:
+    """Everything one training run holds (built by :func:`_setup`)."""
+
+    config: TrainConfig
+    model: nn.Module
+    net: nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    layers: list
+    device: torch.device
+    train_set: object
+    val_set: object
+    rank: int
+    world: int
+    out: Path
+    log: _Log
+    state: TrainState
+    loss_options: dict
+
+    def checkpoint(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict(), **dataclasses.asdict(self.state),
+                "config": dataclasses.asdict(self.config)}
+
+    def save(self, name: str = "last.pt", **state) -> None:
+        if self.rank == 0:
+            save_checkpoint(self.out / name, state or self.checkpoint())
+
+
+def _build_model(config: TrainConfig) -> nn.Module:
+    from models.resnet import build_model
+
+    with torch.random.fork_rng(devices=[]):  # initial weights from the seed, global RNG untouched
+        torch.manual_seed(config.seed)
+        model = build_model(config.arch, config.num_classes, config.gala_variant,
+                            config.gala_reduction, config.tiny_width)
+    if config.init_weights:
+        if not Path(config.init_weights).is_file():
+            raise InputError("initial weights not found", path=config.init_weights,
+                             field="init_weights")
+        try:
+            state = torch.load(config.init_weights, map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise InputError(f"cannot read initial weights (tensors only): {err}",
+                             path=config.init_weights, field="init_weights") from None
+        model.load_state_dict(state, strict=False)
+    return model
+
+
+def _setup(config: TrainConfig, datasets, resume: bool) -> _Run:
+    rank, local_rank, world = _distributed()
+    device = _device(config, local_rank)
+    out = Path(config.out)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+    train_set, val_set = datasets if datasets is not None else datasets_from_config(config, rank, world)
+    train_set = _decoded(train_set)
+    low, high = _label_range(train_set)
+    if low < 0 or high >= config.num_classes:
+        raise InputError(f"expected every training image to have a class label in "
+                         f"[0, {config.num_classes}), got labels from {low} to {high}",
+                         path=config.train or None, field="label")
+    model = _build_model(config).to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(model, config)
+    scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
+    state = TrainState()
+    resuming = resume and (out / "last.pt").is_file()
+    if resuming:
+        saved = load_checkpoint(out / "last.pt")
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scaler.load_state_dict(saved["scaler"])
+        state = TrainState(**{f.name: saved[f.name] for f in dataclasses.fields(TrainState)})
+    net = model
+    if world > 1:
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    if config.compile:
+        net = torch.compile(net)
+    loss_options = dict(interpolation=config.interpolation, reduction=config.reduction,
+                        normalisation=config.normalisation, distance=config.distance,
+                        combine=config.combine)
+    return _Run(config, model, net, optimizer, scaler, list(config.layers) or attention_layers(model),
+                device, train_set, val_set, rank, world, out, _Log(out, rank == 0, not resuming),
+                state, loss_options)
+
+
+def _train_step(run: _Run, batch: dict, seen: dict, lr: float, autocast) -> dict:
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    with autocast:
+        logits = run.net(batch["image"])
+    parts = clickme_loss(logits, batch["label"], [seen[n] for n in run.layers], batch["map"],
+                         batch["has_map"], run.config.lam, **run.loss_options)
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scaler.scale(parts["loss"]).backward()
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    return {"logits": logits, **parts}
+
+
+def _train_epoch(run: _Run, epoch: int, seen: dict, stop: dict,
+                 on_step: Callable[[int], None] | None) -> bool:
+    """One epoch from ``run.state.batch`` on; False when stopped by SIGTERM (checkpoint saved)."""
+    from clickme_analysis.progress import progress
+
+    config, state = run.config, run.state
+    steps = _steps_per_epoch(run.train_set, config, run.world)
+    loader = _loader(run.train_set, config, run.device, epoch, state.batch, run.rank, run.world)
+    meter = _Meter(state.sums, run.device)
+    autocast = _autocast(run.device, config.amp)
+    run.net.train()
+    bar = progress(total=steps, initial=state.batch, desc=f"epoch {epoch + 1}/{config.epochs}",
+                   unit="batch", enabled=config.progress and run.rank == 0)
+    tick, waited = time.perf_counter(), 0.0
+    batches = augmented(loader, config, run.device)
+    lr = learning_rate(config, epoch + state.batch / steps, run.world)
+    while True:
+        before = time.perf_counter()
+        batch = next(batches, None)
+        waited += time.perf_counter() - before
+        if batch is None:
+            break
+        lr = learning_rate(config, epoch + state.batch / steps, run.world)
+        parts = _train_step(run, batch, seen, lr, autocast)
+        meter.add(parts, parts["logits"], batch["label"])
+        state.step += 1
+        state.batch += 1
+        bar.update()
+        if state.step % config.log_every == 0:
+            now = time.perf_counter()
+            run.log.write("steps.csv", STEP_COLUMNS, {
+                "epoch": epoch, "step": state.step, "lr": lr, "loss": parts["loss"].item(),
+                "cross_entropy": parts["cross_entropy"].item(),
+                "attention": parts["attention"].item(),
+                "images_per_s": len(batch["label"]) * run.world * config.log_every
+                / max(now - tick, 1e-9),
+                "data_wait": waited / max(now - tick, 1e-9)}, state.step)
+            tick, waited = now, 0.0
+        if on_step is not None:
+            on_step(state.step)
+        if _agree(stop["now"], run.world, run.device):
+            state.sums = meter.sums()
+            run.save()
+            bar.close()
+            return False
+    bar.close()
+    run.log.epoch_row(epoch + 1, "train", lr, meter.means())
+    state.sums, state.batch = {}, 0
+    if run.val_set is not None and run.rank == 0:
+        metrics = validate(run.model, run.val_set, run.layers, config, run.device, run.loss_options)
+        run.log.epoch_row(epoch + 1, "val", lr, metrics)
+        if metrics["accuracy"] > state.best:
+            state.best = metrics["accuracy"]
+            run.save("best.pt", model=run.model.state_dict(), epoch=epoch + 1, best=state.best,
+                     config=dataclasses.asdict(config))
+    state.epoch = epoch + 1
+    run.save()
+    return True
+
+
+def train(config: TrainConfig, datasets=None, resume: bool = False,
+          on_step: Callable[[int], None] | None = None) -> dict:
+    """Train a network with the ClickMe loss.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    datasets : tuple (train, val), optional
+        Default :func:`datasets_from_config`. Either of
+        :class:`models.data.SampleDataset`, :class:`models.data.PairedDataset` or
+        :class:`models.shards.ShardStream` (val may be None).
+    resume : bool, default False
+        Continue from ``<out>/last.pt``.
+    on_step : callable, optional
+        Called with the global step after each optimiser step.
+
+    Returns
+    -------
+    dict
+        ``status`` ("finished" or "interrupted"), ``epoch`` (epochs completed), ``best``
+        (best validation top-1 accuracy), ``out`` (the run folder).
+
+    Files in ``config.out``: ``last.pt``, ``best.pt``, ``steps.csv``, ``epochs.csv``; every
+    checkpoint holds the configuration (key ``config``).
+    """
+    run = _setup(config, datasets, resume)
+    stop = {"now": False}
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True)) \
+        if _main_thread() else None
+    status = "finished"
+    try:
+        with record_layers(run.model, run.layers) as seen:
+            for epoch in range(run.state.epoch, config.epochs):
+                if not _train_epoch(run, epoch, seen, stop, on_step):
+                    status = "interrupted"
+                    break
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        run.log.close()
+        if run.world > 1:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+    if status == "finished" and run.val_set is None:  # no validation: keep the last weights
+        run.save("best.pt", model=run.model.state_dict(), epoch=config.epochs,
+                 best=run.state.best, config=dataclasses.asdict(config))
+    return {"status": status, "epoch": run.state.epoch if status != "finished" else config.epochs,
+            "best": run.state.best, "out": run.out}
+
+
 def validate(model, dataset, layers, config: TrainConfig, device, loss_options) -> dict:
     """Loss, accuracy and mean map alignment (Spearman) of ``model`` on ``dataset``."""
-    loader = torch.utils.data.DataLoader(dataset, batch_size=config.batch_size,
-                                         num_workers=config.workers)
-    frame, model_maps, human_maps = evaluate(model, loader, layers, lam=config.lam,
-                                             device=device, amp=config.amp,
+    loader = _loader(_decoded(dataset), config, device, train=False)
+    frame, model_maps, human_maps = evaluate(model, augmented(loader, config, device), layers,
+                                             lam=config.lam, device=device, amp=config.amp,
                                              channels_last=config.channels_last,
                                              loss_options=loss_options)
     has = frame["has_map"].to_numpy(bool)
@@ -414,7 +637,7 @@ def validate(model, dataset, layers, config: TrainConfig, device, loss_options) 
 
 
 def sweep(config: TrainConfig, key: str, values: list, datasets=None, resume: bool = False,
-          n_permutations: int = 200, ceiling: float = 0.58) -> pd.DataFrame:
+          n_permutations: int = 200, ceiling: float = PAPER_CEILING) -> pd.DataFrame:
     """Train one run per value of ``key`` (in ``<out>/<key>=<value>``) and score each on val.
 
     Returns
@@ -423,15 +646,19 @@ def sweep(config: TrainConfig, key: str, values: list, datasets=None, resume: bo
         One row per run: ``<key>, top1_err, fraction_human, ceiling, null_floor, rho_mean,
         p_value, top5_err, out`` (also written to ``<out>/sweep.csv``).
     """
+    from clickme_analysis.fileio import atomic_write_text
     from models.score import score_model
 
+    if not config.val and (datasets is None or datasets[1] is None):
+        raise InputError("a sweep needs a validation set to score", field="val")
     rows = []
     for value in values:
         run = config.replace(**{key: value, "out": str(Path(config.out) / f"{key}={value}")})
         result = train(run, datasets, resume=resume)
-        val = (datasets[1] if datasets is not None else datasets_from_config(run)[1])
-        if val is None:
-            raise InputError("a sweep needs a validation set to score", field="val")
+        if datasets is not None and hasattr(datasets[1], "options"):
+            val = datasets[1]
+        else:
+            val = make_dataset(run, run.val, run.val_maps or run.maps)
         model, _ = model_from_checkpoint(Path(result["out"]) / "best.pt")
         _, summary = score_model(model, val, f"{key}={value}", batch_size=run.batch_size,
                                  ceiling=ceiling, n_permutations=n_permutations, seed=run.seed)
@@ -439,5 +666,5 @@ def sweep(config: TrainConfig, key: str, values: list, datasets=None, resume: bo
                      "out": str(result["out"])})
     table = pd.DataFrame(rows)
     Path(config.out).mkdir(parents=True, exist_ok=True)
-    table.to_csv(Path(config.out) / "sweep.csv", index=False)
+    atomic_write_text(Path(config.out) / "sweep.csv", table.to_csv(index=False))
     return table

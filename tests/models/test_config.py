@@ -25,7 +25,7 @@ def test_bad_config(tmp_path):
     (tmp_path / "b.toml").write_text("[optim]\nepoch = 3\n")
     with pytest.raises(InputError, match="unknown setting") as err:
         load_config(tmp_path / "b.toml")
-    assert err.value.field == "epoch" and err.value.path.endswith("b.toml")
+    assert err.value.field == "optim.epoch" and err.value.path.endswith("b.toml")
     with pytest.raises(InputError, match="expected int"):
         config_from_dict({"epochs": "ten"})
     with pytest.raises(InputError, match="expected bool"):

@@ -35,7 +35,8 @@ def test_crop_and_flip_are_identical_on_image_and_map():
         dataset.set_epoch(epoch)
         item = dataset[0]
         assert item["image"].shape == (3, 12, 12) and item["map"].shape == (12, 12)
-        assert torch.allclose(red_channel(item), item["map"], atol=1e-3)
+        # maps travel as uint16 (error <= (max - min) / 131070 = 0.0015 here)
+        assert torch.allclose(red_channel(item), item["map"], atol=2e-3)
         flips.add(bool(item["map"][0, 0] > item["map"][0, -1]))
     assert flips == {True, False}  # both orientations were drawn
 
@@ -54,7 +55,7 @@ def test_crops_are_reproducible_and_vary_with_epoch():
 
 def test_eval_is_centre_crop():
     item = PairedDataset([coordinate_sample()], image_size=10, resize=20, blur_size=0)[0]
-    assert item["map"][0].tolist() == [50.0 + 10 * i for i in range(10)]
+    assert item["map"][0].tolist() == pytest.approx([50.0 + 10 * i for i in range(10)], abs=2e-3)
 
 
 def test_missing_map_and_bbox_control():

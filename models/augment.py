@@ -1,0 +1,231 @@
+"""Whole-batch augmentation on the training device: paired crop and flip, map blur, normalisation.
+
+Loader workers only decode: they hand over batches of ``resize`` x ``resize`` uint8 images, maps
+quantised to uint16 (``map_q``, with a per-image ``map_offset`` and ``map_scale``:
+``map = offset + q * scale``) and the crop of each image (``top``, ``left``, ``flip``, drawn in
+the worker from (seed, epoch, sample index)). :func:`augment_batch` does the rest on whatever
+device trains: a box blur of the maps (or the bounding-box control), the same crop and
+horizontal flip on image and map, the ImageNet normalisation. One gather per tensor, no
+per-sample Python loop; on a GPU the batch never visits the CPU as floats.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from clickme_analysis.errors import InputError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+MAP_LEVELS = 65535  # uint16 quantisation: |error| <= (max - min) / (2 * 65535) per pixel
+
+
+def quantise_map(human: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Affine uint16 quantisation of a map: ``(q, offset, scale)`` with ``map ~ offset + q * scale``.
+
+    The error is at most ``scale / 2 = (max - min) / 131070`` per pixel (a constant map is exact).
+
+    Examples
+    --------
+    >>> q, offset, scale = quantise_map(np.array([[0.0, 1.0], [0.5, 2.0]]))
+    >>> q.tolist(), offset, round(scale * 65535, 6)
+    ([[0, 32768], [16384, 65535]], 0.0, 2.0)
+    """
+    human = np.asarray(human, dtype=np.float64)
+    if human.ndim != 2 or not np.isfinite(human).all():
+        raise InputError(f"expected a finite (H, W) map, got shape {human.shape}", field="map")
+    low = float(human.min()) if human.size else 0.0
+    high = float(human.max()) if human.size else 0.0
+    scale = (high - low) / MAP_LEVELS if high > low else 0.0
+    q = np.zeros(human.shape, np.uint16) if scale == 0 else \
+        np.round((human - low) / scale).astype(np.uint16)
+    return q, low, scale
+
+
+def crop_params(seed: int, epoch: int, index: int, resize: int, image_size: int,
+                train: bool) -> tuple[int, int, bool]:
+    """``(top, left, flip)`` of one image: random (from (seed, epoch, index)) or the centre.
+
+    Examples
+    --------
+    >>> crop_params(0, 0, 5, 256, 224, train=False)
+    (16, 16, False)
+    >>> crop_params(0, 0, 5, 256, 224, train=True) == crop_params(0, 0, 5, 256, 224, train=True)
+    True
+    """
+    if not train:
+        offset = (resize - image_size) // 2
+        return offset, offset, False
+    rng = np.random.default_rng([seed, epoch, index])
+    top, left = rng.integers(0, resize - image_size + 1, size=2)
+    return int(top), int(left), bool(rng.integers(2))
+
+
+def _symmetric_pad(x: torch.Tensor, before: int, after: int, dim: int) -> torch.Tensor:
+    """Pad by mirroring with the edge repeated (scipy.ndimage "reflect")."""
+    n = x.shape[dim]
+    parts = []
+    if before:
+        parts.append(x.narrow(dim, 0, before).flip(dim))
+    parts.append(x)
+    if after:
+        parts.append(x.narrow(dim, n - after, after).flip(dim))
+    return torch.cat(parts, dim)
+
+
+def box_blur(maps: torch.Tensor, size: int) -> torch.Tensor:
+    """``size`` x ``size`` mean filter of (B, H, W) maps, borders as scipy's "reflect".
+
+    Running sums (two cumulative sums), so the cost does not grow with ``size``; equal to
+    ``scipy.ndimage.uniform_filter(map, size, mode="reflect")`` to float32 precision (tested).
+
+    Examples
+    --------
+    >>> box_blur(torch.tensor([[[0., 0., 3.]]]), 3)
+    tensor([[[0., 1., 2.]]])
+    """
+    if size <= 1:
+        return maps
+    before, after = size // 2, size - 1 - size // 2
+    if max(before, after) > min(maps.shape[-2:]):
+        raise InputError(f"expected a blur size below twice the map side {min(maps.shape[-2:])}, "
+                         f"got {size}", field="blur_size")
+    out = maps.double() if maps.device.type == "cpu" else maps.float()
+    for dim in (-1, -2):
+        padded = _symmetric_pad(out, before, after, dim)
+        sums = torch.nn.functional.pad(padded.cumsum(dim), (1, 0) if dim == -1 else (0, 0, 1, 0))
+        n = out.shape[dim]
+        out = (sums.narrow(dim, size, n) - sums.narrow(dim, 0, n)) / size
+    return out.float().clamp_min_(0) if bool((maps >= 0).all()) else out.float()
+
+
+def bounding_boxes(maps: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """The bounding-box control per map: 1 inside the box of pixels above ``threshold`` x max.
+
+    Examples
+    --------
+    >>> m = torch.zeros(1, 4, 5); m[0, 1, 1] = m[0, 2, 3] = 1
+    >>> bounding_boxes(m).int()[0].tolist()
+    [[0, 0, 0, 0, 0], [0, 1, 1, 1, 0], [0, 1, 1, 1, 0], [0, 0, 0, 0, 0]]
+    """
+    peak = maps.amax(dim=(1, 2), keepdim=True)
+    inside = maps > threshold * peak
+    rows, cols = inside.any(2), inside.any(1)
+    h, w = maps.shape[1:]
+    r = torch.arange(h, device=maps.device)
+    c = torch.arange(w, device=maps.device)
+    top, bottom = rows.int().argmax(1), h - 1 - rows.flip(1).int().argmax(1)
+    left, right = cols.int().argmax(1), w - 1 - cols.flip(1).int().argmax(1)
+    box = ((r[None, :, None] >= top[:, None, None]) & (r[None, :, None] <= bottom[:, None, None])
+           & (c[None, None, :] >= left[:, None, None]) & (c[None, None, :] <= right[:, None, None]))
+    return (box & rows.any(1)[:, None, None]).float()
+
+
+def _crop_index(batch: dict, image_size: int, device) -> tuple[torch.Tensor, ...]:
+    top = batch["top"].to(device).long()
+    left = batch["left"].to(device).long()
+    flip = batch["flip"].to(device).bool()
+    steps = torch.arange(image_size, device=device)
+    rows = top[:, None] + steps
+    cols = left[:, None] + torch.where(flip[:, None], steps.flip(0), steps)
+    b = torch.arange(len(top), device=device)[:, None, None]
+    return b, rows[:, :, None], cols[:, None, :]
+
+
+def decode_on_device(encoded: list, resize: int, device) -> torch.Tensor:
+    """Decode image bytes (JPEG batched through nvJPEG on CUDA) to (B, resize, resize, 3) uint8."""
+    import torchvision.io as tio
+
+    data = [torch.frombuffer(bytearray(raw), dtype=torch.uint8) for raw in encoded]
+    jpeg = [i for i, raw in enumerate(encoded) if raw[:2] == b"\xff\xd8"]
+    images: list = [None] * len(encoded)
+    if jpeg:
+        decoded = tio.decode_jpeg([data[i] for i in jpeg], mode=tio.ImageReadMode.RGB,
+                                  device=torch.device(device))
+        for i, image in zip(jpeg, decoded):
+            images[i] = image
+    for i, image in enumerate(images):
+        if image is None:
+            images[i] = tio.decode_image(data[i], mode=tio.ImageReadMode.RGB).to(device)
+    out = []
+    for image in images:  # (3, H, W)
+        if tuple(image.shape[-2:]) != (resize, resize):
+            image = torch.nn.functional.interpolate(
+                image[None].float(), size=(resize, resize), mode="bilinear", antialias=True,
+                align_corners=False)[0].round_().clamp_(0, 255).to(torch.uint8)
+        out.append(image.permute(1, 2, 0))
+    return torch.stack(out)
+
+
+def augment_batch(batch: dict, *, image_size: int, blur_size: int = 49,
+                  map_source: str = "clickme", bbox_threshold: float = 0.5, device="cpu",
+                  channels_last: bool = False) -> dict:
+    """Crop, flip, blur and normalise a decoded batch on ``device``.
+
+    Parameters
+    ----------
+    batch : dict
+        ``image`` (B, R, R, 3) uint8 (or ``encoded``, a list of image bytes, decoded here with
+        :func:`decode_on_device`), ``map_q`` (B, R, R) uint16-valued, ``map_offset`` and
+        ``map_scale`` (B,), ``has_map`` (B,) bool, ``label`` (B,), ``top``, ``left``, ``flip``
+        (B,), plus anything else (passed through).
+    image_size : int
+        Side of the crop.
+    blur_size : int, default 49
+        Box blur of the maps before the crop (0 or 1: none).
+    map_source : {"clickme", "bbox"}
+        ``"bbox"``: the bounding box of the pixels above ``bbox_threshold`` x max instead.
+    device : str or torch.device
+    channels_last : bool
+        Return images in channels_last memory format (free: the gather produces that layout).
+
+    Returns
+    -------
+    dict
+        ``image`` (B, 3, S, S) float32 normalised, ``map`` (B, S, S) float32 (zeros where
+        ``has_map`` is False), ``has_map``, ``label`` on ``device``; other keys unchanged.
+
+    Examples
+    --------
+    >>> batch = {"image": torch.full((1, 4, 4, 3), 255, dtype=torch.uint8),
+    ...          "map_q": torch.zeros(1, 4, 4), "map_offset": torch.zeros(1),
+    ...          "map_scale": torch.zeros(1), "has_map": torch.tensor([False]),
+    ...          "label": torch.tensor([0]), "top": torch.tensor([1]), "left": torch.tensor([1]),
+    ...          "flip": torch.tensor([False])}
+    >>> out = augment_batch(batch, image_size=2, blur_size=0)
+    >>> tuple(out["image"].shape), round(float(out["image"][0, 0, 0, 0]), 4)
+    ((1, 3, 2, 2), 2.2489)
+    """
+    if map_source not in ("clickme", "bbox"):
+        raise InputError(f"expected map_source 'clickme' or 'bbox', got {map_source!r}",
+                         field="map_source")
+    device = torch.device(device)
+    images = batch["image"] if "image" in batch else None
+    if images is None:
+        images = decode_on_device(batch["encoded"], batch["map_q"].shape[-1], device)
+    images = images.to(device, non_blocking=True)
+    if images.shape[1] < image_size or images.shape[2] < image_size:
+        raise InputError(f"expected images of at least {image_size} px, got "
+                         f"{tuple(images.shape[1:3])}", field="image_size")
+    has_map = batch["has_map"].to(device, non_blocking=True).bool()
+    maps = batch["map_q"].to(device, non_blocking=True).float()
+    maps = batch["map_offset"].to(device).float()[:, None, None] + \
+        maps * batch["map_scale"].to(device).float()[:, None, None]
+    if map_source == "bbox":
+        maps = bounding_boxes(maps, bbox_threshold)
+    elif blur_size > 1:
+        maps = box_blur(maps, blur_size)
+    maps = maps * has_map[:, None, None]
+    b, rows, cols = _crop_index(batch, image_size, device)
+    crops = images[b, rows, cols]                      # (B, S, S, 3) uint8
+    mean = torch.tensor(IMAGENET_MEAN, device=device)
+    std = torch.tensor(IMAGENET_STD, device=device)
+    normalised = ((crops.float() / 255 - mean) / std).permute(0, 3, 1, 2)  # channels_last strides
+    if not channels_last:
+        normalised = normalised.contiguous()
+    out = {k: v for k, v in batch.items() if k not in ("image", "encoded", "map_q", "map_offset",
+                                                         "map_scale")}
+    out.update(image=normalised, map=maps[b, rows, cols], has_map=has_map,
+               label=batch["label"].to(device, non_blocking=True).long())
+    return out

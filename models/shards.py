@@ -1,0 +1,533 @@
+"""Training shards: ``clickme pack`` writes WebDataset tar shards, :class:`ShardStream` reads them.
+
+Format: WebDataset (https://github.com/webdataset/webdataset): plain POSIX tar files whose
+members ``<key>.<ext>`` group into samples by key, read sequentially (no random access, no
+index needed, any tool can list them, ``webdataset.WebDataset`` reads them as they are). Chosen
+over MosaicML streaming because a shard is a standard tar (inspectable with ``tar tf``, written
+with the standard library), and because this module reads the shards itself: the sample order
+must be a function of (seed, epoch, rank, worker) for exact resumption, and a damaged shard must
+stop training with an error naming the shard and the sample, which neither library's reader
+promises. Shards are written with the standard library's ``tarfile`` (fixed member metadata, so
+the same input gives the same bytes; ``webdataset.TarWriter`` stamps the current time).
+
+Per sample (key ``SSSSSS-PPPPPPP``: shard and position):
+
+=================  ===========================================================================
+member             content
+=================  ===========================================================================
+``<key>.jpg``      the JPEG bytes of the input, unchanged (``.png`` for other inputs: PNG bytes
+                   unchanged, other formats and raw TFRecord arrays encoded as lossless PNG)
+``<key>.map.png``  the human map (only when the image has one): 16-bit grayscale PNG of
+                   ``q = round((map - map_offset) / map_scale)``, ``map_scale = (max - min) / 65535``;
+                   quantisation error <= ``map_scale / 2`` per pixel (a 256 x 256 map: ~10 kB)
+``<key>.json``     ``image_id``, ``label`` (-1: none), ``has_map``, ``map_offset``, ``map_scale``,
+                   ``index`` (shard x 10^7 + position: the seed of the image's crops)
+=================  ===========================================================================
+
+``DIR/index.json`` (``format`` = ``"clickme-shards/1"``) lists the shards with their sample and
+map counts, the class names and every skipped input with its reason; ``DIR/pack.jsonl`` is the
+done-list that makes packing resumable (one line per finished shard, written after the shard
+was renamed into place).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from clickme_analysis.errors import InputError
+
+FORMAT = "clickme-shards/1"
+INDEX = "index.json"
+DONE_LIST = "pack.jsonl"
+POSITIONS = 10**7  # sample index = shard * POSITIONS + position
+
+
+# ----------------------------------------------------------------------------------------------
+# writing
+# ----------------------------------------------------------------------------------------------
+def _png(array: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = len(data), 0, 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    tar.addfile(info, io.BytesIO(data))
+
+
+def encode_sample(image, human, *, jpeg_quality: int = 0) -> tuple[str, bytes, dict, bytes | None]:
+    """Image bytes (kept when JPEG or PNG) and map PNG of one sample, checked by decoding.
+
+    Returns ``(extension, image_bytes, map_fields, map_png)``; raises InputError (the caller
+    records it as a skip) when the image does not decode.
+    """
+    from models.augment import quantise_map
+    from models.data import decode_image
+
+    if isinstance(image, bytes | bytearray):
+        pixels = decode_image(image)
+        raw = bytes(image)
+        if raw[:3] == b"\xff\xd8\xff":
+            ext, data = "jpg", raw
+        elif raw[:8] == b"\x89PNG\r\n\x1a\n":
+            ext, data = "png", raw
+        else:
+            ext, data = "png", _png(pixels)
+    else:
+        pixels = np.asarray(image)
+        if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
+            raise InputError(f"expected an (H, W, 3) uint8 image, got {pixels.dtype} {pixels.shape}")
+        ext, data = "png", _png(pixels)
+    if jpeg_quality and ext != "jpg":
+        import simplejpeg
+
+        ext, data = "jpg", simplejpeg.encode_jpeg(np.ascontiguousarray(pixels), quality=jpeg_quality)
+    fields = {"has_map": human is not None, "map_offset": 0.0, "map_scale": 0.0}
+    map_png = None
+    if human is not None:
+        q, offset, scale = quantise_map(human)
+        fields.update(map_offset=offset, map_scale=scale)
+        map_png = _png(q)
+    return ext, data, fields, map_png
+
+
+def _job_samples(job: dict, maps):
+    """(image_id, image bytes or array, label, map or None, skip reason or None) of one job."""
+    from models.data import tfrecord_records
+
+    if job["kind"] == "tfrecord":
+        for image_id, image, label, heatmap in tfrecord_records(job["path"], decode=False):
+            yield image_id, image, label, heatmap, None
+        return
+    for image_id, path, label in job["samples"]:
+        try:
+            image = Path(path).read_bytes()
+        except OSError as err:
+            yield image_id, None, label, None, f"cannot read image {path}: {err.strerror or err}"
+            continue
+        human = None
+        if maps is not None and image_id in maps:
+            human = np.asarray(maps[image_id], dtype=np.float32)
+        yield image_id, image, label, human, None
+
+
+def write_shard(job: dict, out: str, maps_path: str | None, jpeg_quality: int = 0) -> dict:
+    """Write one shard (atomically) and return its done-list record."""
+    from clickme_analysis.archive import open_maps
+    from clickme_analysis.fileio import atomic_write
+
+    name = f"shard-{job['shard']:06d}.tar"
+    skipped, n_samples, n_maps, labels = [], 0, 0, []
+    maps = open_maps(maps_path) if maps_path else None
+    try:
+        with atomic_write(Path(out) / name) as fh:
+            with tarfile.open(fileobj=fh, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+                for position, (image_id, image, label, human, reason) in enumerate(
+                        _job_samples(job, maps)):
+                    if reason is None:
+                        try:
+                            ext, data, fields, map_png = encode_sample(image, human,
+                                                                       jpeg_quality=jpeg_quality)
+                        except InputError as err:
+                            reason = err.message
+                    if reason is not None:
+                        skipped.append({"image_id": image_id, "reason": reason})
+                        continue
+                    key = f"{job['shard']:06d}-{position:07d}"
+                    meta = {"image_id": image_id, "label": int(label),
+                            "index": job["shard"] * POSITIONS + position, **fields}
+                    _add(tar, f"{key}.{ext}", data)
+                    if map_png is not None:
+                        _add(tar, f"{key}.map.png", map_png)
+                        n_maps += 1
+                    _add(tar, f"{key}.json", json.dumps(meta, sort_keys=True).encode())
+                    n_samples += 1
+                    labels.append(int(label))
+    finally:
+        if maps is not None:
+            maps.close()
+    return {"shard": name, "n_samples": n_samples, "n_maps": n_maps, "skipped": skipped,
+            "label_range": [min(labels), max(labels)] if labels else None}
+
+
+def _jobs(source: Path, maps: str | None, label_column: str, shard_size: int):
+    """The shard jobs of a source and its class names."""
+    from models.data import list_samples, match_maps, tfrecord_files
+
+    files = tfrecord_files(source)
+    if files is not None:
+        if maps:
+            raise InputError("ClickMe TFRecords carry their own maps; --maps is for folders and "
+                             "manifests", path=maps, field="maps")
+        return [{"shard": i, "kind": "tfrecord", "path": str(f)} for i, f in enumerate(files)], []
+    samples, classes = list_samples(source, label_column)
+    if maps:
+        from clickme_analysis.archive import open_maps
+
+        with open_maps(maps) as source_maps:
+            match_maps(source_maps, [s.image_id for s in samples], maps)
+    rows = [(s.image_id, str(s.image), int(s.label)) for s in samples]
+    return [{"shard": i // shard_size, "kind": "files", "samples": rows[i:i + shard_size]}
+            for i in range(0, len(rows), shard_size)], classes
+
+
+def pack(source, out, *, maps=None, label_column: str = "label", shard_size: int = 1000,
+         workers: int = 0, jpeg_quality: int = 0, progress: bool = True) -> dict:
+    """Convert a dataset into WebDataset shards for streaming training.
+
+    Parameters
+    ----------
+    source : str or os.PathLike
+        Anything :func:`models.data.load_samples` reads: an image folder, a CSV manifest, a
+        ClickMe TFRecord file or folder (either layout; one shard per TFRecord file).
+    out : str or os.PathLike
+        Output folder (created). Rerun the same command after a kill: finished shards (in
+        ``pack.jsonl``) are kept, the rest are written.
+    maps : str or os.PathLike, optional
+        Map source for folders and manifests (:func:`clickme_analysis.archive.open_maps`).
+    shard_size : int, default 1000
+        Samples per shard (folders and manifests).
+    workers : int, default 0
+        Processes writing shards in parallel (0: in this process).
+    jpeg_quality : int, default 0
+        0 keeps non-JPEG images lossless (PNG); 1-100 encodes them as JPEG (JPEG inputs are
+        never re-encoded).
+    progress : bool
+        A progress bar over shards (on a terminal only).
+
+    Returns
+    -------
+    dict
+        The index written to ``out/index.json``: ``n_samples``, ``n_maps``, ``shards``,
+        ``classes``, ``skipped`` (image id and reason of every input left out).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np
+    >>> from PIL import Image
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> (root / "cat").mkdir(); Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(root / "cat" / "a.png")
+    >>> index = pack(root, root.parent / (root.name + "-shards"), progress=False)
+    >>> index["n_samples"], [s["name"] for s in index["shards"]], index["classes"]
+    (1, ['shard-000000.tar'], ['cat'])
+    """
+    from clickme_analysis.fileio import AppendLog, atomic_write_text, read_jsonl
+    from clickme_analysis.progress import progress as bar
+
+    if shard_size < 1 or shard_size >= POSITIONS:
+        raise InputError(f"expected 1 <= shard_size < {POSITIONS}, got {shard_size}",
+                         field="shard_size")
+    if not 0 <= jpeg_quality <= 100:
+        raise InputError(f"expected jpeg_quality in 0..100, got {jpeg_quality}", field="jpeg_quality")
+    source, out = Path(source), Path(out)
+    jobs, classes = _jobs(source, str(maps) if maps else None, label_column, shard_size)
+    options = {"source": str(source.resolve()), "maps": str(Path(maps).resolve()) if maps else "",
+               "label_column": label_column, "shard_size": shard_size, "jpeg_quality": jpeg_quality}
+    out.mkdir(parents=True, exist_ok=True)
+    done = {}
+    if (out / DONE_LIST).exists():
+        records = [r for _, r in read_jsonl(out / DONE_LIST, partial_last_ok=True)]
+        if records and records[0].get("options") != options:
+            raise InputError(f"this folder holds shards packed with other options "
+                             f"({records[0].get('options')}); pack into a new folder",
+                             path=out / DONE_LIST, field="options")
+        done = {r["shard"]: r for r in records[1:] if (out / r["shard"]).is_file()}
+    with AppendLog(out / DONE_LIST) as log:
+        if log.n_existing == 0:
+            log.append(json.dumps({"options": options}, sort_keys=True))
+        pending = [j for j in jobs if f"shard-{j['shard']:06d}.tar" not in done]
+        args = (str(out), options["maps"] or None, jpeg_quality)
+        for record in bar(_run(pending, args, workers), enabled=progress, total=len(pending),
+                          desc="pack", unit="shard"):
+            log.append(json.dumps(record, sort_keys=True))
+            done[record["shard"]] = record
+    shards = [done[f"shard-{j['shard']:06d}.tar"] for j in jobs]
+    index = {"format": FORMAT, "n_samples": sum(s["n_samples"] for s in shards),
+             "n_maps": sum(s["n_maps"] for s in shards), "classes": classes,
+             "shards": [{"name": s["shard"], "n_samples": s["n_samples"], "n_maps": s["n_maps"]}
+                        for s in shards if s["n_samples"]],
+             "skipped": [dict(item, shard=s["shard"]) for s in shards for item in s["skipped"]],
+             "map_encoding": "png16: map = map_offset + q * map_scale"}
+    ranges = [s["label_range"] for s in shards if s.get("label_range")]
+    index["label_range"] = [min(r[0] for r in ranges), max(r[1] for r in ranges)] if ranges else [-1, -1]
+    if not index["n_samples"]:
+        raise InputError(f"no sample could be packed ({len(index['skipped'])} skipped, first: "
+                         f"{index['skipped'][:1]})", path=source)
+    atomic_write_text(out / INDEX, json.dumps(index, indent=1, sort_keys=True) + "\n")
+    return index
+
+
+def _run(jobs: list[dict], args: tuple, workers: int):
+    """Write the shards of ``jobs``, in parallel processes when ``workers`` > 0."""
+    if workers <= 0:
+        for job in jobs:
+            yield write_shard(job, *args)
+        return
+    import concurrent.futures
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures = [pool.submit(write_shard, job, *args) for job in jobs]
+        for future in concurrent.futures.as_completed(futures):
+            yield future.result()
+
+
+# ----------------------------------------------------------------------------------------------
+# reading
+# ----------------------------------------------------------------------------------------------
+def read_index(folder) -> dict:
+    """The ``index.json`` of a packed folder (checked)."""
+    folder = Path(folder)
+    path = folder / INDEX
+    if not path.is_file():
+        raise InputError(f"not a packed folder (no {INDEX}; make one with `clickme pack`)",
+                         path=folder)
+    try:
+        index = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise InputError(f"cannot read the shard index: {err}", path=path) from None
+    if not isinstance(index, dict) or index.get("format") != FORMAT:
+        raise InputError(f"expected format {FORMAT!r}", path=path, field="format")
+    return index
+
+
+def is_packed(path) -> bool:
+    """Whether ``path`` is a folder written by :func:`pack`."""
+    return (Path(path) / INDEX).is_file()
+
+
+def iter_shard(path, expected: int | None = None):
+    """The samples of one shard, as dicts of member extension -> bytes, with located errors.
+
+    A truncated or corrupt shard raises :class:`InputError` naming the shard and the last
+    sample read (``expected``: the sample count of the index, checked at the end).
+    """
+    path = Path(path)
+    current, key, count = {}, None, 0
+    try:
+        with tarfile.open(path, mode="r|") as tar:
+            for member in tar:
+                if not member.isfile():
+                    continue
+                name = member.name.rsplit("/", 1)[-1]
+                stem, _, ext = name.partition(".")
+                if stem != key:
+                    if current:
+                        yield key, current
+                        count += 1
+                    current, key = {}, stem
+                data = tar.extractfile(member)
+                current[ext] = data.read() if data is not None else b""
+                if len(current[ext]) != member.size:
+                    raise tarfile.ReadError(f"member {name} truncated")
+    except (tarfile.TarError, OSError, EOFError) as err:
+        where = f"after sample {key}" if key else "at its start"
+        raise InputError(f"corrupt or truncated shard {path.name} {where}: {err}",
+                         path=path) from None
+    if current:
+        yield key, current
+        count += 1
+    if expected is not None and count != expected:
+        raise InputError(f"truncated shard {path.name}: expected {expected} samples, read "
+                         f"{count} (last sample {key})", path=path)
+
+
+def _decode(key: str, parts: dict, shard: Path, *, resize: int, decode: bool):
+    """Decode one sample: image (or its bytes), quantised map, metadata."""
+    from models.augment import quantise_map
+    from models.data import decode_image, fit_image, fit_map
+
+    where = {"path": shard, "field": key}
+    try:
+        meta = json.loads(parts["json"])
+        raw = parts.get("jpg") or parts.get("png")
+        if raw is None:
+            raise KeyError("image")
+    except (KeyError, ValueError) as err:
+        raise InputError(f"shard {shard.name}, sample {key}: missing or bad member ({err}); "
+                         f"members: {sorted(parts)}", **where) from None
+    where["field"] = f"{key} ({meta.get('image_id')})"
+    image = fit_image(decode_image(raw, where=where), resize) if decode else None
+    q = None
+    if meta.get("has_map"):
+        if "map.png" not in parts:
+            raise InputError(f"shard {shard.name}, sample {key}: has_map but no map member",
+                             **where)
+        q = decode_image(parts["map.png"], gray=True, where=where)
+        if q.shape != (resize, resize):
+            q, meta["map_offset"], meta["map_scale"] = quantise_map(fit_map(
+                meta["map_offset"] + q.astype(np.float64) * meta["map_scale"], resize))
+    return image, (raw if not decode else None), q, meta
+
+
+class ShardStream(torch.utils.data.IterableDataset):
+    """Decoded training or evaluation batches streamed from a packed folder.
+
+    An iterable dataset for ``torch.utils.data.DataLoader(stream, batch_size=None,
+    num_workers=W)``: each loader worker reads its own shards and yields whole batches
+    (:func:`models.data.collate_decoded`), so memory is a shuffle buffer per worker whatever
+    the data set size.
+
+    Order (training): the shard list is permuted from (seed, epoch); rank ``r`` of ``world``
+    reads every ``world``-th shard of it and worker ``w`` of ``W`` every ``W``-th of those:
+    disjoint shards. Each rank yields exactly ``ceil(ceil(N / world) / batch_size)`` batches
+    (equal on every rank, as DistributedDataParallel needs); the DataLoader takes batches from
+    its workers in turn, so worker ``w`` makes batches ``w, w + W, ...``, reading its shards
+    in a cycle through a shuffle buffer seeded by (seed, epoch, rank, w). A sample may thus be
+    seen twice or not at all within one epoch when a worker's shards hold more or fewer samples
+    than its share; shards are reassigned every epoch. ``start`` skips the first batches
+    without decoding them, so a run resumed mid-epoch sees exactly the batches it would have.
+
+    Evaluation (``train=False``): every sample once, in shard order, the last batch partial.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        A folder written by :func:`pack`.
+    batch_size : int
+    train : bool
+    image_size, resize : int
+        Crop side and the square every image and map is resized to.
+    seed : int
+    rank, world : int
+        This process and the number of processes (DistributedDataParallel).
+    shuffle_buffer : int, default 1000
+        Samples held per worker for shuffling (training).
+    decode : bool, default True
+        Decode images in the workers; False hands over the bytes (``encoded``) for
+        :func:`models.augment.decode_on_device` (nvJPEG on a GPU).
+    """
+
+    def __init__(self, folder, batch_size: int, *, train: bool = False, image_size: int = 224,
+                 resize: int = 256, seed: int = 0, rank: int = 0, world: int = 1,
+                 shuffle_buffer: int = 1000, decode: bool = True):
+        self.folder = Path(folder)
+        self.index = read_index(self.folder)
+        self.shards = [(self.folder / s["name"], int(s["n_samples"])) for s in self.index["shards"]]
+        if len(self.shards) < world:
+            raise InputError(f"{len(self.shards)} shards cannot be split over {world} processes; "
+                             "pack with a smaller --shard-size", path=self.folder)
+        if image_size > resize:
+            raise InputError(f"image_size {image_size} exceeds resize {resize}", field="image_size")
+        self.batch_size, self.train, self.image_size, self.resize = batch_size, train, image_size, resize
+        self.seed, self.rank, self.world = seed, rank, world
+        self.shuffle_buffer, self.decode = max(1, shuffle_buffer), decode
+        self.epoch, self.start = 0, 0
+        self.n_samples = int(self.index["n_samples"])
+        self.classes = list(self.index.get("classes", []))
+
+    def __len__(self) -> int:
+        """Batches this rank yields in one epoch (from ``start`` on)."""
+        if self.train:
+            return self.steps_per_epoch() - self.start
+        return sum(math.ceil(n / self.batch_size) for _, n in self.shards)
+
+    def steps_per_epoch(self) -> int:
+        """Batches per rank per epoch (training)."""
+        return math.ceil(math.ceil(self.n_samples / self.world) / self.batch_size)
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        """Choose the epoch (shard order, shuffle, crops) and the first batch to yield."""
+        self.epoch, self.start = epoch, start
+
+    def max_workers(self) -> int:
+        """Loader workers that each get at least one shard of every rank."""
+        return max(1, len(self.shards) // self.world)
+
+    def rank_shards(self) -> list[tuple[Path, int]]:
+        """This rank's shards for the current epoch."""
+        if not self.train:
+            return self.shards
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.shards))
+        return [self.shards[i] for i in order[self.rank::self.world]]
+
+    @staticmethod
+    def _samples(shards):
+        for path, n in shards:
+            for key, parts in iter_shard(path, n):
+                yield path, key, parts
+
+    def _passes(self, shards, rng):
+        """Endless shuffled passes over ``shards`` (a sample repeats only in a later pass)."""
+        while True:
+            yield from self._shuffled(self._samples(shards), rng)
+
+    def _shuffled(self, stream, rng):
+        buffer = []
+        for item in stream:
+            if len(buffer) < self.shuffle_buffer:
+                buffer.append(item)
+                continue
+            j = int(rng.integers(len(buffer)))
+            buffer[j], item = item, buffer[j]
+            yield item
+        order = rng.permutation(len(buffer))
+        for j in order:
+            yield buffer[j]
+
+    def _worker_batches(self, worker: int, workers: int) -> list[int]:
+        """Sizes of the batches worker ``worker`` makes this epoch (training)."""
+        per_rank = math.ceil(self.n_samples / self.world)
+        steps = self.steps_per_epoch()
+        sizes = [min(self.batch_size, per_rank - i * self.batch_size) for i in range(steps)]
+        return sizes[worker::workers]
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        shards = self.rank_shards()[worker::workers]
+        if not shards and not self.train:
+            return
+        if not shards:
+            raise InputError(f"loader worker {worker} of {workers} has no shard ({len(self.shards)} "
+                             f"shards, {self.world} processes): use at most "
+                             f"{self.max_workers()} workers", path=self.folder, field="workers")
+        if not self.train:
+            yield from self._batches(self._samples(shards), None)
+            return
+        rng = np.random.default_rng([self.seed, self.epoch, self.rank, worker])
+        sizes = self._worker_batches(worker, workers)
+        skip = len(range(worker, self.start, workers))  # this worker's batches before `start`
+        stream = self._passes(shards, rng)
+        for _ in range(sum(sizes[:skip])):
+            next(stream)
+        yield from self._batches(stream, sizes[skip:])
+
+    def _batches(self, stream, sizes):
+        from models.data import collate_decoded, decoded_item
+
+        items, target = [], None
+        sizes = iter(sizes) if sizes is not None else None
+        target = next(sizes, None) if sizes is not None else self.batch_size
+        if target is None:
+            return
+        for path, key, parts in stream:
+            image, raw, q, meta = _decode(key, parts, path, resize=self.resize, decode=self.decode)
+            item = decoded_item(image, q, float(meta["map_offset"]), float(meta["map_scale"]),
+                                int(meta["label"]), int(meta["index"]), resize=self.resize,
+                                image_size=self.image_size, train=self.train, seed=self.seed,
+                                epoch=self.epoch, encoded=raw)
+            item["image_id"] = meta["image_id"]
+            items.append(item)
+            if len(items) == target:
+                yield collate_decoded(items)
+                items = []
+                target = next(sizes, None) if sizes is not None else self.batch_size
+                if target is None:
+                    return
+        if items:
+            yield collate_decoded(items)
