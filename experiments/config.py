@@ -144,6 +144,22 @@ class ExperimentConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
 
+def check_ranges(config) -> None:
+    """Check a config dataclass's fields against their metadata ranges (``min``, ``max``, ``gt``).
+
+    :func:`clickme_analysis.config.load_config` checks these when it reads a file; this guards
+    direct construction with the same messages.
+
+    Examples
+    --------
+    >>> check_ranges(ExperimentConfig())
+    """
+    for f in dataclasses.fields(config):
+        meta = {k: f.metadata[k] for k in ("min", "max", "gt") if k in f.metadata}
+        if meta:
+            typed_config.check_value(f.name, getattr(config, f.name), **meta)
+
+
 def _check_config(cfg: ExperimentConfig) -> None:
     """Checks that span fields, or that also guard direct construction (the loader checks types and ranges)."""
     def bad(name, expected):
@@ -155,14 +171,7 @@ def _check_config(cfg: ExperimentConfig) -> None:
         bad("distractor_key", f"a key other than target_key {cfg.target_key!r}")
     if len(cfg.screen_size) != 2 or min(cfg.screen_size) < 1:
         bad("screen_size", "[width, height] in pixels, both >= 1")
-    for f in dataclasses.fields(cfg):
-        value, meta = getattr(cfg, f.name), f.metadata
-        if "min" in meta and value < meta["min"]:
-            bad(f.name, f"a value >= {meta['min']}")
-        if "max" in meta and value > meta["max"]:
-            bad(f.name, f"a value <= {meta['max']}")
-        if "gt" in meta and not value > meta["gt"]:
-            bad(f.name, f"a value > {meta['gt']}")
+    check_ranges(cfg)
     if cfg.trials_per_block % 2:
         bad("trials_per_block", "an even number (targets and distractors balanced per block)")
     if cfg.fixation_min > cfg.fixation_max:

@@ -51,14 +51,11 @@ class StimulusConfig:
     seed: int = 0                   #: set seed; each image derives its own from it and its id
 
     def __post_init__(self):
-        for f in dataclasses.fields(self):
-            value, meta = getattr(self, f.name), f.metadata
-            if value is None or isinstance(value, bool) or not meta:
-                continue
-            if ("gt" in meta and not value > meta["gt"]) or ("min" in meta and value < meta["min"]) \
-                    or ("max" in meta and value > meta["max"]):
-                limits = ", ".join(f"{'>' if k == 'gt' else '>=' if k == 'min' else '<='} {v}" for k, v in meta.items())
-                raise InputError(f"expected a value {limits}, got {value!r}", field=f.name)
+        from clickme_analysis.config import check_value
+
+        for f in dataclasses.fields(self):  # the loader checks these too; this guards direct construction
+            if f.metadata:
+                check_value(f.name, getattr(self, f.name), **f.metadata)
 
 
 def load_stimulus_config(path=None, **overrides) -> StimulusConfig:

@@ -10,6 +10,7 @@ from typing import Literal
 
 from clickme_analysis import config as typed_config
 from clickme_analysis.errors import InputError
+from experiments.config import check_ranges
 
 BACKGROUNDS = ("mean", "noise")
 POINT_RULES = ("interval", "frame")
@@ -98,11 +99,7 @@ class GameConfig:
         def bad(name, expected):
             raise InputError(f"expected {expected}, got {getattr(self, name)!r}", field=name)
 
-        for f in dataclasses.fields(self):  # the loader checks these too; this guards direct construction
-            value, meta = getattr(self, f.name), f.metadata
-            if ("gt" in meta and not value > meta["gt"]) or ("min" in meta and value < meta["min"]) \
-                    or ("max" in meta and value > meta["max"]):
-                bad(f.name, f"a value in the range {dict(meta)}")
+        check_ranges(self)
         if self.partner_background not in BACKGROUNDS:
             bad("partner_background", f"one of {BACKGROUNDS}")
         if self.point_rule not in POINT_RULES:
