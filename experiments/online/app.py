@@ -34,7 +34,7 @@ from pathlib import Path
 
 from clickme_analysis.errors import InputError
 from experiments.online.config import ServeConfig, load_serve_config
-from experiments.online.storage import TASKS, Store, now_iso, token_matches
+from experiments.online.storage import ALLOCATING, TASKS, Store, now_iso, token_matches
 
 WEB = Path(__file__).resolve().parent / "web"
 #: Environment variable that hands the settings to uvicorn worker processes
@@ -93,6 +93,8 @@ def _authorised(ctx: Online, task: str, participant_id: str, authorization: str 
         raise _http(404, f"no {task} participant {participant_id!r}; start the task first")
     if not token_matches(token, row["token_hash"]):
         raise _http(403, "this token does not belong to that participant")
+    if row["status"] == ALLOCATING:
+        raise _http(503, "the session is being set up; retry")
     return row
 
 
@@ -125,6 +127,10 @@ def create_app(config: ServeConfig, store: Store | None = None):
         tasks = [t for t in TASKS if getattr(ctx, t) is not None]
         links = "".join(f'<li><a href="/{t}?PROLIFIC_PID=YOUR_ID">{t}</a></li>' for t in tasks)
         return f"<!doctype html><title>clickme serve</title><h1>clickme serve</h1><ul>{links}</ul>"
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon():
+        return Response(status_code=204)
 
     @app.get("/experiment", response_class=FileResponse)
     def experiment_page():
@@ -167,6 +173,9 @@ def create_app(config: ServeConfig, store: Store | None = None):
                                                         study_id=body.study_id, session_id=body.session_id)
         if not token_matches(body.token, row["token_hash"]):
             raise _http(403, f"participant {body.participant_id!r} started in another browser; continue there")
+        if row["status"] == ALLOCATING:  # set up by a request still running, or by a killed server
+            ctx.store.update_participant(row["id"], design=design_for(row["participant_index"]), status="started")
+            row = ctx.store.participant(task, body.participant_id)
         return _progress(ctx, task, row, created)
 
     @app.post("/api/{task}/browser")

@@ -1,7 +1,8 @@
 """The database of ``clickme serve``: participants, trials and game rounds (SQLAlchemy Core).
 
-SQLite is the default (one file, WAL journal, ``synchronous=FULL``: every committed post survives
-a killed server); PostgreSQL is chosen by its URL (``postgresql+psycopg://...``) when several
+SQLite is the default (one file, WAL journal, ``synchronous=NORMAL``: every committed post is in
+the journal before the reply, so it survives a killed server; only a power cut or an operating
+system crash can lose the last commits, which PostgreSQL's ``fsync`` guards against); PostgreSQL is chosen by its URL (``postgresql+psycopg://...``) when several
 server processes share one database. The server keeps nothing else: every request reads what it
 needs from here, so any worker can answer any participant.
 
@@ -21,6 +22,8 @@ from pathlib import Path
 from clickme_analysis.errors import InputError
 
 TASKS = ("experiment", "game")
+#: Status of a participant row whose design is still being built
+ALLOCATING = "allocating"
 
 
 def now_iso() -> str:
@@ -57,7 +60,7 @@ def _tables():
         sa.Column("token_hash", sa.String(64), nullable=False),
         sa.Column("study_id", sa.String(128), nullable=True),
         sa.Column("session_id", sa.String(128), nullable=True),
-        sa.Column("design", sa.JSON, nullable=False),
+        sa.Column("design", sa.JSON, nullable=True),
         sa.Column("browser", sa.JSON, nullable=True),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("created", sa.String(40), nullable=False),
@@ -162,12 +165,13 @@ class Store:
                                 ).mappings().first()
 
     def create_participant(self, task: str, participant_id: str, token: str, design_for, *,
-                           study_id=None, session_id=None, retries: int = 100):
+                           study_id=None, session_id=None, retries: int = 200):
         """Insert a participant with the next free rotation index; returns ``(row, created)``.
 
-        ``design_for(index)`` gives the JSON design stored with the row. When two servers create
-        participants at once, the loser of a race for an index retries with the next one; a
-        participant created meanwhile by another request with the same id is returned as it is.
+        The index is allocated by one ``INSERT ... SELECT max + 1`` (atomic in SQLite; under
+        PostgreSQL the loser of a race for an index retries), then ``design_for(index)`` gives
+        the JSON design stored with the row. A participant created meanwhile by another request
+        with the same id is returned as it is.
         """
         import sqlalchemy as sa
 
@@ -176,17 +180,24 @@ class Store:
             existing = self.participant(task, participant_id)
             if existing is not None:
                 return existing, False
-            with self.engine.connect() as conn:
-                top = conn.execute(sa.select(sa.func.max(p.c.participant_index)).where(p.c.task == task)).scalar()
-            index = 0 if top is None else int(top) + 1
-            values = dict(task=task, participant_id=participant_id, participant_index=index,
+            next_index = sa.select(sa.func.coalesce(sa.func.max(p.c.participant_index) + 1, 0)).where(
+                p.c.task == task).scalar_subquery()
+            values = dict(task=task, participant_id=participant_id, participant_index=next_index,
                           token_hash=token_hash(token), study_id=study_id, session_id=session_id,
-                          design=design_for(index), status="started", created=now_iso())
+                          status=ALLOCATING, created=now_iso())
             try:
                 with self.engine.begin() as conn:
                     conn.execute(p.insert().values(**values))
             except sa.exc.IntegrityError:
                 continue
+            row = self.participant(task, participant_id)
+            try:
+                design = design_for(row["participant_index"])
+            except BaseException:
+                with self.engine.begin() as conn:
+                    conn.execute(p.delete().where(p.c.id == row["id"]))
+                raise
+            self.update_participant(row["id"], design=design, status="started")
             return self.participant(task, participant_id), True
         raise RuntimeError("could not allocate a participant index")  # pragma: no cover
 
@@ -198,7 +209,7 @@ class Store:
         import sqlalchemy as sa
 
         p = self.participants
-        query = sa.select(p).order_by(p.c.task, p.c.participant_index)
+        query = sa.select(p).where(p.c.status != ALLOCATING).order_by(p.c.task, p.c.participant_index)
         if task is not None:
             query = query.where(p.c.task == task)
         with self.engine.connect() as conn:
@@ -258,7 +269,7 @@ class Store:
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()

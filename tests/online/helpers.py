@@ -1,16 +1,11 @@
-"""Helpers of the online-collection tests: configs, a loopback server, a throwaway PostgreSQL."""
+"""Helpers of the online-collection tests: configs and a loopback server."""
 
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
 import socket
-import subprocess
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 
 def serve_config(files: dict, db: str, **extra):
@@ -48,45 +43,3 @@ def running_server(app):
     finally:
         server.should_exit = True
         thread.join(10)
-
-
-@contextlib.contextmanager
-def postgres_cluster():
-    """A throwaway PostgreSQL cluster in a temporary folder (initdb + pg_ctl on a loopback port),
-    run as the ``postgres`` user when this process is root; yields its SQLAlchemy URL. Raises
-    RuntimeError saying why when it cannot start."""
-    initdb = shutil.which("initdb") or next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))), None)
-    if initdb is None:
-        raise RuntimeError("PostgreSQL is not installed (Debian: apt-get install -y postgresql)")
-    bindir = Path(os.path.realpath(initdb)).parent
-    prefix = []
-    if os.geteuid() == 0:
-        if shutil.which("runuser") is None:
-            raise RuntimeError("running as root without runuser to start PostgreSQL as another user")
-        try:
-            import pwd
-
-            pwd.getpwnam("postgres")
-        except KeyError:
-            raise RuntimeError("running as root and no 'postgres' user to start PostgreSQL as") from None
-        prefix = ["runuser", "-u", "postgres", "--"]
-    folder = Path(tempfile.mkdtemp(prefix="clickme-pg-"))
-    if prefix:
-        shutil.chown(folder, "postgres")
-    data, port = folder / "data", free_port()
-
-    def run(*cmd, timeout=60):
-        done = subprocess.run([*prefix, *map(str, cmd)], capture_output=True, text=True, timeout=timeout)
-        if done.returncode:
-            raise RuntimeError(f"{Path(cmd[0]).name} failed: {done.stderr.strip()[-300:]}")
-
-    try:
-        run(bindir / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
-        run(bindir / "pg_ctl", "-D", data, "-l", folder / "log", "-w", "-t", "30", "start", "-o",
-            f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200")
-        try:
-            yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-        finally:
-            run(bindir / "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)

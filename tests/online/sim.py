@@ -6,28 +6,10 @@ import secrets
 
 import numpy as np
 
+from experiments.online.simulate import observer_answer as answer
+from experiments.online.simulate import trial_body
 
-def trial_body(participant_id: str, trial: dict, key: str | None, rt_ms: float | None, *, hz: float = 60.0,
-               stim_frames: int = 24, idempotency_key: str | None = None) -> dict:
-    """The JSON the experiment page posts for one trial."""
-    period = 1000.0 / hz
-    return {"participant_id": participant_id,
-            "idempotency_key": idempotency_key or f"{participant_id}-{trial['phase']}-{trial['block']}-"
-                                                  f"{trial['trial']}-{secrets.token_hex(3)}",
-            "phase": trial["phase"], "block": trial["block"], "trial": trial["trial"], "response": key,
-            "rt_ms": rt_ms, "rt_frames": None if rt_ms is None else int(rt_ms // period), "refresh_hz": hz,
-            "fixation_frames": round(trial["fixation_duration"] * hz), "fixation_ms": 1000 * trial["fixation_duration"],
-            "stim_frames_requested": 24, "stim_frames": stim_frames, "stim_ms": stim_frames * period,
-            "frame_intervals_ms": [period] * stim_frames, "onset_ms": 12345.0}
-
-
-def answer(trial: dict, info: dict, rng: np.random.Generator, p_correct: float = 0.8):
-    """A simulated observer's key and RT (ms): right with ``p_correct``, 8% misses."""
-    if rng.random() < 0.08:
-        return None, None
-    right = info["target_key"] if trial["target"] else info["distractor_key"]
-    wrong = info["distractor_key"] if trial["target"] else info["target_key"]
-    return (right if rng.random() < p_correct else wrong), float(rng.uniform(250, 540))
+__all__ = ["answer", "auth", "simulate_participants", "token", "trial_body"]
 
 
 def token() -> str:
@@ -36,3 +18,19 @@ def token() -> str:
 
 def auth(secret: str) -> dict:
     return {"Authorization": f"Bearer {secret}"}
+
+
+def simulate_participants(client, ids, seed: int = 0) -> None:
+    """Run whole simulated experiment sessions through ``client`` (httpx or a test client)."""
+    rng = np.random.default_rng(seed)
+    for pid in ids:
+        secret = token()
+        reply = client.post("/api/experiment/start", json={"participant_id": pid, "token": secret},
+                            headers=auth(secret)).json()
+        info = reply["design"]["info"]
+        for t in reply["design"]["trials"]:
+            key, rt = answer(t, info, rng)
+            r = client.post("/api/experiment/trials", json=trial_body(pid, t, key, rt), headers=auth(secret))
+            assert r.status_code == 201, r.text
+        assert client.post("/api/experiment/complete", json={"participant_id": pid},
+                           headers=auth(secret)).status_code == 200
