@@ -844,7 +844,7 @@ def run_demo(root, seed: int = 0, progress: bool = True) -> list[Path]:
         torch.manual_seed(seed)
         torch.save(timm.create_model("resnet18", pretrained=False).state_dict(),
                    out / "weights" / "resnet18_random.pth")
-    models = [load_timm_model("resnet18", out / "weights" / "resnet18_random.pth", input_size=112,
+    models = [load_timm_model("resnet18", out / "weights" / "resnet18_random.pth", input_size=64,
                               label="resnet18 (random weights)")]
     psychophysics_models = [models[0].name]
     for checkpoint in sorted((root / "models" / "runs").glob("*/best.pt")):
@@ -862,19 +862,13 @@ def run_demo(root, seed: int = 0, progress: bool = True) -> list[Path]:
         pd.DataFrame({"image_id": list(names), "label": [v if v.lower() in lookup else ""
                                                           for v in names.values()]}).to_csv(labels, index=False)
     options = AlignmentOptions(methods=("saliency", "smoothgrad", "integrated_gradients", "layer_gradcam"),
-                               n_samples=10, n_steps=16, seed=seed, progress=progress)
+                               n_samples=8, n_steps=8, seed=seed, progress=progress)
     stimuli = root / "stimuli" / "manifest.csv"
     experiment = root / "experiment" / "psychometric_params.csv"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small inputs: a second thread only contends on shared cores
-    try:
-        # labels belong to the ImageNet model only: the toolkit checkpoints' classes are others
-        written = run_alignment(models, out, images=clickme / "images", maps=clickme / "maps.npz",
-                                labels=labels, clicks=clickme / "clicks.csv" if (clickme / "clicks.csv").is_file()
-                                else None, psychophysics=stimuli.parent if stimuli.is_file() else None,
-                                human=experiment.parent if experiment.is_file() else None,
-                                psychophysics_models=psychophysics_models,
-                                labelled_models=[models[0].name], options=options)
-    finally:
-        torch.set_num_threads(threads)
-    return written
+    # labels belong to the ImageNet model only: the toolkit checkpoints' classes are others
+    return run_alignment(models, out, images=clickme / "images", maps=clickme / "maps.npz", labels=labels,
+                         clicks=clickme / "clicks.csv" if (clickme / "clicks.csv").is_file() else None,
+                         psychophysics=stimuli.parent if stimuli.is_file() else None,
+                         human=experiment.parent if experiment.is_file() else None,
+                         psychophysics_models=psychophysics_models, labelled_models=[models[0].name],
+                         options=options)

@@ -1,7 +1,7 @@
 """``clickme demo``: the whole pipeline on the embedded data set, ending in one HTML report.
 
 Stages run in order, each reading its predecessors' folders under ``root`` and writing its own
-(docs/outputs.md): ClickMe maps -> stimuli -> experiment -> models -> ClickMe game -> report.
+(docs/outputs.md): ClickMe maps -> stimuli -> experiment -> models -> alignment -> ClickMe game -> report.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ STAGES = (
     ("stimuli", "stimuli.demo"),
     ("experiment", "experiments.demo"),
     ("models", "models.demo"),
+    ("alignment", "models.alignment"),
     ("game", "experiments.game.demo"),
 )
 
