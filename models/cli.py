@@ -1,4 +1,5 @@
-"""``clickme train``, ``clickme score`` and ``clickme explain`` (heavy imports in the handlers)."""
+"""``clickme pack``, ``clickme train``, ``clickme score`` and ``clickme explain`` (heavy imports in
+the handlers)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,27 @@ def register(subparsers) -> None:
     train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     train.add_argument("--seed", type=int, help="override the configuration's seed")
     train.add_argument("--out", help="override the configuration's output folder")
+    train.add_argument("--no-progress", action="store_true", help="no progress bars")
     train.set_defaults(func=_train)
+
+    from clickme_analysis.config import nonnegative_int, positive_int
+
+    pack = subparsers.add_parser(
+        "pack", help="pack a dataset (and its maps) into WebDataset shards for streaming training",
+        description="Image folder, CSV manifest or ClickMe TFRecords (either layout) -> tar shards "
+                    "in OUT (docs/models.md). Deterministic; rerun after a kill to resume.")
+    pack.add_argument("source", help="image folder, manifest .csv, .tfrecord(s) file or folder")
+    pack.add_argument("--maps", help="map archive / store / folder keyed by image id")
+    pack.add_argument("--out", required=True, help="output folder of the shards")
+    pack.add_argument("--label-column", default="label", help="manifest column of the class")
+    pack.add_argument("--shard-size", type=positive_int, default=1000,
+                      help="samples per shard (folders, manifests; 1000)")
+    pack.add_argument("--workers", type=nonnegative_int, default=0,
+                      help="parallel processes (0: this process)")
+    pack.add_argument("--jpeg-quality", type=nonnegative_int, default=0,
+                      help="encode non-JPEG images as JPEG at this quality (0: keep them lossless)")
+    pack.add_argument("--no-progress", action="store_true", help="no progress bar")
+    pack.set_defaults(func=_pack)
 
     score = subparsers.add_parser(
         "score", help="top-1/top-5 error and fraction of human ClickMe map variability",
@@ -145,6 +166,8 @@ def _train(args: argparse.Namespace) -> int:
         changes["seed"] = args.seed
     if args.out:
         changes["out"] = args.out
+    if args.no_progress:
+        changes["progress"] = False
     config = config.replace(**changes)
     if args.sweep:
         key, values = parse_sweep(args.sweep)
@@ -155,6 +178,21 @@ def _train(args: argparse.Namespace) -> int:
     print(f"{result['status']}: {result['epoch']} epochs, best val accuracy {result['best']:.4f}, "
           f"checkpoints in {result['out']}")
     return 0 if result["status"] == "finished" else 143
+
+
+def _pack(args: argparse.Namespace) -> int:
+    from models.shards import pack
+
+    index = pack(args.source, args.out, maps=args.maps, label_column=args.label_column,
+                 shard_size=args.shard_size, workers=args.workers, jpeg_quality=args.jpeg_quality,
+                 progress=not args.no_progress)
+    print(f"packed {index['n_samples']} images ({index['n_maps']} with a map) into "
+          f"{len(index['shards'])} shards in {args.out}")
+    if index["skipped"]:
+        print(f"skipped {len(index['skipped'])} (all listed in {args.out}/index.json):")
+        for item in index["skipped"][:10]:
+            print(f"  {item['image_id']}: {item['reason']}")
+    return 0
 
 
 def _score(args: argparse.Namespace) -> int:

@@ -387,10 +387,11 @@ class ShardStream(torch.utils.data.IterableDataset):
     disjoint shards. Each rank yields exactly ``ceil(ceil(N / world) / batch_size)`` batches
     (equal on every rank, as DistributedDataParallel needs); the DataLoader takes batches from
     its workers in turn, so worker ``w`` makes batches ``w, w + W, ...``, reading its shards
-    in a cycle through a shuffle buffer seeded by (seed, epoch, rank, w). A sample may thus be
+    in shuffled passes (a shuffle buffer seeded by (seed, epoch, rank, w)). A sample may thus be
     seen twice or not at all within one epoch when a worker's shards hold more or fewer samples
     than its share; shards are reassigned every epoch. ``start`` skips the first batches
-    without decoding them, so a run resumed mid-epoch sees exactly the batches it would have.
+    without decoding them (and rotates the readers over the loader workers), so a run resumed
+    mid-epoch sees exactly the batches it would have.
 
     Evaluation (``train=False``): every sample once, in shard order, the last batch partial.
 
@@ -489,6 +490,11 @@ class ShardStream(torch.utils.data.IterableDataset):
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        if self.train:
+            # the DataLoader asks workers 0, 1, ... in turn from batch `start` on: loader worker
+            # `worker` plays the part of reader (start + worker) mod W, which makes batches
+            # start + worker, start + worker + W, ...
+            worker = (worker + self.start) % workers
         shards = self.rank_shards()[worker::workers]
         if not shards and not self.train:
             return
@@ -501,7 +507,7 @@ class ShardStream(torch.utils.data.IterableDataset):
             return
         rng = np.random.default_rng([self.seed, self.epoch, self.rank, worker])
         sizes = self._worker_batches(worker, workers)
-        skip = len(range(worker, self.start, workers))  # this worker's batches before `start`
+        skip = len(range(worker, self.start, workers))  # this reader's batches before `start`
         stream = self._passes(shards, rng)
         for _ in range(sum(sizes[:skip])):
             next(stream)

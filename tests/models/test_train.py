@@ -12,8 +12,15 @@ import pytest
 import torch
 
 from models.config import TrainConfig
-from models.train import (build_optimizer, datasets_from_config, learning_rate, load_checkpoint,
-                          model_from_checkpoint, sweep, train)
+from models.train import (
+    build_optimizer,
+    datasets_from_config,
+    learning_rate,
+    load_checkpoint,
+    model_from_checkpoint,
+    sweep,
+    train,
+)
 
 
 def test_train_writes_checkpoints_and_logs(tiny_config):
@@ -143,3 +150,89 @@ def test_controls_and_variants_train(tiny_config, changes):
     result = train(tiny_config.replace(epochs=1, val="", **changes))
     steps = pd.read_csv(Path(result["out"]) / "steps.csv")
     assert steps["attention"].gt(0).all() and steps["loss"].notna().all()
+
+
+@pytest.fixture
+def packed(tmp_path):
+    """The tiny synthetic task as PNG files + a map archive, packed into 8 shards of 4."""
+    from PIL import Image
+
+    from clickme_analysis.archive import save_maps
+    from models.shards import pack
+    from models.synthetic import synthetic_task
+
+    task = synthetic_task(32, image_size=30, n_classes=3, seed=1)
+    for i, (image, label) in enumerate(zip(task["images"], task["labels"])):
+        (tmp_path / "images" / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(tmp_path / "images" / str(label) / f"s{i}.png")
+    save_maps(tmp_path / "maps.npz", {f"s{i}": m for i, m in enumerate(task["maps"])})
+    pack(tmp_path / "images", tmp_path / "shards", maps=tmp_path / "maps.npz", shard_size=4,
+         progress=False)
+    return tmp_path / "shards"
+
+
+def test_resume_on_shards_gives_the_same_weights(tiny_config, tmp_path, packed):
+    config = tiny_config.replace(train=str(packed), val=str(packed), workers=2, shuffle_buffer=6)
+    straight = train(config.replace(out=str(tmp_path / "straight")))
+
+    def interrupt(step):
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    broken = config.replace(out=str(tmp_path / "broken"))
+    assert train(broken, on_step=interrupt)["status"] == "interrupted"
+    assert train(broken, resume=True)["status"] == "finished"
+    a = load_checkpoint(Path(straight["out"]) / "last.pt")["model"]
+    b = load_checkpoint(tmp_path / "broken" / "last.pt")["model"]
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    epochs = pd.read_csv(tmp_path / "broken" / "epochs.csv")
+    assert list(epochs["split"]) == ["train", "val", "train", "val"]
+    assert epochs.query("split == 'val'")["map_alignment"].notna().all()
+
+
+def test_a_crafted_pickle_in_a_checkpoint_is_refused_and_never_runs(tmp_path):
+    from clickme_analysis.errors import InputError
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    torch.save({"format": "clickme-models-checkpoint/1", "model": {}, "x": Payload()},
+               tmp_path / "evil.pt")
+    with pytest.raises(InputError, match="refused") as err:
+        model_from_checkpoint(tmp_path / "evil.pt")
+    assert "evil.pt" in str(err.value)
+    assert not marker.exists()  # the payload did not run
+
+
+def test_gpu_only_options_on_a_cpu_machine_are_refused_clearly(monkeypatch):
+    from clickme_analysis.errors import InputError
+    from models.train import check_device_options
+
+    with pytest.raises(InputError, match="no CUDA GPU"):
+        check_device_options(TrainConfig(device="cuda"), cuda_available=False)
+    with pytest.raises(InputError, match="fp16.*needs a CUDA GPU.*bf16"):
+        check_device_options(TrainConfig(amp="fp16"), cuda_available=False)
+    check_device_options(TrainConfig(amp="fp16", device="auto"), cuda_available=True)
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(InputError, match="C\\+\\+ compiler"):
+        check_device_options(TrainConfig(compile=True), cuda_available=False)
+
+
+@pytest.mark.parametrize("line, field, expected", [
+    ('[model]\narch = "gala_resnet18"\n', "model.arch", "one of"),
+    ('[optim]\nlr = -0.1\n', "optim.lr", ">= 0"),
+    ('batch_size = 0\n', "batch_size", ">= 1"),
+    ('[run]\namp = "fp8"\n', "run.amp", "one of"),
+])
+def test_bad_settings_are_located(tmp_path, line, field, expected):
+    from clickme_analysis.errors import InputError
+    from models.config import load_config
+
+    (tmp_path / "c.toml").write_text(line)
+    with pytest.raises(InputError, match=expected) as err:
+        load_config(tmp_path / "c.toml")
+    assert err.value.field == field and err.value.path.endswith("c.toml")
