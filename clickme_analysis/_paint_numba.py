@@ -53,33 +53,64 @@ def paint_counts(x, y, height, width, stamp, out):  # pragma: no cover - compile
 
 
 @numba.njit(cache=True, nogil=True)
+def reflect_table(n, size):  # pragma: no cover - compiled
+    """Source index of each position of a line of ``n`` padded by a ``size`` window, reflected."""
+    before = size // 2
+    table = np.empty(n + size - 1, dtype=np.int64)
+    for j in range(n + size - 1):
+        table[j] = _reflect(j - before, n)
+    return table
+
+
+@numba.njit(cache=True, nogil=True)
 def box_window_sums(counts, size, out):  # pragma: no cover - compiled
     """Exact window sums of an integer grid over size x size windows, borders reflected."""
     height, width = counts.shape
-    before = size // 2
-    rows = np.zeros((height, width), dtype=np.int64)
-    line = np.empty(width + size, dtype=np.int64)
-    for r in range(height):  # horizontal running sums
+    across, down = reflect_table(width, size), reflect_table(height, size)
+    rows = np.empty((height + size - 1, width), dtype=np.int64)
+    for r in range(height):  # horizontal running sums of each row
         total = 0
-        for j in range(width + size - 1):
-            line[j] = counts[r, _reflect(j - before, width)]
         for j in range(size):
-            total += line[j]
+            total += counts[r, across[j]]
         rows[r, 0] = total
         for c in range(1, width):
-            total += line[c + size - 1] - line[c - 1]
+            total += counts[r, across[c + size - 1]] - counts[r, across[c - 1]]
             rows[r, c] = total
-    column = np.empty(height + size, dtype=np.int64)
-    for c in range(width):  # vertical running sums
-        for j in range(height + size - 1):
-            column[j] = rows[_reflect(j - before, height), c]
-        total = 0
-        for j in range(size):
-            total += column[j]
-        out[0, c] = total
-        for r in range(1, height):
-            total += column[r + size - 1] - column[r - 1]
-            out[r, c] = total
+    for c in range(width):  # vertical running sums, row by row for contiguous access
+        out[0, c] = 0
+    for j in range(size):
+        source = down[j]
+        for c in range(width):
+            out[0, c] += rows[source, c]
+    for r in range(1, height):
+        enter, leave = down[r + size - 1], down[r - 1]
+        for c in range(width):
+            out[r, c] = out[r - 1, c] + rows[enter, c] - rows[leave, c]
+
+
+@numba.njit(cache=True, nogil=True)
+def delta_shuffle(numerator):  # pragma: no cover - compiled
+    """The ``delta-ratio`` chunk bytes before deflate: int32 differences along both axes, as
+    HDF5's shuffle filter lays them out (byte plane k holds byte k of every value)."""
+    height, width = numerator.shape
+    n = height * width
+    out = np.empty(4 * n, dtype=np.uint8)
+    for r in range(height):
+        for c in range(width):
+            value = np.int64(numerator[r, c])
+            if r > 0:
+                value -= numerator[r - 1, c]
+            if c > 0:
+                value -= numerator[r, c - 1]
+                if r > 0:
+                    value += numerator[r - 1, c - 1]
+            v = np.uint32(value & 0xFFFFFFFF)
+            k = r * width + c
+            out[k] = v & 0xFF
+            out[n + k] = (v >> 8) & 0xFF
+            out[2 * n + k] = (v >> 16) & 0xFF
+            out[3 * n + k] = (v >> 24) & 0xFF
+    return out
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)

@@ -33,6 +33,7 @@ __all__ = [
     "parse_example",
     "encode_example",
     "read_clickme_tfrecord",
+    "tfrecord_files",
     "CLICKME_IMAGE_SHAPE",
     "CLICKME_HEATMAP_SHAPE",
 ]
@@ -78,8 +79,18 @@ def masked_crc32c(data: bytes | bytearray | memoryview) -> int:
 # --------------------------------------------------------------------------------------------
 # TFRecord framing
 # --------------------------------------------------------------------------------------------
-def _compression(path, compression: str | None) -> str:
+def _compression(path, compression: str | None, reading: bool = False) -> str:
+    """"GZIP" or "" (none). ``None`` means: when reading, what the file's first bytes say (a GZIP
+    stream starts with 1f 8b, a TFRecord with a length); when writing, GZIP for a ``.gz`` name."""
     if compression is None:
+        if reading:
+            try:
+                with open(path, "rb") as fh:
+                    return "GZIP" if fh.read(2) == b"\x1f\x8b" else ""
+            except FileNotFoundError:
+                raise InputError("TFRecord file not found", path=path) from None
+            except IsADirectoryError:
+                raise InputError("expected a TFRecord file, got a folder", path=path) from None
         return "GZIP" if str(path).endswith(".gz") else ""
     value = compression.upper()
     if value in ("", "NONE"):
@@ -91,9 +102,17 @@ def _compression(path, compression: str | None) -> str:
 
 
 def _open(path, mode: str, compression: str | None):
-    if _compression(path, compression) == "GZIP":
+    if _compression(path, compression, reading=mode.startswith("r")) == "GZIP":
         return gzip.open(path, mode)
     return open(path, mode)
+
+
+def _failure(path, index: int, offset: int):
+    """An error maker for record ``index`` at byte ``offset`` of ``path``."""
+    def fail(what: str) -> InputError:
+        return InputError(f"record {index} at byte {offset}: {what}", path=path, line=index)
+
+    return fail
 
 
 def read_tfrecord(path: str | os.PathLike, compression: str | None = None,
@@ -105,7 +124,8 @@ def read_tfrecord(path: str | os.PathLike, compression: str | None = None,
     path : str or os.PathLike
         The TFRecord file.
     compression : {None, '', 'NONE', 'GZIP'}, optional
-        ``None`` (default) means GZIP when the name ends in ``.gz``, none otherwise.
+        ``None`` (default): told from the file's first bytes (GZIP streams start with 1f 8b),
+        whatever its name.
     verify : bool, optional
         Check both masked CRC32C checksums of every record (default True).
 
@@ -133,9 +153,7 @@ def read_tfrecord(path: str | os.PathLike, compression: str | None = None,
         index = 0
         while True:
             index += 1
-
-            def fail(what: str):
-                return InputError(f"record {index} at byte {offset}: {what}", path=path, line=index)
+            fail = _failure(path, index, offset)
 
             try:
                 header = stream.read(12)
@@ -249,7 +267,7 @@ def _packed_varints(buffer: memoryview) -> np.ndarray:
 
 
 def _feature(buffer: memoryview):
-    for kind, wire, value in _fields(buffer):
+    for kind, _wire, value in _fields(buffer):
         if kind == 1:  # BytesList
             return [bytes(v) for n, w, v in _fields(value) if n == 1]
         if kind == 2:  # FloatList: packed float32 run(s) or unpacked fixed32 values
@@ -364,47 +382,109 @@ def encode_example(features: Mapping[str, object]) -> bytes:
 # --------------------------------------------------------------------------------------------
 # ClickMe 1.0 records
 # --------------------------------------------------------------------------------------------
+_JPEG, _PNG = b"\xff\xd8\xff", b"\x89PNG"
+TFRECORD_SUFFIXES = (".tfrecords", ".tfrecord", ".gz", ".tfr")
+
+
+def _decode_image(data: bytes, shape: tuple, path, index: int, name: str) -> np.ndarray:
+    """JPEG / PNG bytes -> uint8 array of ``shape`` (Pillow), a located error otherwise."""
+    import io as _io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(_io.BytesIO(data)) as image:
+            image = image.convert("L" if len(shape) == 3 and shape[-1] == 1 or len(shape) == 2 else "RGB")
+            array = np.asarray(image)
+    except (OSError, UnidentifiedImageError) as error:
+        raise InputError(f"record {index}: could not decode the {name} image bytes ({error})",
+                         path=path, line=index, field=name) from None
+    if array.size != int(np.prod(shape)):
+        raise InputError(f"record {index}: expected a {name} image of shape {shape}, decoded {array.shape}",
+                         path=path, line=index, field=name)
+    return array.reshape(shape)
+
+
 def _array(features: dict, name: str, shape: tuple, raw_dtype, path, index: int) -> np.ndarray:
+    """A feature as float32 ``shape``: raw bytes of ``raw_dtype`` (the gala_tpu layout), JPEG /
+    PNG bytes (the Harmonization layout, told apart by the bytes themselves), or a number list."""
     if name not in features:
         raise InputError(f"record {index}: feature {name!r} missing (found {sorted(features)})",
                          path=path, line=index, field=name)
     value = features[name]
-    if isinstance(value, list):  # bytes_list: raw bytes as written by ndarray.tobytes()
+    if isinstance(value, list):  # bytes_list
         if len(value) != 1:
             raise InputError(f"record {index}: expected one bytes value, got {len(value)}",
                              path=path, line=index, field=name)
+        data = value[0]
         dtype = np.dtype(raw_dtype)
         expected = int(np.prod(shape)) * dtype.itemsize
-        if len(value[0]) != expected:
+        if len(data) == expected:
+            value = np.frombuffer(data, dtype=dtype)
+        elif data[:3] == _JPEG or data[:4] == _PNG:
+            value = _decode_image(data, shape, path, index, name)
+        else:
             raise InputError(
-                f"record {index}: expected {expected} bytes ({shape} of {dtype}), got "
-                f"{len(value[0])} (= {len(value[0]) / np.prod(shape):g} bytes per element)",
+                f"record {index}: expected {expected} bytes ({shape} of {dtype}) or JPEG / PNG bytes, got "
+                f"{len(data)} (= {len(data) / np.prod(shape):g} bytes per element), starting {data[:4]!r}",
                 path=path, line=index, field=name)
-        value = np.frombuffer(value[0], dtype=dtype)
     if value.size != np.prod(shape):
         raise InputError(f"record {index}: expected {int(np.prod(shape))} values {shape}, "
                          f"got {value.size}", path=path, line=index, field=name)
     return value.reshape(shape).astype(np.float32)
 
 
-def _scalar(features: dict, name: str, path, index: int) -> int:
+def _scalar(features: dict, name: str, path, index: int, required: bool = True) -> int | None:
     value = features.get(name)
+    if value is None and not required:
+        return None
     if not isinstance(value, np.ndarray) or value.size != 1:
         raise InputError(f"record {index}: expected one integer, got {value!r}",
                          path=path, line=index, field=name)
     return int(value[0])
 
 
-def read_clickme_tfrecord(path: str | os.PathLike, image_shape: tuple = CLICKME_IMAGE_SHAPE,
+def tfrecord_files(source) -> list:
+    """The TFRecord shards named by ``source``: a file, a folder (``train-0.tfrecords`` ...) or a
+    glob (``"train/train-*.tfrecords"``), sorted by their shard number where they have one.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> for i in (10, 2): write_tfrecord(d / f"val-{i}.tfrecords", [b""])
+    >>> [p.name for p in tfrecord_files(d)]
+    ['val-2.tfrecords', 'val-10.tfrecords']
+    """
+    import re
+
+    from clickme_analysis.fileio import collect_files
+
+    files = collect_files(source, TFRECORD_SUFFIXES, what="TFRecord shards")
+
+    def shard(path):
+        numbers = re.findall(r"\d+", path.name)
+        return (path.name.split("-")[0], int(numbers[-1]) if numbers else -1, path.name)
+
+    return sorted(files, key=shard)
+
+
+def read_clickme_tfrecord(source, image_shape: tuple = CLICKME_IMAGE_SHAPE,
                           heatmap_shape: tuple = CLICKME_HEATMAP_SHAPE, raw_dtype="float32",
                           compression: str | None = None, verify: bool = True,
                           progress: bool = False) -> Iterator[dict]:
-    """Iterate over the examples of a ClickMe 1.0 TFRecord file.
+    """Iterate over the examples of ClickMe 1.0 TFRecord files, in either released layout.
+
+    The layout is told from each record: raw float32 bytes (the gala_tpu era: ``image``
+    256x256x3 and ``heatmap`` 256x256x1 as ``tobytes()``, ``label``, ``click_count``) or JPEG
+    bytes (the public Harmonization release: ``image`` a 256x256 RGB JPEG, ``heatmap`` a
+    256x256 grayscale JPEG of 0-255, ``label``, no ``click_count``). GZIP compression is told
+    from each file's first bytes.
 
     Parameters
     ----------
-    path : str or os.PathLike
-        The TFRecord file (``.gz``: GZIP, see ``compression``).
+    source : str or os.PathLike
+        A TFRecord file, a folder of shards or a glob (:func:`tfrecord_files`).
     image_shape, heatmap_shape : tuple of int, optional
         Shapes of the ``image`` and ``heatmap`` features, default (256, 256, 3) and
         (256, 256, 1). The heatmap's trailing axis of length 1 is dropped.
@@ -412,18 +492,20 @@ def read_clickme_tfrecord(path: str | os.PathLike, image_shape: tuple = CLICKME_
         Element type of ``image`` / ``heatmap`` stored as raw bytes (``tf.io.decode_raw``),
         default float32; ``float_list`` / ``int64_list`` features are read as they are.
     compression : {None, '', 'NONE', 'GZIP'}, optional
-        As in :func:`read_tfrecord`.
+        As in :func:`read_tfrecord` (default: from the bytes).
     verify : bool, optional
         Check record checksums (default True).
     progress : bool, optional
-        Show a tqdm progress bar over records.
+        Show a progress bar over records (on a terminal).
 
     Yields
     ------
     dict
-        ``image`` float32 ``image_shape``; ``heatmap`` float32 (``heatmap_shape`` without a
-        trailing 1); ``label`` int; ``click_count`` int (0 means "no map"); ``file_path`` str
-        when the record has one.
+        ``image`` float32 ``image_shape`` (0-255); ``heatmap`` float32 (``heatmap_shape``
+        without a trailing 1; values as stored: 0-255 for JPEG heatmaps); ``label`` int;
+        ``click_count`` int (0 means "no map"), or None when the record has none (Harmonization);
+        ``has_map`` bool (``click_count != 0``); ``source`` the shard's path; ``index`` the
+        record's 1-based number in it; ``file_path`` str when the record has one.
 
     Raises
     ------
@@ -438,26 +520,32 @@ def read_clickme_tfrecord(path: str | os.PathLike, image_shape: tuple = CLICKME_
     >>> write_tfrecord(path, [{"image": image.tobytes(), "heatmap": heatmap.tobytes(),
     ...                        "label": 7, "click_count": 12}])
     >>> record = next(read_clickme_tfrecord(path))
-    >>> record["heatmap"].shape, record["label"], record["click_count"]
-    ((256, 256), 7, 12)
+    >>> record["heatmap"].shape, record["label"], record["click_count"], record["has_map"]
+    ((256, 256), 7, 12, True)
     """
-    from tqdm import tqdm
+    from clickme_analysis.progress import progress as bar
 
     heatmap_out = tuple(heatmap_shape[:-1]) if len(heatmap_shape) == 3 and heatmap_shape[-1] == 1 \
         else tuple(heatmap_shape)
-    records = read_tfrecord(path, compression=compression, verify=verify)
-    for index, record in enumerate(tqdm(records, desc="records", unit="rec", disable=not progress), 1):
-        try:
-            features = parse_example(record)
-        except InputError as error:
-            raise InputError(f"record {index}: {error.message}", path=path, line=index) from error
-        example = {
-            "image": _array(features, "image", tuple(image_shape), raw_dtype, path, index),
-            "heatmap": _array(features, "heatmap", tuple(heatmap_shape), raw_dtype, path,
-                              index).reshape(heatmap_out),
-            "label": _scalar(features, "label", path, index),
-            "click_count": _scalar(features, "click_count", path, index),
-        }
-        if isinstance(features.get("file_path"), list) and len(features["file_path"]) == 1:
-            example["file_path"] = features["file_path"][0].decode("utf-8", errors="replace")
-        yield example
+    for path in tfrecord_files(source):
+        records = read_tfrecord(path, compression=compression, verify=verify)
+        for index, record in enumerate(bar(records, enabled=progress, desc=f"records of {path.name}", unit="rec"),
+                                       1):
+            try:
+                features = parse_example(record)
+            except InputError as error:
+                raise InputError(f"record {index}: {error.message}", path=path, line=index) from error
+            click_count = _scalar(features, "click_count", path, index, required=False)
+            example = {
+                "image": _array(features, "image", tuple(image_shape), raw_dtype, path, index),
+                "heatmap": _array(features, "heatmap", tuple(heatmap_shape), raw_dtype, path,
+                                  index).reshape(heatmap_out),
+                "label": _scalar(features, "label", path, index),
+                "click_count": click_count,
+                "has_map": click_count != 0,
+                "source": str(path),
+                "index": index,
+            }
+            if isinstance(features.get("file_path"), list) and len(features["file_path"]) == 1:
+                example["file_path"] = features["file_path"][0].decode("utf-8", errors="replace")
+            yield example

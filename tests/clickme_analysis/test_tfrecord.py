@@ -230,12 +230,16 @@ def test_read_clickme_wrong_size_suggests_element_width(tmp_path):
 
 def test_read_clickme_missing_feature(tmp_path):
     example, _, _ = _clickme_record(0)
-    del example["click_count"]
+    del example["click_count"]  # the Harmonization layout has none: unknown, a map
     path = tmp_path / "bad.tfrecord"
+    write_tfrecord(path, [example])
+    record = next(read_clickme_tfrecord(path))
+    assert record["click_count"] is None and record["has_map"]
+    del example["label"]
     write_tfrecord(path, [example])
     with pytest.raises(InputError, match="record 1: expected one integer") as error:
         list(read_clickme_tfrecord(path))
-    assert error.value.field == "click_count"
+    assert error.value.field == "label"
     del example["image"]
     write_tfrecord(path, [example])
     with pytest.raises(InputError, match="feature 'image' missing"):
