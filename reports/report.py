@@ -460,8 +460,9 @@ def _attention(root: Path) -> list[Item]:
     n = len(first) if first.ndim == 3 else -1
     for name, array in maps.items():
         if array.ndim != 3 or len(array) != n or not np.issubdtype(array.dtype, np.number):
-            raise InputError(f"expected (N, h, w) numeric maps with one N for every model, got "
-                             f"{array.dtype} {array.shape}", path=path, field=name)
+            expected = f"(N, h, w) numeric maps with N = {n}" if n >= 0 else "(N, h, w) numeric maps"
+            raise InputError(f"expected {expected} for every model, got {array.dtype} {array.shape}",
+                             path=path, field=name)
     ids = ([str(i) for i in arrays["image_ids"].ravel()] if "image_ids" in arrays
            else [f"image {k + 1}" for k in range(n)])
     if len(ids) != n:

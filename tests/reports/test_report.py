@@ -134,7 +134,32 @@ def test_attention_archive_with_mismatched_maps_is_a_problem(outputs_root):
     np.savez(outputs_root / "models" / "attention.npz", gala=np.ones((2, 4, 4)),
              other=np.ones((3, 4, 4)))
     problems = gather(outputs_root).problems
-    assert len(problems) == 1 and "field 'other': expected (N, h, w) maps with N = 2" in problems[0]
+    assert len(problems) == 1 and "field 'other': expected (N, h, w) numeric maps with N = 2" in problems[0]
+
+
+@pytest.mark.parametrize("arrays, field, expected", [
+    ({"gala": np.float64(1.0)}, "gala", "expected (N, h, w) numeric maps for every model, got float64 ()"),
+    ({"gala": np.array([["a"]] * 2)}, "gala", "expected (N, h, w) numeric maps for every model"),
+    ({"gala": np.ones((2, 4, 4)), "image_ids": np.array(["a"])}, "image_ids",
+     "expected 2 image ids (one per map), got 1"),
+    ({"gala": np.ones((2, 4, 4)), "images": np.ones((1, 4, 4, 3))}, "images",
+     "expected 2 images (one per map), got 1"),
+    ({"gala": np.ones((2, 4, 4)), "images": np.array(["x", "y"])}, "images", "expected numeric images"),
+    ({"gala": np.ones((2, 4, 4)), "human_maps": np.ones((3, 4, 4))}, "human_maps",
+     "expected (N, h, w) numeric maps with N = 2 for every model, got float64 (3, 4, 4)"),
+])
+def test_attention_archive_members_of_the_wrong_shape_or_type_are_problems(outputs_root, arrays, field,
+                                                                           expected):
+    """Cases the fuzz test found (a 0-d member once raised TypeError: len() of unsized object)."""
+    np.savez(outputs_root / "models" / "attention.npz", **arrays)
+    problems = gather(outputs_root).problems
+    assert len(problems) == 1 and f"field '{field}': {expected}" in problems[0]
+
+
+def test_reliability_summary_must_be_an_object(outputs_root):
+    (outputs_root / "clickme" / "reliability_summary.json").write_text('"method"')
+    problems = gather(outputs_root).problems
+    assert len(problems) == 1 and problems[0].endswith("reliability_summary.json: expected a JSON object, got str")
 
 
 def test_data_problem_found_by_a_figure_names_the_file(outputs_root):

@@ -1,0 +1,222 @@
+"""Every command the README shows runs as written on the demo's outputs.
+
+The commands are parsed from README.md itself (the subcommand table's examples, the prose's
+inline code and the ``bash`` blocks), so this test follows the README as it changes. Optional
+parts in brackets (``[--resume]``) are left out; ``clickme COMMAND --help`` runs for every
+subcommand. Inputs a user brings (``clicks.csv``, ``tiny.toml``, a game log) are supplied from a
+small demo output built once per session (:data:`USER_FILES`). Commands run from a scratch
+"clone" folder holding ``demo_output/``, in README order, so one command's output feeds the next
+(``maps.npz`` -> ``metrics``, ``runs/sweep`` -> ``explain``). Commands that train networks or
+run the whole demo are marked slow; the rest run in the default suite.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+SHARED = ROOT.parent / "shared"
+
+#: Commands that cannot run in a test, each with the reason (matched as a prefix).
+SKIP = {
+    "clickme experiment run --config experiments/lab_config.toml":
+        "a lab session: a person at the keyboard in front of a full-screen window",
+    "clickme game --images my_images/":
+        "a lab session: a person with a mouse, on their own images and a trained partner",
+    "torchrun ":
+        "multi-process training on 4 GPUs with the user's ImageNet config (imagenet.toml)",
+}
+
+#: Commands left to ``make test-slow`` (matched as a prefix): they train networks, run the whole
+#: pipeline or run 10,000-permutation tests (38 s on 2 loaded cores), each a minute or more.
+SLOW = ("clickme train ", "clickme score ", "clickme explain ", "clickme demo ",
+        "clickme experiment analyze demo_output/")
+
+#: Files a README example expects the user to have -> where the demo output has one.
+USER_FILES = {
+    "clicks.csv": "demo_output/clickme/clicks.csv",
+    "labels.csv": "demo_output/clickme/labels.csv",
+    "logs/clicks.csv": "demo_output/clickme/clicks.csv",
+    "saliency.npz": "demo_output/clickme/saliency_maps.npz",
+    "game_data/game_log.jsonl": "demo_output/game/game_log.jsonl",
+}
+
+#: Top-level folders of the source tree: no README example may write into one of them.
+SOURCE_FOLDERS = sorted({p.parent.name for p in ROOT.glob("*/__init__.py")}
+                        | {"docs", "tests", "benchmarks", "scripts"})
+
+
+@dataclass(frozen=True)
+class Command:
+    line: int
+    text: str
+
+    @property
+    def subcommand(self) -> str:
+        words = shlex.split(self.text)
+        words = words[words.index("clickme") + 1:] if "clickme" in words else words
+        return words[0] if words else ""
+
+    def __str__(self) -> str:
+        return f"README.md:{self.line}: {self.text}"
+
+
+def _clean(text: str) -> str:
+    """A command as run: optional ``[...]`` parts left out, white space folded."""
+    text, previous = text.replace("\\\n", " "), None
+    while previous != text:  # innermost brackets first
+        previous, text = text, re.sub(r"\s*\[[^\[\]]*\]", "", text)
+    return " ".join(text.split())
+
+
+def _is_command(text: str) -> bool:
+    words = text.split()
+    starts = words[:1] == ["clickme"] or words[:3] == ["xvfb-run", "-a", "clickme"] or words[:1] == ["torchrun"]
+    # `clickme maps` alone names a subcommand in prose; a command has arguments
+    return starts and len(words) > 2 and any(w.startswith("-") or "/" in w or "." in w for w in words[2:])
+
+
+def readme_commands(text: str) -> list[Command]:
+    """Every command in the README: inline code in tables and prose, and ``bash`` block lines."""
+    commands, in_block, block = [], False, []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.startswith("```"):
+            in_block = not in_block
+            continue
+        if in_block:
+            block.append(line)
+            if not line.rstrip().endswith("\\"):
+                joined = _clean(re.sub(r"\s+#.*", "", "\n".join(block)))
+                if _is_command(joined):
+                    commands.append(Command(number - len(block) + 1, joined))
+                block = []
+            continue
+        if line.lstrip().startswith("#"):
+            continue  # headings name subcommands
+        for span in re.findall(r"`([^`]+)`", line):
+            span = _clean(span)
+            if _is_command(span):
+                commands.append(Command(number, span))
+    return commands
+
+
+def _expand(commands: list[Command]) -> list[Command]:
+    """``clickme COMMAND --help`` -> one ``--help`` per subcommand of the dispatcher."""
+    from clickme_analysis.cli import build_parser
+
+    parser = build_parser()
+    names = next(a for a in parser._actions if a.dest == "command").choices
+    out = []
+    for command in commands:
+        if "COMMAND" in command.text:
+            out += [Command(command.line, command.text.replace("COMMAND", name)) for name in names]
+        else:
+            out.append(command)
+    return out
+
+
+COMMANDS = _expand(readme_commands(README.read_text(encoding="utf-8")))
+
+
+def _skip_reason(command: Command) -> str | None:
+    return next((reason for prefix, reason in SKIP.items() if command.text.startswith(prefix)), None)
+
+
+def _param(command: Command):
+    marks = [pytest.mark.slow] if command.text.startswith(SLOW) else []
+    return pytest.param(command, marks=marks, id=f"L{command.line}-{command.text[:60]}")
+
+
+def _tiny_toml() -> str:
+    """The ``tiny.toml`` docs/models.md gives (the README's train examples use it)."""
+    text = (ROOT / "docs" / "models.md").read_text(encoding="utf-8")
+    match = re.search(r"`tiny\.toml`[^\n]*\n+```toml\n(.*?)```", text, re.S)
+    assert match, "docs/models.md no longer shows tiny.toml after naming it"
+    return match.group(1)
+
+
+@pytest.fixture(scope="session")
+def clone(tmp_path_factory):
+    """A scratch folder standing for the clone's root: ``demo_output/`` and the user's files.
+
+    The demo output holds the stages the cheap commands read (ClickMe maps, stimuli, the
+    simulated experiment, the game, all window-free); ``../shared`` points at the real one.
+    """
+    import importlib
+
+    base = tmp_path_factory.mktemp("readme")
+    folder = base / "clone"
+    demo = folder / "demo_output"
+    demo.mkdir(parents=True)
+    if SHARED.is_dir():
+        (base / "shared").symlink_to(SHARED)
+    stages = [("clickme_analysis.demo", {}), ("stimuli.demo", {}),
+              ("experiments.demo", {"window": "none"}), ("experiments.game.demo", {"window": "none"})]
+    for module, options in stages:
+        importlib.import_module(module).run_demo(demo, seed=0, progress=False, **options)
+    for name, source in USER_FILES.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(folder / source, folder / name)
+    shutil.copyfile(demo / "clickme" / "maps.npz", folder / "maps.npz")  # also written by `maps`
+    (folder / "tiny.toml").write_text(_tiny_toml(), encoding="utf-8")
+    return folder
+
+
+def test_readme_has_commands():
+    subcommands = {c.subcommand for c in COMMANDS}
+    assert {"maps", "reliability", "metrics", "report", "demo", "train"} <= subcommands, subcommands
+
+
+@pytest.mark.parametrize("command", [_param(c) for c in COMMANDS])
+def test_readme_command_runs(command, clone):
+    reason = _skip_reason(command)
+    if reason:
+        pytest.skip(reason)
+    words = shlex.split(command.text)
+    if words[0] == "xvfb-run" and shutil.which("xvfb-run") is None:
+        pytest.skip("xvfb-run is not installed (make system-deps)")
+    if "../shared/realdata" in command.text and not (SHARED / "realdata").is_dir():
+        pytest.skip(f"real data not available at {SHARED / 'realdata'}")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(["bash", "-c", command.text], cwd=clone, env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, (f"{command}\nexit {done.returncode}\n"
+                                  f"stderr: {done.stderr[-3000:]}\nstdout: {done.stdout[-1000:]}")
+    assert "Traceback" not in done.stderr
+
+
+def _outputs(command: Command) -> list[str]:
+    words = shlex.split(command.text)
+    return [words[k + 1] for k, w in enumerate(words[:-1]) if w in ("--out", "--data", "--stats", "--per-image")]
+
+
+@pytest.mark.parametrize("command", [pytest.param(c, id=f"L{c.line}") for c in COMMANDS])
+def test_readme_command_writes_outside_the_source_tree(command):
+    """Run from the clone's root (as ``make demo`` is), no example may write into a package."""
+    for out in _outputs(command):
+        top = Path(out).parts[0]
+        assert top not in SOURCE_FOLDERS, f"{command} writes into the source folder {top}/"
+
+
+def test_parser_reads_tables_blocks_and_brackets():
+    text = ("| `maps` | `clickme maps a.csv --out m.npz [--min-clicks N]` | below |\n"
+            "### `clickme maps`\n"
+            "```bash\n"
+            "clickme maps logs/*.csv --out maps.npz \\\n"
+            "    [--size 256] [--bubble square|disc]\n"
+            "make demo   # not clickme\n"
+            "```\n"
+            "feed `clickme reliability`; a log: `clickme maps g.jsonl --out g.npz`.\n")
+    assert [(c.line, c.text) for c in readme_commands(text)] == [
+        (1, "clickme maps a.csv --out m.npz"), (4, "clickme maps logs/*.csv --out maps.npz"),
+        (8, "clickme maps g.jsonl --out g.npz")]
