@@ -65,3 +65,43 @@ def test_score_model_columns():
 def test_alignment_bad_shapes():
     with pytest.raises(InputError, match="one shape"):
         map_alignment(np.zeros((2, 3, 3)), np.zeros((2, 4, 4)))
+
+
+def test_no_human_map_is_an_error_not_nan():
+    frame = pd.DataFrame({"index": [0, 1], "label": [0, 1], "top1_correct": [True, False],
+                          "top5_correct": [True, True], "cross_entropy": [0.1, 2.0],
+                          "distance": [np.nan, np.nan], "has_map": [False, False]})
+    maps = np.zeros((2, 4, 4))
+    with pytest.raises(InputError, match="none of the 2 images has a human map"):
+        summarise(frame, maps, maps, "m")
+
+
+def test_label_outside_the_checkpoint_classes_is_located():
+    from models.data import PairedDataset
+
+    samples = synthetic_samples(4, image_size=30, n_classes=3)
+    samples[2].label = 7
+    dataset = PairedDataset(samples, image_size=30, resize=30, blur_size=3)
+    model = build_model("tiny_gala_resnet", num_classes=3, tiny_width=4)
+    with pytest.raises(InputError, match=rf"label 7 of image '{samples[2].image_id}' is outside the "
+                                         r"checkpoint's 3 classes \(0-2\)"):
+        score_model(model, dataset, batch_size=4, n_permutations=2)
+
+
+def test_score_cli_maps_without_matching_ids_exit_2(tiny_config, tmp_path, capsys):
+    from clickme_analysis.archive import save_maps
+    from clickme_analysis.cli import main
+    from models.train import train
+
+    train(tiny_config)
+    folder = tmp_path / "images"
+    (folder / "a").mkdir(parents=True)
+    from PIL import Image
+
+    Image.fromarray(np.zeros((30, 30, 3), np.uint8)).save(folder / "a" / "cat.png")
+    save_maps(tmp_path / "maps.npz", {"val/cat.JPEG": np.ones((30, 30))})
+    code = main(["score", "--checkpoint", f"{tiny_config.out}/best.pt", "--data", str(folder), "--maps",
+                 str(tmp_path / "maps.npz"), "--permutations", "2", "--out", str(tmp_path / "s.csv")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "none of 1 maps ids matches" in err and "stem" in err
