@@ -92,7 +92,7 @@ def export_game(store: Store, out) -> list[Path]:
         sessions.append({
             "session_id": f"{p['participant_id']}_{p['created']}", "participant_id": p["participant_id"],
             "mode": "online", "partner": p["design"]["partner"], "player": None,
-            "config": p["design"]["config"], **p["design"]["point_rule"],
+            "config": p["design"]["config"], "point_rule": p["design"]["point_rule"],
             "started": p["created"], "finished": p["finished"],
             "status": "completed" if p["status"] == "completed" else "aborted", "rounds_before": 0,
             "rounds_played": len(mine), "rounds_skipped": sum(bool(r["skipped"]) for r in mine),

@@ -14,9 +14,11 @@ unique too: a retried post finds its first copy and stores nothing new
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import hmac
+import threading
 from pathlib import Path
 
 from clickme_analysis.errors import InputError
@@ -144,6 +146,9 @@ class Store:
             raise InputError(f"cannot open database {url!r}: {err}", field="db") from None
         if self.dialect == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        # SQLite takes one writer at a time and makes the others sleep and poll; queueing this
+        # process's writers on a lock instead keeps the polling to other processes' writes
+        self._write = threading.Lock() if self.dialect == "sqlite" else contextlib.nullcontext()
         self.meta, self.participants, self.trials, self.rounds = _tables()
         try:
             if create:
@@ -186,7 +191,7 @@ class Store:
                           token_hash=token_hash(token), study_id=study_id, session_id=session_id,
                           status=ALLOCATING, created=now_iso())
             try:
-                with self.engine.begin() as conn:
+                with self._write, self.engine.begin() as conn:
                     conn.execute(p.insert().values(**values))
             except sa.exc.IntegrityError:
                 continue
@@ -194,7 +199,7 @@ class Store:
             try:
                 design = design_for(row["participant_index"])
             except BaseException:
-                with self.engine.begin() as conn:
+                with self._write, self.engine.begin() as conn:
                     conn.execute(p.delete().where(p.c.id == row["id"]))
                 raise
             self.update_participant(row["id"], design=design, status="started")
@@ -202,7 +207,7 @@ class Store:
         raise RuntimeError("could not allocate a participant index")  # pragma: no cover
 
     def update_participant(self, pk: int, **values) -> None:
-        with self.engine.begin() as conn:
+        with self._write, self.engine.begin() as conn:
             conn.execute(self.participants.update().where(self.participants.c.id == pk).values(**values))
 
     def all_participants(self, task: str | None = None) -> list:
@@ -232,7 +237,7 @@ class Store:
         t = getattr(self, table)
         values = dict(values, participant_pk=participant_pk, idempotency_key=key, received=now_iso())
         try:
-            with self.engine.begin() as conn:
+            with self._write, self.engine.begin() as conn:
                 conn.execute(t.insert().values(**values))
             status = "stored"
         except sa.exc.IntegrityError:

@@ -75,7 +75,7 @@ def test_export_is_the_lab_format_and_the_analyses_read_it(filled, tmp_path):
     assert len(clicks.clicks) == 20  # the skipped round keeps no points
     assert main(["maps", str(log), "--out", str(tmp_path / "maps.npz")]) == 0
     sessions = json.loads((out / "game" / "session.json").read_text())["sessions"]
-    assert sessions[0]["rounds_played"] == 2 and sessions[0]["point_rule"] == "interval"
+    assert sessions[0]["rounds_played"] == 2 and sessions[0]["point_rule"]["rule"] == "interval"
 
 
 def test_export_twice_gives_the_same_files(filled, tmp_path):

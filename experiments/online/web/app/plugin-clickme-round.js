@@ -72,12 +72,15 @@ var jsPsychClickmeRound = (function (jspsych) {
         xs.push(x); ys.push(y); ts.push(Math.round(t * 10) / 10);
         draw();
       };
+      // a step's components are cut toward zero to 0.1 px, so a step never exceeds point_step_px
+      // (experiments.game.task.next_points, the PsychoPy game's rule)
+      const towardZero = (v) => Math.sign(v) * Math.floor(Math.abs(v) * 10 + 1e-6) / 10;
       const stepToward = (t) => {
         const n = xs.length;
         const [lx, ly] = [xs[n - 1], ys[n - 1]];
         const dx = cursor[0] - lx, dy = cursor[1] - ly, d = Math.hypot(dx, dy);
         const k = d <= s.point_step_px ? 1 : s.point_step_px / d;
-        addPoint(lx + k * dx, ly + k * dy, t);
+        addPoint(lx + towardZero(k * dx), ly + towardZero(k * dy), t);
       };
       const onMove = (e) => { cursor = position(e); };
       const onDown = (e) => {
