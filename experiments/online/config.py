@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import field
+from pathlib import Path
 
 DEFAULT_DB = "sqlite:///online.db"
+#: Settings that name files; relative ones in a TOML file are taken from the file's folder
+PATH_FIELDS = ("experiment_config", "game_config", "images", "labels", "partner", "classes")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,9 +84,9 @@ def load_serve_config(source=None, overrides=None) -> ServeConfig:
 
     Examples
     --------
-    >>> load_serve_config({"port": 8123}).port
+    >>> load_serve_config({"experiment_config": "experiment.toml", "port": 8123}).port
     8123
-    >>> load_serve_config({"port": -1})
+    >>> load_serve_config({"experiment_config": "experiment.toml", "port": -1})
     Traceback (most recent call last):
     ...
     clickme_analysis.errors.InputError: field 'port': expected a value >= 0, got -1
@@ -93,6 +96,12 @@ def load_serve_config(source=None, overrides=None) -> ServeConfig:
 
     config = load_config(ServeConfig, source, sections=("serve",),
                          overrides={k: v for k, v in (overrides or {}).items() if v is not None})
+    if source is not None and not isinstance(source, dict):  # a file's relative paths: from its folder
+        base = Path(source).resolve().parent
+        given = set(overrides or {})
+        config = dataclasses.replace(config, **{
+            k: str(base / getattr(config, k)) for k in PATH_FIELDS
+            if getattr(config, k) and k not in given and not Path(getattr(config, k)).is_absolute()})
     if config.min_refresh_hz > config.max_refresh_hz:
         raise InputError(f"expected max_refresh_hz >= min_refresh_hz ({config.min_refresh_hz}), got "
                          f"{config.max_refresh_hz}", field="max_refresh_hz")
