@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system programs some tests and the demo use: Xvfb (+ libjack for PsychoPy's
 # psychtoolbox keyboard backend), Chromium (the report and the `clickme serve` pages are opened in
-# a headless browser), npm (scripts/install_web_deps.sh installs jsPsych) and PostgreSQL (the `clickme serve` load test starts a throwaway cluster).
+# a headless browser), npm (scripts/install_web_deps.sh installs jsPsych with it) and PostgreSQL
+# (the `clickme serve` load test starts a throwaway cluster).
 # Best effort: without root or apt-get it says what is missing and the tests skip with a reason.
 set -u
 need=()
