@@ -198,6 +198,16 @@ def provenance(root: Path) -> dict[str, Provenance]:
     Session records (``experiment/data/*.json``, ``game/session.json``) say per participant
     whether a session was run in the lab or simulated; ``<stage>/demo_log.txt``, written only
     by ``clickme demo``, marks a stage's data as the demo's simulation.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> (root / "clickme").mkdir()
+    >>> _ = (root / "clickme" / "demo_log.txt").write_text("12 simulated ClickMe players")
+    >>> found = provenance(root)["clickme"]
+    >>> found.simulated, found.source, found.detail
+    (True, 'clickme/demo_log.txt', '12 simulated ClickMe players')
     """
     result = {}
     for stage, (what, phrase) in STAGE_SUBJECTS.items():
