@@ -159,12 +159,12 @@ class MapArchive(MapSource):
             self.image_ids = [str(i) for i in self._npz["image_ids"]]
             self._labels = [str(x) for x in self._npz["labels"]]
             self._counts = self._npz["participant_counts"]
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
-            self._npz.close()
-            raise InputError(f"not a readable ClickMe map archive ({err})", path=self.path) from None
         except InputError:
             self._npz.close()
             raise
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+            self._npz.close()
+            raise InputError(f"not a readable ClickMe map archive ({err})", path=self.path) from None
         self._init_index()
 
     def _read(self, position: int) -> np.ndarray:

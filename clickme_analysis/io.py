@@ -952,11 +952,24 @@ def read_table(path, columns=(), what: str = "table", **read_csv_kwargs) -> pd.D
         frame = pd.read_csv(path, **read_csv_kwargs)
     except FileNotFoundError:
         raise InputError(f"{what} not found", path=path) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+    except IsADirectoryError:
+        raise InputError(f"expected a {what} file, got a folder", path=path) from None
+    except UnicodeDecodeError:
+        raise InputError(f"expected a UTF-8 text {what}, got {describe_file(path)}", path=path) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise InputError(f"not a readable {what} ({err})", path=path) from None
+    if not frame.index.equals(pd.RangeIndex(len(frame))):  # pandas made the extra fields an index
+        raise InputError(f"expected {len(frame.columns)} fields per row as the header, a row has more "
+                         f"({_first_long_row(path, read_csv_kwargs.get('sep', ','))})", path=path)
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise InputError(f"{what} lacks columns {missing}; has {list(frame.columns)}", path=path,
+        hint = ""
+        if len(frame.columns) == 1:
+            for sep in (";", "\t", "|", ","):
+                if sep in str(frame.columns[0]):
+                    hint = f" (one header field: is the file separated by {sep!r}?)"
+                    break
+        raise InputError(f"{what} lacks columns {missing}; has {list(frame.columns)}{hint}", path=path,
                          field=missing[0])
     return frame
 
@@ -969,6 +982,18 @@ _SIGNATURES = (
     (b"PAR1", "a Parquet file"), (b"\x80", "a Python pickle"), (b"%PDF", "a PDF document"),
     (b"BM", "a BMP image"), (b"II*\x00", "a TIFF image"), (b"MM\x00*", "a TIFF image"),
 )
+
+
+def _first_long_row(path: Path, sep: str) -> str:
+    import csv
+
+    with open(path, encoding="utf-8", newline="") as fh:
+        rows = csv.reader(fh, delimiter=sep or ",")
+        header = next(rows, [])
+        for line, row in enumerate(rows, start=2):
+            if len(row) > len(header):
+                return f"line {line} has {len(row)}"
+    return "a row"
 
 
 def describe_file(path) -> str:

@@ -4,8 +4,17 @@ import pytest
 from scipy import ndimage
 
 from clickme_analysis.errors import InputError
-from clickme_analysis.maps import (blur_map, bounding_box_map, box_sums, bubble_stamp, build_maps, filter_clicks,
-                                   map_statistics, normalize_map, paint_clicks)
+from clickme_analysis.maps import (
+    blur_map,
+    bounding_box_map,
+    box_sums,
+    bubble_stamp,
+    build_maps,
+    filter_clicks,
+    map_statistics,
+    normalize_map,
+    paint_clicks,
+)
 
 
 def test_square_bubble_is_14x14_and_accumulates():

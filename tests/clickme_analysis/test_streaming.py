@@ -1,0 +1,194 @@
+"""Streaming maps and reliability through the bucketed click store; bad CLI input exits 2."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from scipy import ndimage, stats
+
+from clickme_analysis.archive import open_maps
+from clickme_analysis.cli import main
+from clickme_analysis.clickstore import ClickStore
+from clickme_analysis.errors import InputError
+from clickme_analysis.io import ClickReader
+from clickme_analysis.maps import blur_map, build_maps, map_statistics, paint_clicks
+from clickme_analysis.pipeline import MapOptions, load_map_options, write_maps
+from clickme_analysis.reliability import inter_rater_reliability, split_half_reliability
+
+
+def clickme2_log(path, n_images=30, seed=0):
+    """A ClickMe 2.0 CSV: clustered clicks, 1-4 players per image, brace cells."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n_images):
+        centre = rng.uniform(40, 88, 2)
+        for p in rng.choice(12, size=rng.integers(1, 5), replace=False):
+            points = np.clip(rng.normal(centre, 10, (rng.integers(5, 40), 2)), -3, 130).round().astype(int)
+            rows.append((f"imagenet/val/img{i:03d}.JPEG", "{" + ",".join(f"({x},{y})" for x, y in points) + "}",
+                         f"u{p}"))
+    order = rng.permutation(len(rows))  # log order is play order, not image order
+    pd.DataFrame([rows[k] for k in order], columns=["image_path", "clicks", "user_id"]).to_csv(path, index=False)
+    return path
+
+
+def test_multi_bucket_store_gives_the_maps_of_the_in_memory_path(tmp_path):
+    log = clickme2_log(tmp_path / "log.csv")
+    options = MapOptions(size=128, blur_size=25, min_clicks=5, max_clicks=30)
+    with ClickStore.from_reader(ClickReader(log), bucket_clicks=200) as store:
+        assert store.n_buckets > 3  # spilled to several bucket files
+        result = write_maps(store, tmp_path / "maps.h5", options, workers=2)
+    from clickme_analysis.io import read_clicks
+    from clickme_analysis.maps import filter_clicks
+
+    clicks, excluded = filter_clicks(read_clicks(log).clicks, 5, 30)
+    maps, pair_stats = build_maps(clicks, shape=(128, 128), blur_size=25)
+    with open_maps(tmp_path / "maps.h5") as stored:
+        assert stored.image_ids == sorted(maps)
+        for key, value in maps.items():
+            np.testing.assert_array_equal(stored[key], value)  # lossless, and the same maps
+    expected = map_statistics(pair_stats, excluded)
+    pd.testing.assert_frame_equal(result.per_image, expected, check_dtype=False)
+    assert result.encoding == "delta-ratio" and result.bytes_per_map < 128 * 128 * 4
+
+
+def test_exact_box_maps_equal_the_float_reference():
+    rng = np.random.default_rng(3)
+    clicks = pd.DataFrame({"image_id": np.repeat(["a", "b"], 40), "participant_id": np.tile(np.repeat(["p", "q"], 20), 2),
+                           "x": rng.uniform(-5, 70, 80), "y": rng.uniform(0, 64, 80)})
+    maps, stats_table = build_maps(clicks, shape=(64, 64), blur_size=9)
+    for key in ("a", "b"):
+        part = clicks[clicks.image_id == key]
+        painted = [paint_clicks(g.x, g.y, (64, 64))[0] for _, g in part.groupby("participant_id")]
+        mean = np.mean(painted, axis=0)
+        np.testing.assert_allclose(maps[key], ndimage.uniform_filter(mean, 9, mode="reflect"), atol=1e-6)
+    assert stats_table["n_outside"].sum() == int(((clicks.x < 0) | (clicks.x >= 64)).sum())
+
+
+def test_reliability_from_a_spilled_store_equals_scipy(tmp_path):
+    log = clickme2_log(tmp_path / "log.csv", n_images=40, seed=1)
+    with ClickStore.from_reader(ClickReader(log), bucket_clicks=300) as store:
+        table = inter_rater_reliability(store, n_images=None, shape=(128, 128), blur_size=15, chunk_images=4, seed=2)
+        again = inter_rater_reliability(store, n_images=None, shape=(128, 128), blur_size=15, chunk_images=4, seed=2)
+        halves = split_half_reliability(store, n_iterations=3, shape=(128, 128), blur_size=15, seed=0)
+    pd.testing.assert_frame_equal(table, again)
+    null = table[table.distribution == "null"]
+    assert (null.image_id != null.image_id_b).all() and len(null) == len(table) / 2
+    from clickme_analysis.io import read_clicks
+
+    clicks = read_clicks(log).clicks
+    row = table[table.distribution == "human"].iloc[0]
+    maps = [blur_map(paint_clicks(*clicks[(clicks.image_id == row.image_id)
+                                          & (clicks.participant_id == p)][["x", "y"]].to_numpy().T,
+                                  shape=(128, 128))[0], "box", 15).ravel()  # exact: float noise would split ties
+            for p in (row.participant_a, row.participant_b)]
+    assert row.rho == pytest.approx(stats.spearmanr(*maps)[0], abs=1e-6)
+    assert halves["n_images"].iloc[0] >= 1 and halves["rho"].between(-1, 1).all()
+    # the same draws from a table: the human pairs do not depend on how the clicks are stored
+    in_memory = inter_rater_reliability(clicks, n_images=None, shape=(128, 128), blur_size=15, chunk_images=4, seed=2)
+    human = table[table.distribution == "human"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(in_memory[in_memory.distribution == "human"].reset_index(drop=True), human)
+
+
+def test_map_options_from_toml(tmp_path):
+    path = tmp_path / "maps.toml"
+    path.write_text("[maps]\nblur = 'gaussian'\nsigma = 28\nmin_clicks = 10\nmax_clicks = 75\n")
+    options = load_map_options(path, overrides={"size": 128})
+    assert (options.blur, options.sigma, options.min_clicks, options.size) == ("gaussian", 28.0, 10, 128)
+    path.write_text("[maps]\nblur_size = -1\n")
+    with pytest.raises(InputError, match="blur_size") as error:
+        load_map_options(path)
+    assert error.value.path == str(path)
+    with pytest.raises(InputError, match="max_clicks > min_clicks"):
+        MapOptions(min_clicks=10, max_clicks=5)
+
+
+@pytest.fixture
+def log(tmp_path):
+    return clickme2_log(tmp_path / "log.csv", n_images=6)
+
+
+def test_maps_cli_streams_to_hdf5_and_reports_bytes(tmp_path, log, capsys):
+    out = tmp_path / "maps.h5"
+    assert main(["maps", str(log), "--size", "128", "--blur-size", "25", "--out", str(out), "--no-progress",
+                 "--stats", str(tmp_path / "stats.csv")]) == 0
+    printed = capsys.readouterr().out
+    assert "6 maps from" in printed and "KB per map, delta-ratio, lossless" in printed
+    with open_maps(out) as maps:
+        assert len(maps) == 6 and maps["img000"].shape == (128, 128)
+
+
+def _exit_code(argv, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as stop:
+        code = stop.code
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--size", "-1"], "argument --size: expected an integer > 0, got '-1'"),
+    (["--max-clicks", "-2"], "argument --max-clicks: expected an integer > 0"),
+    (["--min-clicks", "1000"], "all .* participant maps have 1000 clicks or fewer"),
+    (["--min-clicks", "10", "--max-clicks", "5"], "expected max_clicks > min_clicks"),
+    (["--out", "{tmp}/no/such/maps.h5"], "argument --out: expected an existing folder to write into"),
+    (["--out", "{tmp}/maps.txt"], "expected an output ending in .npz, .h5 or .hdf5"),
+])
+def test_maps_bad_options_exit_2(tmp_path, log, capsys, extra, message):
+    argv = ["maps", str(log), "--out", str(tmp_path / "m.h5"), "--no-progress"]
+    argv += [e.format(tmp=tmp_path) for e in extra]
+    code, err = _exit_code(argv, capsys)
+    assert code == 2
+    assert pytest.importorskip("re").search(message, err), err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--n-boot", "0"], "argument --n-boot: expected an integer > 0"),
+    (["--n-images", "-5"], "argument --n-images: expected an integer >= 0"),
+    (["--split-half", "-3"], "argument --split-half: expected an integer >= 0"),
+    (["--ceiling", "-1"], "argument --ceiling: expected a number > 0"),
+    (["--jobs", "0"], "argument --jobs: expected an integer >= 1 or -1"),
+    (["--catch-threshold", "2"], "argument --catch-threshold: expected a number between 0 and 1"),
+])
+def test_reliability_bad_options_exit_2(tmp_path, log, capsys, extra, message):
+    code, err = _exit_code(["reliability", str(log), "--out", str(tmp_path / "r"), "--no-progress"] + extra, capsys)
+    assert code == 2 and message in err
+
+
+def test_bad_files_exit_2_with_located_messages(tmp_path, capsys):
+    binary = tmp_path / "bin.csv"
+    Image.new("L", (4, 4)).save(binary, format="PNG")
+    code, err = _exit_code(["maps", str(binary), "--out", str(tmp_path / "m.h5")], capsys)
+    assert code == 2 and "expected a UTF-8 text click log, got a PNG image" in err
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("image_id,participant_id,x,y\n")
+    code, err = _exit_code(["maps", str(header_only), "--out", str(tmp_path / "m.h5")], capsys)
+    assert code == 2 and "the logs hold no clicks" in err and not (tmp_path / "m.h5").exists()
+    extra = tmp_path / "extra.csv"
+    extra.write_text("image_id,participant_id,x,y\na,p,1,2,3\n")
+    code, err = _exit_code(["reliability", str(extra), "--out", str(tmp_path / "r")], capsys)
+    assert code == 2 and f"{extra}, line 2, field '(row)': expected 4 fields" in err
+    code, err = _exit_code(["metrics", "--pred", str(header_only), "--human", str(binary), "--out",
+                            str(tmp_path / "m.csv")], capsys)
+    assert code == 2 and "got text starting 'image_id,participant_id,x,y'" in err
+
+
+def test_metrics_cli_on_a_map_folder_with_fixations(tmp_path, capsys):
+    from clickme_analysis.archive import save_maps
+
+    rng = np.random.default_rng(0)
+    human = {f"COCO_{k}": ndimage.gaussian_filter(rng.random((24, 32)), 3) for k in range(3)}
+    save_maps(tmp_path / "human.npz", human)
+    folder = tmp_path / "pred"
+    folder.mkdir()
+    for key, value in human.items():  # predictions as a SALICON-style folder of PNGs, half the size
+        small = value[::2, ::2]
+        Image.fromarray((255 * (small - small.min()) / np.ptp(small)).astype(np.uint8)).save(folder / f"{key}.png")
+    fixations = tmp_path / "fix.csv"
+    fixations.write_text("image_id,x,y\n" + "".join(f"{k},5,5\n{k},20,10\n" for k in human))
+    assert main(["metrics", "--pred", str(folder), "--human", str(tmp_path / "human.npz"), "--fixations",
+                 str(fixations), "--metric", "cc", "--metric", "nss", "--out", str(tmp_path / "m.csv"),
+                 "--no-progress"]) == 0
+    table = pd.read_csv(tmp_path / "m.csv", keep_default_na=False)
+    assert set(table["resized_from"]) == {"12x16"} and (table.query("metric == 'cc'")["value"] > 0.8).all()
+    assert "resized 3 prediction(s)" in capsys.readouterr().err
