@@ -65,15 +65,20 @@ def _participants_of_images(store, pairs, minimum: int):
     return dict(sorted(found.items()))
 
 
-def _paint_pairs(records, pair_keys, shape, bubble_size, bubble, blur, blur_size, sigma):
-    """Participant maps of the given (image << 32 | participant) keys, from sorted records, rows
-    flattened: exact box sums (int32) for ``blur="box"``, raw counts (int32) for None, else the
-    counts blurred as float32."""
+def _record_keys(records) -> np.ndarray:
+    """(image << 32 | participant) of each click record (sorted records give sorted keys)."""
+    return (records["image"].astype(np.int64) << 32) | records["participant"]
+
+
+def _paint_pairs(records, pair_keys, shape, bubble_size, bubble, blur, blur_size, sigma, keys=None):
+    """Participant maps of the given (image << 32 | participant) keys, from sorted records, in one
+    compiled parallel call; rows flattened: exact box sums (int32) for ``blur="box"``, raw counts
+    (int32) for None, else the counts blurred as float32. ``keys``: :func:`_record_keys`."""
     exact = blur == "box"
     from clickme_analysis._paint_numba import paint_box_batch
     from clickme_analysis.maps import bubble_stamp
 
-    keys = (records["image"].astype(np.int64) << 32) | records["participant"]
+    keys = _record_keys(records) if keys is None else keys
     first = np.searchsorted(keys, pair_keys, side="left")
     last = np.searchsorted(keys, pair_keys, side="right")
     index = np.concatenate([np.arange(f, e) for f, e in zip(first, last)]) if len(first) else np.zeros(0, np.int64)
@@ -163,7 +168,8 @@ def inter_rater_reliability(clicks, n_images: int | None = 10_000, shape=(256, 2
         for records in buckets if buckets is not None else store.buckets(pairs=wanted, max_clicks=max_clicks):
             present = np.unique(records["image"])
             present = present[np.argsort([rank_in_order[c] for c in present], kind="stable")]
-            pending = [(c, records) for c in present]
+            keys = _record_keys(records)
+            pending = [(c, records, keys) for c in present]
             groups = [pending[s:s + chunk_images] for s in range(0, len(pending), chunk_images)]
             if groups and len(groups[-1]) == 1:
                 leftover.extend(groups.pop())
@@ -182,17 +188,21 @@ def inter_rater_reliability(clicks, n_images: int | None = 10_000, shape=(256, 2
 
 
 def _chunk_rows(group, chosen, rng, n_jobs, image_ids, participant_ids, paint):
-    """Human and null rows of one chunk of (image code, records) entries."""
+    """Human and null rows of one chunk of (image code, records, record keys) entries."""
     shape, bubble_size, bubble, blur, blur_size, sigma = paint
-    maps_a, maps_b = [], []
-    for code, records in group:
-        pa, pb = chosen[code]
-        keys = np.array([(int(code) << 32) | int(pa), (int(code) << 32) | int(pb)], dtype=np.int64)
-        both = _paint_pairs(records, keys, shape, bubble_size, bubble, blur, blur_size, sigma)
-        maps_a.append(both[0])
-        maps_b.append(both[1])
-    human, null, partner = paired_rank_correlations(np.stack(maps_a), np.stack(maps_b), rng, n_jobs)
-    codes = np.array([c for c, _ in group])
+    parts = []
+    for k in range(len(group)):  # entries of one bucket share their records: paint them together
+        if k == 0 or group[k][1] is not group[k - 1][1]:
+            parts.append([])
+        parts[-1].append(group[k])
+    maps = []
+    for part in parts:
+        wanted = np.array([(int(code) << 32) | int(p) for code, _, _ in part for p in chosen[code]], dtype=np.int64)
+        maps.append(_paint_pairs(part[0][1], wanted, shape, bubble_size, bubble, blur, blur_size, sigma,
+                                 keys=part[0][2]))
+    maps = np.concatenate(maps)
+    human, null, partner = paired_rank_correlations(maps[0::2], maps[1::2], rng, n_jobs)
+    codes = np.array([c for c, _, _ in group])
     images = image_ids[codes]
     first = participant_ids[[chosen[c][0] for c in codes]]
     second = participant_ids[[chosen[c][1] for c in codes]]
@@ -246,11 +256,14 @@ def split_half_reliability(clicks, n_iterations: int = 50, n_images: int | None 
     with bar(total=len(codes), enabled=progress, desc="split-half", unit="image") as shown:
         for records in store.buckets(pairs=wanted, max_clicks=max_clicks):
             present = np.unique(records["image"])
+            keys = _record_keys(records)
             for s in range(0, len(present), chunk_images):
                 group = present[s:s + chunk_images]
-                painted = {c: _paint_pairs(records, (np.int64(c) << 32) | members[c].astype(np.int64), shape,
-                                           bubble_size, bubble, None, 1, None).reshape(-1, *shape)
-                           for c in group}
+                wanted = np.concatenate([(np.int64(c) << 32) | members[c].astype(np.int64) for c in group])
+                counts = _paint_pairs(records, wanted, shape, bubble_size, bubble, None, 1, None,
+                                      keys=keys).reshape(-1, *shape)
+                offsets = np.cumsum([0] + [len(members[c]) for c in group])
+                painted = {c: counts[offsets[k]:offsets[k + 1]] for k, c in enumerate(group)}
                 streams = {c: np.random.default_rng([seed, index_of[c]]) for c in group}
                 for iteration in range(n_iterations):
                     halves_a, halves_b = [], []
