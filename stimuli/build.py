@@ -378,15 +378,19 @@ def build_stimulus_set(images_dir, maps: Mapping[str, object], out_dir, labels=N
 def _image_rows(image_id, images_dir, files, archives, label_table, labels_path, out_dir,
                 config) -> list[dict]:
     """Write one image's stimuli and contact sheets; return its manifest rows."""
+    from clickme_analysis.ids import image_id as id_of
+
     first = next(iter(archives.values()))
-    if image_id not in files:
+    # image files are keyed by stem: a map id written with its suffix ("chelsea.png") is the image "chelsea"
+    key = image_id if image_id in files else id_of(image_id)
+    if key not in files:
         raise InputError(f"missing image for the map {image_id!r} of {first.path.name} (no .png, .jpg "
-                         "or .jpeg file of that name)", path=Path(images_dir) / f"{image_id}.png")
+                         f"or .jpeg file with the stem {key!r})", path=Path(images_dir) / f"{key}.png")
     from PIL import Image
 
-    with Image.open(files[image_id]) as handle:
+    with Image.open(files[key]) as handle:
         native_shape = (handle.height, handle.width)
-    image = load_image(files[image_id], config.size)
+    image = load_image(files[key], config.size)
     maps = {name: _archive_map(archive, image_id, native_shape, config.size)
             for name, archive in archives.items()}
     if label_table is not None:
