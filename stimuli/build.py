@@ -341,7 +341,7 @@ def build_stimulus_set(images_dir, maps: Mapping[str, object], out_dir, labels=N
     pandas.DataFrame
         The manifest (``path`` relative to ``out_dir``).
     """
-    from clickme_analysis.archive import MapArchive
+    from clickme_analysis.archive import open_maps
     from clickme_analysis.progress import progress as progress_bar
 
     if not maps:
@@ -354,7 +354,7 @@ def build_stimulus_set(images_dir, maps: Mapping[str, object], out_dir, labels=N
     out_dir = Path(out_dir)
     files = find_images(images_dir)
     label_table = read_labels(labels).set_index("image_id") if labels is not None else None
-    archives = {name: MapArchive(path) for name, path in maps.items()}
+    archives = {name: open_maps(path) for name, path in maps.items()}  # .npz, HDF5 or a map folder
     try:
         image_ids = sorted(next(iter(archives.values())).image_ids)
         if not image_ids:
@@ -391,7 +391,7 @@ def _image_rows(image_id, images_dir, files, archives, label_table, labels_path,
     with Image.open(files[key]) as handle:
         native_shape = (handle.height, handle.width)
     image = load_image(files[key], config.size)
-    maps = {name: _archive_map(archive, image_id, native_shape, config.size)
+    maps = {name: _archive_map(archive, image_id if image_id in archive else key, native_shape, config.size)
             for name, archive in archives.items()}
     if label_table is not None:
         if image_id not in label_table.index:

@@ -350,3 +350,22 @@ def test_score_maps_match_reports_ids():
     with pytest.warns(IdMatchWarning, match="1 of 2 human maps"):
         table = score_maps({"a": np.eye(4)}, humans, metrics=["cc"], match=True)
     assert table["image_id"].tolist() == ["a"]
+
+
+def test_stimuli_take_any_map_source_and_the_id_rule(tmp_path):
+    """A map id written with its suffix ("cat.png") finds images/cat.png; a map folder is a map source."""
+    from stimuli.build import StimulusConfig, build_stimulus_set
+
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(images / "cat.png")
+    yy, xx = np.mgrid[:32, :32]
+    blob = np.exp(-((yy - 10) ** 2 + (xx - 20) ** 2) / 40.0)
+    save_maps(tmp_path / "maps.npz", {"cat.png": blob})
+    folder = tmp_path / "saliency"
+    folder.mkdir()
+    np.save(folder / "cat.npy", blob.T + 0.01)
+    config = StimulusConfig(size=32, n_levels=3)
+    manifest = build_stimulus_set(images, {"clickme": tmp_path / "maps.npz", "saliency": folder}, tmp_path / "out",
+                                  config=config, progress=False)
+    assert set(manifest["map_source"]) >= {"clickme", "saliency"} and (tmp_path / "out" / "manifest.csv").exists()
