@@ -21,10 +21,11 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 MAP_LEVELS = 65535  # uint16 quantisation: |error| <= (max - min) / (2 * 65535) per pixel
 
 
-def quantise_map(human: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """Affine uint16 quantisation of a map: ``(q, offset, scale)`` with ``map ~ offset + q * scale``.
+def quantise_map(human: np.ndarray, bits: int = 16) -> tuple[np.ndarray, float, float]:
+    """Affine quantisation of a map: ``(q, offset, scale)`` with ``map ~ offset + q * scale``.
 
-    The error is at most ``scale / 2 = (max - min) / 131070`` per pixel (a constant map is exact).
+    ``q`` is uint16 (``bits`` 16) or uint8 (``bits`` 8); the error is at most
+    ``scale / 2 = (max - min) / (2 (2^bits - 1))`` per pixel (a constant map is exact).
 
     Examples
     --------
@@ -35,11 +36,13 @@ def quantise_map(human: np.ndarray) -> tuple[np.ndarray, float, float]:
     human = np.asarray(human, dtype=np.float64)
     if human.ndim != 2 or not np.isfinite(human).all():
         raise InputError(f"expected a finite (H, W) map, got shape {human.shape}", field="map")
+    if bits not in (8, 16):
+        raise InputError(f"expected 8 or 16 map bits, got {bits}", field="map_bits")
+    dtype, levels = (np.uint16, MAP_LEVELS) if bits == 16 else (np.uint8, 255)
     low = float(human.min()) if human.size else 0.0
     high = float(human.max()) if human.size else 0.0
-    scale = (high - low) / MAP_LEVELS if high > low else 0.0
-    q = np.zeros(human.shape, np.uint16) if scale == 0 else \
-        np.round((human - low) / scale).astype(np.uint16)
+    scale = (high - low) / levels if high > low else 0.0
+    q = np.zeros(human.shape, dtype) if scale == 0 else np.round((human - low) / scale).astype(dtype)
     return q, low, scale
 
 
@@ -91,7 +94,7 @@ def box_blur(maps: torch.Tensor, size: int) -> torch.Tensor:
     if max(before, after) > min(maps.shape[-2:]):
         raise InputError(f"expected a blur size below twice the map side {min(maps.shape[-2:])}, "
                          f"got {size}", field="blur_size")
-    out = maps.double() if maps.device.type == "cpu" else maps.float()
+    out = maps.float()
     for dim in (-1, -2):
         padded = _symmetric_pad(out, before, after, dim)
         sums = torch.nn.functional.pad(padded.cumsum(dim), (1, 0) if dim == -1 else (0, 0, 1, 0))
@@ -122,15 +125,21 @@ def bounding_boxes(maps: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
     return (box & rows.any(1)[:, None, None]).float()
 
 
-def _crop_index(batch: dict, image_size: int, device) -> tuple[torch.Tensor, ...]:
-    top = batch["top"].to(device).long()
-    left = batch["left"].to(device).long()
-    flip = batch["flip"].to(device).bool()
-    steps = torch.arange(image_size, device=device)
-    rows = top[:, None] + steps
-    cols = left[:, None] + torch.where(flip[:, None], steps.flip(0), steps)
-    b = torch.arange(len(top), device=device)[:, None, None]
-    return b, rows[:, :, None], cols[:, None, :]
+def crop_batch(x: torch.Tensor, top, left, flip, size: int) -> torch.Tensor:
+    """Per-image ``size`` x ``size`` crops of (B, H, W, ...) at (top, left), mirrored where ``flip``.
+
+    Examples
+    --------
+    >>> x = torch.arange(16).reshape(1, 4, 4)
+    >>> crop_batch(x, [1], [0], [True], 2).tolist()
+    [[[5, 4], [9, 8]]]
+    """
+    crops = torch.stack([x[i, y:y + size, x0:x0 + size] for i, (y, x0) in enumerate(zip(top, left))])
+    flip = torch.as_tensor(flip, dtype=torch.bool, device=x.device)
+    if bool(flip.any()):
+        shape = (-1,) + (1,) * (crops.ndim - 1)
+        crops = torch.where(flip.view(shape), crops.flip(2), crops)
+    return crops
 
 
 def decode_on_device(encoded: list, resize: int, device) -> torch.Tensor:
@@ -209,7 +218,7 @@ def augment_batch(batch: dict, *, image_size: int, blur_size: int = 49,
         raise InputError(f"expected images of at least {image_size} px, got "
                          f"{tuple(images.shape[1:3])}", field="image_size")
     has_map = batch["has_map"].to(device, non_blocking=True).bool()
-    maps = batch["map_q"].to(device, non_blocking=True).float()
+    maps = batch["map_q"].to(device, non_blocking=True).to(torch.float32)
     maps = batch["map_offset"].to(device).float()[:, None, None] + \
         maps * batch["map_scale"].to(device).float()[:, None, None]
     if map_source == "bbox":
@@ -217,8 +226,9 @@ def augment_batch(batch: dict, *, image_size: int, blur_size: int = 49,
     elif blur_size > 1:
         maps = box_blur(maps, blur_size)
     maps = maps * has_map[:, None, None]
-    b, rows, cols = _crop_index(batch, image_size, device)
-    crops = images[b, rows, cols]                      # (B, S, S, 3) uint8
+    top, left = batch["top"].tolist(), batch["left"].tolist()
+    flip = batch["flip"].to(device)
+    crops = crop_batch(images, top, left, flip, image_size)     # (B, S, S, 3) uint8
     mean = torch.tensor(IMAGENET_MEAN, device=device)
     std = torch.tensor(IMAGENET_STD, device=device)
     normalised = ((crops.float() / 255 - mean) / std).permute(0, 3, 1, 2)  # channels_last strides
@@ -226,6 +236,6 @@ def augment_batch(batch: dict, *, image_size: int, blur_size: int = 49,
         normalised = normalised.contiguous()
     out = {k: v for k, v in batch.items() if k not in ("image", "encoded", "map_q", "map_offset",
                                                          "map_scale")}
-    out.update(image=normalised, map=maps[b, rows, cols], has_map=has_map,
+    out.update(image=normalised, map=crop_batch(maps, top, left, flip, image_size), has_map=has_map,
                label=batch["label"].to(device, non_blocking=True).long())
     return out

@@ -39,6 +39,8 @@ def register(subparsers) -> None:
                       help="parallel processes (0: this process)")
     pack.add_argument("--jpeg-quality", type=nonnegative_int, default=0,
                       help="encode non-JPEG images as JPEG at this quality (0: keep them lossless)")
+    pack.add_argument("--map-bits", type=int, choices=(8, 16), default=8,
+                      help="map quantisation (8: error <= range/510, 16: <= range/131070)")
     pack.add_argument("--no-progress", action="store_true", help="no progress bar")
     pack.set_defaults(func=_pack)
 
@@ -185,7 +187,7 @@ def _pack(args: argparse.Namespace) -> int:
 
     index = pack(args.source, args.out, maps=args.maps, label_column=args.label_column,
                  shard_size=args.shard_size, workers=args.workers, jpeg_quality=args.jpeg_quality,
-                 progress=not args.no_progress)
+                 map_bits=args.map_bits, progress=not args.no_progress)
     print(f"packed {index['n_samples']} images ({index['n_maps']} with a map) into "
           f"{len(index['shards'])} shards in {args.out}")
     if index["skipped"]:

@@ -75,11 +75,30 @@ def decode_image(raw, *, gray: bool = False, where: dict | None = None) -> np.nd
         from PIL import Image
 
         with Image.open(io.BytesIO(bytes(raw))) as image:
-            if gray and image.mode in ("I;16", "I;16B", "I", "F"):
+            if gray and image.mode in ("L", "I;16", "I;16B", "I", "F"):
                 return np.asarray(image)
             return np.asarray(image.convert("L" if gray else "RGB"))
     except (OSError, ValueError, SyntaxError) as err:  # simplejpeg raises ValueError
         raise InputError(f"cannot read image: {err}", **where) from None
+
+
+def decode_into(raw, out: np.ndarray, *, where: dict | None = None) -> None:
+    """Decode image bytes into ``out`` (R, R, 3) uint8, resized when the image is not R x R.
+
+    A JPEG of the right size decodes straight into ``out`` (no copy).
+    """
+    resize = out.shape[0]
+    if _is_jpeg(raw):
+        import simplejpeg
+
+        try:
+            height, width, _, _ = simplejpeg.decode_jpeg_header(bytes(raw))
+            if (height, width) == (resize, resize):
+                simplejpeg.decode_jpeg(bytes(raw), colorspace="RGB", buffer=out)
+                return
+        except ValueError as err:
+            raise InputError(f"cannot read image: {err}", **(where or {})) from None
+    out[...] = fit_image(decode_image(raw, where=where), resize)
 
 
 def fit_image(image: np.ndarray, resize: int) -> np.ndarray:
@@ -307,7 +326,7 @@ def quantised_fit(human: np.ndarray, resize: int) -> tuple[np.ndarray, float, fl
 
 def collate_decoded(items: list[dict]) -> dict:
     """Stack decoded items into a batch of tensors (``encoded`` bytes stay a list)."""
-    batch = {"map_q": torch.from_numpy(np.stack([i["map_q"] for i in items]).astype(np.int32))}
+    batch = {"map_q": torch.from_numpy(np.stack([i["map_q"] for i in items]))}
     if "image" in items[0]:
         batch["image"] = torch.from_numpy(np.stack([i["image"] for i in items]))
     else:
