@@ -28,25 +28,15 @@ from reports.style import (
     new_figure,
     styled,
 )
+from reports.tables import require_columns
 
 #: Largest opacity of a map drawn over its image.
 OVERLAY_ALPHA = 0.85
 
 
 # ----------------------------------------------------------------------------- input checks
-def _require_columns(frame, columns, name: str) -> pd.DataFrame:
-    if not isinstance(frame, pd.DataFrame):
-        raise InputError(f"{name}: expected a pandas DataFrame, got {type(frame).__name__}")
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise InputError(
-            f"{name}: expected columns {list(columns)}, missing {missing} "
-            f"(got {list(frame.columns)})",
-            field=missing[0],
-        )
-    if frame.empty:
-        raise InputError(f"{name}: expected at least one row, got an empty table")
-    return frame
+def _require_columns(frame, columns, name: str, numeric=()) -> pd.DataFrame:
+    return require_columns(frame, columns, name, numeric=numeric, non_empty=True)
 
 
 def _image_01(image, name: str) -> np.ndarray:
@@ -315,7 +305,8 @@ def accuracy_curves(accuracy: pd.DataFrame, psychometric: pd.DataFrame | None = 
     -------
     matplotlib.figure.Figure
     """
-    _require_columns(accuracy, ["group", "level", "accuracy", "sem"], "accuracy")
+    _require_columns(accuracy, ["group", "level", "accuracy", "sem"], "accuracy",
+                     numeric=["level", "accuracy", "sem"])
     intact = _flag(accuracy, "intact")
     revealed = accuracy[~intact]
     if revealed.empty:
@@ -331,7 +322,7 @@ def accuracy_curves(accuracy: pd.DataFrame, psychometric: pd.DataFrame | None = 
     ax = axes[0, 0]
     fitted = set() if psychometric is None else set(
         _require_columns(psychometric, ["group", "level", "predicted", "ci_low", "ci_high"],
-                         "psychometric")["group"].astype(str))
+                         "psychometric", numeric=["level", "predicted", "ci_low", "ci_high"])["group"].astype(str))
     groups = frame.groupby("group", sort=True)
     for k, (group, rows) in enumerate(groups):
         color, style = colors[str(group)], dict(markeredgecolor="white", markeredgewidth=0.5)
@@ -373,7 +364,7 @@ def accuracy_curves(accuracy: pd.DataFrame, psychometric: pd.DataFrame | None = 
 
 def _mark_levels(ax, level_tests: pd.DataFrame, top: pd.Series, full_x: float) -> None:
     """Stars above the highest error bar of each significant (level, intact) condition."""
-    _require_columns(level_tests, ["level", "significant"], "level_tests")
+    _require_columns(level_tests, ["level", "significant"], "level_tests", numeric=["level", "p", "p_holm"])
     p_column = "p_holm" if "p_holm" in level_tests else "p" if "p" in level_tests else None
     tests = level_tests.assign(intact=_flag(level_tests, "intact"))
     for _, test in tests[_flag(tests, "significant")].iterrows():
@@ -399,11 +390,11 @@ def participants_histogram(participants: pd.DataFrame):
     matplotlib.figure.Figure
         One bar per participant count (integer bins); the dashed line marks the mean.
     """
-    _require_columns(participants, ["image_id", "n_participants"], "participants")
-    counts = participants["n_participants"].to_numpy()
-    if not np.issubdtype(counts.dtype, np.number) or (counts < 0).any():
-        raise InputError("participants: expected non-negative participant counts",
-                         field="n_participants")
+    _require_columns(participants, ["image_id", "n_participants"], "participants", numeric=["n_participants"])
+    counts = participants["n_participants"].to_numpy(dtype=float)
+    if not (np.isfinite(counts) & (counts >= 0)).all():
+        raise InputError("participants: expected a non-negative participant count for every image, got "
+                         f"{counts[~(np.isfinite(counts) & (counts >= 0))][0]:g}", field="n_participants")
     low, high = int(counts.min()), int(counts.max())
     bins = np.arange(low - 0.5, high + 1.5) if high - low <= 60 else 30
     fig, axes = new_figure(SINGLE_COLUMN, 2.4)
@@ -439,7 +430,7 @@ def reliability_null(per_image: pd.DataFrame, bins: int | None = None):
     -------
     matplotlib.figure.Figure
     """
-    _require_columns(per_image, ["rho", "distribution"], "reliability")
+    _require_columns(per_image, ["rho", "distribution"], "reliability", numeric=["rho"])
     rho = per_image["rho"].to_numpy(dtype=float)
     finite = np.isfinite(rho)
     if not finite.any():
@@ -505,7 +496,7 @@ def lambda_sweep(sweep: pd.DataFrame):
         (symmetric-log when lambda = 0 is present).
     """
     _require_columns(sweep, ["lambda", "top1_err", "fraction_human", "ceiling", "null_floor"],
-                     "sweep")
+                     "sweep", numeric=["lambda", "top1_err", "fraction_human", "ceiling", "null_floor"])
     if (sweep["lambda"] < 0).any():
         raise InputError("sweep: expected lambda >= 0", field="lambda")
     if not sweep["top1_err"].dropna().between(0, 1).all():
@@ -589,7 +580,8 @@ def training_curves(curves: pd.DataFrame):
     -------
     matplotlib.figure.Figure
     """
-    _require_columns(curves, ["run", "epoch", "split", "accuracy", "map_alignment"], "curves")
+    _require_columns(curves, ["run", "epoch", "split", "accuracy", "map_alignment"], "curves",
+                     numeric=["epoch", "accuracy", "map_alignment"])
     colors = colors_for(curves["run"].astype(str).unique())
     fig, axes = new_figure(DOUBLE_COLUMN * 0.75, 2.4, 1, 2, sharex=True)
     for (run, split), rows in curves.groupby([curves["run"].astype(str), "split"], sort=True):

@@ -30,7 +30,7 @@ import pandas as pd
 
 from clickme_analysis.errors import InputError
 from clickme_analysis.io import read_table as _read_csv_table
-from reports import alignment_figures, figures, tables
+from reports import alignment_figures, figures, psychophysics_figures, tables
 
 #: Example images shown in the map figures.
 N_EXAMPLES = 6
@@ -69,10 +69,28 @@ def _need(path: Path) -> Path:
     return path
 
 
-def read_table(path: Path, columns=()) -> pd.DataFrame:
-    """Read a CSV output; absent -> :class:`Missing`, malformed -> :class:`InputError`."""
-    # only empty cells and NaN are missing values: "null" (a distribution name) and "NA" stay strings
-    return _read_csv_table(_need(path), columns, "CSV output", keep_default_na=False, na_values=["", "NaN", "nan"])
+def read_table(path: Path, columns=(), numeric=()) -> pd.DataFrame:
+    """Read a CSV output; absent -> :class:`Missing`, malformed -> :class:`InputError`.
+
+    ``numeric`` columns (those present) become floats; a cell that is not a number raises
+    :class:`InputError` naming its line and column. Only empty cells and ``NaN`` are missing
+    values: ``null`` (a distribution name) and ``NA`` (an image id) stay strings.
+    """
+    frame = _read_csv_table(_need(path), columns, "CSV output", keep_default_na=False,
+                            na_values=["", "NaN", "nan"])
+    return _as_numbers(frame, path, numeric)
+
+
+def _as_numbers(frame: pd.DataFrame, path: Path, columns) -> pd.DataFrame:
+    """``columns`` (those present) as floats; a cell that is not a number is a located error."""
+    for column in (c for c in columns if c in frame.columns):
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = np.flatnonzero((values.isna() & frame[column].notna()).to_numpy())
+        if len(bad):
+            raise InputError(f"expected a number, got {frame[column].iloc[bad[0]]!r}", path=path,
+                             line=int(bad[0]) + 2, field=column)
+        frame[column] = values.astype(float)
+    return frame
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -82,7 +100,7 @@ def read_image(path: Path) -> np.ndarray:
     try:
         with Image.open(_need(path)) as image:
             return np.asarray(image.convert("L" if image.mode in ("L", "I", "I;16") else "RGB"))
-    except (UnidentifiedImageError, OSError) as err:
+    except (UnidentifiedImageError, OSError, ValueError) as err:  # ValueError: a NUL in the path
         raise InputError(f"could not read as an image: {err}", path=path) from None
 
 
@@ -265,7 +283,7 @@ def _clickme_maps(root: Path) -> list[Item]:
 
 def _participants(root: Path) -> list[Item]:
     frame = read_table(root / "clickme" / "participants_per_image.csv",
-                       ["image_id", "n_participants"])
+                       ["image_id", "n_participants"], numeric=["n_participants"])
     caption = (f"Number of participants whose clicks make up each ClickMe map "
                f"({len(frame)} images; dashed line: mean).")
     return [Item("participants_per_map", "Participants per map", caption,
@@ -273,7 +291,8 @@ def _participants(root: Path) -> list[Item]:
 
 
 def _reliability(root: Path) -> list[Item]:
-    frame = read_table(root / "clickme" / "reliability_per_image.csv", ["rho", "distribution"])
+    frame = read_table(root / "clickme" / "reliability_per_image.csv", ["rho", "distribution"],
+                       numeric=["rho"])
     return [Item("reliability", "Inter-rater reliability",
                  "Spearman correlation between the maps of two participants of the same image "
                  "(human) and of two different images (null); dashed lines: the means.",
@@ -303,7 +322,7 @@ def _second_source(root: Path) -> str:
 
 
 def _metrics(root: Path) -> list[Item]:
-    frame = read_table(root / "clickme" / "metrics.csv", ["image_id", "metric", "value"])
+    frame = read_table(root / "clickme" / "metrics.csv", ["image_id", "metric", "value"], numeric=["value"])
     predictions = ("The demo's bottom-up saliency stand-in (clickme/saliency_maps.npz)"
                    if _demo_notes(root, "clickme") is not None
                    else "The predicted maps given to `clickme metrics --pred`")
@@ -314,7 +333,12 @@ def _metrics(root: Path) -> list[Item]:
 
 def _contact_sheets(root: Path) -> list[Item]:
     folder = root / "stimuli"
-    everything = read_table(folder / "manifest.csv", ["image_id", "map_source", "level", "path"])
+    everything = read_table(folder / "manifest.csv", ["image_id", "map_source", "level", "path"],
+                            numeric=["level", "budget", "pixels_revealed"])
+    empty = np.flatnonzero(everything["path"].isna().to_numpy() | everything["level"].isna().to_numpy())
+    if len(empty):
+        raise InputError("expected a stimulus path and level in every row", path=folder / "manifest.csv",
+                         line=int(empty[0]) + 2, field="path")
     shares = _budget_shares(everything)
     manifest = everything[everything["map_source"].astype(str) != "intact"]
     if manifest.empty:
@@ -358,14 +382,16 @@ def _budget_shares(manifest: pd.DataFrame) -> pd.Series:
 
 def _psychophysics(root: Path) -> list[Item]:
     folder = root / "experiment"
-    accuracy = read_table(folder / "accuracy.csv", ["group", "level", "accuracy", "sem"])
+    numbers = ["level", "accuracy", "sem", "predicted", "ci_low", "ci_high", "p", "p_holm", "statistic"]
+    accuracy = read_table(folder / "accuracy.csv", ["group", "level", "accuracy", "sem"], numbers)
     optional = {}
     for name, columns in (("psychometric", ["group", "level", "predicted", "ci_low", "ci_high"]),
                           ("level_tests", ["level", "p", "significant"])):
         path = folder / f"{name}.csv"
-        optional[name] = read_table(path, columns) if path.is_file() else None
+        optional[name] = read_table(path, columns, numbers) if path.is_file() else None
     manifest = root / "stimuli" / "manifest.csv"
-    shares = (_budget_shares(read_table(manifest, ["image_id", "map_source"])) if manifest.is_file()
+    shares = (_budget_shares(read_table(manifest, ["image_id", "map_source"],
+                                        numeric=["budget", "pixels_revealed"])) if manifest.is_file()
               else pd.Series(dtype=float))
     budget = (f" (in stimuli/manifest.csv the budget is {shares.min():.0f}-{shares.max():.0f}% of an "
               "image's pixels)" if len(shares) else "")
@@ -393,13 +419,17 @@ def _thresholds(root: Path) -> list[Item]:
         return []
     return [Item("psychometric_thresholds", "Psychometric thresholds",
                  "Reveal level (percentage of the reveal budget shown) at the midpoint of each "
-                 "group's fitted psychometric function, with its participant-bootstrap 95% interval.",
-                 tables.threshold_table(read_table(path, ["group", "threshold"])))]
+                 "group's fitted psychometric function (where P(correct) is half-way between chance "
+                 "and 1 - lapse), with its bootstrap 95% interval (parametric unless "
+                 "psychometric_params.csv says otherwise).",
+                 tables.threshold_table(read_table(path, ["group", "threshold"],
+                                                   ["threshold", "threshold_ci_low", "threshold_ci_high"])))]
 
 
 def _model_scores(root: Path) -> list[Item]:
     frame = read_table(root / "models" / "scores.csv",
-                       ["model", "top1_err", "top5_err", "fraction_human"])
+                       ["model", "top1_err", "top5_err", "fraction_human"],
+                       ["top1_err", "top5_err", "fraction_human", "rho_mean", "p_value"])
     return [Item("model_scores", "Models",
                  "Top-1 and top-5 error and the fraction of human ClickMe map variability "
                  "explained by each model's attention (paper Tables 1-4).",
@@ -407,8 +437,8 @@ def _model_scores(root: Path) -> list[Item]:
 
 
 def _lambda_sweep(root: Path) -> list[Item]:
-    frame = read_table(root / "models" / "sweep.csv",
-                       ["lambda", "top1_err", "fraction_human", "ceiling", "null_floor"])
+    columns = ["lambda", "top1_err", "fraction_human", "ceiling", "null_floor"]
+    frame = read_table(root / "models" / "sweep.csv", columns, columns)
     return [Item("lambda_sweep", "Lambda sweep",
                  "Top-1 accuracy (A) and fraction of human map variability (B) against the "
                  "weight lambda of the ClickMe map loss; dashed: the human inter-rater ceiling, "
@@ -417,7 +447,8 @@ def _lambda_sweep(root: Path) -> list[Item]:
 
 def _training_curves(root: Path) -> list[Item]:
     frame = read_table(root / "models" / "curves.csv",
-                       ["run", "epoch", "split", "accuracy", "map_alignment"])
+                       ["run", "epoch", "split", "accuracy", "map_alignment"],
+                       ["epoch", "accuracy", "map_alignment"])
     return [Item("training_curves", "Training curves",
                  "Accuracy and map alignment over epochs per run (solid: train, dashed: "
                  "held out).", figures.training_curves(frame))]
@@ -541,7 +572,8 @@ def _game_maps(root: Path) -> list[Item]:
 
 
 def _game_statistics(root: Path) -> list[Item]:
-    frame = read_table(root / "game" / "game_statistics.csv", ["scope", "unit", "statistic", "value"])
+    frame = read_table(root / "game" / "game_statistics.csv", ["scope", "unit", "statistic", "value"],
+                       numeric=["value"])
     overall = frame[frame["scope"] == "game"][["statistic", "value"]].reset_index(drop=True)
     overall["value"] = overall["value"].astype(float).round(3)
     return [Item("game_statistics", "ClickMe game statistics",
@@ -551,11 +583,12 @@ def _game_statistics(root: Path) -> list[Item]:
 
 
 def _learning_check(root: Path) -> list[Item]:
-    frame = read_table(root / "game" / "learning_check.csv", ["mean_first", "mean_second", "t", "p"])
+    path = root / "game" / "learning_check.csv"
+    frame = read_table(path, ["mean_first", "mean_second", "t", "p"])
     return [Item("learning_check", "Did players learn the partner?",
                  "Partner success on the first vs second half of each player's rounds (paired t-test, "
                  "as the paper's check that frequent players did not learn the partner's preferences).",
-                 frame.astype(float).round(3))]
+                 _as_numbers(frame, path, frame.columns).round(3))]
 
 
 #: The report's sections, in order: (part builder, its main input relative to the root; a
@@ -568,7 +601,8 @@ SECTIONS: dict[str, list[tuple[Callable[[Path], list[Item]], str]]] = {
                      (_metrics, "clickme/metrics.csv")],
     "Stimuli": [(_contact_sheets, "stimuli/manifest.csv")],
     "Psychophysics": [(_psychophysics, "experiment/accuracy.csv"),
-                      (_thresholds, "experiment/psychometric_params.csv")],
+                      (_thresholds, "experiment/psychometric_params.csv"),
+                      (psychophysics_figures.statistics_part, "experiment/rt.csv")],
     "Models": [(_model_scores, "models/scores.csv"), (_lambda_sweep, "models/sweep.csv"),
                (_training_curves, "models/curves.csv"), (_attention, "models/attention.npz"),
                (_explain_pngs, "models/explain")],

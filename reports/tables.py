@@ -34,13 +34,33 @@ def _rounded(table: pd.DataFrame, decimals: dict) -> pd.DataFrame:
     return table
 
 
-def _require(frame, columns, name: str) -> None:
+def require_columns(frame, columns, name: str, *, numeric=(), non_empty: bool = False) -> pd.DataFrame:
+    """Check that ``frame`` is a DataFrame with ``columns``, the ``numeric`` ones of a number dtype.
+
+    The one input check of every table and figure function; raises :class:`InputError` naming
+    the column (``field``). :func:`reports.report.read_table` turns CSV text into numbers (with
+    the line of a bad cell) before the frames get here.
+
+    Examples
+    --------
+    >>> require_columns(pd.DataFrame({"level": ["1", "x"]}), ["level"], "accuracy", numeric=["level"])
+    Traceback (most recent call last):
+    ...
+    clickme_analysis.errors.InputError: field 'level': accuracy: expected numbers in column 'level', got '1'
+    """
     if not isinstance(frame, pd.DataFrame):
         raise InputError(f"{name}: expected a pandas DataFrame, got {type(frame).__name__}")
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise InputError(f"{name}: expected columns {list(columns)}, missing {missing} "
                          f"(got {list(frame.columns)})", field=missing[0])
+    if non_empty and frame.empty:
+        raise InputError(f"{name}: expected at least one row, got an empty table")
+    for column in numeric:
+        if column in frame.columns and not pd.api.types.is_numeric_dtype(frame[column]):
+            raise InputError(f"{name}: expected numbers in column {column!r}, got "
+                             f"{frame[column].dropna().iloc[0]!r}", field=column)
+    return frame
 
 
 def model_table(scores: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
@@ -68,7 +88,8 @@ def model_table(scores: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
     | --- | ---: | ---: | ---: |
     | ResNet-50 | 23.85 | 7.12 | 0.432 |
     """
-    _require(scores, ["model", "top1_err", "top5_err", "fraction_human"], "scores")
+    require_columns(scores, ["model", "top1_err", "top5_err", "fraction_human"], "scores",
+                    numeric=["top1_err", "top5_err", "fraction_human", "rho_mean", "p_value"])
     for column in ("top1_err", "top5_err"):
         values = pd.to_numeric(scores[column], errors="coerce")
         if not (values.between(0, 1) | scores[column].isna()).all():
@@ -95,7 +116,7 @@ def metric_table(metrics: pd.DataFrame, decimals: int = 3) -> pd.DataFrame:
     | --- | ---: | ---: | ---: |
     | CC | 0.300 | 0.100 | 2 |
     """
-    _require(metrics, ["metric", "value"], "metrics")
+    require_columns(metrics, ["metric", "value"], "metrics", numeric=["value"])
     grouped = metrics.groupby("metric", sort=True)["value"]
     table = pd.DataFrame({"Metric": grouped.mean().index, "Mean": grouped.mean().to_numpy(),
                           "S.E.M.": grouped.sem().to_numpy(),
@@ -145,7 +166,8 @@ def level_test_table(level_tests: pd.DataFrame) -> pd.DataFrame:
         ``Level (%)`` (``full image`` for the intact condition), the accuracy difference named
         after the two groups, ``p``, ``p (Holm)``, ``Significant`` and the group sizes.
     """
-    _require(level_tests, ["level", "p", "significant"], "level tests")
+    require_columns(level_tests, ["level", "p", "significant"], "level tests",
+                    numeric=["level", "p", "p_holm", "statistic"], non_empty=True)
     first = level_tests.iloc[0]
     difference = (f"Accuracy {first['group_a']} \u2212 {first['group_b']}"
                   if {"group_a", "group_b"} <= set(level_tests.columns) else "Difference")
@@ -181,7 +203,8 @@ def threshold_table(params: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
     | --- | ---: | --- |
     | clickme | 3.76 | logistic |
     """
-    _require(params, ["group", "threshold"], "psychometric params")
+    require_columns(params, ["group", "threshold"], "psychometric params",
+                    numeric=["threshold", "threshold_ci_low", "threshold_ci_high"])
     names = {"group": "Group", "threshold": "Threshold (% of budget)",
              "threshold_ci_low": "CI low", "threshold_ci_high": "CI high", "model": "Model",
              "n_participants": "n"}

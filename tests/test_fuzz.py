@@ -83,6 +83,20 @@ METRICS_CSV = b"image_id,metric,value\na,cc,0.5\nb,nss,1.5\n"
 SUMMARY_JSON = (b'{"human": {"mean": 0.5, "ci_low": 0.4, "ci_high": 0.6, "n": 3}, '
                 b'"null": {"mean": 0.1, "ci_low": 0.0, "ci_high": 0.2, "n": 3}, "seed": 0}')
 SESSION_JSON = b'{"participant": "P000", "runs": [{"mode": "simulate"}], "status": "completed"}'
+#: Tables the report draws figures or tables from (inputs root -> a small valid file).
+REPORT_CSVS = {
+    "stimuli/manifest.csv": MANIFEST_CSV,
+    "experiment/accuracy.csv": b"group,level,accuracy,sem,intact\nclickme,1,0.6,0.1,False\nclickme,100,0.9,0.05,True\n",
+    "experiment/level_tests.csv": b"level,p,p_holm,significant,intact\n1,0.01,0.02,True,False\n",
+    "experiment/psychometric_params.csv": b"group,threshold,threshold_ci_low,threshold_ci_high\nclickme,3.7,2.4,5.9\n",
+    "clickme/participants_per_image.csv": b"image_id,n_participants\na,3\nb,5\n",
+    "clickme/reliability_per_image.csv": b"image_id,rho,distribution\na,0.5,human\nb,0.1,null\n",
+    "models/scores.csv": b"model,top1_err,top5_err,fraction_human\nResNet-50,0.24,0.07,0.43\n",
+    "models/sweep.csv": b"lambda,top1_err,fraction_human,ceiling,null_floor\n0,0.3,0.2,0.5,0.1\n1,0.28,0.6,0.5,0.1\n",
+    "models/curves.csv": b"run,epoch,split,accuracy,map_alignment\ngala,0,train,0.5,0.1\ngala,1,val,0.6,0.2\n",
+    "game/game_statistics.csv": b"scope,unit,statistic,value\ngame,all,n_rounds,4\n",
+    "game/learning_check.csv": b"n_participants,mean_first,mean_second,t,p\n2,0.5,0.75,1.0,0.5\n",
+}
 
 
 @functools.cache
@@ -326,6 +340,7 @@ class Reader:
     seeds: Callable[[], list[bytes]]
     text: bool = True
     extra: Callable[[], st.SearchStrategy] | None = None
+    share: float = 1.0  #: fraction of EXAMPLES (readers that draw a figure when the file is valid are slower)
 
     def payloads(self) -> st.SearchStrategy[bytes]:
         seeds = self.seeds()
@@ -386,6 +401,8 @@ READERS = [
     _toml_reader("MapOptions", _config("clickme_analysis.config:load_config", "clickme_analysis.pipeline:MapOptions"),
                  "clickme_analysis.pipeline:MapOptions"),
     Reader("report metrics.csv", ".csv", _report_part("clickme/metrics.csv"), _seeds(METRICS_CSV)),
+    *[Reader(f"report {relative}", ".csv", _report_part(relative), _seeds(seed), share=0.25)
+      for relative, seed in REPORT_CSVS.items()],
     Reader("report reliability_summary.json", ".json", _report_part("clickme/reliability_summary.json"),
            _seeds(SUMMARY_JSON)),
     Reader("report session record", ".json", _report_part("experiment/data/P000.json"), _seeds(SESSION_JSON)),
@@ -396,7 +413,7 @@ READERS = [
 
 @pytest.mark.parametrize("reader", READERS, ids=[r.name for r in READERS])
 def test_reader_raises_only_input_error(reader: Reader):
-    @FUZZ
+    @settings(FUZZ, max_examples=max(5, round(EXAMPLES * reader.share)))
     @given(payload=reader.payloads())
     def check(payload: bytes) -> None:
         with tempfile.TemporaryDirectory() as folder:

@@ -205,6 +205,8 @@ def test_participants_histogram(participants):
 def test_participants_histogram_bad_input(participants):
     with pytest.raises(InputError, match="non-negative"):
         figures.participants_histogram(participants.assign(n_participants=-1))
+    with pytest.raises(InputError, match="count for every image, got nan"):  # found by the fuzz test
+        figures.participants_histogram(participants.assign(n_participants=np.nan))
     with pytest.raises(InputError) as err:
         figures.participants_histogram(participants.rename(columns={"n_participants": "n"}))
     assert err.value.field == "n_participants"
@@ -305,3 +307,12 @@ def test_training_curves_bad_input(curves):
     with pytest.raises(InputError) as err:
         figures.training_curves(curves.drop(columns="map_alignment"))
     assert err.value.field == "map_alignment"
+
+
+def test_text_in_a_numeric_column_is_an_input_error(accuracy, sweep):
+    """Found by tests/test_fuzz.py: a string level once raised TypeError from `level <= 0`."""
+    with pytest.raises(InputError, match="expected numbers in column 'level'") as err:
+        figures.accuracy_curves(accuracy.assign(level=accuracy["level"].astype(str)))
+    assert err.value.field == "level"
+    with pytest.raises(InputError, match="expected numbers in column 'ceiling'"):
+        figures.lambda_sweep(sweep.assign(ceiling="one"))

@@ -351,3 +351,19 @@ def test_captions_give_the_reveal_budget_as_a_share_of_the_image(outputs_root):
 def test_progress_bar_stays_off_when_stderr_is_not_a_terminal(outputs_root, tmp_path, capsys):
     build_report(outputs_root, tmp_path / "report", progress=True)
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("relative, text, expected", [
+    ("experiment/accuracy.csv", "group,level,accuracy,sem\nclickme,1,0.5,0.1\nclickme,x,0.6,0.1\n",
+     "accuracy.csv, line 3, field 'level': expected a number, got 'x'"),
+    ("models/sweep.csv", "lambda,top1_err,fraction_human,ceiling,null_floor\n0,0.3,0.2,one,0.1\n",
+     "sweep.csv, line 2, field 'ceiling': expected a number, got 'one'"),
+    ("stimuli/manifest.csv", "image_id,map_source,level,path\na,clickme,1,\n",
+     "manifest.csv, line 2, field 'path': expected a stimulus path and level in every row"),
+    ("game/learning_check.csv", "mean_first,mean_second,t,p,note\n0.5,0.6,1,0.3,x\n",
+     "learning_check.csv, line 2, field 'note': expected a number, got 'x'"),
+])
+def test_text_where_a_number_belongs_is_located(outputs_root, relative, text, expected):
+    (outputs_root / relative).write_text(text)
+    problems = gather(outputs_root).problems
+    assert len(problems) == 1 and expected in problems[0]
