@@ -11,6 +11,10 @@ responses faster than 100 ms (including 0) are anticipations: the loader keeps t
 :func:`clickme_analysis.psychophysics.exclude_trials` with ``min_rt=0.1`` leaves them out. The
 ``correct`` / ``incorrect`` codes of the ``response`` rows are not used: correctness is
 recomputed from the condition and the response (the codes disagree on a few duplicated pairs).
+
+Hit rate (go on a target), false-alarm rate (go on a distractor), d' and criterion per
+participant: :func:`clickme_analysis.psychophysics.signal_detection` on the loaded trials
+(``clickme experiment analyze --events`` writes them to ``signal_detection.csv``).
 """
 
 from __future__ import annotations
@@ -76,21 +80,26 @@ def load_gonogo(paths, conditions: dict[str, bool] | None = None, late_ms: float
     late_ms : float
         Responses at or after this RT (ms) are no-go (``inf`` counts every RT as a go).
     progress : bool
-        tqdm bar over files.
+        A progress bar over files (on a terminal only).
 
     Returns
     -------
     pandas.DataFrame
         ``participant, session, run, trial, image_id, condition, target, category, response``
-        (``go`` / ``nogo``), ``rt`` (s, go trials only), ``correct``, ``timed_out`` (False: a
+        (``go`` / ``nogo``), ``responded_target`` (a go), ``rt`` (s, go trials only), ``correct``, ``timed_out`` (False: a
         no-go is an answer), ``late`` (RT >= late_ms), ``group`` (``all``), ``level`` (100) and
         ``map_source`` (``intact``).
     """
-    from tqdm import tqdm
+    from clickme_analysis.progress import progress as bar
 
     conditions = ANIMAL_CATEGORIZATION if conditions is None else conditions
+    if not (isinstance(late_ms, (int, float)) and late_ms > 0):
+        raise InputError(f"expected late_ms > 0 (ms), got {late_ms!r}", field="late_ms")
+    if not conditions or not all(isinstance(v, (bool, np.bool_)) for v in conditions.values()):
+        raise InputError(f"expected conditions a non-empty mapping value -> is a target (bool), got {conditions!r}",
+                         field="conditions")
     frames = []
-    for path in tqdm(_event_files(paths), disable=not progress, desc="events files"):
+    for path in bar(_event_files(paths), enabled=progress, desc="events files"):
         match = _ENTITIES.search(path.name)
         if match is None:
             raise InputError("expected a BIDS name sub-<label>[_ses-<label>]...[_run-<index>]_events.tsv",
@@ -109,7 +118,7 @@ def load_gonogo(paths, conditions: dict[str, bool] | None = None, late_ms: float
             "image_id": stim["stim_file"].to_numpy() if "stim_file" in stim else "",
             "condition": stim["value"].to_numpy(), "target": target,
             "category": np.where(target, "animal", "non-animal"),
-            "response": np.where(go, "go", "nogo"), "rt": np.where(go, rt / 1000.0, np.nan),
+            "response": np.where(go, "go", "nogo"), "responded_target": go, "rt": np.where(go, rt / 1000.0, np.nan),
             "correct": go == target, "timed_out": False, "late": late,
             "group": "all", "level": 100.0, "map_source": "intact",
         }))
