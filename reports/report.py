@@ -555,7 +555,8 @@ def _explain_pngs(root: Path) -> list[Item]:
     items = []
     for path in paths:
         shows = EXPLAIN_PANELS.get(path.stem)
-        caption = (f"One row per image: the image, the human (ClickMe) map when one was given, then {shows} (written by "
+        caption = (f"One row per image: the image, the human (ClickMe) map when one was given, then {shows}; "
+                   "each map on its own colour scale, given by the bar beside it (written by "
                    f"`clickme explain`: models/explain/{path.name})." if shows else
                    f"A panel found in models/explain/ ({path.name}); the report does not know "
                    "what it shows.")
