@@ -525,7 +525,7 @@ def score_alignment(models: Sequence[LoadedModel], images: Mapping[str, object],
                         module, inputs, method, target.to(device), layer=options.layer,
                         n_samples=options.n_samples, noise_fraction=options.noise_fraction,
                         n_steps=options.n_steps, window=options.window, batch_size=options.batch_size,
-                        seed=options.seed, amp=amp, channels_last=True).cpu().numpy()
+                        seed=options.seed, amp=amp, channels_last=True, fast=True).cpu().numpy()
                     rho = compare_maps(maps, squared, options.score_size, options.model_blur,
                                        options.human_blur)
                     for j, image_id in enumerate(ids):

@@ -93,6 +93,24 @@ def _memory_format(model, channels_last: bool):
         model.to(memory_format=torch.contiguous_format)
 
 
+def fuse_batchnorm(model):
+    """An eval-mode copy of ``model`` with each BatchNorm folded into the conv before it.
+
+    Uses ``torch.fx.experimental.optimization.fuse`` (the same function of the input, to float32
+    round-off, with fewer passes over memory); a model torch.fx cannot trace, a TorchScript
+    module or one without BatchNorm is returned as it is.
+    """
+    if isinstance(model, torch.jit.ScriptModule) or not any(
+            isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()):
+        return model
+    from torch.fx.experimental.optimization import fuse
+
+    try:
+        return fuse(model.eval())
+    except Exception:  # untraceable control flow, unsupported layers: keep the model
+        return model
+
+
 def _targets(model, images: torch.Tensor, target) -> torch.Tensor:
     if target is None:
         with torch.no_grad():
@@ -111,7 +129,7 @@ def _input_gradients(model, inputs: torch.Tensor, target: torch.Tensor, amp: str
 
 def smoothgrad(model, images: torch.Tensor, target=None, noise_fraction: float = 0.15,
                n_samples: int = 25, batch_size: int = 25, seed: int = 0, amp: str = "none",
-               channels_last: bool = False, progress: bool = False) -> torch.Tensor:
+               channels_last: bool = False, fuse: bool = False, progress: bool = False) -> torch.Tensor:
     """SmoothGrad maps (N, H, W): mean absolute gradient over noisy copies, max over channels.
 
     Parameters
@@ -135,6 +153,9 @@ def smoothgrad(model, images: torch.Tensor, target=None, noise_fraction: float =
         Autocast for the forward passes (then maps differ from float32 ones by round-off).
     channels_last : bool
         Channels-last memory for the passes (faster convolutions; same maps to round-off).
+    fuse : bool
+        Fold BatchNorm into the convolutions first (:func:`fuse_batchnorm`; same maps to
+        round-off).
     progress : bool
         Progress bar over images.
 
@@ -154,6 +175,8 @@ def smoothgrad(model, images: torch.Tensor, target=None, noise_fraction: float =
                          f"{noise_fraction}, {n_samples} and {batch_size}")
     model.eval()
     target = _targets(model, images, target)
+    if fuse:
+        model = fuse_batchnorm(model)
     n = len(images)
     out = torch.empty((n,) + images.shape[-2:], device=images.device)
     parts: dict[int, list[torch.Tensor]] = {}  # |gradients| of an image's samples, until complete
@@ -267,7 +290,8 @@ def importance_maps(model, images: torch.Tensor, method: str, target=None, *,
                     layer: str | None = None, n_samples: int = 50, noise_fraction: float = 0.15,
                     n_steps: int = 32, n_baselines: int = 8, window: int | None = None,
                     batch_size: int = 16, seed: int = 0, amp: str = "none",
-                    channels_last: bool = False, progress: bool = False) -> torch.Tensor:
+                    channels_last: bool = False, fast: bool = False,
+                    progress: bool = False) -> torch.Tensor:
     """One non-negative importance map per image, at the input's size, by ``method``.
 
     Parameters
@@ -300,8 +324,8 @@ def importance_maps(model, images: torch.Tensor, method: str, target=None, *,
         Noise and baseline seed.
     amp : {"none", "bf16", "fp16"}
         Autocast, for the methods of :data:`AMP_METHODS` (others run in float32).
-    channels_last : bool
-        Channels-last memory for SmoothGrad.
+    channels_last, fast : bool
+        Channels-last memory and BatchNorm folding for SmoothGrad (same maps to round-off).
 
     Returns
     -------
@@ -320,7 +344,7 @@ def importance_maps(model, images: torch.Tensor, method: str, target=None, *,
     amp = amp if method in AMP_METHODS else "none"
     if method == "smoothgrad":
         return smoothgrad(model, images, target, noise_fraction, n_samples, batch_size, seed, amp,
-                          channels_last, progress)
+                          channels_last, fast, progress)
     if method == "gala":
         names = attention_layers(model) if layer is None else [layer]
         if not names or not any(True for n, _ in model.named_modules() if n == names[-1]):
@@ -392,7 +416,8 @@ def save_panels(path, images: np.ndarray, columns: dict, titles: list[str] | Non
     path : str or os.PathLike
     images : ndarray (N, H, W, 3) in [0, 1]
     columns : dict of str to ndarray (N, H, W)
-        Maps to show; names containing "delta" use a symmetric diverging colour map.
+        Maps to show, each with a colour bar (its own scale); names containing "delta" use a
+        symmetric diverging colour map.
     titles : list of str, optional
         Row labels.
     """
@@ -411,9 +436,11 @@ def save_panels(path, images: np.ndarray, columns: dict, titles: list[str] | Non
             value = np.asarray(maps[row], dtype=float)
             if "delta" in name:
                 bound = max(np.abs(value).max(), 1e-12)
-                axes[row, col].imshow(value, cmap="coolwarm", vmin=-bound, vmax=bound)
+                shown = axes[row, col].imshow(value, cmap="coolwarm", vmin=-bound, vmax=bound)
             else:
-                axes[row, col].imshow(value, cmap="magma")
+                shown = axes[row, col].imshow(value, cmap="magma")
+            # each panel has its own colour scale: a bar beside it says what the colours mean
+            fig.colorbar(shown, ax=axes[row, col], fraction=0.046, pad=0.02).ax.tick_params(labelsize=6)
             if row == 0:
                 axes[row, col].set_title(name, fontsize=8)
         if row == 0:

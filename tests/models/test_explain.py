@@ -72,9 +72,9 @@ def test_batched_smoothgrad_equals_captum_noise_tunnel_for_the_same_noise(model)
         for image, label in zip(images, target)])
     same = smoothgrad(model, images, target, n_samples=6, batch_size=6, seed=5)
     assert torch.equal(same, reference)  # one image's samples per batch, as captum: bit for bit
-    for batch_size, channels_last in ((4, False), (18, True), (1, True)):  # batches span images
+    for batch_size, fast in ((4, False), (18, True), (1, True)):  # batches span images
         batched = smoothgrad(model, images, target, n_samples=6, batch_size=batch_size, seed=5,
-                             channels_last=channels_last)
+                             channels_last=fast, fuse=fast)
         torch.testing.assert_close(batched, reference, rtol=1e-5, atol=1e-9)
 
 
