@@ -93,7 +93,7 @@ def measure_posts(files, db, n, label, workers=1) -> dict:
     from experiments.online.simulate import load_test
 
     with serve_process(files, db, workers) as url:
-        result = load_test(url, n, concurrency=n, timeout=600, prefix=label[:2])
+        result = load_test(url, n, timeout=600, prefix=label[:2])
     posted = sum(result["status"].values())
     assert set(result["status"]) == {201} and result["completed"] == n, result["status"]
     return {"backend": label, "participants": n, "trials": posted, "trials_per_s": posted / result["post_elapsed_s"],

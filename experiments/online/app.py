@@ -23,6 +23,7 @@ Refusals: 422 malformed post or a trial/round not in the participant's design, 4
 place (or completion with data missing). A refused post stores nothing.
 """
 
+import contextlib
 import hashlib
 import io
 import json
@@ -111,7 +112,16 @@ def create_app(config: ServeConfig, store: Store | None = None):
     from experiments.online import models
 
     ctx = Online(config, store)
-    app = FastAPI(title="clickme serve", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        import anyio.to_thread
+
+        # database-bound handlers: a few threads queue better than 40 that contend for the GIL
+        anyio.to_thread.current_default_thread_limiter().total_tokens = int(os.environ.get("CLICKME_THREADS", "8"))
+        yield
+
+    app = FastAPI(title="clickme serve", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.online = ctx
     app.mount("/static/app", StaticFiles(directory=WEB / "app"), name="app")
     if (WEB / "node_modules").is_dir():

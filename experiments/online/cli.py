@@ -48,6 +48,9 @@ def register(subparsers) -> None:
     export.set_defaults(func=_export)
 
 
+#: Seconds an idle participant connection stays open (a trial every ~2 s reuses it)
+KEEP_ALIVE_S = 30
+
 _OPTIONS = ("experiment_config", "game_config", "images", "labels", "partner", "classes", "device", "db", "host",
             "port", "workers", "admin_token", "completion_code", "completion_url", "public_url")
 
@@ -94,11 +97,12 @@ def _serve(args) -> int:
     import uvicorn
 
     if config.workers == 1:
-        uvicorn.run(create_app(config), host=config.host, port=config.port, log_level="warning")
+        uvicorn.run(create_app(config), host=config.host, port=config.port, log_level="warning",
+                    timeout_keep_alive=KEEP_ALIVE_S)
     else:
         os.environ[SETTINGS_ENV] = json.dumps(config.to_dict())
         uvicorn.run("experiments.online.app:create_app_from_env", factory=True, host=config.host,
-                    port=config.port, workers=config.workers, log_level="warning")
+                    port=config.port, workers=config.workers, log_level="warning", timeout_keep_alive=KEEP_ALIVE_S)
     return 0
 
 

@@ -54,10 +54,23 @@ def observer_answer(trial: dict, info: dict, rng: np.random.Generator, p_correct
     return (right if rng.random() < p_correct else wrong), float(rng.uniform(250, 540))
 
 
+async def _post(client, path: str, body: dict, headers: dict, attempts: int = 4):
+    """POST, retrying network errors as the page does (the idempotency key makes it safe)."""
+    import httpx
+
+    for attempt in range(attempts):
+        try:
+            return await client.post(path, json=body, headers=headers)
+        except httpx.TransportError:
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.2 * 2 ** attempt)
+
+
 async def _start(client, pid: str, out: dict):
     secret = secrets.token_hex(32)
     headers = {"Authorization": f"Bearer {secret}"}
-    r = await client.post("/api/experiment/start", json={"participant_id": pid, "token": secret}, headers=headers)
+    r = await _post(client, "/api/experiment/start", {"participant_id": pid, "token": secret}, headers)
     r.raise_for_status()
     design = r.json()["design"]
     out["expected"][pid] = len(design["trials"])
@@ -70,36 +83,53 @@ async def _post_trials(client, session, rng, retry_every: int, out: dict) -> Non
         key, rt = observer_answer(trial, design["info"], rng)
         body = trial_body(pid, trial, key, rt)
         start = time.perf_counter()
-        r = await client.post("/api/experiment/trials", json=body, headers=headers)
+        r = await _post(client, "/api/experiment/trials", body, headers)
         out["latency_ms"].append(1000 * (time.perf_counter() - start))
         out["status"][r.status_code] = out["status"].get(r.status_code, 0) + 1
         if retry_every and i % retry_every == 0:  # the reply was "lost": the page posts it again
-            r = await client.post("/api/experiment/trials", json=body, headers=headers)
+            r = await _post(client, "/api/experiment/trials", body, headers)
             out["retry_status"][r.status_code] = out["retry_status"].get(r.status_code, 0) + 1
-    r = await client.post("/api/experiment/complete", json={"participant_id": pid}, headers=headers)
+    r = await _post(client, "/api/experiment/complete", {"participant_id": pid}, headers)
     out["completed"] += int(r.status_code == 200)
 
 
-async def _load_test(base_url, n, concurrency, retry_every, prefix, seed, timeout) -> dict:
+async def _session(base_url, pid, rng, retry_every, out, started, go) -> None:
     import httpx
 
+    # one client (one keep-alive connection) per simulated browser, as real browsers have
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+        session = await _start(client, pid, out)
+        started.append(pid)
+        await go.wait()
+        await _post_trials(client, session, rng, retry_every, out)
+
+
+async def _load_test(base_url, n, retry_every, prefix, seed, timeout) -> dict:
     out = {"expected": {}, "latency_ms": [], "status": {}, "retry_status": {}, "completed": 0}
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
-        rngs = np.random.default_rng(seed).spawn(n)
-        start = time.perf_counter()
-        sessions = await asyncio.wait_for(asyncio.gather(*(_start(client, f"{prefix}{k:04d}", out)
-                                                           for k in range(n))), timeout)
-        posting = time.perf_counter()
-        await asyncio.wait_for(asyncio.gather(*(_post_trials(client, s, rngs[k], retry_every, out)
-                                                for k, s in enumerate(sessions))), timeout)
-        out["start_elapsed_s"] = posting - start
-        out["post_elapsed_s"] = time.perf_counter() - posting
+    rngs = np.random.default_rng(seed).spawn(n)
+    started, go = [], asyncio.Event()
+    start = time.perf_counter()
+    tasks = [asyncio.create_task(_session(base_url, f"{prefix}{k:04d}", rngs[k], retry_every, out, started, go))
+             for k in range(n)]
+
+    async def all_started():
+        while len(started) < n:
+            done = [t for t in tasks if t.done() and t.exception() is not None]
+            if done:
+                raise done[0].exception()
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(all_started(), timeout)
+    posting = time.perf_counter()
+    go.set()  # every participant posts its trials at once
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout)
+    out["start_elapsed_s"] = posting - start
+    out["post_elapsed_s"] = time.perf_counter() - posting
     return out
 
 
-def load_test(base_url: str, n: int = 200, *, concurrency: int = 200, retry_every: int = 3, prefix: str = "L",
-              seed: int = 0, timeout: float = 120.0) -> dict:
+def load_test(base_url: str, n: int = 200, *, retry_every: int = 3, prefix: str = "L", seed: int = 0,
+              timeout: float = 120.0) -> dict:
     """Run ``n`` simulated participants at once against ``base_url``.
 
     Returns
@@ -110,7 +140,7 @@ def load_test(base_url: str, n: int = 200, *, concurrency: int = 200, retry_ever
         (all participants started at once) and ``post_elapsed_s`` (then all their trials posted
         at once, retries and completions included).
     """
-    return asyncio.run(_load_test(base_url, n, concurrency, retry_every, prefix, seed, timeout))
+    return asyncio.run(_load_test(base_url, n, retry_every, prefix, seed, timeout))
 
 
 #: The tiny study's images: (image_id, is an animal, game label)

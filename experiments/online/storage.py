@@ -229,8 +229,8 @@ class Store:
         status : {"stored", "duplicate", "conflict"}
             ``duplicate``: the same key was stored before (a retry; nothing new is written);
             ``conflict``: another key already holds this place in the session.
-        row : mapping
-            The stored row (the new one, or the one found).
+        row : mapping or None
+            The stored values (the new ones, or the row found; None on a conflict).
         """
         import sqlalchemy as sa
 
@@ -239,15 +239,13 @@ class Store:
         try:
             with self._write, self.engine.begin() as conn:
                 conn.execute(t.insert().values(**values))
-            status = "stored"
+            return "stored", values
         except sa.exc.IntegrityError:
-            status = None
+            pass
         with self.engine.connect() as conn:
             found = conn.execute(sa.select(t).where(t.c.participant_pk == participant_pk,
                                                     t.c.idempotency_key == key)).mappings().first()
-        if status is None:
-            status = "duplicate" if found is not None else "conflict"
-        return status, found
+        return ("duplicate" if found is not None else "conflict"), found
 
     def rows(self, table: str, participant_pk: int | None = None) -> list:
         """Trials or rounds (of one participant), in arrival order."""

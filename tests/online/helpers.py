@@ -30,7 +30,8 @@ def running_server(app):
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           limit_concurrency=1000, backlog=2048))
+                                           limit_concurrency=1000, backlog=2048,
+                                           timeout_keep_alive=30))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -109,7 +109,7 @@ def test_browser_experiment_and_game(browser, server, tmp_path):
     url, store, db = server
     errors: list[str] = []
     page = _page(browser, errors)
-    page.goto(f"{url}/experiment?PROLIFIC_PID=W001&STUDY_ID=ST1&SESSION_ID=SE1")
+    page.goto(f"{url}/experiment?PROLIFIC_PID=W001&STUDY_ID=ST1&SESSION_ID=SE1&photodiode=1")
     page.get_by_role("button", name="I agree").click()
     page.locator("#jspsych-instructions-next").click()
     page.locator("#jspsych-instructions-next").click()

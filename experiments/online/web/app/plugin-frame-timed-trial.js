@@ -49,6 +49,17 @@ var jsPsychFrameTimedTrial = (function (jspsych) {
         `<div class="rc-stage" style="width:${size}px;height:${size}px">` +
         `<img class="rc-stim" alt="" width="${size}" height="${size}" style="visibility:hidden">` +
         `<div class="rc-fix">+</div><div class="rc-text"></div></div>`;
+      // ?photodiode=1: a square in the top-left corner turns white exactly while the image is shown,
+      // for a photodiode taped to the screen (docs/online.md)
+      const diode = ClickMe.params.get("photodiode") ? document.createElement("div") : null;
+      if (diode) {
+        diode.className = "rc-photodiode";
+        display_element.appendChild(diode);
+      }
+      const show = (visible) => {
+        img.style.visibility = visible ? "visible" : "hidden";
+        if (diode) diode.style.background = visible ? "#fff" : "#000";
+      };
       const img = display_element.querySelector(".rc-stim");
       const fix = display_element.querySelector(".rc-fix");
       const text = display_element.querySelector(".rc-text");
@@ -111,7 +122,7 @@ var jsPsychFrameTimedTrial = (function (jspsych) {
             hz = ClickMe.rateFromTimes(fixTimes) || trial.refresh_hz;
             wantStim = Math.max(1, Math.round((trial.stimulus_ms * hz) / 1000));
             fix.style.visibility = "hidden";
-            img.style.visibility = "visible";
+            show(true);
             onset = ts;
             stimTimes.push(ts);
             phase = "stimulus";
@@ -121,7 +132,7 @@ var jsPsychFrameTimedTrial = (function (jspsych) {
           if (phase === "stimulus") {
             stimTimes.push(ts);
             if (stimTimes.length - 1 >= wantStim) {
-              img.style.visibility = "hidden";
+              show(false);
               offset = ts;
               phase = "response";
             }
