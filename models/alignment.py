@@ -686,8 +686,10 @@ def psychophysics_tables(rows: pd.DataFrame, n_boot: int = 200, seed: int = 0,
     dict
         ``accuracy``: ``model, group, level, intact, accuracy, sem, n_images`` (the humans'
         ``accuracy.csv`` columns; S.E.M. over images); ``params``: ``model, group, threshold,
-        threshold_ci_low, threshold_ci_high, alpha, beta, lapse, n_images, n_trials`` (logistic fit,
-        image-bootstrap CIs); ``curve``: ``model, group, level, predicted, ci_low, ci_high``.
+        threshold_ci_low, threshold_ci_high, alpha, beta, lapse, n_images, n_trials,
+        threshold_in_range`` (logistic fit, image-bootstrap CIs; a threshold outside the levels
+        tested, as a flat curve gives, is NaN); ``curve``: ``model, group, level, predicted,
+        ci_low, ci_high``.
     """
     from clickme_analysis.psychophysics import accuracy_by_level, psychometric_fit
 
@@ -696,7 +698,12 @@ def psychophysics_tables(rows: pd.DataFrame, n_boot: int = 200, seed: int = 0,
         trials = _as_trials(group)
         accuracy.append(accuracy_by_level(trials).assign(model=model))
         fit, curve = psychometric_fit(trials, n_boot=n_boot, seed=seed, progress=progress)
-        params.append(fit.assign(model=model))
+        # a flat curve (a model at chance, or at ceiling throughout) has no threshold: the fit
+        # then puts it at a bound far outside the levels tested; report NaN instead
+        revealed = trials.loc[trials["map_source"] != "intact", "level"]
+        outside = ~fit["threshold"].between(revealed.min(), revealed.max())
+        fit.loc[outside, ["threshold", "threshold_ci_low", "threshold_ci_high"]] = np.nan
+        params.append(fit.assign(model=model, threshold_in_range=~outside))
         curves.append(curve.assign(model=model))
 
     def first(frames):

@@ -18,6 +18,9 @@ from reports.style import GREY, SINGLE_COLUMN, colors_for, display_name, new_fig
 #: Marker per importance-map method (colour is the model).
 METHOD_MARKERS = {"saliency": "o", "smoothgrad": "s", "integrated_gradients": "D", "gradient_shap": "^",
                   "layer_gradcam": "v", "occlusion": "P", "gala": "*"}
+METHOD_LABELS = {"saliency": "Saliency", "smoothgrad": "SmoothGrad", "integrated_gradients": "Integrated gradients",
+                 "gradient_shap": "GradientSHAP", "layer_gradcam": "Grad-CAM", "occlusion": "Occlusion",
+                 "gala": "GALA attention"}
 
 
 @styled
@@ -50,7 +53,7 @@ def alignment_vs_accuracy(summary: pd.DataFrame):
         ax.errorbar([row["x"]], [row["alignment"]], yerr=np.nan_to_num(err), color=colors[str(model)],
                     marker=METHOD_MARKERS.get(str(method), "o"), linestyle="none",
                     markerfacecolor="white" if row["unknown"] else colors[str(model)],
-                    label=f"{display_name(model)}: {display_name(method)}", zorder=3)
+                    label=f"{display_name(model)}: {METHOD_LABELS.get(str(method), str(method))}", zorder=3)
     ceiling = float(summary["ceiling"].iloc[0])
     ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label=f"Human ceiling (\u03c1 = {ceiling:.2f})")
     null = summary["null_alignment"].astype(float)
