@@ -102,7 +102,8 @@ def register_alignment(subparsers) -> None:
     alignment.add_argument("--labels", help="CSV image_id,label (class index, ImageNet WordNet id or "
                                             "name; empty = unknown)")
     alignment.add_argument("--clicks", help="click log of the maps' participants: human ceiling and "
-                                            "null from it (default: the paper's 0.58 and 0.18)")
+                                            "null from it (default: the paper's inter-rater values, "
+                                            "clickme_analysis.reliability.PAPER_CEILING and PAPER_NULL)")
     alignment.add_argument("--ceiling", type=positive_float, help="explicit human ceiling rho")
     alignment.add_argument("--method", action="append", default=[],
                            help="Saliency, SmoothGrad, IntegratedGradients, GradientShap, "
