@@ -127,7 +127,8 @@ def run_child(argv, cwd=None, env=None) -> dict:
     if process.returncode:
         raise SystemExit(f"{' '.join(map(str, argv[:5]))} failed ({process.returncode}):\n{stderr[-3000:]}")
     lines = [line for line in stdout.splitlines() if line.strip()]
-    return {"seconds": seconds, "rss_mb": usage.ru_maxrss / 1024, "last": lines[-1] if lines else ""}
+    return {"seconds": seconds, "cpu_s": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024,
+            "last": lines[-1] if lines else ""}
 
 
 def old_tree(folder: Path) -> Path:
@@ -157,6 +158,7 @@ def measure_new(log: Path, counts: dict, work: Path, tag: str) -> dict:
             "read_rss_mb": read["rss_mb"], "maps_s": maps["seconds"], "maps_per_s": counts["images"] / maps["seconds"],
             "participant_maps_per_s": counts["maps"] / maps["seconds"], "maps_rss_mb": maps["rss_mb"],
             "bytes_per_map": out.stat().st_size / counts["images"], "reliability_s": rel["seconds"],
+            "maps_cpu_s": maps["cpu_s"], "reliability_cpu_s": rel["cpu_s"],
             "reliability_rss_mb": rel["rss_mb"], "human_rho": summary["human"]["mean"],
             "null_rho": summary["null"]["mean"], "maps_line": maps["last"]}
 
@@ -174,7 +176,7 @@ def measure_old(log: Path, counts: dict, work: Path) -> dict:
             "read_rss_mb": read["rss_mb"], "maps_s": maps["seconds"], "maps_per_s": counts["images"] / maps["seconds"],
             "participant_maps_per_s": counts["maps"] / maps["seconds"], "maps_rss_mb": maps["rss_mb"],
             "bytes_per_map": out.stat().st_size / counts["images"], "reliability_s": rel["seconds"],
-            "reliability_rss_mb": rel["rss_mb"]}
+            "maps_cpu_s": maps["cpu_s"], "reliability_cpu_s": rel["cpu_s"], "reliability_rss_mb": rel["rss_mb"]}
 
 
 def main() -> None:
@@ -188,7 +190,8 @@ def main() -> None:
     args = parser.parse_args()
     ref = args.reference_scale
     work = Path(tempfile.mkdtemp(prefix="clickme-scale-", dir=args.workdir))
-    print(f"work folder {work}; cores {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(f"work folder {work}; cores {os.cpu_count()}; load average {os.getloadavg()[0]:.1f} (times are wall "
+          "clock on this machine as it is: compare within one run)", flush=True)
     try:
         results, counts = {}, {}
         scales = sorted({ref, args.scale})
@@ -205,6 +208,7 @@ def main() -> None:
             results["old"] = measure_old(log, counts[ref], work)
             print(f"  old (scale {ref:g}): {results['old']}", flush=True)
         report(results, args.scale, ref)
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -212,8 +216,10 @@ def main() -> None:
 def report(results: dict, scale: float, ref: float) -> None:
     rows = [("clicks read / s", "clicks_per_s", "{:,.0f}"), ("maps / s (archive entries)", "maps_per_s", "{:,.0f}"),
             ("participant maps / s", "participant_maps_per_s", "{:,.0f}"), ("maps wall time (s)", "maps_s", "{:,.1f}"),
+            ("maps CPU time (s)", "maps_cpu_s", "{:,.1f}"),
             ("maps peak RSS (MB)", "maps_rss_mb", "{:,.0f}"), ("bytes per map (KB)", "bytes_per_map", "{:,.1f}"),
             ("reliability 10,000 images (s)", "reliability_s", "{:,.1f}"),
+            ("reliability CPU time (s)", "reliability_cpu_s", "{:,.1f}"),
             ("reliability peak RSS (MB)", "reliability_rss_mb", "{:,.0f}")]
     columns = [k for k in results]
     names = {k: (f"new, scale {k:g}" if k != "old" else f"{OLD_COMMIT}, scale {ref:g}") for k in columns}

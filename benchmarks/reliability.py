@@ -25,7 +25,7 @@ import numpy as np
 from scipy import stats
 
 from clickme_analysis.maps import blur_map, box_sums, paint_clicks
-from clickme_analysis.reliability import paired_rank_correlations, spearman_rows
+from clickme_analysis.ranks import paired_rank_correlations, spearman_rows
 
 
 def simulated_maps(n: int, seed: int = 0, as_float: bool = False) -> np.ndarray:

@@ -83,7 +83,14 @@ class MapSource(Mapping):
             raise KeyError(f"{image_id!r} is not in {self.kind} {self.path}") from None
 
     def __getitem__(self, image_id) -> np.ndarray:
-        return self._read(self._position(image_id))
+        position = self._position(image_id)
+        try:
+            return self._read(position)
+        except InputError:
+            raise
+        except (OSError, RuntimeError, ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+            raise InputError(f"the map of {image_id!r} is unreadable ({type(err).__name__}: {err})", path=self.path,
+                             field=str(image_id)) from None
 
     def _read(self, position: int) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -149,6 +156,9 @@ class MapArchive(MapSource):
             raise _not_an_archive(self.path, expected) from None
         if not hasattr(self._npz, "files"):  # a plain .npy array
             raise _not_an_archive(self.path, expected)
+        self._init_members(expected)
+
+    def _init_members(self, expected: str) -> None:
         try:
             fmt = str(self._npz["format"]) if "format" in self._npz.files else None
             if fmt != FORMAT:
@@ -158,11 +168,14 @@ class MapArchive(MapSource):
                                  path=self.path, field="format")
             self.image_ids = [str(i) for i in self._npz["image_ids"]]
             self._labels = [str(x) for x in self._npz["labels"]]
-            self._counts = self._npz["participant_counts"]
+            self._counts = np.asarray(self._npz["participant_counts"], dtype=np.int64).ravel()
+            if not len(self._labels) == len(self._counts) == len(self.image_ids):
+                raise InputError(f"expected one label and one participant count per image id ({len(self.image_ids)}), "
+                                 f"got {len(self._labels)} and {len(self._counts)}", path=self.path, field="labels")
         except InputError:
             self._npz.close()
             raise
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error) as err:
             self._npz.close()
             raise InputError(f"not a readable ClickMe map archive ({err})", path=self.path) from None
         self._init_index()
@@ -190,10 +203,8 @@ class MapStore(MapSource):
     kind = "map store"
 
     def __init__(self, path, _file=None):
-        import h5py
-
         self.path = Path(path)
-        self._file = _file if _file is not None else h5py.File(self.path, "r")
+        self._file = _file if _file is not None else _open_hdf5(self.path)
         try:
             attrs = self._file.attrs
             self.encoding = str(attrs.get("encoding", ""))
@@ -202,7 +213,7 @@ class MapStore(MapSource):
             self._counts = self._file["participant_counts"][()]
             self._maps = self._file["maps"]
             self._denominators = self._file["denominators"][()] if self.encoding == "delta-ratio" else None
-        except KeyError as err:
+        except (KeyError, OSError, RuntimeError, ValueError, TypeError, AttributeError) as err:
             self._file.close()
             raise InputError(f"not a complete {STORE_FORMAT} file ({err})", path=self.path) from None
         if self.encoding not in ("delta-ratio", "float32"):
@@ -265,9 +276,13 @@ class ClickMe2Maps(MapSource):
         from clickme_analysis.ids import image_ids
 
         self.path = Path(path)
-        self._file = _file if _file is not None else h5py.File(self.path, "r")
-        group = self._file["clickmaps"]
-        self._names = sorted(name for name, item in group.items() if isinstance(item, h5py.Dataset))
+        self._file = _file if _file is not None else _open_hdf5(self.path)
+        try:
+            group = self._file["clickmaps"]
+            self._names = sorted(name for name, item in group.items() if isinstance(item, h5py.Dataset))
+        except (KeyError, OSError, RuntimeError, ValueError, TypeError, AttributeError) as err:
+            self._file.close()
+            raise InputError(f"not a readable ClickMe 2.0 map file ({err})", path=self.path) from None
         self.image_ids = image_ids(self._names, rule=id_rule, what="clickmaps datasets")
         self._init_index()
         self._counts = self._file.get("click_counts")
@@ -371,15 +386,25 @@ def map_format(path) -> str:
     if head.startswith(b"PK"):
         return "npz"
     if head == _HDF5_SIGNATURE:
-        import h5py
-
-        with h5py.File(path, "r") as f:
-            if f.attrs.get("format") == STORE_FORMAT:
-                return "store"
-            if "clickmaps" in f:
-                return "clickme2"
+        try:
+            with _open_hdf5(path) as f:
+                if f.attrs.get("format") == STORE_FORMAT:
+                    return "store"
+                if "clickmaps" in f:
+                    return "clickme2"
+        except (InputError, OSError, RuntimeError, ValueError, TypeError, KeyError):
+            return "hdf5-unreadable"
         return "hdf5"
     return "unknown"
+
+
+def _open_hdf5(path: Path):
+    import h5py
+
+    try:
+        return h5py.File(path, "r")
+    except (OSError, RuntimeError, ValueError) as err:
+        raise InputError(f"expected a readable HDF5 map file, got a damaged HDF5 file ({err})", path=path) from None
 
 
 def open_maps(source, *, id_rule: str = "stem") -> MapSource:
@@ -426,8 +451,10 @@ def open_maps(source, *, id_rule: str = "stem") -> MapSource:
     if not path.exists():
         raise InputError("map source not found: expected a map archive (.npz), an HDF5 map file or a "
                          "folder of map files", path=path)
+    detail = "it cannot be opened" if kind == "hdf5-unreadable" else \
+        "neither clickme-map-store/1 nor a clickmaps/ group" if kind == "hdf5" else ""
     raise _not_an_archive(path, "a map archive (.npz), an HDF5 map file (clickme-map-store/1 or ClickMe "
-                                "2.0 clickmaps/) or a folder of map files")
+                                "2.0 clickmaps/) or a folder of map files", detail)
 
 
 # --------------------------------------------------------------------------------------------

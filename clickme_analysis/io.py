@@ -513,9 +513,12 @@ def _parquet_batches(path: Path):
 
     try:
         parquet = pq.ParquetFile(path)
-    except (pa.ArrowInvalid, OSError):
+    except (pa.ArrowException, OSError):
         raise InputError(f"expected a Parquet file, got {describe_file(path)}", path=path) from None
-    yield from parquet.iter_batches(batch_size=1 << 18)
+    try:
+        yield from parquet.iter_batches(batch_size=1 << 18)
+    except (pa.ArrowException, OSError) as err:
+        raise InputError(f"not a readable Parquet file ({err})", path=path) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -683,6 +686,10 @@ def _npz_chunk(path: Path, reader, problems: _Problems) -> ClickChunk:
     missing = {"file_pointer", "clickmap_x", "clickmap_y", "user_id"} - set(data)
     if missing:
         raise InputError(f"ClickMe 2.0 NPZ lacks arrays {sorted(missing)} (has {sorted(data)[:8]})", path=path)
+    for name in ("file_pointer", "clickmap_x", "clickmap_y", "user_id", "user_catch_trial", "is_mobile"):
+        if name in data and np.ndim(data[name]) != 1:
+            raise InputError(f"expected a 1-D array, one entry per trial, got shape {np.shape(data[name])}",
+                             path=path, field=name)
     n = len(data["file_pointer"])
     for name in ("clickmap_x", "clickmap_y", "user_id", "user_catch_trial", "is_mobile"):
         if name in data and len(data[name]) != n:
@@ -690,7 +697,11 @@ def _npz_chunk(path: Path, reader, problems: _Problems) -> ClickChunk:
                              path=path, field=name)
     keep = np.ones(n, dtype=bool)
     if "user_catch_trial" in data and reader.catch_threshold is not None:
-        accuracy = np.asarray(data["user_catch_trial"], dtype=np.float64)
+        try:
+            accuracy = np.asarray(data["user_catch_trial"], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InputError(f"expected catch-trial accuracies (numbers in [0, 1]), got {data['user_catch_trial'][:3]!r}",
+                             path=path, field="user_catch_trial") from None
         low = ~(accuracy >= reader.catch_threshold)
         for k in np.flatnonzero(low):
             problems.bad(k + 1, "user_catch_trial", f"catch-trial accuracy {accuracy[k]:g} below "
