@@ -207,7 +207,8 @@ def create_app(config: ServeConfig, store: Store | None = None):
         row = _authorised(ctx, "experiment", body.participant_id, authorization)
         trial = task.trial_row(body.participant_id, row["design"], body)
         status, stored = ctx.store.insert_once("trials", row["id"], body.idempotency_key, {
-            "phase": body.phase, "block": body.block, "trial": body.trial, "row": trial})
+            "phase": body.phase, "block": body.block, "trial": body.trial, "row": trial,
+            "flagged": bool(trial["timing_flag"])})
         return _stored_reply(status, {"correct": stored["row"]["correct"] if stored else None,
                                       "timing_flag": stored["row"]["timing_flag"] if stored else None})
 
@@ -314,21 +315,15 @@ def _completion(config: ServeConfig) -> dict:
 
 
 def summary(store: Store) -> dict:
-    """Per-participant progress (admin page): stored trials and rounds, flagged timing."""
-    trials, rounds = {}, {}
-    for r in store.rows("trials"):
-        n, flagged = trials.get(r["participant_pk"], (0, 0))
-        trials[r["participant_pk"]] = (n + 1, flagged + int(bool(r["row"].get("timing_flag"))))
-    for r in store.rows("rounds"):
-        rounds[r["participant_pk"]] = rounds.get(r["participant_pk"], 0) + 1
+    """Per-participant progress (admin page): stored trials or rounds, flagged timing."""
+    counts = store.per_participant()
     people = []
     for p in store.all_participants():
-        n, flagged = trials.get(p["id"], (0, 0))
+        n, flagged = counts.get(p["id"], (0, 0))
         expected = len(p["design"].get("trials", p["design"].get("order", [])))
         people.append({"task": p["task"], "participant_id": p["participant_id"], "study_id": p["study_id"],
                        "session_id": p["session_id"], "status": p["status"], "created": p["created"],
-                       "finished": p["finished"], "stored": n if p["task"] == "experiment" else rounds.get(p["id"], 0),
-                       "expected": expected, "timing_flagged": flagged,
+                       "finished": p["finished"], "stored": n, "expected": expected, "timing_flagged": flagged,
                        "refresh_hz": (p["browser"] or {}).get("refresh_hz")})
     return {"counts": store.counts(), "participants": people}
 

@@ -16,12 +16,11 @@ renamed, so an interrupted export never leaves a half file.
 from __future__ import annotations
 
 import csv
-import io
 import json
 from pathlib import Path
 
 from clickme_analysis.errors import InputError
-from clickme_analysis.fileio import atomic_write_text
+from clickme_analysis.fileio import atomic_write, atomic_write_text
 from experiments.online.storage import Store
 
 #: Columns of ``experiment/browser_timing.csv``
@@ -30,13 +29,14 @@ TIMING_COLUMNS = ("participant", "phase", "block", "trial", "refresh_hz", "stim_
                   "fixation_frames", "fixation_ms", "dropped_frames")
 
 
-def _csv_text(columns, rows, value) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([value(row.get(c)) for c in columns])
-    return buffer.getvalue()
+def _write_csv(path, columns, rows, value) -> Path:
+    """A CSV written row by row to a temporary file, then renamed (bounded memory)."""
+    with atomic_write(path, "w") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([value(row.get(c)) for c in columns])
+    return Path(path)
 
 
 def _session_record(p, n_trials: int) -> dict:
@@ -58,48 +58,44 @@ def export_experiment(store: Store, out) -> list[Path]:
     """Write each experiment participant's trial CSV and session JSON, and the timing table."""
     from experiments.session import DATA_COLUMNS, _csv_value
 
-    out = Path(out)
-    data = out / "experiment" / "data"
+    data = Path(out) / "experiment" / "data"
     data.mkdir(parents=True, exist_ok=True)
-    rows = {}
-    for r in store.rows("trials"):
-        rows.setdefault(r["participant_pk"], []).append(r)
-    written, timing = [], []
+    written = []
     for p in store.all_participants("experiment"):
         order = {(t["phase"], t["block"], t["trial"]): k for k, t in enumerate(p["design"]["trials"])}
-        mine = sorted(rows.get(p["id"], []), key=lambda r: order.get((r["phase"], r["block"], r["trial"]), 0))
-        trial_rows = [r["row"] for r in mine]
+        mine = sorted(store.rows("trials", p["id"]), key=lambda r: order.get((r["phase"], r["block"], r["trial"]), 0))
         name = p["participant_id"]
-        written.append(atomic_write_text(data / f"{name}.csv", _csv_text(DATA_COLUMNS, trial_rows, _csv_value)))
+        written.append(_write_csv(data / f"{name}.csv", DATA_COLUMNS, (r["row"] for r in mine), _csv_value))
         record = _session_record(p, len(p["design"]["trials"]))
         written.append(atomic_write_text(data / f"{name}.json", json.dumps(record, indent=2, default=str)))
-        timing.extend(trial_rows)
-    written.append(atomic_write_text(out / "experiment" / "browser_timing.csv",
-                                     _csv_text(TIMING_COLUMNS, timing, _csv_value)))
+    written.append(_write_csv(Path(out) / "experiment" / "browser_timing.csv", TIMING_COLUMNS,
+                              (r["row"] for r in store.iter_rows("trials")), _csv_value))
     return written
 
 
 def export_game(store: Store, out) -> list[Path]:
-    """Write the game log (rounds in arrival order) and the session records."""
+    """Write the game log (rounds in arrival order, streamed) and the session records."""
     out = Path(out) / "game"
     out.mkdir(parents=True, exist_ok=True)
-    people = {p["id"]: p for p in store.all_participants("game")}
-    rounds = store.rows("rounds")
-    log = "".join(json.dumps(r["record"]) + "\n" for r in rounds)
+    tally = {}  # participant pk -> [rounds, skipped, score]
+    with atomic_write(out / "game_log.jsonl", "w") as f:
+        for r in store.iter_rows("rounds"):
+            f.write(json.dumps(r["record"]) + "\n")
+            t = tally.setdefault(r["participant_pk"], [0, 0, 0.0])
+            t[0], t[1], t[2] = t[0] + 1, t[1] + int(bool(r["record"]["skipped"])), t[2] + r["record"]["points"]
     sessions = []
-    for p in people.values():
-        mine = [r["record"] for r in rounds if r["participant_pk"] == p["id"]]
+    for p in store.all_participants("game"):
+        played, skipped, score = tally.get(p["id"], (0, 0, 0.0))
         sessions.append({
             "session_id": f"{p['participant_id']}_{p['created']}", "participant_id": p["participant_id"],
             "mode": "online", "partner": p["design"]["partner"], "player": None,
             "config": p["design"]["config"], "point_rule": p["design"]["point_rule"],
             "started": p["created"], "finished": p["finished"],
             "status": "completed" if p["status"] == "completed" else "aborted", "rounds_before": 0,
-            "rounds_played": len(mine), "rounds_skipped": sum(bool(r["skipped"]) for r in mine),
-            "score": float(sum(r["points"] for r in mine)), "order": p["design"]["order"],
-            "window": None, "browser": p["browser"], "study_id": p["study_id"],
+            "rounds_played": played, "rounds_skipped": skipped, "score": float(score),
+            "order": p["design"]["order"], "window": None, "browser": p["browser"], "study_id": p["study_id"],
             "platform_session_id": p["session_id"]})
-    return [atomic_write_text(out / "game_log.jsonl", log),
+    return [out / "game_log.jsonl",
             atomic_write_text(out / "session.json", json.dumps({"sessions": sessions}, indent=2, default=str))]
 
 

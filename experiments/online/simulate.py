@@ -15,6 +15,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import ssl
 import subprocess
 import tempfile
 import time
@@ -93,11 +94,11 @@ async def _post_trials(client, session, rng, retry_every: int, out: dict) -> Non
     out["completed"] += int(r.status_code == 200)
 
 
-async def _session(base_url, pid, rng, retry_every, out, started, go) -> None:
+async def _session(base_url, pid, rng, retry_every, out, started, go, tls) -> None:
     import httpx
 
     # one client (one keep-alive connection) per simulated browser, as real browsers have
-    async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=base_url, timeout=60, verify=tls) as client:
         session = await _start(client, pid, out)
         started.append(pid)
         await go.wait()
@@ -108,8 +109,9 @@ async def _load_test(base_url, n, retry_every, prefix, seed, timeout) -> dict:
     out = {"expected": {}, "latency_ms": [], "status": {}, "retry_status": {}, "completed": 0}
     rngs = np.random.default_rng(seed).spawn(n)
     started, go = [], asyncio.Event()
+    tls = ssl.create_default_context()  # built once: loading the CA bundle per client costs more than a post
     start = time.perf_counter()
-    tasks = [asyncio.create_task(_session(base_url, f"{prefix}{k:04d}", rngs[k], retry_every, out, started, go))
+    tasks = [asyncio.create_task(_session(base_url, f"{prefix}{k:04d}", rngs[k], retry_every, out, started, go, tls))
              for k in range(n)]
 
     async def all_started():

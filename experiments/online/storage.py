@@ -79,6 +79,7 @@ def _tables():
         sa.Column("block", sa.Integer, nullable=False),
         sa.Column("trial", sa.Integer, nullable=False),
         sa.Column("row", sa.JSON, nullable=False),
+        sa.Column("flagged", sa.Boolean, nullable=False),
         sa.Column("received", sa.String(40), nullable=False),
         sa.UniqueConstraint("participant_pk", "idempotency_key", name="uq_trial_key"),
         sa.UniqueConstraint("participant_pk", "phase", "block", "trial", name="uq_trial_place"),
@@ -257,6 +258,31 @@ class Store:
             query = query.where(t.c.participant_pk == participant_pk)
         with self.engine.connect() as conn:
             return list(conn.execute(query).mappings())
+
+    def iter_rows(self, table: str, batch: int = 1000):
+        """Every trial or round in arrival order, read ``batch`` rows at a time (bounded memory)."""
+        import sqlalchemy as sa
+
+        t = getattr(self, table)
+        with self.engine.connect() as conn:
+            result = conn.execution_options(yield_per=batch).execute(sa.select(t).order_by(t.c.id))
+            yield from result.mappings()
+
+    def per_participant(self) -> dict:
+        """``participant pk -> (trials or rounds stored, trials flagged)`` by SQL aggregates."""
+        import sqlalchemy as sa
+
+        out = {}
+        with self.engine.connect() as conn:
+            t = self.trials
+            flagged = sa.func.sum(sa.case((t.c.flagged, 1), else_=0))
+            for pk, n, bad in conn.execute(sa.select(t.c.participant_pk, sa.func.count(), flagged)
+                                           .group_by(t.c.participant_pk)):
+                out[pk] = (int(n), int(bad or 0))
+            r = self.rounds
+            for pk, n in conn.execute(sa.select(r.c.participant_pk, sa.func.count()).group_by(r.c.participant_pk)):
+                out[pk] = (int(n), 0)
+        return out
 
     def counts(self) -> dict:
         import sqlalchemy as sa
