@@ -51,10 +51,10 @@ def main(n_maps: int = 6, repeats: int = 3) -> dict[str, float]:
     totals = dict.fromkeys(methods + ["heapq"], 0.0)
     print(f"{'map':>4} {'budget':>7} " + " ".join(f"{m + ' ms':>11}" for m in totals))
     for k, importance in enumerate(maps):
-        ref_s, ref = _time(lambda: reveal_order(importance, seed=k, method="heapq"), repeats)
+        ref_s, ref = _time(lambda m=importance, k=k: reveal_order(m, seed=k, method="heapq"), repeats)
         row = {"heapq": ref_s}
         for method in methods:
-            row[method], order = _time(lambda: reveal_order(importance, seed=k, method=method), repeats)
+            row[method], order = _time(lambda m=importance, k=k, method=method: reveal_order(m, seed=k, method=method), repeats)
             if not np.array_equal(order, ref):
                 raise AssertionError(f"map {k}: {method} and heapq orders differ")
         for method, seconds in row.items():
