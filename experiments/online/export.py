@@ -46,7 +46,7 @@ def _session_record(p, n_trials: int) -> dict:
     browser = p["browser"] or {}
     return {"participant": p["participant_id"], **info, "config": config_dict,
             "seed": [config_dict.get("seed"), info["participant_index"]],
-            "status": p["status"] if p["status"] == "completed" else "aborted",
+            "status": "completed" if p["status"] == "completed" else "running",
             "started": p["created"], "finished": p["finished"], "resumed": [], "n_trials": n_trials,
             "runs": [{"time": p["created"], "mode": "online", "fps_nominal": browser.get("refresh_hz"),
                       "fps_measured": browser.get("refresh_hz"), "keyboard_backend": "browser-keydown",
@@ -91,7 +91,7 @@ def export_game(store: Store, out) -> list[Path]:
             "mode": "online", "partner": p["design"]["partner"], "player": None,
             "config": p["design"]["config"], "point_rule": p["design"]["point_rule"],
             "started": p["created"], "finished": p["finished"],
-            "status": "completed" if p["status"] == "completed" else "aborted", "rounds_before": 0,
+            "status": "completed" if p["status"] == "completed" else "running", "rounds_before": 0,
             "rounds_played": played, "rounds_skipped": skipped, "score": float(score),
             "order": p["design"]["order"], "window": None, "browser": p["browser"], "study_id": p["study_id"],
             "platform_session_id": p["session_id"]})
