@@ -215,6 +215,27 @@ def tfrecord_records(path, *, decode: bool = True):
                label, heatmap)
 
 
+def _packed_samples(folder: Path) -> tuple[list[Sample], list[str]]:
+    """A packed folder (:mod:`models.shards`) read into memory (small evaluation sets)."""
+    import json
+
+    from models.shards import iter_shard, read_index
+
+    index = read_index(folder)
+    samples = []
+    for shard in index["shards"]:
+        for key, parts in iter_shard(folder / shard["name"], shard["n_samples"]):
+            meta = json.loads(parts["json"])
+            human = None
+            if meta.get("has_map"):
+                q = decode_image(parts["map.png"], gray=True, where={"path": folder / shard["name"],
+                                                                     "field": key})
+                human = (meta["map_offset"] + q * meta["map_scale"]).astype(np.float32)
+            samples.append(Sample(meta["image_id"], parts.get("jpg") or parts.get("png"),
+                                  int(meta["label"]), human))
+    return samples, list(index.get("classes", []))
+
+
 def _tfrecord_samples(paths: list[Path]) -> tuple[list[Sample], list[str]]:
     samples = [Sample(image_id, image, label, heatmap) for path in paths
                for image_id, image, label, heatmap in tfrecord_records(path)]
@@ -253,7 +274,8 @@ def load_samples(path, maps=None, label_column: str = "label") -> tuple[list[Sam
     Parameters
     ----------
     path : str or os.PathLike
-        A folder (``<class>/<image>.png``, or images directly: no labels), a CSV manifest
+        A packed folder (``clickme pack``: read into memory, for small sets), a folder
+        (``<class>/<image>.png``, or images directly: no labels), a CSV manifest
         (``image_id`` and/or ``path`` relative to the manifest, default ``images/<image_id>.png``;
         optional label column, integers or class names), or a TFRecord file / a folder named
         ``*.tfrecords`` ... (ClickMe 1.0, either layout; ``click_count`` 0 means no map).
@@ -274,7 +296,9 @@ def load_samples(path, maps=None, label_column: str = "label") -> tuple[list[Sam
     if not path.exists():
         raise InputError("dataset not found", path=path)
     files = tfrecord_files(path)
-    if files is not None:
+    if (path / "index.json").is_file() and maps is None:
+        samples, classes = _packed_samples(path)
+    elif files is not None:
         samples, classes = _tfrecord_samples(files)
         if not samples:
             raise InputError("no records found", path=path)

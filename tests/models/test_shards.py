@@ -227,3 +227,17 @@ def test_too_few_shards_for_the_processes(shards):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert ShardStream(shards, 4, world=2).max_workers() == 3
+
+
+def test_a_packed_folder_reads_back_into_memory_for_scoring(folder):
+    from models.data import PairedDataset, load_samples
+
+    root, maps = folder
+    pack(root / "images", root / "s", maps=root / "maps.npz", shard_size=5, progress=False,
+         map_bits=16)
+    samples, classes = load_samples(root / "s")
+    assert classes == ["cat", "dog"] and len(samples) == 12
+    by_id = {s.image_id: s for s in samples}
+    assert np.abs(by_id["dog3"].map - maps["dog3"]).max() <= 3 / 131070 + 1e-6
+    item = PairedDataset(samples, image_size=24, resize=32)[0]
+    assert item["image"].shape == (3, 24, 24) and item["has_map"]
