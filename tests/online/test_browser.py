@@ -57,10 +57,13 @@ def _page(browser, errors):
     return page
 
 
-def _run_experiment(page, deadline: float) -> int:
-    """Answer each trial while its image is shown (one trial left to time out); returns trials seen."""
-    seen, pressed_for = 0, None
+def _run_experiment(page, deadline: float, stop_after: int | None = None, seen: int = 0) -> int:
+    """Answer each trial while its image is shown (the second one left to time out); returns
+    trials seen, at the end or once ``stop_after`` trials were seen."""
+    pressed_for = None
     while time.monotonic() < deadline:
+        if stop_after is not None and seen >= stop_after:
+            return seen
         state = page.evaluate("""() => {
             if (document.querySelector('#cm-done')) return 'done';
             if (document.querySelector('.cm-fatal')) return 'fatal:' + document.querySelector('.cm-fatal').textContent;
@@ -114,7 +117,14 @@ def test_browser_experiment_and_game(browser, server, tmp_path):
     page.locator("#jspsych-instructions-next").click()
     page.locator("#jspsych-instructions-next").click()
     page.locator("#jspsych-fullscreen-btn").click()
-    seen = _run_experiment(page, time.monotonic() + 45)
+    deadline = time.monotonic() + 60
+    seen = _run_experiment(page, deadline, stop_after=3)
+    while len(store.rows("trials")) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    page.reload()  # a reload resumes after the stored trials
+    page.locator("#jspsych-instructions-next").click()  # "welcome back"
+    page.locator("#jspsych-fullscreen-btn").click()
+    seen = _run_experiment(page, deadline, seen=seen)
     assert seen == 6, errors
     assert "C0DE42" in page.locator("#cm-completion-code").inner_text()
 
