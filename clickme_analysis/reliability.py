@@ -162,27 +162,35 @@ def inter_rater_reliability(clicks, n_images: int | None = 10_000, shape=(256, 2
     image_ids = np.asarray(store.image_ids, dtype=object)
     participant_ids = np.asarray(store.participant_ids, dtype=object)
     frames = []
-    leftover = []  # images of a bucket's last chunk of one, pooled into a later chunk
+    paint = (shape, bubble_size, bubble, blur, blur_size, sigma)
+    queue: list = []  # (image code, its bucket's records, their keys), in draw order within buckets
+    ready = None  # a full chunk held back one step, so that a last single image can join it
     with bar(total=len(order), enabled=progress, desc="reliability", unit="image") as shown:
-        buckets = list(store.buckets(pairs=wanted, max_clicks=max_clicks)) if store.n_buckets == 1 else None
-        for records in buckets if buckets is not None else store.buckets(pairs=wanted, max_clicks=max_clicks):
+
+        def flush(group) -> None:
+            frames.extend(_chunk_rows(group, chosen, rng, n_jobs, image_ids, participant_ids, paint))
+            shown.update(len(group))
+
+        for records in store.buckets(pairs=wanted, max_clicks=max_clicks):
             present = np.unique(records["image"])
             present = present[np.argsort([rank_in_order[c] for c in present], kind="stable")]
             keys = _record_keys(records)
-            pending = [(c, records, keys) for c in present]
-            groups = [pending[s:s + chunk_images] for s in range(0, len(pending), chunk_images)]
-            if groups and len(groups[-1]) == 1:
-                leftover.extend(groups.pop())
-            for group in groups:
-                frames.extend(_chunk_rows(group, chosen, rng, n_jobs, image_ids, participant_ids,
-                                          (shape, bubble_size, bubble, blur, blur_size, sigma)))
-                shown.update(len(group))
-        if leftover:
-            if len(leftover) == 1:  # one image in all: pair it with the last chunk's images again
-                raise InputError("expected at least 2 sampled images to form a null pair", field="n_images")
-            frames.extend(_chunk_rows(leftover, chosen, rng, n_jobs, image_ids, participant_ids,
-                                      (shape, bubble_size, bubble, blur, blur_size, sigma)))
-            shown.update(len(leftover))
+            queue.extend((c, records, keys) for c in present)
+            while len(queue) >= chunk_images:
+                group, queue = queue[:chunk_images], queue[chunk_images:]
+                if ready is not None:
+                    flush(ready)
+                ready = group
+        if len(queue) == 1 and ready is None:
+            raise InputError("expected at least 2 sampled images to form a null pair", field="n_images")
+        if len(queue) == 1:
+            ready = ready + queue
+        elif queue:
+            if ready is not None:
+                flush(ready)
+            ready = queue
+        if ready is not None:
+            flush(ready)
     out = pd.concat(frames, ignore_index=True)
     return out.sort_values(["distribution", "image_id"], kind="stable", ignore_index=True)
 

@@ -192,3 +192,15 @@ def test_metrics_cli_on_a_map_folder_with_fixations(tmp_path, capsys):
     table = pd.read_csv(tmp_path / "m.csv", keep_default_na=False)
     assert set(table["resized_from"]) == {"12x16"} and (table.query("metric == 'cc'")["value"] > 0.8).all()
     assert "resized 3 prediction(s)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("n_images, chunk", [(2, 64), (5, 2), (7, 3), (13, 4)])
+def test_reliability_chunks_never_leave_an_image_without_a_null_partner(tmp_path, n_images, chunk):
+    log = clickme2_log(tmp_path / "log.csv", n_images=60, seed=4)
+    with ClickStore.from_reader(ClickReader(log), bucket_clicks=150) as store:
+        table = inter_rater_reliability(store, n_images=n_images, shape=(64, 64), blur_size=9, chunk_images=chunk)
+    null = table[table.distribution == "null"]
+    assert len(null) == n_images and (null.image_id != null.image_id_b).all()
+    with pytest.raises(InputError, match="at least 2 sampled images"):
+        inter_rater_reliability(pd.DataFrame({"image_id": list("aabb"), "participant_id": list("pqpq"),
+                                              "x": 1.0, "y": 1.0}), n_images=1, shape=(8, 8), blur_size=3)
