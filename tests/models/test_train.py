@@ -236,3 +236,20 @@ def test_bad_settings_are_located(tmp_path, line, field, expected):
     with pytest.raises(InputError, match=expected) as err:
         load_config(tmp_path / "c.toml")
     assert err.value.field == field and err.value.path.endswith("c.toml")
+
+
+def test_torchrun_ddp_on_shards(tmp_path, packed):
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'arch = "tiny_gala_resnet"\nnum_classes = 3\ntiny_width = 4\ntrain = "{packed}"\n'
+        f'val = "{packed}"\nimage_size = 28\nresize = 30\nblur_size = 3\nbatch_size = 4\n'
+        f'workers = 2\nepochs = 1\nlog_every = 1\nprogress = false\nout = "{tmp_path / "ddp"}"\n')
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "-m", "clickme_analysis.cli", "train", "--config", str(config), "--no-progress"],
+        capture_output=True, text=True, env=env, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(pd.read_csv(tmp_path / "ddp" / "steps.csv")) == 4  # 32 images / (2 x 4) per step
+    epochs = pd.read_csv(tmp_path / "ddp" / "epochs.csv")
+    assert list(epochs["split"]) == ["train", "val"]
