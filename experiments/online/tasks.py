@@ -234,6 +234,7 @@ class GameTask:
         if not (len(post.x) == len(post.y) == len(post.t)):
             raise InputError(f"expected x, y and t of equal length, got {len(post.x)}, {len(post.y)}, {len(post.t)}",
                              field="x")
+        check_points(post.x, post.y, post.t, cfg)
         state = RoundState(image, cfg.image_size, cfg.player_bubble)
         state.x, state.y, state.t = [round(v, 1) for v in post.x], [round(v, 1) for v in post.y], list(post.t)
         state.first_press = None if post.first_press_t is None else post.first_press_t / 1000
@@ -251,3 +252,33 @@ class GameTask:
         return state.record(participant_id, post.round, cfg.round_seconds, duration,
                             n_frames=post.n_frames, max_frame_ms=post.max_frame_ms, session_id=session_id)
 
+
+def check_points(x, y, t, config) -> None:
+    """Refuse a round's points that the game's point rule cannot make: times that go back, and
+    under the ``interval`` rule points closer than ``point_interval`` in time or further than
+    ``point_step`` apart (the page makes them with the PsychoPy game's rule).
+
+    Examples
+    --------
+    >>> from experiments.game.config import GameConfig
+    >>> check_points([0, 7, 14], [0, 0, 0], [100.0, 150.0, 200.0], GameConfig())
+    >>> check_points([0, 9], [0, 0], [100.0, 150.0], GameConfig())
+    Traceback (most recent call last):
+    ...
+    clickme_analysis.errors.InputError: field 'x': point 2 is 9.0 px from the last; the point rule allows 7 px
+    """
+    import math
+
+    for k in range(1, len(t)):
+        gap = t[k] - t[k - 1]
+        if gap < 0:
+            raise InputError(f"point {k + 1} is earlier than point {k}", field="t")
+        if config.point_rule != "interval":
+            continue
+        if gap < 1000 * config.point_interval - 0.5:
+            raise InputError(f"point {k + 1} is {gap:.1f} ms after the last; the point rule makes one every "
+                             f"{1000 * config.point_interval:g} ms", field="t")
+        step = math.hypot(x[k] - x[k - 1], y[k] - y[k - 1])
+        if step > config.point_step + 1e-6:
+            raise InputError(f"point {k + 1} is {step:.1f} px from the last; the point rule allows "
+                             f"{config.point_step:g} px", field="x")

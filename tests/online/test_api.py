@@ -183,6 +183,10 @@ def test_game_round_record_and_signed_answers(client):
     forged = {**body, "guesses": [{**guess, "top": [first["label"]] + a["top"][:4]}]}
     if first["label"] not in a["top"]:
         assert client.post("/api/game/rounds", json=forged, headers=auth(secret)).status_code == 422
+    too_far = {**body, "x": [100.0, 110.0, 114.0]}  # a 10 px step: not the game's point rule
+    too_soon = {**body, "t": [400.0, 420.0, 500.0]}  # 20 ms apart: the rule makes one every 50 ms
+    for bad in (too_far, too_soon):
+        assert client.post("/api/game/rounds", json=bad, headers=auth(secret)).status_code == 422
     wrong_image = {**body, "image_id": reply["design"]["order"][1]["image_id"]}
     assert client.post("/api/game/rounds", json=wrong_image, headers=auth(secret)).status_code == 422
     r = client.post("/api/game/rounds", json=body, headers=auth(secret))
