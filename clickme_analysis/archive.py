@@ -512,11 +512,15 @@ class MapWriter:
             raise InputError(f"expected encoding 'delta-ratio' or 'float32', got {encoding!r}", field="encoding")
         self.n_maps, self.encoding, self.level = n_maps, encoding, level
         self._tmp = self.path.with_name(f".{self.path.name}.tmp")
-        self._ids: dict[int, str] = {}
+        # per-position index in numpy arrays (small at 200k maps); grown by doubling when n_maps is unknown
+        capacity = n_maps if n_maps is not None else 1024
+        self._ids = np.empty(capacity, dtype=object)
+        self._labels = np.full(capacity, "", dtype=object)
+        self._counts = np.full(capacity, -1, dtype=np.int64)
+        self._denominators = np.zeros(capacity, dtype=np.float64)
+        self._filled = np.zeros(capacity, dtype=bool)
+        self._n = 0
         self._seen: set[str] = set()
-        self._labels: dict[int, str] = {}
-        self._counts: dict[int, int] = {}
-        self._denominators: dict[int, float] = {}
         self._shape = None
         self._dataset = None
         self.bytes_written = 0
@@ -577,10 +581,12 @@ class MapWriter:
             raise InputError(f"an HDF5 map store holds maps of one shape: expected {self._shape}, got {shape} "
                              "(write an .npz archive for maps of several shapes)", path=self.path, field=image_id)
         if position is None:
-            position = len(self._ids)
+            position = self._n
             if self.n_maps is not None and position >= self.n_maps:
                 raise InputError(f"more maps than the {self.n_maps} announced", path=self.path, field=image_id)
-        elif self.n_maps is None or not 0 <= position < self.n_maps or position in self._ids:
+            if position >= len(self._filled):
+                self._grow()
+        elif self.n_maps is None or not 0 <= position < self.n_maps or self._filled[position]:
             raise InputError(f"position {position} is not a free slot of {self.n_maps}", path=self.path,
                              field=image_id)
         data = encoded if encoded is not None else self.encode(map, numerator)
@@ -597,19 +603,28 @@ class MapWriter:
         self._ids[position] = image_id
         self._labels[position] = str(label or "")
         self._counts[position] = int(participant_count)
+        self._filled[position] = True
+        self._n += 1
         if ratio:
             self._denominators[position] = float(denominator)
 
+    def _grow(self) -> None:
+        extra = len(self._filled)
+        self._ids = np.concatenate([self._ids, np.empty(extra, dtype=object)])
+        self._labels = np.concatenate([self._labels, np.full(extra, "", dtype=object)])
+        self._counts = np.concatenate([self._counts, np.full(extra, -1, dtype=np.int64)])
+        self._denominators = np.concatenate([self._denominators, np.zeros(extra)])
+        self._filled = np.concatenate([self._filled, np.zeros(extra, dtype=bool)])
+
     def close(self) -> Path:
         """Write the index and move the file into place."""
-        n = len(self._ids)
+        n = self._n
         if self.n_maps is not None and n != self.n_maps:
             self.abort()
             raise InputError(f"expected {self.n_maps} maps, {n} were written", path=self.path)
-        order = range(n)
-        ids = [self._ids[i] for i in order]
-        labels = [self._labels[i] for i in order]
-        counts = np.array([self._counts[i] for i in order], dtype=np.int64)
+        ids = self._ids[:n].tolist()
+        labels = self._labels[:n].tolist()
+        counts = self._counts[:n]
         if self.suffix == ".npz":
             _write_member(self._zip, "format", np.array(FORMAT))
             _write_member(self._zip, "image_ids", np.array(ids, dtype=str))
@@ -628,8 +643,7 @@ class MapWriter:
             self._h5.create_dataset("labels", data=np.array(labels, dtype=object), dtype=text)
             self._h5.create_dataset("participant_counts", data=counts)
             if self.encoding == "delta-ratio":
-                self._h5.create_dataset("denominators",
-                                        data=np.array([self._denominators[i] for i in order], dtype=np.float64))
+                self._h5.create_dataset("denominators", data=self._denominators[:n])
             self._h5.close()
         os.replace(self._tmp, self.path)
         return self.path

@@ -58,7 +58,7 @@ FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".parquet": "parquet", ".pq": "parquet", ".npz": "npz"}
 #: fields whose problems are exclusions by design (listed, never errors)
 EXCLUSION_FIELDS = ("user_catch_trial", "is_mobile")
-_BLOCK_BYTES = 8 << 20  # CSV bytes parsed per batch
+_BLOCK_BYTES = 1 << 20  # CSV bytes parsed per batch (pyarrow reads a few ahead: memory stays small)
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _NUMBER_CELL = rf"^\s*{_NUMBER}\s*$"
@@ -376,27 +376,41 @@ def _point_cells(text, rows: np.ndarray, ok: np.ndarray, problems: _Problems):
 
 
 class _Encoder:
-    """Turns a batch's id columns into codes under the id rule, refusing colliding entries."""
+    """Turns a batch's id columns into codes under the id rule, refusing colliding entries.
+
+    Each image code keeps a hash of the entry that made it (8 bytes an image, not the text),
+    so two different entries giving one id are caught without holding every path.
+    """
 
     def __init__(self, reader):
         self.reader = reader
-        self.raw_of_id: dict[str, str] = {}
+        self.entry_hash = np.zeros(0, dtype=np.int64)
 
     def images(self, raw_values: list[str], path) -> np.ndarray:
         from clickme_analysis.ids import image_id
 
         reader = self.reader
-        ids = []
-        for raw in raw_values:
-            key = image_id(raw, rule=reader.id_rule, root=reader.id_root)
-            seen = self.raw_of_id.setdefault(key, raw)
-            if seen != raw:
-                others = "'relative' or 'path'" if reader.id_rule == "stem" else "'path'"
-                raise InputError(f"2 image entries give the id {key!r} under the {reader.id_rule!r} id rule "
-                                 f"({seen!r}, {raw!r}): use the {others} id rule (--id-rule)", path=path,
-                                 field="image_id")
-            ids.append(key)
-        return reader._images.encode(ids)
+        ids = [image_id(raw, rule=reader.id_rule, root=reader.id_root) for raw in raw_values]
+        codes = reader._images.encode(ids)
+        hashes = np.array([hash(raw) for raw in raw_values], dtype=np.int64)
+        if len(reader._images) > len(self.entry_hash):
+            grown = np.zeros(max(len(reader._images), 2 * len(self.entry_hash)), dtype=np.int64)
+            grown[:len(self.entry_hash)] = self.entry_hash
+            self.entry_hash = grown
+        known = self.entry_hash[codes]
+        new = np.flatnonzero(known == 0)
+        _, first = np.unique(codes[new], return_index=True)  # a batch may hold two entries for one new id
+        self.entry_hash[codes[new[first]]] = hashes[new[first]]
+        first_seen = {int(codes[new[k]]): raw_values[new[k]] for k in first}
+        clash = np.flatnonzero(self.entry_hash[codes] != hashes)
+        if clash.size:
+            k = int(clash[0])
+            others = "'relative' or 'path'" if reader.id_rule == "stem" else "'path'"
+            earlier = first_seen.get(int(codes[k]))
+            shown = f"{earlier!r}, {raw_values[k]!r}" if earlier else f"{raw_values[k]!r} and an earlier entry"
+            raise InputError(f"2 image entries give the id {ids[k]!r} under the {reader.id_rule!r} id rule ({shown}): "
+                             f"use the {others} id rule (--id-rule)", path=path, field="image_id")
+        return codes
 
 
 def _codes(array, encode) -> np.ndarray:

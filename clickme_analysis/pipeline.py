@@ -118,6 +118,7 @@ def _per_image_table(store, kept, dropped) -> pd.DataFrame:
                                                    n_clicks=("n_clicks", "sum"), median_clicks=("n_clicks", "median"))
     excluded = np.bincount(dropped.image, minlength=len(store.image_ids))
     table["n_excluded"] = excluded[table.index.to_numpy()].astype(int)
+    table["code"] = table.index.to_numpy()
     table.index = np.asarray(store.image_ids, dtype=object)[table.index.to_numpy()]
     return table.rename_axis("image_id")
 
@@ -159,15 +160,18 @@ def write_maps(store, out, options: MapOptions, labels: dict | None = None, bbox
                   f"all {len(dropped.image)} participant maps have {options.min_clicks} clicks or fewer "
                   "(--min-clicks)")
         raise InputError(f"expected at least one map to write, got none: {detail}", field="logs")
-    per_image = _per_image_table(store, kept, dropped).sort_index()
-    position = {image_id: k for k, image_id in enumerate(per_image.index)}
+    per_image = _per_image_table(store, kept, dropped)
+    # archive order: image ids sorted; code_position[code] is the slot of that image (-1: no map)
+    codes = per_image.pop("code").to_numpy()
+    order = np.argsort(per_image.index.to_numpy(dtype=object), kind="stable")
+    per_image, codes = per_image.iloc[order], codes[order]
     code_position = np.full(len(store.image_ids), -1, dtype=np.int64)
-    for code, image_id in enumerate(store.image_ids):
-        code_position[code] = position.get(image_id, -1)
+    code_position[codes] = np.arange(len(codes))
+    participants = np.zeros(len(store.image_ids), dtype=np.int64)
+    participants[codes] = per_image["n_participants"].to_numpy()
     exact = exact_maps(options.blur, options.normalize)
     encoding = "delta-ratio" if exact else "float32"
     labels = labels or {}
-    counts = per_image["n_participants"].to_dict()
     outside = np.zeros(len(per_image), dtype=np.int64)
     writers = [MapWriter(out, n_maps=len(per_image), encoding=encoding)]
     if bbox_out is not None:
@@ -188,7 +192,8 @@ def write_maps(store, out, options: MapOptions, labels: dict | None = None, bbox
                     floats, encoded = batch.maps, list(pool.map(main.encode, batch.maps))
                 for k, image_id in enumerate(ids):
                     slot = int(code_position[batch.codes[k]])
-                    meta = dict(label=labels.get(image_id, ""), participant_count=int(counts[image_id]), position=slot)
+                    meta = dict(label=labels.get(image_id, "") if labels else "",
+                                participant_count=int(participants[batch.codes[k]]), position=slot)
                     if exact and not npz:
                         main.write(image_id, numerator=batch.numerators[k], denominator=batch.denominators[k],
                                    encoded=encoded[k], **meta)

@@ -369,3 +369,12 @@ def test_stimuli_take_any_map_source_and_the_id_rule(tmp_path):
     manifest = build_stimulus_set(images, {"clickme": tmp_path / "maps.npz", "saliency": folder}, tmp_path / "out",
                                   config=config, progress=False)
     assert set(manifest["map_source"]) >= {"clickme", "saliency"} and (tmp_path / "out" / "manifest.csv").exists()
+
+
+def test_two_log_entries_with_one_id_are_refused_not_merged(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text('image_path,clicks,user_id\na/cat.png,"{(1,2)}",u\na/cat.png,"{(3,4)}",v\nb/cat.png,"{(5,6)}",u\n')
+    with pytest.raises(InputError, match=r"2 image entries give the id 'cat' under the 'stem' id rule .*'b/cat.png'"):
+        read_clicks(path)
+    clicks = read_clicks(path, id_rule="relative").clicks
+    assert sorted(set(clicks["image_id"])) == ["a/cat", "b/cat"]
