@@ -227,3 +227,17 @@ def test_vit_gradcam_without_spatial_layer_is_a_located_error():
     vit = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=32, patch_size=16).eval()
     with pytest.raises(InputError, match="LayerGradCam needs a layer"):
         importance_maps(vit, torch.zeros(1, 3, 32, 32), "layer_gradcam", target=0)
+
+
+def test_bf16_autocast_maps_track_float32(images):
+    """--amp bf16 (allowed for saliency-type methods) changes maps by rounding only."""
+    weights_model = timm.create_model("resnet18", pretrained=False).eval()
+    model = al.LoadedModel("r18", "timm", weights_model, al.Preprocessing((32, 32)), 1000, "memory")
+    files = al.image_files(images / "images")
+    with open_maps(images / "maps.npz") as maps:
+        rows = {amp: al.score_alignment([model], files, maps, options=al.AlignmentOptions(
+            methods=("saliency", "layer_gradcam", "integrated_gradients"), amp=amp, n_steps=2,
+            n_boot=10, progress=False))[0] for amp in ("none", "bf16")}
+    assert np.allclose(rows["none"]["rho"], rows["bf16"]["rho"], atol=0.1)
+    ig = rows["none"]["method"] == "integrated_gradients"  # path methods stay in float32
+    assert np.array_equal(rows["none"].loc[ig, "rho"], rows["bf16"].loc[ig, "rho"])
