@@ -49,6 +49,7 @@ def run_demo(root: Path, seed: int = 0, progress: bool = True) -> None:
 def _run(out: Path, seed: int, progress: bool) -> None:
     import torch
 
+    from clickme_analysis.fileio import atomic_write, atomic_write_text
     from models.explain import attention_maps, display_images, explain, smoothgrad
     from models.score import score_model
     from models.train import datasets_from_config, model_from_checkpoint, train
@@ -70,12 +71,12 @@ def _run(out: Path, seed: int, progress: bool) -> None:
         sweep.append(summary.assign(**{"lambda": lam}))
     columns = ["run", "epoch", "split", "loss", "accuracy", "map_alignment"]
     curves = pd.concat(curves, ignore_index=True)
-    curves[columns + [c for c in curves.columns if c not in columns]].to_csv(
-        out / "curves.csv", index=False)
-    pd.concat(scores, ignore_index=True).to_csv(out / "scores.csv", index=False)
-    pd.concat(sweep, ignore_index=True)[
+    atomic_write_text(out / "curves.csv", curves[
+        columns + [c for c in curves.columns if c not in columns]].to_csv(index=False))
+    atomic_write_text(out / "scores.csv", pd.concat(scores, ignore_index=True).to_csv(index=False))
+    atomic_write_text(out / "sweep.csv", pd.concat(sweep, ignore_index=True)[
         ["lambda", "top1_err", "fraction_human", "ceiling", "null_floor", "rho_mean", "p_value"]
-    ].to_csv(out / "sweep.csv", index=False)
+    ].to_csv(index=False))
     items = [datasets[1][i] for i in range(4)]
     images = torch.stack([item["image"] for item in items])
     maps = torch.stack([item["map"] for item in items])
@@ -83,14 +84,15 @@ def _run(out: Path, seed: int, progress: bool) -> None:
             names=("GALA w/ ClickMe", "GALA"), seed=seed)
     with torch.no_grad():
         target = models["gala_clickme"](images).argmax(1)
-    np.savez_compressed(
-        out / "attention.npz", images=display_images(images),
-        image_ids=np.array([datasets[1].samples[i].image_id for i in range(4)]),
-        human_maps=maps.numpy(),
-        gala_clickme=attention_maps(models["gala_clickme"], images).numpy(),
-        gala=attention_maps(models["gala"], images).numpy(),
-        **{f"smoothgrad/{name}": smoothgrad(models[name], images, target, seed=seed).numpy()
-           for name in ("gala_clickme", "gala")})
+    panels = {"images": display_images(images),
+              "image_ids": np.array([datasets[1].samples[i].image_id for i in range(4)]),
+              "human_maps": maps.numpy(),
+              "gala_clickme": attention_maps(models["gala_clickme"], images).numpy(),
+              "gala": attention_maps(models["gala"], images).numpy(),
+              **{f"smoothgrad/{name}": smoothgrad(models[name], images, target, seed=seed).numpy()
+                 for name in ("gala_clickme", "gala")}}
+    with atomic_write(out / "attention.npz") as fh:
+        np.savez_compressed(fh, **panels)
     # the report reads this marker to label these results as the synthetic task's (docs/reports.md)
     (out / "demo_log.txt").write_text(
         f"trained and scored on the synthetic framed-glyph task (models.synthetic: {base.synthetic_train} "
