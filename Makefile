@@ -12,9 +12,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[all]'
 	touch $(STAMP)
 
-# Xvfb (PsychoPy windows) and Chromium (report test); best effort, tests skip with a reason if absent.
+# Xvfb (PsychoPy windows), Chromium (report and browser tests), PostgreSQL (serve load test), then
+# jsPsych from the npm registry (clickme serve); best effort, tests skip with a reason if absent.
 system-deps:
 	@bash scripts/install_system_deps.sh
+	@bash scripts/install_web_deps.sh
 
 demo: $(STAMP) system-deps
 	$(VENV)/bin/clickme demo --out $(DEMO_OUT)
