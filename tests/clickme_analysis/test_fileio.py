@@ -28,8 +28,12 @@ def test_atomic_write_keeps_the_old_file_on_error(tmp_path):
     assert os.listdir(tmp_path) == ["a.txt"]  # no temporary file left behind
 
 
-def test_atomic_write_bytes_round_trip(tmp_path):
-    assert atomic_write_bytes(tmp_path / "b.bin", b"\x00\x01").read_bytes() == b"\x00\x01"
+def test_atomic_write_bytes_round_trip_with_the_usual_mode(tmp_path):
+    path = atomic_write_bytes(tmp_path / "b.bin", b"\x00\x01")
+    assert path.read_bytes() == b"\x00\x01"
+    plain = tmp_path / "plain.bin"
+    plain.write_bytes(b"")
+    assert path.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
 
 
 def test_missing_folder_and_folder_target_are_input_errors(tmp_path):
