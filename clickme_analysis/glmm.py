@@ -184,11 +184,15 @@ class _Model:
         v, pen_dev, factor = self.newton(V, np.r_[beta, u], np.arange(self.p, self.dim))
         return pen_dev + _logdet(factor), v[self.p:]
 
-    def profiled(self, theta, v):
-        """Stage-1 objective: Laplace deviance at the joint mode of (beta, u) (log det over u only)."""
+    def profiled(self, theta, v, reml=False):
+        """Stage-1 objective at the joint mode of (beta, u): the Laplace deviance (log det over u
+        only), or with ``reml`` the Laplace restricted deviance (log det over beta and u: beta
+        integrated out under a flat prior)."""
         V = self.values(theta)
         v, pen_dev, factor = self.newton(V, v, np.arange(self.dim))
         cov = _cov_beta(factor, self.p)
+        if reml:
+            return pen_dev + _logdet(factor), v, cov
         # log det H_uu = log det H - log det S, with S = cov_beta^-1 the Schur complement
         return pen_dev + _logdet(factor) + np.linalg.slogdet(cov)[1], v, cov
 
@@ -214,7 +218,7 @@ def _cov_beta(factor, p):
     return linalg.cho_solve(factor, rhs, check_finite=False)[:p]
 
 
-def fit(y, X, terms, nagq: int = 1, max_iter: int = 500, tol: float = 1e-7) -> GLMMResult:
+def fit(y, X, terms, nagq: int = 1, reml: bool = False, max_iter: int = 500, tol: float = 1e-7) -> GLMMResult:
     """Fit ``logit P(y = 1) = X beta + sum_terms Z_j b_j`` by maximum likelihood (Laplace).
 
     Parameters
@@ -226,6 +230,11 @@ def fit(y, X, terms, nagq: int = 1, max_iter: int = 500, tol: float = 1e-7) -> G
     nagq : {0, 1}
         0: lme4's fast ``nAGQ = 0`` (fixed effects at the joint conditional mode); 1: the
         fixed effects then maximize the Laplace likelihood (stage 2 above).
+    reml : bool
+        Estimate the variance parameters by the Laplace approximation of the restricted
+        likelihood (fixed effects integrated out under a flat prior, as glmmTMB's
+        ``REML = TRUE``): less biased variances with few participants; the fixed effects are
+        then the joint conditional mode (no stage 2).
 
     Returns
     -------
@@ -252,7 +261,7 @@ def fit(y, X, terms, nagq: int = 1, max_iter: int = 500, tol: float = 1e-7) -> G
     def stage1(theta):
         state["n"] += 1
         try:
-            dev, state["v"], _ = model.profiled(theta, state["v"])
+            dev, state["v"], _ = model.profiled(theta, state["v"], reml)
         except (RuntimeError, np.linalg.LinAlgError):  # a numerically singular step: steer away
             return _FAILED
         return dev if np.isfinite(dev) else _FAILED
@@ -263,11 +272,21 @@ def fit(y, X, terms, nagq: int = 1, max_iter: int = 500, tol: float = 1e-7) -> G
         # vanishes by symmetry, which stops gradient methods on the boundary
         first = optimize.minimize(stage1, theta0, method="COBYQA", bounds=bounds,
                                   options={"maxfev": max_iter, "final_tr_radius": 1e-4})
+        # a variance on the boundary can be a symmetric stationary point, not the optimum:
+        # restart once from that variance set back to 0.5 and keep the better answer
+        diagonal = np.isfinite(model.theta_lower)
+        at_zero = diagonal & (first.x < 1e-4)
+        if at_zero.any():
+            restart = np.where(at_zero, 0.5, first.x)
+            second = optimize.minimize(stage1, restart, method="COBYQA", bounds=bounds,
+                                       options={"maxfev": max_iter, "final_tr_radius": 1e-4})
+            if second.fun < first.fun:
+                first = second
         theta, converged, message = first.x, bool(first.success), str(first.message)
     else:
         theta, converged, message = theta0, True, "no random effects"
     _, v, _ = model.profiled(theta, state["v"])
-    if nagq == 1 and model.n_theta:
+    if nagq == 1 and model.n_theta and not reml:
         state["u"] = v[p:].copy()
 
         def stage2(beta):

@@ -7,10 +7,20 @@ Every statistic returns a tidy DataFrame:
 - :func:`exclude_trials`: flags misses and too-fast responses (documented rules);
 - :func:`participant_summary`: accuracy and median RT per participant;
 - :func:`accuracy_by_level`: accuracy per group x level with the S.E.M. over participants;
-- :func:`level_tests`: per-level two-sided permutation test between two groups, Holm-corrected;
-- :func:`mixed_logit`: mixed-effects logistic regression of correctness on group x log(level);
-- :func:`psychometric_fit`: logistic or Weibull psychometric function per group, bootstrap CIs;
-- :func:`ceiling_levels`: the level from which each group is not different from the full image.
+- :func:`rt_by_level`: median correct reaction time per group x level;
+- :func:`signal_detection`, :func:`dprime_by_level`: hit and false-alarm rates, d' and criterion
+  (log-linear correction), also for go/no-go data;
+- :func:`level_tests`: per-level two-sided permutation test between two groups, Holm and
+  Benjamini-Hochberg corrected, with effect sizes (:func:`effect_size`, BCa intervals);
+- :func:`mixed_logit`: maximum-likelihood mixed-effects logistic regression of correctness on
+  group x log10(level), crossed participant and image effects (:mod:`clickme_analysis.glmm`);
+- :func:`psychometric_fit`: logistic or Weibull psychometric function per group, parametric
+  bootstrap intervals;
+- :func:`ceiling_levels`: the level from which each group is not different from the full image,
+  with its bootstrap interval;
+- :func:`simulate_glmm_trials`: trial tables drawn from the mixed model (calibration, power).
+
+Definitions, sources and the calibration: docs/experiments.md.
 """
 
 from __future__ import annotations
@@ -601,16 +611,20 @@ def _fixed_design(t, groups):
 
 
 def mixed_logit(trials: pd.DataFrame, groups=None, random_slopes: bool = True, image_effects: bool = True,
-                nagq: int = 1, alpha: float = 0.05) -> pd.DataFrame:
-    """Mixed-effects logistic regression of correctness on group x log10(level), by maximum likelihood.
+                method: str = "reml", df: str = "participants", nagq: int = 1, alpha: float = 0.05) -> pd.DataFrame:
+    """Mixed-effects logistic regression of correctness on group x log10(level) (Laplace likelihood).
 
     ``correct ~ group * log10(level) + (1 + log10(level) | participant) + (1 | image_id)``,
     fitted by the Laplace approximation of the likelihood as lme4's ``glmer`` does
-    (:mod:`clickme_analysis.glmm`); intact-image trials and excluded trials are left out. The
-    random slope and the image intercepts are dropped, with the reason in the ``note``, when
-    the data cannot support them: no ``image_id`` column, participants with one level, or a
-    singular fit (a variance at 0 or a correlation at +-1) of the slope term, which is then
-    refitted without it. p-values and intervals are Wald (normal), as ``summary(glmer)``.
+    (:mod:`clickme_analysis.glmm`); by default the variances come from the restricted
+    likelihood (``method="reml"``: fixed effects integrated out, less biased variances with few
+    participants) and the tests and intervals use a t distribution with ``n_participants - p``
+    degrees of freedom (``df="participants"``; ``"normal"``: Wald z as ``summary(glmer)``): the
+    calibrated default of docs/experiments.md. Intact-image trials and excluded trials are left
+    out. The random slope and the image intercepts are dropped, with the reason in the
+    ``note``, when the data cannot support them: no ``image_id`` column, participants with one
+    level, or a singular fit (a variance at 0 or a correlation at +-1) of the slope term, which
+    is then refitted without it.
 
     Parameters
     ----------
@@ -620,15 +634,20 @@ def mixed_logit(trials: pd.DataFrame, groups=None, random_slopes: bool = True, i
         Groups to compare, the first the reference; default all, sorted.
     random_slopes, image_effects : bool
         Try the by-participant slope of log10(level) and the by-image intercept.
+    method : {"reml", "ml"}
+        Restricted (default) or full Laplace maximum likelihood.
+    df : {"participants", "normal"}
+        Reference distribution of the tests: t with n_participants - p df, or normal.
     nagq : {1, 0}
-        1: Laplace maximum likelihood (lme4's default); 0: the faster ``nAGQ = 0`` fit.
+        With ``method="ml"``: 1 the Laplace maximum-likelihood fixed effects (lme4's default),
+        0 the faster ``nAGQ = 0`` fit.
     alpha : float
         Intervals are ``1 - alpha``.
 
     Returns
     -------
     pandas.DataFrame
-        One row per fixed effect (``effect`` = ``fixed``: ``term, estimate, se, z, p, ci_low,
+        One row per fixed effect (``effect`` = ``fixed``: ``term, estimate, se, z, df, p, ci_low,
         ci_high``) and per variance parameter (``effect`` = ``random``: ``participant sd(Intercept)``,
         ``participant sd(log10_level)``, ``participant corr``, ``image_id sd(Intercept)``;
         ``estimate`` only). Constant columns ``formula``, ``converged``, ``note`` (what was
@@ -649,6 +668,10 @@ def mixed_logit(trials: pd.DataFrame, groups=None, random_slopes: bool = True, i
         raise InputError(f"expected 0 < alpha < 1, got {alpha}", field="alpha")
     if nagq not in (0, 1):
         raise InputError(f"expected nagq 0 or 1, got {nagq}", field="nagq")
+    if method not in ("reml", "ml"):
+        raise InputError(f"expected method 'reml' or 'ml', got {method!r}", field="method")
+    if df not in ("participants", "normal"):
+        raise InputError(f"expected df 'participants' or 'normal', got {df!r}", field="df")
     t, groups = _mixed_data(trials, groups)
     X, names, log_level = _fixed_design(t, groups)
     if np.linalg.matrix_rank(X) < X.shape[1]:
@@ -687,7 +710,7 @@ def mixed_logit(trials: pd.DataFrame, groups=None, random_slopes: bool = True, i
     for k, (slope, image) in enumerate(candidates):
         last = k == len(candidates) - 1
         try:
-            result = glmm.fit(y, X, terms(slope, image), nagq=nagq)
+            result = glmm.fit(y, X, terms(slope, image), nagq=nagq, reml=method == "reml")
         except (RuntimeError, np.linalg.LinAlgError) as err:
             why = f"numerical failure ({err})"
         else:
@@ -715,9 +738,12 @@ def mixed_logit(trials: pd.DataFrame, groups=None, random_slopes: bool = True, i
             notes.append(f"boundary fit: the {term.name} intercept SD is estimated at 0")
     se = result.se
     z = result.beta / se
-    crit = stats.norm.ppf(1 - alpha / 2)
+    n_participants = int(participant.max()) + 1
+    dof = max(n_participants - X.shape[1], 1) if df == "participants" else np.inf
+    reference = stats.t(dof) if np.isfinite(dof) else stats.norm()
+    crit = reference.ppf(1 - alpha / 2)
     fixed = pd.DataFrame({"term": names, "effect": "fixed", "estimate": result.beta, "se": se, "z": z,
-                          "p": 2 * stats.norm.sf(np.abs(z)), "ci_low": result.beta - crit * se,
+                          "df": dof, "p": 2 * reference.sf(np.abs(z)), "ci_low": result.beta - crit * se,
                           "ci_high": result.beta + crit * se})
     random_rows = []
     for term, cov in zip(labels, result.covariances):

@@ -81,7 +81,8 @@ def _numerical_hessian(f, x, h=1e-4):
 def test_mixed_logit_matches_an_independent_quadrature_ml_fit():
     trials = pp.simulate_glmm_trials(n_participants=16, n_images=10, levels=(1.0, 5.0, 25.0), slope_sd=0.0,
                                      image_sd=0.0, participant_sd=0.7, coefficients=(-0.3, 0.4, 1.2, -0.2), seed=3)
-    ours = pp.mixed_logit(trials, random_slopes=False, image_effects=False).set_index("term")
+    ours = pp.mixed_logit(trials, random_slopes=False, image_effects=False, method="ml", df="normal")
+    ours = ours.set_index("term")
     log_level = np.log10(trials["level"].to_numpy())
     b = (trials["group"] == "b").to_numpy(float)
     X = np.column_stack([np.ones(len(trials)), b, log_level, b * log_level])
@@ -96,6 +97,13 @@ def test_mixed_logit_matches_an_independent_quadrature_ml_fit():
     row = fixed.loc["group[T.b]"]
     assert row["p"] == pytest.approx(2 * stats.norm.sf(abs(row["estimate"] / row["se"])))
     assert row["ci_high"] - row["estimate"] == pytest.approx(1.959964 * row["se"], rel=1e-5)
+    # the default: restricted likelihood (larger variance, so larger SEs) and t with 16 - 4 df
+    default = pp.mixed_logit(trials, random_slopes=False, image_effects=False).set_index("term")
+    assert default.loc["participant sd(Intercept)", "estimate"] > ours.loc["participant sd(Intercept)", "estimate"]
+    assert (default.loc[fixed.index, "se"] >= fixed["se"] - 1e-9).all()
+    assert (default.loc[fixed.index, "df"] == 12).all()
+    t_row = default.loc["group[T.b]"]
+    assert t_row["p"] == pytest.approx(2 * stats.t(12).sf(abs(t_row["estimate"] / t_row["se"])))
 
 
 def test_mixed_logit_without_variance_is_the_glm():
@@ -107,7 +115,7 @@ def test_mixed_logit_without_variance_is_the_glm():
     b = (trials["group"] == "b").to_numpy(float)
     X = np.column_stack([np.ones(len(trials)), b, log_level, b * log_level])
     glm = sm.GLM(trials["correct"].to_numpy(float), X, family=sm.families.Binomial()).fit()
-    ours = pp.mixed_logit(trials, random_slopes=False, image_effects=False).set_index("term")
+    ours = pp.mixed_logit(trials, random_slopes=False, image_effects=False, method="ml").set_index("term")
     sd = ours.loc["participant sd(Intercept)", "estimate"]
     fixed = ours[ours["effect"] == "fixed"]
     assert sd < 0.15
@@ -179,6 +187,10 @@ def test_mixed_logit_bad_input():
         pp.mixed_logit(trials, alpha=1.5)
     with pytest.raises(InputError, match="nagq"):
         pp.mixed_logit(trials, nagq=3)
+    with pytest.raises(InputError, match="method"):
+        pp.mixed_logit(trials, method="vb")
+    with pytest.raises(InputError, match="'df'|df"):
+        pp.mixed_logit(trials, df="satterthwaite")
     with pytest.raises(InputError, match="design"):
         pp.simulate_glmm_trials(n_participants=1)
 
