@@ -269,7 +269,8 @@ def _flag(frame: pd.DataFrame, column: str) -> pd.Series:
     values = frame[column]
     if values.dtype == bool:
         return values
-    text = values.astype(str).str.strip().str.lower()
+    # an empty cell is missing: "" here (pandas 3 keeps NaN through astype(str))
+    text = values.astype(object).where(values.notna(), "").astype(str).str.strip().str.lower()
     if not text.isin(["true", "false", "1", "0", "1.0", "0.0"]).all():
         raise InputError(f"expected {column!r} to be true/false, got {sorted(set(text))}",
                          field=column)

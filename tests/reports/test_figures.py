@@ -316,3 +316,11 @@ def test_text_in_a_numeric_column_is_an_input_error(accuracy, sweep):
     assert err.value.field == "level"
     with pytest.raises(InputError, match="expected numbers in column 'ceiling'"):
         figures.lambda_sweep(sweep.assign(ceiling="one"))
+
+
+def test_empty_intact_cell_is_an_input_error(accuracy):
+    """Found by tests/test_fuzz.py: an empty ``intact`` cell once raised TypeError while sorting."""
+    flags = accuracy["intact"].astype(object)
+    flags.iloc[0] = np.nan
+    with pytest.raises(InputError, match=r"expected 'intact' to be true/false, got \['', 'false', 'true'\]"):
+        figures.accuracy_curves(accuracy.assign(intact=flags))
