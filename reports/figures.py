@@ -432,6 +432,9 @@ def reliability_null(per_image: pd.DataFrame, bins: int | None = None):
     matplotlib.figure.Figure
     """
     _require_columns(per_image, ["rho", "distribution"], "reliability", numeric=["rho"])
+    if per_image["distribution"].isna().any():
+        raise InputError("reliability: expected a distribution name (human, null) in every row",
+                         field="distribution")
     rho = per_image["rho"].to_numpy(dtype=float)
     finite = np.isfinite(rho)
     if not finite.any():

@@ -324,3 +324,10 @@ def test_empty_intact_cell_is_an_input_error(accuracy):
     flags.iloc[0] = np.nan
     with pytest.raises(InputError, match=r"expected 'intact' to be true/false, got \['', 'false', 'true'\]"):
         figures.accuracy_curves(accuracy.assign(intact=flags))
+
+
+def test_reliability_row_without_a_distribution_is_an_input_error(reliability):
+    """Found by tests/test_fuzz.py: an empty distribution cell once raised KeyError: nan."""
+    with pytest.raises(InputError, match="distribution name") as err:
+        figures.reliability_null(reliability.assign(distribution=[None] + ["human"] * 5))
+    assert err.value.field == "distribution"
