@@ -51,7 +51,9 @@ def make_level_tests():
     p = np.array([0.5, 0.0004, 0.004, 0.04, 0.6, 0.03])
     return pd.DataFrame({"level": np.r_[LEVELS, 100.0], "intact": [False] * 5 + [True],
                          "group_a": "clickme", "group_b": "saliency", "statistic": 0.1, "p": p,
-                         "p_holm": p, "significant": p < 0.05})
+                         "p_holm": p, "significant": p < 0.05, "p_fdr_bh": p, "hedges_g": 0.5,
+                         "g_ci_low": 0.1, "g_ci_high": 0.9, "difference_ci_low": 0.0,
+                         "difference_ci_high": 0.2, "n_permutations": 10000})
 
 
 def make_participants():
@@ -129,6 +131,9 @@ def write_outputs(root, images, maps, tables: dict) -> None:
     tables["accuracy"].to_csv(experiment / "accuracy.csv", index=False)
     tables["psychometric"].to_csv(experiment / "psychometric.csv", index=False)
     tables["level_tests"].to_csv(experiment / "level_tests.csv", index=False)
+    accuracy = tables["accuracy"]  # reaction times as clickme_analysis.psychophysics.rt_by_level
+    accuracy.assign(median_rt=0.55 - 0.1 * accuracy["accuracy"], sem=0.01)[
+        ["group", "level", "intact", "median_rt", "sem", "n_participants"]].to_csv(experiment / "rt.csv", index=False)
     pd.DataFrame({"group": ["clickme", "saliency"], "model": "logistic", "threshold": [3.7, 9.0],
                   "threshold_ci_low": [2.4, 4.8], "threshold_ci_high": [5.9, 27.1],
                   "n_participants": 8}).to_csv(experiment / "psychometric_params.csv", index=False)

@@ -20,8 +20,9 @@ from reports.report import build_report, gather, provenance, read_table
 
 FIGURES = ["clickme_maps", "participants_per_map", "reliability", "contact_sheet_cat_0",
            "contact_sheet_car_1", "accuracy_curves", "lambda_sweep", "training_curves",
-           "attention_maps", "game_maps"]
+           "attention_maps", "game_maps", "rt_curves", "effect_sizes"]
 TABLES = ["provenance", "reliability_summary", "saliency_metrics", "level_tests", "psychometric_thresholds",
+          "effect_size_table",
           "model_scores", "game_statistics", "learning_check"]
 DATA_URI = re.compile(r"<img src='data:image/png;base64,([A-Za-z0-9+/=]+)'")
 
@@ -64,7 +65,7 @@ def test_empty_inputs_list_every_part_as_missing(tmp_path):
     (tmp_path / "empty").mkdir()
     gathered = gather(tmp_path / "empty")
     assert gathered.sections == {} and gathered.problems == []
-    assert len(gathered.missing) == 14
+    assert len(gathered.missing) == 15
     assert any("accuracy.csv" in m for m in gathered.missing)
     html = build_report(tmp_path / "empty", tmp_path / "report").read_text()
     assert "Missing parts" in html and "<img" not in html
@@ -74,7 +75,8 @@ def test_missing_stage_is_listed_and_the_rest_is_built(outputs_root, tmp_path):
     shutil.rmtree(outputs_root / "experiment")
     gathered = gather(outputs_root)
     assert gathered.missing == [
-        f"Psychophysics: psychophysics (needs {outputs_root / 'experiment' / 'accuracy.csv'})"]
+        f"Psychophysics: psychophysics (needs {outputs_root / 'experiment' / 'accuracy.csv'})",
+        f"Psychophysics: statistics part (needs {outputs_root / 'experiment' / 'rt.csv'})"]
     assert "Psychophysics" not in gathered.sections
     assert [i.name for i in gathered.sections["Models"]] == [
         "model_scores", "lambda_sweep", "training_curves", "attention_maps"]
