@@ -1076,12 +1076,27 @@ def analyze(trials: pd.DataFrame, min_rt: float = 0.02, max_rt: float | None = N
         "dprime": dprime_by_level(trials, correction) if sdt else pd.DataFrame(),
         "level_tests": level_tests(trials, groups, n_permutations, alpha, max(n_boot, 1000), seed) if two
         else pd.DataFrame(),
-        "mixed_model": mixed_logit(trials, groups) if two else pd.DataFrame(),
+        "mixed_model": _mixed_logit_or_note(trials, groups) if two else pd.DataFrame(),
         "psychometric_params": params,
         "psychometric": curve,
         "ceiling": ceiling,
         "ceiling_bootstrap": ceiling_boot,
     }
+
+
+def _mixed_logit_or_note(trials: pd.DataFrame, groups) -> pd.DataFrame:
+    """:func:`mixed_logit`, or, when even the simplest model cannot be fitted (a small pilot, say),
+    one row saying so, so that the other statistics are still written."""
+    try:
+        return mixed_logit(trials, groups)
+    except InputError as err:
+        if "could not be fitted" not in err.message:
+            raise
+        return pd.DataFrame([{"term": "(not fitted)", "effect": "fixed", "estimate": np.nan, "se": np.nan,
+                              "z": np.nan, "df": np.nan, "p": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+                              "formula": "", "converged": False, "note": err.message,
+                              "n_trials": len(trials), "n_participants": trials["participant"].nunique(),
+                              "n_images": trials["image_id"].nunique() if "image_id" in trials else 0}])
 
 
 def write_analysis(results: dict[str, pd.DataFrame], out_dir) -> list[Path]:

@@ -202,6 +202,25 @@ def test_analyze_returns_every_table():
     assert len(results["participants"]) == 12
 
 
+def test_analyze_writes_the_other_tables_when_the_mixed_model_cannot_be_fitted(monkeypatch):
+    def fail(trials, groups=None):
+        raise InputError("the mixed model could not be fitted: numerical failure (singular)", field="correct")
+
+    monkeypatch.setattr(pp, "mixed_logit", fail)
+    results = pp.analyze(simulate(n_per_group=3), n_permutations=50, n_boot=5)
+    mixed = results["mixed_model"]
+    assert mixed["term"].tolist() == ["(not fitted)"] and not mixed["converged"].iloc[0]
+    assert "numerical failure" in mixed["note"].iloc[0] and mixed["estimate"].isna().all()
+    assert mixed["n_participants"].iloc[0] == 6 and not results["accuracy"].empty
+
+    def bad_input(trials, groups=None):
+        raise InputError("expected two groups, got one", field="group")
+
+    monkeypatch.setattr(pp, "mixed_logit", bad_input)  # bad input is still an error
+    with pytest.raises(InputError, match="two groups"):
+        pp.analyze(simulate(n_per_group=3), n_permutations=50, n_boot=5)
+
+
 # ------------------------------------------------------------------------------ BIDS events
 EVENTS = ("onset\tduration\tsample\ttrial_type\tresponse_time\tstim_file\tvalue\n"
           "1\tn/a\tn/a\tstimulus\t320\t1.jpg\tanimal_target\n"
@@ -278,10 +297,3 @@ def test_delorme_gonogo_per_participant(realdata):
     assert ours["accuracy"].mean() == pytest.approx(0.928, abs=0.01)
     assert ours["accuracy"].sem() == pytest.approx(0.0048, abs=5e-4)
     assert ours["median_rt"].between(0.3, 0.6).all()
-
-
-def test_docstring_examples():
-    import doctest
-
-    result = doctest.testmod(pp)
-    assert result.attempted >= 15 and result.failed == 0
