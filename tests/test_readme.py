@@ -34,7 +34,19 @@ SKIP = {
     "clickme game --images my_images/":
         "a lab session: a person with a mouse, on their own images and a trained partner",
     "torchrun ":
-        "multi-process training on 4 GPUs with the user's ImageNet config (imagenet.toml)",
+        "multi-process training on several GPUs with the paper's ImageNet configs",
+    "clickme alignment --timm resnet50=resnet50.pth":
+        "the user's ImageNet ResNet-50 weights (nothing may be downloaded at run time)",
+    "clickme maps --out ":
+        "a fragment in prose naming an option (`written by clickme maps --out maps.h5`), not a command",
+}
+
+#: Commands whose input format the fixture does not write yet (xfail, not skip: they should run).
+NOT_SUPPLIED = {
+    "clickme metrics --pred model_maps/ --human clickme2_maps.h5": "ClickMe 2.0 HDF5 maps and a map folder",
+    "clickme metrics --pred salicon/maps/val": "a SALICON-style map folder",
+    "clickme metrics --pred model.npz --human salicon/maps/val": "a SALICON map folder and fixation JSON",
+    "clickme pack clickme/val": "ClickMe 1.0 TFRecords",
 }
 
 #: Commands left to ``make test-slow`` (matched as a prefix): they train networks, run the whole
@@ -50,6 +62,27 @@ USER_FILES = {
     "saliency.npz": "demo_output/clickme/saliency_maps.npz",
     "game_data/game_log.jsonl": "demo_output/game/game_log.jsonl",
 }
+
+
+def _write_formats(folder: Path) -> None:
+    """The demo's clicks in the other click-log formats the README's format table shows."""
+    import numpy as np
+    import pandas as pd
+
+    clicks = pd.read_csv(folder / "demo_output" / "clickme" / "clicks.csv")
+    clicks.to_parquet(folder / "clicks.parquet")
+    rounds = clicks.groupby(["image_id", "participant_id"], sort=False)
+    points = rounds.apply(lambda r: "{" + ",".join(f"({x:g},{y:g})" for x, y in zip(r.x, r.y)) + "}",
+                          include_groups=False).rename("clicks").reset_index()
+    points.rename(columns={"image_id": "image_path", "participant_id": "user_id"}).assign(
+        image_path=lambda f: "demo/" + f["image_path"] + ".png").to_csv(folder / "clickme_vCO3D.csv", index=False)
+    keys = list(rounds.groups)
+    ragged = lambda column: np.array([rounds.get_group(k)[column].to_numpy() for k in keys] + [None],  # noqa: E731
+                                     dtype=object)[:-1]
+    np.savez(folder / "clickme_data.npz", file_pointer=np.array([f"demo/{i}.png" for i, _ in keys]),
+             clickmap_x=ragged("x"), clickmap_y=ragged("y"), user_id=np.array([u for _, u in keys]),
+             user_catch_trial=np.ones(len(keys)), is_mobile=np.array([np.array([])] * len(keys) + [None],
+                                                                     dtype=object)[:-1])
 
 #: Top-level folders of the source tree: no README example may write into one of them.
 SOURCE_FOLDERS = sorted({p.parent.name for p in ROOT.glob("*/__init__.py")}
@@ -174,6 +207,10 @@ def clone(tmp_path_factory):
         shutil.copyfile(folder / source, folder / name)
     shutil.copyfile(demo / "clickme" / "maps.npz", folder / "maps.npz")  # also written by `maps`
     (folder / "tiny.toml").write_text(_tiny_toml(), encoding="utf-8")
+    _write_formats(folder)
+    from clickme_analysis.cli import main
+
+    main(["maps", str(demo / "clickme" / "clicks.csv"), "--out", str(folder / "pred.h5")])  # a map store
     return folder
 
 
@@ -187,6 +224,9 @@ def test_readme_command_runs(command, clone):
     reason = _skip_reason(command)
     if reason:
         pytest.skip(reason)
+    missing = next((why for prefix, why in NOT_SUPPLIED.items() if command.text.startswith(prefix)), None)
+    if missing:
+        pytest.xfail(f"the test does not write {missing} yet")
     words = shlex.split(command.text)
     if words[0] == "xvfb-run" and shutil.which("xvfb-run") is None:
         pytest.skip("xvfb-run is not installed (make system-deps)")
