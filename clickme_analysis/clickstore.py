@@ -56,14 +56,16 @@ class ClickStore:
     """
 
     def __init__(self, image_ids, participant_ids, buckets, pairs: Pairs, n_clicks: int, all_timed: bool,
-                 folder: Path | None = None):
+                 folder: Path | None = None, reread=None):
         self.image_ids, self.participant_ids = list(image_ids), list(participant_ids)
         self._buckets, self.pairs, self.n_clicks = buckets, pairs, n_clicks
         self.all_timed, self._folder = all_timed, folder
+        self._reread = reread  # spill=False: (a fresh ClickReader, number of buckets)
 
     # -- building ------------------------------------------------------------------------------
     @classmethod
-    def from_reader(cls, reader, *, bucket_clicks: int = BUCKET_CLICKS, folder=None, progress: bool = False):
+    def from_reader(cls, reader, *, bucket_clicks: int = BUCKET_CLICKS, folder=None, progress: bool = False,
+                    spill: bool = True):
         """Read every chunk of ``reader`` into buckets.
 
         Parameters
@@ -76,11 +78,19 @@ class ClickStore:
             Where bucket files go (default: the system's temporary folder).
         progress : bool
             Progress bar over the logs' bytes.
+        spill : bool
+            False: count the maps only and keep no click; :meth:`buckets` then reads the logs
+            again (a fresh reader) keeping only the asked images' clicks, in memory, grouped in
+            the same buckets as a spilled store (the same output). For a few sampled images of
+            a large log (``clickme reliability``), where spilling every click costs more than a
+            second read.
         """
         from clickme_analysis.progress import progress as bar
 
         total_bytes = sum(p.stat().st_size for p in reader.paths)
         n_buckets = max(1, int(np.ceil(total_bytes / _BYTES_PER_CLICK / bucket_clicks)))
+        if not spill:
+            return cls._count_only(reader, n_buckets, progress)
         tmp = Path(tempfile.mkdtemp(prefix="clickme-buckets-", dir=folder)) if n_buckets > 1 else None
         files = [open(tmp / f"{k}.bin", "wb") for k in range(n_buckets)] if tmp else None
         held, pair_keys, pair_counts = [], [], []
@@ -121,6 +131,50 @@ class ClickStore:
             [np.concatenate(held) if held else np.zeros(0, RECORD)]
         return cls(reader.image_ids, reader.participant_ids, buckets, pairs, n_clicks, all_timed and n_clicks > 0,
                    tmp)
+
+    @classmethod
+    def _count_only(cls, reader, n_buckets: int, progress: bool):
+        from clickme_analysis.io import ClickReader
+        from clickme_analysis.progress import progress as bar
+
+        pair_keys, pair_counts = [], []
+        n_clicks, all_timed = 0, True
+        with bar(total=len(reader.paths), enabled=progress, desc="reading", unit="log") as shown:
+            for chunk in reader:
+                n_clicks += len(chunk)
+                all_timed &= bool(np.isfinite(chunk.t).all())
+                keys, counts = np.unique((chunk.image.astype(np.int64) << 32) | chunk.participant, return_counts=True)
+                pair_keys.append(keys)
+                pair_counts.append(counts)
+            shown.update(len(reader.paths))
+        fresh = ClickReader(reader.paths, reader.fmt, reader.on_error, id_rule=reader.id_rule, id_root=reader.id_root,
+                            catch_threshold=reader.catch_threshold, exclude_mobile=reader.exclude_mobile)
+        return cls(reader.image_ids, reader.participant_ids, [], _reduce_pairs(pair_keys, pair_counts), n_clicks,
+                   all_timed and n_clicks > 0, reread=(fresh, n_buckets))
+
+    def _reread_buckets(self, wanted: np.ndarray | None):
+        """The buckets of a store built with ``spill=False``: the logs read again, only the
+        ``wanted`` images' clicks kept (all when None), grouped as :meth:`from_reader` spills."""
+        reader, n_buckets = self._reread
+        keep = None
+        if wanted is not None:
+            keep = np.zeros(len(self.image_ids), dtype=bool)
+            keep[wanted] = True
+        held: list[list] = [[] for _ in range(n_buckets)]
+        for chunk in reader:
+            rows = np.flatnonzero(keep[chunk.image]) if keep is not None else np.arange(len(chunk))
+            if not len(rows):
+                continue
+            records = np.empty(len(rows), dtype=RECORD)
+            records["image"], records["participant"] = chunk.image[rows], chunk.participant[rows]
+            records["x"], records["y"], records["t"] = chunk.x[rows], chunk.y[rows], chunk.t[rows]
+            bucket = records["image"] % n_buckets
+            for k in np.unique(bucket):
+                held[k].append(records[bucket == k])
+        if len(reader.image_ids) != len(self.image_ids) or len(reader.participant_ids) != len(self.participant_ids):
+            raise InputError("the click logs changed while they were read", field="logs")
+        for parts in held:
+            yield np.concatenate(parts) if parts else np.zeros(0, RECORD)
 
     @classmethod
     def from_frame(cls, clicks: pd.DataFrame):
@@ -168,13 +222,20 @@ class ClickStore:
         """
         wanted = None if images is None else np.unique(np.asarray(images, dtype=np.int64))
         pair_keys = None if pairs is None else np.unique((pairs.image.astype(np.int64) << 32) | pairs.participant)
-        for bucket in self._buckets:
-            records = bucket if isinstance(bucket, np.ndarray) else np.fromfile(bucket, dtype=RECORD)
+        if self._reread is not None:
+            asked = wanted if pairs is None else np.unique(pairs.image) if wanted is None else \
+                np.intersect1d(wanted, pairs.image)
+            buckets = self._reread_buckets(asked)
+        else:
+            buckets = (b if isinstance(b, np.ndarray) else np.fromfile(b, dtype=RECORD) for b in self._buckets)
+        for records in buckets:
             if wanted is not None:
                 records = records[np.isin(records["image"], wanted)]
             if pair_keys is not None and len(records):
                 keys = (records["image"].astype(np.int64) << 32) | records["participant"]
-                records = records[np.isin(keys, pair_keys)]
+                # a binary search in the sorted keys: memory set by the bucket, not by the number of maps
+                at = np.minimum(np.searchsorted(pair_keys, keys), max(len(pair_keys) - 1, 0))
+                records = records[pair_keys[at] == keys] if len(pair_keys) else records[:0]
             if not len(records):
                 continue
             by_time = max_clicks is not None and self.all_timed
@@ -189,7 +250,7 @@ class ClickStore:
 
     @property
     def n_buckets(self) -> int:
-        return len(self._buckets)
+        return self._reread[1] if self._reread is not None else len(self._buckets)
 
     def close(self) -> None:
         """Remove the bucket files."""

@@ -77,8 +77,12 @@ def read_logs(paths, fmt: str | None = None, on_error: str = "raise", **reader_k
     return read_clicks(list(paths), fmt=fmt, on_error=on_error, **reader_kwargs)
 
 
-def open_logs(paths, fmt: str | None = None, on_error: str = "raise", progress: bool = False, **reader_kwargs):
+def open_logs(paths, fmt: str | None = None, on_error: str = "raise", progress: bool = False, spill: bool = True,
+              **reader_kwargs):
     """Read click logs into a :class:`~clickme_analysis.clickstore.ClickStore` (bounded memory).
+
+    ``spill=False``: keep no click, read the logs again for the images asked of the store
+    (:meth:`~clickme_analysis.clickstore.ClickStore.from_reader`; faster for a sample).
 
     Returns
     -------
@@ -90,7 +94,7 @@ def open_logs(paths, fmt: str | None = None, on_error: str = "raise", progress: 
     from clickme_analysis.clickstore import ClickStore
 
     reader = ClickReader(list(paths), fmt, on_error, **reader_kwargs)
-    return ClickStore.from_reader(reader, progress=progress), reader
+    return ClickStore.from_reader(reader, progress=progress, spill=spill), reader
 
 
 def read_labels(path, id_rule: str = "stem") -> dict[str, str]:

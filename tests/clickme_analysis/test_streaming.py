@@ -89,6 +89,20 @@ def test_reliability_from_a_spilled_store_equals_scipy(tmp_path):
     pd.testing.assert_frame_equal(in_memory[in_memory.distribution == "human"].reset_index(drop=True), human)
 
 
+def test_a_store_that_reads_again_gives_the_spilled_store_s_reliability(tmp_path):
+    # spill=False keeps no click and reads the log again for the sampled images only, grouped in
+    # the same buckets: the same draws, nulls and rhos as spilling every click (with max_clicks too)
+    log = clickme2_log(tmp_path / "log.csv", n_images=40, seed=3)
+    tables = []
+    for spill in (True, False):
+        with ClickStore.from_reader(ClickReader(log), bucket_clicks=300, spill=spill) as store:
+            assert store.n_buckets > 3 and store.n_clicks > 0
+            tables.append(inter_rater_reliability(store, n_images=15, shape=(64, 64), blur_size=9, chunk_images=4,
+                                                  seed=1, max_clicks=12, min_clicks=2))
+    pd.testing.assert_frame_equal(tables[0], tables[1])
+    assert len(tables[0]) == 30
+
+
 def test_map_options_from_toml(tmp_path):
     path = tmp_path / "maps.toml"
     path.write_text("[maps]\nblur = 'gaussian'\nsigma = 28\nmin_clicks = 10\nmax_clicks = 75\n")
