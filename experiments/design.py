@@ -72,6 +72,10 @@ def load_manifest(path) -> pd.DataFrame:
     """
     path = Path(path)
     frame = _read_rows(path, MANIFEST_COLUMNS, "stimulus manifest")
+    for column in ("map_source", "path"):
+        missing = np.flatnonzero(frame[column].isna().to_numpy())
+        if missing.size:
+            raise InputError("expected a value, got an empty cell", path=path, line=int(missing[0]) + 2, field=column)
     frame["map_source"] = frame["map_source"].astype(str)
     frame["target"] = _as_bool(frame["target"], path, "target")
     frame["level"] = _as_number(frame["level"], path, "level")

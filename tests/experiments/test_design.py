@@ -99,6 +99,8 @@ def test_assignment_without_map_source_finds_the_intact_image(tmp_path):
     ("image_id,category,target,map_source,level,path\na,animal,maybe,x,1,a.png\n", "target", 2),
     ("image_id,category,target,map_source,level,path\na,animal,1,x,1,a.png\na,animal,1,x,-1,b.png\n", "level", 3),
     ("image_id,category,target,map_source,level,path\na,animal,1,x,1,a.png\na,animal,1,x,1,b.png\n", "image_id", 3),
+    ("image_id,category,target,map_source,level,path\na,animal,1,x,1,a.png\nb,animal,1,x,2,\n", "path", 3),
+    ("image_id,category,target,map_source,level,path\na,animal,1,,1,a.png\n", "map_source", 2),
 ])
 def test_bad_manifest(tmp_path, content, field, line):
     path = tmp_path / "m.csv"
