@@ -653,14 +653,15 @@ def sweep(config: TrainConfig, key: str, values: list, datasets=None, resume: bo
         raise InputError("a sweep needs a validation set to score", field="val")
     rows = []
     for value in values:
-        run = config.replace(**{key: value, "out": str(Path(config.out) / f"{key}={value}")})
+        label = f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"  # lam=6, not lam=6.0
+        run = config.replace(**{key: value, "out": str(Path(config.out) / label)})
         result = train(run, datasets, resume=resume)
         if datasets is not None and hasattr(datasets[1], "options"):
             val = datasets[1]
         else:
             val = make_dataset(run, run.val, run.val_maps or run.maps)
         model, _ = model_from_checkpoint(Path(result["out"]) / "best.pt")
-        _, summary = score_model(model, val, f"{key}={value}", batch_size=run.batch_size,
+        _, summary = score_model(model, val, label, batch_size=run.batch_size,
                                  ceiling=ceiling, n_permutations=n_permutations, seed=run.seed)
         rows.append({"lambda" if key == "lam" else key: value, **summary.iloc[0].drop("model"),
                      "out": str(result["out"])})

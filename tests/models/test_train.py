@@ -95,7 +95,7 @@ def test_sweep_writes_one_row_per_lambda(tiny_config):
     assert table["lambda"].tolist() == [0.0, 2.0]
     written = pd.read_csv(Path(tiny_config.out) / "sweep.csv")
     assert {"lambda", "top1_err", "fraction_human", "ceiling", "null_floor"} <= set(written)
-    assert (Path(tiny_config.out) / "lam=2.0" / "best.pt").is_file()
+    assert (Path(tiny_config.out) / "lam=2" / "best.pt").is_file()  # the README names lam=6
 
 
 def test_torchrun_ddp_gloo_two_processes(tiny_config, tmp_path):
