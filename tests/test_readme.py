@@ -33,6 +33,8 @@ SKIP = {
         "a lab session: a person at the keyboard in front of a full-screen window",
     "clickme game --images my_images/":
         "a lab session: a person with a mouse, on their own images and a trained partner",
+    "clickme serve export ":
+        "exports a database that holds participants' data: the browser test of tests/online runs it on one",
     "torchrun ":
         "multi-process training on several GPUs with the paper's ImageNet configs",
     "clickme alignment --timm resnet50=resnet50.pth":
