@@ -26,28 +26,13 @@ import numpy as np
 import pandas as pd
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.fileio import collect_files
 from clickme_analysis.io import read_table
 
 EVENT_COLUMNS = ("onset", "trial_type", "response_time", "value")
 #: ds002680's categorization conditions: value -> is a target (animal).
 ANIMAL_CATEGORIZATION = {"animal_target": True, "animal_distractor": False}
 _ENTITIES = re.compile(r"sub-(?P<sub>[A-Za-z0-9]+)(?:_ses-(?P<ses>[A-Za-z0-9]+))?.*?(?:_run-(?P<run>\d+))?_events\.tsv$")
-
-
-def _event_files(paths) -> list[Path]:
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
-    files = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            files.extend(sorted(p.rglob("*_events.tsv")))
-        elif p.exists():
-            files.append(p)
-        else:
-            raise InputError("no such file or folder", path=p)
-    if not files:
-        raise InputError(f"no *_events.tsv files in {[str(p) for p in paths]}")
-    return files
 
 
 def read_events(path) -> pd.DataFrame:
@@ -99,7 +84,7 @@ def load_gonogo(paths, conditions: dict[str, bool] | None = None, late_ms: float
         raise InputError(f"expected conditions a non-empty mapping value -> is a target (bool), got {conditions!r}",
                          field="conditions")
     frames = []
-    for path in bar(_event_files(paths), enabled=progress, desc="events files"):
+    for path in bar(collect_files(paths, (".tsv",), what="BIDS *_events.tsv files", pattern="*_events.tsv", recursive=True), enabled=progress, desc="events files"):
         match = _ENTITIES.search(path.name)
         if match is None:
             raise InputError("expected a BIDS name sub-<label>[_ses-<label>]...[_run-<index>]_events.tsv",

@@ -245,17 +245,23 @@ def write_jsonl(path, records) -> Path:
     return Path(path)
 
 
-def collect_files(source, suffixes, *, what: str = "files") -> list[Path]:
-    """List the files named by ``source``: a file, a folder (not recursive) or a glob pattern.
+def collect_files(source, suffixes, *, what: str = "files", pattern: str = "*",
+                  recursive: bool = False) -> list[Path]:
+    """List the files named by ``source``: files, folders or glob patterns.
 
     Parameters
     ----------
-    source : str or os.PathLike
+    source : str, os.PathLike, or a list of them
+        Each a file (accepted whatever its suffix), a folder, or a glob pattern.
     suffixes : iterable of str
         Accepted suffixes, lower case with the dot (``(".png", ".jpg")``); files in a folder or
-        glob with other suffixes are ignored. A single file is accepted whatever its suffix.
+        glob with other suffixes are ignored.
     what : str
         What the files are, for the error message.
+    pattern : str, default "*"
+        The names taken from a folder (``"*_events.tsv"``, say).
+    recursive : bool, default False
+        Search folders' sub-folders too.
 
     Examples
     --------
@@ -266,18 +272,25 @@ def collect_files(source, suffixes, *, what: str = "files") -> list[Path]:
     >>> [p.name for p in collect_files(d, (".png",))]
     ['a.png', 'b.png']
     """
-    text = str(source)
+    sources = list(source) if isinstance(source, (list, tuple)) else [source]
     suffixes = tuple(s.lower() for s in suffixes)
-    path = Path(text)
-    if path.is_file():
-        return [path]
-    if path.is_dir():
-        found = [p for p in path.iterdir() if p.is_file() and p.suffix.lower() in suffixes]
-    elif glob.has_magic(text):
-        found = [Path(p) for p in glob.glob(text) if Path(p).is_file()
-                 and Path(p).suffix.lower() in suffixes]
-    else:
-        raise InputError(f"expected a file, a folder or a glob of {what}, got no such path", path=text)
-    if not found:
-        raise InputError(f"expected {what} ({', '.join(suffixes)}), found none", path=text)
-    return sorted(found)
+    files: list[Path] = []
+    for item in sources:
+        text = str(item)
+        path = Path(text)
+        if path.is_file():
+            files.append(path)
+            continue
+        if path.is_dir():
+            found = path.rglob(pattern) if recursive else path.glob(pattern)
+        elif glob.has_magic(text):
+            found = map(Path, glob.glob(text, recursive=recursive))
+        else:
+            raise InputError(f"expected a file, a folder or a glob of {what}, got no such path", path=text)
+        found = sorted(p for p in found if p.is_file() and p.suffix.lower() in suffixes)
+        if not found:
+            raise InputError(f"expected {what} ({', '.join(suffixes)}), found none", path=text)
+        files.extend(found)
+    if not files:
+        raise InputError(f"expected {what}, got no path")
+    return files

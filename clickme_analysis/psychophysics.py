@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.fileio import collect_files
 
 #: Columns a trial table must have.
 REQUIRED_COLUMNS = ("participant", "group", "level", "map_source", "correct", "rt", "timed_out")
@@ -41,22 +42,6 @@ INTACT = "intact"
 
 
 # --------------------------------------------------------------------------------------- loading
-def _csv_files(paths) -> list[Path]:
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
-    files = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            files.extend(sorted(p.glob("*.csv")))
-        elif p.exists():
-            files.append(p)
-        else:
-            raise InputError("no such file or folder", path=p)
-    if not files:
-        raise InputError(f"no trial CSV files in {[str(p) for p in paths]}")
-    return files
-
-
 def _bool_column(frame, field, path):
     text = frame[field].astype(str).str.strip().str.lower()
     mapping = {"1": True, "0": False, "true": True, "false": False, "1.0": True, "0.0": False}
@@ -114,7 +99,7 @@ def load_trials(paths, phase: str | None = "test") -> pd.DataFrame:
         The runner's columns, typed as :func:`validate_trials` says.
     """
     frames = []
-    for path in _csv_files(paths):
+    for path in collect_files(paths, (".csv",), what="trial CSV files"):
         try:
             frame = pd.read_csv(path, dtype={"participant": str, "response": str})
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:

@@ -67,9 +67,9 @@ def test_missing_columns_and_paths(tmp_path):
     table(correct=[1]).drop(columns="group").to_csv(path, index=False)
     with pytest.raises(InputError, match="lacks columns"):
         pp.load_trials(path)
-    with pytest.raises(InputError, match="no such file"):
+    with pytest.raises(InputError, match="got no such path"):
         pp.load_trials(tmp_path / "none.csv")
-    with pytest.raises(InputError, match="no trial CSV"):
+    with pytest.raises(InputError, match="expected trial CSV files"):
         pp.load_trials([])
 
 
