@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from clickme_analysis.errors import InputError
 from clickme_analysis.progress import progress as progress_bar
 from clickme_analysis.reliability import PAPER_CEILING, pearson_rows, rank_rows, spearman_rows
+from models.explain import autocast as autocast_context
 from models.loss import attention_layers, attention_map, clickme_loss, record_layers, unwrap
 
 
@@ -58,7 +59,7 @@ def evaluate(model, loader, layers=None, score_layer: str | None = None, lam: fl
     was_training = base.training
     base.eval()
     rows, model_maps, human_maps = [], [], []
-    autocast = _autocast(device, amp)
+    autocast = autocast_context(device, amp)
     try:
         with record_layers(base, watch) as seen:
             for batch in progress_bar(loader, enabled=progress, desc="evaluate", unit="batch"):
@@ -106,17 +107,6 @@ def _check_labels(labels: torch.Tensor, n_classes: int, index, loader) -> None:
         name = f"image {samples[position].image_id!r}" if samples else f"image #{position}"
         raise InputError(f"label {int(labels[bad[0]])} of {name} is outside the checkpoint's "
                          f"{n_classes} classes (0-{n_classes - 1})", field="label")
-
-
-def _autocast(device, amp: str):
-    import contextlib
-
-    if amp == "none":
-        return contextlib.nullcontext()
-    dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16}
-    if amp not in dtypes:
-        raise InputError(f"expected amp 'none', 'bf16' or 'fp16', got {amp!r}", field="amp")
-    return torch.autocast(torch.device(device).type, dtype=dtypes[amp])
 
 
 def map_alignment(model_maps: np.ndarray, human_maps: np.ndarray) -> np.ndarray:

@@ -30,8 +30,9 @@ from torch import nn
 from clickme_analysis.errors import InputError
 from clickme_analysis.reliability import PAPER_CEILING
 from models.config import TrainConfig
+from models.explain import autocast
 from models.loss import attention_layers, clickme_loss, record_layers
-from models.score import _autocast, evaluate, map_alignment
+from models.score import evaluate, map_alignment
 
 CHECKPOINT_FORMAT = "clickme-models-checkpoint/1"
 STEP_COLUMNS = ["epoch", "step", "lr", "loss", "cross_entropy", "attention", "images_per_s",
@@ -495,10 +496,10 @@ def _setup(config: TrainConfig, datasets, resume: bool) -> _Run:
                 state, loss_options)
 
 
-def _train_step(run: _Run, batch: dict, seen: dict, lr: float, autocast) -> dict:
+def _train_step(run: _Run, batch: dict, seen: dict, lr: float, amp_context) -> dict:
     for group in run.optimizer.param_groups:
         group["lr"] = lr
-    with autocast:
+    with amp_context:
         logits = run.net(batch["image"])
     parts = clickme_loss(logits, batch["label"], [seen[n] for n in run.layers], batch["map"],
                          batch["has_map"], run.config.lam, **run.loss_options)
@@ -518,7 +519,7 @@ def _train_epoch(run: _Run, epoch: int, seen: dict, stop: dict,
     steps = _steps_per_epoch(run.train_set, config, run.world)
     loader = _loader(run.train_set, config, run.device, epoch, state.batch, run.rank, run.world)
     meter = _Meter(state.sums, run.device)
-    autocast = _autocast(run.device, config.amp)
+    amp_context = autocast(run.device, config.amp)
     run.net.train()
     bar = progress(total=steps, initial=state.batch, desc=f"epoch {epoch + 1}/{config.epochs}",
                    unit="batch", enabled=config.progress and run.rank == 0)
@@ -532,7 +533,7 @@ def _train_epoch(run: _Run, epoch: int, seen: dict, stop: dict,
         if batch is None:
             break
         lr = learning_rate(config, epoch + state.batch / steps, run.world)
-        parts = _train_step(run, batch, seen, lr, autocast)
+        parts = _train_step(run, batch, seen, lr, amp_context)
         meter.add(parts, parts["logits"], batch["label"])
         state.step += 1
         state.batch += 1
