@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
                                              "models -> report.html, on images scikit-image ships.")
     demo.add_argument("--out", type=Path, default=Path("demo_output"), help="output folder (default demo_output)")
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     demo.set_defaults(func=_demo)
     return parser
 
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _demo(args) -> int:
     from reports.demo import run
 
-    report = run(args.out, seed=args.seed)
+    report = run(args.out, seed=args.seed, progress=args.progress)
     print(f"report: {report.resolve()}")
     return 0
 

@@ -24,15 +24,30 @@ STAGES = (
 def run(root, seed: int = 0, progress: bool = True) -> Path:
     """Run every stage and build the report; returns the path of ``report.html``.
 
-    ``progress`` shows progress bars (on a terminal only: :mod:`clickme_analysis.progress`).
+    Each stage runs in a fresh process, as a user runs one command after another: libraries one
+    stage loads cannot disturb the next. (Under Xvfb, Mesa's software OpenGL, which the
+    experiment's PsychoPy window loads, carries an LLVM whose symbols crash the one that torch's
+    compiler stack (triton) loads later in the same process.) ``progress`` shows progress bars
+    (on a terminal only: :mod:`clickme_analysis.progress`).
     """
+    import multiprocessing
+
     from reports.report import build_report
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
+    context = multiprocessing.get_context("spawn")
     for name, module in STAGES:
         start = time.perf_counter()
         print(f"[demo] {name} ...", flush=True)
-        importlib.import_module(module).run_demo(root, seed=seed, progress=progress)
+        stage = context.Process(target=_run_stage, args=(module, str(root), seed, progress), name=name)
+        stage.start()
+        stage.join()
+        if stage.exitcode != 0:
+            raise RuntimeError(f"demo stage {name!r} ({module}) failed with exit code {stage.exitcode}")
         print(f"[demo] {name} done in {time.perf_counter() - start:.1f} s", flush=True)
     return build_report(root, root / "report", progress=progress)
+
+
+def _run_stage(module: str, root: str, seed: int, progress: bool) -> None:
+    importlib.import_module(module).run_demo(Path(root), seed=seed, progress=progress)
