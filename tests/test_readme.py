@@ -43,14 +43,6 @@ SKIP = {
         "a fragment in prose naming an option (`written by clickme maps --out maps.h5`), not a command",
 }
 
-#: Commands whose input format the fixture does not write yet (xfail, not skip: they should run).
-NOT_SUPPLIED = {
-    "clickme metrics --pred model_maps/ --human clickme2_maps.h5": "ClickMe 2.0 HDF5 maps and a map folder",
-    "clickme metrics --pred salicon/maps/val": "a SALICON-style map folder",
-    "clickme metrics --pred model.npz --human salicon/maps/val": "a SALICON map folder and fixation JSON",
-    "clickme pack clickme/val": "ClickMe 1.0 TFRecords",
-}
-
 #: Commands left to ``make test-slow`` (matched as a prefix): they train networks, run the whole
 #: pipeline or run 10,000-permutation tests (38 s on 2 loaded cores), each a minute or more.
 SLOW = ("clickme train ", "clickme score ", "clickme explain ", "clickme demo ",
@@ -85,6 +77,52 @@ def _write_formats(folder: Path) -> None:
              clickmap_x=ragged("x"), clickmap_y=ragged("y"), user_id=np.array([u for _, u in keys]),
              user_catch_trial=np.ones(len(keys)), is_mobile=np.array([np.array([])] * len(keys) + [None],
                                                                      dtype=object)[:-1])
+    _write_map_formats(folder, clicks)
+
+
+def _write_map_formats(folder: Path, clicks) -> None:
+    """The demo's maps as a ClickMe 2.0 HDF5 file, SALICON-style map folders and fixation JSON,
+    and its images and maps as Harmonization-layout JPEG TFRecords."""
+    import io
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from clickme_analysis.archive import open_maps, write_clickme2_hdf5
+    from clickme_analysis.tfrecord import write_tfrecord
+
+    demo = folder / "demo_output" / "clickme"
+    with open_maps(demo / "maps.npz") as human, open_maps(demo / "saliency_maps.npz") as saliency:
+        write_clickme2_hdf5(folder / "clickme2_maps.h5", {i: human[i] for i in human})
+        for name, maps in (("model_maps", saliency), ("salicon/maps/val", human)):
+            (folder / name).mkdir(parents=True)
+            for image_id in maps:
+                m = maps[image_id]
+                gray = np.round(255 * (m - m.min()) / max(float(np.ptp(m)), 1e-12)).astype(np.uint8)
+                Image.fromarray(gray).save(folder / name / f"{image_id}.png")
+        shape = human[next(iter(human))].shape
+        ids = list(human)
+        jpeg = {}
+        for image_id in ids:
+            m = human[image_id]
+            for key, array in (("image", np.asarray(Image.open(demo / "images" / f"{image_id}.png").convert("RGB"))),
+                               ("heatmap", np.round(255 * m / max(float(m.max()), 1e-12)).astype(np.uint8))):
+                buffer = io.BytesIO()
+                Image.fromarray(array).save(buffer, format="JPEG", quality=90)
+                jpeg[image_id, key] = buffer.getvalue()
+    (folder / "model.npz").write_bytes((demo / "saliency_maps.npz").read_bytes())
+    salicon = {"images": [{"id": k, "file_name": f"{i}.png", "height": shape[0], "width": shape[1]}
+                          for k, i in enumerate(ids)],
+               "annotations": [{"image_id": ids.index(i), "worker_id": str(p),
+                                "fixations": [[int(y) + 1, int(x) + 1] for x, y in zip(r.x, r.y)
+                                              if 0 <= x < shape[1] and 0 <= y < shape[0]]}
+                               for (i, p), r in clicks.groupby(["image_id", "participant_id"]) if i in ids]}
+    (folder / "fixations_val2014.json").write_text(json.dumps(salicon))
+    (folder / "clickme" / "val").mkdir(parents=True)
+    write_tfrecord(folder / "clickme" / "val" / "val-0.tfrecords",
+                   [{"image": jpeg[i, "image"], "heatmap": jpeg[i, "heatmap"], "label": k % 2}
+                    for k, i in enumerate(ids)])
 
 #: Top-level folders of the source tree: no README example may write into one of them.
 SOURCE_FOLDERS = sorted({p.parent.name for p in ROOT.glob("*/__init__.py")}
@@ -226,9 +264,6 @@ def test_readme_command_runs(command, clone):
     reason = _skip_reason(command)
     if reason:
         pytest.skip(reason)
-    missing = next((why for prefix, why in NOT_SUPPLIED.items() if command.text.startswith(prefix)), None)
-    if missing:
-        pytest.xfail(f"the test does not write {missing} yet")
     words = shlex.split(command.text)
     if words[0] == "xvfb-run" and shutil.which("xvfb-run") is None:
         pytest.skip("xvfb-run is not installed (make system-deps)")
