@@ -112,6 +112,11 @@ def load_checkpoint(path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise InputError("checkpoint not found", path=path)
+    with open(path, "rb") as fh:
+        start = fh.read(16)
+    if not (start.startswith(b"PK\x03\x04") or start.startswith(b"\x80")):  # torch.save: zip, or legacy pickle
+        raise InputError(f"expected a torch checkpoint (a file written by torch.save), got one starting {start!r}",
+                         path=path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:

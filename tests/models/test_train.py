@@ -208,6 +208,18 @@ def test_a_crafted_pickle_in_a_checkpoint_is_refused_and_never_runs(tmp_path):
     assert not marker.exists()  # the payload did not run
 
 
+def test_a_file_that_is_not_a_checkpoint_says_what_it_looks_like(tmp_path):
+    from clickme_analysis.errors import InputError
+
+    path = tmp_path / "clicks.csv"
+    path.write_text("image_id,participant_id,x,y\n")
+    with pytest.raises(InputError, match=r"expected a torch checkpoint .*got one starting b'image_id"):
+        model_from_checkpoint(path)
+    path.write_bytes(b"PK\x03\x04 truncated zip")
+    with pytest.raises(InputError, match="cannot read checkpoint"):
+        model_from_checkpoint(path)
+
+
 def test_gpu_only_options_on_a_cpu_machine_are_refused_clearly(monkeypatch):
     from clickme_analysis.errors import InputError
     from models.train import check_device_options
