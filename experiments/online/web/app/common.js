@@ -106,5 +106,30 @@ const ClickMe = (() => {
   /** A jsPsych key name of a config key ("space" -> " "). */
   const jsKey = (name) => (name === "space" ? " " : name);
 
-  return { ids, token, post, rateFromTimes, escapeHtml, fatal, finish, sleep, randomHex, jsKey, params };
+  /** Start (or resume) a task: reads the ids from the URL, makes the secret, posts
+   * /api/<kind>/start. Returns { pid, secret, start }, or null when the page has already said why it
+   * cannot go on (no participant id, a refused start, or a task already completed). */
+  async function begin(kind, what) {
+    const theIds = ids();
+    if (!theIds.participant_id) {
+      fatal("This link lacks a participant id (PROLIFIC_PID=...). Please use the link from the study page.");
+      return null;
+    }
+    const pid = theIds.participant_id;
+    const secret = token(kind, pid);
+    let start;
+    try {
+      start = await post(`/api/${kind}/start`, { ...theIds, token: secret }, secret);
+    } catch (err) {
+      fatal(`The ${what} could not start: ${err.message}`);
+      return null;
+    }
+    if (start.completion) {
+      finish(start.completion, kind);
+      return null;
+    }
+    return { pid, secret, start };
+  }
+
+  return { ids, token, post, begin, rateFromTimes, escapeHtml, fatal, finish, sleep, randomHex, jsKey, params };
 })();

@@ -5,24 +5,9 @@
 "use strict";
 
 (async function main() {
-  const ids = ClickMe.ids();
-  if (!ids.participant_id) {
-    ClickMe.fatal("This link lacks a participant id (PROLIFIC_PID=...). Please use the link from the study page.");
-    return;
-  }
-  const pid = ids.participant_id;
-  const secret = ClickMe.token("experiment", pid);
-  let start;
-  try {
-    start = await ClickMe.post("/api/experiment/start", { ...ids, token: secret }, secret);
-  } catch (err) {
-    ClickMe.fatal(`The study could not start: ${err.message}`);
-    return;
-  }
-  if (start.completion) {
-    ClickMe.finish(start.completion, "experiment");
-    return;
-  }
+  const begun = await ClickMe.begin("experiment", "study");
+  if (!begun) return;
+  const { pid, secret, start } = begun;
   const design = start.design;
   const timing = design.timing;
   const info = design.info;

@@ -4,24 +4,9 @@
 "use strict";
 
 (async function main() {
-  const ids = ClickMe.ids();
-  if (!ids.participant_id) {
-    ClickMe.fatal("This link lacks a participant id (PROLIFIC_PID=...). Please use the link from the study page.");
-    return;
-  }
-  const pid = ids.participant_id;
-  const secret = ClickMe.token("game", pid);
-  let start;
-  try {
-    start = await ClickMe.post("/api/game/start", { ...ids, token: secret }, secret);
-  } catch (err) {
-    ClickMe.fatal(`The game could not start: ${err.message}`);
-    return;
-  }
-  if (start.completion) {
-    ClickMe.finish(start.completion, "game");
-    return;
-  }
+  const begun = await ClickMe.begin("game", "game");
+  if (!begun) return;
+  const { pid, secret, start } = begun;
   const s = start.design;
   document.body.style.background = s.background;
   const played = new Set(start.done);
