@@ -26,6 +26,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from models.gpu_check import prepare_device  # noqa: E402
 from models.resnet import build_model  # noqa: E402
 
 ARCHS = ("resnet50", "se_resnet50", "gala_resnet50")
@@ -87,11 +88,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     steps = args.steps or (50 if device.type == "cuda" else 8)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-        where = torch.cuda.get_device_name(device)
-    else:
-        where = f"{torch.get_num_threads()} threads"
+    where = prepare_device(device)
     print(f"device {device} ({where}), batch {args.batch_size}, {args.size}x{args.size}, fp32, "
           f"{steps} round-robin rounds")
     times = measure(args.batch_size, args.size, steps, device)

@@ -37,6 +37,14 @@ VARIANTS = (("resnet50", "resnet50", "paper"), ("se_resnet50", "se_resnet50", "p
 REDUCED = {"resnet50": "tiny_resnet", "se_resnet50": "tiny_se_resnet", "gala_resnet50": "tiny_gala_resnet"}
 
 
+def prepare_device(device) -> str:
+    """Turn on cuDNN autotuning on a GPU; return the device's name for a report line."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        return torch.cuda.get_device_name(device)
+    return f"CPU, {torch.get_num_threads()} threads"
+
+
 def _sync(device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -194,11 +202,7 @@ def main(argv=None) -> int:
     else:
         batch, size, crop, warmup, steps, run_steps, classes = 256, 256, 224, 10, 30, 300, 1000
         n_images = 2048
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-        name = torch.cuda.get_device_name(device)
-    else:
-        name = f"CPU, {torch.get_num_threads()} threads"
+    name = prepare_device(device)
     print(f"gpu_check: torch {torch.__version__}, {name}, batch {batch}, {crop}x{crop}, bf16 "
           f"autocast, channels_last, {workers} loader workers{' (REDUCED MODE)' if args.reduced else ''}")
     figures: dict = {"device": name, "torch": torch.__version__, "batch": batch, "reduced": args.reduced}
