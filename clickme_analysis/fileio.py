@@ -214,27 +214,25 @@ def read_jsonl(path, *, partial_last_ok: bool = False):
     """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        f = open(path, "rb")
     except FileNotFoundError:
         raise InputError("expected a JSON-lines file, got no such file", path=path) from None
     except IsADirectoryError:
         raise InputError("expected a JSON-lines file, got a folder", path=path) from None
-    lines = data.split(b"\n")
-    terminated = data.endswith(b"\n")
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        last = number == len(lines) and not terminated
-        try:
-            value = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as err:
-            if last and partial_last_ok:
-                return
-            what = "UTF-8 text" if isinstance(err, UnicodeDecodeError) else "a JSON object"
-            raise InputError(f"expected {what}, got {raw[:40]!r}", path=path, line=number) from None
-        if not isinstance(value, dict):
-            raise InputError(f"expected a JSON object, got {type(value).__name__}", path=path, line=number)
-        yield number, value
+    with f:  # line by line: memory does not grow with the log
+        for number, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            try:
+                value = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError) as err:
+                if partial_last_ok and not raw.endswith(b"\n"):  # only the last line lacks one
+                    return
+                what = "UTF-8 text" if isinstance(err, UnicodeDecodeError) else "a JSON object"
+                raise InputError(f"expected {what}, got {raw[:40]!r}", path=path, line=number) from None
+            if not isinstance(value, dict):
+                raise InputError(f"expected a JSON object, got {type(value).__name__}", path=path, line=number)
+            yield number, value
 
 
 def write_jsonl(path, records) -> Path:
