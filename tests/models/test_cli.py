@@ -74,4 +74,4 @@ def test_bad_input_exits_2(tmp_path, config, capsys):
     (tmp_path / "junk.pt").write_bytes(b"junk")
     assert main(["explain", "--checkpoint", str(tmp_path / "junk.pt"), "--data", "synthetic",
                  "--out", str(tmp_path / "e")]) == 2
-    assert "cannot read checkpoint" in capsys.readouterr().err
+    assert "expected a torch checkpoint (a file written by torch.save), got one starting b'junk'" in capsys.readouterr().err
