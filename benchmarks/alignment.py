@@ -9,8 +9,10 @@ the toolkit (:func:`models.explain.smoothgrad`) runs the noisy copies in batches
 convolutions, in float32 and under bf16 autocast. The paths alternate and each keeps its fastest
 of ``--repeats`` timings (the machine may be shared).
 Prints the rates, the ratios (target >= 2x), each run's largest map difference from captum's
-relative to the map's range (float32: round-off, amplified through the network's ReLUs; bf16:
-the lower precision) and the peak RSS.
+relative to the map's range and the smallest Spearman correlation of an image's map with
+captum's (float32: round-off only, amplified where it flips a ReLU; bf16: the lower precision),
+whether one image's samples in one contiguous float32 batch reproduce captum's maps bit for
+bit, and the peak RSS.
 
     python benchmarks/alignment.py                     # 2 images, CPU or GPU
     python benchmarks/alignment.py --images 8 --batch-size 32
@@ -66,6 +68,7 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     import timm
+    from scipy.stats import spearmanr
 
     from models.explain import smoothgrad
 
@@ -105,8 +108,11 @@ def main(argv=None) -> int:
     for amp in ("none", "bf16"):
         name, seconds = ("float32" if amp == "none" else "bf16 autocast"), min(runs[amp])
         difference = float((maps[amp] - reference).abs().max()) / span
+        rho = min(spearmanr(a.flatten().cpu().numpy(), b.flatten().cpu().numpy())[0]
+                  for a, b in zip(maps[amp], reference))
         print(f"  toolkit smoothgrad ({name:13s})      {args.images / seconds:8.3f} img/s  ({seconds:.1f} s)  "
-              f"x{t_ref / seconds:.2f}  max |map difference| / map range {difference:.1e}")
+              f"x{t_ref / seconds:.2f}  max |map difference| / map range {difference:.1e}, "
+              f"Spearman with captum's maps >= {rho:.6f}")
     ratio = t_ref / min(runs["none"])
     print(f"float32 toolkit / captum = {ratio:.2f}x (target >= 2: {'met' if ratio >= 2 else 'NOT met'}); "
           f"bf16: {t_ref / min(runs['bf16']):.2f}x; all times (s): "

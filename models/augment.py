@@ -46,9 +46,19 @@ def quantise_map(human: np.ndarray, bits: int = 16) -> tuple[np.ndarray, float, 
     return q, low, scale
 
 
-def crop_params(seed: int, epoch: int, index: int, resize: int, image_size: int,
-                train: bool) -> tuple[int, int, bool]:
-    """``(top, left, flip)`` of one image: random (from (seed, epoch, index)) or the centre.
+def _mix(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser on uint64 arrays (a bijective 64-bit hash)."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def crop_params(seed: int, epoch: int, index, resize: int, image_size: int, train: bool):
+    """``(top, left, flip)`` of images: random (a hash of (seed, epoch, index)) or the centre.
+
+    ``index`` is one sample index (ints returned) or an array of them (arrays returned, as
+    :class:`models.shards.ShardStream` draws a whole batch at once). The draw depends only on
+    (seed, epoch, index), never on the batch, worker or process that makes it.
 
     Examples
     --------
@@ -56,13 +66,27 @@ def crop_params(seed: int, epoch: int, index: int, resize: int, image_size: int,
     (16, 16, False)
     >>> crop_params(0, 0, 5, 256, 224, train=True) == crop_params(0, 0, 5, 256, 224, train=True)
     True
+    >>> top, left, flip = crop_params(0, 0, [4, 5], 256, 224, train=True)
+    >>> (int(top[1]), int(left[1]), bool(flip[1])) == crop_params(0, 0, 5, 256, 224, train=True)
+    True
     """
+    scalar = np.ndim(index) == 0
+    index = np.atleast_1d(np.asarray(index, dtype=np.int64))
     if not train:
         offset = (resize - image_size) // 2
-        return offset, offset, False
-    rng = np.random.default_rng([seed, epoch, index])
-    top, left = rng.integers(0, resize - image_size + 1, size=2)
-    return int(top), int(left), bool(rng.integers(2))
+        top = left = np.full(index.shape, offset, np.int64)
+        flip = np.zeros(index.shape, bool)
+    else:
+        with np.errstate(over="ignore"):
+            key = _mix(_mix(np.array([seed % 2**64], np.uint64)) ^ np.uint64(epoch % 2**64))
+            h = _mix(key ^ index.astype(np.uint64))
+        span = np.uint64(resize - image_size + 1)
+        top = (h % span).astype(np.int64)
+        left = ((h >> np.uint64(21)) % span).astype(np.int64)
+        flip = (h >> np.uint64(63)).astype(bool)
+    if scalar:
+        return int(top[0]), int(left[0]), bool(flip[0])
+    return top, left, flip
 
 
 def _symmetric_pad(x: torch.Tensor, before: int, after: int, dim: int) -> torch.Tensor:
@@ -96,11 +120,15 @@ def box_blur(maps: torch.Tensor, size: int) -> torch.Tensor:
                          f"got {size}", field="blur_size")
     out = maps.float()
     for dim in (-1, -2):
-        padded = _symmetric_pad(out, before, after, dim)
-        sums = torch.nn.functional.pad(padded.cumsum(dim), (1, 0) if dim == -1 else (0, 0, 1, 0))
+        sums = _symmetric_pad(out, before, after, dim).cumsum(dim)
         n = out.shape[dim]
-        out = (sums.narrow(dim, size, n) - sums.narrow(dim, 0, n)) / size
-    return out.float().clamp_min_(0) if bool((maps >= 0).all()) else out.float()
+        window = torch.empty_like(out)  # window[i] = sums[i + size - 1] - sums[i - 1]
+        window.narrow(dim, 0, 1).copy_(sums.narrow(dim, size - 1, 1))
+        torch.sub(sums.narrow(dim, size, n - 1), sums.narrow(dim, 0, n - 1),
+                  out=window.narrow(dim, 1, n - 1))
+        out = window
+    out.div_(size * size)
+    return out.clamp_min_(0) if bool((maps >= 0).all()) else out
 
 
 def bounding_boxes(maps: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
@@ -229,11 +257,13 @@ def augment_batch(batch: dict, *, image_size: int, blur_size: int = 49,
     top, left = batch["top"].tolist(), batch["left"].tolist()
     flip = batch["flip"].to(device)
     crops = crop_batch(images, top, left, flip, image_size)     # (B, S, S, 3) uint8
-    mean = torch.tensor(IMAGENET_MEAN, device=device)
-    std = torch.tensor(IMAGENET_STD, device=device)
-    normalised = ((crops.float() / 255 - mean) / std).permute(0, 3, 1, 2)  # channels_last strides
+    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+    planes = crops.permute(0, 3, 1, 2)  # channels_last strides
     if not channels_last:
-        normalised = normalised.contiguous()
+        planes = planes.contiguous()  # the uint8 copy is the cheap one
+    # (x / 255 - mean) / std as one multiply and one add, in place
+    normalised = planes.float().mul_(1 / (255 * std)).add_(-mean / std)
     out = {k: v for k, v in batch.items() if k not in ("image", "encoded", "map_q", "map_offset",
                                                          "map_scale")}
     out.update(image=normalised, map=crop_batch(maps, top, left, flip, image_size), has_map=has_map,

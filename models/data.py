@@ -219,7 +219,7 @@ def _packed_samples(folder: Path) -> tuple[list[Sample], list[str]]:
     """A packed folder (:mod:`models.shards`) read into memory (small evaluation sets)."""
     import json
 
-    from models.shards import iter_shard, read_index
+    from models.shards import decode_map_png, iter_shard, read_index
 
     index = read_index(folder)
     samples = []
@@ -228,8 +228,8 @@ def _packed_samples(folder: Path) -> tuple[list[Sample], list[str]]:
             meta = json.loads(parts["json"])
             human = None
             if meta.get("has_map"):
-                q = decode_image(parts["map.png"], gray=True, where={"path": folder / shard["name"],
-                                                                     "field": key})
+                q = decode_map_png(parts["map.png"], where={"path": folder / shard["name"],
+                                                            "field": key})
                 human = (meta["map_offset"] + q * meta["map_scale"]).astype(np.float32)
             samples.append(Sample(meta["image_id"], parts.get("jpg") or parts.get("png"),
                                   int(meta["label"]), human))

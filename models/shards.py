@@ -18,9 +18,10 @@ member             content
 ``<key>.jpg``      the JPEG bytes of the input, unchanged (``.png`` for other inputs: PNG bytes
                    unchanged, other formats and raw TFRecord arrays encoded as lossless PNG)
 ``<key>.map.png``  the human map (only when the image has one): 8-bit (default) or 16-bit
-                   grayscale PNG of ``q = round((map - map_offset) / map_scale)``,
+                   grayscale PNG, without row filters (:func:`encode_map_png`), of
+                   ``q = round((map - map_offset) / map_scale)``,
                    ``map_scale = (max - min) / 255`` (or / 65535); quantisation error <=
-                   ``map_scale / 2`` per pixel (a 256 x 256 map: ~5 kB at 8 bits)
+                   ``map_scale / 2`` per pixel (a 256 x 256 map: ~11 kB at 8 bits)
 ``<key>.json``     ``image_id``, ``label`` (-1: none), ``has_map``, ``map_offset``, ``map_scale``,
                    ``index`` (shard x 10^7 + position: the seed of the image's crops)
 =================  ===========================================================================
@@ -59,6 +60,77 @@ def _png(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG", compress_level=6)
     return buffer.getvalue()
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def encode_map_png(q: np.ndarray) -> bytes:
+    """A quantised (H, W) uint8 or uint16 map as a grayscale PNG with no row filters.
+
+    Any PNG reader reads it; :func:`decode_map_png` reads it with one inflate and no per-row
+    unfiltering. zlib level 1 inflates twice as fast as level 6 for 10% more bytes. Together
+    about 4x faster to read than Pillow's filtered, level-6 PNGs, at the price of larger files
+    (a 256 x 256 ClickMe-like map, clicks blurred by a Gaussian: ~11 kB at 8 bits instead of
+    ~6; the JPEG beside it is ~20 kB).
+
+    Examples
+    --------
+    >>> q = np.arange(6, dtype=np.uint16).reshape(2, 3) * 1000
+    >>> bool((decode_map_png(encode_map_png(q)) == q).all())
+    True
+    """
+    import struct
+    import zlib
+
+    if q.ndim != 2 or q.dtype not in (np.uint8, np.uint16):
+        raise InputError(f"expected an (H, W) uint8 or uint16 map, got {q.dtype} {q.shape}")
+    height, width = q.shape
+    depth = 8 * q.dtype.itemsize
+    rows = np.zeros((height, 1 + width * q.dtype.itemsize), np.uint8)  # filter byte 0: none
+    rows[:, 1:] = q.astype(">u2").view(np.uint8) if depth == 16 else q
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (PNG_SIGNATURE + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)) + chunk(b"IEND", b""))
+
+
+def decode_map_png(raw: bytes, *, where: dict | None = None) -> np.ndarray:
+    """A grayscale PNG map as (H, W) uint8 or uint16.
+
+    The unfiltered form :func:`encode_map_png` writes is inflated directly (its zlib checksum
+    still checked); any other PNG (filtered, paletted, written by another tool) goes through
+    Pillow, which also gives the located error for bytes that are not a PNG.
+    """
+    import struct
+    import zlib
+
+    from models.data import decode_image
+
+    if raw[:8] == PNG_SIGNATURE and raw[12:16] == b"IHDR" and len(raw) >= 33:
+        width, height, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", raw[16:29])
+        if color == 0 and interlace == 0 and depth in (8, 16):
+            idat, pos = [], 33
+            while pos + 8 <= len(raw):
+                (length,), kind = struct.unpack(">I", raw[pos:pos + 4]), raw[pos + 4:pos + 8]
+                if kind == b"IDAT":
+                    idat.append(raw[pos + 8:pos + 8 + length])
+                elif kind == b"IEND":
+                    break
+                pos += 12 + length
+            try:
+                rows = np.frombuffer(zlib.decompress(b"".join(idat)), np.uint8)
+            except zlib.error:
+                rows = None
+            stride = 1 + width * depth // 8
+            if rows is not None and rows.size == height * stride:
+                rows = rows.reshape(height, stride)
+                if not rows[:, 0].any():
+                    pixels = rows[:, 1:]
+                    return pixels.view(">u2").astype(np.uint16) if depth == 16 else pixels
+    return decode_image(raw, gray=True, where=where)
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -102,7 +174,7 @@ def encode_sample(image, human, *, jpeg_quality: int = 0,
     if human is not None:
         q, offset, scale = quantise_map(human, map_bits)
         fields.update(map_offset=offset, map_scale=scale)
-        map_png = _png(q)
+        map_png = encode_map_png(q)
     return ext, data, fields, map_png
 
 
@@ -320,6 +392,59 @@ def is_packed(path) -> bool:
     return (Path(path) / INDEX).is_file()
 
 
+def _tar_number(field: bytes) -> int:
+    """A tar header number: octal text, or GNU base-256 (first byte 0x80)."""
+    if field[:1] == b"\x80":
+        return int.from_bytes(field[1:], "big")
+    text = field.split(b"\0", 1)[0].strip()
+    return int(text, 8) if text else 0
+
+
+def _tar_files(fh):
+    """``(name, bytes)`` of each regular file of a tar stream, in order.
+
+    Reads the POSIX ustar layout that :func:`pack` writes, plus pax (``x``) and GNU long-name
+    (``L``) headers, so a shard rewritten by another tar tool still reads; links, folders and
+    global headers are skipped. Every header's checksum is checked. This replaces
+    :mod:`tarfile` on the training path (about 8x less time per member: three members per
+    sample); the shards stay plain tar files that any tool reads.
+    """
+    extended: dict[str, bytes] = {}
+    while True:
+        header = fh.read(512)
+        if not header.strip(b"\0"):  # end-of-archive block, or the end of the file
+            return
+        if len(header) < 512:
+            raise tarfile.ReadError("truncated header")
+        stored = _tar_number(header[148:156])
+        unsigned = sum(header) - sum(header[148:156]) + 256
+        if stored != unsigned and stored != unsigned - 256 * sum(
+                b > 127 for b in header[:148] + header[156:]):  # some old tars sum signed bytes
+            raise tarfile.ReadError("bad header checksum")
+        name = header[:100].split(b"\0", 1)[0]
+        if header[257:262] == b"ustar" and header[345:346] != b"\0":
+            name = header[345:500].split(b"\0", 1)[0] + b"/" + name
+        kind = header[156:157]
+        size = int(extended.get("size", _tar_number(header[124:136])))
+        data = fh.read(size)
+        if len(data) < size:
+            raise tarfile.ReadError(f"member {name.decode(errors='replace')} truncated")
+        fh.read(-size % 512)
+        if kind == b"x":  # pax: "<length> <key>=<value>\n" records for the next member
+            for record in data.split(b"\n"):
+                key, _, value = record.partition(b" ")[2].partition(b"=")
+                if key in (b"path", b"size"):
+                    extended[key.decode()] = value
+            continue
+        if kind == b"L":  # GNU long name of the next member
+            extended["path"] = data.split(b"\0", 1)[0]
+            continue
+        name = extended.pop("path", name)
+        extended.clear()
+        if kind in (b"0", b"\0", b"7"):
+            yield name.decode("utf-8", "surrogateescape"), data
+
+
 def iter_shard(path, expected: int | None = None):
     """The samples of one shard, as dicts of member extension -> bytes, with located errors.
 
@@ -329,22 +454,16 @@ def iter_shard(path, expected: int | None = None):
     path = Path(path)
     current, key, count = {}, None, 0
     try:
-        with tarfile.open(path, mode="r|") as tar:
-            for member in tar:
-                if not member.isfile():
-                    continue
-                name = member.name.rsplit("/", 1)[-1]
-                stem, _, ext = name.partition(".")
+        with open(path, "rb", buffering=1 << 20) as fh:
+            for name, data in _tar_files(fh):
+                stem, _, ext = name.rsplit("/", 1)[-1].partition(".")
                 if stem != key:
                     if current:
                         yield key, current
                         count += 1
                     current, key = {}, stem
-                data = tar.extractfile(member)
-                current[ext] = data.read() if data is not None else b""
-                if len(current[ext]) != member.size:
-                    raise tarfile.ReadError(f"member {name} truncated")
-    except (tarfile.TarError, OSError, EOFError) as err:
+                current[ext] = data
+    except (tarfile.TarError, OSError, ValueError) as err:
         where = f"after sample {key}" if key else "at its start"
         raise InputError(f"corrupt or truncated shard {path.name} {where}: {err}",
                          path=path) from None
@@ -374,11 +493,11 @@ def _metadata(key: str, parts: dict, shard: Path) -> tuple[bytes, dict, dict]:
 def _decode_map(parts: dict, meta: dict, shard: Path, key: str, where: dict, out: np.ndarray) -> None:
     """Write the sample's quantised map into ``out`` (R, R) uint16 (resized when needed)."""
     from models.augment import quantise_map
-    from models.data import decode_image, fit_map
+    from models.data import fit_map
 
     if "map.png" not in parts:
         raise InputError(f"shard {shard.name}, sample {key}: has_map but no map member", **where)
-    q = decode_image(parts["map.png"], gray=True, where=where)
+    q = decode_map_png(parts["map.png"], where=where)
     if q.shape != out.shape:
         q, meta["map_offset"], meta["map_scale"] = quantise_map(fit_map(
             meta["map_offset"] + q.astype(np.float64) * meta["map_scale"], out.shape[0]))
@@ -547,8 +666,8 @@ class ShardStream(torch.utils.data.IterableDataset):
         n, size = len(pending), self.resize
         images = np.empty((n, size, size, 3), np.uint8) if self.decode else None
         maps = np.zeros((n, size, size), np.uint16)
-        columns = {k: [] for k in ("map_offset", "map_scale", "has_map", "label", "index", "top",
-                                   "left", "flip", "image_id")}
+        columns = {k: [] for k in ("map_offset", "map_scale", "has_map", "label", "index",
+                                   "image_id")}
         encoded = []
         for i, (path, key, parts) in enumerate(pending):
             raw, meta, where = _metadata(key, parts, path)
@@ -559,21 +678,21 @@ class ShardStream(torch.utils.data.IterableDataset):
             has_map = bool(meta.get("has_map"))
             if has_map:
                 _decode_map(parts, meta, path, key, where, maps[i])
-            top, left, flip = crop_params(self.seed, self.epoch, int(meta["index"]), size,
-                                          self.image_size, self.train)
             for name, value in (("map_offset", meta["map_offset"] if has_map else 0.0),
                                 ("map_scale", meta["map_scale"] if has_map else 0.0),
                                 ("has_map", has_map), ("label", int(meta["label"])),
-                                ("index", int(meta["index"])), ("top", top), ("left", left),
-                                ("flip", flip), ("image_id", meta["image_id"])):
+                                ("index", int(meta["index"])), ("image_id", meta["image_id"])):
                 columns[name].append(value)
-        batch = {"map_q": torch.from_numpy(maps), "image_id": columns.pop("image_id")}
+        top, left, flip = crop_params(self.seed, self.epoch, columns["index"], size,
+                                      self.image_size, self.train)
+        batch = {"map_q": torch.from_numpy(maps), "image_id": columns.pop("image_id"),
+                 "top": torch.from_numpy(top), "left": torch.from_numpy(left),
+                 "flip": torch.from_numpy(flip)}
         if self.decode:
             batch["image"] = torch.from_numpy(images)
         else:
             batch["encoded"] = encoded
         for name, dtype in (("map_offset", torch.float32), ("map_scale", torch.float32),
-                            ("has_map", torch.bool), ("label", torch.int64), ("index", torch.int64),
-                            ("top", torch.int64), ("left", torch.int64), ("flip", torch.bool)):
+                            ("has_map", torch.bool), ("label", torch.int64), ("index", torch.int64)):
             batch[name] = torch.tensor(columns[name], dtype=dtype)
         return batch

@@ -84,3 +84,20 @@ def test_training_on_shards_with_device_decoding(tmp_path, tiny_config):
     result = train(tiny_config.replace(train=str(tmp_path / "s"), val="", decode="device",
                                        epochs=1, lam=0.0))
     assert result["status"] == "finished"
+
+
+def test_crops_are_uniform_independent_and_the_same_in_a_batch_or_alone():
+    from models.augment import crop_params
+
+    top, left, flip = crop_params(7, 3, np.arange(66_000), 256, 224, train=True)
+    for values, levels in ((top, 33), (left, 33), (flip.astype(int), 2)):
+        counts = np.bincount(values, minlength=levels)
+        assert len(counts) == levels
+        expected = len(values) / levels  # chi-square against uniform, below its 0.999 quantile
+        assert ((counts - expected) ** 2 / expected).sum() < {33: 59.7, 2: 10.8}[levels]
+    assert abs(np.corrcoef(top, left)[0, 1]) < 0.02 and abs(np.corrcoef(top, flip)[0, 1]) < 0.02
+    assert [crop_params(7, 3, i, 256, 224, True) for i in (0, 41)] == [
+        (int(top[i]), int(left[i]), bool(flip[i])) for i in (0, 41)]
+    other_epoch = crop_params(7, 4, np.arange(66_000), 256, 224, train=True)[0]
+    assert 0.02 < (other_epoch == top).mean() < 0.04  # a fresh draw: 1/33 agree by chance
+    assert crop_params(7, 3, [5, 6], 256, 224, train=False)[0].tolist() == [16, 16]

@@ -241,3 +241,45 @@ def test_a_packed_folder_reads_back_into_memory_for_scoring(folder):
     assert np.abs(by_id["dog3"].map - maps["dog3"]).max() <= 3 / 131070 + 1e-6
     item = PairedDataset(samples, image_size=24, resize=32)[0]
     assert item["image"].shape == (3, 24, 24) and item["has_map"]
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_map_pngs_read_by_pillow_and_pillows_read_by_the_fast_reader(dtype):
+    import io
+
+    from models.shards import _png, decode_map_png, encode_map_png
+
+    q = np.random.default_rng(3).integers(0, np.iinfo(dtype).max, (37, 53)).astype(dtype)
+    ours = encode_map_png(q)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(ours))), q)  # a standard PNG
+    assert np.array_equal(decode_map_png(ours), q)
+    assert np.array_equal(decode_map_png(_png(q)), q)  # filtered PNGs: through Pillow
+    damaged = ours[:40] + bytes([ours[40] ^ 0xFF]) + ours[41:]
+    with pytest.raises(InputError, match="cannot read image"):
+        decode_map_png(damaged, where={"field": "k"})
+
+
+@pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+def test_the_shard_reader_reads_what_tarfile_writes(tmp_path, fmt):
+    import io
+
+    from models.shards import _tar_files
+
+    files = [("s/" + "a" * 90 + ".jpg", b"x" * 700), ("b" * 120 + ".json", b"{}"), ("c.map.png", b""),
+             ("dir/\u00e9t\u00e9.jpg", bytes(range(256)) * 5)]
+    if fmt == tarfile.USTAR_FORMAT:
+        files = [(n, d) for n, d in files if len(n) < 100 and n.isascii()]
+    with tarfile.open(tmp_path / "t.tar", "w", format=fmt) as tar:
+        folder = tarfile.TarInfo("dir")
+        folder.type = tarfile.DIRTYPE
+        tar.addfile(folder)
+        for name, data in files:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    with open(tmp_path / "t.tar", "rb") as fh:
+        assert list(_tar_files(fh)) == files
+    raw = bytearray((tmp_path / "t.tar").read_bytes())
+    raw[512 + 10] ^= 0x55  # a header byte: its checksum no longer holds
+    with pytest.raises(tarfile.ReadError, match="checksum"):
+        list(_tar_files(io.BytesIO(bytes(raw))))
