@@ -124,7 +124,8 @@ def make_shards(root: Path, n: int, size: int, workers: int) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         small = rng.integers(0, 255, (size // 8, size // 8, 3)).astype(np.uint8)
         image = np.kron(small, np.ones((8, 8, 1), np.uint8))
-        (folder / f"img{i:05d}.jpg").write_bytes(simplejpeg.encode_jpeg(image, quality=90))
+        (folder / f"img{i:05d}.jpg").write_bytes(
+            simplejpeg.encode_jpeg(image, quality=90, colorsubsampling="420"))
         human = np.zeros((size, size), np.float32)
         y, x = rng.integers(0, size - size // 4, 2)
         human[y:y + size // 4, x:x + size // 4] = 1
