@@ -34,6 +34,7 @@ field and what was expected, or with ``on_error="skip"`` is left out and listed 
 from __future__ import annotations
 
 import ast
+import contextlib
 import io
 import json
 import pickle
@@ -501,20 +502,64 @@ def _csv_batches(path: Path, sep: str, problems: _Problems):
         names = pcsv.read_csv(io.BytesIO(header), parse_options=pcsv.ParseOptions(delimiter=sep)).column_names
     except pa.ArrowInvalid as err:
         raise InputError(f"expected a {'CSV' if sep == ',' else 'TSV'} header line ({err})", path=path, line=1) from None
+    caught: list = []  # rows whose text is not UTF-8 (see _decode_errors_caught)
     try:
-        reader = pcsv.open_csv(
-            path, read_options=pcsv.ReadOptions(block_size=_BLOCK_BYTES),
-            parse_options=pcsv.ParseOptions(delimiter=sep, invalid_row_handler=invalid, ignore_empty_lines=False),
-            convert_options=pcsv.ConvertOptions(column_types={name: pa.string() for name in names},
-                                                 strings_can_be_null=False, quoted_strings_can_be_null=False))
-        yield from reader
+        with _decode_errors_caught(caught):
+            reader = pcsv.open_csv(
+                path, read_options=pcsv.ReadOptions(block_size=_BLOCK_BYTES),
+                parse_options=pcsv.ParseOptions(delimiter=sep, invalid_row_handler=invalid,
+                                                ignore_empty_lines=False),
+                convert_options=pcsv.ConvertOptions(
+                    column_types={name: pa.string() for name in names}, strings_can_be_null=False,
+                    quoted_strings_can_be_null=False))
+        while not caught:
+            with _decode_errors_caught(caught):
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+            yield batch
     except UnicodeDecodeError:
         raise _not_text(path) from None
     except pa.ArrowInvalid as err:
         message = str(err)
+        if caught:
+            raise _not_utf8_row(path, caught) from None
         if "UTF8" in message or "utf8" in message.lower():
             raise _not_text(path) from None
         raise InputError(f"not a readable {'CSV' if sep == ',' else 'TSV'} file ({message})", path=path) from None
+    raise _not_utf8_row(path, caught)
+
+
+def _not_utf8_row(path: Path, caught: list) -> InputError:
+    return InputError(f"expected a UTF-8 text click log: a row with the wrong number of fields "
+                      f"holds bytes that are not UTF-8 ({caught[0]})", path=path)
+
+
+@contextlib.contextmanager
+def _decode_errors_caught(caught: list):
+    """Collect into ``caught`` the UnicodeDecodeErrors pyarrow reports as "Exception ignored".
+
+    pyarrow decodes a malformed row's text before calling the invalid-row handler; when that
+    text is not UTF-8 the error cannot reach the handler and would be printed to stderr as a
+    traceback. Here it is collected instead (the read then fails, and the caller says the file
+    is not UTF-8 text); any other unraisable exception goes to the previous hook.
+    """
+    import sys
+
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+        if isinstance(unraisable.exc_value, UnicodeDecodeError):
+            caught.append(unraisable.exc_value)
+        else:
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield caught
+    finally:
+        sys.unraisablehook = previous
 
 
 def _not_text(path: Path) -> InputError:

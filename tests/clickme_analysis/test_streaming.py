@@ -178,6 +178,15 @@ def test_bad_files_exit_2_with_located_messages(tmp_path, capsys):
     header_only.write_text("image_id,participant_id,x,y\n")
     code, err = _exit_code(["maps", str(header_only), "--out", str(tmp_path / "m.h5")], capsys)
     assert code == 2 and "the logs hold no clicks" in err and not (tmp_path / "m.h5").exists()
+    # a row with too many fields and bytes that are not UTF-8: pyarrow fails before the row
+    # handler sees it; the message says so, and no "Exception ignored" traceback is printed
+    bad_row = tmp_path / "bad_row.csv"
+    bad_row.write_bytes(b"image_id,participant_id,x,y\na,p,1,2\nb,p,\xff\xfe,3,4,5\n")
+    for on_error in ("raise", "skip"):
+        code, err = _exit_code(["maps", str(bad_row), "--on-error", on_error, "--out",
+                                str(tmp_path / "m.h5")], capsys)
+        assert code == 2 and "holds bytes that are not UTF-8" in err and "bad_row.csv" in err
+        assert "Traceback" not in err and "Exception ignored" not in err
     extra = tmp_path / "extra.csv"
     extra.write_text("image_id,participant_id,x,y\na,p,1,2,3\n")
     code, err = _exit_code(["reliability", str(extra), "--out", str(tmp_path / "r")], capsys)
