@@ -283,3 +283,11 @@ def test_the_shard_reader_reads_what_tarfile_writes(tmp_path, fmt):
     raw[512 + 10] ^= 0x55  # a header byte: its checksum no longer holds
     with pytest.raises(tarfile.ReadError, match="checksum"):
         list(_tar_files(io.BytesIO(bytes(raw))))
+    with pytest.raises(tarfile.ReadError, match="not a tar header"):
+        list(_tar_files(io.BytesIO(b"hello world" * 100)))
+    # a size field of 8 GB with a valid checksum: refused before anything is read
+    raw = bytearray((tmp_path / "t.tar").read_bytes())
+    raw[124:136], raw[148:156] = b"77777777777\0", b" " * 8
+    raw[148:156] = b"%06o\0 " % sum(raw[:512])
+    with pytest.raises(tarfile.ReadError, match="header says 8589934591 bytes"):
+        list(_tar_files(io.BytesIO(bytes(raw)), len(raw)))
