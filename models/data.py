@@ -63,6 +63,8 @@ def decode_image(raw, *, gray: bool = False, where: dict | None = None) -> np.nd
     >>> image = decode_image(raw); image.shape, int(image[0, 0, 0])
     ((8, 8, 3), 200)
     """
+    from PIL import Image
+
     where = where or {}
     try:
         if _is_jpeg(raw):
@@ -72,14 +74,12 @@ def decode_image(raw, *, gray: bool = False, where: dict | None = None) -> np.nd
             return image[..., 0] if gray else image
         import io
 
-        from PIL import Image
-
         with Image.open(io.BytesIO(bytes(raw))) as image:
             if gray and image.mode in ("L", "I;16", "I;16B", "I", "F"):
                 return np.asarray(image)
             return np.asarray(image.convert("L" if gray else "RGB"))
-    except (OSError, ValueError, SyntaxError) as err:  # simplejpeg raises ValueError
-        raise InputError(f"cannot read image: {err}", **where) from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        raise InputError(f"cannot read image: {err}", **where) from None  # simplejpeg: ValueError
 
 
 def decode_into(raw, out: np.ndarray, *, where: dict | None = None) -> None:

@@ -100,9 +100,10 @@ def encode_map_png(q: np.ndarray) -> bytes:
 def decode_map_png(raw: bytes, *, where: dict | None = None) -> np.ndarray:
     """A grayscale PNG map as (H, W) uint8 or uint16.
 
-    The unfiltered form :func:`encode_map_png` writes is inflated directly (its zlib checksum
-    still checked); any other PNG (filtered, paletted, written by another tool) goes through
-    Pillow, which also gives the located error for bytes that are not a PNG.
+    The unfiltered form :func:`encode_map_png` writes (up to 2^26 pixels) is inflated directly,
+    never past the size its header gives (its zlib checksum still checked); any other PNG
+    (filtered, paletted, written by another tool, larger) goes through Pillow, which also
+    gives the located error for bytes that are not a PNG and refuses decompression bombs.
     """
     import struct
     import zlib
@@ -111,7 +112,7 @@ def decode_map_png(raw: bytes, *, where: dict | None = None) -> np.ndarray:
 
     if raw[:8] == PNG_SIGNATURE and raw[12:16] == b"IHDR" and len(raw) >= 33:
         width, height, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", raw[16:29])
-        if color == 0 and interlace == 0 and depth in (8, 16):
+        if color == 0 and interlace == 0 and depth in (8, 16) and width * height <= 1 << 26:
             idat, pos = [], 33
             while pos + 8 <= len(raw):
                 (length,), kind = struct.unpack(">I", raw[pos:pos + 4]), raw[pos + 4:pos + 8]
@@ -120,12 +121,13 @@ def decode_map_png(raw: bytes, *, where: dict | None = None) -> np.ndarray:
                 elif kind == b"IEND":
                     break
                 pos += 12 + length
-            try:
-                rows = np.frombuffer(zlib.decompress(b"".join(idat)), np.uint8)
+            stride = 1 + width * depth // 8
+            inflate = zlib.decompressobj()
+            try:  # never more than the header's size: a zlib bomb cannot take the memory
+                rows = np.frombuffer(inflate.decompress(b"".join(idat), height * stride), np.uint8)
             except zlib.error:
                 rows = None
-            stride = 1 + width * depth // 8
-            if rows is not None and rows.size == height * stride:
+            if rows is not None and rows.size == height * stride and inflate.eof:
                 rows = rows.reshape(height, stride)
                 if not rows[:, 0].any():
                     pixels = rows[:, 1:]

@@ -259,6 +259,24 @@ def test_map_pngs_read_by_pillow_and_pillows_read_by_the_fast_reader(dtype):
         decode_map_png(damaged, where={"field": "k"})
 
 
+def test_map_png_bombs_are_refused_or_read_no_further_than_their_header():
+    import struct
+    import zlib
+
+    from models.shards import PNG_SIGNATURE, decode_map_png
+
+    def png(width, height, idat):
+        def chunk(kind, data):
+            return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+        return PNG_SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+    zeros = zlib.compress(b"\0" * (1 << 24), 9)  # 16 MB of zeros in 16 kB
+    assert decode_map_png(png(100, 100, zeros)).shape == (100, 100)  # stops at 100 rows
+    with pytest.raises(InputError, match="decompression bomb"):
+        decode_map_png(png(60_000, 60_000, zeros))
+
+
 @pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
 def test_the_shard_reader_reads_what_tarfile_writes(tmp_path, fmt):
     import io
