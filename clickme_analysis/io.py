@@ -517,8 +517,11 @@ def _csv_batches(path: Path, sep: str, problems: _Problems):
                 try:
                     batch = reader.read_next_batch()
                 except StopIteration:
-                    return
-            yield batch
+                    batch = None
+            if batch is None and not caught:
+                return
+            if not caught:
+                yield batch
     except UnicodeDecodeError:
         raise _not_text(path) from None
     except pa.ArrowInvalid as err:
