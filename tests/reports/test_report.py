@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from clickme_analysis.cli import main
 from clickme_analysis.errors import InputError
+from clickme_app.cli import main
 from reports.report import build_report, gather, provenance, read_table
 
 FIGURES = ["clickme_maps", "participants_per_map", "reliability", "contact_sheet_cat_0",
