@@ -38,7 +38,7 @@ def register(subparsers) -> None:
         "pack", help="pack a dataset (and its maps) into WebDataset shards for streaming training",
         description="Image folder, CSV manifest or ClickMe TFRecords (either layout) -> tar shards "
                     "in OUT (docs/models.md). Deterministic; rerun after a kill to resume.")
-    pack.add_argument("source", help="image folder, manifest .csv, .tfrecord(s) file or folder")
+    pack.add_argument("source", help="image folder, manifest .csv, .tfrecord(s) file, folder or glob (quoted)")
     pack.add_argument("--maps", help="map archive / store / folder keyed by image id")
     pack.add_argument("--out", required=True, help="output folder of the shards")
     pack.add_argument("--label-column", default="label", help="manifest column of the class")
