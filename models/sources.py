@@ -2,8 +2,8 @@
 
 :func:`load_samples` chooses the source from the path and attaches human maps from a map archive
 (:func:`match_maps`: no silent mismatch); :func:`list_samples` lists a folder or a manifest
-without reading anything (what :func:`models.shards.pack` shards). Nothing here decodes an image
-that is not already bytes in a record (:mod:`models.decode` does that for the datasets).
+without reading anything (what :func:`models.shards.pack` shards). Image files stay paths; the
+datasets (:mod:`models.data`) decode them through :mod:`models.decode`.
 """
 
 from __future__ import annotations
