@@ -42,6 +42,54 @@ def check_output_path(path, field: str | None = None) -> Path:
     return path
 
 
+def temporary_path(path) -> Path:
+    """A fresh, empty temporary file beside ``path`` (same folder, so a rename is atomic), mode 0666 & ~umask.
+
+    Writers that open files by name (HDF5, zip) write there, then :func:`replace_durably`.
+    """
+    path = check_output_path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a written file gets the usual mode
+    os.close(fd)
+    return Path(tmp)
+
+
+def replace_durably(tmp, path) -> Path:
+    """Fsync the finished file ``tmp``, rename it over ``path``, fsync the folder (the one commit step)."""
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_folder(Path(path).parent)
+    return Path(path)
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path`` to write by name; on success it replaces ``path``.
+
+    On an exception the temporary file is removed and any old ``path`` is kept as it was. The one
+    rule of every writer here (:func:`atomic_write` included): temporary file in the same folder,
+    fsync, :func:`os.replace`, fsync of the folder.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.bin"
+    >>> with atomic_path(p) as tmp:
+    ...     _ = tmp.write_bytes(b"ok")
+    >>> p.read_bytes(), [f.name for f in p.parent.iterdir()]
+    (b'ok', ['a.bin'])
+    """
+    tmp = temporary_path(path)
+    try:
+        yield tmp
+        replace_durably(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode: str = "wb"):
     """Open a temporary file beside ``path``; on success it replaces ``path`` atomically.

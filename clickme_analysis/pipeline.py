@@ -188,8 +188,9 @@ def write_maps(store, out, options: MapOptions, labels: dict | None = None, bbox
             for batch in map_batches(store, kept, max_clicks=options.max_clicks, normalize=options.normalize,
                                      pair_stats=pair_stats, **options.paint_kwargs()):
                 ids = [store.image_ids[c] for c in batch.codes]
-                if npz:  # deflated by zipfile as written
-                    floats, encoded = batch.float_maps(), [None] * len(ids)
+                if npz:  # float32 members deflated in the pool, written in order
+                    floats = batch.float_maps()
+                    encoded = list(pool.map(main.encode, floats))
                 elif exact:  # compressed in the pool (zlib releases the GIL), written in order
                     floats, encoded = None, list(pool.map(partial(main.encode, None), batch.numerators))
                 else:
