@@ -117,11 +117,12 @@ def _open(args, spill: bool = True):
 
 def _maps(args) -> int:
     from clickme_analysis.ids import match_ids
-    from clickme_analysis.pipeline import read_labels, write_maps
+    from clickme_analysis.labels import label_map
+    from clickme_analysis.pipeline import write_maps
 
     options = _map_options(args, args.normalize)
     _fixed_mmap_threshold()
-    labels = read_labels(args.labels, id_rule=args.id_rule) if args.labels else None
+    labels = label_map(args.labels, id_rule=args.id_rule) if args.labels else None
     store, _, n_malformed = _open(args)
     with store:
         if labels:

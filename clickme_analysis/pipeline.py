@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from clickme_analysis.errors import InputError
-from clickme_analysis.io import ClickLog, ClickReader, read_clicks, read_table
+from clickme_analysis.io import ClickLog, ClickReader, read_clicks
 from clickme_analysis.reliability import (
     PAPER_CEILING,
     inter_rater_reliability,
@@ -95,14 +95,6 @@ def open_logs(paths, fmt: str | None = None, on_error: str = "raise", progress: 
 
     reader = ClickReader(list(paths), fmt, on_error, **reader_kwargs)
     return ClickStore.from_reader(reader, progress=progress, spill=spill), reader
-
-
-def read_labels(path, id_rule: str = "stem") -> dict[str, str]:
-    """``labels.csv`` (``image_id, label[, category]``) -> image id (under ``id_rule``) -> label."""
-    from clickme_analysis.ids import image_ids
-
-    table = read_table(path, ["image_id", "label"], "labels file", dtype=str, keep_default_na=False)
-    return dict(zip(image_ids(table["image_id"], rule=id_rule, what="labels"), table["label"]))
 
 
 @dataclass

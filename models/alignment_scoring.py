@@ -28,7 +28,7 @@ from scipy.ndimage import gaussian_filter
 from clickme_analysis.archive import MapWriter
 from clickme_analysis.errors import InputError
 from clickme_analysis.ids import match_ids
-from clickme_analysis.io import read_table
+from clickme_analysis.labels import read_labels
 from clickme_analysis.progress import progress as progress_bar
 from clickme_analysis.reliability import (
     PAPER_CEILING,
@@ -102,10 +102,9 @@ def resolve_labels(labels: Mapping[str, str], num_classes: int, path=None,
 
 
 def read_label_table(path) -> tuple[dict[str, str], dict[str, int]]:
-    """``image_id, label`` CSV -> (id -> label text, id -> file line)."""
-    table = read_table(path, ["image_id", "label"], "labels file", dtype=str, keep_default_na=False)
-    ids = table["image_id"].astype(str)
-    return dict(zip(ids, table["label"])), {i: n + 2 for n, i in enumerate(ids)}
+    """:func:`clickme_analysis.labels.read_labels` as (id -> label text, id -> file line)."""
+    table = read_labels(path)
+    return dict(zip(table["image_id"], table["label"])), dict(zip(table["image_id"], table["line"].astype(int)))
 
 
 

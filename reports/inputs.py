@@ -16,6 +16,7 @@ import pandas as pd
 
 from clickme_analysis.errors import InputError
 from clickme_analysis.io import read_table as _read_csv_table
+from clickme_analysis.labels import label_map
 
 #: Example images shown in the map figures.
 N_EXAMPLES = 6
@@ -76,10 +77,7 @@ def read_archive(path: Path, image_ids) -> dict:
 def label_column(root: Path, column: str = "label") -> dict:
     """``clickme/labels.csv``: image id -> ``column`` (``label`` or ``category``); absent -> {}."""
     path = root / "clickme" / "labels.csv"
-    if not path.is_file():
-        return {}
-    frame = read_table(path, ["image_id", column])
-    return dict(zip(frame["image_id"].astype(str), frame[column].astype(str)))
+    return label_map(path, column) if path.is_file() else {}
 
 
 def image_labels(root: Path) -> dict:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.labels import read_labels
 from stimuli.compose import centering_shift, composite, shift_image
 from stimuli.reveal import check_importance, keep_top_pixels, level_counts, reveal_budget, reveal_masks, reveal_order
 from stimuli.scramble import as_float_image, phase_scramble, to_grayscale
@@ -183,23 +184,13 @@ def find_images(directory) -> dict[str, Path]:
     return found
 
 
-def read_labels(path) -> pd.DataFrame:
-    """Read ``labels.csv``: ``image_id, label, category`` (category ``animal`` or ``non-animal``)."""
-    from clickme_analysis.io import read_table
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("labels file not found", path=path)
-    frame = read_table(path, ("image_id", "category"), "labels file", dtype=str, keep_default_na=False)
-    if "label" not in frame.columns:
-        frame["label"] = ""
-    for i, value in enumerate(frame["category"]):
+def read_stimulus_labels(path) -> pd.DataFrame:
+    """``labels.csv`` (:func:`clickme_analysis.labels.read_labels`) whose every category is ``animal`` or ``non-animal``."""
+    frame = read_labels(path, required=("category",))
+    for line, value in zip(frame["line"], frame["category"]):
         if value not in CATEGORIES:
-            raise InputError(f"expected category in {CATEGORIES}, got {value!r}", path=path, line=i + 2,
+            raise InputError(f"expected category in {CATEGORIES}, got {value!r}", path=path, line=int(line),
                              field="category")
-    dup = frame["image_id"].duplicated()
-    if dup.any():
-        raise InputError("image id appears twice", path=path, line=int(np.argmax(dup)) + 2, field="image_id")
     return frame[["image_id", "label", "category"]]
 
 
@@ -330,7 +321,7 @@ def build_stimulus_set(images_dir, maps: Mapping[str, object], out_dir, labels=N
         Receives ``manifest.csv``, ``assignment.csv``, ``images/<map_source>/<image_id>_<k>.png``,
         ``images/intact/<image_id>.png`` and ``contact_sheets/<image_id>_<map_source>.png``.
     labels : path, optional
-        ``labels.csv`` (:func:`read_labels`); without it ``category`` is empty, ``target`` NA and
+        ``labels.csv`` (:func:`read_stimulus_labels`); without it ``category`` is empty, ``target`` NA and
         ``label`` the archive's.
     config : StimulusConfig
     progress : bool
@@ -353,7 +344,7 @@ def build_stimulus_set(images_dir, maps: Mapping[str, object], out_dir, labels=N
     reveal_levels(config.n_levels)
     out_dir = Path(out_dir)
     files = find_images(images_dir)
-    label_table = read_labels(labels).set_index("image_id") if labels is not None else None
+    label_table = read_stimulus_labels(labels).set_index("image_id") if labels is not None else None
     archives = {name: open_maps(path) for name, path in maps.items()}  # .npz, HDF5 or a map folder
     try:
         image_ids = sorted(next(iter(archives.values())).image_ids)

@@ -26,11 +26,11 @@ DEMO_POINT_INTERVAL = 0.015
 
 def _demo_parts(labels_path) -> dict:
     """Labelled parts of the embedded demo images (ids absent there fall back to saliency peaks)."""
+    from clickme_analysis.labels import read_labels
     from clickme_analysis.synthetic import demo_images
-    from experiments.game.task import read_game_labels
 
-    table = read_game_labels(labels_path)
-    if "category" not in table.columns:
+    table = read_labels(labels_path, required=("label",))
+    if not table["category"].ne("").any():
         return {}
     per_category = int(table["category"].value_counts().max())
     try:
@@ -108,7 +108,8 @@ def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: s
     """
     from clickme_analysis.game_stats import game_statistics, learning_check, read_game_log
     from clickme_analysis.io import read_clicks
-    from clickme_analysis.pipeline import MapOptions, make_map_archive, read_labels
+    from clickme_analysis.labels import label_map
+    from clickme_analysis.pipeline import MapOptions, make_map_archive
 
     root = pathlib.Path(root)
     out = root / "game"
@@ -134,7 +135,7 @@ def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: s
         _clear(out)
         play(root, seed, n_rounds, round_seconds, "none", progress)
     clicks = read_clicks(out / "game_log.jsonl").clicks
-    make_map_archive(clicks, out / "maps.npz", MapOptions(), labels=read_labels(root / "clickme" / "labels.csv"),
+    make_map_archive(clicks, out / "maps.npz", MapOptions(), labels=label_map(root / "clickme" / "labels.csv", id_rule="stem"),
                      progress=progress)
     rounds = read_game_log(out / "game_log.jsonl")
     game_statistics(rounds).to_csv(out / "game_statistics.csv", index=False)

@@ -27,7 +27,7 @@ import numpy as np
 
 from clickme_analysis.errors import InputError
 from clickme_analysis.fileio import AppendLog, atomic_write_text, read_jsonl
-from clickme_analysis.io import read_table
+from clickme_analysis.labels import read_labels
 from clickme_analysis.maps import paint_clicks
 
 #: ImageNet mean RGB (0-255): the partner's neutral background
@@ -47,27 +47,8 @@ class GameImage:
     image: np.ndarray
 
 
-def read_game_labels(path):
-    """Read the game's ``labels.csv`` (``image_id, label[, category]``): the one label reader of the game.
-
-    Returns
-    -------
-    pandas.DataFrame
-        As strings, in file order; a missing file, missing column, unreadable (e.g. binary) file
-        or an empty ``image_id`` / ``label`` raises a located :class:`InputError`.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("labels file not found", path=path)
-    table = read_table(path, ("image_id", "label"), "labels file", dtype=str, keep_default_na=False)
-    for line, (image_id, label) in enumerate(zip(table["image_id"], table["label"]), start=2):
-        if not image_id.strip() or not label.strip():
-            raise InputError("expected a non-empty image_id and label", path=path, line=line)
-    return table
-
-
 def load_images(images_dir, labels_path, size: int = 256) -> tuple[list[GameImage], list[str]]:
-    """Read ``labels.csv`` (:func:`read_game_labels`) and ``<images_dir>/<image_id>.png``.
+    """Read ``labels.csv`` (:func:`~clickme_analysis.labels.read_labels`, every label given) and ``<images_dir>/<image_id>.png``.
 
     Images of another size are resized to ``size`` x ``size`` (clicks are recorded on that grid).
 
@@ -81,7 +62,7 @@ def load_images(images_dir, labels_path, size: int = 256) -> tuple[list[GameImag
     from PIL import Image
 
     labels_path, images_dir = Path(labels_path), Path(images_dir)
-    table = read_game_labels(labels_path)
+    table = read_labels(labels_path, required=("label",))
     if not images_dir.is_dir():
         raise InputError("images folder not found", path=images_dir)
     images = []

@@ -185,7 +185,7 @@ def test_load_images_reads_and_resizes(tmp_path):
 @pytest.mark.parametrize("text, match", [
     ("image_id,category\na,animal\n", "field 'label': labels file lacks columns \\['label'\\]"),
     ("image_id,label\na,cat\nzzz,dog\n", "line 3, field 'image_id': image .*zzz.png' not found"),
-    ("image_id,label\na,\n", "line 2: expected a non-empty image_id and label"),
+    ("image_id,label\na,\n", "line 2, field .label.: expected a non-empty label"),
 ])
 def test_load_images_bad_labels(tmp_path, text, match):
     (tmp_path / "images").mkdir()

@@ -15,7 +15,7 @@ from stimuli.build import (
     build_stimulus_set,
     image_seed,
     latin_square,
-    read_labels,
+    read_stimulus_labels,
     reveal_levels,
     reveal_stimuli,
 )
@@ -218,17 +218,17 @@ def test_bad_labels_and_folders(tmp_path):
     maps = write_dataset(tmp_path)
     (tmp_path / "bad.csv").write_text("image_id,label,category\ncat,tabby,feline\n")
     with pytest.raises(InputError, match="line 2.*category"):
-        read_labels(tmp_path / "bad.csv")
+        read_stimulus_labels(tmp_path / "bad.csv")
     (tmp_path / "short.csv").write_text("image_id,label,category\ncat,tabby,animal\n")
     with pytest.raises(InputError, match="no row for image 'dog'"):
         build_stimulus_set(tmp_path / "images", maps, tmp_path / "out", labels=tmp_path / "short.csv",
                            config=StimulusConfig(n_levels=2, size=SIZE), progress=False)
     (tmp_path / "nocat.csv").write_text("image_id,label\ncat,tabby\n")
     with pytest.raises(InputError, match="field 'category': labels file lacks columns"):
-        read_labels(tmp_path / "nocat.csv")
+        read_stimulus_labels(tmp_path / "nocat.csv")
     (tmp_path / "binary.csv").write_bytes(bytes(range(256)) * 8)
     with pytest.raises(InputError, match="binary.csv: not a readable labels file"):
-        read_labels(tmp_path / "binary.csv")
+        read_stimulus_labels(tmp_path / "binary.csv")
     with pytest.raises(InputError, match="image folder not found"):
         build_stimulus_set(tmp_path / "nowhere", maps, tmp_path / "out", progress=False)
     Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "images" / "cat.jpeg")
