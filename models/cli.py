@@ -67,6 +67,7 @@ def register(subparsers) -> None:
                        help="checkpoint (best.pt / last.pt), repeatable: one row per model")
     score.add_argument("--data", required=True, help="folder, manifest .csv, .tfrecord(s) or 'synthetic'")
     score.add_argument("--maps", default="", help="map archive (.npz) keyed by image id")
+    score.add_argument("--label-column", help="manifest column of the class (default: the checkpoint's, 'label')")
     score.add_argument("--layer", help="scored layer (default: last GALA / SE / conv4 block)")
     score.add_argument("--ceiling", type=positive_float, help="human inter-rater rho (default: the paper's, "
                                                      "clickme_analysis.reliability.PAPER_CEILING)")
@@ -215,7 +216,13 @@ def _score(args: argparse.Namespace) -> int:
     summaries, per_image = [], []
     for path in args.checkpoint:
         model, config = model_from_checkpoint(path)
+        if args.label_column:
+            config = config.replace(label_column=args.label_column)
         dataset = make_dataset(config, args.data, args.maps)
+        if dataset.samples and all(s.label < 0 for s in dataset.samples):  # no label: NaN accuracy otherwise
+            raise InputError(f"expected class labels in the data's column {config.label_column!r}, got none "
+                             "(name the manifest's class column with --label-column)", path=args.data,
+                             field="label_column")
         if args.maps:
             with open_maps(args.maps) as maps:  # no matching id: a located error, not NaN
                 match_ids(list(maps.keys()), [s.image_id for s in dataset.samples], warn=False)

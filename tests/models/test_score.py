@@ -105,3 +105,29 @@ def test_score_cli_maps_without_matching_ids_exit_2(tiny_config, tmp_path, capsy
     assert code == 2
     err = capsys.readouterr().err
     assert "none of 1 maps ids matches" in err and "stem" in err
+
+
+def test_score_cli_label_column_and_missing_labels_exit_2(tiny_config, tmp_path, capsys):
+    """Issue 21: a manifest whose classes are in ``category`` gave NaN accuracy without a word."""
+    from PIL import Image
+
+    from clickme_app.cli import main
+    from models.train import train
+
+    train(tiny_config)
+    (tmp_path / "images").mkdir()
+    for name in ("a", "b"):
+        Image.fromarray(np.full((30, 30, 3), 40, np.uint8)).save(tmp_path / "images" / f"{name}.png")
+    pd.DataFrame({"image_id": ["a", "b"], "category": ["0", "1"]}).to_csv(tmp_path / "m.csv", index=False)
+    from clickme_analysis.archive import save_maps
+
+    save_maps(tmp_path / "maps.npz", {"a": np.eye(30), "b": np.ones((30, 30))})
+    argv = ["score", "--checkpoint", f"{tiny_config.out}/best.pt", "--data", str(tmp_path / "m.csv"),
+            "--maps", str(tmp_path / "maps.npz"), "--permutations", "2", "--out", str(tmp_path / "s.csv")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "m.csv" in err and "column 'label'" in err and "--label-column" in err
+    assert not (tmp_path / "s.csv").exists()
+    assert main(argv + ["--label-column", "category"]) == 0
+    summary = pd.read_csv(tmp_path / "s.csv")
+    assert np.isfinite(summary["top1_err"]).all()
