@@ -188,8 +188,9 @@ def _train(args: argparse.Namespace) -> int:
         print(table.to_string(index=False))
         return 0
     result = train(config, resume=args.resume)
-    print(f"{result['status']}: {result['epoch']} epochs, best val accuracy {result['best']:.4f}, "
-          f"checkpoints in {result['out']}")
+    best = (f"best val accuracy {result['best']:.4f}" if config.val else
+            'no validation set (val = ""), best.pt holds the last weights')
+    print(f"{result['status']}: {result['epoch']} epochs, {best}, checkpoints in {result['out']}")
     return 0 if result["status"] == "finished" else 143
 
 

@@ -37,6 +37,13 @@ def config(tmp_path):
     return path
 
 
+def test_train_without_validation_says_so(config, capsys):
+    """Issue 21: ``val = ""`` printed "best val accuracy -1.0000"."""
+    assert main(["train", "--config", str(config), "--set", "val=", "--set", "epochs=1"]) == 0
+    out = capsys.readouterr().out
+    assert "-1.0000" not in out and 'no validation set (val = "")' in out
+
+
 def test_train_score_explain(config, tmp_path, capsys):
     assert main(["train", "--config", str(config), "--set", "epochs=2", "--seed", "1"]) == 0
     assert "finished: 2 epochs" in capsys.readouterr().out
