@@ -14,6 +14,7 @@ the Harmonization protocol (Fel et al. 2022) and where it differs. Labels
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -86,8 +87,10 @@ def resolve_labels(labels: Mapping[str, str], num_classes: int, path=None,
             lookup = lookup or imagenet_lookup()
             index = lookup.get(text.lower(), -1)
             if index < 0:
+                close = difflib.get_close_matches(text.lower(), lookup, n=5, cutoff=0.6)
+                hint = f"; close matches: {', '.join(close)}" if close else "; no close match"
                 raise InputError(f"label {text!r} of image {image_id!r} is no ImageNet class index, "
-                                 "WordNet id or class name", path=path,
+                                 f"WordNet id or class name{hint}", path=path,
                                  line=(lines or {}).get(image_id), field="label")
         else:
             raise InputError(f"label {text!r} of image {image_id!r}: expected a class index "

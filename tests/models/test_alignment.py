@@ -230,6 +230,16 @@ def test_labels_resolve_imagenet_names_and_ids():
         resolve_labels({"a": "cat"}, 4)
 
 
+def test_an_unknown_imagenet_label_gets_close_matches():
+    """Issue 21: ``rocket`` got no hint; the close ImageNet names are listed (or 'no close match')."""
+    with pytest.raises(InputError, match=r"l.csv, line 2, field 'label': .*'rocket'.*close matches: .*racket"):
+        resolve_labels({"a": "rocket"}, 1000, path="l.csv", lines={"a": 2})
+    with pytest.raises(InputError, match="close matches: tabby cat"):
+        resolve_labels({"a": "tabbby cat"}, 1000)
+    with pytest.raises(InputError, match="no close match"):
+        resolve_labels({"a": "zzqxj"}, 1000)
+
+
 def test_vit_gradcam_without_spatial_layer_is_a_located_error():
     from models.explain import importance_maps
 
