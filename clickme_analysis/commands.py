@@ -156,7 +156,8 @@ def _reliability(args) -> int:
         summary = write_reliability(store, args.out, options, n_images=args.n_images or None,
                                     split_half_iterations=args.split_half, n_boot=args.n_boot, ceiling=args.ceiling,
                                     seed=args.seed, n_jobs=args.jobs, progress=not args.no_progress)
-    print(json.dumps({k: summary[k] for k in ("human", "null", "fraction_of_ceiling")}, indent=2))
+    print(json.dumps({k: summary[k] for k in ("human", "null", "fraction_of_ceiling", "ceiling", "ceiling_source")},
+                     indent=2))
     return 0
 
 

@@ -231,6 +231,22 @@ def make_map_archive(clicks, out, options: MapOptions, labels=None, bbox_out=Non
     return write_maps(store, out, options, labels=labels, bbox_out=bbox_out, progress=progress).per_image
 
 
+def ceiling_source(ceiling: float) -> str:
+    """Where a reliability ceiling comes from, for every output that divides by it.
+
+    Examples
+    --------
+    >>> ceiling_source(0.58)
+    "the paper's: PAPER_CEILING = 0.58, the ImageNet ClickMe inter-rater rho (Linsley et al., 2019), not this log's"
+    >>> ceiling_source(0.5)
+    'given: 0.5 (--ceiling)'
+    """
+    if ceiling == PAPER_CEILING:
+        return (f"the paper's: PAPER_CEILING = {PAPER_CEILING}, the ImageNet ClickMe inter-rater rho "
+                "(Linsley et al., 2019), not this log's")
+    return f"given: {ceiling:g} (--ceiling)"
+
+
 def write_reliability(clicks, out_dir, options: MapOptions, n_images: int | None = 10_000,
                       split_half_iterations: int = 0, n_boot: int = 1000, ceiling: float = PAPER_CEILING,
                       seed: int = 0, n_jobs: int = 1, progress: bool = False) -> dict:
@@ -266,6 +282,7 @@ def write_reliability(clicks, out_dir, options: MapOptions, n_images: int | None
                for row in summary_table.itertuples()}
     summary.update(method="inter-rater: two random participants per image, Spearman over pixels",
                    null_method="one participant each of two different images", ceiling=ceiling,
+                   ceiling_source=ceiling_source(ceiling),
                    fraction_of_ceiling=summary["human"]["mean"] / ceiling, n_boot=n_boot, seed=seed,
                    maps=asdict(options))
     if split_half_iterations > 0:

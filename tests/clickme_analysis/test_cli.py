@@ -59,6 +59,19 @@ def test_reliability_writes_csv_and_json(tmp_path, click_log):
     assert summary["maps"]["blur_size"] == 9
 
 
+def test_fraction_of_ceiling_names_the_paper_s_ceiling(tmp_path, click_log, capsys):
+    """Issue 21: ``fraction_of_ceiling`` 1.0067 came with no word that 0.58 is the paper's ceiling."""
+    argv = ["reliability", str(click_log), "--size", "32", "--blur-size", "5", "--n-images", "0", "--n-boot", "20"]
+    assert main(argv + ["--out", str(tmp_path / "a")]) == 0
+    summary = json.loads((tmp_path / "a" / "reliability_summary.json").read_text())
+    assert summary["ceiling"] == 0.58 and "PAPER_CEILING = 0.58" in summary["ceiling_source"]
+    assert "Linsley et al., 2019" in summary["ceiling_source"]
+    assert main(argv + ["--ceiling", "0.5", "--out", str(tmp_path / "b")]) == 0
+    assert "ceiling_source" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "b" / "reliability_summary.json").read_text())
+    assert summary["ceiling_source"] == "given: 0.5 (--ceiling)"
+
+
 def test_metrics_scores_two_archives(tmp_path):
     rng = np.random.default_rng(0)
     human = {f"i{k}": rng.random((16, 16)) for k in range(3)}
