@@ -70,23 +70,32 @@ def _resize_short_side(array: np.ndarray, side: int) -> np.ndarray:
     return resize(array.astype(np.float64), shape, order=1, mode="edge", anti_aliasing=scale < 1)
 
 
-def _half_map(counts: np.ndarray, members: np.ndarray, blur, blur_size, sigma, resize, crop) -> np.ndarray:
-    """Blurred (and resized, cropped) map of the mean of ``counts[members]``, flattened; box and
-    disc blurs of counts stay exact integers (ranks unchanged by the mean's constant factor)."""
-    total = counts[members].sum(axis=0, dtype=np.int64)
-    if isinstance(blur, BlurSpec) and blur.kernel != "gaussian":
-        out = blur.sums(total)[0]
-    elif blur == "box":
-        out = box_sums(total, blur_size)
-    elif blur is None:
-        out = total
-    else:
-        out = blur_map(total / len(members), blur, blur_size, sigma)
-    if resize is not None:
-        out = _resize_short_side(out, resize)
-    if crop is not None:
-        out = centre_crop(out, crop)
-    return out.ravel()
+def _prepare(counts: np.ndarray, blur, blur_size, sigma, resize, crop) -> np.ndarray:
+    """Each participant's count map blurred, resized and cropped, flattened: (n, P).
+
+    Every step is linear, so a half's map is the sum of its members' rows (divided by their
+    number, which leaves ranks alone): each map is blurred once, not once per iteration. Box and
+    disc blurs of counts stay exact integers (int32 where they fit), so ties stay exact."""
+    rows = []
+    for one in counts:
+        one = one.astype(np.int64)
+        if isinstance(blur, BlurSpec) and blur.kernel != "gaussian":
+            out = blur.sums(one)[0]
+        elif blur == "box":
+            out = box_sums(one, blur_size)
+        elif blur is None:
+            out = one
+        else:
+            out = blur_map(one, blur, blur_size, sigma)
+        if resize is not None:
+            out = _resize_short_side(out, resize)
+        if crop is not None:
+            out = centre_crop(out, crop)
+        rows.append(out.ravel())
+    out = np.stack(rows)
+    if np.issubdtype(out.dtype, np.integer) and (not out.size or np.abs(out).max() < 2**31):
+        out = out.astype(np.int32)
+    return out
 
 
 def _halves(rng, n: int, replacement: bool):
@@ -101,7 +110,8 @@ def _halves(rng, n: int, replacement: bool):
 
 def _chunk_values(painted, group, streams, n_iterations, settings, n_jobs):
     """(rho, rho_floor, partner) per image of a chunk, each rho the NaN-aware mean over iterations."""
-    blur, blur_size, sigma, resize, crop, replacement = settings
+    *blurring, replacement = settings
+    prepared = {c: _prepare(painted[c], *blurring) for c in group}
     partners = {}
     for k, c in enumerate(group):
         if len(group) > 1:
@@ -113,12 +123,12 @@ def _chunk_values(painted, group, streams, n_iterations, settings, n_jobs):
         rows_a, rows_b, rows_f, floor_at = [], [], [], []
         for k, c in enumerate(group):
             rng = streams[c]
-            first, second = _halves(rng, len(painted[c]), replacement)
-            rows_a.append(_half_map(painted[c], first, blur, blur_size, sigma, resize, crop))
-            rows_b.append(_half_map(painted[c], second, blur, blur_size, sigma, resize, crop))
+            first, second = _halves(rng, len(prepared[c]), replacement)
+            rows_a.append(prepared[c][first].sum(axis=0))
+            rows_b.append(prepared[c][second].sum(axis=0))
             if c in partners:
-                _, other_second = _halves(rng, len(painted[partners[c]]), replacement)
-                rows_f.append(_half_map(painted[partners[c]], other_second, blur, blur_size, sigma, resize, crop))
+                _, other_second = _halves(rng, len(prepared[partners[c]]), replacement)
+                rows_f.append(prepared[partners[c]][other_second].sum(axis=0))
                 floor_at.append(k)
         a = np.stack(rows_a).astype(np.float64)
         human[:, iteration] = spearman_rows(a, np.stack(rows_b).astype(np.float64), n_jobs=n_jobs)
@@ -134,7 +144,7 @@ def split_half_ceiling(clicks, *, n_iterations: int = 50, shape=(256, 256), bubb
                        bubble: str = "square", blur="box", blur_size: int = 49, sigma: float | None = None,
                        replacement: bool = True, resize: int | None = 256, crop: int | None = 224, seed=0,
                        n_jobs: int = 1, progress: bool = False, min_clicks: int = 0, max_clicks: int | None = None,
-                       chunk_images: int = 64) -> pd.DataFrame:
+                       chunk_images: int = 32) -> pd.DataFrame:
     """Per-image split-half reliability and floor as the module docstring defines them.
 
     Parameters
