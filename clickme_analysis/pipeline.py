@@ -200,6 +200,39 @@ def _per_image_table(store, kept, dropped) -> pd.DataFrame:
     return table.rename_axis("image_id")
 
 
+def _selected(store, options: MapOptions):
+    """The kept and dropped maps; none kept is an error saying which rule dropped them."""
+    kept, dropped = options.select(store)
+    if not len(kept.image):
+        rules = "" if options.min_subjects == 1 and options.count_outside else \
+            f", or fail --min-subjects {options.min_subjects} / --no-count-outside"
+        detail = ("the logs hold no clicks" if not store.n_clicks else
+                  f"all {len(dropped.image)} participant maps have {options.min_clicks} clicks or fewer "
+                  f"(--min-clicks){rules}")
+        raise InputError(f"expected at least one map to write, got none: {detail}", field="logs")
+    return kept, dropped
+
+
+def _archive_order(store, per_image: pd.DataFrame):
+    """Archive order (image ids sorted): the table, its image codes, the slot of each code (-1:
+    no map) and each code's participant count."""
+    codes = per_image.pop("code").to_numpy()
+    order = np.argsort(per_image.index.to_numpy(dtype=object), kind="stable")
+    per_image, codes = per_image.iloc[order], codes[order]
+    code_position = np.full(len(store.image_ids), -1, dtype=np.int64)
+    code_position[codes] = np.arange(len(codes))
+    participants = np.zeros(len(store.image_ids), dtype=np.int64)
+    participants[codes] = per_image["n_participants"].to_numpy()
+    return per_image, codes, code_position, participants
+
+
+def _finished_table(store, per_image: pd.DataFrame, codes, outside) -> pd.DataFrame:
+    repeats = np.asarray(getattr(store, "repeats_per_image", np.zeros(0, np.int64)))
+    repeats = np.concatenate([repeats, np.zeros(max(0, len(store.image_ids) - len(repeats)), np.int64)])
+    return per_image.assign(n_outside=outside, n_repeats=repeats[codes])[
+        ["n_participants", "n_clicks", "median_clicks", "n_outside", "n_excluded", "n_repeats"]].reset_index()
+
+
 def write_maps(store, out, options: MapOptions, labels: dict | None = None, bbox_out=None,
                progress: bool = False, workers: int | None = None) -> MapsResult:
     """Paint every image's map from a click store and write it as it is made.
@@ -231,23 +264,9 @@ def write_maps(store, out, options: MapOptions, labels: dict | None = None, bbox
     from clickme_analysis.maps import bounding_box_map, exact_maps, map_batches
     from clickme_analysis.progress import progress as bar
 
-    kept, dropped = options.select(store)
-    if not len(kept.image):
-        detail = ("the logs hold no clicks" if not store.n_clicks else
-                  f"all {len(dropped.image)} participant maps were filtered out (--min-clicks {options.min_clicks}"
-                  f", --min-subjects {options.min_subjects}"
-                  f"{', --no-count-outside' if not options.count_outside else ''})")
-        raise InputError(f"expected at least one map to write, got none: {detail}", field="logs")
-    per_image = _per_image_table(store, kept, dropped)
-    # archive order: image ids sorted; code_position[code] is the slot of that image (-1: no map)
-    codes = per_image.pop("code").to_numpy()
-    order = np.argsort(per_image.index.to_numpy(dtype=object), kind="stable")
-    per_image, codes = per_image.iloc[order], codes[order]
-    code_position = np.full(len(store.image_ids), -1, dtype=np.int64)
-    code_position[codes] = np.arange(len(codes))
-    participants = np.zeros(len(store.image_ids), dtype=np.int64)
-    participants[codes] = per_image["n_participants"].to_numpy()
-    exact = exact_maps(options.blur, options.normalize)
+    kept, dropped = _selected(store, options)
+    per_image, codes, code_position, participants = _archive_order(store, _per_image_table(store, kept, dropped))
+    exact = exact_maps(options.blur_spec(), options.normalize)
     encoding = "delta-ratio" if exact else "float32"
     labels = labels or {}
     outside = np.zeros(len(per_image), dtype=np.int64)
@@ -290,10 +309,7 @@ def write_maps(store, out, options: MapOptions, labels: dict | None = None, bbox
     if pair_stats:
         image, _, _, n_out = (np.concatenate(parts) for parts in zip(*pair_stats))
         np.add.at(outside, code_position[image], n_out)
-    repeats = np.asarray(getattr(store, "repeats_per_image", np.zeros(0, np.int64)))
-    repeats = np.concatenate([repeats, np.zeros(max(0, len(store.image_ids) - len(repeats)), np.int64)])
-    per_image = per_image.assign(n_outside=outside, n_repeats=repeats[codes])[
-        ["n_participants", "n_clicks", "median_clicks", "n_outside", "n_excluded", "n_repeats"]].reset_index()
+    per_image = _finished_table(store, per_image, codes, outside)
     size = paths[0].stat().st_size
     return MapsResult(per_image, paths[0], len(per_image), size / len(per_image), encoding)
 

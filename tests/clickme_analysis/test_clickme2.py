@@ -20,6 +20,7 @@ from scipy import stats
 
 from clickme_analysis.archive import open_maps
 from clickme_analysis.cli import main
+from clickme_analysis.clickstore import ClickStore
 from clickme_analysis.errors import InputError
 from clickme_analysis.io import ClickReader, read_clicks
 from clickme_analysis.pipeline import load_map_options, open_logs, write_maps, write_reliability
@@ -361,3 +362,28 @@ def test_real_release_medians_fit_the_preset_filters():
         assert values.min() > options.min_clicks and values.max() <= options.max_clicks, name
     untrimmed = json.loads((REAL / "click_medians.json").read_text())
     assert max(untrimmed.values()) > options.max_clicks
+
+
+def test_a_box_blur_of_two_passes_is_written_as_floats(tmp_path):
+    clicks = pd.DataFrame({"image_id": ["a"] * 4, "participant_id": ["p", "p", "q", "q"],
+                           "x": [3, 20, 5, 5], "y": [4, 4, 30, 31]})
+    options = load_map_options(overrides={"size": 32, "bubble_size": 1, "blur": "box", "blur_size": 5,
+                                          "blur_passes": 2, "blur_border": "constant"})
+    with ClickStore.from_frame(clicks) as store:
+        result = write_maps(store, tmp_path / "m.h5", options)
+    assert result.encoding == "float32"
+    counts = np.zeros((32, 32), dtype=np.int64)
+    for x, y in zip(clicks.x, clicks.y):
+        counts[y, x] += 1
+    once = np.zeros((32, 32))
+    padded = np.pad(counts.astype(float), 2)
+    for dy in range(5):  # a 5x5 box twice, zero padding, by hand
+        for dx in range(5):
+            once += padded[dy:dy + 32, dx:dx + 32]
+    twice = np.zeros((32, 32))
+    padded = np.pad(once, 2)
+    for dy in range(5):
+        for dx in range(5):
+            twice += padded[dy:dy + 32, dx:dx + 32]
+    with open_maps(tmp_path / "m.h5") as maps:
+        np.testing.assert_allclose(maps["a"], twice / 625 / 2, rtol=1e-6)
