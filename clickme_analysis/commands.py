@@ -197,7 +197,7 @@ def _reliability(args) -> int:
 
     options = _map_options(args)
     # a sample of images: count the maps, then read again only the sampled images' clicks
-    sampled = bool(args.n_images) and not args.split_half
+    sampled = bool(args.n_images) and not args.split_half and options.count_outside  # (the in-bounds test reads all)
     store, _, _ = _open(args, options, spill=not sampled)
     with store:
         summary = write_reliability(store, args.out, options, n_images=args.n_images or None,
