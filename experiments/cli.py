@@ -88,6 +88,7 @@ def _run(args) -> int:
 
 def _analyze(args) -> int:
     from clickme_analysis import psychophysics as pp
+    from experiments.session import partial_sessions
 
     args.out.mkdir(parents=True, exist_ok=True)
     if args.events:
@@ -108,6 +109,10 @@ def _analyze(args) -> int:
                          model=args.model, seed=args.seed, progress=not args.no_progress)
     for path in pp.write_analysis(results, args.out):
         print(path)
+    partial = partial_sessions(args.data)
+    if partial:
+        print(f"{len(partial)} partial session(s), included in the analysis: " + ", ".join(
+            f"{s['participant']} ({s['status']}, {s['trials_done']} of {s['n_trials']} trials)" for s in partial))
     if len(results["mixed_model"]) and results["mixed_model"]["note"].iloc[0]:
         print(f"mixed model: {results['mixed_model']['note'].iloc[0]}")
     return 0

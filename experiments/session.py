@@ -110,6 +110,39 @@ def session_paths(data_dir, participant: str) -> tuple[Path, Path]:
     return data_dir / f"{participant}.csv", data_dir / f"{participant}.json"
 
 
+def partial_sessions(paths) -> list[dict]:
+    """The runner CSVs among ``paths`` (files or folders) whose session did not complete.
+
+    A session is partial when its JSON record (beside the CSV) has a ``status`` other than
+    ``completed`` or the CSV holds fewer trials than the record's ``n_trials``. A CSV without a
+    record is not judged (it may come from elsewhere).
+
+    Returns
+    -------
+    list of dict
+        ``participant, status, trials_done, n_trials, path``, in file order.
+    """
+    from clickme_analysis.fileio import collect_files
+
+    found = []
+    for path in collect_files(paths, (".csv",), what="trial CSV files"):
+        record_path = path.with_suffix(".json")
+        if not record_path.is_file():
+            continue
+        try:
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            raise InputError("expected a session record (JSON)", path=record_path) from None
+        with open(path, "rb") as f:
+            done = max(sum(1 for line in f if line.strip()) - 1, 0)
+        planned = int(record.get("n_trials", done))
+        status = str(record.get("status", "unknown"))
+        if status != "completed" or done < planned:
+            found.append({"participant": record.get("participant", path.stem), "status": status,
+                          "trials_done": done, "n_trials": planned, "path": str(path)})
+    return found
+
+
 def write_record(path, record: dict) -> None:
     """Write the session JSON atomically (:func:`clickme_analysis.fileio.atomic_write_text`)."""
     atomic_write_text(path, json.dumps(record, indent=2, default=str))

@@ -13,7 +13,15 @@ def test_run_no_window_then_analyze(config_file, tmp_path, capsys):
         assert main(["experiment", "run", "--config", str(config_file), "--participant", f"P{k:02d}",
                      "--simulate", "--no-window", "--data", str(data)]) == 0
     out = tmp_path / "out"
+    import json
+
+    record = json.loads((data / "P03.json").read_text())  # issue 21: a partial session went unremarked
+    (data / "P03.json").write_text(json.dumps({**record, "status": "aborted", "n_trials": record["n_trials"] + 5}))
+    capsys.readouterr()
     assert main(["experiment", "analyze", str(data), "--out", str(out), "--permutations", "200", "--boot", "20"]) == 0
+    printed = capsys.readouterr().out
+    done = record["n_trials"]
+    assert f"1 partial session(s), included in the analysis: P03 (aborted, {done} of {done + 5} trials)" in printed
     acc = pd.read_csv(out / "accuracy.csv")
     assert {"group", "level", "accuracy", "sem", "n_participants"} <= set(acc.columns)
     assert set(acc["group"]) == {"clickme", "saliency"} and (acc["n_participants"] <= 8).all()
@@ -73,3 +81,24 @@ def test_demo_needs_stimuli(tmp_path):
 
     with pytest.raises(InputError, match="stimuli stage"):
         run_demo(tmp_path, progress=False, window="none")
+
+
+def test_partial_sessions_lists_aborted_and_short_sessions(config_file, tmp_path):
+    import json
+
+    from experiments.session import partial_sessions
+
+    data = tmp_path / "data"
+    for name in ("P1", "P2", "P3"):
+        assert main(["experiment", "run", "--config", str(config_file), "--participant", name,
+                     "--simulate", "--no-window", "--data", str(data)]) == 0
+    assert partial_sessions(data) == []
+    n = json.loads((data / "P1.json").read_text())["n_trials"]
+    lines = (data / "P2.csv").read_text().splitlines(keepends=True)
+    (data / "P2.csv").write_text("".join(lines[:-2]))  # two trials short, record still "completed"
+    record = json.loads((data / "P3.json").read_text())
+    (data / "P3.json").write_text(json.dumps({**record, "status": "running"}))
+    (data / "P4.csv").write_text(lines[0])  # no record: not judged
+    found = partial_sessions(data)
+    assert [(s["participant"], s["status"], s["trials_done"], s["n_trials"]) for s in found] == [
+        ("P2", "completed", n - 2, n), ("P3", "running", n, n)]
