@@ -133,17 +133,3 @@ def paint_box_batch(x, y, starts, height, width, stamp, size, blur, numerators, 
                 for c in range(width):
                     numerators[i, r, c] = counts[r, c]
 
-
-@numba.njit(cache=True, nogil=True)
-def count_outside(x, y, height, width):  # pragma: no cover - compiled
-    """Clicks whose centre falls outside a height x width grid."""
-    outside = 0
-    for k in range(x.size):
-        if not (np.isfinite(x[k]) and np.isfinite(y[k])):
-            outside += 1
-            continue
-        col = np.floor(x[k])
-        row = np.floor(y[k])
-        if col < 0 or col >= width or row < 0 or row >= height:
-            outside += 1
-    return outside

@@ -7,12 +7,14 @@
   fsync'ed as it is written, and a partial last line left by a crash is dropped when the log is
   reopened.
 * :func:`read_jsonl` / :func:`write_jsonl` read and write JSON lines with located errors.
+* :func:`now_iso` is the one timestamp (UTC, milliseconds) of every record written.
 * :func:`collect_files` turns a file, a folder or a glob into a sorted list of files.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import glob
 import json
 import os
@@ -20,6 +22,19 @@ import tempfile
 from pathlib import Path
 
 from clickme_analysis.errors import InputError
+
+
+def now_iso() -> str:
+    """The time now, UTC, ISO 8601 with milliseconds: the one timestamp of every record the toolkit
+    writes (session JSONs, trial rows, game logs, the online store).
+
+    Examples
+    --------
+    >>> stamp = now_iso()
+    >>> len(stamp), stamp[19], stamp[-6:]
+    (29, '.', '+00:00')
+    """
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
 
 
 def check_output_path(path, field: str | None = None) -> Path:

@@ -398,7 +398,7 @@ def map_batches(store, pairs, *, shape=(256, 256), bubble_size: int = 14, bubble
 
 def build_maps(clicks: pd.DataFrame, shape=(256, 256), bubble_size: int = 14, bubble: str = "square",
                blur: str | None = "box", blur_size: int = 49, sigma: float | None = None,
-               normalize: str | None = None, progress: bool = False):
+               normalize: str | None = None):
     """Per-image ClickMe maps of a tidy click table, in memory (small data; the ``clickme maps``
     command streams with :func:`map_batches` instead).
 
@@ -414,8 +414,6 @@ def build_maps(clicks: pd.DataFrame, shape=(256, 256), bubble_size: int = 14, bu
         Kernel size and Gaussian sigma.
     normalize : {"sum", "max", "z"} or None
         Normalisation after blurring.
-    progress : bool
-        Unused (kept for compatibility).
 
     Returns
     -------

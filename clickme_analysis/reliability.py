@@ -18,12 +18,10 @@ import pandas as pd
 
 from clickme_analysis.errors import InputError
 from clickme_analysis.maps import blur_map
-from clickme_analysis.ranks import paired_rank_correlations, pearson_rows, rank_rows, spearman_rows
+from clickme_analysis.ranks import paired_rank_correlations, spearman_rows
 
 __all__ = ["PAPER_CEILING", "PAPER_NULL", "inter_rater_reliability", "split_half_reliability", "summarize_reliability",
-           "bootstrap_mean_ci", "spearman_brown", "fraction_of_human_variability",
-           # the rank functions live in clickme_analysis.ranks; kept importable from here
-           "rank_rows", "pearson_rows", "spearman_rows", "paired_rank_correlations"]
+           "bootstrap_mean_ci", "spearman_brown", "fraction_of_human_variability"]
 
 PAPER_CEILING = 0.58  # ImageNet ClickMe inter-rater rho (Linsley et al., 2019)
 PAPER_NULL = 0.18

@@ -13,7 +13,6 @@ observer's ``(key, frame)`` or None). Both raise :class:`SessionAborted` on the 
 from __future__ import annotations
 
 import csv
-import datetime
 import io
 import json
 import math
@@ -23,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from clickme_analysis.errors import InputError
-from clickme_analysis.fileio import AppendLog, atomic_write_text
+from clickme_analysis.fileio import AppendLog, atomic_write_text, now_iso
 from clickme_analysis.io import read_table
 from clickme_analysis.progress import progress as progress_bar
 from experiments.config import ExperimentConfig
@@ -57,10 +56,6 @@ INSTRUCTIONS = (
 
 class SessionAborted(Exception):
     """The abort key was pressed."""
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 class TrialLog(AppendLog):
@@ -219,11 +214,11 @@ class Session:
         self.record = previous or {
             "participant": self.participant, "participant_index": self.index, **self.info,
             "config": config.to_dict(), "seed": [config.seed, self.index], "status": "new",
-            "started": _now(), "resumed": [], "n_trials": len(self.trials), "runs": [],
+            "started": now_iso(), "resumed": [], "n_trials": len(self.trials), "runs": [],
             "software": software_versions(),
         }
         if previous is not None:
-            self.record["resumed"].append({"time": _now(), "trials_done": len(done)})
+            self.record["resumed"].append({"time": now_iso(), "trials_done": len(done)})
 
     def base_row(self, trial) -> dict:
         """The design part of a data row (participant, group, key map, trial fields)."""
@@ -231,7 +226,7 @@ class Session:
             "participant_index", "group", "participant_list", "key_map", "target_key", "distractor_key")}}
         row.update({k: trial[k] for k in ("phase", "block", "trial", "image_id", "category", "target",
                                           "map_source", "level", "path", "fixation_duration")})
-        row["time"] = _now()
+        row["time"] = now_iso()
         return row
 
     def save_record(self, **fields) -> None:
@@ -317,14 +312,14 @@ def conduct(session: Session, screen, observer: SimulatedObserver | None, run: d
     """
     cfg = session.config
     rng = np.random.default_rng([cfg.seed, session.index, len(session.record["resumed"]), 1])
-    session.record["runs"].append({"time": _now(), **run})
+    session.record["runs"].append({"time": now_iso(), **run})
     session.save_record(status="running")
     try:
         _run_trials(session, screen, observer, rng, progress)
         screen.show_text("Thank you!", 0.5)
-        session.save_record(status="completed", finished=_now())
+        session.save_record(status="completed", finished=now_iso())
     except SessionAborted:
-        session.save_record(status="aborted", aborted=_now())
+        session.save_record(status="aborted", aborted=now_iso())
     finally:
         session.log.close()
     return session.csv_path

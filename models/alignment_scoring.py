@@ -41,6 +41,7 @@ from clickme_analysis.reliability import (
 from models.alignment_loading import LoadedModel
 from models.decode import read_image
 from models.explain import autocast, importance_maps, method_name
+from models.map_ops import square_maps, unit_max
 
 #: Methods scored when none are named (plus ``gala`` for GALA networks).
 DEFAULT_METHODS = ("saliency", "smoothgrad", "integrated_gradients")
@@ -145,16 +146,6 @@ class AlignmentOptions:
         return self.amp
 
 
-def _square(maps, size: int) -> np.ndarray:
-    tensor = torch.as_tensor(np.asarray(maps, dtype=np.float32))
-    if tensor.ndim == 2:
-        tensor = tensor[None]
-    if tuple(tensor.shape[-2:]) != (size, size):
-        tensor = F.interpolate(tensor[:, None], size=(size, size), mode="bilinear",
-                               align_corners=False, antialias=True)[:, 0]
-    return tensor.numpy()
-
-
 def _blur(maps: np.ndarray, sigma: float) -> np.ndarray:
     if sigma <= 0:
         return maps
@@ -174,8 +165,8 @@ def compare_maps(model_maps, human_maps, score_size: int = 64, model_blur: float
     >>> compare_maps(2 * human, human, score_size=4).tolist()
     [1.0]
     """
-    a = _blur(_square(model_maps, score_size), model_blur)
-    b = _blur(_square(human_maps, score_size), human_blur)
+    a = _blur(square_maps(model_maps, score_size).numpy(), model_blur)
+    b = _blur(square_maps(human_maps, score_size).numpy(), human_blur)
     if len(a) != len(b):
         raise InputError(f"expected as many model maps as human maps, got {len(a)} and {len(b)}")
     return spearman_rows(a.reshape(len(a), -1), b.reshape(len(b), -1))
@@ -309,7 +300,7 @@ def _score_batch(model: LoadedModel, module, ids: list[str], images: Mapping, hu
     label = torch.tensor([known.get(i, -1) for i in ids])
     target = torch.where(label >= 0, label, top[:, 0])
     humans = [np.asarray(human_maps[i], dtype=np.float32) for i in ids]
-    squared = np.concatenate([_square(h, options.score_size) for h in humans])
+    squared = np.concatenate([square_maps(h, options.score_size).numpy() for h in humans])
     rows = []
     for method in methods:
         maps = importance_maps(
@@ -323,7 +314,7 @@ def _score_batch(model: LoadedModel, module, ids: list[str], images: Mapping, hu
                          int(top[j, 0]), bool(label[j] >= 0 and top[j, 0] == label[j]),
                          bool(label[j] >= 0 and (top[j] == label[j]).any())))
             if method in writers:
-                writers[method].write(image_id, _unit_max(_resize_to(maps[j], humans[j].shape)),
+                writers[method].write(image_id, unit_max(torch.as_tensor(_resize_to(maps[j], humans[j].shape), dtype=torch.float32)[None])[0].numpy(),
                                       label=str(label_text.get(image_id, "")))
     return rows
 
@@ -332,11 +323,6 @@ def _resize_to(saliency_map: np.ndarray, shape) -> np.ndarray:
     tensor = torch.as_tensor(np.asarray(saliency_map, dtype=np.float32))[None, None]
     return F.interpolate(tensor, size=tuple(shape), mode="bilinear", align_corners=False,
                          antialias=True)[0, 0].numpy()
-
-
-def _unit_max(saliency_map: np.ndarray) -> np.ndarray:
-    peak = float(saliency_map.max())
-    return (saliency_map / peak if peak > 0 else saliency_map).astype(np.float32)
 
 
 def _safe(name: str) -> str:

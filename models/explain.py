@@ -31,6 +31,7 @@ from clickme_analysis.progress import progress as progress_bar
 from models.augment import IMAGENET_MEAN, IMAGENET_STD
 from models.layers import attention_layers, record_layers
 from models.loss import attention_map
+from models.map_ops import unit_max
 
 #: Importance-map methods of :func:`importance_maps` (names as captum's classes, lower case).
 METHODS = ("saliency", "smoothgrad", "integrated_gradients", "gradient_shap", "layer_gradcam",
@@ -386,11 +387,6 @@ def _gradcam_maps(model, images: torch.Tensor, target: torch.Tensor, layer: str 
     return F.interpolate(cam, size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0].detach()
 
 
-def _unit_max(maps: torch.Tensor) -> torch.Tensor:
-    peak = maps.flatten(1).amax(1).clamp_min(1e-12)
-    return maps / peak[:, None, None]
-
-
 def gradient_delta(model_a, model_b, images: torch.Tensor, **options) -> torch.Tensor:
     """Max-normalised SmoothGrad of ``model_a`` minus that of ``model_b`` (N, H, W), in [-1, 1].
 
@@ -401,7 +397,7 @@ def gradient_delta(model_a, model_b, images: torch.Tensor, **options) -> torch.T
     if options.get("target") is None:
         with torch.no_grad():
             options["target"] = model_a.eval()(images).argmax(1)
-    return _unit_max(smoothgrad(model_a, images, **options)) - _unit_max(
+    return unit_max(smoothgrad(model_a, images, **options)) - unit_max(
         smoothgrad(model_b, images, **options))
 
 

@@ -16,15 +16,12 @@ import torch.nn.functional as F
 
 from clickme_analysis.errors import InputError
 from clickme_analysis.progress import progress as progress_bar
-from clickme_analysis.reliability import PAPER_CEILING, pearson_rows, rank_rows, spearman_rows
+from clickme_analysis.ranks import pearson_rows, rank_rows, spearman_rows
+from clickme_analysis.reliability import PAPER_CEILING
 from models.explain import autocast as autocast_context
 from models.layers import attention_layers, record_layers, unwrap
 from models.loss import attention_map, clickme_loss
-
-
-def _square(maps: torch.Tensor, size: int) -> torch.Tensor:
-    return F.interpolate(maps[:, None].float(), size=(size, size), mode="bilinear",
-                         align_corners=False, antialias=True)[:, 0]
+from models.map_ops import square_maps
 
 
 @torch.no_grad()
@@ -89,8 +86,8 @@ def evaluate(model, loader, layers=None, score_layer: str | None = None, lam: fl
                     "cross_entropy": torch.where(labelled, ce, torch.nan).cpu().numpy(),
                     "distance": torch.where(has_map, parts["distance"], torch.nan).cpu().numpy(),
                     "has_map": has_map.cpu().numpy()}))
-                model_maps.append(_square(attention_map(seen[score_layer]), score_size).cpu())
-                human_maps.append(_square(maps, score_size).cpu())
+                model_maps.append(square_maps(attention_map(seen[score_layer]), score_size).cpu())
+                human_maps.append(square_maps(maps, score_size).cpu())
     finally:
         base.train(was_training)
     if not rows:

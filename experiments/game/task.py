@@ -16,7 +16,6 @@ as the round ends (:class:`clickme_analysis.fileio.AppendLog`), in the per-round
 
 from __future__ import annotations
 
-import datetime
 import json
 import math
 import zlib
@@ -26,16 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from clickme_analysis.errors import InputError
-from clickme_analysis.fileio import AppendLog, atomic_write_text, read_jsonl
+from clickme_analysis.fileio import AppendLog, atomic_write_text, now_iso, read_jsonl
 from clickme_analysis.labels import read_labels
 from clickme_analysis.maps import paint_clicks
 
 #: ImageNet mean RGB (0-255): the partner's neutral background
 MEAN_RGB = (124, 116, 104)
-
-
-def now_iso() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)

@@ -15,22 +15,17 @@ unique too: a retried post finds its first copy and stores nothing new
 from __future__ import annotations
 
 import contextlib
-import datetime
 import hashlib
 import hmac
 import threading
 from pathlib import Path
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.fileio import now_iso
 
 TASKS = ("experiment", "game")
 #: Status of a participant row whose design is still being built
 ALLOCATING = "allocating"
-
-
-def now_iso() -> str:
-    """UTC time, ISO 8601 with milliseconds."""
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
 
 
 def token_hash(token: str) -> str:
