@@ -4,7 +4,7 @@ Alignment (:func:`score_alignment`), per image and importance-map method
 (:data:`models.explain.METHODS`): the model explains the labelled class (its prediction when
 the label is unknown) on the whole image resized to its input size; its map and the human map
 are resized to ``score_size`` x ``score_size`` (antialiased bilinear), optionally Gaussian
-blurred, and compared by Spearman's rho (:func:`clickme_analysis.reliability.spearman_rows`).
+blurred, and compared by Spearman's rho (:func:`clickme_analysis.ranks.spearman_rows`).
 The mean rho over images, divided by the human ceiling, is the alignment (the paper's
 "fraction of human ClickMe map variability"), with a percentile bootstrap interval over images;
 top-1 / top-5 accuracy is taken on the same images. docs/models.md states where this follows
@@ -31,12 +31,13 @@ from clickme_analysis.errors import InputError
 from clickme_analysis.ids import match_ids
 from clickme_analysis.labels import read_labels
 from clickme_analysis.progress import progress as progress_bar
+from clickme_analysis.ranks import spearman_rows
 from clickme_analysis.reliability import (
     PAPER_CEILING,
     PAPER_NULL,
     bootstrap_mean_ci,
+    fraction_of_human_variability,
     inter_rater_reliability,
-    spearman_rows,
 )
 from models.alignment_loading import LoadedModel
 from models.decode import read_image
@@ -346,6 +347,10 @@ def summarise_alignment(per_image: pd.DataFrame, reference: dict, n_boot: int = 
     [[1.0, 0.3, 0.5]]
     """
     ceiling, null = reference["ceiling"], reference["null"]
+
+    def fraction(rho):
+        return fraction_of_human_variability(rho, ceiling)
+
     out = []
     for (model, method), group in per_image.groupby(["model", "method"], sort=False):
         labelled = group["label"] >= 0
@@ -355,7 +360,7 @@ def summarise_alignment(per_image: pd.DataFrame, reference: dict, n_boot: int = 
                     "top1_accuracy": group.loc[labelled, "top1_correct"].mean() if labelled.any() else np.nan,
                     "top5_accuracy": group.loc[labelled, "top5_correct"].mean() if labelled.any() else np.nan,
                     "rho_mean": mean, "rho_ci_low": low, "rho_ci_high": high,
-                    "alignment": mean / ceiling, "alignment_ci_low": low / ceiling,
-                    "alignment_ci_high": high / ceiling, "ceiling": ceiling, "null": null,
-                    "null_alignment": null / ceiling, "ceiling_source": reference["source"]})
+                    "alignment": fraction(mean), "alignment_ci_low": fraction(low),
+                    "alignment_ci_high": fraction(high), "ceiling": ceiling, "null": null,
+                    "null_alignment": fraction(null), "ceiling_source": reference["source"]})
     return pd.DataFrame(out)

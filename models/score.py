@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from clickme_analysis.errors import InputError
 from clickme_analysis.progress import progress as progress_bar
 from clickme_analysis.ranks import pearson_rows, rank_rows, spearman_rows
-from clickme_analysis.reliability import PAPER_CEILING
+from clickme_analysis.reliability import PAPER_CEILING, fraction_of_human_variability
 from models.explain import autocast as autocast_context
 from models.layers import attention_layers, record_layers, unwrap
 from models.loss import attention_map, clickme_loss
@@ -178,7 +178,7 @@ def summarise(frame: pd.DataFrame, model_maps, human_maps, model: str = "model",
         "model": model,
         "top1_err": 1 - per_image.loc[labelled, "top1_correct"].mean() if labelled.any() else np.nan,
         "top5_err": 1 - per_image.loc[labelled, "top5_correct"].mean() if labelled.any() else np.nan,
-        "fraction_human": rho_mean / ceiling, "rho_mean": rho_mean, "p_value": p_value,
+        "fraction_human": fraction_of_human_variability(rho_mean, ceiling), "rho_mean": rho_mean, "p_value": p_value,
         "ceiling": ceiling, "null_floor": null_floor,
         "n_images": len(per_image), "n_maps": int(has_map.sum())}])
     return per_image, summary

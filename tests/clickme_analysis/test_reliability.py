@@ -5,14 +5,12 @@ from scipy import stats
 
 from clickme_analysis.errors import InputError
 from clickme_analysis.maps import blur_map, paint_clicks
+from clickme_analysis.ranks import paired_rank_correlations, rank_rows, spearman_rows
 from clickme_analysis.reliability import (
     bootstrap_mean_ci,
     fraction_of_human_variability,
     inter_rater_reliability,
-    paired_rank_correlations,
-    rank_rows,
     spearman_brown,
-    spearman_rows,
     split_half_reliability,
     summarize_reliability,
 )
