@@ -153,7 +153,7 @@ def _blur(maps: np.ndarray, sigma: float) -> np.ndarray:
     return np.stack([gaussian_filter(m, sigma, mode="reflect") for m in maps]).astype(np.float32)
 
 
-def compare_maps(model_maps, human_maps, score_size: int = 64, model_blur: float = 0.0,
+def alignment_rhos(model_maps, human_maps, score_size: int = 64, model_blur: float = 0.0,
                  human_blur: float = 0.0) -> np.ndarray:
     """Spearman rho per image between model and human maps, after the documented protocol.
 
@@ -163,7 +163,7 @@ def compare_maps(model_maps, human_maps, score_size: int = 64, model_blur: float
     Examples
     --------
     >>> human = np.arange(16.0).reshape(1, 4, 4)
-    >>> compare_maps(2 * human, human, score_size=4).tolist()
+    >>> alignment_rhos(2 * human, human, score_size=4).tolist()
     [1.0]
     """
     a = _blur(square_maps(model_maps, score_size).numpy(), model_blur)
@@ -309,7 +309,7 @@ def _score_batch(model: LoadedModel, module, ids: list[str], images: Mapping, hu
             n_samples=options.n_samples, noise_fraction=options.noise_fraction,
             n_steps=options.n_steps, window=options.window, batch_size=options.batch_size,
             seed=options.seed, amp=amp, channels_last=True, fast=True).cpu().numpy()
-        rho = compare_maps(maps, squared, options.score_size, options.model_blur, options.human_blur)
+        rho = alignment_rhos(maps, squared, options.score_size, options.model_blur, options.human_blur)
         for j, image_id in enumerate(ids):
             rows.append((model.name, method, image_id, rho[j], int(label[j]), int(target[j]),
                          int(top[j, 0]), bool(label[j] >= 0 and top[j, 0] == label[j]),

@@ -124,7 +124,7 @@ def map_alignment(model_maps: np.ndarray, human_maps: np.ndarray) -> np.ndarray:
                          human_maps.reshape(n, -1).astype(np.float32))
 
 
-def permutation_test(model_maps: np.ndarray, human_maps: np.ndarray, n_permutations: int = 1000,
+def map_permutation_test(model_maps: np.ndarray, human_maps: np.ndarray, n_permutations: int = 1000,
                      seed: int = 0) -> tuple[float, float]:
     """Is mean rho above what model maps reach against other images' human maps?
 
@@ -171,7 +171,7 @@ def summarise(frame: pd.DataFrame, model_maps, human_maps, model: str = "model",
         rho[has_map] = map_alignment(model_maps[has_map], human_maps[has_map])
     per_image["rho"] = rho
     labelled = per_image["label"] >= 0
-    p_value, null_floor = permutation_test(model_maps[has_map], human_maps[has_map],
+    p_value, null_floor = map_permutation_test(model_maps[has_map], human_maps[has_map],
                                            n_permutations, seed)
     rho_mean = float(np.nanmean(rho)) if np.isfinite(rho).any() else float("nan")
     summary = pd.DataFrame([{

@@ -32,7 +32,7 @@ def need(path: Path) -> Path:
     return path
 
 
-def read_table(path: Path, columns=(), numeric=()) -> pd.DataFrame:
+def read_output(path: Path, columns=(), numeric=()) -> pd.DataFrame:
     """Read a CSV output; absent -> :class:`Missing`, malformed -> :class:`InputError`.
 
     ``numeric`` columns (those present) become floats; a cell that is not a number raises

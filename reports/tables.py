@@ -38,7 +38,7 @@ def require_columns(frame, columns, name: str, *, numeric=(), non_empty: bool = 
     """Check that ``frame`` is a DataFrame with ``columns``, the ``numeric`` ones of a number dtype.
 
     The one input check of every table and figure function; raises :class:`InputError` naming
-    the column (``field``). :func:`reports.inputs.read_table` turns CSV text into numbers (with
+    the column (``field``). :func:`reports.inputs.read_output` turns CSV text into numbers (with
     the line of a bad cell) before the frames get here.
 
     Examples

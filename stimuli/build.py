@@ -242,7 +242,7 @@ def save_png(path, image) -> Path:
     return path
 
 
-def contact_sheet(tiles, captions, tile_size: int = 128) -> np.ndarray:
+def stimulus_contact_sheet(tiles, captions, tile_size: int = 128) -> np.ndarray:
     """One row of thumbnails with a caption under each; returns a uint8 (H, W) or (H, W, 3) image."""
     from PIL import Image, ImageDraw
 
@@ -408,5 +408,5 @@ def _image_rows(image_id, images_dir, files, archives, label_table, labels_path,
         own = [s for s in stimuli if s["map_source"] == name]
         captions = [f"{s['level']:.3g}%" for s in own] + [INTACT]
         save_png(out_dir / "contact_sheets" / f"{image_id}_{name}.png",
-                 contact_sheet([s["stimulus"] for s in own] + [intact], captions))
+                 stimulus_contact_sheet([s["stimulus"] for s in own] + [intact], captions))
     return rows

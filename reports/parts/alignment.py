@@ -13,7 +13,7 @@ import pandas as pd
 
 from clickme_analysis.errors import InputError
 from reports.figures import _require_columns
-from reports.inputs import read_table
+from reports.inputs import read_output
 from reports.parts import Item
 from reports.style import GREY, SINGLE_COLUMN, colors_for, display_name, new_figure, styled
 from reports.tables import flag
@@ -140,7 +140,7 @@ def alignment_part(root) -> list:
     """
     if not (root / "alignment" / "alignment_summary.csv").is_file():
         return []
-    summary = read_table(root / "alignment" / "alignment_summary.csv",
+    summary = read_output(root / "alignment" / "alignment_summary.csv",
                          ["model", "method", "top1_accuracy", "alignment", "alignment_ci_low",
                           "alignment_ci_high", "ceiling", "null_alignment", "ceiling_source"])
     shown = summary[["model", "method", "n_images", "top1_accuracy", "top5_accuracy", "rho_mean",
@@ -165,11 +165,11 @@ def model_psychophysics_part(root) -> list:
     """
     if not (root / "alignment" / "psychophysics_accuracy.csv").is_file():
         return []
-    models = read_table(root / "alignment" / "psychophysics_accuracy.csv",
+    models = read_output(root / "alignment" / "psychophysics_accuracy.csv",
                         ["model", "group", "level", "accuracy"])
-    human = read_table(root / "experiment" / "accuracy.csv", ["group", "level", "accuracy", "sem"])
+    human = read_output(root / "experiment" / "accuracy.csv", ["group", "level", "accuracy", "sem"])
     fit_path = root / "experiment" / "psychometric.csv"
-    fit = read_table(fit_path, ["group", "level", "predicted"]) if fit_path.is_file() else None
+    fit = read_output(fit_path, ["group", "level", "predicted"]) if fit_path.is_file() else None
     items = [Item("model_human_psychophysics", "Models and humans on the reveal stimuli",
                   "Accuracy against the percentage of important features revealed, per map source: "
                   "humans (black; bars S.E.M. over participants, line: psychometric fit) and each "
@@ -179,9 +179,9 @@ def model_psychophysics_part(root) -> list:
     human_params = root / "experiment" / "psychometric_params.csv"
     if params.is_file():
         columns = ["group", "threshold", "threshold_ci_low", "threshold_ci_high"]
-        frames = [read_table(params, ["model"] + columns)[["model"] + columns]]
+        frames = [read_output(params, ["model"] + columns)[["model"] + columns]]
         if human_params.is_file():
-            frames.insert(0, read_table(human_params, columns)[columns].assign(model="human"))
+            frames.insert(0, read_output(human_params, columns)[columns].assign(model="human"))
         table = pd.concat(frames, ignore_index=True)[["model"] + columns]
         numbers = table.select_dtypes("number").columns
         table[numbers] = table[numbers].round(2)

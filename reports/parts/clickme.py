@@ -15,7 +15,7 @@ from reports.inputs import (
     read_archive,
     read_image,
     read_json,
-    read_table,
+    read_output,
 )
 from reports.parts import Item
 
@@ -44,7 +44,7 @@ def clickme_maps(root: Path) -> list[Item]:
 
 
 def participants(root: Path) -> list[Item]:
-    frame = read_table(root / "clickme" / "participants_per_image.csv",
+    frame = read_output(root / "clickme" / "participants_per_image.csv",
                        ["image_id", "n_participants"], numeric=["n_participants"])
     caption = (f"Number of participants whose clicks make up each ClickMe map "
                f"({len(frame)} images; dashed line: mean).")
@@ -53,7 +53,7 @@ def participants(root: Path) -> list[Item]:
 
 
 def reliability(root: Path) -> list[Item]:
-    frame = read_table(root / "clickme" / "reliability_per_image.csv", ["rho", "distribution"],
+    frame = read_output(root / "clickme" / "reliability_per_image.csv", ["rho", "distribution"],
                        numeric=["rho"])
     return [Item("reliability", "Inter-rater reliability",
                  "Spearman correlation between the maps of two participants of the same image "
@@ -84,7 +84,7 @@ def _second_source(root: Path) -> str:
 
 
 def metrics(root: Path) -> list[Item]:
-    frame = read_table(root / "clickme" / "metrics.csv", ["image_id", "metric", "value"], numeric=["value"])
+    frame = read_output(root / "clickme" / "metrics.csv", ["image_id", "metric", "value"], numeric=["value"])
     predictions = ("The demo's bottom-up saliency stand-in (clickme/saliency_maps.npz)"
                    if demo_notes(root, "clickme") is not None
                    else "The predicted maps given to `clickme metrics --pred`")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reports.inputs import as_numbers, read_table
+from reports.inputs import as_numbers, read_output
 from reports.parts import Item
 from reports.parts.clickme import example_map_figure
 
@@ -17,7 +17,7 @@ def game_maps(root: Path) -> list[Item]:
 
 
 def game_statistics(root: Path) -> list[Item]:
-    frame = read_table(root / "game" / "game_statistics.csv", ["scope", "unit", "statistic", "value"],
+    frame = read_output(root / "game" / "game_statistics.csv", ["scope", "unit", "statistic", "value"],
                        numeric=["value"])
     overall = frame[frame["scope"] == "game"][["statistic", "value"]].reset_index(drop=True)
     overall["value"] = overall["value"].astype(float).round(3)
@@ -29,7 +29,7 @@ def game_statistics(root: Path) -> list[Item]:
 
 def learning_check(root: Path) -> list[Item]:
     path = root / "game" / "learning_check.csv"
-    frame = read_table(path, ["mean_first", "mean_second", "t", "p"])
+    frame = read_output(path, ["mean_first", "mean_second", "t", "p"])
     return [Item("learning_check", "Did players learn the partner?",
                  "Partner success on the first vs second half of each player's rounds (paired t-test, "
                  "as the paper's check that frequent players did not learn the partner's preferences).",

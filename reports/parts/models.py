@@ -10,12 +10,12 @@ import numpy as np
 from clickme_analysis.errors import InputError
 from clickme_analysis.io import load_npz
 from reports import figures, tables
-from reports.inputs import N_EXAMPLES, image_labels, need, read_image, read_table
+from reports.inputs import N_EXAMPLES, image_labels, need, read_image, read_output
 from reports.parts import Item
 
 
 def model_scores(root: Path) -> list[Item]:
-    frame = read_table(root / "models" / "scores.csv",
+    frame = read_output(root / "models" / "scores.csv",
                        ["model", "top1_err", "top5_err", "fraction_human"],
                        ["top1_err", "top5_err", "fraction_human", "rho_mean", "p_value"])
     return [Item("model_scores", "Models",
@@ -26,7 +26,7 @@ def model_scores(root: Path) -> list[Item]:
 
 def lambda_sweep(root: Path) -> list[Item]:
     columns = ["lambda", "top1_err", "fraction_human", "ceiling", "null_floor"]
-    frame = read_table(root / "models" / "sweep.csv", columns, columns)
+    frame = read_output(root / "models" / "sweep.csv", columns, columns)
     return [Item("lambda_sweep", "Lambda sweep",
                  "Top-1 accuracy (A) and fraction of human map variability (B) against the "
                  "weight lambda of the ClickMe map loss; dashed: the human inter-rater ceiling, "
@@ -34,7 +34,7 @@ def lambda_sweep(root: Path) -> list[Item]:
 
 
 def training_curves(root: Path) -> list[Item]:
-    frame = read_table(root / "models" / "curves.csv",
+    frame = read_output(root / "models" / "curves.csv",
                        ["run", "epoch", "split", "accuracy", "map_alignment"],
                        ["epoch", "accuracy", "map_alignment"])
     return [Item("training_curves", "Training curves",

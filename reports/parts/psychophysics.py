@@ -17,7 +17,7 @@ import pandas as pd
 from clickme_analysis.errors import InputError
 from reports import figures, tables
 from reports.figures import _level_axis, _require_columns
-from reports.inputs import read_table
+from reports.inputs import read_output
 from reports.parts import Item
 from reports.parts.stimuli import budget_shares
 from reports.style import GREY, SINGLE_COLUMN, colors_for, display_name, new_figure, styled
@@ -229,7 +229,7 @@ def statistics_part(root) -> list:
     when present.
     """
     folder = Path(root) / "experiment"
-    rt = read_table(folder / "rt.csv", ["group", "level", "median_rt", "sem"])
+    rt = read_output(folder / "rt.csv", ["group", "level", "median_rt", "sem"])
     items = [Item("rt_curves", "Reaction times",
                   "Median reaction time of correct responses against the reveal level, per map source: "
                   "each participant's median, then the mean over participants (bars: S.E.M.); log x axis.",
@@ -237,7 +237,7 @@ def statistics_part(root) -> list:
 
     def optional(name, columns):
         path = folder / f"{name}.csv"
-        return read_table(path, columns) if path.is_file() else None
+        return read_output(path, columns) if path.is_file() else None
 
     dprime = optional("dprime", ["group", "level", "d_prime", "d_prime_sem", "criterion", "criterion_sem"])
     if dprime is not None and len(dprime):
@@ -285,14 +285,14 @@ def statistics_part(root) -> list:
 def psychophysics(root: Path) -> list[Item]:
     folder = root / "experiment"
     numbers = ["level", "accuracy", "sem", "predicted", "ci_low", "ci_high", "p", "p_holm", "statistic"]
-    accuracy = read_table(folder / "accuracy.csv", ["group", "level", "accuracy", "sem"], numbers)
+    accuracy = read_output(folder / "accuracy.csv", ["group", "level", "accuracy", "sem"], numbers)
     optional = {}
     for name, columns in (("psychometric", ["group", "level", "predicted", "ci_low", "ci_high"]),
                           ("level_tests", ["level", "p", "significant"])):
         path = folder / f"{name}.csv"
-        optional[name] = read_table(path, columns, numbers) if path.is_file() else None
+        optional[name] = read_output(path, columns, numbers) if path.is_file() else None
     manifest = root / "stimuli" / "manifest.csv"
-    shares = (budget_shares(read_table(manifest, ["image_id", "map_source"],
+    shares = (budget_shares(read_output(manifest, ["image_id", "map_source"],
                                         numeric=["budget", "pixels_revealed"])) if manifest.is_file()
               else pd.Series(dtype=float))
     budget = (f" (in stimuli/manifest.csv the budget is {shares.min():.0f}-{shares.max():.0f}% of an "
@@ -324,5 +324,5 @@ def thresholds(root: Path) -> list[Item]:
                  "group's fitted psychometric function (where P(correct) is half-way between chance "
                  "and 1 - lapse), with its bootstrap 95% interval (parametric unless "
                  "psychometric_params.csv says otherwise).",
-                 tables.threshold_table(read_table(path, ["group", "threshold"],
+                 tables.threshold_table(read_output(path, ["group", "threshold"],
                                                    ["threshold", "threshold_ci_low", "threshold_ci_high"])))]

@@ -10,13 +10,13 @@ import pandas as pd
 
 from clickme_analysis.errors import InputError
 from reports import figures
-from reports.inputs import read_image, read_table
+from reports.inputs import read_image, read_output
 from reports.parts import Item
 
 
 def contact_sheets(root: Path) -> list[Item]:
     folder = root / "stimuli"
-    everything = read_table(folder / "manifest.csv", ["image_id", "map_source", "level", "path"],
+    everything = read_output(folder / "manifest.csv", ["image_id", "map_source", "level", "path"],
                             numeric=["level", "budget", "pixels_revealed"])
     empty = np.flatnonzero(everything["path"].isna().to_numpy() | everything["level"].isna().to_numpy())
     if len(empty):

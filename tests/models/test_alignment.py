@@ -17,7 +17,7 @@ from models.alignment import image_files
 from models.alignment_loading import LoadedModel, Preprocessing, load_timm_model, load_weights, read_state_dict
 from models.alignment_scoring import (
     AlignmentOptions,
-    compare_maps,
+    alignment_rhos,
     human_reference,
     resolve_labels,
     score_alignment,
@@ -59,9 +59,9 @@ def test_compare_maps_is_scipy_spearman_at_score_size():
     model = rng.integers(0, 3, (4, 8, 8)).astype(np.float32)  # ties
     human = rng.random((4, 8, 8)).astype(np.float32)
     expected = [spearmanr(a.ravel(), b.ravel())[0] for a, b in zip(model, human)]
-    assert np.allclose(compare_maps(model, human, score_size=8), expected)
+    assert np.allclose(alignment_rhos(model, human, score_size=8), expected)
     # resizing a constant-free monotone map keeps rank order on an upsampled grid
-    assert compare_maps(human[:1] * 3 + 1, human[:1], score_size=8)[0] == pytest.approx(1)
+    assert alignment_rhos(human[:1] * 3 + 1, human[:1], score_size=8)[0] == pytest.approx(1)
 
 
 def test_summary_alignment_is_rho_over_ceiling_with_ci():

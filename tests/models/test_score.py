@@ -7,7 +7,7 @@ from scipy.stats import spearmanr
 
 from clickme_analysis.errors import InputError
 from models.resnet import build_model
-from models.score import map_alignment, permutation_test, score_model, summarise
+from models.score import map_alignment, map_permutation_test, score_model, summarise
 from models.synthetic import synthetic_samples
 
 
@@ -22,9 +22,9 @@ def test_alignment_equals_scipy_with_ties():
 def test_permutation_test_separates_aligned_from_random():
     rng = np.random.default_rng(1)
     human = rng.random((30, 8, 8))
-    p_aligned, floor = permutation_test(human + 0.1 * rng.random((30, 8, 8)), human, 99, seed=0)
+    p_aligned, floor = map_permutation_test(human + 0.1 * rng.random((30, 8, 8)), human, 99, seed=0)
     assert p_aligned == pytest.approx(0.01) and abs(floor) < 0.1
-    p_random, _ = permutation_test(rng.random((30, 8, 8)), human, 99, seed=0)
+    p_random, _ = map_permutation_test(rng.random((30, 8, 8)), human, 99, seed=0)
     assert p_random > 0.05
 
 

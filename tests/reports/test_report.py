@@ -16,7 +16,7 @@ from PIL import Image
 
 from clickme_analysis.errors import InputError
 from clickme_app.cli import main
-from reports.inputs import read_table
+from reports.inputs import read_output
 from reports.provenance import provenance
 from reports.report import build_report, gather
 
@@ -182,14 +182,14 @@ def test_bad_stimulus_image_is_a_problem(outputs_root):
     assert len(problems) == 1 and f"{bad}: could not read as an image" in problems[0]
 
 
-def test_read_table_keeps_null_and_na_as_names(tmp_path):
+def test_read_output_keeps_null_and_na_as_names(tmp_path):
     path = tmp_path / "rel.csv"
     path.write_text("image_id,rho,distribution\nNA,0.5,human\nb,,null\n")
-    frame = read_table(path, ["rho", "distribution"])
+    frame = read_output(path, ["rho", "distribution"])
     assert frame["distribution"].tolist() == ["human", "null"]
     assert frame["image_id"].tolist() == ["NA", "b"] and np.isnan(frame["rho"].iloc[1])
     with pytest.raises(InputError, match=r"lacks columns \[.level.\]") as err:
-        read_table(path, ["rho", "level"])
+        read_output(path, ["rho", "level"])
     assert err.value.field == "level" and err.value.path == str(path)
 
 
