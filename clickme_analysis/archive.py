@@ -352,22 +352,21 @@ def read_map_file(path) -> np.ndarray:
         except (OSError, ValueError, EOFError):
             raise _not_an_archive(path, "a 2-D numeric .npy map") from None
     else:
-        from PIL import Image, UnidentifiedImageError
+        from clickme_analysis.imagefile import read_image
 
         try:
-            with Image.open(path) as image:
-                mode = image.mode
-                array = np.asarray(image)
-        except (OSError, UnidentifiedImageError):
+            array = read_image(path, mode="stored")
+        except InputError:
             raise _not_an_archive(path, "a grayscale map image (PNG / JPEG)") from None
         if array.ndim == 3:
-            channels = array[..., :3] if mode in ("RGB", "RGBA") else array
+            channels = array[..., :3] if array.shape[-1] in (3, 4) else array
             if not (channels == channels[..., :1]).all():
-                raise InputError(f"expected a grayscale map, got a colour image ({mode})", path=path)
+                raise InputError(f"expected a grayscale map, got a colour image ({array.shape[-1]} channels)",
+                                 path=path)
             array = channels[..., 0]
         if array.dtype == np.uint8:
             array = array / 255.0
-        elif array.dtype == np.uint16 or mode.startswith("I;16"):
+        elif array.dtype == np.uint16:
             array = array / 65535.0
     array = np.asarray(array)
     if array.ndim != 2 or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):

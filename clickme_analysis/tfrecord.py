@@ -388,17 +388,10 @@ TFRECORD_SUFFIXES = (".tfrecords", ".tfrecord", ".gz", ".tfr")
 
 def _decode_image(data: bytes, shape: tuple, path, index: int, name: str) -> np.ndarray:
     """JPEG / PNG bytes -> uint8 array of ``shape`` (Pillow), a located error otherwise."""
-    import io as _io
+    from clickme_analysis.imagefile import read_image
 
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(_io.BytesIO(data)) as image:
-            image = image.convert("L" if len(shape) == 3 and shape[-1] == 1 or len(shape) == 2 else "RGB")
-            array = np.asarray(image)
-    except (OSError, UnidentifiedImageError) as error:
-        raise InputError(f"record {index}: could not decode the {name} image bytes ({error})",
-                         path=path, line=index, field=name) from None
+    array = read_image(data, mode="L" if len(shape) == 3 and shape[-1] == 1 or len(shape) == 2 else "RGB",
+                       where={"path": path, "line": index, "field": name})
     if array.size != int(np.prod(shape)):
         raise InputError(f"record {index}: expected a {name} image of shape {shape}, decoded {array.shape}",
                          path=path, line=index, field=name)

@@ -8,13 +8,13 @@ of ``models/`` that turns bytes into pixels (:mod:`models.sources`, :mod:`models
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 import simplejpeg
 from PIL import Image
 
+from clickme_analysis import imagefile
 from clickme_analysis.errors import InputError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -61,12 +61,9 @@ def decode_image(raw, *, gray: bool = False, where: dict | None = None) -> np.nd
         if is_jpeg(raw):
             image = simplejpeg.decode_jpeg(bytes(raw), colorspace="GRAY" if gray else "RGB")
             return image[..., 0] if gray else image
-        with Image.open(io.BytesIO(bytes(raw))) as image:
-            if gray and image.mode in ("L", "I;16", "I;16B", "I", "F"):
-                return np.asarray(image)
-            return np.asarray(image.convert("L" if gray else "RGB"))
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
-        raise InputError(f"cannot read image: {err}", **where) from None  # simplejpeg: ValueError
+    except ValueError as err:  # simplejpeg
+        raise InputError(f"cannot read image: {err}", **where) from None
+    return imagefile.read_image(raw, mode="gray" if gray else "RGB", where=where)  # Pillow: PNG and the rest
 
 
 def decode_into(raw, out: np.ndarray, *, where: dict | None = None) -> None:

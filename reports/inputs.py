@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from clickme_analysis import imagefile
 from clickme_analysis.errors import InputError
 from clickme_analysis.io import read_table as _read_csv_table
 from clickme_analysis.labels import label_map
@@ -57,14 +58,8 @@ def as_numbers(frame: pd.DataFrame, path: Path, columns) -> pd.DataFrame:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """Read a PNG as a uint8 array (H, W) or (H, W, 3)."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(need(path)) as image:
-            return np.asarray(image.convert("L" if image.mode in ("L", "I", "I;16") else "RGB"))
-    except (UnidentifiedImageError, OSError, ValueError) as err:  # ValueError: a NUL in the path
-        raise InputError(f"could not read as an image: {err}", path=path) from None
+    """Read a PNG as an array (H, W) (gray) or (H, W, 3) (:func:`clickme_analysis.imagefile.read_image`)."""
+    return imagefile.read_image(need(path), mode="gray-or-rgb")
 
 
 def read_archive(path: Path, image_ids) -> dict:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.imagefile import read_image
 from clickme_analysis.labels import read_labels
 from stimuli.compose import centering_shift, composite, shift_image
 from stimuli.reveal import check_importance, keep_top_pixels, level_counts, reveal_budget, reveal_masks, reveal_order
@@ -196,14 +197,7 @@ def read_stimulus_labels(path) -> pd.DataFrame:
 
 def load_image(path, size: int) -> np.ndarray:
     """Read an image file as float RGB in [0, 1], resized to (size, size) when it is not."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as handle:
-            image = as_float_image(np.asarray(handle.convert("RGB")))
-    except (OSError, UnidentifiedImageError) as err:
-        raise InputError(f"cannot read the image: {err}", path=path) from None
-    return _resize(image, size)
+    return _resize(as_float_image(read_image(path)), size)
 
 
 def _resize(array: np.ndarray, size: int) -> np.ndarray:

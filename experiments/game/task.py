@@ -26,6 +26,7 @@ import numpy as np
 
 from clickme_analysis.errors import InputError
 from clickme_analysis.fileio import AppendLog, atomic_write_text, now_iso, read_jsonl
+from clickme_analysis.imagefile import read_image
 from clickme_analysis.labels import read_labels
 from clickme_analysis.maps import paint_clicks
 
@@ -54,7 +55,6 @@ def load_images(images_dir, labels_path, size: int = 256) -> tuple[list[GameImag
     labels : list of str
         The distinct labels, sorted (the label set partners guess from).
     """
-    from PIL import Image
 
     labels_path, images_dir = Path(labels_path), Path(images_dir)
     table = read_labels(labels_path, required=("label",))
@@ -65,15 +65,7 @@ def load_images(images_dir, labels_path, size: int = 256) -> tuple[list[GameImag
         path = images_dir / f"{image_id}.png"
         if not path.is_file():
             raise InputError(f"image {str(path)!r} not found", path=labels_path, line=line, field="image_id")
-        try:
-            with Image.open(path) as img:
-                img = img.convert("RGB")
-                if img.size != (size, size):
-                    img = img.resize((size, size), Image.Resampling.BILINEAR)
-                pixels = np.asarray(img, dtype=np.uint8)
-        except OSError as err:
-            raise InputError(f"cannot read image: {err}", path=path) from None
-        images.append(GameImage(image_id, label, pixels))
+        images.append(GameImage(image_id, label, read_image(path, size=(size, size))))
     if not images:
         raise InputError("no images listed", path=labels_path)
     return images, sorted(set(table["label"]))

@@ -179,7 +179,7 @@ def test_bad_stimulus_image_is_a_problem(outputs_root):
     bad = next((outputs_root / "stimuli" / "images").glob("cat_0_clickme_*.png"))
     bad.write_bytes(b"not a png")
     problems = gather(outputs_root).problems
-    assert len(problems) == 1 and f"{bad}: could not read as an image" in problems[0]
+    assert len(problems) == 1 and f"{bad}: cannot read image" in problems[0]
 
 
 def test_read_output_keeps_null_and_na_as_names(tmp_path):
