@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from clickme_analysis.config import nonnegative_int, positive_float
+from experiments import power_cli
 
 
 def register(subparsers) -> None:
@@ -51,6 +52,7 @@ def register(subparsers) -> None:
     analyze.add_argument("--seed", type=int, default=0)
     analyze.add_argument("--progress", action="store_true")
     analyze.set_defaults(func=_analyze)
+    power_cli.register(sub)  # `clickme experiment power` (docs/experiments.md, Planning)
 
     from experiments.online.cli import register as register_online  # `clickme serve` (docs/online.md)
 
