@@ -104,11 +104,12 @@ def test_no_variance_matches_analytic_wald_power_smoke():
 def test_no_variance_matches_analytic_wald_power():
     design = power.Design(n_per_group=10, levels=(1.0, 10.0, 100.0), n_images=8, trials_per_level=8)
     truth = power.with_effects(power.Truth(**ZERO), group_difference=0.6, interaction=-0.4)
-    sims = power.simulate_power(design, truth, [10], n_sims=400, seed=2, n_jobs=2)
+    n = 200
+    sims = power.simulate_power(design, truth, [10], n_sims=n, seed=2, n_jobs=2)
     for test, weights in (("group", [0, 1, 0, 0]), ("interaction", [0, 0, 0, 1])):
         expected = analytic_wald_power(design, truth, weights)
-        print(f"no variance, {test}: simulated {_rate(sims, test):.3f} vs analytic {expected:.3f} (400 sets)")
-        assert abs(_rate(sims, test) - expected) <= 2.58 * np.sqrt(expected * (1 - expected) / 400), test
+        print(f"no variance, {test}: simulated {_rate(sims, test):.3f} vs analytic {expected:.3f} ({n} sets)")
+        assert abs(_rate(sims, test) - expected) <= 2.58 * np.sqrt(expected * (1 - expected) / n), test
 
 
 # ----------------------------------------------------------------- 3. the calibration design
@@ -139,12 +140,12 @@ def test_warm_start_gives_the_same_analysis():
 
 @pytest.mark.slow
 def test_reproduces_the_calibration_benchmarks_power():
-    n = 200
+    n = 100
     sims = power.simulate_power(CALIBRATION, CALIBRATION_TRUTH, [15], n_sims=n, seed=3, n_jobs=2)
     for test, (reference, m) in BENCHMARK.items():
         ours = _rate(sims, test)
         pooled = (ours * n + reference * m) / (n + m)
-        print(f"calibration design, {test}: {ours:.3f} (200 sets) vs the benchmark's {reference}")
+        print(f"calibration design, {test}: {ours:.3f} ({n} sets) vs the benchmark's {reference} ({m} sets)")
         assert abs(ours - reference) <= 2.58 * np.sqrt(pooled * (1 - pooled) * (1 / n + 1 / m)), (test, ours)
 
 
