@@ -162,7 +162,8 @@ def _reliability(args) -> int:
             atomic_write_text(args.out / "reliability_summary.json", json.dumps(summary, indent=2))
     print(json.dumps({k: summary[k] for k in ("human", "null", "fraction_of_ceiling")}, indent=2))
     for target, answer in summary.get("curve", {}).get("participants_for_reliability", {}).items():
-        print(f"participants per image for reliability {target}: {answer['participants']:g} ({answer['source']})")
+        n = "not reached (above the fitted ceiling)" if answer["source"] == "none" else f"{answer['participants']:g}"
+        print(f"participants per image for reliability {target}: {n} ({answer['source']})")
     return 0
 
 

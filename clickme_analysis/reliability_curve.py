@@ -252,7 +252,10 @@ def write_curve(clicks, out_dir, options, *, n_iterations: int = 10, seed=0, pro
     table.to_csv(out_dir / "reliability_curve.csv", index=False)
     m_max = int(curve["participants_per_image"].max())
     plot_curve(table, out_dir / "reliability_curve.png", log_max=2 * m_max)
+    measured = table[(table["distribution"] == "human") & (table["source"] == "measured")]
+    fit = ceiling_fit(measured["participants_per_image"], measured["rho"]) if len(measured) >= 3 else (np.nan, np.nan)
     return {"iterations": n_iterations, "measured_up_to": m_max, "n_images": int(curve["n_images"].iloc[0]),
+            "ceiling_fit": {"c": fit[0], "a": fit[1]},
             "participants_for_reliability": {f"{row.target:g}": {"participants": row.participants,
                                                                  "source": row.source}
                                              for row in needed.itertuples(index=False)},
