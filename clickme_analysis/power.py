@@ -205,14 +205,19 @@ def _threshold_p(trials, n_boot, seed) -> tuple[float, float]:
 
 def analyse_one(trials: pd.DataFrame, tests=("group", "interaction"), *, at_level: float = 1.0, start=None,
                 n_permutations: int = 10000, n_boot: int = 200, seed=0) -> list[dict]:
-    """The tests of one data set: rows ``test, estimate, p, formula``."""
+    """The tests of one data set: rows ``test, estimate, p, formula``; a mixed model that cannot
+    be fitted at all gives ``p`` NaN (not a rejection; ``power_table`` counts them)."""
     rows = []
     if {"group", "interaction"} & set(tests):
-        inputs = pp.mixed_inputs(trials)
-        fit = fit_prepared(**inputs, start=start)
+        try:
+            fit = fit_prepared(**pp.mixed_inputs(trials), start=start)
+        except InputError as err:  # even the simplest model failed (tiny designs): counted as not rejected
+            fit, formula = None, f"(not fitted: {err.message})"
         weights = {"group": [0.0, 1.0, 0.0, np.log10(at_level)], "interaction": [0.0, 0.0, 0.0, 1.0]}
         for test in ("group", "interaction"):
-            if test in tests:
+            if test in tests and fit is None:
+                rows.append({"test": test, "estimate": np.nan, "p": np.nan, "formula": formula})
+            elif test in tests:
                 estimate, _, p = contrast_test(fit, weights[test])
                 rows.append({"test": test, "estimate": estimate, "p": p, "formula": fit.table["formula"].iloc[0]})
     if "permutation" in tests:
@@ -279,7 +284,8 @@ def simulate_power(design: Design, truth: Truth, n_values, *, n_sims: int = 200,
 
 def power_table(sims: pd.DataFrame, alpha: float = 0.05, confidence: float = 0.95) -> pd.DataFrame:
     """Power per N and test with its Clopper-Pearson interval: ``n_per_group, test, n_sims,
-    n_rejected, power, ci_low, ci_high, alpha``.
+    n_rejected, power, ci_low, ci_high, alpha, n_not_fitted`` (data sets whose model could not
+    be fitted count as not rejected).
 
     Examples
     --------
@@ -293,7 +299,8 @@ def power_table(sims: pd.DataFrame, alpha: float = 0.05, confidence: float = 0.9
         k, m = int((group["p"] < alpha).sum()), len(group)
         interval = stats.binomtest(k, m).proportion_ci(confidence, method="exact")
         rows.append({"n_per_group": int(n), "test": test, "n_sims": m, "n_rejected": k, "power": k / m,
-                     "ci_low": interval.low, "ci_high": interval.high, "alpha": alpha})
+                     "ci_low": interval.low, "ci_high": interval.high, "alpha": alpha,
+                     "n_not_fitted": int(group["p"].isna().sum())})
     return pd.DataFrame(rows)
 
 
