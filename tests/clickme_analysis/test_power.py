@@ -243,3 +243,9 @@ def test_cli_writes_tables_and_figure(tmp_path, capsys):
     assert set(pd.read_csv(out / "power_summary.csv")["test"]) == {"group", "permutation"}
     assert (out / "power.png").stat().st_size > 1000
     assert "power >= 0.8 from N" in capsys.readouterr().out
+
+
+def test_unfitted_data_sets_count_as_not_rejected():
+    sims = pd.DataFrame({"n_per_group": 4, "test": "group", "p": [0.01, np.nan, 0.5, 0.02]})
+    row = power.power_table(sims).iloc[0]
+    assert (row["n_rejected"], row["power"], row["n_not_fitted"]) == (2, 0.5, 1)
