@@ -148,6 +148,9 @@ def with_effects(truth: Truth, *, group_difference=None, at_level: float = 1.0, 
     if threshold_ratio is not None:
         if not threshold_ratio > 0:
             raise InputError(f"expected threshold_ratio > 0, got {threshold_ratio}", field="threshold_ratio")
+        if truth.slope == 0 or truth.slope + b3 == 0:
+            raise InputError("a threshold needs accuracy that changes with the level: got a slope of 0",
+                             field="slope")
         # group b's curve crosses logit 0 at log10(ratio) to the right of group a's
         b1 = -(truth.slope + b3) * (-truth.intercept / truth.slope + np.log10(threshold_ratio)) - truth.intercept
         return replace(truth, group=float(b1), interaction=b3)

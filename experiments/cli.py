@@ -1,4 +1,4 @@
-"""``clickme experiment run`` and ``clickme experiment analyze``."""
+"""``clickme experiment run``, ``analyze`` and (experiments/power_cli.py) ``power``."""
 
 from __future__ import annotations
 
