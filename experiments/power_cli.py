@@ -10,10 +10,11 @@ flags. The library: :mod:`clickme_analysis.power`.
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import replace
 from pathlib import Path
 
-from clickme_analysis.config import existing_path, positive_float, positive_int, probability
+from clickme_analysis.cliargs import add_progress, existing_path, positive_float, positive_int, probability, seed
 from clickme_analysis.errors import InputError
 
 
@@ -34,7 +35,6 @@ def _numbers(kind):
 def register(sub) -> None:
     """Add ``power`` to the ``experiment`` actions."""
     p = sub.add_parser("power", help="power of the analysis by simulation, over participants per group",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                        description="Simulate the experiment from the mixed model and analyse each data set as "
                                    "`experiment analyze` does; power per participants-per-group N with 95% "
                                    "intervals, the smallest N reaching --target, a CSV and a figure.")
@@ -67,10 +67,10 @@ def register(sub) -> None:
     p.add_argument("--target", type=probability, default=0.8, help="power to reach")
     p.add_argument("--permutations", type=positive_int, default=10000, help="permutation test: permutations")
     p.add_argument("--boot", type=positive_int, default=200, help="threshold test: bootstrap resamples")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--jobs", type=int, default=1, help="parallel processes (joblib; -1: all cores)")
     p.add_argument("--cold-start", action="store_true", help="fit from lme4's start, not the generating values")
-    p.add_argument("--progress", action="store_true")
+    add_progress(p)
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.set_defaults(func=_power)
 
@@ -128,7 +128,8 @@ def _power(args) -> int:
     tests = tuple(args.test or ("group", "interaction"))
     sims = power.simulate_power(design, truth, args.participants, n_sims=args.sims, tests=tests, at_level=at_level,
                                 seed=args.seed, n_jobs=args.jobs, warm_start=not args.cold_start,
-                                n_permutations=args.permutations, n_boot=args.boot, progress=args.progress)
+                                n_permutations=args.permutations, n_boot=args.boot,
+                                progress=not args.no_progress and sys.stderr.isatty())
     table = power.power_table(sims, args.alpha).assign(at_level=at_level, seed=args.seed,
                                                        **power.describe(design, truth))
     summary = power.smallest_n(table, args.target)

@@ -18,7 +18,7 @@ from scipy.special import expit
 
 from clickme_analysis import power
 from clickme_analysis import psychophysics as pp
-from clickme_analysis.cli import main
+from clickme_app.cli import main
 from clickme_analysis.errors import InputError
 
 SMALL = power.Design(n_per_group=6, levels=(1.0, 10.0, 100.0), n_images=6, trials_per_level=6)
