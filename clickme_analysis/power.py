@@ -320,14 +320,12 @@ def smallest_n(table: pd.DataFrame, target: float = 0.8) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def plot_power(table: pd.DataFrame, path, target: float = 0.8) -> Path:
-    """Power against participants per group, one line per test, 95% intervals as bars."""
-    import matplotlib
+def power_figure(table: pd.DataFrame, target: float = 0.8):
+    """Power against participants per group, one line per test, 95% intervals as bars (a Figure)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    fig = Figure(figsize=(5.5, 3.8))
+    ax = fig.subplots()
     for test, group in table.groupby("test", sort=False):
         group = group.sort_values("n_per_group")
         ax.errorbar(group["n_per_group"], group["power"], yerr=[group["power"] - group["ci_low"],
@@ -338,9 +336,13 @@ def plot_power(table: pd.DataFrame, path, target: float = 0.8) -> Path:
     ax.set(xlabel="participants per group", ylabel="power", ylim=(0, 1.02))
     ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
+    return fig
+
+
+def plot_power(table: pd.DataFrame, path, target: float = 0.8) -> Path:
+    """:func:`power_figure` written to ``path`` (PNG)."""
     path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    power_figure(table, target).savefig(path, dpi=120)
     return path
 
 

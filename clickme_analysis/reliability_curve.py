@@ -217,14 +217,12 @@ def participants_for(table: pd.DataFrame, targets=TARGETS) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def plot_curve(table: pd.DataFrame, path, log_max: int | None = None) -> Path:
-    """Reliability against participants per image: measured (with intervals), null, projection."""
-    import matplotlib
+def curve_figure(table: pd.DataFrame, log_max: int | None = None):
+    """Reliability against participants per image: measured (with intervals), null, projections."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    fig = Figure(figsize=(5.5, 3.8))
+    ax = fig.subplots()
     for (distribution, source), part in table.groupby(["distribution", "source"], sort=False):
         style = {"linestyle": "--" if source == "spearman_brown" else ":"} if source != "measured" else {"marker": "o"}
         ax.plot(part["participants_per_image"], part["rho"], label=f"{distribution} ({source})", **style)
@@ -234,9 +232,13 @@ def plot_curve(table: pd.DataFrame, path, log_max: int | None = None) -> Path:
     ax.set(xlabel="participants per image (per map)", ylabel="split-half Spearman rho", ylim=(0, 1))
     ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
+    return fig
+
+
+def plot_curve(table: pd.DataFrame, path, log_max: int | None = None) -> Path:
+    """:func:`curve_figure` written to ``path`` (PNG)."""
     path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    curve_figure(table, log_max).savefig(path, dpi=120)
     return path
 
 
