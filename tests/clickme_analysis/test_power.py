@@ -18,8 +18,8 @@ from scipy.special import expit
 
 from clickme_analysis import power
 from clickme_analysis import psychophysics as pp
-from clickme_app.cli import main
 from clickme_analysis.errors import InputError
+from clickme_app.cli import main
 
 SMALL = power.Design(n_per_group=6, levels=(1.0, 10.0, 100.0), n_images=6, trials_per_level=6)
 

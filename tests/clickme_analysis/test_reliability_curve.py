@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from clickme_analysis import reliability_curve as rc
-from clickme_app.cli import main
 from clickme_analysis.errors import InputError
+from clickme_app.cli import main
 
 PAINT = dict(shape=(64, 64), bubble_size=3, blur_size=9)
 
