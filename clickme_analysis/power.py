@@ -349,7 +349,7 @@ def plot_power(table: pd.DataFrame, path, target: float = 0.8) -> Path:
 def truth_from_pilot(folder) -> tuple[Truth, dict]:
     """The fixed effects and variance components of a pilot's ``mixed_model.csv`` (written by
     ``experiment analyze``), and what the pilot says of the design (``levels``, ``groups``,
-    ``n_images``, ``n_participants``). A dropped slope or image term reads as an SD of 0."""
+    ``n_images``, ``n_participants``, ``trials_per_level`` = revealed trials / participants / levels). A dropped slope or image term reads as an SD of 0."""
     path = Path(folder) / "mixed_model.csv"
     if not path.is_file():
         raise InputError("expected the mixed-model table written by `clickme experiment analyze DATA --out "
@@ -385,6 +385,9 @@ def truth_from_pilot(folder) -> tuple[Truth, dict]:
         revealed = acc[~acc["intact"].astype(bool)] if "intact" in acc else acc
         info["levels"] = tuple(sorted(revealed["level"].unique().tolist()))
         info["groups"] = tuple(sorted(acc["group"].unique().tolist()))
+        if "n_trials" in table and info.get("n_participants"):  # trials per level and participant
+            per = table["n_trials"].iloc[0] / (info["n_participants"] * len(info["levels"]))
+            info["trials_per_level"] = max(int(round(per)), 1)
     return truth, info
 
 

@@ -105,7 +105,7 @@ def plan(args):
     if args.pilot:
         truth, info = power.truth_from_pilot(args.pilot)
         notes.append(f"model from the pilot {args.pilot}: {truth}")
-        found.update({k: info[k] for k in ("levels", "groups", "n_images") if k in info})
+        found.update({k: info[k] for k in ("levels", "groups", "n_images", "trials_per_level") if k in info})
     given = {"levels": args.levels, "n_images": args.images, "trials_per_level": args.trials_per_level}
     found.update({k: v for k, v in given.items() if v is not None})
     design = power.Design(**found)

@@ -199,6 +199,7 @@ def test_pilot_round_trip(tmp_path):
     assert read.group == pytest.approx(fixed["group[T.b]"]) and read.slope == pytest.approx(fixed["log10_level"])
     assert read.image_sd == pytest.approx(fixed["image_id sd(Intercept)"])
     assert info["levels"] == (1.0, 2.0, 5.0, 10.0, 20.0, 50.0) and info["groups"] == ("a", "b")
+    assert info["trials_per_level"] == 12
 
 
 # ------------------------------------------------------------------------------- bad input
