@@ -222,3 +222,35 @@ def export_all(store: Store, out, include: str = "complete") -> list[Path]:
         if people:
             written += export(store, out, people)
     return written
+
+
+def online_sessions(paths, include_all: bool = False) -> tuple[list[Path], str]:
+    """The trial CSVs of ``paths`` that ``clickme experiment analyze`` should read, and a line
+    listing the online sessions among them by status.
+
+    A CSV whose session JSON (same name, ``.json``) was written by ``clickme serve export``
+    carries a ``session_status``; only ``complete`` ones are kept unless ``include_all``. Lab
+    sessions (no status) are always kept. The line is empty when no session is an online one.
+    """
+    from collections import Counter
+
+    from clickme_analysis.fileio import collect_files
+
+    kept, counts = [], Counter()
+    for path in collect_files(paths, (".csv",), what="trial CSV files"):
+        record = path.with_suffix(".json")
+        status = None
+        if record.is_file():
+            try:
+                status = json.loads(record.read_text(encoding="utf-8")).get("session_status")
+            except (ValueError, UnicodeDecodeError, AttributeError):
+                status = None
+        if status is not None:
+            counts[status] += 1
+        if status in (None, "complete") or include_all:
+            kept.append(path)
+    if not counts:
+        return kept, ""
+    listing = ", ".join(f"{s} {counts[s]}" for s in STATUSES)
+    rule = "all analysed" if include_all else "only complete ones analysed; --all-sessions for all"
+    return kept, f"online sessions: {listing} ({rule})"

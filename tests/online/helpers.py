@@ -32,12 +32,15 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_server(app):
-    """uvicorn serving ``app`` on a loopback port in a thread; yields the base URL."""
+    """uvicorn serving ``app`` on a loopback port in a thread, with the protocol ``clickme serve``
+    uses (:class:`experiments.online.guard.GuardedH11Protocol`); yields the base URL."""
     import uvicorn
+
+    from experiments.online.guard import GuardedH11Protocol
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           limit_concurrency=1000, backlog=2048,
+                                           limit_concurrency=1000, backlog=2048, http=GuardedH11Protocol,
                                            timeout_keep_alive=30))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
