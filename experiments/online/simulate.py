@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 #: The browser check a simulated desktop browser posts
 BROWSER_CHECK = {"refresh_hz": 60.0, "width": 1280, "height": 800, "browser": "chrome", "os": "linux"}
 

@@ -7,7 +7,6 @@ import socket
 import threading
 import time
 
-
 #: The tests' admin token (>= 128 bits, as the server requires)
 ADMIN = "tests-admin-token-0123456789abcdefXYZ"
 
