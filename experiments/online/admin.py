@@ -137,4 +137,5 @@ def admin_release(ctx: Admin, body: ReleaseIn):
     if row is None or row["participant_id"] != body.participant_id:
         raise http_error(404, f"no {body.task} participant {body.participant_id!r}")
     ctx.store.update_participant(row["id"], token_hash=RELEASED)
+    ctx.forget(body.task, body.participant_id)
     return {"released": body.participant_id, "task": body.task}

@@ -33,6 +33,7 @@ import contextlib
 import json
 import os
 import secrets
+import time
 from pathlib import Path
 
 from clickme_analysis.errors import InputError
@@ -46,6 +47,8 @@ WEB = Path(__file__).resolve().parent / "web"
 SETTINGS_ENV = "CLICKME_SERVE_SETTINGS"
 #: Characters of an input quoted in a 422 reply
 EXCERPT = 40
+#: Seconds a checked participant's credentials are reused without reading the database
+CREDENTIALS_TTL_S = 2.0
 
 
 def web_libraries() -> Path:
@@ -78,12 +81,33 @@ class Online:
         self.partner_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="partner")
         #: participant pk -> design (a design never changes once stored)
         self.designs: dict[int, dict] = {}
+        #: (task, id) -> (credentials row, expiry): checked sessions, re-read every CREDENTIALS_TTL_S
+        self._credentials: dict[tuple, tuple] = {}
 
     def task(self, name: str):
         task = self.experiment if name == "experiment" else self.game if name == "game" else None
         if task is None:
             raise http_error(404, f"task {name!r} is not served here")
         return task
+
+    def credentials(self, task: str, participant_id: str):
+        """:meth:`Store.credentials`, kept for :data:`CREDENTIALS_TTL_S` once the browser check
+        is accepted (the steady state of trial posts: one query fewer per post). An admin
+        release reaches other worker processes within that time."""
+        key = (task, participant_id)
+        now = time.monotonic()
+        hit = self._credentials.get(key)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        row = self.store.credentials(task, participant_id)
+        if row is not None and (row["browser"] or {}).get("accepted"):
+            if len(self._credentials) > 100_000:
+                self._credentials.clear()
+            self._credentials[key] = (row, now + CREDENTIALS_TTL_S)
+        return row
+
+    def forget(self, task: str, participant_id: str) -> None:
+        self._credentials.pop((task, participant_id), None)
 
     def design(self, pk: int) -> dict:
         design = self.designs.get(pk)

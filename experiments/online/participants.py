@@ -43,7 +43,7 @@ def authorised(ctx, task: str, participant_id: str, authorization: str | None, *
     token = bearer(authorization)
     if token is None:
         raise http_error(401, "missing 'Authorization: Bearer <token>'")
-    row = ctx.store.credentials(task, participant_id)
+    row = ctx.credentials(task, participant_id)
     known = row is not None and row["participant_id"] == participant_id
     if not token_matches(token, row["token_hash"] if known else _NOBODY) or not known:
         raise http_error(403, "this token does not belong to that participant (or the task was not started)")
