@@ -181,3 +181,30 @@ def test_killed_server_loses_no_trial_and_the_participant_resumes(online_files, 
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
     assert np.isfinite(len(posted))
+
+
+def test_export_and_analyze_list_sessions_by_status(filled, tmp_path, capsys):
+    """Row 3 of issue 25: only complete sessions are exported and analysed unless asked; both list them."""
+    from clickme_analysis.cli import main
+    from experiments.online.export import export_all, online_sessions
+
+    db, store = filled
+    row, _ = store.create_participant("experiment", "HALF", token(), lambda i: store.participant(
+        "experiment", "P000")["design"])
+    store.update_participant(row["id"], browser={"accepted": True})
+    refused, _ = store.create_participant("experiment", "MOBILE", token(), lambda i: row["design"])
+    store.update_participant(refused["id"], browser={"accepted": False})
+    assert main(["serve", "export", "--db", db, "--out", str(tmp_path / "default")]) == 0
+    printed = capsys.readouterr().out
+    assert "experiment sessions: complete 12, partial 1, refused check 1, flagged 0" in printed
+    assert not (tmp_path / "default" / "experiment" / "data" / "HALF.csv").exists()
+    sessions = pd.read_csv(tmp_path / "default" / "sessions.csv")
+    assert dict(zip(sessions["participant_id"], sessions["session_status"]))["MOBILE"] == "refused check"
+    export_all(store, tmp_path / "all", include="all")
+    data = tmp_path / "all" / "experiment" / "data"
+    kept, listing = online_sessions([data])
+    assert len(kept) == 12 and listing.startswith("online sessions: complete 12, partial 1, refused check 1")
+    assert len(online_sessions([data], include_all=True)[0]) == 14
+    assert main(["experiment", "analyze", str(data), "--out", str(tmp_path / "an"), "--permutations", "20",
+                 "--boot", "2"]) == 0
+    assert "online sessions: complete 12, partial 1" in capsys.readouterr().out
