@@ -14,7 +14,9 @@ PostgreSQL (2 workers), each against the *floor* of the same stack measured in t
   rate drops with it, which the achieved rate shows.
 - Floor: a minimal FastAPI endpoint (same uvicorn, same worker count, same database settings)
   that parses the same JSON bodies and does one insert per post, no checks.
-- Checks: after each server run, rows stored = 201 replies, no 5xx, no post stored twice.
+- Checks: after each server run, no 5xx, no trial stored twice, and rows stored = 201 replies
+  plus the posts wrk cut off at its end (sent, stored, reply not awaited: at most one per
+  connection).
 
 Run: ``.venv/bin/python benchmarks/serve.py [--participants 500] [--seconds 8] [--no-postgres]``
 """
@@ -193,7 +195,7 @@ def stored_trials(db: str) -> tuple[int, int]:
     """(trial rows, distinct places) in a clickme serve database."""
     import sqlalchemy as sa
 
-    engine = sa.create_engine(db.replace("postgresql+psycopg", "postgresql+psycopg"))
+    engine = sa.create_engine(db)
     with engine.connect() as conn:
         n = conn.execute(sa.text("SELECT count(*) FROM trials")).scalar()
         places = conn.execute(sa.text("SELECT count(*) FROM (SELECT DISTINCT participant_pk, phase, block, trial "
@@ -217,9 +219,10 @@ def measure_backend(label: str, config: Path, db: str, floor_db: str, workers: i
                                       seconds=args.seconds, delay_ms=0)
         runs["serve_offered"] = wrk(url, "/api/experiment/trials", files[1], connections=args.participants,
                                     seconds=args.seconds, delay_ms=1000)
-        rows, places = stored_trials(db)
+    rows, places = stored_trials(db)  # once the server has stopped (posts cut off by wrk's end included)
     stored = runs["serve_saturated"]["s201"] + runs["serve_offered"]["s201"]
     runs["check"] = {"rows_added": rows - before, "replied_201": stored, "places_unique": rows == places,
+                     "cut_off": rows - before - stored,
                      "s5xx": runs["serve_saturated"]["s5xx"] + runs["serve_offered"]["s5xx"]}
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -241,7 +244,8 @@ def report(label: str, runs: dict) -> None:
     print(f"  offered ({off['requests']} posts, ~1/s per connection): achieved {off['per_s']:.0f} posts/s; "
           f"p50 {off['p50_us'] / 1000:.1f} ms, p99 {off['p99_us'] / 1000:.1f} ms (floor {flo['per_s']:.0f}/s, "
           f"p50 {flo['p50_us'] / 1000:.1f} ms, p99 {flo['p99_us'] / 1000:.1f} ms)")
-    print(f"  checks: {c['replied_201']} replies 201, {c['rows_added']} rows added, no place twice: "
+    print(f"  checks: {c['replied_201']} replies 201, {c['rows_added']} rows added ({c['cut_off']} cut off by wrk's "
+          f"end), no trial twice: "
           f"{c['places_unique']}, 5xx: {c['s5xx']}, socket errors/timeouts: "
           f"{sat['errors'] + off['errors']}/{sat['timeouts'] + off['timeouts']}, wrapped lists: "
           f"{sat['wrapped'] + off['wrapped']}")
