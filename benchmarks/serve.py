@@ -58,12 +58,13 @@ def floor_app():
     table = sa.Table("floor", meta, sa.Column("id", sa.Integer, primary_key=True),
                      sa.Column("body", sa.JSON, nullable=False), sa.Column("received", sa.String(40)))
     meta.create_all(store.engine)
+    insert = table.insert()  # bound parameters: the fastest insert SQLAlchemy Core makes
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.post("/floor")
     def floor(body: dict = Body(...)):  # noqa: B008
         with store._write, store.engine.begin() as conn:
-            conn.execute(table.insert().values(body=body, received=time.strftime("%Y-%m-%dT%H:%M:%S")))
+            conn.execute(insert, {"body": body, "received": time.strftime("%Y-%m-%dT%H:%M:%S")})
         return JSONResponse({"status": "stored"}, status_code=201)
 
     return app
