@@ -48,7 +48,7 @@ SETTINGS_ENV = "CLICKME_SERVE_SETTINGS"
 #: Characters of an input quoted in a 422 reply
 EXCERPT = 40
 #: Seconds a checked participant's credentials are reused without reading the database
-CREDENTIALS_TTL_S = 2.0
+CREDENTIALS_TTL_S = 30.0
 
 
 def web_libraries() -> Path:
