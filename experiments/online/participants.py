@@ -201,6 +201,7 @@ def completion(config, task: str, flags: list) -> dict:
 def progress(ctx, task: str, row, created: bool) -> dict:
     """The reply to a start: the design the page needs and what is stored already."""
     handler = ctx.task(task)
+    ctx.designs[row["id"]] = row["design"]  # its posts will need it
     reply = {"task": task, "participant_id": row["participant_id"], "created": created,
              "status": row["status"], "design": handler.client_view(row["design"]),
              "browser_checked": bool((row["browser"] or {}).get("accepted"))}
