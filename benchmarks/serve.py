@@ -123,7 +123,7 @@ def serve_argv(config: Path, db: str, port: int, workers: int) -> list[str]:
     toml = config.parent / "serve.toml"
     toml.write_text(f'[serve]\nexperiment_config = "{config}"\nstart_limit_per_minute = 0\npacing_factor = 0.0\n'
                     f'admin_token = "{ADMIN}"\n')
-    return [sys.executable, "-m", "clickme_analysis.cli", "serve", "--config", str(toml), "--db", db,
+    return [sys.executable, "-m", "clickme_app", "serve", "--config", str(toml), "--db", db,
             "--port", str(port), "--workers", str(workers)]
 
 

@@ -166,7 +166,7 @@ def test_row17_template_url_gets_a_readable_message(client):
 def test_row17_weak_admin_token_refused_and_busy_port_prints_nothing(online_files, tmp_path, capsys):
     import socket
 
-    from clickme_analysis.cli import main
+    from clickme_app.cli import main
 
     base = ["serve", "--experiment", str(online_files["experiment"]), "--db", f"sqlite:///{tmp_path / 'x.db'}"]
     for weak in ("a", "study2026", "has space"):
@@ -183,7 +183,7 @@ def test_row17_weak_admin_token_refused_and_busy_port_prints_nothing(online_file
 
 # ---------------------------------------------------------------- row 18: export on foreign files
 def test_row18_export_and_check_refuse_foreign_files_and_write_nothing(online_files, tmp_path, capsys):
-    from clickme_analysis.cli import main
+    from clickme_app.cli import main
 
     junk = tmp_path / "notes.db"
     junk.write_bytes(b"this is not a database at all, just text" * 50)

@@ -105,7 +105,7 @@ def _paint(page, seconds: float) -> None:
 
 
 def test_browser_experiment_and_game(browser, server, tmp_path):
-    from clickme_analysis.cli import main
+    from clickme_app.cli import main
     from experiments.online.export import export_all
     from experiments.session import DATA_COLUMNS
 
@@ -222,7 +222,7 @@ def test_server_killed_mid_round_is_invisible_to_the_player(browser, online_file
 
     root = Path(__file__).resolve().parents[2]
     port = free_port()
-    argv = [sys.executable, "-m", "clickme_analysis.cli", "serve", "--images", str(online_files["images"]),
+    argv = [sys.executable, "-m", "clickme_app", "serve", "--images", str(online_files["images"]),
             "--labels", str(online_files["labels"]), "--game-config", str(online_files["game"]),
             "--db", f"sqlite:///{tmp_path / 'kill.db'}", "--port", str(port), "--game-completion-code", "G4ME42"]
     env = {**os.environ, "PYTHONPATH": str(root)}
