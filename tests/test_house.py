@@ -40,7 +40,6 @@ KNOWN_LONG_FUNCTIONS = {
     "clickme_analysis/psychophysics.py:psychometric_fit",
     "clickme_analysis/reliability.py:inter_rater_reliability",
     "experiments/game/play.py:run_game",
-    "experiments/online/app.py:create_app",
 }
 
 
