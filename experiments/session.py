@@ -110,7 +110,8 @@ def partial_sessions(paths) -> list[dict]:
 
     A session is partial when its JSON record (beside the CSV) has a ``status`` other than
     ``completed`` or the CSV holds fewer trials than the record's ``n_trials``. A CSV without a
-    record is not judged (it may come from elsewhere).
+    record is not judged (it may come from elsewhere), nor one from ``clickme serve export``
+    (its ``session_status`` is listed by :func:`experiments.online.export.online_sessions`).
 
     Returns
     -------
@@ -128,6 +129,8 @@ def partial_sessions(paths) -> list[dict]:
             record = json.loads(record_path.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError):
             raise InputError("expected a session record (JSON)", path=record_path) from None
+        if not isinstance(record, dict) or "session_status" in record:
+            continue
         with open(path, "rb") as f:
             done = max(sum(1 for line in f if line.strip()) - 1, 0)
         planned = int(record.get("n_trials", done))
