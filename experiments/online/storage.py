@@ -22,6 +22,7 @@ that comes back keeps its design (its list may then be shared with a later parti
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
 import hmac
 import json
