@@ -15,7 +15,7 @@ from pathlib import Path
 from clickme_analysis.errors import InputError
 from clickme_analysis.power import power_figure
 from clickme_analysis.reliability_curve import curve_figure, participants_for
-from reports.inputs import read_table
+from reports.inputs import read_output
 from reports.parts import Item
 
 POWER_COLUMNS = ["n_per_group", "test", "n_sims", "power", "ci_low", "ci_high", "alpha"]
@@ -24,10 +24,10 @@ POWER_COLUMNS = ["n_per_group", "test", "n_sims", "power", "ci_low", "ci_high", 
 def power_part(root: Path) -> list[Item]:
     if not (root / "planning" / "power.csv").is_file():
         return []  # an optional section: absent outputs are not a missing part
-    table = read_table(root / "planning" / "power.csv", POWER_COLUMNS,
+    table = read_output(root / "planning" / "power.csv", POWER_COLUMNS,
                        numeric=["n_per_group", "n_sims", "power", "ci_low", "ci_high", "alpha"])
     summary_path = root / "planning" / "power_summary.csv"
-    summary = read_table(summary_path, ["test", "target", "n_for_target", "n_for_target_ci"],
+    summary = read_output(summary_path, ["test", "target", "n_for_target", "n_for_target_ci"],
                          numeric=["target", "n_for_target", "n_for_target_ci"]) if summary_path.is_file() else None
     target = float(summary["target"].iloc[0]) if summary is not None and len(summary) else 0.8
     n_sims = int(table["n_sims"].max())
@@ -46,7 +46,7 @@ def curve_part(root: Path) -> list[Item]:
     path = root / "clickme" / "reliability_curve.csv"
     if not path.is_file():
         return []
-    table = read_table(path, ["distribution", "participants_per_image", "rho", "source"],
+    table = read_output(path, ["distribution", "participants_per_image", "rho", "source"],
                        numeric=["participants_per_image", "rho", "ci_low", "ci_high"])
     measured = table[table["source"] == "measured"]
     if measured.empty:
