@@ -307,11 +307,16 @@ def decay_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
             and not any(part in name.lower() for part in NO_DECAY_NAMES)]
 
 
+def _wide(tensor: torch.Tensor) -> torch.Tensor:
+    """float16 / bfloat16 -> float32; float32 and float64 kept (the float64 reference test)."""
+    return tensor if tensor.dtype in (torch.float32, torch.float64) else tensor.float()
+
+
 def input_saliency(logits: torch.Tensor, images: torch.Tensor, labels: torch.Tensor,
                    create_graph: bool = True) -> torch.Tensor:
     """Gradient of each image's true-class logit with respect to the image, mean over channels.
 
-    Returns (B, H, W) float32, signed, differentiable with respect to the model's parameters
+    Returns (B, H, W) (float32, or float64 for float64 images), signed, differentiable with respect to the model's parameters
     when ``create_graph``. ``logits`` must come from ``images`` (which must require grad);
     one backward pass serves the whole batch (the sum of the true-class logits).
     """
@@ -327,7 +332,7 @@ def input_saliency(logits: torch.Tensor, images: torch.Tensor, labels: torch.Ten
                          "d image is undefined): is the input detached, quantised or replaced "
                          "inside the model? The harmonizer needs a differentiable model",
                          field="loss")
-    return grad.float().mean(1)
+    return _wide(grad).mean(1)
 
 
 def harmonization_term(saliency: torch.Tensor, maps: torch.Tensor, has_map: torch.Tensor,
@@ -347,8 +352,8 @@ def harmonization_term(saliency: torch.Tensor, maps: torch.Tensor, has_map: torc
     >>> float(harmonization_term(same, same, torch.ones(1)))
     0.0
     """
-    saliency = standardise_cut(saliency.float())
-    human = standardise_cut(maps.float())
+    saliency = standardise_cut(_wide(saliency))
+    human = standardise_cut(_wide(maps).to(saliency.dtype))
     peak = saliency.detach().amax((-2, -1), keepdim=True) + 1e-6
     human = human / (human.amax((-2, -1), keepdim=True) + 1e-6) * peak
     weight = has_map.to(saliency.dtype)
@@ -410,10 +415,10 @@ def harmonizer_loss(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
                          f"got shape {tuple(logits.shape)}", field="model")
     saliency = input_saliency(logits, images, labels, create_graph=lam > 0)
     harmonization = harmonization_term(saliency, maps, has_map, levels)
-    cross_entropy = F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing)
-    decay = logits.new_zeros((), dtype=torch.float32)
+    cross_entropy = F.cross_entropy(_wide(logits), labels, label_smoothing=label_smoothing)
+    decay = torch.zeros((), dtype=harmonization.dtype, device=logits.device)
     if weight_decay > 0:
-        decay = weight_decay * 0.5 * sum(p.float().pow(2).sum() for _, p in decay_parameters(model))
+        decay = weight_decay * 0.5 * sum(_wide(p).pow(2).sum() for _, p in decay_parameters(model))
     loss = cross_entropy + decay + (lam * harmonization if lam > 0 else 0.0)
     return {"loss": loss, "cross_entropy": cross_entropy, "harmonization": harmonization,
             "weight_decay": decay, "logits": logits.detach()}

@@ -85,10 +85,10 @@ def test_matches_the_float64_reference_value_and_gradients():
     ref_loss, ref_h = _reference_loss(model, images, labels, maps, has_map, 5, 2.0, 1e-3, 0.1)
     ref_grads = torch.autograd.grad(ref_loss, list(model.parameters()))
     assert parts["harmonization"].item() > 0.01  # a real term, not a trivial zero
-    assert abs(parts["loss"].item() - ref_loss.item()) < 1e-6
-    assert abs(parts["harmonization"].item() - ref_h.item()) < 1e-6
+    assert abs(parts["loss"].item() - ref_loss.item()) < 1e-10  # measured 0 (issue asks 1e-6)
+    assert abs(parts["harmonization"].item() - ref_h.item()) < 1e-10
     worst = max((g - r).abs().max().item() for g, r in zip(grads, ref_grads))
-    assert worst < 1e-6
+    assert worst < 1e-10  # measured 6e-17
     assert max(g.abs().max().item() for g in grads) > 1e-3  # gradients are not all zero
 
 
