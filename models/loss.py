@@ -326,7 +326,8 @@ def input_saliency(logits: torch.Tensor, images: torch.Tensor, labels: torch.Ten
                          "harmonizer needs d logit / d image: run the forward pass with grad "
                          "enabled and images.requires_grad_()", field="loss")
     target = logits.gather(1, labels[:, None]).sum()
-    (grad,) = torch.autograd.grad(target, images, create_graph=create_graph, allow_unused=True)
+    (grad,) = torch.autograd.grad(target, images, create_graph=create_graph, retain_graph=True,
+                                  allow_unused=True)
     if grad is None:
         raise InputError("the model's output has no gradient path to its input image (d logit / "
                          "d image is undefined): is the input detached, quantised or replaced "
