@@ -72,10 +72,17 @@ def build_network(arch: str, *, num_classes: int = 1000, attention: str = "none"
     return model
 
 
+def network_from_config(config):
+    """The untrained network of a :class:`models.config.TrainConfig` (:func:`build_network`)."""
+    return build_network(config.arch, num_classes=config.num_classes, attention=config.attention,
+                         gala_variant=config.gala_variant, gala_reduction=config.gala_reduction,
+                         tiny_width=config.tiny_width)
+
+
 def has_attention_layers(model) -> bool:
     """Whether the ClickMe loss can supervise ``model``: GALA or SE blocks, or a toolkit ResNet."""
     from models.attention import GALA, SqueezeExcite
-    from models.loss import unwrap
+    from models.layers import unwrap
     from models.resnet import ResNet
 
     model = unwrap(model)

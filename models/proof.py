@@ -60,7 +60,8 @@ def run_arm(arm: str, seed: int, out, *, overrides: dict | None = None) -> pd.Da
     """
     import torch
 
-    from models.train import datasets_from_config, train
+    from models.data import datasets_from_config
+    from models.train import train
 
     rows = []
     base = arm_config(arm, Path(out), ARMS[arm], seed).replace(**(overrides or {}))

@@ -8,8 +8,10 @@ import pytest
 import torch
 from scipy import stats
 
+from models.checkpoint import load_checkpoint
+from models.data import datasets_from_config
 from models.proof import ARMS, arm_config, paired_differences, run_arm, run_proof
-from models.train import datasets_from_config, load_checkpoint, train
+from models.train import train
 
 #: A few seconds per run: enough steps for the map term to move the weights.
 SMOKE = {"synthetic_train": 48, "synthetic_val": 16, "epochs": 1, "batch_size": 16}
