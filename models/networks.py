@@ -49,7 +49,9 @@ def build_network(arch: str, *, num_classes: int = 1000, attention: str = "none"
 
     Examples
     --------
-    >>> net = build_network("timm:resnet50", attention="gala")  # as gala_resnet50
+    >>> import torch
+    >>> with torch.device("meta"):  # parameters without memory: as gala_resnet50
+    ...     net = build_network("timm:resnet50", attention="gala")
     >>> sum(p.numel() for p in net.parameters())
     30298670
     """
@@ -101,7 +103,11 @@ def load_weights_file(model, path, field: str = "weights") -> None:
 
     path = Path(path)
     if not path.is_file():
-        raise InputError("weights file not found", path=path, field=field)
+        raise InputError("weights file not found; weights are read from a local state dict file "
+                         "and nothing is downloaded at run time (for timm's pretrained weights, "
+                         "save timm.create_model(name, pretrained=True).state_dict() with "
+                         "torch.save on a machine online, then give that file)", path=path,
+                         field=field)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:

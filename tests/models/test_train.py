@@ -147,25 +147,6 @@ def test_controls_and_variants_train(tiny_config, changes):
     assert steps["attention"].gt(0).all() and steps["loss"].notna().all()
 
 
-@pytest.fixture
-def packed(tmp_path):
-    """The tiny synthetic task as PNG files + a map archive, packed into 8 shards of 4."""
-    from PIL import Image
-
-    from clickme_analysis.archive import save_maps
-    from models.shards import pack
-    from models.synthetic import synthetic_task
-
-    task = synthetic_task(32, image_size=30, n_classes=3, seed=1)
-    for i, (image, label) in enumerate(zip(task["images"], task["labels"])):
-        (tmp_path / "images" / str(label)).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image).save(tmp_path / "images" / str(label) / f"s{i}.png")
-    save_maps(tmp_path / "maps.npz", {f"s{i}": m for i, m in enumerate(task["maps"])})
-    pack(tmp_path / "images", tmp_path / "shards", maps=tmp_path / "maps.npz", shard_size=4,
-         progress=False)
-    return tmp_path / "shards"
-
-
 def test_resume_on_shards_gives_the_same_weights(tiny_config, tmp_path, packed):
     config = tiny_config.replace(train=str(packed), val=str(packed), workers=2, shuffle_buffer=6)
     straight = train(config.replace(out=str(tmp_path / "straight")))
