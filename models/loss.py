@@ -321,7 +321,9 @@ def harmonizer_loss(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
     One forward pass gives the logits; the saliency's backward keeps its graph
     (``create_graph=True``) so that ``loss.backward()`` is the second-order backward. The
     saliency is taken in whatever mode the model is in (the trainer uses training mode, as the
-    release does). With ``lam == 0`` the saliency is still computed (no graph kept) so that the
+    release does). Scaled dot-product attention runs on its math backend during the forward
+    pass (the fused kernels have no second derivative), so transformers (ViT, LeViT, MaxViT)
+    train too. With ``lam == 0`` the saliency is still computed (no graph kept) so that the
     term is reported.
 
     Parameters
@@ -354,7 +356,11 @@ def harmonizer_loss(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
         has_map = torch.ones(len(labels), dtype=torch.bool, device=labels.device)
     if not images.requires_grad:
         images = images.detach().requires_grad_(True)
-    with amp_context if amp_context is not None else contextlib.nullcontext():
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    # fused attention kernels (flash, memory-efficient) have no second derivative: math backend
+    with amp_context if amp_context is not None else contextlib.nullcontext(), \
+            sdpa_kernel([SDPBackend.MATH]):
         logits = model(images)
     if logits.ndim != 2 or logits.shape[0] != len(labels):
         raise InputError(f"expected the model to return logits (B, K) for B = {len(labels)}, "

