@@ -71,7 +71,7 @@ def test_maps_help_over_five_seeds(tmp_path):
         assert table.loc[(arm, "map_alignment"), "ci_low"] > 0.05, table
         assert table.loc[(arm, "map_alignment"), "min_difference"] > 0, table
     assert table.loc[("gala_clickme", "accuracy"), "ci_low"] > 0, table
-    assert table.loc[("timm_harmonizer", "accuracy"), "mean_difference"] > -0.05, table
+    assert table.loc[("timm_harmonizer", "accuracy"), "mean_difference"] > -0.1, table
 
 
 def test_unknown_arm_is_located(tmp_path):
