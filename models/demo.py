@@ -20,9 +20,9 @@ import torch
 
 from clickme_analysis.fileio import atomic_write, atomic_write_text
 from models.checkpoint import model_from_checkpoint
-from models.config import TrainConfig
 from models.data import datasets_from_config
 from models.explain import attention_maps, display_images, explain, smoothgrad
+from models.proof import paired_differences, proof_config, run_proof
 from models.score import score_model
 from models.train import train
 
@@ -33,15 +33,6 @@ DEMO_PROOF_SEEDS = 3
 #: The synthetic task's maps are noiseless (a second "rater" draws the same map), so their
 #: inter-rater ceiling is 1, not the 0.58 of ImageNet ClickMe maps.
 SYNTHETIC_CEILING = 1.0
-
-
-def proof_config(out, lam: float = 6.0, seed: int = 0, progress: bool = False) -> TrainConfig:
-    """The synthetic-task recipe shared by the demo and the test that proves supervision helps."""
-    return TrainConfig(
-        arch="tiny_gala_resnet", num_classes=4, tiny_width=8, train="synthetic", val="synthetic",
-        synthetic_train=800, synthetic_val=300, image_size=30, resize=30, blur_size=5,
-        batch_size=32, workers=0, lam=lam, epochs=10, lr=0.4, milestones=[7], out=str(out),
-        seed=seed, progress=progress, log_every=1000)
 
 
 def run_demo(root: Path, seed: int = 0, progress: bool = True) -> None:
@@ -107,9 +98,6 @@ def _run(out: Path, seed: int, progress: bool) -> None:
 def _proof(out: Path, seed: int) -> None:
     """The multi-seed proof (:mod:`models.proof`): ``proof_runs.csv`` (one row per run) and
     ``proof.csv`` (per arm and metric: mean paired difference with its 95 % interval)."""
-    from clickme_analysis.fileio import atomic_write_text
-    from models.proof import paired_differences, run_proof
-
     runs = run_proof(out / "proof", seeds=range(seed, seed + DEMO_PROOF_SEEDS))
     atomic_write_text(out / "proof_runs.csv", runs.to_csv(index=False))
     atomic_write_text(out / "proof.csv", paired_differences(runs).to_csv(index=False))

@@ -1,7 +1,7 @@
 """The proof that human maps help, over seeds: paired runs with and without maps, with intervals.
 
 Two arms on the synthetic framed-glyph task (:mod:`models.synthetic`): the GALA paper's network
-and ClickMe loss (:func:`models.demo.proof_config`), and a small timm CNN trained with the
+and ClickMe loss (:func:`proof_config`), and a small timm CNN trained with the
 neural harmonizer (:func:`harmonizer_proof_config`). For every seed, one run has the map term
 (lambda > 0) and one does not (lambda 0), with everything else equal: the same images, initial
 weights, batch order and crops. :func:`paired_differences` gives, per arm and metric, the mean
@@ -23,7 +23,7 @@ from models.config import TrainConfig
 
 #: Arms of the proof: (name, lambda with maps).
 ARMS = {"gala_clickme": 1.0, "timm_harmonizer": 1.0}
-#: The task of the proof, over :func:`models.demo.proof_config`: two glyphs (both in every image,
+#: The task of the proof, over :func:`proof_config`: two glyphs (both in every image,
 #: one framed) on 20x20 images, and a budget of 4 epochs. With maps, GALA learns the task in
 #: 3-4 epochs in every seed tried; without, it needs about 8 (chance is 0.5), so at this budget
 #: maps raise its accuracy (seeds 0-4 of 8-epoch runs: +0.13 to +0.31 at epoch 3, +0.09 to
@@ -33,10 +33,17 @@ PROOF_TASK = dict(num_classes=2, image_size=20, resize=20, blur_size=3, syntheti
 METRICS = ("accuracy", "map_alignment")
 
 
+def proof_config(out, lam: float = 6.0, seed: int = 0, progress: bool = False) -> TrainConfig:
+    """The synthetic-task recipe of the demo (4 glyphs, 30x30) and, with :data:`PROOF_TASK`, of the proof."""
+    return TrainConfig(
+        arch="tiny_gala_resnet", num_classes=4, tiny_width=8, train="synthetic", val="synthetic",
+        synthetic_train=800, synthetic_val=300, image_size=30, resize=30, blur_size=5,
+        batch_size=32, workers=0, lam=lam, epochs=10, lr=0.4, milestones=[7], out=str(out),
+        seed=seed, progress=progress, log_every=1000)
+
+
 def harmonizer_proof_config(out, lam: float = 1.0, seed: int = 0) -> TrainConfig:
     """The timm arm's recipe: a small timm CNN with the harmonizer loss on the synthetic task."""
-    from models.demo import proof_config
-
     return proof_config(out, seed=seed).replace(
         arch="timm:test_resnet", loss="harmonizer", lam=lam, label_smoothing=0.1,
         weight_decay=1e-5, lr=0.4)
@@ -44,8 +51,6 @@ def harmonizer_proof_config(out, lam: float = 1.0, seed: int = 0) -> TrainConfig
 
 def arm_config(arm: str, out, lam: float, seed: int) -> TrainConfig:
     """The configuration of one run of an arm (``gala_clickme`` or ``timm_harmonizer``)."""
-    from models.demo import proof_config
-
     if arm == "gala_clickme":
         config = proof_config(out, lam=lam, seed=seed).replace(**PROOF_TASK)
     elif arm == "timm_harmonizer":
