@@ -12,6 +12,7 @@ import importlib
 import sys
 from pathlib import Path
 
+from clickme_analysis import __version__
 from clickme_analysis.errors import InputError
 
 #: Modules whose ``register(subparsers)`` adds subcommands, in help order.
@@ -22,6 +23,7 @@ SUBCOMMAND_MODULES = (
     "experiments.game.cli",
     "models.cli",
     "reports.cli",
+    "clickme_app.configs",
 )
 
 
@@ -30,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="clickme",
         description="ClickMe maps, psychophysics and GALA models: one subcommand per job.",
     )
+    parser.add_argument("--version", action="version", version=f"clickme {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(name).register(subparsers)

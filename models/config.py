@@ -4,7 +4,7 @@ A TOML file may group keys under any of the tables ``[model]``, ``[data]``, ``[l
 ``[optim]``, ``[run]`` (for readability) or write them at top level; every key must be a field
 of :class:`TrainConfig` (``lambda`` is accepted for ``lam``). Types, choices and ranges are
 checked by :func:`clickme_analysis.config.load_config`: a bad value is an InputError naming the
-file, the key, what was expected and what came. See docs/models.md and ``configs/``.
+file, the key, what was expected and what came. See docs/models.md and ``models/configs/``.
 """
 
 from __future__ import annotations
