@@ -105,8 +105,8 @@ def main(argv=None) -> int:
     from PIL import Image
 
     from models.augment import augment_batch
-    from models.data import load_samples
     from models.shards import ShardStream, pack
+    from models.sources import load_samples
 
     n, batch = args.images, args.batch_size
     with tempfile.TemporaryDirectory() as tmp:

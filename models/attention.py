@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from clickme_analysis.errors import InputError
+
 #: The two GALA forms: the equations of the paper (default) and the authors' released TF code.
 GALA_VARIANTS = {
     "paper": dict(squash="tanh", local_conv5=False, global_relu=False, random_init=False),
@@ -63,7 +65,7 @@ class GALA(nn.Module):
                  local_conv5: bool = False, global_relu: bool = False, random_init: bool = False):
         super().__init__()
         if squash not in ("tanh", "sigmoid"):
-            raise ValueError(f"squash must be 'tanh' or 'sigmoid', got {squash!r}")
+            raise InputError(f"squash must be 'tanh' or 'sigmoid', got {squash!r}", field="squash")
         hidden = max(1, channels // reduction)
         self.shrink = nn.Conv2d(channels, hidden, 1)          # W_shrink
         self.expand = nn.Conv2d(hidden, channels, 1)          # W_expand
@@ -98,7 +100,8 @@ def gala(variant: str = "paper", **overrides):
     Conv2d(16, 16, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2))
     """
     if variant not in GALA_VARIANTS:
-        raise ValueError(f"GALA variant must be one of {sorted(GALA_VARIANTS)}, got {variant!r}")
+        raise InputError(f"GALA variant must be one of {sorted(GALA_VARIANTS)}, got {variant!r}",
+                         field="gala_variant")
     options = {**GALA_VARIANTS[variant], **overrides}
     return lambda channels: GALA(channels, **options)
 

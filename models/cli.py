@@ -1,9 +1,20 @@
 """``clickme pack``, ``clickme train``, ``clickme score`` and ``clickme explain`` (heavy imports in
-the handlers)."""
+the handlers: every module that imports torch)."""
 
 from __future__ import annotations
 
 import argparse
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+
+from clickme_analysis.archive import open_maps
+from clickme_analysis.config import nonnegative_float, nonnegative_int, positive_float, positive_int
+from clickme_analysis.errors import InputError
+from clickme_analysis.ids import match_ids
+from clickme_analysis.reliability import PAPER_CEILING
+from models.config import load_config, parse_sweep
 
 
 def register(subparsers) -> None:
@@ -23,13 +34,11 @@ def register(subparsers) -> None:
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
     train.set_defaults(func=_train)
 
-    from clickme_analysis.config import nonnegative_int, positive_int
-
     pack = subparsers.add_parser(
         "pack", help="pack a dataset (and its maps) into WebDataset shards for streaming training",
         description="Image folder, CSV manifest or ClickMe TFRecords (either layout) -> tar shards "
                     "in OUT (docs/models.md). Deterministic; rerun after a kill to resume.")
-    pack.add_argument("source", help="image folder, manifest .csv, .tfrecord(s) file or folder")
+    pack.add_argument("source", help="image folder, manifest .csv, .tfrecord(s) file, folder or glob (quoted)")
     pack.add_argument("--maps", help="map archive / store / folder keyed by image id")
     pack.add_argument("--out", required=True, help="output folder of the shards")
     pack.add_argument("--label-column", default="label", help="manifest column of the class")
@@ -81,8 +90,6 @@ def register(subparsers) -> None:
 
 def register_alignment(subparsers) -> None:
     """``clickme alignment``: any PyTorch image model against human maps and psychophysics."""
-    from clickme_analysis.config import nonnegative_float, positive_float, positive_int
-
     alignment = subparsers.add_parser(
         "alignment", help="score any image model's importance maps against ClickMe maps; model "
                           "psychophysics on a reveal stimulus set",
@@ -143,10 +150,6 @@ def register_alignment(subparsers) -> None:
 
 
 def _overrides(pairs: list[str]) -> dict:
-    import tomllib
-
-    from clickme_analysis.errors import InputError
-
     values = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -160,7 +163,6 @@ def _overrides(pairs: list[str]) -> dict:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from models.config import load_config, parse_sweep
     from models.train import sweep, train
 
     config = load_config(args.config)
@@ -199,22 +201,15 @@ def _pack(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    import pandas as pd
-
-    from clickme_analysis.reliability import PAPER_CEILING
+    from models.checkpoint import model_from_checkpoint
+    from models.data import make_dataset
     from models.score import score_model
-    from models.train import make_dataset, model_from_checkpoint
 
     summaries, per_image = [], []
     for path in args.checkpoint:
         model, config = model_from_checkpoint(path)
         dataset = make_dataset(config, args.data, args.maps)
         if args.maps:
-            from clickme_analysis.archive import open_maps
-            from clickme_analysis.ids import match_ids
-
             with open_maps(args.maps) as maps:  # no matching id: a located error, not NaN
                 match_ids(list(maps.keys()), [s.image_id for s in dataset.samples], warn=False)
         ceiling = PAPER_CEILING if args.ceiling is None else args.ceiling
@@ -237,8 +232,9 @@ def _score(args: argparse.Namespace) -> int:
 def _explain(args: argparse.Namespace) -> int:
     import torch
 
+    from models.checkpoint import model_from_checkpoint
+    from models.data import make_dataset
     from models.explain import explain
-    from models.train import make_dataset, model_from_checkpoint
 
     model, config = model_from_checkpoint(args.checkpoint)
     baseline = model_from_checkpoint(args.baseline)[0] if args.baseline else None
@@ -254,8 +250,9 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _alignment(args: argparse.Namespace) -> int:
-    from clickme_analysis.errors import InputError
-    from models.alignment import DEFAULT_METHODS, AlignmentOptions, load_model, run_alignment
+    from models.alignment import run_alignment
+    from models.alignment_loading import load_model
+    from models.alignment_scoring import DEFAULT_METHODS, AlignmentOptions
 
     specs = ([("checkpoint", s) for s in args.checkpoint] + [("timm", s) for s in args.timm]
              + [("torchscript", s) for s in args.torchscript])

@@ -1,329 +1,31 @@
-"""Paired image + human-map datasets for ClickMe training and scoring (small data in memory).
+"""Paired image + human-map datasets for ClickMe training and scoring.
 
-Three sources, chosen by :func:`load_samples` from the path: a folder of images (class labels
-from sub-folder names), a CSV manifest, or ClickMe TFRecords (either published layout). Human
-maps come from the records themselves (TFRecords) or from a map archive keyed by image id.
-Large data sets are packed into shards (:mod:`models.shards`) and streamed instead.
-
-Items are *decoded*, not augmented: ``resize`` x ``resize`` uint8 images, uint16-quantised maps
-and each image's crop, drawn from (seed, epoch, index). :func:`models.augment.augment_batch`
-crops, flips, blurs and normalises whole batches on the training device. :class:`PairedDataset`
-applies that same function to one item at a time (evaluation, scoring, panels), and
-:func:`eval_transform` is the one evaluation transform of a single image.
+Samples come from :mod:`models.sources` (folders, manifests, TFRecords, packed folders read into
+memory); :func:`data_source` streams a packed folder through :class:`models.shards.ShardStream`
+instead. Items are *decoded*, not augmented: ``resize`` x ``resize`` uint8 images,
+uint16-quantised maps and each image's crop, drawn from (seed, epoch, index).
+:func:`models.augment.augment_batch` crops, flips, blurs and normalises whole batches on the
+training device. :class:`PairedDataset` applies that same function to one item at a time
+(evaluation, scoring, panels), and :func:`eval_transform` is the one evaluation transform of a
+single image.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from clickme_analysis.errors import InputError
-from models.augment import IMAGENET_MEAN, IMAGENET_STD, augment_batch, crop_params, quantise_map
+from models.augment import augment_batch, crop_params, quantise_map
+from models.config import TrainConfig
+from models.decode import decode_image, fit_image, fit_map, read_image
+from models.shard_format import is_packed
+from models.shards import ShardStream
+from models.sources import Sample, load_samples
+from models.synthetic import synthetic_samples
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".gz")
-
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Sample", "read_image", "decode_image", "fit_image",
-           "fit_map", "load_samples", "SampleDataset", "PairedDataset", "eval_transform"]
-
-
-@dataclass
-class Sample:
-    """One image: a file path, encoded bytes or an (H, W, 3) uint8 array, a label (-1 unknown),
-    an optional (H, W) map."""
-
-    image_id: str
-    image: str | bytes | np.ndarray
-    label: int = -1
-    map: np.ndarray | None = None
-
-
-def read_image(path) -> np.ndarray:
-    """Read an image file as (H, W, 3) uint8 RGB."""
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as err:
-        raise InputError(f"cannot read image: {err}", path=path) from None
-    return decode_image(raw, where={"path": path})
-
-
-def decode_image(raw, *, gray: bool = False, where: dict | None = None) -> np.ndarray:
-    """Decode image bytes to (H, W, 3) uint8 RGB (or (H, W) with ``gray``).
-
-    JPEG goes through simplejpeg (libjpeg-turbo), anything else through Pillow. A file that
-    does not decode raises :class:`InputError` located by ``where`` (``path``, ``line``, ...).
-
-    Examples
-    --------
-    >>> import simplejpeg
-    >>> raw = simplejpeg.encode_jpeg(np.full((8, 8, 3), 200, np.uint8), quality=95)
-    >>> image = decode_image(raw); image.shape, int(image[0, 0, 0])
-    ((8, 8, 3), 200)
-    """
-    from PIL import Image
-
-    where = where or {}
-    try:
-        if _is_jpeg(raw):
-            import simplejpeg
-
-            image = simplejpeg.decode_jpeg(bytes(raw), colorspace="GRAY" if gray else "RGB")
-            return image[..., 0] if gray else image
-        import io
-
-        with Image.open(io.BytesIO(bytes(raw))) as image:
-            if gray and image.mode in ("L", "I;16", "I;16B", "I", "F"):
-                return np.asarray(image)
-            return np.asarray(image.convert("L" if gray else "RGB"))
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
-        raise InputError(f"cannot read image: {err}", **where) from None  # simplejpeg: ValueError
-
-
-def decode_into(raw, out: np.ndarray, *, where: dict | None = None) -> None:
-    """Decode image bytes into ``out`` (R, R, 3) uint8, resized when the image is not R x R.
-
-    A JPEG of the right size decodes straight into ``out`` (no copy).
-    """
-    resize = out.shape[0]
-    if _is_jpeg(raw):
-        import simplejpeg
-
-        try:
-            height, width, _, _ = simplejpeg.decode_jpeg_header(bytes(raw))
-            if (height, width) == (resize, resize):
-                simplejpeg.decode_jpeg(bytes(raw), colorspace="RGB", buffer=out)
-                return
-        except ValueError as err:
-            raise InputError(f"cannot read image: {err}", **(where or {})) from None
-    out[...] = fit_image(decode_image(raw, where=where), resize)
-
-
-def fit_image(image: np.ndarray, resize: int) -> np.ndarray:
-    """(H, W, 3) uint8 resized to (resize, resize) (antialiased bilinear; unchanged if it fits).
-
-    Examples
-    --------
-    >>> fit_image(np.zeros((10, 20, 3), np.uint8), 8).shape
-    (8, 8, 3)
-    """
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise InputError(f"expected an (H, W, 3) image, got shape {image.shape}", field="image")
-    if image.shape[:2] == (resize, resize):
-        return image
-    from PIL import Image
-
-    return np.asarray(Image.fromarray(image).resize((resize, resize), Image.BILINEAR))
-
-
-def fit_map(human: np.ndarray, resize: int) -> np.ndarray:
-    """(H, W) float map resized to (resize, resize) (antialiased bilinear; unchanged if it fits)."""
-    human = np.asarray(human, dtype=np.float32)
-    if human.ndim != 2:
-        raise InputError(f"expected an (H, W) map, got shape {human.shape}", field="map")
-    if human.shape == (resize, resize):
-        return human
-    from PIL import Image
-
-    return np.asarray(Image.fromarray(human, mode="F").resize((resize, resize), Image.BILINEAR))
-
-
-def _folder_samples(root: Path) -> tuple[list[Sample], list[str]]:
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
-    folders = [(root / c, i) for i, c in enumerate(classes)] or [(root, -1)]
-    samples = [Sample(p.stem, str(p), label)
-               for folder, label in folders for p in sorted(folder.iterdir())
-               if p.suffix.lower() in IMAGE_SUFFIXES]
-    return samples, classes
-
-
-def _manifest_samples(path: Path, label_column: str) -> tuple[list[Sample], list[str]]:
-    from clickme_analysis.io import read_table
-
-    table = read_table(path, what="manifest", dtype=str, keep_default_na=False)
-    if "image_id" not in table and "path" not in table:
-        raise InputError(f"expected a column 'image_id' or 'path', got {list(table.columns)}",
-                         path=path, field="image_id")
-    if "path" not in table:
-        table["path"] = "images/" + table["image_id"] + ".png"
-    if "image_id" not in table:
-        table["image_id"] = [Path(p).stem for p in table["path"]]
-    classes: list[str] = []
-    labels = [-1] * len(table)
-    if label_column in table:
-        values = table[label_column]
-        if values.str.fullmatch(r"-?\d+").all():
-            labels = [int(v) for v in values]
-        else:
-            classes = sorted(set(values))
-            labels = [classes.index(v) for v in values]
-    samples = []
-    for line, (image_id, rel, label) in enumerate(zip(table["image_id"], table["path"], labels), 2):
-        image = (path.parent / rel)
-        if not image.is_file():
-            raise InputError(f"image file {str(image)!r} not found", path=path, line=line, field="path")
-        samples.append(Sample(image_id, str(image), label))
-    return samples, classes
-
-
-def _is_jpeg(raw) -> bool:
-    return bytes(raw[:3]) == b"\xff\xd8\xff"
-
-
-def tfrecord_records(path, *, decode: bool = True):
-    """The samples of one ClickMe TFRecord file, either published layout.
-
-    Layout (a), raw float32 ``image`` / ``heatmap`` with ``click_count`` (0: no map), is read by
-    :func:`clickme_analysis.tfrecord.read_clickme_tfrecord`; layout (b), the Harmonization
-    release, holds JPEG ``image`` and ``heatmap`` bytes and no ``click_count`` (every record has
-    a map).
-
-    Yields
-    ------
-    tuple
-        ``(image_id, image, label, map)``: id ``"<file stem>:<record index>"``; ``image`` as
-        JPEG bytes (layout b, ``decode=False``) or (H, W, 3) uint8; ``map`` float32 (H, W) or
-        None.
-    """
-    from clickme_analysis.tfrecord import parse_example, read_clickme_tfrecord, read_tfrecord
-
-    path = Path(path)
-    first = next(iter(read_tfrecord(path)), None)
-    if first is None:
-        return
-    features = parse_example(first)
-    image = features.get("image")
-    if not (isinstance(image, list) and len(image) == 1 and _is_jpeg(image[0])):
-        for index, record in enumerate(read_clickme_tfrecord(path)):
-            pixels = np.clip(np.round(record["image"]), 0, 255).astype(np.uint8)
-            heatmap = record["heatmap"] if record["click_count"] > 0 else None
-            yield f"{path.stem}:{index}", pixels, int(record["label"]), heatmap
-        return
-    for index, record in enumerate(read_tfrecord(path)):
-        where = dict(path=path, line=index + 1)
-        features = parse_example(record)
-        try:
-            raw, heat = features["image"][0], features["heatmap"][0]
-            label = int(features["label"][0])
-        except (KeyError, IndexError, TypeError):
-            raise InputError(f"record {index + 1}: expected JPEG 'image' and 'heatmap' and an "
-                             f"int64 'label', got features {sorted(features)}", **where) from None
-        heatmap = decode_image(heat, gray=True, where=where).astype(np.float32)
-        yield (f"{path.stem}:{index}", decode_image(raw, where=where) if decode else bytes(raw),
-               label, heatmap)
-
-
-def _packed_samples(folder: Path) -> tuple[list[Sample], list[str]]:
-    """A packed folder (:mod:`models.shards`) read into memory (small evaluation sets)."""
-    import json
-
-    from models.shards import decode_map_png, iter_shard, read_index
-
-    index = read_index(folder)
-    samples = []
-    for shard in index["shards"]:
-        for key, parts in iter_shard(folder / shard["name"], shard["n_samples"]):
-            meta = json.loads(parts["json"])
-            human = None
-            if meta.get("has_map"):
-                q = decode_map_png(parts["map.png"], where={"path": folder / shard["name"],
-                                                            "field": key})
-                human = (meta["map_offset"] + q * meta["map_scale"]).astype(np.float32)
-            samples.append(Sample(meta["image_id"], parts.get("jpg") or parts.get("png"),
-                                  int(meta["label"]), human))
-    return samples, list(index.get("classes", []))
-
-
-def _tfrecord_samples(paths: list[Path]) -> tuple[list[Sample], list[str]]:
-    samples = [Sample(image_id, image, label, heatmap) for path in paths
-               for image_id, image, label, heatmap in tfrecord_records(path)]
-    return samples, []
-
-
-def tfrecord_files(path: Path) -> list[Path] | None:
-    """The TFRecord files a dataset path names (a file or a folder of them), else None."""
-    if path.is_file() and (path.suffix in TFRECORD_SUFFIXES or ".tfrecord" in path.name):
-        return [path]
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if ".tfrecord" in p.name)
-        return files or None
-    return None
-
-
-def list_samples(path, label_column: str = "label") -> tuple[list[Sample], list[str]]:
-    """The images of a folder or a manifest (paths, labels; nothing read). See :func:`load_samples`."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("dataset not found", path=path)
-    if path.is_dir():
-        samples, classes = _folder_samples(path)
-    elif path.suffix.lower() == ".csv":
-        samples, classes = _manifest_samples(path, label_column)
-    else:
-        raise InputError("expected a folder, a .csv manifest or a .tfrecord(s) file", path=path)
-    if not samples:
-        raise InputError("no images found", path=path)
-    return samples, classes
-
-
-def load_samples(path, maps=None, label_column: str = "label") -> tuple[list[Sample], list[str]]:
-    """List the images of a dataset and attach their human maps.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        A packed folder (``clickme pack``: read into memory, for small sets), a folder
-        (``<class>/<image>.png``, or images directly: no labels), a CSV manifest
-        (``image_id`` and/or ``path`` relative to the manifest, default ``images/<image_id>.png``;
-        optional label column, integers or class names), or a TFRecord file / a folder named
-        ``*.tfrecords`` ... (ClickMe 1.0, either layout; ``click_count`` 0 means no map).
-    maps : str or os.PathLike, optional
-        Any map source :func:`clickme_analysis.archive.open_maps` reads (archive, store,
-        folder), keyed by image id. No id in common is an error; some images
-        without a map a warning with the counts (they train without the attention term).
-    label_column : str, default "label"
-        Manifest column holding the class.
-
-    Returns
-    -------
-    samples : list of Sample
-    classes : list of str
-        Class names in label order (empty when labels are integers or absent).
-    """
-    path = Path(path)
-    if not path.exists():
-        raise InputError("dataset not found", path=path)
-    files = tfrecord_files(path)
-    if (path / "index.json").is_file() and maps is None:
-        samples, classes = _packed_samples(path)
-    elif files is not None:
-        samples, classes = _tfrecord_samples(files)
-        if not samples:
-            raise InputError("no records found", path=path)
-    else:
-        samples, classes = list_samples(path, label_column)
-    if maps is not None:
-        from clickme_analysis.archive import open_maps
-
-        with open_maps(maps) as source:
-            matched = set(match_maps(source, [s.image_id for s in samples], maps))
-            for sample in samples:
-                if sample.image_id in matched:
-                    sample.map = np.asarray(source[sample.image_id], dtype=np.float32)
-    return samples, classes
-
-
-def match_maps(source, image_ids: list[str], where=None) -> list[str]:
-    """The training images that have a map: an error when none does, a warning with counts
-    when only some do (:func:`clickme_analysis.ids.match_ids`)."""
-    from clickme_analysis.ids import match_ids
-
-    try:
-        return match_ids(list(source), image_ids, what="maps", other="images")
-    except InputError as err:
-        raise InputError(err.message, path=where, field="maps") from None
+__all__ = ["SampleDataset", "PairedDataset", "eval_transform", "make_dataset", "data_source",
+           "datasets_from_config"]
 
 
 def decoded_item(image: np.ndarray | None, map_q: np.ndarray | None, map_offset: float,
@@ -490,3 +192,61 @@ def eval_transform(image: np.ndarray, image_size: int = 224, resize: int = 256) 
     item = decoded_item(image, None, 0.0, 0.0, -1, 0, resize=resize, image_size=image_size,
                         train=False, seed=0, epoch=0)
     return augment_batch(collate_decoded([item]), image_size=image_size, blur_size=0)["image"][0]
+
+
+# ----------------------------------------------------------------------------------------------
+# the datasets of a training configuration
+# ----------------------------------------------------------------------------------------------
+def _packed(spec: str) -> bool:
+    return bool(spec) and spec != "synthetic" and is_packed(spec)
+
+
+def _samples(config: TrainConfig, spec: str, maps: str, train: bool):
+    if spec == "synthetic":
+        n = config.synthetic_train if train else config.synthetic_val
+        return synthetic_samples(n, seed=config.seed * 1000 + (1 if train else 2),
+                                 image_size=config.image_size, n_classes=config.num_classes)
+    return load_samples(spec, maps or None, config.label_column)[0]
+
+
+def make_dataset(config: TrainConfig, spec: str, maps: str = "", train: bool = False):
+    """A :class:`PairedDataset` of ``spec`` with ``config``'s transforms.
+
+    ``spec`` is a path (see :func:`models.sources.load_samples`; a packed folder is read into
+    memory: for small evaluation sets) or ``"synthetic"`` (the synthetic task:
+    ``synthetic_train`` training images, or ``synthetic_val`` held-out ones from another seed).
+    """
+    return PairedDataset(_samples(config, spec, maps, train), train, config.image_size,
+                         config.resize, config.blur_size, config.map_source, seed=config.seed)
+
+
+def data_source(config: TrainConfig, spec: str, maps: str = "", train: bool = False,
+                rank: int = 0, world: int = 1):
+    """Decoded batches of ``spec``: a :class:`models.shards.ShardStream` for a packed folder
+    (streamed), else a :class:`SampleDataset` (in memory)."""
+    if _packed(spec):
+        if maps:
+            raise InputError("a packed folder holds its maps; pack with --maps instead",
+                             path=maps, field="maps")
+        return ShardStream(spec, config.batch_size, train=train, image_size=config.image_size,
+                           resize=config.resize, seed=config.seed, rank=rank if train else 0,
+                           world=world if train else 1, shuffle_buffer=config.shuffle_buffer,
+                           decode=config.decode == "workers")
+    return SampleDataset(_samples(config, spec, maps, train), train, config.image_size,
+                         config.resize, config.seed)
+
+
+def datasets_from_config(config: TrainConfig, rank: int = 0, world: int = 1):
+    """The (train, val) data of a configuration (val is None without ``config.val``).
+
+    Train: a :class:`models.shards.ShardStream` (packed folder) or a
+    :class:`SampleDataset`; val: a stream or a :class:`PairedDataset`.
+    """
+    if not config.train:
+        raise InputError("expected a training set", field="train")
+    val = None
+    if config.val and _packed(config.val):
+        val = data_source(config, config.val, config.val_maps or config.maps)
+    elif config.val:
+        val = make_dataset(config, config.val, config.val_maps or config.maps)
+    return data_source(config, config.train, config.maps, True, rank, world), val

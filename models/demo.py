@@ -13,8 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
+from clickme_analysis.fileio import atomic_write, atomic_write_text
+from models.checkpoint import model_from_checkpoint
 from models.config import TrainConfig
+from models.data import datasets_from_config
+from models.explain import attention_maps, display_images, explain, smoothgrad
+from models.score import score_model
+from models.train import train
 
 #: Lambdas of the demo sweep (0 and 6 are also the "without" and "with" runs).
 DEMO_LAMBDAS = (0.0, 1.0, 6.0)
@@ -34,8 +41,6 @@ def proof_config(out, lam: float = 6.0, seed: int = 0, progress: bool = False) -
 
 def run_demo(root: Path, seed: int = 0, progress: bool = True) -> None:
     """Train, score and explain the synthetic-task networks; write ``root/models``."""
-    import torch
-
     out = Path(root) / "models"
     out.mkdir(parents=True, exist_ok=True)
     threads = torch.get_num_threads()
@@ -47,13 +52,6 @@ def run_demo(root: Path, seed: int = 0, progress: bool = True) -> None:
 
 
 def _run(out: Path, seed: int, progress: bool) -> None:
-    import torch
-
-    from clickme_analysis.fileio import atomic_write, atomic_write_text
-    from models.explain import attention_maps, display_images, explain, smoothgrad
-    from models.score import score_model
-    from models.train import datasets_from_config, model_from_checkpoint, train
-
     base = proof_config(out / "runs", seed=seed, progress=progress)
     datasets = datasets_from_config(base)
     curves, scores, sweep, models = [], [], [], {}

@@ -28,8 +28,9 @@ import torch.nn.functional as F
 
 from clickme_analysis.errors import InputError
 from clickme_analysis.progress import progress as progress_bar
-from models.data import IMAGENET_MEAN, IMAGENET_STD
-from models.loss import attention_layers, attention_map, record_layers
+from models.augment import IMAGENET_MEAN, IMAGENET_STD
+from models.layers import attention_layers, record_layers
+from models.loss import attention_map
 
 #: Importance-map methods of :func:`importance_maps` (names as captum's classes, lower case).
 METHODS = ("saliency", "smoothgrad", "integrated_gradients", "gradient_shap", "layer_gradcam",
@@ -127,6 +128,19 @@ def _input_gradients(model, inputs: torch.Tensor, target: torch.Tensor, amp: str
     return torch.autograd.grad(chosen, inputs)[0]
 
 
+def _check_smoothgrad(noise_fraction: float, n_samples: int, batch_size: int) -> None:
+    if noise_fraction < 0 or n_samples < 1 or batch_size < 1:
+        raise InputError(f"expected noise_fraction >= 0, n_samples >= 1 and batch_size >= 1, got "
+                         f"{noise_fraction}, {n_samples} and {batch_size}")
+
+
+def _noisy_copies(image: torch.Tensor, noise_fraction: float, n_samples: int) -> torch.Tensor:
+    """``n_samples`` noisy copies of one image: captum NoiseTunnel._add_noise_to_input's draw."""
+    stdev = noise_fraction * float(image.max() - image.min())
+    scale = torch.tensor(stdev, device=image.device).repeat((n_samples,) + image.shape)
+    return image[None] + torch.normal(0, scale)
+
+
 def smoothgrad(model, images: torch.Tensor, target=None, noise_fraction: float = 0.15,
                n_samples: int = 25, batch_size: int = 25, seed: int = 0, amp: str = "none",
                channels_last: bool = False, fuse: bool = False, progress: bool = False) -> torch.Tensor:
@@ -170,9 +184,7 @@ def smoothgrad(model, images: torch.Tensor, target=None, noise_fraction: float =
     torch.Size([1, 2, 2])
     """
     images = _check_images(images)
-    if noise_fraction < 0 or n_samples < 1 or batch_size < 1:
-        raise InputError(f"expected noise_fraction >= 0, n_samples >= 1 and batch_size >= 1, got "
-                         f"{noise_fraction}, {n_samples} and {batch_size}")
+    _check_smoothgrad(noise_fraction, n_samples, batch_size)
     model.eval()
     target = _targets(model, images, target)
     if fuse:
@@ -201,12 +213,8 @@ def smoothgrad(model, images: torch.Tensor, target=None, noise_fraction: float =
             _memory_format(model, channels_last) as channels_on:
         torch.manual_seed(seed)
         for i in progress_bar(range(n), enabled=progress, desc="smoothgrad", unit="image"):
-            image = images[i]
-            stdev = noise_fraction * float(image.max() - image.min())
-            # captum NoiseTunnel._add_noise_to_input, for one image: the same draw
-            scale = torch.tensor(stdev, device=image.device).repeat((n_samples,) + image.shape)
-            noisy = image[None] + torch.normal(0, scale)
-            pending.append((noisy, torch.full((n_samples,), i, device=image.device)))
+            noisy = _noisy_copies(images[i], noise_fraction, n_samples)
+            pending.append((noisy, torch.full((n_samples,), i, device=images.device)))
             run(final=False)
         run(final=True)
     return out.detach()
@@ -346,27 +354,36 @@ def importance_maps(model, images: torch.Tensor, method: str, target=None, *,
         return smoothgrad(model, images, target, noise_fraction, n_samples, batch_size, seed, amp,
                           channels_last, fast, progress)
     if method == "gala":
-        names = attention_layers(model) if layer is None else [layer]
-        if not names or not any(True for n, _ in model.named_modules() if n == names[-1]):
-            raise InputError("the 'gala' method needs a toolkit GALA / SE network (no attention "
-                             "layer found)", field="method")
-        with autocast(images.device, amp):
-            return attention_maps(model, images, names[-1]).float()
+        return _gala_maps(model, images, layer, amp)
     if method == "layer_gradcam":
-        import captum.attr as ca
-
-        module, _ = _gradcam_layer(model, images, layer)
-        with autocast(images.device, amp):
-            cam = ca.LayerGradCam(model, module).attribute(images, target=target,
-                                                           relu_attributions=True)
-        cam = cam.float().sum(1, keepdim=True) if cam.ndim == 4 else cam.float()
-        return F.interpolate(cam, size=images.shape[-2:], mode="bilinear",
-                             align_corners=False)[:, 0].detach()
+        return _gradcam_maps(model, images, target, layer, amp)
     options = dict(n_steps=n_steps, n_samples=n_samples, noise_fraction=noise_fraction,
                    n_baselines=max(2, n_baselines), window=window, batch_size=batch_size, seed=seed)
     with autocast(images.device, amp):
         attributions = _captum_attributions(method, model, images, target, options)
     return attributions.detach().float().abs().amax(1)
+
+
+def _gala_maps(model, images: torch.Tensor, layer: str | None, amp: str) -> torch.Tensor:
+    """The ``gala`` method: the attention map of the last GALA / SE layer (or ``layer``)."""
+    names = attention_layers(model) if layer is None else [layer]
+    if not names or not any(True for n, _ in model.named_modules() if n == names[-1]):
+        raise InputError("the 'gala' method needs a toolkit GALA / SE network (no attention "
+                         "layer found)", field="method")
+    with autocast(images.device, amp):
+        return attention_maps(model, images, names[-1]).float()
+
+
+def _gradcam_maps(model, images: torch.Tensor, target: torch.Tensor, layer: str | None,
+                  amp: str) -> torch.Tensor:
+    """The ``layer_gradcam`` method: captum LayerGradCam, ReLU, bilinear upsampling to the input."""
+    import captum.attr as ca
+
+    module, _ = _gradcam_layer(model, images, layer)
+    with autocast(images.device, amp):
+        cam = ca.LayerGradCam(model, module).attribute(images, target=target, relu_attributions=True)
+    cam = cam.float().sum(1, keepdim=True) if cam.ndim == 4 else cam.float()
+    return F.interpolate(cam, size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0].detach()
 
 
 def _unit_max(maps: torch.Tensor) -> torch.Tensor:

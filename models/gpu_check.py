@@ -28,9 +28,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from clickme_analysis.archive import save_maps
 from models.augment import augment_batch
-from models.loss import attention_layers, clickme_loss, record_layers
+from models.config import TrainConfig
+from models.layers import attention_layers, record_layers
+from models.loss import clickme_loss
 from models.resnet import build_model
+from models.shards import ShardStream, pack
+from models.synthetic import synthetic_task
+from models.train import train
 
 VARIANTS = (("resnet50", "resnet50", "paper"), ("se_resnet50", "se_resnet50", "paper"),
             ("gala_resnet50", "gala_resnet50", "paper"), ("gala_resnet50_authors", "gala_resnet50", "authors"))
@@ -113,9 +119,6 @@ def make_shards(root: Path, n: int, size: int, workers: int) -> Path:
     import simplejpeg
     from scipy import ndimage
 
-    from clickme_analysis.archive import save_maps
-    from models.shards import pack
-
     rng = np.random.default_rng(0)
     maps = {}
     for i in range(n):
@@ -138,8 +141,6 @@ def make_shards(root: Path, n: int, size: int, workers: int) -> Path:
 
 def shard_batches(shards: Path, batch: int, size: int, crop: int, workers: int, device):
     """Endless augmented batches from the shard pipeline."""
-    from models.shards import ShardStream
-
     stream = ShardStream(shards, batch, train=True, image_size=crop, resize=size)
     epoch = 0
     while True:
@@ -157,12 +158,6 @@ def shard_batches(shards: Path, batch: int, size: int, crop: int, workers: int, 
 def supervised_run(root: Path, device, steps: int, reduced: bool, workers: int) -> dict:
     """A ClickMe-supervised GALA run on shards of the synthetic task; is the loss falling?"""
     from PIL import Image
-
-    from clickme_analysis.archive import save_maps
-    from models.config import TrainConfig
-    from models.shards import pack
-    from models.synthetic import synthetic_task
-    from models.train import train
 
     size = 30 if reduced else 120
     task = synthetic_task(64 if reduced else 1024, image_size=size, n_classes=4, seed=0)

@@ -14,74 +14,16 @@ each difference is a keyword here, the paper form is the default.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from clickme_analysis.errors import InputError
 
 REDUCTIONS = ("l2", "mean_square")
 NORMALISATIONS = ("l2", "sqrt_sum")
 DISTANCES = ("l2", "half_sum_squares")
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The module inside DistributedDataParallel / torch.compile wrappers."""
-    while True:
-        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
-        if inner is None:
-            return model
-        model = inner
-
-
-def attention_layers(model: nn.Module) -> list[str]:
-    """Names of the layers whose activity the ClickMe loss and the scores read by default.
-
-    GALA blocks -> their ``gate`` (the attention volume A); SE blocks -> the SE layer's output
-    (SE has no spatial attention of its own); a plain ResNet -> the blocks of the stage where
-    GALA would sit (``layer3``), i.e. the "ResNet-50 w/ ClickMe" control.
-    """
-    from models.attention import GALA, SqueezeExcite
-
-    model = unwrap(model)
-    modules = dict(model.named_modules())
-    gala = [f"{n}.gate" for n, m in modules.items() if isinstance(m, GALA)]
-    if gala:
-        return gala
-    se = [n for n, m in modules.items() if isinstance(m, SqueezeExcite)]
-    if se:
-        return se
-    return [n for n in modules if n.count(".") == 1 and n.startswith("layer3.")]
-
-
-@contextlib.contextmanager
-def record_layers(model: nn.Module, names: Sequence[str]) -> Iterator[dict]:
-    """Context manager: forward hooks that keep the named modules' outputs in a dict.
-
-    Examples
-    --------
-    >>> net = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
-    >>> with record_layers(net, ["0"]) as seen:
-    ...     _ = net(torch.zeros(1, 2))
-    >>> tuple(seen["0"].shape)
-    (1, 3)
-    """
-    modules = dict(unwrap(model).named_modules())
-    missing = [n for n in names if n not in modules]
-    if missing:
-        raise InputError(f"no layer named {missing[0]!r}; layers with attention: "
-                         f"{attention_layers(model)}", field="layers")
-    seen: dict = {}
-    handles = [modules[n].register_forward_hook(
-        lambda _m, _i, out, name=n: seen.__setitem__(name, out)) for n in names]
-    try:
-        yield seen
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 def attention_map(volume: torch.Tensor, reduction: str = "l2") -> torch.Tensor:

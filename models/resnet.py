@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from clickme_analysis.errors import InputError
 from models.attention import SqueezeExcite, gala
 
 AttnFactory = Callable[[int], nn.Module] | None
@@ -77,10 +78,12 @@ class ResNet(nn.Module):
                  attn_layers: Sequence[AttnFactory] | None = None, small_input: bool = False):
         super().__init__()
         if len(depths) != len(widths):
-            raise ValueError(f"depths and widths differ in length: {len(depths)} vs {len(widths)}")
+            raise InputError(f"depths and widths differ in length: {len(depths)} vs {len(widths)}",
+                             field="widths")
         attn_layers = list(attn_layers) if attn_layers is not None else [None] * len(depths)
         if len(attn_layers) != len(depths):
-            raise ValueError(f"expected {len(depths)} attn_layers, got {len(attn_layers)}")
+            raise InputError(f"expected {len(depths)} attn_layers, got {len(attn_layers)}",
+                             field="attn_layers")
         stem = widths[0]
         if small_input:
             self.conv1 = nn.Conv2d(3, stem, 3, 1, 1, bias=False)
@@ -148,7 +151,7 @@ def build_model(arch: str = "gala_resnet50", num_classes: int = 1000,
     25557032
     """
     if arch not in ARCHITECTURES:
-        raise ValueError(f"arch must be one of {ARCHITECTURES}, got {arch!r}")
+        raise InputError(f"arch must be one of {ARCHITECTURES}, got {arch!r}", field="arch")
     tiny = arch.startswith("tiny_")
     depths = (1, 1, 1) if tiny else (3, 4, 6, 3)
     widths = tuple(tiny_width * 2 ** i for i in range(3)) if tiny else (64, 128, 256, 512)

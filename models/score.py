@@ -18,7 +18,8 @@ from clickme_analysis.errors import InputError
 from clickme_analysis.progress import progress as progress_bar
 from clickme_analysis.reliability import PAPER_CEILING, pearson_rows, rank_rows, spearman_rows
 from models.explain import autocast as autocast_context
-from models.loss import attention_layers, attention_map, clickme_loss, record_layers, unwrap
+from models.layers import attention_layers, record_layers, unwrap
+from models.loss import attention_map, clickme_loss
 
 
 def _square(maps: torch.Tensor, size: int) -> torch.Tensor:
@@ -37,7 +38,7 @@ def evaluate(model, loader, layers=None, score_layer: str | None = None, lam: fl
     model : nn.Module
     loader : iterable of batches (dicts of ``image``, ``map``, ``has_map``, ``label``, ``index``)
     layers : list of str, optional
-        Layers of the ClickMe loss (default :func:`models.loss.attention_layers`).
+        Layers of the ClickMe loss (default :func:`models.layers.attention_layers`).
     score_layer : str, optional
         Layer whose map is scored (default the last of ``layers``).
     lam : float

@@ -10,43 +10,35 @@ stop training with an error naming the shard and the sample, which neither libra
 promises. Shards are written with the standard library's ``tarfile`` (fixed member metadata, so
 the same input gives the same bytes; ``webdataset.TarWriter`` stamps the current time).
 
-Per sample (key ``SSSSSS-PPPPPPP``: shard and position):
-
-=================  ===========================================================================
-member             content
-=================  ===========================================================================
-``<key>.jpg``      the JPEG bytes of the input, unchanged (``.png`` for other inputs: PNG bytes
-                   unchanged, other formats and raw TFRecord arrays encoded as lossless PNG)
-``<key>.map.png``  the human map (only when the image has one): 8-bit (default) or 16-bit
-                   grayscale PNG, without row filters (:func:`encode_map_png`), of
-                   ``q = round((map - map_offset) / map_scale)``,
-                   ``map_scale = (max - min) / 255`` (or / 65535); quantisation error <=
-                   ``map_scale / 2`` per pixel (a 256 x 256 map: ~11 kB at 8 bits)
-``<key>.json``     ``image_id``, ``label`` (-1: none), ``has_map``, ``map_offset``, ``map_scale``,
-                   ``index`` (shard x 10^7 + position: the seed of the image's crops)
-=================  ===========================================================================
-
-``DIR/index.json`` (``format`` = ``"clickme-shards/1"``) lists the shards with their sample and
-map counts, the class names and every skipped input with its reason; ``DIR/pack.jsonl`` is the
-done-list that makes packing resumable (one line per finished shard, written after the shard
-was renamed into place).
+The format (members per sample, the map PNG, ``index.json``) is described and read by
+:mod:`models.shard_format`; this module writes it (:func:`pack`) and streams it
+(:class:`ShardStream`).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import io
 import json
 import math
+import multiprocessing
 import tarfile
 from pathlib import Path
 
 import numpy as np
+import simplejpeg
 import torch
+from PIL import Image
 
+from clickme_analysis.archive import open_maps
 from clickme_analysis.errors import InputError
+from clickme_analysis.fileio import AppendLog, atomic_write, atomic_write_text, read_jsonl
+from clickme_analysis.progress import progress as progress_bar
+from models.augment import crop_params, quantise_map
+from models.decode import decode_image, decode_into, fit_map, is_jpeg
+from models.shard_format import FORMAT, INDEX, PNG_SIGNATURE, decode_map_png, encode_map_png, iter_shard, read_index
+from models.sources import list_samples, match_maps, tfrecord_records, tfrecord_source
 
-FORMAT = "clickme-shards/1"
-INDEX = "index.json"
 DONE_LIST = "pack.jsonl"
 POSITIONS = 10**7  # sample index = shard * POSITIONS + position
 
@@ -55,84 +47,10 @@ POSITIONS = 10**7  # sample index = shard * POSITIONS + position
 # writing
 # ----------------------------------------------------------------------------------------------
 def _png(array: np.ndarray) -> bytes:
-    from PIL import Image
-
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG", compress_level=6)
     return buffer.getvalue()
 
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def encode_map_png(q: np.ndarray) -> bytes:
-    """A quantised (H, W) uint8 or uint16 map as a grayscale PNG with no row filters.
-
-    Any PNG reader reads it; :func:`decode_map_png` reads it with one inflate and no per-row
-    unfiltering. zlib level 1 inflates twice as fast as level 6 for 10% more bytes. Together
-    about 4x faster to read than Pillow's filtered, level-6 PNGs, at the price of larger files
-    (a 256 x 256 ClickMe-like map, clicks blurred by a Gaussian: ~11 kB at 8 bits instead of
-    ~6; the JPEG beside it is ~20 kB).
-
-    Examples
-    --------
-    >>> q = np.arange(6, dtype=np.uint16).reshape(2, 3) * 1000
-    >>> bool((decode_map_png(encode_map_png(q)) == q).all())
-    True
-    """
-    import struct
-    import zlib
-
-    if q.ndim != 2 or q.dtype not in (np.uint8, np.uint16):
-        raise InputError(f"expected an (H, W) uint8 or uint16 map, got {q.dtype} {q.shape}")
-    height, width = q.shape
-    depth = 8 * q.dtype.itemsize
-    rows = np.zeros((height, 1 + width * q.dtype.itemsize), np.uint8)  # filter byte 0: none
-    rows[:, 1:] = q.astype(">u2").view(np.uint8) if depth == 16 else q
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    return (PNG_SIGNATURE + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)) + chunk(b"IEND", b""))
-
-
-def decode_map_png(raw: bytes, *, where: dict | None = None) -> np.ndarray:
-    """A grayscale PNG map as (H, W) uint8 or uint16.
-
-    The unfiltered form :func:`encode_map_png` writes (up to 2^26 pixels) is inflated directly,
-    never past the size its header gives (its zlib checksum still checked); any other PNG
-    (filtered, paletted, written by another tool, larger) goes through Pillow, which also
-    gives the located error for bytes that are not a PNG and refuses decompression bombs.
-    """
-    import struct
-    import zlib
-
-    from models.data import decode_image
-
-    if raw[:8] == PNG_SIGNATURE and raw[12:16] == b"IHDR" and len(raw) >= 33:
-        width, height, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", raw[16:29])
-        if color == 0 and interlace == 0 and depth in (8, 16) and width * height <= 1 << 26:
-            idat, pos = [], 33
-            while pos + 8 <= len(raw):
-                (length,), kind = struct.unpack(">I", raw[pos:pos + 4]), raw[pos + 4:pos + 8]
-                if kind == b"IDAT":
-                    idat.append(raw[pos + 8:pos + 8 + length])
-                elif kind == b"IEND":
-                    break
-                pos += 12 + length
-            stride = 1 + width * depth // 8
-            inflate = zlib.decompressobj()
-            try:  # never more than the header's size: a zlib bomb cannot take the memory
-                rows = np.frombuffer(inflate.decompress(b"".join(idat), height * stride), np.uint8)
-            except zlib.error:
-                rows = None
-            if rows is not None and rows.size == height * stride and inflate.eof:
-                rows = rows.reshape(height, stride)
-                if not rows[:, 0].any():
-                    pixels = rows[:, 1:]
-                    return pixels.view(">u2").astype(np.uint16) if depth == 16 else pixels
-    return decode_image(raw, gray=True, where=where)
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -150,15 +68,12 @@ def encode_sample(image, human, *, jpeg_quality: int = 0,
     Returns ``(extension, image_bytes, map_fields, map_png)``; raises InputError (the caller
     records it as a skip) when the image does not decode.
     """
-    from models.augment import quantise_map
-    from models.data import decode_image
-
     if isinstance(image, bytes | bytearray):
         pixels = decode_image(image)
         raw = bytes(image)
-        if raw[:3] == b"\xff\xd8\xff":
+        if is_jpeg(raw):
             ext, data = "jpg", raw
-        elif raw[:8] == b"\x89PNG\r\n\x1a\n":
+        elif raw[:8] == PNG_SIGNATURE:
             ext, data = "png", raw
         else:
             ext, data = "png", _png(pixels)
@@ -168,8 +83,6 @@ def encode_sample(image, human, *, jpeg_quality: int = 0,
             raise InputError(f"expected an (H, W, 3) uint8 image, got {pixels.dtype} {pixels.shape}")
         ext, data = "png", _png(pixels)
     if jpeg_quality and ext != "jpg":
-        import simplejpeg
-
         ext, data = "jpg", simplejpeg.encode_jpeg(np.ascontiguousarray(pixels), quality=jpeg_quality)
     fields = {"has_map": human is not None, "map_offset": 0.0, "map_scale": 0.0}
     map_png = None
@@ -182,8 +95,6 @@ def encode_sample(image, human, *, jpeg_quality: int = 0,
 
 def _job_samples(job: dict, maps):
     """(image_id, image bytes or array, label, map or None, skip reason or None) of one job."""
-    from models.data import tfrecord_records
-
     if job["kind"] == "tfrecord":
         for image_id, image, label, heatmap in tfrecord_records(job["path"], decode=False):
             yield image_id, image, label, heatmap, None
@@ -203,9 +114,6 @@ def _job_samples(job: dict, maps):
 def write_shard(job: dict, out: str, maps_path: str | None, jpeg_quality: int = 0,
                 map_bits: int = 8) -> dict:
     """Write one shard (atomically) and return its done-list record."""
-    from clickme_analysis.archive import open_maps
-    from clickme_analysis.fileio import atomic_write
-
     name = f"shard-{job['shard']:06d}.tar"
     skipped, n_samples, n_maps, labels = [], 0, 0, []
     maps = open_maps(maps_path) if maps_path else None
@@ -242,9 +150,7 @@ def write_shard(job: dict, out: str, maps_path: str | None, jpeg_quality: int = 
 
 def _jobs(source: Path, maps: str | None, label_column: str, shard_size: int):
     """The shard jobs of a source and its class names."""
-    from models.data import list_samples, match_maps, tfrecord_files
-
-    files = tfrecord_files(source)
+    files = tfrecord_source(source)
     if files is not None:
         if maps:
             raise InputError("ClickMe TFRecords carry their own maps; --maps is for folders and "
@@ -252,8 +158,6 @@ def _jobs(source: Path, maps: str | None, label_column: str, shard_size: int):
         return [{"shard": i, "kind": "tfrecord", "path": str(f)} for i, f in enumerate(files)], []
     samples, classes = list_samples(source, label_column)
     if maps:
-        from clickme_analysis.archive import open_maps
-
         with open_maps(maps) as source_maps:
             match_maps(source_maps, [s.image_id for s in samples], maps)
     rows = [(s.image_id, str(s.image), int(s.label)) for s in samples]
@@ -268,8 +172,9 @@ def pack(source, out, *, maps=None, label_column: str = "label", shard_size: int
     Parameters
     ----------
     source : str or os.PathLike
-        Anything :func:`models.data.load_samples` reads: an image folder, a CSV manifest, a
-        ClickMe TFRecord file or folder (either layout; one shard per TFRecord file).
+        Anything :func:`models.sources.load_samples` reads: an image folder, a CSV manifest, a
+        ClickMe TFRecord file, folder or glob (either layout; one shard per TFRecord file, in
+        shard order: ``val-2`` before ``val-10``).
     out : str or os.PathLike
         Output folder (created). Rerun the same command after a kill: finished shards (in
         ``pack.jsonl``) are kept, the rest are written.
@@ -305,9 +210,6 @@ def pack(source, out, *, maps=None, label_column: str = "label", shard_size: int
     >>> index["n_samples"], [s["name"] for s in index["shards"]], index["classes"]
     (1, ['shard-000000.tar'], ['cat'])
     """
-    from clickme_analysis.fileio import AppendLog, atomic_write_text, read_jsonl
-    from clickme_analysis.progress import progress as bar
-
     if shard_size < 1 or shard_size >= POSITIONS:
         raise InputError(f"expected 1 <= shard_size < {POSITIONS}, got {shard_size}",
                          field="shard_size")
@@ -321,24 +223,41 @@ def pack(source, out, *, maps=None, label_column: str = "label", shard_size: int
                "label_column": label_column, "shard_size": shard_size, "jpeg_quality": jpeg_quality,
                "map_bits": map_bits}
     out.mkdir(parents=True, exist_ok=True)
-    done = {}
-    if (out / DONE_LIST).exists():
-        records = [r for _, r in read_jsonl(out / DONE_LIST, partial_last_ok=True)]
-        if records and records[0].get("options") != options:
-            raise InputError(f"this folder holds shards packed with other options "
-                             f"({records[0].get('options')}); pack into a new folder",
-                             path=out / DONE_LIST, field="options")
-        done = {r["shard"]: r for r in records[1:] if (out / r["shard"]).is_file()}
+    done = _finished_shards(out, options)
     with AppendLog(out / DONE_LIST) as log:
         if log.n_existing == 0:
             log.append(json.dumps({"options": options}, sort_keys=True))
         pending = [j for j in jobs if f"shard-{j['shard']:06d}.tar" not in done]
         args = (str(out), options["maps"] or None, jpeg_quality, map_bits)
-        for record in bar(_run(pending, args, workers), enabled=progress, total=len(pending),
-                          desc="pack", unit="shard"):
+        for record in progress_bar(_run(pending, args, workers), enabled=progress,
+                                   total=len(pending), desc="pack", unit="shard"):
             log.append(json.dumps(record, sort_keys=True))
             done[record["shard"]] = record
-    shards = [done[f"shard-{j['shard']:06d}.tar"] for j in jobs]
+    index = _index([done[f"shard-{j['shard']:06d}.tar"] for j in jobs], classes, map_bits)
+    if not index["n_samples"]:
+        raise InputError(f"no sample could be packed ({len(index['skipped'])} skipped, first: "
+                         f"{index['skipped'][:1]})", path=source)
+    atomic_write_text(out / INDEX, json.dumps(index, indent=1, sort_keys=True) + "\n")
+    return index
+
+
+def _finished_shards(out: Path, options: dict) -> dict:
+    """The done-list records of the shards already in ``out`` (a resumed run), by shard name.
+
+    A done-list written with other options is an error: the shards would not fit together.
+    """
+    if not (out / DONE_LIST).exists():
+        return {}
+    records = [r for _, r in read_jsonl(out / DONE_LIST, partial_last_ok=True)]
+    if records and records[0].get("options") != options:
+        raise InputError(f"this folder holds shards packed with other options "
+                         f"({records[0].get('options')}); pack into a new folder",
+                         path=out / DONE_LIST, field="options")
+    return {r["shard"]: r for r in records[1:] if (out / r["shard"]).is_file()}
+
+
+def _index(shards: list[dict], classes: list[str], map_bits: int) -> dict:
+    """The ``index.json`` of a packed folder from its shards' done-list records, in order."""
     index = {"format": FORMAT, "n_samples": sum(s["n_samples"] for s in shards),
              "n_maps": sum(s["n_maps"] for s in shards), "classes": classes,
              "shards": [{"name": s["shard"], "n_samples": s["n_samples"], "n_maps": s["n_maps"]}
@@ -347,10 +266,6 @@ def pack(source, out, *, maps=None, label_column: str = "label", shard_size: int
              "map_encoding": f"png{map_bits}: map = map_offset + q * map_scale"}
     ranges = [s["label_range"] for s in shards if s.get("label_range")]
     index["label_range"] = [min(r[0] for r in ranges), max(r[1] for r in ranges)] if ranges else [-1, -1]
-    if not index["n_samples"]:
-        raise InputError(f"no sample could be packed ({len(index['skipped'])} skipped, first: "
-                         f"{index['skipped'][:1]})", path=source)
-    atomic_write_text(out / INDEX, json.dumps(index, indent=1, sort_keys=True) + "\n")
     return index
 
 
@@ -360,9 +275,6 @@ def _run(jobs: list[dict], args: tuple, workers: int):
         for job in jobs:
             yield write_shard(job, *args)
         return
-    import concurrent.futures
-    import multiprocessing
-
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
         futures = [pool.submit(write_shard, job, *args) for job in jobs]
@@ -373,121 +285,6 @@ def _run(jobs: list[dict], args: tuple, workers: int):
 # ----------------------------------------------------------------------------------------------
 # reading
 # ----------------------------------------------------------------------------------------------
-def read_index(folder) -> dict:
-    """The ``index.json`` of a packed folder (checked)."""
-    folder = Path(folder)
-    path = folder / INDEX
-    if not path.is_file():
-        raise InputError(f"not a packed folder (no {INDEX}; make one with `clickme pack`)",
-                         path=folder)
-    try:
-        index = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise InputError(f"cannot read the shard index: {err}", path=path) from None
-    if not isinstance(index, dict) or index.get("format") != FORMAT:
-        raise InputError(f"expected format {FORMAT!r}", path=path, field="format")
-    return index
-
-
-def is_packed(path) -> bool:
-    """Whether ``path`` is a folder written by :func:`pack`."""
-    return (Path(path) / INDEX).is_file()
-
-
-def _tar_number(field: bytes) -> int:
-    """A tar header number: octal text, or GNU base-256 (first byte 0x80)."""
-    if field[:1] == b"\x80":
-        return int.from_bytes(field[1:], "big")
-    text = field.split(b"\0", 1)[0].strip()
-    try:
-        return int(text, 8) if text else 0
-    except ValueError:
-        raise tarfile.ReadError(f"not a tar header (number field {bytes(field)!r})") from None
-
-
-def _tar_files(fh, length: int | None = None):
-    """``(name, bytes)`` of each regular file of a tar stream, in order.
-
-    Reads the POSIX ustar layout that :func:`pack` writes, plus pax (``x``) and GNU long-name
-    (``L``) headers, so a shard rewritten by another tar tool still reads; links, folders and
-    global headers are skipped. Every header's checksum is checked. This replaces
-    :mod:`tarfile` on the training path (about 5x less time per sample, which has three
-    members); the shards stay plain tar files that any tool reads. ``length``: the stream's
-    size in bytes, when known (a member said to be longer than what is left is an error before
-    anything is read).
-    """
-    extended: dict[str, bytes] = {}
-    position = 0
-    while True:
-        header = fh.read(512)
-        if not header.strip(b"\0"):  # end-of-archive block, or the end of the file
-            return
-        if len(header) < 512:
-            raise tarfile.ReadError("truncated header")
-        stored = _tar_number(header[148:156])
-        unsigned = sum(header) - sum(header[148:156]) + 256
-        if stored != unsigned and stored != unsigned - 256 * sum(
-                b > 127 for b in header[:148] + header[156:]):  # some old tars sum signed bytes
-            raise tarfile.ReadError("bad header checksum")
-        name = header[:100].split(b"\0", 1)[0]
-        if header[257:262] == b"ustar" and header[345:346] != b"\0":
-            name = header[345:500].split(b"\0", 1)[0] + b"/" + name
-        kind = header[156:157]
-        size = int(extended.get("size", _tar_number(header[124:136])))
-        position += 512
-        if length is not None and size > length - position:
-            raise tarfile.ReadError(f"member {name.decode(errors='replace')} truncated (its "
-                                    f"header says {size} bytes, {length - position} are left)")
-        data = fh.read(size)
-        if len(data) < size:
-            raise tarfile.ReadError(f"member {name.decode(errors='replace')} truncated")
-        fh.read(-size % 512)
-        position += size + -size % 512
-        if kind == b"x":  # pax: "<length> <key>=<value>\n" records for the next member
-            for record in data.split(b"\n"):
-                key, _, value = record.partition(b" ")[2].partition(b"=")
-                if key in (b"path", b"size"):
-                    extended[key.decode()] = value
-            continue
-        if kind == b"L":  # GNU long name of the next member
-            extended["path"] = data.split(b"\0", 1)[0]
-            continue
-        name = extended.pop("path", name)
-        extended.clear()
-        if kind in (b"0", b"\0", b"7"):
-            yield name.decode("utf-8", "surrogateescape"), data
-
-
-def iter_shard(path, expected: int | None = None):
-    """The samples of one shard, as dicts of member extension -> bytes, with located errors.
-
-    A truncated or corrupt shard raises :class:`InputError` naming the shard and the last
-    sample read (``expected``: the sample count of the index, checked at the end).
-    """
-    path = Path(path)
-    current, key, count = {}, None, 0
-    try:
-        with open(path, "rb", buffering=1 << 20) as fh:
-            for name, data in _tar_files(fh, path.stat().st_size):
-                stem, _, ext = name.rsplit("/", 1)[-1].partition(".")
-                if stem != key:
-                    if current:
-                        yield key, current
-                        count += 1
-                    current, key = {}, stem
-                current[ext] = data
-    except (tarfile.TarError, OSError, ValueError) as err:
-        where = f"after sample {key}" if key else "at its start"
-        raise InputError(f"corrupt or truncated shard {path.name} {where}: {err}",
-                         path=path) from None
-    if current:
-        yield key, current
-        count += 1
-    if expected is not None and count != expected:
-        raise InputError(f"truncated shard {path.name}: expected {expected} samples, read "
-                         f"{count} (last sample {key})", path=path)
-
-
 def _metadata(key: str, parts: dict, shard: Path) -> tuple[bytes, dict, dict]:
     """The image bytes and metadata of one sample, and where it is (for errors)."""
     where = {"path": shard, "field": key}
@@ -505,9 +302,6 @@ def _metadata(key: str, parts: dict, shard: Path) -> tuple[bytes, dict, dict]:
 
 def _decode_map(parts: dict, meta: dict, shard: Path, key: str, where: dict, out: np.ndarray) -> None:
     """Write the sample's quantised map into ``out`` (R, R) uint16 (resized when needed)."""
-    from models.augment import quantise_map
-    from models.data import fit_map
-
     if "map.png" not in parts:
         raise InputError(f"shard {shard.name}, sample {key}: has_map but no map member", **where)
     q = decode_map_png(parts["map.png"], where=where)
@@ -673,9 +467,6 @@ class ShardStream(torch.utils.data.IterableDataset):
 
     def _collate(self, pending: list) -> dict:
         """Decode samples straight into the arrays of one batch."""
-        from models.augment import crop_params
-        from models.data import decode_into
-
         n, size = len(pending), self.resize
         images = np.empty((n, size, size, 3), np.uint8) if self.decode else None
         maps = np.zeros((n, size, size), np.uint16)

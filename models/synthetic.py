@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from clickme_analysis.errors import InputError
+from models.sources import Sample
 
 #: 5x5 glyphs, one per class: horizontal bar, vertical bar, diagonal, anti-diagonal, plus, ring.
 GLYPHS = np.array([
@@ -86,9 +87,7 @@ def synthetic_task(n_images: int, image_size: int = 40, n_classes: int = 4,
 
 
 def synthetic_samples(n_images: int, seed: int = 0, **options) -> list:
-    """The task as :class:`models.data.Sample` objects (for :class:`models.data.PairedDataset`)."""
-    from models.data import Sample
-
+    """The task as :class:`models.sources.Sample` objects (for :class:`models.data.PairedDataset`)."""
     task = synthetic_task(n_images, seed=seed, **options)
     return [Sample(f"synthetic-{seed}-{i}", task["images"][i], int(task["labels"][i]),
                    task["maps"][i]) for i in range(n_images)]

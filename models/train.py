@@ -8,7 +8,7 @@ the training device (:func:`models.augment.augment_batch`). Rank 0 validates, lo
 checkpoints, atomically (:func:`clickme_analysis.fileio.atomic_write`), after every epoch and on
 SIGTERM (at the next step boundary). ``resume=True`` continues from ``last.pt`` to the same
 result as an uninterrupted run: batch order, crops and flips are functions of (seed, epoch).
-Checkpoints hold tensors and plain values only and are read with ``weights_only=True``.
+Checkpoints (:mod:`models.checkpoint`) hold tensors and plain values only, read with ``weights_only=True``.
 """
 
 from __future__ import annotations
@@ -28,13 +28,20 @@ import torch
 from torch import nn
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.fileio import AppendLog, atomic_write_text
+from clickme_analysis.progress import progress
 from clickme_analysis.reliability import PAPER_CEILING
+from models.attention import GALA
+from models.augment import augment_batch
+from models.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from models.config import TrainConfig
+from models.data import collate_decoded, datasets_from_config, make_dataset
 from models.explain import autocast
-from models.loss import attention_layers, clickme_loss, record_layers
-from models.score import evaluate, map_alignment
+from models.layers import attention_layers, record_layers
+from models.loss import clickme_loss
+from models.resnet import build_model
+from models.score import evaluate, map_alignment, score_model
 
-CHECKPOINT_FORMAT = "clickme-models-checkpoint/1"
 STEP_COLUMNS = ["epoch", "step", "lr", "loss", "cross_entropy", "attention", "images_per_s",
                 "data_wait"]
 EPOCH_COLUMNS = ["epoch", "split", "loss", "cross_entropy", "attention", "accuracy",
@@ -76,8 +83,6 @@ def learning_rate(config: TrainConfig, epoch: float, world: int = 1) -> float:
 
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """SGD with Nesterov momentum; no weight decay on GALA's per-channel ``a`` and ``m``."""
-    from models.attention import GALA
-
     scalars = {id(p) for m in model.modules() if isinstance(m, GALA) for p in (m.a, m.m)}
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [{"params": [p for p in params if id(p) not in scalars],
@@ -85,67 +90,6 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
               {"params": [p for p in params if id(p) in scalars], "weight_decay": 0.0}]
     return torch.optim.SGD([g for g in groups if g["params"]], lr=config.lr,
                            momentum=config.momentum, nesterov=config.nesterov)
-
-
-# ----------------------------------------------------------------------------------------------
-# checkpoints
-# ----------------------------------------------------------------------------------------------
-def save_checkpoint(path, state: dict) -> None:
-    """Write a checkpoint atomically (tensors and plain values only)."""
-    from clickme_analysis.fileio import atomic_write
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path) as fh:
-        torch.save({"format": CHECKPOINT_FORMAT, **state}, fh)
-
-
-def load_checkpoint(path) -> dict:
-    """Read a checkpoint written by :func:`save_checkpoint`, refusing anything that could run code.
-
-    ``torch.load(weights_only=True)``: only tensors, numbers, strings and containers unpickle;
-    a checkpoint holding any other object is refused with an :class:`InputError` before that
-    object is built.
-    """
-    import pickle
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("checkpoint not found", path=path)
-    with open(path, "rb") as fh:
-        start = fh.read(16)
-    if not (start.startswith(b"PK\x03\x04") or start.startswith(b"\x80")):  # torch.save: zip, or legacy pickle
-        raise InputError(f"expected a torch checkpoint (a file written by torch.save), got one starting {start!r}",
-                         path=path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InputError("refused: the checkpoint holds objects other than tensors and plain "
-                         f"values, which could run code when loaded ({first[:200]})",
-                         path=path) from None
-    except Exception as err:  # torch raises many types on a corrupt file
-        raise InputError(f"cannot read checkpoint: {err}", path=path) from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise InputError(f"expected a {CHECKPOINT_FORMAT} checkpoint", path=path, field="format")
-    return state
-
-
-def model_from_checkpoint(path, device="cpu") -> tuple[nn.Module, TrainConfig]:
-    """Rebuild the network of a checkpoint (``last.pt`` or ``best.pt``) with its weights."""
-    from models.config import config_from_dict
-    from models.resnet import build_model
-
-    state = load_checkpoint(path)
-    try:
-        config = config_from_dict(state["config"])
-    except (KeyError, TypeError, InputError) as err:
-        raise InputError(f"the checkpoint's configuration is not valid: {err}", path=path,
-                         field="config") from None
-    model = build_model(config.arch, config.num_classes, config.gala_variant,
-                        config.gala_reduction, config.tiny_width)
-    model.load_state_dict(state["model"])
-    return model.to(device).eval(), config
 
 
 @dataclass
@@ -223,71 +167,6 @@ def _agree(flag: bool, world: int, device) -> bool:
 # ----------------------------------------------------------------------------------------------
 # data
 # ----------------------------------------------------------------------------------------------
-def _packed(spec: str) -> bool:
-    from models.shards import is_packed
-
-    return bool(spec) and spec != "synthetic" and is_packed(spec)
-
-
-def _samples(config: TrainConfig, spec: str, maps: str, train: bool):
-    from models.data import load_samples
-    from models.synthetic import synthetic_samples
-
-    if spec == "synthetic":
-        n = config.synthetic_train if train else config.synthetic_val
-        return synthetic_samples(n, seed=config.seed * 1000 + (1 if train else 2),
-                                 image_size=config.image_size, n_classes=config.num_classes)
-    return load_samples(spec, maps or None, config.label_column)[0]
-
-
-def make_dataset(config: TrainConfig, spec: str, maps: str = "", train: bool = False):
-    """A :class:`models.data.PairedDataset` of ``spec`` with ``config``'s transforms.
-
-    ``spec`` is a path (see :func:`models.data.load_samples`; a packed folder is read into
-    memory: for small evaluation sets) or ``"synthetic"`` (the synthetic task:
-    ``synthetic_train`` training images, or ``synthetic_val`` held-out ones from another seed).
-    """
-    from models.data import PairedDataset
-
-    return PairedDataset(_samples(config, spec, maps, train), train, config.image_size,
-                         config.resize, config.blur_size, config.map_source, seed=config.seed)
-
-
-def data_source(config: TrainConfig, spec: str, maps: str = "", train: bool = False,
-                rank: int = 0, world: int = 1):
-    """Decoded batches of ``spec``: a :class:`models.shards.ShardStream` for a packed folder
-    (streamed), else a :class:`models.data.SampleDataset` (in memory)."""
-    from models.data import SampleDataset
-    from models.shards import ShardStream
-
-    if _packed(spec):
-        if maps:
-            raise InputError("a packed folder holds its maps; pack with --maps instead",
-                             path=maps, field="maps")
-        return ShardStream(spec, config.batch_size, train=train, image_size=config.image_size,
-                           resize=config.resize, seed=config.seed, rank=rank if train else 0,
-                           world=world if train else 1, shuffle_buffer=config.shuffle_buffer,
-                           decode=config.decode == "workers")
-    return SampleDataset(_samples(config, spec, maps, train), train, config.image_size,
-                         config.resize, config.seed)
-
-
-def datasets_from_config(config: TrainConfig, rank: int = 0, world: int = 1):
-    """The (train, val) data of a configuration (val is None without ``config.val``).
-
-    Train: a :class:`models.shards.ShardStream` (packed folder) or a
-    :class:`models.data.SampleDataset`; val: a stream or a :class:`models.data.PairedDataset`.
-    """
-    if not config.train:
-        raise InputError("expected a training set", field="train")
-    val = None
-    if config.val and _packed(config.val):
-        val = data_source(config, config.val, config.val_maps or config.maps)
-    elif config.val:
-        val = make_dataset(config, config.val, config.val_maps or config.maps)
-    return data_source(config, config.train, config.maps, True, rank, world), val
-
-
 def _decoded(dataset):
     """The decoded-batch source of a dataset (a PairedDataset is unwrapped)."""
     return getattr(dataset, "decoded", dataset)
@@ -303,8 +182,6 @@ def _label_range(dataset) -> tuple[int, int]:
 def _loader(dataset, config: TrainConfig, device, epoch: int = 0, start: int = 0,
             rank: int = 0, world: int = 1, train: bool = True):
     """A DataLoader of decoded batches for one epoch, from batch ``start`` on."""
-    from models.data import collate_decoded
-
     pin = device.type == "cuda"
     if hasattr(dataset, "shards"):  # ShardStream
         dataset.set_epoch(epoch, start)
@@ -327,8 +204,6 @@ def _steps_per_epoch(dataset, config: TrainConfig, world: int) -> int:
 
 def augmented(loader, config: TrainConfig, device):
     """Batches of ``loader`` cropped, flipped, blurred and normalised on ``device``."""
-    from models.augment import augment_batch
-
     for batch in loader:
         yield augment_batch(batch, image_size=config.image_size, blur_size=config.blur_size,
                             map_source=config.map_source, device=device,
@@ -357,8 +232,6 @@ class _Log:
     def write(self, name: str, columns: list[str], row: dict, step: int) -> None:
         if not self.enabled:
             return
-        from clickme_analysis.fileio import AppendLog
-
         with AppendLog(self.out / name, header=",".join(columns)) as log:
             log.append(",".join(_cell(row.get(k, "")) for k in columns))
         if self.tensorboard is not None:
@@ -442,8 +315,6 @@ class _Run:
 
 
 def _build_model(config: TrainConfig) -> nn.Module:
-    from models.resnet import build_model
-
     with torch.random.fork_rng(devices=[]):  # initial weights from the seed, global RNG untouched
         torch.manual_seed(config.seed)
         model = build_model(config.arch, config.num_classes, config.gala_variant,
@@ -518,8 +389,6 @@ def _train_step(run: _Run, batch: dict, seen: dict, lr: float, amp_context) -> d
 def _train_epoch(run: _Run, epoch: int, seen: dict, stop: dict,
                  on_step: Callable[[int], None] | None) -> bool:
     """One epoch from ``run.state.batch`` on; False when stopped by SIGTERM (checkpoint saved)."""
-    from clickme_analysis.progress import progress
-
     config, state = run.config, run.state
     steps = _steps_per_epoch(run.train_set, config, run.world)
     loader = _loader(run.train_set, config, run.device, epoch, state.batch, run.rank, run.world)
@@ -583,7 +452,7 @@ def train(config: TrainConfig, datasets=None, resume: bool = False,
     ----------
     config : TrainConfig
     datasets : tuple (train, val), optional
-        Default :func:`datasets_from_config`. Either of
+        Default :func:`models.data.datasets_from_config`. Either of
         :class:`models.data.SampleDataset`, :class:`models.data.PairedDataset` or
         :class:`models.shards.ShardStream` (val may be None).
     resume : bool, default False
@@ -652,9 +521,6 @@ def sweep(config: TrainConfig, key: str, values: list, datasets=None, resume: bo
         One row per run: ``<key>, top1_err, fraction_human, ceiling, null_floor, rho_mean,
         p_value, top5_err, out`` (also written to ``<out>/sweep.csv``).
     """
-    from clickme_analysis.fileio import atomic_write_text
-    from models.score import score_model
-
     if not config.val and (datasets is None or datasets[1] is None):
         raise InputError("a sweep needs a validation set to score", field="val")
     rows = []

@@ -391,7 +391,7 @@ READERS = [
     Reader("game.read_game_labels", ".csv", _call("experiments.game.task:read_game_labels"), _seeds(LABELS_CSV)),
     Reader("design.load_manifest", ".csv", _call("experiments.design:load_manifest"), _seeds(MANIFEST_CSV)),
     Reader("design.load_assignment", ".csv", _call("experiments.design:load_assignment"), _seeds(ASSIGNMENT_CSV)),
-    Reader("models.load_samples manifest", ".csv", _call("models.data:load_samples"), _seeds(MANIFEST_CSV)),
+    Reader("models.load_samples manifest", ".csv", _call("models.sources:load_samples"), _seeds(MANIFEST_CSV)),
     _toml_reader("ExperimentConfig", _config("experiments.config:load_config"), "experiments.config:ExperimentConfig"),
     _toml_reader("GameConfig", _config("experiments.game.config:load_game_config"), "experiments.game.config:GameConfig"),
     _toml_reader("TrainConfig", _config("models.config:load_config"), "models.config:TrainConfig",

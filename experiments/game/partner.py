@@ -110,7 +110,7 @@ class ModelPartner:
     """
 
     def __init__(self, checkpoint, classes, top_k: int = 5, device: str = "cpu"):
-        from models.train import model_from_checkpoint
+        from models.checkpoint import model_from_checkpoint
 
         self.model, self.config = model_from_checkpoint(checkpoint, device=device)
         if len(classes) != self.config.num_classes:

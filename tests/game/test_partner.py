@@ -113,9 +113,9 @@ def _checkpoint(tmp_path, num_classes=3):
 
     import torch
 
+    from models.checkpoint import save_checkpoint
     from models.config import TrainConfig
     from models.resnet import build_model
-    from models.train import save_checkpoint
 
     config = TrainConfig(arch="tiny_resnet", num_classes=num_classes, tiny_width=4, image_size=24, resize=32)
     torch.manual_seed(0)
@@ -127,7 +127,7 @@ def _checkpoint(tmp_path, num_classes=3):
 def test_model_partner_answers_the_networks_top_k(tmp_path):
     import torch
 
-    from models.data import IMAGENET_MEAN, IMAGENET_STD
+    from models.augment import IMAGENET_MEAN, IMAGENET_STD
 
     path, model = _checkpoint(tmp_path)
     partner = ModelPartner(path, ["car", "cat", "dog"], top_k=2)

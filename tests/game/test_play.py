@@ -176,9 +176,9 @@ def test_abort_key_ends_the_session_cleanly(xdisplay, game_inputs, tmp_path, mon
 def test_cli_with_a_model_partner_window_free(demo_set, tmp_path):
     import dataclasses
 
+    from models.checkpoint import save_checkpoint
     from models.config import TrainConfig
     from models.resnet import build_model
-    from models.train import save_checkpoint
 
     root, _ = demo_set
     n_labels = pd.read_csv(root / "labels.csv")["label"].nunique()

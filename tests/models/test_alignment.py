@@ -13,7 +13,16 @@ from clickme_analysis.archive import open_maps, save_maps
 from clickme_analysis.cli import main
 from clickme_analysis.errors import InputError
 from clickme_analysis.reliability import PAPER_CEILING, PAPER_NULL, inter_rater_reliability
-from models import alignment as al
+from models.alignment import image_files
+from models.alignment_loading import LoadedModel, Preprocessing, load_timm_model, load_weights, read_state_dict
+from models.alignment_scoring import (
+    AlignmentOptions,
+    compare_maps,
+    human_reference,
+    resolve_labels,
+    score_alignment,
+    summarise_alignment,
+)
 
 timm = pytest.importorskip("timm")
 
@@ -50,9 +59,9 @@ def test_compare_maps_is_scipy_spearman_at_score_size():
     model = rng.integers(0, 3, (4, 8, 8)).astype(np.float32)  # ties
     human = rng.random((4, 8, 8)).astype(np.float32)
     expected = [spearmanr(a.ravel(), b.ravel())[0] for a, b in zip(model, human)]
-    assert np.allclose(al.compare_maps(model, human, score_size=8), expected)
+    assert np.allclose(compare_maps(model, human, score_size=8), expected)
     # resizing a constant-free monotone map keeps rank order on an upsampled grid
-    assert al.compare_maps(human[:1] * 3 + 1, human[:1], score_size=8)[0] == pytest.approx(1)
+    assert compare_maps(human[:1] * 3 + 1, human[:1], score_size=8)[0] == pytest.approx(1)
 
 
 def test_summary_alignment_is_rho_over_ceiling_with_ci():
@@ -60,7 +69,7 @@ def test_summary_alignment_is_rho_over_ceiling_with_ci():
                          "rho": [0.1, 0.2, 0.3, 0.4], "label": [0, 1, -1, 1],
                          "top1_correct": [True, False, False, True],
                          "top5_correct": [True, True, False, True]})
-    s = al.summarise_alignment(rows, {"ceiling": 0.5, "null": 0.1, "source": "t"}, n_boot=200).iloc[0]
+    s = summarise_alignment(rows, {"ceiling": 0.5, "null": 0.1, "source": "t"}, n_boot=200).iloc[0]
     assert s["rho_mean"] == pytest.approx(0.25) and s["alignment"] == pytest.approx(0.5)
     assert s["top1_accuracy"] == pytest.approx(2 / 3) and s["top5_accuracy"] == pytest.approx(1)
     assert s["alignment_ci_low"] < 0.5 < s["alignment_ci_high"]
@@ -69,19 +78,19 @@ def test_summary_alignment_is_rho_over_ceiling_with_ci():
 
 
 def test_human_reference_from_clicks_and_paper():
-    paper = al.human_reference()
+    paper = human_reference()
     assert (paper["ceiling"], paper["null"]) == (PAPER_CEILING, PAPER_NULL)
     rng = np.random.default_rng(2)
     clicks = pd.DataFrame([{"image_id": f"im{i}", "participant_id": f"p{p}", "x": x, "y": y}
                            for i in range(4) for p in range(3)
                            for x, y in rng.integers(0, 64, (5, 2))])
-    ref = al.human_reference(clicks, [f"im{i}" for i in range(4)], seed=3)
+    ref = human_reference(clicks, [f"im{i}" for i in range(4)], seed=3)
     table = inter_rater_reliability(clicks, n_images=None, seed=3)
     assert ref["ceiling"] == pytest.approx(table.loc[table["distribution"] == "human", "rho"].mean())
     assert ref["null"] == pytest.approx(table.loc[table["distribution"] == "null", "rho"].mean())
     assert "click logs" in ref["source"]
     with pytest.raises(InputError, match="none of"):
-        al.human_reference(clicks, ["other"])
+        human_reference(clicks, ["other"])
 
 
 def test_timm_cli_writes_tables_and_archives_metrics_can_score(images, tmp_path):
@@ -180,19 +189,19 @@ def test_psychophysics_readout_on_a_stimulus_set(tmp_path):
 
 def test_bad_models(tmp_path, images, capsys):
     with pytest.raises(InputError, match="close matches: resnet50"):
-        al.load_timm_model("resnet5O", tmp_path / "x.pth")
+        load_timm_model("resnet5O", tmp_path / "x.pth")
     weights = _timm_weights(tmp_path, "resnet18")
     with pytest.raises(InputError, match=r"keys missing from the file \(first: layer1.2"):
-        al.load_timm_model("resnet34", weights)
+        load_timm_model("resnet34", weights)
     bad = tmp_path / "bad.pth"
     torch.save({"fc.weight": torch.zeros(3, 512)}, bad)
     with pytest.raises(InputError, match=r"of another shape \(first: fc.weight \(file \(3, 512\)"):
-        al.load_weights(timm.create_model("resnet18", pretrained=False), {**timm.create_model(
+        load_weights(timm.create_model("resnet18", pretrained=False), {**timm.create_model(
             "resnet18", pretrained=False).state_dict(), "fc.weight": torch.zeros(3, 512)}, bad)
     pickled = tmp_path / "pickled.pth"
     torch.save({"w": object()}, pickled)  # not loadable without running pickle code
     with pytest.raises(InputError, match="weights_only"):
-        al.read_state_dict(pickled)
+        read_state_dict(pickled)
     args = ["--images", str(images / "images"), "--maps", str(images / "maps.npz"), "--input-size", "32",
             "--out", str(tmp_path / "o")]
     assert _run(["--timm", f"resnet18={weights}", "--method", "LayerGradCam", "--layer", "layer9", *args]) == 2
@@ -214,11 +223,11 @@ def test_bad_models(tmp_path, images, capsys):
 
 
 def test_labels_resolve_imagenet_names_and_ids():
-    assert al.resolve_labels({"a": "n01440764", "b": "Tabby", "c": "3"}, 1000) == {"a": 0, "b": 281, "c": 3}
+    assert resolve_labels({"a": "n01440764", "b": "Tabby", "c": "3"}, 1000) == {"a": 0, "b": 281, "c": 3}
     with pytest.raises(InputError, match="no ImageNet class"):
-        al.resolve_labels({"a": "unicorn"}, 1000, path="l.csv", lines={"a": 2})
+        resolve_labels({"a": "unicorn"}, 1000, path="l.csv", lines={"a": 2})
     with pytest.raises(InputError, match="expected a class index"):
-        al.resolve_labels({"a": "cat"}, 4)
+        resolve_labels({"a": "cat"}, 4)
 
 
 def test_vit_gradcam_without_spatial_layer_is_a_located_error():
@@ -232,12 +241,39 @@ def test_vit_gradcam_without_spatial_layer_is_a_located_error():
 def test_bf16_autocast_maps_track_float32(images):
     """--amp bf16 (allowed for saliency-type methods) changes maps by rounding only."""
     weights_model = timm.create_model("resnet18", pretrained=False).eval()
-    model = al.LoadedModel("r18", "timm", weights_model, al.Preprocessing((32, 32)), 1000, "memory")
-    files = al.image_files(images / "images")
+    model = LoadedModel("r18", "timm", weights_model, Preprocessing((32, 32)), 1000, "memory")
+    files = image_files(images / "images")
     with open_maps(images / "maps.npz") as maps:
-        rows = {amp: al.score_alignment([model], files, maps, options=al.AlignmentOptions(
+        rows = {amp: score_alignment([model], files, maps, options=AlignmentOptions(
             methods=("saliency", "layer_gradcam", "integrated_gradients"), amp=amp, n_steps=2,
             n_boot=10, progress=False))[0] for amp in ("none", "bf16")}
     assert np.allclose(rows["none"]["rho"], rows["bf16"]["rho"], atol=0.1)
     ig = rows["none"]["method"] == "integrated_gradients"  # path methods stay in float32
     assert np.array_equal(rows["none"].loc[ig, "rho"], rows["bf16"].loc[ig, "rho"])
+
+
+def test_archive_maps_are_resized_with_antialiasing():
+    """A model map larger than the human map is shrunk with antialiasing: a one-pixel peak
+    between the sampling points of plain bilinear interpolation is kept, at its place."""
+    from models.alignment_scoring import _resize_to
+
+    saliency = np.zeros((64, 64), np.float32)
+    saliency[1, 1] = 1.0  # plain bilinear 64 -> 8 samples rows/columns 3-4, 11-12, ...: misses it
+    small = _resize_to(saliency, (8, 8))
+    assert small.shape == (8, 8) and small[0, 0] > 0 and np.unravel_index(small.argmax(), small.shape) == (0, 0)
+    reference = torch.nn.functional.interpolate(torch.from_numpy(saliency)[None, None], size=(8, 8),
+                                                mode="bilinear", align_corners=False, antialias=True)
+    np.testing.assert_allclose(small, reference[0, 0].numpy(), rtol=1e-6)
+    assert _resize_to(np.ones((4, 4), np.float32), (16, 16)).min() == 1.0  # upsampling unchanged
+
+
+def test_loading_a_model_imports_no_training_code(tmp_path):
+    """``clickme alignment --checkpoint``, the game's model partner: checkpoints load through
+    models.checkpoint, without the training loop or the loss."""
+    import subprocess
+    import sys
+
+    code = ("import sys, models.alignment_loading, experiments.game.partner, models.checkpoint\n"
+            "print(sorted(m for m in ('models.train', 'models.loss', 'models.score') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
+from clickme_analysis.errors import InputError
 from models.attention import GALA, SqueezeExcite, gala
-from models.loss import record_layers
+from models.layers import record_layers
 
 
 def n_params(module):
@@ -57,9 +58,9 @@ def test_authors_variant_switches():
 
 
 def test_bad_options_raise():
-    with pytest.raises(ValueError, match="squash"):
+    with pytest.raises(InputError, match="squash"):
         GALA(8, squash="relu")
-    with pytest.raises(ValueError, match="variant"):
+    with pytest.raises(InputError, match="variant"):
         gala("tensorflow")
 
 

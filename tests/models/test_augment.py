@@ -8,7 +8,8 @@ from scipy import ndimage
 
 from clickme_analysis.maps import bounding_box_map
 from models.augment import augment_batch, bounding_boxes, box_blur, crop_batch, decode_on_device, quantise_map
-from models.data import collate_decoded, decode_image, decoded_item, eval_transform
+from models.data import collate_decoded, decoded_item, eval_transform
+from models.decode import decode_image
 
 
 @pytest.mark.parametrize("size", [1, 4, 5, 49])

@@ -6,7 +6,9 @@ import torch
 from PIL import Image
 
 from clickme_analysis.errors import InputError
-from models.data import IMAGENET_MEAN, IMAGENET_STD, PairedDataset, Sample, load_samples
+from models.augment import IMAGENET_MEAN, IMAGENET_STD
+from models.data import PairedDataset
+from models.sources import Sample, load_samples
 
 
 def write_png(path, array):

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from clickme_analysis.errors import InputError
-from models.loss import attention_layers, attention_map, clickme_loss, map_distance, record_layers, resize_maps
+from models.layers import attention_layers, record_layers
+from models.loss import attention_map, clickme_loss, map_distance, resize_maps
 from models.resnet import build_model
 
 VOLUME = torch.tensor([[[[3., 0.], [0., 0.]], [[4., 0.], [0., 0.]]]])  # L2 over channels: 5 at (0, 0)

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from clickme_analysis.errors import InputError
 from models.attention import GALA, SqueezeExcite
 from models.resnet import ResNet, build_model
 
@@ -61,9 +62,9 @@ def test_tiny_forward_backward():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="arch"):
+    with pytest.raises(InputError, match="arch"):
         build_model("vgg16")
-    with pytest.raises(ValueError, match="differ"):
+    with pytest.raises(InputError, match="differ"):
         ResNet(depths=(1, 1), widths=(8,))
-    with pytest.raises(ValueError, match="attn_layers"):
+    with pytest.raises(InputError, match="attn_layers"):
         ResNet(depths=(1,), widths=(8,), attn_layers=[None, None])

@@ -11,7 +11,9 @@ import torch
 from PIL import Image
 
 from clickme_analysis.errors import InputError
-from models.shards import ShardStream, iter_shard, pack, read_index
+from models.shard_format import iter_shard, read_index
+from models.shards import ShardStream, pack
+from models.sources import load_samples
 
 
 def make_folder(root, n_per_class=6, size=32, classes=("cat", "dog"), seed=0):
@@ -136,6 +138,28 @@ def test_pack_tfrecords_of_both_layouts(tmp_path):
         pack(tmp_path / "a", tmp_path / "sc", maps=tmp_path / "x.npz", progress=False)
 
 
+def test_pack_takes_a_glob_of_tfrecords_in_shard_order(tmp_path):
+    """The README's promise: ``clickme pack clickme/val/val-*.tfrecords``; val-2 before val-10."""
+    from clickme_analysis.tfrecord import write_tfrecord
+
+    heat = np.ones((256, 256, 1), np.float32)
+    (tmp_path / "val").mkdir()
+    for shard in (10, 2, 1):  # label = shard number, one record each
+        write_tfrecord(tmp_path / "val" / f"val-{shard}.tfrecords", [
+            {"image": np.zeros((256, 256, 3), np.float32).tobytes(), "heatmap": heat.tobytes(),
+             "label": shard, "click_count": 1}])
+    labels = []
+    for source, out in ((tmp_path / "val", "folder"), (str(tmp_path / "val" / "val-*.tfrecords"), "glob")):
+        index = pack(source, tmp_path / out, progress=False)
+        labels.append([json.loads(next(iter_shard(tmp_path / out / s["name"]))[1]["json"])["label"]
+                       for s in index["shards"]])
+    assert labels == [[1, 2, 10], [1, 2, 10]]
+    samples, _ = load_samples(str(tmp_path / "val" / "val-1*.tfrecords"))
+    assert [s.label for s in samples] == [1, 10]
+    with pytest.raises(InputError, match="found none"):
+        pack(str(tmp_path / "val" / "train-*.tfrecords"), tmp_path / "none", progress=False)
+
+
 def test_webdataset_reads_the_shards(folder):
     import webdataset as wds
 
@@ -230,7 +254,7 @@ def test_too_few_shards_for_the_processes(shards):
 
 
 def test_a_packed_folder_reads_back_into_memory_for_scoring(folder):
-    from models.data import PairedDataset, load_samples
+    from models.data import PairedDataset
 
     root, maps = folder
     pack(root / "images", root / "s", maps=root / "maps.npz", shard_size=5, progress=False,
@@ -248,12 +272,13 @@ def test_map_pngs_read_by_pillow_and_pillows_read_by_the_fast_reader(dtype):
     import io
     from unittest import mock
 
-    from models.shards import _png, decode_map_png, encode_map_png
+    from models.shard_format import decode_map_png, encode_map_png
+    from models.shards import _png
 
     q = np.random.default_rng(3).integers(0, np.iinfo(dtype).max, (37, 53)).astype(dtype)
     ours = encode_map_png(q)
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(ours))), q)  # a standard PNG
-    with mock.patch("models.data.decode_image", side_effect=AssertionError("Pillow used")):
+    with mock.patch("models.shard_format.decode_image", side_effect=AssertionError("Pillow used")):
         assert np.array_equal(decode_map_png(ours), q)  # the one-inflate path
     assert np.array_equal(decode_map_png(_png(q)), q)  # filtered PNGs: through Pillow
     damaged = ours[:40] + bytes([ours[40] ^ 0xFF]) + ours[41:]
@@ -265,7 +290,7 @@ def test_map_png_bombs_are_refused_or_read_no_further_than_their_header():
     import struct
     import zlib
 
-    from models.shards import PNG_SIGNATURE, decode_map_png
+    from models.shard_format import PNG_SIGNATURE, decode_map_png
 
     def png(width, height, idat):
         def chunk(kind, data):
@@ -283,7 +308,7 @@ def test_map_png_bombs_are_refused_or_read_no_further_than_their_header():
 def test_the_shard_reader_reads_what_tarfile_writes(tmp_path, fmt):
     import io
 
-    from models.shards import _tar_files
+    from models.shard_format import _tar_files
 
     files = [("s/" + "a" * 90 + ".jpg", b"x" * 700), ("b" * 120 + ".json", b"{}"), ("c.map.png", b""),
              ("dir/\u00e9t\u00e9.jpg", bytes(range(256)) * 5)]

@@ -5,9 +5,10 @@ import pandas as pd
 import pytest
 
 from clickme_analysis.errors import InputError
+from models.data import datasets_from_config
 from models.demo import proof_config
 from models.synthetic import GLYPHS, PART, synthetic_task
-from models.train import datasets_from_config, train
+from models.train import train
 
 
 def test_task_structure():

@@ -11,16 +11,10 @@ import pandas as pd
 import pytest
 import torch
 
+from models.checkpoint import load_checkpoint, model_from_checkpoint
 from models.config import TrainConfig
-from models.train import (
-    build_optimizer,
-    datasets_from_config,
-    learning_rate,
-    load_checkpoint,
-    model_from_checkpoint,
-    sweep,
-    train,
-)
+from models.data import datasets_from_config
+from models.train import build_optimizer, learning_rate, sweep, train
 
 
 def test_train_writes_checkpoints_and_logs(tiny_config):

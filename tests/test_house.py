@@ -1,0 +1,199 @@
+"""The house's walls, read from the code's own syntax trees (nothing is imported).
+
+No import circles among the project's modules (imports inside functions count as much as those
+at the top), no import from ``clickme_analysis`` up to ``stimuli`` / ``experiments`` / ``models``
+/ ``reports``, no file over 600 lines and no function over 80. The size checks carry an explicit
+list of the files and functions that are over today (none of them in ``models/``): whoever
+splits one removes it from the list, and a new offender fails.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("clickme_analysis", "stimuli", "experiments", "models", "reports")
+MAX_FILE_LINES = 600
+MAX_FUNCTION_LINES = 80
+
+#: The one circle and the one upward import of today, both outside models/ (issue 21 steps 2 and
+#: 3, reports/ and the CLI shell): remove each when it is gone (the tests then say so).
+KNOWN_CIRCLES = [["reports.alignment_figures", "reports.psychophysics_figures", "reports.report"]]
+KNOWN_UPWARD = {"clickme_analysis.cli -> reports.demo"}
+#: Files over MAX_FILE_LINES today (remove a file from here when it is split).
+KNOWN_LONG_FILES = {
+    "clickme_analysis/archive.py",
+    "clickme_analysis/io.py",
+    "clickme_analysis/metrics.py",
+    "clickme_analysis/psychophysics.py",
+    "reports/figures.py",
+    "reports/report.py",
+}
+#: Functions over MAX_FUNCTION_LINES today, as "path:name".
+KNOWN_LONG_FUNCTIONS = {
+    "clickme_analysis/_parse_numba.py:parse_point_cells",
+    "clickme_analysis/glmm.py:fit",
+    "clickme_analysis/metrics.py:score_maps",
+    "clickme_analysis/pipeline.py:write_maps",
+    "clickme_analysis/psychophysics.py:mixed_logit",
+    "clickme_analysis/psychophysics.py:psychometric_fit",
+    "clickme_analysis/reliability.py:inter_rater_reliability",
+    "experiments/game/play.py:run_game",
+    "experiments/online/app.py:create_app",
+    "reports/figures.py:accuracy_curves",
+}
+
+
+def project_modules(root: Path | None = None) -> dict[str, Path]:
+    """Dotted module name -> file, for every ``.py`` file of the project's packages."""
+    root = ROOT if root is None else root
+    modules = {}
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            if "node_modules" in path.parts:
+                continue
+            parts = path.relative_to(root).with_suffix("").parts
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            modules[".".join(parts)] = path
+    return modules
+
+
+@functools.cache
+def _source(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+@functools.cache
+def _tree(path: Path) -> ast.Module:
+    return ast.parse(_source(path), filename=str(path))
+
+
+def _imported(node: ast.AST, module: str, is_package: bool) -> list[str]:
+    """The dotted names an import statement may load (``from a import b``: ``a`` and ``a.b``)."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if not isinstance(node, ast.ImportFrom):
+        return []
+    base = node.module or ""
+    if node.level:  # relative: resolved against this module's package
+        package = module.split(".") if is_package else module.split(".")[:-1]
+        package = package[:len(package) - (node.level - 1)]
+        base = ".".join(package + ([base] if base else []))
+    return [base] + [f"{base}.{alias.name}" for alias in node.names]
+
+
+def import_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """Module -> the project modules it imports anywhere in its body (functions included).
+
+    A name resolves to its longest prefix that is a project module; a module's own package
+    (``models`` from ``models.data``) is left out, as Python has imported it already.
+    """
+    graph = {}
+    for module, path in modules.items():
+        targets = set()
+        for node in ast.walk(_tree(path)):
+            for name in _imported(node, module, path.name == "__init__.py"):
+                while name and name not in modules:
+                    name = name.rpartition(".")[0]
+                if name and name != module and not module.startswith(name + "."):
+                    targets.add(name)
+        graph[module] = targets
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan, iterative)."""
+    index, low, on_stack, stack, found = {}, {}, set(), [], []
+    counter = 0
+    for start in graph:
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph[start])))]
+        index[start] = low[start] = counter
+        counter += 1
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_the_circle_finder_finds_a_circle_hidden_in_a_function(tmp_path):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "__init__.py").write_text("")
+    (tmp_path / "models" / "a.py").write_text("from models.b import f\n")
+    (tmp_path / "models" / "b.py").write_text("def f():\n    from models import a\n")
+    (tmp_path / "models" / "c.py").write_text("from . import a\n")
+    graph = import_graph(project_modules(tmp_path))
+    assert graph["models.c"] == {"models.a"}
+    assert circles(graph) == [["models.a", "models.b"]]
+
+
+def test_no_import_circles():
+    found = circles(import_graph(project_modules()))
+    new = [c for c in found if c not in KNOWN_CIRCLES]
+    assert not new, "import circles: " + "; ".join(" <-> ".join(c) for c in new)
+    gone = [c for c in KNOWN_CIRCLES if c not in found]
+    assert not gone, f"circles gone (remove them from KNOWN_CIRCLES): {gone}"
+
+
+def test_clickme_analysis_imports_nothing_above_it():
+    upward = {f"{module} -> {target}" for module, targets in import_graph(project_modules()).items()
+              if module.split(".")[0] == "clickme_analysis"
+              for target in targets if target.split(".")[0] != "clickme_analysis"}
+    assert not upward - KNOWN_UPWARD, f"clickme_analysis imports higher packages: {sorted(upward - KNOWN_UPWARD)}"
+    assert not KNOWN_UPWARD - upward, f"gone (remove from KNOWN_UPWARD): {sorted(KNOWN_UPWARD - upward)}"
+
+
+def _sizes():
+    files, functions = {}, {}
+    for path in project_modules().values():
+        name = path.relative_to(ROOT).as_posix()
+        files[name] = _source(path).count("\n")
+        for node in ast.walk(_tree(path)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                key = f"{name}:{node.name}"
+                functions[key] = max(functions.get(key, 0), node.end_lineno - node.lineno + 1)
+    return files, functions
+
+
+@pytest.mark.parametrize("kind", ["files", "functions"])
+def test_no_long_files_or_functions_beyond_the_known_ones(kind):
+    files, functions = _sizes()
+    sizes, limit, known = ((files, MAX_FILE_LINES, KNOWN_LONG_FILES) if kind == "files"
+                           else (functions, MAX_FUNCTION_LINES, KNOWN_LONG_FUNCTIONS))
+    over = {name for name, size in sizes.items() if size > limit}
+    assert not {n for n in over if n.startswith("models/")}, "models/ has no exemption"
+    new = sorted(over - known)
+    assert not new, f"{kind} over {limit} lines: {[(n, sizes[n]) for n in new]}"
+    fixed = sorted(n for n in known if sizes.get(n, 0) <= limit)
+    assert not fixed, f"now within {limit} lines (remove from the known list): {fixed}"
