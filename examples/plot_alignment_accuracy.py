@@ -14,10 +14,12 @@ import tempfile
 import pandas as pd
 import torch
 
-from models.alignment import summarise_alignment
+from models.alignment_scoring import summarise_alignment
+from models.checkpoint import model_from_checkpoint
 from models.config import TrainConfig
+from models.data import datasets_from_config
 from models.score import score_model
-from models.train import datasets_from_config, model_from_checkpoint, train
+from models.train import train
 from reports.alignment_figures import alignment_vs_accuracy
 
 torch.set_num_threads(1)
@@ -36,7 +38,7 @@ for lam in (0.0, 1.0, 6.0):
     rows.append(summarise_alignment(per_image.assign(model=f"GALA, lambda {lam:g}", method="attention"),
                                     reference, n_boot=500))
 table = pd.concat(rows, ignore_index=True)
-print(table[["model", "top1_accuracy", "alignment", "alignment_ci_low", "alignment_ci_high"]].round(3))
+print(table[["model", "top1_accuracy", "alignment", "alignment_ci_low", "alignment_ci_high"]].round(3).to_string(index=False))
 
 # %%
 fig = alignment_vs_accuracy(table)

@@ -13,9 +13,11 @@ import tempfile
 
 import torch
 
+from models.checkpoint import model_from_checkpoint
 from models.config import TrainConfig
+from models.data import datasets_from_config
 from models.explain import attention_maps, display_images, smoothgrad
-from models.train import datasets_from_config, model_from_checkpoint, train
+from models.train import train
 from reports.figures import attention_panels
 
 torch.set_num_threads(1)  # tiny networks: more threads only contend
