@@ -150,8 +150,8 @@ def measure_new(log: Path, counts: dict, work: Path, tag: str) -> dict:
     read = run_child([py, "-c", READ, str(log)])
     read_result = eval(read["last"])  # noqa: S307 - our own child's dict
     out = work / f"maps_{tag}.h5"
-    maps = run_child([py, "-m", "clickme_analysis.cli", "maps", str(log), "--out", str(out), "--no-progress"])
-    rel = run_child([py, "-m", "clickme_analysis.cli", "reliability", str(log), "--n-images", "10000", "--out",
+    maps = run_child([py, "-m", "clickme_app", "maps", str(log), "--out", str(out), "--no-progress"])
+    rel = run_child([py, "-m", "clickme_app", "reliability", str(log), "--n-images", "10000", "--out",
                      str(work / f"reliability_{tag}"), "--no-progress"])
     summary = json.loads((work / f"reliability_{tag}" / "reliability_summary.json").read_text())
     return {"clicks_per_s": read_result["clicks"] / read_result["seconds"], "read_s": read_result["seconds"],

@@ -35,7 +35,7 @@ def serve_process(files: dict, db: str, workers: int = 1):
     from experiments.online.simulate import _free_port
 
     port = _free_port()
-    argv = [sys.executable, "-m", "clickme_analysis.cli", "serve", "--experiment", str(files["experiment"]),
+    argv = [sys.executable, "-m", "clickme_app", "serve", "--experiment", str(files["experiment"]),
             "--game-config", str(files["game"]), "--images", str(files["images"]), "--labels", str(files["labels"]),
             "--db", db, "--port", str(port), "--admin-token", "bench", "--workers", str(workers)]
     proc = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},

@@ -6,13 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from clickme_analysis.config import (
+from clickme_analysis.cliargs import (
+    add_progress,
     existing_path,
     nonnegative_int,
     output_path,
     positive_float,
     positive_int,
     probability,
+    seed,
 )
 
 LOG_FORMATS = ["csv", "tsv", "jsonl", "parquet", "npz"]
@@ -43,7 +45,7 @@ def _add_log_args(parser: argparse.ArgumentParser) -> None:
                         help="ClickMe 2.0 NPZ: keep trials whose user's catch-trial accuracy is at least this "
                              "(default 0.95, as the authors)")
     parser.add_argument("--exclude-mobile", action="store_true", help="ClickMe 2.0 NPZ: leave out mobile trials")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress(parser)
 
 
 def _add_map_args(parser: argparse.ArgumentParser) -> None:
@@ -206,7 +208,7 @@ def register(subparsers) -> None:
     p.add_argument("--n-boot", type=positive_int, default=1000, help="bootstrap resamples for the 95%% CI")
     p.add_argument("--ceiling", type=positive_float, help="human ceiling for model fractions (default: the paper's "
                                                           "reliability.PAPER_CEILING)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--jobs", type=_jobs, default=1, help="ranking threads (-1: all cores)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.set_defaults(func=_reliability_with_ceiling)
@@ -222,8 +224,8 @@ def register(subparsers) -> None:
     p.add_argument("--id-rule", choices=["stem", "relative", "path"], default="stem",
                    help="how file names in folders / HDF5 files become ids (default: the stem)")
     p.add_argument("--metric", action="append", help="metric name (repeatable; default all)")
-    p.add_argument("--seed", type=int, default=0, help="seed for AUC-Borji / shuffled AUC negatives")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--seed", type=seed, default=0, help="seed for AUC-Borji / shuffled AUC negatives")
+    add_progress(p)
     p.add_argument("--out", type=output_path, required=True, help="output CSV (image_id, metric, value, resized_from)")
     p.set_defaults(func=_metrics)
 

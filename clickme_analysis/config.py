@@ -1,4 +1,4 @@
-"""One typed configuration loader for every command, and checked types for CLI options.
+"""One typed configuration loader for every command (CLI option types: :mod:`clickme_analysis.cliargs`).
 
 A configuration is a frozen dataclass whose field annotations give each key's type and whose
 ``metadata`` may add constraints::
@@ -18,7 +18,6 @@ Metadata keys: ``min``, ``max`` (inclusive), ``gt`` (exclusive lower bound), ``c
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import difflib
 import types
@@ -27,8 +26,7 @@ from pathlib import Path
 
 from clickme_analysis.errors import InputError
 
-__all__ = ["load_config", "config_fields", "check_value", "positive_int", "nonnegative_int",
-           "positive_float", "nonnegative_float", "probability", "existing_path", "output_path"]
+__all__ = ["load_config", "config_fields", "check_value"]
 
 
 def config_fields(cls) -> dict[str, dataclasses.Field]:
@@ -211,44 +209,3 @@ def _check_field(f: dataclasses.Field, value, shown: str, path):
     meta = f.metadata
     return check_value(shown, value, f.type, path=path, min=meta.get("min"), max=meta.get("max"),
                        gt=meta.get("gt"), choices=meta.get("choices"))
-
-
-# --- argparse ``type=`` callables: argparse turns their errors into exit 2 with the option name ---
-
-def _number(kind, test, expected):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-        if not test(value):
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
-        return value
-
-    parse.__name__ = expected
-    return parse
-
-
-positive_int = _number(int, lambda v: v > 0, "an integer > 0")
-nonnegative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
-positive_float = _number(float, lambda v: v > 0 and v != float("inf"), "a number > 0")
-nonnegative_float = _number(float, lambda v: 0 <= v < float("inf"), "a number >= 0")
-probability = _number(float, lambda v: 0 <= v <= 1, "a number between 0 and 1")
-
-
-def existing_path(text: str) -> Path:
-    """argparse type: a file or folder that exists."""
-    path = Path(text)
-    if not path.exists():
-        raise argparse.ArgumentTypeError(f"expected an existing file or folder, got no such path {text!r}")
-    return path
-
-
-def output_path(text: str) -> Path:
-    """argparse type: a file to write, whose folder exists."""
-    try:
-        from clickme_analysis.fileio import check_output_path
-
-        return check_output_path(text)
-    except InputError as err:
-        raise argparse.ArgumentTypeError(err.message) from None

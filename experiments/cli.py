@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from clickme_analysis.config import nonnegative_int, positive_float
+from clickme_analysis.cliargs import (
+    add_progress,
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    probability,
+    seed,
+)
 
 
 def register(subparsers) -> None:
@@ -14,8 +21,7 @@ def register(subparsers) -> None:
                                    description="Rapid-categorization experiment (PsychoPy) and its analysis.")
     sub = parser.add_subparsers(dest="experiment_command", required=True, metavar="ACTION")
 
-    run = sub.add_parser("run", help="run (or resume) one participant's session in PsychoPy",
-                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    run = sub.add_parser("run", help="run (or resume) one participant's session in PsychoPy")
     run.add_argument("--config", type=Path, required=True, help="experiment TOML (docs/experiments.md)")
     run.add_argument("--participant", required=True, help="participant ID, e.g. P007")
     run.add_argument("--index", type=nonnegative_int, default=None,
@@ -29,32 +35,27 @@ def register(subparsers) -> None:
     run.add_argument("--assume-fps", type=positive_float, default=None,
                      help="nominal refresh rate for displays without vsync (Xvfb); default: measured")
     run.add_argument("--windowed", action="store_true", help="open a window instead of full screen")
-    run.add_argument("--seed", type=int, default=None, help="override the config's seed")
-    run.add_argument("--no-progress", action="store_true", help="hide the progress bar (shown on terminals only)")
+    run.add_argument("--seed", type=seed, default=None, help="override the config's seed")
+    add_progress(run)
     run.set_defaults(func=_run)
 
-    analyze = sub.add_parser("analyze", help="statistics of runner CSVs (or BIDS go/no-go events.tsv)",
-                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    analyze = sub.add_parser("analyze", help="statistics of runner CSVs (or BIDS go/no-go events.tsv)")
     analyze.add_argument("data", nargs="+", type=Path, help="runner CSVs or folders of them")
     analyze.add_argument("--out", type=Path, required=True, help="output folder for the tables (clickme report draws the figure)")
     analyze.add_argument("--events", action="store_true",
                          help="inputs are BIDS *_events.tsv go/no-go files: write per-participant accuracy and RT")
-    analyze.add_argument("--late-ms", type=float, default=1000.0, help="--events: RT at or above this is no-go")
-    analyze.add_argument("--min-rt", type=float, default=None,
+    analyze.add_argument("--late-ms", type=positive_float, default=1000.0, help="--events: RT at or above this is no-go")
+    analyze.add_argument("--min-rt", type=nonnegative_float, default=None,
                          help="exclude responses faster than this (s); default 0.02, with --events 0.1")
-    analyze.add_argument("--max-rt", type=float, default=None, help="exclude responses slower than this (s)")
-    analyze.add_argument("--min-full-accuracy", type=float, default=None,
+    analyze.add_argument("--max-rt", type=positive_float, default=None, help="exclude responses slower than this (s)")
+    analyze.add_argument("--min-full-accuracy", type=probability, default=None,
                          help="drop participants at or below this accuracy on the intact image (authors: 0.5)")
-    analyze.add_argument("--permutations", type=int, default=10000, help="permutations per test")
-    analyze.add_argument("--boot", type=int, default=200, help="bootstrap resamples of the psychometric fits")
+    analyze.add_argument("--permutations", type=positive_int, default=10000, help="permutations per test")
+    analyze.add_argument("--boot", type=nonnegative_int, default=200, help="bootstrap resamples of the psychometric fits")
     analyze.add_argument("--model", choices=("logistic", "weibull"), default="logistic")
-    analyze.add_argument("--seed", type=int, default=0)
-    analyze.add_argument("--progress", action="store_true")
+    analyze.add_argument("--seed", type=seed, default=0)
+    add_progress(analyze)
     analyze.set_defaults(func=_analyze)
-
-    from experiments.online.cli import register as register_online  # `clickme serve` (docs/online.md)
-
-    register_online(subparsers)
 
 
 def _run(args) -> int:
@@ -92,7 +93,7 @@ def _analyze(args) -> int:
     if args.events:
         from clickme_analysis.events import load_gonogo
 
-        trials = load_gonogo(args.data, late_ms=args.late_ms, progress=args.progress)
+        trials = load_gonogo(args.data, late_ms=args.late_ms, progress=not args.no_progress)
         flagged = pp.exclude_trials(trials, 0.1 if args.min_rt is None else args.min_rt, args.max_rt)
         summary = pp.participant_summary(flagged)
         sdt = pp.signal_detection(flagged)
@@ -104,7 +105,7 @@ def _analyze(args) -> int:
     results = pp.analyze(pp.load_trials(args.data), min_rt=0.02 if args.min_rt is None else args.min_rt,
                          max_rt=args.max_rt, min_intact_accuracy=args.min_full_accuracy,
                          n_permutations=args.permutations, n_boot=args.boot,
-                         model=args.model, seed=args.seed, progress=args.progress)
+                         model=args.model, seed=args.seed, progress=not args.no_progress)
     for path in pp.write_analysis(results, args.out):
         print(path)
     if len(results["mixed_model"]) and results["mixed_model"]["note"].iloc[0]:

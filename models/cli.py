@@ -10,7 +10,14 @@ from pathlib import Path
 import pandas as pd
 
 from clickme_analysis.archive import open_maps
-from clickme_analysis.config import nonnegative_float, nonnegative_int, positive_float, positive_int
+from clickme_analysis.cliargs import (
+    add_progress,
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    seed,
+)
 from clickme_analysis.errors import InputError
 from clickme_analysis.ids import match_ids
 from clickme_analysis.reliability import PAPER_CEILING
@@ -29,9 +36,9 @@ def register(subparsers) -> None:
     train.add_argument("--sweep", metavar="KEY=V1,V2,...",
                        help="one run per value, scored on val, e.g. lambda=0,1,3,6,10")
     train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    train.add_argument("--seed", type=int, help="override the configuration's seed")
+    train.add_argument("--seed", type=seed, help="override the configuration's seed")
     train.add_argument("--out", help="override the configuration's output folder")
-    train.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress(train)
     train.set_defaults(func=_train)
 
     pack = subparsers.add_parser(
@@ -50,7 +57,7 @@ def register(subparsers) -> None:
                       help="encode non-JPEG images as JPEG at this quality (0: keep them lossless)")
     pack.add_argument("--map-bits", type=int, choices=(8, 16), default=8,
                       help="map quantisation (8: error <= range/510, 16: <= range/131070)")
-    pack.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress(pack)
     pack.set_defaults(func=_pack)
 
     score = subparsers.add_parser(
@@ -61,11 +68,11 @@ def register(subparsers) -> None:
     score.add_argument("--data", required=True, help="folder, manifest .csv, .tfrecord(s) or 'synthetic'")
     score.add_argument("--maps", default="", help="map archive (.npz) keyed by image id")
     score.add_argument("--layer", help="scored layer (default: last GALA / SE / conv4 block)")
-    score.add_argument("--ceiling", type=float, help="human inter-rater rho (default: the paper's, "
+    score.add_argument("--ceiling", type=positive_float, help="human inter-rater rho (default: the paper's, "
                                                      "clickme_analysis.reliability.PAPER_CEILING)")
-    score.add_argument("--permutations", type=int, default=1000, help="permutations for p (1000)")
-    score.add_argument("--batch-size", type=int, default=32)
-    score.add_argument("--seed", type=int, default=0)
+    score.add_argument("--permutations", type=positive_int, default=1000, help="permutations for p (1000)")
+    score.add_argument("--batch-size", type=positive_int, default=32)
+    score.add_argument("--seed", type=seed, default=0)
     score.add_argument("--out", required=True, help="summary CSV")
     score.add_argument("--per-image", help="also write per-image rows to this CSV")
     score.set_defaults(func=_score)
@@ -77,12 +84,12 @@ def register(subparsers) -> None:
     explain.add_argument("--baseline", help="second checkpoint for the gradient delta (Fig. 4)")
     explain.add_argument("--data", required=True, help="folder, manifest .csv, .tfrecord(s) or 'synthetic'")
     explain.add_argument("--maps", default="")
-    explain.add_argument("--n-images", type=int, default=4)
-    explain.add_argument("--samples", type=int, default=25, help="SmoothGrad samples (25)")
-    explain.add_argument("--noise", type=float, default=0.15,
+    explain.add_argument("--n-images", type=positive_int, default=4)
+    explain.add_argument("--samples", type=positive_int, default=25, help="SmoothGrad samples (25)")
+    explain.add_argument("--noise", type=nonnegative_float, default=0.15,
                          help="noise SD as a fraction of the input range (0.15)")
     explain.add_argument("--layer", help="attention layer (default: last GALA / SE / conv4 block)")
-    explain.add_argument("--seed", type=int, default=0)
+    explain.add_argument("--seed", type=seed, default=0)
     explain.add_argument("--out", required=True, help="output folder for the PNGs")
     explain.set_defaults(func=_explain)
     register_alignment(subparsers)
@@ -143,8 +150,8 @@ def register_alignment(subparsers) -> None:
     alignment.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     alignment.add_argument("--amp", choices=("auto", "none", "bf16", "fp16"), default="auto",
                            help="autocast (auto: bf16 on CUDA, none on CPU)")
-    alignment.add_argument("--seed", type=int, default=0)
-    alignment.add_argument("--no-progress", action="store_true", help="no progress bars")
+    alignment.add_argument("--seed", type=seed, default=0)
+    add_progress(alignment)
     alignment.add_argument("--out", required=True, help="output folder")
     alignment.set_defaults(func=_alignment)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from clickme_analysis.cliargs import add_progress
+
 
 def register(subparsers) -> None:
     """Add ``clickme report``."""
@@ -22,13 +24,12 @@ def register(subparsers) -> None:
                         help="outputs root (as written by `clickme demo --out DIR`)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR",
                         help="report folder (created; existing files are overwritten)")
-    parser.add_argument("--no-progress", dest="progress", action="store_false",
-                        help="hide the progress bar")
+    add_progress(parser)
     parser.set_defaults(func=_report)
 
 
 def _report(args: argparse.Namespace) -> int:
     from reports.report import build_report
 
-    print(build_report(args.inputs, args.out, progress=args.progress))
+    print(build_report(args.inputs, args.out, progress=not args.no_progress))
     return 0

@@ -2,7 +2,7 @@
 
 Every function here takes the tables the analysis functions return (column names as in
 ``docs/outputs.md``) or mappings of arrays, and returns a :class:`matplotlib.figure.Figure`.
-None of them reads or writes files: :mod:`reports.report` does the I/O. Figures use one style
+None of them reads or writes files: :mod:`reports.parts` read the inputs. Figures use one style
 (:mod:`reports.style`) and draw on an Agg canvas without ``pyplot``.
 
 Reference: Linsley, Shiebler, Eberhardt & Serre, "Learning what and where to attend",
@@ -28,7 +28,7 @@ from reports.style import (
     new_figure,
     styled,
 )
-from reports.tables import require_columns
+from reports.tables import flag, require_columns
 
 #: Largest opacity of a map drawn over its image.
 OVERLAY_ALPHA = 0.85
@@ -262,19 +262,18 @@ FULL_IMAGE_POSITION = 1.8
 DODGE = 0.012
 
 
-def _flag(frame: pd.DataFrame, column: str) -> pd.Series:
-    """A bool column read tolerantly (True/False, 1/0, "true"/"false"); absent -> all False."""
-    if column not in frame:
-        return pd.Series(False, index=frame.index)
-    values = frame[column]
-    if values.dtype == bool:
-        return values
-    # an empty cell is missing: "" here (pandas 3 keeps NaN through astype(str))
-    text = values.astype(object).where(values.notna(), "").astype(str).str.strip().str.lower()
-    if not text.isin(["true", "false", "1", "0", "1.0", "0.0"]).all():
-        raise InputError(f"expected {column!r} to be true/false, got {sorted(set(text))}",
-                         field=column)
-    return text.isin(["true", "1", "1.0"])
+def _level_axis(ax, levels, with_full: bool) -> float:
+    """Log x axis of reveal levels with a "Full" position right of the largest; returns it."""
+    full_x = float(np.max(levels)) * FULL_IMAGE_POSITION
+    ax.set_xscale("log")
+    ticks = [t for t in (1, 3, 10, 30, 100) if np.min(levels) <= t <= full_x / 1.2]
+    labels = [f"{t:g}" for t in ticks]
+    if with_full:
+        ticks, labels = ticks + [full_x], labels + ["Full"]
+    ax.set_xticks(ticks, labels)
+    ax.minorticks_off()
+    ax.set_xlabel("Important features revealed (% of the reveal budget)")
+    return full_x
 
 
 @styled
@@ -308,7 +307,7 @@ def accuracy_curves(accuracy: pd.DataFrame, psychometric: pd.DataFrame | None = 
     """
     _require_columns(accuracy, ["group", "level", "accuracy", "sem"], "accuracy",
                      numeric=["level", "accuracy", "sem"])
-    intact = _flag(accuracy, "intact")
+    intact = flag(accuracy, "intact")
     revealed = accuracy[~intact]
     if revealed.empty:
         raise InputError("accuracy: expected rows with revealed levels, got only intact images",
@@ -348,14 +347,7 @@ def accuracy_curves(accuracy: pd.DataFrame, psychometric: pd.DataFrame | None = 
     if level_tests is not None:
         top = frame.assign(top=frame["accuracy"] + frame["sem"].fillna(0))
         _mark_levels(ax, level_tests, top.groupby(["level", "intact"])["top"].max(), full_x)
-    ax.set_xscale("log")
-    ticks = [t for t in (1, 3, 10, 30, 100) if revealed["level"].min() <= t <= full_x / 1.2]
-    labels = [f"{t:g}" for t in ticks]
-    if intact.any():
-        ticks, labels = ticks + [full_x], labels + ["Full"]
-    ax.set_xticks(ticks, labels)
-    ax.minorticks_off()
-    ax.set_xlabel("Important features revealed (% of the reveal budget)")
+    _level_axis(ax, revealed["level"], bool(intact.any()))
     ax.set_ylabel("Accuracy (proportion correct)")
     low = min(chance, float((accuracy["accuracy"] - accuracy["sem"].fillna(0)).min()))
     ax.set_ylim(max(0.0, low - 0.05), 1.08)
@@ -367,8 +359,8 @@ def _mark_levels(ax, level_tests: pd.DataFrame, top: pd.Series, full_x: float) -
     """Stars above the highest error bar of each significant (level, intact) condition."""
     _require_columns(level_tests, ["level", "significant"], "level_tests", numeric=["level", "p", "p_holm"])
     p_column = "p_holm" if "p_holm" in level_tests else "p" if "p" in level_tests else None
-    tests = level_tests.assign(intact=_flag(level_tests, "intact"))
-    for _, test in tests[_flag(tests, "significant")].iterrows():
+    tests = level_tests.assign(intact=flag(level_tests, "intact"))
+    for _, test in tests[flag(tests, "significant")].iterrows():
         stars = (_stars(float(test[p_column])) if p_column else "") or "*"
         same = [k for k in top.index if k[1] == test["intact"]
                 and np.isclose(k[0], test["level"])]

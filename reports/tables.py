@@ -38,7 +38,7 @@ def require_columns(frame, columns, name: str, *, numeric=(), non_empty: bool = 
     """Check that ``frame`` is a DataFrame with ``columns``, the ``numeric`` ones of a number dtype.
 
     The one input check of every table and figure function; raises :class:`InputError` naming
-    the column (``field``). :func:`reports.report.read_table` turns CSV text into numbers (with
+    the column (``field``). :func:`reports.inputs.read_table` turns CSV text into numbers (with
     the line of a bad cell) before the frames get here.
 
     Examples
@@ -61,6 +61,21 @@ def require_columns(frame, columns, name: str, *, numeric=(), non_empty: bool = 
             raise InputError(f"{name}: expected numbers in column {column!r}, got "
                              f"{frame[column].dropna().iloc[0]!r}", field=column)
     return frame
+
+
+def flag(frame: pd.DataFrame, column: str) -> pd.Series:
+    """A bool column read tolerantly (True/False, 1/0, "true"/"false"); absent -> all False."""
+    if column not in frame:
+        return pd.Series(False, index=frame.index)
+    values = frame[column]
+    if values.dtype == bool:
+        return values
+    # an empty cell is missing: "" here (pandas 3 keeps NaN through astype(str))
+    text = values.astype(object).where(values.notna(), "").astype(str).str.strip().str.lower()
+    if not text.isin(["true", "false", "1", "0", "1.0", "0.0"]).all():
+        raise InputError(f"expected {column!r} to be true/false, got {sorted(set(text))}",
+                         field=column)
+    return text.isin(["true", "1", "1.0"])
 
 
 def model_table(scores: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from clickme_analysis.config import nonnegative_float, positive_float, positive_int, probability
+from clickme_analysis.cliargs import add_progress, nonnegative_float, positive_float, positive_int, probability, seed
 
 
 def register(subparsers) -> None:
@@ -16,8 +15,7 @@ def register(subparsers) -> None:
         "build", help="log-spaced reveal levels over a phase-scrambled background, manifest, Latin square",
         description="Write PNG stimuli revealing 1%..100% of each image's most important pixels "
                     "(stochastic flood-fill of its map over a phase scramble), the intact images, "
-                    "manifest.csv, assignment.csv and contact sheets.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "manifest.csv, assignment.csv and contact sheets.")
     p.add_argument("--images", type=Path, required=True, help="folder of <image_id>.png|.jpg|.jpeg")
     p.add_argument("--maps", type=Path, required=True,
                    help="map archive (.npz) of the first source; its images form the set and set the budget")
@@ -41,8 +39,8 @@ def register(subparsers) -> None:
     p.add_argument("--no-center", action="store_false", dest="center", default=None,
                    help="do not centre the revealed region")
     p.add_argument("--feather", type=nonnegative_float, help="Gaussian sigma (px) of the mask edge; 0: hard (default)")
-    p.add_argument("--seed", type=int, help="seed of the scrambles and flood-fills (default 0)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar (shown on terminals only)")
+    p.add_argument("--seed", type=seed, help="seed of the scrambles and flood-fills (default 0)")
+    add_progress(p)
     p.set_defaults(func=_build)
 
 

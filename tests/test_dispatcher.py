@@ -6,8 +6,8 @@ import argparse
 
 import pytest
 
-from clickme_analysis import cli
 from clickme_analysis.errors import InputError
+from clickme_app import cli
 
 
 def _parser_raising(exc):
@@ -44,3 +44,74 @@ def test_every_subcommand_has_help(capsys):
     assert {"maps", "reliability", "metrics", "train", "score", "report", "demo"} <= set(commands)
     for name, sub in commands.items():
         assert sub.format_help().startswith("usage: clickme"), name
+
+
+def _subcommands(parser, prefix=("clickme",)):
+    """Every leaf subcommand: (words, parser), nested ones (``experiment analyze``) included."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found += _subcommands(sub, prefix + (name,))
+    return found or [(prefix, parser)]
+
+
+def _options(parser) -> dict:
+    return {s: a for a in parser._actions for s in a.option_strings}
+
+
+#: Subcommands that show progress bars (a loop over images, trials, rounds, parts or stages).
+PROGRESS = {"maps", "reliability", "metrics", "stimuli build", "experiment run", "experiment analyze", "game",
+            "train", "pack", "alignment", "report", "demo"}
+
+
+def test_the_registry_is_the_only_source_of_subcommands():
+    names = {words[1] for words, _ in _subcommands(cli.build_parser())}
+    assert {"serve", "demo", "report", "game-stats", "experiment"} <= names
+    assert set(cli.REGISTRY) >= {"experiments.online.cli", "clickme_app.demo", "reports.cli"}
+
+
+def test_no_progress_is_one_option_everywhere_it_shows_progress():
+    leaves = {" ".join(words[1:]): parser for words, parser in _subcommands(cli.build_parser())}
+    for name in PROGRESS:
+        option = _options(leaves[name]).get("--no-progress")
+        assert option is not None, name
+        assert (option.dest, option.const, option.default) == ("no_progress", True, False), name
+        assert option.help == "hide the progress bars (shown on terminals only)", name
+    assert all("--progress" not in _options(parser) for parser in leaves.values())
+
+
+def test_every_numeric_option_has_a_checked_type():
+    for words, parser in _subcommands(cli.build_parser()):
+        for action in parser._actions:
+            assert action.type not in (int, float) or action.choices, (words, action.option_strings)
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["explain", "--checkpoint", "a.pt", "--data", "d", "--out", "o", "--samples", "0"], "--samples"),
+    (["explain", "--checkpoint", "a.pt", "--data", "d", "--out", "o", "--noise", "-0.1"], "--noise"),
+    (["explain", "--checkpoint", "a.pt", "--data", "d", "--out", "o", "--n-images", "0"], "--n-images"),
+    (["score", "--checkpoint", "a.pt", "--data", "d", "--out", "o.csv", "--permutations", "0"], "--permutations"),
+    (["score", "--checkpoint", "a.pt", "--data", "d", "--out", "o.csv", "--ceiling", "-1"], "--ceiling"),
+    (["score", "--checkpoint", "a.pt", "--data", "d", "--out", "o.csv", "--batch-size", "0"], "--batch-size"),
+    (["experiment", "analyze", "x.csv", "--out", "o", "--permutations", "0"], "--permutations"),
+    (["experiment", "analyze", "x.csv", "--out", "o", "--boot", "-1"], "--boot"),
+    (["experiment", "analyze", "x.csv", "--out", "o", "--min-full-accuracy", "1.5"], "--min-full-accuracy"),
+    (["experiment", "analyze", "x.csv", "--out", "o", "--max-rt", "0"], "--max-rt"),
+    (["demo", "--seed", "-1"], "--seed"),
+    (["train", "--config", "t.toml", "--seed", "x"], "--seed"),
+])
+def test_bad_numbers_are_argparse_errors(capsys, argv, option):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: expected" in err and "Traceback" not in err
+
+
+def test_one_help_formatter_shows_each_default_once():
+    leaves = {" ".join(words[1:]): parser for words, parser in _subcommands(cli.build_parser())}
+    help_text = " ".join(leaves["experiment analyze"].format_help().split())
+    assert "permutations per test (default: 10000)" in help_text
+    assert "(default: None)" not in help_text and "(default: False)" not in help_text
+    assert "(default: 256)" not in " ".join(leaves["stimuli build"].format_help().split())  # its help says it

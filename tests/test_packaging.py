@@ -108,3 +108,19 @@ def test_a_foreign_models_package_is_named_with_its_distribution(tmp_path):
     # and the toolkit alone is quiet
     quiet = _python("import warnings\nwarnings.simplefilter('error')\nimport clickme_analysis", [ROOT], tmp_path)
     assert quiet.returncode == 0, quiet.stderr
+
+
+def test_clickme_version_and_configs_through_the_dispatcher(capsys):
+    from clickme_app.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out == f"clickme {clickme_analysis.__version__}\n"
+    assert main(["configs", "list"]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in listing] == list(bundled_configs())
+    assert main(["configs", "show", "clickme/resnet50"]) == 0
+    assert capsys.readouterr().out == (ROOT / "models" / "configs" / "clickme" / "resnet50.toml").read_text("utf-8")
+    assert main(["configs", "show", "clickme/resnet5O"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("clickme configs: error: field 'NAME'") and "clickme/resnet50" in err

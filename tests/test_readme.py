@@ -187,7 +187,7 @@ def readme_commands(text: str) -> list[Command]:
 
 def _expand(commands: list[Command]) -> list[Command]:
     """``clickme COMMAND --help`` -> one ``--help`` per subcommand of the dispatcher."""
-    from clickme_analysis.cli import build_parser
+    from clickme_app.cli import build_parser
 
     parser = build_parser()
     names = next(a for a in parser._actions if a.dest == "command").choices
@@ -250,7 +250,7 @@ def clone(tmp_path_factory):
     shutil.copyfile(demo / "clickme" / "maps.npz", folder / "maps.npz")  # also written by `maps`
     (folder / "tiny.toml").write_text(_tiny_toml(), encoding="utf-8")
     _write_formats(folder)
-    from clickme_analysis.cli import main
+    from clickme_app.cli import main
 
     main(["maps", str(demo / "clickme" / "clicks.csv"), "--out", str(folder / "pred.h5")])  # a map store
     return folder

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from clickme_analysis.config import nonnegative_int, positive_float, positive_int, probability
+from clickme_analysis.cliargs import add_progress, nonnegative_int, positive_float, positive_int, probability, seed
 
 
 def register(subparsers) -> None:
@@ -14,8 +13,7 @@ def register(subparsers) -> None:
         "game", help="play the ClickMe game with a model partner (PsychoPy); writes a click log",
         description="One participant's ClickMe game session: paint what matters in each image while a partner "
                     "network tries to recognise it. Rounds are appended to OUT/game_log.jsonl (read it with "
-                    "`clickme maps`), the session to OUT/session.json.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "`clickme maps`), the session to OUT/session.json.")
     game.add_argument("--images", type=Path, required=True, help="folder of <image_id>.png")
     game.add_argument("--labels", type=Path, required=True, help="labels.csv (image_id, label[, category])")
     game.add_argument("--participant", required=True, help="participant ID")
@@ -31,19 +29,18 @@ def register(subparsers) -> None:
     game.add_argument("--n-rounds", type=nonnegative_int,
                       help="rounds in this session (default: every image not yet played)")
     game.add_argument("--round-seconds", type=positive_float, help="longest round (default 7 s, as the paper)")
-    game.add_argument("--seed", type=int, help="image order, query intervals, noise (default 0)")
+    game.add_argument("--seed", type=seed, help="image order, query intervals, noise (default 0)")
     game.add_argument("--windowed", action="store_true", help="a window instead of full screen")
     game.add_argument("--simulate", action="store_true",
                       help="a simulated player drives the window (PsychoPy's mouse and key hooks)")
     game.add_argument("--no-window", action="store_true", help="with --simulate: window-free, on a virtual clock")
-    game.add_argument("--no-progress", action="store_true", help="hide the progress bar (shown on terminals only)")
+    add_progress(game)
     game.set_defaults(func=_game)
 
     stats = subparsers.add_parser(
         "game-stats", help="statistics of ClickMe game logs (per image, per player, learning check)",
         description="Rounds, bubbles and participants per image, partner success, points per participant, and "
-                    "the paired t-test of success on each player's first vs second half of rounds.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "the paired t-test of success on each player's first vs second half of rounds.")
     stats.add_argument("log", type=Path, help="game_log.jsonl")
     stats.add_argument("--out", type=Path, required=True, help="folder for game_statistics.csv, learning_check.csv")
     stats.add_argument("--min-rounds", type=positive_int, default=2,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
-from clickme_analysis.config import existing_path, nonnegative_int, positive_int
+from clickme_analysis.cliargs import existing_path, nonnegative_int, positive_int
 
 
 def register(subparsers) -> None:
@@ -16,8 +15,7 @@ def register(subparsers) -> None:
         description="Serve the rapid-categorization experiment (jsPsych) and the ClickMe game over HTTP, "
                     "configured by the lab versions' TOML files, storing every trial and round in SQLite or "
                     "PostgreSQL as it arrives (docs/online.md). `clickme serve export` writes the PsychoPy "
-                    "versions' files.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "versions' files.")
     serve.add_argument("--config", type=existing_path, help="serve TOML (keys of ServeConfig, top level or [serve])")
     serve.add_argument("--experiment", dest="experiment_config", type=existing_path,
                        help="experiment TOML of `clickme experiment run`")
@@ -39,7 +37,6 @@ def register(subparsers) -> None:
     serve.set_defaults(func=_serve)
     sub = serve.add_subparsers(dest="serve_command", metavar="ACTION")
     export = sub.add_parser("export", help="write the trial CSVs and the game log from the database",
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                             description="Database -> OUT/experiment/data/<participant>.csv|json, "
                                         "OUT/experiment/browser_timing.csv, OUT/game/game_log.jsonl, "
                                         "OUT/game/session.json (the PsychoPy versions' formats).")

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from clickme_analysis.archive import MapArchive, save_maps
-from clickme_analysis.cli import main
+from clickme_app.cli import main
 
 
 @pytest.fixture

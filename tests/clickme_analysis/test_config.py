@@ -8,7 +8,8 @@ from typing import Literal
 
 import pytest
 
-from clickme_analysis.config import load_config, nonnegative_int, output_path, positive_float, positive_int, probability
+from clickme_analysis.cliargs import nonnegative_int, output_path, positive_float, positive_int, probability
+from clickme_analysis.config import load_config
 from clickme_analysis.errors import InputError
 
 

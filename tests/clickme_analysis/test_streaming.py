@@ -7,13 +7,13 @@ from PIL import Image
 from scipy import ndimage, stats
 
 from clickme_analysis.archive import open_maps
-from clickme_analysis.cli import main
 from clickme_analysis.clickstore import ClickStore
 from clickme_analysis.errors import InputError
 from clickme_analysis.io import ClickReader
 from clickme_analysis.maps import blur_map, build_maps, map_statistics, paint_clicks
 from clickme_analysis.pipeline import MapOptions, load_map_options, write_maps
 from clickme_analysis.reliability import inter_rater_reliability, split_half_reliability
+from clickme_app.cli import main
 
 
 def clickme2_log(path, n_images=30, seed=0):

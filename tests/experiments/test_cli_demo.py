@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from clickme_analysis.cli import main
+from clickme_app.cli import main
 from experiments.design import latin_square, load_manifest
 
 from .conftest import make_stimuli

@@ -78,7 +78,7 @@ def test_cli_session_killed_mid_run_resumes(xdisplay, config_file, tmp_path):
     """SIGKILL during `clickme experiment run --simulate` loses at most the trial in flight."""
     config_file.write_text(config_file.read_text().replace("fixation_min = 0.05", "fixation_min = 1.1")
                            .replace("fixation_max = 0.1", "fixation_max = 1.6"))
-    cmd = [sys.executable, "-m", "clickme_analysis.cli", "experiment", "run", "--config", str(config_file),
+    cmd = [sys.executable, "-m", "clickme_app", "experiment", "run", "--config", str(config_file),
            "--participant", "P009", "--simulate", "--assume-fps", "60", "--windowed", "--data", str(tmp_path)]
     env = {**os.environ, "DISPLAY": xdisplay}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

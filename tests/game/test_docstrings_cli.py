@@ -9,9 +9,9 @@ import pytest
 
 
 def test_dispatcher_registers_the_game_and_reports_bad_input_with_exit_2(demo_set, tmp_path, capsys):
-    from clickme_analysis import cli
+    from clickme_app import cli
 
-    assert "experiments.game.cli" in cli.SUBCOMMAND_MODULES
+    assert "experiments.game.cli" in cli.REGISTRY
     root, _ = demo_set
     base = ["game", "--images", str(root / "images"), "--participant", "P1", "--simulate", "--no-window",
             "--out", str(tmp_path)]
@@ -22,7 +22,7 @@ def test_dispatcher_registers_the_game_and_reports_bad_input_with_exit_2(demo_se
 
 
 def test_binary_files_named_csv_give_located_errors(demo_set, tmp_path, capsys):
-    from clickme_analysis import cli
+    from clickme_app import cli
 
     root, _ = demo_set
     binary = tmp_path / "labels.csv"
@@ -37,7 +37,7 @@ def test_binary_files_named_csv_give_located_errors(demo_set, tmp_path, capsys):
 
 
 def test_bad_game_options_and_config_exit_2(demo_set, tmp_path, capsys):
-    from clickme_analysis import cli
+    from clickme_app import cli
 
     root, _ = demo_set
     base = ["game", "--images", str(root / "images"), "--labels", str(root / "labels.csv"), "--participant", "P1",

@@ -10,9 +10,9 @@ from PIL import Image
 from scipy.stats import spearmanr
 
 from clickme_analysis.archive import open_maps, save_maps
-from clickme_analysis.cli import main
 from clickme_analysis.errors import InputError
 from clickme_analysis.reliability import PAPER_CEILING, PAPER_NULL, inter_rater_reliability
+from clickme_app.cli import main
 from models.alignment import image_files
 from models.alignment_loading import LoadedModel, Preprocessing, load_timm_model, load_weights, read_state_dict
 from models.alignment_scoring import (

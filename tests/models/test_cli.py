@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from clickme_analysis.cli import main
+from clickme_app.cli import main
 
 CONFIG = """
 [model]

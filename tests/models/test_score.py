@@ -90,7 +90,7 @@ def test_label_outside_the_checkpoint_classes_is_located():
 
 def test_score_cli_maps_without_matching_ids_exit_2(tiny_config, tmp_path, capsys):
     from clickme_analysis.archive import save_maps
-    from clickme_analysis.cli import main
+    from clickme_app.cli import main
     from models.train import train
 
     train(tiny_config)

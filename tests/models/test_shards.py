@@ -97,7 +97,7 @@ def test_pack_resumes_after_a_kill_and_refuses_other_options(folder):
 
 
 def test_pack_reports_what_it_skipped(folder, capsys):
-    from clickme_analysis.cli import main
+    from clickme_app.cli import main
 
     root, _ = folder
     (root / "images" / "cat" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")

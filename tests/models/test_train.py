@@ -101,7 +101,7 @@ def test_torchrun_ddp_gloo_two_processes(tiny_config, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         "-m", "clickme_analysis.cli", "train", "--config", str(config)],
+         "-m", "clickme_app", "train", "--config", str(config)],
         capture_output=True, text=True, env=env, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
     steps = pd.read_csv(tmp_path / "ddp" / "steps.csv")
@@ -254,7 +254,7 @@ def test_torchrun_ddp_on_shards(tmp_path, packed):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         "-m", "clickme_analysis.cli", "train", "--config", str(config), "--no-progress"],
+         "-m", "clickme_app", "train", "--config", str(config), "--no-progress"],
         capture_output=True, text=True, env=env, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
     assert len(pd.read_csv(tmp_path / "ddp" / "steps.csv")) == 4  # 32 images / (2 x 4) per step

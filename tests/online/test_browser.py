@@ -105,7 +105,7 @@ def _paint(page, seconds: float) -> None:
 
 
 def test_browser_experiment_and_game(browser, server, tmp_path):
-    from clickme_analysis.cli import main
+    from clickme_app.cli import main
     from experiments.online.export import export_all
     from experiments.session import DATA_COLUMNS
 

@@ -46,8 +46,8 @@ def filled(online_files, tmp_path):
 
 
 def test_export_is_the_lab_format_and_the_analyses_read_it(filled, tmp_path):
-    from clickme_analysis.cli import main
     from clickme_analysis.io import read_clicks
+    from clickme_app.cli import main
     from experiments.session import DATA_COLUMNS
 
     db, store = filled
@@ -95,7 +95,7 @@ def test_export_twice_gives_the_same_files(filled, tmp_path):
     (["serve", "--check", "--images", "{tmp}"], "needs both images and labels"),
 ])
 def test_cli_refusals_exit_2(argv, message, tmp_path, capsys):
-    from clickme_analysis.cli import main
+    from clickme_app.cli import main
 
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     assert main(argv) == 2
@@ -103,7 +103,7 @@ def test_cli_refusals_exit_2(argv, message, tmp_path, capsys):
 
 
 def test_cli_bad_option_and_config(tmp_path, online_files, capsys):
-    from clickme_analysis.cli import main
+    from clickme_app.cli import main
 
     with pytest.raises(SystemExit) as stop:
         main(["serve", "--port", "-3"])
@@ -142,7 +142,7 @@ def test_killed_server_loses_no_trial_and_the_participant_resumes(online_files, 
 
     db = f"sqlite:///{tmp_path / 'kill.db'}"
     port = free_port()
-    argv = [sys.executable, "-m", "clickme_analysis.cli", "serve", "--experiment", str(online_files["experiment"]),
+    argv = [sys.executable, "-m", "clickme_app", "serve", "--experiment", str(online_files["experiment"]),
             "--db", db, "--port", str(port), "--admin-token", "adm"]
     url = f"http://127.0.0.1:{port}"
     secret, posted = token(), []

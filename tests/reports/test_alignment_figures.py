@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from clickme_analysis.errors import InputError
-from reports import alignment_figures as af
+from reports.parts import alignment as af
 from reports.report import gather
 
 from .conftest import LEVELS, make_accuracy, make_outputs_root

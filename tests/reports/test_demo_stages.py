@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reports import demo
+from clickme_app import demo
 
 
 def test_a_failing_stage_stops_the_demo(monkeypatch, tmp_path, capfd):

@@ -1,4 +1,4 @@
-"""The report's psychophysics statistics (reports.psychophysics_figures) on the tables that
+"""The report's psychophysics statistics (reports.parts.psychophysics) on the tables that
 ``clickme_analysis.psychophysics.analyze`` writes for a demo-like simulated experiment."""
 
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 
 from clickme_analysis import psychophysics as pp
 from clickme_analysis.errors import InputError
-from reports import psychophysics_figures as pf
+from reports.parts import psychophysics as pf
 
 
 @pytest.fixture(scope="module")

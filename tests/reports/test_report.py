@@ -14,9 +14,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from clickme_analysis.cli import main
 from clickme_analysis.errors import InputError
-from reports.report import build_report, gather, provenance, read_table
+from clickme_app.cli import main
+from reports.inputs import read_table
+from reports.provenance import provenance
+from reports.report import build_report, gather
 
 FIGURES = ["clickme_maps", "participants_per_map", "reliability", "contact_sheet_cat_0",
            "contact_sheet_car_1", "accuracy_curves", "lambda_sweep", "training_curves",

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from clickme_analysis.archive import save_maps
-from clickme_analysis.cli import main
 from clickme_analysis.errors import InputError
+from clickme_app.cli import main
 from stimuli.demo import run_demo
 
 

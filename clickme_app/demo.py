@@ -10,6 +10,8 @@ import importlib
 import time
 from pathlib import Path
 
+from clickme_analysis import cliargs
+
 #: (stage name, module with ``run_demo(root, seed, progress)``)
 STAGES = (
     ("clickme", "clickme_analysis.demo"),
@@ -51,3 +53,20 @@ def run(root, seed: int = 0, progress: bool = True) -> Path:
 
 def _run_stage(module: str, root: str, seed: int, progress: bool) -> None:
     importlib.import_module(module).run_demo(Path(root), seed=seed, progress=progress)
+
+
+def register(subparsers) -> None:
+    """Add ``clickme demo``."""
+    demo = subparsers.add_parser("demo", help="run the whole pipeline on the embedded data set, write a report",
+                                 description="ClickMe maps -> reliability -> stimuli -> simulated experiment -> "
+                                             "models -> report.html, on images scikit-image ships.")
+    demo.add_argument("--out", type=Path, default=Path("demo_output"), help="output folder (default demo_output)")
+    demo.add_argument("--seed", type=cliargs.seed, default=0)
+    cliargs.add_progress(demo)
+    demo.set_defaults(func=_demo)
+
+
+def _demo(args) -> int:
+    report = run(args.out, seed=args.seed, progress=not args.no_progress)
+    print(f"report: {report.resolve()}")
+    return 0

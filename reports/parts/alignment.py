@@ -1,9 +1,9 @@
-"""Figures of ``clickme alignment``: alignment vs accuracy, and model vs human psychophysics.
+"""Report section "Alignment and model psychophysics" (``clickme alignment``'s outputs).
 
-Each function takes the tidy tables ``clickme alignment`` writes (``alignment_summary.csv``,
+The figure functions take the tidy tables ``clickme alignment`` writes (``alignment_summary.csv``,
 ``psychophysics_accuracy.csv``, ``psychophysics_curve.csv``) and the experiment's
-``accuracy.csv`` / ``psychometric.csv``, and returns a :class:`matplotlib.figure.Figure`; no
-file I/O (:mod:`reports.report` reads the files).
+``accuracy.csv`` / ``psychometric.csv``, and return a :class:`matplotlib.figure.Figure` (no file
+I/O); the part builders (:func:`alignment_part`, :func:`model_psychophysics_part`) read the files.
 """
 
 from __future__ import annotations
@@ -12,8 +12,11 @@ import numpy as np
 import pandas as pd
 
 from clickme_analysis.errors import InputError
-from reports.figures import _flag, _require_columns
+from reports.figures import _require_columns
+from reports.inputs import read_table
+from reports.parts import Item
 from reports.style import GREY, SINGLE_COLUMN, colors_for, display_name, new_figure, styled
+from reports.tables import flag
 
 #: Marker per importance-map method (colour is the model).
 METHOD_MARKERS = {"saliency": "o", "smoothgrad": "s", "integrated_gradients": "D", "gradient_shap": "^",
@@ -90,7 +93,7 @@ def model_human_curves(human: pd.DataFrame, models: pd.DataFrame, human_fit: pd.
     _require_columns(human, ["group", "level", "accuracy", "sem"], "human accuracy")
     _require_columns(models, ["model", "group", "level", "accuracy"], "model accuracy")
     sources = sorted(set(human["group"].astype(str)) | set(models["group"].astype(str)))
-    levels = pd.concat([human.loc[~_flag(human, "intact"), "level"], models.loc[~_flag(models, "intact"), "level"]])
+    levels = pd.concat([human.loc[~flag(human, "intact"), "level"], models.loc[~flag(models, "intact"), "level"]])
     if levels.empty or (levels <= 0).any():
         raise InputError("expected revealed levels > 0 (% revealed, log axis)", field="level")
     full_x = float(levels.max()) * 1.6
@@ -98,7 +101,7 @@ def model_human_curves(human: pd.DataFrame, models: pd.DataFrame, human_fit: pd.
     fig, axes = new_figure(min(7.2, 2.6 * len(sources) + 0.8), 2.6, 1, len(sources))
     for ax, source in zip(axes[0], sources):
         h = human[human["group"].astype(str) == source]
-        hi = _flag(h, "intact")
+        hi = flag(h, "intact")
         x = np.where(hi, full_x, h["level"])
         ax.errorbar(x[~hi.to_numpy()], h.loc[~hi, "accuracy"], yerr=h.loc[~hi, "sem"].fillna(0), fmt="o",
                     color="black", label="Humans", zorder=3,
@@ -109,7 +112,7 @@ def model_human_curves(human: pd.DataFrame, models: pd.DataFrame, human_fit: pd.
             fit = human_fit[human_fit["group"].astype(str) == source].sort_values("level")
             ax.plot(fit["level"], fit["predicted"], color="black", linewidth=1)
         for model, rows in models[models["group"].astype(str) == source].groupby("model", sort=False):
-            mi = _flag(rows, "intact")
+            mi = flag(rows, "intact")
             line = rows[~mi].sort_values("level")
             ax.plot(line["level"], line["accuracy"], "--", marker="o", markersize=3,
                     color=colors[str(model)], label=display_name(model))
@@ -135,8 +138,6 @@ def alignment_part(root) -> list:
     Optional: without ``alignment/alignment_summary.csv`` (the stage needs the ``models`` extra)
     the part is left out, not listed as missing.
     """
-    from reports.report import Item, read_table
-
     if not (root / "alignment" / "alignment_summary.csv").is_file():
         return []
     summary = read_table(root / "alignment" / "alignment_summary.csv",
@@ -162,8 +163,6 @@ def model_psychophysics_part(root) -> list:
 
     Optional as :func:`alignment_part` (absent ``alignment/psychophysics_accuracy.csv``: left out).
     """
-    from reports.report import Item, read_table
-
     if not (root / "alignment" / "psychophysics_accuracy.csv").is_file():
         return []
     models = read_table(root / "alignment" / "psychophysics_accuracy.csv",

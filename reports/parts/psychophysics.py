@@ -1,38 +1,31 @@
-"""Figures and tables of the psychophysics statistics beyond accuracy (docs/experiments.md).
+"""Report section "Psychophysics": accuracy curves, thresholds and the statistics beyond accuracy.
 
-Each figure function takes a tidy table written by ``clickme experiment analyze``
+The figure functions take a tidy table written by ``clickme experiment analyze``
 (:func:`clickme_analysis.psychophysics.analyze`: ``rt.csv``, ``dprime.csv``,
-``level_tests.csv``, ``ceiling.csv``, ``ceiling_bootstrap.csv``, ``mixed_model.csv``) and returns
-a :class:`matplotlib.figure.Figure` or a display DataFrame; :func:`statistics_part` reads those
-files for :mod:`reports.report`.
+``level_tests.csv``, ``ceiling.csv``, ``ceiling_bootstrap.csv``, ``mixed_model.csv``) and return
+a :class:`matplotlib.figure.Figure` or a display DataFrame; the part builders
+(:func:`psychophysics`, :func:`thresholds`, :func:`statistics_part`) read those files.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from clickme_analysis.errors import InputError
-from reports.figures import FULL_IMAGE_POSITION, _flag, _require_columns
+from reports import figures, tables
+from reports.figures import _level_axis, _require_columns
+from reports.inputs import read_table
+from reports.parts import Item
+from reports.parts.stimuli import budget_shares
 from reports.style import GREY, SINGLE_COLUMN, colors_for, display_name, new_figure, styled
-
-
-def _level_axis(ax, levels, with_full: bool) -> float:
-    """Log x axis of reveal levels with a "Full" position right of the largest; returns it."""
-    full_x = float(np.max(levels)) * FULL_IMAGE_POSITION
-    ax.set_xscale("log")
-    ticks = [t for t in (1, 3, 10, 30, 100) if np.min(levels) <= t <= full_x / 1.2]
-    labels = [f"{t:g}" for t in ticks]
-    if with_full:
-        ticks, labels = ticks + [full_x], labels + ["Full"]
-    ax.set_xticks(ticks, labels)
-    ax.minorticks_off()
-    ax.set_xlabel("Important features revealed (% of the reveal budget)")
-    return full_x
+from reports.tables import flag
 
 
 def _by_level(ax, frame: pd.DataFrame, value: str, error: str) -> None:
-    intact = _flag(frame, "intact")
+    intact = flag(frame, "intact")
     revealed = frame[~intact]
     if revealed.empty or (revealed["level"] <= 0).any():
         raise InputError(f"expected rows with revealed levels > 0, got {len(revealed)}", field="level")
@@ -118,7 +111,7 @@ def effect_size_plot(level_tests: pd.DataFrame):
     """
     numeric = ["level", "hedges_g", "g_ci_low", "g_ci_high"]
     _require_columns(level_tests, numeric, "level_tests", numeric=numeric)
-    intact = _flag(level_tests, "intact")
+    intact = flag(level_tests, "intact")
     revealed = level_tests[~intact]
     if revealed.empty:
         raise InputError("level_tests: expected rows with revealed levels", field="level")
@@ -126,7 +119,7 @@ def effect_size_plot(level_tests: pd.DataFrame):
     ax = axes[0, 0]
     full_x = _level_axis(ax, revealed["level"], bool(intact.any()))
     x = np.where(intact, full_x, level_tests["level"])
-    significant = _flag(level_tests, "significant") if "significant" in level_tests else pd.Series(
+    significant = flag(level_tests, "significant") if "significant" in level_tests else pd.Series(
         False, index=level_tests.index)
     g = level_tests["hedges_g"].to_numpy(float)
     yerr = np.vstack([g - level_tests["g_ci_low"].to_numpy(float), level_tests["g_ci_high"].to_numpy(float) - g])
@@ -218,7 +211,7 @@ def effect_size_table(level_tests: pd.DataFrame) -> pd.DataFrame:
     columns = ["level", "statistic", "difference_ci_low", "difference_ci_high", "hedges_g", "g_ci_low",
                "g_ci_high", "p_holm", "p_fdr_bh", "n_permutations"]
     _require_columns(level_tests, columns, "level_tests", numeric=columns)
-    intact = _flag(level_tests, "intact")
+    intact = flag(level_tests, "intact")
     table = pd.DataFrame({"Level (%)": ["full image" if full else f"{level:.3g}"
                                         for level, full in zip(level_tests["level"], intact)]})
     for column, name in (("statistic", "Difference"), ("difference_ci_low", "CI low"),
@@ -235,10 +228,6 @@ def statistics_part(root) -> list:
     ``rt.csv`` is required (the part is listed as missing without it); the others are drawn
     when present.
     """
-    from pathlib import Path
-
-    from reports.report import Item, read_table
-
     folder = Path(root) / "experiment"
     rt = read_table(folder / "rt.csv", ["group", "level", "median_rt", "sem"])
     items = [Item("rt_curves", "Reaction times",
@@ -291,3 +280,49 @@ def statistics_part(root) -> list:
                           f"z tests and 95% intervals; intact-image trials left out. Model notes: {note}.",
                           mixed_model_table(mixed)))
     return items
+
+
+def psychophysics(root: Path) -> list[Item]:
+    folder = root / "experiment"
+    numbers = ["level", "accuracy", "sem", "predicted", "ci_low", "ci_high", "p", "p_holm", "statistic"]
+    accuracy = read_table(folder / "accuracy.csv", ["group", "level", "accuracy", "sem"], numbers)
+    optional = {}
+    for name, columns in (("psychometric", ["group", "level", "predicted", "ci_low", "ci_high"]),
+                          ("level_tests", ["level", "p", "significant"])):
+        path = folder / f"{name}.csv"
+        optional[name] = read_table(path, columns, numbers) if path.is_file() else None
+    manifest = root / "stimuli" / "manifest.csv"
+    shares = (budget_shares(read_table(manifest, ["image_id", "map_source"],
+                                        numeric=["budget", "pixels_revealed"])) if manifest.is_file()
+              else pd.Series(dtype=float))
+    budget = (f" (in stimuli/manifest.csv the budget is {shares.min():.0f}-{shares.max():.0f}% of an "
+              "image's pixels)" if len(shares) else "")
+    caption = ("Accuracy (mean over participants, bars: S.E.M.) against the reveal level, per map "
+               "source: the percentage of the reveal budget shown, where the budget is a pixel "
+               f"count set by the first map source and shared by all sources{budget}; log x axis.")
+    if optional["psychometric"] is not None:
+        caption += " Lines: fitted psychometric curves with their confidence bands."
+    if optional["level_tests"] is not None:
+        caption += (" Stars: levels where the map sources differ (randomisation test, Holm "
+                    "corrected; * p < .05, ** p < .01, *** p < .001).")
+    items = [Item("accuracy_curves", "Accuracy vs features revealed", caption,
+                  figures.accuracy_curves(accuracy, **optional))]
+    if optional["level_tests"] is not None:
+        items.append(Item("level_tests", "Per-level tests",
+                          "Per-level test of the difference between map sources.",
+                          tables.level_test_table(optional["level_tests"])))
+    return items
+
+
+def thresholds(root: Path) -> list[Item]:
+    """Psychometric thresholds (optional: absent is not a missing part)."""
+    path = root / "experiment" / "psychometric_params.csv"
+    if not path.is_file():
+        return []
+    return [Item("psychometric_thresholds", "Psychometric thresholds",
+                 "Reveal level (percentage of the reveal budget shown) at the midpoint of each "
+                 "group's fitted psychometric function (where P(correct) is half-way between chance "
+                 "and 1 - lapse), with its bootstrap 95% interval (parametric unless "
+                 "psychometric_params.csv says otherwise).",
+                 tables.threshold_table(read_table(path, ["group", "threshold"],
+                                                   ["threshold", "threshold_ci_low", "threshold_ci_high"])))]

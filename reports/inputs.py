@@ -1,0 +1,119 @@
+"""Reading the toolkit's outputs for the report: one reader per kind of input file.
+
+Every reader takes a path under the inputs root (``docs/outputs.md``). An absent file raises
+:class:`Missing` (the report lists the part that needs it); a present file that breaks the contract
+raises :class:`~clickme_analysis.errors.InputError` with its location.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from clickme_analysis.errors import InputError
+from clickme_analysis.io import read_table as _read_csv_table
+
+#: Example images shown in the map figures.
+N_EXAMPLES = 6
+
+
+class Missing(Exception):
+    """An input a report part needs is absent (the part is listed, not fatal)."""
+
+
+def need(path: Path) -> Path:
+    if not path.is_file():
+        raise Missing(str(path))
+    return path
+
+
+def read_table(path: Path, columns=(), numeric=()) -> pd.DataFrame:
+    """Read a CSV output; absent -> :class:`Missing`, malformed -> :class:`InputError`.
+
+    ``numeric`` columns (those present) become floats; a cell that is not a number raises
+    :class:`InputError` naming its line and column. Only empty cells and ``NaN`` are missing
+    values: ``null`` (a distribution name) and ``NA`` (an image id) stay strings.
+    """
+    frame = _read_csv_table(need(path), columns, "CSV output", keep_default_na=False,
+                            na_values=["", "NaN", "nan"])
+    return as_numbers(frame, path, numeric)
+
+
+def as_numbers(frame: pd.DataFrame, path: Path, columns) -> pd.DataFrame:
+    """``columns`` (those present) as floats; a cell that is not a number is a located error."""
+    for column in (c for c in columns if c in frame.columns):
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = np.flatnonzero((values.isna() & frame[column].notna()).to_numpy())
+        if len(bad):
+            raise InputError(f"expected a number, got {frame[column].iloc[bad[0]]!r}", path=path,
+                             line=int(bad[0]) + 2, field=column)
+        frame[column] = values.astype(float)
+    return frame
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Read a PNG as a uint8 array (H, W) or (H, W, 3)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(need(path)) as image:
+            return np.asarray(image.convert("L" if image.mode in ("L", "I", "I;16") else "RGB"))
+    except (UnidentifiedImageError, OSError, ValueError) as err:  # ValueError: a NUL in the path
+        raise InputError(f"could not read as an image: {err}", path=path) from None
+
+
+def read_archive(path: Path, image_ids) -> dict:
+    from clickme_analysis.archive import MapArchive
+
+    with MapArchive(need(path)) as archive:
+        return {i: np.asarray(archive[i]) for i in image_ids if i in archive}
+
+
+def label_column(root: Path, column: str = "label") -> dict:
+    """``clickme/labels.csv``: image id -> ``column`` (``label`` or ``category``); absent -> {}."""
+    path = root / "clickme" / "labels.csv"
+    if not path.is_file():
+        return {}
+    frame = read_table(path, ["image_id", column])
+    return dict(zip(frame["image_id"].astype(str), frame[column].astype(str)))
+
+
+def image_labels(root: Path) -> dict:
+    return label_column(root, "label")
+
+
+def example_ids(root: Path, candidates) -> list[str]:
+    """Up to N_EXAMPLES ids with an image: distinct labels first, categories alternating."""
+    candidates = [i for i in candidates if (root / "clickme" / "images" / f"{i}.png").is_file()]
+    if not (root / "clickme" / "labels.csv").is_file():
+        return candidates[:N_EXAMPLES]
+    label, category = image_labels(root), label_column(root, "category")
+    seen: set = set()
+    distinct = [i for i in candidates if label.get(i) not in seen and not seen.add(label.get(i))]
+    groups = [[i for i in distinct if category.get(i) == c]
+              for c in dict.fromkeys(category.get(i) for i in distinct)]
+    alternating = [i for row in itertools.zip_longest(*groups) for i in row if i is not None]
+    return (alternating + [i for i in candidates if i not in distinct])[:N_EXAMPLES]
+
+
+def demo_notes(root: Path, stage: str) -> list[str] | None:
+    """Lines of ``<stage>/demo_log.txt`` (written only by ``clickme demo``); None when absent."""
+    path = root / stage / "demo_log.txt"
+    if not path.is_file():
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"could not read as text: {err}", path=path) from None
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(f"not valid JSON: {err}", path=path) from None
