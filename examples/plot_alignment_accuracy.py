@@ -20,7 +20,7 @@ from models.config import TrainConfig
 from models.data import datasets_from_config
 from models.score import score_model
 from models.train import train
-from reports.alignment_figures import alignment_vs_accuracy
+from reports.parts.alignment import alignment_vs_accuracy
 
 torch.set_num_threads(1)
 work = tempfile.mkdtemp()

@@ -18,6 +18,8 @@ Coordinate = Annotated[float, Field(ge=-10_000, le=10_000)]
 
 
 class Strict(BaseModel):
+    """Base of every request body: unknown fields are refused (422)."""
+
     model_config = ConfigDict(extra="forbid")
 
 
@@ -105,4 +107,6 @@ class RoundIn(Strict):
 
 
 class ParticipantIn(Strict):
+    """A participant named by the recruitment platform's id."""
+
     participant_id: Id
