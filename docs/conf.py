@@ -13,6 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "_ext"))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 from clickme_analysis import __version__  # noqa: E402
@@ -61,6 +62,8 @@ sphinx_gallery_conf = {
     "show_memory": False,
     "min_reported_time": 1,
     "within_subsection_order": "FileNameSortKey",
+    # the report's figure functions draw without pyplot: gallery_figures saves those too
+    "image_scrapers": ("matplotlib", "gallery_figures.toolkit_figures"),
 }
 
 html_theme = "pydata_sphinx_theme"

@@ -26,7 +26,7 @@ print("levels (% of the budget):", np.round(reveal_levels(6), 1))
 # The flood-fill is a race of exponential clocks: each seed grows another region, always from
 # the map's peak outward. Colour = the step at which a pixel is revealed (dark: early).
 budget = reveal_budget(maps["clickme"])
-fig, axes = plt.subplots(1, 4, figsize=(8, 2.2), layout="constrained")
+_, axes = plt.subplots(1, 4, figsize=(8, 2.2), layout="constrained")
 axes[0].imshow(maps["clickme"], cmap="magma")
 axes[0].set_title("ClickMe map")
 for ax, seed in zip(axes[1:], (0, 1, 2)):
