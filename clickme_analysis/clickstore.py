@@ -61,6 +61,8 @@ class ClickStore:
         self._buckets, self.pairs, self.n_clicks = buckets, pairs, n_clicks
         self.all_timed, self._folder = all_timed, folder
         self._reread = reread  # spill=False: (a fresh ClickReader, number of buckets)
+        self.repeats_per_image = np.zeros(len(self.image_ids), dtype=np.int64)  # repeat submissions met
+        self._owner = True  # removes the bucket files on close (a restricted view does not)
 
     # -- building ------------------------------------------------------------------------------
     @classmethod
@@ -129,8 +131,10 @@ class ClickStore:
         pairs = _reduce_pairs(pair_keys, pair_counts)
         buckets = [tmp / f"{k}.bin" for k in range(n_buckets)] if tmp else \
             [np.concatenate(held) if held else np.zeros(0, RECORD)]
-        return cls(reader.image_ids, reader.participant_ids, buckets, pairs, n_clicks, all_timed and n_clicks > 0,
-                   tmp)
+        store = cls(reader.image_ids, reader.participant_ids, buckets, pairs, n_clicks, all_timed and n_clicks > 0,
+                    tmp)
+        store.repeats_per_image = reader.repeats_per_image()
+        return store
 
     @classmethod
     def _count_only(cls, reader, n_buckets: int, progress: bool):
@@ -148,9 +152,12 @@ class ClickStore:
                 pair_counts.append(counts)
             shown.update(len(reader.paths))
         fresh = ClickReader(reader.paths, reader.fmt, reader.on_error, id_rule=reader.id_rule, id_root=reader.id_root,
-                            catch_threshold=reader.catch_threshold, exclude_mobile=reader.exclude_mobile)
-        return cls(reader.image_ids, reader.participant_ids, [], _reduce_pairs(pair_keys, pair_counts), n_clicks,
-                   all_timed and n_clicks > 0, reread=(fresh, n_buckets))
+                            catch_threshold=reader.catch_threshold, exclude_mobile=reader.exclude_mobile,
+                            mobile_rule=reader.mobile_rule, repeat_submissions=reader.repeat_submissions)
+        store = cls(reader.image_ids, reader.participant_ids, [], _reduce_pairs(pair_keys, pair_counts), n_clicks,
+                    all_timed and n_clicks > 0, reread=(fresh, n_buckets))
+        store.repeats_per_image = reader.repeats_per_image()
+        return store
 
     def _reread_buckets(self, wanted: np.ndarray | None):
         """The buckets of a store built with ``spill=False``: the logs read again, only the
@@ -248,13 +255,21 @@ class ClickStore:
                 records = records[np.arange(len(keys)) - group_start < max_clicks]
             yield records
 
+    def restricted(self, pairs: Pairs) -> ClickStore:
+        """A view of this store holding only the maps in ``pairs`` (its ``pairs``; the same bucket
+        files, which the view leaves in place when closed)."""
+        view = ClickStore(self.image_ids, self.participant_ids, self._buckets, pairs, self.n_clicks, self.all_timed,
+                          None, self._reread)
+        view.repeats_per_image, view._owner = self.repeats_per_image, False
+        return view
+
     @property
     def n_buckets(self) -> int:
         return self._reread[1] if self._reread is not None else len(self._buckets)
 
     def close(self) -> None:
         """Remove the bucket files."""
-        if self._folder is not None:
+        if self._folder is not None and self._owner:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
 

@@ -44,7 +44,8 @@ def _add_log_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--catch-threshold", type=probability, default=0.95,
                         help="ClickMe 2.0 NPZ: keep trials whose user's catch-trial accuracy is at least this "
                              "(default 0.95, as the authors)")
-    parser.add_argument("--exclude-mobile", action="store_true", help="ClickMe 2.0 NPZ: leave out mobile trials")
+    parser.add_argument("--exclude-mobile", action=argparse.BooleanOptionalAction, default=None,
+                        help="ClickMe 2.0 NPZ: leave out mobile trials (default keep; --preset clickme2: leave out)")
     add_progress(parser)
 
 
@@ -62,13 +63,57 @@ def _add_map_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--min-clicks", type=nonnegative_int,
                        help="drop participant maps with this many clicks or fewer (ClickMe 2.0 code: 10)")
     group.add_argument("--max-clicks", type=positive_int, help="keep each map's first N clicks (ClickMe 2.0 code: 75)")
+    _add_clickme2_args(group)
+
+
+#: options of the ClickMe 2.0 authors' rules (MapOptions fields); each also set by --preset clickme2
+_RULE_OPTIONS = ("preset", "count_outside", "min_subjects", "repeat_submissions", "exclude_mobile", "mobile_rule",
+                 "blur_passes", "blur_border", "disc_radius", "blur_reference_size", "blur_max_size")
+_SPLIT_HALF_OPTIONS = ("split_half_replacement", "split_half_resize", "split_half_crop", "split_half_correction")
+
+
+def _add_clickme2_args(group) -> None:
+    """The ClickMe 2.0 authors' rules, each an option (docs/metrics.md has the table)."""
+    group.add_argument("--preset", choices=["clickme2"],
+                       help="named bundle of option values: clickme2 = the ClickMe 2.0 authors' maps and ceiling "
+                            "(explicit options win)")
+    group.add_argument("--min-subjects", type=positive_int, help="an image needs this many kept maps (default 1; "
+                                                                "clickme2: 5)")
+    group.add_argument("--count-outside", action=argparse.BooleanOptionalAction, default=None,
+                       help="--no-count-outside: a map also needs --min-clicks of its clicks inside the image "
+                            "(clickme2)")
+    group.add_argument("--repeat-submissions", choices=["merge", "first", "error"],
+                       help="a participant's later submissions of an image: merged into one map (default), left "
+                            "out (first; clickme2) or an error")
+    group.add_argument("--mobile-rule", choices=["any", "first"],
+                       help="ClickMe 2.0 NPZ: a trial is mobile when any is_mobile value is true (default) or its "
+                            "first (clickme2)")
+    group.add_argument("--blur-passes", type=positive_int, help="apply the kernel this many times (clickme2: 2)")
+    group.add_argument("--blur-border", choices=["reflect", "constant", "nearest", "mirror", "wrap"],
+                       help="border rule of the blur (default reflect; constant = zero padding, clickme2)")
+    group.add_argument("--disc-radius", choices=["size/2", "(size-1)/2"],
+                       help="radius of --blur disc (default size/2; clickme2: (size-1)/2)")
+    group.add_argument("--blur-reference-size", type=positive_int,
+                       help="scale the kernel to the map: side round(blur_size * size / this), made odd (clickme2: 256)")
+    group.add_argument("--blur-max-size", type=positive_int, help="cap of the scaled kernel side (clickme2: 51)")
+
+
+def _add_split_half_args(parser) -> None:
+    group = parser.add_argument_group("split-half ceiling (clickme_analysis.ceiling; set by --preset clickme2)")
+    group.add_argument("--split-half-replacement", action=argparse.BooleanOptionalAction, default=None,
+                       help="top each half up with n // 2 draws with replacement from its members")
+    group.add_argument("--split-half-resize", type=positive_int, help="resize halves to this short side (clickme2: 256)")
+    group.add_argument("--split-half-crop", type=positive_int, help="centre-crop halves to this side (clickme2: 224)")
+    group.add_argument("--split-half-correction", action=argparse.BooleanOptionalAction, default=None,
+                       help="Spearman-Brown correction of the split-half ceiling (default on; clickme2: off)")
 
 
 def _map_options(args, normalize=None):
     from clickme_analysis.pipeline import load_map_options
 
-    given = {name: getattr(args, name) for name in ("size", "bubble_size", "bubble", "blur", "blur_size", "sigma",
-                                                    "min_clicks", "max_clicks") if getattr(args, name) is not None}
+    names = ("size", "bubble_size", "bubble", "blur", "blur_size", "sigma", "min_clicks", "max_clicks") + \
+        _RULE_OPTIONS + _SPLIT_HALF_OPTIONS
+    given = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
     if given.get("blur") == "none":
         given["blur"] = None
     if normalize is not None:
@@ -91,20 +136,20 @@ def _fixed_mmap_threshold(nbytes: int = 128 << 10) -> None:
         pass
 
 
-def _open(args, spill: bool = True):
+def _open(args, options, spill: bool = True):
     from clickme_analysis.pipeline import open_logs
 
     store, reader = open_logs(args.logs, fmt=args.fmt, on_error=args.on_error, progress=not args.no_progress,
                               spill=spill,
                               id_rule=args.id_rule, id_root=args.id_root, catch_threshold=args.catch_threshold,
-                              exclude_mobile=args.exclude_mobile)
+                              **options.reader_kwargs())
     skipped = reader.skipped()
-    excluded = skipped[skipped["field"].isin(["user_catch_trial", "is_mobile"])]
+    excluded = skipped[skipped["field"].isin(["user_catch_trial", "is_mobile", "submission"])]
     malformed = skipped.drop(excluded.index)
     if len(excluded):
         by_reason = excluded["field"].value_counts().to_dict()
         print(f"excluded {len(excluded)} trial(s) by design: " + ", ".join(
-            f"{n} {'below the catch-trial threshold' if k == 'user_catch_trial' else 'mobile'}"
+            f"{n} {_EXCLUSION_REASONS.get(k, k)}"
             for k, n in by_reason.items()), file=sys.stderr)
     if len(malformed):
         print(f"skipped {len(malformed)} malformed row(s):", file=sys.stderr)
@@ -115,6 +160,10 @@ def _open(args, spill: bool = True):
     return store, reader, len(malformed)
 
 
+_EXCLUSION_REASONS = {"user_catch_trial": "below the catch-trial threshold", "is_mobile": "mobile",
+                      "submission": "repeat submission(s) (--repeat-submissions first)"}
+
+
 def _maps(args) -> int:
     from clickme_analysis.ids import match_ids
     from clickme_analysis.pipeline import read_labels, write_maps
@@ -122,7 +171,7 @@ def _maps(args) -> int:
     options = _map_options(args, args.normalize)
     _fixed_mmap_threshold()
     labels = read_labels(args.labels, id_rule=args.id_rule) if args.labels else None
-    store, _, n_malformed = _open(args)
+    store, _, n_malformed = _open(args, options)
     with store:
         if labels:
             match_ids(labels, store.image_ids, what="labels", other="images of the logs")
@@ -138,7 +187,8 @@ def _maps(args) -> int:
     print(f"{result.n_maps} maps from {n_participants} participants and {n_clicks} clicks -> {args.out} "
           f"({result.bytes_per_map / 1024:.1f} KB per map, {result.encoding}, lossless); "
           f"{int(per_image['n_outside'].sum())} click(s) outside the image (counted, not painted); "
-          f"{int(per_image['n_excluded'].sum())} map(s) filtered out; {n_malformed} row(s) skipped")
+          f"{int(per_image['n_excluded'].sum())} map(s) filtered out; {int(per_image['n_repeats'].sum())} repeat "
+          f"submission(s) met ({options.repeat_submissions}); {n_malformed} row(s) skipped")
     return 0
 
 
@@ -149,13 +199,14 @@ def _reliability(args) -> int:
 
     options = _map_options(args)
     # a sample of images: count the maps, then read again only the sampled images' clicks
-    sampled = bool(args.n_images) and not args.split_half
-    store, _, _ = _open(args, spill=not sampled)
+    sampled = bool(args.n_images) and not args.split_half and options.count_outside  # (the in-bounds test reads all)
+    store, _, _ = _open(args, options, spill=not sampled)
     with store:
         summary = write_reliability(store, args.out, options, n_images=args.n_images or None,
                                     split_half_iterations=args.split_half, n_boot=args.n_boot, ceiling=args.ceiling,
                                     seed=args.seed, n_jobs=args.jobs, progress=not args.no_progress)
-    print(json.dumps({k: summary[k] for k in ("human", "null", "fraction_of_ceiling")}, indent=2))
+    print(json.dumps({k: summary[k] for k in ("human", "null", "fraction_of_ceiling", "split_half") if k in summary},
+                     indent=2))
     return 0
 
 
@@ -210,6 +261,7 @@ def register(subparsers) -> None:
                                                           "reliability.PAPER_CEILING)")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--jobs", type=_jobs, default=1, help="ranking threads (-1: all cores)")
+    _add_split_half_args(p)
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.set_defaults(func=_reliability_with_ceiling)
 

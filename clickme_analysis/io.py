@@ -19,9 +19,11 @@ Accepted files (format from the suffix, or ``fmt``):
   (object arrays, one array per trial) and optional ``user_catch_trial`` (the user's catch-trial
   *accuracy* in [0, 1]: trials whose user scored below ``catch_threshold``, default 0.95 as the
   authors, are excluded and listed) and ``is_mobile`` (per-trial arrays, empty = not mobile;
-  ``exclude_mobile=True`` leaves mobile trials out). Object arrays are rebuilt by a restricted
-  unpickler that accepts numpy arrays and plain values only (:func:`load_npz`): a file that
-  names anything else is refused, never run.
+  ``exclude_mobile=True`` leaves mobile trials out, ``mobile_rule`` says which values count).
+  Object arrays are rebuilt by a restricted unpickler (:mod:`clickme_analysis.npz_log`).
+
+A participant's repeat submissions of an image follow one rule in every reader
+(``repeat_submissions``, :mod:`clickme_analysis.submissions`; default ``"merge"``).
 
 Image ids are made from the log's image entries by the one id rule of
 :mod:`clickme_analysis.ids` (default ``"stem"``: ``imagenet/val/chelsea.JPEG`` -> ``chelsea``);
@@ -39,8 +41,6 @@ import ast
 import contextlib
 import io
 import json
-import pickle
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +49,12 @@ import numpy as np
 import pandas as pd
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.filetypes import describe_file
+from clickme_analysis.npz_log import load_npz, npz_trials
+from clickme_analysis.submissions import RepeatFilter
+
+__all__ = ["ClickReader", "ClickLog", "ClickChunk", "read_clicks", "read_toml", "read_table", "describe_file",
+           "load_npz", "chunks_to_frame"]
 
 CLICK_COLUMNS = ["image_id", "participant_id", "x", "y", "t"]
 SKIPPED_COLUMNS = ["path", "line", "field", "message"]
@@ -60,7 +66,7 @@ ALIASES = {
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".parquet": "parquet", ".pq": "parquet", ".npz": "npz"}
 #: fields whose problems are exclusions by design (listed, never errors)
-EXCLUSION_FIELDS = ("user_catch_trial", "is_mobile")
+EXCLUSION_FIELDS = ("user_catch_trial", "is_mobile", "submission")
 _BLOCK_BYTES = 1 << 20  # CSV bytes parsed per batch (pyarrow reads a few ahead: memory stays small)
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -78,7 +84,7 @@ class ClickLog:
         pixels), ``t`` (float, NaN when absent).
     skipped : DataFrame
         Rows left out: ``path, line, field, message`` (malformed rows, and trials excluded by
-        design: fields ``user_catch_trial`` / ``is_mobile``).
+        design: fields ``user_catch_trial`` / ``is_mobile`` / ``submission``).
     """
 
     clicks: pd.DataFrame
@@ -480,6 +486,9 @@ def _table_chunk(batch, row0: int, layout: str, mapping: dict, reader, problems:
     images = _codes(pc.filter(texts["image_id"], keep), lambda values: reader._encoder.images(values, path))
     participants = _codes(pc.filter(texts["participant_id"], keep), reader._participants.encode)
     per_kept = counts[ok]
+    if layout != "click":  # one row is one submission
+        images, participants, per_kept, (x, y, t) = reader._repeats.drop(images, participants, per_kept, rows[ok],
+                                                                          (x, y, t), problems, reader)
     return ClickChunk(np.repeat(images, per_kept), np.repeat(participants, per_kept), x, y, t)
 
 
@@ -589,8 +598,9 @@ def _parquet_batches(path: Path):
 # JSON lines and NPZ (records handled one by one; these logs are small or per-trial)
 # --------------------------------------------------------------------------------------------
 def _records_chunk(records: list[tuple[int, dict]], reader, problems: _Problems, path) -> ClickChunk:
-    """Per-click or per-round records (line, dict) -> ClickChunk."""
+    """Per-click or per-round records (line, dict) -> ClickChunk (a per-round record is one submission)."""
     images, participants, xs, ys, ts = [], [], [], [], []
+    rounds, of_round = [], []  # per-round records: (image, participant, line); each click's round or -1
     for line, raw in records:
         record = {ALIASES.get(str(k).strip(), str(k).strip()): v for k, v in raw.items()}
         ids = []
@@ -628,6 +638,9 @@ def _records_chunk(records: list[tuple[int, dict]], reader, problems: _Problems,
             if len(values) < 3:
                 continue
             points = [tuple(values)]
+        if per_round:
+            rounds.append((ids[0], ids[1], line))
+        of_round.extend([len(rounds) - 1 if per_round else -1] * len(points))
         for px, py, pt in points:
             images.append(ids[0])
             participants.append(ids[1])
@@ -635,8 +648,16 @@ def _records_chunk(records: list[tuple[int, dict]], reader, problems: _Problems,
             ys.append(py)
             ts.append(pt)
     image_codes = reader._encoder.images(images, path) if images else np.zeros(0, np.int32)
-    return ClickChunk(image_codes, reader._participants.encode(participants),
-                      np.array(xs, dtype=np.float64), np.array(ys, dtype=np.float64), np.array(ts, dtype=np.float64))
+    chunk = ClickChunk(image_codes, reader._participants.encode(participants),
+                       np.array(xs, dtype=np.float64), np.array(ys, dtype=np.float64), np.array(ts, dtype=np.float64))
+    if not rounds:
+        return chunk
+    round_images = reader._encoder.images([r[0] for r in rounds], path)
+    kept = reader._repeats.keep(round_images, reader._participants.encode([r[1] for r in rounds]),
+                                [r[2] for r in rounds], problems, reader.image_ids, reader.participant_ids)
+    of_round = np.asarray(of_round, dtype=np.int64)
+    by_click = (of_round < 0) | kept[np.maximum(of_round, 0)]
+    return ClickChunk(*(a[by_click] for a in (chunk.image, chunk.participant, chunk.x, chunk.y, chunk.t)))
 
 
 def _jsonl_records(path: Path, problems: _Problems):
@@ -674,115 +695,6 @@ def _jsonl_after(path: Path, after: int, problems: _Problems):
     return out
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Rebuilds numpy arrays, dtypes, scalars and plain values; refuses every other global."""
-
-    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
-               ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
-               ("numpy._core.multiarray", "scalar"), ("_codecs", "encode"), ("builtins", "set"),
-               ("builtins", "frozenset"), ("builtins", "complex"), ("builtins", "bytearray")}
-
-    def find_class(self, module, name):
-        if (module, name) in self.ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing {module}.{name}: only numpy arrays and plain values are loaded")
-
-
-def load_npz(path) -> dict[str, np.ndarray]:
-    """Every array of an NPZ file, object arrays rebuilt by a restricted unpickler.
-
-    Only numpy arrays, dtypes, scalars and plain Python values (numbers, strings, lists, ...) are
-    rebuilt; a pickle naming any other global (``os.system``, ``builtins.eval``, ...) raises
-    :class:`InputError` without running anything.
-
-    Examples
-    --------
-    >>> import tempfile, os
-    >>> p = os.path.join(tempfile.mkdtemp(), "log.npz")
-    >>> trials = np.empty(2, dtype=object); trials[:] = [np.array([1, 2]), np.array([3])]
-    >>> np.savez(p, clickmap_x=trials)
-    >>> [a.tolist() for a in load_npz(p)["clickmap_x"]]
-    [[1, 2], [3]]
-    """
-    path = Path(path)
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError):
-        raise InputError(f"expected an NPZ file (a ZIP of .npy arrays), got {describe_file(path)}", path=path) from None
-    out = {}
-    with archive:
-        for member in archive.namelist():
-            if not member.endswith(".npy"):
-                continue
-            name = member[:-4]
-            try:
-                with archive.open(member) as fh:
-                    version = np.lib.format.read_magic(fh)
-                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                                   else np.lib.format.read_array_header_2_0)
-                    shape, fortran, dtype = read_header(fh)
-                    if dtype.hasobject:
-                        array = _NumpyOnlyUnpickler(fh).load()
-                        if not isinstance(array, np.ndarray):
-                            raise pickle.UnpicklingError(f"expected an array, got {type(array).__name__}")
-                    else:
-                        data = fh.read()
-                        array = np.frombuffer(data, dtype=dtype, count=int(np.prod(shape)))
-                        array = array.reshape(shape, order="F" if fortran else "C")
-            except pickle.UnpicklingError as err:
-                raise InputError(f"array {name!r} holds a pickle that is not a plain array: {err}", path=path,
-                                 field=name) from None
-            except (ValueError, EOFError, OSError, zipfile.BadZipFile, AttributeError, TypeError) as err:
-                raise InputError(f"array {name!r} is not a readable .npy member ({err})", path=path,
-                                 field=name) from None
-            out[name] = array
-    return out
-
-
-def _is_mobile(value) -> bool:
-    """ClickMe 2.0 ``is_mobile`` entry: empty means not mobile."""
-    array = np.asarray(value, dtype=object).ravel()
-    return bool(array.size) and any(bool(v) and str(v).lower() not in ("false", "0", "") for v in array)
-
-
-def _npz_chunk(path: Path, reader, problems: _Problems) -> ClickChunk:
-    data = load_npz(path)
-    missing = {"file_pointer", "clickmap_x", "clickmap_y", "user_id"} - set(data)
-    if missing:
-        raise InputError(f"ClickMe 2.0 NPZ lacks arrays {sorted(missing)} (has {sorted(data)[:8]})", path=path)
-    for name in ("file_pointer", "clickmap_x", "clickmap_y", "user_id", "user_catch_trial", "is_mobile"):
-        if name in data and np.ndim(data[name]) != 1:
-            raise InputError(f"expected a 1-D array, one entry per trial, got shape {np.shape(data[name])}",
-                             path=path, field=name)
-    n = len(data["file_pointer"])
-    for name in ("clickmap_x", "clickmap_y", "user_id", "user_catch_trial", "is_mobile"):
-        if name in data and len(data[name]) != n:
-            raise InputError(f"expected {n} entries (one per trial, as file_pointer), got {len(data[name])}",
-                             path=path, field=name)
-    keep = np.ones(n, dtype=bool)
-    if "user_catch_trial" in data and reader.catch_threshold is not None:
-        try:
-            accuracy = np.asarray(data["user_catch_trial"], dtype=np.float64)
-        except (TypeError, ValueError):
-            raise InputError(f"expected catch-trial accuracies (numbers in [0, 1]), got {data['user_catch_trial'][:3]!r}",
-                             path=path, field="user_catch_trial") from None
-        low = ~(accuracy >= reader.catch_threshold)
-        for k in np.flatnonzero(low):
-            problems.bad(k + 1, "user_catch_trial", f"catch-trial accuracy {accuracy[k]:g} below "
-                         f"{reader.catch_threshold:g} (excluded)", excluded=True)
-        keep &= ~low
-    if "is_mobile" in data and reader.exclude_mobile:
-        for k in np.flatnonzero(keep):
-            if _is_mobile(data["is_mobile"][k]):
-                problems.bad(k + 1, "is_mobile", "mobile trial (excluded)", excluded=True)
-                keep[k] = False
-    records = [(k + 1, {"image_id": data["file_pointer"][k], "participant_id": data["user_id"][k],
-                        "x": np.asarray(data["clickmap_x"][k]).ravel().tolist(),
-                        "y": np.asarray(data["clickmap_y"][k]).ravel().tolist()})
-               for k in np.flatnonzero(keep)]
-    return _records_chunk(records, reader, problems, path)
-
-
 # --------------------------------------------------------------------------------------------
 # The reader
 # --------------------------------------------------------------------------------------------
@@ -805,6 +717,11 @@ class ClickReader:
         (default 0.95, as the authors); None keeps every trial.
     exclude_mobile : bool
         ClickMe 2.0 NPZ: leave out trials played on a mobile device.
+    mobile_rule : {"any", "first"}
+        Which ``is_mobile`` values mark a mobile trial (:func:`clickme_analysis.npz_log.is_mobile`).
+    repeat_submissions : {"merge", "first", "error"}
+        A participant's later submissions of an image (:mod:`clickme_analysis.submissions`);
+        ``repeats_per_image()`` counts those met.
 
     Attributes
     ----------
@@ -824,7 +741,8 @@ class ClickReader:
     """
 
     def __init__(self, paths, fmt: str | None = None, on_error: str = "raise", *, id_rule: str = "stem",
-                 id_root=None, catch_threshold: float | None = 0.95, exclude_mobile: bool = False):
+                 id_root=None, catch_threshold: float | None = 0.95, exclude_mobile: bool = False,
+                 mobile_rule: str = "any", repeat_submissions: str = "merge"):
         from clickme_analysis.ids import ID_RULES
 
         self.paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
@@ -840,6 +758,8 @@ class ClickReader:
         self.fmt, self.on_error = fmt, on_error
         self.id_rule, self.id_root = id_rule, id_root
         self.catch_threshold, self.exclude_mobile = catch_threshold, exclude_mobile
+        self.mobile_rule, self.repeat_submissions = mobile_rule, repeat_submissions
+        self._repeats = RepeatFilter(repeat_submissions)
         self._images, self._participants = Vocabulary(), Vocabulary()
         self._encoder = _Encoder(self)
         self._problems: list[_Problems] = []
@@ -899,7 +819,7 @@ class ClickReader:
                     chunk = _records_chunk(records, self, problems, path)
                     self.n_rows += len(records)
                 else:
-                    chunk = _npz_chunk(path, self, problems)
+                    chunk = _records_chunk(npz_trials(path, self, problems), self, problems, path)
                     self.n_rows += len(chunk)
                 problems.check()
                 if len(chunk):
@@ -918,6 +838,10 @@ class ClickReader:
         if pa.types.is_string(column.type):
             return any(str(v).lstrip().startswith("[") for v in column.to_pylist()[:1000] if v)
         return False
+
+    def repeats_per_image(self) -> np.ndarray:
+        """Repeat submissions met so far, by image code (kept, left out or refused by the rule)."""
+        return self._repeats.counts_for(len(self.image_ids))
 
     def skipped(self) -> pd.DataFrame:
         """Rows left out so far: ``path, line, field, message`` (exclusions by design included)."""
@@ -947,14 +871,15 @@ def chunks_to_frame(chunks, image_ids, participant_ids) -> pd.DataFrame:
 
 
 def read_clicks(path, fmt: str | None = None, on_error: str = "raise", *, id_rule: str = "stem", id_root=None,
-                catch_threshold: float | None = 0.95, exclude_mobile: bool = False) -> ClickLog:
+                catch_threshold: float | None = 0.95, exclude_mobile: bool = False, mobile_rule: str = "any",
+                repeat_submissions: str = "merge") -> ClickLog:
     """Read and validate a click log (or several) into one tidy table.
 
     Parameters
     ----------
     path : str or os.PathLike, or a sequence of them
         The log file(s) (formats in the module docstring).
-    fmt, on_error, id_rule, id_root, catch_threshold, exclude_mobile
+    fmt, on_error, id_rule, id_root, catch_threshold, exclude_mobile, mobile_rule, repeat_submissions
         See :class:`ClickReader`.
 
     Returns
@@ -971,7 +896,8 @@ def read_clicks(path, fmt: str | None = None, on_error: str = "raise", *, id_rul
     [['cat', 'u1', 1.0, 2.0], ['cat', 'u1', 3.0, 4.0]]
     """
     reader = ClickReader(path, fmt, on_error, id_rule=id_rule, id_root=id_root, catch_threshold=catch_threshold,
-                         exclude_mobile=exclude_mobile)
+                         exclude_mobile=exclude_mobile, mobile_rule=mobile_rule,
+                         repeat_submissions=repeat_submissions)
     chunks = list(reader)
     return ClickLog(clicks=chunks_to_frame(chunks, reader.image_ids, reader.participant_ids),
                     skipped=reader.skipped())
@@ -1050,15 +976,6 @@ def read_table(path, columns=(), what: str = "table", **read_csv_kwargs) -> pd.D
 
 
 #: leading bytes -> what a file holding them is
-_SIGNATURES = (
-    (b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
-    (b"\x89HDF\r\n\x1a\n", "an HDF5 file"), (b"\x1f\x8b", "a GZIP-compressed file"),
-    (b"\x93NUMPY", "a single NumPy array (.npy)"), (b"PK\x03\x04", "a ZIP archive"),
-    (b"PAR1", "a Parquet file"), (b"\x80", "a Python pickle"), (b"%PDF", "a PDF document"),
-    (b"BM", "a BMP image"), (b"II*\x00", "a TIFF image"), (b"MM\x00*", "a TIFF image"),
-)
-
-
 def _first_long_row(path: Path, sep: str) -> str:
     import csv
 
@@ -1069,40 +986,3 @@ def _first_long_row(path: Path, sep: str) -> str:
             if len(row) > len(header):
                 return f"line {line} has {len(row)}"
     return "a row"
-
-
-def describe_file(path) -> str:
-    """What a file looks like from its first bytes, for messages ("a PNG image", "text starting ...").
-
-    Examples
-    --------
-    >>> import tempfile, os
-    >>> p = os.path.join(tempfile.mkdtemp(), "x.npz")
-    >>> _ = open(p, "w").write("image_id,x,y\\ncat,1,2\\n")
-    >>> describe_file(p)
-    "text starting 'image_id,x,y'"
-    """
-    path = Path(path)
-    if path.is_dir():
-        return "a folder"
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(256)
-    except FileNotFoundError:
-        return "no such file"
-    except OSError as err:
-        return f"an unreadable file ({err.strerror})"
-    if not head:
-        return "an empty file"
-    for signature, what in _SIGNATURES:
-        if head.startswith(signature):
-            return what
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        try:  # a multi-byte character cut at byte 256
-            text = head[:-4].decode("utf-8")
-        except UnicodeDecodeError:
-            return f"binary data starting {head[:12]!r}"
-    first = text.splitlines()[0] if text.splitlines() else text
-    return f"text starting {first[:60]!r}"

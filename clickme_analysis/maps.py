@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage, signal
 
+from clickme_analysis.blur import BlurSpec
 from clickme_analysis.errors import InputError
 
 BUBBLE_SHAPES = ("square", "disc")
@@ -111,10 +112,12 @@ def blur_map(array, kernel: str = "box", size: int = 49, sigma: float | None = N
     Parameters
     ----------
     array : ndarray, shape (H, W)
-    kernel : {"box", "gaussian", "disc"}
+    kernel : {"box", "gaussian", "disc"} or BlurSpec
         ``"box"`` (default; the paper's 49x49 kernel), ``"gaussian"`` truncated to
         size x size (the authors' code used sigma 28 with size 49, which is nearly flat), or a
-        normalised disc of diameter ``size``.
+        normalised disc of diameter ``size``; a :class:`~clickme_analysis.blur.BlurSpec`
+        (passes, border rule, disc radius: the ClickMe 2.0 code's blur) overrides ``size``,
+        ``sigma`` and ``mode``.
     size : int
         Kernel side in pixels (odd sizes keep the map centred).
     sigma : float, optional
@@ -127,6 +130,8 @@ def blur_map(array, kernel: str = "box", size: int = 49, sigma: float | None = N
     ndarray of float64, shape (H, W)
         Blurred map; its sum is preserved away from the borders.
     """
+    if isinstance(kernel, BlurSpec):
+        return kernel.apply(_check_map(array))
     array = _check_map(array).astype(np.float64, copy=False)
     blurred = _blur(array, kernel, size, sigma, mode)
     # a blur of a non-negative map is non-negative: drop the filters' rounding residue (~1e-17)
@@ -341,8 +346,8 @@ def map_batches(store, pairs, *, shape=(256, 256), bubble_size: int = 14, bubble
     height, width = shape
     if height < 1 or width < 1:
         raise InputError(f"expected a map size >= 1, got {shape}", field="size")
-    if blur not in (None,) + BLUR_KERNELS:
-        raise InputError(f"expected blur in {BLUR_KERNELS} or None, got {blur!r}", field="blur")
+    if blur not in (None,) + BLUR_KERNELS and not isinstance(blur, BlurSpec):
+        raise InputError(f"expected blur in {BLUR_KERNELS}, a BlurSpec or None, got {blur!r}", field="blur")
     if normalize not in (None,) + NORMALIZATIONS:
         raise InputError(f"expected normalisation in {NORMALIZATIONS} or None, got {normalize!r}", field="normalize")
     if blur is not None and blur_size < 1:
@@ -382,8 +387,11 @@ def map_batches(store, pairs, *, shape=(256, 256), bubble_size: int = 14, bubble
             else:
                 maps = np.empty((last - first, height, width), dtype=np.float32)
                 for k in range(last - first):
-                    mean = numerators[k] / n[k]
-                    blurred = blur_map(mean, blur, blur_size, sigma) if blur is not None else mean
+                    if isinstance(blur, BlurSpec):  # integer sums blurred exactly, then the mean
+                        blurred = blur.apply(numerators[k]) / n[k]
+                    else:
+                        mean = numerators[k] / n[k]
+                        blurred = blur_map(mean, blur, blur_size, sigma) if blur is not None else mean
                     maps[k] = normalize_map(blurred, normalize) if normalize is not None else blurred
                 yield MapBatch(codes[first:last], maps=maps)
 

@@ -19,14 +19,18 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from clickme_analysis.blur import BlurSpec, scaled_blur_size
+from clickme_analysis.ceiling import split_half_ceiling, summarize_ceiling
 from clickme_analysis.errors import InputError
-from clickme_analysis.io import ClickLog, ClickReader, read_clicks, read_table
+from clickme_analysis.io import ClickLog, ClickReader, read_clicks, read_table, read_toml
+from clickme_analysis.presets import preset_values
 from clickme_analysis.reliability import (
     PAPER_CEILING,
     inter_rater_reliability,
     split_half_reliability,
     summarize_reliability,
 )
+from clickme_analysis.selection import select_maps
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,22 @@ class MapOptions:
     normalize: Literal["sum", "max", "z"] | None = None
     min_clicks: int = field(default=0, metadata={"min": 0})  # drop maps with this many clicks or fewer (2.0: 10)
     max_clicks: int | None = field(default=None, metadata={"min": 1})  # keep each map's first clicks (2.0: 75)
+    # --- the ClickMe 2.0 authors' rules, each an option (clickme_analysis.presets; docs/metrics.md) ---
+    preset: Literal["clickme2"] | None = None  # a named bundle of the values below; explicit settings win
+    count_outside: bool = True  # False: a map also needs min_clicks of its clicks inside the image
+    min_subjects: int = field(default=1, metadata={"min": 1})  # an image needs this many kept maps (2.0: 5)
+    repeat_submissions: Literal["merge", "first", "error"] = "merge"  # clickme_analysis.submissions
+    exclude_mobile: bool = False  # ClickMe 2.0 NPZ: leave out mobile trials (2.0: True)
+    mobile_rule: Literal["any", "first"] = "any"  # which is_mobile values mark a mobile trial (2.0: first)
+    blur_passes: int = field(default=1, metadata={"min": 1})  # the kernel applied this many times (2.0: 2)
+    blur_border: Literal["reflect", "constant", "nearest", "mirror", "wrap"] = "reflect"  # 2.0: constant (zeros)
+    disc_radius: Literal["size/2", "(size-1)/2"] = "size/2"  # disc kernel radius (2.0: (size-1)/2)
+    blur_reference_size: int | None = field(default=None, metadata={"min": 1})  # scale the kernel to the map
+    blur_max_size: int | None = field(default=None, metadata={"min": 1})  # cap of the scaled kernel (2.0: 51)
+    split_half_replacement: bool = False  # halves topped up by n // 2 draws with replacement (2.0: True)
+    split_half_resize: int | None = field(default=None, metadata={"min": 1})  # halves resized (2.0: 256)
+    split_half_crop: int | None = field(default=None, metadata={"min": 1})  # then centre-cropped (2.0: 224)
+    split_half_correction: bool = True  # Spearman-Brown on the split-half ceiling (2.0: False)
 
     def __post_init__(self):
         if self.max_clicks is not None and self.max_clicks <= self.min_clicks:
@@ -53,23 +73,76 @@ class MapOptions:
     def shape(self) -> tuple[int, int]:
         return (self.size, self.size)
 
+    @property
+    def kernel_size(self) -> int:
+        """The blur kernel's side: ``blur_size``, or scaled to the map by ``blur_reference_size``."""
+        if self.blur_reference_size is None:
+            return self.blur_size
+        return scaled_blur_size(self.blur_size, self.size, self.blur_reference_size, self.blur_max_size)
+
+    @property
+    def authors_split_half(self) -> bool:
+        """Whether split halves follow :mod:`clickme_analysis.ceiling` (any of its options set)."""
+        return (self.split_half_replacement or self.split_half_resize is not None
+                or self.split_half_crop is not None or not self.split_half_correction)
+
+    def blur_spec(self):
+        """The blur: a kernel name as before, or a :class:`~clickme_analysis.blur.BlurSpec` when
+        passes, border, disc radius or kernel scaling differ from the defaults."""
+        plain = (self.blur_passes, self.blur_border, self.disc_radius) == (1, "reflect", "size/2")
+        if self.blur is None or (plain and self.kernel_size == self.blur_size):
+            return self.blur
+        return BlurSpec(self.blur, self.kernel_size, self.sigma, self.blur_passes, self.blur_border, self.disc_radius)
+
     def paint_kwargs(self) -> dict:
         """Keyword arguments of the painting and blurring functions."""
-        return dict(shape=self.shape, bubble_size=self.bubble_size, bubble=self.bubble, blur=self.blur,
-                    blur_size=self.blur_size, sigma=self.sigma)
+        return dict(shape=self.shape, bubble_size=self.bubble_size, bubble=self.bubble, blur=self.blur_spec(),
+                    blur_size=self.kernel_size, sigma=self.sigma)
+
+    def reader_kwargs(self) -> dict:
+        """Keyword arguments of :class:`~clickme_analysis.io.ClickReader` these options set."""
+        return dict(exclude_mobile=self.exclude_mobile, mobile_rule=self.mobile_rule,
+                    repeat_submissions=self.repeat_submissions)
+
+    def select(self, store):
+        """The kept and dropped maps of ``store`` (:func:`clickme_analysis.selection.select_maps`)."""
+        return select_maps(store, min_clicks=self.min_clicks, max_clicks=self.max_clicks,
+                           count_outside=self.count_outside, shape=self.shape, min_subjects=self.min_subjects)
 
 
 def load_map_options(source=None, overrides: dict | None = None) -> MapOptions:
     """:class:`MapOptions` from a TOML file or dict (``[maps]`` section or top level), checked.
 
+    A ``preset`` (in the file or the overrides) sets every option of
+    :data:`clickme_analysis.presets.PRESETS` that neither the file nor the overrides set.
+
     Examples
     --------
     >>> load_map_options({"maps": {"blur_size": 25}}).blur_size
     25
+    >>> options = load_map_options({"preset": "clickme2", "min_subjects": 3}, overrides={"max_clicks": 50})
+    >>> options.min_subjects, options.max_clicks, options.min_clicks, options.blur_passes
+    (3, 50, 10, 2)
     """
     from clickme_analysis.config import load_config
 
-    return load_config(MapOptions, source, sections=("maps",), overrides=overrides)
+    overrides = dict(overrides or {})
+    from_file = load_config(MapOptions, source, sections=("maps",))
+    given = _keys_set(source)
+    preset = overrides.get("preset", from_file.preset)
+    values = {k: v for k, v in preset_values(preset).items() if k not in given or k == "preset"}
+    return load_config(MapOptions, source, sections=("maps",), overrides={**values, **overrides})
+
+
+def _keys_set(source) -> set:
+    """The MapOptions keys a TOML file or dict sets (sections flattened)."""
+    if source is None:
+        return set()
+    values = source if isinstance(source, dict) else read_toml(Path(source), "configuration file")
+    keys = set()
+    for key, value in values.items():
+        keys |= set(value) if key == "maps" and isinstance(value, dict) else {key}
+    return keys
 
 
 def read_logs(paths, fmt: str | None = None, on_error: str = "raise", **reader_kwargs) -> ClickLog:
@@ -109,7 +182,7 @@ def read_labels(path, id_rule: str = "stem") -> dict[str, str]:
 class MapsResult:
     """What :func:`write_maps` wrote."""
 
-    per_image: pd.DataFrame  # image_id, n_participants, n_clicks, median_clicks, n_outside, n_excluded
+    per_image: pd.DataFrame  # image_id, n_participants, n_clicks, median_clicks, n_outside, n_excluded, n_repeats
     path: Path
     n_maps: int
     bytes_per_map: float  # archive size on disk / maps
@@ -125,6 +198,39 @@ def _per_image_table(store, kept, dropped) -> pd.DataFrame:
     table["code"] = table.index.to_numpy()
     table.index = np.asarray(store.image_ids, dtype=object)[table.index.to_numpy()]
     return table.rename_axis("image_id")
+
+
+def _selected(store, options: MapOptions):
+    """The kept and dropped maps; none kept is an error saying which rule dropped them."""
+    kept, dropped = options.select(store)
+    if not len(kept.image):
+        rules = "" if options.min_subjects == 1 and options.count_outside else \
+            f", or fail --min-subjects {options.min_subjects} / --no-count-outside"
+        detail = ("the logs hold no clicks" if not store.n_clicks else
+                  f"all {len(dropped.image)} participant maps have {options.min_clicks} clicks or fewer "
+                  f"(--min-clicks){rules}")
+        raise InputError(f"expected at least one map to write, got none: {detail}", field="logs")
+    return kept, dropped
+
+
+def _archive_order(store, per_image: pd.DataFrame):
+    """Archive order (image ids sorted): the table, its image codes, the slot of each code (-1:
+    no map) and each code's participant count."""
+    codes = per_image.pop("code").to_numpy()
+    order = np.argsort(per_image.index.to_numpy(dtype=object), kind="stable")
+    per_image, codes = per_image.iloc[order], codes[order]
+    code_position = np.full(len(store.image_ids), -1, dtype=np.int64)
+    code_position[codes] = np.arange(len(codes))
+    participants = np.zeros(len(store.image_ids), dtype=np.int64)
+    participants[codes] = per_image["n_participants"].to_numpy()
+    return per_image, codes, code_position, participants
+
+
+def _finished_table(store, per_image: pd.DataFrame, codes, outside) -> pd.DataFrame:
+    repeats = np.asarray(getattr(store, "repeats_per_image", np.zeros(0, np.int64)))
+    repeats = np.concatenate([repeats, np.zeros(max(0, len(store.image_ids) - len(repeats)), np.int64)])
+    return per_image.assign(n_outside=outside, n_repeats=repeats[codes])[
+        ["n_participants", "n_clicks", "median_clicks", "n_outside", "n_excluded", "n_repeats"]].reset_index()
 
 
 def write_maps(store, out, options: MapOptions, labels: dict | None = None, bbox_out=None,
@@ -158,22 +264,9 @@ def write_maps(store, out, options: MapOptions, labels: dict | None = None, bbox
     from clickme_analysis.maps import bounding_box_map, exact_maps, map_batches
     from clickme_analysis.progress import progress as bar
 
-    kept, dropped = store.kept_pairs(options.min_clicks, options.max_clicks)
-    if not len(kept.image):
-        detail = ("the logs hold no clicks" if not store.n_clicks else
-                  f"all {len(dropped.image)} participant maps have {options.min_clicks} clicks or fewer "
-                  "(--min-clicks)")
-        raise InputError(f"expected at least one map to write, got none: {detail}", field="logs")
-    per_image = _per_image_table(store, kept, dropped)
-    # archive order: image ids sorted; code_position[code] is the slot of that image (-1: no map)
-    codes = per_image.pop("code").to_numpy()
-    order = np.argsort(per_image.index.to_numpy(dtype=object), kind="stable")
-    per_image, codes = per_image.iloc[order], codes[order]
-    code_position = np.full(len(store.image_ids), -1, dtype=np.int64)
-    code_position[codes] = np.arange(len(codes))
-    participants = np.zeros(len(store.image_ids), dtype=np.int64)
-    participants[codes] = per_image["n_participants"].to_numpy()
-    exact = exact_maps(options.blur, options.normalize)
+    kept, dropped = _selected(store, options)
+    per_image, codes, code_position, participants = _archive_order(store, _per_image_table(store, kept, dropped))
+    exact = exact_maps(options.blur_spec(), options.normalize)
     encoding = "delta-ratio" if exact else "float32"
     labels = labels or {}
     outside = np.zeros(len(per_image), dtype=np.int64)
@@ -216,8 +309,7 @@ def write_maps(store, out, options: MapOptions, labels: dict | None = None, bbox
     if pair_stats:
         image, _, _, n_out = (np.concatenate(parts) for parts in zip(*pair_stats))
         np.add.at(outside, code_position[image], n_out)
-    per_image = per_image.assign(n_outside=outside)[
-        ["n_participants", "n_clicks", "median_clicks", "n_outside", "n_excluded"]].reset_index()
+    per_image = _finished_table(store, per_image, codes, outside)
     size = paths[0].stat().st_size
     return MapsResult(per_image, paths[0], len(per_image), size / len(per_image), encoding)
 
@@ -264,6 +356,10 @@ def write_reliability(clicks, out_dir, options: MapOptions, n_images: int | None
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError("expected an output folder, got a file", path=out_dir, field="out")
     out_dir.mkdir(parents=True, exist_ok=True)
+    from clickme_analysis.clickstore import ClickStore
+
+    store = clicks if isinstance(clicks, ClickStore) else ClickStore.from_frame(clicks)
+    clicks = store.restricted(options.select(store)[0])  # count_outside, min_subjects
     kwargs = dict(min_clicks=options.min_clicks, max_clicks=options.max_clicks, **options.paint_kwargs())
     per_image = inter_rater_reliability(clicks, n_images=n_images, seed=seed, n_jobs=n_jobs, progress=progress,
                                         **kwargs)
@@ -275,7 +371,14 @@ def write_reliability(clicks, out_dir, options: MapOptions, n_images: int | None
                    null_method="one participant each of two different images", ceiling=ceiling,
                    fraction_of_ceiling=summary["human"]["mean"] / ceiling, n_boot=n_boot, seed=seed,
                    maps=asdict(options))
-    if split_half_iterations > 0:
+    if split_half_iterations > 0 and options.authors_split_half:
+        halves = split_half_ceiling(clicks, n_iterations=split_half_iterations, seed=seed, n_jobs=n_jobs,
+                                    progress=progress, replacement=options.split_half_replacement,
+                                    resize=options.split_half_resize, crop=options.split_half_crop, **kwargs)
+        halves.to_csv(out_dir / "reliability_split_half.csv", index=False)
+        summary["split_half"] = {"iterations": split_half_iterations, "method": "clickme_analysis.ceiling",
+                                 **summarize_ceiling(halves, correction=options.split_half_correction)}
+    elif split_half_iterations > 0:
         halves = split_half_reliability(clicks, n_iterations=split_half_iterations, seed=seed, n_jobs=n_jobs,
                                         progress=progress, **kwargs)
         halves.to_csv(out_dir / "reliability_split_half.csv", index=False)
