@@ -199,14 +199,24 @@ def _reliability(args) -> int:
 
     options = _map_options(args)
     # a sample of images: count the maps, then read again only the sampled images' clicks
-    sampled = bool(args.n_images) and not args.split_half and options.count_outside  # (the in-bounds test reads all)
+    sampled = bool(args.n_images) and not args.split_half and not args.curve and options.count_outside
     store, _, _ = _open(args, options, spill=not sampled)
     with store:
         summary = write_reliability(store, args.out, options, n_images=args.n_images or None,
                                     split_half_iterations=args.split_half, n_boot=args.n_boot, ceiling=args.ceiling,
                                     seed=args.seed, n_jobs=args.jobs, progress=not args.no_progress)
+        if args.curve:  # players per image (docs/metrics.md, Reliability curve)
+            from clickme_analysis.fileio import atomic_write_text
+            from clickme_analysis.reliability_curve import write_curve
+
+            summary["curve"] = write_curve(store, args.out, options, n_iterations=args.curve_iterations,
+                                           seed=args.seed, progress=not args.no_progress)
+            atomic_write_text(args.out / "reliability_summary.json", json.dumps(summary, indent=2))
     print(json.dumps({k: summary[k] for k in ("human", "null", "fraction_of_ceiling", "split_half") if k in summary},
                      indent=2))
+    for target, answer in summary.get("curve", {}).get("participants_for_reliability", {}).items():
+        n = "not reached (above the fitted ceiling)" if answer["source"] == "none" else f"{answer['participants']:g}"
+        print(f"participants per image for reliability {target}: {n} ({answer['source']})")
     return 0
 
 
@@ -257,6 +267,8 @@ def register(subparsers) -> None:
                    help="images sampled (0: all; paper: 10,000)")
     p.add_argument("--split-half", type=nonnegative_int, default=0, metavar="K", help="also K split-half iterations")
     p.add_argument("--n-boot", type=positive_int, default=1000, help="bootstrap resamples for the 95%% CI")
+    p.add_argument("--curve", action="store_true", help="also reliability vs participants per image, projected")
+    p.add_argument("--curve-iterations", type=positive_int, default=10, help="subsampling iterations of --curve")
     p.add_argument("--ceiling", type=positive_float, help="human ceiling for model fractions (default: the paper's "
                                                           "reliability.PAPER_CEILING)")
     p.add_argument("--seed", type=seed, default=0)

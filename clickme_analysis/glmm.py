@@ -197,6 +197,27 @@ class _Model:
         return pen_dev + _logdet(factor) + np.linalg.slogdet(cov)[1], v, cov
 
 
+def theta_of_covariances(covariances) -> np.ndarray:
+    """``theta`` (lower Cholesky factors, term by term, in :class:`RandomTerm` order) of k x k
+    random-effect covariance matrices: the inverse of ``GLMMResult.covariances``.
+
+    Examples
+    --------
+    >>> theta_of_covariances([np.array([[0.25, 0.0], [0.0, 0.09]]), np.array([[0.25]])]).round(3).tolist()
+    [0.5, 0.0, 0.3, 0.5]
+    """
+    out = []
+    for cov in covariances:
+        cov = np.atleast_2d(np.asarray(cov, dtype=float))
+        sd = np.sqrt(np.diag(cov))
+        if (sd == 0).any():  # a zero variance: no Cholesky; keep the correlation out
+            L = np.diag(sd)
+        else:
+            L = np.linalg.cholesky(cov)
+        out.append(L[np.tril_indices(len(cov))])
+    return np.concatenate(out) if out else np.zeros(0)
+
+
 #: Objective value returned where the linear algebra fails, so that the optimizer steps back.
 _FAILED = 1e12
 #: Bound on the entries of the relative covariance factor.
@@ -218,7 +239,8 @@ def _cov_beta(factor, p):
     return linalg.cho_solve(factor, rhs, check_finite=False)[:p]
 
 
-def fit(y, X, terms, nagq: int = 1, reml: bool = False, max_iter: int = 500, tol: float = 1e-7) -> GLMMResult:
+def fit(y, X, terms, nagq: int = 1, reml: bool = False, max_iter: int = 500, tol: float = 1e-7, *,
+        start=None) -> GLMMResult:
     """Fit ``logit P(y = 1) = X beta + sum_terms Z_j b_j`` by maximum likelihood (Laplace).
 
     Parameters
@@ -235,6 +257,11 @@ def fit(y, X, terms, nagq: int = 1, reml: bool = False, max_iter: int = 500, tol
         likelihood (fixed effects integrated out under a flat prior, as glmmTMB's
         ``REML = TRUE``): less biased variances with few participants; the fixed effects are
         then the joint conditional mode (no stage 2).
+    start : (theta, beta), optional
+        Warm start (a power simulation starts from the generating values): the optimizer
+        begins at ``theta`` (entries of the lower-triangular ``Lambda`` blocks, term by term,
+        :func:`theta_of_covariances`) with a trust region of 0.25 instead of 1, and the inner
+        problem at ``beta`` (``u`` = 0). Default: lme4's start (identity ``Lambda``, zeros).
 
     Returns
     -------
@@ -257,6 +284,12 @@ def fit(y, X, terms, nagq: int = 1, reml: bool = False, max_iter: int = 500, tol
     # |theta| <= THETA_MAX: a random-effect SD beyond 10 logits is no longer estimable from 0/1 data
     bounds = list(zip(np.maximum(model.theta_lower, -THETA_MAX), np.full(model.n_theta, THETA_MAX)))
     state = {"v": np.zeros(p + model.q), "n": 0}
+    theta0, radius = model.theta_start(), 1.0
+    if start is not None:
+        theta0 = np.clip(np.asarray(start[0], dtype=float), *np.array(bounds).T) if model.n_theta else theta0
+        if theta0.shape != (model.n_theta,) or np.shape(start[1]) != (p,):
+            raise ValueError(f"start: expected theta of {model.n_theta} and beta of {p} values")
+        state["v"][:p], radius = start[1], 0.25
 
     def stage1(theta):
         state["n"] += 1
@@ -266,12 +299,12 @@ def fit(y, X, terms, nagq: int = 1, reml: bool = False, max_iter: int = 500, tol
             return _FAILED
         return dev if np.isfinite(dev) else _FAILED
 
-    theta0 = model.theta_start()
     if model.n_theta:
         # derivative-free (as lme4's bobyqa): at a variance of 0 the deviance's gradient in theta
         # vanishes by symmetry, which stops gradient methods on the boundary
         first = optimize.minimize(stage1, theta0, method="COBYQA", bounds=bounds,
-                                  options={"maxfev": max_iter, "final_tr_radius": 1e-4})
+                                  options={"maxfev": max_iter, "final_tr_radius": 1e-4,
+                                           "initial_tr_radius": radius})
         # a variance on the boundary can be a symmetric stationary point, not the optimum:
         # restart once from that variance set back to 0.5 and keep the better answer
         diagonal = np.isfinite(model.theta_lower)

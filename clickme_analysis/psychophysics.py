@@ -596,7 +596,8 @@ def _fixed_design(t, groups):
 
 
 def mixed_logit(trials: pd.DataFrame, groups=None, random_slopes: bool = True, image_effects: bool = True,
-                method: str = "reml", df: str = "participants", nagq: int = 1, alpha: float = 0.05) -> pd.DataFrame:
+                method: str = "reml", df: str = "participants", nagq: int = 1, alpha: float = 0.05, *,
+                start=None) -> pd.DataFrame:
     """Mixed-effects logistic regression of correctness on group x log10(level) (Laplace likelihood).
 
     ``correct ~ group * log10(level) + (1 + log10(level) | participant) + (1 | image_id)``,
@@ -628,6 +629,9 @@ def mixed_logit(trials: pd.DataFrame, groups=None, random_slopes: bool = True, i
         0 the faster ``nAGQ = 0`` fit.
     alpha : float
         Intervals are ``1 - alpha``.
+    start : dict, optional
+        Warm start from known values (power simulations): ``beta``, ``participant`` (2 x 2
+        covariance), ``image_id`` (variance); see :func:`clickme_analysis.mixed_model.fit_prepared`.
 
     Returns
     -------
@@ -645,105 +649,32 @@ def mixed_logit(trials: pd.DataFrame, groups=None, random_slopes: bool = True, i
     >>> fit.loc[fit["effect"] == "fixed", "term"].tolist()
     ['Intercept', 'group[T.b]', 'log10_level', 'group[T.b]:log10_level']
     """
-    from scipy import stats
+    from clickme_analysis.mixed_model import fit_prepared
 
-    from clickme_analysis import glmm
+    inputs = mixed_inputs(trials, groups, image_effects)
+    return fit_prepared(**inputs, random_slopes=random_slopes, method=method, df=df, nagq=nagq, alpha=alpha,
+                        start=start).table
 
-    if not 0 < alpha < 1:
-        raise InputError(f"expected 0 < alpha < 1, got {alpha}", field="alpha")
-    if nagq not in (0, 1):
-        raise InputError(f"expected nagq 0 or 1, got {nagq}", field="nagq")
-    if method not in ("reml", "ml"):
-        raise InputError(f"expected method 'reml' or 'ml', got {method!r}", field="method")
-    if df not in ("participants", "normal"):
-        raise InputError(f"expected df 'participants' or 'normal', got {df!r}", field="df")
+
+def mixed_inputs(trials: pd.DataFrame, groups=None, image_effects: bool = True) -> dict:
+    """The arrays :func:`clickme_analysis.mixed_model.fit_prepared` fits (``y, X, names,
+    participant, log_level, image, notes``) from a trial table, as :func:`mixed_logit` uses them."""
     t, groups = _mixed_data(trials, groups)
     X, names, log_level = _fixed_design(t, groups)
     if np.linalg.matrix_rank(X) < X.shape[1]:
         raise InputError(f"the fixed effects {names} cannot all be estimated: every group needs trials at two or "
                          "more levels", field="level")
-    y = t["correct"].to_numpy(float)
-    participant = pd.factorize(t["participant"].astype(str), sort=True)[0]
-    ones = np.ones((len(t), 1))
-    notes = []
-    use_slope = random_slopes
-    if use_slope and t.groupby("participant")["level"].nunique().min() < 2:
-        use_slope = False
-        notes.append("random slope of log10(level) by participant dropped: some participant has one level")
-    image_term = None
+    notes, image = [], None
     if image_effects:
         if "image_id" not in t.columns:
             notes.append("image random intercept dropped: no image_id column")
         elif t["image_id"].nunique() < 2 or t["image_id"].value_counts().max() < 2:
             notes.append("image random intercept dropped: fewer than two images or each image seen once")
         else:
-            image_term = glmm.RandomTerm("image_id", pd.factorize(t["image_id"].astype(str), sort=True)[0], ones,
-                                         ("Intercept",))
-
-    def terms(slope, image):
-        if slope:
-            part = glmm.RandomTerm("participant", participant, np.column_stack([ones[:, 0], log_level]),
-                                   ("Intercept", "log10_level"))
-        else:
-            part = glmm.RandomTerm("participant", participant, ones, ("Intercept",))
-        return [part] + ([image] if image is not None else [])
-
-    # the richest model the data support first; simpler ones when a fit fails or is singular
-    candidates = [(True, image_term)] if use_slope else []
-    candidates += [(False, image_term)] + ([(False, None)] if image_term is not None else [])
-    result = None
-    for k, (slope, image) in enumerate(candidates):
-        last = k == len(candidates) - 1
-        try:
-            result = glmm.fit(y, X, terms(slope, image), nagq=nagq, reml=method == "reml")
-        except (RuntimeError, np.linalg.LinAlgError) as err:
-            why = f"numerical failure ({err})"
-        else:
-            why = "" if result.converged else f"no convergence ({result.message})"
-            if slope and not why:
-                L = result.covariances[0]
-                sd = np.sqrt(np.diag(L))
-                theta = result.theta[:3]
-                corr = L[0, 1] / (sd[0] * sd[1]) if sd.min() > 0 else np.nan
-                if min(theta[0], theta[2]) < 1e-4 or not np.isfinite(corr) or abs(corr) > 0.999:
-                    why = "singular fit (a variance at 0 or a correlation at +-1)"
-            if not why or last:
-                use_slope, image_term = slope, image
-                break
-        if last:
-            raise InputError(f"the mixed model could not be fitted: {why}", field="correct")
-        dropped = "random slope of log10(level) by participant" if slope else "image random intercept"
-        notes.append(f"{dropped} dropped: {why}; refitted without it")
-    if not result.converged:
-        notes.append(f"the fit did not converge ({result.message}): estimates are unreliable")
-        warnings.warn(f"mixed_logit: the fit did not converge ({result.message})", RuntimeWarning, stacklevel=2)
-    labels = terms(use_slope, image_term)
-    for term, cov in zip(labels, result.covariances):
-        if np.sqrt(cov[0, 0]) < 1e-4:
-            notes.append(f"boundary fit: the {term.name} intercept SD is estimated at 0")
-    se = result.se
-    z = result.beta / se
-    n_participants = int(participant.max()) + 1
-    dof = max(n_participants - X.shape[1], 1) if df == "participants" else np.inf
-    reference = stats.t(dof) if np.isfinite(dof) else stats.norm()
-    crit = reference.ppf(1 - alpha / 2)
-    fixed = pd.DataFrame({"term": names, "effect": "fixed", "estimate": result.beta, "se": se, "z": z,
-                          "df": dof, "p": 2 * reference.sf(np.abs(z)), "ci_low": result.beta - crit * se,
-                          "ci_high": result.beta + crit * se})
-    random_rows = []
-    for term, cov in zip(labels, result.covariances):
-        sd = np.sqrt(np.diag(cov))
-        for name, s in zip(term.column_names, sd):
-            random_rows.append({"term": f"{term.name} sd({name})", "effect": "random", "estimate": float(s)})
-        if term.k == 2:
-            corr = cov[0, 1] / (sd[0] * sd[1]) if sd.min() > 0 else np.nan
-            random_rows.append({"term": f"{term.name} corr", "effect": "random", "estimate": float(corr)})
-    out = pd.concat([fixed, pd.DataFrame(random_rows)], ignore_index=True)
-    rhs = "1 + log10_level | participant" if use_slope else "1 | participant"
-    formula = f"correct ~ group * log10_level + ({rhs})" + (" + (1 | image_id)" if image_term is not None else "")
-    return out.assign(formula=formula, converged=result.converged, note="; ".join(notes), n_trials=len(t),
-                      n_participants=int(participant.max()) + 1,
-                      n_images=image_term.n_levels if image_term is not None else 0)
+            image = pd.factorize(t["image_id"].astype(str), sort=True)[0]
+    return {"y": t["correct"].to_numpy(float), "X": X, "names": names,
+            "participant": pd.factorize(t["participant"].astype(str), sort=True)[0], "log_level": log_level,
+            "image": image, "notes": notes}
 
 
 def simulate_glmm_trials(n_participants: int = 30, groups=("a", "b"), levels=(1.0, 2.0, 5.0, 10.0, 20.0, 50.0),

@@ -1,4 +1,4 @@
-"""``clickme experiment run`` and ``clickme experiment analyze``."""
+"""``clickme experiment run``, ``analyze`` and (experiments/power_cli.py) ``power``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from clickme_analysis.cliargs import (
     probability,
     seed,
 )
+from experiments import power_cli
 
 
 def register(subparsers) -> None:
@@ -55,7 +56,10 @@ def register(subparsers) -> None:
     analyze.add_argument("--model", choices=("logistic", "weibull"), default="logistic")
     analyze.add_argument("--seed", type=seed, default=0)
     add_progress(analyze)
+    analyze.add_argument("--all-sessions", action="store_true",
+                         help="online data: analyse partial, refused and flagged sessions too (default: complete only)")
     analyze.set_defaults(func=_analyze)
+    power_cli.register(sub)  # `clickme experiment power` (docs/experiments.md, Planning)
 
 
 def _run(args) -> int:
@@ -102,7 +106,12 @@ def _analyze(args) -> int:
         print(f"mean accuracy {summary['accuracy'].mean():.4f}, S.E.M. {summary['accuracy'].sem():.4f}, "
               f"mean d' {sdt['d_prime'].mean():.3f} (log-linear correction), N = {len(summary)}")
         return 0
-    results = pp.analyze(pp.load_trials(args.data), min_rt=0.02 if args.min_rt is None else args.min_rt,
+    from experiments.online.export import online_sessions
+
+    data, listing = online_sessions(args.data, include_all=args.all_sessions)
+    if listing:
+        print(listing)
+    results = pp.analyze(pp.load_trials(data), min_rt=0.02 if args.min_rt is None else args.min_rt,
                          max_rt=args.max_rt, min_intact_accuracy=args.min_full_accuracy,
                          n_permutations=args.permutations, n_boot=args.boot,
                          model=args.model, seed=args.seed, progress=not args.no_progress)

@@ -27,7 +27,7 @@ from clickme_analysis.errors import InputError
 from clickme_analysis.progress import progress as progress_bar
 from reports.inputs import Missing
 from reports.page import write_report
-from reports.parts import Gathered, Item, alignment, clickme, game, models, psychophysics, stimuli
+from reports.parts import Gathered, Item, alignment, clickme, game, models, planning, psychophysics, stimuli
 from reports.provenance import provenance, provenance_table
 
 #: The report's sections, in order: (part builder, its main input relative to the root; a
@@ -50,6 +50,7 @@ SECTIONS: dict[str, list[tuple[Callable[[Path], list[Item]], str]]] = {
         (alignment.model_psychophysics_part, "alignment/psychophysics_accuracy.csv")],
     "ClickMe game": [(game.game_maps, "game/maps.npz"), (game.game_statistics, "game/game_statistics.csv"),
                      (game.learning_check, "game/learning_check.csv")],
+    "Planning": [(planning.power_part, "planning/power.csv"), (planning.curve_part, "clickme/reliability_curve.csv")],
 }
 
 

@@ -37,11 +37,9 @@ KNOWN_LONG_FUNCTIONS = {
     "clickme_analysis/_parse_numba.py:parse_point_cells",
     "clickme_analysis/glmm.py:fit",
     "clickme_analysis/metrics.py:score_maps",
-    "clickme_analysis/psychophysics.py:mixed_logit",
     "clickme_analysis/psychophysics.py:psychometric_fit",
     "clickme_analysis/reliability.py:inter_rater_reliability",
     "experiments/game/play.py:run_game",
-    "experiments/online/app.py:create_app",
 }
 
 

@@ -29,8 +29,13 @@ def register(subparsers) -> None:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=nonnegative_int, help="port (default 8000)")
     serve.add_argument("--workers", type=positive_int, help="uvicorn worker processes (default 1)")
-    serve.add_argument("--admin-token", help="admin token (default $CLICKME_ADMIN_TOKEN, else a random one)")
-    serve.add_argument("--completion-code", help="code shown at the end of a task")
+    serve.add_argument("--admin-token", help="admin token, >= 128 bits (default $CLICKME_ADMIN_TOKEN, else a random "
+                                              "one, printed once)")
+    serve.add_argument("--completion-code", help="code shown at the end of the experiment")
+    serve.add_argument("--game-completion-code", help="code shown at the end of the game (not the experiment's)")
+    serve.add_argument("--allow-list", type=existing_path, help="file of the participant ids allowed, one per line")
+    serve.add_argument("--access-log", action="store_true", default=None,
+                       help="log every request to stderr (address, method, path without query, status, ms)")
     serve.add_argument("--completion-url", help="redirect at the end; {code} is replaced by the code")
     serve.add_argument("--public-url", help="base URL printed for participants (default http://HOST:PORT)")
     serve.add_argument("--check", action="store_true", help="load everything, print the URLs, do not serve")
@@ -42,6 +47,8 @@ def register(subparsers) -> None:
                                         "OUT/game/session.json (the PsychoPy versions' formats).")
     export.add_argument("--db", required=True, help="database URL the server used")
     export.add_argument("--out", type=Path, required=True, help="output folder")
+    export.add_argument("--all", action="store_true",
+                        help="export every session (default: complete ones only; sessions.csv lists all)")
     export.set_defaults(func=_export)
 
 
@@ -49,7 +56,8 @@ def register(subparsers) -> None:
 KEEP_ALIVE_S = 30
 
 _OPTIONS = ("experiment_config", "game_config", "images", "labels", "partner", "classes", "device", "db", "host",
-            "port", "workers", "admin_token", "completion_code", "completion_url", "public_url")
+            "port", "workers", "admin_token", "completion_code", "game_completion_code", "completion_url", "public_url",
+            "allow_list", "access_log")
 
 
 def _settings(args):
@@ -61,8 +69,9 @@ def _settings(args):
     return load_serve_config(args.config, overrides)
 
 
-def urls(config, admin_token: str) -> list[str]:
-    """The lines ``clickme serve`` prints: participant URLs per task and the admin URL."""
+def urls(config) -> list[str]:
+    """The lines ``clickme serve`` prints: participant URLs per task and the admin page (the
+    admin token is never put in a URL: the page asks for it)."""
     base = (config.public_url or f"http://{config.host}:{config.port}").rstrip("/")
     params = "PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}"
     lines = []
@@ -70,8 +79,37 @@ def urls(config, admin_token: str) -> list[str]:
         lines.append(f"participant URL (experiment): {base}/experiment?{params}")
     if config.images:
         lines.append(f"participant URL (game):       {base}/game?{params}")
-    lines.append(f"admin URL:                    {base}/admin?token={admin_token}")
+    lines.append(f"admin page:                   {base}/admin (any user name; the admin token as password)")
     return lines
+
+
+def check_port(host: str, port: int) -> None:
+    """InputError when ``host:port`` cannot be bound (in use, or not this machine's address)."""
+    import socket
+
+    from clickme_analysis.errors import InputError
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+    except OSError as err:
+        raise InputError(f"cannot listen on {host}:{port}: {err.strerror or err}", field="port") from None
+
+
+def check_database(url: str) -> None:
+    """``--check``: the database opens as a clickme serve database, read-only (nothing written)."""
+    from experiments.online.storage import Store
+
+    try:
+        from sqlalchemy.engine import make_url
+
+        database = make_url(url).database if url.startswith("sqlite") else None
+    except Exception:  # a bad URL: Store says why
+        database = None
+    if url.startswith("sqlite") and not (database and Path(database).is_file()):
+        return  # an in-memory database, or a file the server will make
+    Store(url, create=False, allow_empty=True).dispose()
 
 
 def _serve(args) -> int:
@@ -80,26 +118,43 @@ def _serve(args) -> int:
     import secrets
 
     from experiments.online.app import SETTINGS_ENV, Online, create_app, web_libraries
+    from experiments.online.guard import HEADER_TIMEOUT_ENV, GuardedH11Protocol
+    from experiments.online.storage import Store
 
     config = _settings(args)
     web_libraries()
-    if not config.admin_token:
+    made_token = not config.admin_token
+    if made_token:
         config = dataclasses.replace(config, admin_token=secrets.token_urlsafe(24))
-    if args.check or config.workers > 1:
-        Online(config).store.dispose()  # every file and setting loads (errors exit 2 here, not in a worker)
-    for line in urls(config, config.admin_token):
+    if args.check:
+        check_database(config.db)
+        Online(config, Store("sqlite://")).store.dispose()  # every file and setting loads; nothing written
+    else:
+        check_port(config.host, config.port)
+        if config.workers > 1:
+            Online(config).store.dispose()  # errors exit 2 here, not in a worker
+    for line in urls(config):
         print(line, flush=True)
+    if made_token:
+        print(f"admin token (made for this run; keep one with --admin-token or $CLICKME_ADMIN_TOKEN): "
+              f"{config.admin_token}", flush=True)
     if args.check:
         return 0
     import uvicorn
 
+    if config.access_log:
+        import logging
+
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
+        logging.getLogger("clickme.serve.access").setLevel(logging.INFO)
+    os.environ[HEADER_TIMEOUT_ENV] = str(config.header_timeout_s)
+    options = dict(host=config.host, port=config.port, log_level="warning", access_log=False,
+                   timeout_keep_alive=KEEP_ALIVE_S, http=GuardedH11Protocol)
     if config.workers == 1:
-        uvicorn.run(create_app(config), host=config.host, port=config.port, log_level="warning",
-                    timeout_keep_alive=KEEP_ALIVE_S)
+        uvicorn.run(create_app(config), **options)
     else:
         os.environ[SETTINGS_ENV] = json.dumps(config.to_dict())
-        uvicorn.run("experiments.online.app:create_app_from_env", factory=True, host=config.host,
-                    port=config.port, workers=config.workers, log_level="warning", timeout_keep_alive=KEEP_ALIVE_S)
+        uvicorn.run("experiments.online.app:create_app_from_env", factory=True, workers=config.workers, **options)
     return 0
 
 
@@ -109,8 +164,22 @@ def _export(args) -> int:
 
     store = Store(args.db, create=False)
     try:
-        for path in export_all(store, args.out):
+        written = export_all(store, args.out, include="all" if args.all else "complete")
+        for path in written:
             print(path)
+        print_sessions(store)
     finally:
         store.dispose()
     return 0
+
+
+def print_sessions(store) -> None:
+    """Sessions by task and status (what ``serve export`` and ``experiment analyze`` list)."""
+    from collections import Counter
+
+    from experiments.online.export import STATUSES, sessions_table
+
+    counts = Counter((r["task"], r["session_status"]) for r in sessions_table(store))
+    for task in ("experiment", "game"):
+        if any(t == task for t, _ in counts):
+            print(f"{task} sessions: " + ", ".join(f"{s} {counts[(task, s)]}" for s in STATUSES))

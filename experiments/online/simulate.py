@@ -23,6 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+#: The browser check a simulated desktop browser posts
+BROWSER_CHECK = {"refresh_hz": 60.0, "width": 1280, "height": 800, "browser": "chrome", "os": "linux"}
+
 
 def trial_body(participant_id: str, trial: dict, key: str | None, rt_ms: float | None, *, hz: float = 60.0,
                stim_frames: int = 24, idempotency_key: str | None = None) -> dict:
@@ -43,13 +46,17 @@ def trial_body(participant_id: str, trial: dict, key: str | None, rt_ms: float |
             "rt_ms": rt_ms, "rt_frames": None if rt_ms is None else int(rt_ms // period), "refresh_hz": hz,
             "fixation_frames": round(trial["fixation_duration"] * hz), "fixation_ms": 1000 * trial["fixation_duration"],
             "stim_frames_requested": round(0.4 * hz), "stim_frames": stim_frames, "stim_ms": stim_frames * period,
-            "frame_intervals_ms": [period] * stim_frames, "onset_ms": 12345.0}
+            "frame_intervals_ms": [period] * stim_frames, "onset_ms": 12345.0,
+            "client_time": "2026-12-02T10:00:00.000Z"}
 
 
 def observer_answer(trial: dict, info: dict, rng: np.random.Generator, p_correct: float = 0.8):
-    """A simulated observer's key and RT (ms): right with ``p_correct``, 8 % misses."""
+    """A simulated observer's key and RT (ms): right with ``p_correct``, 8 % misses. A trial
+    without its ``target`` (a test trial as the server sends it) is answered at chance."""
     if rng.random() < 0.08:
         return None, None
+    if "target" not in trial:
+        return (info["target_key"] if rng.random() < 0.5 else info["distractor_key"]), float(rng.uniform(250, 540))
     right = info["target_key"] if trial["target"] else info["distractor_key"]
     wrong = info["distractor_key"] if trial["target"] else info["target_key"]
     return (right if rng.random() < p_correct else wrong), float(rng.uniform(250, 540))
@@ -74,6 +81,8 @@ async def _start(client, pid: str, out: dict):
     r = await _post(client, "/api/experiment/start", {"participant_id": pid, "token": secret}, headers)
     r.raise_for_status()
     design = r.json()["design"]
+    r = await _post(client, "/api/experiment/browser", {"participant_id": pid, **BROWSER_CHECK}, headers)
+    r.raise_for_status()
     out["expected"][pid] = len(design["trials"])
     return pid, headers, design
 

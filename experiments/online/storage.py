@@ -9,7 +9,14 @@ needs from here, so any worker can answer any participant.
 Each post is one transaction. A trial or round carries an idempotency key, unique per
 participant, and its place in the session (``phase, block, trial`` or the round number) is
 unique too: a retried post finds its first copy and stores nothing new
-(:func:`insert_once`).
+(:func:`insert_once`); a post that reuses a key with another body is a conflict (the SHA-256 of
+each stored body is kept).
+
+Counterbalancing (:meth:`Store.create_participant`): a new participant gets the smallest rotation
+index not *held*. A session holds its index once it has stored a trial or round; one that has not
+holds it only for ``hold_s`` seconds after its start, or until its browser check is refused. So
+bots, refused browsers and abandoned tabs do not use up Latin-square lists. A released session
+that comes back keeps its design (its list may then be shared with a later participant).
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ import contextlib
 import datetime
 import hashlib
 import hmac
+import json
+import secrets
 import threading
 from pathlib import Path
 
@@ -26,6 +35,21 @@ from clickme_analysis.errors import InputError
 TASKS = ("experiment", "game")
 #: Status of a participant row whose design is still being built
 ALLOCATING = "allocating"
+#: Token hash of a participant released by the admin: the next browser to start claims it
+RELEASED = "released"
+#: Tables of a clickme serve database
+TABLES = ("participants", "trials", "rounds", "settings")
+
+
+def body_hash(values) -> str:
+    """SHA-256 of a post's JSON form (keys sorted): what a reused idempotency key is compared by.
+
+    Examples
+    --------
+    >>> body_hash({"b": 1, "a": [1.5]}) == body_hash({"a": [1.5], "b": 1})
+    True
+    """
+    return hashlib.sha256(json.dumps(values, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def now_iso() -> str:
@@ -58,45 +82,60 @@ def _tables():
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("task", sa.String(16), nullable=False),
         sa.Column("participant_id", sa.String(128), nullable=False),
-        sa.Column("participant_index", sa.Integer, nullable=False),
+        # the id in lower case: ids differing only in case would collide as file names
+        sa.Column("participant_key", sa.String(128), nullable=False),
+        # the rotation index held (None once released: the design keeps the one it was built for)
+        sa.Column("participant_index", sa.Integer, nullable=True),
         sa.Column("token_hash", sa.String(64), nullable=False),
         sa.Column("study_id", sa.String(128), nullable=True),
         sa.Column("session_id", sa.String(128), nullable=True),
         sa.Column("design", sa.JSON, nullable=True),
         sa.Column("browser", sa.JSON, nullable=True),
+        sa.Column("flags", sa.JSON, nullable=True),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("created", sa.String(40), nullable=False),
         sa.Column("finished", sa.String(40), nullable=True),
-        sa.UniqueConstraint("task", "participant_id", name="uq_participant"),
+        sa.UniqueConstraint("task", "participant_key", name="uq_participant"),
         sa.UniqueConstraint("task", "participant_index", name="uq_participant_index"),
     )
-    trials = sa.Table(
-        "trials", meta,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("participant_pk", sa.Integer, sa.ForeignKey("participants.id"), nullable=False),
-        sa.Column("idempotency_key", sa.String(100), nullable=False),
-        sa.Column("phase", sa.String(16), nullable=False),
-        sa.Column("block", sa.Integer, nullable=False),
-        sa.Column("trial", sa.Integer, nullable=False),
-        sa.Column("row", sa.JSON, nullable=False),
-        sa.Column("flagged", sa.Boolean, nullable=False),
-        sa.Column("received", sa.String(40), nullable=False),
-        sa.UniqueConstraint("participant_pk", "idempotency_key", name="uq_trial_key"),
-        sa.UniqueConstraint("participant_pk", "phase", "block", "trial", name="uq_trial_place"),
-    )
-    rounds = sa.Table(
-        "rounds", meta,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("participant_pk", sa.Integer, sa.ForeignKey("participants.id"), nullable=False),
-        sa.Column("idempotency_key", sa.String(100), nullable=False),
-        sa.Column("round_number", sa.Integer, nullable=False),
-        sa.Column("image_id", sa.String(256), nullable=False),
-        sa.Column("record", sa.JSON, nullable=False),
-        sa.Column("received", sa.String(40), nullable=False),
-        sa.UniqueConstraint("participant_pk", "idempotency_key", name="uq_round_key"),
-        sa.UniqueConstraint("participant_pk", "round_number", name="uq_round_place"),
-    )
-    return meta, participants, trials, rounds
+
+    def posts(name, *columns, place):
+        return sa.Table(
+            name, meta,
+            sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+            sa.Column("participant_pk", sa.Integer, sa.ForeignKey("participants.id"), nullable=False),
+            sa.Column("idempotency_key", sa.String(100), nullable=False),
+            sa.Column("body_hash", sa.String(64), nullable=False),
+            *columns,
+            sa.Column("received", sa.String(40), nullable=False),
+            sa.UniqueConstraint("participant_pk", "idempotency_key", name=f"uq_{name}_key"),
+            sa.UniqueConstraint("participant_pk", *place, name=f"uq_{name}_place"))
+
+    trials = posts("trials", sa.Column("phase", sa.String(16), nullable=False),
+                   sa.Column("block", sa.Integer, nullable=False), sa.Column("trial", sa.Integer, nullable=False),
+                   sa.Column("row", sa.JSON, nullable=False), sa.Column("flagged", sa.Boolean, nullable=False),
+                   place=("phase", "block", "trial"))
+    rounds = posts("rounds", sa.Column("round_number", sa.Integer, nullable=False),
+                   sa.Column("image_id", sa.String(256), nullable=False), sa.Column("record", sa.JSON, nullable=False),
+                   place=("round_number",))
+    settings = sa.Table("settings", meta, sa.Column("name", sa.String(64), primary_key=True),
+                        sa.Column("value", sa.String(256), nullable=False))
+    return meta, participants, trials, rounds, settings
+
+
+def _engine_options(parsed, read_only: bool, pool_size: int):
+    """``(url, create_engine keyword arguments)``: SQLite read-only through a ``mode=ro`` URI."""
+    import sqlalchemy as sa
+
+    if parsed.get_backend_name() != "sqlite":
+        return parsed, {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": True}
+    kwargs = {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    if parsed.database in (None, "", ":memory:"):
+        kwargs["poolclass"] = sa.pool.StaticPool  # one shared in-memory database
+    elif read_only:
+        uri = Path(parsed.database).resolve().as_uri() + "?mode=ro"
+        parsed = sa.engine.make_url(f"sqlite:///{uri}").update_query_dict({"uri": "true"})
+    return parsed, kwargs
 
 
 class Store:
@@ -110,7 +149,14 @@ class Store:
     pool_size : int
         Connections kept per process (PostgreSQL).
     create : bool
-        Create missing tables (the server); False (export): the database must exist already.
+        Create missing tables (the server); False (export, ``--check``): the database is opened
+        read-only (SQLite: ``mode=ro``, its journal mode left as it is) and must exist already.
+    hold_s : float
+        Seconds a session that has stored nothing holds its rotation index.
+    allow_empty : bool
+        With ``create=False``: a database without tables is accepted (``serve --check``).
+
+    A database that holds other tables than a clickme serve database's is refused either way.
 
     Examples
     --------
@@ -119,7 +165,8 @@ class Store:
     {'participants': 0, 'trials': 0, 'rounds': 0}
     """
 
-    def __init__(self, url: str, pool_size: int = 10, create: bool = True):
+    def __init__(self, url: str, pool_size: int = 10, create: bool = True, hold_s: float = 1200.0,
+                 allow_empty: bool = False):
         import sqlalchemy as sa
 
         try:
@@ -128,56 +175,131 @@ class Store:
             raise InputError(f"expected a database URL (sqlite:///file.db or postgresql+psycopg://...), "
                              f"got {url!r}", field="db") from None
         self.dialect = parsed.get_backend_name()
+        self.hold_s = hold_s
         if self.dialect not in ("sqlite", "postgresql"):
             raise InputError(f"expected a sqlite or postgresql URL, got {url!r}", field="db")
         if self.dialect == "postgresql" and parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        kwargs = {}
         if not create and self.dialect == "sqlite" and not Path(parsed.database or "").is_file():
             raise InputError("no such SQLite database file", path=parsed.database, field="db")
-        if self.dialect == "sqlite":
-            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
-            if parsed.database in (None, "", ":memory:"):
-                kwargs["poolclass"] = sa.pool.StaticPool  # one shared in-memory database
-        else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        shown = parsed.render_as_string(hide_password=True)
+        parsed, kwargs = _engine_options(parsed, not create, pool_size)
         try:
             self.engine = sa.create_engine(parsed, **kwargs)
         except Exception as err:  # a missing driver, a bad option
             raise InputError(f"cannot open database {url!r}: {err}", field="db") from None
         if self.dialect == "sqlite":
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas if create else _sqlite_read_only)
         # SQLite takes one writer at a time and makes the others sleep and poll; queueing this
         # process's writers on a lock instead keeps the polling to other processes' writes
         self._write = threading.Lock() if self.dialect == "sqlite" else contextlib.nullcontext()
-        self.meta, self.participants, self.trials, self.rounds = _tables()
+        self.meta, self.participants, self.trials, self.rounds, self.settings = _tables()
         try:
-            if create:
-                self.meta.create_all(self.engine)
-            elif not sa.inspect(self.engine).has_table("participants"):
-                raise InputError("not a clickme serve database (no participants table)", field="db")
-        except sa.exc.OperationalError as err:
-            raise InputError(f"cannot open database {parsed.render_as_string(hide_password=True)}: "
-                             f"{err.orig}", field="db") from None
+            self._check_schema(create, allow_empty)
+        except (sa.exc.OperationalError, sa.exc.DatabaseError) as err:
+            self.engine.dispose()
+            raise InputError(f"cannot open database {shown}: {str(err.orig).splitlines()[0]} (not a database?)",
+                             field="db") from None
+        except InputError:
+            self.engine.dispose()
+            raise
+
+    def _check_schema(self, create: bool, allow_empty: bool) -> None:
+        import sqlalchemy as sa
+
+        inspector = sa.inspect(self.engine)
+        present = set(inspector.get_table_names())
+        if present - set(TABLES) or (present and "participants" not in present):
+            raise InputError(f"not a clickme serve database (it holds other tables: "
+                             f"{', '.join(sorted(present - set(TABLES))[:5])}); give a new or a clickme serve "
+                             f"database", field="db")
+        if "participants" in present:
+            columns = {c["name"] for c in inspector.get_columns("participants")}
+            missing = {c.name for c in self.participants.columns} - columns
+            if missing:
+                raise InputError(f"database made by an older clickme serve (participants lacks "
+                                 f"{', '.join(sorted(missing))}); export it with that version", field="db")
+        elif not create and not allow_empty:
+            raise InputError("not a clickme serve database (no participants table)", field="db")
+        if create:
+            self.meta.create_all(self.engine)
+
+    # ------------------------------------------------------------------ settings
+    def secret(self, name: str) -> bytes:
+        """A random 32-byte secret kept in the database (made by the first process that asks)."""
+        import sqlalchemy as sa
+
+        s = self.settings
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(s.c.value).where(s.c.name == name)).scalar()
+        if value is None:
+            try:
+                with self._write, self.engine.begin() as conn:
+                    conn.execute(s.insert().values(name=name, value=secrets.token_hex(32)))
+            except sa.exc.IntegrityError:
+                pass  # another process made it first
+            with self.engine.connect() as conn:
+                value = conn.execute(sa.select(s.c.value).where(s.c.name == name)).scalar()
+        return bytes.fromhex(value)
 
     # ------------------------------------------------------------------ participants
     def participant(self, task: str, participant_id: str):
-        """The participant's row (a mapping) or None."""
+        """The participant's row (a mapping) or None; its id matched case-insensitively."""
         import sqlalchemy as sa
 
         p = self.participants
         with self.engine.connect() as conn:
-            return conn.execute(sa.select(p).where(p.c.task == task, p.c.participant_id == participant_id)
+            return conn.execute(sa.select(p).where(p.c.task == task, p.c.participant_key == participant_id.lower())
                                 ).mappings().first()
+
+    def credentials(self, task: str, participant_id: str):
+        """What every post checks (pk, exact id, token hash, status, browser check): one small row."""
+        import sqlalchemy as sa
+
+        p = self.participants
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(p.c.id, p.c.participant_id, p.c.token_hash, p.c.status, p.c.browser,
+                                          p.c.created).where(p.c.task == task,
+                                                             p.c.participant_key == participant_id.lower())
+                                ).mappings().first()
+
+    def design(self, pk: int) -> dict | None:
+        import sqlalchemy as sa
+
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(self.participants.c.design).where(self.participants.c.id == pk)).scalar()
+
+    def _release_stale(self, conn, task: str) -> None:
+        """Free the indices of sessions that stored nothing within ``hold_s`` of their start."""
+        import sqlalchemy as sa
+
+        p = self.participants
+        posts = self.trials if task == "experiment" else self.rounds
+        cutoff = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=self.hold_s)).isoformat(
+            timespec="milliseconds")
+        stored = sa.select(posts.c.id).where(posts.c.participant_pk == p.c.id).exists()
+        conn.execute(p.update().where(p.c.task == task, p.c.participant_index.is_not(None), p.c.created < cutoff,
+                                      p.c.status != ALLOCATING, ~stored).values(participant_index=None))
+
+    def _next_index(self, task: str):
+        """The smallest index no session holds (a scalar subquery)."""
+        import sqlalchemy as sa
+
+        p = self.participants
+        held = sa.select(p.c.participant_index).where(p.c.task == task, p.c.participant_index.is_not(None))
+        candidates = sa.union_all(sa.select(sa.literal(0).label("c")),
+                                  sa.select((p.c.participant_index + 1).label("c")).where(
+                                      p.c.task == task, p.c.participant_index.is_not(None))).subquery()
+        return sa.select(sa.func.min(candidates.c.c)).where(candidates.c.c.not_in(held)).scalar_subquery()
 
     def create_participant(self, task: str, participant_id: str, token: str, design_for, *,
                            study_id=None, session_id=None, retries: int = 200):
-        """Insert a participant with the next free rotation index; returns ``(row, created)``.
+        """Insert a participant with the smallest free rotation index; returns ``(row, created)``.
 
-        The index is allocated by one ``INSERT ... SELECT max + 1`` (atomic in SQLite; under
-        PostgreSQL the loser of a race for an index retries), then ``design_for(index)`` gives
-        the JSON design stored with the row. A participant created meanwhile by another request
-        with the same id is returned as it is.
+        The index is allotted by one ``INSERT ... SELECT`` (atomic in SQLite; under PostgreSQL
+        the loser of a race for an index retries), then ``design_for(index)`` gives the JSON
+        design stored with the row. A participant created meanwhile by another request with the
+        same id (in any case) is returned as it is.
         """
         import sqlalchemy as sa
 
@@ -186,13 +308,12 @@ class Store:
             existing = self.participant(task, participant_id)
             if existing is not None:
                 return existing, False
-            next_index = sa.select(sa.func.coalesce(sa.func.max(p.c.participant_index) + 1, 0)).where(
-                p.c.task == task).scalar_subquery()
-            values = dict(task=task, participant_id=participant_id, participant_index=next_index,
-                          token_hash=token_hash(token), study_id=study_id, session_id=session_id,
-                          status=ALLOCATING, created=now_iso())
+            values = dict(task=task, participant_id=participant_id, participant_key=participant_id.lower(),
+                          participant_index=self._next_index(task), token_hash=token_hash(token), study_id=study_id,
+                          session_id=session_id, status=ALLOCATING, created=now_iso())
             try:
                 with self._write, self.engine.begin() as conn:
+                    self._release_stale(conn, task)
                     conn.execute(p.insert().values(**values))
             except sa.exc.IntegrityError:
                 continue
@@ -211,42 +332,54 @@ class Store:
         with self._write, self.engine.begin() as conn:
             conn.execute(self.participants.update().where(self.participants.c.id == pk).values(**values))
 
+    def claim(self, pk: int, token: str) -> bool:
+        """Bind a released participant to a new browser's token (False: another browser was first)."""
+        p = self.participants
+        with self._write, self.engine.begin() as conn:
+            done = conn.execute(p.update().where(p.c.id == pk, p.c.token_hash == RELEASED)
+                                .values(token_hash=token_hash(token)))
+        return done.rowcount == 1
+
     def all_participants(self, task: str | None = None) -> list:
         import sqlalchemy as sa
 
         p = self.participants
-        query = sa.select(p).where(p.c.status != ALLOCATING).order_by(p.c.task, p.c.participant_index)
+        query = sa.select(p).where(p.c.status != ALLOCATING).order_by(p.c.task, p.c.created, p.c.id)
         if task is not None:
             query = query.where(p.c.task == task)
         with self.engine.connect() as conn:
             return list(conn.execute(query).mappings())
 
     # ------------------------------------------------------------------ trials and rounds
-    def insert_once(self, table: str, participant_pk: int, key: str, values: dict):
+    def insert_once(self, table: str, participant_pk: int, key: str, values: dict, digest: str = ""):
         """Insert a trial or round unless its key (or its place) is already stored.
 
         Returns
         -------
-        status : {"stored", "duplicate", "conflict"}
-            ``duplicate``: the same key was stored before (a retry; nothing new is written);
-            ``conflict``: another key already holds this place in the session.
+        status : {"stored", "duplicate", "conflict", "reused"}
+            ``duplicate``: the same key and body were stored before (a retry; nothing new is
+            written); ``reused``: that key was stored with another body (``digest``, the post's
+            :func:`body_hash`); ``conflict``: another key already holds this place.
         row : mapping or None
             The stored values (the new ones, or the row found; None on a conflict).
         """
         import sqlalchemy as sa
 
         t = getattr(self, table)
-        values = dict(values, participant_pk=participant_pk, idempotency_key=key, received=now_iso())
+        values = dict(values, participant_pk=participant_pk, idempotency_key=key, received=now_iso(),
+                      body_hash=digest)
         try:
             with self._write, self.engine.begin() as conn:
-                conn.execute(t.insert().values(**values))
+                conn.execute(t.insert(), values)  # bound parameters: compiled once (.values() costs 2.7x)
             return "stored", values
         except sa.exc.IntegrityError:
             pass
         with self.engine.connect() as conn:
             found = conn.execute(sa.select(t).where(t.c.participant_pk == participant_pk,
                                                     t.c.idempotency_key == key)).mappings().first()
-        return ("duplicate" if found is not None else "conflict"), found
+        if found is None:
+            return "conflict", None
+        return ("duplicate" if found["body_hash"] == digest else "reused"), found
 
     def rows(self, table: str, participant_pk: int | None = None) -> list:
         """Trials or rounds (of one participant), in arrival order."""
@@ -300,5 +433,11 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_read_only(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()

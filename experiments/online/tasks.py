@@ -77,7 +77,9 @@ class ExperimentTask:
                            "dropped_frame_factor": cfg.dropped_frame_factor,
                            "background": _grey(cfg.background)},
                 "continue_key": cfg.continue_key,
-                "trials": [{k: t[k] for k in keep} for t in design["trials"]]}
+                # the right answer only where the page gives feedback: test trials are scored here
+                "trials": [{k: t[k] for k in keep if k != "target" or t["phase"] == "training"}
+                           for t in design["trials"]]}
 
     def trial_row(self, participant_id: str, design: dict, post) -> dict:
         """The runner-CSV row of one posted trial (plus the browser's timing fields).
@@ -122,6 +124,66 @@ class ExperimentTask:
             "fixation_ms": post.fixation_ms, "off_frames": off_frames, "timing_flag": abs(off_frames) > 1,
         })
         return row
+
+    def min_trial_s(self, trial: dict) -> float:
+        """The shortest time the page can take for ``trial``: fixation, stimulus, and training feedback."""
+        cfg = self.config
+        return trial["fixation_duration"] + cfg.stimulus_duration + (
+            cfg.training_feedback_duration if trial["phase"] == "training" else 0.0)
+
+    def pacing_flags(self, design: dict, stored: list, factor: float) -> list[str]:
+        """Why a session's pacing is impossible for a person running the page (empty: plausible).
+
+        ``stored`` are the session's trial rows (``phase, block, trial, received``, the server's
+        clock). The page posts each trial as it ends and starts the next one only after the reply,
+        so consecutive arrivals are at least the later trial's :meth:`min_trial_s` apart, and the
+        whole session at least their sum; ``factor`` (0-1) is the share of that minimum required
+        (frame rounding, clock jitter); 0 turns the check off.
+        """
+        if factor <= 0 or len(stored) < 2:
+            return []
+        trials = {(t["phase"], t["block"], t["trial"]): t for t in design["trials"]}
+        rows = sorted(stored, key=lambda r: r["received"])
+        times = [_seconds(r["received"]) for r in rows]
+        need = [self.min_trial_s(trials[(r["phase"], r["block"], r["trial"])]) for r in rows[1:]]
+        flags = []
+        span, total = times[-1] - times[0], sum(need)
+        if span < factor * total:
+            flags.append(f"too fast: {len(rows)} trials in {span:.1f} s; the design needs at least {total:.1f} s")
+        quick = sum(1 for a, b, n in zip(times, times[1:], need) if b - a < factor * n)
+        if quick:
+            flags.append(f"impossible pacing: {quick} trials arrived sooner after the previous one than the "
+                         f"trial lasts")
+        return flags
+
+
+def _seconds(iso: str) -> float:
+    """Seconds since 1970 of an ISO 8601 time.
+
+    Examples
+    --------
+    >>> _seconds("1970-01-01T00:01:00.500+00:00")
+    60.5
+    """
+    import datetime
+
+    return datetime.datetime.fromisoformat(iso).timestamp()
+
+
+def block_summary(rows: list, phase: str, block: int) -> dict:
+    """Accuracy and mean RT of one block's stored trial rows (the page's block feedback).
+
+    Examples
+    --------
+    >>> rows = [{"phase": "test", "block": 1, "correct": True, "rt": 0.4},
+    ...         {"phase": "test", "block": 1, "correct": False, "rt": None}]
+    >>> block_summary(rows, "test", 1)
+    {'n': 2, 'accuracy': 0.5, 'mean_rt_ms': 400.0}
+    """
+    mine = [r for r in rows if (r["phase"], r["block"]) == (phase, block)]
+    rts = [r["rt"] for r in mine if r["rt"] is not None]
+    return {"n": len(mine), "accuracy": sum(bool(r["correct"]) for r in mine) / len(mine) if mine else None,
+            "mean_rt_ms": round(1000 * sum(rts) / len(rts), 1) if rts else None}
 
 
 def _grey(value: float) -> str:
@@ -212,13 +274,15 @@ class GameTask:
             top = [str(label) for label in self.partner(PartnerView(image.image_id, view, mask))][: cfg.top_k]
         compute_ms = 1000 * (time.perf_counter() - start)
         answer = {"round": number, "n_points": len(x), "top": top, "correct": image.label in top,
-                  "compute_ms": round(compute_ms, 1)}
-        answer["signature"] = self.sign(participant_id, answer)
+                  "compute_ms": round(compute_ms, 1), "asked": int(time.time() * 1000)}
+        answer["signature"] = self.sign(participant_id, answer, points_digest(x, y))
         return answer
 
-    def sign(self, participant_id: str, answer: dict) -> str:
-        message = json.dumps([participant_id, answer["round"], answer["n_points"], answer["top"],
-                              answer["compute_ms"]], separators=(",", ":"))
+    def sign(self, participant_id: str, answer: dict, digest: str) -> str:
+        """HMAC of an answer: who asked, the round, the points it saw (their number and digest),
+        when the server answered, and what it answered."""
+        message = json.dumps([participant_id, answer["round"], answer["n_points"], digest, answer["asked"],
+                              answer["top"], answer["compute_ms"]], separators=(",", ":"))
         return hmac.new(self.secret, message.encode(), hashlib.sha256).hexdigest()
 
     def round_record(self, participant_id: str, session_id: str, design: dict, post) -> dict:
@@ -239,10 +303,8 @@ class GameTask:
         state.x, state.y, state.t = [round(v, 1) for v in post.x], [round(v, 1) for v in post.y], list(post.t)
         state.first_press = None if post.first_press_t is None else post.first_press_t / 1000
         state.skipped = post.skipped
+        check_answers(self, participant_id, post)
         for g in post.guesses:
-            answer = {"round": post.round, "n_points": g.n_points, "top": g.top, "compute_ms": g.compute_ms}
-            if not hmac.compare_digest(self.sign(participant_id, answer), g.signature):
-                raise InputError("a partner answer was not given by this server (bad signature)", field="guesses")
             if g.t > post.duration_ms + 1e-6:
                 continue  # arrived after the round ended: not part of it
             state.answer(g.t_sent / 1000, g.t / 1000, g.top, g.compute_ms / 1000, g.n_points)
@@ -251,6 +313,49 @@ class GameTask:
             duration = min(duration, state.success_time)
         return state.record(participant_id, post.round, cfg.round_seconds, duration,
                             n_frames=post.n_frames, max_frame_ms=post.max_frame_ms, session_id=session_id)
+
+
+def points_digest(x, y) -> str:
+    """SHA-256 of points as the game stores them (0.1 px): what a partner answer was given for.
+
+    Examples
+    --------
+    >>> points_digest([1.04], [2.0]) == points_digest([1.0], [2.0])
+    True
+    """
+    text = ";".join(f"{a:.1f},{b:.1f}" for a, b in zip(x, y))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+#: Slack (ms) between the page's and the server's clocks over one round (network jitter)
+CLOCK_SLACK_MS = 1500.0
+
+
+def check_answers(game: GameTask, participant_id: str, post) -> None:
+    """Refuse a round whose partner answers the server did not give for *these* points at
+    *these* times: each answer's signature must cover the round's first ``n_points`` points and
+    the server time it was given; it must have been asked after its last point was painted and
+    answered after it was asked; and the gaps between answers on the page's clock must match the
+    gaps on the server's (within :data:`CLOCK_SLACK_MS` + 10 %)."""
+    for k, g in enumerate(post.guesses, start=1):
+        if g.n_points > len(post.x):
+            raise InputError(f"answer {k} was given for {g.n_points} points; the round has {len(post.x)}",
+                             field="guesses")
+        answer = {"round": post.round, "n_points": g.n_points, "top": g.top, "compute_ms": g.compute_ms,
+                  "asked": g.asked}
+        digest = points_digest(post.x[: g.n_points], post.y[: g.n_points])
+        if not hmac.compare_digest(game.sign(participant_id, answer, digest), g.signature):
+            raise InputError(f"answer {k} was not given by this server for these points (bad signature)",
+                             field="guesses")
+        if g.t < g.t_sent or (g.n_points and g.t_sent + 0.5 < post.t[g.n_points - 1]):
+            raise InputError(f"answer {k}'s times contradict the round (asked at {g.t_sent:g} ms, received at "
+                             f"{g.t:g} ms, its last point at {post.t[g.n_points - 1] if g.n_points else 0:g} ms)",
+                             field="guesses")
+    for k, (a, b) in enumerate(zip(post.guesses, post.guesses[1:]), start=2):
+        page, server = b.t_sent - a.t_sent, b.asked - a.asked
+        if abs(page - server) > CLOCK_SLACK_MS + 0.1 * abs(server):
+            raise InputError(f"answer {k} came {server:g} ms after the previous one on the server's clock but "
+                             f"{page:g} ms on the page's", field="guesses")
 
 
 def check_points(x, y, t, config) -> None:

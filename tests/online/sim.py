@@ -6,10 +6,10 @@ import secrets
 
 import numpy as np
 
+from experiments.online.simulate import BROWSER_CHECK, trial_body
 from experiments.online.simulate import observer_answer as answer
-from experiments.online.simulate import trial_body
 
-__all__ = ["answer", "auth", "simulate_participants", "token", "trial_body"]
+__all__ = ["answer", "auth", "check_browser", "simulate_participants", "token", "trial_body"]
 
 
 def token() -> str:
@@ -20,6 +20,12 @@ def auth(secret: str) -> dict:
     return {"Authorization": f"Bearer {secret}"}
 
 
+def check_browser(client, task: str, pid: str, secret: str, **changes):
+    """Post a passing browser check (or one changed by ``changes``); returns the reply."""
+    return client.post(f"/api/{task}/browser", json={"participant_id": pid, **BROWSER_CHECK, **changes},
+                       headers=auth(secret))
+
+
 def simulate_participants(client, ids, seed: int = 0) -> None:
     """Run whole simulated experiment sessions through ``client`` (httpx or a test client)."""
     rng = np.random.default_rng(seed)
@@ -27,6 +33,7 @@ def simulate_participants(client, ids, seed: int = 0) -> None:
         secret = token()
         reply = client.post("/api/experiment/start", json={"participant_id": pid, "token": secret},
                             headers=auth(secret)).json()
+        assert check_browser(client, "experiment", pid, secret).status_code == 200
         info = reply["design"]["info"]
         for t in reply["design"]["trials"]:
             key, rt = answer(t, info, rng)

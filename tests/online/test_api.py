@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.online.helpers import serve_config
-from tests.online.sim import answer, auth, token, trial_body
+from tests.online.helpers import ADMIN, serve_config
+from tests.online.sim import answer, auth, check_browser, token, trial_body
 
 
 @pytest.fixture
@@ -24,9 +24,12 @@ def client(app):
         yield c
 
 
-def start(client, task, pid, secret, **ids):
+def start(client, task, pid, secret, check=True, **ids):
+    """Start (or resume) ``pid``; a new session also passes the browser check unless ``check`` is False."""
     r = client.post(f"/api/{task}/start", json={"participant_id": pid, "token": secret, **ids}, headers=auth(secret))
     assert r.status_code == 200, r.text
+    if check and not r.json()["browser_checked"]:
+        assert check_browser(client, task, pid, secret).status_code == 200
     return r.json()
 
 
@@ -129,7 +132,7 @@ def test_participants_cannot_touch_each_other(client):
     assert client.post("/api/experiment/trials", json=body, headers=auth(alice)).status_code == 403
     assert client.post("/api/experiment/trials", json=body).status_code == 401
     assert client.post("/api/experiment/trials", json={**body, "participant_id": "C1"},
-                       headers=auth(bob)).status_code == 404
+                       headers=auth(bob)).status_code == 403  # as for a wrong token: ids cannot be enumerated
     # another browser (another token) cannot read or resume B1's session
     r = client.post("/api/experiment/start", json={"participant_id": "B1", "token": alice}, headers=auth(alice))
     assert r.status_code == 403
@@ -138,7 +141,7 @@ def test_participants_cannot_touch_each_other(client):
 
 def test_browser_check_refuses_a_slow_display(client):
     secret = token()
-    start(client, "experiment", "P5", secret)
+    start(client, "experiment", "P5", secret, check=False)
     body = {"participant_id": "P5", "refresh_hz": 30.0, "width": 1280, "height": 800}
     r = client.post("/api/experiment/browser", json=body, headers=auth(secret))
     assert r.status_code == 422 and "30.0 Hz" in r.json()["detail"]
@@ -176,7 +179,7 @@ def test_game_round_record_and_signed_answers(client):
     # the stand-in guesses from the 4 labels: 3 wrong ones, or the right one and 3 others
     assert len(a["top"]) in (3, 4) and set(a["top"]) <= {"cat", "dog", "car", "cup"} and a["n_points"] == 3
     guess = {"t_sent": 500.0, "t": 520.0, "n_points": 3, "top": a["top"], "compute_ms": a["compute_ms"],
-             "signature": a["signature"]}
+             "asked": a["asked"], "signature": a["signature"]}
     body = {"participant_id": "G1", "idempotency_key": "G1-r1-abcdef", "round": 1, "image_id": first["image_id"],
             "x": x, "y": y, "t": [400.0, 450.0, 500.0], "guesses": [guess], "first_press_t": 400.0,
             "duration_ms": 2000.0}
@@ -203,13 +206,15 @@ def test_game_round_record_and_signed_answers(client):
 
 def test_admin_needs_the_token(client):
     assert client.get("/admin").status_code == 401
-    assert client.get("/admin?token=wrong").status_code == 401
+    assert client.get("/admin").headers["www-authenticate"].startswith("Basic")
+    assert client.get(f"/admin?token={ADMIN}").status_code == 401  # never in a URL
     assert client.get("/admin/export.zip").status_code == 401
+    assert client.get("/admin", auth=("admin", "wrong")).status_code == 401
     start(client, "experiment", "P9", token())
-    page = client.get("/admin?token=admin-secret-token")
+    page = client.get("/admin", auth=("anyone", ADMIN))
     assert page.status_code == 200 and "P9" in page.text
-    summary = client.get("/admin/summary", headers=auth("admin-secret-token")).json()
-    assert summary["counts"]["participants"] == 1
+    summary = client.get("/admin/summary", headers=auth(ADMIN)).json()
+    assert summary["counts"]["participants"] == 1 and summary["sessions"] == {"partial": 1}
 
 
 def test_pages_and_files(client):

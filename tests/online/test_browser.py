@@ -183,3 +183,93 @@ def test_browser_experiment_and_game(browser, server, tmp_path):
     from clickme_analysis.psychophysics import load_trials
 
     assert set(load_trials(out / "experiment" / "data")["participant"]) == {"W001", *(f"S{k:03d}" for k in range(12))}
+
+
+def test_refused_trial_post_shows_a_message_not_a_blank_page(browser, server):
+    """Any refused post (here a 409 the page cannot fix) stops the page with what to do and the id."""
+    url, _store, _db = server
+    errors: list[str] = []
+    page = _page(browser, errors)
+    page.route("**/api/experiment/trials", lambda route: route.fulfill(
+        status=409, content_type="application/json", body='{"detail": "another post holds this trial"}'))
+    page.goto(f"{url}/experiment?PROLIFIC_PID=W409")
+    page.get_by_role("button", name="I agree").click()
+    page.locator("#jspsych-instructions-next").click()
+    page.locator("#jspsych-instructions-next").click()
+    page.locator("#jspsych-fullscreen-btn").click()
+    fatal = page.locator(".cm-fatal")
+    fatal.wait_for(timeout=30000)
+    text = fatal.inner_text()
+    assert "could not be saved" in text and "another post holds this trial" in text and "W409" in text
+
+
+def _serve(argv, env):
+    import subprocess
+
+    return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def test_server_killed_mid_round_is_invisible_to_the_player(browser, online_files, tmp_path):
+    """SIGKILL during a game round, restart (a new random admin token): the round is posted once
+    the server is back, its partner answers (signed before the kill) are accepted, the game ends."""
+    import os
+    import signal
+    import sys
+
+    import httpx
+
+    from tests.online.helpers import free_port
+
+    root = Path(__file__).resolve().parents[2]
+    port = free_port()
+    argv = [sys.executable, "-m", "clickme_app", "serve", "--images", str(online_files["images"]),
+            "--labels", str(online_files["labels"]), "--game-config", str(online_files["game"]),
+            "--db", f"sqlite:///{tmp_path / 'kill.db'}", "--port", str(port), "--game-completion-code", "G4ME42"]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    url = f"http://127.0.0.1:{port}"
+
+    def wait_up(proc):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read()
+            try:
+                httpx.get(url + "/favicon.ico", timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise AssertionError("server did not start")
+
+    proc = _serve(argv, env)
+    try:
+        wait_up(proc)
+        errors: list[str] = []
+        game = _page(browser, errors)
+        game.goto(f"{url}/game?PROLIFIC_PID=K001")
+        game.get_by_role("button", name="I agree").click()
+        game.locator("#jspsych-instructions-next").click()
+        game.locator("#cm-canvas").wait_for()
+        _paint(game, 0.6)  # a few partner answers, signed by this process
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        proc = _serve(argv, env)
+        _paint(game, 1.6)  # the round runs out while the server is down or starting
+        wait_up(proc)
+        game.get_by_role("button", name="Next picture").click(timeout=60000)
+        game.locator("#cm-canvas").wait_for()
+        game.locator("#cm-skip").click()
+        game.get_by_role("button", name="Next picture").click(timeout=30000)
+        game.locator("#cm-done").wait_for(timeout=30000)
+        assert "G4ME42" in game.locator("#cm-completion-code").inner_text()
+        assert not game.locator(".cm-fatal").count()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "kill.db") as conn:
+        rounds = conn.execute("SELECT round_number, record FROM rounds ORDER BY round_number").fetchall()
+    assert [r[0] for r in rounds] == [1, 2]
+    import json
+
+    first = json.loads(rounds[0][1])
+    assert len(first["x"]) > 5 and first["guesses"]  # answers signed before the kill were accepted after it

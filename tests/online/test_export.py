@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.online.helpers import free_port, serve_config
-from tests.online.sim import auth, simulate_participants, token, trial_body
+from tests.online.helpers import ADMIN, free_port, serve_config
+from tests.online.sim import auth, check_browser, simulate_participants, token, trial_body
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,6 +35,7 @@ def filled(online_files, tmp_path):
         secret = token()
         order = client.post("/api/game/start", json={"participant_id": "G001", "token": secret},
                             headers=auth(secret)).json()["design"]["order"]
+        assert check_browser(client, "game", "G001", secret).status_code == 200
         for number, item in enumerate(order, start=1):
             x = [60.0 + 7 * i for i in range(20)]
             y = [128.0] * 20
@@ -42,6 +43,8 @@ def filled(online_files, tmp_path):
                     "image_id": item["image_id"], "x": x, "y": y, "t": [300.0 + 50 * i for i in range(20)],
                     "guesses": [], "first_press_t": 300.0, "duration_ms": 2000.0, "skipped": number == 2}
             assert client.post("/api/game/rounds", json=body, headers=auth(secret)).status_code == 201
+        done = client.post("/api/game/complete", json={"participant_id": "G001"}, headers=auth(secret))
+        assert done.json()["completion_code"] == "G4ME42"
     return db, app.state.online.store
 
 
@@ -115,9 +118,10 @@ def test_cli_bad_option_and_config(tmp_path, online_files, capsys):
     good = tmp_path / "good.toml"
     good.write_text(f'[serve]\nexperiment_config = "{online_files["experiment"]}"\nport = 8123\n')
     assert main(["serve", "--config", str(good), "--check", "--db", f"sqlite:///{tmp_path / 'x.db'}",
-                 "--admin-token", "t0ken"]) == 0
+                 "--admin-token", ADMIN]) == 0
     printed = capsys.readouterr().out
-    assert "http://127.0.0.1:8123/experiment?PROLIFIC_PID=" in printed and "admin?token=t0ken" in printed
+    assert "http://127.0.0.1:8123/experiment?PROLIFIC_PID=" in printed and "http://127.0.0.1:8123/admin" in printed
+    assert ADMIN not in printed and not (tmp_path / "x.db").exists()  # --check writes nothing
 
 
 def _wait_up(url: str, proc, timeout: float = 30.0) -> None:
@@ -143,7 +147,7 @@ def test_killed_server_loses_no_trial_and_the_participant_resumes(online_files, 
     db = f"sqlite:///{tmp_path / 'kill.db'}"
     port = free_port()
     argv = [sys.executable, "-m", "clickme_app", "serve", "--experiment", str(online_files["experiment"]),
-            "--db", db, "--port", str(port), "--admin-token", "adm"]
+            "--db", db, "--port", str(port), "--admin-token", ADMIN]
     url = f"http://127.0.0.1:{port}"
     secret, posted = token(), []
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -153,6 +157,7 @@ def test_killed_server_loses_no_trial_and_the_participant_resumes(online_files, 
         with httpx.Client(base_url=url, timeout=10) as client:
             reply = client.post("/api/experiment/start", json={"participant_id": "K1", "token": secret},
                                 headers=auth(secret)).json()
+            assert check_browser(client, "experiment", "K1", secret).status_code == 200
             trials = reply["design"]["trials"]
             for t in trials[:3]:
                 body = trial_body("K1", t, None, None)
@@ -170,9 +175,36 @@ def test_killed_server_loses_no_trial_and_the_participant_resumes(online_files, 
             resumed = client.post("/api/experiment/start", json={"participant_id": "K1", "token": secret},
                                   headers=auth(secret)).json()
             assert resumed["done"] == [[t["phase"], t["block"], t["trial"]] for t in trials[:3]]
-            summary = client.get("/admin/summary", headers=auth("adm")).json()
+            summary = client.get("/admin/summary", headers=auth(ADMIN)).json()
             assert summary["counts"]["trials"] == 3
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
     assert np.isfinite(len(posted))
+
+
+def test_export_and_analyze_list_sessions_by_status(filled, tmp_path, capsys):
+    """Row 3 of issue 25: only complete sessions are exported and analysed unless asked; both list them."""
+    from clickme_app.cli import main
+    from experiments.online.export import export_all, online_sessions
+
+    db, store = filled
+    row, _ = store.create_participant("experiment", "HALF", token(), lambda i: store.participant(
+        "experiment", "P000")["design"])
+    store.update_participant(row["id"], browser={"accepted": True})
+    refused, _ = store.create_participant("experiment", "MOBILE", token(), lambda i: row["design"])
+    store.update_participant(refused["id"], browser={"accepted": False})
+    assert main(["serve", "export", "--db", db, "--out", str(tmp_path / "default")]) == 0
+    printed = capsys.readouterr().out
+    assert "experiment sessions: complete 12, partial 1, refused check 1, flagged 0" in printed
+    assert not (tmp_path / "default" / "experiment" / "data" / "HALF.csv").exists()
+    sessions = pd.read_csv(tmp_path / "default" / "sessions.csv")
+    assert dict(zip(sessions["participant_id"], sessions["session_status"]))["MOBILE"] == "refused check"
+    export_all(store, tmp_path / "all", include="all")
+    data = tmp_path / "all" / "experiment" / "data"
+    kept, listing = online_sessions([data])
+    assert len(kept) == 12 and listing.startswith("online sessions: complete 12, partial 1, refused check 1")
+    assert len(online_sessions([data], include_all=True)[0]) == 14
+    assert main(["experiment", "analyze", str(data), "--out", str(tmp_path / "an"), "--permutations", "20",
+                 "--boot", "2"]) == 0
+    assert "online sessions: complete 12, partial 1" in capsys.readouterr().out

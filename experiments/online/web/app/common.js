@@ -39,11 +39,29 @@ const ClickMe = (() => {
 
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-  /** POST JSON; network errors and 5xx are retried (the idempotency key makes that safe),
-   * 4xx refusals are thrown at once with the server's message. */
-  async function post(path, body, secret, retries = 8) {
+  /** A banner saying the page is reconnecting (shown while posts are retried). */
+  function banner(show) {
+    let el = document.getElementById("cm-reconnecting");
+    if (show && !el) {
+      el = document.createElement("div");
+      el.id = "cm-reconnecting";
+      el.className = "cm-banner";
+      el.textContent = "Connection lost; retrying... Please keep this page open.";
+      document.body.appendChild(el);
+    } else if (!show && el) {
+      el.remove();
+    }
+  }
+
+  /** Statuses worth retrying: the server restarting, busy, or slow to get the body. */
+  const TRANSIENT = new Set([408, 429, 502, 503, 504]);
+
+  /** POST JSON; network errors, 5xx and transient refusals are retried with backoff (the
+   * idempotency key makes that safe; ~2.5 min in all by default), other refusals are thrown at
+   * once with the server's message and status. */
+  async function post(path, body, secret, retries = 30) {
     for (let attempt = 0; ; attempt++) {
-      let response;
+      let response = null;
       try {
         response = await fetch(path, {
           method: "POST",
@@ -51,25 +69,65 @@ const ClickMe = (() => {
           body: JSON.stringify(body),
         });
       } catch (err) {
-        if (attempt >= retries) throw err;
+        if (attempt >= retries) { banner(false); throw err; }
+      }
+      if (response === null || ((response.status >= 500 || TRANSIENT.has(response.status)) && attempt < retries)) {
+        if (attempt >= 1 && retries > 1) banner(true);
         await sleep(Math.min(5000, 200 * 2 ** attempt));
         continue;
       }
-      if (response.status >= 500 && attempt < retries) {
-        await sleep(Math.min(5000, 200 * 2 ** attempt));
-        continue;
-      }
+      banner(false);
       const data = await response.json().catch(() => ({}));
       if (!response.ok) {
         const detail = data.detail;
         const message = typeof detail === "string" ? detail : detail && detail.message ? detail.message
-          : JSON.stringify(detail);
-        const error = new Error(`${response.status}: ${message}`);
+          : `the server refused it (${response.status})`;
+        const error = new Error(message);
         error.status = response.status;
         throw error;
       }
       return data;
     }
+  }
+
+  /** A post the page cannot go on without (a trial, a round): a refusal stops the page with a
+   * message saying what to do; the returned promise then never settles. */
+  function saved(promise, pid) {
+    return promise.catch((err) => {
+      fatal(`Your last answer could not be saved: ${err.message}. Please reload this page. If this happens ` +
+        `again, contact the researcher and give your participant id (${pid}).`);
+      return new Promise(() => {});
+    });
+  }
+
+  /** The jsPsych browser-check trial of a task: measures the browser and posts it; the server
+   * refuses trials and rounds until it has accepted one. Returns { trial, ready } where ready()
+   * is a promise of the post (posts of data wait for it), and onResult(hz) is told the rate. */
+  function browserCheck(kind, pid, secret, stop, onResult) {
+    let posted = null;
+    const trial = {
+      type: jsPsychBrowserCheck,
+      features: ["width", "height", "browser", "browser_version", "mobile", "os", "vsync_rate"],
+      vsync_frame_count: 60,
+      skip_features: [],
+      inclusion_function: (d) => !d.mobile,
+      exclusion_message: () => {
+        stop(null);
+        return "<p class='cm-text'>This study needs a desktop or laptop computer.</p>";
+      },
+      on_finish: (d) => {
+        if (onResult) onResult(d.vsync_rate);
+        posted = post(`/api/${kind}/browser`, {
+          participant_id: pid, refresh_hz: d.vsync_rate, width: d.width, height: d.height,
+          browser: String(d.browser || ""), browser_version: String(d.browser_version || ""),
+          os: String(d.os || ""), mobile: !!d.mobile, user_agent: navigator.userAgent.slice(0, 512),
+        }, secret).catch((err) => {
+          stop(`<p class='cm-text'>${escapeHtml(err.message)}</p>`);
+          return new Promise(() => {});
+        });
+      },
+    };
+    return { trial, ready: () => posted || Promise.resolve(null) };
   }
 
   /** Refresh rate from the median interval between animation frames. */
@@ -89,6 +147,7 @@ const ClickMe = (() => {
   }
 
   function fatal(message) {
+    if (document.fullscreenElement && document.exitFullscreen) document.exitFullscreen().catch(() => {});
     document.body.innerHTML = `<div class="cm-message cm-fatal">${escapeHtml(message)}</div>`;
   }
 
@@ -96,9 +155,10 @@ const ClickMe = (() => {
   function finish(completion, what) {
     if (document.fullscreenElement && document.exitFullscreen) document.exitFullscreen().catch(() => {});
     const code = completion && completion.completion_code
-      ? `<p>Your completion code: <b id="cm-completion-code">${escapeHtml(completion.completion_code)}</b></p>` : "";
+      ? `<p>Your completion code: <b id="cm-completion-code">${escapeHtml(completion.completion_code)}</b></p>`
+      : completion && completion.flagged ? `<p id="cm-flagged">${escapeHtml(completion.message)}</p>` : "";
     document.body.innerHTML = `<div class="cm-message" id="cm-done"><h2>Thank you!</h2><p>The ${escapeHtml(what)} is complete and your data are saved.</p>${code}</div>`;
-    if (completion && completion.redirect_url) {
+    if (completion && completion.redirect_url && completion.completion_code) {
       setTimeout(() => { window.location.href = completion.redirect_url; }, 3000);
     }
   }
@@ -116,12 +176,18 @@ const ClickMe = (() => {
       return null;
     }
     const pid = theIds.participant_id;
+    if (/[{}%]/.test(pid)) {
+      fatal("This link still holds the recruitment platform's placeholder instead of your id. Please open the " +
+        "study from the platform's page (it fills in your id).");
+      return null;
+    }
     const secret = token(kind, pid);
     let start;
     try {
       start = await post(`/api/${kind}/start`, { ...theIds, token: secret }, secret);
     } catch (err) {
-      fatal(`The ${what} could not start: ${err.message}`);
+      fatal(`The ${what} could not start: ${err.message}. Please reload this page; if this happens again, ` +
+        `contact the researcher with your participant id (${pid}).`);
       return null;
     }
     if (start.completion) {
@@ -131,5 +197,5 @@ const ClickMe = (() => {
     return { pid, secret, start };
   }
 
-  return { ids, token, post, begin, rateFromTimes, escapeHtml, fatal, finish, sleep, randomHex, jsKey, params };
+  return { ids, token, post, saved, browserCheck, begin, rateFromTimes, escapeHtml, fatal, finish, sleep, randomHex, jsKey, params };
 })();

@@ -31,7 +31,8 @@
         const completion = await ClickMe.post("/api/experiment/complete", { participant_id: pid }, secret);
         ClickMe.finish(completion, "experiment");
       } catch (err) {
-        ClickMe.fatal(`Your data could not all be saved (${err.message}). Please reload this page.`);
+        ClickMe.fatal(`Your data could not all be saved (${err.message}). Please reload this page; if this ` +
+          `happens again, contact the researcher with your participant id (${pid}).`);
       }
     },
   });
@@ -63,29 +64,10 @@
     data: { screen: "instructions" },
   });
   timeline.push({ type: jsPsychFullscreen, fullscreen_mode: true, message: "<p class='cm-text'>The experiment runs in full screen.</p>" });
-  timeline.push({
-    type: jsPsychBrowserCheck,
-    features: ["width", "height", "browser", "browser_version", "mobile", "os", "vsync_rate"],
-    vsync_frame_count: 60,
-    skip_features: [],
-    inclusion_function: (d) => !d.mobile,
-    exclusion_message: () => {
-      stopped = true;
-      return "<p class='cm-text'>This study needs a desktop or laptop computer.</p>";
-    },
-    on_finish: async (d) => {
-      refreshHz = d.vsync_rate;
-      try {
-        await ClickMe.post("/api/experiment/browser", {
-          participant_id: pid, refresh_hz: d.vsync_rate, width: d.width, height: d.height,
-          browser: String(d.browser || ""), browser_version: String(d.browser_version || ""),
-          os: String(d.os || ""), mobile: !!d.mobile, user_agent: navigator.userAgent.slice(0, 512),
-        }, secret);
-      } catch (err) {
-        stop(`<p class='cm-text'>${ClickMe.escapeHtml(err.message.replace(/^\d+: /, ""))}</p>`);
-      }
-    },
-  });
+  const check = ClickMe.browserCheck("experiment", pid, secret, (html) => {
+    if (html) stop(html); else stopped = true;
+  }, (hz) => { refreshHz = hz; });
+  timeline.push(check.trial);
   timeline.push({
     type: jsPsychPreload,
     images: Array.from(new Set(remaining.map((t) => `/stimuli/${t.stimulus}.png`))),
@@ -96,14 +78,14 @@
     continue_after_error: false,
   });
 
-  const record = (t) => (data) => ClickMe.post("/api/experiment/trials", {
+  const record = (t) => (data) => ClickMe.saved(check.ready().then(() => ClickMe.post("/api/experiment/trials", {
     participant_id: pid, idempotency_key: `${pid}-${t.phase}-${t.block}-${t.trial}-${ClickMe.randomHex(6)}`,
     phase: t.phase, block: t.block, trial: t.trial, response: data.response, rt_ms: data.rt_ms,
     rt_frames: data.rt_frames, refresh_hz: data.refresh_hz, fixation_frames: data.fixation_frames,
     fixation_ms: data.fixation_ms, stim_frames_requested: data.stim_frames_requested, stim_frames: data.stim_frames,
     stim_ms: data.stim_ms, frame_intervals_ms: data.frame_intervals_ms, onset_ms: data.onset_ms,
     client_time: new Date().toISOString(),
-  }, secret);
+  }, secret)), pid);
 
   remaining.forEach((t, i) => {
     const next = remaining[i + 1];
@@ -141,11 +123,12 @@
       timeline.push({
         type: jsPsychHtmlKeyboardResponse,
         stimulus: () => {
+          // scored by the server: the reply to the block's last trial carries the block's summary
           const rows = blockResults[`test|${t.block}`] || [];
-          const correct = rows.filter((r) => r.server && r.server.correct).length;
-          const rts = rows.filter((r) => r.rt_ms !== null).map((r) => r.rt_ms);
-          const meanRt = rts.length ? `${Math.round(rts.reduce((a, b) => a + b, 0) / rts.length)} ms` : "-";
-          const acc = rows.length ? Math.round((100 * correct) / rows.length) : 0;
+          const last = rows.length ? rows[rows.length - 1].server : null;
+          const sum = (last && last.block_summary) || { accuracy: null, mean_rt_ms: null };
+          const meanRt = sum.mean_rt_ms === null ? "-" : `${Math.round(sum.mean_rt_ms)} ms`;
+          const acc = sum.accuracy === null ? "-" : Math.round(100 * sum.accuracy);
           return `<p class='cm-text' id='cm-block-feedback'>Block ${t.block} done.<br><br>Accuracy: ${acc} %<br>` +
             `Mean reaction time: ${meanRt}<br><br>Press the space bar to go on.</p>`;
         },

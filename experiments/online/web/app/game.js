@@ -21,7 +21,8 @@
         const completion = await ClickMe.post("/api/game/complete", { participant_id: pid }, secret);
         ClickMe.finish(completion, "game");
       } catch (err) {
-        ClickMe.fatal(`Your rounds could not all be saved (${err.message}). Please reload this page.`);
+        ClickMe.fatal(`Your rounds could not all be saved (${err.message}). Please reload this page; if this ` +
+          `happens again, contact the researcher with your participant id (${pid}).`);
       }
     },
   });
@@ -51,12 +52,17 @@
       `${s.round_seconds} s).</p><p>Use 'Skip' for a picture that is broken or wrongly labelled.</p></div>`],
     show_clickable_nav: true,
   });
+  const check = ClickMe.browserCheck("game", pid, secret, (html) => {
+    stopped = true;
+    if (html) jsPsych.abortExperiment(html);
+  });
+  timeline.push(check.trial);
   timeline.push({ type: jsPsychPreload, images: rounds.map((r) => `/images/${encodeURIComponent(r.image_id)}.png`),
     max_load_time: 120000, continue_after_error: false });
 
-  const query = (round, x, y) => ClickMe.post("/api/game/query", { participant_id: pid, round, x, y }, secret, 1);
-  const record = (body) => ClickMe.post("/api/game/rounds", {
-    participant_id: pid, idempotency_key: `${pid}-r${body.round}-${ClickMe.randomHex(6)}`, ...body }, secret);
+  const query = (round, x, y) => check.ready().then(() => ClickMe.post("/api/game/query", { participant_id: pid, round, x, y }, secret, 1));
+  const record = (body) => ClickMe.saved(check.ready().then(() => ClickMe.post("/api/game/rounds", {
+    participant_id: pid, idempotency_key: `${pid}-r${body.round}-${ClickMe.randomHex(6)}`, ...body }, secret)), pid);
 
   rounds.forEach((r) => {
     timeline.push({

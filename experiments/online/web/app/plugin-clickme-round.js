@@ -98,7 +98,7 @@ var jsPsychClickmeRound = (function (jspsych) {
           inFlight = false;
           if (ended) return;
           guesses.push({ t_sent: Math.round(t * 10) / 10, t: Math.round((performance.now() - start) * 10) / 10,
-            n_points: a.n_points, top: a.top, compute_ms: a.compute_ms, signature: a.signature });
+            n_points: a.n_points, top: a.top, compute_ms: a.compute_ms, asked: a.asked, signature: a.signature });
           if (a.correct) { success = true; end(); }
         }, () => { inFlight = false; });
         return n;

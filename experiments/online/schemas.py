@@ -1,26 +1,54 @@
 """Pydantic models of every post ``clickme serve`` accepts (FastAPI refuses others with 422).
 
-Every field is bounded (string lengths, list sizes, value ranges), so a malformed or oversized
-post is refused before anything is stored.
+Every field is bounded (string lengths, list sizes, plausible value ranges) and every number
+must be finite (``NaN``, ``Infinity`` and overflowing literals such as ``1e400`` are 422), so a
+malformed or oversized post is refused before anything is stored. The body itself is bounded
+before it is parsed (:class:`experiments.online.guard.Guard`).
 """
 
 from __future__ import annotations
 
+import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$")]
+#: Participant, study and session ids: no leading dot (hidden files), no path or drive separators;
+#: ids differing only in case are refused at the start (:meth:`Store.create_participant`)
+Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_@-][A-Za-z0-9_.@-]*$")]
 Key = Annotated[str, Field(min_length=8, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Token = Annotated[str, Field(min_length=32, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
 Ms = Annotated[float, Field(ge=0, le=3_600_000)]
 Coordinate = Annotated[float, Field(ge=-10_000, le=10_000)]
+#: Display refresh rates a browser may report (Hz)
+Hz = Annotated[float, Field(ge=20, le=1000)]
+
+
+def _iso_time(value: str) -> str:
+    """An ISO 8601 time (what ``Date.toISOString()`` gives) or empty.
+
+    Examples
+    --------
+    >>> _iso_time("2026-12-02T10:00:00.123Z")
+    '2026-12-02T10:00:00.123Z'
+    >>> _iso_time("=HYPERLINK(1)")
+    Traceback (most recent call last):
+    ...
+    ValueError: expected an ISO 8601 time such as 2026-12-02T10:00:00.000Z
+    """
+    if value:
+        try:
+            datetime.datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("expected an ISO 8601 time such as 2026-12-02T10:00:00.000Z") from None
+    return value
+
+
+IsoTime = Annotated[str, Field(default="", max_length=40), AfterValidator(_iso_time)]
 
 
 class Strict(BaseModel):
-    """Base of every request body: unknown fields are refused (422)."""
-
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class StartIn(Strict):
@@ -36,7 +64,7 @@ class BrowserIn(Strict):
     """The browser check: what the page measured."""
 
     participant_id: Id
-    refresh_hz: float = Field(gt=0, le=1000)
+    refresh_hz: Hz
     width: int = Field(ge=0, le=100_000)
     height: int = Field(ge=0, le=100_000)
     browser: str = Field(default="", max_length=64)
@@ -57,15 +85,15 @@ class TrialIn(Strict):
     response: Annotated[str, Field(min_length=1, max_length=16)] | None = None
     rt_ms: Ms | None = None
     rt_frames: int | None = Field(default=None, ge=0, le=100_000)
-    refresh_hz: float = Field(gt=0, le=1000)
+    refresh_hz: Hz
     fixation_frames: int = Field(ge=0, le=100_000)
     fixation_ms: Ms
     stim_frames_requested: int = Field(ge=1, le=100_000)
     stim_frames: int = Field(ge=0, le=100_000)
     stim_ms: Ms
     frame_intervals_ms: list[Ms] = Field(default_factory=list, max_length=2000)
-    onset_ms: Ms
-    client_time: str = Field(default="", max_length=40)
+    onset_ms: Annotated[float, Field(ge=0, le=1e9)]
+    client_time: IsoTime = ""
 
 
 class QueryIn(Strict):
@@ -85,6 +113,7 @@ class GuessIn(Strict):
     n_points: int = Field(ge=0, le=5000)
     top: list[Annotated[str, Field(max_length=256)]] = Field(max_length=100)
     compute_ms: Ms
+    asked: int = Field(ge=0, le=10 ** 15, description="server time the answer was given (ms since 1970)")
     signature: str = Field(min_length=64, max_length=64)
 
 
@@ -107,6 +136,11 @@ class RoundIn(Strict):
 
 
 class ParticipantIn(Strict):
-    """A participant named by the recruitment platform's id."""
+    participant_id: Id
 
+
+class ReleaseIn(Strict):
+    """Admin: free a participant id locked to another browser (its data stay)."""
+
+    task: Literal["experiment", "game"]
     participant_id: Id
