@@ -46,9 +46,9 @@ numpydoc_xref_param_type = False
 # A public function, class or method without a docstring fails the build (with -W).
 numpydoc_validation_checks = {"GL08"}
 # nn.Module.forward is documented by its class (as in timm); ThreadPoolExecutor is the standard
-# library's, imported by clickme_analysis.pipeline.
+# library's, H11Protocol uvicorn's and Request starlette's, imported where they are used.
 numpydoc_validation_exclude = {r"\.__init__$", r"\.__repr__$", r"\.__call__$", r"\.forward$",
-                               r"\.ThreadPoolExecutor$"}
+                               r"\.ThreadPoolExecutor$", r"\.H11Protocol$", r"\.Request$"}
 
 myst_heading_anchors = 3
 myst_enable_extensions = ["colon_fence"]
@@ -75,3 +75,17 @@ html_theme_options = {
 }
 html_static_path: list[str] = []
 html_show_sourcelink = False
+
+
+def _skip_type_aliases(app, what, name, obj, skip, options):
+    """Module-level type aliases (``Id = Annotated[str, Field(pattern=...)]``) are not API entries:
+    autodoc would print their value as reST ("alias of ..."), and a regex in it breaks the build."""
+    import typing
+
+    if what == "module" and typing.get_origin(obj) is not None:
+        return True
+    return None
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_type_aliases)
