@@ -28,7 +28,7 @@ def test_gpu_check_reduced_mode_runs_on_cpu(tmp_path):
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     figures = json.loads((tmp_path / "figures.json").read_text())
     for key in ("resnet50", "se_resnet50", "gala_resnet50", "gala_resnet50_authors",
-                "resnet50_shards", "gala_resnet50_shards"):
+                "resnet50_shards", "gala_resnet50_shards", "harmonized_resnet50", "harmonized_vit_b16"):
         assert figures[key]["images_per_s"] > 0, key
     assert 0 <= figures["gala_resnet50_shards"]["data_wait"] <= 1
     assert figures["gala_over_resnet50"] > 0
