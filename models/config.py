@@ -57,7 +57,7 @@ class TrainConfig:
     loss: Literal["auto", "clickme", "harmonizer", "none"] = "auto"  # auto: clickme if the model
     #   has attention layers, else harmonizer (models.harmonize)
     lam: float = field(default=6.0, metadata=_min(0))       # lambda of the map term (0: none);
-    #   the harmonizer paper uses 1 (configs/harmonization)
+    #   the harmonizer paper uses 1 (models/configs/harmonization)
     harmonizer_levels: int = field(default=5, metadata=_min(1))  # Gaussian pyramid levels
     label_smoothing: float = field(default=0.0, metadata=_min(0, max=1))  # harmonizer and none
     layers: list[str] = field(default_factory=list)         # supervised layers; [] = every GALA gate
