@@ -41,6 +41,7 @@ def _number(kind, test, expected):
         return value
 
     parse.__name__ = expected
+    parse.__doc__ = f"argparse type: {expected} (anything else is an error naming the option)."
     return parse
 
 

@@ -4,7 +4,7 @@ A TOML file may group keys under any of the tables ``[model]``, ``[data]``, ``[l
 ``[optim]``, ``[run]`` (for readability) or write them at top level; every key must be a field
 of :class:`TrainConfig` (``lambda`` is accepted for ``lam``). Types, choices and ranges are
 checked by :func:`clickme_analysis.config.load_config`: a bad value is an InputError naming the
-file, the key, what was expected and what came. See docs/models.md and ``configs/``.
+file, the key, what was expected and what came. See docs/models.md and ``models/configs/``.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class TrainConfig:
     loss: Literal["auto", "clickme", "harmonizer", "none"] = "auto"  # auto: clickme if the model
     #   has attention layers, else harmonizer (models.harmonize)
     lam: float = field(default=6.0, metadata=_min(0))       # lambda of the map term (0: none);
-    #   the harmonizer paper uses 1 (configs/harmonization)
+    #   the harmonizer paper uses 1 (models/configs/harmonization)
     harmonizer_levels: int = field(default=5, metadata=_min(1))  # Gaussian pyramid levels
     label_smoothing: float = field(default=0.0, metadata=_min(0, max=1))  # harmonizer and none
     layers: list[str] = field(default_factory=list)         # supervised layers; [] = every GALA gate

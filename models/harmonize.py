@@ -6,7 +6,7 @@ attention layers: the toolkit's ResNets and timm ResNets given GALA), ``harmoniz
 (:func:`models.loss.harmonizer_loss`; the ``auto`` choice for any other timm model) or ``none``
 (cross-entropy alone). The harmonizer's L2 term is part of its loss (``weight_decay`` of the
 configuration, over :func:`models.loss.decay_parameters`), so its optimiser has no decay of its
-own. A harmonized model's map is its gradient saliency: validation scores |d logit / d image|
+own. A harmonized model's map is its gradient saliency: validation scores ``|d logit / d image|``
 (max over colour channels, the alignment benchmark's saliency) against the human maps.
 """
 
@@ -59,7 +59,7 @@ def harmonizer_step_loss(net, batch: dict, config, amp_context) -> dict:
 
 
 def saliency_maps(model, images: torch.Tensor, labels: torch.Tensor, amp_context=None) -> torch.Tensor:
-    """|d logit_label / d image|, max over colour channels: (B, H, W) float32, detached."""
+    """``|d logit_label / d image|``, max over colour channels: (B, H, W) float32, detached."""
     import contextlib
 
     images = images.detach().requires_grad_(True)

@@ -1,13 +1,14 @@
-"""The shipped paper recipes (configs/) load and hold the paper's settings."""
+"""The shipped paper recipes (models/configs/) load and hold the paper's settings."""
 
 from pathlib import Path
 
 import pytest
 
+import models
 from models.config import load_config
 from models.train import learning_rate
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = Path(models.__file__).resolve().parent / "configs"
 TABLE3 = {  # paper Table 3 row -> (arch, lambda, map_source)
     "se_resnet50": ("se_resnet50", 0.0, "clickme"),
     "resnet50": ("resnet50", 0.0, "clickme"),

@@ -226,6 +226,7 @@ def test_bad_settings_are_located(tmp_path, line, field, expected):
     assert err.value.field == field and err.value.path.endswith("c.toml")
 
 
+@pytest.mark.slow  # test_torchrun_ddp_gloo_two_processes and the disjoint-shards test stay in `make test`
 def test_torchrun_ddp_on_shards(tmp_path, packed):
     config = tmp_path / "c.toml"
     config.write_text(
