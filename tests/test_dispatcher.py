@@ -99,6 +99,10 @@ def test_every_numeric_option_has_a_checked_type():
     (["experiment", "analyze", "x.csv", "--out", "o", "--min-full-accuracy", "1.5"], "--min-full-accuracy"),
     (["experiment", "analyze", "x.csv", "--out", "o", "--max-rt", "0"], "--max-rt"),
     (["demo", "--seed", "-1"], "--seed"),
+    (["experiment", "power", "--participants", "10", "--participant-sd", "-1"], "--participant-sd"),
+    (["experiment", "power", "--participants", "10", "--correlation", "1.5"], "--correlation"),
+    (["experiment", "power", "--participants", "10", "--intercept", "nan"], "--intercept"),
+    (["experiment", "power", "--participants", "10", "--jobs", "0"], "--jobs"),
     (["train", "--config", "t.toml", "--seed", "x"], "--seed"),
 ])
 def test_bad_numbers_are_argparse_errors(capsys, argv, option):
