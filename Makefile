@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO_OUT ?= demo_output
 
-.PHONY: demo test test-slow bench system-deps clean
+.PHONY: demo test test-slow docs wheel-smoke bench system-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,15 +21,27 @@ system-deps:
 demo: $(STAMP) system-deps
 	$(VENV)/bin/clickme demo --out $(DEMO_OUT)
 
+# Both print the 15 slowest tests at the end (a test over ~20 s belongs in test-slow).
 test: $(STAMP) system-deps
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=15
 
 test-slow: $(STAMP) system-deps
-	$(PY) -m pytest -m slow
+	$(PY) -m pytest -m slow --durations=15
+
+# The documentation site, offline, warnings as errors (a broken gallery example or a public
+# function without a docstring fails it): docs/_build/html/index.html.
+docs: $(STAMP)
+	rm -rf docs/api  # generated stubs of modules that moved would fail the build
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs: $(CURDIR)/docs/_build/html/index.html"
+
+# Builds the wheel, installs it into a fresh venv outside the checkout, runs the commands there.
+wheel-smoke: $(STAMP)
+	PY=$(abspath $(PY)) bash scripts/wheel_smoke.sh
 
 bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache build dist docs/_build docs/api docs/auto_examples

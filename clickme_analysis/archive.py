@@ -3,21 +3,21 @@
 :func:`open_maps` opens any of them as one read-only mapping image id -> float32 (H, W) map
 (:class:`MapSource`), reading one map per access, so 200k maps never need to fit in memory:
 
-=================================  ==========================================================
-source                             form
-=================================  ==========================================================
-``.npz`` (:class:`MapArchive`)      ``clickme-map-archive/1``: a zip of ``.npy`` members
-                                   (``format``, ``image_ids``, ``labels``,
-                                   ``participant_counts``, ``maps/<i>`` float32)
-``.h5`` / ``.hdf5`` (:class:`MapStore`)  ``clickme-map-store/1``: one chunked, compressed HDF5
-                                   dataset of all maps (below), for ClickMe-size archives
-``.h5`` with ``clickmaps/``         the ClickMe 2.0 authors' HDF5 (:class:`ClickMe2Maps`):
-                                   one dataset per image ``clickmaps/<category_file>`` and
-                                   its click count in ``click_counts/<category_file>``
-a folder (:class:`MapFolder`)       one grayscale PNG / JPEG / NPY file per image, the id the
-                                   file's :func:`~clickme_analysis.ids.image_id` (SALICON
-                                   ``maps/``, MIT300 / CAT2000 fixation maps)
-=================================  ==========================================================
+=========================================  ==========================================================
+source                                     form
+=========================================  ==========================================================
+``.npz`` (:class:`MapArchive`)             ``clickme-map-archive/1``: a zip of ``.npy`` members
+                                           (``format``, ``image_ids``, ``labels``,
+                                           ``participant_counts``, ``maps/<i>`` float32)
+``.h5`` / ``.hdf5`` (:class:`MapStore`)    ``clickme-map-store/1``: one chunked, compressed HDF5
+                                           dataset of all maps (below), for ClickMe-size archives
+``.h5`` with ``clickmaps/``                the ClickMe 2.0 authors' HDF5 (:class:`ClickMe2Maps`):
+                                           one dataset per image ``clickmaps/<category_file>`` and
+                                           its click count in ``click_counts/<category_file>``
+a folder (:class:`MapFolder`)              one grayscale PNG / JPEG / NPY file per image, the id the
+                                           file's :func:`~clickme_analysis.ids.image_id` (SALICON
+                                           ``maps/``, MIT300 / CAT2000 fixation maps)
+=========================================  ==========================================================
 
 The HDF5 store (``clickme-map-store/1``) holds ``image_ids``, ``labels`` (UTF-8 strings),
 ``participant_counts`` (int64) and ``maps`` (N, H, W), one chunk per map, HDF5's shuffle and
@@ -186,9 +186,11 @@ class MapArchive(MapSource):
         return self._npz[f"maps/{position}"]
 
     def label(self, image_id) -> str:
+        """Class label of ``image_id`` ("" when unknown)."""
         return self._labels[self._position(image_id)]
 
     def participant_count(self, image_id) -> int:
+        """Participants behind the map of ``image_id`` (-1 when unknown)."""
         return int(self._counts[self._position(image_id)])
 
     def close(self) -> None:
@@ -231,9 +233,11 @@ class MapStore(MapSource):
         return decode_ratio(stored, self._denominators[position])
 
     def label(self, image_id) -> str:
+        """Class label of ``image_id`` ("" when unknown)."""
         return self._labels[self._position(image_id)]
 
     def participant_count(self, image_id) -> int:
+        """Participants behind the map of ``image_id`` (-1 when unknown)."""
         return int(self._counts[self._position(image_id)])
 
     @property
@@ -299,6 +303,7 @@ class ClickMe2Maps(MapSource):
         return array
 
     def participant_count(self, image_id) -> int:
+        """Clicks behind the map of ``image_id`` from ``click_counts/`` (-1 when absent)."""
         name = self._names[self._position(image_id)]
         if self._counts is None or name not in self._counts:
             return -1

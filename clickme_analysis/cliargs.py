@@ -21,11 +21,13 @@ argparse.ArgumentTypeError: expected an integer > 0, got '0'
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from clickme_analysis.errors import InputError
 
-__all__ = ["positive_int", "nonnegative_int", "positive_float", "nonnegative_float", "probability", "seed",
+__all__ = ["positive_int", "nonnegative_int", "positive_float", "nonnegative_float", "probability", "finite_float",
+           "correlation", "jobs", "seed",
            "existing_path", "output_path", "add_progress", "HelpFormatter", "Parser"]
 
 
@@ -41,6 +43,7 @@ def _number(kind, test, expected):
         return value
 
     parse.__name__ = expected
+    parse.__doc__ = f"argparse type: {expected} (anything else is an error naming the option)."
     return parse
 
 
@@ -50,6 +53,10 @@ nonnegative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
 positive_float = _number(float, lambda v: v > 0 and v != float("inf"), "a number > 0")
 nonnegative_float = _number(float, lambda v: 0 <= v < float("inf"), "a number >= 0")
 probability = _number(float, lambda v: 0 <= v <= 1, "a number between 0 and 1")
+finite_float = _number(float, math.isfinite, "a finite number")
+correlation = _number(float, lambda v: -1 <= v <= 1, "a number between -1 and 1")
+#: Parallel processes, as joblib counts them (-1: every core).
+jobs = _number(int, lambda v: v >= 1 or v == -1, "an integer >= 1, or -1 for every core")
 #: A random seed every generator of the toolkit accepts (numpy's legacy ones stop at 2**32 - 1).
 seed = _number(int, lambda v: 0 <= v < 2**32, "an integer between 0 and 4294967295")
 

@@ -168,16 +168,18 @@ def _maps(args) -> int:
     from clickme_analysis.ids import match_ids
     from clickme_analysis.labels import label_map
     from clickme_analysis.pipeline import write_maps
+    from clickme_analysis.shapes import empty_warning, image_sizes
 
     options = _map_options(args, args.normalize)
     _fixed_mmap_threshold()
     labels = label_map(args.labels, id_rule=args.id_rule) if args.labels else None
+    sizes = image_sizes(args.images, id_rule=args.id_rule) if args.images else None
     store, _, n_malformed = _open(args, options)
     with store:
         if labels:
             match_ids(labels, store.image_ids, what="labels", other="images of the logs")
         result = write_maps(store, args.out, options, labels=labels, bbox_out=args.bbox_out,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, sizes=sizes)
         n_participants = len(set(store.pairs.participant.tolist()))
         n_clicks = store.n_clicks
     if args.stats:
@@ -190,6 +192,9 @@ def _maps(args) -> int:
           f"{int(per_image['n_outside'].sum())} click(s) outside the image (counted, not painted); "
           f"{int(per_image['n_excluded'].sum())} map(s) filtered out; {int(per_image['n_repeats'].sum())} repeat "
           f"submission(s) met ({options.repeat_submissions}); {n_malformed} row(s) skipped")
+    if result.empty:
+        print(empty_warning(result.empty, "written (metrics, stimuli build and alignment skip them)"),
+              file=sys.stderr)
     return 0
 
 
@@ -239,7 +244,7 @@ def _metrics(args) -> int:
     resized = table.loc[table["resized_from"] != "", ["image_id", "resized_from"]].drop_duplicates() \
         if "resized_from" in table else table.iloc[:0]
     if len(resized):
-        print(f"resized {len(resized)} prediction(s) to the human map's size (bicubic with antialiasing, as the "
+        print(f"resized {len(resized)} prediction(s) to the human map's size (same aspect ratio; bicubic with antialiasing, as the "
               f"MIT benchmark's imresize), e.g. {resized.iloc[0].image_id} from {resized.iloc[0].resized_from}; "
               "see the resized_from column", file=sys.stderr)
     print(table.groupby("metric")["value"].agg(["mean", "std", "count"]).to_string())
@@ -255,6 +260,8 @@ def register(subparsers) -> None:
     _add_map_args(p)
     p.add_argument("--normalize", choices=["sum", "max", "z", "none"], help="normalise each map after blurring")
     p.add_argument("--labels", type=existing_path, help="labels.csv (image_id, label) stored with the maps")
+    p.add_argument("--images", type=existing_path,
+                   help="folder of the images: each map takes its image's size (default: the --size grid)")
     p.add_argument("--bbox-out", type=output_path, help="also write bounding-box control maps to this archive")
     p.add_argument("--stats", type=output_path, help="write per-image game statistics (CSV)")
     p.add_argument("--out", type=output_path, required=True, help="output map archive (.h5 / .hdf5 or .npz)")

@@ -13,7 +13,8 @@ section tables) or from a dict, and raises :class:`~clickme_analysis.errors.Inpu
 the file, the key, what was expected and what came, for unknown keys, wrong types and values out
 of range. Types understood: ``int``, ``float`` (ints accepted), ``bool``, ``str``, ``list`` /
 ``tuple`` (optionally of one item type), ``Literal[...]`` (choices) and ``X | None``.
-Metadata keys: ``min``, ``max`` (inclusive), ``gt`` (exclusive lower bound), ``choices``.
+Metadata keys: ``min``, ``max`` (inclusive), ``gt`` (exclusive lower bound), ``choices``,
+``check`` (a callable raising ``ValueError(message)`` for a bad value).
 """
 
 from __future__ import annotations
@@ -207,5 +208,11 @@ def load_config(cls, source=None, *, sections=(), aliases=None, overrides=None):
 
 def _check_field(f: dataclasses.Field, value, shown: str, path):
     meta = f.metadata
-    return check_value(shown, value, f.type, path=path, min=meta.get("min"), max=meta.get("max"),
-                       gt=meta.get("gt"), choices=meta.get("choices"))
+    value = check_value(shown, value, f.type, path=path, min=meta.get("min"), max=meta.get("max"),
+                        gt=meta.get("gt"), choices=meta.get("choices"))
+    if meta.get("check") is not None:  # a callable that raises ValueError(message)
+        try:
+            meta["check"](value)
+        except ValueError as err:
+            raise InputError(str(err), path=path, field=shown) from None
+    return value

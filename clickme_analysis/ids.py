@@ -3,15 +3,15 @@
 Every reader of the toolkit names an image by the id this module gives its path or its log
 entry, so maps, images, labels and predictions join on the same key:
 
-=============  ================================================  ==============================
-rule           id                                                ``imagenet/val/chelsea.JPEG``
-=============  ================================================  ==============================
-``"stem"``     the last path part without its image suffix       ``chelsea``
-               (default: folder datasets, SALICON, map folders)
-``"relative"`` the path relative to ``root`` (when it lies under  ``val/chelsea`` (root
-               it), ``/``-separated, without its image suffix     ``imagenet``)
-``"path"``     the path as written, ``/``-separated              ``imagenet/val/chelsea.JPEG``
-=============  ================================================  ==============================
+===============  ========================================================  ==============================
+rule             id                                                        ``imagenet/val/chelsea.JPEG``
+===============  ========================================================  ==============================
+``"stem"``       the last path part without its image suffix               ``chelsea``
+                 (default: folder datasets, SALICON, map folders)
+``"relative"``   the path relative to ``root`` (when it lies under it),    ``val/chelsea`` (root
+                 ``/``-separated, without its image suffix                 ``imagenet``)
+``"path"``       the path as written, ``/``-separated                      ``imagenet/val/chelsea.JPEG``
+===============  ========================================================  ==============================
 
 Only image and map suffixes (:data:`IMAGE_SUFFIXES`, any case) are removed, so an id such as
 ``"trial.1"`` is kept whole. The rule is applied to text, never to the file system. Readers

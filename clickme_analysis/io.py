@@ -4,12 +4,14 @@ Accepted files (format from the suffix, or ``fmt``):
 
 * CSV / TSV (``.csv``, ``.tsv``; read with pyarrow's CSV reader, in blocks), Parquet
   (``.parquet``) and JSON lines (``.jsonl``, ``.ndjson``):
+
   - one row per click: ``image_id, participant_id, x, y`` and optional ``t`` (ms), or
   - one row per round: ``image_id, participant_id`` and either ``clicks``, a list of
     ``(x, y)`` or ``(x, y, t)`` points, or ``x`` and ``y`` (and optional ``t``) lists of equal
     length. In CSV a ``clicks`` cell is text: the ClickMe 2.0 form ``{(12,30),(14,33)}``
     (``{}`` is a round without clicks; points keep their written order), or a JSON / Python
     list such as ``[(10, 20), (11, 22)]``.
+
   Column aliases: ``image_path``/``file_pointer``/``image`` -> ``image_id``;
   ``user_id``/``participant``/``subject`` -> ``participant_id``; ``time`` -> ``t``.
   Blank lines are ignored.

@@ -325,7 +325,7 @@ class MapBatch:
 def map_batches(store, pairs, *, shape=(256, 256), bubble_size: int = 14, bubble: str = "square",
                 blur: str | None = "box", blur_size: int = 49, sigma: float | None = None,
                 normalize: str | None = None, max_clicks: int | None = None, batch_images: int = 64,
-                pair_stats: list | None = None):
+                pair_stats: list | None = None, sizes: np.ndarray | None = None):
     """Yield :class:`MapBatch` es of per-image maps from a click store, bucket by bucket.
 
     An image's map is the mean over its participants' painted maps (the maps in ``pairs``),
@@ -339,6 +339,9 @@ def map_batches(store, pairs, *, shape=(256, 256), bubble_size: int = 14, bubble
         The participant maps to use (e.g. ``store.kept_pairs(...)[0]``).
     pair_stats : list, optional
         Receives per bucket ``(image, participant, n_clicks, n_outside)`` arrays per map.
+    sizes : (n_images, 2) int array, optional
+        ``(height, width)`` of each image code (its image's size, ``clickme maps --images``);
+        default ``shape`` for every image. A batch holds maps of one size.
     """
     from clickme_analysis._paint_numba import paint_box_batch
     from clickme_analysis.clickstore import group_starts
@@ -360,7 +363,8 @@ def map_batches(store, pairs, *, shape=(256, 256), bubble_size: int = 14, bubble
         pair_image = records["image"][pair_bounds[:-1]]
         if pair_stats is not None:
             col, row = np.floor(records["x"]), np.floor(records["y"])
-            outside = ~((col >= 0) & (col < width) & (row >= 0) & (row < height))
+            limit_y, limit_x = (height, width) if sizes is None else sizes[records["image"]].T
+            outside = ~((col >= 0) & (col < limit_x) & (row >= 0) & (row < limit_y))
             pair_of_click = np.repeat(np.arange(len(pair_bounds) - 1), np.diff(pair_bounds))
             pair_stats.append((pair_image, records["participant"][pair_bounds[:-1]], np.diff(pair_bounds),
                                np.bincount(pair_of_click, weights=outside, minlength=len(pair_bounds) - 1).astype(np.int64)))
@@ -368,8 +372,9 @@ def map_batches(store, pairs, *, shape=(256, 256), bubble_size: int = 14, bubble
         participants = np.diff(group_starts(pair_image))
         codes = records["image"][bounds[:-1]]
         x, y = np.ascontiguousarray(records["x"]), np.ascontiguousarray(records["y"])
-        for first in range(0, len(codes), batch_images):
-            last = min(first + batch_images, len(codes))
+        for first, last in _size_runs(codes, sizes, batch_images):
+            if sizes is not None:
+                height, width = (int(v) for v in sizes[codes[first]])
             starts = bounds[first:last + 1] - bounds[first]
             part_x, part_y = x[bounds[first]:bounds[last]], y[bounds[first]:bounds[last]]
             numerators = np.empty((last - first, height, width), dtype=np.int32)
@@ -394,6 +399,22 @@ def map_batches(store, pairs, *, shape=(256, 256), bubble_size: int = 14, bubble
                         blurred = blur_map(mean, blur, blur_size, sigma) if blur is not None else mean
                     maps[k] = normalize_map(blurred, normalize) if normalize is not None else blurred
                 yield MapBatch(codes[first:last], maps=maps)
+
+
+def _size_runs(codes: np.ndarray, sizes: np.ndarray | None, batch_images: int):
+    """``(first, last)`` bounds of runs of at most ``batch_images`` codes of one size.
+
+    >>> list(_size_runs(np.arange(4), np.array([[2, 2], [2, 2], [3, 2], [2, 2]]), 8))
+    [(0, 2), (2, 3), (3, 4)]
+    """
+    first = 0
+    while first < len(codes):
+        last = min(first + batch_images, len(codes))
+        if sizes is not None:
+            same = np.all(sizes[codes[first:last]] == sizes[codes[first]], axis=1)
+            last = first + (int(np.argmin(same)) if not same.all() else len(same))
+        yield first, last
+        first = last
 
 
 def build_maps(clicks: pd.DataFrame, shape=(256, 256), bubble_size: int = 14, bubble: str = "square",

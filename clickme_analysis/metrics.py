@@ -11,7 +11,8 @@ samples drawn from the map). Definitions follow the benchmark's MATLAB code as d
 
 Differences from the benchmark code are listed in docs/metrics.md: :func:`compare_maps` takes maps
 of one shape, and :func:`score_maps` resizes a prediction of another size to the human map's as
-the benchmark does (:func:`resize_map`, recorded in the table); NaN / infinite values raise
+the benchmark does when the aspect ratio is the same (:func:`clickme_analysis.shapes.fit_map`,
+recorded in the table; another aspect ratio is refused); NaN / infinite values raise
 instead of propagating.
 """
 
@@ -25,6 +26,7 @@ import pandas as pd
 
 from clickme_analysis.errors import InputError
 from clickme_analysis.ranks import spearman_rows
+from clickme_analysis.shapes import fit_map, skip_empty
 
 __all__ = [
     "METRICS",
@@ -41,7 +43,6 @@ __all__ = [
     "fixations_from_map",
     "compare_maps",
     "score_maps",
-    "resize_map",
 ]
 
 #: Metric names accepted by :func:`compare_maps` and :func:`score_maps`, in output order.
@@ -672,25 +673,6 @@ def _mask(indices: np.ndarray, shape: tuple) -> np.ndarray:
     return mask.reshape(shape)
 
 
-def resize_map(array, shape) -> np.ndarray:
-    """Resize a map to ``shape`` as the MIT benchmark's ``imresize(saliencyMap, size(fixationMap))``:
-    bicubic, antialiased when shrinking (scikit-image's ``resize``, order 3), float64.
-
-    Examples
-    --------
-    >>> resize_map(np.ones((4, 6)), (2, 3)).shape
-    (2, 3)
-    """
-    from skimage.transform import resize
-
-    array = _check_map(array, "saliency_map")
-    shape = tuple(int(v) for v in shape)
-    if array.shape == shape:
-        return array
-    shrinking = shape[0] < array.shape[0] or shape[1] < array.shape[1]
-    return resize(array, shape, order=3, mode="reflect", anti_aliasing=shrinking, preserve_range=True)
-
-
 def score_maps(preds: Mapping, humans: Mapping, metrics: Sequence[str] | None = None,
                fixations: Mapping | None = None, seed: int = 0, n_other: int = 10,
                fixation_method: str = "threshold", threshold: float = 0.5, n_fixations: int = 100,
@@ -702,7 +684,10 @@ def score_maps(preds: Mapping, humans: Mapping, metrics: Sequence[str] | None = 
     preds : Mapping[str, array_like]
         Image id -> predicted map (any :func:`clickme_analysis.archive.open_maps` source works).
         Every id of ``humans`` must be present (unless ``match``); other ids are ignored. A
-        prediction of another size than its human map is resized to it (:func:`resize_map`).
+        prediction of another size than its human map is resized to it when its aspect ratio is the
+        same, else refused (:func:`clickme_analysis.shapes.fit_map`). Images whose human map is
+        all zero (no clicks) are skipped and listed on stderr
+        (:func:`clickme_analysis.shapes.skip_empty`).
     humans : Mapping[str, array_like]
         Image id -> human map; sets the images scored and their order.
     metrics : sequence of str, optional
@@ -762,6 +747,9 @@ def score_maps(preds: Mapping, humans: Mapping, metrics: Sequence[str] | None = 
         if missing:
             raise InputError(f"expected an entry for every human map, {len(missing)} missing "
                              f"(first: {missing[:5]})", field=name)
+    image_ids = skip_empty(humans, image_ids, "metrics")
+    if not image_ids:
+        raise InputError("expected at least one human map with clicks, got none", field="humans")
     metrics = _check_metrics(metrics, len(image_ids) > 1)
     location = any(m in _LOCATION_BASED for m in metrics)
     fixation_options = dict(fixation_method=fixation_method, threshold=threshold,
@@ -797,7 +785,7 @@ def score_maps(preds: Mapping, humans: Mapping, metrics: Sequence[str] | None = 
         pred = np.asarray(preds[image_id])
         if pred.ndim == 2 and human.ndim == 2 and pred.shape != human.shape:
             resized[image_id] = f"{pred.shape[0]}x{pred.shape[1]}"
-            pred = located(resize_map, image_id, pred, human.shape)
+            pred = fit_map(pred, human.shape, what="prediction (the human map's shape)", field=image_id)
         fix = other_fixations = None
         if pooled is not None:
             fix = _mask(pooled[index][1], human.shape)

@@ -23,6 +23,7 @@ from clickme_analysis.blur import BlurSpec, scaled_blur_size
 from clickme_analysis.ceiling import split_half_ceiling, summarize_ceiling
 from clickme_analysis.errors import InputError
 from clickme_analysis.io import ClickLog, ClickReader, read_clicks, read_toml
+from clickme_analysis.maps import bounding_box_map, exact_maps, map_batches
 from clickme_analysis.presets import preset_values
 from clickme_analysis.reliability import (
     PAPER_CEILING,
@@ -31,6 +32,7 @@ from clickme_analysis.reliability import (
     summarize_reliability,
 )
 from clickme_analysis.selection import select_maps
+from clickme_analysis.shapes import is_empty_map
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,7 @@ class MapsResult:
     n_maps: int
     bytes_per_map: float  # archive size on disk / maps
     encoding: str
+    empty: list = field(default_factory=list)  # image ids whose map is all zero (no click inside)
 
 
 def _per_image_table(store, kept, dropped) -> pd.DataFrame:
@@ -218,6 +221,15 @@ def _archive_order(store, per_image: pd.DataFrame):
     return per_image, codes, code_position, participants
 
 
+def _outside(pair_stats: list, code_position: np.ndarray, n_maps: int) -> np.ndarray:
+    """Clicks outside the map per archive slot, from :func:`map_batches`' ``pair_stats``."""
+    outside = np.zeros(n_maps, dtype=np.int64)
+    if pair_stats:
+        image, _, _, n_out = (np.concatenate(parts) for parts in zip(*pair_stats))
+        np.add.at(outside, code_position[image], n_out)
+    return outside
+
+
 def _finished_table(store, per_image: pd.DataFrame, codes, outside) -> pd.DataFrame:
     repeats = np.asarray(getattr(store, "repeats_per_image", np.zeros(0, np.int64)))
     repeats = np.concatenate([repeats, np.zeros(max(0, len(store.image_ids) - len(repeats)), np.int64)])
@@ -225,8 +237,25 @@ def _finished_table(store, per_image: pd.DataFrame, codes, outside) -> pd.DataFr
         ["n_participants", "n_clicks", "median_clicks", "n_outside", "n_excluded", "n_repeats"]].reset_index()
 
 
+def _code_sizes(store, sizes: dict | None, out) -> np.ndarray | None:
+    """``(height, width)`` per image code from image id -> size (None: the square grid); every
+    image of the logs needs a size, and an HDF5 map store holds one size only."""
+    if sizes is None:
+        return None
+    missing = [i for i in store.image_ids if i not in sizes]
+    if missing:
+        raise InputError(f"expected an image for every image of the logs, {len(missing)} missing "
+                         f"(first: {missing[:5]})", field="--images")
+    table = np.array([sizes[i] for i in store.image_ids], dtype=np.int64).reshape(-1, 2)
+    if Path(out).suffix.lower() != ".npz" and len(np.unique(table, axis=0)) > 1:
+        raise InputError("an HDF5 map store holds maps of one size, and the images have "
+                         f"{len(np.unique(table, axis=0))} sizes: write an .npz archive (--out maps.npz)",
+                         path=out, field="--images")
+    return table
+
+
 def write_maps(store, out, options: MapOptions, labels: dict | None = None, bbox_out=None,
-               progress: bool = False, workers: int | None = None) -> MapsResult:
+               progress: bool = False, workers: int | None = None, sizes: dict | None = None) -> MapsResult:
     """Paint every image's map from a click store and write it as it is made.
 
     Parameters
@@ -242,6 +271,8 @@ def write_maps(store, out, options: MapOptions, labels: dict | None = None, bbox
     progress : bool
     workers : int, optional
         Threads compressing maps (default: the machine's cores).
+    sizes : dict, optional
+        Image id -> ``(height, width)``: each map takes its image's size (default: the square grid).
 
     Returns
     -------
@@ -253,25 +284,23 @@ def write_maps(store, out, options: MapOptions, labels: dict | None = None, bbox
         When no map is left to write (no clicks, or every map filtered out).
     """
     from clickme_analysis.archive import MapWriter
-    from clickme_analysis.maps import bounding_box_map, exact_maps, map_batches
     from clickme_analysis.progress import progress as bar
 
+    code_sizes = _code_sizes(store, sizes, out)
     kept, dropped = _selected(store, options)
     per_image, codes, code_position, participants = _archive_order(store, _per_image_table(store, kept, dropped))
     exact = exact_maps(options.blur_spec(), options.normalize)
     encoding = "delta-ratio" if exact else "float32"
-    labels = labels or {}
-    outside = np.zeros(len(per_image), dtype=np.int64)
     writers = [MapWriter(out, n_maps=len(per_image), encoding=encoding)]
     if bbox_out is not None:
         writers.append(MapWriter(bbox_out, n_maps=len(per_image), encoding="delta-ratio"))
     main, npz = writers[0], writers[0].suffix == ".npz"
-    pair_stats: list = []
+    pair_stats, empty = [], []
     try:
         with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool, \
                 bar(total=len(per_image), enabled=progress, desc="maps", unit="map") as shown:
             for batch in map_batches(store, kept, max_clicks=options.max_clicks, normalize=options.normalize,
-                                     pair_stats=pair_stats, **options.paint_kwargs()):
+                                     pair_stats=pair_stats, sizes=code_sizes, **options.paint_kwargs()):
                 ids = [store.image_ids[c] for c in batch.codes]
                 if npz:  # float32 members deflated in the pool, written in order
                     floats = batch.float_maps()
@@ -280,6 +309,8 @@ def write_maps(store, out, options: MapOptions, labels: dict | None = None, bbox
                     floats, encoded = None, list(pool.map(partial(main.encode, None), batch.numerators))
                 else:
                     floats, encoded = batch.maps, list(pool.map(main.encode, batch.maps))
+                empty += [i for k, i in enumerate(ids)
+                          if is_empty_map(batch.numerators[k] if exact else batch.maps[k])]
                 for k, image_id in enumerate(ids):
                     slot = int(code_position[batch.codes[k]])
                     meta = dict(label=labels.get(image_id, "") if labels else "",
@@ -299,12 +330,9 @@ def write_maps(store, out, options: MapOptions, labels: dict | None = None, bbox
         for writer in writers:
             writer.abort()
         raise
-    if pair_stats:
-        image, _, _, n_out = (np.concatenate(parts) for parts in zip(*pair_stats))
-        np.add.at(outside, code_position[image], n_out)
-    per_image = _finished_table(store, per_image, codes, outside)
+    per_image = _finished_table(store, per_image, codes, _outside(pair_stats, code_position, len(per_image)))
     size = paths[0].stat().st_size
-    return MapsResult(per_image, paths[0], len(per_image), size / len(per_image), encoding)
+    return MapsResult(per_image, paths[0], len(per_image), size / len(per_image), encoding, sorted(empty))
 
 
 def make_map_archive(clicks, out, options: MapOptions, labels=None, bbox_out=None,

@@ -389,8 +389,8 @@ def permutation_test(a, b, n_permutations: int = 10000, seed=0) -> tuple[float, 
     """Two-sided permutation test of the difference of means ``mean(a) - mean(b)``.
 
     All relabellings are enumerated when there are at most ``n_permutations`` of them (exact
-    test); otherwise ``n_permutations`` random ones are drawn and p = (1 + #|d*| >= |d|) /
-    (1 + n_permutations).
+    test); otherwise ``n_permutations`` random ones are drawn and p =
+    ``(1 + #(|d*| >= |d|)) / (1 + n_permutations)``.
 
     Returns
     -------

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import sys
 
-from clickme_analysis import commands
+from clickme_analysis import __version__, commands
 from clickme_analysis.cliargs import Parser
 from clickme_analysis.errors import InputError
-from clickme_app import demo
+from clickme_app import configs, demo
 from experiments import cli as experiments_cli
 from experiments.game import cli as game_cli
 from experiments.online import cli as online_cli
@@ -30,6 +30,7 @@ REGISTRY = {
     "experiments.game.cli": game_cli.register,  # game, game-stats
     "models.cli": models_cli.register,  # train, pack, score, explain, alignment
     "reports.cli": reports_cli.register,  # report
+    "clickme_app.configs": configs.register,  # configs list | show
     "clickme_app.demo": demo.register,  # demo
 }
 
@@ -37,6 +38,7 @@ REGISTRY = {
 def build_parser() -> Parser:
     """The ``clickme`` parser with every registered subcommand."""
     parser = Parser(prog="clickme", description="ClickMe maps, psychophysics and GALA models: one subcommand per job.")
+    parser.add_argument("--version", action="version", version=f"clickme {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in REGISTRY.values():
         register(subparsers)

@@ -30,7 +30,8 @@ def run(root, seed: int = 0, progress: bool = True) -> Path:
     stage loads cannot disturb the next. (Under Xvfb, Mesa's software OpenGL, which the
     experiment's PsychoPy window loads, carries an LLVM whose symbols crash the one that torch's
     compiler stack (triton) loads later in the same process.) ``progress`` shows progress bars
-    (on a terminal only: :mod:`clickme_analysis.progress`).
+    (on a terminal only: :mod:`clickme_analysis.progress`); one line per stage (the report too)
+    says what runs and how long it took, with or without them.
     """
     import multiprocessing
 
@@ -39,16 +40,21 @@ def run(root, seed: int = 0, progress: bool = True) -> Path:
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     context = multiprocessing.get_context("spawn")
-    for name, module in STAGES:
+    total = len(STAGES) + 1
+    for number, (name, module) in enumerate(STAGES, 1):
         start = time.perf_counter()
-        print(f"[demo] {name} ...", flush=True)
+        print(f"[demo] {number}/{total} {name} ...", flush=True)
         stage = context.Process(target=_run_stage, args=(module, str(root), seed, progress), name=name)
         stage.start()
         stage.join()
         if stage.exitcode != 0:
             raise RuntimeError(f"demo stage {name!r} ({module}) failed with exit code {stage.exitcode}")
-        print(f"[demo] {name} done in {time.perf_counter() - start:.1f} s", flush=True)
-    return build_report(root, root / "report", progress=progress)
+        print(f"[demo] {number}/{total} {name} done in {time.perf_counter() - start:.1f} s", flush=True)
+    start = time.perf_counter()
+    print(f"[demo] {total}/{total} report ...", flush=True)
+    report = build_report(root, root / "report", progress=progress)
+    print(f"[demo] {total}/{total} report done in {time.perf_counter() - start:.1f} s", flush=True)
+    return report
 
 
 def _run_stage(module: str, root: str, seed: int, progress: bool) -> None:

@@ -14,7 +14,18 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from clickme_analysis.cliargs import add_progress, existing_path, positive_float, positive_int, probability, seed
+from clickme_analysis.cliargs import (
+    add_progress,
+    correlation,
+    existing_path,
+    finite_float,
+    jobs,
+    nonnegative_float,
+    positive_float,
+    positive_int,
+    probability,
+    seed,
+)
 from clickme_analysis.errors import InputError
 
 
@@ -46,18 +57,19 @@ def register(sub) -> None:
     design.add_argument("--images", type=positive_int, help="images in the set")
     design.add_argument("--trials-per-level", type=positive_int, help="trials per level and participant")
     model = p.add_argument_group("model (default: the pilot's, else the calibration benchmark's)")
-    for name, what in (("intercept", "log-odds of the reference group at 1 %% revealed"),
-                       ("slope", "log-odds per log10 unit of level"),
-                       ("participant-sd", "SD of participant intercepts"), ("slope-sd", "SD of participant slopes"),
-                       ("correlation", "correlation of participant intercepts and slopes"),
-                       ("image-sd", "SD of image intercepts")):
-        model.add_argument(f"--{name}", type=float, help=what)
+    for name, kind, what in (("intercept", finite_float, "log-odds of the reference group at 1 %% revealed"),
+                             ("slope", finite_float, "log-odds per log10 unit of level"),
+                             ("participant-sd", nonnegative_float, "SD of participant intercepts"),
+                             ("slope-sd", nonnegative_float, "SD of participant slopes"),
+                             ("correlation", correlation, "correlation of participant intercepts and slopes"),
+                             ("image-sd", nonnegative_float, "SD of image intercepts")):
+        model.add_argument(f"--{name}", type=kind, help=what)
     effects = p.add_argument_group("effects (default: the pilot's estimates, else none)")
-    effects.add_argument("--group-difference", type=float, help="group b - a at --at-level (see --scale)")
+    effects.add_argument("--group-difference", type=finite_float, help="group b - a at --at-level (see --scale)")
     effects.add_argument("--at-level", type=positive_float, help="level of the group difference (default: lowest)")
     effects.add_argument("--scale", choices=("logit", "accuracy"), default="logit",
                          help="--group-difference in log-odds or in P(correct)")
-    effects.add_argument("--interaction", type=float, help="group x log10(level), log-odds per log10 unit")
+    effects.add_argument("--interaction", type=finite_float, help="group x log10(level), log-odds per log10 unit")
     effects.add_argument("--threshold-ratio", type=positive_float,
                          help="instead of --group-difference: group b's 50%% level / group a's")
     p.add_argument("--test", action="append", choices=("group", "interaction", "permutation", "threshold"),
@@ -68,7 +80,7 @@ def register(sub) -> None:
     p.add_argument("--permutations", type=positive_int, default=10000, help="permutation test: permutations")
     p.add_argument("--boot", type=positive_int, default=200, help="threshold test: bootstrap resamples")
     p.add_argument("--seed", type=seed, default=0)
-    p.add_argument("--jobs", type=int, default=1, help="parallel processes (joblib; -1: all cores)")
+    p.add_argument("--jobs", type=jobs, default=1, help="parallel processes (joblib; -1: all cores)")
     p.add_argument("--cold-start", action="store_true", help="fit from lme4's start, not the generating values")
     add_progress(p)
     p.add_argument("--out", type=Path, required=True, help="output folder")

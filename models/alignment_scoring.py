@@ -39,6 +39,7 @@ from clickme_analysis.reliability import (
     fraction_of_human_variability,
     inter_rater_reliability,
 )
+from clickme_analysis.shapes import check_aspect, skip_empty
 from models.alignment_loading import LoadedModel
 from models.decode import read_image
 from models.explain import autocast, importance_maps, method_name
@@ -248,8 +249,10 @@ def score_alignment(models: Sequence[LoadedModel], images: Mapping[str, object],
     if options.score_size < 4:
         raise InputError(f"expected a score size >= 4, got {options.score_size}", field="score_size")
     reference = reference or human_reference()
-    image_ids = match_ids(list(human_maps.keys()), list(images.keys()), what="human maps",
-                          other="images")
+    image_ids = skip_empty(human_maps, match_ids(list(human_maps.keys()), list(images.keys()),
+                                                 what="human maps", other="images"), "alignment")
+    if not image_ids:
+        raise InputError("expected at least one human map with clicks, got none", field="maps")
     rows = []
     for model in models:
         applies = labelled_models is None or model.name in labelled_models
@@ -301,6 +304,8 @@ def _score_batch(model: LoadedModel, module, ids: list[str], images: Mapping, hu
     label = torch.tensor([known.get(i, -1) for i in ids])
     target = torch.where(label >= 0, label, top[:, 0])
     humans = [np.asarray(human_maps[i], dtype=np.float32) for i in ids]
+    for image_id, pixel, human in zip(ids, pixels, humans):  # both go to the model's square frame
+        check_aspect(human.shape, pixel.shape[:2], what="human map (its image's shape)", field=image_id)
     squared = np.concatenate([square_maps(h, options.score_size).numpy() for h in humans])
     rows = []
     for method in methods:

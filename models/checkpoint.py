@@ -17,7 +17,7 @@ from torch import nn
 from clickme_analysis.errors import InputError
 from clickme_analysis.fileio import atomic_write
 from models.config import TrainConfig, config_from_dict
-from models.resnet import build_model
+from models.networks import network_from_config
 
 CHECKPOINT_FORMAT = "clickme-models-checkpoint/1"
 
@@ -69,7 +69,6 @@ def model_from_checkpoint(path, device="cpu") -> tuple[nn.Module, TrainConfig]:
     except (KeyError, TypeError, InputError) as err:
         raise InputError(f"the checkpoint's configuration is not valid: {err}", path=path,
                          field="config") from None
-    model = build_model(config.arch, config.num_classes, config.gala_variant,
-                        config.gala_reduction, config.tiny_width)
+    model = network_from_config(config)
     model.load_state_dict(state["model"])
     return model.to(device).eval(), config

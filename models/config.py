@@ -4,7 +4,7 @@ A TOML file may group keys under any of the tables ``[model]``, ``[data]``, ``[l
 ``[optim]``, ``[run]`` (for readability) or write them at top level; every key must be a field
 of :class:`TrainConfig` (``lambda`` is accepted for ``lam``). Types, choices and ranges are
 checked by :func:`clickme_analysis.config.load_config`: a bad value is an InputError naming the
-file, the key, what was expected and what came. See docs/models.md and ``configs/``.
+file, the key, what was expected and what came. See docs/models.md and ``models/configs/``.
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ from typing import Literal
 from clickme_analysis.config import check_value, config_fields
 from clickme_analysis.config import load_config as _load_config
 from clickme_analysis.errors import InputError
+from models.registry import arch_check
 
 SECTIONS = ("model", "data", "loss", "optim", "run")
-ALIASES = {"lambda": "lam"}
-Arch = Literal["resnet50", "se_resnet50", "gala_resnet50", "tiny_resnet", "tiny_se_resnet",
-               "tiny_gala_resnet"]
+ALIASES = {"lambda": "lam", "weights": "init_weights"}
 
 
 def _min(value, **extra):
@@ -30,12 +29,14 @@ def _min(value, **extra):
 @dataclass(frozen=True)
 class TrainConfig:
     # [model]
-    arch: Arch = "gala_resnet50"
-    num_classes: int = field(default=1000, metadata=_min(1))
+    arch: str = field(default="gala_resnet50", metadata={"check": arch_check})  # a name of
+    #   models.registry.ARCHITECTURES or "timm:<name>" (any timm model)
+    num_classes: int = field(default=1000, metadata=_min(1))  # a timm model's head is built so
+    attention: Literal["none", "gala"] = "none"  # gala: GALA in layer3 of a timm ResNet
     gala_variant: Literal["paper", "authors"] = "paper"  # authors: sigmoid, 5x5 conv, random a, m
     gala_reduction: int = field(default=4, metadata=_min(1))  # r
     tiny_width: int = field(default=8, metadata=_min(1))   # first-stage width of the tiny_* nets
-    init_weights: str = ""           # optional state dict (e.g. torchvision ResNet-50), non-strict
+    init_weights: str = ""           # "weights": a state dict file (tensors only); misfits named
     # [data]
     train: str = ""                  # packed folder | folder | manifest.csv | *.tfrecord(s) | "synthetic"
     val: str = ""                    # same forms; "" = no validation
@@ -53,7 +54,12 @@ class TrainConfig:
     synthetic_train: int = field(default=2000, metadata=_min(1))
     synthetic_val: int = field(default=500, metadata=_min(1))
     # [loss]
-    lam: float = field(default=6.0, metadata=_min(0))       # lambda of Eq. 1 (0: cross-entropy only)
+    loss: Literal["auto", "clickme", "harmonizer", "none"] = "auto"  # auto: clickme if the model
+    #   has attention layers, else harmonizer (models.harmonize)
+    lam: float = field(default=6.0, metadata=_min(0))       # lambda of the map term (0: none);
+    #   the harmonizer paper uses 1 (models/configs/harmonization)
+    harmonizer_levels: int = field(default=5, metadata=_min(1))  # Gaussian pyramid levels
+    label_smoothing: float = field(default=0.0, metadata=_min(0, max=1))  # harmonizer and none
     layers: list[str] = field(default_factory=list)         # supervised layers; [] = every GALA gate
     interpolation: Literal["bicubic", "bilinear"] = "bicubic"
     reduction: Literal["l2", "mean_square"] = "l2"          # l2 (paper) | mean_square (released code)
@@ -65,7 +71,8 @@ class TrainConfig:
     lr: float = field(default=0.1, metadata=_min(0))        # per 256 images (x global batch / 256)
     momentum: float = field(default=0.9, metadata=_min(0, max=1))
     nesterov: bool = True
-    weight_decay: float = field(default=1e-4, metadata=_min(0))  # not on GALA's a and m
+    weight_decay: float = field(default=1e-4, metadata=_min(0))  # not on GALA's a and m; the
+    #   harmonizer's L2 term in its loss instead (not on norms, biases, embeddings)
     milestones: list[int] = field(default_factory=lambda: [30, 60, 80, 90])
     gamma: float = field(default=0.1, metadata={"gt": 0})
     warmup_epochs: float = field(default=0.0, metadata=_min(0))  # linear warm-up from 0
@@ -74,6 +81,7 @@ class TrainConfig:
     seed: int = field(default=0, metadata=_min(0))
     amp: Literal["none", "bf16", "fp16"] = "none"           # fp16 uses a GradScaler (CUDA only)
     channels_last: bool = False
+    deterministic: bool = False                             # torch.use_deterministic_algorithms
     compile: bool = False                                   # torch.compile the model
     device: Literal["auto", "cpu", "cuda"] = "auto"
     log_every: int = field(default=10, metadata=_min(1))    # steps between rows of steps.csv

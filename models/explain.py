@@ -7,7 +7,7 @@ of the toolkit's GALA networks. Pixel-space attributions (N, 3, H, W) become map
 absolute value and the maximum over colour channels (Simonyan et al. 2014; the Harmonization
 benchmark's Saliency maps, Fel et al. 2022).
 
-SmoothGrad (Smilkov et al. 2017) averages |d logit_target / d x| over ``n_samples`` copies of
+SmoothGrad (Smilkov et al. 2017) averages ``|d logit_target / d x|`` over ``n_samples`` copies of
 the input with Gaussian noise of SD ``noise_fraction * (max - min)`` of that input. It draws
 exactly the noise captum's ``NoiseTunnel(Saliency)`` draws for the same seed (one
 ``torch.normal`` per image, images in order), but evaluates the noisy copies of consecutive
@@ -312,7 +312,7 @@ def importance_maps(model, images: torch.Tensor, method: str, target=None, *,
     method : str
         One of :data:`METHODS` (or a captum class name, see :func:`method_name`):
 
-        - ``saliency``: |gradient| (captum ``Saliency``);
+        - ``saliency``: ``|gradient|`` (captum ``Saliency``);
         - ``smoothgrad``: :func:`smoothgrad` with ``n_samples`` and ``noise_fraction``;
         - ``integrated_gradients``: captum, ``n_steps`` steps from the all-zero input (the mean
           image after normalisation);

@@ -5,7 +5,9 @@ keeps it working):
 
 1. training images/s (forward, ClickMe loss, backward, SGD step; bf16 autocast, channels_last)
    of ResNet-50, SE-ResNet-50 and GALA-ResNet-50 (paper and authors' variants) on synthetic
-   tensors, with and without ``torch.compile``, and the GALA / ResNet-50 step-time ratio;
+   tensors, with and without ``torch.compile``, and the GALA / ResNet-50 step-time ratio; then
+   harmonized training images/s (:func:`models.loss.harmonizer_loss`) of timm's ResNet-50 and
+   ViT-B/16 (reduced mode: timm's test_resnet and test_vit);
 2. the same fed by the shard pipeline (a generated JPEG + map shard set packed here, decoded
    by loader workers, augmented on the device) with the fraction of step time spent waiting
    for data;
@@ -78,6 +80,51 @@ class Stepper:
         parts["loss"].backward()
         self.optimizer.step()
         return parts["loss"]
+
+
+#: Harmonized training (the neural harmonizer's double backward): timm model names, full / reduced.
+HARMONIZED = (("harmonized_resnet50", "resnet50", "test_resnet"),
+              ("harmonized_vit_b16", "vit_base_patch16_224", "test_vit"))
+
+
+class HarmonizedStepper:
+    """One timm model's harmonized training step (bf16 autocast, channels_last, lambda 1)."""
+
+    def __init__(self, name: str, device, size: int, num_classes: int = 1000):
+        import timm
+
+        torch.manual_seed(0)
+        extra = {"img_size": size} if "vit" in name else {}
+        self.model = timm.create_model(name, pretrained=False, num_classes=num_classes, **extra)
+        self.model = self.model.to(device).to(memory_format=torch.channels_last).train()
+        self.layers: list = []
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+        self.device = device
+
+    def __call__(self, batch: dict, seen: dict) -> float:
+        from models.loss import harmonizer_loss
+
+        parts = harmonizer_loss(self.model, batch["image"], batch["label"], batch["map"],
+                                batch["has_map"], amp_context=torch.autocast(
+                                    self.device.type, dtype=torch.bfloat16))
+        self.optimizer.zero_grad(set_to_none=True)
+        parts["loss"].backward()
+        self.optimizer.step()
+        return parts["loss"]
+
+
+def harmonized_throughput(figures: dict, device, batch: int, crop: int, classes: int,
+                          warmup: int, steps: int, reduced: bool) -> None:
+    """Images/s of harmonized training of ResNet-50 and ViT-B/16 (timm) on synthetic tensors."""
+    data = synthetic_batch(batch, crop, device, classes)
+    for label, name, small in HARMONIZED:
+        stepper = HarmonizedStepper(small if reduced else name, device, crop, classes)
+        result = time_steps(stepper, repeat(data), warmup, steps)
+        figures[label] = {"images_per_s": batch / result["step_s"], "step_s": result["step_s"]}
+        target = " (target >= 1000 on an H100/H200)" if label == "harmonized_resnet50" else ""
+        print(f"   {label:32s} {batch / result['step_s']:9.1f} img/s  "
+              f"{result['step_s'] * 1e3:8.1f} ms/step{target}", flush=True)
+        del stepper
 
 
 def synthetic_batch(batch: int, size: int, device, num_classes: int) -> dict:
@@ -222,6 +269,8 @@ def main(argv=None) -> int:
 
     print("1. synthetic tensors: training images/s (eager)", flush=True)
     synthetic(False)
+    print("1b. harmonized training (timm, harmonizer loss, double backward): images/s", flush=True)
+    harmonized_throughput(figures, device, batch, crop, classes, warmup, steps, args.reduced)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         t0 = time.perf_counter()

@@ -16,12 +16,11 @@ from torch import nn
 
 from clickme_analysis.errors import InputError
 from models.attention import SqueezeExcite, gala
+from models.registry import ARCHITECTURES
 
 AttnFactory = Callable[[int], nn.Module] | None
 
-#: Names accepted by :func:`build_model`.
-ARCHITECTURES = ("resnet50", "se_resnet50", "gala_resnet50",
-                 "tiny_resnet", "tiny_se_resnet", "tiny_gala_resnet")
+
 
 
 class Bottleneck(nn.Module):
@@ -151,13 +150,13 @@ def build_model(arch: str = "gala_resnet50", num_classes: int = 1000,
     25557032
     """
     if arch not in ARCHITECTURES:
-        raise InputError(f"arch must be one of {ARCHITECTURES}, got {arch!r}", field="arch")
-    tiny = arch.startswith("tiny_")
+        raise InputError(f"arch must be one of {tuple(ARCHITECTURES)}, got {arch!r}", field="arch")
+    tiny, attention = ARCHITECTURES[arch]
     depths = (1, 1, 1) if tiny else (3, 4, 6, 3)
     widths = tuple(tiny_width * 2 ** i for i in range(3)) if tiny else (64, 128, 256, 512)
     attn: list[AttnFactory] = [None] * len(depths)
-    if "se_" in arch:
+    if attention == "se":
         attn = [SqueezeExcite] * len(depths)
-    elif "gala_" in arch:
+    elif attention == "gala":
         attn[2] = gala(gala_variant, reduction=gala_reduction)  # conv4 stage
     return ResNet(depths, widths, num_classes, attn, small_input=tiny)

@@ -37,9 +37,10 @@ from models.checkpoint import load_checkpoint, model_from_checkpoint, save_check
 from models.config import TrainConfig
 from models.data import collate_decoded, datasets_from_config, make_dataset
 from models.explain import autocast
+from models.harmonize import harmonizer_step_loss, plain_loss, resolve_loss, validate_saliency, warn_without_maps
 from models.layers import attention_layers, record_layers
 from models.loss import clickme_loss
-from models.resnet import build_model
+from models.networks import load_weights_file, network_from_config
 from models.score import evaluate, map_alignment, score_model
 
 STEP_COLUMNS = ["epoch", "step", "lr", "loss", "cross_entropy", "attention", "images_per_s",
@@ -81,12 +82,13 @@ def learning_rate(config: TrainConfig, epoch: float, world: int = 1) -> float:
     return base * config.gamma ** sum(epoch >= m for m in config.milestones)
 
 
-def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """SGD with Nesterov momentum; no weight decay on GALA's per-channel ``a`` and ``m``."""
+def build_optimizer(model: nn.Module, config: TrainConfig, decay: bool = True) -> torch.optim.Optimizer:
+    """SGD with Nesterov momentum; no weight decay on GALA's per-channel ``a`` and ``m`` (none at
+    all without ``decay``: the harmonizer's L2 term is in its loss)."""
     scalars = {id(p) for m in model.modules() if isinstance(m, GALA) for p in (m.a, m.m)}
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [{"params": [p for p in params if id(p) not in scalars],
-               "weight_decay": config.weight_decay},
+               "weight_decay": config.weight_decay if decay else 0.0},
               {"params": [p for p in params if id(p) in scalars], "weight_decay": 0.0}]
     return torch.optim.SGD([g for g in groups if g["params"]], lr=config.lr,
                            momentum=config.momentum, nesterov=config.nesterov)
@@ -256,18 +258,20 @@ def _cell(value) -> str:
 class _Meter:
     """Running sums of one epoch, kept on the device (no GPU sync per step)."""
 
-    KEYS = ("loss", "cross_entropy", "attention", "correct", "n")
+    KEYS = ("loss", "cross_entropy", "attention", "correct", "n", "maps")
 
     def __init__(self, sums: dict, device):
         self.device = device
         self.values = torch.tensor([float(sums.get(k, 0.0)) for k in self.KEYS],
                                    dtype=torch.float64, device=device)
 
-    def add(self, parts: dict, logits: torch.Tensor, labels: torch.Tensor) -> None:
+    def add(self, parts: dict, logits: torch.Tensor, labels: torch.Tensor,
+            has_map: torch.Tensor) -> None:
         n = len(labels)
         correct = (logits.detach().argmax(1) == labels).sum()
         row = [parts["loss"].detach() * n, parts["cross_entropy"].detach() * n,
-               parts["attention"].detach() * n, correct, torch.ones((), device=labels.device) * n]
+               parts["attention"].detach() * n, correct, torch.ones((), device=labels.device) * n,
+               has_map.sum()]
         self.values += torch.stack([v.to(torch.float64) for v in row])
 
     def sums(self) -> dict:
@@ -303,6 +307,7 @@ class _Run:
     log: _Log
     state: TrainState
     loss_options: dict
+    loss: str = "clickme"  # clickme | harmonizer | none (models.harmonize.resolve_loss)
 
     def checkpoint(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -317,18 +322,9 @@ class _Run:
 def _build_model(config: TrainConfig) -> nn.Module:
     with torch.random.fork_rng(devices=[]):  # initial weights from the seed, global RNG untouched
         torch.manual_seed(config.seed)
-        model = build_model(config.arch, config.num_classes, config.gala_variant,
-                            config.gala_reduction, config.tiny_width)
+        model = network_from_config(config)
     if config.init_weights:
-        if not Path(config.init_weights).is_file():
-            raise InputError("initial weights not found", path=config.init_weights,
-                             field="init_weights")
-        try:
-            state = torch.load(config.init_weights, map_location="cpu", weights_only=True)
-        except Exception as err:
-            raise InputError(f"cannot read initial weights (tensors only): {err}",
-                             path=config.init_weights, field="init_weights") from None
-        model.load_state_dict(state, strict=False)
+        load_weights_file(model, config.init_weights, field="weights")
     return model
 
 
@@ -346,9 +342,10 @@ def _setup(config: TrainConfig, datasets, resume: bool) -> _Run:
                          f"[0, {config.num_classes}), got labels from {low} to {high}",
                          path=config.train or None, field="label")
     model = _build_model(config).to(device)
+    loss = resolve_loss(config.loss, model, config.arch)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(model, config)
+    optimizer = build_optimizer(model, config, decay=loss != "harmonizer")
     scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
     state = TrainState()
     resuming = resume and (out / "last.pt").is_file()
@@ -367,23 +364,29 @@ def _setup(config: TrainConfig, datasets, resume: bool) -> _Run:
     loss_options = dict(interpolation=config.interpolation, reduction=config.reduction,
                         normalisation=config.normalisation, distance=config.distance,
                         combine=config.combine)
-    return _Run(config, model, net, optimizer, scaler, list(config.layers) or attention_layers(model),
-                device, train_set, val_set, rank, world, out, _Log(out, rank == 0, not resuming),
-                state, loss_options)
+    layers = (list(config.layers) or attention_layers(model)) if loss == "clickme" else []
+    return _Run(config, model, net, optimizer, scaler, layers, device, train_set, val_set, rank,
+                world, out, _Log(out, rank == 0, not resuming), state, loss_options, loss)
 
 
 def _train_step(run: _Run, batch: dict, seen: dict, lr: float, amp_context) -> dict:
     for group in run.optimizer.param_groups:
         group["lr"] = lr
-    with amp_context:
-        logits = run.net(batch["image"])
-    parts = clickme_loss(logits, batch["label"], [seen[n] for n in run.layers], batch["map"],
-                         batch["has_map"], run.config.lam, **run.loss_options)
+    if run.loss == "harmonizer":
+        parts = harmonizer_step_loss(run.net, batch, run.config, amp_context)
+    else:
+        with amp_context:
+            logits = run.net(batch["image"])
+        parts = plain_loss(logits, batch["label"], run.config.label_smoothing) \
+            if run.loss == "none" else clickme_loss(
+                logits, batch["label"], [seen[n] for n in run.layers], batch["map"],
+                batch["has_map"], run.config.lam, **run.loss_options)
+        parts["logits"] = logits
     run.optimizer.zero_grad(set_to_none=True)
     run.scaler.scale(parts["loss"]).backward()
     run.scaler.step(run.optimizer)
     run.scaler.update()
-    return {"logits": logits, **parts}
+    return parts
 
 
 def _train_epoch(run: _Run, epoch: int, seen: dict, stop: dict,
@@ -408,7 +411,7 @@ def _train_epoch(run: _Run, epoch: int, seen: dict, stop: dict,
             break
         lr = learning_rate(config, epoch + state.batch / steps, run.world)
         parts = _train_step(run, batch, seen, lr, amp_context)
-        meter.add(parts, parts["logits"], batch["label"])
+        meter.add(parts, parts["logits"], batch["label"], batch["has_map"])
         state.step += 1
         state.batch += 1
         bar.update()
@@ -431,9 +434,12 @@ def _train_epoch(run: _Run, epoch: int, seen: dict, stop: dict,
             return False
     bar.close()
     run.log.epoch_row(epoch + 1, "train", lr, meter.means())
+    if epoch == 0 and run.rank == 0:
+        warn_without_maps(meter.sums()["maps"], run.loss, config.lam, config.train or "training set")
     state.sums, state.batch = {}, 0
     if run.val_set is not None and run.rank == 0:
-        metrics = validate(run.model, run.val_set, run.layers, config, run.device, run.loss_options)
+        metrics = validate(run.model, run.val_set, run.layers, config, run.device, run.loss_options,
+                           run.loss)
         run.log.epoch_row(epoch + 1, "val", lr, metrics)
         if metrics["accuracy"] > state.best:
             state.best = metrics["accuracy"]
@@ -467,8 +473,20 @@ def train(config: TrainConfig, datasets=None, resume: bool = False,
         (best validation top-1 accuracy), ``out`` (the run folder).
 
     Files in ``config.out``: ``last.pt``, ``best.pt``, ``steps.csv``, ``epochs.csv``; every
-    checkpoint holds the configuration (key ``config``).
+    checkpoint holds the configuration (key ``config``). The loss is ``config.loss``
+    (:func:`models.harmonize.resolve_loss`); the logs' ``attention`` column is its map term.
+    ``config.deterministic`` turns on ``torch.use_deterministic_algorithms`` for the run: on a
+    CPU the same seed then gives bit-identical weights for a given machine and thread count.
     """
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(config.deterministic or deterministic)
+    try:
+        return _train(config, datasets, resume, on_step)
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
+
+
+def _train(config: TrainConfig, datasets, resume: bool, on_step) -> dict:
     run = _setup(config, datasets, resume)
     stop = {"now": False}
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True)) \
@@ -495,9 +513,14 @@ def train(config: TrainConfig, datasets=None, resume: bool = False,
             "best": run.state.best, "out": run.out}
 
 
-def validate(model, dataset, layers, config: TrainConfig, device, loss_options) -> dict:
-    """Loss, accuracy and mean map alignment (Spearman) of ``model`` on ``dataset``."""
+def validate(model, dataset, layers, config: TrainConfig, device, loss_options,
+             loss: str = "clickme") -> dict:
+    """Loss, accuracy and mean map alignment (Spearman) of ``model`` on ``dataset``: of the
+    attention map of the last supervised layer (ClickMe loss), else of the gradient saliency."""
     loader = _loader(_decoded(dataset), config, device, train=False)
+    if loss != "clickme":
+        return validate_saliency(model, augmented(loader, config, device), config, device,
+                                 autocast(device, config.amp))
     frame, model_maps, human_maps = evaluate(model, augmented(loader, config, device), layers,
                                              lam=config.lam, device=device, amp=config.amp,
                                              channels_last=config.channels_last,

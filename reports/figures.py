@@ -296,8 +296,8 @@ def accuracy_curves(accuracy: pd.DataFrame, psychometric: pd.DataFrame | None = 
         (dense in ``level``) drawn as lines with a shaded confidence band (NaN: no band).
     level_tests : DataFrame, optional
         Columns ``level, significant``, optionally ``intact`` and ``p_holm`` (or ``p``): a star
-        mark above each level with ``significant`` true (* p < .05, ** p < .01,
-        *** p < .001, on ``p_holm`` if present).
+        mark above each level with ``significant`` true (``*`` p < .05, ``**`` p < .01,
+        ``***`` p < .001, on ``p_holm`` if present).
     chance : float
         Chance accuracy, drawn as a dotted line (0.5 for animal vs non-animal).
 

@@ -2,7 +2,8 @@
 # One-GPU check of the training stack (issue 12): images/s of ResNet-50, SE-ResNet-50 and
 # GALA-ResNet-50 (paper and authors' variants) at batch 256, bf16 autocast, channels_last, with
 # and without torch.compile, on synthetic tensors and fed by the shard pipeline; the GALA /
-# ResNet-50 step-time ratio; the fraction of step time waiting for data; a 300-step
+# ResNet-50 step-time ratio; harmonized ResNet-50 and ViT-B/16 images/s (timm, harmonizer loss);
+# the fraction of step time waiting for data; a 300-step
 # ClickMe-supervised run whose loss must fall (exit 1 otherwise). Stops itself after 7m50s.
 #
 #   scripts/gpu_check.sh [--json figures.json]      # on the GPU machine, its own torch

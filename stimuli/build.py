@@ -20,6 +20,7 @@ import pandas as pd
 from clickme_analysis.errors import InputError
 from clickme_analysis.imagefile import read_image
 from clickme_analysis.labels import read_labels
+from clickme_analysis.shapes import skip_empty
 from stimuli.compose import centering_shift, composite, shift_image
 from stimuli.reveal import check_importance, keep_top_pixels, level_counts, reveal_budget, reveal_masks, reveal_order
 from stimuli.scramble import as_float_image, phase_scramble, to_grayscale
@@ -344,6 +345,7 @@ def build_stimulus_set(images_dir, maps: Mapping[str, object], out_dir, labels=N
         image_ids = sorted(next(iter(archives.values())).image_ids)
         if not image_ids:
             raise InputError("map archive holds no maps", path=next(iter(archives.values())).path)
+        image_ids = _with_clicks(archives, image_ids)
         rows = []
         for image_id in progress_bar(image_ids, enabled=progress, desc="stimuli", unit="image"):
             rows.extend(_image_rows(image_id, images_dir, files, archives, label_table, labels, out_dir,
@@ -358,6 +360,17 @@ def build_stimulus_set(images_dir, maps: Mapping[str, object], out_dir, labels=N
     images = manifest.drop_duplicates("image_id")[["image_id", "category"]]
     latin_square(images, reveal_levels(config.n_levels)).to_csv(out_dir / "assignment.csv", index=False)
     return manifest
+
+
+def _with_clicks(archives: Mapping, image_ids: list[str]) -> list[str]:
+    """The images whose map is not all zero in any archive holding it; the others are skipped
+    and listed (:func:`clickme_analysis.shapes.skip_empty`)."""
+    for archive in archives.values():
+        kept = set(skip_empty(archive, [i for i in image_ids if i in archive], f"stimuli build ({archive.path.name})"))
+        image_ids = [i for i in image_ids if i not in archive or i in kept]
+    if not image_ids:
+        raise InputError("expected at least one map with clicks, got only all-zero maps", field="maps")
+    return image_ids
 
 
 def _image_rows(image_id, images_dir, files, archives, label_table, labels_path, out_dir,

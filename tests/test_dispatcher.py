@@ -99,6 +99,10 @@ def test_every_numeric_option_has_a_checked_type():
     (["experiment", "analyze", "x.csv", "--out", "o", "--min-full-accuracy", "1.5"], "--min-full-accuracy"),
     (["experiment", "analyze", "x.csv", "--out", "o", "--max-rt", "0"], "--max-rt"),
     (["demo", "--seed", "-1"], "--seed"),
+    (["experiment", "power", "--participants", "10", "--participant-sd", "-1"], "--participant-sd"),
+    (["experiment", "power", "--participants", "10", "--correlation", "1.5"], "--correlation"),
+    (["experiment", "power", "--participants", "10", "--intercept", "nan"], "--intercept"),
+    (["experiment", "power", "--participants", "10", "--jobs", "0"], "--jobs"),
     (["train", "--config", "t.toml", "--seed", "x"], "--seed"),
 ])
 def test_bad_numbers_are_argparse_errors(capsys, argv, option):
@@ -115,3 +119,21 @@ def test_one_help_formatter_shows_each_default_once():
     assert "permutations per test (default: 10000)" in help_text
     assert "(default: None)" not in help_text and "(default: False)" not in help_text
     assert "(default: 256)" not in " ".join(leaves["stimuli build"].format_help().split())  # its help says it
+
+
+def test_the_demo_prints_a_line_per_stage_report_included(tmp_path, monkeypatch, capsys):
+    """Issue 21 step 7: with --no-progress the demo still says what runs (it was silent for minutes)."""
+    import reports.report
+    from clickme_app import demo
+
+    (tmp_path / "fake_stage.py").write_text(
+        "def run_demo(root, seed, progress):\n    (root / 'stage.txt').write_text(str(seed))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(demo, "STAGES", (("one", "fake_stage"), ("two", "fake_stage")))
+    monkeypatch.setattr(reports.report, "build_report", lambda root, out, progress: out / "report.html")
+    assert demo.run(tmp_path / "out", seed=3, progress=False) == tmp_path / "out" / "report" / "report.html"
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" done in")[0] for line in lines] == [
+        "[demo] 1/3 one ...", "[demo] 1/3 one", "[demo] 2/3 two ...", "[demo] 2/3 two",
+        "[demo] 3/3 report ...", "[demo] 3/3 report"]
+    assert (tmp_path / "out" / "stage.txt").read_text() == "3"

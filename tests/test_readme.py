@@ -35,7 +35,7 @@ SKIP = {
         "a lab session: a person with a mouse, on their own images and a trained partner",
     "clickme serve export ":
         "exports a database that holds participants' data: the browser test of tests/online runs it on one",
-    "clickme train --config configs/":
+    "clickme train --config models/configs/":
         "the paper's recipes train on the ClickMe / ILSVRC12 images (tests/models/test_configs.py checks every file)",
     "torchrun ":
         "multi-process training on several GPUs with the paper's ImageNet configs",

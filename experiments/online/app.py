@@ -8,15 +8,17 @@ libraries (jsPsych and its plugins) are served from ``web/node_modules``, instal
 API (JSON; every participant call carries ``Authorization: Bearer <token>``, the secret the
 participant's browser made at the start; only its hash is stored):
 
-=============================  ===========================================================
-``POST /api/{task}/start``     create or resume the participant; returns design and progress
-``POST /api/{task}/browser``   the browser check (refresh rate, screen, user agent)
-``POST /api/experiment/trials``  one trial (idempotency key; 201 stored, 200 a retry's copy)
-``POST /api/game/query``       the partner's top-k on the round's points (signed answer)
-``POST /api/game/rounds``      one round (idempotency key)
-``POST /api/{task}/complete``  all data stored: completion code and redirect
-``GET /admin``, ``/admin/summary``, ``/admin/export.zip``, ``POST /admin/release``  admin token
-=============================  ===========================================================
+========================================  ===========================================================
+``POST /api/{task}/start``                create or resume the participant; returns design and progress
+``POST /api/{task}/browser``              the browser check (refresh rate, screen, user agent)
+``POST /api/experiment/trials``           one trial (idempotency key; 201 stored, 200 a retry's copy)
+``POST /api/game/query``                  the partner's top-k on the round's points (signed answer)
+``POST /api/game/rounds``                 one round (idempotency key)
+``POST /api/{task}/complete``             all data stored: completion code and redirect
+``GET /admin``, ``/admin/summary``,       admin token
+``/admin/export.zip``,                    (the same token)
+``POST /admin/release``                   (the same token)
+========================================  ===========================================================
 
 Refusals: 413 a body over ``max_body_bytes`` (before parsing), 408 a body sent too slowly, 422
 malformed post (the reply quotes at most a short excerpt of the input) or a trial/round not in

@@ -145,6 +145,7 @@ class GuardedH11Protocol(H11Protocol):
         self._head_timer = None
 
     def connection_made(self, transport) -> None:
+        """Start the connection's clocks as h11 starts serving it."""
         super().connection_made(transport)
         self._arm()
 
@@ -173,6 +174,7 @@ class GuardedH11Protocol(H11Protocol):
             self._arm()
 
     def connection_lost(self, exc) -> None:
+        """Stop the connection's clocks, then let h11 close it."""
         self._disarm()
         super().connection_lost(exc)
 

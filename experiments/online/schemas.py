@@ -48,6 +48,8 @@ IsoTime = Annotated[str, Field(default="", max_length=40), AfterValidator(_iso_t
 
 
 class Strict(BaseModel):
+    """Base of every request body: unknown fields and non-finite numbers are refused (422)."""
+
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
@@ -136,6 +138,8 @@ class RoundIn(Strict):
 
 
 class ParticipantIn(Strict):
+    """A participant named by the recruitment platform's id."""
+
     participant_id: Id
 
 

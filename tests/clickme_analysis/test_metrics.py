@@ -459,7 +459,7 @@ def test_score_maps_names_the_bad_image():
     preds["img1"][0, 0] = np.nan
     with pytest.raises(InputError, match="image 'img1': expected finite values"):
         score_maps(preds, humans, metrics=["cc"])
-    humans["img2"] = np.zeros((24, 24))
+    humans["img2"] = np.full((24, 24), 0.5)  # (an all-zero map is skipped: tests/clickme_analysis/test_shapes.py)
     with pytest.raises(InputError, match="image 'img2': .*constant map"):
         score_maps(_maps(3, 0), humans)
 

@@ -220,6 +220,7 @@ def test_demo_stage_writes_log_maps_and_statistics(demo_set, tmp_path):
         run_demo(tmp_path / "empty", progress=False, window="none")
 
 
+@pytest.mark.slow  # the window-free demo stage above and the Xvfb session test stay in `make test`
 def test_demo_stage_plays_in_a_window_in_a_child_process(xdisplay, demo_set, tmp_path):
     # this process's pyglet is bound to the `xdisplay` fixture's server; the child opens its own
     root, _ = demo_set

@@ -21,3 +21,22 @@ def tiny_config(tmp_path):
                        val="synthetic", synthetic_train=32, synthetic_val=16, image_size=30,
                        resize=30, blur_size=3, batch_size=8, workers=0, epochs=2, lr=0.2,
                        milestones=[1], out=str(tmp_path / "run"), progress=False, log_every=1)
+
+
+@pytest.fixture
+def packed(tmp_path):
+    """The tiny synthetic task as PNG files + a map archive, packed into 8 shards of 4."""
+    from PIL import Image
+
+    from clickme_analysis.archive import save_maps
+    from models.shards import pack
+    from models.synthetic import synthetic_task
+
+    task = synthetic_task(32, image_size=30, n_classes=3, seed=1)
+    for i, (image, label) in enumerate(zip(task["images"], task["labels"])):
+        (tmp_path / "images" / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(tmp_path / "images" / str(label) / f"s{i}.png")
+    save_maps(tmp_path / "maps.npz", {f"s{i}": m for i, m in enumerate(task["maps"])})
+    pack(tmp_path / "images", tmp_path / "shards", maps=tmp_path / "maps.npz", shard_size=4,
+         progress=False)
+    return tmp_path / "shards"

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 from scipy.stats import spearmanr
 
-from clickme_analysis.archive import open_maps, save_maps
+from clickme_analysis.archive import MapArchive, open_maps, save_maps
 from clickme_analysis.errors import InputError
 from clickme_analysis.reliability import PAPER_CEILING, PAPER_NULL, inter_rater_reliability
 from clickme_app.cli import main
@@ -287,3 +287,22 @@ def test_loading_a_model_imports_no_training_code(tmp_path):
             "print(sorted(m for m in ('models.train', 'models.loss', 'models.score') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_empty_maps_are_skipped_and_other_aspect_ratios_refused(images, tmp_path, capsys):
+    """Issue 21 step 7: an all-zero human map is skipped and listed (it was scored with an empty
+    rho); a map of another aspect ratio than its image is refused (it was stretched)."""
+    weights = _timm_weights(tmp_path, "resnet18")
+    with MapArchive(images / "maps.npz") as archive:
+        maps = {k: archive[k] for k in archive}
+    maps["im1"] = np.zeros((40, 40), np.float32)
+    save_maps(tmp_path / "some_empty.npz", maps)
+    args = ["--timm", f"resnet18={weights}", "--images", str(images / "images"), "--method", "Saliency",
+            "--input-size", "32"]
+    assert _run(args + ["--maps", str(tmp_path / "some_empty.npz"), "--out", str(tmp_path / "a")]) == 0
+    assert "1 image(s) without clicks (an all-zero map) skipped by alignment: im1" in capsys.readouterr().err
+    rows = pd.read_csv(tmp_path / "a" / "alignment_per_image.csv")
+    assert sorted(rows["image_id"]) == ["im0", "im2"] and rows["rho"].notna().all()
+    save_maps(tmp_path / "wide.npz", {k: np.ones((40, 60), np.float32) for k in maps})  # images are 48x48
+    assert _run(args + ["--maps", str(tmp_path / "wide.npz"), "--out", str(tmp_path / "b")]) == 2
+    assert "aspect ratio 48:48" in capsys.readouterr().err

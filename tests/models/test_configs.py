@@ -1,13 +1,14 @@
-"""The shipped paper recipes (configs/) load and hold the paper's settings."""
+"""The shipped paper recipes (models/configs/) load and hold the paper's settings."""
 
 from pathlib import Path
 
 import pytest
 
+import models
 from models.config import load_config
 from models.train import learning_rate
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = Path(models.__file__).resolve().parent / "configs"
 TABLE3 = {  # paper Table 3 row -> (arch, lambda, map_source)
     "se_resnet50": ("se_resnet50", 0.0, "clickme"),
     "resnet50": ("resnet50", 0.0, "clickme"),
@@ -20,7 +21,7 @@ TABLE3 = {  # paper Table 3 row -> (arch, lambda, map_source)
 
 def test_every_shipped_config_loads():
     paths = sorted(CONFIGS.rglob("*.toml"))
-    assert len(paths) == 7
+    assert len(paths) == 14
     for path in paths:
         load_config(path)
 
@@ -40,3 +41,22 @@ def test_ilsvrc12_recipe_is_a_global_batch_of_1024_over_8_processes():
     assert config.batch_size * 8 == 1024 and config.arch == "gala_resnet50" and config.lam == 6.0
     assert learning_rate(config, 0, world=8) == pytest.approx(0.4)
     assert learning_rate(config, 95, world=8) == pytest.approx(0.4e-4)
+
+
+HARMONIZED = {"resnet50": "resnet50", "vgg16": "vgg16", "efficientnet_b0": "efficientnet_b0",
+              "convnext_tiny": "convnext_tiny", "vit_b16": "vit_base_patch16_224",
+              "levit": "levit_128", "maxvit": "maxvit_tiny_tf_224"}
+
+
+@pytest.mark.parametrize("key", sorted(HARMONIZED))
+def test_harmonization_recipes_follow_the_paper_loss(key):
+    import timm
+
+    config = load_config(CONFIGS / "harmonization" / f"{key}.toml")
+    name = HARMONIZED[key]
+    assert config.arch == f"timm:{name}" and timm.is_model(name)
+    assert (config.loss, config.lam, config.harmonizer_levels, config.label_smoothing,
+            config.weight_decay) == ("harmonizer", 1.0, 5, 0.1, 1e-5)
+    assert config.init_weights == f"weights/{name}.pth" and config.num_classes == 1000
+    assert config.out.endswith(key) and config.amp == "bf16"
+

@@ -19,7 +19,13 @@ def test_run_demo_outputs(tmp_path):
     sweep = pd.read_csv(out / "sweep.csv").set_index("lambda")
     assert list(sweep.index) == [0.0, 1.0, 6.0]
     assert sweep.loc[6.0, "fraction_human"] > sweep.loc[0.0, "fraction_human"]
-    assert sweep.loc[6.0, "top1_err"] < sweep.loc[0.0, "top1_err"]
+    # accuracy over seeds, not one seed's (issue 20): the proof's table
+    runs = pd.read_csv(out / "proof_runs.csv")
+    assert len(runs) == 12 and set(runs["seed"]) == {0, 1, 2}
+    proof = pd.read_csv(out / "proof.csv").set_index(["arm", "metric"])
+    assert (proof["n_seeds"] == 3).all()
+    assert proof.loc[("timm_harmonizer", "map_alignment"), "min_difference"] > 0
+    assert proof.loc[("gala_clickme", "map_alignment"), "min_difference"] > 0
     assert {p.name for p in (out / "explain").iterdir()} == {
         "smoothgrad.png", "gradient_delta.png", "attention.png"}
     with np.load(out / "attention.npz") as arrays:

@@ -60,6 +60,15 @@ def test_pack_keeps_jpeg_bytes_and_maps_within_the_documented_error(folder):
     assert len(seen) == 12 and {m["label"] for m in seen.values()} == {0, 1}
 
 
+def test_pack_is_deterministic_across_runs(folder):
+    root, _ = folder
+    for out in ("a", "b"):
+        pack(root / "images", root / out, maps=root / "maps.npz", shard_size=5, progress=False)
+    for name in ("shard-000000.tar", "shard-000001.tar", "shard-000002.tar", "index.json"):
+        assert (root / "a" / name).read_bytes() == (root / "b" / name).read_bytes(), name
+
+
+@pytest.mark.slow  # worker processes; the in-process run above stays in `make test`
 def test_pack_is_deterministic_across_runs_and_processes(folder):
     root, _ = folder
     pack(root / "images", root / "a", maps=root / "maps.npz", shard_size=5, progress=False)

@@ -1,14 +1,10 @@
-"""The synthetic task, and the proof that map supervision helps on it (fixed seeds)."""
+"""The synthetic task (the multi-seed proof that maps help on it: tests/models/test_proof.py)."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from clickme_analysis.errors import InputError
-from models.data import datasets_from_config
-from models.demo import proof_config
 from models.synthetic import GLYPHS, PART, synthetic_task
-from models.train import train
 
 
 def test_task_structure():
@@ -39,21 +35,3 @@ def test_bad_arguments():
         synthetic_task(1, image_size=10, n_classes=4)
     with pytest.raises(InputError, match="n_classes"):
         synthetic_task(1, n_classes=7, image_size=30)
-
-
-@pytest.mark.slow  # one seed, CPU-dependent outcome (issue 20): out of `make test` until the multi-seed proof lands
-def test_map_supervision_beats_no_supervision(tmp_path):
-    """GALA trained with human maps (lambda 6) generalises better and attends to the part."""
-    base = proof_config(tmp_path / "runs", seed=0)
-    datasets = datasets_from_config(base)
-    final = {}
-    for lam in (0.0, 6.0):
-        config = base.replace(lam=lam, out=str(tmp_path / f"lam{lam}"))
-        train(config, datasets)
-        epochs = pd.read_csv(tmp_path / f"lam{lam}" / "epochs.csv").query("split == 'val'")
-        final[lam] = epochs.iloc[-1]
-    assert final[6.0]["accuracy"] > final[0.0]["accuracy"] + 0.1
-    # seed 0 under torch 2.14.1: 0.668 vs 0.522 (the pre-shard pipeline gives the same numbers;
-    # under torch 2.13 they were 0.74 vs 0.46)
-    assert final[6.0]["map_alignment"] > final[0.0]["map_alignment"] + 0.1
-    assert final[6.0]["accuracy"] > 0.5  # chance is 0.25

@@ -184,9 +184,23 @@ def test_build_without_labels_and_with_resizing(tmp_path):
         assert png.size == (16, 16) and png.mode == "RGB"
 
 
+def test_images_without_clicks_are_skipped_and_listed(tmp_path, capsys):
+    """Issue 21 step 7: an all-zero map (no clicks) is skipped with a listed warning; it stopped
+    the build mid-run."""
+    maps = write_dataset(tmp_path)
+    save_maps(tmp_path / "some_empty.npz", {"cat": two_maps()[0], "dog": np.zeros((SIZE, SIZE)),
+                                            "mug": two_maps()[0]})
+    manifest = build_stimulus_set(tmp_path / "images", {"clickme": tmp_path / "some_empty.npz",
+                                                        "saliency": maps["saliency"]}, tmp_path / "out",
+                                  config=StimulusConfig(n_levels=2, size=SIZE), progress=False)
+    assert sorted(set(manifest["image_id"])) == ["cat", "mug"]
+    err = capsys.readouterr().err
+    assert "1 image(s) without clicks (an all-zero map) skipped by stimuli build (some_empty.npz): dog" in err
+    assert not (tmp_path / "out" / "contact_sheets" / "dog_clickme.png").exists()
+
+
 @pytest.mark.parametrize("problem, words", [
     ("shape", "shape"),
-    ("zero", "all-zero"),
     ("nan", "NaN"),
 ])
 def test_bad_maps_name_the_archive_and_image(tmp_path, problem, words):
