@@ -223,7 +223,6 @@ def test_bad_plans_are_located_errors(tmp_path):
 
 @pytest.mark.parametrize("extra, message", [
     (["--levels", "5"], "field 'levels': expected two or more distinct revealed levels"),
-    (["--image-sd", "-0.5"], "field 'image_sd': expected a variance component >= 0"),
     (["--group-difference", "0.9", "--scale", "accuracy"], "field 'group_difference': accuracy"),
     (["--pilot", "."], "mixed_model.csv: expected the mixed-model table"),
 ])
