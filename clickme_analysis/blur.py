@@ -14,7 +14,7 @@ exact, so rank correlations of blurred maps do not depend on floating-point nois
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import ndimage, signal
@@ -75,7 +75,9 @@ def scaled_blur_size(size: int, short_side: int, reference: int = 256, cap: int 
 @dataclass(frozen=True)
 class BlurSpec:
     """A blur: ``kernel`` ("box", "gaussian" or "disc") of side ``size``, applied ``passes``
-    times, each pass a centred ("same") filter with the ``border`` rule.
+    times, each pass a centred ("same") filter with the ``border`` rule. With ``reference_size``
+    set, ``size`` is the side at that reference and each map gets the side
+    :func:`scaled_blur_size` gives for its own short side (at most ``max_size``).
 
     Examples
     --------
@@ -86,6 +88,9 @@ class BlurSpec:
     (array([1, 2, 5, 2, 1]), 25)
     >>> np.allclose(spec.apply(counts), numerator / denominator)
     True
+    >>> scaled = BlurSpec("disc", 21, reference_size=256, max_size=51)
+    >>> scaled.for_shape((400, 600)).size, scaled.for_shape((256, 256)).size, scaled.for_shape((900, 700)).size
+    (33, 21, 51)
     """
 
     kernel: str = "disc"
@@ -94,6 +99,8 @@ class BlurSpec:
     passes: int = 1
     border: str = "reflect"
     disc_radius: str = "size/2"
+    reference_size: int | None = None
+    max_size: int | None = None
 
     def __post_init__(self):
         if self.kernel not in ("box", "gaussian", "disc"):
@@ -106,6 +113,17 @@ class BlurSpec:
             raise InputError(f"expected a border rule in {BORDERS}, got {self.border!r}", field="blur_border")
         if self.disc_radius not in DISC_RADII:
             raise InputError(f"expected a disc radius in {DISC_RADII}, got {self.disc_radius!r}", field="disc_radius")
+        for name in ("reference_size", "max_size"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise InputError(f"expected {name} >= 1 or None, got {getattr(self, name)}", field=f"blur_{name}")
+
+    def for_shape(self, shape) -> BlurSpec:
+        """The blur of a map of ``shape`` (H, W): its kernel scaled to the short side when
+        ``reference_size`` is set, else this blur."""
+        if self.reference_size is None:
+            return self
+        side = scaled_blur_size(self.size, min(shape), self.reference_size, self.max_size)
+        return replace(self, size=side, reference_size=None, max_size=None)
 
     def integer_kernel(self) -> np.ndarray | None:
         """The 0/1 kernel of a box or disc (None for a Gaussian)."""
@@ -120,6 +138,8 @@ class BlurSpec:
         array = np.asarray(array)
         if array.ndim != 2:
             raise InputError(f"expected a 2-D (H, W) array, got shape {array.shape}", field="map")
+        if self.reference_size is not None:
+            return self.for_shape(array.shape).apply(array)
         if np.issubdtype(array.dtype, np.integer) and self.kernel != "gaussian":
             numerator, denominator = self.sums(array)
             return numerator / denominator
@@ -138,8 +158,10 @@ class BlurSpec:
     def sums(self, counts) -> tuple[np.ndarray, int]:
         """Exact integer sums of a box or disc blur: ``(numerator, denominator)`` with
         ``blurred = numerator / denominator`` (denominator = kernel pixels ** passes)."""
-        kernel = self.integer_kernel()
         counts = np.asarray(counts)
+        if self.reference_size is not None and counts.ndim == 2:
+            return self.for_shape(counts.shape).sums(counts)
+        kernel = self.integer_kernel()
         if kernel is None or not np.issubdtype(counts.dtype, np.integer) or counts.ndim != 2:
             raise InputError(f"expected a 2-D integer map and a box or disc kernel, got {counts.dtype} of shape "
                              f"{counts.shape} and {self.kernel!r}", field="counts")

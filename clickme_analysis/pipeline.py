@@ -77,7 +77,7 @@ class MapOptions:
 
     @property
     def kernel_size(self) -> int:
-        """The blur kernel's side: ``blur_size``, or scaled to the map by ``blur_reference_size``."""
+        """The blur kernel's side on the square grid: ``blur_size``, or scaled by ``blur_reference_size``."""
         if self.blur_reference_size is None:
             return self.blur_size
         return scaled_blur_size(self.blur_size, self.size, self.blur_reference_size, self.blur_max_size)
@@ -90,11 +90,13 @@ class MapOptions:
 
     def blur_spec(self):
         """The blur: a kernel name as before, or a :class:`~clickme_analysis.blur.BlurSpec` when
-        passes, border, disc radius or kernel scaling differ from the defaults."""
+        passes, border, disc radius or kernel scaling differ from the defaults (a scaled kernel
+        follows each map's own short side: :meth:`~clickme_analysis.blur.BlurSpec.for_shape`)."""
         plain = (self.blur_passes, self.blur_border, self.disc_radius) == (1, "reflect", "size/2")
-        if self.blur is None or (plain and self.kernel_size == self.blur_size):
+        if self.blur is None or (plain and self.blur_reference_size is None):
             return self.blur
-        return BlurSpec(self.blur, self.kernel_size, self.sigma, self.blur_passes, self.blur_border, self.disc_radius)
+        return BlurSpec(self.blur, self.blur_size, self.sigma, self.blur_passes, self.blur_border, self.disc_radius,
+                        reference_size=self.blur_reference_size, max_size=self.blur_max_size)
 
     def paint_kwargs(self) -> dict:
         """Keyword arguments of the painting and blurring functions."""

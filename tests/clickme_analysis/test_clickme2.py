@@ -191,6 +191,45 @@ def test_preset_maps_equal_the_reference(log, tmp_path, size):
     print(f"size {size}: max |toolkit - reference| = {worst:.3g} (maps up to {want.max():.3g})")
 
 
+def test_preset_kernel_follows_each_images_short_side(tmp_path):
+    """With --images the kernel side follows each map's own short side (issue 26): 21 on 256x256,
+    round(21 * 400 / 256) = 33 on 400x600 (height x width)."""
+    from PIL import Image
+
+    shapes = {"square": (256, 256), "wide": (400, 600)}
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    trials = []
+    for name, (height, width) in shapes.items():
+        Image.new("RGB", (width, height)).save(folder / f"{name}.png")
+        for k in range(6):
+            n = int(rng.integers(11, 60))  # the first 10 clicks inside 256 x 256, the rest anywhere
+            x = np.concatenate([rng.integers(60, 200, 10), rng.integers(0, width, n - 10)])
+            y = np.concatenate([rng.integers(60, 200, 10), rng.integers(0, height, n - 10)])
+            trials.append((f"cat/{name}.png", f"u{k}", x, y, 1.0, []))
+    write_npz(tmp_path / "log.npz", trials)
+    out = tmp_path / "maps.npz"
+    assert main(["maps", str(tmp_path / "log.npz"), "--preset", "clickme2", "--images", str(folder),
+                 "--no-progress", "--out", str(out)]) == 0
+    worst = 0.0
+    with open_maps(out) as maps:
+        for name, shape in shapes.items():
+            users = [t for t in trials if Path(t[0]).stem == name]
+            total = np.zeros(shape, dtype=np.int64)
+            for _, _, x, y, _, _ in users:
+                for px, py in zip(x.tolist(), y.tolist()):
+                    total[py, px] += 1
+            sums, pixels = blur_twice(total, _kernel_side(min(shape)))
+            want = sums / pixels / len(users)
+            got = np.asarray(maps[name], dtype=np.float64)
+            assert got.shape == shape
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9 * want.max())
+            worst = max(worst, float(np.abs(got - want).max()))
+    assert _kernel_side(400) == 33
+    print(f"native sizes: max |toolkit - reference| = {worst:.3g}")
+
+
 def test_explicit_options_override_the_preset(log, tmp_path):
     path, trials = log
     result, options = _preset_maps(path, tmp_path / "maps.npz", min_subjects=4, repeat_submissions="merge")
