@@ -108,10 +108,12 @@ class MapOptions:
         return dict(exclude_mobile=self.exclude_mobile, mobile_rule=self.mobile_rule,
                     repeat_submissions=self.repeat_submissions)
 
-    def select(self, store):
-        """The kept and dropped maps of ``store`` (:func:`clickme_analysis.selection.select_maps`)."""
+    def select(self, store, sizes=None):
+        """The kept and dropped maps of ``store`` (:func:`clickme_analysis.selection.select_maps`);
+        ``sizes``: each image code's own ``(H, W)`` (default: the square grid)."""
         return select_maps(store, min_clicks=self.min_clicks, max_clicks=self.max_clicks,
-                           count_outside=self.count_outside, shape=self.shape, min_subjects=self.min_subjects)
+                           count_outside=self.count_outside, shape=self.shape if sizes is None else sizes,
+                           min_subjects=self.min_subjects)
 
 
 def load_map_options(source=None, overrides: dict | None = None) -> MapOptions:
@@ -197,9 +199,9 @@ def _per_image_table(store, kept, dropped) -> pd.DataFrame:
     return table.rename_axis("image_id")
 
 
-def _selected(store, options: MapOptions):
+def _selected(store, options: MapOptions, sizes=None):
     """The kept and dropped maps; none kept is an error saying which rule dropped them."""
-    kept, dropped = options.select(store)
+    kept, dropped = options.select(store, sizes)
     if not len(kept.image):
         rules = "" if options.min_subjects == 1 and options.count_outside else \
             f", or fail --min-subjects {options.min_subjects} / --no-count-outside"
@@ -289,7 +291,7 @@ def write_maps(store, out, options: MapOptions, labels: dict | None = None, bbox
     from clickme_analysis.progress import progress as bar
 
     code_sizes = _code_sizes(store, sizes, out)
-    kept, dropped = _selected(store, options)
+    kept, dropped = _selected(store, options, code_sizes)
     per_image, codes, code_position, participants = _archive_order(store, _per_image_table(store, kept, dropped))
     exact = exact_maps(options.blur_spec(), options.normalize)
     encoding = "delta-ratio" if exact else "float32"

@@ -24,14 +24,17 @@ def _keys(image, participant) -> np.ndarray:
 
 
 def inside_counts(store, pairs: Pairs, shape, max_clicks: int | None = None) -> np.ndarray:
-    """Clicks of each map in ``pairs`` (its first ``max_clicks``) whose pixel lies inside the
-    ``(H, W)`` grid, in the order of ``pairs``."""
-    height, width = shape
+    """Clicks of each map in ``pairs`` (its first ``max_clicks``) whose pixel lies inside its
+    image, in the order of ``pairs``: ``shape`` is one ``(H, W)`` grid, or an ``(n_images, 2)``
+    array of each image code's own ``(H, W)`` (maps at the images' native sizes)."""
+    sizes = np.asarray(shape, dtype=np.int64)
+    per_image = sizes.ndim == 2
     wanted = _keys(pairs.image, pairs.participant)
     order = np.argsort(wanted, kind="stable")
     out = np.zeros(len(wanted), dtype=np.int64)
     for records in store.buckets(pairs=pairs, max_clicks=max_clicks):
         col, row = np.floor(records["x"]), np.floor(records["y"])
+        height, width = (sizes[records["image"], 0], sizes[records["image"], 1]) if per_image else sizes
         inside = (col >= 0) & (col < width) & (row >= 0) & (row < height)
         keys = _keys(records["image"], records["participant"])
         bounds = group_starts(keys)

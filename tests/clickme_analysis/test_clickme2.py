@@ -230,6 +230,23 @@ def test_preset_kernel_follows_each_images_short_side(tmp_path):
     print(f"native sizes: max |toolkit - reference| = {worst:.3g}")
 
 
+def test_preset_in_bounds_rule_uses_each_images_own_size(tmp_path):
+    """With --images, the in-bounds test counts clicks inside each image, not the square grid: 12
+    clicks at x >= 300 on a 400x600 image are inside it (a 256 grid would drop every trial)."""
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.new("RGB", (600, 400)).save(folder / "wide.png")
+    trials = [("cat/wide.png", f"u{k}", np.arange(300, 312) + k, np.full(12, 350), 1.0, []) for k in range(5)]
+    write_npz(tmp_path / "log.npz", trials)
+    out = tmp_path / "maps.npz"
+    assert main(["maps", str(tmp_path / "log.npz"), "--preset", "clickme2", "--images", str(folder),
+                 "--no-progress", "--out", str(out)]) == 0
+    with open_maps(out) as maps:
+        assert maps["wide"].shape == (400, 600) and np.asarray(maps["wide"])[350, 300:317].min() > 0
+
+
 def test_explicit_options_override_the_preset(log, tmp_path):
     path, trials = log
     result, options = _preset_maps(path, tmp_path / "maps.npz", min_subjects=4, repeat_submissions="merge")
