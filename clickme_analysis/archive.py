@@ -47,6 +47,7 @@ import numpy as np
 
 from clickme_analysis.errors import InputError
 from clickme_analysis.fileio import atomic_path, check_output_path, replace_durably, temporary_path
+from clickme_analysis.filetypes import describe_file
 
 FORMAT = "clickme-map-archive/1"
 STORE_FORMAT = "clickme-map-store/1"
@@ -130,8 +131,6 @@ class MapSource(Mapping):
 
 
 def _not_an_archive(path: Path, expected: str, detail: str = "") -> InputError:
-    from clickme_analysis.io import describe_file
-
     extra = f" ({detail})" if detail else ""
     return InputError(f"expected {expected}, got {describe_file(path)}{extra}", path=path)
 

@@ -50,11 +50,11 @@ import pandas as pd
 
 from clickme_analysis.errors import InputError
 from clickme_analysis.filetypes import describe_file
-from clickme_analysis.npz_log import load_npz, npz_trials
+from clickme_analysis.npz_log import npz_trials
 from clickme_analysis.submissions import RepeatFilter
 
-__all__ = ["ClickReader", "ClickLog", "ClickChunk", "read_clicks", "read_toml", "read_table", "describe_file",
-           "load_npz", "chunks_to_frame"]
+__all__ = ["ClickReader", "ClickLog", "ClickChunk", "read_clicks", "read_toml", "read_table",
+           "chunks_to_frame"]
 
 CLICK_COLUMNS = ["image_id", "participant_id", "x", "y", "t"]
 SKIPPED_COLUMNS = ["path", "line", "field", "message"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from clickme_analysis.errors import InputError
-from clickme_analysis.io import load_npz
+from clickme_analysis.npz_log import load_npz
 from reports import figures, tables
 from reports.inputs import N_EXAMPLES, image_labels, need, read_image, read_output
 from reports.parts import Item

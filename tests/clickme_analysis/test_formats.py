@@ -23,8 +23,9 @@ from clickme_analysis.archive import (
 from clickme_analysis.errors import InputError
 from clickme_analysis.fixations import FixationPoints, read_fixations
 from clickme_analysis.ids import IdMatchWarning, image_id, image_ids, match_ids
-from clickme_analysis.io import load_npz, read_clicks
+from clickme_analysis.io import read_clicks
 from clickme_analysis.metrics import nss, score_maps
+from clickme_analysis.npz_log import load_npz
 from clickme_analysis.tfrecord import read_clickme_tfrecord, write_tfrecord
 
 
