@@ -23,6 +23,7 @@ import dataclasses
 import difflib
 import types
 import typing
+import warnings
 from pathlib import Path
 
 from clickme_analysis.errors import InputError
@@ -126,7 +127,7 @@ def check_value(name: str, value, kind=typing.Any, *, path=None, min=None, max=N
     return value
 
 
-def load_config(cls, source=None, *, sections=(), aliases=None, overrides=None):
+def load_config(cls, source=None, *, sections=(), aliases=None, deprecated=None, overrides=None):
     """Build the frozen dataclass ``cls`` from a TOML file or a dict, checking every key.
 
     Parameters
@@ -139,6 +140,9 @@ def load_config(cls, source=None, *, sections=(), aliases=None, overrides=None):
         Table names (``[optim]``, say) whose keys are read as if at top level.
     aliases : dict, optional
         Other accepted names for keys (``{"lambda": "lam"}``).
+    deprecated : dict, optional
+        Old names still accepted for keys (``{"normalisation": "normalization"}``), each with a
+        :class:`FutureWarning` naming the file and the new name.
     overrides : dict, optional
         Values applied over the file's (from command-line options), checked the same way.
 
@@ -171,14 +175,19 @@ def load_config(cls, source=None, *, sections=(), aliases=None, overrides=None):
     else:
         path = Path(source)
         values = read_toml(path, "configuration file")
-    aliases = aliases or {}
+    deprecated = deprecated or {}
+    aliases = {**(aliases or {}), **deprecated}
     fields = config_fields(cls)
     flat: dict[str, tuple[str, object]] = {}
 
     def put(key, value, shown):
         name = aliases.get(key, key)
+        if key in deprecated:
+            where = f"{path}: " if path is not None else ""
+            warnings.warn(f"{where}setting {shown!r} is deprecated; use {deprecated[key]!r}", FutureWarning,
+                          stacklevel=3)
         if name not in fields or not fields[name].init:
-            close = difflib.get_close_matches(key, list(fields) + list(aliases), n=1)
+            close = difflib.get_close_matches(key, list(fields) + [a for a in aliases if a not in deprecated], n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise InputError(f"unknown setting{hint}; expected one of {', '.join(sorted(fields))}",
                              path=path, field=shown)

@@ -63,11 +63,11 @@ def register(subparsers) -> None:
 
 
 def _run(args) -> int:
-    from experiments.config import load_config
+    from experiments.config import load_experiment_config
     from experiments.observer import SimulatedObserver, demo_observers
 
     overrides = {} if args.seed is None else {"seed": args.seed}
-    config = load_config(args.config, **overrides)
+    config = load_experiment_config(args.config, **overrides)
     observer = None
     if args.simulate:
         known = demo_observers()

@@ -182,7 +182,7 @@ def _check_config(cfg: ExperimentConfig) -> None:
         bad("keyboard_backend", "one of 'ptb', 'event', 'iohub', ''")
 
 
-def load_config(path=None, **overrides) -> ExperimentConfig:
+def load_experiment_config(path=None, **overrides) -> ExperimentConfig:
     """Read a flat TOML config; fields absent from the file keep their defaults.
 
     Parameters
@@ -205,9 +205,9 @@ def load_config(path=None, **overrides) -> ExperimentConfig:
 
     Examples
     --------
-    >>> load_config(n_blocks=2).n_blocks
+    >>> load_experiment_config(n_blocks=2).n_blocks
     2
-    >>> load_config(seed=1.5)
+    >>> load_experiment_config(seed=1.5)
     Traceback (most recent call last):
     ...
     clickme_analysis.errors.InputError: field 'seed': expected int, got 1.5

@@ -70,7 +70,7 @@ def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: s
     """
     from clickme_analysis import psychophysics as pp
     from clickme_analysis.progress import progress as progress_bar
-    from experiments.config import load_config
+    from experiments.config import load_experiment_config
     from experiments.design import load_assignment, load_manifest
     from experiments.observer import demo_observers
     from experiments.session import simulate_session
@@ -87,7 +87,7 @@ def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: s
     config_path = out / "config.toml"
     text = demo_config_text("../stimuli/manifest.csv", "../stimuli/assignment.csv", n_blocks, per_block, seed)
     config_path.write_text(text, encoding="utf-8")
-    config = load_config(config_path)
+    config = load_experiment_config(config_path)
     n_lists = assignment["participant_list"].nunique()
     n = n_participants or max(24, 8 * n_lists)
     ids = [f"P{k:03d}" for k in range(n)]

@@ -89,10 +89,10 @@ def register(sub) -> None:
 
 def _config_design(path) -> dict:
     """Groups, and with a readable manifest the levels, images and trials per level, of a TOML."""
-    from experiments.config import load_config
+    from experiments.config import load_experiment_config
     from experiments.design import load_manifest
 
-    config = load_config(path)
+    config = load_experiment_config(path)
     out = {"groups": tuple(config.groups)}
     if len(config.groups) != 2:
         raise InputError(f"power compares two groups, got {list(config.groups)}", path=path, field="groups")

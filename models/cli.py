@@ -21,7 +21,7 @@ from clickme_analysis.cliargs import (
 from clickme_analysis.errors import InputError
 from clickme_analysis.ids import match_ids
 from clickme_analysis.reliability import PAPER_CEILING
-from models.config import load_config, parse_sweep
+from models.config import load_train_config, parse_sweep
 
 
 def register(subparsers) -> None:
@@ -173,7 +173,7 @@ def _overrides(pairs: list[str]) -> dict:
 def _train(args: argparse.Namespace) -> int:
     from models.train import sweep, train
 
-    config = load_config(args.config)
+    config = load_train_config(args.config)
     changes = _overrides(args.set)
     if args.seed is not None:
         changes["seed"] = args.seed

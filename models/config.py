@@ -20,6 +20,8 @@ from models.registry import arch_check
 
 SECTIONS = ("model", "data", "loss", "optim", "run")
 ALIASES = {"lambda": "lam", "weights": "init_weights"}
+#: Old (British) key names, still read with a FutureWarning.
+DEPRECATED = {"normalisation": "normalization"}
 
 
 def _min(value, **extra):
@@ -63,7 +65,7 @@ class TrainConfig:
     layers: list[str] = field(default_factory=list)         # supervised layers; [] = every GALA gate
     interpolation: Literal["bicubic", "bilinear"] = "bicubic"
     reduction: Literal["l2", "mean_square"] = "l2"          # l2 (paper) | mean_square (released code)
-    normalisation: Literal["l2", "sqrt_sum"] = "l2"
+    normalization: Literal["l2", "sqrt_sum"] = "l2"
     distance: Literal["l2", "half_sum_squares"] = "l2"
     combine: Literal["sum", "mean"] = "sum"                 # over layers
     # [optim]
@@ -95,11 +97,11 @@ class TrainConfig:
 def config_from_dict(values: dict, path=None) -> TrainConfig:
     """Build a :class:`TrainConfig` from flat or sectioned keys (checked)."""
     if path is not None:
-        return _load_config(TrainConfig, path, sections=SECTIONS, aliases=ALIASES)
-    return _load_config(TrainConfig, values, sections=SECTIONS, aliases=ALIASES)
+        return _load_config(TrainConfig, path, sections=SECTIONS, aliases=ALIASES, deprecated=DEPRECATED)
+    return _load_config(TrainConfig, values, sections=SECTIONS, aliases=ALIASES, deprecated=DEPRECATED)
 
 
-def load_config(path) -> TrainConfig:
+def load_train_config(path) -> TrainConfig:
     """Read a TOML training configuration.
 
     Examples
@@ -107,10 +109,10 @@ def load_config(path) -> TrainConfig:
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "c.toml"
     >>> _ = p.write_text('[loss]\\nlambda = 3\\n[optim]\\nepochs = 2\\n')
-    >>> c = load_config(p); c.lam, c.epochs
+    >>> c = load_train_config(p); c.lam, c.epochs
     (3.0, 2)
     """
-    return _load_config(TrainConfig, path, sections=SECTIONS, aliases=ALIASES)
+    return _load_config(TrainConfig, path, sections=SECTIONS, aliases=ALIASES, deprecated=DEPRECATED)
 
 
 def coerce(name: str, value, path=None):

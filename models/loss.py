@@ -25,7 +25,7 @@ from clickme_analysis.errors import InputError
 from models.layers import unwrap
 
 REDUCTIONS = ("l2", "mean_square")
-NORMALISATIONS = ("l2", "sqrt_sum")
+NORMALIZATIONS = ("l2", "sqrt_sum")
 DISTANCES = ("l2", "half_sum_squares")
 
 
@@ -65,18 +65,18 @@ def resize_maps(maps: torch.Tensor, size: tuple[int, int], interpolation: str = 
     return out.clamp_min(0)
 
 
-def _normalise(maps: torch.Tensor, how: str, eps: float) -> torch.Tensor:
+def _normalize(maps: torch.Tensor, how: str, eps: float) -> torch.Tensor:
     flat = maps.flatten(1)
     if how == "l2":
         return flat / (torch.linalg.vector_norm(flat, dim=1, keepdim=True) + eps)
     if how == "sqrt_sum":
         return flat / torch.sqrt(flat.sum(1, keepdim=True) + eps)
-    raise InputError(f"expected normalisation in {NORMALISATIONS}, got {how!r}", field="normalisation")
+    raise InputError(f"expected normalization in {NORMALIZATIONS}, got {how!r}", field="normalization")
 
 
 def map_distance(volumes: Sequence[torch.Tensor], human_maps: torch.Tensor,
                  interpolation: str = "bicubic", reduction: str = "l2",
-                 normalisation: str = "l2", distance: str = "l2", combine: str = "sum",
+                 normalization: str = "l2", distance: str = "l2", combine: str = "sum",
                  eps: float = 1e-8) -> torch.Tensor:
     """Per-image distance between model attention and human maps, combined over layers.
 
@@ -87,7 +87,7 @@ def map_distance(volumes: Sequence[torch.Tensor], human_maps: torch.Tensor,
     human_maps : Tensor (B, H, W)
     interpolation : {"bicubic", "bilinear"}, default "bicubic"
     reduction : {"l2", "mean_square"}, default "l2"
-    normalisation : {"l2", "sqrt_sum"}, default "l2"
+    normalization : {"l2", "sqrt_sum"}, default "l2"
     distance : {"l2", "half_sum_squares"}, default "l2"
     combine : {"sum", "mean"}, default "sum"
         Over layers.
@@ -113,7 +113,7 @@ def map_distance(volumes: Sequence[torch.Tensor], human_maps: torch.Tensor,
                              f"{human_maps.shape[0]} human maps")
         model_map = attention_map(volume, reduction)
         human = resize_maps(human_maps, tuple(model_map.shape[-2:]), interpolation)
-        diff = _normalise(model_map, normalisation, eps) - _normalise(human, normalisation, eps)
+        diff = _normalize(model_map, normalization, eps) - _normalize(human, normalization, eps)
         if distance == "l2":
             per_layer.append(torch.sqrt(diff.pow(2).sum(1) + eps * eps))
         elif distance == "half_sum_squares":

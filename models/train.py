@@ -362,7 +362,7 @@ def _setup(config: TrainConfig, datasets, resume: bool) -> _Run:
     if config.compile:
         net = torch.compile(net)
     loss_options = dict(interpolation=config.interpolation, reduction=config.reduction,
-                        normalisation=config.normalisation, distance=config.distance,
+                        normalization=config.normalization, distance=config.distance,
                         combine=config.combine)
     layers = (list(config.layers) or attention_layers(model)) if loss == "clickme" else []
     return _Run(config, model, net, optimizer, scaler, layers, device, train_set, val_set, rank,

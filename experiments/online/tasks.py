@@ -34,11 +34,11 @@ class ExperimentTask:
     """
 
     def __init__(self, config_path):
-        from experiments.config import load_config
+        from experiments.config import load_experiment_config
         from experiments.design import latin_square, load_assignment, load_manifest
 
         self.config_path = Path(config_path)
-        self.config = load_config(self.config_path)
+        self.config = load_experiment_config(self.config_path)
         self.manifest = load_manifest(self.config.manifest)
         self.assignment = (load_assignment(self.config.assignment) if self.config.assignment
                            else latin_square(self.manifest))

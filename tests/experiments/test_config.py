@@ -1,11 +1,11 @@
 import pytest
 
 from clickme_analysis.errors import InputError
-from experiments.config import ExperimentConfig, load_config
+from experiments.config import ExperimentConfig, load_experiment_config
 
 
 def test_defaults_are_the_paper_paradigm():
-    cfg = load_config()
+    cfg = load_experiment_config()
     assert (cfg.n_training, cfg.n_blocks, cfg.trials_per_block) == (6, 5, 16)
     assert (cfg.fixation_min, cfg.fixation_max, cfg.stimulus_duration, cfg.response_window) == (1.1, 1.6, 0.4, 0.55)
     assert (cfg.target_key, cfg.distractor_key) == ("s", "l")
@@ -15,7 +15,7 @@ def test_toml_overrides_and_resolves_paths(tmp_path):
     (tmp_path / "sub").mkdir()
     path = tmp_path / "sub" / "e.toml"
     path.write_text('manifest = "../m.csv"\nn_blocks = 3\ngroups = ["a", "b", "c"]\n')
-    cfg = load_config(path, seed=7)
+    cfg = load_experiment_config(path, seed=7)
     assert cfg.manifest == str((tmp_path / "m.csv").resolve())
     assert cfg.n_blocks == 3 and cfg.groups == ("a", "b", "c") and cfg.seed == 7
     assert cfg.to_dict()["groups"] == ["a", "b", "c"]
@@ -40,7 +40,7 @@ def test_bad_settings_name_the_field(tmp_path, text, field):
     path = tmp_path / "e.toml"
     path.write_text(text)
     with pytest.raises(InputError) as err:
-        load_config(path)
+        load_experiment_config(path)
     assert err.value.field == field and err.value.path == str(path)
 
 
@@ -48,9 +48,9 @@ def test_bad_toml_and_missing_file(tmp_path):
     path = tmp_path / "e.toml"
     path.write_text("n_blocks = = 2")
     with pytest.raises(InputError, match="not valid TOML"):
-        load_config(path)
+        load_experiment_config(path)
     with pytest.raises(InputError, match="not found"):
-        load_config(tmp_path / "none.toml")
+        load_experiment_config(tmp_path / "none.toml")
 
 
 def test_dataclass_validates_directly():
@@ -66,7 +66,7 @@ def test_shipped_lab_config_lists_every_default():
 
     path = Path(experiments.__file__).parent / "lab_config.toml"
     text = path.read_text()
-    cfg, default = load_config(path), ExperimentConfig()
+    cfg, default = load_experiment_config(path), ExperimentConfig()
     for field in dataclasses.fields(ExperimentConfig):
         assert f"\n{field.name} = " in text
         if field.name not in ("manifest", "assignment"):
@@ -84,7 +84,7 @@ def test_bad_settings_say_what_was_expected(tmp_path, text, message):
     path = tmp_path / "e.toml"
     path.write_text(text)
     with pytest.raises(InputError) as err:
-        load_config(path)
+        load_experiment_config(path)
     assert str(err.value) == f"{path}, {message}"
 
 

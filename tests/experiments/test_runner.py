@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from clickme_analysis.errors import InputError
-from experiments.config import ExperimentConfig, load_config
+from experiments.config import ExperimentConfig, load_experiment_config
 from experiments.observer import SimulatedObserver
 from experiments.session import DATA_COLUMNS, simulate_session
 
@@ -22,7 +22,7 @@ pytest.importorskip("psychopy")
 def test_simulated_session_in_a_window(xdisplay, config_file, tmp_path):
     from experiments.runner import run_session
 
-    cfg = load_config(config_file)
+    cfg = load_experiment_config(config_file)
     observer = SimulatedObserver(rt_median=0.48, rt_sigma=0.2)
     csv = run_session(cfg, "P005", tmp_path / "win", observer=observer, assume_fps=60)
     rows = pd.read_csv(csv)
@@ -51,7 +51,7 @@ def test_simulated_session_in_a_window(xdisplay, config_file, tmp_path):
 def test_escape_aborts_cleanly_and_resume_finishes(xdisplay, config_file, tmp_path):
     from experiments.runner import run_session
 
-    cfg = load_config(config_file)
+    cfg = load_experiment_config(config_file)
     run_session(cfg, "P006", tmp_path, observer=SimulatedObserver(abort_at=4), assume_fps=60)
     record = json.loads((tmp_path / "P006.json").read_text())
     assert record["status"] == "aborted" and len(pd.read_csv(tmp_path / "P006.csv")) == 3
@@ -65,11 +65,11 @@ def test_refuses_a_refresh_rate_without_whole_frames(xdisplay, config_file, tmp_
     from experiments.runner import run_session
 
     with pytest.raises(InputError, match="144 Hz is 57.60 frames"):
-        run_session(load_config(config_file), "P007", tmp_path, observer=SimulatedObserver(), assume_fps=144)
+        run_session(load_experiment_config(config_file), "P007", tmp_path, observer=SimulatedObserver(), assume_fps=144)
     # a refused start leaves no session behind: the same ID starts again without --resume
-    run_session(load_config(config_file), "P007", tmp_path, observer=SimulatedObserver(), assume_fps=60)
+    run_session(load_experiment_config(config_file), "P007", tmp_path, observer=SimulatedObserver(), assume_fps=60)
     assert len(pd.read_csv(tmp_path / "P007.csv")) == 10
-    csv = run_session(load_config(config_file, allow_frame_rounding=True), "P008", tmp_path,
+    csv = run_session(load_experiment_config(config_file, allow_frame_rounding=True), "P008", tmp_path,
                       observer=SimulatedObserver(), assume_fps=144)
     assert (pd.read_csv(csv)["stim_frames"] == 58).all()
 

@@ -5,13 +5,13 @@ import pandas as pd
 import pytest
 
 from clickme_analysis.errors import InputError
-from experiments.config import load_config
+from experiments.config import load_experiment_config
 from experiments.observer import SimulatedObserver
 from experiments.session import DATA_COLUMNS, TrialLog, simulate_session
 
 
 def test_windowless_session_writes_every_trial(config_file, tmp_path):
-    cfg = load_config(config_file)
+    cfg = load_experiment_config(config_file)
     csv = simulate_session(cfg, "P003", tmp_path / "data", SimulatedObserver(rt_median=0.5, rt_sigma=0.3))
     rows = pd.read_csv(csv)
     assert tuple(rows.columns) == DATA_COLUMNS
@@ -29,19 +29,19 @@ def test_windowless_session_writes_every_trial(config_file, tmp_path):
 
 
 def test_existing_data_needs_resume(config_file, tmp_path):
-    cfg = load_config(config_file)
+    cfg = load_experiment_config(config_file)
     simulate_session(cfg, "P1", tmp_path, SimulatedObserver())
     with pytest.raises(InputError, match="--resume") as err:
         simulate_session(cfg, "P1", tmp_path, SimulatedObserver())
     assert err.value.field == "participant"
     with pytest.raises(InputError, match="config differs"):
-        simulate_session(load_config(config_file, seed=9), "P1", tmp_path, SimulatedObserver(), resume=True)
+        simulate_session(load_experiment_config(config_file, seed=9), "P1", tmp_path, SimulatedObserver(), resume=True)
     with pytest.raises(InputError, match="index"):
         simulate_session(cfg, "P1", tmp_path, SimulatedObserver(), index=4, resume=True)
 
 
 def test_abort_then_resume_completes_each_trial_once(config_file, tmp_path):
-    cfg = load_config(config_file)
+    cfg = load_experiment_config(config_file)
     simulate_session(cfg, "P2", tmp_path, SimulatedObserver(abort_at=5))
     assert json.loads((tmp_path / "P2.json").read_text())["status"] == "aborted"
     assert len(pd.read_csv(tmp_path / "P2.csv")) == 4
@@ -67,11 +67,11 @@ def test_trial_log_drops_a_partial_last_line(tmp_path):
 
 def test_bad_participant_id(config_file, tmp_path):
     with pytest.raises(InputError, match="participant ID"):
-        simulate_session(load_config(config_file), "a b", tmp_path, SimulatedObserver())
+        simulate_session(load_experiment_config(config_file), "a b", tmp_path, SimulatedObserver())
 
 
 def test_resume_with_a_damaged_session_record_is_a_located_error(config_file, tmp_path):
-    cfg = load_config(config_file)
+    cfg = load_experiment_config(config_file)
     simulate_session(cfg, "P4", tmp_path, SimulatedObserver(abort_at=3))
     (tmp_path / "P4.json").write_bytes(b"\x00\xff not json")
     with pytest.raises(InputError, match="P4.json: expected the session record"):

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 import models
-from models.config import load_config
+from models.config import load_train_config
 from models.train import learning_rate
 
 CONFIGS = Path(models.__file__).resolve().parent / "configs"
@@ -23,12 +23,12 @@ def test_every_shipped_config_loads():
     paths = sorted(CONFIGS.rglob("*.toml"))
     assert len(paths) == 14
     for path in paths:
-        load_config(path)
+        load_train_config(path)
 
 
 @pytest.mark.parametrize("row", sorted(TABLE3))
 def test_table3_rows_follow_the_clickme_recipe(row):
-    config = load_config(CONFIGS / "clickme" / f"{row}.toml")
+    config = load_train_config(CONFIGS / "clickme" / f"{row}.toml")
     assert (config.arch, config.lam, config.map_source) == TABLE3[row]
     assert (config.batch_size, config.epochs, config.milestones, config.gamma) == (32, 100, [30, 60, 80, 90], 0.1)
     assert config.nesterov and config.momentum == 0.9 and config.weight_decay == 1e-4
@@ -37,7 +37,7 @@ def test_table3_rows_follow_the_clickme_recipe(row):
 
 
 def test_ilsvrc12_recipe_is_a_global_batch_of_1024_over_8_processes():
-    config = load_config(CONFIGS / "ilsvrc12" / "gala_clickme.toml")
+    config = load_train_config(CONFIGS / "ilsvrc12" / "gala_clickme.toml")
     assert config.batch_size * 8 == 1024 and config.arch == "gala_resnet50" and config.lam == 6.0
     assert learning_rate(config, 0, world=8) == pytest.approx(0.4)
     assert learning_rate(config, 95, world=8) == pytest.approx(0.4e-4)
@@ -52,7 +52,7 @@ HARMONIZED = {"resnet50": "resnet50", "vgg16": "vgg16", "efficientnet_b0": "effi
 def test_harmonization_recipes_follow_the_paper_loss(key):
     import timm
 
-    config = load_config(CONFIGS / "harmonization" / f"{key}.toml")
+    config = load_train_config(CONFIGS / "harmonization" / f"{key}.toml")
     name = HARMONIZED[key]
     assert config.arch == f"timm:{name}" and timm.is_model(name)
     assert (config.loss, config.lam, config.harmonizer_levels, config.label_smoothing,

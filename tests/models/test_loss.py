@@ -34,7 +34,7 @@ def test_layers_are_summed_or_averaged():
 
 def test_authors_options_hand_computed():
     # mean of A^2: 12.5 at (0, 0); x / sqrt(sum x): sqrt(12.5) and sqrt(2); half sum of squares
-    value = map_distance([VOLUME], HUMAN, reduction="mean_square", normalisation="sqrt_sum",
+    value = map_distance([VOLUME], HUMAN, reduction="mean_square", normalization="sqrt_sum",
                          distance="half_sum_squares")
     assert value.item() == pytest.approx(0.5 * (12.5 + 2), rel=1e-6)
 
@@ -92,7 +92,7 @@ def test_default_layers():
     (lambda: attention_map(VOLUME, "max"), "reduction"),
     (lambda: map_distance([], HUMAN), "at least one"),
     (lambda: map_distance([torch.cat([VOLUME, VOLUME])], HUMAN), "batch"),
-    (lambda: map_distance([VOLUME], HUMAN, normalisation="max"), "normalisation"),
+    (lambda: map_distance([VOLUME], HUMAN, normalization="max"), "normalization"),
     (lambda: map_distance([VOLUME], HUMAN, distance="l1"), "distance"),
     (lambda: map_distance([VOLUME], HUMAN, combine="max"), "combine"),
     (lambda: resize_maps(torch.zeros(4, 4), (2, 2)), "human maps"),

@@ -8,7 +8,7 @@ import torch
 
 from clickme_analysis.errors import InputError
 from models.checkpoint import model_from_checkpoint
-from models.config import load_config
+from models.config import load_train_config
 from models.harmonize import resolve_loss
 from models.networks import build_network, load_weights_file
 from models.train import train
@@ -39,7 +39,7 @@ def test_names_are_checked_with_close_matches(tmp_path):
         build_network("timm:resnet5")
     (tmp_path / "c.toml").write_text('[model]\narch = "gala_resnet18"\n')
     with pytest.raises(InputError, match="did you mean 'gala_resnet50'") as err:
-        load_config(tmp_path / "c.toml")
+        load_train_config(tmp_path / "c.toml")
     assert err.value.field == "model.arch"
     with pytest.raises(InputError, match="needs a timm ResNet with bottleneck"):
         build_network("timm:test_vit", attention="gala")

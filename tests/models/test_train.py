@@ -137,7 +137,7 @@ def test_training_needs_labels_within_num_classes(tiny_config):
 @pytest.mark.parametrize("changes", [
     {"arch": "tiny_resnet"},                      # "ResNet-50 w/ ClickMe": loss on plain activity
     {"arch": "tiny_se_resnet"},
-    {"gala_variant": "authors", "reduction": "mean_square", "normalisation": "sqrt_sum",
+    {"gala_variant": "authors", "reduction": "mean_square", "normalization": "sqrt_sum",
      "distance": "half_sum_squares", "combine": "mean", "lam": 1e-5},
     {"map_source": "bbox", "interpolation": "bilinear"},
 ])
@@ -218,11 +218,11 @@ def test_gpu_only_options_on_a_cpu_machine_are_refused_clearly(monkeypatch):
 ])
 def test_bad_settings_are_located(tmp_path, line, field, expected):
     from clickme_analysis.errors import InputError
-    from models.config import load_config
+    from models.config import load_train_config
 
     (tmp_path / "c.toml").write_text(line)
     with pytest.raises(InputError, match=expected) as err:
-        load_config(tmp_path / "c.toml")
+        load_train_config(tmp_path / "c.toml")
     assert err.value.field == field and err.value.path.endswith("c.toml")
 
 

@@ -40,12 +40,12 @@ def full_design(client, pid):
 
 
 def test_design_is_the_lab_design(client, online_files):
-    from experiments.config import load_config
+    from experiments.config import load_experiment_config
     from experiments.design import build_trials, latin_square, load_manifest
 
     secret = token()
     reply = start(client, "experiment", "P7", secret, study_id="S1", session_id="X1")
-    config = load_config(online_files["experiment"])
+    config = load_experiment_config(online_files["experiment"])
     manifest = load_manifest(config.manifest)
     info, trials = build_trials(manifest, latin_square(manifest), 0, config)
     assert reply["design"]["info"] == info  # first participant: rotation index 0
