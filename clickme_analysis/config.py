@@ -178,6 +178,23 @@ def load_config(cls, source=None, *, sections=(), aliases=None, deprecated=None,
     deprecated = deprecated or {}
     aliases = {**(aliases or {}), **deprecated}
     fields = config_fields(cls)
+    flat = _flatten(values, sections, fields, aliases, deprecated, path)
+    checked = {name: _check_field(fields[name], value, shown, path) for name, (shown, value) in flat.items()}
+    for key, value in (overrides or {}).items():
+        name = aliases.get(key, key)
+        if name not in fields:
+            raise InputError("unknown setting", field=key)
+        checked[name] = _check_field(fields[name], value, key, None)
+    try:
+        return cls(**checked)
+    except InputError:
+        raise
+    except (TypeError, ValueError) as err:
+        raise InputError(str(err), path=path) from None
+
+
+def _flatten(values: dict, sections, fields: dict, aliases: dict, deprecated: dict, path) -> dict:
+    """Field name -> (key as shown, value), from top-level keys and those of ``sections``."""
     flat: dict[str, tuple[str, object]] = {}
 
     def put(key, value, shown):
@@ -185,7 +202,7 @@ def load_config(cls, source=None, *, sections=(), aliases=None, deprecated=None,
         if key in deprecated:
             where = f"{path}: " if path is not None else ""
             warnings.warn(f"{where}setting {shown!r} is deprecated; use {deprecated[key]!r}", FutureWarning,
-                          stacklevel=3)
+                          stacklevel=4)
         if name not in fields or not fields[name].init:
             close = difflib.get_close_matches(key, list(fields) + [a for a in aliases if a not in deprecated], n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -201,18 +218,7 @@ def load_config(cls, source=None, *, sections=(), aliases=None, deprecated=None,
                 put(sub, subvalue, f"{key}.{sub}")
         else:
             put(key, value, key)
-    checked = {name: _check_field(fields[name], value, shown, path) for name, (shown, value) in flat.items()}
-    for key, value in (overrides or {}).items():
-        name = aliases.get(key, key)
-        if name not in fields:
-            raise InputError("unknown setting", field=key)
-        checked[name] = _check_field(fields[name], value, key, None)
-    try:
-        return cls(**checked)
-    except InputError:
-        raise
-    except (TypeError, ValueError) as err:
-        raise InputError(str(err), path=path) from None
+    return flat
 
 
 def _check_field(f: dataclasses.Field, value, shown: str, path):

@@ -200,3 +200,76 @@ def test_no_long_files_or_functions_beyond_the_known_ones(kind):
     assert not new, f"{kind} over {limit} lines: {[(n, sizes[n]) for n in new]}"
     fixed = sorted(n for n in known if sizes.get(n, 0) <= limit)
     assert not fixed, f"now within {limit} lines (remove from the known list): {fixed}"
+
+
+#: Modules that may be imported inside a function: heavy optional dependencies (the extras of
+#: pyproject.toml, and matplotlib), whose import would otherwise slow every command or fail
+#: where an extra is not installed.
+HEAVY_OPTIONAL = {
+    "torch", "torchvision", "timm", "captum", "webdataset", "simplejpeg", "psychopy", "pyglet",
+    "matplotlib", "fastapi", "starlette", "uvicorn", "sqlalchemy", "psycopg", "httpx", "anyio",
+    "playwright", "h5py", "pyarrow", "numba", "google_crc32c",
+}
+
+
+def _functions(path: Path):
+    for node in ast.walk(_tree(path)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield node
+
+
+def local_imports(path: Path) -> list[str]:
+    """``line: module`` for each import inside a function of ``path`` that is not heavy and optional."""
+    found = set()
+    for function in _functions(path):
+        for node in ast.walk(function):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = ["." * node.level + (node.module or alias.name) for alias in node.names]
+            else:
+                continue
+            found.update(f"{node.lineno}: {name}" for name in names
+                         if name.split(".")[0] not in HEAVY_OPTIONAL)
+    return sorted(found)
+
+
+def test_local_import_finder(tmp_path):
+    path = tmp_path / "m.py"
+    path.write_text("import os\n\ndef f():\n    import torch.nn\n    from pandas import DataFrame\n"
+                    "    def g():\n        from . import sibling\n")
+    assert local_imports(path) == ["5: pandas", "7: .sibling"]
+
+
+def test_imports_inside_functions_only_for_heavy_optional_dependencies():
+    offenders = {f"{path.relative_to(ROOT).as_posix()}:{line}" for path in project_modules().values()
+                 for line in local_imports(path)}
+    assert not offenders, "move these imports to the top of their module:\n" + "\n".join(sorted(offenders))
+
+
+def keyword_only_missing(path: Path, at_least: int = 5) -> list[str]:
+    """Public functions of ``path`` with ``at_least`` parameters or more and none keyword-only."""
+    missing = []
+    for node in _functions(path):
+        if node.name.startswith("_"):
+            continue
+        args = node.args
+        positional = [a.arg for a in args.posonlyargs + args.args if a.arg not in ("self", "cls")]
+        if len(positional) + len(args.kwonlyargs) >= at_least and not args.kwonlyargs:
+            missing.append(f"{node.lineno}: {node.name}")
+    return missing
+
+
+def test_keyword_only_finder(tmp_path):
+    path = tmp_path / "m.py"
+    path.write_text("def a(x, b, c, d, e): ...\ndef b(x, *, b, c, d, e): ...\ndef _c(x, b, c, d, e): ...\n"
+                    "class K:\n    def m(self, a, b, c, d): ...\n    def n(self, a, b, c, d, e): ...\n")
+    assert keyword_only_missing(path) == ["1: a", "6: n"]
+
+
+def test_functions_with_five_or_more_parameters_take_their_options_by_keyword():
+    """Private modules (``_paint_numba``: numba kernels, which take no keyword-only arguments) aside."""
+    offenders = {f"{path.relative_to(ROOT).as_posix()}:{entry}" for path in project_modules().values()
+                 if not path.stem.startswith("_") or path.stem == "__init__"
+                 for entry in keyword_only_missing(path)}
+    assert not offenders, "make the options keyword-only (after a `*`):\n" + "\n".join(sorted(offenders))
