@@ -1,17 +1,17 @@
 """Calibration of the psychophysics statistics by simulation (known truth).
 
-1. Mixed model (``psychophysics.mixed_logit``, its defaults): ``--glmm-sets`` null data sets
-   (no group effect, no interaction) and as many with an effect, drawn by
-   ``psychophysics.simulate_glmm_trials`` from the model itself. Design: 30 participants in two
-   groups of 15, 6 levels (1, 2, 5, 10, 20, 50 % revealed), 40 images each seen once per level
+1. Mixed model (``psychophysics.mixed_logistic.mixed_logit``, its defaults): ``--glmm-sets``
+   null data sets (no group effect, no interaction) and as many with an effect, drawn by
+   ``psychophysics.mixed_logistic.simulate_glmm_trials`` from the model itself. Design: 30
+   participants in two groups of 15, 6 levels (1, 2, 5, 10, 20, 50 % revealed), 40 images each seen once per level
    by every participant (7,200 trials); ``logit P = -0.5 + 1.5 log10(level)`` plus participant
    intercepts (SD 0.5), participant slopes of log10(level) (SD 0.3) and image intercepts (SD
    0.5). Reported: the false-positive rate at alpha = 0.05 of the group and interaction terms
    with the exact binomial 99% interval around 0.05; the power at a group effect of
    ``--effect`` log-odds (at 1 % revealed) and an interaction of ``-effect / 2``; the coverage
    of the 95% Wald interval of every coefficient (null and effect sets together).
-2. Psychometric intervals (``psychophysics.psychometric_fit``, its defaults): ``--psy-sets``
-   data sets of 10 alike participants, 7 levels (1 .. 100 %, log-spaced), 16 trials per level
+2. Psychometric intervals (``psychophysics.psychometric.psychometric_fit``, its defaults):
+   ``--psy-sets`` data sets of 10 alike participants, 7 levels (1 .. 100 %, log-spaced), 16 trials per level
    each, a logistic with threshold 5 %, spread 0.25 log10 units and lapse 0.02; coverage of the
    95% threshold interval, against the participant bootstrap (``ci="participants"``).
 3. Reference in the same run: the fit time of statsmodels' ``BinomialBayesMixedGLM.fit_map``

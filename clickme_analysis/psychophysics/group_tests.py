@@ -25,7 +25,7 @@ from clickme_analysis.psychophysics.exclusions import participant_accuracy
 def permutation_test(a, b, n_permutations: int = 10000, seed=0) -> tuple[float, float, bool]:
     """Two-sided permutation test of the difference of means ``mean(a) - mean(b)``.
 
-    All relabellings are enumerated when there are at most ``n_permutations`` of them (exact
+    All relabelings are enumerated when there are at most ``n_permutations`` of them (exact
     test); otherwise ``n_permutations`` random ones are drawn and p =
     ``(1 + #(|d*| >= |d|)) / (1 + n_permutations)``.
 
@@ -146,7 +146,7 @@ def level_tests(trials: pd.DataFrame, *, groups=None, n_permutations: int = 1000
                 n_boot: int = 2000, seed=0) -> pd.DataFrame:
     """Per-level two-sided permutation test of per-participant accuracy between two groups.
 
-    The authors' randomisation test: at each level, participants' accuracies of group A vs
+    The authors' randomization test: at each level, participants' accuracies of group A vs
     group B, labels permuted (:func:`permutation_test`); p-values corrected over levels by Holm
     (1979; family-wise error) and by Benjamini & Hochberg (1995; false discovery rate), both
     from ``statsmodels.stats.multitest.multipletests``. Effect sizes: the difference of mean
@@ -156,7 +156,7 @@ def level_tests(trials: pd.DataFrame, *, groups=None, n_permutations: int = 1000
     -------
     pandas.DataFrame
         ``level, intact, group_a, group_b, statistic`` (accuracy A - B), ``p, p_holm, p_fdr_bh,
-        significant`` (``p_holm < alpha``), ``n_a, n_b, exact, n_permutations`` (relabellings
+        significant`` (``p_holm < alpha``), ``n_a, n_b, exact, n_permutations`` (relabelings
         evaluated), ``difference_ci_low, difference_ci_high, hedges_g, g_ci_low, g_ci_high``.
 
     Examples
@@ -246,19 +246,7 @@ def ceiling_levels(trials: pd.DataFrame, *, n_permutations: int = 10000, alpha: 
     rows, dist_rows = [], []
     rng = np.random.default_rng(seed)
     for group, g in per.groupby("group", sort=True):
-        if g["intact"].any():
-            ref, reference = g[g["intact"]].set_index("participant")["accuracy"], "intact"
-            revealed = g[~g["intact"]]
-        else:
-            top = g["level"].max()
-            ref, reference = g[g["level"] == top].set_index("participant")["accuracy"], f"level {top:g}"
-            revealed = g[g["level"] < top]
-        wide = revealed.pivot_table(index="participant", columns="level", values="accuracy")
-        wide = wide.loc[wide.index.intersection(ref.index)]
-        diffs = wide.to_numpy() - ref[wide.index].to_numpy()[:, None]
-        levels = wide.columns.to_numpy(float)
-        keep = ~np.isnan(diffs).all(0)
-        diffs, levels = diffs[:, keep], levels[keep]
+        reference, levels, diffs = _differences_to_reference(g)
         group_rows = []
         for k, level in enumerate(levels):
             d = diffs[~np.isnan(diffs[:, k]), k]
@@ -267,12 +255,7 @@ def ceiling_levels(trials: pd.DataFrame, *, n_permutations: int = 10000, alpha: 
                                "n_participants": len(d),
                                "n_permutations": 2 ** len(d) if 2 ** len(d) <= n_permutations else n_permutations})
         ceiling, at_ceiling = _ceiling_of(levels, [r["p"] for r in group_rows], alpha)
-        boot = np.full(n_boot, np.nan)
-        for b in range(n_boot):
-            sample = diffs[rng.integers(0, len(diffs), len(diffs))]
-            signs = rng.choice([1.0, -1.0], size=(n_permutations, len(sample)))
-            boot[b] = _ceiling_of(levels, _sign_flip_columns(sample, signs), alpha)[0]
-        ranked = np.where(np.isnan(boot), np.inf, boot)
+        ranked = _bootstrap_ceilings(levels, diffs, rng, alpha=alpha, n_permutations=n_permutations, n_boot=n_boot)
         low, high = (np.percentile(ranked, 2.5, method="lower"), np.percentile(ranked, 97.5, method="higher")) \
             if n_boot else (np.nan, np.nan)
         for r, c in zip(group_rows, at_ceiling):
@@ -288,3 +271,31 @@ def ceiling_levels(trials: pd.DataFrame, *, n_permutations: int = 10000, alpha: 
                "ceiling_level", "ceiling_ci_low", "ceiling_ci_high", "n_boot"]
     return (pd.DataFrame(rows, columns=columns),
             pd.DataFrame(dist_rows, columns=["group", "ceiling_level", "no_ceiling", "fraction"]))
+
+
+def _differences_to_reference(g):
+    """One group's reference name, its levels and the participants x levels accuracy differences
+    (level - reference; NaN = absent). The reference is the intact image, else the highest level."""
+    if g["intact"].any():
+        ref, reference = g[g["intact"]].set_index("participant")["accuracy"], "intact"
+        revealed = g[~g["intact"]]
+    else:
+        top = g["level"].max()
+        ref, reference = g[g["level"] == top].set_index("participant")["accuracy"], f"level {top:g}"
+        revealed = g[g["level"] < top]
+    wide = revealed.pivot_table(index="participant", columns="level", values="accuracy")
+    wide = wide.loc[wide.index.intersection(ref.index)]
+    diffs = wide.to_numpy() - ref[wide.index].to_numpy()[:, None]
+    levels = wide.columns.to_numpy(float)
+    keep = ~np.isnan(diffs).all(0)
+    return reference, levels[keep], diffs[:, keep]
+
+
+def _bootstrap_ceilings(levels, diffs, rng, *, alpha, n_permutations, n_boot):
+    """Ceilings of ``n_boot`` resamples of the participants (rows of ``diffs``); inf = no ceiling."""
+    boot = np.full(n_boot, np.nan)
+    for b in range(n_boot):
+        sample = diffs[rng.integers(0, len(diffs), len(diffs))]
+        signs = rng.choice([1.0, -1.0], size=(n_permutations, len(sample)))
+        boot[b] = _ceiling_of(levels, _sign_flip_columns(sample, signs), alpha)[0]
+    return np.where(np.isnan(boot), np.inf, boot)

@@ -1,5 +1,6 @@
 """Psychophysics statistics (clickme_analysis.psychophysics) and the BIDS events loader."""
 
+import inspect
 import math
 
 import numpy as np
@@ -7,14 +8,21 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+import clickme_analysis.psychophysics as psychophysics_package
 from clickme_analysis.errors import InputError
 from clickme_analysis.events import load_gonogo, read_events
 from clickme_analysis.psychophysics import analysis
 from clickme_analysis.psychophysics.analysis import analyze
 from clickme_analysis.psychophysics.descriptives import accuracy_by_level, participant_summary
 from clickme_analysis.psychophysics.exclusions import exclude_participants, exclude_trials
-from clickme_analysis.psychophysics.group_tests import ceiling_levels, level_tests, permutation_test, sign_flip_test
-from clickme_analysis.psychophysics.mixed_logistic import mixed_logit
+from clickme_analysis.psychophysics.group_tests import (
+    ceiling_levels,
+    effect_size,
+    level_tests,
+    permutation_test,
+    sign_flip_test,
+)
+from clickme_analysis.psychophysics.mixed_logistic import mixed_logit, simulate_glmm_trials
 from clickme_analysis.psychophysics.psychometric import psychometric_fit, psychometric_function
 from clickme_analysis.psychophysics.trials import load_trials, validate_trials
 
@@ -226,6 +234,29 @@ def test_analyze_writes_the_other_tables_when_the_mixed_model_cannot_be_fitted(m
     monkeypatch.setattr(analysis, "mixed_logit", bad_input)  # bad input is still an error
     with pytest.raises(InputError, match="two groups"):
         analyze(simulate(n_per_group=3), n_permutations=50, n_boot=5)
+
+
+def test_the_package_api_is_the_submodules_functions():
+    """Every name the package exports is the object of the submodule where it lives (no copies)."""
+    for name in psychophysics_package.__all__:
+        obj = getattr(psychophysics_package, name)
+        if callable(obj):
+            module = inspect.getmodule(obj).__name__
+            assert module.startswith("clickme_analysis.psychophysics."), (name, module)
+            assert getattr(inspect.getmodule(obj), name) is obj
+    assert psychophysics_package.analyze is analyze and psychophysics_package.level_tests is level_tests
+
+
+@pytest.mark.parametrize("function, positional", [
+    (effect_size, ["a", "b"]), (level_tests, ["trials"]), (mixed_logit, ["trials"]), (simulate_glmm_trials, []),
+    (psychometric_function, ["level", "alpha", "beta", "lapse"]), (psychometric_fit, ["trials"]),
+    (ceiling_levels, ["trials"]), (analyze, ["trials"]),
+])
+def test_options_are_keyword_only(function, positional):
+    parameters = inspect.signature(function).parameters.values()
+    assert [p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD] == positional
+    with pytest.raises(TypeError):
+        function(*([None] * (len(positional) + 1)))
 
 
 # ------------------------------------------------------------------------------ BIDS events
