@@ -37,7 +37,7 @@ from joblib.externals.loky import get_reusable_executor  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from clickme_analysis import power  # noqa: E402
-from clickme_analysis import psychophysics as pp  # noqa: E402
+from clickme_analysis.psychophysics.mixed_logistic import mixed_logit  # noqa: E402
 
 TRUTH = power.Truth(group=0.6, interaction=-0.3)
 
@@ -49,10 +49,10 @@ def single_fits(n: int, seed: int) -> tuple[float, float]:
     for k in range(n):
         trials = power.simulate_trials(power.Design(), TRUTH, seed=[seed, 99, k])
         began = time.perf_counter()
-        pp.mixed_logit(trials)
+        mixed_logit(trials)
         cold.append(time.perf_counter() - began)
         began = time.perf_counter()
-        pp.mixed_logit(trials, start=start)
+        mixed_logit(trials, start=start)
         warm.append(time.perf_counter() - began)
     return float(np.median(cold)), float(np.median(warm))
 

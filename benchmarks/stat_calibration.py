@@ -1,17 +1,17 @@
 """Calibration of the psychophysics statistics by simulation (known truth).
 
-1. Mixed model (``psychophysics.mixed_logit``, its defaults): ``--glmm-sets`` null data sets
-   (no group effect, no interaction) and as many with an effect, drawn by
-   ``psychophysics.simulate_glmm_trials`` from the model itself. Design: 30 participants in two
-   groups of 15, 6 levels (1, 2, 5, 10, 20, 50 % revealed), 40 images each seen once per level
+1. Mixed model (``psychophysics.mixed_logistic.mixed_logit``, its defaults): ``--glmm-sets``
+   null data sets (no group effect, no interaction) and as many with an effect, drawn by
+   ``psychophysics.mixed_logistic.simulate_glmm_trials`` from the model itself. Design: 30
+   participants in two groups of 15, 6 levels (1, 2, 5, 10, 20, 50 % revealed), 40 images each seen once per level
    by every participant (7,200 trials); ``logit P = -0.5 + 1.5 log10(level)`` plus participant
    intercepts (SD 0.5), participant slopes of log10(level) (SD 0.3) and image intercepts (SD
    0.5). Reported: the false-positive rate at alpha = 0.05 of the group and interaction terms
    with the exact binomial 99% interval around 0.05; the power at a group effect of
    ``--effect`` log-odds (at 1 % revealed) and an interaction of ``-effect / 2``; the coverage
    of the 95% Wald interval of every coefficient (null and effect sets together).
-2. Psychometric intervals (``psychophysics.psychometric_fit``, its defaults): ``--psy-sets``
-   data sets of 10 alike participants, 7 levels (1 .. 100 %, log-spaced), 16 trials per level
+2. Psychometric intervals (``psychophysics.psychometric.psychometric_fit``, its defaults):
+   ``--psy-sets`` data sets of 10 alike participants, 7 levels (1 .. 100 %, log-spaced), 16 trials per level
    each, a logistic with threshold 5 %, spread 0.25 log10 units and lapse 0.02; coverage of the
    95% threshold interval, against the participant bootstrap (``ci="participants"``).
 3. Reference in the same run: the fit time of statsmodels' ``BinomialBayesMixedGLM.fit_map``
@@ -44,7 +44,8 @@ from scipy import stats  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from clickme_analysis import psychophysics as pp  # noqa: E402
+from clickme_analysis.psychophysics.mixed_logistic import mixed_logit, simulate_glmm_trials  # noqa: E402
+from clickme_analysis.psychophysics.psychometric import psychometric_fit, psychometric_function  # noqa: E402
 
 TRUTH = {"Intercept": -0.5, "group[T.b]": 0.0, "log10_level": 1.5, "group[T.b]:log10_level": 0.0}
 NULL_TERMS = ("group[T.b]", "group[T.b]:log10_level")
@@ -62,9 +63,9 @@ def glmm_fits(n_sets: int, effect: float = 0.0, seed: int = 0, **design) -> pd.D
     truth = dict(TRUTH, **{"group[T.b]": effect, "group[T.b]:log10_level": -effect / 2})
     coefficients = tuple(truth[t] for t in TRUTH)
     for k in range(n_sets):
-        trials = pp.simulate_glmm_trials(coefficients=coefficients, seed=[seed, k, int(effect * 1000)], **design)
+        trials = simulate_glmm_trials(coefficients=coefficients, seed=[seed, k, int(effect * 1000)], **design)
         start = time.perf_counter()
-        fit = pp.mixed_logit(trials)
+        fit = mixed_logit(trials)
         seconds = time.perf_counter() - start
         fixed = fit[fit["effect"] == "fixed"]
         for row in fixed.itertuples(index=False):
@@ -93,7 +94,7 @@ PSYCHOMETRIC_LEVELS = tuple(np.logspace(0, 2, 7))
 def psychometric_trials(seed, n_participants=10, levels=PSYCHOMETRIC_LEVELS, trials_per_level=16,
                         threshold=5.0, beta=0.25, lapse=0.02) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    p = pp.psychometric_function(np.asarray(levels), np.log10(threshold), beta, lapse)
+    p = psychometric_function(np.asarray(levels), np.log10(threshold), beta, lapse)
     rows = []
     for j in range(n_participants):
         for level, pc in zip(levels, p):
@@ -105,7 +106,7 @@ def psychometric_trials(seed, n_participants=10, levels=PSYCHOMETRIC_LEVELS, tri
 def psychometric_coverage(n_sets: int, seed: int = 0, threshold: float = 5.0, ci: str = "parametric") -> dict:
     covered, widths, start = [], [], time.perf_counter()
     for k in range(n_sets):
-        params, _ = pp.psychometric_fit(psychometric_trials([seed, k], threshold=threshold), ci=ci, seed=k)
+        params, _ = psychometric_fit(psychometric_trials([seed, k], threshold=threshold), ci=ci, seed=k)
         row = params.iloc[0]
         covered.append(row["threshold_ci_low"] <= threshold <= row["threshold_ci_high"])
         widths.append(np.log10(row["threshold_ci_high"]) - np.log10(row["threshold_ci_low"]))
@@ -121,10 +122,10 @@ def reference_statsmodels(n_sets: int, seed: int = 0) -> pd.DataFrame:
 
     rows = []
     for k in range(n_sets):
-        trials = pp.simulate_glmm_trials(seed=[seed, k, 0], slope_sd=0.0)
+        trials = simulate_glmm_trials(seed=[seed, k, 0], slope_sd=0.0)
         data = trials.assign(correct=trials["correct"].astype(float), log10_level=np.log10(trials["level"]))
         start = time.perf_counter()
-        ours = pp.mixed_logit(trials, random_slopes=False)
+        ours = mixed_logit(trials, random_slopes=False)
         t_ours = time.perf_counter() - start
         start = time.perf_counter()
         model = BinomialBayesMixedGLM.from_formula(

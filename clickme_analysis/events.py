@@ -8,12 +8,12 @@ Scoring rule (documented in docs/experiments.md): a stimulus row's ``response_ti
 go when it is below ``late_ms`` (1000: the task counts a release at the limit as no-go), a no-go
 when it is ``n/a`` or >= ``late_ms``; correct = go on a target or no-go on a distractor. Go
 responses faster than 100 ms (including 0) are anticipations: the loader keeps their RT, and
-:func:`clickme_analysis.psychophysics.exclude_trials` with ``min_rt=0.1`` leaves them out. The
+:func:`clickme_analysis.psychophysics.exclusions.exclude_trials` with ``min_rt=0.1`` leaves them out. The
 ``correct`` / ``incorrect`` codes of the ``response`` rows are not used: correctness is
 recomputed from the condition and the response (the codes disagree on a few duplicated pairs).
 
 Hit rate (go on a target), false-alarm rate (go on a distractor), d' and criterion per
-participant: :func:`clickme_analysis.psychophysics.signal_detection` on the loaded trials
+participant: :func:`clickme_analysis.psychophysics.detection.signal_detection` on the loaded trials
 (``clickme experiment analyze --events`` writes them to ``signal_detection.csv``).
 """
 

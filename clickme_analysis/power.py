@@ -36,9 +36,11 @@ from joblib import Parallel, delayed
 from scipy import stats
 from scipy.special import expit, logit
 
-from clickme_analysis import psychophysics as pp
 from clickme_analysis.errors import InputError
 from clickme_analysis.mixed_model import contrast_test, fit_prepared
+from clickme_analysis.psychophysics.group_tests import permutation_test
+from clickme_analysis.psychophysics.mixed_logistic import mixed_inputs
+from clickme_analysis.psychophysics.psychometric import psychometric_fit
 
 #: Tests :func:`analyse_one` can run; the first two come from one mixed-model fit.
 TESTS = ("group", "interaction", "permutation", "threshold")
@@ -198,7 +200,7 @@ def simulate_trials(design: Design, truth: Truth, seed=0) -> pd.DataFrame:
 
 
 def _threshold_p(trials, n_boot, seed) -> tuple[float, float]:
-    params, _ = pp.psychometric_fit(trials, n_boot=n_boot, seed=seed)
+    params, _ = psychometric_fit(trials, n_boot=n_boot, seed=seed)
     params = params.set_index("group")
     log_t = np.log10(params["threshold"].to_numpy(float))
     se = (np.log10(params["threshold_ci_high"]) - np.log10(params["threshold_ci_low"])).to_numpy(float) / 3.92
@@ -213,7 +215,7 @@ def analyse_one(trials: pd.DataFrame, tests=("group", "interaction"), *, at_leve
     rows = []
     if {"group", "interaction"} & set(tests):
         try:
-            fit = fit_prepared(**pp.mixed_inputs(trials), start=start)
+            fit = fit_prepared(**mixed_inputs(trials), start=start)
         except InputError as err:  # even the simplest model failed (tiny designs): counted as not rejected
             fit, formula = None, f"(not fitted: {err.message})"
         weights = {"group": [0.0, 1.0, 0.0, np.log10(at_level)], "interaction": [0.0, 0.0, 0.0, 1.0]}
@@ -226,7 +228,7 @@ def analyse_one(trials: pd.DataFrame, tests=("group", "interaction"), *, at_leve
     if "permutation" in tests:
         acc = trials[np.isclose(trials["level"], at_level)].groupby(["group", "participant"])["correct"].mean()
         groups = sorted(trials["group"].unique())
-        estimate, p, _ = pp.permutation_test(acc[groups[1]].to_numpy(), acc[groups[0]].to_numpy(), n_permutations,
+        estimate, p, _ = permutation_test(acc[groups[1]].to_numpy(), acc[groups[0]].to_numpy(), n_permutations,
                                              seed=seed)
         rows.append({"test": "permutation", "estimate": estimate, "p": p, "formula": ""})
     if "threshold" in tests:

@@ -12,7 +12,7 @@ mixed-effects logistic regression with crossed participant and image effects.
 import numpy as np
 import pandas as pd
 
-from clickme_analysis.psychophysics import analyze
+from clickme_analysis.psychophysics.analysis import analyze
 from experiments.observer import demo_observers
 from reports.figures import accuracy_curves
 from stimuli.build import reveal_levels

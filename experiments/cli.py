@@ -91,7 +91,11 @@ def _run(args) -> int:
 
 
 def _analyze(args) -> int:
-    from clickme_analysis import psychophysics as pp
+    from clickme_analysis.psychophysics.analysis import analyze, write_analysis
+    from clickme_analysis.psychophysics.descriptives import participant_summary
+    from clickme_analysis.psychophysics.detection import signal_detection
+    from clickme_analysis.psychophysics.exclusions import exclude_trials
+    from clickme_analysis.psychophysics.trials import load_trials
     from experiments.session import partial_sessions
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -99,10 +103,10 @@ def _analyze(args) -> int:
         from clickme_analysis.events import load_gonogo
 
         trials = load_gonogo(args.data, late_ms=args.late_ms, progress=not args.no_progress)
-        flagged = pp.exclude_trials(trials, 0.1 if args.min_rt is None else args.min_rt, args.max_rt)
-        summary = pp.participant_summary(flagged)
-        sdt = pp.signal_detection(flagged)
-        pp.write_analysis({"participants": summary, "signal_detection": sdt}, args.out)
+        flagged = exclude_trials(trials, 0.1 if args.min_rt is None else args.min_rt, args.max_rt)
+        summary = participant_summary(flagged)
+        sdt = signal_detection(flagged)
+        write_analysis({"participants": summary, "signal_detection": sdt}, args.out)
         print(summary.merge(sdt[["participant", "hit_rate", "fa_rate", "d_prime", "criterion"]]).to_string(index=False))
         print(f"mean accuracy {summary['accuracy'].mean():.4f}, S.E.M. {summary['accuracy'].sem():.4f}, "
               f"mean d' {sdt['d_prime'].mean():.3f} (log-linear correction), N = {len(summary)}")
@@ -112,11 +116,11 @@ def _analyze(args) -> int:
     data, listing = online_sessions(args.data, include_all=args.all_sessions)
     if listing:
         print(listing)
-    results = pp.analyze(pp.load_trials(data), min_rt=0.02 if args.min_rt is None else args.min_rt,
-                         max_rt=args.max_rt, min_intact_accuracy=args.min_full_accuracy,
-                         n_permutations=args.permutations, n_boot=args.boot,
-                         model=args.model, seed=args.seed, progress=not args.no_progress)
-    for path in pp.write_analysis(results, args.out):
+    results = analyze(load_trials(data), min_rt=0.02 if args.min_rt is None else args.min_rt,
+                      max_rt=args.max_rt, min_intact_accuracy=args.min_full_accuracy,
+                      n_permutations=args.permutations, n_boot=args.boot,
+                      model=args.model, seed=args.seed, progress=not args.no_progress)
+    for path in write_analysis(results, args.out):
         print(path)
     partial = partial_sessions(data)
     if partial:

@@ -68,8 +68,9 @@ def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: s
     n_window : int
         Participants run in the PsychoPy window (the rest window-free, to keep the demo fast).
     """
-    from clickme_analysis import psychophysics as pp
     from clickme_analysis.progress import progress as progress_bar
+    from clickme_analysis.psychophysics.analysis import analyze, write_analysis
+    from clickme_analysis.psychophysics.trials import load_trials
     from experiments.config import load_experiment_config
     from experiments.design import load_assignment, load_manifest
     from experiments.observer import demo_observers
@@ -113,8 +114,8 @@ def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: s
     first = min(n_window, n) if ran_window else 0
     for k, pid in enumerate(progress_bar(ids[first:], enabled=progress, desc="simulated participants"), start=first):
         simulate_session(config, pid, data, observers, index=k)
-    results = pp.analyze(pp.load_trials(data), n_permutations=2000, n_boot=100, seed=seed, progress=progress)
-    pp.write_analysis(results, out)
+    results = analyze(load_trials(data), n_permutations=2000, n_boot=100, seed=seed, progress=progress)
+    write_analysis(results, out)
     (out / "demo_log.txt").write_text("\n".join(notes) + "\n", encoding="utf-8")
     for note in notes:
         log.info(note)

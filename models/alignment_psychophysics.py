@@ -19,7 +19,9 @@ import torch
 from clickme_analysis.errors import InputError
 from clickme_analysis.io import read_table
 from clickme_analysis.progress import progress as progress_bar
-from clickme_analysis.psychophysics import INTACT, accuracy_by_level, psychometric_fit
+from clickme_analysis.psychophysics.descriptives import accuracy_by_level
+from clickme_analysis.psychophysics.psychometric import psychometric_fit
+from clickme_analysis.psychophysics.trials import INTACT
 from models.alignment_loading import LoadedModel
 from models.alignment_scoring import AlignmentOptions
 from models.decode import read_image

@@ -173,7 +173,7 @@ def level_test_table(level_tests: pd.DataFrame) -> pd.DataFrame:
     ----------
     level_tests : DataFrame
         Columns ``level, p, significant`` and optionally ``intact, group_a, group_b,
-        statistic, p_holm, n_a, n_b`` (:func:`clickme_analysis.psychophysics.level_tests`).
+        statistic, p_holm, n_a, n_b`` (:func:`clickme_analysis.psychophysics.group_tests.level_tests`).
 
     Returns
     -------
@@ -203,7 +203,7 @@ def threshold_table(params: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
     ----------
     params : DataFrame
         Columns ``group, threshold`` and optionally ``threshold_ci_low, threshold_ci_high,
-        model, n_participants`` (:func:`clickme_analysis.psychophysics.psychometric_fit`).
+        model, n_participants`` (:func:`clickme_analysis.psychophysics.psychometric.psychometric_fit`).
 
     Returns
     -------

@@ -385,7 +385,7 @@ READERS = [
            _seeds(_tfrecord), text=False, extra=tfrecords),
     Reader("read_game_log", ".jsonl", _call("clickme_analysis.game_stats:read_game_log"), _seeds(GAME_LOG)),
     Reader("read_events", ".tsv", _call("clickme_analysis.events:read_events"), _seeds(EVENTS_TSV)),
-    Reader("load_trials", ".csv", _call("clickme_analysis.psychophysics:load_trials"), _seeds(TRIALS_CSV)),
+    Reader("load_trials", ".csv", _call("clickme_analysis.psychophysics.trials:load_trials"), _seeds(TRIALS_CSV)),
     Reader("labels.read_labels", ".csv", _call("clickme_analysis.labels:read_labels"), _seeds(LABELS_CSV)),
     Reader("stimuli.read_stimulus_labels", ".csv", _call("stimuli.build:read_stimulus_labels"), _seeds(LABELS_CSV)),
     Reader("design.load_manifest", ".csv", _call("experiments.design:load_manifest"), _seeds(MANIFEST_CSV)),

@@ -17,8 +17,10 @@ from scipy import stats
 from scipy.special import expit
 
 from clickme_analysis import power
-from clickme_analysis import psychophysics as pp
 from clickme_analysis.errors import InputError
+from clickme_analysis.psychophysics.analysis import write_analysis
+from clickme_analysis.psychophysics.descriptives import accuracy_by_level
+from clickme_analysis.psychophysics.mixed_logistic import mixed_logit, simulate_glmm_trials
 from clickme_app.cli import main
 
 SMALL = power.Design(n_per_group=6, levels=(1.0, 10.0, 100.0), n_images=6, trials_per_level=6)
@@ -121,7 +123,7 @@ BENCHMARK = {"group": (0.825, 200), "interaction": (0.425, 200)}  # docs/experim
 
 def test_calibration_design_is_the_benchmarks():
     t = power.simulate_trials(CALIBRATION, CALIBRATION_TRUTH, seed=0)
-    reference = pp.simulate_glmm_trials(coefficients=tuple(CALIBRATION_TRUTH.beta), seed=0)
+    reference = simulate_glmm_trials(coefficients=tuple(CALIBRATION_TRUTH.beta), seed=0)
     assert len(t) == len(reference) == 7200
     counts = t.groupby(["participant", "level"])["image_id"].nunique()
     assert (counts == 40).all()  # every participant sees every image once at every level
@@ -131,8 +133,8 @@ def test_warm_start_gives_the_same_analysis():
     truth = power.with_effects(power.Truth(), group_difference=0.5)
     t = power.simulate_trials(SMALL, truth, seed=3)
     start = {"beta": truth.beta, "participant": truth.participant_cov, "image_id": truth.image_sd ** 2}
-    cold = pp.mixed_logit(t)
-    warm = pp.mixed_logit(t, start=start)
+    cold = mixed_logit(t)
+    warm = mixed_logit(t, start=start)
     assert cold["formula"].iloc[0] == warm["formula"].iloc[0]
     fixed = cold["effect"] == "fixed"
     assert np.allclose(cold.loc[fixed, "p"], warm.loc[fixed, "p"], atol=2e-3)
@@ -192,8 +194,8 @@ def test_threshold_test_detects_a_large_shift():
 def test_pilot_round_trip(tmp_path):
     truth = power.Truth(intercept=-0.3, slope=1.2, group=0.4, interaction=-0.2)
     t = power.simulate_trials(power.Design(n_per_group=10, n_images=12, trials_per_level=12), truth, seed=1)
-    results = {"mixed_model": pp.mixed_logit(t), "accuracy": pp.accuracy_by_level(t)}
-    pp.write_analysis(results, tmp_path)
+    results = {"mixed_model": mixed_logit(t), "accuracy": accuracy_by_level(t)}
+    write_analysis(results, tmp_path)
     read, info = power.truth_from_pilot(tmp_path)
     fixed = results["mixed_model"].set_index("term")["estimate"]
     assert read.group == pytest.approx(fixed["group[T.b]"]) and read.slope == pytest.approx(fixed["log10_level"])

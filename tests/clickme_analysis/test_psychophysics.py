@@ -1,5 +1,6 @@
 """Psychophysics statistics (clickme_analysis.psychophysics) and the BIDS events loader."""
 
+import inspect
 import math
 
 import numpy as np
@@ -7,9 +8,23 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from clickme_analysis import psychophysics as pp
+import clickme_analysis.psychophysics as psychophysics_package
 from clickme_analysis.errors import InputError
 from clickme_analysis.events import load_gonogo, read_events
+from clickme_analysis.psychophysics import analysis
+from clickme_analysis.psychophysics.analysis import analyze
+from clickme_analysis.psychophysics.descriptives import accuracy_by_level, participant_summary
+from clickme_analysis.psychophysics.exclusions import exclude_participants, exclude_trials
+from clickme_analysis.psychophysics.group_tests import (
+    ceiling_levels,
+    effect_size,
+    level_tests,
+    permutation_test,
+    sign_flip_test,
+)
+from clickme_analysis.psychophysics.mixed_logistic import mixed_logit, simulate_glmm_trials
+from clickme_analysis.psychophysics.psychometric import psychometric_fit, psychometric_function
+from clickme_analysis.psychophysics.trials import load_trials, validate_trials
 
 
 def simulate(thresholds=None, n_per_group=10, levels=(1.0, 3.0, 10.0, 30.0, 100.0), trials_per_level=8,
@@ -21,7 +36,7 @@ def simulate(thresholds=None, n_per_group=10, levels=(1.0, 3.0, 10.0, 30.0, 100.
     for group, th in thresholds.items():
         for j in range(n_per_group):
             for level in levels:
-                p = pp.psychometric_function(level, np.log10(th), beta, lapse)
+                p = psychometric_function(level, np.log10(th), beta, lapse)
                 for _ in range(trials_per_level):
                     rows.append((f"{group}{j}", group, level, "revealed", rng.random() < p, 0.4, False))
             for _ in range(trials_per_level):
@@ -42,10 +57,10 @@ def test_load_trials_reads_runner_csvs(tmp_path):
     t = table(participant=["p1", "p1", "p1"], phase=["training", "test", "test"], correct=[0, 1, 0],
               rt=[0.3, 0.41, ""], timed_out=[0, 0, 1])
     t.to_csv(tmp_path / "p1.csv", index=False)
-    loaded = pp.load_trials(tmp_path)
+    loaded = load_trials(tmp_path)
     assert len(loaded) == 2 and loaded["correct"].tolist() == [True, False]
     assert loaded["rt"].iloc[0] == 0.41 and np.isnan(loaded["rt"].iloc[1])
-    assert len(pp.load_trials(tmp_path / "p1.csv", phase=None)) == 3
+    assert len(load_trials(tmp_path / "p1.csv", phase=None)) == 3
 
 
 @pytest.mark.parametrize("columns, field, line", [
@@ -58,7 +73,7 @@ def test_bad_trial_values_are_located(tmp_path, columns, field, line):
     path = tmp_path / "p.csv"
     table(**columns).to_csv(path, index=False)
     with pytest.raises(InputError) as err:
-        pp.load_trials(path)
+        load_trials(path)
     assert (err.value.field, err.value.line, err.value.path) == (field, line, str(path))
 
 
@@ -66,20 +81,20 @@ def test_missing_columns_and_paths(tmp_path):
     path = tmp_path / "p.csv"
     table(correct=[1]).drop(columns="group").to_csv(path, index=False)
     with pytest.raises(InputError, match="lacks columns"):
-        pp.load_trials(path)
+        load_trials(path)
     with pytest.raises(InputError, match="got no such path"):
-        pp.load_trials(tmp_path / "none.csv")
+        load_trials(tmp_path / "none.csv")
     with pytest.raises(InputError, match="expected trial CSV files"):
-        pp.load_trials([])
+        load_trials([])
 
 
 # ------------------------------------------------------------------------------- descriptives
 def test_exclusions_and_participant_summary():
     t = table(participant=["a"] * 5, correct=[1, 0, 1, 0, 1], rt=[0.3, 0.5, 0.01, None, 0.7],
               timed_out=[0, 0, 0, 1, 0])
-    flagged = pp.exclude_trials(pp.validate_trials(t), min_rt=0.02, max_rt=0.6)
+    flagged = exclude_trials(validate_trials(t), min_rt=0.02, max_rt=0.6)
     assert flagged["exclusion"].tolist() == ["", "", "too_fast", "miss", "too_slow"]
-    s = pp.participant_summary(flagged).iloc[0]
+    s = participant_summary(flagged).iloc[0]
     assert (s["n_trials"], s["n_included"], s["n_miss"], s["n_too_fast"]) == (5, 2, 1, 1)
     assert s["accuracy"] == 0.5 and s["median_rt"] == 0.3
 
@@ -87,7 +102,7 @@ def test_exclusions_and_participant_summary():
 def test_accuracy_by_level_hand_computed():
     t = table(participant=["a", "a", "b", "b", "a", "b", "a"], level=[1, 1, 1, 1, 100, 100, 100],
               map_source=["x", "x", "x", "x", "x", "x", "intact"], correct=[1, 0, 1, 1, 1, 1, 1])
-    acc = pp.accuracy_by_level(t)
+    acc = accuracy_by_level(t)
     assert acc[["level", "intact", "accuracy", "n_participants"]].values.tolist() == [
         [1.0, False, 0.75, 2], [100.0, False, 1.0, 2], [100.0, True, 1.0, 1]]
     assert acc["sem"].iloc[0] == pytest.approx(np.std([0.5, 1.0], ddof=1) / math.sqrt(2))
@@ -97,21 +112,21 @@ def test_accuracy_by_level_hand_computed():
 # -------------------------------------------------------------------------------------- tests
 def test_permutation_test_matches_scipy_exact():
     a, b = [0.9, 0.8, 0.85, 0.95], [0.6, 0.7, 0.75, 0.9]
-    stat, p, exact = pp.permutation_test(a, b)
+    stat, p, exact = permutation_test(a, b)
     ref = stats.permutation_test((a, b), lambda x, y: np.mean(x) - np.mean(y), permutation_type="independent",
                                  alternative="two-sided", n_resamples=np.inf)
     assert exact and stat == pytest.approx(0.1375) and p == pytest.approx(ref.pvalue)
-    stat_mc, p_mc, exact_mc = pp.permutation_test(a, b, n_permutations=20, seed=1)
+    stat_mc, p_mc, exact_mc = permutation_test(a, b, n_permutations=20, seed=1)
     assert not exact_mc and stat_mc == stat and 0 < p_mc <= 1
     with pytest.raises(InputError):
-        pp.permutation_test([], [1.0])
+        permutation_test([], [1.0])
 
 
 def test_sign_flip_test_matches_scipy_exact():
     d = [0.1, -0.05, 0.2, 0.15, 0.05]
     ref = stats.permutation_test((d,), np.mean, permutation_type="samples", alternative="two-sided",
                                  n_resamples=np.inf)
-    assert pp.sign_flip_test(d)[1] == pytest.approx(ref.pvalue)
+    assert sign_flip_test(d)[1] == pytest.approx(ref.pvalue)
 
 
 def test_holm_and_bh_hand_computed():
@@ -119,7 +134,7 @@ def test_holm_and_bh_hand_computed():
     t = pd.DataFrame({"participant": list("abcdefghijkl") * 3, "group": list("xxxxxxyyyyyy") * 3,
                       "level": np.repeat([1.0, 10.0, 30.0], 12), "map_source": "m", "rt": 0.4, "timed_out": 0,
                       "correct": 1})
-    out = pp.level_tests(t, n_permutations=10, n_boot=0)
+    out = level_tests(t, n_permutations=10, n_boot=0)
     assert (out["p"] == 1).all() and (out["p_holm"] == 1).all() and (out["p_fdr_bh"] == 1).all()
     from statsmodels.stats.multitest import multipletests
 
@@ -129,7 +144,7 @@ def test_holm_and_bh_hand_computed():
 
 
 def test_level_tests_find_the_simulated_effect():
-    out = pp.level_tests(simulate(), n_permutations=2000, n_boot=200, seed=0)
+    out = level_tests(simulate(), n_permutations=2000, n_boot=200, seed=0)
     assert list(out.columns[:9]) == ["level", "intact", "group_a", "group_b", "statistic", "p", "p_holm", "p_fdr_bh",
                                      "significant"]
     assert len(out) == 6 and (out["p_holm"] >= out["p"]).all()
@@ -137,12 +152,12 @@ def test_level_tests_find_the_simulated_effect():
     assert by_level.loc[10.0, "significant"] and by_level.loc[10.0, "statistic"] > 0.2
     assert not by_level.loc[100.0, "significant"]
     with pytest.raises(InputError, match="two groups"):
-        pp.level_tests(simulate({"a": 3.0}))
+        level_tests(simulate({"a": 3.0}))
 
 
 def test_mixed_logit_on_psychometric_data():
     trials = simulate()
-    out = pp.mixed_logit(trials).set_index("term")
+    out = mixed_logit(trials).set_index("term")
     assert out.loc["log10_level", "p"] < 1e-4
     # at 10 % revealed the saliency group is predicted below the ClickMe group
     assert out.loc["group[T.saliency]", "estimate"] + out.loc["group[T.saliency]:log10_level", "estimate"] < 0
@@ -151,28 +166,28 @@ def test_mixed_logit_on_psychometric_data():
 
 def test_psychometric_fit_recovers_thresholds():
     trials = simulate(n_per_group=20, levels=tuple(np.logspace(0, 2, 9)), trials_per_level=20)
-    params, curve = pp.psychometric_fit(trials, n_boot=50, seed=0)
+    params, curve = psychometric_fit(trials, n_boot=50, seed=0)
     params = params.set_index("group")
     assert params.loc["clickme", "threshold"] == pytest.approx(3.0, rel=0.15)
     assert params.loc["saliency", "threshold"] == pytest.approx(20.0, rel=0.15)
     assert (params["threshold_ci_low"] < params["threshold"]).all() and (params["threshold"] < params["threshold_ci_high"]).all()
     assert list(curve.columns) == ["group", "level", "predicted", "ci_low", "ci_high"] and len(curve) == 100
     assert (curve["ci_low"] <= curve["predicted"] + 1e-9).all() and (curve["predicted"] <= curve["ci_high"] + 1e-9).all()
-    weibull = pp.psychometric_fit(trials, model="weibull", n_boot=0)[0].set_index("group")
+    weibull = psychometric_fit(trials, model="weibull", n_boot=0)[0].set_index("group")
     assert weibull.loc["clickme", "threshold"] < weibull.loc["saliency", "threshold"]
     with pytest.raises(InputError):
-        pp.psychometric_fit(trials, model="probit")
+        psychometric_fit(trials, model="probit")
 
 
 def test_weibull_form():
     # Weibull in level: 1 - exp(-(L / lambda)^k), lambda = 10**alpha, k = 1 / (beta ln 10)
     level, lam, k = 7.0, 5.0, 2.0
-    value = pp.psychometric_function(level, np.log10(lam), 1 / (k * np.log(10)), 0.0, "weibull", guess=0.0)
+    value = psychometric_function(level, np.log10(lam), 1 / (k * np.log(10)), 0.0, model="weibull", guess=0.0)
     assert value == pytest.approx(1 - np.exp(-(level / lam) ** k))
 
 
 def test_ceiling_levels():
-    out, _ = pp.ceiling_levels(simulate(n_per_group=12), n_permutations=2000, n_boot=20)
+    out, _ = ceiling_levels(simulate(n_per_group=12), n_permutations=2000, n_boot=20)
     ceiling = out.groupby("group")["ceiling_level"].first()
     assert ceiling["clickme"] < ceiling["saliency"]
     # at_ceiling: this level and every higher one are not different from the intact image
@@ -186,16 +201,16 @@ def test_participant_exclusion_on_the_intact_image():
     trials = simulate(n_per_group=3)
     bad = trials["participant"] == "clickme1"
     trials.loc[bad & (trials["map_source"] == "intact"), "correct"] = [True, False] * 4
-    kept, dropped = pp.exclude_participants(trials, 0.5)
+    kept, dropped = exclude_participants(trials, 0.5)
     assert dropped["participant"].tolist() == ["clickme1"] and dropped["intact_accuracy"].iloc[0] == 0.5
     assert "clickme1" not in set(kept["participant"]) and len(kept) == (~bad).sum()
-    results = pp.analyze(trials, min_intact_accuracy=0.5, n_permutations=100, n_boot=0)
+    results = analyze(trials, min_intact_accuracy=0.5, n_permutations=100, n_boot=0)
     assert results["participants"].set_index("participant")["dropped"].sum() == 1
     assert results["accuracy"]["n_participants"].max() == 3 and results["accuracy"]["n_participants"].min() == 2
 
 
 def test_analyze_returns_every_table():
-    results = pp.analyze(simulate(n_per_group=6), n_permutations=200, n_boot=10)
+    results = analyze(simulate(n_per_group=6), n_permutations=200, n_boot=10)
     assert set(results) == {"participants", "accuracy", "rt", "signal_detection", "dprime", "level_tests",
                             "mixed_model", "psychometric_params", "psychometric", "ceiling", "ceiling_bootstrap"}
     assert results["dprime"].empty  # no target / responded_target columns
@@ -206,8 +221,8 @@ def test_analyze_writes_the_other_tables_when_the_mixed_model_cannot_be_fitted(m
     def fail(trials, groups=None):
         raise InputError("the mixed model could not be fitted: numerical failure (singular)", field="correct")
 
-    monkeypatch.setattr(pp, "mixed_logit", fail)
-    results = pp.analyze(simulate(n_per_group=3), n_permutations=50, n_boot=5)
+    monkeypatch.setattr(analysis, "mixed_logit", fail)
+    results = analyze(simulate(n_per_group=3), n_permutations=50, n_boot=5)
     mixed = results["mixed_model"]
     assert mixed["term"].tolist() == ["(not fitted)"] and not mixed["converged"].iloc[0]
     assert "numerical failure" in mixed["note"].iloc[0] and mixed["estimate"].isna().all()
@@ -216,9 +231,32 @@ def test_analyze_writes_the_other_tables_when_the_mixed_model_cannot_be_fitted(m
     def bad_input(trials, groups=None):
         raise InputError("expected two groups, got one", field="group")
 
-    monkeypatch.setattr(pp, "mixed_logit", bad_input)  # bad input is still an error
+    monkeypatch.setattr(analysis, "mixed_logit", bad_input)  # bad input is still an error
     with pytest.raises(InputError, match="two groups"):
-        pp.analyze(simulate(n_per_group=3), n_permutations=50, n_boot=5)
+        analyze(simulate(n_per_group=3), n_permutations=50, n_boot=5)
+
+
+def test_the_package_api_is_the_submodules_functions():
+    """Every name the package exports is the object of the submodule where it lives (no copies)."""
+    for name in psychophysics_package.__all__:
+        obj = getattr(psychophysics_package, name)
+        if callable(obj):
+            module = inspect.getmodule(obj).__name__
+            assert module.startswith("clickme_analysis.psychophysics."), (name, module)
+            assert getattr(inspect.getmodule(obj), name) is obj
+    assert psychophysics_package.analyze is analyze and psychophysics_package.level_tests is level_tests
+
+
+@pytest.mark.parametrize("function, positional", [
+    (effect_size, ["a", "b"]), (level_tests, ["trials"]), (mixed_logit, ["trials"]), (simulate_glmm_trials, []),
+    (psychometric_function, ["level", "alpha", "beta", "lapse"]), (psychometric_fit, ["trials"]),
+    (ceiling_levels, ["trials"]), (analyze, ["trials"]),
+])
+def test_options_are_keyword_only(function, positional):
+    parameters = inspect.signature(function).parameters.values()
+    assert [p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD] == positional
+    with pytest.raises(TypeError):
+        function(*([None] * (len(positional) + 1)))
 
 
 # ------------------------------------------------------------------------------ BIDS events
@@ -239,9 +277,9 @@ def test_gonogo_scoring_rule(tmp_path):
     assert (t["participant"].iloc[0], t["session"].iloc[0], t["run"].iloc[0]) == ("sub-07", "02", 3)
     assert t["response"].tolist() == ["go", "nogo", "nogo", "go", "go"]  # RT 1000 is a no-go
     assert t["correct"].tolist() == [True, True, False, True, False]
-    flagged = pp.exclude_trials(t, min_rt=0.1)
+    flagged = exclude_trials(t, min_rt=0.1)
     assert flagged["exclusion"].tolist() == ["", "", "", "too_fast", ""]
-    s = pp.participant_summary(flagged).iloc[0]
+    s = participant_summary(flagged).iloc[0]
     assert s["accuracy"] == 0.5 and s["median_rt"] == 0.32
     plain = load_gonogo(tmp_path, late_ms=math.inf)  # every RT a go: the README's sanity rule
     assert plain["response"].tolist() == ["go", "nogo", "go", "go", "go"]
@@ -286,13 +324,13 @@ def test_delorme_gonogo_per_participant(realdata):
     folder = realdata / "delorme_gonogo_ds002680" / "events"
     if not folder.is_dir():
         pytest.skip(f"{folder} absent")
-    plain = pp.participant_summary(pp.exclude_trials(load_gonogo(folder, late_ms=math.inf), min_rt=0.0))
+    plain = participant_summary(exclude_trials(load_gonogo(folder, late_ms=math.inf), min_rt=0.0))
     assert len(plain) == 14
     assert plain["accuracy"].mean() == pytest.approx(0.928, abs=5e-4)
     assert plain["accuracy"].sem() == pytest.approx(0.0087, abs=1e-4)
     assert (plain["accuracy"].min(), plain["accuracy"].max()) == pytest.approx((0.832, 0.962), abs=5e-4)
     assert (plain["median_rt"].min(), plain["median_rt"].max()) == pytest.approx((0.338, 0.534), abs=1e-3)
-    ours = pp.participant_summary(pp.exclude_trials(load_gonogo(folder), min_rt=0.1))
+    ours = participant_summary(exclude_trials(load_gonogo(folder), min_rt=0.1))
     assert len(ours) == 14 and ours["n_too_fast"].sum() == (plain["n_included"] - ours["n_included"]).sum()
     assert ours["accuracy"].mean() == pytest.approx(0.928, abs=0.01)
     assert ours["accuracy"].sem() == pytest.approx(0.0048, abs=5e-4)

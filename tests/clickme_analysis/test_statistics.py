@@ -14,9 +14,15 @@ import pytest
 from scipy import optimize, stats
 from scipy.special import expit, log_expit
 
-from clickme_analysis import psychophysics as pp
 from clickme_analysis.errors import InputError
 from clickme_analysis.events import load_gonogo
+from clickme_analysis.psychophysics.analysis import analyze, write_analysis
+from clickme_analysis.psychophysics.descriptives import rt_by_level
+from clickme_analysis.psychophysics.detection import dprime_by_level, signal_detection
+from clickme_analysis.psychophysics.exclusions import exclude_trials
+from clickme_analysis.psychophysics.group_tests import ceiling_levels, effect_size, level_tests
+from clickme_analysis.psychophysics.mixed_logistic import mixed_logit, simulate_glmm_trials
+from clickme_analysis.psychophysics.psychometric import psychometric_fit, psychometric_function
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,9 +85,9 @@ def _numerical_hessian(f, x, h=1e-4):
 
 
 def test_mixed_logit_matches_an_independent_quadrature_ml_fit():
-    trials = pp.simulate_glmm_trials(n_participants=16, n_images=10, levels=(1.0, 5.0, 25.0), slope_sd=0.0,
+    trials = simulate_glmm_trials(n_participants=16, n_images=10, levels=(1.0, 5.0, 25.0), slope_sd=0.0,
                                      image_sd=0.0, participant_sd=0.7, coefficients=(-0.3, 0.4, 1.2, -0.2), seed=3)
-    ours = pp.mixed_logit(trials, random_slopes=False, image_effects=False, method="ml", df="normal")
+    ours = mixed_logit(trials, random_slopes=False, image_effects=False, method="ml", df="normal")
     ours = ours.set_index("term")
     log_level = np.log10(trials["level"].to_numpy())
     b = (trials["group"] == "b").to_numpy(float)
@@ -98,7 +104,7 @@ def test_mixed_logit_matches_an_independent_quadrature_ml_fit():
     assert row["p"] == pytest.approx(2 * stats.norm.sf(abs(row["estimate"] / row["se"])))
     assert row["ci_high"] - row["estimate"] == pytest.approx(1.959964 * row["se"], rel=1e-5)
     # the default: restricted likelihood (larger variance, so larger SEs) and t with 16 - 4 df
-    default = pp.mixed_logit(trials, random_slopes=False, image_effects=False).set_index("term")
+    default = mixed_logit(trials, random_slopes=False, image_effects=False).set_index("term")
     assert default.loc["participant sd(Intercept)", "estimate"] > ours.loc["participant sd(Intercept)", "estimate"]
     assert (default.loc[fixed.index, "se"] >= fixed["se"] - 1e-9).all()
     assert (default.loc[fixed.index, "df"] == 12).all()
@@ -109,13 +115,13 @@ def test_mixed_logit_matches_an_independent_quadrature_ml_fit():
 def test_mixed_logit_without_variance_is_the_glm():
     import statsmodels.api as sm
 
-    trials = pp.simulate_glmm_trials(n_participants=20, n_images=10, participant_sd=0.0, slope_sd=0.0, image_sd=0.0,
+    trials = simulate_glmm_trials(n_participants=20, n_images=10, participant_sd=0.0, slope_sd=0.0, image_sd=0.0,
                                      seed=5)
     log_level = np.log10(trials["level"].to_numpy())
     b = (trials["group"] == "b").to_numpy(float)
     X = np.column_stack([np.ones(len(trials)), b, log_level, b * log_level])
     glm = sm.GLM(trials["correct"].to_numpy(float), X, family=sm.families.Binomial()).fit()
-    ours = pp.mixed_logit(trials, random_slopes=False, image_effects=False, method="ml").set_index("term")
+    ours = mixed_logit(trials, random_slopes=False, image_effects=False, method="ml").set_index("term")
     sd = ours.loc["participant sd(Intercept)", "estimate"]
     fixed = ours[ours["effect"] == "fixed"]
     assert sd < 0.15
@@ -130,8 +136,8 @@ def test_crossed_model_against_statsmodels_map():
     """The crossed model (participants and images) against statsmodels' Laplace-at-the-mode fit."""
     from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
 
-    trials = pp.simulate_glmm_trials(n_participants=16, n_images=20, levels=(1.0, 5.0, 25.0), slope_sd=0.0, seed=2)
-    ours = pp.mixed_logit(trials, random_slopes=False).set_index("term")
+    trials = simulate_glmm_trials(n_participants=16, n_images=20, levels=(1.0, 5.0, 25.0), slope_sd=0.0, seed=2)
+    ours = mixed_logit(trials, random_slopes=False).set_index("term")
     assert ours["formula"].iloc[0].endswith("(1 | participant) + (1 | image_id)")
     data = trials.assign(correct=trials["correct"].astype(float), log10_level=np.log10(trials["level"]))
     with warnings.catch_warnings():
@@ -150,49 +156,49 @@ def test_crossed_model_against_statsmodels_map():
 
 
 def test_random_slope_and_what_is_dropped():
-    trials = pp.simulate_glmm_trials(n_participants=20, n_images=8, slope_sd=0.6, participant_sd=0.6, seed=1)
-    full = pp.mixed_logit(trials).set_index("term")
+    trials = simulate_glmm_trials(n_participants=20, n_images=8, slope_sd=0.6, participant_sd=0.6, seed=1)
+    full = mixed_logit(trials).set_index("term")
     assert full["formula"].iloc[0] == ("correct ~ group * log10_level + (1 + log10_level | participant) + "
                                        "(1 | image_id)")
     assert full.loc["participant sd(log10_level)", "estimate"] == pytest.approx(0.6, abs=0.35)
     assert -1 < full.loc["participant corr", "estimate"] < 1
     assert {"converged", "note", "n_trials", "n_participants", "n_images"} <= set(full.columns)
     assert (full["n_participants"].iloc[0], full["n_images"].iloc[0]) == (20, 8)
-    no_images = pp.mixed_logit(trials.drop(columns="image_id"))
+    no_images = mixed_logit(trials.drop(columns="image_id"))
     assert "no image_id column" in no_images["note"].iloc[0]
     one_level = trials[trials["level"].isin([1.0, 10.0]) & ((trials["participant"] != "p000") | (trials["level"] == 10))]
-    note = pp.mixed_logit(one_level)["note"].iloc[0]
+    note = mixed_logit(one_level)["note"].iloc[0]
     assert "random slope of log10(level) by participant dropped: some participant has one level" in note
     with pytest.raises(InputError, match="cannot all be estimated"):
-        pp.mixed_logit(trials[(trials["group"] == "a") | (trials["level"] == 10.0)])
+        mixed_logit(trials[(trials["group"] == "a") | (trials["level"] == 10.0)])
 
 
 def test_singular_slope_is_dropped_with_a_note():
     # no slope variance: in this draw the slope term's fit is singular, and it is refitted without
-    fit = pp.mixed_logit(pp.simulate_glmm_trials(n_participants=12, n_images=5, slope_sd=0.0, seed=3))
+    fit = mixed_logit(simulate_glmm_trials(n_participants=12, n_images=5, slope_sd=0.0, seed=3))
     assert fit["note"].iloc[0].startswith("random slope of log10(level) by participant dropped: singular fit")
     assert fit["formula"].iloc[0].endswith("(1 | participant) + (1 | image_id)")
     assert "participant sd(log10_level)" not in set(fit["term"]) and fit["converged"].all()
 
 
 def test_mixed_logit_bad_input():
-    trials = pp.simulate_glmm_trials(n_participants=4, n_images=3, levels=(1, 10), seed=0)
+    trials = simulate_glmm_trials(n_participants=4, n_images=3, levels=(1, 10), seed=0)
     with pytest.raises(InputError, match="two or more groups"):
-        pp.mixed_logit(trials[trials["group"] == "a"])
+        mixed_logit(trials[trials["group"] == "a"])
     with pytest.raises(InputError, match="two or more groups"):
-        pp.mixed_logit(trials, groups=["a", "zzz"])
+        mixed_logit(trials, groups=["a", "zzz"])
     with pytest.raises(InputError, match="two revealed levels"):
-        pp.mixed_logit(trials[trials["level"] == 1])
+        mixed_logit(trials[trials["level"] == 1])
     with pytest.raises(InputError, match="alpha"):
-        pp.mixed_logit(trials, alpha=1.5)
+        mixed_logit(trials, alpha=1.5)
     with pytest.raises(InputError, match="nagq"):
-        pp.mixed_logit(trials, nagq=3)
+        mixed_logit(trials, nagq=3)
     with pytest.raises(InputError, match="method"):
-        pp.mixed_logit(trials, method="vb")
+        mixed_logit(trials, method="vb")
     with pytest.raises(InputError, match="'df'|df"):
-        pp.mixed_logit(trials, df="satterthwaite")
+        mixed_logit(trials, df="satterthwaite")
     with pytest.raises(InputError, match="design"):
-        pp.simulate_glmm_trials(n_participants=1)
+        simulate_glmm_trials(n_participants=1)
 
 
 def test_calibration_benchmark_smoke():
@@ -234,22 +240,22 @@ def test_signal_detection_hand_computed_and_corrections():
                       "target": [1] * 10 + [0] * 10, "responded_target": [1] * 10 + [1, 1] + [0] * 8,
                       "rt": 0.4, "timed_out": 0})
     t["correct"] = t["target"] == t["responded_target"]
-    loglinear = pp.signal_detection(t).iloc[0]
+    loglinear = signal_detection(t).iloc[0]
     zh, zf = stats.norm.ppf(10.5 / 11), stats.norm.ppf(2.5 / 11)
     assert (loglinear["hits"], loglinear["false_alarms"], loglinear["n_signal"], loglinear["n_noise"]) == (10, 2, 10, 10)
     assert (loglinear["hit_rate"], loglinear["fa_rate"]) == (1.0, 0.2)
     assert loglinear["d_prime"] == pytest.approx(zh - zf) and loglinear["criterion"] == pytest.approx(-(zh + zf) / 2)
-    half = pp.signal_detection(t, "1/2N").iloc[0]
+    half = signal_detection(t, "1/2N").iloc[0]
     assert half["d_prime"] == pytest.approx(stats.norm.ppf(1 - 1 / 20) - stats.norm.ppf(0.2))
-    assert math.isinf(pp.signal_detection(t, "none").iloc[0]["d_prime"])
+    assert math.isinf(signal_detection(t, "none").iloc[0]["d_prime"])
     with pytest.raises(InputError, match="correction"):
-        pp.signal_detection(t, "hautus")
+        signal_detection(t, "hautus")
     with pytest.raises(InputError) as err:
-        pp.signal_detection(t.drop(columns="responded_target"))
+        signal_detection(t.drop(columns="responded_target"))
     assert err.value.field == "responded_target"
     bad = t.assign(target=["x"] + [1] * 19)
     with pytest.raises(InputError, match="expected 0/1"):
-        pp.signal_detection(bad)
+        signal_detection(bad)
 
 
 def test_dprime_and_rt_by_level_average_participants():
@@ -261,11 +267,11 @@ def test_dprime_and_rt_by_level_average_participants():
     t = pd.DataFrame(rows, columns=["participant", "target", "responded_target", "rt"]).assign(
         group="g", level=10.0, map_source="m", timed_out=0)
     t["correct"] = t["target"] == t["responded_target"]
-    d = pp.dprime_by_level(t).iloc[0]
+    d = dprime_by_level(t).iloc[0]
     per = [stats.norm.ppf((h + 0.5) / 5) - stats.norm.ppf(0.5 / 5) for h in (4, 2)]
     assert d["d_prime"] == pytest.approx(np.mean(per)) and d["n_participants"] == 2
     assert d["d_prime_sem"] == pytest.approx(np.std(per, ddof=1) / np.sqrt(2))
-    rt = pp.rt_by_level(t).iloc[0]
+    rt = rt_by_level(t).iloc[0]
     # correct trials: a: targets 0.4-0.7 + 4 distractors at 0.5 -> median 0.5; b: 0.3, 0.9 + 4 x 0.5 -> 0.5
     assert rt["median_rt"] == pytest.approx(0.5) and rt["n_trials"] == 14
 
@@ -291,7 +297,7 @@ def test_gonogo_rates_against_raw_counts(realdata):
                 else:
                     c["noise"] += 1
                     c["fa"] += go
-    sdt = pp.signal_detection(pp.exclude_trials(load_gonogo(folder), min_rt=0.0)).set_index("participant")
+    sdt = signal_detection(exclude_trials(load_gonogo(folder), min_rt=0.0)).set_index("participant")
     assert len(sdt) == len(counts) == 14
     for subject, c in counts.items():
         row = sdt.loc[subject]
@@ -306,7 +312,7 @@ def test_gonogo_rates_against_raw_counts(realdata):
 def test_effect_size_against_formulas():
     rng = np.random.default_rng(0)
     a, b = rng.normal(0.8, 0.1, 200), rng.normal(0.7, 0.1, 150)
-    out = pp.effect_size(a, b, n_boot=2000, seed=1)
+    out = effect_size(a, b, n_boot=2000, seed=1)
     pooled = np.sqrt(((199) * a.var(ddof=1) + 149 * b.var(ddof=1)) / 348)
     g = (a.mean() - b.mean()) / pooled * (1 - 3 / (4 * 348 - 1))
     assert out["hedges_g"] == pytest.approx(g)
@@ -317,14 +323,14 @@ def test_effect_size_against_formulas():
     # and g's interval is close to the normal approximation of Hedges & Olkin (1985)
     se_g = np.sqrt(350 / (200 * 150) + g**2 / (2 * 350))
     assert out["g_ci_low"] == pytest.approx(g - 1.96 * se_g, abs=0.05)
-    assert np.isnan(pp.effect_size([1.0], [0.5, 0.6])["hedges_g"])
-    assert np.isnan(pp.effect_size([0.5, 0.5], [0.5, 0.5])["g_ci_low"])
+    assert np.isnan(effect_size([1.0], [0.5, 0.6])["hedges_g"])
+    assert np.isnan(effect_size([0.5, 0.5], [0.5, 0.5])["g_ci_low"])
 
 
 def test_level_tests_corrections_effect_sizes_and_permutation_counts():
     from statsmodels.stats.multitest import multipletests
 
-    out = pp.level_tests(_psychometric_trials(), n_permutations=2000, n_boot=500, seed=0)
+    out = level_tests(_psychometric_trials(), n_permutations=2000, n_boot=500, seed=0)
     assert np.allclose(out["p_holm"], multipletests(out["p"], method="holm")[1])
     assert np.allclose(out["p_fdr_bh"], multipletests(out["p"], method="fdr_bh")[1])
     # BH by hand: sorted p times m / rank, made monotone from the top
@@ -338,10 +344,10 @@ def test_level_tests_corrections_effect_sizes_and_permutation_counts():
     assert ((out["difference_ci_low"] <= out["statistic"]) & (out["statistic"] <= out["difference_ci_high"])).all()
     strong = out.set_index("level").loc[10.0]
     assert strong["hedges_g"] > 1 and strong["g_ci_low"] > 0
-    small = pp.level_tests(_psychometric_trials(n_per_group=3), n_permutations=10000, n_boot=0)
+    small = level_tests(_psychometric_trials(n_per_group=3), n_permutations=10000, n_boot=0)
     assert (small["n_permutations"] == math.comb(6, 3)).all() and small["exact"].all()
     with pytest.raises(InputError, match="n_permutations"):
-        pp.level_tests(_psychometric_trials(), n_permutations=0)
+        level_tests(_psychometric_trials(), n_permutations=0)
 
 
 def _psychometric_trials(n_per_group=10, seed=0):
@@ -350,7 +356,7 @@ def _psychometric_trials(n_per_group=10, seed=0):
     for group, th in (("clickme", 3.0), ("saliency", 20.0)):
         for j in range(n_per_group):
             for level in (1.0, 3.0, 10.0, 30.0, 100.0):
-                p = pp.psychometric_function(level, np.log10(th), 0.25, 0.02)
+                p = psychometric_function(level, np.log10(th), 0.25, 0.02)
                 rows += [(f"{group}{j}", group, level, "revealed", rng.random() < p, 0.4, False) for _ in range(8)]
             rows += [(f"{group}{j}", group, 100.0, "intact", rng.random() < 0.98, 0.4, False) for _ in range(8)]
     return pd.DataFrame(rows, columns=["participant", "group", "level", "map_source", "correct", "rt", "timed_out"])
@@ -358,7 +364,7 @@ def _psychometric_trials(n_per_group=10, seed=0):
 
 # ---------------------------------------------------------------------------------- ceiling
 def test_ceiling_with_bootstrap_interval():
-    ceiling, boot = pp.ceiling_levels(_psychometric_trials(n_per_group=12), n_permutations=1000, n_boot=100, seed=0)
+    ceiling, boot = ceiling_levels(_psychometric_trials(n_per_group=12), n_permutations=1000, n_boot=100, seed=0)
     per_group = ceiling.groupby("group").first()
     assert per_group.loc["clickme", "ceiling_level"] < per_group.loc["saliency", "ceiling_level"]
     assert ((per_group["ceiling_ci_low"] <= per_group["ceiling_level"])
@@ -368,30 +374,30 @@ def test_ceiling_with_bootstrap_interval():
     # the bootstrap's levels are levels of the design
     assert set(boot["ceiling_level"].dropna()) <= {1.0, 3.0, 10.0, 30.0, 100.0}
     with pytest.raises(InputError, match="n_boot"):
-        pp.ceiling_levels(_psychometric_trials(n_per_group=2), n_boot=-1)
+        ceiling_levels(_psychometric_trials(n_per_group=2), n_boot=-1)
 
 
 # ---------------------------------------------------------------------------- psychometrics
 def test_psychometric_output_states_the_threshold_and_bounds_the_lapse():
-    params, _ = pp.psychometric_fit(_psychometric_trials(), n_boot=20, seed=0)
+    params, _ = psychometric_fit(_psychometric_trials(), n_boot=20, seed=0)
     assert (params["lapse"] <= 0.06).all() and (params["lapse"] >= 0).all()
     assert params["threshold_definition"].str.contains("F = 0.5").all()
     assert params["threshold_p_correct"].to_numpy() == pytest.approx(0.5 + (0.5 - params["lapse"].to_numpy()) / 2)
     assert (params["ci_method"] == "parametric").all() and (params["n_boot"] == 20).all()
-    participants, _ = pp.psychometric_fit(_psychometric_trials(), n_boot=20, ci="participants")
+    participants, _ = psychometric_fit(_psychometric_trials(), n_boot=20, ci="participants")
     assert (participants["ci_method"] == "participants").all()
     for bad in ({"ci": "bca"}, {"n_boot": -1}, {"max_lapse": 0.6}):
         with pytest.raises(InputError):
-            pp.psychometric_fit(_psychometric_trials(), **bad)
+            psychometric_fit(_psychometric_trials(), **bad)
 
 
 def test_analyze_writes_every_new_table(tmp_path):
-    trials = pp.simulate_glmm_trials(n_participants=8, n_images=4, levels=(1.0, 10.0, 50.0), seed=0)
+    trials = simulate_glmm_trials(n_participants=8, n_images=4, levels=(1.0, 10.0, 50.0), seed=0)
     trials["target"] = np.arange(len(trials)) % 2
     trials["responded_target"] = np.where(trials["correct"], trials["target"], 1 - trials["target"])
-    results = pp.analyze(trials, n_permutations=200, n_boot=20)
+    results = analyze(trials, n_permutations=200, n_boot=20)
     for name in ("rt", "signal_detection", "dprime", "level_tests", "mixed_model", "ceiling", "ceiling_bootstrap"):
         assert len(results[name]), name
-    paths = pp.write_analysis(results, tmp_path)
+    paths = write_analysis(results, tmp_path)
     assert {p.name for p in paths} >= {"dprime.csv", "rt.csv", "ceiling_bootstrap.csv", "mixed_model.csv"}
     assert pd.read_csv(tmp_path / "mixed_model.csv")["term"].iloc[0] == "Intercept"

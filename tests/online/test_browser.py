@@ -180,7 +180,7 @@ def test_browser_experiment_and_game(browser, server, tmp_path):
                  "--permutations", "50", "--boot", "5"]) == 0
     assert main(["maps", str(out / "game" / "game_log.jsonl"), "--out", str(tmp_path / "maps.npz")]) == 0
     assert (tmp_path / "maps.npz").is_file()
-    from clickme_analysis.psychophysics import load_trials
+    from clickme_analysis.psychophysics.trials import load_trials
 
     assert set(load_trials(out / "experiment" / "data")["participant"]) == {"W001", *(f"S{k:03d}" for k in range(12))}
 

@@ -30,7 +30,7 @@ def make_maps():
 
 
 def make_accuracy():
-    """As clickme_analysis.psychophysics.accuracy_by_level: revealed levels + the intact image."""
+    """As clickme_analysis.psychophysics.descriptives.accuracy_by_level: revealed levels + the intact image."""
     rows = [{"group": g, "level": lv, "intact": False, "accuracy": 0.5 + s * k / 10, "sem": 0.02,
              "n_participants": 8} for g, s in (("clickme", 0.9), ("saliency", 0.5))
             for k, lv in enumerate(LEVELS)]
@@ -131,7 +131,7 @@ def write_outputs(root, images, maps, tables: dict) -> None:
     tables["accuracy"].to_csv(experiment / "accuracy.csv", index=False)
     tables["psychometric"].to_csv(experiment / "psychometric.csv", index=False)
     tables["level_tests"].to_csv(experiment / "level_tests.csv", index=False)
-    accuracy = tables["accuracy"]  # reaction times as clickme_analysis.psychophysics.rt_by_level
+    accuracy = tables["accuracy"]  # reaction times as clickme_analysis.psychophysics.descriptives.rt_by_level
     accuracy.assign(median_rt=0.55 - 0.1 * accuracy["accuracy"], sem=0.01)[
         ["group", "level", "intact", "median_rt", "sem", "n_participants"]].to_csv(experiment / "rt.csv", index=False)
     pd.DataFrame({"group": ["clickme", "saliency"], "model": "logistic", "threshold": [3.7, 9.0],

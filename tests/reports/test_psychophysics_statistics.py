@@ -5,8 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clickme_analysis import psychophysics as pp
 from clickme_analysis.errors import InputError
+from clickme_analysis.psychophysics.analysis import analyze, write_analysis
+from clickme_analysis.psychophysics.psychometric import psychometric_function
 from reports.parts import psychophysics as pf
 
 
@@ -18,7 +19,7 @@ def experiment(tmp_path_factory):
     for group, threshold in (("clickme", 3.0), ("saliency", 20.0)):
         for j in range(8):
             for level, source in [(lv, group) for lv in (1.0, 3.0, 10.0, 30.0, 100.0)] + [(100.0, "intact")]:
-                p = pp.psychometric_function(level, np.log10(threshold if source != "intact" else 1.0), 0.25, 0.02)
+                p = psychometric_function(level, np.log10(threshold if source != "intact" else 1.0), 0.25, 0.02)
                 for k in range(12):
                     target = k % 2 == 0
                     correct = rng.random() < p
@@ -27,8 +28,8 @@ def experiment(tmp_path_factory):
                                  "responded_target": int(target == correct), "correct": int(correct),
                                  "rt": 0.35 + 0.2 * rng.random() + 0.05 * (level < 10), "timed_out": 0})
     root = tmp_path_factory.mktemp("outputs")
-    results = pp.analyze(pd.DataFrame(rows), n_permutations=500, n_boot=30, seed=0)
-    pp.write_analysis(results, root / "experiment")
+    results = analyze(pd.DataFrame(rows), n_permutations=500, n_boot=30, seed=0)
+    write_analysis(results, root / "experiment")
     return root, results
 
 
