@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import linalg, optimize
+from scipy import linalg, optimize, sparse
 from scipy.special import expit
 
 
@@ -86,8 +86,11 @@ class GLMMResult:
 
 
 class _Model:
-    """The model's fixed structure: each row of ``M = [X, Z Lambda]`` has the same few non-zero
-    columns whatever ``theta`` is, so ``M' W M`` is one ``bincount`` over precomputed pairs."""
+    """The model's fixed structure. ``M = [X, Z Lambda] = A D(theta)``: ``A = [X, Z]`` is free of
+    ``theta`` (each row has the same few non-zero columns, ``cols``, with values ``vals``) and
+    ``D`` is block diagonal (identity on ``beta``, the term's ``Lambda`` block for each level), so
+    ``M' W M = D' (A' W A) D``, where ``A' W A`` is one sparse product ``S w`` with a matrix ``S``
+    of the products of each row's pairs of non-zero values, built once."""
 
     def __init__(self, y, X, terms):
         self.y = np.asarray(y, dtype=float)
@@ -101,19 +104,28 @@ class _Model:
         # theta entries on a diagonal of Lambda are bounded below by 0 (lme4's convention)
         self.theta_lower = np.concatenate([np.where(li[0] == li[1], 0.0, -np.inf) for li in self.lower]) \
             if sizes else np.zeros(0)
-        cols, offset = [np.broadcast_to(np.arange(self.p), (n, self.p))], self.p
+        cols, offset, self.spans = [np.broadcast_to(np.arange(self.p), (n, self.p))], self.p, []
         for term in self.terms:
             cols.append(offset + term.codes[:, None] * term.k + np.arange(term.k)[None, :])
+            self.spans.append(slice(offset, offset + term.n_levels * term.k))
             offset += term.n_levels * term.k
-        self.cols = np.ascontiguousarray(np.hstack(cols))  # (n, r): the non-zero columns of each row
-        self.dim = offset
-        self.q = offset - self.p
-        # pairs of a row's non-zero columns, upper triangle, leaving out the dense X' W X block
-        r, p = self.cols.shape[1], self.p
+        self.cols = np.ascontiguousarray(np.hstack(cols))  # (n, r): the non-zero columns of each row of A
+        self.vals = np.hstack([self.X] + [np.asarray(term.columns, dtype=float) for term in self.terms])
+        self.dim, self.q, r = offset, offset - self.p, self.cols.shape[1]
+        self.A = sparse.csr_matrix((self.vals.ravel(), self.cols.ravel(), np.arange(0, n * r + 1, r)),
+                                   shape=(n, self.dim))
+        self.At = self.A.T.tocsr()
+        # pairs of a row's non-zero columns, upper triangle; those of X (the same for every row) in
+        # a dense block, the others in a sparse matrix over the distinct entries they add to
         a, b = np.triu_indices(r)
-        keep = b >= p
-        self.pair_a, self.pair_b = a[keep], b[keep]
-        self.pairs = (self.cols[:, self.pair_a] * self.dim + self.cols[:, self.pair_b]).ravel()
+        keep = b >= self.p
+        flat = (self.cols[:, a[keep]] * self.dim + self.cols[:, b[keep]]).ravel()
+        self.targets, where = np.unique(flat, return_inverse=True)
+        self.S = sparse.csr_matrix(((self.vals[:, a[keep]] * self.vals[:, b[keep]]).ravel(),
+                                    (where.ravel(), np.repeat(np.arange(n), keep.sum()))),
+                                   shape=(len(self.targets), n))
+        self.x_targets = a[~keep] * self.dim + b[~keep]
+        self.x_products = np.ascontiguousarray((self.X[:, a[~keep]] * self.X[:, b[~keep]]).T)
         self.penalty = np.r_[np.zeros(self.p), np.ones(self.q)]
 
     def theta_start(self) -> np.ndarray:
@@ -129,67 +141,76 @@ class _Model:
         return out
 
     def values(self, theta):
-        """(n, r) values of the rows of M = [X, Z Lambda] at ``self.cols``."""
-        parts = [self.X] + [term.columns @ L for term, L in zip(self.terms, self.blocks(theta))]
-        return np.hstack(parts)
+        """The ``Lambda`` blocks of D(theta), one per term."""
+        return self.blocks(np.asarray(theta, dtype=float))
 
-    def eta(self, V, v):
-        return np.einsum("ij,ij->i", V, v[self.cols])
+    def times_d(self, matrix, blocks, transpose=False):
+        """``matrix @ D`` (``matrix @ D'`` with ``transpose``) for a vector or the rows of a matrix."""
+        out = np.array(matrix, dtype=float)
+        for span, L, term in zip(self.spans, blocks, self.terms):
+            part = out[..., span].reshape(out.shape[:-1] + (term.n_levels, term.k))
+            out[..., span] = (part @ (L.T if transpose else L)).reshape(out.shape[:-1] + (-1,))
+        return out
 
-    def hessian(self, V, w):
+    def eta(self, D, v):
+        return self.A @ self.times_d(v, D, transpose=True)
+
+    def hessian(self, D, w):
         """M' diag(w) M + P, dense (dim x dim)."""
-        weights = (V[:, self.pair_a] * V[:, self.pair_b] * w[:, None]).ravel()
-        upper = np.bincount(self.pairs, weights=weights, minlength=self.dim * self.dim).reshape(self.dim, self.dim)
-        H = upper + upper.T
-        H[np.diag_indices(self.dim)] = np.diag(upper) + self.penalty
-        H[:self.p, :self.p] = self.X.T @ (w[:, None] * self.X)
+        G = np.zeros(self.dim * self.dim)
+        G[self.targets] = self.S @ w
+        G[self.x_targets] = self.x_products @ w
+        G = G.reshape(self.dim, self.dim)
+        G = G + G.T
+        G[np.diag_indices(self.dim)] /= 2
+        H = self.times_d(self.times_d(G, D).T, D)  # (G D)' D = D' G D, G symmetric
+        H[np.diag_indices(self.dim)] += self.penalty
         return H
 
-    def gradient(self, V, residual, v):
-        return np.bincount(self.cols.ravel(), weights=(V * residual[:, None]).ravel(), minlength=self.dim) \
-            - self.penalty * v
+    def gradient(self, D, residual, v):
+        return self.times_d(self.At @ residual, D) - self.penalty * v
 
     # --------------------------------------------------------------------------- inner problems
-    def newton(self, V, v, free, max_iter=50, tol=1e-10):
-        """Maximize the penalized log-likelihood over the entries ``free`` of v (others fixed).
+    def newton(self, D, v, first, *, max_iter=50, tol=1e-10):
+        """Maximize the penalized log-likelihood over the entries ``first:`` of v (the others fixed).
 
-        Returns v, the penalized deviance, and the Cholesky factor of the Hessian over ``free``.
+        Returns v, the penalized deviance, and the Cholesky factor of the Hessian over those entries.
         """
-        dev_old = _deviance(self.y, self.eta(V, v)) + (self.penalty * v) @ v
+        eta = self.eta(D, v)
+        dev_old = _deviance(self.y, eta) + (self.penalty * v) @ v
         for _ in range(max_iter):
-            mu = expit(self.eta(V, v))
-            H = self.hessian(V, mu * (1 - mu))[np.ix_(free, free)]
-            factor = linalg.cho_factor(H, lower=True, check_finite=False)
+            mu = expit(eta)
+            factor = linalg.cho_factor(self.hessian(D, mu * (1 - mu))[first:, first:], lower=True,
+                                       check_finite=False)
             step = np.zeros_like(v)
-            step[free] = linalg.cho_solve(factor, self.gradient(V, self.y - mu, v)[free], check_finite=False)
+            step[first:] = linalg.cho_solve(factor, self.gradient(D, self.y - mu, v)[first:], check_finite=False)
             for _ in range(30):  # step halving keeps the penalized log-likelihood increasing
                 v_new = v + step
-                dev = _deviance(self.y, self.eta(V, v_new)) + (self.penalty * v_new) @ v_new
+                eta_new = self.eta(D, v_new)
+                dev = _deviance(self.y, eta_new) + (self.penalty * v_new) @ v_new
                 if dev <= dev_old + 1e-12:
                     break
                 step = step / 2
             else:
-                v_new, dev = v, dev_old
+                v_new, eta_new, dev = v, eta, dev_old
             converged = abs(dev_old - dev) < tol * (1 + abs(dev))
-            v, dev_old = v_new, dev
+            v, eta, dev_old = v_new, eta_new, dev
             if converged:
                 break
-        mu = expit(self.eta(V, v))
-        H = self.hessian(V, mu * (1 - mu))[np.ix_(free, free)]
+        mu = expit(eta)
+        H = self.hessian(D, mu * (1 - mu))[first:, first:]
         return v, dev_old, linalg.cho_factor(H, lower=True, check_finite=False)
 
     def laplace(self, theta, beta, u):
         """Laplace deviance at (theta, beta), with u at its conditional mode; returns it and u."""
-        V = self.values(theta)
-        v, pen_dev, factor = self.newton(V, np.r_[beta, u], np.arange(self.p, self.dim))
+        v, pen_dev, factor = self.newton(self.values(theta), np.r_[beta, u], self.p)
         return pen_dev + _logdet(factor), v[self.p:]
 
     def profiled(self, theta, v, reml=False):
         """Stage-1 objective at the joint mode of (beta, u): the Laplace deviance (log det over u
         only), or with ``reml`` the Laplace restricted deviance (log det over beta and u: beta
         integrated out under a flat prior)."""
-        V = self.values(theta)
-        v, pen_dev, factor = self.newton(V, v, np.arange(self.dim))
+        v, pen_dev, factor = self.newton(self.values(theta), v, 0)
         cov = _cov_beta(factor, self.p)
         if reml:
             return pen_dev + _logdet(factor), v, cov
@@ -225,8 +246,10 @@ THETA_MAX = 10.0
 
 
 def _deviance(y, eta):
-    # -2 sum log p(y | eta) for Bernoulli y, computed stably
-    return 2 * np.sum(np.logaddexp(0, eta) - y * eta)
+    """-2 sum log p(y | eta) for Bernoulli y: log(1 + e^eta) as -log(expit(-eta)), exact in both
+    tails and faster than ``logaddexp``, which takes over where that overflows (eta > ~700)."""
+    dev = 2 * (-np.sum(np.log(expit(-eta))) - y @ eta)
+    return dev if np.isfinite(dev) else 2 * (np.sum(np.logaddexp(0, eta)) - y @ eta)
 
 
 def _logdet(factor) -> float:
