@@ -21,9 +21,11 @@ the Laplace approximation of Breslow & Clayton 1993):
 - fixed-effect covariance: the ``beta`` block of the inverse joint Hessian of ``(beta, u)`` at
   the optimum (conditional on ``theta``, as glmer's ``vcov``); Wald z tests and intervals.
 
-The joint Hessian is assembled from each trial's few non-zero columns (one ``bincount``) and
-factored densely (Cholesky): cost grows with the number of random effects cubed, fine for lab
-designs (hundreds of participants and images).
+The joint Hessian ``M' W M`` with ``M = [X, Z Lambda] = [X, Z] D(theta)`` is ``D' (A' W A) D``:
+``A = [X, Z]`` does not depend on ``theta``, so the products of each trial's few non-zero pairs
+are formed once and every Newton step is one sparse matrix-vector product with the weights,
+then the block-diagonal ``D`` on both sides. It is factored densely (Cholesky): cost grows with
+the number of random effects cubed, fine for lab designs (hundreds of participants and images).
 """
 
 from __future__ import annotations
@@ -262,8 +264,7 @@ def _cov_beta(factor, p):
     return linalg.cho_solve(factor, rhs, check_finite=False)[:p]
 
 
-def fit(y, X, terms, nagq: int = 1, reml: bool = False, max_iter: int = 500, tol: float = 1e-7, *,
-        start=None) -> GLMMResult:
+def fit(y, X, terms, *, nagq: int = 1, reml: bool = False, max_iter: int = 500, start=None) -> GLMMResult:
     """Fit ``logit P(y = 1) = X beta + sum_terms Z_j b_j`` by maximum likelihood (Laplace).
 
     Parameters
@@ -272,7 +273,7 @@ def fit(y, X, terms, nagq: int = 1, reml: bool = False, max_iter: int = 500, tol
     X : array, shape (n, p)
         Fixed-effect design (full column rank).
     terms : list of RandomTerm
-    nagq : {0, 1}
+    nagq : {0, 1}, keyword-only
         0: lme4's fast ``nAGQ = 0`` (fixed effects at the joint conditional mode); 1: the
         fixed effects then maximize the Laplace likelihood (stage 2 above).
     reml : bool
@@ -280,6 +281,8 @@ def fit(y, X, terms, nagq: int = 1, reml: bool = False, max_iter: int = 500, tol
         likelihood (fixed effects integrated out under a flat prior, as glmmTMB's
         ``REML = TRUE``): less biased variances with few participants; the fixed effects are
         then the joint conditional mode (no stage 2).
+    max_iter : int
+        Objective evaluations allowed to each run of the optimizer.
     start : (theta, beta), optional
         Warm start (a power simulation starts from the generating values): the optimizer
         begins at ``theta`` (entries of the lower-triangular ``Lambda`` blocks, term by term,
@@ -302,19 +305,37 @@ def fit(y, X, terms, nagq: int = 1, reml: bool = False, max_iter: int = 500, tol
     >>> bool(result.converged), bool(0.3 < result.beta[1] < 0.7)
     (True, True)
     """
+    if nagq not in (0, 1):
+        raise ValueError(f"nagq must be 0 or 1, got {nagq}")
     model = _Model(y, X, terms)
-    p = model.p
+    if start is not None and (np.shape(start[0]) != (model.n_theta,) or np.shape(start[1]) != (model.p,)):
+        raise ValueError(f"start: expected theta of {model.n_theta} and beta of {model.p} values")
+    state = {"v": np.zeros(model.dim), "n": 0}
+    if start is not None:
+        state["v"][:model.p] = start[1]
+    if model.n_theta:
+        theta, converged, message = _stage1(model, state, start, reml=reml, max_iter=max_iter)
+    else:
+        theta, converged, message = model.theta_start(), True, "no random effects"
+    _, v, _ = model.profiled(theta, state["v"])
+    if nagq == 1 and model.n_theta and not reml:
+        v, steps_ok = _stage2(model, theta, v, state)
+        converged = converged and steps_ok
+        message = message if steps_ok else f"{message}; stage 2 stopped after 10 Newton steps"
+    return _result(model, theta, v, converged=converged, message=message, n_evaluations=state["n"])
+
+
+def _stage1(model, state, start, *, reml, max_iter):
+    """theta minimizing the profiled (restricted) Laplace deviance: (theta, converged, message).
+    ``state["v"]`` carries the joint mode of (beta, u) from one evaluation to the next."""
     # |theta| <= THETA_MAX: a random-effect SD beyond 10 logits is no longer estimable from 0/1 data
-    bounds = list(zip(np.maximum(model.theta_lower, -THETA_MAX), np.full(model.n_theta, THETA_MAX)))
-    state = {"v": np.zeros(p + model.q), "n": 0}
+    low, high = np.maximum(model.theta_lower, -THETA_MAX), np.full(model.n_theta, THETA_MAX)
+    bounds = list(zip(low, high))
     theta0, radius = model.theta_start(), 1.0
     if start is not None:
-        theta0 = np.clip(np.asarray(start[0], dtype=float), *np.array(bounds).T) if model.n_theta else theta0
-        if theta0.shape != (model.n_theta,) or np.shape(start[1]) != (p,):
-            raise ValueError(f"start: expected theta of {model.n_theta} and beta of {p} values")
-        state["v"][:p], radius = start[1], 0.25
+        theta0, radius = np.clip(np.asarray(start[0], dtype=float), low, high), 0.25
 
-    def stage1(theta):
+    def objective(theta):
         state["n"] += 1
         try:
             dev, state["v"], _ = model.profiled(theta, state["v"], reml)
@@ -322,70 +343,68 @@ def fit(y, X, terms, nagq: int = 1, reml: bool = False, max_iter: int = 500, tol
             return _FAILED
         return dev if np.isfinite(dev) else _FAILED
 
-    if model.n_theta:
-        # derivative-free (as lme4's bobyqa): at a variance of 0 the deviance's gradient in theta
-        # vanishes by symmetry, which stops gradient methods on the boundary
-        first = optimize.minimize(stage1, theta0, method="COBYQA", bounds=bounds,
-                                  options={"maxfev": max_iter, "final_tr_radius": 1e-4,
-                                           "initial_tr_radius": radius})
-        # a variance on the boundary can be a symmetric stationary point, not the optimum:
-        # restart once from that variance set back to 0.5 and keep the better answer
-        diagonal = np.isfinite(model.theta_lower)
-        at_zero = diagonal & (first.x < 1e-4)
-        if at_zero.any():
-            restart = np.where(at_zero, 0.5, first.x)
-            second = optimize.minimize(stage1, restart, method="COBYQA", bounds=bounds,
-                                       options={"maxfev": max_iter, "final_tr_radius": 1e-4})
-            if second.fun < first.fun:
-                first = second
-        theta, converged, message = first.x, bool(first.success), str(first.message)
-    else:
-        theta, converged, message = theta0, True, "no random effects"
-    _, v, _ = model.profiled(theta, state["v"])
-    if nagq == 1 and model.n_theta and not reml:
-        state["u"] = v[p:].copy()
+    # derivative-free (as lme4's bobyqa): at a variance of 0 the deviance's gradient in theta
+    # vanishes by symmetry, which stops gradient methods on the boundary
+    first = optimize.minimize(objective, theta0, method="COBYQA", bounds=bounds,
+                              options={"maxfev": max_iter, "final_tr_radius": 1e-4, "initial_tr_radius": radius})
+    # a variance on the boundary can be a symmetric stationary point, not the optimum:
+    # restart once from that variance set back to 0.5 and keep the better answer
+    at_zero = np.isfinite(model.theta_lower) & (first.x < 1e-4)
+    if at_zero.any():
+        second = optimize.minimize(objective, np.where(at_zero, 0.5, first.x), method="COBYQA", bounds=bounds,
+                                   options={"maxfev": max_iter, "final_tr_radius": 1e-4})
+        if second.fun < first.fun:
+            first = second
+    return first.x, bool(first.success), str(first.message)
 
-        def stage2(beta):
-            state["n"] += 1
-            try:
-                dev, state["u"] = model.laplace(theta, beta, state["u"])
-            except (RuntimeError, np.linalg.LinAlgError):
-                return _FAILED
-            return dev if np.isfinite(dev) else _FAILED
 
-        # Newton steps with a central-difference gradient and the curvature 2 cov_beta^-1 of the
-        # deviance (the correction is small: two or three steps)
-        _, _, cov1 = model.profiled(theta, v)
-        beta, best = v[:p].copy(), stage2(v[:p])
-        h, steps_ok = 1e-4, False
-        for _ in range(10):
-            grad = np.array([(stage2(beta + h * e) - stage2(beta - h * e)) / (2 * h) for e in np.eye(p)])
-            step = -cov1 @ grad / 2
-            if abs(grad @ step) < 1e-8:
-                steps_ok = True
+def _stage2(model, theta, v, state):
+    """beta maximizing the Laplace likelihood at ``theta``, from the joint mode ``v``: Newton steps
+    with a central-difference gradient and the curvature 2 cov_beta^-1 of the deviance (the
+    correction is small: two or three steps). Returns (v, whether the steps converged)."""
+    p = model.p
+    state["u"] = v[p:].copy()
+
+    def deviance(beta):
+        state["n"] += 1
+        try:
+            dev, state["u"] = model.laplace(theta, beta, state["u"])
+        except (RuntimeError, np.linalg.LinAlgError):
+            return _FAILED
+        return dev if np.isfinite(dev) else _FAILED
+
+    _, _, cov1 = model.profiled(theta, v)
+    beta, best = v[:p].copy(), deviance(v[:p])
+    h, steps_ok = 1e-4, False
+    for _ in range(10):
+        grad = np.array([(deviance(beta + h * e) - deviance(beta - h * e)) / (2 * h) for e in np.eye(p)])
+        step = -cov1 @ grad / 2
+        if abs(grad @ step) < 1e-8:
+            steps_ok = True
+            break
+        for _ in range(20):
+            value = deviance(beta + step)
+            if value <= best:
+                beta, best = beta + step, value
                 break
-            for _ in range(20):
-                value = stage2(beta + step)
-                if value <= best:
-                    beta, best = beta + step, value
-                    break
-                step = step / 2
-            else:
-                steps_ok = True  # no further decrease along the Newton direction: at the optimum
-                break
-        converged = converged and steps_ok
-        message = message if steps_ok else f"{message}; stage 2 stopped after 10 Newton steps"
-        _, u = model.laplace(theta, beta, state["u"])
-        v = np.r_[beta, u]
-    elif nagq not in (0, 1):
-        raise ValueError(f"nagq must be 0 or 1, got {nagq}")
-    # covariance of beta: the beta block of the inverse joint (beta, u) Hessian at the optimum
-    V = model.values(theta)
-    mu = expit(model.eta(V, v))
-    factor = linalg.cho_factor(model.hessian(V, mu * (1 - mu)), lower=True, check_finite=False)
+            step = step / 2
+        else:
+            steps_ok = True  # no further decrease along the Newton direction: at the optimum
+            break
+    _, u = model.laplace(theta, beta, state["u"])
+    return np.r_[beta, u], steps_ok
+
+
+def _result(model, theta, v, *, converged, message, n_evaluations) -> GLMMResult:
+    """The fit at (theta, v): the covariance of beta is the beta block of the inverse joint
+    (beta, u) Hessian at the optimum."""
+    p = model.p
+    D = model.values(theta)
+    mu = expit(model.eta(D, v))
+    factor = linalg.cho_factor(model.hessian(D, mu * (1 - mu)), lower=True, check_finite=False)
     cov = _cov_beta(factor, p)
     cov = (cov + cov.T) / 2
     deviance = model.laplace(theta, v[:p], v[p:])[0] if model.n_theta else _deviance(model.y, model.X @ v[:p])
     covariances = [L @ L.T for L in model.blocks(theta)]
     return GLMMResult(beta=v[:p], cov_beta=cov, theta=theta, covariances=covariances, deviance=float(deviance),
-                      converged=converged, message=message, n_evaluations=state["n"], u=v[p:])
+                      converged=converged, message=message, n_evaluations=n_evaluations, u=v[p:])
