@@ -21,9 +21,11 @@ the Laplace approximation of Breslow & Clayton 1993):
 - fixed-effect covariance: the ``beta`` block of the inverse joint Hessian of ``(beta, u)`` at
   the optimum (conditional on ``theta``, as glmer's ``vcov``); Wald z tests and intervals.
 
-The joint Hessian is assembled from each trial's few non-zero columns (one ``bincount``) and
-factored densely (Cholesky): cost grows with the number of random effects cubed, fine for lab
-designs (hundreds of participants and images).
+The joint Hessian ``M' W M`` with ``M = [X, Z Lambda] = [X, Z] D(theta)`` is ``D' (A' W A) D``:
+``A = [X, Z]`` does not depend on ``theta``, so the products of each trial's few non-zero pairs
+are formed once and every Newton step is one sparse matrix-vector product with the weights,
+then the block-diagonal ``D`` on both sides. It is factored densely (Cholesky): cost grows with
+the number of random effects cubed, fine for lab designs (hundreds of participants and images).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import linalg, optimize
+from scipy import linalg, optimize, sparse
 from scipy.special import expit
 
 
@@ -86,8 +88,11 @@ class GLMMResult:
 
 
 class _Model:
-    """The model's fixed structure: each row of ``M = [X, Z Lambda]`` has the same few non-zero
-    columns whatever ``theta`` is, so ``M' W M`` is one ``bincount`` over precomputed pairs."""
+    """The model's fixed structure. ``M = [X, Z Lambda] = A D(theta)``: ``A = [X, Z]`` is free of
+    ``theta`` (each row has the same few non-zero columns, ``cols``, with values ``vals``) and
+    ``D`` is block diagonal (identity on ``beta``, the term's ``Lambda`` block for each level), so
+    ``M' W M = D' (A' W A) D``, where ``A' W A`` is one sparse product ``S w`` with a matrix ``S``
+    of the products of each row's pairs of non-zero values, built once."""
 
     def __init__(self, y, X, terms):
         self.y = np.asarray(y, dtype=float)
@@ -101,19 +106,28 @@ class _Model:
         # theta entries on a diagonal of Lambda are bounded below by 0 (lme4's convention)
         self.theta_lower = np.concatenate([np.where(li[0] == li[1], 0.0, -np.inf) for li in self.lower]) \
             if sizes else np.zeros(0)
-        cols, offset = [np.broadcast_to(np.arange(self.p), (n, self.p))], self.p
+        cols, offset, self.spans = [np.broadcast_to(np.arange(self.p), (n, self.p))], self.p, []
         for term in self.terms:
             cols.append(offset + term.codes[:, None] * term.k + np.arange(term.k)[None, :])
+            self.spans.append(slice(offset, offset + term.n_levels * term.k))
             offset += term.n_levels * term.k
-        self.cols = np.ascontiguousarray(np.hstack(cols))  # (n, r): the non-zero columns of each row
-        self.dim = offset
-        self.q = offset - self.p
-        # pairs of a row's non-zero columns, upper triangle, leaving out the dense X' W X block
-        r, p = self.cols.shape[1], self.p
+        self.cols = np.ascontiguousarray(np.hstack(cols))  # (n, r): the non-zero columns of each row of A
+        self.vals = np.hstack([self.X] + [np.asarray(term.columns, dtype=float) for term in self.terms])
+        self.dim, self.q, r = offset, offset - self.p, self.cols.shape[1]
+        self.A = sparse.csr_matrix((self.vals.ravel(), self.cols.ravel(), np.arange(0, n * r + 1, r)),
+                                   shape=(n, self.dim))
+        self.At = self.A.T.tocsr()
+        # pairs of a row's non-zero columns, upper triangle; those of X (the same for every row) in
+        # a dense block, the others in a sparse matrix over the distinct entries they add to
         a, b = np.triu_indices(r)
-        keep = b >= p
-        self.pair_a, self.pair_b = a[keep], b[keep]
-        self.pairs = (self.cols[:, self.pair_a] * self.dim + self.cols[:, self.pair_b]).ravel()
+        keep = b >= self.p
+        flat = (self.cols[:, a[keep]] * self.dim + self.cols[:, b[keep]]).ravel()
+        self.targets, where = np.unique(flat, return_inverse=True)
+        self.S = sparse.csr_matrix(((self.vals[:, a[keep]] * self.vals[:, b[keep]]).ravel(),
+                                    (where.ravel(), np.repeat(np.arange(n), keep.sum()))),
+                                   shape=(len(self.targets), n))
+        self.x_targets = a[~keep] * self.dim + b[~keep]
+        self.x_products = np.ascontiguousarray((self.X[:, a[~keep]] * self.X[:, b[~keep]]).T)
         self.penalty = np.r_[np.zeros(self.p), np.ones(self.q)]
 
     def theta_start(self) -> np.ndarray:
@@ -129,67 +143,76 @@ class _Model:
         return out
 
     def values(self, theta):
-        """(n, r) values of the rows of M = [X, Z Lambda] at ``self.cols``."""
-        parts = [self.X] + [term.columns @ L for term, L in zip(self.terms, self.blocks(theta))]
-        return np.hstack(parts)
+        """The ``Lambda`` blocks of D(theta), one per term."""
+        return self.blocks(np.asarray(theta, dtype=float))
 
-    def eta(self, V, v):
-        return np.einsum("ij,ij->i", V, v[self.cols])
+    def times_d(self, matrix, blocks, transpose=False):
+        """``matrix @ D`` (``matrix @ D'`` with ``transpose``) for a vector or the rows of a matrix."""
+        out = np.array(matrix, dtype=float)
+        for span, L, term in zip(self.spans, blocks, self.terms):
+            part = out[..., span].reshape(out.shape[:-1] + (term.n_levels, term.k))
+            out[..., span] = (part @ (L.T if transpose else L)).reshape(out.shape[:-1] + (-1,))
+        return out
 
-    def hessian(self, V, w):
+    def eta(self, D, v):
+        return self.A @ self.times_d(v, D, transpose=True)
+
+    def hessian(self, D, w):
         """M' diag(w) M + P, dense (dim x dim)."""
-        weights = (V[:, self.pair_a] * V[:, self.pair_b] * w[:, None]).ravel()
-        upper = np.bincount(self.pairs, weights=weights, minlength=self.dim * self.dim).reshape(self.dim, self.dim)
-        H = upper + upper.T
-        H[np.diag_indices(self.dim)] = np.diag(upper) + self.penalty
-        H[:self.p, :self.p] = self.X.T @ (w[:, None] * self.X)
+        G = np.zeros(self.dim * self.dim)
+        G[self.targets] = self.S @ w
+        G[self.x_targets] = self.x_products @ w
+        G = G.reshape(self.dim, self.dim)
+        G = G + G.T
+        G[np.diag_indices(self.dim)] /= 2
+        H = self.times_d(self.times_d(G, D).T, D)  # (G D)' D = D' G D, G symmetric
+        H[np.diag_indices(self.dim)] += self.penalty
         return H
 
-    def gradient(self, V, residual, v):
-        return np.bincount(self.cols.ravel(), weights=(V * residual[:, None]).ravel(), minlength=self.dim) \
-            - self.penalty * v
+    def gradient(self, D, residual, v):
+        return self.times_d(self.At @ residual, D) - self.penalty * v
 
     # --------------------------------------------------------------------------- inner problems
-    def newton(self, V, v, free, max_iter=50, tol=1e-10):
-        """Maximize the penalized log-likelihood over the entries ``free`` of v (others fixed).
+    def newton(self, D, v, first, *, max_iter=50, tol=1e-10):
+        """Maximize the penalized log-likelihood over the entries ``first:`` of v (the others fixed).
 
-        Returns v, the penalized deviance, and the Cholesky factor of the Hessian over ``free``.
+        Returns v, the penalized deviance, and the Cholesky factor of the Hessian over those entries.
         """
-        dev_old = _deviance(self.y, self.eta(V, v)) + (self.penalty * v) @ v
+        eta = self.eta(D, v)
+        dev_old = _deviance(self.y, eta) + (self.penalty * v) @ v
         for _ in range(max_iter):
-            mu = expit(self.eta(V, v))
-            H = self.hessian(V, mu * (1 - mu))[np.ix_(free, free)]
-            factor = linalg.cho_factor(H, lower=True, check_finite=False)
+            mu = expit(eta)
+            factor = linalg.cho_factor(self.hessian(D, mu * (1 - mu))[first:, first:], lower=True,
+                                       check_finite=False)
             step = np.zeros_like(v)
-            step[free] = linalg.cho_solve(factor, self.gradient(V, self.y - mu, v)[free], check_finite=False)
+            step[first:] = linalg.cho_solve(factor, self.gradient(D, self.y - mu, v)[first:], check_finite=False)
             for _ in range(30):  # step halving keeps the penalized log-likelihood increasing
                 v_new = v + step
-                dev = _deviance(self.y, self.eta(V, v_new)) + (self.penalty * v_new) @ v_new
+                eta_new = self.eta(D, v_new)
+                dev = _deviance(self.y, eta_new) + (self.penalty * v_new) @ v_new
                 if dev <= dev_old + 1e-12:
                     break
                 step = step / 2
             else:
-                v_new, dev = v, dev_old
+                v_new, eta_new, dev = v, eta, dev_old
             converged = abs(dev_old - dev) < tol * (1 + abs(dev))
-            v, dev_old = v_new, dev
+            v, eta, dev_old = v_new, eta_new, dev
             if converged:
                 break
-        mu = expit(self.eta(V, v))
-        H = self.hessian(V, mu * (1 - mu))[np.ix_(free, free)]
+        mu = expit(eta)
+        H = self.hessian(D, mu * (1 - mu))[first:, first:]
         return v, dev_old, linalg.cho_factor(H, lower=True, check_finite=False)
 
     def laplace(self, theta, beta, u):
         """Laplace deviance at (theta, beta), with u at its conditional mode; returns it and u."""
-        V = self.values(theta)
-        v, pen_dev, factor = self.newton(V, np.r_[beta, u], np.arange(self.p, self.dim))
+        v, pen_dev, factor = self.newton(self.values(theta), np.r_[beta, u], self.p)
         return pen_dev + _logdet(factor), v[self.p:]
 
     def profiled(self, theta, v, reml=False):
         """Stage-1 objective at the joint mode of (beta, u): the Laplace deviance (log det over u
         only), or with ``reml`` the Laplace restricted deviance (log det over beta and u: beta
         integrated out under a flat prior)."""
-        V = self.values(theta)
-        v, pen_dev, factor = self.newton(V, v, np.arange(self.dim))
+        v, pen_dev, factor = self.newton(self.values(theta), v, 0)
         cov = _cov_beta(factor, self.p)
         if reml:
             return pen_dev + _logdet(factor), v, cov
@@ -225,8 +248,10 @@ THETA_MAX = 10.0
 
 
 def _deviance(y, eta):
-    # -2 sum log p(y | eta) for Bernoulli y, computed stably
-    return 2 * np.sum(np.logaddexp(0, eta) - y * eta)
+    """-2 sum log p(y | eta) for Bernoulli y: log(1 + e^eta) as -log(expit(-eta)), exact in both
+    tails and faster than ``logaddexp``, which takes over where that overflows (eta > ~700)."""
+    dev = 2 * (-np.sum(np.log(expit(-eta))) - y @ eta)
+    return dev if np.isfinite(dev) else 2 * (np.sum(np.logaddexp(0, eta)) - y @ eta)
 
 
 def _logdet(factor) -> float:
@@ -239,8 +264,7 @@ def _cov_beta(factor, p):
     return linalg.cho_solve(factor, rhs, check_finite=False)[:p]
 
 
-def fit(y, X, terms, nagq: int = 1, reml: bool = False, max_iter: int = 500, tol: float = 1e-7, *,
-        start=None) -> GLMMResult:
+def fit(y, X, terms, *, nagq: int = 1, reml: bool = False, max_iter: int = 500, start=None) -> GLMMResult:
     """Fit ``logit P(y = 1) = X beta + sum_terms Z_j b_j`` by maximum likelihood (Laplace).
 
     Parameters
@@ -249,7 +273,7 @@ def fit(y, X, terms, nagq: int = 1, reml: bool = False, max_iter: int = 500, tol
     X : array, shape (n, p)
         Fixed-effect design (full column rank).
     terms : list of RandomTerm
-    nagq : {0, 1}
+    nagq : {0, 1}, keyword-only
         0: lme4's fast ``nAGQ = 0`` (fixed effects at the joint conditional mode); 1: the
         fixed effects then maximize the Laplace likelihood (stage 2 above).
     reml : bool
@@ -257,6 +281,8 @@ def fit(y, X, terms, nagq: int = 1, reml: bool = False, max_iter: int = 500, tol
         likelihood (fixed effects integrated out under a flat prior, as glmmTMB's
         ``REML = TRUE``): less biased variances with few participants; the fixed effects are
         then the joint conditional mode (no stage 2).
+    max_iter : int
+        Objective evaluations allowed to each run of the optimizer.
     start : (theta, beta), optional
         Warm start (a power simulation starts from the generating values): the optimizer
         begins at ``theta`` (entries of the lower-triangular ``Lambda`` blocks, term by term,
@@ -279,19 +305,37 @@ def fit(y, X, terms, nagq: int = 1, reml: bool = False, max_iter: int = 500, tol
     >>> bool(result.converged), bool(0.3 < result.beta[1] < 0.7)
     (True, True)
     """
+    if nagq not in (0, 1):
+        raise ValueError(f"nagq must be 0 or 1, got {nagq}")
     model = _Model(y, X, terms)
-    p = model.p
+    if start is not None and (np.shape(start[0]) != (model.n_theta,) or np.shape(start[1]) != (model.p,)):
+        raise ValueError(f"start: expected theta of {model.n_theta} and beta of {model.p} values")
+    state = {"v": np.zeros(model.dim), "n": 0}
+    if start is not None:
+        state["v"][:model.p] = start[1]
+    if model.n_theta:
+        theta, converged, message = _stage1(model, state, start, reml=reml, max_iter=max_iter)
+    else:
+        theta, converged, message = model.theta_start(), True, "no random effects"
+    _, v, _ = model.profiled(theta, state["v"])
+    if nagq == 1 and model.n_theta and not reml:
+        v, steps_ok = _stage2(model, theta, v, state)
+        converged = converged and steps_ok
+        message = message if steps_ok else f"{message}; stage 2 stopped after 10 Newton steps"
+    return _result(model, theta, v, converged=converged, message=message, n_evaluations=state["n"])
+
+
+def _stage1(model, state, start, *, reml, max_iter):
+    """theta minimizing the profiled (restricted) Laplace deviance: (theta, converged, message).
+    ``state["v"]`` carries the joint mode of (beta, u) from one evaluation to the next."""
     # |theta| <= THETA_MAX: a random-effect SD beyond 10 logits is no longer estimable from 0/1 data
-    bounds = list(zip(np.maximum(model.theta_lower, -THETA_MAX), np.full(model.n_theta, THETA_MAX)))
-    state = {"v": np.zeros(p + model.q), "n": 0}
+    low, high = np.maximum(model.theta_lower, -THETA_MAX), np.full(model.n_theta, THETA_MAX)
+    bounds = list(zip(low, high))
     theta0, radius = model.theta_start(), 1.0
     if start is not None:
-        theta0 = np.clip(np.asarray(start[0], dtype=float), *np.array(bounds).T) if model.n_theta else theta0
-        if theta0.shape != (model.n_theta,) or np.shape(start[1]) != (p,):
-            raise ValueError(f"start: expected theta of {model.n_theta} and beta of {p} values")
-        state["v"][:p], radius = start[1], 0.25
+        theta0, radius = np.clip(np.asarray(start[0], dtype=float), low, high), 0.25
 
-    def stage1(theta):
+    def objective(theta):
         state["n"] += 1
         try:
             dev, state["v"], _ = model.profiled(theta, state["v"], reml)
@@ -299,70 +343,68 @@ def fit(y, X, terms, nagq: int = 1, reml: bool = False, max_iter: int = 500, tol
             return _FAILED
         return dev if np.isfinite(dev) else _FAILED
 
-    if model.n_theta:
-        # derivative-free (as lme4's bobyqa): at a variance of 0 the deviance's gradient in theta
-        # vanishes by symmetry, which stops gradient methods on the boundary
-        first = optimize.minimize(stage1, theta0, method="COBYQA", bounds=bounds,
-                                  options={"maxfev": max_iter, "final_tr_radius": 1e-4,
-                                           "initial_tr_radius": radius})
-        # a variance on the boundary can be a symmetric stationary point, not the optimum:
-        # restart once from that variance set back to 0.5 and keep the better answer
-        diagonal = np.isfinite(model.theta_lower)
-        at_zero = diagonal & (first.x < 1e-4)
-        if at_zero.any():
-            restart = np.where(at_zero, 0.5, first.x)
-            second = optimize.minimize(stage1, restart, method="COBYQA", bounds=bounds,
-                                       options={"maxfev": max_iter, "final_tr_radius": 1e-4})
-            if second.fun < first.fun:
-                first = second
-        theta, converged, message = first.x, bool(first.success), str(first.message)
-    else:
-        theta, converged, message = theta0, True, "no random effects"
-    _, v, _ = model.profiled(theta, state["v"])
-    if nagq == 1 and model.n_theta and not reml:
-        state["u"] = v[p:].copy()
+    # derivative-free (as lme4's bobyqa): at a variance of 0 the deviance's gradient in theta
+    # vanishes by symmetry, which stops gradient methods on the boundary
+    first = optimize.minimize(objective, theta0, method="COBYQA", bounds=bounds,
+                              options={"maxfev": max_iter, "final_tr_radius": 1e-4, "initial_tr_radius": radius})
+    # a variance on the boundary can be a symmetric stationary point, not the optimum:
+    # restart once from that variance set back to 0.5 and keep the better answer
+    at_zero = np.isfinite(model.theta_lower) & (first.x < 1e-4)
+    if at_zero.any():
+        second = optimize.minimize(objective, np.where(at_zero, 0.5, first.x), method="COBYQA", bounds=bounds,
+                                   options={"maxfev": max_iter, "final_tr_radius": 1e-4})
+        if second.fun < first.fun:
+            first = second
+    return first.x, bool(first.success), str(first.message)
 
-        def stage2(beta):
-            state["n"] += 1
-            try:
-                dev, state["u"] = model.laplace(theta, beta, state["u"])
-            except (RuntimeError, np.linalg.LinAlgError):
-                return _FAILED
-            return dev if np.isfinite(dev) else _FAILED
 
-        # Newton steps with a central-difference gradient and the curvature 2 cov_beta^-1 of the
-        # deviance (the correction is small: two or three steps)
-        _, _, cov1 = model.profiled(theta, v)
-        beta, best = v[:p].copy(), stage2(v[:p])
-        h, steps_ok = 1e-4, False
-        for _ in range(10):
-            grad = np.array([(stage2(beta + h * e) - stage2(beta - h * e)) / (2 * h) for e in np.eye(p)])
-            step = -cov1 @ grad / 2
-            if abs(grad @ step) < 1e-8:
-                steps_ok = True
+def _stage2(model, theta, v, state):
+    """beta maximizing the Laplace likelihood at ``theta``, from the joint mode ``v``: Newton steps
+    with a central-difference gradient and the curvature 2 cov_beta^-1 of the deviance (the
+    correction is small: two or three steps). Returns (v, whether the steps converged)."""
+    p = model.p
+    state["u"] = v[p:].copy()
+
+    def deviance(beta):
+        state["n"] += 1
+        try:
+            dev, state["u"] = model.laplace(theta, beta, state["u"])
+        except (RuntimeError, np.linalg.LinAlgError):
+            return _FAILED
+        return dev if np.isfinite(dev) else _FAILED
+
+    _, _, cov1 = model.profiled(theta, v)
+    beta, best = v[:p].copy(), deviance(v[:p])
+    h, steps_ok = 1e-4, False
+    for _ in range(10):
+        grad = np.array([(deviance(beta + h * e) - deviance(beta - h * e)) / (2 * h) for e in np.eye(p)])
+        step = -cov1 @ grad / 2
+        if abs(grad @ step) < 1e-8:
+            steps_ok = True
+            break
+        for _ in range(20):
+            value = deviance(beta + step)
+            if value <= best:
+                beta, best = beta + step, value
                 break
-            for _ in range(20):
-                value = stage2(beta + step)
-                if value <= best:
-                    beta, best = beta + step, value
-                    break
-                step = step / 2
-            else:
-                steps_ok = True  # no further decrease along the Newton direction: at the optimum
-                break
-        converged = converged and steps_ok
-        message = message if steps_ok else f"{message}; stage 2 stopped after 10 Newton steps"
-        _, u = model.laplace(theta, beta, state["u"])
-        v = np.r_[beta, u]
-    elif nagq not in (0, 1):
-        raise ValueError(f"nagq must be 0 or 1, got {nagq}")
-    # covariance of beta: the beta block of the inverse joint (beta, u) Hessian at the optimum
-    V = model.values(theta)
-    mu = expit(model.eta(V, v))
-    factor = linalg.cho_factor(model.hessian(V, mu * (1 - mu)), lower=True, check_finite=False)
+            step = step / 2
+        else:
+            steps_ok = True  # no further decrease along the Newton direction: at the optimum
+            break
+    _, u = model.laplace(theta, beta, state["u"])
+    return np.r_[beta, u], steps_ok
+
+
+def _result(model, theta, v, *, converged, message, n_evaluations) -> GLMMResult:
+    """The fit at (theta, v): the covariance of beta is the beta block of the inverse joint
+    (beta, u) Hessian at the optimum."""
+    p = model.p
+    D = model.values(theta)
+    mu = expit(model.eta(D, v))
+    factor = linalg.cho_factor(model.hessian(D, mu * (1 - mu)), lower=True, check_finite=False)
     cov = _cov_beta(factor, p)
     cov = (cov + cov.T) / 2
     deviance = model.laplace(theta, v[:p], v[p:])[0] if model.n_theta else _deviance(model.y, model.X @ v[:p])
     covariances = [L @ L.T for L in model.blocks(theta)]
     return GLMMResult(beta=v[:p], cov_beta=cov, theta=theta, covariances=covariances, deviance=float(deviance),
-                      converged=converged, message=message, n_evaluations=state["n"], u=v[p:])
+                      converged=converged, message=message, n_evaluations=n_evaluations, u=v[p:])

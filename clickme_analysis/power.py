@@ -4,7 +4,7 @@ A plan is a :class:`Design` (participants per group, revealed levels, images, tr
 and participant) and a :class:`Truth` (the mixed model's fixed effects and variance components,
 given or read from a pilot's ``mixed_model.csv`` by :func:`truth_from_pilot`). Each simulated
 data set is drawn from the mixed model ``experiment analyze`` fits (:func:`simulate_trials`) and
-analysed as ``experiment analyze`` does (:func:`analyse_one`):
+analyzed as ``experiment analyze`` does (:func:`analyze_one`):
 
 - ``group``: the mixed model's group difference at ``at_level`` (the contrast ``group +
   log10(at_level) x interaction``; at 1 % revealed this is the ``group[T.b]`` row of
@@ -42,7 +42,7 @@ from clickme_analysis.psychophysics.group_tests import permutation_test
 from clickme_analysis.psychophysics.mixed_logistic import mixed_inputs
 from clickme_analysis.psychophysics.psychometric import psychometric_fit
 
-#: Tests :func:`analyse_one` can run; the first two come from one mixed-model fit.
+#: Tests :func:`analyze_one` can run; the first two come from one mixed-model fit.
 TESTS = ("group", "interaction", "permutation", "threshold")
 
 
@@ -208,7 +208,7 @@ def _threshold_p(trials, n_boot, seed) -> tuple[float, float]:
     return float(diff), float(2 * stats.norm.sf(abs(diff) / np.hypot(*se)))
 
 
-def analyse_one(trials: pd.DataFrame, tests=("group", "interaction"), *, at_level: float = 1.0, start=None,
+def analyze_one(trials: pd.DataFrame, tests=("group", "interaction"), *, at_level: float = 1.0, start=None,
                 n_permutations: int = 10000, n_boot: int = 200, seed=0) -> list[dict]:
     """The tests of one data set: rows ``test, estimate, p, formula``; a mixed model that cannot
     be fitted at all gives ``p`` NaN (not a rejection; ``power_table`` counts them)."""
@@ -242,7 +242,7 @@ def _one(design, truth, tests, options, seed) -> list[dict]:
     start = {"beta": truth.beta, "participant": truth.participant_cov, "image_id": truth.image_sd ** 2} \
         if options["warm_start"] else None
     began = time.perf_counter()
-    rows = analyse_one(trials, tests, at_level=options["at_level"], start=start,
+    rows = analyze_one(trials, tests, at_level=options["at_level"], start=start,
                        n_permutations=options["n_permutations"], n_boot=options["n_boot"], seed=seed)
     seconds = time.perf_counter() - began
     return [dict(row, n_per_group=design.n_per_group, sim=seed[-1], seconds=seconds) for row in rows]

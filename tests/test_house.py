@@ -34,7 +34,6 @@ KNOWN_LONG_FILES = {
 #: Functions over MAX_FUNCTION_LINES today, as "path:name".
 KNOWN_LONG_FUNCTIONS = {
     "clickme_analysis/_parse_numba.py:parse_point_cells",
-    "clickme_analysis/glmm.py:fit",
     "clickme_analysis/metrics.py:score_maps",
     "clickme_analysis/reliability.py:inter_rater_reliability",
     "experiments/game/play.py:run_game",

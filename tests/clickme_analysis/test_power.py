@@ -186,7 +186,7 @@ def test_threshold_test_detects_a_large_shift():
     design = power.Design(n_per_group=8, levels=(1.0, 3.0, 10.0, 30.0, 100.0), n_images=20, trials_per_level=20)
     truth = power.with_effects(power.Truth(intercept=0.0, slope=2.0, participant_sd=0.2, slope_sd=0.0, image_sd=0.2),
                                threshold_ratio=4.0)
-    rows = power.analyse_one(power.simulate_trials(design, truth, seed=0), ("threshold",), n_boot=40)
+    rows = power.analyze_one(power.simulate_trials(design, truth, seed=0), ("threshold",), n_boot=40)
     assert rows[0]["test"] == "threshold" and rows[0]["p"] < 0.01
     assert rows[0]["estimate"] == pytest.approx(np.log10(4.0), abs=0.2)
 
