@@ -1,6 +1,6 @@
 """Maximum-likelihood binomial (logit) GLMM by the Laplace approximation, as lme4's ``glmer``.
 
-The engine behind :func:`clickme_analysis.psychophysics.mixed_logit`. statsmodels has no
+The engine behind :func:`clickme_analysis.psychophysics.mixed_logistic.mixed_logit`. statsmodels has no
 maximum-likelihood GLMM (its ``BinomialBayesMixedGLM`` is a Bayesian approximation whose
 mean-field ``fit_vb`` standard errors are 3-7x too narrow), R is not a dependency, so this module
 fits the model the way lme4 does (Bates, Maechler, Bolker & Walker 2015, *J. Stat. Softw.* 67(1);

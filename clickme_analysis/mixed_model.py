@@ -1,6 +1,6 @@
 """The mixed logistic model of ``experiment analyze`` on prepared arrays: fit, fall back, tabulate.
 
-:func:`clickme_analysis.psychophysics.mixed_logit` prepares the trial table (exclusions, the
+:func:`clickme_analysis.psychophysics.mixed_logistic.mixed_logit` prepares the trial table (exclusions, the
 fixed design, the participant and image codes) and calls :func:`fit_prepared`, which fits the
 richest random-effect structure the data support with :mod:`clickme_analysis.glmm`, drops the
 slope or the image term with a note when a fit fails or is singular, and returns the tidy table
@@ -123,7 +123,7 @@ def fit_prepared(y, X, names, participant, log_level, image=None, notes=(), *, r
     notes : sequence of str
         Notes of the data preparation (what was dropped before fitting).
     random_slopes, method, df, nagq, alpha
-        As :func:`clickme_analysis.psychophysics.mixed_logit`.
+        As :func:`clickme_analysis.psychophysics.mixed_logistic.mixed_logit`.
     start : dict, optional
         Warm start: ``beta`` (p values), ``participant`` (2 x 2 covariance of the intercept and
         slope), ``image_id`` (variance).

@@ -11,9 +11,9 @@ analyzed as ``experiment analyze`` does (:func:`analyze_one`):
   ``mixed_model.csv``), REML fit and t test on n_participants - 4 df, the toolkit's default;
 - ``interaction``: the group x log10(level) term of the same fit;
 - ``permutation`` (option): the authors' per-level randomisation test of per-participant
-  accuracy at ``at_level`` (:func:`clickme_analysis.psychophysics.permutation_test`);
+  accuracy at ``at_level`` (:func:`clickme_analysis.psychophysics.group_tests.permutation_test`);
 - ``threshold`` (option): the difference of the two groups' psychometric thresholds
-  (:func:`clickme_analysis.psychophysics.psychometric_fit`), a z test on log10 thresholds with
+  (:func:`clickme_analysis.psychophysics.psychometric.psychometric_fit`), a z test on log10 thresholds with
   each group's SE read from its 95% parametric-bootstrap interval (width / 3.92).
 
 :func:`simulate_power` runs ``n_sims`` data sets per N in parallel processes (joblib; each fit

@@ -1,7 +1,7 @@
 """Report section "Psychophysics": accuracy curves, thresholds and the statistics beyond accuracy.
 
 The figure functions take a tidy table written by ``clickme experiment analyze``
-(:func:`clickme_analysis.psychophysics.analyze`: ``rt.csv``, ``dprime.csv``,
+(:func:`clickme_analysis.psychophysics.analysis.analyze`: ``rt.csv``, ``dprime.csv``,
 ``level_tests.csv``, ``ceiling.csv``, ``ceiling_bootstrap.csv``, ``mixed_model.csv``) and return
 a :class:`matplotlib.figure.Figure` or a display DataFrame; the part builders
 (:func:`psychophysics`, :func:`thresholds`, :func:`statistics_part`) read those files.

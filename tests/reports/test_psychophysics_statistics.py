@@ -1,5 +1,5 @@
 """The report's psychophysics statistics (reports.parts.psychophysics) on the tables that
-``clickme_analysis.psychophysics.analyze`` writes for a demo-like simulated experiment."""
+``clickme_analysis.psychophysics.analysis.analyze`` writes for a demo-like simulated experiment."""
 
 import numpy as np
 import pandas as pd
