@@ -24,6 +24,7 @@ demo: $(STAMP) system-deps
 # Both print the 15 slowest tests at the end (a test over ~20 s belongs in test-slow).
 test: $(STAMP) system-deps
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest --durations=15
 
 test-slow: $(STAMP) system-deps

@@ -42,10 +42,20 @@ def captum_reference(model, images, target, n_samples: int, noise: float, seed: 
 
     tunnel = NoiseTunnel(Saliency(model))
     torch.manual_seed(seed)
-    return torch.stack([
-        tunnel.attribute(image[None], nt_type="smoothgrad", nt_samples=n_samples, target=int(label),
-                         stdevs=noise * float(image.max() - image.min()))[0].abs().amax(0)
-        for image, label in zip(images, target)])
+    return torch.stack(
+        [
+            tunnel.attribute(
+                image[None],
+                nt_type="smoothgrad",
+                nt_samples=n_samples,
+                target=int(label),
+                stdevs=noise * float(image.max() - image.min()),
+            )[0]
+            .abs()
+            .amax(0)
+            for image, label in zip(images, target)
+        ]
+    )
 
 
 def _timed(function, device):
@@ -78,9 +88,11 @@ def main(argv=None) -> int:
     images = torch.randn(args.images, 3, args.size, args.size, device=device)
     with torch.no_grad():
         target = model(images).argmax(1)
-    print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} threads'}), "
-          f"timm resnet50, {args.images} images {args.size}x{args.size}, {args.samples} samples, "
-          f"toolkit batch {args.batch_size}, channels-last")
+    print(
+        f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} threads'}), "
+        f"timm resnet50, {args.images} images {args.size}x{args.size}, {args.samples} samples, "
+        f"toolkit batch {args.batch_size}, channels-last"
+    )
     # warm-up of every path on one small image (allocator, kernels)
     small = images[:1, :, :64, :64]
     captum_reference(model, small, target[:1], 2, 0.15, 0)
@@ -92,12 +104,23 @@ def main(argv=None) -> int:
     for _ in range(args.repeats):
         for name in runs:
             if name == "captum":
-                result, seconds = _timed(lambda: captum_reference(model, images, target, args.samples, 0.15, 0),
-                                         device)
+                result, seconds = _timed(lambda: captum_reference(model, images, target, args.samples, 0.15, 0), device)
             else:
-                result, seconds = _timed(lambda name=name: smoothgrad(
-                    model, images, target, 0.15, args.samples, args.batch_size, seed=0, amp=name,
-                    channels_last=True, fuse=True), device)
+                result, seconds = _timed(
+                    lambda name=name: smoothgrad(
+                        model,
+                        images,
+                        target,
+                        0.15,
+                        args.samples,
+                        args.batch_size,
+                        seed=0,
+                        amp=name,
+                        channels_last=True,
+                        fuse=True,
+                    ),
+                    device,
+                )
             runs[name].append(seconds)
             maps[name] = result
     reference, t_ref = maps["captum"], min(runs["captum"])
@@ -108,17 +131,24 @@ def main(argv=None) -> int:
     for amp in ("none", "bf16"):
         name, seconds = ("float32" if amp == "none" else "bf16 autocast"), min(runs[amp])
         difference = float((maps[amp] - reference).abs().max()) / span
-        rho = min(spearmanr(a.flatten().cpu().numpy(), b.flatten().cpu().numpy())[0]
-                  for a, b in zip(maps[amp], reference))
-        print(f"  toolkit smoothgrad ({name:13s})      {args.images / seconds:8.3f} img/s  ({seconds:.1f} s)  "
-              f"x{t_ref / seconds:.2f}  max |map difference| / map range {difference:.1e}, "
-              f"1 - Spearman with captum's maps <= {1 - rho:.1e}")
+        rho = min(
+            spearmanr(a.flatten().cpu().numpy(), b.flatten().cpu().numpy())[0] for a, b in zip(maps[amp], reference)
+        )
+        print(
+            f"  toolkit smoothgrad ({name:13s})      {args.images / seconds:8.3f} img/s  ({seconds:.1f} s)  "
+            f"x{t_ref / seconds:.2f}  max |map difference| / map range {difference:.1e}, "
+            f"1 - Spearman with captum's maps <= {1 - rho:.1e}"
+        )
     ratio = t_ref / min(runs["none"])
-    print(f"float32 toolkit / captum = {ratio:.2f}x (target >= 2: {'met' if ratio >= 2 else 'NOT met'}); "
-          f"bf16: {t_ref / min(runs['bf16']):.2f}x; all times (s): "
-          + ", ".join(f"{k} {[round(t, 1) for t in v]}" for k, v in runs.items()))
-    print("one image's samples per batch, float32, contiguous: maps "
-          f"{'identical (bit for bit)' if torch.equal(exact[0], reference[0]) else 'differ'} to captum's")
+    print(
+        f"float32 toolkit / captum = {ratio:.2f}x (target >= 2: {'met' if ratio >= 2 else 'NOT met'}); "
+        f"bf16: {t_ref / min(runs['bf16']):.2f}x; all times (s): "
+        + ", ".join(f"{k} {[round(t, 1) for t in v]}" for k, v in runs.items())
+    )
+    print(
+        "one image's samples per batch, float32, contiguous: maps "
+        f"{'identical (bit for bit)' if torch.equal(exact[0], reference[0]) else 'differ'} to captum's"
+    )
     print(f"peak RSS {rss_all:.0f} MB (captum's all-samples batch of 50 dominates)")
     return 0
 

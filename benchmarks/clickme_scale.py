@@ -112,8 +112,10 @@ def run_child(argv, cwd=None, env=None) -> dict:
         def drain(src, dst):
             shutil.copyfileobj(src, dst)
 
-        threads = [threading.Thread(target=drain, args=(process.stdout, out)),
-                   threading.Thread(target=drain, args=(process.stderr, err))]
+        threads = [
+            threading.Thread(target=drain, args=(process.stdout, out)),
+            threading.Thread(target=drain, args=(process.stderr, err)),
+        ]
         for thread in threads:
             thread.start()
         _, status, usage = os.wait4(process.pid, 0)
@@ -127,20 +129,30 @@ def run_child(argv, cwd=None, env=None) -> dict:
     if process.returncode:
         raise SystemExit(f"{' '.join(map(str, argv[:5]))} failed ({process.returncode}):\n{stderr[-3000:]}")
     lines = [line for line in stdout.splitlines() if line.strip()]
-    return {"seconds": seconds, "cpu_s": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024,
-            "last": lines[-1] if lines else ""}
+    return {
+        "seconds": seconds,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "rss_mb": usage.ru_maxrss / 1024,
+        "last": lines[-1] if lines else "",
+    }
 
 
 def old_tree(folder: Path) -> Path:
     """The replaced implementation's clickme_analysis package, from git, in ``folder``."""
-    names = subprocess.run(["git", "ls-tree", "--name-only", f"{OLD_COMMIT}:clickme_analysis"], cwd=ROOT,
-                           check=True, capture_output=True, text=True).stdout.split()
+    names = subprocess.run(
+        ["git", "ls-tree", "--name-only", f"{OLD_COMMIT}:clickme_analysis"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     package = folder / "clickme_analysis"
     package.mkdir(parents=True)
     for name in names:
         if name.endswith(".py"):
-            data = subprocess.run(["git", "show", f"{OLD_COMMIT}:clickme_analysis/{name}"], cwd=ROOT, check=True,
-                                  capture_output=True).stdout
+            data = subprocess.run(
+                ["git", "show", f"{OLD_COMMIT}:clickme_analysis/{name}"], cwd=ROOT, check=True, capture_output=True
+            ).stdout
             (package / name).write_bytes(data)
     return folder
 
@@ -151,16 +163,38 @@ def measure_new(log: Path, counts: dict, work: Path, tag: str) -> dict:
     read_result = eval(read["last"])  # noqa: S307 - our own child's dict
     out = work / f"maps_{tag}.h5"
     maps = run_child([py, "-m", "clickme_app", "maps", str(log), "--out", str(out), "--no-progress"])
-    rel = run_child([py, "-m", "clickme_app", "reliability", str(log), "--n-images", "10000", "--out",
-                     str(work / f"reliability_{tag}"), "--no-progress"])
+    rel = run_child(
+        [
+            py,
+            "-m",
+            "clickme_app",
+            "reliability",
+            str(log),
+            "--n-images",
+            "10000",
+            "--out",
+            str(work / f"reliability_{tag}"),
+            "--no-progress",
+        ]
+    )
     summary = json.loads((work / f"reliability_{tag}" / "reliability_summary.json").read_text())
-    return {"clicks_per_s": read_result["clicks"] / read_result["seconds"], "read_s": read_result["seconds"],
-            "read_rss_mb": read["rss_mb"], "maps_s": maps["seconds"], "maps_per_s": counts["images"] / maps["seconds"],
-            "participant_maps_per_s": counts["maps"] / maps["seconds"], "maps_rss_mb": maps["rss_mb"],
-            "bytes_per_map": out.stat().st_size / counts["images"], "reliability_s": rel["seconds"],
-            "maps_cpu_s": maps["cpu_s"], "reliability_cpu_s": rel["cpu_s"],
-            "reliability_rss_mb": rel["rss_mb"], "human_rho": summary["human"]["mean"],
-            "null_rho": summary["null"]["mean"], "maps_line": maps["last"]}
+    return {
+        "clicks_per_s": read_result["clicks"] / read_result["seconds"],
+        "read_s": read_result["seconds"],
+        "read_rss_mb": read["rss_mb"],
+        "maps_s": maps["seconds"],
+        "maps_per_s": counts["images"] / maps["seconds"],
+        "participant_maps_per_s": counts["maps"] / maps["seconds"],
+        "maps_rss_mb": maps["rss_mb"],
+        "bytes_per_map": out.stat().st_size / counts["images"],
+        "reliability_s": rel["seconds"],
+        "maps_cpu_s": maps["cpu_s"],
+        "reliability_cpu_s": rel["cpu_s"],
+        "reliability_rss_mb": rel["rss_mb"],
+        "human_rho": summary["human"]["mean"],
+        "null_rho": summary["null"]["mean"],
+        "maps_line": maps["last"],
+    }
 
 
 def measure_old(log: Path, counts: dict, work: Path) -> dict:
@@ -172,11 +206,20 @@ def measure_old(log: Path, counts: dict, work: Path) -> dict:
     out = work / "maps_old.npz"
     maps = run_child([py, "-c", OLD_MAPS, str(log), str(out)], cwd=tree, env=env)
     rel = run_child([py, "-c", OLD_RELIABILITY, str(log), str(work / "reliability_old")], cwd=tree, env=env)
-    return {"clicks_per_s": read_result["clicks"] / read_result["seconds"], "read_s": read_result["seconds"],
-            "read_rss_mb": read["rss_mb"], "maps_s": maps["seconds"], "maps_per_s": counts["images"] / maps["seconds"],
-            "participant_maps_per_s": counts["maps"] / maps["seconds"], "maps_rss_mb": maps["rss_mb"],
-            "bytes_per_map": out.stat().st_size / counts["images"], "reliability_s": rel["seconds"],
-            "maps_cpu_s": maps["cpu_s"], "reliability_cpu_s": rel["cpu_s"], "reliability_rss_mb": rel["rss_mb"]}
+    return {
+        "clicks_per_s": read_result["clicks"] / read_result["seconds"],
+        "read_s": read_result["seconds"],
+        "read_rss_mb": read["rss_mb"],
+        "maps_s": maps["seconds"],
+        "maps_per_s": counts["images"] / maps["seconds"],
+        "participant_maps_per_s": counts["maps"] / maps["seconds"],
+        "maps_rss_mb": maps["rss_mb"],
+        "bytes_per_map": out.stat().st_size / counts["images"],
+        "reliability_s": rel["seconds"],
+        "maps_cpu_s": maps["cpu_s"],
+        "reliability_cpu_s": rel["cpu_s"],
+        "reliability_rss_mb": rel["rss_mb"],
+    }
 
 
 def main() -> None:
@@ -184,14 +227,21 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=0.1, help="1 = the paper's size (default 0.1)")
     parser.add_argument("--skip-old", action="store_true", help="do not run the replaced implementation")
     parser.add_argument("--workdir", type=Path, help="folder for the logs and outputs (default: a temporary one)")
-    parser.add_argument("--reference-scale", type=float, default=0.1,
-                        help="the scale of the RSS reference and of the replaced implementation's run (default 0.1)")
+    parser.add_argument(
+        "--reference-scale",
+        type=float,
+        default=0.1,
+        help="the scale of the RSS reference and of the replaced implementation's run (default 0.1)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     ref = args.reference_scale
     work = Path(tempfile.mkdtemp(prefix="clickme-scale-", dir=args.workdir))
-    print(f"work folder {work}; cores {os.cpu_count()}; load average {os.getloadavg()[0]:.1f} (times are wall "
-          "clock on this machine as it is: compare within one run)", flush=True)
+    print(
+        f"work folder {work}; cores {os.cpu_count()}; load average {os.getloadavg()[0]:.1f} (times are wall "
+        "clock on this machine as it is: compare within one run)",
+        flush=True,
+    )
     try:
         results, counts = {}, {}
         scales = sorted({ref, args.scale})
@@ -214,13 +264,18 @@ def main() -> None:
 
 
 def report(results: dict, scale: float, ref: float) -> None:
-    rows = [("clicks read / s", "clicks_per_s", "{:,.0f}"), ("maps / s (archive entries)", "maps_per_s", "{:,.0f}"),
-            ("participant maps / s", "participant_maps_per_s", "{:,.0f}"), ("maps wall time (s)", "maps_s", "{:,.1f}"),
-            ("maps CPU time (s)", "maps_cpu_s", "{:,.1f}"),
-            ("maps peak RSS (MB)", "maps_rss_mb", "{:,.0f}"), ("bytes per map (KB)", "bytes_per_map", "{:,.1f}"),
-            ("reliability 10,000 images (s)", "reliability_s", "{:,.1f}"),
-            ("reliability CPU time (s)", "reliability_cpu_s", "{:,.1f}"),
-            ("reliability peak RSS (MB)", "reliability_rss_mb", "{:,.0f}")]
+    rows = [
+        ("clicks read / s", "clicks_per_s", "{:,.0f}"),
+        ("maps / s (archive entries)", "maps_per_s", "{:,.0f}"),
+        ("participant maps / s", "participant_maps_per_s", "{:,.0f}"),
+        ("maps wall time (s)", "maps_s", "{:,.1f}"),
+        ("maps CPU time (s)", "maps_cpu_s", "{:,.1f}"),
+        ("maps peak RSS (MB)", "maps_rss_mb", "{:,.0f}"),
+        ("bytes per map (KB)", "bytes_per_map", "{:,.1f}"),
+        ("reliability 10,000 images (s)", "reliability_s", "{:,.1f}"),
+        ("reliability CPU time (s)", "reliability_cpu_s", "{:,.1f}"),
+        ("reliability peak RSS (MB)", "reliability_rss_mb", "{:,.0f}"),
+    ]
     columns = [k for k in results]
     names = {k: (f"new, scale {k:g}" if k != "old" else f"{OLD_COMMIT}, scale {ref:g}") for k in columns}
     print("\n" + f"{'':32}" + "".join(f"{names[c]:>22}" for c in columns))
@@ -232,15 +287,19 @@ def report(results: dict, scale: float, ref: float) -> None:
         print(f"{label:32}" + "".join(f"{cell:>22}" for cell in cells))
     if "old" in results:
         new, old = results[ref], results["old"]
-        print(f"\nratios at scale {ref:g} (new / old): clicks/s {new['clicks_per_s'] / old['clicks_per_s']:.1f}x, maps/s "
-              f"{new['maps_per_s'] / old['maps_per_s']:.1f}x, maps RSS {new['maps_rss_mb'] / old['maps_rss_mb']:.2f}x, "
-              f"bytes/map {new['bytes_per_map'] / old['bytes_per_map']:.2f}x, reliability time "
-              f"{new['reliability_s'] / old['reliability_s']:.2f}x")
+        print(
+            f"\nratios at scale {ref:g} (new / old): clicks/s {new['clicks_per_s'] / old['clicks_per_s']:.1f}x, maps/s "
+            f"{new['maps_per_s'] / old['maps_per_s']:.1f}x, maps RSS {new['maps_rss_mb'] / old['maps_rss_mb']:.2f}x, "
+            f"bytes/map {new['bytes_per_map'] / old['bytes_per_map']:.2f}x, reliability time "
+            f"{new['reliability_s'] / old['reliability_s']:.2f}x"
+        )
     if scale != ref:
         ratio = results[scale]["maps_rss_mb"] / results[ref]["maps_rss_mb"]
         print(f"maps peak RSS, scale {scale:g} / scale {ref:g}: {ratio:.2f}x")
-    print("targets (2 cores): full-size maps <= 600 s and <= 1,500 MB, RSS ratio <= 1.3, reliability <= 15 s, "
-          ">= 2,000,000 clicks/s, <= 27 KB/map lossless")
+    print(
+        "targets (2 cores): full-size maps <= 600 s and <= 1,500 MB, RSS ratio <= 1.3, reliability <= 15 s, "
+        ">= 2,000,000 clicks/s, <= 27 KB/map lossless"
+    )
 
 
 if __name__ == "__main__":

@@ -55,8 +55,7 @@ def make_dataset(root: Path, n: int, size: int = 256):
         folder.mkdir(parents=True, exist_ok=True)
         small = rng.integers(0, 255, (size // 8, size // 8, 3)).astype(np.uint8)
         image = ndimage.zoom(small, (8, 8, 1), order=1)
-        (folder / f"img{i:05d}.jpg").write_bytes(
-            simplejpeg.encode_jpeg(image, quality=90, colorsubsampling="420"))
+        (folder / f"img{i:05d}.jpg").write_bytes(simplejpeg.encode_jpeg(image, quality=90, colorsubsampling="420"))
         clicks = np.zeros((size, size), np.float32)
         centre = rng.integers(48, size - 48, 2)
         points = np.clip(centre + rng.normal(0, 24, (60, 2)), 0, size - 1).astype(int)
@@ -69,8 +68,9 @@ def old_module():
     """models/data.py as of ``OLD_COMMIT``, imported from git (None when git cannot)."""
     repo = Path(__file__).resolve().parents[1]
     try:
-        source = subprocess.run(["git", "show", f"{OLD_COMMIT}:models/data.py"], cwd=repo,
-                                capture_output=True, text=True, check=True).stdout
+        source = subprocess.run(
+            ["git", "show", f"{OLD_COMMIT}:models/data.py"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
     path = Path(tempfile.mkdtemp()) / "old_models_data.py"
@@ -115,14 +115,15 @@ def main(argv=None) -> int:
         pack(root / "images", root / "shards", maps=root / "maps.npz", shard_size=128, progress=False)
         samples, _ = load_samples(root / "images", root / "maps.npz")
         jpegs = [Path(s.image).read_bytes() for s in samples]
-        print(f"{n} JPEGs 256x256 (4:2:0, q90) with maps, batch {batch}, train mode (224 crop, "
-              f"flip, 49x49 blur), one process, one thread, fastest of {args.repeats} passes")
+        print(
+            f"{n} JPEGs 256x256 (4:2:0, q90) with maps, batch {batch}, train mode (224 crop, "
+            f"flip, 49x49 blur), one process, one thread, fastest of {args.repeats} passes"
+        )
 
         paths = {"pillow": lambda: [np.asarray(Image.open(io.BytesIO(j)).convert("RGB")) for j in jpegs]}
         old = old_module()
         if old is not None:
-            dataset = old.PairedDataset(
-                [old.Sample(s.image_id, s.image, s.label, s.map) for s in samples], train=True)
+            dataset = old.PairedDataset([old.Sample(s.image_id, s.image, s.label, s.map) for s in samples], train=True)
             old_loader = torch.utils.data.DataLoader(dataset, batch_size=batch, num_workers=0)
             paths["old"] = lambda: [b for b in old_loader]
         stream = ShardStream(root / "shards", batch, train=True, image_size=224, resize=256)
@@ -141,12 +142,16 @@ def main(argv=None) -> int:
         print("  PairedDataset (ce4b42e)              not measured: git cannot show the old code here")
     else:
         print(f"  PairedDataset (ce4b42e, per sample)  {old_rate:8.0f} img/s")
-    print(f"  shard loader (per loader core)       {loader_rate:8.0f} img/s"
-          + (f"   x{loader_rate / old_rate:.1f} PairedDataset" if old_rate else "")
-          + f"   (target >= 1000 and >= 4x: {'met' if loader_rate >= 1000 and (not old_rate or loader_rate >= 4 * old_rate) else 'NOT met'})")
+    print(
+        f"  shard loader (per loader core)       {loader_rate:8.0f} img/s"
+        + (f"   x{loader_rate / old_rate:.1f} PairedDataset" if old_rate else "")
+        + f"   (target >= 1000 and >= 4x: {'met' if loader_rate >= 1000 and (not old_rate or loader_rate >= 4 * old_rate) else 'NOT met'})"
+    )
     print(f"  batch augmentation on this CPU       {augment_rate:8.0f} img/s   (on a GPU: on the device)")
-    print(f"  loader + augmentation, one core      {both:8.0f} img/s"
-          + (f"   x{both / old_rate:.1f} PairedDataset" if old_rate else ""))
+    print(
+        f"  loader + augmentation, one core      {both:8.0f} img/s"
+        + (f"   x{both / old_rate:.1f} PairedDataset" if old_rate else "")
+    )
     print(f"  peak RSS {peak:.0f} MB")
     return 0
 

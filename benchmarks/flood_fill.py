@@ -54,15 +54,19 @@ def main(n_maps: int = 6, repeats: int = 3) -> dict[str, float]:
         ref_s, ref = _time(lambda m=importance, k=k: reveal_order(m, seed=k, method="heapq"), repeats)
         row = {"heapq": ref_s}
         for method in methods:
-            row[method], order = _time(lambda m=importance, k=k, method=method: reveal_order(m, seed=k, method=method), repeats)
+            row[method], order = _time(
+                lambda m=importance, k=k, method=method: reveal_order(m, seed=k, method=method), repeats
+            )
             if not np.array_equal(order, ref):
                 raise AssertionError(f"map {k}: {method} and heapq orders differ")
         for method, seconds in row.items():
             totals[method] += seconds
         print(f"{k:>4} {ref.size:>7} " + " ".join(f"{row[m] * 1e3:>11.1f}" for m in totals))
     ratios = {m: totals["heapq"] / totals[m] for m in methods}
-    print(f"flood-fill on 256x256 maps, {len(maps)} maps, best of {repeats}, identical orders; "
-          f"speed-up over plain-Python heapq: " + ", ".join(f"{m} {r:.1f}x" for m, r in ratios.items()))
+    print(
+        f"flood-fill on 256x256 maps, {len(maps)} maps, best of {repeats}, identical orders; "
+        f"speed-up over plain-Python heapq: " + ", ".join(f"{m} {r:.1f}x" for m, r in ratios.items())
+    )
     return ratios
 
 

@@ -56,8 +56,9 @@ class Step:
         sync()
         start = time.perf_counter()
         if self.harmonized:
-            loss = harmonizer_loss(self.model, self.images, self.labels, self.maps, self.has_map,
-                                   amp_context=amp)["loss"]
+            loss = harmonizer_loss(self.model, self.images, self.labels, self.maps, self.has_map, amp_context=amp)[
+                "loss"
+            ]
         else:
             with amp:
                 logits = self.model(self.images)
@@ -88,9 +89,11 @@ def main(argv=None) -> int:
     device = torch.device(args.device)
     steps = args.steps or (50 if device.type == "cuda" else 10)
     amp = device.type == "cuda"
-    print(f"{args.model}, batch {args.batch_size}, {args.size}x{args.size}, device {device} "
-          f"({torch.get_num_threads()} threads), {'bf16 + channels_last' if amp else 'fp32'}, "
-          f"{steps} round-robin rounds")
+    print(
+        f"{args.model}, batch {args.batch_size}, {args.size}x{args.size}, device {device} "
+        f"({torch.get_num_threads()} threads), {'bf16 + channels_last' if amp else 'fp32'}, "
+        f"{steps} round-robin rounds"
+    )
     plain = Step(args.model, args.batch_size, args.size, device, False, amp)
     plain()
     rss_plain = _peak_rss_mb()

@@ -35,12 +35,16 @@ def main() -> None:
             runs = {}
             for suffix in ("h5", "npz"):
                 out = Path(work) / f"maps.{suffix}"
-                runs[suffix] = run_child([sys.executable, "-m", "clickme_app", "maps", str(log), "--out", str(out),
-                                          "--no-progress"])
+                runs[suffix] = run_child(
+                    [sys.executable, "-m", "clickme_app", "maps", str(log), "--out", str(out), "--no-progress"]
+                )
                 runs[suffix]["kb_per_map"] = out.stat().st_size / counts["images"] / 1024
-                print(f"round {round_} {suffix:>3}: {runs[suffix]['seconds']:.1f} s wall, "
-                      f"{runs[suffix]['cpu_s']:.1f} s CPU, peak RSS {runs[suffix]['rss_mb']:.0f} MB, "
-                      f"{runs[suffix]['kb_per_map']:.1f} KB/map", flush=True)
+                print(
+                    f"round {round_} {suffix:>3}: {runs[suffix]['seconds']:.1f} s wall, "
+                    f"{runs[suffix]['cpu_s']:.1f} s CPU, peak RSS {runs[suffix]['rss_mb']:.0f} MB, "
+                    f"{runs[suffix]['kb_per_map']:.1f} KB/map",
+                    flush=True,
+                )
             ratios.append(runs["npz"]["seconds"] / runs["h5"]["seconds"])
         print(f"npz / h5 wall time: {statistics.median(ratios):.2f}x (median of {len(ratios)})")
 

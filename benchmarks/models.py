@@ -82,23 +82,26 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--steps", type=int, default=None, help="timed rounds (CPU 8, GPU 50)")
-    parser.add_argument("--amp-batch-size", type=int, default=256,
-                        help="batch of the GPU images/s measurement (256)")
+    parser.add_argument("--amp-batch-size", type=int, default=256, help="batch of the GPU images/s measurement (256)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     steps = args.steps or (50 if device.type == "cuda" else 8)
     where = prepare_device(device)
-    print(f"device {device} ({where}), batch {args.batch_size}, {args.size}x{args.size}, fp32, "
-          f"{steps} round-robin rounds")
+    print(
+        f"device {device} ({where}), batch {args.batch_size}, {args.size}x{args.size}, fp32, {steps} round-robin rounds"
+    )
     times = measure(args.batch_size, args.size, steps, device)
     for arch, values in times.items():
         value = float(np.median(values))
         print(f"  {arch:14s} {value:8.3f} s/step  {args.batch_size / value:8.1f} img/s")
     for reference in ("resnet50", "se_resnet50"):
         ratio, low, high = ratio_interval(times["gala_resnet50"], times[reference])
-        verdict = ("separated" if low > 1 or high < 1 else
-                   f"cannot separate the models with {steps} rounds: rerun with more --steps")
+        verdict = (
+            "separated"
+            if low > 1 or high < 1
+            else f"cannot separate the models with {steps} rounds: rerun with more --steps"
+        )
         print(f"GALA / {reference} = {ratio:.3f} (95% interval {low:.3f}-{high:.3f}; {verdict})")
     _, low, high = ratio_interval(times["gala_resnet50"], times["resnet50"])
     verdict = "met" if high <= 1.15 else "NOT met" if low > 1.15 else "undecided (interval spans 1.15)"
@@ -107,8 +110,10 @@ def main(argv=None) -> int:
         print(f"bf16 AMP + channels_last, batch {args.amp_batch_size}:")
         amp = measure(args.amp_batch_size, args.size, steps, device, True, True)
         for arch, values in amp.items():
-            print(f"  {arch:14s} {args.amp_batch_size / float(np.median(values)):8.1f} img/s "
-                  "(anchor: ResNet-50 ~2470 on an A100)")
+            print(
+                f"  {arch:14s} {args.amp_batch_size / float(np.median(values)):8.1f} img/s "
+                "(anchor: ResNet-50 ~2470 on an A100)"
+            )
     return 0
 
 

@@ -44,7 +44,7 @@ TRUTH = power.Truth(group=0.6, interaction=-0.3)
 
 def single_fits(n: int, seed: int) -> tuple[float, float]:
     """Median seconds of a cold and of a warm-started fit over ``n`` calibration data sets."""
-    start = {"beta": TRUTH.beta, "participant": TRUTH.participant_cov, "image_id": TRUTH.image_sd ** 2}
+    start = {"beta": TRUTH.beta, "participant": TRUTH.participant_cov, "image_id": TRUTH.image_sd**2}
     cold, warm = [], []
     for k in range(n):
         trials = power.simulate_trials(power.Design(), TRUTH, seed=[seed, 99, k])
@@ -71,13 +71,19 @@ def main(argv=None) -> int:
     wall = time.perf_counter() - began
     rate = args.sims / wall
     table = power.power_table(sims)
-    print(f"calibration design (7,200 trials per data set); load average before {load_before[0]:.1f}, "
-          f"after {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (a shared machine: compare ratios)")
-    print(f"reference: one cold fit {cold:.2f} s (median of {args.reference}); warm-started {warm:.2f} s "
-          f"({cold / warm:.2f}x faster)")
-    print(f"simulate_power: {args.sims} data sets in {wall:.1f} s with {args.jobs} jobs -> {rate:.3f} fits/s; "
-          f"ratio to the reference {rate * cold:.2f} (cold fits' worth per second); "
-          f"mean fit inside the workers {sims.groupby('sim')['seconds'].first().mean():.2f} s")
+    print(
+        f"calibration design (7,200 trials per data set); load average before {load_before[0]:.1f}, "
+        f"after {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (a shared machine: compare ratios)"
+    )
+    print(
+        f"reference: one cold fit {cold:.2f} s (median of {args.reference}); warm-started {warm:.2f} s "
+        f"({cold / warm:.2f}x faster)"
+    )
+    print(
+        f"simulate_power: {args.sims} data sets in {wall:.1f} s with {args.jobs} jobs -> {rate:.3f} fits/s; "
+        f"ratio to the reference {rate * cold:.2f} (cold fits' worth per second); "
+        f"mean fit inside the workers {sims.groupby('sim')['seconds'].first().mean():.2f} s"
+    )
     print(f"estimated time for 1,000 fits: {1000 / rate:.0f} s ({1000 / rate / 60:.1f} min; target <= 5 min)")
     print(table[["test", "n_sims", "power", "ci_low", "ci_high"]].round(3).to_string(index=False))
     get_reusable_executor().shutdown(wait=True)  # reap the workers, so that their peak RSS is counted

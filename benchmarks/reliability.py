@@ -56,35 +56,44 @@ def main() -> None:
 
     # 1. reliability workload: human pairs (a[i], b[i]) + null pairs (a[i], b[partner[i]])
     half = n // 2
-    a, b = maps[:half], maps[half:2 * half]
+    a, b = maps[:half], maps[half : 2 * half]
     chunk = 64  # as inter_rater_reliability: images ranked together, null partners within a chunk
 
     def vectorised():
-        out = [paired_rank_correlations(a[s:s + chunk], b[s:s + chunk], seed=s, n_jobs=args.jobs)
-               for s in range(0, half, chunk)]
+        out = [
+            paired_rank_correlations(a[s : s + chunk], b[s : s + chunk], seed=s, n_jobs=args.jobs)
+            for s in range(0, half, chunk)
+        ]
         return np.concatenate([o[0] for o in out] + [o[1] for o in out]), [o[2] for o in out]
 
     (fast, partners) = vectorised()  # warm-up, and the null partners the reference must reuse
 
     def reference():
         human = [stats.spearmanr(x, y)[0] for x, y in zip(a, b)]
-        null = [stats.spearmanr(a[s + i], b[s + j])[0]
-                for s, partner in zip(range(0, half, chunk), partners) for i, j in enumerate(partner)]
+        null = [
+            stats.spearmanr(a[s + i], b[s + j])[0]
+            for s, partner in zip(range(0, half, chunk), partners)
+            for i, j in enumerate(partner)
+        ]
         return np.array(human + null)
 
     (fast, _), t_fast = timed(vectorised)
     slow, t_slow = timed(reference)
     assert np.allclose(fast, slow, atol=1e-9), "vectorised and scipy values differ"
-    print(f"reliability    ({2 * half} pairs of {2 * half} maps): scipy loop {t_slow:7.2f} s, "
-          f"vectorised {t_fast:6.2f} s, ratio {t_slow / t_fast:5.1f}x")
+    print(
+        f"reliability    ({2 * half} pairs of {2 * half} maps): scipy loop {t_slow:7.2f} s, "
+        f"vectorised {t_fast:6.2f} s, ratio {t_slow / t_fast:5.1f}x"
+    )
 
     # 2. distinct pairs: nothing to reuse
-    a, b = maps[:n], maps[n:2 * n]
+    a, b = maps[:n], maps[n : 2 * n]
     fast, t_fast = timed(lambda: spearman_rows(a, b, n_jobs=args.jobs))
     slow, t_slow = timed(lambda: np.array([stats.spearmanr(x, y)[0] for x, y in zip(a, b)]))
     assert np.allclose(fast, slow, atol=1e-9), "vectorised and scipy values differ"
-    print(f"distinct pairs ({n} pairs of {2 * n} maps): scipy loop {t_slow:7.2f} s, "
-          f"vectorised {t_fast:6.2f} s, ratio {t_slow / t_fast:5.1f}x")
+    print(
+        f"distinct pairs ({n} pairs of {2 * n} maps): scipy loop {t_slow:7.2f} s, "
+        f"vectorised {t_fast:6.2f} s, ratio {t_slow / t_fast:5.1f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -55,8 +55,13 @@ def floor_app():
 
     store = Store(os.environ[FLOOR_ENV])  # the server's engine settings (WAL, synchronous=NORMAL; PG pool)
     meta = sa.MetaData()
-    table = sa.Table("floor", meta, sa.Column("id", sa.Integer, primary_key=True),
-                     sa.Column("body", sa.JSON, nullable=False), sa.Column("received", sa.String(40)))
+    table = sa.Table(
+        "floor",
+        meta,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("body", sa.JSON, nullable=False),
+        sa.Column("received", sa.String(40)),
+    )
     meta.create_all(store.engine)
     insert = table.insert()  # bound parameters: the fastest insert SQLAlchemy Core makes
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
@@ -81,16 +86,23 @@ def write_study(root: Path, n_images: int = 24) -> Path:
     for i in range(n_images):
         target = i % 2 == 0
         category = "animal" if target else "non-animal"
-        for source, level in (("clickme", 10.0), ("clickme", 50.0), ("saliency", 10.0), ("saliency", 50.0),
-                              ("intact", 100.0)):
+        for source, level in (
+            ("clickme", 10.0),
+            ("clickme", 50.0),
+            ("saliency", 10.0),
+            ("saliency", 50.0),
+            ("intact", 100.0),
+        ):
             name = f"i{i}_{source}_{level:g}.png"
             _png(stim / name, k, 32)
             rows.append(f"i{i},{category},{str(target).lower()},{source},{level},{name}")
             k += 1
     (stim / "manifest.csv").write_text("\n".join(rows) + "\n")
     config = root / "experiment.toml"
-    config.write_text('manifest = "stimuli/manifest.csv"\nn_training = 2\nn_blocks = 2\n'
-                      f"trials_per_block = {n_images // 2}\nimage_size = 128\n")
+    config.write_text(
+        'manifest = "stimuli/manifest.csv"\nn_training = 2\nn_blocks = 2\n'
+        f"trials_per_block = {n_images // 2}\nimage_size = 128\n"
+    )
     return config
 
 
@@ -99,8 +111,14 @@ def process(argv, env, url):
     """A server child process; yields once ``url/favicon.ico`` (or any reply) answers."""
     import httpx
 
-    proc = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        argv,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -121,16 +139,45 @@ def process(argv, env, url):
 
 def serve_argv(config: Path, db: str, port: int, workers: int) -> list[str]:
     toml = config.parent / "serve.toml"
-    toml.write_text(f'[serve]\nexperiment_config = "{config}"\nstart_limit_per_minute = 0\npacing_factor = 0.0\n'
-                    f'admin_token = "{ADMIN}"\n')
-    return [sys.executable, "-m", "clickme_app", "serve", "--config", str(toml), "--db", db,
-            "--port", str(port), "--workers", str(workers)]
+    toml.write_text(
+        f'[serve]\nexperiment_config = "{config}"\nstart_limit_per_minute = 0\npacing_factor = 0.0\n'
+        f'admin_token = "{ADMIN}"\n'
+    )
+    return [
+        sys.executable,
+        "-m",
+        "clickme_app",
+        "serve",
+        "--config",
+        str(toml),
+        "--db",
+        db,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
 
 
 def floor_argv(port: int, workers: int) -> list[str]:
-    return [sys.executable, "-m", "uvicorn", "benchmarks.serve:floor_app", "--factory", "--port", str(port),
-            "--workers", str(workers), "--log-level", "warning", "--no-access-log", "--http", "h11",
-            "--timeout-keep-alive", "30"]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "benchmarks.serve:floor_app",
+        "--factory",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        "--http",
+        "h11",
+        "--timeout-keep-alive",
+        "30",
+    ]
 
 
 # ------------------------------------------------------------------ participants and requests
@@ -145,11 +192,15 @@ async def _start_all(url: str, n: int, prefix: str) -> list:
         pid, secret = f"{prefix}{k:04d}", secrets.token_hex(32)
         headers = {"Authorization": f"Bearer {secret}"}
         async with sem:
-            r = await client.post("/api/experiment/start", json={"participant_id": pid, "token": secret},
-                                  headers=headers)
+            r = await client.post(
+                "/api/experiment/start", json={"participant_id": pid, "token": secret}, headers=headers
+            )
             r.raise_for_status()
-            (await client.post("/api/experiment/browser", json={"participant_id": pid, **BROWSER_CHECK},
-                               headers=headers)).raise_for_status()
+            (
+                await client.post(
+                    "/api/experiment/browser", json={"participant_id": pid, **BROWSER_CHECK}, headers=headers
+                )
+            ).raise_for_status()
         return pid, secret, r.json()["design"]
 
     async with httpx.AsyncClient(base_url=url, timeout=120) as client:
@@ -166,8 +217,10 @@ def request_files(sessions, folder: Path, split: int) -> tuple[Path, Path]:
     rng = np.random.default_rng(0)
     files = (folder / "saturated.txt", folder / "offered.txt")
     for path, part in zip(files, (slice(0, split), slice(split, None))):
-        per = [[(secret, trial_body(pid, t, *observer_answer(t, design["info"], rng)))
-                for t in design["trials"][part]] for pid, secret, design in sessions]
+        per = [
+            [(secret, trial_body(pid, t, *observer_answer(t, design["info"], rng))) for t in design["trials"][part]]
+            for pid, secret, design in sessions
+        ]
         with open(path, "w") as f:
             for k in range(max(len(p) for p in per)):
                 for p in per:
@@ -178,15 +231,37 @@ def request_files(sessions, folder: Path, split: int) -> tuple[Path, Path]:
 
 def wrk(url: str, path: str, requests: Path, *, connections: int, seconds: float, delay_ms: int) -> dict:
     threads = 2
-    env = {**os.environ, "CLICKME_WRK_REQUESTS": str(requests), "CLICKME_WRK_PATH": path,
-           "CLICKME_WRK_THREADS": str(threads), "CLICKME_WRK_DELAY_MS": str(delay_ms)}
-    done = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s",
-                           "--timeout", "10s", "-s", str(LUA), url], capture_output=True, text=True, env=env,
-                          timeout=seconds + 60)
+    env = {
+        **os.environ,
+        "CLICKME_WRK_REQUESTS": str(requests),
+        "CLICKME_WRK_PATH": path,
+        "CLICKME_WRK_THREADS": str(threads),
+        "CLICKME_WRK_DELAY_MS": str(delay_ms),
+    }
+    done = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds:g}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(LUA),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=seconds + 60,
+    )
     line = next((x for x in done.stdout.splitlines() if x.startswith("CLICKME ")), None)
     if line is None:
         raise RuntimeError(f"wrk failed: {done.stdout[-500:]} {done.stderr[-500:]}")
-    out = json.loads(line[len("CLICKME "):])
+    out = json.loads(line[len("CLICKME ") :])
     out["per_s"] = out["requests"] / (out["duration_us"] / 1e6)
     out["stored_per_s"] = out["s201"] / (out["duration_us"] / 1e6)
     return out
@@ -199,8 +274,9 @@ def stored_trials(db: str) -> tuple[int, int]:
     engine = sa.create_engine(db)
     with engine.connect() as conn:
         n = conn.execute(sa.text("SELECT count(*) FROM trials")).scalar()
-        places = conn.execute(sa.text("SELECT count(*) FROM (SELECT DISTINCT participant_pk, phase, block, trial "
-                                      "FROM trials) AS p")).scalar()
+        places = conn.execute(
+            sa.text("SELECT count(*) FROM (SELECT DISTINCT participant_pk, phase, block, trial FROM trials) AS p")
+        ).scalar()
     engine.dispose()
     return int(n), int(places)
 
@@ -216,21 +292,28 @@ def measure_backend(label: str, config: Path, db: str, floor_db: str, workers: i
         sessions = asyncio.run(_start_all(url, args.participants, label[:2].upper()))
         files = request_files(sessions, folder, split=14)
         before = stored_trials(db)[0]
-        runs["serve_saturated"] = wrk(url, "/api/experiment/trials", files[0], connections=50,
-                                      seconds=args.seconds, delay_ms=0)
-        runs["serve_offered"] = wrk(url, "/api/experiment/trials", files[1], connections=args.participants,
-                                    seconds=args.seconds, delay_ms=1000)
+        runs["serve_saturated"] = wrk(
+            url, "/api/experiment/trials", files[0], connections=50, seconds=args.seconds, delay_ms=0
+        )
+        runs["serve_offered"] = wrk(
+            url, "/api/experiment/trials", files[1], connections=args.participants, seconds=args.seconds, delay_ms=1000
+        )
     rows, places = stored_trials(db)  # once the server has stopped (posts cut off by wrk's end included)
     stored = runs["serve_saturated"]["s201"] + runs["serve_offered"]["s201"]
-    runs["check"] = {"rows_added": rows - before, "replied_201": stored, "places_unique": rows == places,
-                     "cut_off": rows - before - stored,
-                     "s5xx": runs["serve_saturated"]["s5xx"] + runs["serve_offered"]["s5xx"]}
+    runs["check"] = {
+        "rows_added": rows - before,
+        "replied_201": stored,
+        "places_unique": rows == places,
+        "cut_off": rows - before - stored,
+        "s5xx": runs["serve_saturated"]["s5xx"] + runs["serve_offered"]["s5xx"],
+    }
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     with process(floor_argv(port, workers), {FLOOR_ENV: floor_db}, url):
         runs["floor_saturated"] = wrk(url, "/floor", files[0], connections=50, seconds=args.seconds, delay_ms=0)
-        runs["floor_offered"] = wrk(url, "/floor", files[1], connections=args.participants, seconds=args.seconds,
-                                    delay_ms=1000)
+        runs["floor_offered"] = wrk(
+            url, "/floor", files[1], connections=args.participants, seconds=args.seconds, delay_ms=1000
+        )
     return runs
 
 
@@ -239,17 +322,23 @@ def report(label: str, runs: dict) -> None:
     off, flo = runs["serve_offered"], runs["floor_offered"]
     c = runs["check"]
     print(f"{label}:")
-    print(f"  saturated (50 connections): {sat['stored_per_s']:.0f} trials/s stored, floor {fl['stored_per_s']:.0f}/s "
-          f"-> {sat['stored_per_s'] / max(fl['stored_per_s'], 1e-9):.2f}x the floor; p50 {sat['p50_us'] / 1000:.1f} ms, "
-          f"p99 {sat['p99_us'] / 1000:.1f} ms (floor {fl['p50_us'] / 1000:.1f} / {fl['p99_us'] / 1000:.1f} ms)")
-    print(f"  offered ({off['requests']} posts, ~1/s per connection): achieved {off['per_s']:.0f} posts/s; "
-          f"p50 {off['p50_us'] / 1000:.1f} ms, p99 {off['p99_us'] / 1000:.1f} ms (floor {flo['per_s']:.0f}/s, "
-          f"p50 {flo['p50_us'] / 1000:.1f} ms, p99 {flo['p99_us'] / 1000:.1f} ms)")
-    print(f"  checks: {c['replied_201']} replies 201, {c['rows_added']} rows added ({c['cut_off']} cut off by wrk's "
-          f"end), no trial twice: "
-          f"{c['places_unique']}, 5xx: {c['s5xx']}, socket errors/timeouts: "
-          f"{sat['errors'] + off['errors']}/{sat['timeouts'] + off['timeouts']}, wrapped lists: "
-          f"{sat['wrapped'] + off['wrapped']}")
+    print(
+        f"  saturated (50 connections): {sat['stored_per_s']:.0f} trials/s stored, floor {fl['stored_per_s']:.0f}/s "
+        f"-> {sat['stored_per_s'] / max(fl['stored_per_s'], 1e-9):.2f}x the floor; p50 {sat['p50_us'] / 1000:.1f} ms, "
+        f"p99 {sat['p99_us'] / 1000:.1f} ms (floor {fl['p50_us'] / 1000:.1f} / {fl['p99_us'] / 1000:.1f} ms)"
+    )
+    print(
+        f"  offered ({off['requests']} posts, ~1/s per connection): achieved {off['per_s']:.0f} posts/s; "
+        f"p50 {off['p50_us'] / 1000:.1f} ms, p99 {off['p99_us'] / 1000:.1f} ms (floor {flo['per_s']:.0f}/s, "
+        f"p50 {flo['p50_us'] / 1000:.1f} ms, p99 {flo['p99_us'] / 1000:.1f} ms)"
+    )
+    print(
+        f"  checks: {c['replied_201']} replies 201, {c['rows_added']} rows added ({c['cut_off']} cut off by wrk's "
+        f"end), no trial twice: "
+        f"{c['places_unique']}, 5xx: {c['s5xx']}, socket errors/timeouts: "
+        f"{sat['errors'] + off['errors']}/{sat['timeouts'] + off['timeouts']}, wrapped lists: "
+        f"{sat['wrapped'] + off['wrapped']}"
+    )
 
 
 def main(argv=None) -> int:
@@ -267,8 +356,9 @@ def main(argv=None) -> int:
         folder = Path(tmp)
         config = write_study(folder / "study")
         if not args.no_sqlite:
-            runs = measure_backend("sqlite", config, f"sqlite:///{folder}/bench.db", f"sqlite:///{folder}/floor.db",
-                                   1, args, folder)
+            runs = measure_backend(
+                "sqlite", config, f"sqlite:///{folder}/bench.db", f"sqlite:///{folder}/floor.db", 1, args, folder
+            )
             report("SQLite, 1 process", runs)
         if not args.no_postgres:
             from experiments.online.simulate import postgres_cluster

@@ -53,7 +53,7 @@ def make_packed(root: Path, n: int) -> Path:
         (folder / f"i{i:06d}.jpg").write_bytes(simplejpeg.encode_jpeg(image, quality=90))
         human = np.zeros((SIZE, SIZE), np.float32)
         y, x = rng.integers(0, SIZE - 10, 2)
-        human[y:y + 10, x:x + 10] = 1
+        human[y : y + 10, x : x + 10] = 1
         maps[f"i{i:06d}"] = human
     save_maps(root / "maps.h5", maps)
     pack(root / "images", root / "shards", maps=root / "maps.h5", shard_size=1000, progress=False)
@@ -70,20 +70,27 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             shards = make_packed(Path(tmp), n)
             size_mb = sum(p.stat().st_size for p in shards.glob("*.tar")) / 2**20
-            done = subprocess.run([sys.executable, "-c", TRAIN, str(shards), str(Path(tmp) / "run"),
-                                   str(args.workers)], capture_output=True, text=True, cwd=ROOT,
-                                  env={"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
-                                       "PATH": "/usr/bin:/bin"})
+            done = subprocess.run(
+                [sys.executable, "-c", TRAIN, str(shards), str(Path(tmp) / "run"), str(args.workers)],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                env={"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+            )
             if done.returncode:
                 print(done.stderr[-2000:])
                 return 1
             own, children, seconds = map(float, done.stdout.split()[-3:])
             peaks[n] = own + children
-            print(f"  {n:6d} images ({size_mb:5.1f} MB of shards): peak RSS {own:6.0f} MB "
-                  f"(+ {children:.0f} MB largest child process), one epoch in {seconds:.0f} s")
+            print(
+                f"  {n:6d} images ({size_mb:5.1f} MB of shards): peak RSS {own:6.0f} MB "
+                f"(+ {children:.0f} MB largest child process), one epoch in {seconds:.0f} s"
+            )
     small, large = peaks[min(peaks)], peaks[max(peaks)]
-    print(f"peak RSS {max(peaks)} / {min(peaks)} images: x{large / small:.3f} (target <= 1.3: "
-          f"{'met' if large / small <= 1.3 else 'NOT met'})")
+    print(
+        f"peak RSS {max(peaks)} / {min(peaks)} images: x{large / small:.3f} (target <= 1.3: "
+        f"{'met' if large / small <= 1.3 else 'NOT met'})"
+    )
     return 0
 
 

@@ -69,19 +69,39 @@ def glmm_fits(n_sets: int, effect: float = 0.0, seed: int = 0, **design) -> pd.D
         seconds = time.perf_counter() - start
         fixed = fit[fit["effect"] == "fixed"]
         for row in fixed.itertuples(index=False):
-            rows.append({"set": k, "effect": effect, "term": row.term, "truth": truth[row.term],
-                         "estimate": row.estimate, "se": row.se, "p": row.p,
-                         "covered": row.ci_low <= truth[row.term] <= row.ci_high, "formula": row.formula,
-                         "converged": row.converged, "seconds": seconds})
+            rows.append(
+                {
+                    "set": k,
+                    "effect": effect,
+                    "term": row.term,
+                    "truth": truth[row.term],
+                    "estimate": row.estimate,
+                    "se": row.se,
+                    "p": row.p,
+                    "covered": row.ci_low <= truth[row.term] <= row.ci_high,
+                    "formula": row.formula,
+                    "converged": row.converged,
+                    "seconds": seconds,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def glmm_summary(fits: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     """Rejection rate per term and effect size, with coverage, for the tables of the report."""
-    out = fits.groupby(["effect", "term"], sort=False).agg(
-        n_sets=("set", "size"), rejection_rate=("p", lambda p: float(np.mean(p < alpha))),
-        coverage=("covered", "mean"), mean_estimate=("estimate", "mean"), mean_se=("se", "mean"),
-        sd_estimate=("estimate", "std"), converged=("converged", "mean")).reset_index()
+    out = (
+        fits.groupby(["effect", "term"], sort=False)
+        .agg(
+            n_sets=("set", "size"),
+            rejection_rate=("p", lambda p: float(np.mean(p < alpha))),
+            coverage=("covered", "mean"),
+            mean_estimate=("estimate", "mean"),
+            mean_se=("se", "mean"),
+            sd_estimate=("estimate", "std"),
+            converged=("converged", "mean"),
+        )
+        .reset_index()
+    )
     low, high = zip(*(binomial_interval(n) for n in out["n_sets"]))
     out["null_99_low"], out["null_99_high"] = low, high
     out["se_over_sd"] = out["mean_se"] / out["sd_estimate"]
@@ -91,8 +111,9 @@ def glmm_summary(fits: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
 PSYCHOMETRIC_LEVELS = tuple(np.logspace(0, 2, 7))
 
 
-def psychometric_trials(seed, n_participants=10, levels=PSYCHOMETRIC_LEVELS, trials_per_level=16,
-                        threshold=5.0, beta=0.25, lapse=0.02) -> pd.DataFrame:
+def psychometric_trials(
+    seed, n_participants=10, levels=PSYCHOMETRIC_LEVELS, trials_per_level=16, threshold=5.0, beta=0.25, lapse=0.02
+) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     p = psychometric_function(np.asarray(levels), np.log10(threshold), beta, lapse)
     rows = []
@@ -111,9 +132,15 @@ def psychometric_coverage(n_sets: int, seed: int = 0, threshold: float = 5.0, ci
         covered.append(row["threshold_ci_low"] <= threshold <= row["threshold_ci_high"])
         widths.append(np.log10(row["threshold_ci_high"]) - np.log10(row["threshold_ci_low"]))
     low, high = stats.binomtest(int(np.sum(covered)), n_sets).proportion_ci(0.95)
-    return {"ci": ci, "n_sets": n_sets, "coverage": float(np.mean(covered)), "coverage_95_low": low,
-            "coverage_95_high": high, "median_width_log10": float(np.median(widths)),
-            "seconds_per_set": (time.perf_counter() - start) / n_sets}
+    return {
+        "ci": ci,
+        "n_sets": n_sets,
+        "coverage": float(np.mean(covered)),
+        "coverage_95_low": low,
+        "coverage_95_high": high,
+        "median_width_log10": float(np.median(widths)),
+        "seconds_per_set": (time.perf_counter() - start) / n_sets,
+    }
 
 
 def reference_statsmodels(n_sets: int, seed: int = 0) -> pd.DataFrame:
@@ -129,14 +156,21 @@ def reference_statsmodels(n_sets: int, seed: int = 0) -> pd.DataFrame:
         t_ours = time.perf_counter() - start
         start = time.perf_counter()
         model = BinomialBayesMixedGLM.from_formula(
-            "correct ~ C(group) * log10_level", {"participant": "0 + C(participant)", "image": "0 + C(image_id)"}, data)
+            "correct ~ C(group) * log10_level", {"participant": "0 + C(participant)", "image": "0 + C(image_id)"}, data
+        )
         result = model.fit_map()
         t_ref = time.perf_counter() - start
         se_ref = np.sqrt(np.diag(result.cov_params())[:4])
-        rows.append({"set": k, "seconds_ours": t_ours, "seconds_statsmodels_map": t_ref,
-                     "speed_ratio": t_ref / t_ours,
-                     "se_ratio_group": se_ref[1] / ours["se"].iloc[1],
-                     "se_ratio_interaction": se_ref[3] / ours["se"].iloc[3]})
+        rows.append(
+            {
+                "set": k,
+                "seconds_ours": t_ours,
+                "seconds_statsmodels_map": t_ref,
+                "speed_ratio": t_ref / t_ours,
+                "se_ratio_group": se_ref[1] / ours["se"].iloc[1],
+                "se_ratio_interaction": se_ref[3] / ours["se"].iloc[3],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -146,8 +180,13 @@ def main(argv=None) -> int:
     parser.add_argument("--psy-sets", type=int, default=200)
     parser.add_argument("--reference-sets", type=int, default=5)
     parser.add_argument("--effect", type=float, default=0.6, help="group effect (log-odds) for the power sets")
-    parser.add_argument("--psy-ci", choices=("parametric", "participants"), action="append", default=None,
-                        help="psychometric interval methods to measure (default both)")
+    parser.add_argument(
+        "--psy-ci",
+        choices=("parametric", "participants"),
+        action="append",
+        default=None,
+        help="psychometric interval methods to measure (default both)",
+    )
     parser.add_argument("--skip", choices=("glmm", "psychometric"), action="append", default=[])
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=0)
@@ -157,12 +196,16 @@ def main(argv=None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
     if "glmm" not in args.skip:
         start = time.perf_counter()
-        fits = pd.concat([glmm_fits(args.glmm_sets, 0.0, args.seed), glmm_fits(args.glmm_sets, args.effect, args.seed)],
-                         ignore_index=True)
+        fits = pd.concat(
+            [glmm_fits(args.glmm_sets, 0.0, args.seed), glmm_fits(args.glmm_sets, args.effect, args.seed)],
+            ignore_index=True,
+        )
         summary = glmm_summary(fits)
-        print(f"mixed_logit calibration: {args.glmm_sets} null + {args.glmm_sets} effect sets "
-              f"in {time.perf_counter() - start:.0f} s ({fits.groupby(['effect', 'set'])['seconds'].first().mean():.2f}"
-              " s per fit)")
+        print(
+            f"mixed_logit calibration: {args.glmm_sets} null + {args.glmm_sets} effect sets "
+            f"in {time.perf_counter() - start:.0f} s ({fits.groupby(['effect', 'set'])['seconds'].first().mean():.2f}"
+            " s per fit)"
+        )
         print(summary.round(4).to_string(index=False))
         print("models fitted:", fits.groupby("formula")["set"].size().to_dict())
         if args.out:
@@ -179,8 +222,10 @@ def main(argv=None) -> int:
         print("psychometric threshold 95% interval coverage (true threshold 5 %)")
         print(table.round(4).to_string(index=False))
         if len(table) == 2:
-            print(f"time ratio parametric / participant bootstrap: "
-                  f"{table['seconds_per_set'].iloc[0] / table['seconds_per_set'].iloc[1]:.2f}")
+            print(
+                f"time ratio parametric / participant bootstrap: "
+                f"{table['seconds_per_set'].iloc[0] / table['seconds_per_set'].iloc[1]:.2f}"
+            )
         if args.out:
             table.to_csv(args.out / f"psychometric_coverage_{'_'.join(methods)}.csv", index=False)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -120,8 +120,9 @@ def paint_box_batch(x, y, starts, height, width, stamp, size, blur, numerators, 
     n = starts.size - 1
     for i in numba.prange(n):
         counts = np.zeros((height, width), dtype=np.int64)
-        outside[i] = paint_counts(x[starts[i]:starts[i + 1]], y[starts[i]:starts[i + 1]], height, width,
-                                  stamp, counts)
+        outside[i] = paint_counts(
+            x[starts[i] : starts[i + 1]], y[starts[i] : starts[i + 1]], height, width, stamp, counts
+        )
         if blur:
             sums = np.empty((height, width), dtype=np.int64)
             box_window_sums(counts, size, sums)
@@ -132,4 +133,3 @@ def paint_box_batch(x, y, starts, height, width, stamp, size, blur, numerators, 
             for r in range(height):
                 for c in range(width):
                     numerators[i, r, c] = counts[r, c]
-

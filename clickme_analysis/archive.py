@@ -56,8 +56,20 @@ MAP_FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".npy", ".bmp", ".tif", ".tiff")
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _NPZ_LEVEL = 2  # deflate level of NPZ members: as fast as level 1 and as small as level 6 on click maps
 
-__all__ = ["FORMAT", "STORE_FORMAT", "MapSource", "MapArchive", "MapStore", "ClickMe2Maps", "MapFolder",
-           "MapWriter", "open_maps", "save_maps", "write_clickme2_hdf5", "map_format"]
+__all__ = [
+    "FORMAT",
+    "STORE_FORMAT",
+    "MapSource",
+    "MapArchive",
+    "MapStore",
+    "ClickMe2Maps",
+    "MapFolder",
+    "MapWriter",
+    "open_maps",
+    "save_maps",
+    "write_clickme2_hdf5",
+    "map_format",
+]
 
 
 # --------------------------------------------------------------------------------------------
@@ -91,9 +103,21 @@ class MapSource(Mapping):
             return self._read(position)
         except InputError:
             raise
-        except (OSError, RuntimeError, ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
-            raise InputError(f"the map of {image_id!r} is unreadable ({type(err).__name__}: {err})", path=self.path,
-                             field=str(image_id)) from None
+        except (
+            OSError,
+            RuntimeError,
+            ValueError,
+            TypeError,
+            KeyError,
+            EOFError,
+            zipfile.BadZipFile,
+            zlib.error,
+        ) as err:
+            raise InputError(
+                f"the map of {image_id!r} is unreadable ({type(err).__name__}: {err})",
+                path=self.path,
+                field=str(image_id),
+            ) from None
 
     def _read(self, position: int) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -164,15 +188,22 @@ class MapArchive(MapSource):
             fmt = str(self._npz["format"]) if "format" in self._npz.files else None
             if fmt != FORMAT:
                 members = ", ".join(self._npz.files[:6]) + (", ..." if len(self._npz.files) > 6 else "")
-                raise InputError(f"not a ClickMe map archive: expected format {FORMAT!r}, got "
-                                 f"{'no format member' if fmt is None else repr(fmt)} (members: {members})",
-                                 path=self.path, field="format")
+                raise InputError(
+                    f"not a ClickMe map archive: expected format {FORMAT!r}, got "
+                    f"{'no format member' if fmt is None else repr(fmt)} (members: {members})",
+                    path=self.path,
+                    field="format",
+                )
             self.image_ids = [str(i) for i in self._npz["image_ids"]]
             self._labels = [str(x) for x in self._npz["labels"]]
             self._counts = np.asarray(self._npz["participant_counts"], dtype=np.int64).ravel()
             if not len(self._labels) == len(self._counts) == len(self.image_ids):
-                raise InputError(f"expected one label and one participant count per image id ({len(self.image_ids)}), "
-                                 f"got {len(self._labels)} and {len(self._counts)}", path=self.path, field="labels")
+                raise InputError(
+                    f"expected one label and one participant count per image id ({len(self.image_ids)}), "
+                    f"got {len(self._labels)} and {len(self._counts)}",
+                    path=self.path,
+                    field="labels",
+                )
         except InputError:
             self._npz.close()
             raise
@@ -221,8 +252,9 @@ class MapStore(MapSource):
             raise InputError(f"not a complete {STORE_FORMAT} file ({err})", path=self.path) from None
         if self.encoding not in ("delta-ratio", "float32"):
             self._file.close()
-            raise InputError(f"expected encoding 'delta-ratio' or 'float32', got {self.encoding!r}",
-                             path=self.path, field="encoding")
+            raise InputError(
+                f"expected encoding 'delta-ratio' or 'float32', got {self.encoding!r}", path=self.path, field="encoding"
+            )
         self._init_index()
 
     def _read(self, position: int) -> np.ndarray:
@@ -297,8 +329,11 @@ class ClickMe2Maps(MapSource):
         if array.ndim == 3:
             array = array.mean(axis=0)
         if array.ndim != 2:
-            raise InputError(f"expected a 2-D map or a stack of maps, got shape {array.shape}",
-                             path=self.path, field=f"clickmaps/{self._names[position]}")
+            raise InputError(
+                f"expected a 2-D map or a stack of maps, got shape {array.shape}",
+                path=self.path,
+                field=f"clickmaps/{self._names[position]}",
+            )
         return array
 
     def participant_count(self, image_id) -> int:
@@ -329,8 +364,9 @@ class MapFolder(MapSource):
 
         self.path = Path(path)
         self._files = collect_files(self.path, MAP_FILE_SUFFIXES, what="map files")
-        self.image_ids = image_ids([f.relative_to(self.path).as_posix() for f in self._files],
-                                   rule=id_rule, what="map files")
+        self.image_ids = image_ids(
+            [f.relative_to(self.path).as_posix() for f in self._files], rule=id_rule, what="map files"
+        )
         self._init_index()
 
     def _read(self, position: int) -> np.ndarray:
@@ -365,8 +401,9 @@ def read_map_file(path) -> np.ndarray:
         if array.ndim == 3:
             channels = array[..., :3] if array.shape[-1] in (3, 4) else array
             if not (channels == channels[..., :1]).all():
-                raise InputError(f"expected a grayscale map, got a colour image ({array.shape[-1]} channels)",
-                                 path=path)
+                raise InputError(
+                    f"expected a grayscale map, got a colour image ({array.shape[-1]} channels)", path=path
+                )
             array = channels[..., 0]
         if array.dtype == np.uint8:
             array = array / 255.0
@@ -454,12 +491,22 @@ def open_maps(source, *, id_rule: str = "stem") -> MapSource:
     if kind == "clickme2":
         return ClickMe2Maps(path, id_rule=id_rule)
     if not path.exists():
-        raise InputError("map source not found: expected a map archive (.npz), an HDF5 map file or a "
-                         "folder of map files", path=path)
-    detail = "it cannot be opened" if kind == "hdf5-unreadable" else \
-        "neither clickme-map-store/1 nor a clickmaps/ group" if kind == "hdf5" else ""
-    raise _not_an_archive(path, "a map archive (.npz), an HDF5 map file (clickme-map-store/1 or ClickMe "
-                                "2.0 clickmaps/) or a folder of map files", detail)
+        raise InputError(
+            "map source not found: expected a map archive (.npz), an HDF5 map file or a folder of map files", path=path
+        )
+    detail = (
+        "it cannot be opened"
+        if kind == "hdf5-unreadable"
+        else "neither clickme-map-store/1 nor a clickmaps/ group"
+        if kind == "hdf5"
+        else ""
+    )
+    raise _not_an_archive(
+        path,
+        "a map archive (.npz), an HDF5 map file (clickme-map-store/1 or ClickMe "
+        "2.0 clickmaps/) or a folder of map files",
+        detail,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -534,8 +581,11 @@ class MapWriter:
         self.path = check_output_path(path, field="out")
         self.suffix = self.path.suffix.lower()
         if self.suffix not in (".npz",) + HDF5_SUFFIXES:
-            raise InputError(f"expected an output ending in .npz, .h5 or .hdf5, got {self.path.suffix!r}",
-                             path=self.path, field="out")
+            raise InputError(
+                f"expected an output ending in .npz, .h5 or .hdf5, got {self.path.suffix!r}",
+                path=self.path,
+                field="out",
+            )
         if encoding not in ("delta-ratio", "float32"):
             raise InputError(f"expected encoding 'delta-ratio' or 'float32', got {encoding!r}", field="encoding")
         self.n_maps, self.encoding, self.level = n_maps, encoding, level
@@ -563,8 +613,15 @@ class MapWriter:
         dtype = np.int32 if self.encoding == "delta-ratio" else np.float32
         rows = self.n_maps if self.n_maps is not None else 0
         self._dataset = self._h5.create_dataset(
-            "maps", shape=(rows,) + shape, maxshape=(None,) + shape, dtype=dtype, chunks=(1,) + shape,
-            shuffle=True, compression="gzip", compression_opts=self.level)
+            "maps",
+            shape=(rows,) + shape,
+            maxshape=(None,) + shape,
+            dtype=dtype,
+            chunks=(1,) + shape,
+            shuffle=True,
+            compression="gzip",
+            compression_opts=self.level,
+        )
 
     def encode(self, map=None, numerator=None) -> np.ndarray | bytes:
         """The stored form of one map: compressed chunk bytes (HDF5) or the deflated float32 member (NPZ).
@@ -582,9 +639,18 @@ class MapWriter:
             numerator = encode_ratio(numerator).cumsum(axis=0, dtype=np.int32).cumsum(axis=1, dtype=np.int32)
         return zlib.compress(delta_shuffle(np.ascontiguousarray(numerator)), self.level)
 
-    def write(self, image_id, map=None, *, numerator=None, denominator: float | None = None,
-              label: str = "", participant_count: int = -1, position: int | None = None,
-              encoded=None) -> None:
+    def write(
+        self,
+        image_id,
+        map=None,
+        *,
+        numerator=None,
+        denominator: float | None = None,
+        label: str = "",
+        participant_count: int = -1,
+        position: int | None = None,
+        encoded=None,
+    ) -> None:
         """Add one map (``map``, or ``numerator`` / ``denominator`` for ``delta-ratio``).
 
         For NPZ archives and ``float32`` stores a ``numerator`` / ``denominator`` pair is turned
@@ -607,8 +673,12 @@ class MapWriter:
         if self._shape is None:
             self._shape = shape
         elif self.suffix != ".npz" and shape != self._shape:
-            raise InputError(f"an HDF5 map store holds maps of one shape: expected {self._shape}, got {shape} "
-                             "(write an .npz archive for maps of several shapes)", path=self.path, field=image_id)
+            raise InputError(
+                f"an HDF5 map store holds maps of one shape: expected {self._shape}, got {shape} "
+                "(write an .npz archive for maps of several shapes)",
+                path=self.path,
+                field=image_id,
+            )
         if position is None:
             position = self._n
             if self.n_maps is not None and position >= self.n_maps:
@@ -616,8 +686,7 @@ class MapWriter:
             if position >= len(self._filled):
                 self._grow()
         elif self.n_maps is None or not 0 <= position < self.n_maps or self._filled[position]:
-            raise InputError(f"position {position} is not a free slot of {self.n_maps}", path=self.path,
-                             field=image_id)
+            raise InputError(f"position {position} is not a free slot of {self.n_maps}", path=self.path, field=image_id)
         data = encoded if encoded is not None else self.encode(map, numerator)
         if self.suffix == ".npz":
             _write_member(self._zip, f"maps/{position}", data)
@@ -728,8 +797,12 @@ def save_maps(path, maps, labels: Mapping | None = None, participant_counts: Map
     participant_counts = participant_counts or {}
     with MapWriter(path) as writer:
         for image_id, array in items:
-            writer.write(image_id, np.asarray(array), label=labels.get(image_id, labels.get(str(image_id), "")),
-                         participant_count=int(participant_counts.get(image_id, -1)))
+            writer.write(
+                image_id,
+                np.asarray(array),
+                label=labels.get(image_id, labels.get(str(image_id), "")),
+                participant_count=int(participant_counts.get(image_id, -1)),
+            )
     return Path(path)
 
 
@@ -758,8 +831,9 @@ def write_clickme2_hdf5(path, maps, click_counts: Mapping | None = None) -> Path
                 name = str(image_id).replace("/", "_")
                 array = np.asarray(array, dtype=np.float32)
                 if array.ndim != 2:
-                    raise InputError(f"expected a 2-D (H, W) map, got shape {array.shape}", path=path,
-                                     field=str(image_id))
+                    raise InputError(
+                        f"expected a 2-D (H, W) map, got shape {array.shape}", path=path, field=str(image_id)
+                    )
                 group.create_dataset(name, data=array, compression="gzip", shuffle=True)
                 if image_id in click_counts:
                     counts.create_dataset(name, data=int(click_counts[image_id]))

@@ -163,8 +163,11 @@ class BlurSpec:
             return self.for_shape(counts.shape).sums(counts)
         kernel = self.integer_kernel()
         if kernel is None or not np.issubdtype(counts.dtype, np.integer) or counts.ndim != 2:
-            raise InputError(f"expected a 2-D integer map and a box or disc kernel, got {counts.dtype} of shape "
-                             f"{counts.shape} and {self.kernel!r}", field="counts")
+            raise InputError(
+                f"expected a 2-D integer map and a box or disc kernel, got {counts.dtype} of shape "
+                f"{counts.shape} and {self.kernel!r}",
+                field="counts",
+            )
         out = counts.astype(np.int64)
         for _ in range(self.passes):
             out = _integer_filter(out, kernel, self.border)

@@ -53,10 +53,11 @@ def centre_crop(array: np.ndarray, crop: int) -> np.ndarray:
     """
     height, width = array.shape[-2:]
     if crop > height or crop > width:
-        raise InputError(f"expected a crop no larger than the map ({height}x{width}), got {crop}",
-                         field="split_half_crop")
+        raise InputError(
+            f"expected a crop no larger than the map ({height}x{width}), got {crop}", field="split_half_crop"
+        )
     top, left = int(round((height - crop) / 2)), int(round((width - crop) / 2))
-    return array[..., top:top + crop, left:left + crop]
+    return array[..., top : top + crop, left : left + crop]
 
 
 def _resize_short_side(array: np.ndarray, side: int) -> np.ndarray:
@@ -133,18 +134,32 @@ def _chunk_values(painted, group, streams, n_iterations, settings, n_jobs):
         a = np.stack(rows_a).astype(np.float64)
         human[:, iteration] = spearman_rows(a, np.stack(rows_b).astype(np.float64), n_jobs=n_jobs)
         if floor_at:
-            floor[floor_at, iteration] = spearman_rows(a[floor_at], np.stack(rows_f).astype(np.float64),
-                                                       n_jobs=n_jobs)
+            floor[floor_at, iteration] = spearman_rows(a[floor_at], np.stack(rows_f).astype(np.float64), n_jobs=n_jobs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an image whose every iteration is NaN: NaN
         return np.nanmean(human, axis=1), np.nanmean(floor, axis=1), partners
 
 
-def split_half_ceiling(clicks, *, n_iterations: int = 50, shape=(256, 256), bubble_size: int = 1,
-                       bubble: str = "square", blur="box", blur_size: int = 49, sigma: float | None = None,
-                       replacement: bool = True, resize: int | None = 256, crop: int | None = 224, seed=0,
-                       n_jobs: int = 1, progress: bool = False, min_clicks: int = 0, max_clicks: int | None = None,
-                       chunk_images: int = 32) -> pd.DataFrame:
+def split_half_ceiling(
+    clicks,
+    *,
+    n_iterations: int = 50,
+    shape=(256, 256),
+    bubble_size: int = 1,
+    bubble: str = "square",
+    blur="box",
+    blur_size: int = 49,
+    sigma: float | None = None,
+    replacement: bool = True,
+    resize: int | None = 256,
+    crop: int | None = 224,
+    seed=0,
+    n_jobs: int = 1,
+    progress: bool = False,
+    min_clicks: int = 0,
+    max_clicks: int | None = None,
+    chunk_images: int = 32,
+) -> pd.DataFrame:
     """Per-image split-half reliability and floor as the module docstring defines them.
 
     Parameters
@@ -179,8 +194,11 @@ def split_half_ceiling(clicks, *, n_iterations: int = 50, shape=(256, 256), bubb
     index_of = {code: k for k, (code, _) in enumerate(eligible.values())}
     members = {code: people for code, people in eligible.values()}
     codes = np.array(sorted(members), dtype=np.int64)
-    wanted = Pairs(np.concatenate([np.full(len(members[c]), c) for c in codes]).astype(np.int32),
-                   np.concatenate([members[c] for c in codes]).astype(np.int32), np.zeros(0, np.int64))
+    wanted = Pairs(
+        np.concatenate([np.full(len(members[c]), c) for c in codes]).astype(np.int32),
+        np.concatenate([members[c] for c in codes]).astype(np.int32),
+        np.zeros(0, np.int64),
+    )
     settings = (blur, blur_size, sigma, resize, crop, replacement)
     rows = []
     image_ids = np.asarray(store.image_ids, dtype=object)
@@ -189,17 +207,26 @@ def split_half_ceiling(clicks, *, n_iterations: int = 50, shape=(256, 256), bubb
             present = np.unique(records["image"])
             keys = _record_keys(records)
             for s in range(0, len(present), chunk_images):
-                group = [int(c) for c in present[s:s + chunk_images]]
+                group = [int(c) for c in present[s : s + chunk_images]]
                 asked = np.concatenate([(np.int64(c) << 32) | members[c].astype(np.int64) for c in group])
-                counts = _paint_pairs(records, asked, shape, bubble_size, bubble, None, 1, None,
-                                      keys=keys).reshape(-1, *shape)
+                counts = _paint_pairs(records, asked, shape, bubble_size, bubble, None, 1, None, keys=keys).reshape(
+                    -1, *shape
+                )
                 offsets = np.cumsum([0] + [len(members[c]) for c in group])
-                painted = {c: counts[offsets[k]:offsets[k + 1]] for k, c in enumerate(group)}
+                painted = {c: counts[offsets[k] : offsets[k + 1]] for k, c in enumerate(group)}
                 streams = {c: np.random.default_rng([seed, index_of[c]]) for c in group}
                 rho, rho_floor, partners = _chunk_values(painted, group, streams, n_iterations, settings, n_jobs)
-                rows.append(pd.DataFrame({"image_id": image_ids[group], "n_participants": [len(members[c]) for c in group],
-                                          "rho": rho, "image_id_floor": [image_ids[partners[c]] if c in partners else ""
-                                                                         for c in group], "rho_floor": rho_floor}))
+                rows.append(
+                    pd.DataFrame(
+                        {
+                            "image_id": image_ids[group],
+                            "n_participants": [len(members[c]) for c in group],
+                            "rho": rho,
+                            "image_id_floor": [image_ids[partners[c]] if c in partners else "" for c in group],
+                            "rho_floor": rho_floor,
+                        }
+                    )
+                )
                 shown.update(len(group))
     return pd.concat(rows, ignore_index=True).sort_values("image_id", ignore_index=True)
 
@@ -217,8 +244,12 @@ def summarize_ceiling(per_image: pd.DataFrame, *, correction: bool = False) -> d
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         ceiling, floor = float(np.nanmean(per_image["rho"])), float(np.nanmean(per_image["rho_floor"]))
-    out = {"ceiling": ceiling, "floor": floor, "n_images": int(per_image["rho"].notna().sum()),
-           "spearman_brown": bool(correction)}
+    out = {
+        "ceiling": ceiling,
+        "floor": floor,
+        "n_images": int(per_image["rho"].notna().sum()),
+        "spearman_brown": bool(correction),
+    }
     if correction:
         out["ceiling_uncorrected"] = ceiling
         out["ceiling"] = 2 * ceiling / (1 + ceiling)

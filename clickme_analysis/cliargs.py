@@ -26,13 +26,27 @@ from pathlib import Path
 
 from clickme_analysis.errors import InputError
 
-__all__ = ["positive_int", "nonnegative_int", "positive_float", "nonnegative_float", "probability", "finite_float",
-           "correlation", "jobs", "seed",
-           "existing_path", "output_path", "add_progress", "HelpFormatter", "Parser"]
+__all__ = [
+    "positive_int",
+    "nonnegative_int",
+    "positive_float",
+    "nonnegative_float",
+    "probability",
+    "finite_float",
+    "correlation",
+    "jobs",
+    "seed",
+    "existing_path",
+    "output_path",
+    "add_progress",
+    "HelpFormatter",
+    "Parser",
+]
 
 
 def _number(kind, test, expected):
     """An argparse ``type=``: ``kind(text)`` passing ``test``, else an error saying ``expected``."""
+
     def parse(text: str):
         try:
             value = kind(text)
@@ -91,8 +105,7 @@ def add_progress(parser) -> None:
     >>> parser.parse_args([]).no_progress, parser.parse_args(["--no-progress"]).no_progress
     (False, True)
     """
-    parser.add_argument("--no-progress", action="store_true",
-                        help="hide the progress bars (shown on terminals only)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars (shown on terminals only)")
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -121,8 +134,14 @@ class HelpFormatter(argparse.HelpFormatter):
         text = action.help or ""
         default = action.default
         empty = default is None or isinstance(default, bool) or (isinstance(default, (str, list)) and not default)
-        quiet = (not action.option_strings or empty or default is argparse.SUPPRESS or text is argparse.SUPPRESS
-                 or "default" in text or f"({default})" in text)
+        quiet = (
+            not action.option_strings
+            or empty
+            or default is argparse.SUPPRESS
+            or text is argparse.SUPPRESS
+            or "default" in text
+            or f"({default})" in text
+        )
         return text if quiet else f"{text} (default: %(default)s)"
 
 

@@ -55,8 +55,17 @@ class ClickStore:
         Every click has a time ``t`` (then ``max_clicks`` keeps the earliest clicks).
     """
 
-    def __init__(self, image_ids, participant_ids, buckets, pairs: Pairs, n_clicks: int, all_timed: bool,
-                 folder: Path | None = None, reread=None):
+    def __init__(
+        self,
+        image_ids,
+        participant_ids,
+        buckets,
+        pairs: Pairs,
+        n_clicks: int,
+        all_timed: bool,
+        folder: Path | None = None,
+        reread=None,
+    ):
         self.image_ids, self.participant_ids = list(image_ids), list(participant_ids)
         self._buckets, self.pairs, self.n_clicks = buckets, pairs, n_clicks
         self.all_timed, self._folder = all_timed, folder
@@ -66,8 +75,9 @@ class ClickStore:
 
     # -- building ------------------------------------------------------------------------------
     @classmethod
-    def from_reader(cls, reader, *, bucket_clicks: int = BUCKET_CLICKS, folder=None, progress: bool = False,
-                    spill: bool = True):
+    def from_reader(
+        cls, reader, *, bucket_clicks: int = BUCKET_CLICKS, folder=None, progress: bool = False, spill: bool = True
+    ):
         """Read every chunk of ``reader`` into buckets.
 
         Parameters
@@ -105,7 +115,9 @@ class ClickStore:
                     records["x"], records["y"], records["t"] = chunk.x, chunk.y, chunk.t
                     n_clicks += len(records)
                     all_timed &= bool(np.isfinite(chunk.t).all())
-                    keys, counts = np.unique((chunk.image.astype(np.int64) << 32) | chunk.participant, return_counts=True)
+                    keys, counts = np.unique(
+                        (chunk.image.astype(np.int64) << 32) | chunk.participant, return_counts=True
+                    )
                     pair_keys.append(keys)
                     pair_counts.append(counts)
                     if files is None:
@@ -116,7 +128,7 @@ class ClickStore:
                     bounds = np.searchsorted(bucket[order], np.arange(n_buckets + 1))
                     for k in range(n_buckets):
                         if bounds[k + 1] > bounds[k]:
-                            records[order[bounds[k]:bounds[k + 1]]].tofile(files[k])
+                            records[order[bounds[k] : bounds[k + 1]]].tofile(files[k])
                 shown.update(len(reader.paths))
         except BaseException:
             if files:
@@ -129,10 +141,12 @@ class ClickStore:
             for fh in files:
                 fh.close()
         pairs = _reduce_pairs(pair_keys, pair_counts)
-        buckets = [tmp / f"{k}.bin" for k in range(n_buckets)] if tmp else \
-            [np.concatenate(held) if held else np.zeros(0, RECORD)]
-        store = cls(reader.image_ids, reader.participant_ids, buckets, pairs, n_clicks, all_timed and n_clicks > 0,
-                    tmp)
+        buckets = (
+            [tmp / f"{k}.bin" for k in range(n_buckets)]
+            if tmp
+            else [np.concatenate(held) if held else np.zeros(0, RECORD)]
+        )
+        store = cls(reader.image_ids, reader.participant_ids, buckets, pairs, n_clicks, all_timed and n_clicks > 0, tmp)
         store.repeats_per_image = reader.repeats_per_image()
         return store
 
@@ -151,11 +165,26 @@ class ClickStore:
                 pair_keys.append(keys)
                 pair_counts.append(counts)
             shown.update(len(reader.paths))
-        fresh = ClickReader(reader.paths, reader.fmt, reader.on_error, id_rule=reader.id_rule, id_root=reader.id_root,
-                            catch_threshold=reader.catch_threshold, exclude_mobile=reader.exclude_mobile,
-                            mobile_rule=reader.mobile_rule, repeat_submissions=reader.repeat_submissions)
-        store = cls(reader.image_ids, reader.participant_ids, [], _reduce_pairs(pair_keys, pair_counts), n_clicks,
-                    all_timed and n_clicks > 0, reread=(fresh, n_buckets))
+        fresh = ClickReader(
+            reader.paths,
+            reader.fmt,
+            reader.on_error,
+            id_rule=reader.id_rule,
+            id_root=reader.id_root,
+            catch_threshold=reader.catch_threshold,
+            exclude_mobile=reader.exclude_mobile,
+            mobile_rule=reader.mobile_rule,
+            repeat_submissions=reader.repeat_submissions,
+        )
+        store = cls(
+            reader.image_ids,
+            reader.participant_ids,
+            [],
+            _reduce_pairs(pair_keys, pair_counts),
+            n_clicks,
+            all_timed and n_clicks > 0,
+            reread=(fresh, n_buckets),
+        )
         store.repeats_per_image = reader.repeats_per_image()
         return store
 
@@ -198,8 +227,9 @@ class ClickStore:
         records["t"] = clicks["t"].to_numpy(dtype=np.float64) if "t" in clicks else np.nan
         keys, counts = np.unique((images.astype(np.int64) << 32) | participants, return_counts=True)
         all_timed = bool(len(records)) and bool(np.isfinite(records["t"]).all())
-        return cls(list(image_ids), list(participant_ids), [records], _reduce_pairs([keys], [counts]),
-                   len(records), all_timed)
+        return cls(
+            list(image_ids), list(participant_ids), [records], _reduce_pairs([keys], [counts]), len(records), all_timed
+        )
 
     # -- reading back --------------------------------------------------------------------------
     def kept_pairs(self, min_clicks: int = 0, max_clicks: int | None = None) -> tuple[Pairs, Pairs]:
@@ -211,8 +241,10 @@ class ClickStore:
         counts = self.pairs.n_clicks if max_clicks is None else np.minimum(self.pairs.n_clicks, max_clicks)
         keep = counts > min_clicks
         p = self.pairs
-        return (Pairs(p.image[keep], p.participant[keep], counts[keep]),
-                Pairs(p.image[~keep], p.participant[~keep], counts[~keep]))
+        return (
+            Pairs(p.image[keep], p.participant[keep], counts[keep]),
+            Pairs(p.image[~keep], p.participant[~keep], counts[~keep]),
+        )
 
     def buckets(self, images: np.ndarray | None = None, pairs: Pairs | None = None, max_clicks: int | None = None):
         """Yield each bucket's clicks sorted by image, participant (and ``t`` with ``max_clicks``
@@ -230,8 +262,13 @@ class ClickStore:
         wanted = None if images is None else np.unique(np.asarray(images, dtype=np.int64))
         pair_keys = None if pairs is None else np.unique((pairs.image.astype(np.int64) << 32) | pairs.participant)
         if self._reread is not None:
-            asked = wanted if pairs is None else np.unique(pairs.image) if wanted is None else \
-                np.intersect1d(wanted, pairs.image)
+            asked = (
+                wanted
+                if pairs is None
+                else np.unique(pairs.image)
+                if wanted is None
+                else np.intersect1d(wanted, pairs.image)
+            )
             buckets = self._reread_buckets(asked)
         else:
             buckets = (b if isinstance(b, np.ndarray) else np.fromfile(b, dtype=RECORD) for b in self._buckets)
@@ -258,8 +295,16 @@ class ClickStore:
     def restricted(self, pairs: Pairs) -> ClickStore:
         """A view of this store holding only the maps in ``pairs`` (its ``pairs``; the same bucket
         files, which the view leaves in place when closed)."""
-        view = ClickStore(self.image_ids, self.participant_ids, self._buckets, pairs, self.n_clicks, self.all_timed,
-                          None, self._reread)
+        view = ClickStore(
+            self.image_ids,
+            self.participant_ids,
+            self._buckets,
+            pairs,
+            self.n_clicks,
+            self.all_timed,
+            None,
+            self._reread,
+        )
         view.repeats_per_image, view._owner = self.repeats_per_image, False
         return view
 

@@ -97,8 +97,7 @@ def _coerce(kind, value):
     raise TypeError
 
 
-def check_value(name: str, value, kind=typing.Any, *, path=None, min=None, max=None, gt=None,
-                choices=None):
+def check_value(name: str, value, kind=typing.Any, *, path=None, min=None, max=None, gt=None, choices=None):
     """Check one value against a type and bounds; return it coerced (ints accepted as floats).
 
     Examples
@@ -115,8 +114,7 @@ def check_value(name: str, value, kind=typing.Any, *, path=None, min=None, max=N
     except TypeError:
         raise InputError(f"expected {_type_name(kind)}, got {value!r}", path=path, field=name) from None
     if choices is not None and value not in choices:
-        raise InputError(f"expected one of {', '.join(map(repr, choices))}, got {value!r}",
-                         path=path, field=name)
+        raise InputError(f"expected one of {', '.join(map(repr, choices))}, got {value!r}", path=path, field=name)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if gt is not None and not value > gt:
             raise InputError(f"expected a value > {gt}, got {value!r}", path=path, field=name)
@@ -201,13 +199,15 @@ def _flatten(values: dict, sections, fields: dict, aliases: dict, deprecated: di
         name = aliases.get(key, key)
         if key in deprecated:
             where = f"{path}: " if path is not None else ""
-            warnings.warn(f"{where}setting {shown!r} is deprecated; use {deprecated[key]!r}", FutureWarning,
-                          stacklevel=4)
+            warnings.warn(
+                f"{where}setting {shown!r} is deprecated; use {deprecated[key]!r}", FutureWarning, stacklevel=4
+            )
         if name not in fields or not fields[name].init:
             close = difflib.get_close_matches(key, list(fields) + [a for a in aliases if a not in deprecated], n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise InputError(f"unknown setting{hint}; expected one of {', '.join(sorted(fields))}",
-                             path=path, field=shown)
+            raise InputError(
+                f"unknown setting{hint}; expected one of {', '.join(sorted(fields))}", path=path, field=shown
+            )
         if name in flat:
             raise InputError(f"set twice (also as {flat[name][0]!r})", path=path, field=shown)
         flat[name] = (shown, value)
@@ -223,8 +223,16 @@ def _flatten(values: dict, sections, fields: dict, aliases: dict, deprecated: di
 
 def _check_field(f: dataclasses.Field, value, shown: str, path):
     meta = f.metadata
-    value = check_value(shown, value, f.type, path=path, min=meta.get("min"), max=meta.get("max"),
-                        gt=meta.get("gt"), choices=meta.get("choices"))
+    value = check_value(
+        shown,
+        value,
+        f.type,
+        path=path,
+        min=meta.get("min"),
+        max=meta.get("max"),
+        gt=meta.get("gt"),
+        choices=meta.get("choices"),
+    )
     if meta.get("check") is not None:  # a callable that raises ValueError(message)
         try:
             meta["check"](value)

@@ -29,14 +29,17 @@ def run_demo(root: Path, seed: int = 0, progress: bool = True) -> None:
     per_image.to_csv(out / "participants_per_image.csv", index=False)
     saliency = {i: saliency_standin(images[i]) for i in sorted(images)}
     save_maps(out / "saliency_maps.npz", saliency, labels=label_of)
-    write_reliability(clicks, out, options, n_images=None, split_half_iterations=20, n_boot=1000, seed=seed,
-                      progress=progress)
+    write_reliability(
+        clicks, out, options, n_images=None, split_half_iterations=20, n_boot=1000, seed=seed, progress=progress
+    )
     _write_metrics(out, saliency, seed, progress)
     # the report reads this marker to label these data as simulated (docs/reports.md)
     (out / "demo_log.txt").write_text(
         f"{clicks['participant_id'].nunique()} simulated ClickMe players "
         "(clickme_analysis.synthetic.simulate_clicks), not people; metrics.csv scores the "
-        "saliency stand-in (saliency_maps.npz) against maps.npz\n", encoding="utf-8")
+        "saliency stand-in (saliency_maps.npz) against maps.npz\n",
+        encoding="utf-8",
+    )
 
 
 def _write_metrics(out: Path, saliency: dict, seed: int, progress: bool) -> None:

@@ -32,26 +32,40 @@ from clickme_analysis.io import read_table
 EVENT_COLUMNS = ("onset", "trial_type", "response_time", "value")
 #: ds002680's categorization conditions: value -> is a target (animal).
 ANIMAL_CATEGORIZATION = {"animal_target": True, "animal_distractor": False}
-_ENTITIES = re.compile(r"sub-(?P<sub>[A-Za-z0-9]+)(?:_ses-(?P<ses>[A-Za-z0-9]+))?.*?(?:_run-(?P<run>\d+))?_events\.tsv$")
+_ENTITIES = re.compile(
+    r"sub-(?P<sub>[A-Za-z0-9]+)(?:_ses-(?P<ses>[A-Za-z0-9]+))?.*?(?:_run-(?P<run>\d+))?_events\.tsv$"
+)
 
 
 def read_events(path) -> pd.DataFrame:
     """Read one BIDS events file (``n/a`` as missing), checking its columns and RTs."""
     path = Path(path)
-    frame = read_table(path, EVENT_COLUMNS, "events TSV", sep="\t", na_values=["n/a"], keep_default_na=False,
-                       dtype={"value": str, "trial_type": str, "stim_file": str})
+    frame = read_table(
+        path,
+        EVENT_COLUMNS,
+        "events TSV",
+        sep="\t",
+        na_values=["n/a"],
+        keep_default_na=False,
+        dtype={"value": str, "trial_type": str, "stim_file": str},
+    )
     rt = pd.to_numeric(frame["response_time"], errors="coerce")
     bad = (rt.isna() & frame["response_time"].notna()) | (rt < 0)
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(f"expected a response time in ms >= 0 or n/a, got {frame['response_time'].iloc[i]!r}",
-                         path=path, line=i + 2, field="response_time")
+        raise InputError(
+            f"expected a response time in ms >= 0 or n/a, got {frame['response_time'].iloc[i]!r}",
+            path=path,
+            line=i + 2,
+            field="response_time",
+        )
     frame["response_time"] = rt
     return frame
 
 
-def load_gonogo(paths, conditions: dict[str, bool] | None = None, late_ms: float = 1000.0,
-                progress: bool = False) -> pd.DataFrame:
+def load_gonogo(
+    paths, conditions: dict[str, bool] | None = None, late_ms: float = 1000.0, progress: bool = False
+) -> pd.DataFrame:
     """Go/no-go trials of BIDS events files as a trial table for :mod:`clickme_analysis.psychophysics`.
 
     Parameters
@@ -81,14 +95,19 @@ def load_gonogo(paths, conditions: dict[str, bool] | None = None, late_ms: float
     if not (isinstance(late_ms, (int, float)) and late_ms > 0):
         raise InputError(f"expected late_ms > 0 (ms), got {late_ms!r}", field="late_ms")
     if not conditions or not all(isinstance(v, (bool, np.bool_)) for v in conditions.values()):
-        raise InputError(f"expected conditions a non-empty mapping value -> is a target (bool), got {conditions!r}",
-                         field="conditions")
+        raise InputError(
+            f"expected conditions a non-empty mapping value -> is a target (bool), got {conditions!r}",
+            field="conditions",
+        )
     frames = []
-    for path in bar(collect_files(paths, (".tsv",), what="BIDS *_events.tsv files", pattern="*_events.tsv", recursive=True), enabled=progress, desc="events files"):
+    for path in bar(
+        collect_files(paths, (".tsv",), what="BIDS *_events.tsv files", pattern="*_events.tsv", recursive=True),
+        enabled=progress,
+        desc="events files",
+    ):
         match = _ENTITIES.search(path.name)
         if match is None:
-            raise InputError("expected a BIDS name sub-<label>[_ses-<label>]...[_run-<index>]_events.tsv",
-                             path=path)
+            raise InputError("expected a BIDS name sub-<label>[_ses-<label>]...[_run-<index>]_events.tsv", path=path)
         events = read_events(path)
         stim = events[(events["trial_type"] == "stimulus") & events["value"].isin(list(conditions))]
         if stim.empty:
@@ -97,17 +116,31 @@ def load_gonogo(paths, conditions: dict[str, bool] | None = None, late_ms: float
         late = rt >= late_ms
         go = ~np.isnan(rt) & ~late
         target = stim["value"].map(conditions).to_numpy(bool)
-        frames.append(pd.DataFrame({
-            "participant": f"sub-{match['sub']}", "session": match["ses"] or "", "run": int(match["run"] or 0),
-            "trial": np.arange(1, len(stim) + 1),
-            "image_id": stim["stim_file"].to_numpy() if "stim_file" in stim else "",
-            "condition": stim["value"].to_numpy(), "target": target,
-            "category": np.where(target, "animal", "non-animal"),
-            "response": np.where(go, "go", "nogo"), "responded_target": go, "rt": np.where(go, rt / 1000.0, np.nan),
-            "correct": go == target, "timed_out": False, "late": late,
-            "group": "all", "level": 100.0, "map_source": "intact",
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "participant": f"sub-{match['sub']}",
+                    "session": match["ses"] or "",
+                    "run": int(match["run"] or 0),
+                    "trial": np.arange(1, len(stim) + 1),
+                    "image_id": stim["stim_file"].to_numpy() if "stim_file" in stim else "",
+                    "condition": stim["value"].to_numpy(),
+                    "target": target,
+                    "category": np.where(target, "animal", "non-animal"),
+                    "response": np.where(go, "go", "nogo"),
+                    "responded_target": go,
+                    "rt": np.where(go, rt / 1000.0, np.nan),
+                    "correct": go == target,
+                    "timed_out": False,
+                    "late": late,
+                    "group": "all",
+                    "level": 100.0,
+                    "map_source": "intact",
+                }
+            )
+        )
     if not frames:
         raise InputError(f"no stimulus rows with value in {sorted(conditions)}", field="value")
-    return pd.concat(frames, ignore_index=True).sort_values(["participant", "session", "run", "trial"],
-                                                           ignore_index=True)
+    return pd.concat(frames, ignore_index=True).sort_values(
+        ["participant", "session", "run", "trial"], ignore_index=True
+    )

@@ -52,8 +52,7 @@ def check_output_path(path, field: str | None = None) -> Path:
         raise InputError("expected a file to write, got a folder", path=path, field=field)
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
-        raise InputError(f"expected an existing folder to write into, got no folder {parent}",
-                         path=path, field=field)
+        raise InputError(f"expected an existing folder to write into, got no folder {parent}", path=path, field=field)
     return path
 
 
@@ -306,8 +305,7 @@ def write_jsonl(path, records) -> Path:
     return Path(path)
 
 
-def collect_files(source, suffixes, *, what: str = "files", pattern: str = "*",
-                  recursive: bool = False) -> list[Path]:
+def collect_files(source, suffixes, *, what: str = "files", pattern: str = "*", recursive: bool = False) -> list[Path]:
     """List the files named by ``source``: files, folders or glob patterns.
 
     Parameters

@@ -7,11 +7,19 @@ from pathlib import Path
 __all__ = ["describe_file"]
 
 _SIGNATURES = (
-    (b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
-    (b"\x89HDF\r\n\x1a\n", "an HDF5 file"), (b"\x1f\x8b", "a GZIP-compressed file"),
-    (b"\x93NUMPY", "a single NumPy array (.npy)"), (b"PK\x03\x04", "a ZIP archive"),
-    (b"PAR1", "a Parquet file"), (b"\x80", "a Python pickle"), (b"%PDF", "a PDF document"),
-    (b"BM", "a BMP image"), (b"II*\x00", "a TIFF image"), (b"MM\x00*", "a TIFF image"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"\x89HDF\r\n\x1a\n", "an HDF5 file"),
+    (b"\x1f\x8b", "a GZIP-compressed file"),
+    (b"\x93NUMPY", "a single NumPy array (.npy)"),
+    (b"PK\x03\x04", "a ZIP archive"),
+    (b"PAR1", "a Parquet file"),
+    (b"\x80", "a Python pickle"),
+    (b"%PDF", "a PDF document"),
+    (b"BM", "a BMP image"),
+    (b"II*\x00", "a TIFF image"),
+    (b"MM\x00*", "a TIFF image"),
 )
 
 

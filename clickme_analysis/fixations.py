@@ -57,8 +57,9 @@ def fixation_map(points: FixationPoints, shape) -> np.ndarray:
     out = np.zeros((height, width), dtype=bool)
     out[row[inside], col[inside]] = True
     if not out.any():
-        raise InputError(f"expected fixations inside the {height}x{width} map, got {len(xy)} outside it",
-                         field="fixations")
+        raise InputError(
+            f"expected fixations inside the {height}x{width} map, got {len(xy)} outside it", field="fixations"
+        )
     return out
 
 
@@ -87,8 +88,14 @@ def _csv(path: Path, id_rule: str) -> dict[str, FixationPoints]:
     from clickme_analysis.ids import image_ids
     from clickme_analysis.io import read_table
 
-    table = read_table(path, ["image_id", "x", "y"], "fixation table", sep="\t" if path.suffix == ".tsv" else ",",
-                       dtype={"image_id": str}, keep_default_na=False)
+    table = read_table(
+        path,
+        ["image_id", "x", "y"],
+        "fixation table",
+        sep="\t" if path.suffix == ".tsv" else ",",
+        dtype={"image_id": str},
+        keep_default_na=False,
+    )
     out: dict[str, list] = {}
     ids = image_ids(table["image_id"], rule=id_rule, what="fixated images") if len(table) else []
     for line, (key, x, y) in enumerate(zip(ids, table["x"], table["y"]), start=2):
@@ -114,30 +121,45 @@ def _salicon(path: Path, id_rule: str) -> dict[str, FixationPoints]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError) as err:
         raise InputError(f"expected a SALICON fixation JSON file, could not parse it ({err})", path=path) from None
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list) or \
-            not isinstance(data.get("annotations"), list):
-        raise InputError("expected a SALICON fixation JSON object with 'images' and 'annotations' lists",
-                         path=path, field="images")
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("images"), list)
+        or not isinstance(data.get("annotations"), list)
+    ):
+        raise InputError(
+            "expected a SALICON fixation JSON object with 'images' and 'annotations' lists", path=path, field="images"
+        )
     images = {}
     for k, record in enumerate(data["images"]):
         try:
-            images[record["id"]] = (image_id(record["file_name"], rule=id_rule),
-                                    (int(record["height"]), int(record["width"])))
+            images[record["id"]] = (
+                image_id(record["file_name"], rule=id_rule),
+                (int(record["height"]), int(record["width"])),
+            )
         except (KeyError, TypeError, ValueError):
-            raise InputError("expected id, file_name, height and width", path=path, line=k + 1,
-                             field="images") from None
+            raise InputError(
+                "expected id, file_name, height and width", path=path, line=k + 1, field="images"
+            ) from None
     points: dict[str, list] = {}
     for k, record in enumerate(data["annotations"]):
         if not isinstance(record, dict) or record.get("image_id") not in images:
-            raise InputError(f"expected the image_id of an entry of 'images', got "
-                             f"{record.get('image_id') if isinstance(record, dict) else record!r}", path=path,
-                             line=k + 1, field="annotations")
+            raise InputError(
+                f"expected the image_id of an entry of 'images', got "
+                f"{record.get('image_id') if isinstance(record, dict) else record!r}",
+                path=path,
+                line=k + 1,
+                field="annotations",
+            )
         pairs = np.asarray(record.get("fixations", []), dtype=object)
         try:
             rows_cols = np.asarray(record.get("fixations", []), dtype=np.float64).reshape(-1, 2)
         except (TypeError, ValueError):
-            raise InputError(f"expected fixations as [row, col] pairs, got {pairs.tolist()[:3]!r}", path=path,
-                             line=k + 1, field="fixations") from None
+            raise InputError(
+                f"expected fixations as [row, col] pairs, got {pairs.tolist()[:3]!r}",
+                path=path,
+                line=k + 1,
+                field="fixations",
+            ) from None
         key = images[record["image_id"]][0]
         points.setdefault(key, []).append(rows_cols[:, ::-1] - 1)  # 1-based [row, col] -> 0-based (x, y)
     shape_of = dict(images.values())

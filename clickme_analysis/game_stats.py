@@ -19,11 +19,20 @@ import pandas as pd
 from clickme_analysis.errors import InputError
 from clickme_analysis.fileio import read_jsonl
 
-ROUND_COLUMNS = ["image_id", "participant_id", "round", "n_bubbles", "success", "points", "skipped",
-                 "success_t", "n_queries", "latency_ms"]
+ROUND_COLUMNS = [
+    "image_id",
+    "participant_id",
+    "round",
+    "n_bubbles",
+    "success",
+    "points",
+    "skipped",
+    "success_t",
+    "n_queries",
+    "latency_ms",
+]
 
-_REQUIRED = {"image_id": str, "participant_id": str, "round": int, "x": list, "success": bool,
-             "points": (int, float)}
+_REQUIRED = {"image_id": str, "participant_id": str, "round": int, "x": list, "success": bool, "points": (int, float)}
 
 
 def _round_row(record, path, line: int) -> list:
@@ -31,8 +40,12 @@ def _round_row(record, path, line: int) -> list:
         raise InputError(f"expected a JSON object, got {type(record).__name__}", path=path, line=line)
     for name, kind in _REQUIRED.items():
         value = record.get(name)
-        if value is None or not isinstance(value, kind) or (kind is int and isinstance(value, bool)) \
-                or (kind is str and not value.strip()):
+        if (
+            value is None
+            or not isinstance(value, kind)
+            or (kind is int and isinstance(value, bool))
+            or (kind is str and not value.strip())
+        ):
             expected = kind.__name__ if isinstance(kind, type) else "a number"
             raise InputError(f"expected {expected}, got {value!r}", path=path, line=line, field=name)
     skipped = bool(record.get("skipped", False))
@@ -41,9 +54,18 @@ def _round_row(record, path, line: int) -> list:
         raise InputError(f"expected points in [0, 1], got {points}", path=path, line=line, field="points")
     guesses = record.get("guesses") or []
     latencies = [g["latency_ms"] for g in guesses if isinstance(g, dict) and "latency_ms" in g]
-    return [record["image_id"], record["participant_id"], record["round"], 0 if skipped else len(record["x"]),
-            bool(record["success"]), points, skipped, record.get("success_t"), len(guesses),
-            float(np.mean(latencies)) if latencies else np.nan]
+    return [
+        record["image_id"],
+        record["participant_id"],
+        record["round"],
+        0 if skipped else len(record["x"]),
+        bool(record["success"]),
+        points,
+        skipped,
+        record.get("success_t"),
+        len(guesses),
+        float(np.mean(latencies)) if latencies else np.nan,
+    ]
 
 
 def read_game_log(path) -> pd.DataFrame:
@@ -83,9 +105,18 @@ def read_game_log(path) -> pd.DataFrame:
 def image_statistics(rounds: pd.DataFrame) -> pd.DataFrame:
     """Per image: ``image_id, n_rounds, n_skipped, n_participants, n_bubbles, success_rate``."""
     played = rounds.assign(played=~rounds["skipped"], hit=rounds["success"] & ~rounds["skipped"])
-    out = played.groupby("image_id", sort=True).agg(
-        n_rounds=("round", "size"), n_skipped=("skipped", "sum"), n_participants=("participant_id", "nunique"),
-        n_bubbles=("n_bubbles", "sum"), n_played=("played", "sum"), n_success=("hit", "sum")).reset_index()
+    out = (
+        played.groupby("image_id", sort=True)
+        .agg(
+            n_rounds=("round", "size"),
+            n_skipped=("skipped", "sum"),
+            n_participants=("participant_id", "nunique"),
+            n_bubbles=("n_bubbles", "sum"),
+            n_played=("played", "sum"),
+            n_success=("hit", "sum"),
+        )
+        .reset_index()
+    )
     out["success_rate"] = out["n_success"] / out["n_played"].where(out["n_played"] > 0)
     return out.drop(columns=["n_played", "n_success"]).astype({"n_skipped": int, "n_bubbles": int})
 
@@ -94,8 +125,9 @@ def participant_statistics(rounds: pd.DataFrame) -> pd.DataFrame:
     """Per participant: ``participant_id, n_rounds, n_skipped, total_points, mean_points, success_rate``."""
     played = rounds[~rounds["skipped"]]
     base = rounds.groupby("participant_id", sort=True).agg(n_rounds=("round", "size"), n_skipped=("skipped", "sum"))
-    scores = played.groupby("participant_id").agg(total_points=("points", "sum"), mean_points=("points", "mean"),
-                                                 success_rate=("success", "mean"))
+    scores = played.groupby("participant_id").agg(
+        total_points=("points", "sum"), mean_points=("points", "mean"), success_rate=("success", "mean")
+    )
     return base.join(scores).reset_index().astype({"n_skipped": int})
 
 
@@ -113,16 +145,23 @@ def game_statistics(rounds: pd.DataFrame) -> pd.DataFrame:
     """
     played = rounds[~rounds["skipped"]]
     per_image, per_player = image_statistics(rounds), participant_statistics(rounds)
-    overall = {"n_rounds": len(rounds), "n_skipped": int(rounds["skipped"].sum()),
-               "n_images": rounds["image_id"].nunique(), "n_participants": rounds["participant_id"].nunique(),
-               "n_bubbles": int(played["n_bubbles"].sum()),
-               "success_rate": float(played["success"].mean()) if len(played) else np.nan,
-               "mean_points": float(played["points"].mean()) if len(played) else np.nan,
-               "mean_success_t": float(played["success_t"].mean()),
-               "mean_latency_ms": float(played["latency_ms"].mean()),
-               "mean_participants_per_image": float(per_image["n_participants"].mean())}
-    parts = [pd.DataFrame({"scope": "game", "unit": "all", "statistic": list(overall),
-                           "value": [float(v) for v in overall.values()]})]
+    overall = {
+        "n_rounds": len(rounds),
+        "n_skipped": int(rounds["skipped"].sum()),
+        "n_images": rounds["image_id"].nunique(),
+        "n_participants": rounds["participant_id"].nunique(),
+        "n_bubbles": int(played["n_bubbles"].sum()),
+        "success_rate": float(played["success"].mean()) if len(played) else np.nan,
+        "mean_points": float(played["points"].mean()) if len(played) else np.nan,
+        "mean_success_t": float(played["success_t"].mean()),
+        "mean_latency_ms": float(played["latency_ms"].mean()),
+        "mean_participants_per_image": float(per_image["n_participants"].mean()),
+    }
+    parts = [
+        pd.DataFrame(
+            {"scope": "game", "unit": "all", "statistic": list(overall), "value": [float(v) for v in overall.values()]}
+        )
+    ]
     for scope, table, key in (("image", per_image, "image_id"), ("participant", per_player, "participant_id")):
         long = table.melt(id_vars=key, var_name="statistic", value_name="value").rename(columns={key: "unit"})
         long = long.assign(scope=scope, value=long["value"].astype(float))
@@ -189,8 +228,19 @@ def learning_check(rounds: pd.DataFrame, min_rounds: int = 2) -> pd.DataFrame:
         result = stats.ttest_rel(halves["second_half"], halves["first_half"])
         t, p = float(result.statistic), float(result.pvalue)
         low, high = result.confidence_interval(0.95)
-    return pd.DataFrame([{"n_participants": n, "min_rounds": min_rounds,
-                          "mean_first": float(halves["first_half"].mean()) if n else np.nan,
-                          "mean_second": float(halves["second_half"].mean()) if n else np.nan,
-                          "mean_difference": float(diff.mean()) if n else np.nan, "t": t, "dof": n - 1 if n else np.nan,
-                          "p": p, "ci_low": float(low), "ci_high": float(high)}])
+    return pd.DataFrame(
+        [
+            {
+                "n_participants": n,
+                "min_rounds": min_rounds,
+                "mean_first": float(halves["first_half"].mean()) if n else np.nan,
+                "mean_second": float(halves["second_half"].mean()) if n else np.nan,
+                "mean_difference": float(diff.mean()) if n else np.nan,
+                "t": t,
+                "dof": n - 1 if n else np.nan,
+                "p": p,
+                "ci_low": float(low),
+                "ci_high": float(high),
+            }
+        ]
+    )

@@ -104,8 +104,9 @@ class _Model:
         self.n_theta = sum(sizes)
         self.theta_slices = np.split(np.arange(self.n_theta), np.cumsum(sizes)[:-1]) if sizes else []
         # theta entries on a diagonal of Lambda are bounded below by 0 (lme4's convention)
-        self.theta_lower = np.concatenate([np.where(li[0] == li[1], 0.0, -np.inf) for li in self.lower]) \
-            if sizes else np.zeros(0)
+        self.theta_lower = (
+            np.concatenate([np.where(li[0] == li[1], 0.0, -np.inf) for li in self.lower]) if sizes else np.zeros(0)
+        )
         cols, offset, self.spans = [np.broadcast_to(np.arange(self.p), (n, self.p))], self.p, []
         for term in self.terms:
             cols.append(offset + term.codes[:, None] * term.k + np.arange(term.k)[None, :])
@@ -114,8 +115,9 @@ class _Model:
         self.cols = np.ascontiguousarray(np.hstack(cols))  # (n, r): the non-zero columns of each row of A
         self.vals = np.hstack([self.X] + [np.asarray(term.columns, dtype=float) for term in self.terms])
         self.dim, self.q, r = offset, offset - self.p, self.cols.shape[1]
-        self.A = sparse.csr_matrix((self.vals.ravel(), self.cols.ravel(), np.arange(0, n * r + 1, r)),
-                                   shape=(n, self.dim))
+        self.A = sparse.csr_matrix(
+            (self.vals.ravel(), self.cols.ravel(), np.arange(0, n * r + 1, r)), shape=(n, self.dim)
+        )
         self.At = self.A.T.tocsr()
         # pairs of a row's non-zero columns, upper triangle; those of X (the same for every row) in
         # a dense block, the others in a sparse matrix over the distinct entries they add to
@@ -123,16 +125,19 @@ class _Model:
         keep = b >= self.p
         flat = (self.cols[:, a[keep]] * self.dim + self.cols[:, b[keep]]).ravel()
         self.targets, where = np.unique(flat, return_inverse=True)
-        self.S = sparse.csr_matrix(((self.vals[:, a[keep]] * self.vals[:, b[keep]]).ravel(),
-                                    (where.ravel(), np.repeat(np.arange(n), keep.sum()))),
-                                   shape=(len(self.targets), n))
+        self.S = sparse.csr_matrix(
+            (
+                (self.vals[:, a[keep]] * self.vals[:, b[keep]]).ravel(),
+                (where.ravel(), np.repeat(np.arange(n), keep.sum())),
+            ),
+            shape=(len(self.targets), n),
+        )
         self.x_targets = a[~keep] * self.dim + b[~keep]
         self.x_products = np.ascontiguousarray((self.X[:, a[~keep]] * self.X[:, b[~keep]]).T)
         self.penalty = np.r_[np.zeros(self.p), np.ones(self.q)]
 
     def theta_start(self) -> np.ndarray:
-        return np.concatenate([np.where(li[0] == li[1], 1.0, 0.0) for li in self.lower]) if self.lower \
-            else np.zeros(0)
+        return np.concatenate([np.where(li[0] == li[1], 1.0, 0.0) for li in self.lower]) if self.lower else np.zeros(0)
 
     def blocks(self, theta):
         out = []
@@ -182,8 +187,7 @@ class _Model:
         dev_old = _deviance(self.y, eta) + (self.penalty * v) @ v
         for _ in range(max_iter):
             mu = expit(eta)
-            factor = linalg.cho_factor(self.hessian(D, mu * (1 - mu))[first:, first:], lower=True,
-                                       check_finite=False)
+            factor = linalg.cho_factor(self.hessian(D, mu * (1 - mu))[first:, first:], lower=True, check_finite=False)
             step = np.zeros_like(v)
             step[first:] = linalg.cho_solve(factor, self.gradient(D, self.y - mu, v)[first:], check_finite=False)
             for _ in range(30):  # step halving keeps the penalized log-likelihood increasing
@@ -206,7 +210,7 @@ class _Model:
     def laplace(self, theta, beta, u):
         """Laplace deviance at (theta, beta), with u at its conditional mode; returns it and u."""
         v, pen_dev, factor = self.newton(self.values(theta), np.r_[beta, u], self.p)
-        return pen_dev + _logdet(factor), v[self.p:]
+        return pen_dev + _logdet(factor), v[self.p :]
 
     def profiled(self, theta, v, reml=False):
         """Stage-1 objective at the joint mode of (beta, u): the Laplace deviance (log det over u
@@ -312,7 +316,7 @@ def fit(y, X, terms, *, nagq: int = 1, reml: bool = False, max_iter: int = 500, 
         raise ValueError(f"start: expected theta of {model.n_theta} and beta of {model.p} values")
     state = {"v": np.zeros(model.dim), "n": 0}
     if start is not None:
-        state["v"][:model.p] = start[1]
+        state["v"][: model.p] = start[1]
     if model.n_theta:
         theta, converged, message = _stage1(model, state, start, reml=reml, max_iter=max_iter)
     else:
@@ -345,14 +349,24 @@ def _stage1(model, state, start, *, reml, max_iter):
 
     # derivative-free (as lme4's bobyqa): at a variance of 0 the deviance's gradient in theta
     # vanishes by symmetry, which stops gradient methods on the boundary
-    first = optimize.minimize(objective, theta0, method="COBYQA", bounds=bounds,
-                              options={"maxfev": max_iter, "final_tr_radius": 1e-4, "initial_tr_radius": radius})
+    first = optimize.minimize(
+        objective,
+        theta0,
+        method="COBYQA",
+        bounds=bounds,
+        options={"maxfev": max_iter, "final_tr_radius": 1e-4, "initial_tr_radius": radius},
+    )
     # a variance on the boundary can be a symmetric stationary point, not the optimum:
     # restart once from that variance set back to 0.5 and keep the better answer
     at_zero = np.isfinite(model.theta_lower) & (first.x < 1e-4)
     if at_zero.any():
-        second = optimize.minimize(objective, np.where(at_zero, 0.5, first.x), method="COBYQA", bounds=bounds,
-                                   options={"maxfev": max_iter, "final_tr_radius": 1e-4})
+        second = optimize.minimize(
+            objective,
+            np.where(at_zero, 0.5, first.x),
+            method="COBYQA",
+            bounds=bounds,
+            options={"maxfev": max_iter, "final_tr_radius": 1e-4},
+        )
         if second.fun < first.fun:
             first = second
     return first.x, bool(first.success), str(first.message)
@@ -406,5 +420,14 @@ def _result(model, theta, v, *, converged, message, n_evaluations) -> GLMMResult
     cov = (cov + cov.T) / 2
     deviance = model.laplace(theta, v[:p], v[p:])[0] if model.n_theta else _deviance(model.y, model.X @ v[:p])
     covariances = [L @ L.T for L in model.blocks(theta)]
-    return GLMMResult(beta=v[:p], cov_beta=cov, theta=theta, covariances=covariances, deviance=float(deviance),
-                      converged=converged, message=message, n_evaluations=n_evaluations, u=v[p:])
+    return GLMMResult(
+        beta=v[:p],
+        cov_beta=cov,
+        theta=theta,
+        covariances=covariances,
+        deviance=float(deviance),
+        converged=converged,
+        message=message,
+        n_evaluations=n_evaluations,
+        u=v[p:],
+    )

@@ -26,13 +26,11 @@ from collections.abc import Iterable
 
 from clickme_analysis.errors import InputError
 
-__all__ = ["ID_RULES", "IMAGE_SUFFIXES", "IdMatchWarning", "image_id", "image_ids", "match_ids",
-           "check_unique"]
+__all__ = ["ID_RULES", "IMAGE_SUFFIXES", "IdMatchWarning", "image_id", "image_ids", "match_ids", "check_unique"]
 
 ID_RULES = ("stem", "relative", "path")
 #: suffixes removed by the "stem" and "relative" rules (compared in lower case)
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
-                  ".pgm", ".npy")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".npy")
 
 
 class IdMatchWarning(UserWarning):
@@ -92,7 +90,7 @@ def image_id(path, *, rule: str = "stem", root=None) -> str:
         if root is not None:
             base = _posix(str(root)).rstrip("/")
             if base not in ("", ".") and text.startswith(base + "/") and len(text) > len(base) + 1:
-                text = text[len(base) + 1:]
+                text = text[len(base) + 1 :]
         return _drop_suffix(text)
     raise InputError(f"expected an id rule in {ID_RULES}, got {rule!r}", field="id_rule")
 
@@ -115,8 +113,7 @@ def image_ids(paths: Iterable, *, rule: str = "stem", root=None, what: str = "im
     return ids
 
 
-def check_unique(raw: Iterable[str], ids: Iterable[str], *, rule: str, what: str = "images",
-                 path=None) -> None:
+def check_unique(raw: Iterable[str], ids: Iterable[str], *, rule: str, what: str = "images", path=None) -> None:
     """Raise :class:`InputError` where distinct ``raw`` entries share an id.
 
     ``raw`` and ``ids`` are parallel sequences (repeats of one raw entry are fine).
@@ -126,8 +123,12 @@ def check_unique(raw: Iterable[str], ids: Iterable[str], *, rule: str, what: str
         seen = first.setdefault(key, original)
         if seen != original:
             others = "'relative' or 'path'" if rule == "stem" else "'path'"
-            raise InputError(f"2 {what} give the id {key!r} under the {rule!r} rule ({seen!r}, "
-                             f"{original!r}): use the {others} id rule", path=path, field="id_rule")
+            raise InputError(
+                f"2 {what} give the id {key!r} under the {rule!r} rule ({seen!r}, "
+                f"{original!r}): use the {others} id rule",
+                path=path,
+                field="id_rule",
+            )
 
 
 def _examples(ids, n: int = 3) -> str:
@@ -135,8 +136,9 @@ def _examples(ids, n: int = 3) -> str:
     return ", ".join(shown) + (", ..." if len(ids) > n else "")
 
 
-def match_ids(map_ids: Iterable, image_ids: Iterable, *, what: str = "maps",
-              other: str = "images", warn: bool = True) -> list[str]:
+def match_ids(
+    map_ids: Iterable, image_ids: Iterable, *, what: str = "maps", other: str = "images", warn: bool = True
+) -> list[str]:
     """The ids present on both sides, in the order of ``image_ids``; no silent mismatch.
 
     Parameters
@@ -174,25 +176,27 @@ def match_ids(map_ids: Iterable, image_ids: Iterable, *, what: str = "maps",
     image_ids = [str(i) for i in image_ids]
     if not map_ids or not image_ids:
         empty = what if not map_ids else other
-        raise InputError(f"expected some {empty} ids, got none ({len(map_ids)} {what}, "
-                         f"{len(image_ids)} {other})", field="image_id")
+        raise InputError(
+            f"expected some {empty} ids, got none ({len(map_ids)} {what}, {len(image_ids)} {other})", field="image_id"
+        )
     known = set(map_ids)
     matched = [i for i in image_ids if i in known]
     if not matched:
         hint = ""
         stems = {image_id(i) for i in map_ids}
         if any(image_id(i) in stems for i in image_ids):
-            hint = ("; they match under the 'stem' id rule "
-                    "(clickme_analysis.ids.image_id(path, rule='stem'))")
-        raise InputError(f"none of {len(map_ids)} {what} ids matches one of {len(image_ids)} "
-                         f"{other} ids ({what}: {_examples(map_ids)}; {other}: "
-                         f"{_examples(image_ids)}){hint}", field="image_id")
+            hint = "; they match under the 'stem' id rule (clickme_analysis.ids.image_id(path, rule='stem'))"
+        raise InputError(
+            f"none of {len(map_ids)} {what} ids matches one of {len(image_ids)} "
+            f"{other} ids ({what}: {_examples(map_ids)}; {other}: "
+            f"{_examples(image_ids)}){hint}",
+            field="image_id",
+        )
     if warn and (len(matched) < len(image_ids) or len(matched) < len(known)):
         unmatched_images = [i for i in image_ids if i not in known]
         matched_set = set(matched)
         unmatched_maps = [i for i in map_ids if i not in matched_set]
-        message = (f"{len(matched)} of {len(image_ids)} {other} have one of the {len(known)} "
-                   f"{what}")
+        message = f"{len(matched)} of {len(image_ids)} {other} have one of the {len(known)} {what}"
         if unmatched_images:
             message += f"; {len(unmatched_images)} {other} without: {_examples(unmatched_images)}"
         if unmatched_maps:

@@ -26,8 +26,9 @@ _GRAY = ("L", "I;16", "I;16B", "I;16L", "I", "F")
 _ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
-def read_image(source, *, mode: str = "RGB", size: tuple[int, int] | None = None,
-               where: dict | None = None) -> np.ndarray:
+def read_image(
+    source, *, mode: str = "RGB", size: tuple[int, int] | None = None, where: dict | None = None
+) -> np.ndarray:
     """Read an image file (path) or its bytes with Pillow.
 
     Parameters

@@ -72,12 +72,20 @@ def foreign_packages(names=GENERIC_PACKAGES, home: Path | None = None) -> list[s
         if ours_by_place and origin.name == "__init__.py" and MARKER in origin.read_text(encoding="utf-8"):
             continue
         others = _providers(name)
-        by = (f"the distribution {' and '.join(repr(o) for o in others)} provides it" if others
-              else "no installed distribution claims it (a folder on sys.path or PYTHONPATH)")
-        how = ("overwrote this toolkit's files when it was installed into the same folder" if ours_by_place
-               else "shadows this toolkit's package")
-        problems.append(f"the top-level package {name!r} found at {origin.parent} is not the ClickMe toolkit's: "
-                        f"{by}, and it {how}; install clickme-toolkit into its own virtual environment")
+        by = (
+            f"the distribution {' and '.join(repr(o) for o in others)} provides it"
+            if others
+            else "no installed distribution claims it (a folder on sys.path or PYTHONPATH)"
+        )
+        how = (
+            "overwrote this toolkit's files when it was installed into the same folder"
+            if ours_by_place
+            else "shadows this toolkit's package"
+        )
+        problems.append(
+            f"the top-level package {name!r} found at {origin.parent} is not the ClickMe toolkit's: "
+            f"{by}, and it {how}; install clickme-toolkit into its own virtual environment"
+        )
     return problems
 
 

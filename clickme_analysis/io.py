@@ -53,18 +53,28 @@ from clickme_analysis.filetypes import describe_file
 from clickme_analysis.npz_log import npz_trials
 from clickme_analysis.submissions import RepeatFilter
 
-__all__ = ["ClickReader", "ClickLog", "ClickChunk", "read_clicks", "read_toml", "read_table",
-           "chunks_to_frame"]
+__all__ = ["ClickReader", "ClickLog", "ClickChunk", "read_clicks", "read_toml", "read_table", "chunks_to_frame"]
 
 CLICK_COLUMNS = ["image_id", "participant_id", "x", "y", "t"]
 SKIPPED_COLUMNS = ["path", "line", "field", "message"]
 ALIASES = {
-    "image_path": "image_id", "file_pointer": "image_id", "image": "image_id",
-    "user_id": "participant_id", "participant": "participant_id", "subject": "participant_id",
+    "image_path": "image_id",
+    "file_pointer": "image_id",
+    "image": "image_id",
+    "user_id": "participant_id",
+    "participant": "participant_id",
+    "subject": "participant_id",
     "time": "t",
 }
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-           ".parquet": "parquet", ".pq": "parquet", ".npz": "npz"}
+FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".npz": "npz",
+}
 #: fields whose problems are exclusions by design (listed, never errors)
 EXCLUSION_FIELDS = ("user_catch_trial", "is_mobile", "submission")
 _BLOCK_BYTES = 1 << 20  # CSV bytes parsed per batch (pyarrow reads a few ahead: memory stays small)
@@ -160,8 +170,15 @@ class _Problems:
                 line = row + 2 + int(np.searchsorted(gaps, row, side="right"))
             out.append((str(self.path), line, field_name, message, excluded))
         for line, (text, expected, actual) in zip(skipped_lines, self.invalid_texts):
-            out.append((str(self.path), line, "(row)", f"expected {expected} fields as the header, got "
-                        f"{actual}: {text[:80]!r}", False))
+            out.append(
+                (
+                    str(self.path),
+                    line,
+                    "(row)",
+                    f"expected {expected} fields as the header, got {actual}: {text[:80]!r}",
+                    False,
+                )
+            )
         return sorted(out, key=lambda p: p[1])
 
     def _invalid_lines(self) -> list[int]:
@@ -208,8 +225,11 @@ def _as_list(value):
 
 def _missing(value) -> bool:
     """An absent cell: None, NaN or blank text."""
-    return value is None or (isinstance(value, float) and np.isnan(value)) or (
-        isinstance(value, str) and not value.strip())
+    return (
+        value is None
+        or (isinstance(value, float) and np.isnan(value))
+        or (isinstance(value, str) and not value.strip())
+    )
 
 
 def _round_points(record: dict, row: int, problems: _Problems) -> list[tuple] | None:
@@ -225,18 +245,27 @@ def _round_points(record: dict, row: int, problems: _Problems) -> list[tuple] | 
                 problems.bad(row, field_name, "expected a clicks list or x and y lists")
                 return None
             if not all(isinstance(v, (list, tuple)) for v in (xs, ys)) or (
-                    ts is not None and not isinstance(ts, (list, tuple))):
-                problems.bad(row, field_name, f"expected x and y lists, got {type(xs).__name__} and "
-                             f"{type(ys).__name__}")
+                ts is not None and not isinstance(ts, (list, tuple))
+            ):
+                problems.bad(
+                    row, field_name, f"expected x and y lists, got {type(xs).__name__} and {type(ys).__name__}"
+                )
                 return None
             if len(xs) != len(ys) or (ts is not None and len(ts) != len(xs)):
-                problems.bad(row, field_name, f"expected lists of equal length, got {len(xs)} x, {len(ys)} y"
-                             + ("" if ts is None else f", {len(ts)} t"))
+                problems.bad(
+                    row,
+                    field_name,
+                    f"expected lists of equal length, got {len(xs)} x, {len(ys)} y"
+                    + ("" if ts is None else f", {len(ts)} t"),
+                )
                 return None
             points = list(zip(xs, ys, ts)) if ts is not None else list(zip(xs, ys))
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as err:
-        problems.bad(row, field_name, "expected a list of (x, y) or (x, y, t) points such as "
-                     f"{{(12,30),(14,33)}}, could not parse it ({err})")
+        problems.bad(
+            row,
+            field_name,
+            f"expected a list of (x, y) or (x, y, t) points such as {{(12,30),(14,33)}}, could not parse it ({err})",
+        )
         return None
     if not isinstance(points, (list, tuple)):
         problems.bad(row, field_name, f"expected a list of (x, y) points, got {type(points).__name__}")
@@ -248,8 +277,9 @@ def _round_points(record: dict, row: int, problems: _Problems) -> list[tuple] | 
         except (TypeError, ValueError):
             values = []
         if len(values) not in (2, 3) or not all(np.isfinite(values)):
-            problems.bad(row, field_name, f"point {k + 1}: expected two or three finite numbers (x, y[, t]), "
-                         f"got {point!r}")
+            problems.bad(
+                row, field_name, f"point {k + 1}: expected two or three finite numbers (x, y[, t]), got {point!r}"
+            )
             return None
         out.append((values[0], values[1], values[2] if len(values) == 3 else np.nan))
     return out
@@ -281,9 +311,12 @@ def _layout(mapping: dict, first_x, path) -> str:
                 if sep in str(only):
                     hint = f"; the header is one field {str(only)[:60]!r}: is the file separated by {sep!r}?"
                     break
-        raise InputError(f"missing columns {sorted(missing)}; expected image_id, participant_id and either "
-                         f"x, y per click or a clicks list per round (got {list(mapping.values())[:8]}){hint}",
-                         path=path, line=1)
+        raise InputError(
+            f"missing columns {sorted(missing)}; expected image_id, participant_id and either "
+            f"x, y per click or a clicks list per round (got {list(mapping.values())[:8]}){hint}",
+            path=path,
+            line=1,
+        )
     return "round" if per_round else "click"
 
 
@@ -315,8 +348,9 @@ def _numbers(array, name: str, required: bool, rows: np.ndarray, ok: np.ndarray,
     else:
         text = _text_column(array)
         empty = _empty_mask(text)
-        valid = np.asarray(pc.fill_null(pc.match_substring_regex(text, _NUMBER_CELL), False)
-                           .to_numpy(zero_copy_only=False), dtype=bool)
+        valid = np.asarray(
+            pc.fill_null(pc.match_substring_regex(text, _NUMBER_CELL), False).to_numpy(zero_copy_only=False), dtype=bool
+        )
         values = np.full(len(text), np.nan)
         if valid.any():
             values[valid] = pc.cast(pc.filter(text, pa.array(valid)), pa.float64()).to_numpy(zero_copy_only=False)
@@ -339,7 +373,7 @@ def _string_buffers(cells):
     if not pa.types.is_large_string(cells.type):
         cells = cells.cast(pa.large_string())
     _, offsets_buffer, data_buffer = cells.buffers()
-    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[cells.offset:cells.offset + len(cells) + 1]
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[cells.offset : cells.offset + len(cells) + 1]
     data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
     return data, np.ascontiguousarray(offsets)
 
@@ -362,13 +396,19 @@ def _point_cells(text, rows: np.ndarray, ok: np.ndarray, problems: _Problems):
     blocks = []
     for row in np.flatnonzero(ok):
         if status[row] == 0:
-            blocks.append((x[first[row]:first[row] + counts[row]], y[first[row]:first[row] + counts[row]],
-                           t[first[row]:first[row] + counts[row]]))
+            blocks.append(
+                (
+                    x[first[row] : first[row] + counts[row]],
+                    y[first[row] : first[row] + counts[row]],
+                    t[first[row] : first[row] + counts[row]],
+                )
+            )
             continue
         cell = text[int(row)].as_py()
         if cell is None or not cell.strip():
-            problems.bad(rows[row], "clicks", "expected a list of (x, y) points such as {(12,30),(14,33)}, got an "
-                         "empty cell")
+            problems.bad(
+                rows[row], "clicks", "expected a list of (x, y) points such as {(12,30),(14,33)}, got an empty cell"
+            )
             ok[row], counts[row] = False, 0
             continue
         points = _round_points({"clicks": cell}, rows[row], problems)
@@ -380,8 +420,13 @@ def _point_cells(text, rows: np.ndarray, ok: np.ndarray, problems: _Problems):
         blocks.append((array[:, 0], array[:, 1], array[:, 2]))
     if not blocks:
         return counts, np.zeros(0), np.zeros(0), np.zeros(0), None
-    return (counts, np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks]),
-            np.concatenate([b[2] for b in blocks]), None)
+    return (
+        counts,
+        np.concatenate([b[0] for b in blocks]),
+        np.concatenate([b[1] for b in blocks]),
+        np.concatenate([b[2] for b in blocks]),
+        None,
+    )
 
 
 class _Encoder:
@@ -404,7 +449,7 @@ class _Encoder:
         hashes = np.array([hash(raw) for raw in raw_values], dtype=np.int64)
         if len(reader._images) > len(self.entry_hash):
             grown = np.zeros(max(len(reader._images), 2 * len(self.entry_hash)), dtype=np.int64)
-            grown[:len(self.entry_hash)] = self.entry_hash
+            grown[: len(self.entry_hash)] = self.entry_hash
             self.entry_hash = grown
         known = self.entry_hash[codes]
         new = np.flatnonzero(known == 0)
@@ -417,8 +462,12 @@ class _Encoder:
             others = "'relative' or 'path'" if reader.id_rule == "stem" else "'path'"
             earlier = first_seen.get(int(codes[k]))
             shown = f"{earlier!r}, {raw_values[k]!r}" if earlier else f"{raw_values[k]!r} and an earlier entry"
-            raise InputError(f"2 image entries give the id {ids[k]!r} under the {reader.id_rule!r} id rule ({shown}): "
-                             f"use the {others} id rule (--id-rule)", path=path, field="image_id")
+            raise InputError(
+                f"2 image entries give the id {ids[k]!r} under the {reader.id_rule!r} id rule ({shown}): "
+                f"use the {others} id rule (--id-rule)",
+                path=path,
+                field="image_id",
+            )
         return codes
 
 
@@ -426,8 +475,11 @@ def _codes(array, encode) -> np.ndarray:
     """Dictionary-encode a string column and map its distinct values through ``encode``."""
     import pyarrow.compute as pc
 
-    encoded = pc.dictionary_encode(array).combine_chunks() if hasattr(array, "combine_chunks") \
+    encoded = (
+        pc.dictionary_encode(array).combine_chunks()
+        if hasattr(array, "combine_chunks")
         else pc.dictionary_encode(array)
+    )
     dictionary = encoded.dictionary.to_pylist()
     lookup = encode(dictionary) if dictionary else np.zeros(0, np.int32)
     indices = np.asarray(encoded.indices.to_numpy(zero_copy_only=False))
@@ -462,8 +514,9 @@ def _table_chunk(batch, row0: int, layout: str, mapping: dict, reader, problems:
         t = _numbers(column["t"], "t", False, rows, ok, problems) if "t" in column else np.full(n, np.nan)
         counts = ok.astype(np.int64)
         x, y, t = x[ok], y[ok], t[ok]
-    elif "clicks" in column and (pa.types.is_string(column["clicks"].type)
-                                 or pa.types.is_large_string(column["clicks"].type)):
+    elif "clicks" in column and (
+        pa.types.is_string(column["clicks"].type) or pa.types.is_large_string(column["clicks"].type)
+    ):
         counts, x, y, t, _ = _point_cells(column["clicks"], rows, ok, problems)
     else:  # list-typed columns (Parquet) or x / y list cells: row by row
         records = batch.to_pylist()
@@ -487,8 +540,9 @@ def _table_chunk(batch, row0: int, layout: str, mapping: dict, reader, problems:
     participants = _codes(pc.filter(texts["participant_id"], keep), reader._participants.encode)
     per_kept = counts[ok]
     if layout != "click":  # one row is one submission
-        images, participants, per_kept, (x, y, t) = reader._repeats.drop(images, participants, per_kept, rows[ok],
-                                                                          (x, y, t), problems, reader)
+        images, participants, per_kept, (x, y, t) = reader._repeats.drop(
+            images, participants, per_kept, rows[ok], (x, y, t), problems, reader
+        )
     return ClickChunk(np.repeat(images, per_kept), np.repeat(participants, per_kept), x, y, t)
 
 
@@ -512,17 +566,22 @@ def _csv_batches(path: Path, sep: str, problems: _Problems):
     try:
         names = pcsv.read_csv(io.BytesIO(header), parse_options=pcsv.ParseOptions(delimiter=sep)).column_names
     except pa.ArrowInvalid as err:
-        raise InputError(f"expected a {'CSV' if sep == ',' else 'TSV'} header line ({err})", path=path, line=1) from None
+        raise InputError(
+            f"expected a {'CSV' if sep == ',' else 'TSV'} header line ({err})", path=path, line=1
+        ) from None
     caught: list = []  # rows whose text is not UTF-8 (see _decode_errors_caught)
     try:
         with _decode_errors_caught(caught):
             reader = pcsv.open_csv(
-                path, read_options=pcsv.ReadOptions(block_size=_BLOCK_BYTES),
-                parse_options=pcsv.ParseOptions(delimiter=sep, invalid_row_handler=invalid,
-                                                ignore_empty_lines=False),
+                path,
+                read_options=pcsv.ReadOptions(block_size=_BLOCK_BYTES),
+                parse_options=pcsv.ParseOptions(delimiter=sep, invalid_row_handler=invalid, ignore_empty_lines=False),
                 convert_options=pcsv.ConvertOptions(
-                    column_types={name: pa.string() for name in names}, strings_can_be_null=False,
-                    quoted_strings_can_be_null=False))
+                    column_types={name: pa.string() for name in names},
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
         while not caught:
             with _decode_errors_caught(caught):
                 try:
@@ -546,8 +605,11 @@ def _csv_batches(path: Path, sep: str, problems: _Problems):
 
 
 def _not_utf8_row(path: Path, caught: list) -> InputError:
-    return InputError(f"expected a UTF-8 text click log: a row with the wrong number of fields "
-                      f"holds bytes that are not UTF-8 ({caught[0]})", path=path)
+    return InputError(
+        f"expected a UTF-8 text click log: a row with the wrong number of fields "
+        f"holds bytes that are not UTF-8 ({caught[0]})",
+        path=path,
+    )
 
 
 @contextlib.contextmanager
@@ -614,8 +676,11 @@ def _records_chunk(records: list[tuple[int, dict]], reader, problems: _Problems,
             ids.append(str(value).strip())
         if len(ids) < 2:
             continue
-        per_round = "clicks" in record or isinstance(record.get("x"), (list, tuple, np.ndarray, str)) and \
-            str(record.get("x")).lstrip().startswith("[")
+        per_round = (
+            "clicks" in record
+            or isinstance(record.get("x"), (list, tuple, np.ndarray, str))
+            and str(record.get("x")).lstrip().startswith("[")
+        )
         if per_round:
             points = _round_points(record, line, problems)
             if points is None:
@@ -648,13 +713,24 @@ def _records_chunk(records: list[tuple[int, dict]], reader, problems: _Problems,
             ys.append(py)
             ts.append(pt)
     image_codes = reader._encoder.images(images, path) if images else np.zeros(0, np.int32)
-    chunk = ClickChunk(image_codes, reader._participants.encode(participants),
-                       np.array(xs, dtype=np.float64), np.array(ys, dtype=np.float64), np.array(ts, dtype=np.float64))
+    chunk = ClickChunk(
+        image_codes,
+        reader._participants.encode(participants),
+        np.array(xs, dtype=np.float64),
+        np.array(ys, dtype=np.float64),
+        np.array(ts, dtype=np.float64),
+    )
     if not rounds:
         return chunk
     round_images = reader._encoder.images([r[0] for r in rounds], path)
-    kept = reader._repeats.keep(round_images, reader._participants.encode([r[1] for r in rounds]),
-                                [r[2] for r in rounds], problems, reader.image_ids, reader.participant_ids)
+    kept = reader._repeats.keep(
+        round_images,
+        reader._participants.encode([r[1] for r in rounds]),
+        [r[2] for r in rounds],
+        problems,
+        reader.image_ids,
+        reader.participant_ids,
+    )
     of_round = np.asarray(of_round, dtype=np.int64)
     by_click = (of_round < 0) | kept[np.maximum(of_round, 0)]
     return ClickChunk(*(a[by_click] for a in (chunk.image, chunk.participant, chunk.x, chunk.y, chunk.t)))
@@ -740,9 +816,19 @@ class ClickReader:
     [('cat', 1.0, 2.0), ('cat', 3.0, 4.0)]
     """
 
-    def __init__(self, paths, fmt: str | None = None, on_error: str = "raise", *, id_rule: str = "stem",
-                 id_root=None, catch_threshold: float | None = 0.95, exclude_mobile: bool = False,
-                 mobile_rule: str = "any", repeat_submissions: str = "merge"):
+    def __init__(
+        self,
+        paths,
+        fmt: str | None = None,
+        on_error: str = "raise",
+        *,
+        id_rule: str = "stem",
+        id_root=None,
+        catch_threshold: float | None = 0.95,
+        exclude_mobile: bool = False,
+        mobile_rule: str = "any",
+        repeat_submissions: str = "merge",
+    ):
         from clickme_analysis.ids import ID_RULES
 
         self.paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
@@ -753,8 +839,9 @@ class ClickReader:
         if id_rule not in ID_RULES:
             raise InputError(f"expected an id rule in {ID_RULES}, got {id_rule!r}", field="id_rule")
         if catch_threshold is not None and not 0 <= catch_threshold <= 1:
-            raise InputError(f"expected a catch-trial threshold in [0, 1], got {catch_threshold}",
-                             field="catch_threshold")
+            raise InputError(
+                f"expected a catch-trial threshold in [0, 1], got {catch_threshold}", field="catch_threshold"
+            )
         self.fmt, self.on_error = fmt, on_error
         self.id_rule, self.id_root = id_rule, id_root
         self.catch_threshold, self.exclude_mobile = catch_threshold, exclude_mobile
@@ -778,15 +865,20 @@ class ClickReader:
 
     def _format(self, path: Path) -> str:
         if not path.is_file():
-            raise InputError("click log not found" if not path.is_dir() else "expected a click log file, got a folder",
-                             path=path)
+            raise InputError(
+                "click log not found" if not path.is_dir() else "expected a click log file, got a folder", path=path
+            )
         fmt = self.fmt or FORMATS.get(path.suffix.lower())
         if fmt is None:
-            raise InputError(f"cannot tell the format from suffix {path.suffix!r}; expected one of "
-                             f"{sorted(FORMATS)} or an explicit format", path=path)
+            raise InputError(
+                f"cannot tell the format from suffix {path.suffix!r}; expected one of "
+                f"{sorted(FORMATS)} or an explicit format",
+                path=path,
+            )
         if fmt not in set(FORMATS.values()):
-            raise InputError(f"expected a format in {sorted(set(FORMATS.values()))}, got {fmt!r}", path=path,
-                             field="format")
+            raise InputError(
+                f"expected a format in {sorted(set(FORMATS.values()))}, got {fmt!r}", path=path, field="format"
+            )
         return fmt
 
     def __iter__(self) -> Iterator[ClickChunk]:
@@ -797,8 +889,9 @@ class ClickReader:
             self._problems.append(problems)
             self._csv = fmt in ("csv", "tsv")
             if fmt in ("csv", "tsv", "parquet"):
-                batches = _csv_batches(path, "," if fmt == "csv" else "\t", problems) if self._csv \
-                    else _parquet_batches(path)
+                batches = (
+                    _csv_batches(path, "," if fmt == "csv" else "\t", problems) if self._csv else _parquet_batches(path)
+                )
                 layout = mapping = None
                 row0 = 0 if self._csv else 1
                 for batch in batches:
@@ -860,19 +953,40 @@ def chunks_to_frame(chunks, image_ids, participant_ids) -> pd.DataFrame:
     """Concatenate :class:`ClickChunk` blocks into the tidy click table."""
     chunks = list(chunks)
     if not chunks:
-        return pd.DataFrame({"image_id": pd.Series(dtype=str), "participant_id": pd.Series(dtype=str),
-                             "x": pd.Series(dtype=float), "y": pd.Series(dtype=float), "t": pd.Series(dtype=float)})
+        return pd.DataFrame(
+            {
+                "image_id": pd.Series(dtype=str),
+                "participant_id": pd.Series(dtype=str),
+                "x": pd.Series(dtype=float),
+                "y": pd.Series(dtype=float),
+                "t": pd.Series(dtype=float),
+            }
+        )
     images = np.concatenate([c.image for c in chunks])
     participants = np.concatenate([c.participant for c in chunks])
-    return pd.DataFrame({"image_id": np.asarray(image_ids, dtype=object)[images],
-                         "participant_id": np.asarray(participant_ids, dtype=object)[participants],
-                         "x": np.concatenate([c.x for c in chunks]), "y": np.concatenate([c.y for c in chunks]),
-                         "t": np.concatenate([c.t for c in chunks])})
+    return pd.DataFrame(
+        {
+            "image_id": np.asarray(image_ids, dtype=object)[images],
+            "participant_id": np.asarray(participant_ids, dtype=object)[participants],
+            "x": np.concatenate([c.x for c in chunks]),
+            "y": np.concatenate([c.y for c in chunks]),
+            "t": np.concatenate([c.t for c in chunks]),
+        }
+    )
 
 
-def read_clicks(path, fmt: str | None = None, on_error: str = "raise", *, id_rule: str = "stem", id_root=None,
-                catch_threshold: float | None = 0.95, exclude_mobile: bool = False, mobile_rule: str = "any",
-                repeat_submissions: str = "merge") -> ClickLog:
+def read_clicks(
+    path,
+    fmt: str | None = None,
+    on_error: str = "raise",
+    *,
+    id_rule: str = "stem",
+    id_root=None,
+    catch_threshold: float | None = 0.95,
+    exclude_mobile: bool = False,
+    mobile_rule: str = "any",
+    repeat_submissions: str = "merge",
+) -> ClickLog:
     """Read and validate a click log (or several) into one tidy table.
 
     Parameters
@@ -895,12 +1009,19 @@ def read_clicks(path, fmt: str | None = None, on_error: str = "raise", *, id_rul
     >>> read_clicks(p).clicks[["image_id", "participant_id", "x", "y"]].values.tolist()
     [['cat', 'u1', 1.0, 2.0], ['cat', 'u1', 3.0, 4.0]]
     """
-    reader = ClickReader(path, fmt, on_error, id_rule=id_rule, id_root=id_root, catch_threshold=catch_threshold,
-                         exclude_mobile=exclude_mobile, mobile_rule=mobile_rule,
-                         repeat_submissions=repeat_submissions)
+    reader = ClickReader(
+        path,
+        fmt,
+        on_error,
+        id_rule=id_rule,
+        id_root=id_root,
+        catch_threshold=catch_threshold,
+        exclude_mobile=exclude_mobile,
+        mobile_rule=mobile_rule,
+        repeat_submissions=repeat_submissions,
+    )
     chunks = list(reader)
-    return ClickLog(clicks=chunks_to_frame(chunks, reader.image_ids, reader.participant_ids),
-                    skipped=reader.skipped())
+    return ClickLog(clicks=chunks_to_frame(chunks, reader.image_ids, reader.participant_ids), skipped=reader.skipped())
 
 
 def read_toml(path, what: str = "config file") -> dict:
@@ -960,8 +1081,11 @@ def read_table(path, columns=(), what: str = "table", **read_csv_kwargs) -> pd.D
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise InputError(f"not a readable {what} ({err})", path=path) from None
     if not frame.index.equals(pd.RangeIndex(len(frame))):  # pandas made the extra fields an index
-        raise InputError(f"expected {len(frame.columns)} fields per row as the header, a row has more "
-                         f"({_first_long_row(path, read_csv_kwargs.get('sep', ','))})", path=path)
+        raise InputError(
+            f"expected {len(frame.columns)} fields per row as the header, a row has more "
+            f"({_first_long_row(path, read_csv_kwargs.get('sep', ','))})",
+            path=path,
+        )
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         hint = ""
@@ -970,8 +1094,9 @@ def read_table(path, columns=(), what: str = "table", **read_csv_kwargs) -> pd.D
                 if sep in str(frame.columns[0]):
                     hint = f" (one header field: is the file separated by {sep!r}?)"
                     break
-        raise InputError(f"{what} lacks columns {missing}; has {list(frame.columns)}{hint}", path=path,
-                         field=missing[0])
+        raise InputError(
+            f"{what} lacks columns {missing}; has {list(frame.columns)}{hint}", path=path, field=missing[0]
+        )
     return frame
 
 

@@ -55,8 +55,11 @@ def read_labels(path, *, required=(), id_rule: str | None = None) -> pd.DataFram
         raise InputError("labels file not found", path=path)
     table = read_table(path, ("image_id", *required), "labels file", dtype=str, keep_default_na=False)
     if not any(column in table.columns for column in LABEL_COLUMNS):
-        raise InputError(f"labels file lacks columns ['label'] (or ['category']); has {list(table.columns)}",
-                         path=path, field="label")
+        raise InputError(
+            f"labels file lacks columns ['label'] (or ['category']); has {list(table.columns)}",
+            path=path,
+            field="label",
+        )
     for column in LABEL_COLUMNS:
         if column not in table.columns:
             table[column] = ""
@@ -64,15 +67,17 @@ def read_labels(path, *, required=(), id_rule: str | None = None) -> pd.DataFram
     for column in ("image_id", *required):
         empty = table[column].str.strip() == ""
         if empty.any():
-            raise InputError(f"expected a non-empty {column}", path=path, line=int(table["line"][empty].iloc[0]),
-                             field=column)
+            raise InputError(
+                f"expected a non-empty {column}", path=path, line=int(table["line"][empty].iloc[0]), field=column
+            )
     if id_rule is not None:
         table["image_id"] = image_ids(table["image_id"], rule=id_rule, what="labels")
     twice = table["image_id"].duplicated()
     if twice.any():
         first = table[twice].iloc[0]
-        raise InputError(f"image id {first['image_id']!r} appears twice", path=path, line=int(first["line"]),
-                         field="image_id")
+        raise InputError(
+            f"image id {first['image_id']!r} appears twice", path=path, line=int(first["line"]), field="image_id"
+        )
     return table
 
 

@@ -101,12 +101,13 @@ def paint_clicks(x, y, shape=(256, 256), bubble_size: int = 14, bubble: str = "s
     for r, c in zip(row[inside] - half, col[inside] - half):
         r0, c0 = max(r, 0), max(c, 0)
         r1, c1 = min(r + bubble_size, height), min(c + bubble_size, width)
-        out[r0:r1, c0:c1] += stamp[r0 - r:r1 - r, c0 - c:c1 - c]
+        out[r0:r1, c0:c1] += stamp[r0 - r : r1 - r, c0 - c : c1 - c]
     return out, int((~inside).sum())
 
 
-def blur_map(array, kernel: str = "box", size: int = 49, sigma: float | None = None,
-             mode: str = "reflect") -> np.ndarray:
+def blur_map(
+    array, kernel: str = "box", size: int = 49, sigma: float | None = None, mode: str = "reflect"
+) -> np.ndarray:
     """Blur a map with a size x size kernel.
 
     Parameters
@@ -155,7 +156,7 @@ def _blur(array: np.ndarray, kernel: str, size: int, sigma: float | None, mode: 
         pad = size // 2
         padded = np.pad(array, pad, mode=_PAD_MODES[mode])
         out = signal.fftconvolve(padded, disc / disc.sum(), mode="same")
-        return out[pad:pad + array.shape[0], pad:pad + array.shape[1]]
+        return out[pad : pad + array.shape[0], pad : pad + array.shape[1]]
     raise InputError(f"expected kernel in {BLUR_KERNELS}, got {kernel!r}", field="kernel")
 
 
@@ -193,7 +194,12 @@ def box_sums(counts, size: int = 49, mode: str = "reflect") -> np.ndarray:
     table = np.zeros((padded.shape[0] + 1, padded.shape[1] + 1), dtype=np.int64)
     np.cumsum(np.cumsum(padded, axis=0), axis=1, out=table[1:, 1:])
     h, w = counts.shape
-    return table[size:size + h, size:size + w] - table[:h, size:size + w] - table[size:size + h, :w] + table[:h, :w]
+    return (
+        table[size : size + h, size : size + w]
+        - table[:h, size : size + w]
+        - table[size : size + h, :w]
+        + table[:h, :w]
+    )
 
 
 def normalize_map(array, method: str = "max") -> np.ndarray:
@@ -235,7 +241,7 @@ def bounding_box_map(array, threshold: float = 0.0) -> np.ndarray:
     out = np.zeros(array.shape, dtype=np.float32)
     rows, cols = np.nonzero(array > threshold)
     if rows.size:
-        out[rows.min():rows.max() + 1, cols.min():cols.max() + 1] = 1
+        out[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1] = 1
     return out
 
 
@@ -277,10 +283,22 @@ def filter_clicks(clicks: pd.DataFrame, min_clicks: int = 0, max_clicks: int | N
     images, participants = np.asarray(store.image_ids, dtype=object), np.asarray(store.participant_ids, dtype=object)
     records = list(store.buckets(pairs=kept, max_clicks=max_clicks))
     records = np.concatenate(records) if records else np.zeros(0, RECORD)
-    frame = pd.DataFrame({"image_id": images[records["image"]], "participant_id": participants[records["participant"]],
-                          "x": records["x"], "y": records["y"], "t": records["t"]})
-    excluded = pd.DataFrame({"image_id": images[dropped.image], "participant_id": participants[dropped.participant],
-                             "n_clicks": dropped.n_clicks}).sort_values(["image_id", "participant_id"], ignore_index=True)
+    frame = pd.DataFrame(
+        {
+            "image_id": images[records["image"]],
+            "participant_id": participants[records["participant"]],
+            "x": records["x"],
+            "y": records["y"],
+            "t": records["t"],
+        }
+    )
+    excluded = pd.DataFrame(
+        {
+            "image_id": images[dropped.image],
+            "participant_id": participants[dropped.participant],
+            "n_clicks": dropped.n_clicks,
+        }
+    ).sort_values(["image_id", "participant_id"], ignore_index=True)
     return frame, excluded
 
 
@@ -290,8 +308,11 @@ def _check_filters(min_clicks, max_clicks) -> None:
     if max_clicks is not None and max_clicks < 1:
         raise InputError(f"expected max_clicks >= 1, got {max_clicks}", field="max_clicks")
     if max_clicks is not None and max_clicks <= min_clicks:
-        raise InputError(f"expected max_clicks > min_clicks (a map keeps at most max_clicks and needs more than "
-                         f"min_clicks), got max_clicks {max_clicks} and min_clicks {min_clicks}", field="max_clicks")
+        raise InputError(
+            f"expected max_clicks > min_clicks (a map keeps at most max_clicks and needs more than "
+            f"min_clicks), got max_clicks {max_clicks} and min_clicks {min_clicks}",
+            field="max_clicks",
+        )
 
 
 def exact_maps(blur: str | None, normalize: str | None) -> bool:
@@ -322,10 +343,22 @@ class MapBatch:
         return out.astype(np.float32)
 
 
-def map_batches(store, pairs, *, shape=(256, 256), bubble_size: int = 14, bubble: str = "square",
-                blur: str | None = "box", blur_size: int = 49, sigma: float | None = None,
-                normalize: str | None = None, max_clicks: int | None = None, batch_images: int = 64,
-                pair_stats: list | None = None, sizes: np.ndarray | None = None):
+def map_batches(
+    store,
+    pairs,
+    *,
+    shape=(256, 256),
+    bubble_size: int = 14,
+    bubble: str = "square",
+    blur: str | None = "box",
+    blur_size: int = 49,
+    sigma: float | None = None,
+    normalize: str | None = None,
+    max_clicks: int | None = None,
+    batch_images: int = 64,
+    pair_stats: list | None = None,
+    sizes: np.ndarray | None = None,
+):
     """Yield :class:`MapBatch` es of per-image maps from a click store, bucket by bucket.
 
     An image's map is the mean over its participants' painted maps (the maps in ``pairs``),
@@ -366,8 +399,14 @@ def map_batches(store, pairs, *, shape=(256, 256), bubble_size: int = 14, bubble
             limit_y, limit_x = (height, width) if sizes is None else sizes[records["image"]].T
             outside = ~((col >= 0) & (col < limit_x) & (row >= 0) & (row < limit_y))
             pair_of_click = np.repeat(np.arange(len(pair_bounds) - 1), np.diff(pair_bounds))
-            pair_stats.append((pair_image, records["participant"][pair_bounds[:-1]], np.diff(pair_bounds),
-                               np.bincount(pair_of_click, weights=outside, minlength=len(pair_bounds) - 1).astype(np.int64)))
+            pair_stats.append(
+                (
+                    pair_image,
+                    records["participant"][pair_bounds[:-1]],
+                    np.diff(pair_bounds),
+                    np.bincount(pair_of_click, weights=outside, minlength=len(pair_bounds) - 1).astype(np.int64),
+                )
+            )
         bounds = group_starts(records["image"])
         participants = np.diff(group_starts(pair_image))
         codes = records["image"][bounds[:-1]]
@@ -375,8 +414,8 @@ def map_batches(store, pairs, *, shape=(256, 256), bubble_size: int = 14, bubble
         for first, last in _size_runs(codes, sizes, batch_images):
             if sizes is not None:
                 height, width = (int(v) for v in sizes[codes[first]])
-            starts = bounds[first:last + 1] - bounds[first]
-            part_x, part_y = x[bounds[first]:bounds[last]], y[bounds[first]:bounds[last]]
+            starts = bounds[first : last + 1] - bounds[first]
+            part_x, part_y = x[bounds[first] : bounds[last]], y[bounds[first] : bounds[last]]
             numerators = np.empty((last - first, height, width), dtype=np.int32)
             outside = np.zeros(last - first, dtype=np.int64)
             paint_box_batch(part_x, part_y, starts, height, width, stamp, blur_size, blur == "box", numerators, outside)
@@ -417,9 +456,16 @@ def _size_runs(codes: np.ndarray, sizes: np.ndarray | None, batch_images: int):
         first = last
 
 
-def build_maps(clicks: pd.DataFrame, shape=(256, 256), bubble_size: int = 14, bubble: str = "square",
-               blur: str | None = "box", blur_size: int = 49, sigma: float | None = None,
-               normalize: str | None = None):
+def build_maps(
+    clicks: pd.DataFrame,
+    shape=(256, 256),
+    bubble_size: int = 14,
+    bubble: str = "square",
+    blur: str | None = "box",
+    blur_size: int = 49,
+    sigma: float | None = None,
+    normalize: str | None = None,
+):
     """Per-image ClickMe maps of a tidy click table, in memory (small data; the ``clickme maps``
     command streams with :func:`map_batches` instead).
 
@@ -448,8 +494,18 @@ def build_maps(clicks: pd.DataFrame, shape=(256, 256), bubble_size: int = 14, bu
     store = ClickStore.from_frame(clicks)
     pair_stats: list = []
     maps: dict[str, np.ndarray] = {}
-    for batch in map_batches(store, store.pairs, shape=shape, bubble_size=bubble_size, bubble=bubble, blur=blur,
-                             blur_size=blur_size, sigma=sigma, normalize=normalize, pair_stats=pair_stats):
+    for batch in map_batches(
+        store,
+        store.pairs,
+        shape=shape,
+        bubble_size=bubble_size,
+        bubble=bubble,
+        blur=blur,
+        blur_size=blur_size,
+        sigma=sigma,
+        normalize=normalize,
+        pair_stats=pair_stats,
+    ):
         for code, image_map in zip(batch.codes, batch.float_maps()):
             maps[store.image_ids[code]] = image_map
     return dict(sorted(maps.items())), pair_table(store, pair_stats)
@@ -461,9 +517,14 @@ def pair_table(store, pair_stats: list) -> pd.DataFrame:
     if not pair_stats:
         return pd.DataFrame(columns=columns)
     image, participant, n_clicks, n_outside = (np.concatenate(parts) for parts in zip(*pair_stats))
-    frame = pd.DataFrame({"image_id": np.asarray(store.image_ids, dtype=object)[image],
-                          "participant_id": np.asarray(store.participant_ids, dtype=object)[participant],
-                          "n_clicks": n_clicks.astype(np.int64), "n_outside": n_outside.astype(np.int64)})
+    frame = pd.DataFrame(
+        {
+            "image_id": np.asarray(store.image_ids, dtype=object)[image],
+            "participant_id": np.asarray(store.participant_ids, dtype=object)[participant],
+            "n_clicks": n_clicks.astype(np.int64),
+            "n_outside": n_outside.astype(np.int64),
+        }
+    )
     return frame.sort_values(["image_id", "participant_id"], ignore_index=True)
 
 
@@ -483,9 +544,12 @@ def map_statistics(stats: pd.DataFrame, excluded: pd.DataFrame | None = None) ->
         Per image: ``image_id, n_participants, n_clicks, median_clicks`` (per map),
         ``n_outside`` and ``n_excluded``.
     """
-    table = (stats.groupby("image_id", sort=True)
-             .agg(n_participants=("participant_id", "nunique"), n_clicks=("n_clicks", "sum"),
-                  median_clicks=("n_clicks", "median"), n_outside=("n_outside", "sum")))
+    table = stats.groupby("image_id", sort=True).agg(
+        n_participants=("participant_id", "nunique"),
+        n_clicks=("n_clicks", "sum"),
+        median_clicks=("n_clicks", "median"),
+        n_outside=("n_outside", "sum"),
+    )
     dropped = (excluded if excluded is not None else stats.iloc[:0]).groupby("image_id").size()
     table["n_excluded"] = dropped.reindex(table.index, fill_value=0).astype(int)
     return table.reset_index()

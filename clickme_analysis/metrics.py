@@ -46,8 +46,7 @@ __all__ = [
 ]
 
 #: Metric names accepted by :func:`compare_maps` and :func:`score_maps`, in output order.
-METRICS = ("spearman", "cc", "nss", "sim", "kl", "auc_judd", "auc_borji", "auc_shuffled",
-           "dice", "iou")
+METRICS = ("spearman", "cc", "nss", "sim", "kl", "auc_judd", "auc_borji", "auc_shuffled", "dice", "iou")
 _LOCATION_BASED = ("nss", "auc_judd", "auc_borji", "auc_shuffled")
 EPS = 2.2204e-16  #: MATLAB's ``eps``, as in the benchmark's KL
 
@@ -63,16 +62,19 @@ def _check_map(array, name: str) -> np.ndarray:
         raise InputError(f"expected a numeric map, got dtype {array.dtype}", field=name)
     array = array.astype(np.float64)
     if not np.isfinite(array).all():
-        raise InputError(f"expected finite values, got {np.count_nonzero(~np.isfinite(array))} "
-                         f"NaN or infinite", field=name)
+        raise InputError(
+            f"expected finite values, got {np.count_nonzero(~np.isfinite(array))} NaN or infinite", field=name
+        )
     return array
 
 
 def _check_pair(map_a, map_b, names=("saliency_map", "human_map")) -> tuple[np.ndarray, np.ndarray]:
     a, b = _check_map(map_a, names[0]), _check_map(map_b, names[1])
     if a.shape != b.shape:
-        raise InputError(f"expected maps of one shape, got {a.shape} and {b.shape} "
-                         f"(resize the prediction first)", field=f"{names[0]}, {names[1]}")
+        raise InputError(
+            f"expected maps of one shape, got {a.shape} and {b.shape} (resize the prediction first)",
+            field=f"{names[0]}, {names[1]}",
+        )
     return a, b
 
 
@@ -82,8 +84,7 @@ def _check_fixations(fixations, shape: tuple, name: str = "fixations") -> np.nda
     if fixations.shape != shape:
         raise InputError(f"expected a fixation map of shape {shape}, got {fixations.shape}", field=name)
     if (fixations < 0).any():
-        raise InputError("expected a non-negative fixation map (True / count where fixated)",
-                         field=name)
+        raise InputError("expected a non-negative fixation map (True / count where fixated)", field=name)
     fixated = fixations > 0
     if not fixated.any():
         raise InputError("expected at least one fixated pixel, got none", field=name)
@@ -92,8 +93,7 @@ def _check_fixations(fixations, shape: tuple, name: str = "fixations") -> np.nda
 
 def _check_non_negative(array: np.ndarray, name: str) -> None:
     if (array < 0).any():
-        raise InputError(f"expected a non-negative map (a distribution), got minimum {array.min():g}",
-                         field=name)
+        raise InputError(f"expected a non-negative map (a distribution), got minimum {array.min():g}", field=name)
 
 
 def _min_max(array: np.ndarray) -> np.ndarray:
@@ -418,6 +418,7 @@ def _roc_area(positive_counts: np.ndarray, negative_counts: np.ndarray) -> float
     The benchmark stops each split's thresholds at its largest value; higher thresholds only
     repeat the point (0, 0), so sweeping every threshold up to 1 gives the same area.
     """
+
     def rates(counts):  # fraction at or above each threshold, descending thresholds
         at_or_above = np.cumsum(counts[..., ::-1], axis=-1)[..., :-1]
         return at_or_above / counts.sum(axis=-1, keepdims=True)
@@ -480,8 +481,7 @@ def auc_borji(saliency_map, fixations, n_splits: int = 100, step: float = 0.1, s
     return _roc_area(positive_counts, negatives)
 
 
-def auc_shuffled(saliency_map, fixations, other_fixations, n_splits: int = 100, step: float = 0.1,
-                 seed=0) -> float:
+def auc_shuffled(saliency_map, fixations, other_fixations, n_splits: int = 100, step: float = 0.1, seed=0) -> float:
     """Shuffled AUC (sAUC): as AUC-Borji, with negatives at other images' fixated pixels.
 
     Each split draws ``min(N_fix, N_other)`` distinct pixels from ``other_fixations`` (the union
@@ -535,8 +535,9 @@ def auc_shuffled(saliency_map, fixations, other_fixations, n_splits: int = 100, 
 # --------------------------------------------------------------------------------------------
 # Fixations from continuous maps; whole comparisons
 # --------------------------------------------------------------------------------------------
-def fixations_from_map(human_map, method: str = "threshold", threshold: float = 0.5,
-                       n_fixations: int = 100, seed=0) -> np.ndarray:
+def fixations_from_map(
+    human_map, method: str = "threshold", threshold: float = 0.5, n_fixations: int = 100, seed=0
+) -> np.ndarray:
     """Binary fixation map from a continuous (ClickMe) map.
 
     Parameters
@@ -574,8 +575,10 @@ def fixations_from_map(human_map, method: str = "threshold", threshold: float = 
     """
     m = _check_map(human_map, "human_map")
     if m.max() == m.min():
-        raise InputError(f"expected a map with some contrast, got a constant map ({m.max():g}): "
-                         "no fixations can be derived", field="human_map")
+        raise InputError(
+            f"expected a map with some contrast, got a constant map ({m.max():g}): no fixations can be derived",
+            field="human_map",
+        )
     if method == "threshold":
         if not 0 < threshold <= 1:
             raise InputError(f"expected a threshold in (0, 1], got {threshold}", field="threshold")
@@ -606,9 +609,18 @@ def _check_metrics(metrics, shuffled_possible: bool) -> tuple[str, ...]:
     return metrics
 
 
-def compare_maps(pred, human, metrics: Sequence[str] | None = None, fixations=None, seed=0,
-                 other_fixations=None, fixation_method: str = "threshold", threshold: float = 0.5,
-                 n_fixations: int = 100, top: float = 0.1) -> dict[str, float]:
+def compare_maps(
+    pred,
+    human,
+    metrics: Sequence[str] | None = None,
+    fixations=None,
+    seed=0,
+    other_fixations=None,
+    fixation_method: str = "threshold",
+    threshold: float = 0.5,
+    n_fixations: int = 100,
+    top: float = 0.1,
+) -> dict[str, float]:
     """Score one predicted map against one human map with several metrics.
 
     Parameters
@@ -646,8 +658,7 @@ def compare_maps(pred, human, metrics: Sequence[str] | None = None, fixations=No
     """
     metrics = _check_metrics(metrics, other_fixations is not None)
     if "auc_shuffled" in metrics and other_fixations is None:
-        raise InputError("auc_shuffled needs other_fixations (other images' fixations)",
-                         field="other_fixations")
+        raise InputError("auc_shuffled needs other_fixations (other images' fixations)", field="other_fixations")
     pred, human = _check_pair(pred, human, ("pred", "human"))
     fixation_seed, judd_seed, borji_seed, shuffled_seed = _streams(seed)
     if fixations is None and any(m in _LOCATION_BASED for m in metrics):
@@ -673,10 +684,20 @@ def _mask(indices: np.ndarray, shape: tuple) -> np.ndarray:
     return mask.reshape(shape)
 
 
-def score_maps(preds: Mapping, humans: Mapping, metrics: Sequence[str] | None = None,
-               fixations: Mapping | None = None, seed: int = 0, n_other: int = 10,
-               fixation_method: str = "threshold", threshold: float = 0.5, n_fixations: int = 100,
-               top: float = 0.1, progress: bool = False, match: bool = False) -> pd.DataFrame:
+def score_maps(
+    preds: Mapping,
+    humans: Mapping,
+    metrics: Sequence[str] | None = None,
+    fixations: Mapping | None = None,
+    seed: int = 0,
+    n_other: int = 10,
+    fixation_method: str = "threshold",
+    threshold: float = 0.5,
+    n_fixations: int = 100,
+    top: float = 0.1,
+    progress: bool = False,
+    match: bool = False,
+) -> pd.DataFrame:
     """Score predicted maps against human maps, image by image, as a tidy table.
 
     Parameters
@@ -745,15 +766,15 @@ def score_maps(preds: Mapping, humans: Mapping, metrics: Sequence[str] | None = 
     for name, mapping in (("preds", preds), ("fixations", fixations)):
         missing = [] if mapping is None else [i for i in image_ids if i not in mapping]
         if missing:
-            raise InputError(f"expected an entry for every human map, {len(missing)} missing "
-                             f"(first: {missing[:5]})", field=name)
+            raise InputError(
+                f"expected an entry for every human map, {len(missing)} missing (first: {missing[:5]})", field=name
+            )
     image_ids = skip_empty(humans, image_ids, "metrics")
     if not image_ids:
         raise InputError("expected at least one human map with clicks, got none", field="humans")
     metrics = _check_metrics(metrics, len(image_ids) > 1)
     location = any(m in _LOCATION_BASED for m in metrics)
-    fixation_options = dict(fixation_method=fixation_method, threshold=threshold,
-                            n_fixations=n_fixations)
+    fixation_options = dict(fixation_method=fixation_method, threshold=threshold, n_fixations=n_fixations)
 
     def located(function, image_id, *args, **kwargs):
         try:
@@ -767,8 +788,7 @@ def score_maps(preds: Mapping, humans: Mapping, metrics: Sequence[str] | None = 
             if isinstance(given, FixationPoints):
                 return fixation_map(given, np.shape(human))
             return _check_fixations(given, np.shape(human))
-        return fixations_from_map(human, fixation_method, threshold, n_fixations,
-                                  _streams([seed, index])[0])
+        return fixations_from_map(human, fixation_method, threshold, n_fixations, _streams([seed, index])[0])
 
     pooled = None  # (shape, flat fixated indices) of every image, for shuffled-AUC negatives
     if "auc_shuffled" in metrics:
@@ -792,14 +812,26 @@ def score_maps(preds: Mapping, humans: Mapping, metrics: Sequence[str] | None = 
             others = np.delete(np.arange(len(image_ids)), index)
             chosen = rng.choice(others, size=min(n_other, others.size), replace=False)
             if any(pooled[j][0] != human.shape for j in chosen):
-                raise InputError(f"image {image_id!r}: shuffled AUC needs human maps of one shape, "
-                                 f"got {sorted({pooled[j][0] for j in chosen} | {human.shape})}",
-                                 field="humans")
+                raise InputError(
+                    f"image {image_id!r}: shuffled AUC needs human maps of one shape, "
+                    f"got {sorted({pooled[j][0] for j in chosen} | {human.shape})}",
+                    field="humans",
+                )
             other_fixations = _mask(np.concatenate([pooled[j][1] for j in chosen]), human.shape)
         elif location:
             fix = located(fixation_map_of, image_id, index, image_id, human)
-        scores = located(compare_maps, image_id, pred, human, metrics, fix, [seed, index],
-                         other_fixations, top=top, **fixation_options)
+        scores = located(
+            compare_maps,
+            image_id,
+            pred,
+            human,
+            metrics,
+            fix,
+            [seed, index],
+            other_fixations,
+            top=top,
+            **fixation_options,
+        )
         rows.extend((image_id, metric, value) for metric, value in scores.items())
     table = pd.DataFrame(rows, columns=["image_id", "metric", "value"])
     if resized:

@@ -47,8 +47,9 @@ def _check_options(method, df, nagq, alpha) -> None:
 def _terms(participant, log_level, image, slope):
     ones = np.ones((len(participant), 1))
     if slope:
-        part = glmm.RandomTerm("participant", participant, np.column_stack([ones[:, 0], log_level]),
-                               ("Intercept", "log10_level"))
+        part = glmm.RandomTerm(
+            "participant", participant, np.column_stack([ones[:, 0], log_level]), ("Intercept", "log10_level")
+        )
     else:
         part = glmm.RandomTerm("participant", participant, ones, ("Intercept",))
     return [part] + ([glmm.RandomTerm("image_id", image, ones, ("Intercept",))] if image is not None else [])
@@ -79,8 +80,14 @@ def _fit_candidates(y, X, participant, log_level, image, notes, *, slope, method
     for k, (use_slope, use_image) in enumerate(candidates):
         last = k == len(candidates) - 1
         try:
-            result = glmm.fit(y, X, _terms(participant, log_level, use_image, use_slope), nagq=nagq,
-                              reml=method == "reml", start=_start_of(start, use_slope, use_image))
+            result = glmm.fit(
+                y,
+                X,
+                _terms(participant, log_level, use_image, use_slope),
+                nagq=nagq,
+                reml=method == "reml",
+                start=_start_of(start, use_slope, use_image),
+            )
         except (RuntimeError, np.linalg.LinAlgError) as err:
             why = f"numerical failure ({err})"
         else:
@@ -107,9 +114,22 @@ def _random_rows(labels, covariances) -> list:
     return rows
 
 
-def fit_prepared(y, X, names, participant, log_level, image=None, notes=(), *, random_slopes: bool = True,
-                 method: str = "reml", df: str = "participants", nagq: int = 1, alpha: float = 0.05,
-                 start=None) -> MixedFit:
+def fit_prepared(
+    y,
+    X,
+    names,
+    participant,
+    log_level,
+    image=None,
+    notes=(),
+    *,
+    random_slopes: bool = True,
+    method: str = "reml",
+    df: str = "participants",
+    nagq: int = 1,
+    alpha: float = 0.05,
+    start=None,
+) -> MixedFit:
     """Fit ``correct ~ group * log10_level + (1 + log10_level | participant) + (1 | image_id)``.
 
     Parameters
@@ -148,8 +168,9 @@ def fit_prepared(y, X, names, participant, log_level, image=None, notes=(), *, r
     if random_slopes and pd.Series(log_level).groupby(participant).nunique().min() < 2:
         random_slopes = False
         notes.insert(0, "random slope of log10(level) by participant dropped: some participant has one level")
-    result, use_slope, use_image = _fit_candidates(y, X, participant, log_level, image, notes, slope=random_slopes,
-                                                   method=method, nagq=nagq, start=start)
+    result, use_slope, use_image = _fit_candidates(
+        y, X, participant, log_level, image, notes, slope=random_slopes, method=method, nagq=nagq, start=start
+    )
     if not result.converged:
         notes.append(f"the fit did not converge ({result.message}): estimates are unreliable")
         warnings.warn(f"mixed_logit: the fit did not converge ({result.message})", RuntimeWarning, stacklevel=3)
@@ -163,15 +184,30 @@ def fit_prepared(y, X, names, participant, log_level, image=None, notes=(), *, r
     dof = max(n_participants - X.shape[1], 1) if df == "participants" else np.inf
     reference = stats.t(dof) if np.isfinite(dof) else stats.norm()
     crit = reference.ppf(1 - alpha / 2)
-    fixed = pd.DataFrame({"term": list(names), "effect": "fixed", "estimate": result.beta, "se": se, "z": z,
-                          "df": dof, "p": 2 * reference.sf(np.abs(z)), "ci_low": result.beta - crit * se,
-                          "ci_high": result.beta + crit * se})
+    fixed = pd.DataFrame(
+        {
+            "term": list(names),
+            "effect": "fixed",
+            "estimate": result.beta,
+            "se": se,
+            "z": z,
+            "df": dof,
+            "p": 2 * reference.sf(np.abs(z)),
+            "ci_low": result.beta - crit * se,
+            "ci_high": result.beta + crit * se,
+        }
+    )
     out = pd.concat([fixed, pd.DataFrame(_random_rows(labels, result.covariances))], ignore_index=True)
     rhs = "1 + log10_level | participant" if use_slope else "1 | participant"
     formula = f"correct ~ group * log10_level + ({rhs})" + (" + (1 | image_id)" if use_image is not None else "")
-    table = out.assign(formula=formula, converged=result.converged, note="; ".join(notes), n_trials=len(y),
-                       n_participants=n_participants,
-                       n_images=int(use_image.max()) + 1 if use_image is not None else 0)
+    table = out.assign(
+        formula=formula,
+        converged=result.converged,
+        note="; ".join(notes),
+        n_trials=len(y),
+        n_participants=n_participants,
+        n_images=int(use_image.max()) + 1 if use_image is not None else 0,
+    )
     return MixedFit(table=table, result=result, names=tuple(names), dof=dof)
 
 

@@ -21,10 +21,19 @@ __all__ = ["load_npz", "is_mobile", "npz_trials", "MOBILE_RULES"]
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     """Rebuilds numpy arrays, dtypes, scalars and plain values; refuses every other global."""
 
-    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
-               ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
-               ("numpy._core.multiarray", "scalar"), ("_codecs", "encode"), ("builtins", "set"),
-               ("builtins", "frozenset"), ("builtins", "complex"), ("builtins", "bytearray")}
+    ALLOWED = {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("_codecs", "encode"),
+        ("builtins", "set"),
+        ("builtins", "frozenset"),
+        ("builtins", "complex"),
+        ("builtins", "bytearray"),
+    }
 
     def find_class(self, module, name):
         if (module, name) in self.ALLOWED:
@@ -62,8 +71,11 @@ def load_npz(path) -> dict[str, np.ndarray]:
             try:
                 with archive.open(member) as fh:
                     version = np.lib.format.read_magic(fh)
-                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                                   else np.lib.format.read_array_header_2_0)
+                    read_header = (
+                        np.lib.format.read_array_header_1_0
+                        if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0
+                    )
                     shape, fortran, dtype = read_header(fh)
                     if dtype.hasobject:
                         array = _NumpyOnlyUnpickler(fh).load()
@@ -74,11 +86,13 @@ def load_npz(path) -> dict[str, np.ndarray]:
                         array = np.frombuffer(data, dtype=dtype, count=int(np.prod(shape)))
                         array = array.reshape(shape, order="F" if fortran else "C")
             except pickle.UnpicklingError as err:
-                raise InputError(f"array {name!r} holds a pickle that is not a plain array: {err}", path=path,
-                                 field=name) from None
+                raise InputError(
+                    f"array {name!r} holds a pickle that is not a plain array: {err}", path=path, field=name
+                ) from None
             except (ValueError, EOFError, OSError, zipfile.BadZipFile, AttributeError, TypeError) as err:
-                raise InputError(f"array {name!r} is not a readable .npy member ({err})", path=path,
-                                 field=name) from None
+                raise InputError(
+                    f"array {name!r} is not a readable .npy member ({err})", path=path, field=name
+                ) from None
             out[name] = array
     return out
 
@@ -119,31 +133,48 @@ def npz_trials(path: Path, reader, problems) -> list[tuple[int, dict]]:
         raise InputError(f"ClickMe 2.0 NPZ lacks arrays {sorted(missing)} (has {sorted(data)[:8]})", path=path)
     for name in ("file_pointer", "clickmap_x", "clickmap_y", "user_id", "user_catch_trial", "is_mobile"):
         if name in data and np.ndim(data[name]) != 1:
-            raise InputError(f"expected a 1-D array, one entry per trial, got shape {np.shape(data[name])}",
-                             path=path, field=name)
+            raise InputError(
+                f"expected a 1-D array, one entry per trial, got shape {np.shape(data[name])}", path=path, field=name
+            )
     n = len(data["file_pointer"])
     for name in ("clickmap_x", "clickmap_y", "user_id", "user_catch_trial", "is_mobile"):
         if name in data and len(data[name]) != n:
-            raise InputError(f"expected {n} entries (one per trial, as file_pointer), got {len(data[name])}",
-                             path=path, field=name)
+            raise InputError(
+                f"expected {n} entries (one per trial, as file_pointer), got {len(data[name])}", path=path, field=name
+            )
     keep = np.ones(n, dtype=bool)
     if "user_catch_trial" in data and reader.catch_threshold is not None:
         try:
             accuracy = np.asarray(data["user_catch_trial"], dtype=np.float64)
         except (TypeError, ValueError):
-            raise InputError(f"expected catch-trial accuracies (numbers in [0, 1]), got {data['user_catch_trial'][:3]!r}",
-                             path=path, field="user_catch_trial") from None
+            raise InputError(
+                f"expected catch-trial accuracies (numbers in [0, 1]), got {data['user_catch_trial'][:3]!r}",
+                path=path,
+                field="user_catch_trial",
+            ) from None
         low = ~(accuracy >= reader.catch_threshold)
         for k in np.flatnonzero(low):
-            problems.bad(k + 1, "user_catch_trial", f"catch-trial accuracy {accuracy[k]:g} below "
-                         f"{reader.catch_threshold:g} (excluded)", excluded=True)
+            problems.bad(
+                k + 1,
+                "user_catch_trial",
+                f"catch-trial accuracy {accuracy[k]:g} below {reader.catch_threshold:g} (excluded)",
+                excluded=True,
+            )
         keep &= ~low
     if "is_mobile" in data and reader.exclude_mobile:
         for k in np.flatnonzero(keep):
             if is_mobile(data["is_mobile"][k], reader.mobile_rule):
                 problems.bad(k + 1, "is_mobile", "mobile trial (excluded)", excluded=True)
                 keep[k] = False
-    return [(k + 1, {"image_id": data["file_pointer"][k], "participant_id": data["user_id"][k],
-                    "x": np.asarray(data["clickmap_x"][k]).ravel().tolist(),
-                    "y": np.asarray(data["clickmap_y"][k]).ravel().tolist()})
-            for k in np.flatnonzero(keep)]
+    return [
+        (
+            k + 1,
+            {
+                "image_id": data["file_pointer"][k],
+                "participant_id": data["user_id"][k],
+                "x": np.asarray(data["clickmap_x"][k]).ravel().tolist(),
+                "y": np.asarray(data["clickmap_y"][k]).ravel().tolist(),
+            },
+        )
+        for k in np.flatnonzero(keep)
+    ]

@@ -68,8 +68,11 @@ class MapOptions:
 
     def __post_init__(self):
         if self.max_clicks is not None and self.max_clicks <= self.min_clicks:
-            raise InputError(f"expected max_clicks > min_clicks (a map keeps at most max_clicks clicks and needs "
-                             f"more than min_clicks), got {self.max_clicks} and {self.min_clicks}", field="max_clicks")
+            raise InputError(
+                f"expected max_clicks > min_clicks (a map keeps at most max_clicks clicks and needs "
+                f"more than min_clicks), got {self.max_clicks} and {self.min_clicks}",
+                field="max_clicks",
+            )
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -85,8 +88,12 @@ class MapOptions:
     @property
     def authors_split_half(self) -> bool:
         """Whether split halves follow :mod:`clickme_analysis.ceiling` (any of its options set)."""
-        return (self.split_half_replacement or self.split_half_resize is not None
-                or self.split_half_crop is not None or not self.split_half_correction)
+        return (
+            self.split_half_replacement
+            or self.split_half_resize is not None
+            or self.split_half_crop is not None
+            or not self.split_half_correction
+        )
 
     def blur_spec(self):
         """The blur: a kernel name as before, or a :class:`~clickme_analysis.blur.BlurSpec` when
@@ -95,25 +102,45 @@ class MapOptions:
         plain = (self.blur_passes, self.blur_border, self.disc_radius) == (1, "reflect", "size/2")
         if self.blur is None or (plain and self.blur_reference_size is None):
             return self.blur
-        return BlurSpec(self.blur, self.blur_size, self.sigma, self.blur_passes, self.blur_border, self.disc_radius,
-                        reference_size=self.blur_reference_size, max_size=self.blur_max_size)
+        return BlurSpec(
+            self.blur,
+            self.blur_size,
+            self.sigma,
+            self.blur_passes,
+            self.blur_border,
+            self.disc_radius,
+            reference_size=self.blur_reference_size,
+            max_size=self.blur_max_size,
+        )
 
     def paint_kwargs(self) -> dict:
         """Keyword arguments of the painting and blurring functions."""
-        return dict(shape=self.shape, bubble_size=self.bubble_size, bubble=self.bubble, blur=self.blur_spec(),
-                    blur_size=self.kernel_size, sigma=self.sigma)
+        return dict(
+            shape=self.shape,
+            bubble_size=self.bubble_size,
+            bubble=self.bubble,
+            blur=self.blur_spec(),
+            blur_size=self.kernel_size,
+            sigma=self.sigma,
+        )
 
     def reader_kwargs(self) -> dict:
         """Keyword arguments of :class:`~clickme_analysis.io.ClickReader` these options set."""
-        return dict(exclude_mobile=self.exclude_mobile, mobile_rule=self.mobile_rule,
-                    repeat_submissions=self.repeat_submissions)
+        return dict(
+            exclude_mobile=self.exclude_mobile, mobile_rule=self.mobile_rule, repeat_submissions=self.repeat_submissions
+        )
 
     def select(self, store, sizes=None):
         """The kept and dropped maps of ``store`` (:func:`clickme_analysis.selection.select_maps`);
         ``sizes``: each image code's own ``(H, W)`` (default: the square grid)."""
-        return select_maps(store, min_clicks=self.min_clicks, max_clicks=self.max_clicks,
-                           count_outside=self.count_outside, shape=self.shape if sizes is None else sizes,
-                           min_subjects=self.min_subjects)
+        return select_maps(
+            store,
+            min_clicks=self.min_clicks,
+            max_clicks=self.max_clicks,
+            count_outside=self.count_outside,
+            shape=self.shape if sizes is None else sizes,
+            min_subjects=self.min_subjects,
+        )
 
 
 def load_map_options(source=None, overrides: dict | None = None) -> MapOptions:
@@ -156,8 +183,9 @@ def read_logs(paths, fmt: str | None = None, on_error: str = "raise", **reader_k
     return read_clicks(list(paths), fmt=fmt, on_error=on_error, **reader_kwargs)
 
 
-def open_logs(paths, fmt: str | None = None, on_error: str = "raise", progress: bool = False, spill: bool = True,
-              **reader_kwargs):
+def open_logs(
+    paths, fmt: str | None = None, on_error: str = "raise", progress: bool = False, spill: bool = True, **reader_kwargs
+):
     """Read click logs into a :class:`~clickme_analysis.clickstore.ClickStore` (bounded memory).
 
     ``spill=False``: keep no click, read the logs again for the images asked of the store
@@ -190,8 +218,9 @@ class MapsResult:
 
 def _per_image_table(store, kept, dropped) -> pd.DataFrame:
     frame = pd.DataFrame({"image": kept.image, "participant": kept.participant, "n_clicks": kept.n_clicks})
-    table = frame.groupby("image", sort=False).agg(n_participants=("participant", "size"),
-                                                   n_clicks=("n_clicks", "sum"), median_clicks=("n_clicks", "median"))
+    table = frame.groupby("image", sort=False).agg(
+        n_participants=("participant", "size"), n_clicks=("n_clicks", "sum"), median_clicks=("n_clicks", "median")
+    )
     excluded = np.bincount(dropped.image, minlength=len(store.image_ids))
     table["n_excluded"] = excluded[table.index.to_numpy()].astype(int)
     table["code"] = table.index.to_numpy()
@@ -203,11 +232,17 @@ def _selected(store, options: MapOptions, sizes=None):
     """The kept and dropped maps; none kept is an error saying which rule dropped them."""
     kept, dropped = options.select(store, sizes)
     if not len(kept.image):
-        rules = "" if options.min_subjects == 1 and options.count_outside else \
-            f", or fail --min-subjects {options.min_subjects} / --no-count-outside"
-        detail = ("the logs hold no clicks" if not store.n_clicks else
-                  f"all {len(dropped.image)} participant maps have {options.min_clicks} clicks or fewer "
-                  f"(--min-clicks){rules}")
+        rules = (
+            ""
+            if options.min_subjects == 1 and options.count_outside
+            else f", or fail --min-subjects {options.min_subjects} / --no-count-outside"
+        )
+        detail = (
+            "the logs hold no clicks"
+            if not store.n_clicks
+            else f"all {len(dropped.image)} participant maps have {options.min_clicks} clicks or fewer "
+            f"(--min-clicks){rules}"
+        )
         raise InputError(f"expected at least one map to write, got none: {detail}", field="logs")
     return kept, dropped
 
@@ -238,7 +273,8 @@ def _finished_table(store, per_image: pd.DataFrame, codes, outside) -> pd.DataFr
     repeats = np.asarray(getattr(store, "repeats_per_image", np.zeros(0, np.int64)))
     repeats = np.concatenate([repeats, np.zeros(max(0, len(store.image_ids) - len(repeats)), np.int64)])
     return per_image.assign(n_outside=outside, n_repeats=repeats[codes])[
-        ["n_participants", "n_clicks", "median_clicks", "n_outside", "n_excluded", "n_repeats"]].reset_index()
+        ["n_participants", "n_clicks", "median_clicks", "n_outside", "n_excluded", "n_repeats"]
+    ].reset_index()
 
 
 def _code_sizes(store, sizes: dict | None, out) -> np.ndarray | None:
@@ -248,18 +284,31 @@ def _code_sizes(store, sizes: dict | None, out) -> np.ndarray | None:
         return None
     missing = [i for i in store.image_ids if i not in sizes]
     if missing:
-        raise InputError(f"expected an image for every image of the logs, {len(missing)} missing "
-                         f"(first: {missing[:5]})", field="--images")
+        raise InputError(
+            f"expected an image for every image of the logs, {len(missing)} missing (first: {missing[:5]})",
+            field="--images",
+        )
     table = np.array([sizes[i] for i in store.image_ids], dtype=np.int64).reshape(-1, 2)
     if Path(out).suffix.lower() != ".npz" and len(np.unique(table, axis=0)) > 1:
-        raise InputError("an HDF5 map store holds maps of one size, and the images have "
-                         f"{len(np.unique(table, axis=0))} sizes: write an .npz archive (--out maps.npz)",
-                         path=out, field="--images")
+        raise InputError(
+            "an HDF5 map store holds maps of one size, and the images have "
+            f"{len(np.unique(table, axis=0))} sizes: write an .npz archive (--out maps.npz)",
+            path=out,
+            field="--images",
+        )
     return table
 
 
-def write_maps(store, out, options: MapOptions, labels: dict | None = None, bbox_out=None,
-               progress: bool = False, workers: int | None = None, sizes: dict | None = None) -> MapsResult:
+def write_maps(
+    store,
+    out,
+    options: MapOptions,
+    labels: dict | None = None,
+    bbox_out=None,
+    progress: bool = False,
+    workers: int | None = None,
+    sizes: dict | None = None,
+) -> MapsResult:
     """Paint every image's map from a click store and write it as it is made.
 
     Parameters
@@ -301,10 +350,19 @@ def write_maps(store, out, options: MapOptions, labels: dict | None = None, bbox
     main, npz = writers[0], writers[0].suffix == ".npz"
     pair_stats, empty = [], []
     try:
-        with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool, \
-                bar(total=len(per_image), enabled=progress, desc="maps", unit="map") as shown:
-            for batch in map_batches(store, kept, max_clicks=options.max_clicks, normalize=options.normalize,
-                                     pair_stats=pair_stats, sizes=code_sizes, **options.paint_kwargs()):
+        with (
+            ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool,
+            bar(total=len(per_image), enabled=progress, desc="maps", unit="map") as shown,
+        ):
+            for batch in map_batches(
+                store,
+                kept,
+                max_clicks=options.max_clicks,
+                normalize=options.normalize,
+                pair_stats=pair_stats,
+                sizes=code_sizes,
+                **options.paint_kwargs(),
+            ):
                 ids = [store.image_ids[c] for c in batch.codes]
                 if npz:  # float32 members deflated in the pool, written in order
                     floats = batch.float_maps()
@@ -313,15 +371,22 @@ def write_maps(store, out, options: MapOptions, labels: dict | None = None, bbox
                     floats, encoded = None, list(pool.map(partial(main.encode, None), batch.numerators))
                 else:
                     floats, encoded = batch.maps, list(pool.map(main.encode, batch.maps))
-                empty += [i for k, i in enumerate(ids)
-                          if is_empty_map(batch.numerators[k] if exact else batch.maps[k])]
+                empty += [i for k, i in enumerate(ids) if is_empty_map(batch.numerators[k] if exact else batch.maps[k])]
                 for k, image_id in enumerate(ids):
                     slot = int(code_position[batch.codes[k]])
-                    meta = dict(label=labels.get(image_id, "") if labels else "",
-                                participant_count=int(participants[batch.codes[k]]), position=slot)
+                    meta = dict(
+                        label=labels.get(image_id, "") if labels else "",
+                        participant_count=int(participants[batch.codes[k]]),
+                        position=slot,
+                    )
                     if exact and not npz:
-                        main.write(image_id, numerator=batch.numerators[k], denominator=batch.denominators[k],
-                                   encoded=encoded[k], **meta)
+                        main.write(
+                            image_id,
+                            numerator=batch.numerators[k],
+                            denominator=batch.denominators[k],
+                            encoded=encoded[k],
+                            **meta,
+                        )
                     else:
                         main.write(image_id, floats[k], encoded=encoded[k], **meta)
                     if len(writers) > 1:
@@ -339,8 +404,9 @@ def write_maps(store, out, options: MapOptions, labels: dict | None = None, bbox
     return MapsResult(per_image, paths[0], len(per_image), size / len(per_image), encoding, sorted(empty))
 
 
-def make_map_archive(clicks, out, options: MapOptions, labels=None, bbox_out=None,
-                     progress: bool = False) -> pd.DataFrame:
+def make_map_archive(
+    clicks, out, options: MapOptions, labels=None, bbox_out=None, progress: bool = False
+) -> pd.DataFrame:
     """Build per-image maps from clicks (a table or a click store) and write them.
 
     Returns
@@ -366,14 +432,25 @@ def ceiling_source(ceiling: float) -> str:
     'given: 0.5 (--ceiling)'
     """
     if ceiling == PAPER_CEILING:
-        return (f"the paper's: PAPER_CEILING = {PAPER_CEILING}, the ImageNet ClickMe inter-rater rho "
-                "(Linsley et al., 2019), not this log's")
+        return (
+            f"the paper's: PAPER_CEILING = {PAPER_CEILING}, the ImageNet ClickMe inter-rater rho "
+            "(Linsley et al., 2019), not this log's"
+        )
     return f"given: {ceiling:g} (--ceiling)"
 
 
-def write_reliability(clicks, out_dir, options: MapOptions, n_images: int | None = 10_000,
-                      split_half_iterations: int = 0, n_boot: int = 1000, ceiling: float = PAPER_CEILING,
-                      seed: int = 0, n_jobs: int = 1, progress: bool = False) -> dict:
+def write_reliability(
+    clicks,
+    out_dir,
+    options: MapOptions,
+    n_images: int | None = 10_000,
+    split_half_iterations: int = 0,
+    n_boot: int = 1000,
+    ceiling: float = PAPER_CEILING,
+    seed: int = 0,
+    n_jobs: int = 1,
+    progress: bool = False,
+) -> dict:
     """Inter-rater (and optionally split-half) reliability -> CSV files and a JSON summary.
 
     ``clicks`` is a tidy click table or a :class:`~clickme_analysis.clickstore.ClickStore`.
@@ -402,29 +479,52 @@ def write_reliability(clicks, out_dir, options: MapOptions, n_images: int | None
     store = clicks if isinstance(clicks, ClickStore) else ClickStore.from_frame(clicks)
     clicks = store.restricted(options.select(store)[0])  # count_outside, min_subjects
     kwargs = dict(min_clicks=options.min_clicks, max_clicks=options.max_clicks, **options.paint_kwargs())
-    per_image = inter_rater_reliability(clicks, n_images=n_images, seed=seed, n_jobs=n_jobs, progress=progress,
-                                        **kwargs)
+    per_image = inter_rater_reliability(
+        clicks, n_images=n_images, seed=seed, n_jobs=n_jobs, progress=progress, **kwargs
+    )
     per_image.to_csv(out_dir / "reliability_per_image.csv", index=False)
     summary_table = summarize_reliability(per_image, n_boot=n_boot, seed=seed)
-    summary = {row.distribution: {"mean": row.mean, "ci_low": row.ci_low, "ci_high": row.ci_high, "n": row.n}
-               for row in summary_table.itertuples()}
-    summary.update(method="inter-rater: two random participants per image, Spearman over pixels",
-                   null_method="one participant each of two different images", ceiling=ceiling,
-                   ceiling_source=ceiling_source(ceiling),
-                   fraction_of_ceiling=summary["human"]["mean"] / ceiling, n_boot=n_boot, seed=seed,
-                   maps=asdict(options))
+    summary = {
+        row.distribution: {"mean": row.mean, "ci_low": row.ci_low, "ci_high": row.ci_high, "n": row.n}
+        for row in summary_table.itertuples()
+    }
+    summary.update(
+        method="inter-rater: two random participants per image, Spearman over pixels",
+        null_method="one participant each of two different images",
+        ceiling=ceiling,
+        ceiling_source=ceiling_source(ceiling),
+        fraction_of_ceiling=summary["human"]["mean"] / ceiling,
+        n_boot=n_boot,
+        seed=seed,
+        maps=asdict(options),
+    )
     if split_half_iterations > 0 and options.authors_split_half:
-        halves = split_half_ceiling(clicks, n_iterations=split_half_iterations, seed=seed, n_jobs=n_jobs,
-                                    progress=progress, replacement=options.split_half_replacement,
-                                    resize=options.split_half_resize, crop=options.split_half_crop, **kwargs)
+        halves = split_half_ceiling(
+            clicks,
+            n_iterations=split_half_iterations,
+            seed=seed,
+            n_jobs=n_jobs,
+            progress=progress,
+            replacement=options.split_half_replacement,
+            resize=options.split_half_resize,
+            crop=options.split_half_crop,
+            **kwargs,
+        )
         halves.to_csv(out_dir / "reliability_split_half.csv", index=False)
-        summary["split_half"] = {"iterations": split_half_iterations, "method": "clickme_analysis.ceiling",
-                                 **summarize_ceiling(halves, correction=options.split_half_correction)}
+        summary["split_half"] = {
+            "iterations": split_half_iterations,
+            "method": "clickme_analysis.ceiling",
+            **summarize_ceiling(halves, correction=options.split_half_correction),
+        }
     elif split_half_iterations > 0:
-        halves = split_half_reliability(clicks, n_iterations=split_half_iterations, seed=seed, n_jobs=n_jobs,
-                                        progress=progress, **kwargs)
+        halves = split_half_reliability(
+            clicks, n_iterations=split_half_iterations, seed=seed, n_jobs=n_jobs, progress=progress, **kwargs
+        )
         halves.to_csv(out_dir / "reliability_split_half.csv", index=False)
-        summary["split_half"] = {"iterations": split_half_iterations, "mean": float(halves["rho"].mean()),
-                                 "mean_spearman_brown": float(halves["rho_spearman_brown"].mean())}
+        summary["split_half"] = {
+            "iterations": split_half_iterations,
+            "mean": float(halves["rho"].mean()),
+            "mean_spearman_brown": float(halves["rho_spearman_brown"].mean()),
+        }
     atomic_write_text(out_dir / "reliability_summary.json", json.dumps(summary, indent=2))
     return summary

@@ -80,8 +80,9 @@ class Design:
             raise InputError(f"expected levels in (0, 100] (% revealed), got {list(levels)}", field="levels")
         for name in ("n_per_group", "n_images", "trials_per_level"):
             if int(getattr(self, name)) < (2 if name == "n_per_group" else 1):
-                raise InputError(f"expected {name} >= {2 if name == 'n_per_group' else 1}, got {getattr(self, name)}",
-                                 field=name)
+                raise InputError(
+                    f"expected {name} >= {2 if name == 'n_per_group' else 1}, got {getattr(self, name)}", field=name
+                )
         if len(self.groups) != 2 or self.groups[0] == self.groups[1]:
             raise InputError(f"expected two distinct group names, got {list(self.groups)}", field="groups")
         object.__setattr__(self, "groups", tuple(sorted(str(g) for g in self.groups)))
@@ -121,11 +122,18 @@ class Truth:
     @property
     def participant_cov(self) -> np.ndarray:
         c = self.correlation * self.participant_sd * self.slope_sd
-        return np.array([[self.participant_sd ** 2, c], [c, self.slope_sd ** 2]])
+        return np.array([[self.participant_sd**2, c], [c, self.slope_sd**2]])
 
 
-def with_effects(truth: Truth, *, group_difference=None, at_level: float = 1.0, interaction=None,
-                 threshold_ratio=None, scale: str = "logit") -> Truth:
+def with_effects(
+    truth: Truth,
+    *,
+    group_difference=None,
+    at_level: float = 1.0,
+    interaction=None,
+    threshold_ratio=None,
+    scale: str = "logit",
+) -> Truth:
     """The truth with the effects of a plan: a group difference at ``at_level`` (log-odds, or
     with ``scale="accuracy"`` a difference of P(correct) for a typical participant and image,
     random effects 0), the group x log10(level) ``interaction`` (log-odds per log10 unit), or a
@@ -151,8 +159,7 @@ def with_effects(truth: Truth, *, group_difference=None, at_level: float = 1.0, 
         if not threshold_ratio > 0:
             raise InputError(f"expected threshold_ratio > 0, got {threshold_ratio}", field="threshold_ratio")
         if truth.slope == 0 or truth.slope + b3 == 0:
-            raise InputError("a threshold needs accuracy that changes with the level: got a slope of 0",
-                             field="slope")
+            raise InputError("a threshold needs accuracy that changes with the level: got a slope of 0", field="slope")
         # group b's curve crosses logit 0 at log10(ratio) to the right of group a's
         b1 = -(truth.slope + b3) * (-truth.intercept / truth.slope + np.log10(threshold_ratio)) - truth.intercept
         return replace(truth, group=float(b1), interaction=b3)
@@ -162,8 +169,11 @@ def with_effects(truth: Truth, *, group_difference=None, at_level: float = 1.0, 
     if scale == "accuracy":
         p_a = float(expit(truth.intercept + truth.slope * x0))
         if not 0 < p_a + d < 1:
-            raise InputError(f"accuracy {p_a:.3f} of group a at {at_level:g} % plus the difference {d:g} leaves "
-                             f"(0, 1): got {p_a + d:.3f}", field="group_difference")
+            raise InputError(
+                f"accuracy {p_a:.3f} of group a at {at_level:g} % plus the difference {d:g} leaves "
+                f"(0, 1): got {p_a + d:.3f}",
+                field="group_difference",
+            )
         d = float(logit(p_a + d) - logit(p_a))
     return replace(truth, group=d - b3 * x0, interaction=b3)
 
@@ -187,16 +197,29 @@ def simulate_trials(design: Design, truth: Truth, seed=0) -> pd.DataFrame:
     x = np.log10(np.asarray(design.levels))[lev]
     z = rng.standard_normal((n_part, 2))
     u = truth.participant_sd * z[:, 0]
-    v = truth.slope_sd * (truth.correlation * z[:, 0] + np.sqrt(1 - truth.correlation ** 2) * z[:, 1])
+    v = truth.slope_sd * (truth.correlation * z[:, 0] + np.sqrt(1 - truth.correlation**2) * z[:, 1])
     w = rng.normal(0.0, truth.image_sd, design.n_images)
-    eta = (truth.intercept + truth.group * in_b + (truth.slope + truth.interaction * in_b) * x
-           + u[part] + v[part] * x + w[image])
+    eta = (
+        truth.intercept
+        + truth.group * in_b
+        + (truth.slope + truth.interaction * in_b) * x
+        + u[part]
+        + v[part] * x
+        + w[image]
+    )
     correct = rng.random(len(eta)) < expit(eta)
-    return pd.DataFrame({"participant": np.char.add("p", np.char.zfill(part.astype(str), 4)),
-                         "group": np.where(in_b > 0, design.groups[1], design.groups[0]),
-                         "level": np.asarray(design.levels)[lev], "map_source": "revealed",
-                         "image_id": np.char.add("im", np.char.zfill(image.astype(str), 4)),
-                         "correct": correct, "rt": 0.5, "timed_out": False})
+    return pd.DataFrame(
+        {
+            "participant": np.char.add("p", np.char.zfill(part.astype(str), 4)),
+            "group": np.where(in_b > 0, design.groups[1], design.groups[0]),
+            "level": np.asarray(design.levels)[lev],
+            "map_source": "revealed",
+            "image_id": np.char.add("im", np.char.zfill(image.astype(str), 4)),
+            "correct": correct,
+            "rt": 0.5,
+            "timed_out": False,
+        }
+    )
 
 
 def _threshold_p(trials, n_boot, seed) -> tuple[float, float]:
@@ -208,8 +231,16 @@ def _threshold_p(trials, n_boot, seed) -> tuple[float, float]:
     return float(diff), float(2 * stats.norm.sf(abs(diff) / np.hypot(*se)))
 
 
-def analyze_one(trials: pd.DataFrame, tests=("group", "interaction"), *, at_level: float = 1.0, start=None,
-                n_permutations: int = 10000, n_boot: int = 200, seed=0) -> list[dict]:
+def analyze_one(
+    trials: pd.DataFrame,
+    tests=("group", "interaction"),
+    *,
+    at_level: float = 1.0,
+    start=None,
+    n_permutations: int = 10000,
+    n_boot: int = 200,
+    seed=0,
+) -> list[dict]:
     """The tests of one data set: rows ``test, estimate, p, formula``; a mixed model that cannot
     be fitted at all gives ``p`` NaN (not a rejection; ``power_table`` counts them)."""
     rows = []
@@ -228,8 +259,9 @@ def analyze_one(trials: pd.DataFrame, tests=("group", "interaction"), *, at_leve
     if "permutation" in tests:
         acc = trials[np.isclose(trials["level"], at_level)].groupby(["group", "participant"])["correct"].mean()
         groups = sorted(trials["group"].unique())
-        estimate, p, _ = permutation_test(acc[groups[1]].to_numpy(), acc[groups[0]].to_numpy(), n_permutations,
-                                             seed=seed)
+        estimate, p, _ = permutation_test(
+            acc[groups[1]].to_numpy(), acc[groups[0]].to_numpy(), n_permutations, seed=seed
+        )
         rows.append({"test": "permutation", "estimate": estimate, "p": p, "formula": ""})
     if "threshold" in tests:
         estimate, p = _threshold_p(trials, n_boot, seed)
@@ -239,11 +271,21 @@ def analyze_one(trials: pd.DataFrame, tests=("group", "interaction"), *, at_leve
 
 def _one(design, truth, tests, options, seed) -> list[dict]:
     trials = simulate_trials(design, truth, seed)
-    start = {"beta": truth.beta, "participant": truth.participant_cov, "image_id": truth.image_sd ** 2} \
-        if options["warm_start"] else None
+    start = (
+        {"beta": truth.beta, "participant": truth.participant_cov, "image_id": truth.image_sd**2}
+        if options["warm_start"]
+        else None
+    )
     began = time.perf_counter()
-    rows = analyze_one(trials, tests, at_level=options["at_level"], start=start,
-                       n_permutations=options["n_permutations"], n_boot=options["n_boot"], seed=seed)
+    rows = analyze_one(
+        trials,
+        tests,
+        at_level=options["at_level"],
+        start=start,
+        n_permutations=options["n_permutations"],
+        n_boot=options["n_boot"],
+        seed=seed,
+    )
     seconds = time.perf_counter() - began
     return [dict(row, n_per_group=design.n_per_group, sim=seed[-1], seconds=seconds) for row in rows]
 
@@ -254,14 +296,29 @@ def _check_tests(tests, design, at_level) -> tuple:
     if unknown or not tests:
         raise InputError(f"expected tests among {list(TESTS)}, got {list(tests)}", field="tests")
     if "permutation" in tests and not np.isclose(design.levels, at_level).any():
-        raise InputError(f"the permutation test compares accuracy at one of the design's levels "
-                         f"{list(design.levels)}, got at_level {at_level:g}", field="at_level")
+        raise InputError(
+            f"the permutation test compares accuracy at one of the design's levels "
+            f"{list(design.levels)}, got at_level {at_level:g}",
+            field="at_level",
+        )
     return tests
 
 
-def simulate_power(design: Design, truth: Truth, n_values, *, n_sims: int = 200, tests=("group", "interaction"),
-                   at_level: float = 1.0, seed=0, n_jobs: int = 1, warm_start: bool = True,
-                   n_permutations: int = 10000, n_boot: int = 200, progress: bool = False) -> pd.DataFrame:
+def simulate_power(
+    design: Design,
+    truth: Truth,
+    n_values,
+    *,
+    n_sims: int = 200,
+    tests=("group", "interaction"),
+    at_level: float = 1.0,
+    seed=0,
+    n_jobs: int = 1,
+    warm_start: bool = True,
+    n_permutations: int = 10000,
+    n_boot: int = 200,
+    progress: bool = False,
+) -> pd.DataFrame:
     """``n_sims`` simulated data sets and their tests at each participants-per-group N in ``n_values``.
 
     Runs through ``joblib.Parallel(n_jobs)`` (processes by default; inside
@@ -278,11 +335,18 @@ def simulate_power(design: Design, truth: Truth, n_values, *, n_sims: int = 200,
     if not n_values or n_values[0] < 2:
         raise InputError(f"expected participants per group >= 2, got {n_values}", field="participants")
     tests = _check_tests(tests, design, at_level)
-    options = {"warm_start": warm_start, "at_level": float(at_level), "n_permutations": n_permutations,
-               "n_boot": n_boot}
+    options = {
+        "warm_start": warm_start,
+        "at_level": float(at_level),
+        "n_permutations": n_permutations,
+        "n_boot": n_boot,
+    }
     base = [int(s) for s in np.atleast_1d(seed)]
-    jobs = [delayed(_one)(replace(design, n_per_group=n), truth, tests, options, base + [n, k])
-            for n in n_values for k in range(n_sims)]
+    jobs = [
+        delayed(_one)(replace(design, n_per_group=n), truth, tests, options, base + [n, k])
+        for n in n_values
+        for k in range(n_sims)
+    ]
     chunks = Parallel(n_jobs=n_jobs, verbose=5 if progress else 0)(jobs)
     return pd.DataFrame([row for chunk in chunks for row in chunk])
 
@@ -303,9 +367,19 @@ def power_table(sims: pd.DataFrame, alpha: float = 0.05, confidence: float = 0.9
     for (n, test), group in sims.groupby(["n_per_group", "test"], sort=True):
         k, m = int((group["p"] < alpha).sum()), len(group)
         interval = stats.binomtest(k, m).proportion_ci(confidence, method="exact")
-        rows.append({"n_per_group": int(n), "test": test, "n_sims": m, "n_rejected": k, "power": k / m,
-                     "ci_low": interval.low, "ci_high": interval.high, "alpha": alpha,
-                     "n_not_fitted": int(group["p"].isna().sum())})
+        rows.append(
+            {
+                "n_per_group": int(n),
+                "test": test,
+                "n_sims": m,
+                "n_rejected": k,
+                "power": k / m,
+                "ci_low": interval.low,
+                "ci_high": interval.high,
+                "alpha": alpha,
+                "n_not_fitted": int(group["p"].isna().sum()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -317,8 +391,14 @@ def smallest_n(table: pd.DataFrame, target: float = 0.8) -> pd.DataFrame:
         group = group.sort_values("n_per_group")
         point = group.loc[group["power"] >= target, "n_per_group"]
         sure = group.loc[group["ci_low"] >= target, "n_per_group"]
-        rows.append({"test": test, "target": target, "n_for_target": point.min() if len(point) else np.nan,
-                     "n_for_target_ci": sure.min() if len(sure) else np.nan})
+        rows.append(
+            {
+                "test": test,
+                "target": target,
+                "n_for_target": point.min() if len(point) else np.nan,
+                "n_for_target_ci": sure.min() if len(sure) else np.nan,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -330,9 +410,14 @@ def power_figure(table: pd.DataFrame, target: float = 0.8):
     ax = fig.subplots()
     for test, group in table.groupby("test", sort=False):
         group = group.sort_values("n_per_group")
-        ax.errorbar(group["n_per_group"], group["power"], yerr=[group["power"] - group["ci_low"],
-                                                                 group["ci_high"] - group["power"]],
-                    marker="o", capsize=3, label=test)
+        ax.errorbar(
+            group["n_per_group"],
+            group["power"],
+            yerr=[group["power"] - group["ci_low"], group["ci_high"] - group["power"]],
+            marker="o",
+            capsize=3,
+            label=test,
+        )
     ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:g}")
     ax.axhline(table["alpha"].iloc[0], color="grey", linestyle=":", linewidth=1, label="alpha")
     ax.set(xlabel="participants per group", ylabel="power", ylim=(0, 1.02))
@@ -354,29 +439,42 @@ def truth_from_pilot(folder) -> tuple[Truth, dict]:
     ``n_images``, ``n_participants``, ``trials_per_level`` = revealed trials / participants / levels). A dropped slope or image term reads as an SD of 0."""
     path = Path(folder) / "mixed_model.csv"
     if not path.is_file():
-        raise InputError("expected the mixed-model table written by `clickme experiment analyze DATA --out "
-                         f"{folder}` in this folder, found no mixed_model.csv", path=path)
+        raise InputError(
+            "expected the mixed-model table written by `clickme experiment analyze DATA --out "
+            f"{folder}` in this folder, found no mixed_model.csv",
+            path=path,
+        )
     table = pd.read_csv(path)
     missing = {"term", "effect", "estimate"} - set(table.columns)
     if missing:
-        raise InputError(f"expected columns term, effect, estimate, got {list(table.columns)}", path=path,
-                         field=sorted(missing)[0])
+        raise InputError(
+            f"expected columns term, effect, estimate, got {list(table.columns)}", path=path, field=sorted(missing)[0]
+        )
     fixed = table[table["effect"] == "fixed"].set_index("term")["estimate"]
     names = list(fixed.index)
     if len(names) != 4 or not np.isfinite(fixed.to_numpy(float)).all():
         note = table["note"].iloc[0] if "note" in table and len(table) else ""
-        raise InputError(f"expected the four fixed effects of a fitted two-group model, got {names} ({note})",
-                         path=path, field="estimate")
+        raise InputError(
+            f"expected the four fixed effects of a fitted two-group model, got {names} ({note})",
+            path=path,
+            field="estimate",
+        )
     rand = table[table["effect"] == "random"].set_index("term")["estimate"].to_dict()
 
     def sd(name):
         value = rand.get(name, 0.0)
         return float(value) if np.isfinite(value) else 0.0
 
-    truth = Truth(intercept=float(fixed.iloc[0]), group=float(fixed.iloc[1]), slope=float(fixed.iloc[2]),
-                  interaction=float(fixed.iloc[3]), participant_sd=sd("participant sd(Intercept)"),
-                  slope_sd=sd("participant sd(log10_level)"), correlation=sd("participant corr"),
-                  image_sd=sd("image_id sd(Intercept)"))
+    truth = Truth(
+        intercept=float(fixed.iloc[0]),
+        group=float(fixed.iloc[1]),
+        slope=float(fixed.iloc[2]),
+        interaction=float(fixed.iloc[3]),
+        participant_sd=sd("participant sd(Intercept)"),
+        slope_sd=sd("participant sd(log10_level)"),
+        correlation=sd("participant corr"),
+        image_sd=sd("image_id sd(Intercept)"),
+    )
     info = {"group_b": names[1].removeprefix("group[T.").removesuffix("]")}
     for column in ("n_images", "n_participants"):
         if column in table:
@@ -395,7 +493,11 @@ def truth_from_pilot(folder) -> tuple[Truth, dict]:
 
 def describe(design: Design, truth: Truth) -> dict:
     """The plan as flat ``design_*`` / ``truth_*`` fields, for the output CSV."""
-    out = {f"design_{k}": (" ".join(f"{v:g}" for v in value) if k == "levels" else
-                           " ".join(value) if k == "groups" else value) for k, value in asdict(design).items()}
+    out = {
+        f"design_{k}": (
+            " ".join(f"{v:g}" for v in value) if k == "levels" else " ".join(value) if k == "groups" else value
+        )
+        for k, value in asdict(design).items()
+    }
     out.update({f"truth_{k}": v for k, v in asdict(truth).items()})
     return out

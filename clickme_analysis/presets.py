@@ -38,7 +38,7 @@ PRESETS: dict[str, dict] = {
         "split_half_resize": 256,
         "split_half_crop": 224,
         "split_half_correction": False,
-    },
+    }
 }
 
 

@@ -146,8 +146,13 @@ def _norms(centred: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("ij,ij->i", centred, centred, dtype=np.float64))
 
 
-def _correlate_centred(a: np.ndarray, b: np.ndarray, partner: np.ndarray | None = None,
-                       norm_a: np.ndarray | None = None, norm_b: np.ndarray | None = None) -> np.ndarray:
+def _correlate_centred(
+    a: np.ndarray,
+    b: np.ndarray,
+    partner: np.ndarray | None = None,
+    norm_a: np.ndarray | None = None,
+    norm_b: np.ndarray | None = None,
+) -> np.ndarray:
     """Correlation of centred rows ``a[i]`` and ``b[partner[i]]`` (``partner`` default: i).
 
     Row products use einsum accumulating in float64 (ranks may be stored as float32), not BLAS:
@@ -215,10 +220,13 @@ def spearman_rows(a, b, n_jobs: int = 1) -> np.ndarray:
     batch = 64  # rows ranked at a time: bounded memory (about 1 MB per row of 65,536 pixels)
     out = []
     for s in range(0, len(a), batch):
-        part_a, part_b = a[s:s + batch], b[s:s + batch]
+        part_a, part_b = a[s : s + batch], b[s : s + batch]
         fast = _counting_spearman(part_a, part_b, [np.arange(len(part_a))])
-        out.append(fast[0] if fast is not None else
-                   _correlate_centred(_ranks(part_a, True, n_jobs), _ranks(part_b, True, n_jobs)))
+        out.append(
+            fast[0]
+            if fast is not None
+            else _correlate_centred(_ranks(part_a, True, n_jobs), _ranks(part_b, True, n_jobs))
+        )
     return np.concatenate(out)
 
 
@@ -246,8 +254,9 @@ def paired_rank_correlations(maps_a, maps_b, seed=0, n_jobs: int = 1):
     """
     a, b = _check_rows(maps_a, "maps_a"), _check_rows(maps_b, "maps_b")
     if a.shape != b.shape or len(a) < 2:
-        raise InputError(f"expected two stacks of one shape with 2+ maps, got {a.shape} and {b.shape}",
-                         field="maps_a, maps_b")
+        raise InputError(
+            f"expected two stacks of one shape with 2+ maps, got {a.shape} and {b.shape}", field="maps_a, maps_b"
+        )
     rng = np.random.default_rng(seed)
     n = len(a)
     partner = (np.arange(n) + rng.integers(1, n, size=n)) % n
@@ -256,5 +265,8 @@ def paired_rank_correlations(maps_a, maps_b, seed=0, n_jobs: int = 1):
         return fast[0], fast[1], partner
     ranked_a, ranked_b = _ranks(a, True, n_jobs), _ranks(b, True, n_jobs)
     norm_a, norm_b = _norms(ranked_a), _norms(ranked_b)
-    return (_correlate_centred(ranked_a, ranked_b, None, norm_a, norm_b),
-            _correlate_centred(ranked_a, ranked_b, partner, norm_a, norm_b), partner)
+    return (
+        _correlate_centred(ranked_a, ranked_b, None, norm_a, norm_b),
+        _correlate_centred(ranked_a, ranked_b, partner, norm_a, norm_b),
+        partner,
+    )

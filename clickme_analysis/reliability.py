@@ -20,8 +20,16 @@ from clickme_analysis.errors import InputError
 from clickme_analysis.maps import blur_map
 from clickme_analysis.ranks import paired_rank_correlations, spearman_rows
 
-__all__ = ["PAPER_CEILING", "PAPER_NULL", "inter_rater_reliability", "split_half_reliability", "summarize_reliability",
-           "bootstrap_mean_ci", "spearman_brown", "fraction_of_human_variability"]
+__all__ = [
+    "PAPER_CEILING",
+    "PAPER_NULL",
+    "inter_rater_reliability",
+    "split_half_reliability",
+    "summarize_reliability",
+    "bootstrap_mean_ci",
+    "spearman_brown",
+    "fraction_of_human_variability",
+]
 
 PAPER_CEILING = 0.58  # ImageNet ClickMe inter-rater rho (Linsley et al., 2019)
 PAPER_NULL = 0.18
@@ -57,9 +65,11 @@ def _participants_of_images(store, pairs, minimum: int):
     found = {}
     for k in range(len(bounds) - 1):
         if bounds[k + 1] - bounds[k] >= minimum:
-            codes = pairs.participant[bounds[k]:bounds[k + 1]]
-            found[image_ids[pairs.image[bounds[k]]]] = (int(pairs.image[bounds[k]]),
-                                                        codes[np.argsort(participant_ids[codes], kind="stable")])
+            codes = pairs.participant[bounds[k] : bounds[k + 1]]
+            found[image_ids[pairs.image[bounds[k]]]] = (
+                int(pairs.image[bounds[k]]),
+                codes[np.argsort(participant_ids[codes], kind="stable")],
+            )
     return dict(sorted(found.items()))
 
 
@@ -83,19 +93,39 @@ def _paint_pairs(records, pair_keys, shape, bubble_size, bubble, blur, blur_size
     starts = np.concatenate([[0], np.cumsum(last - first)])
     height, width = shape
     out = np.empty((len(pair_keys), height, width), dtype=np.int32)
-    paint_box_batch(np.ascontiguousarray(records["x"][index]), np.ascontiguousarray(records["y"][index]), starts,
-                    height, width, bubble_stamp(bubble_size, bubble).astype(np.int64), blur_size, exact, out,
-                    np.zeros(len(pair_keys), dtype=np.int64))
+    paint_box_batch(
+        np.ascontiguousarray(records["x"][index]),
+        np.ascontiguousarray(records["y"][index]),
+        starts,
+        height,
+        width,
+        bubble_stamp(bubble_size, bubble).astype(np.int64),
+        blur_size,
+        exact,
+        out,
+        np.zeros(len(pair_keys), dtype=np.int64),
+    )
     if blur is None or exact:
         return out.reshape(len(pair_keys), -1)
     return np.stack([blur_map(m, blur, blur_size, sigma).astype(np.float32).ravel() for m in out])
 
 
-def inter_rater_reliability(clicks, n_images: int | None = 10_000, shape=(256, 256),
-                            bubble_size: int = 14, bubble: str = "square", blur: str = "box",
-                            blur_size: int = 49, sigma: float | None = None, seed=0, chunk_images: int = 64,
-                            n_jobs: int = 1, progress: bool = False, min_clicks: int = 0,
-                            max_clicks: int | None = None) -> pd.DataFrame:
+def inter_rater_reliability(
+    clicks,
+    n_images: int | None = 10_000,
+    shape=(256, 256),
+    bubble_size: int = 14,
+    bubble: str = "square",
+    blur: str = "box",
+    blur_size: int = 49,
+    sigma: float | None = None,
+    seed=0,
+    chunk_images: int = 64,
+    n_jobs: int = 1,
+    progress: bool = False,
+    min_clicks: int = 0,
+    max_clicks: int | None = None,
+) -> pd.DataFrame:
     """Per-image inter-rater rank correlations and their null, as in the paper.
 
     For each of ``n_images`` random images with at least two participants, two distinct random
@@ -155,8 +185,11 @@ def inter_rater_reliability(clicks, n_images: int | None = 10_000, shape=(256, 2
     codes = np.array(sorted(chosen), dtype=np.int64)
     from clickme_analysis.clickstore import Pairs
 
-    wanted = Pairs(np.repeat(codes, 2).astype(np.int32),
-                   np.concatenate([chosen[c] for c in codes]).astype(np.int32), np.zeros(2 * len(codes), np.int64))
+    wanted = Pairs(
+        np.repeat(codes, 2).astype(np.int32),
+        np.concatenate([chosen[c] for c in codes]).astype(np.int32),
+        np.zeros(2 * len(codes), np.int64),
+    )
     image_ids = np.asarray(store.image_ids, dtype=object)
     participant_ids = np.asarray(store.participant_ids, dtype=object)
     frames = []
@@ -204,25 +237,56 @@ def _chunk_rows(group, chosen, rng, n_jobs, image_ids, participant_ids, paint):
     maps = []
     for part in parts:
         wanted = np.array([(int(code) << 32) | int(p) for code, _, _ in part for p in chosen[code]], dtype=np.int64)
-        maps.append(_paint_pairs(part[0][1], wanted, shape, bubble_size, bubble, blur, blur_size, sigma,
-                                 keys=part[0][2]))
+        maps.append(
+            _paint_pairs(part[0][1], wanted, shape, bubble_size, bubble, blur, blur_size, sigma, keys=part[0][2])
+        )
     maps = np.concatenate(maps)
     human, null, partner = paired_rank_correlations(maps[0::2], maps[1::2], rng, n_jobs)
     codes = np.array([c for c, _, _ in group])
     images = image_ids[codes]
     first = participant_ids[[chosen[c][0] for c in codes]]
     second = participant_ids[[chosen[c][1] for c in codes]]
-    return [pd.DataFrame({"image_id": images, "image_id_b": images, "participant_a": first,
-                          "participant_b": second, "rho": human, "distribution": "human"}),
-            pd.DataFrame({"image_id": images, "image_id_b": images[partner], "participant_a": first,
-                          "participant_b": second[partner], "rho": null, "distribution": "null"})]
+    return [
+        pd.DataFrame(
+            {
+                "image_id": images,
+                "image_id_b": images,
+                "participant_a": first,
+                "participant_b": second,
+                "rho": human,
+                "distribution": "human",
+            }
+        ),
+        pd.DataFrame(
+            {
+                "image_id": images,
+                "image_id_b": images[partner],
+                "participant_a": first,
+                "participant_b": second[partner],
+                "rho": null,
+                "distribution": "null",
+            }
+        ),
+    ]
 
 
-def split_half_reliability(clicks, n_iterations: int = 50, n_images: int | None = None,
-                           shape=(256, 256), bubble_size: int = 14, bubble: str = "square", blur: str = "box",
-                           blur_size: int = 49, sigma: float | None = None, seed=0, n_jobs: int = 1,
-                           progress: bool = False, min_clicks: int = 0, max_clicks: int | None = None,
-                           chunk_images: int = 32) -> pd.DataFrame:
+def split_half_reliability(
+    clicks,
+    n_iterations: int = 50,
+    n_images: int | None = None,
+    shape=(256, 256),
+    bubble_size: int = 14,
+    bubble: str = "square",
+    blur: str = "box",
+    blur_size: int = 49,
+    sigma: float | None = None,
+    seed=0,
+    n_jobs: int = 1,
+    progress: bool = False,
+    min_clicks: int = 0,
+    max_clicks: int | None = None,
+    chunk_images: int = 32,
+) -> pd.DataFrame:
     """Split-half reliability: random halves of each image's participants, K iterations.
 
     Each iteration splits every eligible image's participants (4 or more) into two random
@@ -255,8 +319,11 @@ def split_half_reliability(clicks, n_iterations: int = 50, n_images: int | None 
     from clickme_analysis.clickstore import Pairs
 
     members = {c: eligible[names[index_of[c]]][1] for c in codes}
-    wanted = Pairs(np.concatenate([np.full(len(members[c]), c) for c in codes]).astype(np.int32),
-                   np.concatenate([members[c] for c in codes]).astype(np.int32), np.zeros(0, np.int64))
+    wanted = Pairs(
+        np.concatenate([np.full(len(members[c]), c) for c in codes]).astype(np.int32),
+        np.concatenate([members[c] for c in codes]).astype(np.int32),
+        np.zeros(0, np.int64),
+    )
     totals = np.zeros(n_iterations)
     counted = np.zeros(n_iterations)
     with bar(total=len(codes), enabled=progress, desc="split-half", unit="image") as shown:
@@ -264,30 +331,42 @@ def split_half_reliability(clicks, n_iterations: int = 50, n_images: int | None 
             present = np.unique(records["image"])
             keys = _record_keys(records)
             for s in range(0, len(present), chunk_images):
-                group = present[s:s + chunk_images]
+                group = present[s : s + chunk_images]
                 wanted = np.concatenate([(np.int64(c) << 32) | members[c].astype(np.int64) for c in group])
-                counts = _paint_pairs(records, wanted, shape, bubble_size, bubble, None, 1, None,
-                                      keys=keys).reshape(-1, *shape)
+                counts = _paint_pairs(records, wanted, shape, bubble_size, bubble, None, 1, None, keys=keys).reshape(
+                    -1, *shape
+                )
                 offsets = np.cumsum([0] + [len(members[c]) for c in group])
-                painted = {c: counts[offsets[k]:offsets[k + 1]] for k, c in enumerate(group)}
+                painted = {c: counts[offsets[k] : offsets[k + 1]] for k, c in enumerate(group)}
                 streams = {c: np.random.default_rng([seed, index_of[c]]) for c in group}
                 for iteration in range(n_iterations):
                     halves_a, halves_b = [], []
                     for c in group:
                         people = streams[c].permutation(len(members[c]))
                         half = len(people) // 2
-                        for target, chosen in ((halves_a, people[:half]), (halves_b, people[half:2 * half])):
+                        for target, chosen in ((halves_a, people[:half]), (halves_b, people[half : 2 * half])):
                             total = painted[c][chosen].sum(axis=0, dtype=np.int64)
-                            target.append((box_sums(total, blur_size).astype(np.int32) if blur == "box"
-                                           else blur_map(total, blur, blur_size, sigma).astype(np.float32)).ravel())
+                            target.append(
+                                (
+                                    box_sums(total, blur_size).astype(np.int32)
+                                    if blur == "box"
+                                    else blur_map(total, blur, blur_size, sigma).astype(np.float32)
+                                ).ravel()
+                            )
                     rho = spearman_rows(np.stack(halves_a), np.stack(halves_b), n_jobs=n_jobs)
                     totals[iteration] += np.nansum(rho)
                     counted[iteration] += np.count_nonzero(np.isfinite(rho))
                 shown.update(len(group))
     with np.errstate(invalid="ignore"):
         means = totals / counted
-    return pd.DataFrame({"iteration": np.arange(n_iterations), "rho": means, "rho_spearman_brown": spearman_brown(means),
-                         "n_images": len(names)})
+    return pd.DataFrame(
+        {
+            "iteration": np.arange(n_iterations),
+            "rho": means,
+            "rho_spearman_brown": spearman_brown(means),
+            "n_images": len(names),
+        }
+    )
 
 
 def spearman_brown(rho, factor: float = 2.0):

@@ -59,8 +59,11 @@ def _choose_images(store, kept, max_per_half, n_images, seed):
     sizes = np.array(sorted((len(p) for _, p in counts.values()), reverse=True))
     m_max = int(sizes[1] // 2) if max_per_half is None else int(max_per_half)
     if m_max < 1 or (sizes >= 2 * m_max).sum() < 2:
-        raise InputError(f"expected at least 2 images with {2 * m_max} participants for {m_max} per half; "
-                         f"the two largest have {sizes[:2].tolist()}", field="max_per_half")
+        raise InputError(
+            f"expected at least 2 images with {2 * m_max} participants for {m_max} per half; "
+            f"the two largest have {sizes[:2].tolist()}",
+            field="max_per_half",
+        )
     eligible = {k: v for k, v in counts.items() if len(v[1]) >= 2 * m_max}
     names = sorted(eligible)
     if n_images is not None and n_images < len(names):
@@ -68,10 +71,23 @@ def _choose_images(store, kept, max_per_half, n_images, seed):
     return {name: eligible[name] for name in names}, m_max
 
 
-def reliability_curve(clicks, *, n_iterations: int = 10, max_per_half: int | None = None, n_images: int | None = 200,
-                      shape=(256, 256), bubble_size: int = 14, bubble: str = "square", blur: str | None = "box",
-                      blur_size: int = 49, sigma: float | None = None, seed=0, min_clicks: int = 0,
-                      max_clicks: int | None = None, progress: bool = False) -> pd.DataFrame:
+def reliability_curve(
+    clicks,
+    *,
+    n_iterations: int = 10,
+    max_per_half: int | None = None,
+    n_images: int | None = 200,
+    shape=(256, 256),
+    bubble_size: int = 14,
+    bubble: str = "square",
+    blur: str | None = "box",
+    blur_size: int = 49,
+    sigma: float | None = None,
+    seed=0,
+    min_clicks: int = 0,
+    max_clicks: int | None = None,
+    progress: bool = False,
+) -> pd.DataFrame:
     """Split-half reliability (and its null) per number of participants per map, measured.
 
     Returns
@@ -100,8 +116,11 @@ def reliability_curve(clicks, *, n_iterations: int = 10, max_per_half: int | Non
     chosen, m_max = _choose_images(store, kept, max_per_half, n_images, seed)
     order = {code: k for k, (code, _) in enumerate(chosen.values())}
     members = dict(chosen.values())
-    wanted = Pairs(np.concatenate([np.full(len(p), c) for c, p in members.items()]).astype(np.int32),
-                   np.concatenate(list(members.values())).astype(np.int32), np.zeros(0, np.int64))
+    wanted = Pairs(
+        np.concatenate([np.full(len(p), c) for c, p in members.items()]).astype(np.int32),
+        np.concatenate(list(members.values())).astype(np.int32),
+        np.zeros(0, np.int64),
+    )
     sums = np.zeros((2, m_max, n_iterations))
     first_a = previous = None  # A halves of the first image, B halves of the last one seen: the null
     with bar(total=len(members), enabled=progress, desc="reliability curve", unit="image") as shown:
@@ -110,15 +129,16 @@ def reliability_curve(clicks, *, n_iterations: int = 10, max_per_half: int | Non
             for code in sorted(np.unique(records["image"]), key=lambda c: order[c]):
                 people = members[code]
                 pair_keys = (np.int64(code) << 32) | people.astype(np.int64)
-                counts = _paint_pairs(records, pair_keys, shape, bubble_size, bubble, None, 1, None,
-                                      keys=keys).reshape(len(people), *shape)
+                counts = _paint_pairs(records, pair_keys, shape, bubble_size, bubble, None, 1, None, keys=keys).reshape(
+                    len(people), *shape
+                )
                 rng = np.random.default_rng([*np.atleast_1d(seed).tolist(), order[code]])
                 halves = np.empty((2, m_max, n_iterations, int(np.prod(shape))), dtype=np.float32)
                 for it in range(n_iterations):
                     draw = rng.permutation(len(people))
                     for m in range(1, m_max + 1):
                         halves[0, m - 1, it] = _blurred(counts[draw[:m]], blur, blur_size, sigma)
-                        halves[1, m - 1, it] = _blurred(counts[draw[m:2 * m]], blur, blur_size, sigma)
+                        halves[1, m - 1, it] = _blurred(counts[draw[m : 2 * m]], blur, blur_size, sigma)
                 flat = halves.reshape(2, -1, halves.shape[-1])
                 sums[0] += spearman_rows(flat[0], flat[1]).reshape(m_max, n_iterations)
                 if previous is not None:
@@ -129,9 +149,18 @@ def reliability_curve(clicks, *, n_iterations: int = 10, max_per_half: int | Non
                 shown.update(1)
     sums[1] += spearman_rows(first_a, previous).reshape(m_max, n_iterations)  # the first image's null partner
     m_index, it_index = np.meshgrid(np.arange(1, m_max + 1), np.arange(n_iterations), indexing="ij")
-    frames = [pd.DataFrame({"participants_per_image": m_index.ravel(), "iteration": it_index.ravel(),
-                            "distribution": name, "rho": sums[k].ravel() / len(members), "n_images": len(members)})
-              for k, name in enumerate(("human", "null"))]
+    frames = [
+        pd.DataFrame(
+            {
+                "participants_per_image": m_index.ravel(),
+                "iteration": it_index.ravel(),
+                "distribution": name,
+                "rho": sums[k].ravel() / len(members),
+                "n_images": len(members),
+            }
+        )
+        for k, name in enumerate(("human", "null"))
+    ]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -160,9 +189,16 @@ def curve_table(curve: pd.DataFrame, project_to: int | None = None) -> pd.DataFr
     ``m``): ``spearman_brown`` from the largest measured ``m``, and, with three or more measured
     ``m``, ``ceiling_fit`` (:func:`ceiling_fit` on the measured means; it tracked a larger
     simulated log where plain Spearman-Brown overshot: docs/metrics.md)."""
-    table = curve.groupby(["distribution", "participants_per_image"]).agg(
-        rho=("rho", "mean"), ci_low=("rho", lambda r: np.percentile(r, 2.5)),
-        ci_high=("rho", lambda r: np.percentile(r, 97.5)), n_images=("n_images", "first")).reset_index()
+    table = (
+        curve.groupby(["distribution", "participants_per_image"])
+        .agg(
+            rho=("rho", "mean"),
+            ci_low=("rho", lambda r: np.percentile(r, 2.5)),
+            ci_high=("rho", lambda r: np.percentile(r, 97.5)),
+            n_images=("n_images", "first"),
+        )
+        .reset_index()
+    )
     table["source"] = "measured"
     human = table[table["distribution"] == "human"].sort_values("participants_per_image")
     m0, row = int(human["participants_per_image"].iloc[-1]), human.iloc[-1]
@@ -170,16 +206,35 @@ def curve_table(curve: pd.DataFrame, project_to: int | None = None) -> pd.DataFr
     parts = [table]
     if len(ms):
         k = ms / m0
-        parts.append(pd.DataFrame({"distribution": "human", "participants_per_image": ms,
-                                   "rho": spearman_brown(row["rho"], k), "ci_low": spearman_brown(row["ci_low"], k),
-                                   "ci_high": spearman_brown(row["ci_high"], k), "n_images": row["n_images"],
-                                   "source": "spearman_brown"}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "distribution": "human",
+                    "participants_per_image": ms,
+                    "rho": spearman_brown(row["rho"], k),
+                    "ci_low": spearman_brown(row["ci_low"], k),
+                    "ci_high": spearman_brown(row["ci_high"], k),
+                    "n_images": row["n_images"],
+                    "source": "spearman_brown",
+                }
+            )
+        )
     if len(ms) and len(human) >= 3:
         c, a = ceiling_fit(human["participants_per_image"], human["rho"])
         fitted = c * spearman_brown(a, ms)
-        parts.append(pd.DataFrame({"distribution": "human", "participants_per_image": ms, "rho": fitted,
-                                   "ci_low": np.nan, "ci_high": np.nan, "n_images": row["n_images"],
-                                   "source": "ceiling_fit"}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "distribution": "human",
+                    "participants_per_image": ms,
+                    "rho": fitted,
+                    "ci_low": np.nan,
+                    "ci_high": np.nan,
+                    "n_images": row["n_images"],
+                    "source": "ceiling_fit",
+                }
+            )
+        )
     return pd.concat(parts, ignore_index=True)
 
 
@@ -212,8 +267,14 @@ def participants_for(table: pd.DataFrame, targets=TARGETS) -> pd.DataFrame:
             exact, source = m0 * target * (1 - r0) / (r0 * (1 - target)), "spearman_brown"
         else:
             exact, source = np.nan, "none"
-        rows.append({"target": target, "participants": float(np.ceil(exact - 1e-9)) if np.isfinite(exact) else np.nan,
-                     "exact": exact, "source": source})
+        rows.append(
+            {
+                "target": target,
+                "participants": float(np.ceil(exact - 1e-9)) if np.isfinite(exact) else np.nan,
+                "exact": exact,
+                "source": source,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -245,8 +306,15 @@ def plot_curve(table: pd.DataFrame, path, log_max: int | None = None) -> Path:
 def write_curve(clicks, out_dir, options, *, n_iterations: int = 10, seed=0, progress: bool = False) -> dict:
     """``reliability_curve.csv`` (measured and projected), ``reliability_curve_iterations.csv``
     and ``reliability_curve.png`` in ``out_dir``; returns the summary's ``curve`` entry."""
-    curve = reliability_curve(clicks, n_iterations=n_iterations, seed=seed, progress=progress,
-                              min_clicks=options.min_clicks, max_clicks=options.max_clicks, **options.paint_kwargs())
+    curve = reliability_curve(
+        clicks,
+        n_iterations=n_iterations,
+        seed=seed,
+        progress=progress,
+        min_clicks=options.min_clicks,
+        max_clicks=options.max_clicks,
+        **options.paint_kwargs(),
+    )
     table = curve_table(curve)
     needed = participants_for(table)
     out_dir = Path(out_dir)
@@ -256,11 +324,16 @@ def write_curve(clicks, out_dir, options, *, n_iterations: int = 10, seed=0, pro
     plot_curve(table, out_dir / "reliability_curve.png", log_max=2 * m_max)
     measured = table[(table["distribution"] == "human") & (table["source"] == "measured")]
     fit = ceiling_fit(measured["participants_per_image"], measured["rho"]) if len(measured) >= 3 else (np.nan, np.nan)
-    return {"iterations": n_iterations, "measured_up_to": m_max, "n_images": int(curve["n_images"].iloc[0]),
-            "ceiling_fit": {"c": fit[0], "a": fit[1]},
-            "participants_for_reliability": {f"{row.target:g}": {"participants": row.participants,
-                                                                 "source": row.source}
-                                             for row in needed.itertuples(index=False)},
-            "projection": "measured where reached; else c * Spearman-Brown(a, m) fitted to the measured points "
-                          "(3+), else plain Spearman-Brown from the largest measured panel; assumes exchangeable, "
-                          "independent players around one true map per image"}
+    return {
+        "iterations": n_iterations,
+        "measured_up_to": m_max,
+        "n_images": int(curve["n_images"].iloc[0]),
+        "ceiling_fit": {"c": fit[0], "a": fit[1]},
+        "participants_for_reliability": {
+            f"{row.target:g}": {"participants": row.participants, "source": row.source}
+            for row in needed.itertuples(index=False)
+        },
+        "projection": "measured where reached; else c * Spearman-Brown(a, m) fitted to the measured points "
+        "(3+), else plain Spearman-Brown from the largest measured panel; assumes exchangeable, "
+        "independent players around one true map per image",
+    }

@@ -44,8 +44,15 @@ def inside_counts(store, pairs: Pairs, shape, max_clicks: int | None = None) -> 
     return out
 
 
-def select_maps(store, *, min_clicks: int = 0, max_clicks: int | None = None, count_outside: bool = True,
-                shape=(256, 256), min_subjects: int = 1) -> tuple[Pairs, Pairs]:
+def select_maps(
+    store,
+    *,
+    min_clicks: int = 0,
+    max_clicks: int | None = None,
+    count_outside: bool = True,
+    shape=(256, 256),
+    min_subjects: int = 1,
+) -> tuple[Pairs, Pairs]:
     """The maps kept by the rules of the module docstring, and those dropped.
 
     Returns
@@ -77,9 +84,17 @@ def select_maps(store, *, min_clicks: int = 0, max_clicks: int | None = None, co
     if keep.all():
         return kept, dropped
     out = Pairs(kept.image[~keep], kept.participant[~keep], kept.n_clicks[~keep])
-    order = np.lexsort((np.concatenate([dropped.participant, out.participant]),
-                        np.concatenate([dropped.image, out.image])))
-    dropped = Pairs(*(np.concatenate([a, b])[order] for a, b in
-                      ((dropped.image, out.image), (dropped.participant, out.participant),
-                       (dropped.n_clicks, out.n_clicks))))
+    order = np.lexsort(
+        (np.concatenate([dropped.participant, out.participant]), np.concatenate([dropped.image, out.image]))
+    )
+    dropped = Pairs(
+        *(
+            np.concatenate([a, b])[order]
+            for a, b in (
+                (dropped.image, out.image),
+                (dropped.participant, out.participant),
+                (dropped.n_clicks, out.n_clicks),
+            )
+        )
+    )
     return Pairs(kept.image[keep], kept.participant[keep], kept.n_clicks[keep]), dropped

@@ -27,8 +27,16 @@ from clickme_analysis.errors import InputError
 from clickme_analysis.fileio import collect_files
 from clickme_analysis.ids import IMAGE_SUFFIXES, image_ids
 
-__all__ = ["check_aspect", "empty_warning", "fit_map", "image_sizes", "is_empty_map", "resize_map",
-           "same_aspect", "skip_empty"]
+__all__ = [
+    "check_aspect",
+    "empty_warning",
+    "fit_map",
+    "image_sizes",
+    "is_empty_map",
+    "resize_map",
+    "same_aspect",
+    "skip_empty",
+]
 
 
 def same_aspect(shape, target) -> bool:
@@ -60,10 +68,13 @@ def check_aspect(shape, target, *, what: str, path=None, field=None) -> None:
     clickme_analysis.errors.InputError: field 'cat': expected a map of aspect ratio 400:600 (height:width) or ...
     """
     if not same_aspect(shape, target):
-        raise InputError(f"expected a {what} of aspect ratio {int(target[0])}:{int(target[1])} (height:width) "
-                         f"or that size, got {int(shape[0])}x{int(shape[1])}: it would be stretched (build "
-                         "maps with `clickme maps --images` so that each map has its image's size)",
-                         path=path, field=field)
+        raise InputError(
+            f"expected a {what} of aspect ratio {int(target[0])}:{int(target[1])} (height:width) "
+            f"or that size, got {int(shape[0])}x{int(shape[1])}: it would be stretched (build "
+            "maps with `clickme maps --images` so that each map has its image's size)",
+            path=path,
+            field=field,
+        )
 
 
 def resize_map(array, shape) -> np.ndarray:
@@ -125,8 +136,11 @@ def empty_warning(image_ids: Iterable[str], action: str, shown: int = 10) -> str
     """
     ids = list(image_ids)
     more = f" ... and {len(ids) - shown} more" if len(ids) > shown else ""
-    return (f"warning: {len(ids)} image(s) without clicks (an all-zero map) {action}: "
-            + ", ".join(map(str, ids[:shown])) + more)
+    return (
+        f"warning: {len(ids)} image(s) without clicks (an all-zero map) {action}: "
+        + ", ".join(map(str, ids[:shown]))
+        + more
+    )
 
 
 def skip_empty(maps: Mapping, image_ids: Iterable[str], command: str, stream=None) -> list[str]:

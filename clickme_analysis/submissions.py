@@ -72,19 +72,29 @@ class RepeatFilter:
             counts = np.bincount(images[repeat])
             if len(counts) > len(self.per_image):
                 self.per_image = np.concatenate([self.per_image, np.zeros(len(counts) - len(self.per_image), np.int64)])
-            self.per_image[:len(counts)] += counts
+            self.per_image[: len(counts)] += counts
         if self.rule == "merge":
             return np.ones(len(keys), dtype=bool)
         if problems is not None and rows is not None:
             for k in np.flatnonzero(repeat):
-                who = (f"image {image_ids[images[k]]!r} by participant {participant_ids[keys[k] & 0xFFFFFFFF]!r}"
-                       if image_ids is not None and participant_ids is not None else "this image by this participant")
+                who = (
+                    f"image {image_ids[images[k]]!r} by participant {participant_ids[keys[k] & 0xFFFFFFFF]!r}"
+                    if image_ids is not None and participant_ids is not None
+                    else "this image by this participant"
+                )
                 if self.rule == "first":
-                    problems.bad(rows[k], "submission", f"a repeat submission of {who} (excluded: "
-                                 "--repeat-submissions first keeps the first)", excluded=True)
+                    problems.bad(
+                        rows[k],
+                        "submission",
+                        f"a repeat submission of {who} (excluded: --repeat-submissions first keeps the first)",
+                        excluded=True,
+                    )
                 else:
-                    problems.bad(rows[k], "participant_id", f"expected one submission of {who}, got a repeat "
-                                 "(--repeat-submissions error)")
+                    problems.bad(
+                        rows[k],
+                        "participant_id",
+                        f"expected one submission of {who}, got a repeat (--repeat-submissions error)",
+                    )
         return ~repeat
 
     def drop(self, images, participants, counts, rows, clicks, problems, reader):
@@ -102,5 +112,5 @@ class RepeatFilter:
     def counts_for(self, n_images: int) -> np.ndarray:
         """Repeats met per image code, for ``n_images`` images."""
         out = np.zeros(n_images, dtype=np.int64)
-        out[:min(n_images, len(self.per_image))] = self.per_image[:n_images]
+        out[: min(n_images, len(self.per_image))] = self.per_image[:n_images]
         return out

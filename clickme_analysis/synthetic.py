@@ -33,20 +33,29 @@ class DemoImage:
 
 
 BASE_IMAGES = (
-    DemoImage("chelsea", "chelsea", "tabby cat", "animal", "crop",
-              ((88, 100, 1.0), (190, 104, 1.0), (150, 182, 0.8), (40, 20, 0.3))),
-    DemoImage("horse", "horse", "horse", "animal", "pad",
-              ((236, 55, 1.0), (178, 200, 0.5), (56, 200, 0.5), (130, 118, 0.3))),
-    DemoImage("coffee", "coffee", "espresso", "non-animal", "crop",
-              ((140, 92, 1.0), (62, 150, 0.7), (196, 160, 0.6))),
-    DemoImage("rocket", "rocket", "rocket", "non-animal", "crop",
-              ((131, 95, 1.0), (131, 150, 0.8), (131, 205, 0.4))),
-    DemoImage("motorcycle", "stereo_motorcycle", "motor scooter", "non-animal", "crop",
-              ((52, 188, 1.0), (214, 180, 0.9), (134, 170, 0.6), (120, 100, 0.4))),
-    DemoImage("clock", "clock", "wall clock", "non-animal", "crop",
-              ((130, 124, 1.0), (130, 90, 0.5))),
-    DemoImage("coins", "coins", "coin", "non-animal", "crop",
-              ((140, 148, 1.0), (84, 94, 0.6), (196, 206, 0.6))),
+    DemoImage(
+        "chelsea",
+        "chelsea",
+        "tabby cat",
+        "animal",
+        "crop",
+        ((88, 100, 1.0), (190, 104, 1.0), (150, 182, 0.8), (40, 20, 0.3)),
+    ),
+    DemoImage(
+        "horse", "horse", "horse", "animal", "pad", ((236, 55, 1.0), (178, 200, 0.5), (56, 200, 0.5), (130, 118, 0.3))
+    ),
+    DemoImage("coffee", "coffee", "espresso", "non-animal", "crop", ((140, 92, 1.0), (62, 150, 0.7), (196, 160, 0.6))),
+    DemoImage("rocket", "rocket", "rocket", "non-animal", "crop", ((131, 95, 1.0), (131, 150, 0.8), (131, 205, 0.4))),
+    DemoImage(
+        "motorcycle",
+        "stereo_motorcycle",
+        "motor scooter",
+        "non-animal",
+        "crop",
+        ((52, 188, 1.0), (214, 180, 0.9), (134, 170, 0.6), (120, 100, 0.4)),
+    ),
+    DemoImage("clock", "clock", "wall clock", "non-animal", "crop", ((130, 124, 1.0), (130, 90, 0.5))),
+    DemoImage("coins", "coins", "coin", "non-animal", "crop", ((140, 148, 1.0), (84, 94, 0.6), (196, 206, 0.6))),
 )
 
 #: variants of each base image: (suffix, mirror, zoom); zoom > 1 crops the centre
@@ -73,7 +82,7 @@ def _squared(base: DemoImage) -> np.ndarray:
     else:
         side = min(h, w)
         top, left = (h - side) // 2, (w - side) // 2
-        image = image[top:top + side, left:left + side]
+        image = image[top : top + side, left : left + side]
     return (resize(image, (SIZE, SIZE), anti_aliasing=True, preserve_range=True)).astype(np.uint8)
 
 
@@ -84,8 +93,9 @@ def _variant(image: np.ndarray, parts, mirror: bool, zoom: float):
 
         side = int(round(SIZE / zoom))
         start = (SIZE - side) // 2
-        image = resize(image[start:start + side, start:start + side], (SIZE, SIZE), anti_aliasing=True,
-                       preserve_range=True).astype(np.uint8)
+        image = resize(
+            image[start : start + side, start : start + side], (SIZE, SIZE), anti_aliasing=True, preserve_range=True
+        ).astype(np.uint8)
         parts[:, :2] = (parts[:, :2] - SIZE / 2) * zoom + SIZE / 2
         parts = parts[((parts[:, :2] >= 0) & (parts[:, :2] < SIZE)).all(axis=1)]
     if mirror:
@@ -113,8 +123,10 @@ def demo_images(per_category: int = 6):
     for category in ("animal", "non-animal"):
         bases = [b for b in BASE_IMAGES if b.category == category]
         if not 1 <= per_category <= len(VARIANTS) * len(bases):
-            raise InputError(f"expected 1 to {len(VARIANTS) * len(bases)} images per category, got {per_category}",
-                             field="per_category")
+            raise InputError(
+                f"expected 1 to {len(VARIANTS) * len(bases)} images per category, got {per_category}",
+                field="per_category",
+            )
         squares = {}
         for k in range(per_category):
             (suffix, mirror, zoom), base = VARIANTS[k // len(bases)], bases[k % len(bases)]
@@ -126,8 +138,9 @@ def demo_images(per_category: int = 6):
     return images, pd.DataFrame(rows, columns=["image_id", "label", "category"]), parts
 
 
-def simulate_player(parts: np.ndarray, rng: np.random.Generator, n_points: int, skill: float,
-                    interval_ms: float = 50.0) -> np.ndarray:
+def simulate_player(
+    parts: np.ndarray, rng: np.random.Generator, n_points: int, skill: float, interval_ms: float = 50.0
+) -> np.ndarray:
     """One simulated round: a mouse path through parts, sampled every ``interval_ms``.
 
     The player visits parts in random order, favouring heavier parts, moving in straight
@@ -155,8 +168,7 @@ def simulate_player(parts: np.ndarray, rng: np.random.Generator, n_points: int, 
     return np.column_stack([xy, t])
 
 
-def simulate_clicks(parts: dict, participants=(5, 14), clicks=(40, 120), skill=(0.6, 0.95),
-                    seed=0) -> pd.DataFrame:
+def simulate_clicks(parts: dict, participants=(5, 14), clicks=(40, 120), skill=(0.6, 0.95), seed=0) -> pd.DataFrame:
     """Simulated ClickMe logs for a set of images.
 
     Parameters
@@ -187,8 +199,17 @@ def simulate_clicks(parts: dict, participants=(5, 14), clicks=(40, 120), skill=(
         for player in players:
             n_points = int(rng.integers(clicks[0], clicks[1] + 1))
             path = simulate_player(parts[image_id], rng, n_points, player_skill[player])
-            frames.append(pd.DataFrame({"image_id": image_id, "participant_id": player,
-                                        "x": path[:, 0].round(1), "y": path[:, 1].round(1), "t": path[:, 2].round(1)}))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "image_id": image_id,
+                        "participant_id": player,
+                        "x": path[:, 0].round(1),
+                        "y": path[:, 1].round(1),
+                        "t": path[:, 2].round(1),
+                    }
+                )
+            )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -204,6 +225,8 @@ def saliency_standin(image: np.ndarray, size: int = 49) -> np.ndarray:
     from clickme_analysis.maps import blur_map, normalize_map
 
     edges = sobel(rgb2gray(image) if image.ndim == 3 else image)
-    yy, xx = np.mgrid[:image.shape[0], :image.shape[1]]
-    centre = np.exp(-(((yy - image.shape[0] / 2) ** 2 + (xx - image.shape[1] / 2) ** 2) / (2 * (image.shape[0] / 3) ** 2)))
+    yy, xx = np.mgrid[: image.shape[0], : image.shape[1]]
+    centre = np.exp(
+        -(((yy - image.shape[0] / 2) ** 2 + (xx - image.shape[1] / 2) ** 2) / (2 * (image.shape[0] / 3) ** 2))
+    )
     return normalize_map(blur_map(edges * centre, "box", size), "max").astype(np.float32)

@@ -80,7 +80,7 @@ def masked_crc32c(data: bytes | bytearray | memoryview) -> int:
 # TFRecord framing
 # --------------------------------------------------------------------------------------------
 def _compression(path, compression: str | None, reading: bool = False) -> str:
-    """"GZIP" or "" (none). ``None`` means: when reading, what the file's first bytes say (a GZIP
+    """ "GZIP" or "" (none). ``None`` means: when reading, what the file's first bytes say (a GZIP
     stream starts with 1f 8b, a TFRecord with a length); when writing, GZIP for a ``.gz`` name."""
     if compression is None:
         if reading:
@@ -96,8 +96,9 @@ def _compression(path, compression: str | None, reading: bool = False) -> str:
     if value in ("", "NONE"):
         return ""
     if value != "GZIP":
-        raise InputError(f"expected compression None, '', 'NONE' or 'GZIP', got {compression!r}",
-                         path=path, field="compression")
+        raise InputError(
+            f"expected compression None, '', 'NONE' or 'GZIP', got {compression!r}", path=path, field="compression"
+        )
     return value
 
 
@@ -109,14 +110,14 @@ def _open(path, mode: str, compression: str | None):
 
 def _failure(path, index: int, offset: int):
     """An error maker for record ``index`` at byte ``offset`` of ``path``."""
+
     def fail(what: str) -> InputError:
         return InputError(f"record {index} at byte {offset}: {what}", path=path, line=index)
 
     return fail
 
 
-def read_tfrecord(path: str | os.PathLike, compression: str | None = None,
-                  verify: bool = True) -> Iterator[bytes]:
+def read_tfrecord(path: str | os.PathLike, compression: str | None = None, verify: bool = True) -> Iterator[bytes]:
     """Iterate over the raw records of a TFRecord file.
 
     Parameters
@@ -163,15 +164,19 @@ def read_tfrecord(path: str | os.PathLike, compression: str | None = None,
                     raise fail(f"truncated header ({len(header)} of 12 bytes)")
                 length, length_crc = struct.unpack("<QI", header)
                 if verify and masked_crc32c(header[:8]) != length_crc:
-                    raise fail(f"length CRC mismatch (stored 0x{length_crc:08x}, computed "
-                               f"0x{masked_crc32c(header[:8]):08x}): corrupt file or not a TFRecord")
+                    raise fail(
+                        f"length CRC mismatch (stored 0x{length_crc:08x}, computed "
+                        f"0x{masked_crc32c(header[:8]):08x}): corrupt file or not a TFRecord"
+                    )
                 data = stream.read(length)
                 footer = stream.read(4)
             except (OSError, EOFError, gzip.BadGzipFile) as error:
                 raise fail(f"cannot read ({error})") from error
             if len(data) < length or len(footer) < 4:
-                raise fail(f"truncated data ({len(data)} of {length} bytes"
-                           f"{'' if len(data) < length else ', checksum missing'})")
+                raise fail(
+                    f"truncated data ({len(data)} of {length} bytes"
+                    f"{'' if len(data) < length else ', checksum missing'})"
+                )
             if verify:
                 stored, computed = struct.unpack("<I", footer)[0], masked_crc32c(data)
                 if stored != computed:
@@ -180,8 +185,9 @@ def read_tfrecord(path: str | os.PathLike, compression: str | None = None,
             offset += 16 + length
 
 
-def write_tfrecord(path: str | os.PathLike, examples: Iterable[bytes | Mapping],
-                   compression: str | None = None) -> None:
+def write_tfrecord(
+    path: str | os.PathLike, examples: Iterable[bytes | Mapping], compression: str | None = None
+) -> None:
     """Write records to a TFRecord file.
 
     Parameters
@@ -203,8 +209,7 @@ def write_tfrecord(path: str | os.PathLike, examples: Iterable[bytes | Mapping],
     """
     with _open(path, "wb", compression) as stream:
         for example in examples:
-            data = bytes(example) if isinstance(example, (bytes, bytearray, memoryview)) \
-                else encode_example(example)
+            data = bytes(example) if isinstance(example, (bytes, bytearray, memoryview)) else encode_example(example)
             length = struct.pack("<Q", len(data))
             stream.write(length + struct.pack("<I", masked_crc32c(length)))
             stream.write(data)
@@ -238,10 +243,10 @@ def _fields(buffer: memoryview) -> Iterator[tuple[int, int, object]]:
             value, position = _varint(buffer, position)
         elif wire in (1, 5):
             width = 8 if wire == 1 else 4
-            value, position = buffer[position:position + width], position + width
+            value, position = buffer[position : position + width], position + width
         elif wire == 2:
             length, position = _varint(buffer, position)
-            value, position = buffer[position:position + length], position + length
+            value, position = buffer[position : position + length], position + length
         else:
             raise ValueError(f"unsupported wire type {wire}")
         if position > len(buffer):
@@ -274,8 +279,11 @@ def _feature(buffer: memoryview):
             parts = [np.frombuffer(v, dtype="<f4") for n, w, v in _fields(value) if n == 1]
             return np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)
         if kind == 3:  # Int64List: packed varint run(s) or unpacked varints
-            parts = [_packed_varints(v) if w == 2 else np.array([v], dtype=np.uint64).view(np.int64)
-                     for n, w, v in _fields(value) if n == 1]
+            parts = [
+                _packed_varints(v) if w == 2 else np.array([v], dtype=np.uint64).view(np.int64)
+                for n, w, v in _fields(value)
+                if n == 1
+            ]
             return np.concatenate(parts) if parts else np.zeros(0, np.int64)
     return []  # an empty Feature
 
@@ -349,8 +357,9 @@ def _encode_feature(name: str, value) -> bytes:
     if np.issubdtype(array.dtype, np.floating):
         payload = array.astype("<f4").ravel().tobytes()
         return _delimited(2, _delimited(1, payload) if array.size else b"")
-    raise InputError(f"expected bytes, str, ints or floats, got {type(value).__name__} "
-                     f"(dtype {array.dtype})", field=name)
+    raise InputError(
+        f"expected bytes, str, ints or floats, got {type(value).__name__} (dtype {array.dtype})", field=name
+    )
 
 
 def encode_example(features: Mapping[str, object]) -> bytes:
@@ -375,7 +384,8 @@ def encode_example(features: Mapping[str, object]) -> bytes:
     """
     entries = b"".join(
         _delimited(1, _delimited(1, name.encode("utf-8")) + _delimited(2, _encode_feature(name, value)))
-        for name, value in features.items())
+        for name, value in features.items()
+    )
     return _delimited(1, entries)
 
 
@@ -390,11 +400,18 @@ def _decode_image(data: bytes, shape: tuple, path, index: int, name: str) -> np.
     """JPEG / PNG bytes -> uint8 array of ``shape`` (Pillow), a located error otherwise."""
     from clickme_analysis.imagefile import read_image
 
-    array = read_image(data, mode="L" if len(shape) == 3 and shape[-1] == 1 or len(shape) == 2 else "RGB",
-                       where={"path": path, "line": index, "field": name})
+    array = read_image(
+        data,
+        mode="L" if len(shape) == 3 and shape[-1] == 1 or len(shape) == 2 else "RGB",
+        where={"path": path, "line": index, "field": name},
+    )
     if array.size != int(np.prod(shape)):
-        raise InputError(f"record {index}: expected a {name} image of shape {shape}, decoded {array.shape}",
-                         path=path, line=index, field=name)
+        raise InputError(
+            f"record {index}: expected a {name} image of shape {shape}, decoded {array.shape}",
+            path=path,
+            line=index,
+            field=name,
+        )
     return array.reshape(shape)
 
 
@@ -402,13 +419,15 @@ def _array(features: dict, name: str, shape: tuple, raw_dtype, path, index: int)
     """A feature as float32 ``shape``: raw bytes of ``raw_dtype`` (the gala_tpu layout), JPEG /
     PNG bytes (the Harmonization layout, told apart by the bytes themselves), or a number list."""
     if name not in features:
-        raise InputError(f"record {index}: feature {name!r} missing (found {sorted(features)})",
-                         path=path, line=index, field=name)
+        raise InputError(
+            f"record {index}: feature {name!r} missing (found {sorted(features)})", path=path, line=index, field=name
+        )
     value = features[name]
     if isinstance(value, list):  # bytes_list
         if len(value) != 1:
-            raise InputError(f"record {index}: expected one bytes value, got {len(value)}",
-                             path=path, line=index, field=name)
+            raise InputError(
+                f"record {index}: expected one bytes value, got {len(value)}", path=path, line=index, field=name
+            )
         data = value[0]
         dtype = np.dtype(raw_dtype)
         expected = int(np.prod(shape)) * dtype.itemsize
@@ -420,10 +439,17 @@ def _array(features: dict, name: str, shape: tuple, raw_dtype, path, index: int)
             raise InputError(
                 f"record {index}: expected {expected} bytes ({shape} of {dtype}) or JPEG / PNG bytes, got "
                 f"{len(data)} (= {len(data) / np.prod(shape):g} bytes per element), starting {data[:4]!r}",
-                path=path, line=index, field=name)
+                path=path,
+                line=index,
+                field=name,
+            )
     if value.size != np.prod(shape):
-        raise InputError(f"record {index}: expected {int(np.prod(shape))} values {shape}, "
-                         f"got {value.size}", path=path, line=index, field=name)
+        raise InputError(
+            f"record {index}: expected {int(np.prod(shape))} values {shape}, got {value.size}",
+            path=path,
+            line=index,
+            field=name,
+        )
     return value.reshape(shape).astype(np.float32)
 
 
@@ -432,8 +458,7 @@ def _scalar(features: dict, name: str, path, index: int, required: bool = True) 
     if value is None and not required:
         return None
     if not isinstance(value, np.ndarray) or value.size != 1:
-        raise InputError(f"record {index}: expected one integer, got {value!r}",
-                         path=path, line=index, field=name)
+        raise InputError(f"record {index}: expected one integer, got {value!r}", path=path, line=index, field=name)
     return int(value[0])
 
 
@@ -462,10 +487,15 @@ def tfrecord_files(source) -> list:
     return sorted(files, key=shard)
 
 
-def read_clickme_tfrecord(source, image_shape: tuple = CLICKME_IMAGE_SHAPE,
-                          heatmap_shape: tuple = CLICKME_HEATMAP_SHAPE, raw_dtype="float32",
-                          compression: str | None = None, verify: bool = True,
-                          progress: bool = False) -> Iterator[dict]:
+def read_clickme_tfrecord(
+    source,
+    image_shape: tuple = CLICKME_IMAGE_SHAPE,
+    heatmap_shape: tuple = CLICKME_HEATMAP_SHAPE,
+    raw_dtype="float32",
+    compression: str | None = None,
+    verify: bool = True,
+    progress: bool = False,
+) -> Iterator[dict]:
     """Iterate over the examples of ClickMe 1.0 TFRecord files, in either released layout.
 
     The layout is told from each record: raw float32 bytes (the gala_tpu era: ``image``
@@ -518,12 +548,12 @@ def read_clickme_tfrecord(source, image_shape: tuple = CLICKME_IMAGE_SHAPE,
     """
     from clickme_analysis.progress import progress as bar
 
-    heatmap_out = tuple(heatmap_shape[:-1]) if len(heatmap_shape) == 3 and heatmap_shape[-1] == 1 \
-        else tuple(heatmap_shape)
+    heatmap_out = (
+        tuple(heatmap_shape[:-1]) if len(heatmap_shape) == 3 and heatmap_shape[-1] == 1 else tuple(heatmap_shape)
+    )
     for path in tfrecord_files(source):
         records = read_tfrecord(path, compression=compression, verify=verify)
-        for index, record in enumerate(bar(records, enabled=progress, desc=f"records of {path.name}", unit="rec"),
-                                       1):
+        for index, record in enumerate(bar(records, enabled=progress, desc=f"records of {path.name}", unit="rec"), 1):
             try:
                 features = parse_example(record)
             except InputError as error:
@@ -531,8 +561,9 @@ def read_clickme_tfrecord(source, image_shape: tuple = CLICKME_IMAGE_SHAPE,
             click_count = _scalar(features, "click_count", path, index, required=False)
             example = {
                 "image": _array(features, "image", tuple(image_shape), raw_dtype, path, index),
-                "heatmap": _array(features, "heatmap", tuple(heatmap_shape), raw_dtype, path,
-                                  index).reshape(heatmap_out),
+                "heatmap": _array(features, "heatmap", tuple(heatmap_shape), raw_dtype, path, index).reshape(
+                    heatmap_out
+                ),
                 "label": _scalar(features, "label", path, index),
                 "click_count": click_count,
                 "has_map": click_count != 0,

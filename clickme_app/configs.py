@@ -15,10 +15,7 @@ from clickme_analysis.errors import InputError
 
 #: Where bundled configurations live: (name prefix, package, folder or file inside it).
 #: Files below a folder are named by their path without ``.toml``: ``clickme/gala_clickme``.
-SOURCES = (
-    ("", "models", "configs"),
-    ("experiment/", "experiments", "lab_config.toml"),
-)
+SOURCES = (("", "models", "configs"), ("experiment/", "experiments", "lab_config.toml"))
 
 
 def _toml_files(node: Traversable, prefix: str) -> dict[str, Traversable]:
@@ -89,18 +86,23 @@ def config_text(name: str) -> str:
     """
     configs = bundled_configs()
     if name.removesuffix(".toml") not in configs:
-        raise InputError(f"expected one of the bundled configurations ({', '.join(configs)}), got {name!r}; "
-                         "`clickme configs list` describes them", field="NAME")
+        raise InputError(
+            f"expected one of the bundled configurations ({', '.join(configs)}), got {name!r}; "
+            "`clickme configs list` describes them",
+            field="NAME",
+        )
     return configs[name.removesuffix(".toml")].read_text(encoding="utf-8")
 
 
 def register(subparsers) -> None:
     """Add ``configs list`` and ``configs show NAME``."""
     configs = subparsers.add_parser(
-        "configs", help="list or print the configuration files that ship with the toolkit",
+        "configs",
+        help="list or print the configuration files that ship with the toolkit",
         description="The paper's training recipes and the lab experiment configuration, bundled with the "
-                    "package: `clickme configs list`; `clickme configs show NAME > my.toml` writes one out "
-                    "to edit and pass to --config.")
+        "package: `clickme configs list`; `clickme configs show NAME > my.toml` writes one out "
+        "to edit and pass to --config.",
+    )
     actions = configs.add_subparsers(dest="configs_command", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="name and describe every bundled configuration")
     listing.set_defaults(func=_list)

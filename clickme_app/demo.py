@@ -63,9 +63,12 @@ def _run_stage(module: str, root: str, seed: int, progress: bool) -> None:
 
 def register(subparsers) -> None:
     """Add ``clickme demo``."""
-    demo = subparsers.add_parser("demo", help="run the whole pipeline on the embedded data set, write a report",
-                                 description="ClickMe maps -> reliability -> stimuli -> simulated experiment -> "
-                                             "models -> report.html, on images scikit-image ships.")
+    demo = subparsers.add_parser(
+        "demo",
+        help="run the whole pipeline on the embedded data set, write a report",
+        description="ClickMe maps -> reliability -> stimuli -> simulated experiment -> "
+        "models -> report.html, on images scikit-image ships.",
+    )
     demo.add_argument("--out", type=Path, default=Path("demo_output"), help="output folder (default demo_output)")
     demo.add_argument("--seed", type=cliargs.seed, default=0)
     cliargs.add_progress(demo)

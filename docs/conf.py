@@ -23,17 +23,20 @@ author = "The ClickMe toolkit authors"
 copyright = "2026, The ClickMe toolkit authors"
 version = release = __version__
 
-extensions = [
-    "sphinx.ext.autodoc",
-    "sphinx.ext.autosummary",
-    "numpydoc",
-    "myst_parser",
-    "sphinx_gallery.gen_gallery",
-]
+extensions = ["sphinx.ext.autodoc", "sphinx.ext.autosummary", "numpydoc", "myst_parser", "sphinx_gallery.gen_gallery"]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "auto_examples/*.ipynb", "auto_examples/*.py",
-                    "auto_examples/*.zip", "auto_examples/*.json", "auto_examples/*.md5", "sg_execution_times.rst"]
+exclude_patterns = [
+    "_build",
+    "Thumbs.db",
+    ".DS_Store",
+    "auto_examples/*.ipynb",
+    "auto_examples/*.py",
+    "auto_examples/*.zip",
+    "auto_examples/*.json",
+    "auto_examples/*.md5",
+    "sg_execution_times.rst",
+]
 
 # API reference: every public module, found by walking the packages (autosummary :recursive:).
 autosummary_generate = True
@@ -47,8 +50,15 @@ numpydoc_xref_param_type = False
 numpydoc_validation_checks = {"GL08"}
 # nn.Module.forward is documented by its class (as in timm); ThreadPoolExecutor is the standard
 # library's, H11Protocol uvicorn's and Request starlette's, imported where they are used.
-numpydoc_validation_exclude = {r"\.__init__$", r"\.__repr__$", r"\.__call__$", r"\.forward$",
-                               r"\.ThreadPoolExecutor$", r"\.H11Protocol$", r"\.Request$"}
+numpydoc_validation_exclude = {
+    r"\.__init__$",
+    r"\.__repr__$",
+    r"\.__call__$",
+    r"\.forward$",
+    r"\.ThreadPoolExecutor$",
+    r"\.H11Protocol$",
+    r"\.Request$",
+}
 
 myst_heading_anchors = 3
 myst_enable_extensions = ["colon_fence"]
@@ -68,11 +78,7 @@ sphinx_gallery_conf = {
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"ClickMe toolkit {release}"
-html_theme_options = {
-    "navigation_with_keys": False,
-    "show_toc_level": 2,
-    "secondary_sidebar_items": ["page-toc"],
-}
+html_theme_options = {"navigation_with_keys": False, "show_toc_level": 2, "secondary_sidebar_items": ["page-toc"]}
 html_static_path: list[str] = []
 html_show_sourcelink = False
 

@@ -24,9 +24,26 @@ from reports.parts.alignment import alignment_vs_accuracy
 
 torch.set_num_threads(1)
 work = tempfile.mkdtemp()
-recipe = TrainConfig(arch="tiny_gala_resnet", num_classes=4, tiny_width=6, train="synthetic", val="synthetic",
-                     synthetic_train=320, synthetic_val=100, image_size=20, resize=20, blur_size=3, batch_size=32,
-                     workers=0, epochs=5, lr=0.4, milestones=[4], seed=0, progress=False, log_every=1000)
+recipe = TrainConfig(
+    arch="tiny_gala_resnet",
+    num_classes=4,
+    tiny_width=6,
+    train="synthetic",
+    val="synthetic",
+    synthetic_train=320,
+    synthetic_val=100,
+    image_size=20,
+    resize=20,
+    blur_size=3,
+    batch_size=32,
+    workers=0,
+    epochs=5,
+    lr=0.4,
+    milestones=[4],
+    seed=0,
+    progress=False,
+    log_every=1000,
+)
 datasets = datasets_from_config(recipe)
 rows = []
 for lam in (0.0, 1.0, 6.0):
@@ -35,10 +52,15 @@ for lam in (0.0, 1.0, 6.0):
     model, _ = model_from_checkpoint(f"{config.out}/best.pt")
     per_image, summary = score_model(model, datasets[1], f"lambda {lam:g}", ceiling=1.0, n_permutations=200)
     reference = {"ceiling": 1.0, "null": float(summary["null_floor"].iloc[0]), "source": "synthetic task"}
-    rows.append(summarise_alignment(per_image.assign(model=f"GALA, lambda {lam:g}", method="attention"),
-                                    reference, n_boot=500))
+    rows.append(
+        summarise_alignment(per_image.assign(model=f"GALA, lambda {lam:g}", method="attention"), reference, n_boot=500)
+    )
 table = pd.concat(rows, ignore_index=True)
-print(table[["model", "top1_accuracy", "alignment", "alignment_ci_low", "alignment_ci_high"]].round(3).to_string(index=False))
+print(
+    table[["model", "top1_accuracy", "alignment", "alignment_ci_low", "alignment_ci_high"]]
+    .round(3)
+    .to_string(index=False)
+)
 
 # %%
 fig = alignment_vs_accuracy(table)

@@ -22,9 +22,26 @@ from reports.figures import attention_panels
 
 torch.set_num_threads(1)  # tiny networks: more threads only contend
 work = tempfile.mkdtemp()
-recipe = TrainConfig(arch="tiny_gala_resnet", num_classes=4, tiny_width=6, train="synthetic", val="synthetic",
-                     synthetic_train=320, synthetic_val=100, image_size=20, resize=20, blur_size=3, batch_size=32,
-                     workers=0, epochs=5, lr=0.4, milestones=[4], seed=0, progress=False, log_every=1000)
+recipe = TrainConfig(
+    arch="tiny_gala_resnet",
+    num_classes=4,
+    tiny_width=6,
+    train="synthetic",
+    val="synthetic",
+    synthetic_train=320,
+    synthetic_val=100,
+    image_size=20,
+    resize=20,
+    blur_size=3,
+    batch_size=32,
+    workers=0,
+    epochs=5,
+    lr=0.4,
+    milestones=[4],
+    seed=0,
+    progress=False,
+    log_every=1000,
+)
 datasets = datasets_from_config(recipe)
 models = {}
 for name, lam in (("GALA", 0.0), ("GALA w/ ClickMe", 6.0)):

@@ -27,9 +27,20 @@ for k in range(16):
         target = image % 2 == 0
         for level in levels:
             says_target, rt = observers[group].respond(target, level, rng)
-            rows.append({"participant": f"P{k:02d}", "group": group, "map_source": group, "level": level,
-                         "image_id": f"im{image:02d}", "target": target, "responded_target": says_target,
-                         "correct": says_target == target, "rt": rt, "timed_out": False})
+            rows.append(
+                {
+                    "participant": f"P{k:02d}",
+                    "group": group,
+                    "map_source": group,
+                    "level": level,
+                    "image_id": f"im{image:02d}",
+                    "target": target,
+                    "responded_target": says_target,
+                    "correct": says_target == target,
+                    "rt": rt,
+                    "timed_out": False,
+                }
+            )
 trials = pd.DataFrame(rows)
 print(f"{len(trials)} trials, {trials['participant'].nunique()} participants")
 

@@ -162,6 +162,7 @@ def check_ranges(config) -> None:
 
 def _check_config(cfg: ExperimentConfig) -> None:
     """Checks that span fields, or that also guard direct construction (the loader checks types and ranges)."""
+
     def bad(name, expected):
         raise InputError(f"expected {expected}, got {getattr(cfg, name)!r}", field=name)
 
@@ -217,6 +218,7 @@ def load_experiment_config(path=None, **overrides) -> ExperimentConfig:
         config = typed_config.load_config(ExperimentConfig, path, overrides=overrides)
     except InputError as err:  # cross-field checks of __post_init__ know the field, not the file
         raise InputError(err.message, path=err.path or path, line=err.line, field=err.field) from None
-    paths = {key: str((base / getattr(config, key)).resolve()) for key in ("manifest", "assignment")
-             if getattr(config, key)}
+    paths = {
+        key: str((base / getattr(config, key)).resolve()) for key in ("manifest", "assignment") if getattr(config, key)
+    }
     return dataclasses.replace(config, **paths)

@@ -40,14 +40,19 @@ def _design_size(manifest: pd.DataFrame, assignment: pd.DataFrame) -> tuple[int,
     per_list = images[images["image_id"].isin(first["image_id"])]
     pairs = int(min(per_list["target"].sum(), (~per_list["target"]).sum()))
     if pairs < 1:
-        raise InputError("the demo stimulus set needs at least one animal and one non-animal image",
-                         field="target")
+        raise InputError("the demo stimulus set needs at least one animal and one non-animal image", field="target")
     n_blocks = 2 if pairs >= 2 else 1
     return n_blocks, 2 * (pairs // n_blocks)
 
 
-def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: str = "auto",
-             n_participants: int | None = None, n_window: int = 4) -> None:
+def run_demo(
+    root: pathlib.Path,
+    seed: int = 0,
+    progress: bool = True,
+    window: str = "auto",
+    n_participants: int | None = None,
+    n_window: int = 4,
+) -> None:
     """Run the simulated experiment and its analysis on the demo stimuli.
 
     Parameters
@@ -103,8 +108,10 @@ def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: s
         try:
             _run_in_xvfb(config, ids[:n_window], data, observers, progress)
             ran_window = True
-            notes.append(f"participants {ids[0]}..{ids[min(n_window, n) - 1]} ran in the PsychoPy runner in a "
-                         f"private Xvfb window (nominal 60 Hz, 'event' keyboard); the others window-free")
+            notes.append(
+                f"participants {ids[0]}..{ids[min(n_window, n) - 1]} ran in the PsychoPy runner in a "
+                f"private Xvfb window (nominal 60 Hz, 'event' keyboard); the others window-free"
+            )
         except (RuntimeError, ImportError, OSError) as err:
             if window == "xvfb":
                 raise

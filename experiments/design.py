@@ -23,8 +23,16 @@ MANIFEST_COLUMNS = ("image_id", "category", "target", "map_source", "level", "pa
 ASSIGNMENT_COLUMNS = ("participant_list", "image_id", "level")
 #: Columns of the trial list returned by :func:`build_trials`.
 TRIAL_COLUMNS = (
-    "phase", "block", "trial", "image_id", "category", "target", "map_source", "level",
-    "path", "fixation_duration",
+    "phase",
+    "block",
+    "trial",
+    "image_id",
+    "category",
+    "target",
+    "map_source",
+    "level",
+    "path",
+    "fixation_duration",
 )
 INTACT = "intact"
 
@@ -79,7 +87,9 @@ def load_manifest(path) -> pd.DataFrame:
     frame["map_source"] = frame["map_source"].astype(str)
     frame["target"] = _as_bool(frame["target"], path, "target")
     frame["level"] = _as_number(frame["level"], path, "level")
-    frame["path"] = [str(p if Path(p).is_absolute() else (path.parent / p).resolve()) for p in frame["path"].astype(str)]
+    frame["path"] = [
+        str(p if Path(p).is_absolute() else (path.parent / p).resolve()) for p in frame["path"].astype(str)
+    ]
     dup = frame.duplicated(["image_id", "map_source", "level"])
     if dup.any():
         i = int(np.flatnonzero(dup.to_numpy())[0])
@@ -128,8 +138,12 @@ def load_assignment(path) -> pd.DataFrame:
     lists = pd.to_numeric(frame["participant_list"], errors="coerce")
     if lists.isna().any():
         i = int(np.flatnonzero(lists.isna().to_numpy())[0])
-        raise InputError(f"expected an integer list number, got {frame['participant_list'].iloc[i]!r}",
-                         path=path, line=i + 2, field="participant_list")
+        raise InputError(
+            f"expected an integer list number, got {frame['participant_list'].iloc[i]!r}",
+            path=path,
+            line=i + 2,
+            field="participant_list",
+        )
     frame["participant_list"] = lists.astype(int)
     return frame
 
@@ -144,8 +158,9 @@ def participant_index(participant: str) -> int:
     """
     match = re.search(r"(\d+)$", str(participant))
     if match is None:
-        raise InputError(f"participant ID {participant!r} ends in no number; pass an explicit index",
-                         field="participant")
+        raise InputError(
+            f"participant ID {participant!r} ends in no number; pass an explicit index", field="participant"
+        )
     return int(match.group(1))
 
 
@@ -191,14 +206,23 @@ def _stimulus_rows(manifest, assigned, group) -> pd.DataFrame:
     rows = []
     for rec in assigned.itertuples(index=False):
         source = INTACT if flagged and rec.map_source == INTACT else group
-        hit = manifest[(manifest["image_id"] == rec.image_id) & (manifest["map_source"] == source)
-                       & np.isclose(manifest["level"], rec.level)]
+        hit = manifest[
+            (manifest["image_id"] == rec.image_id)
+            & (manifest["map_source"] == source)
+            & np.isclose(manifest["level"], rec.level)
+        ]
         if hit.empty and not flagged:  # the intact condition, when the assignment does not flag it
-            hit = manifest[(manifest["image_id"] == rec.image_id) & (manifest["map_source"] == INTACT)
-                           & np.isclose(manifest["level"], rec.level)]
+            hit = manifest[
+                (manifest["image_id"] == rec.image_id)
+                & (manifest["map_source"] == INTACT)
+                & np.isclose(manifest["level"], rec.level)
+            ]
         if hit.empty:
-            raise InputError(f"no stimulus for image {rec.image_id!r} at level {rec.level} from map source "
-                             f"{source!r} in the manifest", field="level")
+            raise InputError(
+                f"no stimulus for image {rec.image_id!r} at level {rec.level} from map source "
+                f"{source!r} in the manifest",
+                field="level",
+            )
         rows.append(hit.iloc[0])
     return pd.DataFrame(rows).reset_index(drop=True)
 
@@ -209,13 +233,15 @@ def _balanced_blocks(stim, n_blocks, per_block, rng) -> list[pd.DataFrame]:
     if len(targets) < need or len(distractors) < need:
         raise InputError(
             f"{n_blocks} blocks x {per_block} trials need {need} targets and {need} distractors per "
-            f"participant; the list has {len(targets)} and {len(distractors)}", field="trials_per_block")
+            f"participant; the list has {len(targets)} and {len(distractors)}",
+            field="trials_per_block",
+        )
     targets = targets.iloc[rng.permutation(len(targets))[:need]]
     distractors = distractors.iloc[rng.permutation(len(distractors))[:need]]
     half = per_block // 2
     blocks = []
     for b in range(n_blocks):
-        block = pd.concat([targets.iloc[b * half:(b + 1) * half], distractors.iloc[b * half:(b + 1) * half]])
+        block = pd.concat([targets.iloc[b * half : (b + 1) * half], distractors.iloc[b * half : (b + 1) * half]])
         blocks.append(block.iloc[rng.permutation(len(block))])
     return blocks
 
@@ -234,13 +260,15 @@ def _training_rows(manifest, used, group, n, rng) -> pd.DataFrame:
     distractors = pool[~pool["target"]].iloc[rng.permutation(int((~pool["target"]).sum()))]
     chosen = pd.concat([targets.iloc[: (n + 1) // 2], distractors.iloc[: n // 2]])
     if len(chosen) < n:
-        raise InputError(f"{n} training trials need {(n + 1) // 2} target and {n // 2} distractor images",
-                         field="n_training")
+        raise InputError(
+            f"{n} training trials need {(n + 1) // 2} target and {n // 2} distractor images", field="n_training"
+        )
     return chosen.iloc[rng.permutation(len(chosen))]
 
 
-def build_trials(manifest: pd.DataFrame, assignment: pd.DataFrame, index: int,
-                 config: ExperimentConfig) -> tuple[dict, pd.DataFrame]:
+def build_trials(
+    manifest: pd.DataFrame, assignment: pd.DataFrame, index: int, config: ExperimentConfig
+) -> tuple[dict, pd.DataFrame]:
     """Trial list of participant ``index``: training then ``n_blocks`` balanced blocks.
 
     Parameters
@@ -293,15 +321,16 @@ def frames_for(duration: float, fps: float, allow_rounding: bool = False, tolera
     (24, 34)
     """
     if not (fps > 0 and duration > 0 and math.isfinite(fps)):
-        raise InputError(f"expected a positive duration and refresh rate, got {duration} s at {fps} Hz",
-                         field="fps")
+        raise InputError(f"expected a positive duration and refresh rate, got {duration} s at {fps} Hz", field="fps")
     exact = duration * fps
     frames = max(1, round(exact))
     if abs(exact - frames) > tolerance and not allow_rounding:
         raise InputError(
             f"{duration * 1000:g} ms at {fps:g} Hz is {exact:.2f} frames, not a whole number; use a "
             f"refresh rate where it is (60, 75, 100, 120 Hz for 400 ms) or set allow_frame_rounding "
-            f"(it would show {frames} frames = {frames / fps * 1000:.1f} ms)", field="fps")
+            f"(it would show {frames} frames = {frames / fps * 1000:.1f} ms)",
+            field="fps",
+        )
     return frames
 
 
@@ -316,5 +345,9 @@ def score_response(key: str | None, target: bool, info: dict) -> dict:
     if key is None:
         return {"response": "", "responded_target": None, "correct": False, "timed_out": True}
     said_target = key == info["target_key"]
-    return {"response": key, "responded_target": said_target, "correct": said_target == bool(target),
-            "timed_out": False}
+    return {
+        "response": key,
+        "responded_target": said_target,
+        "correct": said_target == bool(target),
+        "timed_out": False,
+    }

@@ -44,7 +44,9 @@ def _start_server(size, first, tries, timeout) -> str:
             continue
         proc = subprocess.Popen(
             ["Xvfb", f":{number}", "-screen", "0", f"{size[0]}x{size[1]}x24", "-nolisten", "tcp"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and proc.poll() is None and not socket.exists():
             time.sleep(0.05)

@@ -47,10 +47,16 @@ class SimulatedObserver:
     abort_at: int | None = None
 
     def __post_init__(self):
-        if not (self.threshold > 0 and self.width > 0 and 0 <= self.lapse < 0.5 and self.rt_median > 0
-                and self.rt_sigma >= 0):
-            raise InputError(f"expected threshold, width, rt_median > 0, 0 <= lapse < 0.5, got {self}",
-                             field="observer")
+        if not (
+            self.threshold > 0
+            and self.width > 0
+            and 0 <= self.lapse < 0.5
+            and self.rt_median > 0
+            and self.rt_sigma >= 0
+        ):
+            raise InputError(
+                f"expected threshold, width, rt_median > 0, 0 <= lapse < 0.5, got {self}", field="observer"
+            )
 
     def p_correct(self, level):
         """Probability of a correct answer at ``level`` % revealed (array or scalar)."""

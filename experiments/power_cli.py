@@ -45,10 +45,13 @@ def _numbers(kind):
 
 def register(sub) -> None:
     """Add ``power`` to the ``experiment`` actions."""
-    p = sub.add_parser("power", help="power of the analysis by simulation, over participants per group",
-                       description="Simulate the experiment from the mixed model and analyse each data set as "
-                                   "`experiment analyze` does; power per participants-per-group N with 95% "
-                                   "intervals, the smallest N reaching --target, a CSV and a figure.")
+    p = sub.add_parser(
+        "power",
+        help="power of the analysis by simulation, over participants per group",
+        description="Simulate the experiment from the mixed model and analyse each data set as "
+        "`experiment analyze` does; power per participants-per-group N with 95% "
+        "intervals, the smallest N reaching --target, a CSV and a figure.",
+    )
     p.add_argument("--participants", type=_numbers(int), required=True, help="participants per group, e.g. 10,20,30")
     p.add_argument("--config", type=existing_path, help="experiment TOML (groups; levels and images from its manifest)")
     p.add_argument("--pilot", type=existing_path, help="folder written by `experiment analyze` (mixed_model.csv)")
@@ -57,23 +60,34 @@ def register(sub) -> None:
     design.add_argument("--images", type=positive_int, help="images in the set")
     design.add_argument("--trials-per-level", type=positive_int, help="trials per level and participant")
     model = p.add_argument_group("model (default: the pilot's, else the calibration benchmark's)")
-    for name, kind, what in (("intercept", finite_float, "log-odds of the reference group at 1 %% revealed"),
-                             ("slope", finite_float, "log-odds per log10 unit of level"),
-                             ("participant-sd", nonnegative_float, "SD of participant intercepts"),
-                             ("slope-sd", nonnegative_float, "SD of participant slopes"),
-                             ("correlation", correlation, "correlation of participant intercepts and slopes"),
-                             ("image-sd", nonnegative_float, "SD of image intercepts")):
+    for name, kind, what in (
+        ("intercept", finite_float, "log-odds of the reference group at 1 %% revealed"),
+        ("slope", finite_float, "log-odds per log10 unit of level"),
+        ("participant-sd", nonnegative_float, "SD of participant intercepts"),
+        ("slope-sd", nonnegative_float, "SD of participant slopes"),
+        ("correlation", correlation, "correlation of participant intercepts and slopes"),
+        ("image-sd", nonnegative_float, "SD of image intercepts"),
+    ):
         model.add_argument(f"--{name}", type=kind, help=what)
     effects = p.add_argument_group("effects (default: the pilot's estimates, else none)")
     effects.add_argument("--group-difference", type=finite_float, help="group b - a at --at-level (see --scale)")
     effects.add_argument("--at-level", type=positive_float, help="level of the group difference (default: lowest)")
-    effects.add_argument("--scale", choices=("logit", "accuracy"), default="logit",
-                         help="--group-difference in log-odds or in P(correct)")
+    effects.add_argument(
+        "--scale",
+        choices=("logit", "accuracy"),
+        default="logit",
+        help="--group-difference in log-odds or in P(correct)",
+    )
     effects.add_argument("--interaction", type=finite_float, help="group x log10(level), log-odds per log10 unit")
-    effects.add_argument("--threshold-ratio", type=positive_float,
-                         help="instead of --group-difference: group b's 50%% level / group a's")
-    p.add_argument("--test", action="append", choices=("group", "interaction", "permutation", "threshold"),
-                   help="tests (repeatable; default group and interaction: the mixed model, REML + t)")
+    effects.add_argument(
+        "--threshold-ratio", type=positive_float, help="instead of --group-difference: group b's 50%% level / group a's"
+    )
+    p.add_argument(
+        "--test",
+        action="append",
+        choices=("group", "interaction", "permutation", "threshold"),
+        help="tests (repeatable; default group and interaction: the mixed model, REML + t)",
+    )
     p.add_argument("--sims", type=positive_int, default=200, help="simulated data sets per N")
     p.add_argument("--alpha", type=probability, default=0.05)
     p.add_argument("--target", type=probability, default=0.8, help="power to reach")
@@ -121,12 +135,20 @@ def plan(args):
     given = {"levels": args.levels, "n_images": args.images, "trials_per_level": args.trials_per_level}
     found.update({k: v for k, v in given.items() if v is not None})
     design = power.Design(**found)
-    overrides = {k.replace("-", "_"): getattr(args, k.replace("-", "_"))
-                 for k in ("intercept", "slope", "participant-sd", "slope-sd", "correlation", "image-sd")}
+    overrides = {
+        k.replace("-", "_"): getattr(args, k.replace("-", "_"))
+        for k in ("intercept", "slope", "participant-sd", "slope-sd", "correlation", "image-sd")
+    }
     truth = replace(truth, **{k: v for k, v in overrides.items() if v is not None})
     at_level = args.at_level or min(design.levels)
-    truth = power.with_effects(truth, group_difference=args.group_difference, at_level=at_level,
-                               interaction=args.interaction, threshold_ratio=args.threshold_ratio, scale=args.scale)
+    truth = power.with_effects(
+        truth,
+        group_difference=args.group_difference,
+        at_level=at_level,
+        interaction=args.interaction,
+        threshold_ratio=args.threshold_ratio,
+        scale=args.scale,
+    )
     return design, truth, at_level, notes
 
 
@@ -138,12 +160,23 @@ def _power(args) -> int:
         raise InputError(f"expected --jobs >= 1 or -1, got {args.jobs}", field="jobs")
     design, truth, at_level, notes = plan(args)
     tests = tuple(args.test or ("group", "interaction"))
-    sims = power.simulate_power(design, truth, args.participants, n_sims=args.sims, tests=tests, at_level=at_level,
-                                seed=args.seed, n_jobs=args.jobs, warm_start=not args.cold_start,
-                                n_permutations=args.permutations, n_boot=args.boot,
-                                progress=not args.no_progress and sys.stderr.isatty())
-    table = power.power_table(sims, args.alpha).assign(at_level=at_level, seed=args.seed,
-                                                       **power.describe(design, truth))
+    sims = power.simulate_power(
+        design,
+        truth,
+        args.participants,
+        n_sims=args.sims,
+        tests=tests,
+        at_level=at_level,
+        seed=args.seed,
+        n_jobs=args.jobs,
+        warm_start=not args.cold_start,
+        n_permutations=args.permutations,
+        n_boot=args.boot,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
+    table = power.power_table(sims, args.alpha).assign(
+        at_level=at_level, seed=args.seed, **power.describe(design, truth)
+    )
     summary = power.smallest_n(table, args.target)
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / "power_simulations.csv", sims.to_csv(index=False))

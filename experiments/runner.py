@@ -32,9 +32,16 @@ def open_window(config: ExperimentConfig, fullscreen: bool | None = None):
     from psychopy import visual
 
     return visual.Window(
-        size=list(config.screen_size), fullscr=config.fullscreen if fullscreen is None else fullscreen,
-        screen=config.screen, monitor=config.monitor or None, units="pix", color=config.background,
-        colorSpace="rgb", allowGUI=False, checkTiming=False, waitBlanking=True,
+        size=list(config.screen_size),
+        fullscr=config.fullscreen if fullscreen is None else fullscreen,
+        screen=config.screen,
+        monitor=config.monitor or None,
+        units="pix",
+        color=config.background,
+        colorSpace="rgb",
+        allowGUI=False,
+        checkTiming=False,
+        waitBlanking=True,
     )
 
 
@@ -47,8 +54,9 @@ def measure_fps(win, assume_fps: float | None) -> tuple[float, float | None]:
             raise InputError(f"expected a positive refresh rate, got {assume_fps}", field="assume_fps")
         return float(assume_fps), measured
     if measured is None:
-        raise InputError("could not measure a stable refresh rate (no vsync?); fix the display or pass "
-                         "--assume-fps", field="fps")
+        raise InputError(
+            "could not measure a stable refresh rate (no vsync?); fix the display or pass --assume-fps", field="fps"
+        )
     return float(round(measured)), float(measured)
 
 
@@ -87,16 +95,18 @@ class WindowScreen:
         Which reaction time the trial loop keeps (keyboard clock, or response frame / fps).
     """
 
-    def __init__(self, win, kb, config: ExperimentConfig, fps: float, simulated: bool = False,
-                 timing: str = "measured"):
+    def __init__(
+        self, win, kb, config: ExperimentConfig, fps: float, simulated: bool = False, timing: str = "measured"
+    ):
         from psychopy import event, visual
 
         self.win, self.kb, self.config, self.fps = win, kb, config, fps
         self.event, self.simulated, self.timing = event, simulated, timing
         ink = text_color(config.background)
         self.fixation = visual.TextStim(win, "+", height=40, color=ink, colorSpace="rgb")
-        self.text = visual.TextStim(win, "", height=24, color=ink, colorSpace="rgb",
-                                    wrapWidth=min(900, win.size[0] * 0.9))
+        self.text = visual.TextStim(
+            win, "", height=24, color=ink, colorSpace="rgb", wrapWidth=min(900, win.size[0] * 0.9)
+        )
         self.image = visual.ImageStim(win, image=None, size=(config.image_size, config.image_size))
 
     def press(self, key: str) -> None:
@@ -173,8 +183,11 @@ class WindowScreen:
         intervals = np.diff(flips[: n_stim + 1])
         return {
             **score_response(key, trial["target"], info),
-            "rt_keyboard": rt_keyboard, "rt_frames": rt_frames, "fixation_frames": n_fix,
-            "stim_frames": n_stim, "stim_duration": flips[n_stim] - flips[0],
+            "rt_keyboard": rt_keyboard,
+            "rt_frames": rt_frames,
+            "fixation_frames": n_fix,
+            "stim_frames": n_stim,
+            "stim_duration": flips[n_stim] - flips[0],
             "stim_duration_nominal": n_stim / self.fps,
             "dropped_frames": int(np.sum(intervals > cfg.dropped_frame_factor / self.fps)),
             "frame_intervals_ms": ";".join(f"{1000 * x:.3f}" for x in intervals),
@@ -182,10 +195,18 @@ class WindowScreen:
         }
 
 
-def run_session(config: ExperimentConfig, participant: str, data_dir, index: int | None = None,
-                resume: bool = False, observer: SimulatedObserver | dict | None = None,
-                assume_fps: float | None = None, win=None, fullscreen: bool | None = None,
-                progress: bool = False):
+def run_session(
+    config: ExperimentConfig,
+    participant: str,
+    data_dir,
+    index: int | None = None,
+    resume: bool = False,
+    observer: SimulatedObserver | dict | None = None,
+    assume_fps: float | None = None,
+    win=None,
+    fullscreen: bool | None = None,
+    progress: bool = False,
+):
     """Run (or resume) one participant's session in a PsychoPy window.
 
     Parameters
@@ -234,16 +255,28 @@ def run_session(config: ExperimentConfig, participant: str, data_dir, index: int
         kb = keyboard.Keyboard(backend=requested)
         backend = kb.getBackend()
         if observer is not None and backend != "event":
-            raise RuntimeError(f"simulated key presses need PsychoPy's 'event' keyboard backend, but this process "
-                               f"already uses {backend!r} (PsychoPy fixes it per process); run the simulation in "
-                               f"a fresh process")
+            raise RuntimeError(
+                f"simulated key presses need PsychoPy's 'event' keyboard backend, but this process "
+                f"already uses {backend!r} (PsychoPy fixes it per process); run the simulation in "
+                f"a fresh process"
+            )
         timing = "nominal" if assume_fps is not None else "measured"
         screen = WindowScreen(win, kb, config, fps, simulated=observer is not None, timing=timing)
-        run = {"mode": "simulate" if observer is not None else "lab", "fps_nominal": fps, "fps_measured": measured,
-               "keyboard_backend": backend, "keyboard_backend_requested": requested, "timing": timing,
-               "window": {"size": [int(x) for x in win.size], "fullscreen": bool(win._isFullScr),
-                          "background": config.background, "text_color": text_color(config.background)},
-               "psychopy": _psychopy_versions(win)}
+        run = {
+            "mode": "simulate" if observer is not None else "lab",
+            "fps_nominal": fps,
+            "fps_measured": measured,
+            "keyboard_backend": backend,
+            "keyboard_backend_requested": requested,
+            "timing": timing,
+            "window": {
+                "size": [int(x) for x in win.size],
+                "fullscreen": bool(win._isFullScr),
+                "background": config.background,
+                "text_color": text_color(config.background),
+            },
+            "psychopy": _psychopy_versions(win),
+        }
         return conduct(session, screen, observer, run, progress)
     finally:
         session.log.close()
@@ -253,10 +286,12 @@ def run_session(config: ExperimentConfig, participant: str, data_dir, index: int
 
 def _psychopy_versions(win) -> dict:
     import psychopy
+
     versions = {"psychopy": psychopy.__version__, "window_type": win.winType}
     try:
         import pyglet
         from pyglet import gl
+
         versions["pyglet"] = pyglet.version
         versions["gl_renderer"] = gl.gl_info.get_renderer()
     except Exception:  # pragma: no cover - no pyglet

@@ -39,11 +39,39 @@ from experiments.observer import SimulatedObserver
 
 #: Columns of ``data/<participant>.csv``, in order (docs/experiments.md explains each).
 DATA_COLUMNS = (
-    "participant", "participant_index", "group", "participant_list", "key_map", "target_key",
-    "distractor_key", "phase", "block", "trial", "image_id", "category", "target", "map_source",
-    "level", "path", "response", "responded_target", "correct", "rt", "timed_out", "rt_keyboard",
-    "rt_frames", "fixation_duration", "fixation_frames", "stim_frames", "stim_duration",
-    "stim_duration_nominal", "dropped_frames", "frame_intervals_ms", "onset_time", "timing", "time",
+    "participant",
+    "participant_index",
+    "group",
+    "participant_list",
+    "key_map",
+    "target_key",
+    "distractor_key",
+    "phase",
+    "block",
+    "trial",
+    "image_id",
+    "category",
+    "target",
+    "map_source",
+    "level",
+    "path",
+    "response",
+    "responded_target",
+    "correct",
+    "rt",
+    "timed_out",
+    "rt_keyboard",
+    "rt_frames",
+    "fixation_duration",
+    "fixation_frames",
+    "stim_frames",
+    "stim_duration",
+    "stim_duration_nominal",
+    "dropped_frames",
+    "frame_intervals_ms",
+    "onset_time",
+    "timing",
+    "time",
 )
 
 INSTRUCTIONS = (
@@ -136,8 +164,15 @@ def partial_sessions(paths) -> list[dict]:
         planned = int(record.get("n_trials", done))
         status = str(record.get("status", "unknown"))
         if status != "completed" or done < planned:
-            found.append({"participant": record.get("participant", path.stem), "status": status,
-                          "trials_done": done, "n_trials": planned, "path": str(path)})
+            found.append(
+                {
+                    "participant": record.get("participant", path.stem),
+                    "status": status,
+                    "trials_done": done,
+                    "n_trials": planned,
+                    "path": str(path),
+                }
+            )
     return found
 
 
@@ -150,10 +185,16 @@ def software_versions() -> dict:
     """Versions of Python and of the libraries that shape the data."""
     import numpy
     import pandas
-    versions = {"python": platform.python_version(), "platform": platform.platform(),
-                "numpy": numpy.__version__, "pandas": pandas.__version__}
+
+    versions = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "numpy": numpy.__version__,
+        "pandas": pandas.__version__,
+    }
     try:
         from importlib.metadata import version
+
         versions["clickme-toolkit"] = version("clickme-toolkit")
     except Exception:  # pragma: no cover - not installed
         pass
@@ -177,11 +218,13 @@ class Session:
         Continue an existing session; without it, existing data for the ID is an error.
     """
 
-    def __init__(self, config: ExperimentConfig, participant: str, data_dir, index: int | None = None,
-                 resume: bool = False):
+    def __init__(
+        self, config: ExperimentConfig, participant: str, data_dir, index: int | None = None, resume: bool = False
+    ):
         if not str(participant) or any(c in str(participant) for c in "/\\ "):
-            raise InputError(f"expected a participant ID without spaces or slashes, got {participant!r}",
-                             field="participant")
+            raise InputError(
+                f"expected a participant ID without spaces or slashes, got {participant!r}", field="participant"
+            )
         self.config = config
         self.participant = str(participant)
         self.csv_path, self.json_path = session_paths(data_dir, self.participant)
@@ -189,23 +232,34 @@ class Session:
         started = self.json_path.exists() or (self.csv_path.exists() and _n_lines(self.csv_path) > 1)
         if started:
             if not resume:
-                raise InputError("data for this participant exists; pass --resume to continue the session "
-                                 "or choose another ID", path=self.csv_path, field="participant")
+                raise InputError(
+                    "data for this participant exists; pass --resume to continue the session or choose another ID",
+                    path=self.csv_path,
+                    field="participant",
+                )
             if self.json_path.exists():
                 try:
                     previous = json.loads(self.json_path.read_text(encoding="utf-8"))
                     previous["participant_index"]
                 except (ValueError, KeyError, TypeError) as err:
-                    raise InputError(f"expected the session record this toolkit writes, got unreadable content "
-                                     f"({err})", path=self.json_path) from None
+                    raise InputError(
+                        f"expected the session record this toolkit writes, got unreadable content ({err})",
+                        path=self.json_path,
+                    ) from None
                 if index is None:
                     index = previous["participant_index"]
                 elif index != previous["participant_index"]:
-                    raise InputError(f"session was started with index {previous['participant_index']}, "
-                                     f"got {index}", path=self.json_path, field="participant_index")
+                    raise InputError(
+                        f"session was started with index {previous['participant_index']}, got {index}",
+                        path=self.json_path,
+                        field="participant_index",
+                    )
                 if previous.get("config") != config.to_dict():
-                    raise InputError("the config differs from the one the session started with; resume "
-                                     "with the same config file", path=self.json_path, field="config")
+                    raise InputError(
+                        "the config differs from the one the session started with; resume with the same config file",
+                        path=self.json_path,
+                        field="config",
+                    )
         self.index = participant_index(self.participant) if index is None else int(index)
         manifest = load_manifest(config.manifest)
         assignment = load_assignment(config.assignment) if config.assignment else latin_square(manifest)
@@ -215,9 +269,16 @@ class Session:
         keys = list(zip(self.trials["phase"], self.trials["block"], self.trials["trial"]))
         self.remaining = self.trials[[k not in done for k in keys]]
         self.record = previous or {
-            "participant": self.participant, "participant_index": self.index, **self.info,
-            "config": config.to_dict(), "seed": [config.seed, self.index], "status": "new",
-            "started": now_iso(), "resumed": [], "n_trials": len(self.trials), "runs": [],
+            "participant": self.participant,
+            "participant_index": self.index,
+            **self.info,
+            "config": config.to_dict(),
+            "seed": [config.seed, self.index],
+            "status": "new",
+            "started": now_iso(),
+            "resumed": [],
+            "n_trials": len(self.trials),
+            "runs": [],
             "software": software_versions(),
         }
         if previous is not None:
@@ -225,10 +286,30 @@ class Session:
 
     def base_row(self, trial) -> dict:
         """The design part of a data row (participant, group, key map, trial fields)."""
-        row = {"participant": self.participant, **{k: self.info[k] for k in (
-            "participant_index", "group", "participant_list", "key_map", "target_key", "distractor_key")}}
-        row.update({k: trial[k] for k in ("phase", "block", "trial", "image_id", "category", "target",
-                                          "map_source", "level", "path", "fixation_duration")})
+        row = {
+            "participant": self.participant,
+            **{
+                k: self.info[k]
+                for k in ("participant_index", "group", "participant_list", "key_map", "target_key", "distractor_key")
+            },
+        }
+        row.update(
+            {
+                k: trial[k]
+                for k in (
+                    "phase",
+                    "block",
+                    "trial",
+                    "image_id",
+                    "category",
+                    "target",
+                    "map_source",
+                    "level",
+                    "path",
+                    "fixation_duration",
+                )
+            }
+        )
         row["time"] = now_iso()
         return row
 
@@ -278,9 +359,14 @@ class HeadlessScreen:
         # the window runs max(n_window, n_stim + 1) frames and takes a key read before n_window
         if frame is None or frame >= self.n_window:
             key, frame = None, None
-        return {**score_response(key, trial["target"], info), "rt_keyboard": None, "rt_frames": frame,
-                "fixation_frames": max(1, round(trial["fixation_duration"] * self.fps)),
-                "stim_frames": self.n_stim, "stim_duration_nominal": self.n_stim / self.fps}
+        return {
+            **score_response(key, trial["target"], info),
+            "rt_keyboard": None,
+            "rt_frames": frame,
+            "fixation_frames": max(1, round(trial["fixation_duration"] * self.fps)),
+            "stim_frames": self.n_stim,
+            "stim_duration_nominal": self.n_stim / self.fps,
+        }
 
 
 def block_feedback(csv_path, block: int) -> str:
@@ -292,8 +378,7 @@ def block_feedback(csv_path, block: int) -> str:
     return f"Block {block} done.\n\nAccuracy: {100 * rows['correct'].mean():.0f} %\nMean reaction time: {mean_rt}"
 
 
-def conduct(session: Session, screen, observer: SimulatedObserver | None, run: dict,
-            progress: bool = False) -> Path:
+def conduct(session: Session, screen, observer: SimulatedObserver | None, run: dict, progress: bool = False) -> Path:
     """Run the session's remaining trials on ``screen``: the one trial loop of lab and simulated sessions.
 
     Parameters
@@ -334,8 +419,14 @@ def _run_trials(session, screen, observer, rng, progress) -> None:
     if remaining.empty:
         return
     first = "Resuming the session.\n\nPress {cont} to go on." if session.record["resumed"] else INSTRUCTIONS
-    screen.message(first.format(target=info["target_key"], distractor=info["distractor_key"],
-                                n_training=cfg.n_training, cont=cfg.continue_key))
+    screen.message(
+        first.format(
+            target=info["target_key"],
+            distractor=info["distractor_key"],
+            n_training=cfg.n_training,
+            cont=cfg.continue_key,
+        )
+    )
     block = None
     rows = progress_bar(remaining.iterrows(), enabled=progress, total=len(remaining), desc=session.participant)
     for n, (_, trial) in enumerate(rows, start=1):
@@ -346,13 +437,18 @@ def _run_trials(session, screen, observer, rng, progress) -> None:
         block = (trial["phase"], trial["block"])
         plan = observer_plan(observer, trial, info, rng, fps) if observer is not None else None
         result = screen.trial(trial, info, plan)
-        result["rt"] = (result["rt_frames"] / fps if screen.timing == "nominal" else result["rt_keyboard"]) \
-            if result["rt_frames"] is not None else None
+        result["rt"] = (
+            (result["rt_frames"] / fps if screen.timing == "nominal" else result["rt_keyboard"])
+            if result["rt_frames"] is not None
+            else None
+        )
         result["timing"] = screen.timing
         session.log.append({**session.base_row(trial), **result})
         if trial["phase"] == "training":
-            screen.show_text("Too slow!" if result["timed_out"] else ("Correct" if result["correct"] else "Wrong"),
-                             cfg.training_feedback_duration)
+            screen.show_text(
+                "Too slow!" if result["timed_out"] else ("Correct" if result["correct"] else "Wrong"),
+                cfg.training_feedback_duration,
+            )
         elif result["timed_out"]:
             screen.show_text("Too slow!", cfg.too_slow_duration)
     _between_blocks(session, screen, block)
@@ -362,16 +458,26 @@ def _between_blocks(session, screen, block) -> None:
     phase, number = block
     cfg = session.config
     if phase == "training":
-        screen.message(f"Practice done.\n\nNow {cfg.n_blocks} blocks of {cfg.trials_per_block} trials, no feedback "
-                       f"per trial.\n\nPress {cfg.continue_key} to start.")
+        screen.message(
+            f"Practice done.\n\nNow {cfg.n_blocks} blocks of {cfg.trials_per_block} trials, no feedback "
+            f"per trial.\n\nPress {cfg.continue_key} to start."
+        )
     else:
-        screen.message(block_feedback(session.csv_path, number) + f"\n\nPress {cfg.continue_key} to go on.",
-                       cfg.block_feedback_max)
+        screen.message(
+            block_feedback(session.csv_path, number) + f"\n\nPress {cfg.continue_key} to go on.", cfg.block_feedback_max
+        )
 
 
-def simulate_session(config: ExperimentConfig, participant: str, data_dir, observer: SimulatedObserver | dict,
-                     index: int | None = None, fps: float = 60.0, resume: bool = False,
-                     progress: bool = False) -> Path:
+def simulate_session(
+    config: ExperimentConfig,
+    participant: str,
+    data_dir,
+    observer: SimulatedObserver | dict,
+    index: int | None = None,
+    fps: float = 60.0,
+    resume: bool = False,
+    progress: bool = False,
+) -> Path:
     """Run a session with a simulated observer and no window (same design, same loop, same files).
 
     ``observer`` may be a dict of group -> observer. Timing is nominal: durations are whole
@@ -387,6 +493,11 @@ def simulate_session(config: ExperimentConfig, participant: str, data_dir, obser
     session = Session(config, participant, data_dir, index=index, resume=resume)
     if isinstance(observer, dict):
         observer = observer[session.info["group"]]
-    run = {"mode": "simulate-windowless", "fps_nominal": float(fps), "fps_measured": None,
-           "keyboard_backend": None, "timing": "nominal"}
+    run = {
+        "mode": "simulate-windowless",
+        "fps_nominal": float(fps),
+        "fps_measured": None,
+        "keyboard_backend": None,
+        "timing": "nominal",
+    }
     return conduct(session, screen, observer, run, progress)

@@ -42,11 +42,22 @@ def image_files(folder) -> dict[str, Path]:
     return dict(zip(image_ids(files), files))
 
 
-def run_alignment(models: Sequence[LoadedModel], out_dir, *, images=None, maps=None, labels=None,
-                  clicks=None, ceiling: float | None = None, psychophysics=None, human=None,
-                  readout: str | None = None, psychophysics_models: Sequence[str] | None = None,
-                  labelled_models: Sequence[str] | None = None,
-                  options: AlignmentOptions | None = None) -> list[Path]:
+def run_alignment(
+    models: Sequence[LoadedModel],
+    out_dir,
+    *,
+    images=None,
+    maps=None,
+    labels=None,
+    clicks=None,
+    ceiling: float | None = None,
+    psychophysics=None,
+    human=None,
+    readout: str | None = None,
+    psychophysics_models: Sequence[str] | None = None,
+    labelled_models: Sequence[str] | None = None,
+    options: AlignmentOptions | None = None,
+) -> list[Path]:
     """Score ``models`` and/or run them through a stimulus set; write the outputs to ``out_dir``.
 
     Writes (docs/outputs.md): ``alignment_per_image.csv``, ``alignment_summary.csv``,
@@ -63,77 +74,119 @@ def run_alignment(models: Sequence[LoadedModel], out_dir, *, images=None, maps=N
         The files written.
     """
     if (images is None) != (maps is None):
-        raise InputError("alignment needs both --images and --maps", field="--images" if images is None
-                         else "--maps")
+        raise InputError("alignment needs both --images and --maps", field="--images" if images is None else "--maps")
     if images is None and psychophysics is None:
-        raise InputError("nothing to do: give --images and --maps (alignment), --psychophysics, or both",
-                         field="--images")
+        raise InputError(
+            "nothing to do: give --images and --maps (alignment), --psychophysics, or both", field="--images"
+        )
     options = options or AlignmentOptions()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    record = {"models": [m.record() for m in models], "options": dataclasses.asdict(options),
-              "device": options.resolved_device(), "amp": options.resolved_amp()}
+    record = {
+        "models": [m.record() for m in models],
+        "options": dataclasses.asdict(options),
+        "device": options.resolved_device(),
+        "amp": options.resolved_amp(),
+    }
     if images is not None:
-        written += _write_alignment(models, out, record, images=images, maps=maps, labels=labels,
-                                    clicks=clicks, ceiling=ceiling, labelled_models=labelled_models,
-                                    options=options)
+        written += _write_alignment(
+            models,
+            out,
+            record,
+            images=images,
+            maps=maps,
+            labels=labels,
+            clicks=clicks,
+            ceiling=ceiling,
+            labelled_models=labelled_models,
+            options=options,
+        )
     if psychophysics is not None:
         chosen = [m for m in models if psychophysics_models is None or m.name in psychophysics_models]
-        written += _write_psychophysics(chosen, out, record, psychophysics=psychophysics, human=human,
-                                        readout=readout, options=options)
+        written += _write_psychophysics(
+            chosen, out, record, psychophysics=psychophysics, human=human, readout=readout, options=options
+        )
     atomic_write_text(out / "alignment_config.json", json.dumps(record, indent=2, default=str))
     return written + [out / "alignment_config.json"]
 
 
-def _write_alignment(models: Sequence[LoadedModel], out: Path, record: dict, *, images, maps, labels,
-                     clicks, ceiling: float | None, labelled_models: Sequence[str] | None,
-                     options: AlignmentOptions) -> list[Path]:
+def _write_alignment(
+    models: Sequence[LoadedModel],
+    out: Path,
+    record: dict,
+    *,
+    images,
+    maps,
+    labels,
+    clicks,
+    ceiling: float | None,
+    labelled_models: Sequence[str] | None,
+    options: AlignmentOptions,
+) -> list[Path]:
     """Score the models against the human maps; write the tables and maps, fill ``record``."""
     files = image_files(images)
     text, lines = read_label_table(labels) if labels is not None else (None, None)
     click_table = read_clicks(clicks).clicks if clicks is not None else None
     with open_maps(maps) as human_maps, warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)  # partial id matches are recorded
-        reference = human_reference(click_table, list(human_maps.keys()), ceiling, options.seed,
-                                    options.progress)
-        per_image, summary = score_alignment(models, files, human_maps, text, options, reference,
-                                             out / "importance_maps", labels, lines, labelled_models)
+        reference = human_reference(click_table, list(human_maps.keys()), ceiling, options.seed, options.progress)
+        per_image, summary = score_alignment(
+            models, files, human_maps, text, options, reference, out / "importance_maps", labels, lines, labelled_models
+        )
     per_image.to_csv(out / "alignment_per_image.csv", index=False)
     summary.to_csv(out / "alignment_summary.csv", index=False)
-    record.update(images=str(images), maps=str(maps), labels=str(labels) if labels else None,
-                  clicks=str(clicks) if clicks else None, reference=reference,
-                  n_images_scored=int(per_image["image_id"].nunique()),
-                  protocol="whole image resized to each model's input size; model and human maps "
-                           f"resized to {options.score_size}x{options.score_size} (antialiased "
-                           f"bilinear), Gaussian blur sigma {options.model_blur} (model) / "
-                           f"{options.human_blur} (human) score pixels, Spearman over pixels "
-                           "(average ranks); alignment = mean rho / ceiling")
-    return ([out / "alignment_per_image.csv", out / "alignment_summary.csv"]
-            + sorted((out / "importance_maps").glob("*.npz")))
+    record.update(
+        images=str(images),
+        maps=str(maps),
+        labels=str(labels) if labels else None,
+        clicks=str(clicks) if clicks else None,
+        reference=reference,
+        n_images_scored=int(per_image["image_id"].nunique()),
+        protocol="whole image resized to each model's input size; model and human maps "
+        f"resized to {options.score_size}x{options.score_size} (antialiased "
+        f"bilinear), Gaussian blur sigma {options.model_blur} (model) / "
+        f"{options.human_blur} (human) score pixels, Spearman over pixels "
+        "(average ranks); alignment = mean rho / ceiling",
+    )
+    return [out / "alignment_per_image.csv", out / "alignment_summary.csv"] + sorted(
+        (out / "importance_maps").glob("*.npz")
+    )
 
 
-def _write_psychophysics(models: Sequence[LoadedModel], out: Path, record: dict, *, psychophysics,
-                         human, readout: str | None, options: AlignmentOptions) -> list[Path]:
+def _write_psychophysics(
+    models: Sequence[LoadedModel],
+    out: Path,
+    record: dict,
+    *,
+    psychophysics,
+    human,
+    readout: str | None,
+    options: AlignmentOptions,
+) -> list[Path]:
     """Run the models through the stimulus set; write the tables (and thresholds beside the
     humans'), fill ``record``."""
     readouts = {m.name: readout_from_name(readout, m.num_classes) for m in models} if readout else None
     rows = model_psychophysics(models, psychophysics, readouts, options)
-    tables = psychophysics_tables(rows, n_boot=min(200, options.n_boot), seed=options.seed,
-                                  progress=options.progress)
+    tables = psychophysics_tables(rows, n_boot=min(200, options.n_boot), seed=options.seed, progress=options.progress)
     rows.to_csv(out / "psychophysics_trials.csv", index=False)
     for name in ("accuracy", "params", "curve"):
         tables[name].to_csv(out / f"psychophysics_{name}.csv", index=False)
     written = [out / f"psychophysics_{n}.csv" for n in ("trials", "accuracy", "params", "curve")]
     if human is not None:
-        params = read_table(Path(human) / "psychometric_params.csv",
-                            ["group", "threshold", "threshold_ci_low", "threshold_ci_high"],
-                            "human psychometric parameters")
+        params = read_table(
+            Path(human) / "psychometric_params.csv",
+            ["group", "threshold", "threshold_ci_low", "threshold_ci_high"],
+            "human psychometric parameters",
+        )
         threshold_table(tables["params"], params).to_csv(out / "thresholds.csv", index=False)
         written.append(out / "thresholds.csv")
-    record.update(psychophysics=str(psychophysics), readouts=sorted(set(rows["readout"])),
-                  decision="animal when P(animal) > 0.5",
-                  psychometric="logistic, guess 0.5, images as participants (bootstrap over images)")
+    record.update(
+        psychophysics=str(psychophysics),
+        readouts=sorted(set(rows["readout"])),
+        decision="animal when P(animal) > 0.5",
+        psychometric="logistic, guess 0.5, images as participants (bootstrap over images)",
+    )
     return written
 
 
@@ -157,17 +210,20 @@ def run_demo(root, seed: int = 0, progress: bool = True) -> list[Path]:
     clickme, out = root / "clickme", root / "alignment"
     for path in (clickme / "images", clickme / "maps.npz"):
         if not path.exists():
-            raise InputError("missing input of the alignment demo stage (run the clickme stage first)",
-                             path=path)
+            raise InputError("missing input of the alignment demo stage (run the clickme stage first)", path=path)
     (out / "weights").mkdir(parents=True, exist_ok=True)
     import timm
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        torch.save(timm.create_model("resnet18", pretrained=False).state_dict(),
-                   out / "weights" / "resnet18_random.pth")
-    models = [load_timm_model("resnet18", out / "weights" / "resnet18_random.pth", input_size=64,
-                              label="resnet18 (random weights)")]
+        torch.save(
+            timm.create_model("resnet18", pretrained=False).state_dict(), out / "weights" / "resnet18_random.pth"
+        )
+    models = [
+        load_timm_model(
+            "resnet18", out / "weights" / "resnet18_random.pth", input_size=64, label="resnet18 (random weights)"
+        )
+    ]
     psychophysics_models = [models[0].name]
     for checkpoint in sorted((root / "models" / "runs").glob("*/best.pt")):
         model = load_checkpoint_model(checkpoint, label=f"{checkpoint.parent.name} (toolkit)")
@@ -181,16 +237,29 @@ def run_demo(root, seed: int = 0, progress: bool = True) -> list[Path]:
         lookup = imagenet_lookup()
         names = {i: DEMO_IMAGENET_ALIASES.get(v, v) for i, v in text.items()}
         labels = out / "imagenet_labels.csv"
-        pd.DataFrame({"image_id": list(names), "label": [v if v.lower() in lookup else ""
-                                                          for v in names.values()]}).to_csv(labels, index=False)
-    options = AlignmentOptions(methods=("saliency", "smoothgrad", "integrated_gradients", "layer_gradcam"),
-                               n_samples=8, n_steps=8, seed=seed, progress=progress)
+        pd.DataFrame(
+            {"image_id": list(names), "label": [v if v.lower() in lookup else "" for v in names.values()]}
+        ).to_csv(labels, index=False)
+    options = AlignmentOptions(
+        methods=("saliency", "smoothgrad", "integrated_gradients", "layer_gradcam"),
+        n_samples=8,
+        n_steps=8,
+        seed=seed,
+        progress=progress,
+    )
     stimuli = root / "stimuli" / "manifest.csv"
     experiment = root / "experiment" / "psychometric_params.csv"
     # labels belong to the ImageNet model only: the toolkit checkpoints' classes are others
-    return run_alignment(models, out, images=clickme / "images", maps=clickme / "maps.npz", labels=labels,
-                         clicks=clickme / "clicks.csv" if (clickme / "clicks.csv").is_file() else None,
-                         psychophysics=stimuli.parent if stimuli.is_file() else None,
-                         human=experiment.parent if experiment.is_file() else None,
-                         psychophysics_models=psychophysics_models, labelled_models=[models[0].name],
-                         options=options)
+    return run_alignment(
+        models,
+        out,
+        images=clickme / "images",
+        maps=clickme / "maps.npz",
+        labels=labels,
+        clicks=clickme / "clicks.csv" if (clickme / "clicks.csv").is_file() else None,
+        psychophysics=stimuli.parent if stimuli.is_file() else None,
+        human=experiment.parent if experiment.is_file() else None,
+        psychophysics_models=psychophysics_models,
+        labelled_models=[models[0].name],
+        options=options,
+    )

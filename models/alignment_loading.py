@@ -63,8 +63,10 @@ class Preprocessing:
         return (array - mean) / std
 
     def record(self) -> dict:
-        return {**dataclasses.asdict(self), "applied": "whole image resized to input_size "
-                "(crop_pct recorded, not applied), /255, (x - mean) / std"}
+        return {
+            **dataclasses.asdict(self),
+            "applied": "whole image resized to input_size (crop_pct recorded, not applied), /255, (x - mean) / std",
+        }
 
 
 @dataclass
@@ -81,9 +83,15 @@ class LoadedModel:
     details: dict = field(default_factory=dict)
 
     def record(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "source": self.source,
-                "num_classes": self.num_classes, "gala": self.gala,
-                "preprocessing": self.preprocessing.record(), **self.details}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "source": self.source,
+            "num_classes": self.num_classes,
+            "gala": self.gala,
+            "preprocessing": self.preprocessing.record(),
+            **self.details,
+        }
 
 
 def _override_size(pre: Preprocessing, input_size: int | None, source: str) -> Preprocessing:
@@ -91,8 +99,9 @@ def _override_size(pre: Preprocessing, input_size: int | None, source: str) -> P
         return pre
     if input_size < 8:
         raise InputError(f"expected an input size >= 8 pixels, got {input_size}", field="input_size")
-    return dataclasses.replace(pre, input_size=(input_size, input_size),
-                               source=f"{pre.source}; input size {input_size} from {source}")
+    return dataclasses.replace(
+        pre, input_size=(input_size, input_size), source=f"{pre.source}; input size {input_size} from {source}"
+    )
 
 
 def read_state_dict(path) -> dict:
@@ -115,7 +124,7 @@ def read_state_dict(path) -> dict:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise InputError("expected a state dict (parameter name -> tensor)", path=path)
     if state and all(k.startswith("module.") for k in state):
-        state = {k[len("module."):]: v for k, v in state.items()}
+        state = {k[len("module.") :]: v for k, v in state.items()}
     return state
 
 
@@ -124,14 +133,22 @@ def load_weights(module, state: dict, path=None) -> None:
     own = module.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
-    misshapen = [f"{k} (file {tuple(state[k].shape)}, model {tuple(own[k].shape)})"
-                 for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
-    problems = [(what, keys) for what, keys in (("missing from the file", missing),
-                                                ("not in the model", unexpected),
-                                                ("of another shape", misshapen)) if keys]
+    misshapen = [
+        f"{k} (file {tuple(state[k].shape)}, model {tuple(own[k].shape)})"
+        for k in own
+        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    problems = [
+        (what, keys)
+        for what, keys in (
+            ("missing from the file", missing),
+            ("not in the model", unexpected),
+            ("of another shape", misshapen),
+        )
+        if keys
+    ]
     if problems:
-        text = "; ".join(f"{len(keys)} keys {what} (first: {', '.join(keys[:3])})"
-                         for what, keys in problems)
+        text = "; ".join(f"{len(keys)} keys {what} (first: {', '.join(keys[:3])})" for what, keys in problems)
         raise InputError(f"weights do not fit the architecture: {text}", path=path, field="weights")
     module.load_state_dict(state, strict=True)
 
@@ -146,8 +163,9 @@ def _timm_name(name: str) -> str:
     raise InputError(f"unknown timm model {name!r}{hint}", field="model")
 
 
-def load_timm_model(name: str, weights, *, input_size: int | None = None, label: str | None = None,
-                    **create_kwargs) -> LoadedModel:
+def load_timm_model(
+    name: str, weights, *, input_size: int | None = None, label: str | None = None, **create_kwargs
+) -> LoadedModel:
     """A timm architecture with the user's weights (nothing is downloaded).
 
     Parameters
@@ -169,16 +187,28 @@ def load_timm_model(name: str, weights, *, input_size: int | None = None, label:
     model = timm.create_model(_timm_name(name), pretrained=False, **create_kwargs)
     load_weights(model, read_state_dict(weights), weights)
     config = resolve_data_config({}, model=model)
-    pre = Preprocessing(tuple(config["input_size"][1:]), tuple(config["mean"]), tuple(config["std"]),
-                        config.get("interpolation", "bicubic"), config.get("crop_pct"),
-                        "timm.data.resolve_data_config")
-    return LoadedModel(label or name, "timm", model.eval(), _override_size(pre, input_size, "--input-size"),
-                       int(model.num_classes), str(weights), details={"timm_name": name,
-                                                                      "create_kwargs": create_kwargs})
+    pre = Preprocessing(
+        tuple(config["input_size"][1:]),
+        tuple(config["mean"]),
+        tuple(config["std"]),
+        config.get("interpolation", "bicubic"),
+        config.get("crop_pct"),
+        "timm.data.resolve_data_config",
+    )
+    return LoadedModel(
+        label or name,
+        "timm",
+        model.eval(),
+        _override_size(pre, input_size, "--input-size"),
+        int(model.num_classes),
+        str(weights),
+        details={"timm_name": name, "create_kwargs": create_kwargs},
+    )
 
 
-def load_torchscript_model(path, *, input_size: int | None = None, label: str | None = None,
-                           num_classes: int | None = None) -> LoadedModel:
+def load_torchscript_model(
+    path, *, input_size: int | None = None, label: str | None = None, num_classes: int | None = None
+) -> LoadedModel:
     """A TorchScript file (``torch.jit.save``); ImageNet preprocessing at 224 unless overridden."""
     path = Path(path)
     if not path.is_file():
@@ -189,29 +219,41 @@ def load_torchscript_model(path, *, input_size: int | None = None, label: str | 
             module = torch.jit.load(str(path), map_location="cpu")
     except Exception as err:
         raise InputError(f"cannot read as TorchScript: {err}", path=path) from None
-    pre = _override_size(Preprocessing(source="ImageNet defaults (TorchScript carries no data "
-                                              "config)"), input_size, "--input-size")
+    pre = _override_size(
+        Preprocessing(source="ImageNet defaults (TorchScript carries no data config)"), input_size, "--input-size"
+    )
     if num_classes is None:
         with torch.no_grad():
             num_classes = int(module(torch.zeros(1, 3, *pre.input_size)).shape[1])
     return LoadedModel(label or path.stem, "torchscript", module.eval(), pre, num_classes, str(path))
 
 
-def load_checkpoint_model(path, *, input_size: int | None = None,
-                          label: str | None = None) -> LoadedModel:
+def load_checkpoint_model(path, *, input_size: int | None = None, label: str | None = None) -> LoadedModel:
     """A toolkit checkpoint (``clickme train``'s best.pt / last.pt) with its training resize."""
     module, config = model_from_checkpoint(path)
-    pre = Preprocessing((config.image_size, config.image_size), IMAGENET_MEAN, IMAGENET_STD,
-                        "bilinear", config.image_size / config.resize, "checkpoint config (image_size, "
-                        "ImageNet mean/std)")
+    pre = Preprocessing(
+        (config.image_size, config.image_size),
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        "bilinear",
+        config.image_size / config.resize,
+        "checkpoint config (image_size, ImageNet mean/std)",
+    )
     gala = any(type(m).__name__ == "GALA" for m in module.modules())
     try:
         attention_layers(module)
     except Exception:  # no attention layer: GALA maps unavailable
         gala = False
-    return LoadedModel(label or Path(path).parent.name or Path(path).stem, "checkpoint", module,
-                       _override_size(pre, input_size, "--input-size"), int(config.num_classes),
-                       str(path), gala, {"arch": config.arch})
+    return LoadedModel(
+        label or Path(path).parent.name or Path(path).stem,
+        "checkpoint",
+        module,
+        _override_size(pre, input_size, "--input-size"),
+        int(config.num_classes),
+        str(path),
+        gala,
+        {"arch": config.arch},
+    )
 
 
 def load_model(kind: str, spec: str, *, input_size: int | None = None) -> LoadedModel:
@@ -225,8 +267,9 @@ def load_model(kind: str, spec: str, *, input_size: int | None = None) -> Loaded
     if kind == "timm":
         name, sep, weights = spec.partition("=")
         if not sep or not name or not weights:
-            raise InputError(f"expected NAME=WEIGHTS (a timm name and a local weights file), got {spec!r}",
-                             field="--timm")
+            raise InputError(
+                f"expected NAME=WEIGHTS (a timm name and a local weights file), got {spec!r}", field="--timm"
+            )
         return load_timm_model(name.strip(), weights.strip(), input_size=input_size, label=label)
     if kind == "torchscript":
         return load_torchscript_model(spec, input_size=input_size, label=label)

@@ -32,19 +32,32 @@ from models.readout import default_readout
 def _stimulus_table(stimulus_dir) -> tuple[Path, pd.DataFrame]:
     root = Path(stimulus_dir)
     manifest = root / "manifest.csv" if root.is_dir() else root
-    table = read_table(manifest, ["image_id", "map_source", "level", "path", "target"], "stimulus manifest",
-                       dtype={"image_id": str, "map_source": str, "path": str}, keep_default_na=False)
+    table = read_table(
+        manifest,
+        ["image_id", "map_source", "level", "path", "target"],
+        "stimulus manifest",
+        dtype={"image_id": str, "map_source": str, "path": str},
+        keep_default_na=False,
+    )
     target = table["target"].astype(str).str.strip().str.lower()
     bad = ~target.isin(["true", "false", "1", "0"])
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(f"expected target true/false (animal or not; build the set with --labels), got "
-                         f"{table['target'].iloc[i]!r}", path=manifest, line=i + 2, field="target")
+        raise InputError(
+            f"expected target true/false (animal or not; build the set with --labels), got {table['target'].iloc[i]!r}",
+            path=manifest,
+            line=i + 2,
+            field="target",
+        )
     return manifest.parent, table.assign(target=target.isin(["true", "1"]))
 
 
-def model_psychophysics(models: Sequence[LoadedModel], stimulus_dir, readouts: Mapping | None = None,
-                        options: AlignmentOptions | None = None) -> pd.DataFrame:
+def model_psychophysics(
+    models: Sequence[LoadedModel],
+    stimulus_dir,
+    readouts: Mapping | None = None,
+    options: AlignmentOptions | None = None,
+) -> pd.DataFrame:
     """Run every stimulus of a reveal set through each model: one row per model and stimulus.
 
     Parameters
@@ -69,18 +82,27 @@ def model_psychophysics(models: Sequence[LoadedModel], stimulus_dir, readouts: M
         module = model.module.to(device).eval()
         p_animal = []
         batches = range(0, len(table), options.batch_size * 4)
-        for start in progress_bar(batches, enabled=options.progress, desc=f"psychophysics {model.name}",
-                                  unit="batch"):
-            part = table.iloc[start:start + options.batch_size * 4]
+        for start in progress_bar(batches, enabled=options.progress, desc=f"psychophysics {model.name}", unit="batch"):
+            part = table.iloc[start : start + options.batch_size * 4]
             inputs = torch.stack([model.preprocessing.apply(read_image(root / p)) for p in part["path"]])
             with torch.no_grad(), autocast(device, amp):
                 p_animal.append(readout(module(inputs.to(device)).float()).cpu().numpy())
         p = np.concatenate(p_animal)
-        frames.append(pd.DataFrame({
-            "model": model.name, "readout": getattr(readout, "name", repr(readout)),
-            "image_id": table["image_id"].to_numpy(), "map_source": table["map_source"].to_numpy(),
-            "level": table["level"].astype(float).to_numpy(), "p_animal": p, "decision": p > 0.5,
-            "target": table["target"].to_numpy(), "correct": (p > 0.5) == table["target"].to_numpy()}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "model": model.name,
+                    "readout": getattr(readout, "name", repr(readout)),
+                    "image_id": table["image_id"].to_numpy(),
+                    "map_source": table["map_source"].to_numpy(),
+                    "level": table["level"].astype(float).to_numpy(),
+                    "p_animal": p,
+                    "decision": p > 0.5,
+                    "target": table["target"].to_numpy(),
+                    "correct": (p > 0.5) == table["target"].to_numpy(),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -98,8 +120,9 @@ def _as_trials(rows: pd.DataFrame) -> pd.DataFrame:
     return trials.assign(rt=np.nan, timed_out=False, excluded=False, exclusion="")
 
 
-def psychophysics_tables(rows: pd.DataFrame, n_boot: int = 200, seed: int = 0,
-                         progress: bool = False) -> dict[str, pd.DataFrame]:
+def psychophysics_tables(
+    rows: pd.DataFrame, n_boot: int = 200, seed: int = 0, progress: bool = False
+) -> dict[str, pd.DataFrame]:
     """Accuracy per map source and level, and a psychometric fit, for each model.
 
     Returns

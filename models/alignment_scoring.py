@@ -48,8 +48,17 @@ from models.map_ops import square_maps, unit_max
 #: Methods scored when none are named (plus ``gala`` for GALA networks).
 DEFAULT_METHODS = ("saliency", "smoothgrad", "integrated_gradients")
 #: The per-image columns of :func:`score_alignment`.
-PER_IMAGE_COLUMNS = ["model", "method", "image_id", "rho", "label", "target", "prediction",
-                     "top1_correct", "top5_correct"]
+PER_IMAGE_COLUMNS = [
+    "model",
+    "method",
+    "image_id",
+    "rho",
+    "label",
+    "target",
+    "prediction",
+    "top1_correct",
+    "top5_correct",
+]
 
 
 # ----------------------------------------------------------------------------- labels
@@ -66,8 +75,9 @@ def imagenet_lookup() -> dict[str, int]:
     return lookup
 
 
-def resolve_labels(labels: Mapping[str, str], num_classes: int, path=None,
-                   lines: Mapping[str, int] | None = None) -> dict[str, int]:
+def resolve_labels(
+    labels: Mapping[str, str], num_classes: int, path=None, lines: Mapping[str, int] | None = None
+) -> dict[str, int]:
     """Image id -> class index for a model with ``num_classes`` outputs.
 
     A label is a class index, or for 1000-class models an ImageNet WordNet id (``n02123045``)
@@ -92,17 +102,26 @@ def resolve_labels(labels: Mapping[str, str], num_classes: int, path=None,
             if index < 0:
                 close = difflib.get_close_matches(text.lower(), lookup, n=5, cutoff=0.6)
                 hint = f"; close matches: {', '.join(close)}" if close else "; no close match"
-                raise InputError(f"label {text!r} of image {image_id!r} is no ImageNet class index, "
-                                 f"WordNet id or class name{hint}", path=path,
-                                 line=(lines or {}).get(image_id), field="label")
+                raise InputError(
+                    f"label {text!r} of image {image_id!r} is no ImageNet class index, WordNet id or class name{hint}",
+                    path=path,
+                    line=(lines or {}).get(image_id),
+                    field="label",
+                )
         else:
-            raise InputError(f"label {text!r} of image {image_id!r}: expected a class index "
-                             f"0-{num_classes - 1}", path=path, line=(lines or {}).get(image_id),
-                             field="label")
+            raise InputError(
+                f"label {text!r} of image {image_id!r}: expected a class index 0-{num_classes - 1}",
+                path=path,
+                line=(lines or {}).get(image_id),
+                field="label",
+            )
         if not 0 <= index < num_classes:
-            raise InputError(f"label {index} of image {image_id!r} is outside the model's classes "
-                             f"0-{num_classes - 1}", path=path, line=(lines or {}).get(image_id),
-                             field="label")
+            raise InputError(
+                f"label {index} of image {image_id!r} is outside the model's classes 0-{num_classes - 1}",
+                path=path,
+                line=(lines or {}).get(image_id),
+                field="label",
+            )
         out[image_id] = index
     return out
 
@@ -113,26 +132,25 @@ def read_label_table(path) -> tuple[dict[str, str], dict[str, int]]:
     return dict(zip(table["image_id"], table["label"])), dict(zip(table["image_id"], table["line"].astype(int)))
 
 
-
 # ----------------------------------------------------------------------------- scoring
 @dataclass(frozen=True)
 class AlignmentOptions:
     """Map comparison and attribution settings (defaults documented in docs/models.md)."""
 
     methods: tuple[str, ...] = DEFAULT_METHODS
-    score_size: int = 64            # maps compared on a score_size x score_size grid
-    model_blur: float = 0.0         # Gaussian sigma (score pixels) on model maps; 0: none
-    human_blur: float = 0.0         # Gaussian sigma on human maps (archive maps are blurred)
-    layer: str | None = None        # LayerGradCam / GALA layer
-    n_samples: int = 50             # SmoothGrad / GradientShap samples
-    noise_fraction: float = 0.15    # SmoothGrad noise SD / input range
-    n_steps: int = 32               # integrated-gradients steps
-    window: int | None = None       # occlusion window (default input side / 8)
-    batch_size: int = 16            # images per batch; inputs per attribution pass
+    score_size: int = 64  # maps compared on a score_size x score_size grid
+    model_blur: float = 0.0  # Gaussian sigma (score pixels) on model maps; 0: none
+    human_blur: float = 0.0  # Gaussian sigma on human maps (archive maps are blurred)
+    layer: str | None = None  # LayerGradCam / GALA layer
+    n_samples: int = 50  # SmoothGrad / GradientShap samples
+    noise_fraction: float = 0.15  # SmoothGrad noise SD / input range
+    n_steps: int = 32  # integrated-gradients steps
+    window: int | None = None  # occlusion window (default input side / 8)
+    batch_size: int = 16  # images per batch; inputs per attribution pass
     n_boot: int = 1000
     seed: int = 0
-    device: str = "auto"            # auto | cpu | cuda
-    amp: str = "auto"               # auto (bf16 on CUDA, none on CPU) | none | bf16 | fp16
+    device: str = "auto"  # auto | cpu | cuda
+    amp: str = "auto"  # auto (bf16 on CUDA, none on CPU) | none | bf16 | fp16
     progress: bool = True
 
     def resolved_device(self) -> str:
@@ -154,8 +172,9 @@ def _blur(maps: np.ndarray, sigma: float) -> np.ndarray:
     return np.stack([gaussian_filter(m, sigma, mode="reflect") for m in maps]).astype(np.float32)
 
 
-def alignment_rhos(model_maps, human_maps, score_size: int = 64, model_blur: float = 0.0,
-                 human_blur: float = 0.0) -> np.ndarray:
+def alignment_rhos(
+    model_maps, human_maps, score_size: int = 64, model_blur: float = 0.0, human_blur: float = 0.0
+) -> np.ndarray:
     """Spearman rho per image between model and human maps, after the documented protocol.
 
     Both stacks are resized to ``score_size`` (antialiased bilinear), blurred with the given
@@ -174,8 +193,9 @@ def alignment_rhos(model_maps, human_maps, score_size: int = 64, model_blur: flo
     return spearman_rows(a.reshape(len(a), -1), b.reshape(len(b), -1))
 
 
-def human_reference(clicks=None, image_ids=None, ceiling: float | None = None, seed: int = 0,
-                    progress: bool = False) -> dict:
+def human_reference(
+    clicks=None, image_ids=None, ceiling: float | None = None, seed: int = 0, progress: bool = False
+) -> dict:
     """The ceiling and null the alignment is measured against, and where they come from.
 
     With a click table (``image_id, participant_id, x, y``), the inter-rater reliability of the
@@ -188,17 +208,29 @@ def human_reference(clicks=None, image_ids=None, ceiling: float | None = None, s
             raise InputError(f"expected a ceiling in (0, 1], got {ceiling}", field="ceiling")
         return {"ceiling": float(ceiling), "null": float("nan"), "source": "given (--ceiling)"}
     if clicks is None:
-        return {"ceiling": PAPER_CEILING, "null": PAPER_NULL,
-                "source": "paper (ImageNet ClickMe inter-rater rho, Linsley et al. 2019)"}
-    keep = match_ids(clicks["image_id"].astype(str).unique(), list(image_ids), what="click-log images",
-                     other="scored images", warn=False)
-    table = inter_rater_reliability(clicks[clicks["image_id"].astype(str).isin(keep)], n_images=None,
-                                    seed=seed, progress=progress)
+        return {
+            "ceiling": PAPER_CEILING,
+            "null": PAPER_NULL,
+            "source": "paper (ImageNet ClickMe inter-rater rho, Linsley et al. 2019)",
+        }
+    keep = match_ids(
+        clicks["image_id"].astype(str).unique(),
+        list(image_ids),
+        what="click-log images",
+        other="scored images",
+        warn=False,
+    )
+    table = inter_rater_reliability(
+        clicks[clicks["image_id"].astype(str).isin(keep)], n_images=None, seed=seed, progress=progress
+    )
     means = table.groupby("distribution")["rho"].mean()
     n = int((table["distribution"] == "human").sum())
-    return {"ceiling": float(means["human"]), "null": float(means["null"]),
-            "source": f"inter-rater reliability of the click logs ({n} images, two random "
-                      "participants each; null: two different images)"}
+    return {
+        "ceiling": float(means["human"]),
+        "null": float(means["null"]),
+        "source": f"inter-rater reliability of the click logs ({n} images, two random "
+        "participants each; null: two different images)",
+    }
 
 
 def _methods_for(model: LoadedModel, methods: Sequence[str]) -> list[str]:
@@ -210,12 +242,18 @@ def _methods_for(model: LoadedModel, methods: Sequence[str]) -> list[str]:
     return names
 
 
-
-def score_alignment(models: Sequence[LoadedModel], images: Mapping[str, object], human_maps: Mapping,
-                    labels: Mapping[str, str] | None = None, options: AlignmentOptions = AlignmentOptions(),
-                    reference: dict | None = None, archive_dir=None, label_path=None,
-                    label_lines: Mapping[str, int] | None = None,
-                    labelled_models: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def score_alignment(
+    models: Sequence[LoadedModel],
+    images: Mapping[str, object],
+    human_maps: Mapping,
+    labels: Mapping[str, str] | None = None,
+    options: AlignmentOptions = AlignmentOptions(),
+    reference: dict | None = None,
+    archive_dir=None,
+    label_path=None,
+    label_lines: Mapping[str, int] | None = None,
+    labelled_models: Sequence[str] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Alignment of every model and method with the human maps, and accuracy on the same images.
 
     Parameters
@@ -249,23 +287,42 @@ def score_alignment(models: Sequence[LoadedModel], images: Mapping[str, object],
     if options.score_size < 4:
         raise InputError(f"expected a score size >= 4, got {options.score_size}", field="score_size")
     reference = reference or human_reference()
-    image_ids = skip_empty(human_maps, match_ids(list(human_maps.keys()), list(images.keys()),
-                                                 what="human maps", other="images"), "alignment")
+    image_ids = skip_empty(
+        human_maps,
+        match_ids(list(human_maps.keys()), list(images.keys()), what="human maps", other="images"),
+        "alignment",
+    )
     if not image_ids:
         raise InputError("expected at least one human map with clicks, got none", field="maps")
     rows = []
     for model in models:
         applies = labelled_models is None or model.name in labelled_models
         known = resolve_labels((labels or {}) if applies else {}, model.num_classes, label_path, label_lines)
-        rows += _score_model(model, images, human_maps, image_ids, known=known, label_text=labels or {},
-                             options=options, archive_dir=archive_dir)
+        rows += _score_model(
+            model,
+            images,
+            human_maps,
+            image_ids,
+            known=known,
+            label_text=labels or {},
+            options=options,
+            archive_dir=archive_dir,
+        )
     per_image = pd.DataFrame(rows, columns=PER_IMAGE_COLUMNS)
     return per_image, summarise_alignment(per_image, reference, options.n_boot, options.seed)
 
 
-def _score_model(model: LoadedModel, images: Mapping, human_maps: Mapping, image_ids: list[str], *,
-                 known: dict[str, int], label_text: Mapping[str, str], options: AlignmentOptions,
-                 archive_dir) -> list[tuple]:
+def _score_model(
+    model: LoadedModel,
+    images: Mapping,
+    human_maps: Mapping,
+    image_ids: list[str],
+    *,
+    known: dict[str, int],
+    label_text: Mapping[str, str],
+    options: AlignmentOptions,
+    archive_dir,
+) -> list[tuple]:
     """The per-image rows of one model, batch by batch; its maps written to ``archive_dir``."""
     methods = _methods_for(model, options.methods)
     module = model.module.to(options.resolved_device()).eval()
@@ -276,11 +333,20 @@ def _score_model(model: LoadedModel, images: Mapping, human_maps: Mapping, image
     rows = []
     try:
         batches = range(0, len(image_ids), options.batch_size)
-        for start in progress_bar(batches, enabled=options.progress, desc=f"alignment {model.name}",
-                                  unit="batch"):
-            ids = image_ids[start:start + options.batch_size]
-            rows += _score_batch(model, module, ids, images, human_maps, known=known, label_text=label_text,
-                                 methods=methods, writers=writers, options=options)
+        for start in progress_bar(batches, enabled=options.progress, desc=f"alignment {model.name}", unit="batch"):
+            ids = image_ids[start : start + options.batch_size]
+            rows += _score_batch(
+                model,
+                module,
+                ids,
+                images,
+                human_maps,
+                known=known,
+                label_text=label_text,
+                methods=methods,
+                writers=writers,
+                options=options,
+            )
     except BaseException:
         for writer in writers.values():
             writer.abort()
@@ -290,9 +356,19 @@ def _score_model(model: LoadedModel, images: Mapping, human_maps: Mapping, image
     return rows
 
 
-def _score_batch(model: LoadedModel, module, ids: list[str], images: Mapping, human_maps: Mapping, *,
-                 known: dict[str, int], label_text: Mapping[str, str], methods: list[str], writers: dict,
-                 options: AlignmentOptions) -> list[tuple]:
+def _score_batch(
+    model: LoadedModel,
+    module,
+    ids: list[str],
+    images: Mapping,
+    human_maps: Mapping,
+    *,
+    known: dict[str, int],
+    label_text: Mapping[str, str],
+    methods: list[str],
+    writers: dict,
+    options: AlignmentOptions,
+) -> list[tuple]:
     """Predictions and every method's rho for one batch of images (rows as :data:`PER_IMAGE_COLUMNS`)."""
     device, amp = options.resolved_device(), options.resolved_amp()
     pixels = [images[i] if isinstance(images[i], np.ndarray) else read_image(images[i]) for i in ids]
@@ -309,34 +385,62 @@ def _score_batch(model: LoadedModel, module, ids: list[str], images: Mapping, hu
     squared = np.concatenate([square_maps(h, options.score_size).numpy() for h in humans])
     rows = []
     for method in methods:
-        maps = importance_maps(
-            module, inputs, method, target.to(device), layer=options.layer,
-            n_samples=options.n_samples, noise_fraction=options.noise_fraction,
-            n_steps=options.n_steps, window=options.window, batch_size=options.batch_size,
-            seed=options.seed, amp=amp, channels_last=True, fast=True).cpu().numpy()
+        maps = (
+            importance_maps(
+                module,
+                inputs,
+                method,
+                target.to(device),
+                layer=options.layer,
+                n_samples=options.n_samples,
+                noise_fraction=options.noise_fraction,
+                n_steps=options.n_steps,
+                window=options.window,
+                batch_size=options.batch_size,
+                seed=options.seed,
+                amp=amp,
+                channels_last=True,
+                fast=True,
+            )
+            .cpu()
+            .numpy()
+        )
         rho = alignment_rhos(maps, squared, options.score_size, options.model_blur, options.human_blur)
         for j, image_id in enumerate(ids):
-            rows.append((model.name, method, image_id, rho[j], int(label[j]), int(target[j]),
-                         int(top[j, 0]), bool(label[j] >= 0 and top[j, 0] == label[j]),
-                         bool(label[j] >= 0 and (top[j] == label[j]).any())))
+            rows.append(
+                (
+                    model.name,
+                    method,
+                    image_id,
+                    rho[j],
+                    int(label[j]),
+                    int(target[j]),
+                    int(top[j, 0]),
+                    bool(label[j] >= 0 and top[j, 0] == label[j]),
+                    bool(label[j] >= 0 and (top[j] == label[j]).any()),
+                )
+            )
             if method in writers:
-                writers[method].write(image_id, unit_max(torch.as_tensor(_resize_to(maps[j], humans[j].shape), dtype=torch.float32)[None])[0].numpy(),
-                                      label=str(label_text.get(image_id, "")))
+                writers[method].write(
+                    image_id,
+                    unit_max(torch.as_tensor(_resize_to(maps[j], humans[j].shape), dtype=torch.float32)[None])[
+                        0
+                    ].numpy(),
+                    label=str(label_text.get(image_id, "")),
+                )
     return rows
 
 
 def _resize_to(saliency_map: np.ndarray, shape) -> np.ndarray:
     tensor = torch.as_tensor(np.asarray(saliency_map, dtype=np.float32))[None, None]
-    return F.interpolate(tensor, size=tuple(shape), mode="bilinear", align_corners=False,
-                         antialias=True)[0, 0].numpy()
+    return F.interpolate(tensor, size=tuple(shape), mode="bilinear", align_corners=False, antialias=True)[0, 0].numpy()
 
 
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "model"
 
 
-def summarise_alignment(per_image: pd.DataFrame, reference: dict, n_boot: int = 1000,
-                        seed: int = 0) -> pd.DataFrame:
+def summarise_alignment(per_image: pd.DataFrame, reference: dict, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """One row per model and method: accuracy, mean rho and alignment with bootstrap CIs.
 
     ``alignment = rho_mean / ceiling``; its interval is the percentile bootstrap interval of the
@@ -360,12 +464,24 @@ def summarise_alignment(per_image: pd.DataFrame, reference: dict, n_boot: int = 
     for (model, method), group in per_image.groupby(["model", "method"], sort=False):
         labelled = group["label"] >= 0
         mean, low, high = bootstrap_mean_ci(group["rho"], n_boot=n_boot, seed=seed)
-        out.append({"model": model, "method": method, "n_images": len(group),
-                    "n_labelled": int(labelled.sum()),
-                    "top1_accuracy": group.loc[labelled, "top1_correct"].mean() if labelled.any() else np.nan,
-                    "top5_accuracy": group.loc[labelled, "top5_correct"].mean() if labelled.any() else np.nan,
-                    "rho_mean": mean, "rho_ci_low": low, "rho_ci_high": high,
-                    "alignment": fraction(mean), "alignment_ci_low": fraction(low),
-                    "alignment_ci_high": fraction(high), "ceiling": ceiling, "null": null,
-                    "null_alignment": fraction(null), "ceiling_source": reference["source"]})
+        out.append(
+            {
+                "model": model,
+                "method": method,
+                "n_images": len(group),
+                "n_labelled": int(labelled.sum()),
+                "top1_accuracy": group.loc[labelled, "top1_correct"].mean() if labelled.any() else np.nan,
+                "top5_accuracy": group.loc[labelled, "top5_correct"].mean() if labelled.any() else np.nan,
+                "rho_mean": mean,
+                "rho_ci_low": low,
+                "rho_ci_high": high,
+                "alignment": fraction(mean),
+                "alignment_ci_low": fraction(low),
+                "alignment_ci_high": fraction(high),
+                "ceiling": ceiling,
+                "null": null,
+                "null_alignment": fraction(null),
+                "ceiling_source": reference["source"],
+            }
+        )
     return pd.DataFrame(out)

@@ -61,25 +61,31 @@ class GALA(nn.Module):
     790273
     """
 
-    def __init__(self, channels: int, reduction: int = 4, squash: str = "tanh",
-                 local_conv5: bool = False, global_relu: bool = False, random_init: bool = False):
+    def __init__(
+        self,
+        channels: int,
+        reduction: int = 4,
+        squash: str = "tanh",
+        local_conv5: bool = False,
+        global_relu: bool = False,
+        random_init: bool = False,
+    ):
         super().__init__()
         if squash not in ("tanh", "sigmoid"):
             raise InputError(f"squash must be 'tanh' or 'sigmoid', got {squash!r}", field="squash")
         hidden = max(1, channels // reduction)
-        self.shrink = nn.Conv2d(channels, hidden, 1)          # W_shrink
-        self.expand = nn.Conv2d(hidden, channels, 1)          # W_expand
+        self.shrink = nn.Conv2d(channels, hidden, 1)  # W_shrink
+        self.expand = nn.Conv2d(hidden, channels, 1)  # W_expand
         local = [nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True)]  # V_shrink
         if local_conv5:
             local += [nn.Conv2d(hidden, hidden, 5, padding=2), nn.ReLU(inplace=True)]
-        local.append(nn.Conv2d(hidden, 1, 1))                 # V_collapse
+        local.append(nn.Conv2d(hidden, 1, 1))  # V_collapse
         self.local = nn.Sequential(*local)
         self.global_relu = global_relu
         self.squash = torch.tanh if squash == "tanh" else torch.sigmoid
         init = torch.randn if random_init else torch.ones
         self.a = nn.Parameter(init(1, channels, 1, 1))
-        self.m = nn.Parameter(torch.randn(1, channels, 1, 1) if random_init
-                              else torch.zeros(1, channels, 1, 1))
+        self.m = nn.Parameter(torch.randn(1, channels, 1, 1) if random_init else torch.zeros(1, channels, 1, 1))
         self.gate = nn.Identity()  # hook point: its output is the attention volume A
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
@@ -100,8 +106,7 @@ def gala(variant: str = "paper", **overrides):
     Conv2d(16, 16, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2))
     """
     if variant not in GALA_VARIANTS:
-        raise InputError(f"GALA variant must be one of {sorted(GALA_VARIANTS)}, got {variant!r}",
-                         field="gala_variant")
+        raise InputError(f"GALA variant must be one of {sorted(GALA_VARIANTS)}, got {variant!r}", field="gala_variant")
     options = {**GALA_VARIANTS[variant], **overrides}
     return lambda channels: GALA(channels, **options)
 

@@ -116,16 +116,16 @@ def box_blur(maps: torch.Tensor, size: int) -> torch.Tensor:
         return maps
     before, after = size // 2, size - 1 - size // 2
     if max(before, after) > min(maps.shape[-2:]):
-        raise InputError(f"expected a blur size below twice the map side {min(maps.shape[-2:])}, "
-                         f"got {size}", field="blur_size")
+        raise InputError(
+            f"expected a blur size below twice the map side {min(maps.shape[-2:])}, got {size}", field="blur_size"
+        )
     out = maps.float()
     for dim in (-1, -2):
         sums = _symmetric_pad(out, before, after, dim).cumsum(dim)
         n = out.shape[dim]
         window = torch.empty_like(out)  # window[i] = sums[i + size - 1] - sums[i - 1]
         window.narrow(dim, 0, 1).copy_(sums.narrow(dim, size - 1, 1))
-        torch.sub(sums.narrow(dim, size, n - 1), sums.narrow(dim, 0, n - 1),
-                  out=window.narrow(dim, 1, n - 1))
+        torch.sub(sums.narrow(dim, size, n - 1), sums.narrow(dim, 0, n - 1), out=window.narrow(dim, 1, n - 1))
         out = window
     out.div_(size * size)
     return out.clamp_min_(0) if bool((maps >= 0).all()) else out
@@ -148,8 +148,12 @@ def bounding_boxes(maps: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
     c = torch.arange(w, device=maps.device)
     top, bottom = rows.int().argmax(1), h - 1 - rows.flip(1).int().argmax(1)
     left, right = cols.int().argmax(1), w - 1 - cols.flip(1).int().argmax(1)
-    box = ((r[None, :, None] >= top[:, None, None]) & (r[None, :, None] <= bottom[:, None, None])
-           & (c[None, None, :] >= left[:, None, None]) & (c[None, None, :] <= right[:, None, None]))
+    box = (
+        (r[None, :, None] >= top[:, None, None])
+        & (r[None, :, None] <= bottom[:, None, None])
+        & (c[None, None, :] >= left[:, None, None])
+        & (c[None, None, :] <= right[:, None, None])
+    )
     return (box & rows.any(1)[:, None, None]).float()
 
 
@@ -162,7 +166,7 @@ def crop_batch(x: torch.Tensor, top, left, flip, size: int) -> torch.Tensor:
     >>> crop_batch(x, [1], [0], [True], 2).tolist()
     [[[5, 4], [9, 8]]]
     """
-    crops = torch.stack([x[i, y:y + size, x0:x0 + size] for i, (y, x0) in enumerate(zip(top, left))])
+    crops = torch.stack([x[i, y : y + size, x0 : x0 + size] for i, (y, x0) in enumerate(zip(top, left))])
     flip = torch.as_tensor(flip, dtype=torch.bool, device=x.device)
     if bool(flip.any()):
         shape = (-1,) + (1,) * (crops.ndim - 1)
@@ -178,8 +182,7 @@ def decode_on_device(encoded: list, resize: int, device) -> torch.Tensor:
     jpeg = [i for i, raw in enumerate(encoded) if raw[:2] == b"\xff\xd8"]
     images: list = [None] * len(encoded)
     if jpeg:
-        decoded = tio.decode_jpeg([data[i] for i in jpeg], mode=tio.ImageReadMode.RGB,
-                                  device=torch.device(device))
+        decoded = tio.decode_jpeg([data[i] for i in jpeg], mode=tio.ImageReadMode.RGB, device=torch.device(device))
         for i, image in zip(jpeg, decoded):
             images[i] = image
     for i, image in enumerate(images):
@@ -188,16 +191,28 @@ def decode_on_device(encoded: list, resize: int, device) -> torch.Tensor:
     out = []
     for image in images:  # (3, H, W)
         if tuple(image.shape[-2:]) != (resize, resize):
-            image = torch.nn.functional.interpolate(
-                image[None].float(), size=(resize, resize), mode="bilinear", antialias=True,
-                align_corners=False)[0].round_().clamp_(0, 255).to(torch.uint8)
+            image = (
+                torch.nn.functional.interpolate(
+                    image[None].float(), size=(resize, resize), mode="bilinear", antialias=True, align_corners=False
+                )[0]
+                .round_()
+                .clamp_(0, 255)
+                .to(torch.uint8)
+            )
         out.append(image.permute(1, 2, 0))
     return torch.stack(out)
 
 
-def augment_batch(batch: dict, *, image_size: int, blur_size: int = 49,
-                  map_source: str = "clickme", bbox_threshold: float = 0.5, device="cpu",
-                  channels_last: bool = False) -> dict:
+def augment_batch(
+    batch: dict,
+    *,
+    image_size: int,
+    blur_size: int = 49,
+    map_source: str = "clickme",
+    bbox_threshold: float = 0.5,
+    device="cpu",
+    channels_last: bool = False,
+) -> dict:
     """Crop, flip, blur and normalise a decoded batch on ``device``.
 
     Parameters
@@ -235,20 +250,22 @@ def augment_batch(batch: dict, *, image_size: int, blur_size: int = 49,
     ((1, 3, 2, 2), 2.2489)
     """
     if map_source not in ("clickme", "bbox"):
-        raise InputError(f"expected map_source 'clickme' or 'bbox', got {map_source!r}",
-                         field="map_source")
+        raise InputError(f"expected map_source 'clickme' or 'bbox', got {map_source!r}", field="map_source")
     device = torch.device(device)
     images = batch["image"] if "image" in batch else None
     if images is None:
         images = decode_on_device(batch["encoded"], batch["map_q"].shape[-1], device)
     images = images.to(device, non_blocking=True)
     if images.shape[1] < image_size or images.shape[2] < image_size:
-        raise InputError(f"expected images of at least {image_size} px, got "
-                         f"{tuple(images.shape[1:3])}", field="image_size")
+        raise InputError(
+            f"expected images of at least {image_size} px, got {tuple(images.shape[1:3])}", field="image_size"
+        )
     has_map = batch["has_map"].to(device, non_blocking=True).bool()
     maps = batch["map_q"].to(device, non_blocking=True).to(torch.float32)
-    maps = batch["map_offset"].to(device).float()[:, None, None] + \
-        maps * batch["map_scale"].to(device).float()[:, None, None]
+    maps = (
+        batch["map_offset"].to(device).float()[:, None, None]
+        + maps * batch["map_scale"].to(device).float()[:, None, None]
+    )
     if map_source == "bbox":
         maps = bounding_boxes(maps, bbox_threshold)
     elif blur_size > 1:
@@ -256,7 +273,7 @@ def augment_batch(batch: dict, *, image_size: int, blur_size: int = 49,
     maps = maps * has_map[:, None, None]
     top, left = batch["top"].tolist(), batch["left"].tolist()
     flip = batch["flip"].to(device)
-    crops = crop_batch(images, top, left, flip, image_size)     # (B, S, S, 3) uint8
+    crops = crop_batch(images, top, left, flip, image_size)  # (B, S, S, 3) uint8
     std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
     mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
     planes = crops.permute(0, 3, 1, 2)  # channels_last strides
@@ -264,8 +281,11 @@ def augment_batch(batch: dict, *, image_size: int, blur_size: int = 49,
         planes = planes.contiguous()  # the uint8 copy is the cheap one
     # (x / 255 - mean) / std as one multiply and one add, in place
     normalised = planes.float().mul_(1 / (255 * std)).add_(-mean / std)
-    out = {k: v for k, v in batch.items() if k not in ("image", "encoded", "map_q", "map_offset",
-                                                         "map_scale")}
-    out.update(image=normalised, map=crop_batch(maps, top, left, flip, image_size), has_map=has_map,
-               label=batch["label"].to(device, non_blocking=True).long())
+    out = {k: v for k, v in batch.items() if k not in ("image", "encoded", "map_q", "map_offset", "map_scale")}
+    out.update(
+        image=normalised,
+        map=crop_batch(maps, top, left, flip, image_size),
+        has_map=has_map,
+        label=batch["label"].to(device, non_blocking=True).long(),
+    )
     return out

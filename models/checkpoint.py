@@ -45,15 +45,18 @@ def load_checkpoint(path) -> dict:
     with open(path, "rb") as fh:
         start = fh.read(16)
     if not (start.startswith(b"PK\x03\x04") or start.startswith(b"\x80")):  # torch.save: zip, or legacy pickle
-        raise InputError(f"expected a torch checkpoint (a file written by torch.save), got one starting {start!r}",
-                         path=path)
+        raise InputError(
+            f"expected a torch checkpoint (a file written by torch.save), got one starting {start!r}", path=path
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InputError("refused: the checkpoint holds objects other than tensors and plain "
-                         f"values, which could run code when loaded ({first[:200]})",
-                         path=path) from None
+        raise InputError(
+            "refused: the checkpoint holds objects other than tensors and plain "
+            f"values, which could run code when loaded ({first[:200]})",
+            path=path,
+        ) from None
     except Exception as err:  # torch raises many types on a corrupt file
         raise InputError(f"cannot read checkpoint: {err}", path=path) from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
@@ -67,8 +70,7 @@ def model_from_checkpoint(path, device="cpu") -> tuple[nn.Module, TrainConfig]:
     try:
         config = config_from_dict(state["config"])
     except (KeyError, TypeError, InputError) as err:
-        raise InputError(f"the checkpoint's configuration is not valid: {err}", path=path,
-                         field="config") from None
+        raise InputError(f"the checkpoint's configuration is not valid: {err}", path=path, field="config") from None
     model = network_from_config(config)
     model.load_state_dict(state["model"])
     return model.to(device).eval(), config

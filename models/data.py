@@ -24,20 +24,38 @@ from models.shards import ShardStream
 from models.sources import Sample, load_samples
 from models.synthetic import synthetic_samples
 
-__all__ = ["SampleDataset", "PairedDataset", "eval_transform", "make_dataset", "data_source",
-           "datasets_from_config"]
+__all__ = ["SampleDataset", "PairedDataset", "eval_transform", "make_dataset", "data_source", "datasets_from_config"]
 
 
-def decoded_item(image: np.ndarray | None, map_q: np.ndarray | None, map_offset: float,
-                 map_scale: float, label: int, index: int, *, resize: int, image_size: int,
-                 train: bool, seed: int, epoch: int, encoded: bytes | None = None) -> dict:
+def decoded_item(
+    image: np.ndarray | None,
+    map_q: np.ndarray | None,
+    map_offset: float,
+    map_scale: float,
+    label: int,
+    index: int,
+    *,
+    resize: int,
+    image_size: int,
+    train: bool,
+    seed: int,
+    epoch: int,
+    encoded: bytes | None = None,
+) -> dict:
     """One decoded item (what a loader worker hands over): see :func:`collate_decoded`."""
     top, left, flip = crop_params(seed, epoch, index, resize, image_size, train)
     has_map = map_q is not None
-    item = {"map_q": map_q if has_map else np.zeros((resize, resize), np.uint16),
-            "map_offset": map_offset if has_map else 0.0, "map_scale": map_scale if has_map else 0.0,
-            "has_map": has_map, "label": label, "index": index, "top": top, "left": left,
-            "flip": flip}
+    item = {
+        "map_q": map_q if has_map else np.zeros((resize, resize), np.uint16),
+        "map_offset": map_offset if has_map else 0.0,
+        "map_scale": map_scale if has_map else 0.0,
+        "has_map": has_map,
+        "label": label,
+        "index": index,
+        "top": top,
+        "left": left,
+        "flip": flip,
+    }
     if encoded is not None:
         item["encoded"] = encoded
     else:
@@ -57,9 +75,16 @@ def collate_decoded(items: list[dict]) -> dict:
         batch["image"] = torch.from_numpy(np.stack([i["image"] for i in items]))
     else:
         batch["encoded"] = [i["encoded"] for i in items]
-    for key, dtype in (("map_offset", torch.float32), ("map_scale", torch.float32),
-                       ("has_map", torch.bool), ("label", torch.int64), ("index", torch.int64),
-                       ("top", torch.int64), ("left", torch.int64), ("flip", torch.bool)):
+    for key, dtype in (
+        ("map_offset", torch.float32),
+        ("map_scale", torch.float32),
+        ("has_map", torch.bool),
+        ("label", torch.int64),
+        ("index", torch.int64),
+        ("top", torch.int64),
+        ("left", torch.int64),
+        ("flip", torch.bool),
+    ):
         batch[key] = torch.tensor([i[key] for i in items], dtype=dtype)
     if "image_id" in items[0]:
         batch["image_id"] = [i["image_id"] for i in items]
@@ -86,8 +111,9 @@ class SampleDataset(torch.utils.data.Dataset):
     seed : int, default 0
     """
 
-    def __init__(self, samples: list[Sample], train: bool = False, image_size: int = 224,
-                 resize: int = 256, seed: int = 0):
+    def __init__(
+        self, samples: list[Sample], train: bool = False, image_size: int = 224, resize: int = 256, seed: int = 0
+    ):
         _check_sizes(image_size, resize)
         self.samples, self.train, self.image_size, self.resize = samples, train, image_size, resize
         self.seed, self.epoch = seed, 0
@@ -108,14 +134,25 @@ class SampleDataset(torch.utils.data.Dataset):
         else:
             image = np.asarray(sample.image)
         if image.ndim != 3 or image.shape[2] != 3:
-            raise InputError(f"expected an (H, W, 3) image, got shape {image.shape}",
-                             path=sample.image if isinstance(sample.image, str) else None)
+            raise InputError(
+                f"expected an (H, W, 3) image, got shape {image.shape}",
+                path=sample.image if isinstance(sample.image, str) else None,
+            )
         image = fit_image(np.asarray(image, dtype=np.uint8), self.resize)
-        q, offset, scale = (None, 0.0, 0.0) if sample.map is None else \
-            quantised_fit(sample.map, self.resize)
-        item = decoded_item(image, q, offset, scale, sample.label, index, resize=self.resize,
-                            image_size=self.image_size, train=self.train, seed=self.seed,
-                            epoch=self.epoch)
+        q, offset, scale = (None, 0.0, 0.0) if sample.map is None else quantised_fit(sample.map, self.resize)
+        item = decoded_item(
+            image,
+            q,
+            offset,
+            scale,
+            sample.label,
+            index,
+            resize=self.resize,
+            image_size=self.image_size,
+            train=self.train,
+            seed=self.seed,
+            epoch=self.epoch,
+        )
         item["image_id"] = sample.image_id
         return item
 
@@ -147,16 +184,24 @@ class PairedDataset(torch.utils.data.Dataset):
     ``map`` (S, S) float32 (zeros when missing), ``has_map`` bool, ``label`` int64, ``index``.
     """
 
-    def __init__(self, samples: list[Sample], train: bool = False, image_size: int = 224,
-                 resize: int = 256, blur_size: int = 49, map_source: str = "clickme",
-                 bbox_threshold: float = 0.5, seed: int = 0):
+    def __init__(
+        self,
+        samples: list[Sample],
+        train: bool = False,
+        image_size: int = 224,
+        resize: int = 256,
+        blur_size: int = 49,
+        map_source: str = "clickme",
+        bbox_threshold: float = 0.5,
+        seed: int = 0,
+    ):
         if map_source not in ("clickme", "bbox"):
-            raise InputError(f"expected map_source 'clickme' or 'bbox', got {map_source!r}",
-                             field="map_source")
+            raise InputError(f"expected map_source 'clickme' or 'bbox', got {map_source!r}", field="map_source")
         self.decoded = SampleDataset(samples, train, image_size, resize, seed)
         self.samples, self.image_size = samples, image_size
-        self.options = dict(image_size=image_size, blur_size=blur_size, map_source=map_source,
-                            bbox_threshold=bbox_threshold)
+        self.options = dict(
+            image_size=image_size, blur_size=blur_size, map_source=map_source, bbox_threshold=bbox_threshold
+        )
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch whose crops and flips are drawn."""
@@ -167,9 +212,13 @@ class PairedDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict:
         batch = augment_batch(collate_decoded([self.decoded[index]]), **self.options)
-        return {"image": batch["image"][0], "map": batch["map"][0],
-                "has_map": bool(batch["has_map"][0]), "label": int(batch["label"][0]),
-                "index": index}
+        return {
+            "image": batch["image"][0],
+            "map": batch["map"][0],
+            "has_map": bool(batch["has_map"][0]),
+            "label": int(batch["label"][0]),
+            "index": index,
+        }
 
 
 def eval_transform(image: np.ndarray, image_size: int = 224, resize: int = 256) -> torch.Tensor:
@@ -189,8 +238,9 @@ def eval_transform(image: np.ndarray, image_size: int = 224, resize: int = 256) 
     """
     _check_sizes(image_size, resize)
     image = fit_image(np.asarray(image, dtype=np.uint8), resize)
-    item = decoded_item(image, None, 0.0, 0.0, -1, 0, resize=resize, image_size=image_size,
-                        train=False, seed=0, epoch=0)
+    item = decoded_item(
+        image, None, 0.0, 0.0, -1, 0, resize=resize, image_size=image_size, train=False, seed=0, epoch=0
+    )
     return augment_batch(collate_decoded([item]), image_size=image_size, blur_size=0)["image"][0]
 
 
@@ -204,8 +254,9 @@ def _packed(spec: str) -> bool:
 def _samples(config: TrainConfig, spec: str, maps: str, train: bool):
     if spec == "synthetic":
         n = config.synthetic_train if train else config.synthetic_val
-        return synthetic_samples(n, seed=config.seed * 1000 + (1 if train else 2),
-                                 image_size=config.image_size, n_classes=config.num_classes)
+        return synthetic_samples(
+            n, seed=config.seed * 1000 + (1 if train else 2), image_size=config.image_size, n_classes=config.num_classes
+        )
     return load_samples(spec, maps or None, config.label_column)[0]
 
 
@@ -216,24 +267,36 @@ def make_dataset(config: TrainConfig, spec: str, maps: str = "", train: bool = F
     memory: for small evaluation sets) or ``"synthetic"`` (the synthetic task:
     ``synthetic_train`` training images, or ``synthetic_val`` held-out ones from another seed).
     """
-    return PairedDataset(_samples(config, spec, maps, train), train, config.image_size,
-                         config.resize, config.blur_size, config.map_source, seed=config.seed)
+    return PairedDataset(
+        _samples(config, spec, maps, train),
+        train,
+        config.image_size,
+        config.resize,
+        config.blur_size,
+        config.map_source,
+        seed=config.seed,
+    )
 
 
-def data_source(config: TrainConfig, spec: str, maps: str = "", train: bool = False,
-                rank: int = 0, world: int = 1):
+def data_source(config: TrainConfig, spec: str, maps: str = "", train: bool = False, rank: int = 0, world: int = 1):
     """Decoded batches of ``spec``: a :class:`models.shards.ShardStream` for a packed folder
     (streamed), else a :class:`SampleDataset` (in memory)."""
     if _packed(spec):
         if maps:
-            raise InputError("a packed folder holds its maps; pack with --maps instead",
-                             path=maps, field="maps")
-        return ShardStream(spec, config.batch_size, train=train, image_size=config.image_size,
-                           resize=config.resize, seed=config.seed, rank=rank if train else 0,
-                           world=world if train else 1, shuffle_buffer=config.shuffle_buffer,
-                           decode=config.decode == "workers")
-    return SampleDataset(_samples(config, spec, maps, train), train, config.image_size,
-                         config.resize, config.seed)
+            raise InputError("a packed folder holds its maps; pack with --maps instead", path=maps, field="maps")
+        return ShardStream(
+            spec,
+            config.batch_size,
+            train=train,
+            image_size=config.image_size,
+            resize=config.resize,
+            seed=config.seed,
+            rank=rank if train else 0,
+            world=world if train else 1,
+            shuffle_buffer=config.shuffle_buffer,
+            decode=config.decode == "workers",
+        )
+    return SampleDataset(_samples(config, spec, maps, train), train, config.image_size, config.resize, config.seed)
 
 
 def datasets_from_config(config: TrainConfig, rank: int = 0, world: int = 1):

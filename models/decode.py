@@ -19,8 +19,7 @@ from clickme_analysis.errors import InputError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
-__all__ = ["IMAGE_SUFFIXES", "is_jpeg", "read_image", "decode_image", "decode_into", "fit_image",
-           "fit_map"]
+__all__ = ["IMAGE_SUFFIXES", "is_jpeg", "read_image", "decode_image", "decode_into", "fit_image", "fit_map"]
 
 
 def is_jpeg(raw) -> bool:

@@ -59,32 +59,55 @@ def _run(out: Path, seed: int, progress: bool) -> None:
         curves.append(epochs.assign(run=name))
         model, _ = model_from_checkpoint(Path(config.out) / "best.pt")
         models[name] = model
-        _, summary = score_model(model, datasets[1], name, batch_size=64, ceiling=SYNTHETIC_CEILING,
-                                 n_permutations=200, seed=seed, progress=progress)
+        _, summary = score_model(
+            model,
+            datasets[1],
+            name,
+            batch_size=64,
+            ceiling=SYNTHETIC_CEILING,
+            n_permutations=200,
+            seed=seed,
+            progress=progress,
+        )
         scores.append(summary)
         sweep.append(summary.assign(**{"lambda": lam}))
     columns = ["run", "epoch", "split", "loss", "accuracy", "map_alignment"]
     curves = pd.concat(curves, ignore_index=True)
-    atomic_write_text(out / "curves.csv", curves[
-        columns + [c for c in curves.columns if c not in columns]].to_csv(index=False))
+    atomic_write_text(
+        out / "curves.csv", curves[columns + [c for c in curves.columns if c not in columns]].to_csv(index=False)
+    )
     atomic_write_text(out / "scores.csv", pd.concat(scores, ignore_index=True).to_csv(index=False))
-    atomic_write_text(out / "sweep.csv", pd.concat(sweep, ignore_index=True)[
-        ["lambda", "top1_err", "fraction_human", "ceiling", "null_floor", "rho_mean", "p_value"]
-    ].to_csv(index=False))
+    atomic_write_text(
+        out / "sweep.csv",
+        pd.concat(sweep, ignore_index=True)[
+            ["lambda", "top1_err", "fraction_human", "ceiling", "null_floor", "rho_mean", "p_value"]
+        ].to_csv(index=False),
+    )
     items = [datasets[1][i] for i in range(4)]
     images = torch.stack([item["image"] for item in items])
     maps = torch.stack([item["map"] for item in items])
-    explain(models["gala_clickme"], images, out / "explain", maps, models["gala"],
-            names=("GALA w/ ClickMe", "GALA"), seed=seed)
+    explain(
+        models["gala_clickme"],
+        images,
+        out / "explain",
+        maps,
+        models["gala"],
+        names=("GALA w/ ClickMe", "GALA"),
+        seed=seed,
+    )
     with torch.no_grad():
         target = models["gala_clickme"](images).argmax(1)
-    panels = {"images": display_images(images),
-              "image_ids": np.array([datasets[1].samples[i].image_id for i in range(4)]),
-              "human_maps": maps.numpy(),
-              "gala_clickme": attention_maps(models["gala_clickme"], images).numpy(),
-              "gala": attention_maps(models["gala"], images).numpy(),
-              **{f"smoothgrad/{name}": smoothgrad(models[name], images, target, seed=seed).numpy()
-                 for name in ("gala_clickme", "gala")}}
+    panels = {
+        "images": display_images(images),
+        "image_ids": np.array([datasets[1].samples[i].image_id for i in range(4)]),
+        "human_maps": maps.numpy(),
+        "gala_clickme": attention_maps(models["gala_clickme"], images).numpy(),
+        "gala": attention_maps(models["gala"], images).numpy(),
+        **{
+            f"smoothgrad/{name}": smoothgrad(models[name], images, target, seed=seed).numpy()
+            for name in ("gala_clickme", "gala")
+        },
+    }
     with atomic_write(out / "attention.npz") as fh:
         np.savez_compressed(fh, **panels)
     _proof(out, seed)
@@ -92,7 +115,8 @@ def _run(out: Path, seed: int, progress: bool) -> None:
     (out / "demo_log.txt").write_text(
         f"trained and scored on the synthetic framed-glyph task (models.synthetic: {base.synthetic_train} "
         f"training and {base.synthetic_val} test images with their exact maps), not ImageNet\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
 
 
 def _proof(out: Path, seed: int) -> None:

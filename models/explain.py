@@ -34,13 +34,20 @@ from models.loss import attention_map
 from models.map_ops import unit_max
 
 #: Importance-map methods of :func:`importance_maps` (names as captum's classes, lower case).
-METHODS = ("saliency", "smoothgrad", "integrated_gradients", "gradient_shap", "layer_gradcam",
-           "occlusion", "gala")
-_ALIASES = {"saliency": "saliency", "smoothgrad": "smoothgrad", "noisetunnel": "smoothgrad",
-            "integratedgradients": "integrated_gradients", "ig": "integrated_gradients",
-            "gradientshap": "gradient_shap", "layergradcam": "layer_gradcam",
-            "gradcam": "layer_gradcam", "occlusion": "occlusion", "gala": "gala",
-            "attention": "gala"}
+METHODS = ("saliency", "smoothgrad", "integrated_gradients", "gradient_shap", "layer_gradcam", "occlusion", "gala")
+_ALIASES = {
+    "saliency": "saliency",
+    "smoothgrad": "smoothgrad",
+    "noisetunnel": "smoothgrad",
+    "integratedgradients": "integrated_gradients",
+    "ig": "integrated_gradients",
+    "gradientshap": "gradient_shap",
+    "layergradcam": "layer_gradcam",
+    "gradcam": "layer_gradcam",
+    "occlusion": "occlusion",
+    "gala": "gala",
+    "attention": "gala",
+}
 #: Methods whose forward passes may run under autocast (``amp``); the path-integral methods
 #: (integrated gradients, gradient SHAP) sum many small gradients and stay in float32.
 AMP_METHODS = ("saliency", "smoothgrad", "layer_gradcam", "occlusion", "gala")
@@ -56,8 +63,9 @@ def method_name(name: str) -> str:
     """
     key = "".join(c for c in str(name).lower() if c.isalnum())
     if key not in _ALIASES:
-        raise InputError(f"unknown importance-map method {name!r}; expected one of "
-                         f"{', '.join(METHODS)}", field="method")
+        raise InputError(
+            f"unknown importance-map method {name!r}; expected one of {', '.join(METHODS)}", field="method"
+        )
     return _ALIASES[key]
 
 
@@ -103,7 +111,8 @@ def fuse_batchnorm(model):
     module or one without BatchNorm is returned as it is.
     """
     if isinstance(model, torch.jit.ScriptModule) or not any(
-            isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()):
+        isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()
+    ):
         return model
     from torch.fx.experimental.optimization import fuse
 
@@ -131,8 +140,10 @@ def _input_gradients(model, inputs: torch.Tensor, target: torch.Tensor, amp: str
 
 def _check_smoothgrad(noise_fraction: float, n_samples: int, batch_size: int) -> None:
     if noise_fraction < 0 or n_samples < 1 or batch_size < 1:
-        raise InputError(f"expected noise_fraction >= 0, n_samples >= 1 and batch_size >= 1, got "
-                         f"{noise_fraction}, {n_samples} and {batch_size}")
+        raise InputError(
+            f"expected noise_fraction >= 0, n_samples >= 1 and batch_size >= 1, got "
+            f"{noise_fraction}, {n_samples} and {batch_size}"
+        )
 
 
 def _noisy_copies(image: torch.Tensor, noise_fraction: float, n_samples: int) -> torch.Tensor:
@@ -142,9 +153,19 @@ def _noisy_copies(image: torch.Tensor, noise_fraction: float, n_samples: int) ->
     return image[None] + torch.normal(0, scale)
 
 
-def smoothgrad(model, images: torch.Tensor, target=None, noise_fraction: float = 0.15,
-               n_samples: int = 25, batch_size: int = 25, seed: int = 0, amp: str = "none",
-               channels_last: bool = False, fuse: bool = False, progress: bool = False) -> torch.Tensor:
+def smoothgrad(
+    model,
+    images: torch.Tensor,
+    target=None,
+    noise_fraction: float = 0.15,
+    n_samples: int = 25,
+    batch_size: int = 25,
+    seed: int = 0,
+    amp: str = "none",
+    channels_last: bool = False,
+    fuse: bool = False,
+    progress: bool = False,
+) -> torch.Tensor:
     """SmoothGrad maps (N, H, W): mean absolute gradient over noisy copies, max over channels.
 
     Parameters
@@ -210,8 +231,10 @@ def smoothgrad(model, images: torch.Tensor, target=None, noise_fraction: float =
                 if sum(len(g) for g in parts[i]) == n_samples:  # the mean as captum takes it
                     out[i] = (torch.cat(parts.pop(i))[None].sum(1) / n_samples)[0].amax(0)
 
-    with torch.random.fork_rng(devices=[images.device] if images.is_cuda else []), \
-            _memory_format(model, channels_last) as channels_on:
+    with (
+        torch.random.fork_rng(devices=[images.device] if images.is_cuda else []),
+        _memory_format(model, channels_last) as channels_on,
+    ):
         torch.manual_seed(seed)
         for i in progress_bar(range(n), enabled=progress, desc="smoothgrad", unit="image"):
             noisy = _noisy_copies(images[i], noise_fraction, n_samples)
@@ -226,28 +249,42 @@ def _captum_attributions(method: str, model, images, target, options: dict) -> t
     import captum.attr as ca
 
     if method == "saliency":
-        return ca.Saliency(model).attribute(images.detach().requires_grad_(True), target=target,
-                                            abs=True)
+        return ca.Saliency(model).attribute(images.detach().requires_grad_(True), target=target, abs=True)
     if method == "integrated_gradients":
         return ca.IntegratedGradients(model).attribute(
-            images, baselines=torch.zeros_like(images), target=target, n_steps=options["n_steps"],
-            internal_batch_size=max(options["batch_size"], len(images)))
+            images,
+            baselines=torch.zeros_like(images),
+            target=target,
+            n_steps=options["n_steps"],
+            internal_batch_size=max(options["batch_size"], len(images)),
+        )
     if method == "gradient_shap":
         with torch.random.fork_rng(devices=[images.device] if images.is_cuda else []):
             torch.manual_seed(options["seed"])
-            baselines = torch.cat([torch.zeros_like(images[:1]),
-                                   torch.randn((options["n_baselines"] - 1,) + images.shape[1:],
-                                               device=images.device)])
+            baselines = torch.cat(
+                [
+                    torch.zeros_like(images[:1]),
+                    torch.randn((options["n_baselines"] - 1,) + images.shape[1:], device=images.device),
+                ]
+            )
             return ca.GradientShap(model).attribute(
-                images, baselines=baselines, target=target, n_samples=options["n_samples"],
-                stdevs=options["noise_fraction"])
+                images,
+                baselines=baselines,
+                target=target,
+                n_samples=options["n_samples"],
+                stdevs=options["noise_fraction"],
+            )
     if method == "occlusion":
         side = options["window"] or max(2, images.shape[-1] // 8)
         stride = max(1, side // 2)
         return ca.Occlusion(model).attribute(
-            images, sliding_window_shapes=(3, side, side), strides=(3, stride, stride),
-            baselines=0, target=target,
-            perturbations_per_eval=max(1, options["batch_size"] // len(images)))
+            images,
+            sliding_window_shapes=(3, side, side),
+            strides=(3, stride, stride),
+            baselines=0,
+            target=target,
+            perturbations_per_eval=max(1, options["batch_size"] // len(images)),
+        )
     raise AssertionError(method)  # pragma: no cover
 
 
@@ -258,10 +295,10 @@ def layer_names(model, images: torch.Tensor) -> list[tuple[str, tuple]]:
     def record(name):
         def hook(_module, _inputs, out) -> None:
             shapes.setdefault(name, tuple(out.shape) if isinstance(out, torch.Tensor) else ())
+
         return hook
 
-    hooks = [module.register_forward_hook(record(name))
-             for name, module in model.named_modules() if name]
+    hooks = [module.register_forward_hook(record(name)) for name, module in model.named_modules() if name]
     try:
         with torch.no_grad():
             model(images[:1])
@@ -281,26 +318,46 @@ def _gradcam_layer(model, images: torch.Tensor, layer: str | None):
     if layer is None:
         wide = [n for n in blocks if dict(seen)[n][-1] > 1]
         if not blocks:
-            raise InputError("LayerGradCam needs a layer with an (N, C, H, W) output and this model "
-                             f"has no such block; name one with --layer (such layers: {listed})",
-                             field="layer")
+            raise InputError(
+                "LayerGradCam needs a layer with an (N, C, H, W) output and this model "
+                f"has no such block; name one with --layer (such layers: {listed})",
+                field="layer",
+            )
         return modules[(wide or blocks)[-1]], (wide or blocks)[-1]
     if layer not in modules or not layer:
-        raise InputError(f"no layer {layer!r} in this model; blocks with an (N, C, H, W) output: "
-                         f"{listed} (every layer: models.explain.layer_names)", field="layer")
+        raise InputError(
+            f"no layer {layer!r} in this model; blocks with an (N, C, H, W) output: "
+            f"{listed} (every layer: models.explain.layer_names)",
+            field="layer",
+        )
     shape = dict(seen).get(layer, ())
     if len(shape) != 4:
-        raise InputError(f"layer {layer!r} outputs shape {shape}, LayerGradCam needs (N, C, H, W); "
-                         f"such blocks: {listed}", field="layer")
+        raise InputError(
+            f"layer {layer!r} outputs shape {shape}, LayerGradCam needs (N, C, H, W); such blocks: {listed}",
+            field="layer",
+        )
     return modules[layer], layer
 
 
-def importance_maps(model, images: torch.Tensor, method: str, target=None, *,
-                    layer: str | None = None, n_samples: int = 50, noise_fraction: float = 0.15,
-                    n_steps: int = 32, n_baselines: int = 8, window: int | None = None,
-                    batch_size: int = 16, seed: int = 0, amp: str = "none",
-                    channels_last: bool = False, fast: bool = False,
-                    progress: bool = False) -> torch.Tensor:
+def importance_maps(
+    model,
+    images: torch.Tensor,
+    method: str,
+    target=None,
+    *,
+    layer: str | None = None,
+    n_samples: int = 50,
+    noise_fraction: float = 0.15,
+    n_steps: int = 32,
+    n_baselines: int = 8,
+    window: int | None = None,
+    batch_size: int = 16,
+    seed: int = 0,
+    amp: str = "none",
+    channels_last: bool = False,
+    fast: bool = False,
+    progress: bool = False,
+) -> torch.Tensor:
     """One non-negative importance map per image, at the input's size, by ``method``.
 
     Parameters
@@ -352,14 +409,22 @@ def importance_maps(model, images: torch.Tensor, method: str, target=None, *,
     target = _targets(model, images, target)
     amp = amp if method in AMP_METHODS else "none"
     if method == "smoothgrad":
-        return smoothgrad(model, images, target, noise_fraction, n_samples, batch_size, seed, amp,
-                          channels_last, fast, progress)
+        return smoothgrad(
+            model, images, target, noise_fraction, n_samples, batch_size, seed, amp, channels_last, fast, progress
+        )
     if method == "gala":
         return _gala_maps(model, images, layer, amp)
     if method == "layer_gradcam":
         return _gradcam_maps(model, images, target, layer, amp)
-    options = dict(n_steps=n_steps, n_samples=n_samples, noise_fraction=noise_fraction,
-                   n_baselines=max(2, n_baselines), window=window, batch_size=batch_size, seed=seed)
+    options = dict(
+        n_steps=n_steps,
+        n_samples=n_samples,
+        noise_fraction=noise_fraction,
+        n_baselines=max(2, n_baselines),
+        window=window,
+        batch_size=batch_size,
+        seed=seed,
+    )
     with autocast(images.device, amp):
         attributions = _captum_attributions(method, model, images, target, options)
     return attributions.detach().float().abs().amax(1)
@@ -369,14 +434,14 @@ def _gala_maps(model, images: torch.Tensor, layer: str | None, amp: str) -> torc
     """The ``gala`` method: the attention map of the last GALA / SE layer (or ``layer``)."""
     names = attention_layers(model) if layer is None else [layer]
     if not names or not any(True for n, _ in model.named_modules() if n == names[-1]):
-        raise InputError("the 'gala' method needs a toolkit GALA / SE network (no attention "
-                         "layer found)", field="method")
+        raise InputError(
+            "the 'gala' method needs a toolkit GALA / SE network (no attention layer found)", field="method"
+        )
     with autocast(images.device, amp):
         return attention_maps(model, images, names[-1]).float()
 
 
-def _gradcam_maps(model, images: torch.Tensor, target: torch.Tensor, layer: str | None,
-                  amp: str) -> torch.Tensor:
+def _gradcam_maps(model, images: torch.Tensor, target: torch.Tensor, layer: str | None, amp: str) -> torch.Tensor:
     """The ``layer_gradcam`` method: captum LayerGradCam, ReLU, bilinear upsampling to the input."""
     import captum.attr as ca
 
@@ -397,8 +462,7 @@ def gradient_delta(model_a, model_b, images: torch.Tensor, **options) -> torch.T
     if options.get("target") is None:
         with torch.no_grad():
             options["target"] = model_a.eval()(images).argmax(1)
-    return unit_max(smoothgrad(model_a, images, **options)) - unit_max(
-        smoothgrad(model_b, images, **options))
+    return unit_max(smoothgrad(model_a, images, **options)) - unit_max(smoothgrad(model_b, images, **options))
 
 
 @torch.no_grad()
@@ -410,8 +474,7 @@ def attention_maps(model, images: torch.Tensor, layer: str | None = None) -> tor
     with record_layers(model, [layer]) as seen:
         model(images)
     maps = attention_map(seen[layer].float())
-    return F.interpolate(maps[:, None], size=images.shape[-2:], mode="bilinear",
-                         align_corners=False)[:, 0]
+    return F.interpolate(maps[:, None], size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
 
 
 def display_images(images: torch.Tensor) -> np.ndarray:
@@ -440,8 +503,7 @@ def save_panels(path, images: np.ndarray, columns: dict, titles: list[str] | Non
     import matplotlib.pyplot as plt
 
     n = len(images)
-    fig, axes = plt.subplots(n, 1 + len(columns), figsize=(2 * (1 + len(columns)), 2 * n),
-                             squeeze=False)
+    fig, axes = plt.subplots(n, 1 + len(columns), figsize=(2 * (1 + len(columns)), 2 * n), squeeze=False)
     for row in range(n):
         axes[row, 0].imshow(images[row])
         axes[row, 0].set_ylabel(titles[row] if titles else "", fontsize=7)
@@ -469,9 +531,16 @@ def save_panels(path, images: np.ndarray, columns: dict, titles: list[str] | Non
     return path
 
 
-def explain(model, images: torch.Tensor, out_dir, human_maps: torch.Tensor | None = None,
-            baseline=None, names: tuple[str, str] = ("model", "baseline"), layer: str | None = None,
-            **smoothgrad_options) -> list[Path]:
+def explain(
+    model,
+    images: torch.Tensor,
+    out_dir,
+    human_maps: torch.Tensor | None = None,
+    baseline=None,
+    names: tuple[str, str] = ("model", "baseline"),
+    layer: str | None = None,
+    **smoothgrad_options,
+) -> list[Path]:
     """Write ``smoothgrad.png``, ``attention.png`` and (with a ``baseline``) ``gradient_delta.png``.
 
     Parameters
@@ -505,8 +574,11 @@ def explain(model, images: torch.Tensor, out_dir, human_maps: torch.Tensor | Non
             options["target"] = model.eval()(images).argmax(1)
         grads[f"SmoothGrad {names[1]}"] = smoothgrad(baseline, images, **options).numpy()
         delta = gradient_delta(model, baseline, images, **options).numpy()
-        paths.append(save_panels(out_dir / "gradient_delta.png", shown,
-                                 {**human, **grads, f"delta {names[0]} - {names[1]}": delta}))
+        paths.append(
+            save_panels(
+                out_dir / "gradient_delta.png", shown, {**human, **grads, f"delta {names[0]} - {names[1]}": delta}
+            )
+        )
     paths.append(save_panels(out_dir / "smoothgrad.png", shown, {**human, **grads}))
     attention = {f"attention {names[0]}": attention_maps(model, images, layer).numpy()}
     if baseline is not None:

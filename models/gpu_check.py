@@ -40,8 +40,12 @@ from models.shards import ShardStream, pack
 from models.synthetic import synthetic_task
 from models.train import train
 
-VARIANTS = (("resnet50", "resnet50", "paper"), ("se_resnet50", "se_resnet50", "paper"),
-            ("gala_resnet50", "gala_resnet50", "paper"), ("gala_resnet50_authors", "gala_resnet50", "authors"))
+VARIANTS = (
+    ("resnet50", "resnet50", "paper"),
+    ("se_resnet50", "se_resnet50", "paper"),
+    ("gala_resnet50", "gala_resnet50", "paper"),
+    ("gala_resnet50_authors", "gala_resnet50", "authors"),
+)
 REDUCED = {"resnet50": "tiny_resnet", "se_resnet50": "tiny_se_resnet", "gala_resnet50": "tiny_gala_resnet"}
 
 
@@ -67,15 +71,17 @@ class Stepper:
         self.model = self.model.to(memory_format=torch.channels_last).train()
         self.net = torch.compile(self.model) if compile else self.model
         self.layers = attention_layers(self.model)
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9,
-                                         nesterov=True, weight_decay=1e-4)
+        self.optimizer = torch.optim.SGD(
+            self.model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4
+        )
         self.device = device
 
     def __call__(self, batch: dict, seen: dict) -> float:
         with torch.autocast(self.device.type, dtype=torch.bfloat16):
             logits = self.net(batch["image"])
-        parts = clickme_loss(logits, batch["label"], [seen[n] for n in self.layers],
-                             batch["map"], batch["has_map"], 6.0)
+        parts = clickme_loss(
+            logits, batch["label"], [seen[n] for n in self.layers], batch["map"], batch["has_map"], 6.0
+        )
         self.optimizer.zero_grad(set_to_none=True)
         parts["loss"].backward()
         self.optimizer.step()
@@ -83,8 +89,10 @@ class Stepper:
 
 
 #: Harmonized training (the neural harmonizer's double backward): timm model names, full / reduced.
-HARMONIZED = (("harmonized_resnet50", "resnet50", "test_resnet"),
-              ("harmonized_vit_b16", "vit_base_patch16_224", "test_vit"))
+HARMONIZED = (
+    ("harmonized_resnet50", "resnet50", "test_resnet"),
+    ("harmonized_vit_b16", "vit_base_patch16_224", "test_vit"),
+)
 
 
 class HarmonizedStepper:
@@ -104,17 +112,23 @@ class HarmonizedStepper:
     def __call__(self, batch: dict, seen: dict) -> float:
         from models.loss import harmonizer_loss
 
-        parts = harmonizer_loss(self.model, batch["image"], batch["label"], batch["map"],
-                                batch["has_map"], amp_context=torch.autocast(
-                                    self.device.type, dtype=torch.bfloat16))
+        parts = harmonizer_loss(
+            self.model,
+            batch["image"],
+            batch["label"],
+            batch["map"],
+            batch["has_map"],
+            amp_context=torch.autocast(self.device.type, dtype=torch.bfloat16),
+        )
         self.optimizer.zero_grad(set_to_none=True)
         parts["loss"].backward()
         self.optimizer.step()
         return parts["loss"]
 
 
-def harmonized_throughput(figures: dict, device, batch: int, crop: int, classes: int,
-                          warmup: int, steps: int, reduced: bool) -> None:
+def harmonized_throughput(
+    figures: dict, device, batch: int, crop: int, classes: int, warmup: int, steps: int, reduced: bool
+) -> None:
     """Images/s of harmonized training of ResNet-50 and ViT-B/16 (timm) on synthetic tensors."""
     data = synthetic_batch(batch, crop, device, classes)
     for label, name, small in HARMONIZED:
@@ -122,8 +136,10 @@ def harmonized_throughput(figures: dict, device, batch: int, crop: int, classes:
         result = time_steps(stepper, repeat(data), warmup, steps)
         figures[label] = {"images_per_s": batch / result["step_s"], "step_s": result["step_s"]}
         target = " (target >= 1000 on an H100/H200)" if label == "harmonized_resnet50" else ""
-        print(f"   {label:32s} {batch / result['step_s']:9.1f} img/s  "
-              f"{result['step_s'] * 1e3:8.1f} ms/step{target}", flush=True)
+        print(
+            f"   {label:32s} {batch / result['step_s']:9.1f} img/s  {result['step_s'] * 1e3:8.1f} ms/step{target}",
+            flush=True,
+        )
         del stepper
 
 
@@ -131,10 +147,12 @@ def synthetic_batch(batch: int, size: int, device, num_classes: int) -> dict:
     """Random normalised images and maps already on the device."""
     generator = torch.Generator(device="cpu").manual_seed(0)
     images = torch.randn(batch, 3, size, size, generator=generator).to(device)
-    return {"image": images.contiguous(memory_format=torch.channels_last),
-            "map": torch.rand(batch, size, size, generator=generator).to(device),
-            "has_map": torch.ones(batch, dtype=torch.bool, device=device),
-            "label": torch.randint(0, num_classes, (batch,), generator=generator).to(device)}
+    return {
+        "image": images.contiguous(memory_format=torch.channels_last),
+        "map": torch.rand(batch, size, size, generator=generator).to(device),
+        "has_map": torch.ones(batch, dtype=torch.bool, device=device),
+        "label": torch.randint(0, num_classes, (batch,), generator=generator).to(device),
+    }
 
 
 def time_steps(stepper: Stepper, batches, warmup: int, steps: int) -> dict:
@@ -174,15 +192,20 @@ def make_shards(root: Path, n: int, size: int, workers: int) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         small = rng.integers(0, 255, (size // 8, size // 8, 3)).astype(np.uint8)
         image = np.kron(small, np.ones((8, 8, 1), np.uint8))
-        (folder / f"img{i:05d}.jpg").write_bytes(
-            simplejpeg.encode_jpeg(image, quality=90, colorsubsampling="420"))
+        (folder / f"img{i:05d}.jpg").write_bytes(simplejpeg.encode_jpeg(image, quality=90, colorsubsampling="420"))
         human = np.zeros((size, size), np.float32)
         y, x = rng.integers(0, size - size // 4, 2)
-        human[y:y + size // 4, x:x + size // 4] = 1
+        human[y : y + size // 4, x : x + size // 4] = 1
         maps[f"img{i:05d}"] = ndimage.uniform_filter(human, 9)
     save_maps(root / "maps.npz", maps)
-    pack(root / "images", root / "shards", maps=root / "maps.npz", shard_size=max(1, n // 32),
-         workers=min(workers, 8) if n >= 512 else 0, progress=False)
+    pack(
+        root / "images",
+        root / "shards",
+        maps=root / "maps.npz",
+        shard_size=max(1, n // 32),
+        workers=min(workers, 8) if n >= 512 else 0,
+        progress=False,
+    )
     return root / "shards"
 
 
@@ -192,13 +215,18 @@ def shard_batches(shards: Path, batch: int, size: int, crop: int, workers: int, 
     epoch = 0
     while True:
         stream.set_epoch(epoch)
-        loader = torch.utils.data.DataLoader(stream, batch_size=None,
-                                             num_workers=min(workers, stream.max_workers()),
-                                             pin_memory=device.type == "cuda", prefetch_factor=4
-                                             if workers else None, persistent_workers=False)
+        loader = torch.utils.data.DataLoader(
+            stream,
+            batch_size=None,
+            num_workers=min(workers, stream.max_workers()),
+            pin_memory=device.type == "cuda",
+            prefetch_factor=4 if workers else None,
+            persistent_workers=False,
+        )
         for decoded in loader:
-            yield augment_batch(decoded, image_size=crop, blur_size=49 if crop >= 100 else 5,
-                                device=device, channels_last=True)
+            yield augment_batch(
+                decoded, image_size=crop, blur_size=49 if crop >= 100 else 5, device=device, channels_last=True
+            )
         epoch += 1
 
 
@@ -212,16 +240,31 @@ def supervised_run(root: Path, device, steps: int, reduced: bool, workers: int) 
         (root / "task" / str(label)).mkdir(parents=True, exist_ok=True)
         Image.fromarray(image).save(root / "task" / str(label) / f"t{i}.png")
     save_maps(root / "task_maps.npz", {f"t{i}": m for i, m in enumerate(task["maps"])})
-    pack(root / "task", root / "task_shards", maps=root / "task_maps.npz", shard_size=32,
-         jpeg_quality=95, progress=False)
+    pack(
+        root / "task", root / "task_shards", maps=root / "task_maps.npz", shard_size=32, jpeg_quality=95, progress=False
+    )
     batch = 8 if reduced else 64
     config = TrainConfig(
-        arch="tiny_gala_resnet" if reduced else "gala_resnet50", num_classes=4, tiny_width=8,
-        train=str(root / "task_shards"), image_size=size - 2 if reduced else 112, resize=size,
-        blur_size=5, batch_size=batch, workers=min(workers, 2 if reduced else 8),
-        epochs=max(1, -(-steps * batch // len(task["labels"]))), lr=0.4 if reduced else 0.1,
-        milestones=[], lam=6.0, amp="bf16", channels_last=True, out=str(root / "run"),
-        log_every=1, progress=False, device="cuda" if device.type == "cuda" else "cpu")
+        arch="tiny_gala_resnet" if reduced else "gala_resnet50",
+        num_classes=4,
+        tiny_width=8,
+        train=str(root / "task_shards"),
+        image_size=size - 2 if reduced else 112,
+        resize=size,
+        blur_size=5,
+        batch_size=batch,
+        workers=min(workers, 2 if reduced else 8),
+        epochs=max(1, -(-steps * batch // len(task["labels"]))),
+        lr=0.4 if reduced else 0.1,
+        milestones=[],
+        lam=6.0,
+        amp="bf16",
+        channels_last=True,
+        out=str(root / "run"),
+        log_every=1,
+        progress=False,
+        device="cuda" if device.type == "cuda" else "cpu",
+    )
     train(config)
     import pandas as pd
 
@@ -233,8 +276,9 @@ def supervised_run(root: Path, device, steps: int, reduced: bool, workers: int) 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reduced", action="store_true",
-                        help="tiny networks and sizes (CPU, seconds): keeps the script tested")
+    parser.add_argument(
+        "--reduced", action="store_true", help="tiny networks and sizes (CPU, seconds): keeps the script tested"
+    )
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -246,10 +290,13 @@ def main(argv=None) -> int:
         batch, size, crop, warmup, steps, run_steps, classes = 256, 256, 224, 10, 30, 300, 1000
         n_images = 2048
     name = prepare_device(device)
-    print(f"gpu_check: torch {torch.__version__}, {name}, batch {batch}, {crop}x{crop}, bf16 "
-          f"autocast, channels_last, {workers} loader workers{' (REDUCED MODE)' if args.reduced else ''}")
+    print(
+        f"gpu_check: torch {torch.__version__}, {name}, batch {batch}, {crop}x{crop}, bf16 "
+        f"autocast, channels_last, {workers} loader workers{' (REDUCED MODE)' if args.reduced else ''}"
+    )
     figures: dict = {"device": name, "torch": torch.__version__, "batch": batch, "reduced": args.reduced}
     started = time.perf_counter()
+
     def synthetic(compile: bool) -> None:
         for label, arch, variant in VARIANTS:
             arch = REDUCED[arch] if args.reduced else arch
@@ -258,14 +305,16 @@ def main(argv=None) -> int:
             result = time_steps(stepper, repeat(data), warmup + (3 if compile else 0), steps)
             key = f"{label}{'+compile' if compile else ''}"
             figures[key] = {"images_per_s": batch / result["step_s"], "step_s": result["step_s"]}
-            print(f"   {key:32s} {batch / result['step_s']:9.1f} img/s  {result['step_s'] * 1e3:8.1f} ms/step",
-                  flush=True)
+            print(
+                f"   {key:32s} {batch / result['step_s']:9.1f} img/s  {result['step_s'] * 1e3:8.1f} ms/step", flush=True
+            )
             del stepper
         suffix = "+compile" if compile else ""
         ratio = figures[f"gala_resnet50{suffix}"]["step_s"] / figures[f"resnet50{suffix}"]["step_s"]
         figures[f"gala_over_resnet50{suffix}"] = ratio
-        print(f"   GALA / ResNet-50 step time{' (compiled)' if compile else ''}: {ratio:.3f} "
-              "(target <= 1.15)", flush=True)
+        print(
+            f"   GALA / ResNet-50 step time{' (compiled)' if compile else ''}: {ratio:.3f} (target <= 1.15)", flush=True
+        )
 
     print("1. synthetic tensors: training images/s (eager)", flush=True)
     synthetic(False)
@@ -275,23 +324,29 @@ def main(argv=None) -> int:
         root = Path(tmp)
         t0 = time.perf_counter()
         shards = make_shards(root, n_images, size, workers)
-        print(f"2. shard pipeline ({n_images} generated {size}px JPEGs with maps, packed in "
-              f"{time.perf_counter() - t0:.1f} s): training images/s and data wait", flush=True)
+        print(
+            f"2. shard pipeline ({n_images} generated {size}px JPEGs with maps, packed in "
+            f"{time.perf_counter() - t0:.1f} s): training images/s and data wait",
+            flush=True,
+        )
         for label, arch, variant in VARIANTS[::2]:
             arch = REDUCED[arch] if args.reduced else arch
             stepper = Stepper(arch, variant, device, False, classes)
-            result = time_steps(stepper, shard_batches(shards, batch, size, crop, workers, device),
-                                warmup, steps * 2)
-            figures[f"{label}_shards"] = {"images_per_s": batch / result["step_s"],
-                                          "data_wait": result["data_wait"]}
-            print(f"   {label:32s} {batch / result['step_s']:9.1f} img/s  data wait "
-                  f"{100 * result['data_wait']:5.1f}% of step time (target <= 5%)", flush=True)
+            result = time_steps(stepper, shard_batches(shards, batch, size, crop, workers, device), warmup, steps * 2)
+            figures[f"{label}_shards"] = {"images_per_s": batch / result["step_s"], "data_wait": result["data_wait"]}
+            print(
+                f"   {label:32s} {batch / result['step_s']:9.1f} img/s  data wait "
+                f"{100 * result['data_wait']:5.1f}% of step time (target <= 5%)",
+                flush=True,
+            )
             del stepper
-        print(f"3. ClickMe-supervised run ({run_steps} steps, GALA, lambda 6, synthetic task shards)",
-              flush=True)
+        print(f"3. ClickMe-supervised run ({run_steps} steps, GALA, lambda 6, synthetic task shards)", flush=True)
         run = supervised_run(root, device, run_steps, args.reduced, workers)
-    print(f"   loss {run['loss_first']:.3f} (first tenth) -> {run['loss_last']:.3f} (last tenth) "
-          f"over {run['steps']} steps: {'falls' if run['falls'] else 'DOES NOT FALL'}", flush=True)
+    print(
+        f"   loss {run['loss_first']:.3f} (first tenth) -> {run['loss_last']:.3f} (last tenth) "
+        f"over {run['steps']} steps: {'falls' if run['falls'] else 'DOES NOT FALL'}",
+        flush=True,
+    )
     if args.json:  # in case compilation runs out of time
         Path(args.json).write_text(json.dumps({**figures, "supervised_run": run}, indent=1))
     if args.reduced:

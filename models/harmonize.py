@@ -34,27 +34,37 @@ def resolve_loss(loss: str, model, arch: str = "") -> str:
     if loss == "auto":
         return "clickme" if attention else "harmonizer"
     if loss == "clickme" and not attention:
-        raise InputError(f"loss = 'clickme' supervises attention layers (GALA or SE blocks, or a "
-                         f"toolkit ResNet's conv4 stage), and {arch or type(model).__name__!r} has "
-                         "none: use loss = 'harmonizer' (any differentiable model), or "
-                         "attention = 'gala' on a timm ResNet", field="loss")
+        raise InputError(
+            f"loss = 'clickme' supervises attention layers (GALA or SE blocks, or a "
+            f"toolkit ResNet's conv4 stage), and {arch or type(model).__name__!r} has "
+            "none: use loss = 'harmonizer' (any differentiable model), or "
+            "attention = 'gala' on a timm ResNet",
+            field="loss",
+        )
     return loss
 
 
 def plain_loss(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0) -> dict:
     """Cross-entropy alone (``loss = "none"``), in the keys the trainer logs."""
     cross_entropy = F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing)
-    return {"loss": cross_entropy, "cross_entropy": cross_entropy,
-            "attention": torch.zeros((), device=logits.device)}
+    return {"loss": cross_entropy, "cross_entropy": cross_entropy, "attention": torch.zeros((), device=logits.device)}
 
 
 def harmonizer_step_loss(net, batch: dict, config, amp_context) -> dict:
     """The harmonizer loss of one training batch, in the keys the trainer logs (the map term
     under ``attention``)."""
-    parts = harmonizer_loss(net, batch["image"], batch["label"], batch["map"], batch["has_map"],
-                            levels=config.harmonizer_levels, lam=config.lam,
-                            weight_decay=config.weight_decay,
-                            label_smoothing=config.label_smoothing, amp_context=amp_context)
+    parts = harmonizer_loss(
+        net,
+        batch["image"],
+        batch["label"],
+        batch["map"],
+        batch["has_map"],
+        levels=config.harmonizer_levels,
+        lam=config.lam,
+        weight_decay=config.weight_decay,
+        label_smoothing=config.label_smoothing,
+        amp_context=amp_context,
+    )
     return {**parts, "attention": parts["harmonization"]}
 
 
@@ -82,9 +92,18 @@ def validate_saliency(model, batches, config, device, amp_context) -> dict:
         for batch in batches:
             images, labels = batch["image"].to(device), batch["label"].to(device)
             has_map = batch["has_map"].to(device)
-            parts = harmonizer_loss(model, images, labels, batch["map"].to(device), has_map,
-                                    levels=config.harmonizer_levels, lam=0.0, weight_decay=0.0,
-                                    label_smoothing=config.label_smoothing, amp_context=amp_context)
+            parts = harmonizer_loss(
+                model,
+                images,
+                labels,
+                batch["map"].to(device),
+                has_map,
+                levels=config.harmonizer_levels,
+                lam=0.0,
+                weight_decay=0.0,
+                label_smoothing=config.label_smoothing,
+                amp_context=amp_context,
+            )
             n = len(labels)
             totals["cross_entropy"] += parts["cross_entropy"].item() * n
             totals["attention"] += parts["harmonization"].item() * n
@@ -100,14 +119,21 @@ def validate_saliency(model, batches, config, device, amp_context) -> dict:
     n = totals["n"]
     rho = np.concatenate(rhos) if rhos else np.array([np.nan])
     ce, term = totals["cross_entropy"] / n, totals["attention"] / n
-    return {"loss": ce + config.lam * term, "cross_entropy": ce, "attention": term,
-            "accuracy": totals["correct"] / n,
-            "map_alignment": float(np.nanmean(rho)) if np.isfinite(rho).any() else float("nan")}
+    return {
+        "loss": ce + config.lam * term,
+        "cross_entropy": ce,
+        "attention": term,
+        "accuracy": totals["correct"] / n,
+        "map_alignment": float(np.nanmean(rho)) if np.isfinite(rho).any() else float("nan"),
+    }
 
 
 def warn_without_maps(maps_seen: float, loss: str, lam: float, where: str) -> None:
     """Warn (once per run, after its first epoch) that a map-supervised run saw no map."""
     if maps_seen == 0 and loss in ("clickme", "harmonizer") and lam > 0:
-        warnings.warn(f"{where}: no training image of the first epoch has a human map (has_map is "
-                      f"0 throughout), so the {loss} term has nothing to learn from: check that "
-                      "the maps' ids match the images' (clickme_analysis.ids)", stacklevel=2)
+        warnings.warn(
+            f"{where}: no training image of the first epoch has a human map (has_map is "
+            f"0 throughout), so the {loss} term has nothing to learn from: check that "
+            "the maps' ids match the images' (clickme_analysis.ids)",
+            stacklevel=2,
+        )

@@ -62,11 +62,11 @@ def record_layers(model: nn.Module, names: Sequence[str]) -> Iterator[dict]:
     modules = dict(unwrap(model).named_modules())
     missing = [n for n in names if n not in modules]
     if missing:
-        raise InputError(f"no layer named {missing[0]!r}; layers with attention: "
-                         f"{attention_layers(model)}", field="layers")
+        raise InputError(
+            f"no layer named {missing[0]!r}; layers with attention: {attention_layers(model)}", field="layers"
+        )
     seen: dict = {}
-    handles = [modules[n].register_forward_hook(
-        lambda _m, _i, out, name=n: seen.__setitem__(name, out)) for n in names]
+    handles = [modules[n].register_forward_hook(lambda _m, _i, out, name=n: seen.__setitem__(name, out)) for n in names]
     try:
         yield seen
     finally:

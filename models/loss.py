@@ -55,13 +55,13 @@ def resize_maps(maps: torch.Tensor, size: tuple[int, int], interpolation: str = 
     if maps.ndim != 3:
         raise InputError(f"expected human maps (B, H, W), got shape {tuple(maps.shape)}")
     if interpolation not in ("bicubic", "bilinear"):
-        raise InputError(f"expected interpolation 'bicubic' or 'bilinear', got {interpolation!r}",
-                         field="interpolation")
+        raise InputError(
+            f"expected interpolation 'bicubic' or 'bilinear', got {interpolation!r}", field="interpolation"
+        )
     maps = maps.float()
     if tuple(maps.shape[-2:]) == tuple(size):
         return maps
-    out = F.interpolate(maps[:, None], size=size, mode=interpolation, align_corners=False,
-                        antialias=True)[:, 0]
+    out = F.interpolate(maps[:, None], size=size, mode=interpolation, align_corners=False, antialias=True)[:, 0]
     return out.clamp_min(0)
 
 
@@ -74,10 +74,16 @@ def _normalize(maps: torch.Tensor, how: str, eps: float) -> torch.Tensor:
     raise InputError(f"expected normalization in {NORMALIZATIONS}, got {how!r}", field="normalization")
 
 
-def map_distance(volumes: Sequence[torch.Tensor], human_maps: torch.Tensor,
-                 interpolation: str = "bicubic", reduction: str = "l2",
-                 normalization: str = "l2", distance: str = "l2", combine: str = "sum",
-                 eps: float = 1e-8) -> torch.Tensor:
+def map_distance(
+    volumes: Sequence[torch.Tensor],
+    human_maps: torch.Tensor,
+    interpolation: str = "bicubic",
+    reduction: str = "l2",
+    normalization: str = "l2",
+    distance: str = "l2",
+    combine: str = "sum",
+    eps: float = 1e-8,
+) -> torch.Tensor:
     """Per-image distance between model attention and human maps, combined over layers.
 
     Parameters
@@ -109,8 +115,7 @@ def map_distance(volumes: Sequence[torch.Tensor], human_maps: torch.Tensor,
     per_layer = []
     for volume in volumes:
         if volume.shape[0] != human_maps.shape[0]:
-            raise InputError(f"batch of {volume.shape[0]} attention volumes but "
-                             f"{human_maps.shape[0]} human maps")
+            raise InputError(f"batch of {volume.shape[0]} attention volumes but {human_maps.shape[0]} human maps")
         model_map = attention_map(volume, reduction)
         human = resize_maps(human_maps, tuple(model_map.shape[-2:]), interpolation)
         diff = _normalize(model_map, normalization, eps) - _normalize(human, normalization, eps)
@@ -128,9 +133,15 @@ def map_distance(volumes: Sequence[torch.Tensor], human_maps: torch.Tensor,
     raise InputError(f"expected combine 'sum' or 'mean', got {combine!r}", field="combine")
 
 
-def clickme_loss(logits: torch.Tensor, labels: torch.Tensor, volumes: Sequence[torch.Tensor],
-                 human_maps: torch.Tensor, has_map: torch.Tensor | None = None,
-                 lam: float = 6.0, **distance_options) -> dict[str, torch.Tensor]:
+def clickme_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    volumes: Sequence[torch.Tensor],
+    human_maps: torch.Tensor,
+    has_map: torch.Tensor | None = None,
+    lam: float = 6.0,
+    **distance_options,
+) -> dict[str, torch.Tensor]:
     """Cross-entropy plus lambda times the masked attention term (paper Eq. 1).
 
     Parameters
@@ -153,16 +164,19 @@ def clickme_loss(logits: torch.Tensor, labels: torch.Tensor, volumes: Sequence[t
         images with a map, unscaled) and ``distance`` (B,) detached per image.
     """
     if logits.ndim != 2 or labels.shape != logits.shape[:1]:
-        raise InputError(f"expected logits (B, K) and labels (B,), got {tuple(logits.shape)} "
-                         f"and {tuple(labels.shape)}")
+        raise InputError(f"expected logits (B, K) and labels (B,), got {tuple(logits.shape)} and {tuple(labels.shape)}")
     cross_entropy = F.cross_entropy(logits.float(), labels)
     if has_map is None:
         has_map = torch.ones(len(labels), dtype=torch.bool, device=labels.device)
     distance = map_distance(volumes, human_maps, **distance_options)
     weight = has_map.to(distance.dtype)
     attention = (distance * weight).sum() / weight.sum().clamp_min(1)
-    return {"loss": cross_entropy + lam * attention, "cross_entropy": cross_entropy,
-            "attention": attention, "distance": distance.detach()}
+    return {
+        "loss": cross_entropy + lam * attention,
+        "cross_entropy": cross_entropy,
+        "attention": attention,
+        "distance": distance.detach(),
+    }
 
 
 # ----------------------------------------------------------------------------------------------
@@ -244,12 +258,21 @@ def decay_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     >>> [name for name, _ in decay_parameters(nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2)))]
     ['0.weight']
     """
-    skip = {id(p) for m in unwrap(model).modules() if "norm" in type(m).__name__.lower()
-            for p in m.parameters(recurse=False)}
-    return [(name, p) for name, p in unwrap(model).named_parameters()
-            if p.requires_grad and id(p) not in skip and p.ndim > 1
-            and "bias" not in name.rsplit(".", 1)[-1]
-            and not any(part in name.lower() for part in NO_DECAY_NAMES)]
+    skip = {
+        id(p)
+        for m in unwrap(model).modules()
+        if "norm" in type(m).__name__.lower()
+        for p in m.parameters(recurse=False)
+    }
+    return [
+        (name, p)
+        for name, p in unwrap(model).named_parameters()
+        if p.requires_grad
+        and id(p) not in skip
+        and p.ndim > 1
+        and "bias" not in name.rsplit(".", 1)[-1]
+        and not any(part in name.lower() for part in NO_DECAY_NAMES)
+    ]
 
 
 def _wide(tensor: torch.Tensor) -> torch.Tensor:
@@ -257,8 +280,9 @@ def _wide(tensor: torch.Tensor) -> torch.Tensor:
     return tensor if tensor.dtype in (torch.float32, torch.float64) else tensor.float()
 
 
-def input_saliency(logits: torch.Tensor, images: torch.Tensor, labels: torch.Tensor,
-                   create_graph: bool = True) -> torch.Tensor:
+def input_saliency(
+    logits: torch.Tensor, images: torch.Tensor, labels: torch.Tensor, create_graph: bool = True
+) -> torch.Tensor:
     """Gradient of each image's true-class logit with respect to the image, mean over channels.
 
     Returns (B, H, W) (float32, or float64 for float64 images), signed, differentiable with respect to the model's parameters
@@ -266,23 +290,28 @@ def input_saliency(logits: torch.Tensor, images: torch.Tensor, labels: torch.Ten
     one backward pass serves the whole batch (the sum of the true-class logits).
     """
     if not logits.requires_grad:
-        raise InputError("the model's output does not depend on its input through anything "
-                         "differentiable (no gradient path from the logits to the images); the "
-                         "harmonizer needs d logit / d image: run the forward pass with grad "
-                         "enabled and images.requires_grad_()", field="loss")
+        raise InputError(
+            "the model's output does not depend on its input through anything "
+            "differentiable (no gradient path from the logits to the images); the "
+            "harmonizer needs d logit / d image: run the forward pass with grad "
+            "enabled and images.requires_grad_()",
+            field="loss",
+        )
     target = logits.gather(1, labels[:, None]).sum()
-    (grad,) = torch.autograd.grad(target, images, create_graph=create_graph, retain_graph=True,
-                                  allow_unused=True)
+    (grad,) = torch.autograd.grad(target, images, create_graph=create_graph, retain_graph=True, allow_unused=True)
     if grad is None:
-        raise InputError("the model's output has no gradient path to its input image (d logit / "
-                         "d image is undefined): is the input detached, quantised or replaced "
-                         "inside the model? The harmonizer needs a differentiable model",
-                         field="loss")
+        raise InputError(
+            "the model's output has no gradient path to its input image (d logit / "
+            "d image is undefined): is the input detached, quantised or replaced "
+            "inside the model? The harmonizer needs a differentiable model",
+            field="loss",
+        )
     return _wide(grad).mean(1)
 
 
-def harmonization_term(saliency: torch.Tensor, maps: torch.Tensor, has_map: torch.Tensor,
-                       levels: int = 5) -> torch.Tensor:
+def harmonization_term(
+    saliency: torch.Tensor, maps: torch.Tensor, has_map: torch.Tensor, levels: int = 5
+) -> torch.Tensor:
     """The harmonizer's pyramidal MSE between saliency and human maps (B, H, W) -> scalar.
 
     Both maps are standardised and cut (:func:`standardise_cut`); the human map is rescaled to
@@ -303,15 +332,26 @@ def harmonization_term(saliency: torch.Tensor, maps: torch.Tensor, has_map: torc
     peak = saliency.detach().amax((-2, -1), keepdim=True) + 1e-6
     human = human / (human.amax((-2, -1), keepdim=True) + 1e-6) * peak
     weight = has_map.to(saliency.dtype)
-    per_level = [(weight * (s - h).pow(2).mean((-2, -1))).sum() / len(weight)
-                 for s, h in zip(gaussian_pyramid(saliency, levels), gaussian_pyramid(human, levels))]
+    per_level = [
+        (weight * (s - h).pow(2).mean((-2, -1))).sum() / len(weight)
+        for s, h in zip(gaussian_pyramid(saliency, levels), gaussian_pyramid(human, levels))
+    ]
     return torch.stack(per_level).mean()
 
 
-def harmonizer_loss(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-                    maps: torch.Tensor, has_map: torch.Tensor | None, *, levels: int = 5,
-                    lam: float = 1.0, weight_decay: float = 1e-5,
-                    label_smoothing: float = 0.1, amp_context=None) -> dict[str, torch.Tensor]:
+def harmonizer_loss(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    maps: torch.Tensor,
+    has_map: torch.Tensor | None,
+    *,
+    levels: int = 5,
+    lam: float = 1.0,
+    weight_decay: float = 1e-5,
+    label_smoothing: float = 0.1,
+    amp_context=None,
+) -> dict[str, torch.Tensor]:
     """The neural harmonizer's training loss (Fel et al. 2022) for any differentiable model.
 
     ``loss = CE(labels, logits; label_smoothing) + weight_decay * sum(w^2) / 2
@@ -359,12 +399,13 @@ def harmonizer_loss(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     # fused attention kernels (flash, memory-efficient) have no second derivative: math backend
-    with amp_context if amp_context is not None else contextlib.nullcontext(), \
-            sdpa_kernel([SDPBackend.MATH]):
+    with amp_context if amp_context is not None else contextlib.nullcontext(), sdpa_kernel([SDPBackend.MATH]):
         logits = model(images)
     if logits.ndim != 2 or logits.shape[0] != len(labels):
-        raise InputError(f"expected the model to return logits (B, K) for B = {len(labels)}, "
-                         f"got shape {tuple(logits.shape)}", field="model")
+        raise InputError(
+            f"expected the model to return logits (B, K) for B = {len(labels)}, got shape {tuple(logits.shape)}",
+            field="model",
+        )
     saliency = input_saliency(logits, images, labels, create_graph=lam > 0)
     harmonization = harmonization_term(saliency, maps, has_map, levels)
     cross_entropy = F.cross_entropy(_wide(logits), labels, label_smoothing=label_smoothing)
@@ -372,21 +413,26 @@ def harmonizer_loss(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
     if weight_decay > 0:
         decay = weight_decay * 0.5 * sum(_wide(p).pow(2).sum() for _, p in decay_parameters(model))
     loss = cross_entropy + decay + (lam * harmonization if lam > 0 else 0.0)
-    return {"loss": loss, "cross_entropy": cross_entropy, "harmonization": harmonization,
-            "weight_decay": decay, "logits": logits.detach()}
+    return {
+        "loss": loss,
+        "cross_entropy": cross_entropy,
+        "harmonization": harmonization,
+        "weight_decay": decay,
+        "logits": logits.detach(),
+    }
 
 
 def _check_harmonizer_inputs(images, labels, maps, has_map) -> None:
     if images.ndim != 4:
-        raise InputError(f"expected images (B, 3, H, W), got shape {tuple(images.shape)}",
-                         field="image")
+        raise InputError(f"expected images (B, 3, H, W), got shape {tuple(images.shape)}", field="image")
     b, _, h, w = images.shape
     if labels.shape != (b,):
-        raise InputError(f"expected labels ({b},) for {b} images, got {tuple(labels.shape)}",
-                         field="label")
+        raise InputError(f"expected labels ({b},) for {b} images, got {tuple(labels.shape)}", field="label")
     if tuple(maps.shape) != (b, h, w):
-        raise InputError(f"expected human maps of the images' size ({b}, {h}, {w}), got "
-                         f"{tuple(maps.shape)}: resize or crop maps with their images",
-                         field="map")
+        raise InputError(
+            f"expected human maps of the images' size ({b}, {h}, {w}), got "
+            f"{tuple(maps.shape)}: resize or crop maps with their images",
+            field="map",
+        )
     if has_map is not None and tuple(has_map.shape) != (b,):
         raise InputError(f"expected has_map ({b},), got {tuple(has_map.shape)}", field="has_map")

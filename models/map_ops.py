@@ -23,8 +23,7 @@ def square_maps(maps, size: int) -> torch.Tensor:
         tensor = tensor[None]
     if tuple(tensor.shape[-2:]) == (size, size):
         return tensor
-    return F.interpolate(tensor[:, None], size=(size, size), mode="bilinear", align_corners=False,
-                         antialias=True)[:, 0]
+    return F.interpolate(tensor[:, None], size=(size, size), mode="bilinear", align_corners=False, antialias=True)[:, 0]
 
 
 def unit_max(maps: torch.Tensor) -> torch.Tensor:

@@ -23,17 +23,27 @@ def add_gala_to_timm_resnet(model, variant: str = "paper", reduction: int = 4):
 
     blocks = list(getattr(model, "layer3", []))
     if not blocks or not all(hasattr(b, "se") and hasattr(b, "bn3") for b in blocks):
-        raise InputError(f"attention = 'gala' needs a timm ResNet with bottleneck blocks in "
-                         f"layer3 (resnet26/50/101/152 and their variants), got "
-                         f"{type(model).__name__}", field="attention")
+        raise InputError(
+            f"attention = 'gala' needs a timm ResNet with bottleneck blocks in "
+            f"layer3 (resnet26/50/101/152 and their variants), got "
+            f"{type(model).__name__}",
+            field="attention",
+        )
     factory = gala(variant, reduction=reduction)
     for block in blocks:
         block.se = factory(block.bn3.num_features)
     return model
 
 
-def build_network(arch: str, *, num_classes: int = 1000, attention: str = "none",
-                  gala_variant: str = "paper", gala_reduction: int = 4, tiny_width: int = 8):
+def build_network(
+    arch: str,
+    *,
+    num_classes: int = 1000,
+    attention: str = "none",
+    gala_variant: str = "paper",
+    gala_reduction: int = 4,
+    tiny_width: int = 8,
+):
     """Build the network named ``arch`` with ``num_classes`` outputs.
 
     Parameters
@@ -60,13 +70,14 @@ def build_network(arch: str, *, num_classes: int = 1000, attention: str = "none"
     check_arch(arch)
     if not arch.startswith(TIMM_PREFIX):
         if attention != "none":
-            raise InputError(f"attention = {attention!r} is for timm ResNets; {arch!r} has its "
-                             "attention in its name", field="attention")
+            raise InputError(
+                f"attention = {attention!r} is for timm ResNets; {arch!r} has its attention in its name",
+                field="attention",
+            )
         return build_model(arch, num_classes, gala_variant, gala_reduction, tiny_width)
     import timm
 
-    model = timm.create_model(timm_name(arch[len(TIMM_PREFIX):]), pretrained=False,
-                              num_classes=num_classes)
+    model = timm.create_model(timm_name(arch[len(TIMM_PREFIX) :]), pretrained=False, num_classes=num_classes)
     if attention == "gala":
         add_gala_to_timm_resnet(model, gala_variant, gala_reduction)
     elif attention != "none":
@@ -76,9 +87,14 @@ def build_network(arch: str, *, num_classes: int = 1000, attention: str = "none"
 
 def network_from_config(config):
     """The untrained network of a :class:`models.config.TrainConfig` (:func:`build_network`)."""
-    return build_network(config.arch, num_classes=config.num_classes, attention=config.attention,
-                         gala_variant=config.gala_variant, gala_reduction=config.gala_reduction,
-                         tiny_width=config.tiny_width)
+    return build_network(
+        config.arch,
+        num_classes=config.num_classes,
+        attention=config.attention,
+        gala_variant=config.gala_variant,
+        gala_reduction=config.gala_reduction,
+        tiny_width=config.tiny_width,
+    )
 
 
 def has_attention_layers(model) -> bool:
@@ -103,38 +119,42 @@ def load_weights_file(model, path, field: str = "weights") -> None:
 
     path = Path(path)
     if not path.is_file():
-        raise InputError("weights file not found; weights are read from a local state dict file "
-                         "and nothing is downloaded at run time (for timm's pretrained weights, "
-                         "save timm.create_model(name, pretrained=True).state_dict() with "
-                         "torch.save on a machine online, then give that file)", path=path,
-                         field=field)
+        raise InputError(
+            "weights file not found; weights are read from a local state dict file "
+            "and nothing is downloaded at run time (for timm's pretrained weights, "
+            "save timm.create_model(name, pretrained=True).state_dict() with "
+            "torch.save on a machine online, then give that file)",
+            path=path,
+            field=field,
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise InputError(f"cannot read the weights (tensors only): {str(err)[:300]}", path=path,
-                         field=field) from None
+        raise InputError(f"cannot read the weights (tensors only): {str(err)[:300]}", path=path, field=field) from None
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]  # a toolkit checkpoint
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise InputError("expected a state dict (parameter name -> tensor)", path=path, field=field)
     own = model.state_dict()
     head = _head_keys(model)
-    wrong = {k: (tuple(v.shape), tuple(own[k].shape)) for k, v in state.items()
-             if k in own and v.shape != own[k].shape}
+    wrong = {k: (tuple(v.shape), tuple(own[k].shape)) for k, v in state.items() if k in own and v.shape != own[k].shape}
     bad = {k: s for k, s in wrong.items() if k not in head}
     if bad:
         listed = "; ".join(f"{k}: file {a}, model {b}" for k, (a, b) in list(bad.items())[:5])
-        raise InputError(f"{len(bad)} tensors have the wrong shape for this architecture ({listed})",
-                         path=path, field=field)
+        raise InputError(
+            f"{len(bad)} tensors have the wrong shape for this architecture ({listed})", path=path, field=field
+        )
     fitting = {k: v for k, v in state.items() if k in own and k not in wrong}
     missing = [k for k in own if k not in fitting]
     unexpected = [k for k in state if k not in own]
     model.load_state_dict(fitting, strict=False)
     if missing or unexpected:
-        warnings.warn(f"{path}: {len(missing)} model tensors not in the file "
-                      f"{_names(missing)}, {len(unexpected)} file tensors not in the model "
-                      f"{_names(unexpected)}" + (f"; head of another size kept as built: "
-                                                 f"{sorted(wrong)}" if wrong else ""), stacklevel=2)
+        warnings.warn(
+            f"{path}: {len(missing)} model tensors not in the file "
+            f"{_names(missing)}, {len(unexpected)} file tensors not in the model "
+            f"{_names(unexpected)}" + (f"; head of another size kept as built: {sorted(wrong)}" if wrong else ""),
+            stacklevel=2,
+        )
 
 
 def _head_keys(model) -> set[str]:

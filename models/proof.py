@@ -28,25 +28,50 @@ ARMS = {"gala_clickme": 1.0, "timm_harmonizer": 1.0}
 #: 3-4 epochs in every seed tried; without, it needs about 8 (chance is 0.5), so at this budget
 #: maps raise its accuracy (seeds 0-4 of 8-epoch runs: +0.13 to +0.31 at epoch 3, +0.09 to
 #: +0.49 at epoch 4, +0.00 to +0.12 at epoch 8, when both near 1.0).
-PROOF_TASK = dict(num_classes=2, image_size=20, resize=20, blur_size=3, synthetic_train=400,
-                  synthetic_val=200, epochs=4, milestones=[])
+PROOF_TASK = dict(
+    num_classes=2,
+    image_size=20,
+    resize=20,
+    blur_size=3,
+    synthetic_train=400,
+    synthetic_val=200,
+    epochs=4,
+    milestones=[],
+)
 METRICS = ("accuracy", "map_alignment")
 
 
 def proof_config(out, lam: float = 6.0, seed: int = 0, progress: bool = False) -> TrainConfig:
     """The synthetic-task recipe of the demo (4 glyphs, 30x30) and, with :data:`PROOF_TASK`, of the proof."""
     return TrainConfig(
-        arch="tiny_gala_resnet", num_classes=4, tiny_width=8, train="synthetic", val="synthetic",
-        synthetic_train=800, synthetic_val=300, image_size=30, resize=30, blur_size=5,
-        batch_size=32, workers=0, lam=lam, epochs=10, lr=0.4, milestones=[7], out=str(out),
-        seed=seed, progress=progress, log_every=1000)
+        arch="tiny_gala_resnet",
+        num_classes=4,
+        tiny_width=8,
+        train="synthetic",
+        val="synthetic",
+        synthetic_train=800,
+        synthetic_val=300,
+        image_size=30,
+        resize=30,
+        blur_size=5,
+        batch_size=32,
+        workers=0,
+        lam=lam,
+        epochs=10,
+        lr=0.4,
+        milestones=[7],
+        out=str(out),
+        seed=seed,
+        progress=progress,
+        log_every=1000,
+    )
 
 
 def harmonizer_proof_config(out, lam: float = 1.0, seed: int = 0) -> TrainConfig:
     """The timm arm's recipe: a small timm CNN with the harmonizer loss on the synthetic task."""
     return proof_config(out, seed=seed).replace(
-        arch="timm:test_resnet", loss="harmonizer", lam=lam, label_smoothing=0.1,
-        weight_decay=1e-5, lr=0.4)
+        arch="timm:test_resnet", loss="harmonizer", lam=lam, label_smoothing=0.1, weight_decay=1e-5, lr=0.4
+    )
 
 
 def arm_config(arm: str, out, lam: float, seed: int) -> TrainConfig:
@@ -87,9 +112,17 @@ def run_arm(arm: str, seed: int, out, *, overrides: dict | None = None) -> pd.Da
             train(config, datasets)
             seconds = time.perf_counter() - start
             final = pd.read_csv(Path(config.out) / "epochs.csv").query("split == 'val'").iloc[-1]
-            rows.append({"arm": arm, "seed": seed, "maps": lam > 0, "lambda": lam,
-                         "accuracy": float(final["accuracy"]),
-                         "map_alignment": float(final["map_alignment"]), "seconds": seconds})
+            rows.append(
+                {
+                    "arm": arm,
+                    "seed": seed,
+                    "maps": lam > 0,
+                    "lambda": lam,
+                    "accuracy": float(final["accuracy"]),
+                    "map_alignment": float(final["map_alignment"]),
+                    "seconds": seconds,
+                }
+            )
     finally:
         torch.set_num_threads(threads)
     return pd.DataFrame(rows)
@@ -97,8 +130,10 @@ def run_arm(arm: str, seed: int, out, *, overrides: dict | None = None) -> pd.Da
 
 def run_proof(out, seeds=range(5), arms=tuple(ARMS), overrides: dict | None = None) -> pd.DataFrame:
     """:func:`run_arm` for every arm and seed (rows of all runs)."""
-    return pd.concat([run_arm(arm, seed, out, overrides=(overrides or {}).get(arm))
-                      for arm in arms for seed in seeds], ignore_index=True)
+    return pd.concat(
+        [run_arm(arm, seed, out, overrides=(overrides or {}).get(arm)) for arm in arms for seed in seeds],
+        ignore_index=True,
+    )
 
 
 def paired_differences(runs: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
@@ -134,9 +169,17 @@ def paired_differences(runs: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
             n = len(diff)
             half = stats.t.ppf(0.5 + ci / 2, n - 1) * diff.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
             mean = float(diff.mean())
-            rows.append({"arm": arm, "metric": metric, "n_seeds": n,
-                         "mean_without": float(wide[(metric, False)].mean()),
-                         "mean_with": float(wide[(metric, True)].mean()),
-                         "mean_difference": mean, "ci_low": mean - half, "ci_high": mean + half,
-                         "min_difference": float(diff.min())})
+            rows.append(
+                {
+                    "arm": arm,
+                    "metric": metric,
+                    "n_seeds": n,
+                    "mean_without": float(wide[(metric, False)].mean()),
+                    "mean_with": float(wide[(metric, True)].mean()),
+                    "mean_difference": mean,
+                    "ci_low": mean - half,
+                    "ci_high": mean + half,
+                    "min_difference": float(diff.min()),
+                }
+            )
     return pd.DataFrame(rows)

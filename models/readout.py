@@ -50,8 +50,11 @@ class ClassSum:
         import torch
 
         if logits.ndim != 2 or max(self.classes) >= logits.shape[1]:
-            raise InputError(f"readout {self.name!r} needs logits (N, K) with K > {max(self.classes)}, "
-                             f"got shape {tuple(logits.shape)}", field="readout")
+            raise InputError(
+                f"readout {self.name!r} needs logits (N, K) with K > {max(self.classes)}, "
+                f"got shape {tuple(logits.shape)}",
+                field="readout",
+            )
         probabilities = torch.softmax(logits.float(), dim=1)
         return probabilities[:, list(self.classes)].sum(1)
 
@@ -68,18 +71,18 @@ def readout_from_name(name: str, num_classes: int) -> ClassSum:
     """
     if name == "imagenet_animals":
         if num_classes != 1000:
-            raise InputError(f"the imagenet_animals readout needs 1000 ImageNet outputs, the model has "
-                             f"{num_classes}; use class:K", field="readout")
+            raise InputError(
+                f"the imagenet_animals readout needs 1000 ImageNet outputs, the model has {num_classes}; use class:K",
+                field="readout",
+            )
         return ClassSum(IMAGENET_ANIMAL_CLASSES, name)
     kind, _, value = name.partition(":")
     if kind == "class" and value.strip().isdigit():
         k = int(value)
         if k >= num_classes:
-            raise InputError(f"readout {name!r}: the model has classes 0-{num_classes - 1}",
-                             field="readout")
+            raise InputError(f"readout {name!r}: the model has classes 0-{num_classes - 1}", field="readout")
         return ClassSum((k,), name)
-    raise InputError(f"unknown readout {name!r}; expected one of {', '.join(READOUTS)}",
-                     field="readout")
+    raise InputError(f"unknown readout {name!r}; expected one of {', '.join(READOUTS)}", field="readout")
 
 
 def default_readout(num_classes: int) -> ClassSum:
@@ -88,5 +91,7 @@ def default_readout(num_classes: int) -> ClassSum:
         return readout_from_name("imagenet_animals", num_classes)
     if num_classes == 2:
         return readout_from_name("class:0", num_classes)
-    raise InputError(f"no default animal readout for a {num_classes}-class network; pass --readout "
-                     "class:K (K the animal class)", field="readout")
+    raise InputError(
+        f"no default animal readout for a {num_classes}-class network; pass --readout class:K (K the animal class)",
+        field="readout",
+    )

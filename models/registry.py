@@ -13,8 +13,12 @@ TIMM_PREFIX = "timm:"
 #: The toolkit's networks (:func:`models.resnet.build_model`): (tiny, attention) of each. ``tiny``:
 #: three one-block stages with a 32x32 stem; attention "se" in every block, "gala" in conv4.
 ARCHITECTURES = {
-    "resnet50": (False, "none"), "se_resnet50": (False, "se"), "gala_resnet50": (False, "gala"),
-    "tiny_resnet": (True, "none"), "tiny_se_resnet": (True, "se"), "tiny_gala_resnet": (True, "gala"),
+    "resnet50": (False, "none"),
+    "se_resnet50": (False, "se"),
+    "gala_resnet50": (False, "gala"),
+    "tiny_resnet": (True, "none"),
+    "tiny_se_resnet": (True, "se"),
+    "tiny_gala_resnet": (True, "gala"),
 }
 
 
@@ -32,8 +36,12 @@ def check_arch(arch: str, path=None) -> str:
         return arch
     close = difflib.get_close_matches(arch, list(ARCHITECTURES), n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-    raise InputError(f"unknown architecture {arch!r}: expected one of {', '.join(ARCHITECTURES)} "
-                     f"or 'timm:<name>' (any timm model){hint}", path=path, field="arch")
+    raise InputError(
+        f"unknown architecture {arch!r}: expected one of {', '.join(ARCHITECTURES)} "
+        f"or 'timm:<name>' (any timm model){hint}",
+        path=path,
+        field="arch",
+    )
 
 
 def arch_check(arch: str) -> None:

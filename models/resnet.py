@@ -21,15 +21,19 @@ from models.registry import ARCHITECTURES
 AttnFactory = Callable[[int], nn.Module] | None
 
 
-
-
 class Bottleneck(nn.Module):
     """1x1 -> 3x3 (stride) -> 1x1 bottleneck; ``attn_layer(out_channels)`` after ``bn3``."""
 
     expansion = 4
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1,
-                 downsample: nn.Module | None = None, attn_layer: AttnFactory = None):
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        attn_layer: AttnFactory = None,
+    ):
         super().__init__()
         width = planes * self.expansion
         self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
@@ -72,17 +76,20 @@ class ResNet(nn.Module):
     torch.Size([2, 3])
     """
 
-    def __init__(self, depths: Sequence[int] = (3, 4, 6, 3),
-                 widths: Sequence[int] = (64, 128, 256, 512), num_classes: int = 1000,
-                 attn_layers: Sequence[AttnFactory] | None = None, small_input: bool = False):
+    def __init__(
+        self,
+        depths: Sequence[int] = (3, 4, 6, 3),
+        widths: Sequence[int] = (64, 128, 256, 512),
+        num_classes: int = 1000,
+        attn_layers: Sequence[AttnFactory] | None = None,
+        small_input: bool = False,
+    ):
         super().__init__()
         if len(depths) != len(widths):
-            raise InputError(f"depths and widths differ in length: {len(depths)} vs {len(widths)}",
-                             field="widths")
+            raise InputError(f"depths and widths differ in length: {len(depths)} vs {len(widths)}", field="widths")
         attn_layers = list(attn_layers) if attn_layers is not None else [None] * len(depths)
         if len(attn_layers) != len(depths):
-            raise InputError(f"expected {len(depths)} attn_layers, got {len(attn_layers)}",
-                             field="attn_layers")
+            raise InputError(f"expected {len(depths)} attn_layers, got {len(attn_layers)}", field="attn_layers")
         stem = widths[0]
         if small_input:
             self.conv1 = nn.Conv2d(3, stem, 3, 1, 1, bias=False)
@@ -101,9 +108,9 @@ class ResNet(nn.Module):
                 if block == 0 and (stride != 1 or inplanes != width * Bottleneck.expansion):
                     downsample = nn.Sequential(
                         nn.Conv2d(inplanes, width * Bottleneck.expansion, 1, stride, bias=False),
-                        nn.BatchNorm2d(width * Bottleneck.expansion))
-                blocks.append(Bottleneck(inplanes, width, stride if block == 0 else 1,
-                                         downsample, attn))
+                        nn.BatchNorm2d(width * Bottleneck.expansion),
+                    )
+                blocks.append(Bottleneck(inplanes, width, stride if block == 0 else 1, downsample, attn))
                 inplanes = width * Bottleneck.expansion
             setattr(self, f"layer{index + 1}", nn.Sequential(*blocks))
         self.num_stages = len(depths)
@@ -123,9 +130,13 @@ class ResNet(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-def build_model(arch: str = "gala_resnet50", num_classes: int = 1000,
-                gala_variant: str = "paper", gala_reduction: int = 4,
-                tiny_width: int = 8) -> ResNet:
+def build_model(
+    arch: str = "gala_resnet50",
+    num_classes: int = 1000,
+    gala_variant: str = "paper",
+    gala_reduction: int = 4,
+    tiny_width: int = 8,
+) -> ResNet:
     """Build a named network.
 
     Parameters
@@ -153,7 +164,7 @@ def build_model(arch: str = "gala_resnet50", num_classes: int = 1000,
         raise InputError(f"arch must be one of {tuple(ARCHITECTURES)}, got {arch!r}", field="arch")
     tiny, attention = ARCHITECTURES[arch]
     depths = (1, 1, 1) if tiny else (3, 4, 6, 3)
-    widths = tuple(tiny_width * 2 ** i for i in range(3)) if tiny else (64, 128, 256, 512)
+    widths = tuple(tiny_width * 2**i for i in range(3)) if tiny else (64, 128, 256, 512)
     attn: list[AttnFactory] = [None] * len(depths)
     if attention == "se":
         attn = [SqueezeExcite] * len(depths)

@@ -25,9 +25,19 @@ from models.map_ops import square_maps
 
 
 @torch.no_grad()
-def evaluate(model, loader, layers=None, score_layer: str | None = None, lam: float = 0.0,
-             device="cpu", amp: str = "none", channels_last: bool = False, score_size: int = 64,
-             progress: bool = False, loss_options: dict | None = None):
+def evaluate(
+    model,
+    loader,
+    layers=None,
+    score_layer: str | None = None,
+    lam: float = 0.0,
+    device="cpu",
+    amp: str = "none",
+    channels_last: bool = False,
+    score_size: int = 64,
+    progress: bool = False,
+    loss_options: dict | None = None,
+):
     """Run a model over a loader of :class:`models.data.PairedDataset` items.
 
     Parameters
@@ -72,28 +82,33 @@ def evaluate(model, loader, layers=None, score_layer: str | None = None, lam: fl
                 labelled = labels >= 0
                 _check_labels(labels, logits.shape[1], batch["index"], loader)
                 safe = torch.where(labelled, labels, torch.zeros_like(labels))
-                parts = clickme_loss(logits, safe, [seen[n] for n in layers], maps, has_map,
-                                     lam, **(loss_options or {}))
+                parts = clickme_loss(
+                    logits, safe, [seen[n] for n in layers], maps, has_map, lam, **(loss_options or {})
+                )
                 k = min(5, logits.shape[1])
                 top = logits.float().topk(k, 1).indices
                 hit = top == safe[:, None]
                 ce = F.cross_entropy(logits.float(), safe, reduction="none")
-                rows.append(pd.DataFrame({
-                    "index": batch["index"].numpy(),
-                    "label": labels.cpu().numpy(),
-                    "top1_correct": torch.where(labelled, hit[:, 0], False).cpu().numpy(),
-                    "top5_correct": torch.where(labelled, hit.any(1), False).cpu().numpy(),
-                    "cross_entropy": torch.where(labelled, ce, torch.nan).cpu().numpy(),
-                    "distance": torch.where(has_map, parts["distance"], torch.nan).cpu().numpy(),
-                    "has_map": has_map.cpu().numpy()}))
+                rows.append(
+                    pd.DataFrame(
+                        {
+                            "index": batch["index"].numpy(),
+                            "label": labels.cpu().numpy(),
+                            "top1_correct": torch.where(labelled, hit[:, 0], False).cpu().numpy(),
+                            "top5_correct": torch.where(labelled, hit.any(1), False).cpu().numpy(),
+                            "cross_entropy": torch.where(labelled, ce, torch.nan).cpu().numpy(),
+                            "distance": torch.where(has_map, parts["distance"], torch.nan).cpu().numpy(),
+                            "has_map": has_map.cpu().numpy(),
+                        }
+                    )
+                )
                 model_maps.append(square_maps(attention_map(seen[score_layer]), score_size).cpu())
                 human_maps.append(square_maps(maps, score_size).cpu())
     finally:
         base.train(was_training)
     if not rows:
         raise InputError("no images to evaluate")
-    return (pd.concat(rows, ignore_index=True), torch.cat(model_maps).numpy(),
-            torch.cat(human_maps).numpy())
+    return (pd.concat(rows, ignore_index=True), torch.cat(model_maps).numpy(), torch.cat(human_maps).numpy())
 
 
 def _check_labels(labels: torch.Tensor, n_classes: int, index, loader) -> None:
@@ -103,8 +118,11 @@ def _check_labels(labels: torch.Tensor, n_classes: int, index, loader) -> None:
         position = int(index[int(bad[0])])
         samples = getattr(getattr(loader, "dataset", None), "samples", None)
         name = f"image {samples[position].image_id!r}" if samples else f"image #{position}"
-        raise InputError(f"label {int(labels[bad[0]])} of {name} is outside the checkpoint's "
-                         f"{n_classes} classes (0-{n_classes - 1})", field="label")
+        raise InputError(
+            f"label {int(labels[bad[0]])} of {name} is outside the checkpoint's "
+            f"{n_classes} classes (0-{n_classes - 1})",
+            field="label",
+        )
 
 
 def map_alignment(model_maps: np.ndarray, human_maps: np.ndarray) -> np.ndarray:
@@ -117,15 +135,14 @@ def map_alignment(model_maps: np.ndarray, human_maps: np.ndarray) -> np.ndarray:
     """
     model_maps, human_maps = np.asarray(model_maps), np.asarray(human_maps)
     if model_maps.shape != human_maps.shape or model_maps.ndim != 3:
-        raise InputError(f"expected two (N, H, W) arrays of one shape, got {model_maps.shape} "
-                         f"and {human_maps.shape}")
+        raise InputError(f"expected two (N, H, W) arrays of one shape, got {model_maps.shape} and {human_maps.shape}")
     n = len(model_maps)
-    return spearman_rows(model_maps.reshape(n, -1).astype(np.float32),
-                         human_maps.reshape(n, -1).astype(np.float32))
+    return spearman_rows(model_maps.reshape(n, -1).astype(np.float32), human_maps.reshape(n, -1).astype(np.float32))
 
 
-def map_permutation_test(model_maps: np.ndarray, human_maps: np.ndarray, n_permutations: int = 1000,
-                     seed: int = 0) -> tuple[float, float]:
+def map_permutation_test(
+    model_maps: np.ndarray, human_maps: np.ndarray, n_permutations: int = 1000, seed: int = 0
+) -> tuple[float, float]:
     """Is mean rho above what model maps reach against other images' human maps?
 
     Returns
@@ -142,13 +159,19 @@ def map_permutation_test(model_maps: np.ndarray, human_maps: np.ndarray, n_permu
     rh = rank_rows(np.asarray(human_maps, np.float32).reshape(n, -1))
     observed = np.nanmean(pearson_rows(rm, rh))
     rng = np.random.default_rng(seed)
-    null = np.array([np.nanmean(pearson_rows(rm, rh[rng.permutation(n)]))
-                     for _ in range(n_permutations)])
+    null = np.array([np.nanmean(pearson_rows(rm, rh[rng.permutation(n)])) for _ in range(n_permutations)])
     return float((1 + np.sum(null >= observed)) / (1 + n_permutations)), float(np.mean(null))
 
 
-def summarise(frame: pd.DataFrame, model_maps, human_maps, model: str = "model",
-              ceiling: float = PAPER_CEILING, n_permutations: int = 1000, seed: int = 0):
+def summarise(
+    frame: pd.DataFrame,
+    model_maps,
+    human_maps,
+    model: str = "model",
+    ceiling: float = PAPER_CEILING,
+    n_permutations: int = 1000,
+    seed: int = 0,
+):
     """Turn :func:`evaluate`'s output into per-image and summary tables.
 
     Returns
@@ -164,30 +187,51 @@ def summarise(frame: pd.DataFrame, model_maps, human_maps, model: str = "model",
     per_image = frame.copy()
     has_map = per_image["has_map"].to_numpy(bool)
     if not has_map.any():
-        raise InputError(f"none of the {len(per_image)} images has a human map: check that the map "
-                         "archive's ids are the images' ids (clickme_analysis.ids)", field="maps")
+        raise InputError(
+            f"none of the {len(per_image)} images has a human map: check that the map "
+            "archive's ids are the images' ids (clickme_analysis.ids)",
+            field="maps",
+        )
     rho = np.full(len(per_image), np.nan)
     if has_map.any():
         rho[has_map] = map_alignment(model_maps[has_map], human_maps[has_map])
     per_image["rho"] = rho
     labelled = per_image["label"] >= 0
-    p_value, null_floor = map_permutation_test(model_maps[has_map], human_maps[has_map],
-                                           n_permutations, seed)
+    p_value, null_floor = map_permutation_test(model_maps[has_map], human_maps[has_map], n_permutations, seed)
     rho_mean = float(np.nanmean(rho)) if np.isfinite(rho).any() else float("nan")
-    summary = pd.DataFrame([{
-        "model": model,
-        "top1_err": 1 - per_image.loc[labelled, "top1_correct"].mean() if labelled.any() else np.nan,
-        "top5_err": 1 - per_image.loc[labelled, "top5_correct"].mean() if labelled.any() else np.nan,
-        "fraction_human": fraction_of_human_variability(rho_mean, ceiling), "rho_mean": rho_mean, "p_value": p_value,
-        "ceiling": ceiling, "null_floor": null_floor,
-        "n_images": len(per_image), "n_maps": int(has_map.sum())}])
+    summary = pd.DataFrame(
+        [
+            {
+                "model": model,
+                "top1_err": 1 - per_image.loc[labelled, "top1_correct"].mean() if labelled.any() else np.nan,
+                "top5_err": 1 - per_image.loc[labelled, "top5_correct"].mean() if labelled.any() else np.nan,
+                "fraction_human": fraction_of_human_variability(rho_mean, ceiling),
+                "rho_mean": rho_mean,
+                "p_value": p_value,
+                "ceiling": ceiling,
+                "null_floor": null_floor,
+                "n_images": len(per_image),
+                "n_maps": int(has_map.sum()),
+            }
+        ]
+    )
     return per_image, summary
 
 
-def score_model(model, dataset, model_name: str = "model", layer: str | None = None,
-                batch_size: int = 32, device="cpu", ceiling: float = PAPER_CEILING,
-                n_permutations: int = 1000, score_size: int = 64, seed: int = 0,
-                progress: bool = False, workers: int = 0):
+def score_model(
+    model,
+    dataset,
+    model_name: str = "model",
+    layer: str | None = None,
+    batch_size: int = 32,
+    device="cpu",
+    ceiling: float = PAPER_CEILING,
+    n_permutations: int = 1000,
+    score_size: int = 64,
+    seed: int = 0,
+    progress: bool = False,
+    workers: int = 0,
+):
     """Top-1/top-5 error and fraction of human map variability of ``model`` on ``dataset``.
 
     Parameters
@@ -210,7 +254,7 @@ def score_model(model, dataset, model_name: str = "model", layer: str | None = N
         As :func:`summarise`.
     """
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers)
-    frame, model_maps, human_maps = evaluate(model.to(device), loader, score_layer=layer,
-                                             device=device, score_size=score_size,
-                                             progress=progress)
+    frame, model_maps, human_maps = evaluate(
+        model.to(device), loader, score_layer=layer, device=device, score_size=score_size, progress=progress
+    )
     return summarise(frame, model_maps, human_maps, model_name, ceiling, n_permutations, seed)

@@ -68,8 +68,12 @@ def encode_map_png(q: np.ndarray) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    return (PNG_SIGNATURE + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)) + chunk(b"IEND", b""))
+    return (
+        PNG_SIGNATURE
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(rows.tobytes(), 1))
+        + chunk(b"IEND", b"")
+    )
 
 
 def decode_map_png(raw: bytes, *, where: dict | None = None) -> np.ndarray:
@@ -85,9 +89,9 @@ def decode_map_png(raw: bytes, *, where: dict | None = None) -> np.ndarray:
         if color == 0 and interlace == 0 and depth in (8, 16) and width * height <= 1 << 26:
             idat, pos = [], 33
             while pos + 8 <= len(raw):
-                (length,), kind = struct.unpack(">I", raw[pos:pos + 4]), raw[pos + 4:pos + 8]
+                (length,), kind = struct.unpack(">I", raw[pos : pos + 4]), raw[pos + 4 : pos + 8]
                 if kind == b"IDAT":
-                    idat.append(raw[pos + 8:pos + 8 + length])
+                    idat.append(raw[pos + 8 : pos + 8 + length])
                 elif kind == b"IEND":
                     break
                 pos += 12 + length
@@ -110,8 +114,7 @@ def read_index(folder) -> dict:
     folder = Path(folder)
     path = folder / INDEX
     if not path.is_file():
-        raise InputError(f"not a packed folder (no {INDEX}; make one with `clickme pack`)",
-                         path=folder)
+        raise InputError(f"not a packed folder (no {INDEX}; make one with `clickme pack`)", path=folder)
     try:
         index = json.loads(path.read_text())
     except (OSError, ValueError) as err:
@@ -159,7 +162,8 @@ def _tar_files(fh, length: int | None = None):
         stored = _tar_number(header[148:156])
         unsigned = sum(header) - sum(header[148:156]) + 256
         if stored != unsigned and stored != unsigned - 256 * sum(
-                b > 127 for b in header[:148] + header[156:]):  # some old tars sum signed bytes
+            b > 127 for b in header[:148] + header[156:]
+        ):  # some old tars sum signed bytes
             raise tarfile.ReadError("bad header checksum")
         name = header[:100].split(b"\0", 1)[0]
         if header[257:262] == b"ustar" and header[345:346] != b"\0":
@@ -168,8 +172,10 @@ def _tar_files(fh, length: int | None = None):
         size = int(extended.get("size", _tar_number(header[124:136])))
         position += 512
         if length is not None and size > length - position:
-            raise tarfile.ReadError(f"member {name.decode(errors='replace')} truncated (its "
-                                    f"header says {size} bytes, {length - position} are left)")
+            raise tarfile.ReadError(
+                f"member {name.decode(errors='replace')} truncated (its "
+                f"header says {size} bytes, {length - position} are left)"
+            )
         data = fh.read(size)
         if len(data) < size:
             raise tarfile.ReadError(f"member {name.decode(errors='replace')} truncated")
@@ -210,11 +216,11 @@ def iter_shard(path, expected: int | None = None):
                 current[ext] = data
     except (tarfile.TarError, OSError, ValueError) as err:
         where = f"after sample {key}" if key else "at its start"
-        raise InputError(f"corrupt or truncated shard {path.name} {where}: {err}",
-                         path=path) from None
+        raise InputError(f"corrupt or truncated shard {path.name} {where}: {err}", path=path) from None
     if current:
         yield key, current
         count += 1
     if expected is not None and count != expected:
-        raise InputError(f"truncated shard {path.name}: expected {expected} samples, read "
-                         f"{count} (last sample {key})", path=path)
+        raise InputError(
+            f"truncated shard {path.name}: expected {expected} samples, read {count} (last sample {key})", path=path
+        )

@@ -52,7 +52,6 @@ def _png(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     info = tarfile.TarInfo(name)
     info.size, info.mtime, info.mode = len(data), 0, 0o644
@@ -61,8 +60,7 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def encode_sample(image, human, *, jpeg_quality: int = 0,
-                  map_bits: int = 8) -> tuple[str, bytes, dict, bytes | None]:
+def encode_sample(image, human, *, jpeg_quality: int = 0, map_bits: int = 8) -> tuple[str, bytes, dict, bytes | None]:
     """Image bytes (kept when JPEG or PNG) and map PNG of one sample, checked by decoding.
 
     Returns ``(extension, image_bytes, map_fields, map_png)``; raises InputError (the caller
@@ -111,8 +109,7 @@ def _job_samples(job: dict, maps):
         yield image_id, image, label, human, None
 
 
-def write_shard(job: dict, out: str, maps_path: str | None, jpeg_quality: int = 0,
-                map_bits: int = 8) -> dict:
+def write_shard(job: dict, out: str, maps_path: str | None, jpeg_quality: int = 0, map_bits: int = 8) -> dict:
     """Write one shard (atomically) and return its done-list record."""
     name = f"shard-{job['shard']:06d}.tar"
     skipped, n_samples, n_maps, labels = [], 0, 0, []
@@ -120,20 +117,24 @@ def write_shard(job: dict, out: str, maps_path: str | None, jpeg_quality: int = 
     try:
         with atomic_write(Path(out) / name) as fh:
             with tarfile.open(fileobj=fh, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-                for position, (image_id, image, label, human, reason) in enumerate(
-                        _job_samples(job, maps)):
+                for position, (image_id, image, label, human, reason) in enumerate(_job_samples(job, maps)):
                     if reason is None:
                         try:
                             ext, data, fields, map_png = encode_sample(
-                                image, human, jpeg_quality=jpeg_quality, map_bits=map_bits)
+                                image, human, jpeg_quality=jpeg_quality, map_bits=map_bits
+                            )
                         except InputError as err:
                             reason = err.message
                     if reason is not None:
                         skipped.append({"image_id": image_id, "reason": reason})
                         continue
                     key = f"{job['shard']:06d}-{position:07d}"
-                    meta = {"image_id": image_id, "label": int(label),
-                            "index": job["shard"] * POSITIONS + position, **fields}
+                    meta = {
+                        "image_id": image_id,
+                        "label": int(label),
+                        "index": job["shard"] * POSITIONS + position,
+                        **fields,
+                    }
                     _add(tar, f"{key}.{ext}", data)
                     if map_png is not None:
                         _add(tar, f"{key}.map.png", map_png)
@@ -144,8 +145,13 @@ def write_shard(job: dict, out: str, maps_path: str | None, jpeg_quality: int = 
     finally:
         if maps is not None:
             maps.close()
-    return {"shard": name, "n_samples": n_samples, "n_maps": n_maps, "skipped": skipped,
-            "label_range": [min(labels), max(labels)] if labels else None}
+    return {
+        "shard": name,
+        "n_samples": n_samples,
+        "n_maps": n_maps,
+        "skipped": skipped,
+        "label_range": [min(labels), max(labels)] if labels else None,
+    }
 
 
 def _jobs(source: Path, maps: str | None, label_column: str, shard_size: int):
@@ -153,20 +159,33 @@ def _jobs(source: Path, maps: str | None, label_column: str, shard_size: int):
     files = tfrecord_source(source)
     if files is not None:
         if maps:
-            raise InputError("ClickMe TFRecords carry their own maps; --maps is for folders and "
-                             "manifests", path=maps, field="maps")
+            raise InputError(
+                "ClickMe TFRecords carry their own maps; --maps is for folders and manifests", path=maps, field="maps"
+            )
         return [{"shard": i, "kind": "tfrecord", "path": str(f)} for i, f in enumerate(files)], []
     samples, classes = list_samples(source, label_column)
     if maps:
         with open_maps(maps) as source_maps:
             match_maps(source_maps, [s.image_id for s in samples], maps)
     rows = [(s.image_id, str(s.image), int(s.label)) for s in samples]
-    return [{"shard": i // shard_size, "kind": "files", "samples": rows[i:i + shard_size]}
-            for i in range(0, len(rows), shard_size)], classes
+    return [
+        {"shard": i // shard_size, "kind": "files", "samples": rows[i : i + shard_size]}
+        for i in range(0, len(rows), shard_size)
+    ], classes
 
 
-def pack(source, out, *, maps=None, label_column: str = "label", shard_size: int = 1000,
-         workers: int = 0, jpeg_quality: int = 0, map_bits: int = 8, progress: bool = True) -> dict:
+def pack(
+    source,
+    out,
+    *,
+    maps=None,
+    label_column: str = "label",
+    shard_size: int = 1000,
+    workers: int = 0,
+    jpeg_quality: int = 0,
+    map_bits: int = 8,
+    progress: bool = True,
+) -> dict:
     """Convert a dataset into WebDataset shards for streaming training.
 
     Parameters
@@ -211,17 +230,21 @@ def pack(source, out, *, maps=None, label_column: str = "label", shard_size: int
     (1, ['shard-000000.tar'], ['cat'])
     """
     if shard_size < 1 or shard_size >= POSITIONS:
-        raise InputError(f"expected 1 <= shard_size < {POSITIONS}, got {shard_size}",
-                         field="shard_size")
+        raise InputError(f"expected 1 <= shard_size < {POSITIONS}, got {shard_size}", field="shard_size")
     if map_bits not in (8, 16):
         raise InputError(f"expected map_bits 8 or 16, got {map_bits}", field="map_bits")
     if not 0 <= jpeg_quality <= 100:
         raise InputError(f"expected jpeg_quality in 0..100, got {jpeg_quality}", field="jpeg_quality")
     source, out = Path(source), Path(out)
     jobs, classes = _jobs(source, str(maps) if maps else None, label_column, shard_size)
-    options = {"source": str(source.resolve()), "maps": str(Path(maps).resolve()) if maps else "",
-               "label_column": label_column, "shard_size": shard_size, "jpeg_quality": jpeg_quality,
-               "map_bits": map_bits}
+    options = {
+        "source": str(source.resolve()),
+        "maps": str(Path(maps).resolve()) if maps else "",
+        "label_column": label_column,
+        "shard_size": shard_size,
+        "jpeg_quality": jpeg_quality,
+        "map_bits": map_bits,
+    }
     out.mkdir(parents=True, exist_ok=True)
     done = _finished_shards(out, options)
     with AppendLog(out / DONE_LIST) as log:
@@ -229,14 +252,16 @@ def pack(source, out, *, maps=None, label_column: str = "label", shard_size: int
             log.append(json.dumps({"options": options}, sort_keys=True))
         pending = [j for j in jobs if f"shard-{j['shard']:06d}.tar" not in done]
         args = (str(out), options["maps"] or None, jpeg_quality, map_bits)
-        for record in progress_bar(_run(pending, args, workers), enabled=progress,
-                                   total=len(pending), desc="pack", unit="shard"):
+        for record in progress_bar(
+            _run(pending, args, workers), enabled=progress, total=len(pending), desc="pack", unit="shard"
+        ):
             log.append(json.dumps(record, sort_keys=True))
             done[record["shard"]] = record
     index = _index([done[f"shard-{j['shard']:06d}.tar"] for j in jobs], classes, map_bits)
     if not index["n_samples"]:
-        raise InputError(f"no sample could be packed ({len(index['skipped'])} skipped, first: "
-                         f"{index['skipped'][:1]})", path=source)
+        raise InputError(
+            f"no sample could be packed ({len(index['skipped'])} skipped, first: {index['skipped'][:1]})", path=source
+        )
     atomic_write_text(out / INDEX, json.dumps(index, indent=1, sort_keys=True) + "\n")
     return index
 
@@ -250,20 +275,27 @@ def _finished_shards(out: Path, options: dict) -> dict:
         return {}
     records = [r for _, r in read_jsonl(out / DONE_LIST, partial_last_ok=True)]
     if records and records[0].get("options") != options:
-        raise InputError(f"this folder holds shards packed with other options "
-                         f"({records[0].get('options')}); pack into a new folder",
-                         path=out / DONE_LIST, field="options")
+        raise InputError(
+            f"this folder holds shards packed with other options ({records[0].get('options')}); pack into a new folder",
+            path=out / DONE_LIST,
+            field="options",
+        )
     return {r["shard"]: r for r in records[1:] if (out / r["shard"]).is_file()}
 
 
 def _index(shards: list[dict], classes: list[str], map_bits: int) -> dict:
     """The ``index.json`` of a packed folder from its shards' done-list records, in order."""
-    index = {"format": FORMAT, "n_samples": sum(s["n_samples"] for s in shards),
-             "n_maps": sum(s["n_maps"] for s in shards), "classes": classes,
-             "shards": [{"name": s["shard"], "n_samples": s["n_samples"], "n_maps": s["n_maps"]}
-                        for s in shards if s["n_samples"]],
-             "skipped": [dict(item, shard=s["shard"]) for s in shards for item in s["skipped"]],
-             "map_encoding": f"png{map_bits}: map = map_offset + q * map_scale"}
+    index = {
+        "format": FORMAT,
+        "n_samples": sum(s["n_samples"] for s in shards),
+        "n_maps": sum(s["n_maps"] for s in shards),
+        "classes": classes,
+        "shards": [
+            {"name": s["shard"], "n_samples": s["n_samples"], "n_maps": s["n_maps"]} for s in shards if s["n_samples"]
+        ],
+        "skipped": [dict(item, shard=s["shard"]) for s in shards for item in s["skipped"]],
+        "map_encoding": f"png{map_bits}: map = map_offset + q * map_scale",
+    }
     ranges = [s["label_range"] for s in shards if s.get("label_range")]
     index["label_range"] = [min(r[0] for r in ranges), max(r[1] for r in ranges)] if ranges else [-1, -1]
     return index
@@ -294,8 +326,9 @@ def _metadata(key: str, parts: dict, shard: Path) -> tuple[bytes, dict, dict]:
         if raw is None:
             raise KeyError("image")
     except (KeyError, ValueError) as err:
-        raise InputError(f"shard {shard.name}, sample {key}: missing or bad member ({err}); "
-                         f"members: {sorted(parts)}", **where) from None
+        raise InputError(
+            f"shard {shard.name}, sample {key}: missing or bad member ({err}); members: {sorted(parts)}", **where
+        ) from None
     where["field"] = f"{key} ({meta.get('image_id')})"
     return raw, meta, where
 
@@ -306,8 +339,9 @@ def _decode_map(parts: dict, meta: dict, shard: Path, key: str, where: dict, out
         raise InputError(f"shard {shard.name}, sample {key}: has_map but no map member", **where)
     q = decode_map_png(parts["map.png"], where=where)
     if q.shape != out.shape:
-        q, meta["map_offset"], meta["map_scale"] = quantise_map(fit_map(
-            meta["map_offset"] + q.astype(np.float64) * meta["map_scale"], out.shape[0]))
+        q, meta["map_offset"], meta["map_scale"] = quantise_map(
+            fit_map(meta["map_offset"] + q.astype(np.float64) * meta["map_scale"], out.shape[0])
+        )
     out[...] = q
 
 
@@ -350,15 +384,28 @@ class ShardStream(torch.utils.data.IterableDataset):
         :func:`models.augment.decode_on_device` (nvJPEG on a GPU).
     """
 
-    def __init__(self, folder, batch_size: int, *, train: bool = False, image_size: int = 224,
-                 resize: int = 256, seed: int = 0, rank: int = 0, world: int = 1,
-                 shuffle_buffer: int = 1000, decode: bool = True):
+    def __init__(
+        self,
+        folder,
+        batch_size: int,
+        *,
+        train: bool = False,
+        image_size: int = 224,
+        resize: int = 256,
+        seed: int = 0,
+        rank: int = 0,
+        world: int = 1,
+        shuffle_buffer: int = 1000,
+        decode: bool = True,
+    ):
         self.folder = Path(folder)
         self.index = read_index(self.folder)
         self.shards = [(self.folder / s["name"], int(s["n_samples"])) for s in self.index["shards"]]
         if len(self.shards) < world:
-            raise InputError(f"{len(self.shards)} shards cannot be split over {world} processes; "
-                             "pack with a smaller --shard-size", path=self.folder)
+            raise InputError(
+                f"{len(self.shards)} shards cannot be split over {world} processes; pack with a smaller --shard-size",
+                path=self.folder,
+            )
         if image_size > resize:
             raise InputError(f"image_size {image_size} exceeds resize {resize}", field="image_size")
         self.batch_size, self.train, self.image_size, self.resize = batch_size, train, image_size, resize
@@ -391,7 +438,7 @@ class ShardStream(torch.utils.data.IterableDataset):
         if not self.train:
             return self.shards
         order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.shards))
-        return [self.shards[i] for i in order[self.rank::self.world]]
+        return [self.shards[i] for i in order[self.rank :: self.world]]
 
     @staticmethod
     def _samples(shards):
@@ -436,9 +483,13 @@ class ShardStream(torch.utils.data.IterableDataset):
         if not shards and not self.train:
             return
         if not shards:
-            raise InputError(f"loader worker {worker} of {workers} has no shard ({len(self.shards)} "
-                             f"shards, {self.world} processes): use at most "
-                             f"{self.max_workers()} workers", path=self.folder, field="workers")
+            raise InputError(
+                f"loader worker {worker} of {workers} has no shard ({len(self.shards)} "
+                f"shards, {self.world} processes): use at most "
+                f"{self.max_workers()} workers",
+                path=self.folder,
+                field="workers",
+            )
         if not self.train:
             yield from self._batches(self._samples(shards), None)
             return
@@ -470,8 +521,7 @@ class ShardStream(torch.utils.data.IterableDataset):
         n, size = len(pending), self.resize
         images = np.empty((n, size, size, 3), np.uint8) if self.decode else None
         maps = np.zeros((n, size, size), np.uint16)
-        columns = {k: [] for k in ("map_offset", "map_scale", "has_map", "label", "index",
-                                   "image_id")}
+        columns = {k: [] for k in ("map_offset", "map_scale", "has_map", "label", "index", "image_id")}
         encoded = []
         for i, (path, key, parts) in enumerate(pending):
             raw, meta, where = _metadata(key, parts, path)
@@ -482,21 +532,33 @@ class ShardStream(torch.utils.data.IterableDataset):
             has_map = bool(meta.get("has_map"))
             if has_map:
                 _decode_map(parts, meta, path, key, where, maps[i])
-            for name, value in (("map_offset", meta["map_offset"] if has_map else 0.0),
-                                ("map_scale", meta["map_scale"] if has_map else 0.0),
-                                ("has_map", has_map), ("label", int(meta["label"])),
-                                ("index", int(meta["index"])), ("image_id", meta["image_id"])):
+            for name, value in (
+                ("map_offset", meta["map_offset"] if has_map else 0.0),
+                ("map_scale", meta["map_scale"] if has_map else 0.0),
+                ("has_map", has_map),
+                ("label", int(meta["label"])),
+                ("index", int(meta["index"])),
+                ("image_id", meta["image_id"]),
+            ):
                 columns[name].append(value)
-        top, left, flip = crop_params(self.seed, self.epoch, columns["index"], size,
-                                      self.image_size, self.train)
-        batch = {"map_q": torch.from_numpy(maps), "image_id": columns.pop("image_id"),
-                 "top": torch.from_numpy(top), "left": torch.from_numpy(left),
-                 "flip": torch.from_numpy(flip)}
+        top, left, flip = crop_params(self.seed, self.epoch, columns["index"], size, self.image_size, self.train)
+        batch = {
+            "map_q": torch.from_numpy(maps),
+            "image_id": columns.pop("image_id"),
+            "top": torch.from_numpy(top),
+            "left": torch.from_numpy(left),
+            "flip": torch.from_numpy(flip),
+        }
         if self.decode:
             batch["image"] = torch.from_numpy(images)
         else:
             batch["encoded"] = encoded
-        for name, dtype in (("map_offset", torch.float32), ("map_scale", torch.float32),
-                            ("has_map", torch.bool), ("label", torch.int64), ("index", torch.int64)):
+        for name, dtype in (
+            ("map_offset", torch.float32),
+            ("map_scale", torch.float32),
+            ("has_map", torch.bool),
+            ("label", torch.int64),
+            ("index", torch.int64),
+        ):
             batch[name] = torch.tensor(columns[name], dtype=dtype)
         return batch

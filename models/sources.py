@@ -29,8 +29,7 @@ from clickme_analysis.tfrecord import (
 from models.decode import IMAGE_SUFFIXES, decode_image, is_jpeg
 from models.shard_format import decode_map_png, is_packed, iter_shard, read_index
 
-__all__ = ["Sample", "tfrecord_records", "tfrecord_source", "list_samples", "load_samples",
-           "match_maps"]
+__all__ = ["Sample", "tfrecord_records", "tfrecord_source", "list_samples", "load_samples", "match_maps"]
 
 
 @dataclass
@@ -47,17 +46,21 @@ class Sample:
 def _folder_samples(root: Path) -> tuple[list[Sample], list[str]]:
     classes = sorted(p.name for p in root.iterdir() if p.is_dir())
     folders = [(root / c, i) for i, c in enumerate(classes)] or [(root, -1)]
-    samples = [Sample(p.stem, str(p), label)
-               for folder, label in folders for p in sorted(folder.iterdir())
-               if p.suffix.lower() in IMAGE_SUFFIXES]
+    samples = [
+        Sample(p.stem, str(p), label)
+        for folder, label in folders
+        for p in sorted(folder.iterdir())
+        if p.suffix.lower() in IMAGE_SUFFIXES
+    ]
     return samples, classes
 
 
 def _manifest_samples(path: Path, label_column: str) -> tuple[list[Sample], list[str]]:
     table = read_table(path, what="manifest", dtype=str, keep_default_na=False)
     if "image_id" not in table and "path" not in table:
-        raise InputError(f"expected a column 'image_id' or 'path', got {list(table.columns)}",
-                         path=path, field="image_id")
+        raise InputError(
+            f"expected a column 'image_id' or 'path', got {list(table.columns)}", path=path, field="image_id"
+        )
     if "path" not in table:
         table["path"] = "images/" + table["image_id"] + ".png"
     if "image_id" not in table:
@@ -73,12 +76,11 @@ def _manifest_samples(path: Path, label_column: str) -> tuple[list[Sample], list
             labels = [classes.index(v) for v in values]
     samples = []
     for line, (image_id, rel, label) in enumerate(zip(table["image_id"], table["path"], labels), 2):
-        image = (path.parent / rel)
+        image = path.parent / rel
         if not image.is_file():
             raise InputError(f"image file {str(image)!r} not found", path=path, line=line, field="path")
         samples.append(Sample(image_id, str(image), label))
     return samples, classes
-
 
 
 def tfrecord_records(path, *, decode: bool = True):
@@ -115,11 +117,13 @@ def tfrecord_records(path, *, decode: bool = True):
             raw, heat = features["image"][0], features["heatmap"][0]
             label = int(features["label"][0])
         except (KeyError, IndexError, TypeError):
-            raise InputError(f"record {index + 1}: expected JPEG 'image' and 'heatmap' and an "
-                             f"int64 'label', got features {sorted(features)}", **where) from None
+            raise InputError(
+                f"record {index + 1}: expected JPEG 'image' and 'heatmap' and an "
+                f"int64 'label', got features {sorted(features)}",
+                **where,
+            ) from None
         heatmap = decode_image(heat, gray=True, where=where).astype(np.float32)
-        yield (f"{path.stem}:{index}", decode_image(raw, where=where) if decode else bytes(raw),
-               label, heatmap)
+        yield (f"{path.stem}:{index}", decode_image(raw, where=where) if decode else bytes(raw), label, heatmap)
 
 
 def _packed_samples(folder: Path) -> tuple[list[Sample], list[str]]:
@@ -131,17 +135,18 @@ def _packed_samples(folder: Path) -> tuple[list[Sample], list[str]]:
             meta = json.loads(parts["json"])
             human = None
             if meta.get("has_map"):
-                q = decode_map_png(parts["map.png"], where={"path": folder / shard["name"],
-                                                            "field": key})
+                q = decode_map_png(parts["map.png"], where={"path": folder / shard["name"], "field": key})
                 human = (meta["map_offset"] + q * meta["map_scale"]).astype(np.float32)
-            samples.append(Sample(meta["image_id"], parts.get("jpg") or parts.get("png"),
-                                  int(meta["label"]), human))
+            samples.append(Sample(meta["image_id"], parts.get("jpg") or parts.get("png"), int(meta["label"]), human))
     return samples, list(index.get("classes", []))
 
 
 def _tfrecord_samples(paths: list[Path]) -> tuple[list[Sample], list[str]]:
-    samples = [Sample(image_id, image, label, heatmap) for path in paths
-               for image_id, image, label, heatmap in tfrecord_records(path)]
+    samples = [
+        Sample(image_id, image, label, heatmap)
+        for path in paths
+        for image_id, image, label, heatmap in tfrecord_records(path)
+    ]
     return samples, []
 
 

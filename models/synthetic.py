@@ -16,20 +16,24 @@ from clickme_analysis.errors import InputError
 from models.sources import Sample
 
 #: 5x5 glyphs, one per class: horizontal bar, vertical bar, diagonal, anti-diagonal, plus, ring.
-GLYPHS = np.array([
-    [[0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [1, 1, 1, 1, 1], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]],
-    [[0, 0, 1, 0, 0], [0, 0, 1, 0, 0], [0, 0, 1, 0, 0], [0, 0, 1, 0, 0], [0, 0, 1, 0, 0]],
-    [[1, 0, 0, 0, 0], [0, 1, 0, 0, 0], [0, 0, 1, 0, 0], [0, 0, 0, 1, 0], [0, 0, 0, 0, 1]],
-    [[0, 0, 0, 0, 1], [0, 0, 0, 1, 0], [0, 0, 1, 0, 0], [0, 1, 0, 0, 0], [1, 0, 0, 0, 0]],
-    [[0, 0, 1, 0, 0], [0, 0, 1, 0, 0], [1, 1, 1, 1, 1], [0, 0, 1, 0, 0], [0, 0, 1, 0, 0]],
-    [[0, 1, 1, 1, 0], [1, 0, 0, 0, 1], [1, 0, 0, 0, 1], [1, 0, 0, 0, 1], [0, 1, 1, 1, 0]],
-], dtype=np.float32)
-PART = 9   # framed part: 5x5 glyph, 1-pixel gap, 1-pixel frame
+GLYPHS = np.array(
+    [
+        [[0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [1, 1, 1, 1, 1], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]],
+        [[0, 0, 1, 0, 0], [0, 0, 1, 0, 0], [0, 0, 1, 0, 0], [0, 0, 1, 0, 0], [0, 0, 1, 0, 0]],
+        [[1, 0, 0, 0, 0], [0, 1, 0, 0, 0], [0, 0, 1, 0, 0], [0, 0, 0, 1, 0], [0, 0, 0, 0, 1]],
+        [[0, 0, 0, 0, 1], [0, 0, 0, 1, 0], [0, 0, 1, 0, 0], [0, 1, 0, 0, 0], [1, 0, 0, 0, 0]],
+        [[0, 0, 1, 0, 0], [0, 0, 1, 0, 0], [1, 1, 1, 1, 1], [0, 0, 1, 0, 0], [0, 0, 1, 0, 0]],
+        [[0, 1, 1, 1, 0], [1, 0, 0, 0, 1], [1, 0, 0, 0, 1], [1, 0, 0, 0, 1], [0, 1, 1, 1, 0]],
+    ],
+    dtype=np.float32,
+)
+PART = 9  # framed part: 5x5 glyph, 1-pixel gap, 1-pixel frame
 CELL = 10  # images are a grid of CELL x CELL cells, one glyph per cell at most
 
 
-def synthetic_task(n_images: int, image_size: int = 40, n_classes: int = 4,
-                   noise: float = 0.15, seed: int = 0) -> dict[str, np.ndarray]:
+def synthetic_task(
+    n_images: int, image_size: int = 40, n_classes: int = 4, noise: float = 0.15, seed: int = 0
+) -> dict[str, np.ndarray]:
     """Draw images, part maps and labels of the framed-glyph task.
 
     Parameters
@@ -56,11 +60,12 @@ def synthetic_task(n_images: int, image_size: int = 40, n_classes: int = 4,
     ((2, 40, 40, 3), (2, 40, 40), (2,))
     """
     if image_size % CELL or (image_size // CELL) ** 2 < n_classes:
-        raise InputError(f"expected image_size a multiple of {CELL} with room for {n_classes} "
-                         f"glyphs, got {image_size}", field="image_size")
+        raise InputError(
+            f"expected image_size a multiple of {CELL} with room for {n_classes} glyphs, got {image_size}",
+            field="image_size",
+        )
     if not 2 <= n_classes <= len(GLYPHS):
-        raise InputError(f"expected 2 <= n_classes <= {len(GLYPHS)}, got {n_classes}",
-                         field="n_classes")
+        raise InputError(f"expected 2 <= n_classes <= {len(GLYPHS)}, got {n_classes}", field="n_classes")
     rng = np.random.default_rng(seed)
     cells = image_size // CELL
     images = 0.5 + noise * rng.standard_normal((n_images, image_size, image_size, 3))
@@ -78,10 +83,10 @@ def synthetic_task(n_images: int, image_size: int = 40, n_classes: int = 4,
             patch[2:-2, 2:-2] = GLYPHS[glyph]
             if glyph == labels[i]:
                 patch = np.maximum(patch, frame)
-                maps[i, top:top + PART, left:left + PART] = 1
+                maps[i, top : top + PART, left : left + PART] = 1
                 boxes[i] = top, left, top + PART, left + PART
             sign = rng.choice([-1, 1])  # light or dark ink, so contrast polarity says nothing
-            images[i, top:top + PART, left:left + PART] += 0.5 * sign * patch[..., None]
+            images[i, top : top + PART, left : left + PART] += 0.5 * sign * patch[..., None]
     images = np.clip(images * 255, 0, 255).astype(np.uint8)
     return {"images": images, "maps": maps, "labels": labels.astype(np.int64), "boxes": boxes}
 
@@ -89,5 +94,7 @@ def synthetic_task(n_images: int, image_size: int = 40, n_classes: int = 4,
 def synthetic_samples(n_images: int, seed: int = 0, **options) -> list:
     """The task as :class:`models.sources.Sample` objects (for :class:`models.data.PairedDataset`)."""
     task = synthetic_task(n_images, seed=seed, **options)
-    return [Sample(f"synthetic-{seed}-{i}", task["images"][i], int(task["labels"][i]),
-                   task["maps"][i]) for i in range(n_images)]
+    return [
+        Sample(f"synthetic-{seed}-{i}", task["images"][i], int(task["labels"][i]), task["maps"][i])
+        for i in range(n_images)
+    ]

@@ -43,22 +43,21 @@ from models.loss import clickme_loss
 from models.networks import load_weights_file, network_from_config
 from models.score import evaluate, map_alignment, score_model
 
-STEP_COLUMNS = ["epoch", "step", "lr", "loss", "cross_entropy", "attention", "images_per_s",
-                "data_wait"]
-EPOCH_COLUMNS = ["epoch", "split", "loss", "cross_entropy", "attention", "accuracy",
-                 "map_alignment", "lr"]
+STEP_COLUMNS = ["epoch", "step", "lr", "loss", "cross_entropy", "attention", "images_per_s", "data_wait"]
+EPOCH_COLUMNS = ["epoch", "split", "loss", "cross_entropy", "attention", "accuracy", "map_alignment", "lr"]
 
 
 class EpochSampler(torch.utils.data.Sampler):
     """The indices of one epoch: a permutation drawn from (seed, epoch), this rank's share
     (padded to equal length across ranks), from batch ``start`` on."""
 
-    def __init__(self, n: int, seed: int, epoch: int, rank: int = 0, world: int = 1,
-                 start: int = 0, batch_size: int = 1):
+    def __init__(
+        self, n: int, seed: int, epoch: int, rank: int = 0, world: int = 1, start: int = 0, batch_size: int = 1
+    ):
         order = np.random.default_rng([seed, epoch]).permutation(n)
         per_rank = math.ceil(n / world)
         order = np.resize(order, per_rank * world)[rank::world]
-        self.indices = order[start * batch_size:].tolist()
+        self.indices = order[start * batch_size :].tolist()
 
     def __iter__(self):
         return iter(self.indices)
@@ -87,21 +86,23 @@ def build_optimizer(model: nn.Module, config: TrainConfig, decay: bool = True) -
     all without ``decay``: the harmonizer's L2 term is in its loss)."""
     scalars = {id(p) for m in model.modules() if isinstance(m, GALA) for p in (m.a, m.m)}
     params = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in params if id(p) not in scalars],
-               "weight_decay": config.weight_decay if decay else 0.0},
-              {"params": [p for p in params if id(p) in scalars], "weight_decay": 0.0}]
-    return torch.optim.SGD([g for g in groups if g["params"]], lr=config.lr,
-                           momentum=config.momentum, nesterov=config.nesterov)
+    groups = [
+        {"params": [p for p in params if id(p) not in scalars], "weight_decay": config.weight_decay if decay else 0.0},
+        {"params": [p for p in params if id(p) in scalars], "weight_decay": 0.0},
+    ]
+    return torch.optim.SGD(
+        [g for g in groups if g["params"]], lr=config.lr, momentum=config.momentum, nesterov=config.nesterov
+    )
 
 
 @dataclass
 class TrainState:
     """Where a run stands: what a checkpoint stores besides weights and optimiser state."""
 
-    epoch: int = 0           # epochs completed
-    batch: int = 0           # batches of the current epoch done (non-zero only after SIGTERM)
-    step: int = 0            # optimiser steps
-    best: float = -1.0       # best validation top-1 accuracy
+    epoch: int = 0  # epochs completed
+    batch: int = 0  # batches of the current epoch done (non-zero only after SIGTERM)
+    step: int = 0  # optimiser steps
+    best: float = -1.0  # best validation top-1 accuracy
     sums: dict = field(default_factory=dict)  # running sums of the current epoch
 
 
@@ -123,23 +124,32 @@ def check_device_options(config: TrainConfig, cuda_available: bool | None = None
     """Refuse options this machine cannot run, with a message saying what to use instead."""
     cuda = torch.cuda.is_available() if cuda_available is None else cuda_available
     if config.device == "cuda" and not cuda:
-        raise InputError("device = 'cuda' but no CUDA GPU is available (torch "
-                         f"{torch.__version__}); use device = 'auto' or 'cpu'", field="device")
+        raise InputError(
+            f"device = 'cuda' but no CUDA GPU is available (torch {torch.__version__}); use device = 'auto' or 'cpu'",
+            field="device",
+        )
     on_cpu = config.device == "cpu" or not cuda
     if config.amp == "fp16" and on_cpu:
-        raise InputError("amp = 'fp16' needs a CUDA GPU (float16 autocast with a GradScaler); "
-                         "on CPU use amp = 'bf16' or 'none'", field="amp")
+        raise InputError(
+            "amp = 'fp16' needs a CUDA GPU (float16 autocast with a GradScaler); on CPU use amp = 'bf16' or 'none'",
+            field="amp",
+        )
     if config.compile:
         import shutil
 
         from torch import _dynamo
 
         if not _dynamo.is_dynamo_supported():
-            raise InputError("compile = true but torch.compile is not supported with this "
-                             "Python / torch build; set compile = false", field="compile")
+            raise InputError(
+                "compile = true but torch.compile is not supported with this Python / torch build; set compile = false",
+                field="compile",
+            )
         if on_cpu and not (shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")):
-            raise InputError("compile = true on CPU needs a C++ compiler (c++, g++ or clang++) "
-                             "on PATH; install one or set compile = false", field="compile")
+            raise InputError(
+                "compile = true on CPU needs a C++ compiler (c++, g++ or clang++) "
+                "on PATH; install one or set compile = false",
+                field="compile",
+            )
 
 
 def _device(config: TrainConfig, local_rank: int) -> torch.device:
@@ -181,21 +191,32 @@ def _label_range(dataset) -> tuple[int, int]:
     return min(labels), max(labels)
 
 
-def _loader(dataset, config: TrainConfig, device, epoch: int = 0, start: int = 0,
-            rank: int = 0, world: int = 1, train: bool = True):
+def _loader(
+    dataset,
+    config: TrainConfig,
+    device,
+    epoch: int = 0,
+    start: int = 0,
+    rank: int = 0,
+    world: int = 1,
+    train: bool = True,
+):
     """A DataLoader of decoded batches for one epoch, from batch ``start`` on."""
     pin = device.type == "cuda"
     if hasattr(dataset, "shards"):  # ShardStream
         dataset.set_epoch(epoch, start)
         workers = min(config.workers, dataset.max_workers())
-        return torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=workers,
-                                           pin_memory=pin)
+        return torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=workers, pin_memory=pin)
     dataset.set_epoch(epoch)
-    sampler = EpochSampler(len(dataset), config.seed, epoch, rank, world, start,
-                           config.batch_size) if train else None
-    return torch.utils.data.DataLoader(dataset, batch_size=config.batch_size, sampler=sampler,
-                                       num_workers=config.workers, pin_memory=pin,
-                                       collate_fn=collate_decoded)
+    sampler = EpochSampler(len(dataset), config.seed, epoch, rank, world, start, config.batch_size) if train else None
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        sampler=sampler,
+        num_workers=config.workers,
+        pin_memory=pin,
+        collate_fn=collate_decoded,
+    )
 
 
 def _steps_per_epoch(dataset, config: TrainConfig, world: int) -> int:
@@ -207,9 +228,14 @@ def _steps_per_epoch(dataset, config: TrainConfig, world: int) -> int:
 def augmented(loader, config: TrainConfig, device):
     """Batches of ``loader`` cropped, flipped, blurred and normalised on ``device``."""
     for batch in loader:
-        yield augment_batch(batch, image_size=config.image_size, blur_size=config.blur_size,
-                            map_source=config.map_source, device=device,
-                            channels_last=config.channels_last)
+        yield augment_batch(
+            batch,
+            image_size=config.image_size,
+            blur_size=config.blur_size,
+            map_source=config.map_source,
+            device=device,
+            channels_last=config.channels_last,
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -227,6 +253,7 @@ class _Log:
                 (out / name).unlink(missing_ok=True)
         try:
             from torch.utils.tensorboard import SummaryWriter
+
             self.tensorboard = SummaryWriter(out / "tensorboard")
         except ImportError:
             pass
@@ -243,8 +270,7 @@ class _Log:
                     self.tensorboard.add_scalar(f"{prefix}/{key}", value, step)
 
     def epoch_row(self, epoch: int, split: str, lr: float, metrics: dict) -> None:
-        self.write("epochs.csv", EPOCH_COLUMNS,
-                   {"epoch": epoch, "split": split, "lr": lr, **metrics}, epoch)
+        self.write("epochs.csv", EPOCH_COLUMNS, {"epoch": epoch, "split": split, "lr": lr, **metrics}, epoch)
 
     def close(self) -> None:
         if self.tensorboard is not None:
@@ -262,16 +288,19 @@ class _Meter:
 
     def __init__(self, sums: dict, device):
         self.device = device
-        self.values = torch.tensor([float(sums.get(k, 0.0)) for k in self.KEYS],
-                                   dtype=torch.float64, device=device)
+        self.values = torch.tensor([float(sums.get(k, 0.0)) for k in self.KEYS], dtype=torch.float64, device=device)
 
-    def add(self, parts: dict, logits: torch.Tensor, labels: torch.Tensor,
-            has_map: torch.Tensor) -> None:
+    def add(self, parts: dict, logits: torch.Tensor, labels: torch.Tensor, has_map: torch.Tensor) -> None:
         n = len(labels)
         correct = (logits.detach().argmax(1) == labels).sum()
-        row = [parts["loss"].detach() * n, parts["cross_entropy"].detach() * n,
-               parts["attention"].detach() * n, correct, torch.ones((), device=labels.device) * n,
-               has_map.sum()]
+        row = [
+            parts["loss"].detach() * n,
+            parts["cross_entropy"].detach() * n,
+            parts["attention"].detach() * n,
+            correct,
+            torch.ones((), device=labels.device) * n,
+            has_map.sum(),
+        ]
         self.values += torch.stack([v.to(torch.float64) for v in row])
 
     def sums(self) -> dict:
@@ -280,9 +309,13 @@ class _Meter:
     def means(self) -> dict:
         sums = self.sums()
         count = max(sums["n"], 1)
-        return {"loss": sums["loss"] / count, "cross_entropy": sums["cross_entropy"] / count,
-                "attention": sums["attention"] / count, "accuracy": sums["correct"] / count,
-                "map_alignment": float("nan")}
+        return {
+            "loss": sums["loss"] / count,
+            "cross_entropy": sums["cross_entropy"] / count,
+            "attention": sums["attention"] / count,
+            "accuracy": sums["correct"] / count,
+            "map_alignment": float("nan"),
+        }
 
 
 # ----------------------------------------------------------------------------------------------
@@ -310,9 +343,13 @@ class _Run:
     loss: str = "clickme"  # clickme | harmonizer | none (models.harmonize.resolve_loss)
 
     def checkpoint(self) -> dict:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scaler": self.scaler.state_dict(), **dataclasses.asdict(self.state),
-                "config": dataclasses.asdict(self.config)}
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            **dataclasses.asdict(self.state),
+            "config": dataclasses.asdict(self.config),
+        }
 
     def save(self, name: str = "last.pt", **state) -> None:
         if self.rank == 0:
@@ -338,9 +375,12 @@ def _setup(config: TrainConfig, datasets, resume: bool) -> _Run:
     train_set = _decoded(train_set)
     low, high = _label_range(train_set)
     if low < 0 or high >= config.num_classes:
-        raise InputError(f"expected every training image to have a class label in "
-                         f"[0, {config.num_classes}), got labels from {low} to {high}",
-                         path=config.train or None, field="label")
+        raise InputError(
+            f"expected every training image to have a class label in "
+            f"[0, {config.num_classes}), got labels from {low} to {high}",
+            path=config.train or None,
+            field="label",
+        )
     model = _build_model(config).to(device)
     loss = resolve_loss(config.loss, model, config.arch)
     if config.channels_last:
@@ -357,16 +397,35 @@ def _setup(config: TrainConfig, datasets, resume: bool) -> _Run:
         state = TrainState(**{f.name: saved[f.name] for f in dataclasses.fields(TrainState)})
     net = model
     if world > 1:
-        net = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     if config.compile:
         net = torch.compile(net)
-    loss_options = dict(interpolation=config.interpolation, reduction=config.reduction,
-                        normalization=config.normalization, distance=config.distance,
-                        combine=config.combine)
+    loss_options = dict(
+        interpolation=config.interpolation,
+        reduction=config.reduction,
+        normalization=config.normalization,
+        distance=config.distance,
+        combine=config.combine,
+    )
     layers = (list(config.layers) or attention_layers(model)) if loss == "clickme" else []
-    return _Run(config, model, net, optimizer, scaler, layers, device, train_set, val_set, rank,
-                world, out, _Log(out, rank == 0, not resuming), state, loss_options, loss)
+    return _Run(
+        config,
+        model,
+        net,
+        optimizer,
+        scaler,
+        layers,
+        device,
+        train_set,
+        val_set,
+        rank,
+        world,
+        out,
+        _Log(out, rank == 0, not resuming),
+        state,
+        loss_options,
+        loss,
+    )
 
 
 def _train_step(run: _Run, batch: dict, seen: dict, lr: float, amp_context) -> dict:
@@ -377,10 +436,19 @@ def _train_step(run: _Run, batch: dict, seen: dict, lr: float, amp_context) -> d
     else:
         with amp_context:
             logits = run.net(batch["image"])
-        parts = plain_loss(logits, batch["label"], run.config.label_smoothing) \
-            if run.loss == "none" else clickme_loss(
-                logits, batch["label"], [seen[n] for n in run.layers], batch["map"],
-                batch["has_map"], run.config.lam, **run.loss_options)
+        parts = (
+            plain_loss(logits, batch["label"], run.config.label_smoothing)
+            if run.loss == "none"
+            else clickme_loss(
+                logits,
+                batch["label"],
+                [seen[n] for n in run.layers],
+                batch["map"],
+                batch["has_map"],
+                run.config.lam,
+                **run.loss_options,
+            )
+        )
         parts["logits"] = logits
     run.optimizer.zero_grad(set_to_none=True)
     run.scaler.scale(parts["loss"]).backward()
@@ -389,8 +457,7 @@ def _train_step(run: _Run, batch: dict, seen: dict, lr: float, amp_context) -> d
     return parts
 
 
-def _train_epoch(run: _Run, epoch: int, seen: dict, stop: dict,
-                 on_step: Callable[[int], None] | None) -> bool:
+def _train_epoch(run: _Run, epoch: int, seen: dict, stop: dict, on_step: Callable[[int], None] | None) -> bool:
     """One epoch from ``run.state.batch`` on; False when stopped by SIGTERM (checkpoint saved)."""
     config, state = run.config, run.state
     steps = _steps_per_epoch(run.train_set, config, run.world)
@@ -398,8 +465,13 @@ def _train_epoch(run: _Run, epoch: int, seen: dict, stop: dict,
     meter = _Meter(state.sums, run.device)
     amp_context = autocast(run.device, config.amp)
     run.net.train()
-    bar = progress(total=steps, initial=state.batch, desc=f"epoch {epoch + 1}/{config.epochs}",
-                   unit="batch", enabled=config.progress and run.rank == 0)
+    bar = progress(
+        total=steps,
+        initial=state.batch,
+        desc=f"epoch {epoch + 1}/{config.epochs}",
+        unit="batch",
+        enabled=config.progress and run.rank == 0,
+    )
     tick, waited = time.perf_counter(), 0.0
     batches = augmented(loader, config, run.device)
     lr = learning_rate(config, epoch + state.batch / steps, run.world)
@@ -417,13 +489,21 @@ def _train_epoch(run: _Run, epoch: int, seen: dict, stop: dict,
         bar.update()
         if state.step % config.log_every == 0:
             now = time.perf_counter()
-            run.log.write("steps.csv", STEP_COLUMNS, {
-                "epoch": epoch, "step": state.step, "lr": lr, "loss": parts["loss"].item(),
-                "cross_entropy": parts["cross_entropy"].item(),
-                "attention": parts["attention"].item(),
-                "images_per_s": len(batch["label"]) * run.world * config.log_every
-                / max(now - tick, 1e-9),
-                "data_wait": waited / max(now - tick, 1e-9)}, state.step)
+            run.log.write(
+                "steps.csv",
+                STEP_COLUMNS,
+                {
+                    "epoch": epoch,
+                    "step": state.step,
+                    "lr": lr,
+                    "loss": parts["loss"].item(),
+                    "cross_entropy": parts["cross_entropy"].item(),
+                    "attention": parts["attention"].item(),
+                    "images_per_s": len(batch["label"]) * run.world * config.log_every / max(now - tick, 1e-9),
+                    "data_wait": waited / max(now - tick, 1e-9),
+                },
+                state.step,
+            )
             tick, waited = now, 0.0
         if on_step is not None:
             on_step(state.step)
@@ -438,20 +518,25 @@ def _train_epoch(run: _Run, epoch: int, seen: dict, stop: dict,
         warn_without_maps(meter.sums()["maps"], run.loss, config.lam, config.train or "training set")
     state.sums, state.batch = {}, 0
     if run.val_set is not None and run.rank == 0:
-        metrics = validate(run.model, run.val_set, run.layers, config, run.device, run.loss_options,
-                           run.loss)
+        metrics = validate(run.model, run.val_set, run.layers, config, run.device, run.loss_options, run.loss)
         run.log.epoch_row(epoch + 1, "val", lr, metrics)
         if metrics["accuracy"] > state.best:
             state.best = metrics["accuracy"]
-            run.save("best.pt", model=run.model.state_dict(), epoch=epoch + 1, best=state.best,
-                     config=dataclasses.asdict(config))
+            run.save(
+                "best.pt",
+                model=run.model.state_dict(),
+                epoch=epoch + 1,
+                best=state.best,
+                config=dataclasses.asdict(config),
+            )
     state.epoch = epoch + 1
     run.save()
     return True
 
 
-def train(config: TrainConfig, datasets=None, resume: bool = False,
-          on_step: Callable[[int], None] | None = None) -> dict:
+def train(
+    config: TrainConfig, datasets=None, resume: bool = False, on_step: Callable[[int], None] | None = None
+) -> dict:
     """Train a network with the ClickMe loss.
 
     Parameters
@@ -489,8 +574,7 @@ def train(config: TrainConfig, datasets=None, resume: bool = False,
 def _train(config: TrainConfig, datasets, resume: bool, on_step) -> dict:
     run = _setup(config, datasets, resume)
     stop = {"now": False}
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True)) \
-        if _main_thread() else None
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True)) if _main_thread() else None
     status = "finished"
     try:
         with record_layers(run.model, run.layers) as seen:
@@ -507,35 +591,59 @@ def _train(config: TrainConfig, datasets, resume: bool, on_step) -> dict:
 
             dist.destroy_process_group()
     if status == "finished" and run.val_set is None:  # no validation: keep the last weights
-        run.save("best.pt", model=run.model.state_dict(), epoch=config.epochs,
-                 best=run.state.best, config=dataclasses.asdict(config))
-    return {"status": status, "epoch": run.state.epoch if status != "finished" else config.epochs,
-            "best": run.state.best, "out": run.out}
+        run.save(
+            "best.pt",
+            model=run.model.state_dict(),
+            epoch=config.epochs,
+            best=run.state.best,
+            config=dataclasses.asdict(config),
+        )
+    return {
+        "status": status,
+        "epoch": run.state.epoch if status != "finished" else config.epochs,
+        "best": run.state.best,
+        "out": run.out,
+    }
 
 
-def validate(model, dataset, layers, config: TrainConfig, device, loss_options,
-             loss: str = "clickme") -> dict:
+def validate(model, dataset, layers, config: TrainConfig, device, loss_options, loss: str = "clickme") -> dict:
     """Loss, accuracy and mean map alignment (Spearman) of ``model`` on ``dataset``: of the
     attention map of the last supervised layer (ClickMe loss), else of the gradient saliency."""
     loader = _loader(_decoded(dataset), config, device, train=False)
     if loss != "clickme":
-        return validate_saliency(model, augmented(loader, config, device), config, device,
-                                 autocast(device, config.amp))
-    frame, model_maps, human_maps = evaluate(model, augmented(loader, config, device), layers,
-                                             lam=config.lam, device=device, amp=config.amp,
-                                             channels_last=config.channels_last,
-                                             loss_options=loss_options)
+        return validate_saliency(model, augmented(loader, config, device), config, device, autocast(device, config.amp))
+    frame, model_maps, human_maps = evaluate(
+        model,
+        augmented(loader, config, device),
+        layers,
+        lam=config.lam,
+        device=device,
+        amp=config.amp,
+        channels_last=config.channels_last,
+        loss_options=loss_options,
+    )
     has = frame["has_map"].to_numpy(bool)
     rho = map_alignment(model_maps[has], human_maps[has]) if has.any() else np.array([np.nan])
     ce = float(frame["cross_entropy"].mean())
     attention = float(frame["distance"].mean()) if has.any() else 0.0
-    return {"loss": ce + config.lam * attention, "cross_entropy": ce, "attention": attention,
-            "accuracy": float(frame["top1_correct"].mean()),
-            "map_alignment": float(np.nanmean(rho)) if np.isfinite(rho).any() else float("nan")}
+    return {
+        "loss": ce + config.lam * attention,
+        "cross_entropy": ce,
+        "attention": attention,
+        "accuracy": float(frame["top1_correct"].mean()),
+        "map_alignment": float(np.nanmean(rho)) if np.isfinite(rho).any() else float("nan"),
+    }
 
 
-def sweep(config: TrainConfig, key: str, values: list, datasets=None, resume: bool = False,
-          n_permutations: int = 200, ceiling: float = PAPER_CEILING) -> pd.DataFrame:
+def sweep(
+    config: TrainConfig,
+    key: str,
+    values: list,
+    datasets=None,
+    resume: bool = False,
+    n_permutations: int = 200,
+    ceiling: float = PAPER_CEILING,
+) -> pd.DataFrame:
     """Train one run per value of ``key`` (in ``<out>/<key>=<value>``) and score each on val.
 
     Returns
@@ -556,10 +664,12 @@ def sweep(config: TrainConfig, key: str, values: list, datasets=None, resume: bo
         else:
             val = make_dataset(run, run.val, run.val_maps or run.maps)
         model, _ = model_from_checkpoint(Path(result["out"]) / "best.pt")
-        _, summary = score_model(model, val, label, batch_size=run.batch_size,
-                                 ceiling=ceiling, n_permutations=n_permutations, seed=run.seed)
-        rows.append({"lambda" if key == "lam" else key: value, **summary.iloc[0].drop("model"),
-                     "out": str(result["out"])})
+        _, summary = score_model(
+            model, val, label, batch_size=run.batch_size, ceiling=ceiling, n_permutations=n_permutations, seed=run.seed
+        )
+        rows.append(
+            {"lambda" if key == "lam" else key: value, **summary.iloc[0].drop("model"), "out": str(result["out"])}
+        )
     table = pd.DataFrame(rows)
     Path(config.out).mkdir(parents=True, exist_ok=True)
     atomic_write_text(Path(config.out) / "sweep.csv", table.to_csv(index=False))

@@ -20,10 +20,16 @@ def register(subparsers) -> None:
             "listed in the report, not fatal. Prints the path of report.html."
         ),
     )
-    parser.add_argument("--inputs", type=Path, required=True, metavar="DIR",
-                        help="outputs root (as written by `clickme demo --out DIR`)")
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
-                        help="report folder (created; existing files are overwritten)")
+    parser.add_argument(
+        "--inputs",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="outputs root (as written by `clickme demo --out DIR`)",
+    )
+    parser.add_argument(
+        "--out", type=Path, required=True, metavar="DIR", help="report folder (created; existing files are overwritten)"
+    )
     add_progress(parser)
     parser.set_defaults(func=_report)
 

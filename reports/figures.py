@@ -52,8 +52,9 @@ def _image_01(image, name: str) -> np.ndarray:
     if not np.all(np.isfinite(array)):
         raise InputError(f"{name}: expected finite image values, got NaN or inf")
     if array.min() < 0 or array.max() > 1:
-        raise InputError(f"{name}: expected uint8 or float values in [0, 1], "
-                         f"got range [{array.min():g}, {array.max():g}]")
+        raise InputError(
+            f"{name}: expected uint8 or float values in [0, 1], got range [{array.min():g}, {array.max():g}]"
+        )
     return array
 
 
@@ -116,8 +117,9 @@ def _map_colorbar(fig, axes, label: str, cmap: str = MAP_CMAP, vmin=0.0, vmax=1.
     return bar
 
 
-def _overlay_grid(images: Mapping, maps: Mapping, image_ids, titles, first_row: str,
-                  extra_rows: int = 0, panel: float = 1.15):
+def _overlay_grid(
+    images: Mapping, maps: Mapping, image_ids, titles, first_row: str, extra_rows: int = 0, panel: float = 1.15
+):
     """Rows: the image, then one overlay row per map source; columns: images."""
     n_rows, n_cols = 1 + len(maps) + extra_rows, len(image_ids)
     width = min(DOUBLE_COLUMN, 0.9 + panel * n_cols)
@@ -129,34 +131,33 @@ def _overlay_grid(images: Mapping, maps: Mapping, image_ids, titles, first_row: 
         _bare(axes[0, col], first_row if col == 0 else None, title)
         for row, (source, source_maps) in enumerate(maps.items(), start=1):
             has_map = image_id in source_maps
-            saliency_map = (_map_01(source_maps[image_id], f"{source} map {image_id!r}")
-                            if has_map else None)
+            saliency_map = _map_01(source_maps[image_id], f"{source} map {image_id!r}") if has_map else None
             _draw_overlay(axes[row, col], image, saliency_map)
             if not has_map:
-                axes[row, col].text(0.5, 0.5, "no map", transform=axes[row, col].transAxes,
-                                    ha="center", va="center", color="white")
+                axes[row, col].text(
+                    0.5, 0.5, "no map", transform=axes[row, col].transAxes, ha="center", va="center", color="white"
+                )
             _bare(axes[row, col], display_name(source) if col == 0 else None)
     return fig, axes
 
 
 def _check_image_maps(images, maps, name: str, max_images: int):
     if not isinstance(max_images, (int, np.integer)) or max_images < 1:
-        raise InputError(f"{name}: expected max_images >= 1, got {max_images!r}",
-                         field="max_images")
+        raise InputError(f"{name}: expected max_images >= 1, got {max_images!r}", field="max_images")
     if not isinstance(images, Mapping) or not images:
         raise InputError(f"{name}: expected a non-empty mapping image_id -> image array")
     if not isinstance(maps, Mapping) or not maps:
         raise InputError(f"{name}: expected a non-empty mapping source -> {{image_id: map}}")
     for source, source_maps in maps.items():
         if not isinstance(source_maps, Mapping):
-            raise InputError(f"{name}: maps[{source!r}] should map image_id -> 2-D array, "
-                             f"got {type(source_maps).__name__}")
+            raise InputError(
+                f"{name}: maps[{source!r}] should map image_id -> 2-D array, got {type(source_maps).__name__}"
+            )
 
 
 # ----------------------------------------------------------------------------- figures
 @styled
-def example_maps(images: Mapping, maps: Mapping, titles: Mapping | None = None,
-                 max_images: int = 6):
+def example_maps(images: Mapping, maps: Mapping, titles: Mapping | None = None, max_images: int = 6):
     """Example maps over their images, opacity from the map (paper Fig. 2A and Fig. 6).
 
     Parameters
@@ -194,8 +195,13 @@ def example_maps(images: Mapping, maps: Mapping, titles: Mapping | None = None,
 
 
 @styled
-def attention_panels(images: Mapping, attention: Mapping, smoothgrad: Mapping | None = None,
-                     titles: Mapping | None = None, max_images: int = 6):
+def attention_panels(
+    images: Mapping,
+    attention: Mapping,
+    smoothgrad: Mapping | None = None,
+    titles: Mapping | None = None,
+    max_images: int = 6,
+):
     """Attention maps of models and the SmoothGrad difference between two models (Fig. 4).
 
     Parameters
@@ -221,20 +227,24 @@ def attention_panels(images: Mapping, attention: Mapping, smoothgrad: Mapping | 
     """
     _check_image_maps(images, attention, "attention_panels", max_images)
     if smoothgrad is not None and len(smoothgrad) != 2:
-        raise InputError(f"attention_panels: expected SmoothGrad maps of exactly two models, "
-                         f"got {len(smoothgrad)}: {list(smoothgrad)}", field="smoothgrad")
+        raise InputError(
+            f"attention_panels: expected SmoothGrad maps of exactly two models, "
+            f"got {len(smoothgrad)}: {list(smoothgrad)}",
+            field="smoothgrad",
+        )
     image_ids = list(images)[:max_images]
     extra = 0 if smoothgrad is None else 1
     fig, axes = _overlay_grid(images, attention, image_ids, titles, "Image", extra_rows=extra)
-    _map_colorbar(fig, axes[1:1 + len(attention), :], "Attention (normalised)")
+    _map_colorbar(fig, axes[1 : 1 + len(attention), :], "Attention (normalised)")
     if smoothgrad is None:
         return fig
     (first, first_maps), (second, second_maps) = smoothgrad.items()
     for col, image_id in enumerate(image_ids):
         ax = axes[-1, col]
         if image_id in first_maps and image_id in second_maps:
-            delta = (_unit_abs(second_maps[image_id], f"{second} SmoothGrad {image_id!r}")
-                     - _unit_abs(first_maps[image_id], f"{first} SmoothGrad {image_id!r}"))
+            delta = _unit_abs(second_maps[image_id], f"{second} SmoothGrad {image_id!r}") - _unit_abs(
+                first_maps[image_id], f"{first} SmoothGrad {image_id!r}"
+            )
             ax.imshow(delta, cmap=DIVERGING_CMAP, vmin=-1, vmax=1, interpolation="bilinear")
         label = f"SmoothGrad\n{display_name(second)} \u2212 {display_name(first)}"
         _bare(ax, label if col == 0 else None)
@@ -277,8 +287,12 @@ def _level_axis(ax, levels, with_full: bool) -> float:
 
 
 @styled
-def accuracy_curves(accuracy: pd.DataFrame, psychometric: pd.DataFrame | None = None,
-                    level_tests: pd.DataFrame | None = None, chance: float = 0.5):
+def accuracy_curves(
+    accuracy: pd.DataFrame,
+    psychometric: pd.DataFrame | None = None,
+    level_tests: pd.DataFrame | None = None,
+    chance: float = 0.5,
+):
     """Accuracy vs % of important features revealed, per map source (paper Fig. 2B).
 
     Parameters
@@ -305,44 +319,58 @@ def accuracy_curves(accuracy: pd.DataFrame, psychometric: pd.DataFrame | None = 
     -------
     matplotlib.figure.Figure
     """
-    _require_columns(accuracy, ["group", "level", "accuracy", "sem"], "accuracy",
-                     numeric=["level", "accuracy", "sem"])
+    _require_columns(accuracy, ["group", "level", "accuracy", "sem"], "accuracy", numeric=["level", "accuracy", "sem"])
     intact = flag(accuracy, "intact")
     revealed = accuracy[~intact]
     if revealed.empty:
-        raise InputError("accuracy: expected rows with revealed levels, got only intact images",
-                         field="level")
+        raise InputError("accuracy: expected rows with revealed levels, got only intact images", field="level")
     if (revealed["level"] <= 0).any():
-        raise InputError("accuracy: expected levels > 0 (% revealed, log axis), "
-                         f"got {revealed['level'].min():g}", field="level")
+        raise InputError(
+            f"accuracy: expected levels > 0 (% revealed, log axis), got {revealed['level'].min():g}", field="level"
+        )
     full_x = revealed["level"].max() * FULL_IMAGE_POSITION
     frame = accuracy.assign(x=np.where(intact, full_x, accuracy["level"]), intact=intact)
     colors = colors_for(accuracy["group"].unique())
     fig, axes = new_figure(SINGLE_COLUMN + 0.6, 2.8)
     ax = axes[0, 0]
-    fitted = set() if psychometric is None else set(
-        _require_columns(psychometric, ["group", "level", "predicted", "ci_low", "ci_high"],
-                         "psychometric", numeric=["level", "predicted", "ci_low", "ci_high"])["group"].astype(str))
+    fitted = (
+        set()
+        if psychometric is None
+        else set(
+            _require_columns(
+                psychometric,
+                ["group", "level", "predicted", "ci_low", "ci_high"],
+                "psychometric",
+                numeric=["level", "predicted", "ci_low", "ci_high"],
+            )["group"].astype(str)
+        )
+    )
     groups = frame.groupby("group", sort=True)
     for k, (group, rows) in enumerate(groups):
         color, style = colors[str(group)], dict(markeredgecolor="white", markeredgewidth=0.5)
         # groups side by side at each level (a small shift on the log axis), bars not hidden
         rows = rows.assign(x=rows["x"] * 10 ** (DODGE * (k - (len(groups) - 1) / 2)))
         line = rows[~rows["intact"]].sort_values("level")
-        ax.errorbar(line["x"], line["accuracy"], yerr=line["sem"], fmt="o", color=color,
-                    linestyle="none" if str(group) in fitted else "-",
-                    label=display_name(group), zorder=3, **style)
+        ax.errorbar(
+            line["x"],
+            line["accuracy"],
+            yerr=line["sem"],
+            fmt="o",
+            color=color,
+            linestyle="none" if str(group) in fitted else "-",
+            label=display_name(group),
+            zorder=3,
+            **style,
+        )
         full = rows[rows["intact"]]
         if len(full):
-            ax.errorbar(full["x"], full["accuracy"], yerr=full["sem"], fmt="s", color=color,
-                        zorder=3, **style)
+            ax.errorbar(full["x"], full["accuracy"], yerr=full["sem"], fmt="s", color=color, zorder=3, **style)
     if psychometric is not None:
         for group, rows in psychometric.groupby("group", sort=True):
             rows = rows.sort_values("level")
             color = colors.get(str(group), GREY)
             ax.plot(rows["level"], rows["predicted"], color=color, zorder=2)
-            ax.fill_between(rows["level"], rows["ci_low"], rows["ci_high"], color=color,
-                            alpha=0.15, linewidth=0)
+            ax.fill_between(rows["level"], rows["ci_low"], rows["ci_high"], color=color, alpha=0.15, linewidth=0)
     ax.axhline(chance, color=GREY, linestyle=":", linewidth=1, zorder=0, label="Chance")
     if level_tests is not None:
         top = frame.assign(top=frame["accuracy"] + frame["sem"].fillna(0))
@@ -362,8 +390,7 @@ def _mark_levels(ax, level_tests: pd.DataFrame, top: pd.Series, full_x: float) -
     tests = level_tests.assign(intact=flag(level_tests, "intact"))
     for _, test in tests[flag(tests, "significant")].iterrows():
         stars = (_stars(float(test[p_column])) if p_column else "") or "*"
-        same = [k for k in top.index if k[1] == test["intact"]
-                and np.isclose(k[0], test["level"])]
+        same = [k for k in top.index if k[1] == test["intact"] and np.isclose(k[0], test["level"])]
         y = max(top[k] for k in same) if same else ax.get_ylim()[1] - 0.06
         x = full_x if test["intact"] else test["level"]
         ax.text(x, min(y + 0.015, 1.05), stars, ha="center", va="bottom", fontsize=8)
@@ -386,17 +413,20 @@ def participants_histogram(participants: pd.DataFrame):
     _require_columns(participants, ["image_id", "n_participants"], "participants", numeric=["n_participants"])
     counts = participants["n_participants"].to_numpy(dtype=float)
     if not (np.isfinite(counts) & (counts >= 0)).all():
-        raise InputError("participants: expected a non-negative participant count for every image, got "
-                         f"{counts[~(np.isfinite(counts) & (counts >= 0))][0]:g}", field="n_participants")
+        raise InputError(
+            "participants: expected a non-negative participant count for every image, got "
+            f"{counts[~(np.isfinite(counts) & (counts >= 0))][0]:g}",
+            field="n_participants",
+        )
     low, high = int(counts.min()), int(counts.max())
     bins = np.arange(low - 0.5, high + 1.5) if high - low <= 60 else 30
     fig, axes = new_figure(SINGLE_COLUMN, 2.4)
     ax = axes[0, 0]
-    ax.hist(counts, bins=bins, color=colors_for(["clickme"])["clickme"], edgecolor="white",
-            linewidth=0.5)
+    ax.hist(counts, bins=bins, color=colors_for(["clickme"])["clickme"], edgecolor="white", linewidth=0.5)
     mean = counts.mean()
-    ax.axvline(mean, color="black", linestyle="--", linewidth=1,
-               label=f"mean = {mean:.1f} participants ({len(counts)} images)")
+    ax.axvline(
+        mean, color="black", linestyle="--", linewidth=1, label=f"mean = {mean:.1f} participants ({len(counts)} images)"
+    )
     ax.set_xlabel("Participants per map")
     ax.set_ylabel("Images")
     ax.xaxis.get_major_locator().set_params(integer=True)
@@ -425,8 +455,7 @@ def reliability_null(per_image: pd.DataFrame, bins: int | None = None):
     """
     _require_columns(per_image, ["rho", "distribution"], "reliability", numeric=["rho"])
     if per_image["distribution"].isna().any():
-        raise InputError("reliability: expected a distribution name (human, null) in every row",
-                         field="distribution")
+        raise InputError("reliability: expected a distribution name (human, null) in every row", field="distribution")
     rho = per_image["rho"].to_numpy(dtype=float)
     finite = np.isfinite(rho)
     if not finite.any():
@@ -441,13 +470,28 @@ def reliability_null(per_image: pd.DataFrame, bins: int | None = None):
     for name in sorted(names, key=lambda n: n == "null"):
         values = per_image.loc[per_image["distribution"].astype(str) == name, "rho"]
         values = values[np.isfinite(values)]
-        ax.hist(values, bins=edges, color=colors[name], alpha=0.55, edgecolor="white",
-                linewidth=0.4, label=f"{display_name(name)}, n = {len(values)}")
+        ax.hist(
+            values,
+            bins=edges,
+            color=colors[name],
+            alpha=0.55,
+            edgecolor="white",
+            linewidth=0.4,
+            label=f"{display_name(name)}, n = {len(values)}",
+        )
         mean = values.mean()
         ax.axvline(mean, color=colors[name], linestyle="--", linewidth=1.2)
-        ax.annotate(f"{mean:.2f}", (mean, 1), xycoords=("data", "axes fraction"),
-                    xytext=(2, -2), textcoords="offset points", ha="left", va="top",
-                    color=colors[name], fontsize=7)
+        ax.annotate(
+            f"{mean:.2f}",
+            (mean, 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(2, -2),
+            textcoords="offset points",
+            ha="left",
+            va="top",
+            color=colors[name],
+            fontsize=7,
+        )
     ax.set_xlabel("Spearman \u03c1 between participants' maps")
     ax.set_ylabel("Count")
     ax.yaxis.get_major_locator().set_params(integer=True)
@@ -491,34 +535,46 @@ def lambda_sweep(sweep: pd.DataFrame):
         Left: top-1 accuracy; right: fraction of human map variability; x on a log axis
         (symmetric-log when lambda = 0 is present).
     """
-    _require_columns(sweep, ["lambda", "top1_err", "fraction_human", "ceiling", "null_floor"],
-                     "sweep", numeric=["lambda", "top1_err", "fraction_human", "ceiling", "null_floor"])
+    _require_columns(
+        sweep,
+        ["lambda", "top1_err", "fraction_human", "ceiling", "null_floor"],
+        "sweep",
+        numeric=["lambda", "top1_err", "fraction_human", "ceiling", "null_floor"],
+    )
     if (sweep["lambda"] < 0).any():
         raise InputError("sweep: expected lambda >= 0", field="lambda")
     if not sweep["top1_err"].dropna().between(0, 1).all():
-        raise InputError("sweep: expected top1_err as a proportion in [0, 1], got "
-                         f"[{sweep['top1_err'].min():g}, {sweep['top1_err'].max():g}]",
-                         field="top1_err")
+        raise InputError(
+            "sweep: expected top1_err as a proportion in [0, 1], got "
+            f"[{sweep['top1_err'].min():g}, {sweep['top1_err'].max():g}]",
+            field="top1_err",
+        )
     frame = sweep.assign(top1_acc=1 - sweep["top1_err"])
     summary = frame.groupby("lambda")[["top1_acc", "fraction_human"]].agg(["mean", "sem"])
     lambdas = summary.index.to_numpy(dtype=float)
     fig, axes = new_figure(DOUBLE_COLUMN * 0.75, 2.4, 1, 2)
-    panels = [("top1_acc", "Top-1 accuracy", "#0072B2"),
-              ("fraction_human", "Fraction of human map variability", "#D55E00")]
+    panels = [
+        ("top1_acc", "Top-1 accuracy", "#0072B2"),
+        ("fraction_human", "Fraction of human map variability", "#D55E00"),
+    ]
     for ax, (column, label, color) in zip(axes[0], panels):
-        ax.errorbar(lambdas, summary[(column, "mean")], yerr=summary[(column, "sem")].fillna(0),
-                    fmt="o-", color=color, markeredgecolor="white", markeredgewidth=0.5)
+        ax.errorbar(
+            lambdas,
+            summary[(column, "mean")],
+            yerr=summary[(column, "sem")].fillna(0),
+            fmt="o-",
+            color=color,
+            markeredgecolor="white",
+            markeredgewidth=0.5,
+        )
         ax.set_ylabel(label)
         _lambda_axis(ax, lambdas)
     ax = axes[0, 1]
     ceiling, floor = float(sweep["ceiling"].mean()), float(sweep["null_floor"].mean())
     if not ceiling > 0:
-        raise InputError(f"sweep: expected a positive ceiling (human rho), got {ceiling:g}",
-                         field="ceiling")
-    ax.axhline(1.0, color="black", linestyle="--", linewidth=1,
-               label=f"Human ceiling (\u03c1 = {ceiling:.2f})")
-    ax.axhline(floor / ceiling, color=GREY, linestyle=":", linewidth=1.2,
-               label=f"Null floor (\u03c1 = {floor:.2f})")
+        raise InputError(f"sweep: expected a positive ceiling (human rho), got {ceiling:g}", field="ceiling")
+    ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label=f"Human ceiling (\u03c1 = {ceiling:.2f})")
+    ax.axhline(floor / ceiling, color=GREY, linestyle=":", linewidth=1.2, label=f"Null floor (\u03c1 = {floor:.2f})")
     fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=2)
     for ax, letter in zip(axes[0], "AB"):
         ax.set_title(letter, loc="left", fontweight="bold")
@@ -546,8 +602,7 @@ def contact_sheet(stimuli: Mapping, title: str | None = None):
     levels = sorted({float(level) for frames in stimuli.values() for level in frames})
     n_cols = len(levels)
     panel = min(0.75, (DOUBLE_COLUMN - 0.6) / n_cols)
-    fig, axes = new_figure(0.6 + panel * n_cols, 0.35 + panel * len(stimuli) * 1.05,
-                           len(stimuli), n_cols)
+    fig, axes = new_figure(0.6 + panel * n_cols, 0.35 + panel * len(stimuli) * 1.05, len(stimuli), n_cols)
     for row, (source, frames) in enumerate(stimuli.items()):
         by_level = {float(level): image for level, image in frames.items()}
         for col, level in enumerate(levels):
@@ -555,8 +610,7 @@ def contact_sheet(stimuli: Mapping, title: str | None = None):
             if level in by_level:
                 image = _image_01(by_level[level], f"{source} stimulus at level {level:g}")
                 ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1)
-            _bare(ax, display_name(source) if col == 0 else None,
-                  f"{level:.3g}%" if row == 0 else None)
+            _bare(ax, display_name(source) if col == 0 else None, f"{level:.3g}%" if row == 0 else None)
     if title:
         fig.suptitle(title, fontsize=8)
     return fig
@@ -576,16 +630,24 @@ def training_curves(curves: pd.DataFrame):
     -------
     matplotlib.figure.Figure
     """
-    _require_columns(curves, ["run", "epoch", "split", "accuracy", "map_alignment"], "curves",
-                     numeric=["epoch", "accuracy", "map_alignment"])
+    _require_columns(
+        curves,
+        ["run", "epoch", "split", "accuracy", "map_alignment"],
+        "curves",
+        numeric=["epoch", "accuracy", "map_alignment"],
+    )
     colors = colors_for(curves["run"].astype(str).unique())
     fig, axes = new_figure(DOUBLE_COLUMN * 0.75, 2.4, 1, 2, sharex=True)
     for (run, split), rows in curves.groupby([curves["run"].astype(str), "split"], sort=True):
         rows = rows.sort_values("epoch")
         for ax, column in zip(axes[0], ["accuracy", "map_alignment"]):
-            ax.plot(rows["epoch"], rows[column], color=colors[run],
-                    linestyle="-" if split == "train" else "--",
-                    label=f"{display_name(run)} ({display_name(split).lower()})")
+            ax.plot(
+                rows["epoch"],
+                rows[column],
+                color=colors[run],
+                linestyle="-" if split == "train" else "--",
+                label=f"{display_name(run)} ({display_name(split).lower()})",
+            )
     axes[0, 0].set_ylabel("Accuracy")
     axes[0, 1].set_ylabel("Map alignment")
     for ax in axes[0]:

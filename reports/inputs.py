@@ -40,8 +40,7 @@ def read_output(path: Path, columns=(), numeric=()) -> pd.DataFrame:
     :class:`InputError` naming its line and column. Only empty cells and ``NaN`` are missing
     values: ``null`` (a distribution name) and ``NA`` (an image id) stay strings.
     """
-    frame = _read_csv_table(need(path), columns, "CSV output", keep_default_na=False,
-                            na_values=["", "NaN", "nan"])
+    frame = _read_csv_table(need(path), columns, "CSV output", keep_default_na=False, na_values=["", "NaN", "nan"])
     return as_numbers(frame, path, numeric)
 
 
@@ -51,8 +50,9 @@ def as_numbers(frame: pd.DataFrame, path: Path, columns) -> pd.DataFrame:
         values = pd.to_numeric(frame[column], errors="coerce")
         bad = np.flatnonzero((values.isna() & frame[column].notna()).to_numpy())
         if len(bad):
-            raise InputError(f"expected a number, got {frame[column].iloc[bad[0]]!r}", path=path,
-                             line=int(bad[0]) + 2, field=column)
+            raise InputError(
+                f"expected a number, got {frame[column].iloc[bad[0]]!r}", path=path, line=int(bad[0]) + 2, field=column
+            )
         frame[column] = values.astype(float)
     return frame
 
@@ -87,8 +87,7 @@ def example_ids(root: Path, candidates) -> list[str]:
     label, category = image_labels(root), label_column(root, "category")
     seen: set = set()
     distinct = [i for i in candidates if label.get(i) not in seen and not seen.add(label.get(i))]
-    groups = [[i for i in distinct if category.get(i) == c]
-              for c in dict.fromkeys(category.get(i) for i in distinct)]
+    groups = [[i for i in distinct if category.get(i) == c] for c in dict.fromkeys(category.get(i) for i in distinct)]
     alternating = [i for row in itertools.zip_longest(*groups) for i in row if i is not None]
     return (alternating + [i for i in candidates if i not in distinct])[:N_EXAMPLES]
 

@@ -52,10 +52,12 @@ def _table_html(item: Item, number: int, out: Path) -> str:
     esc = html.escape
     paths = tables.write_table(item.content, out / "tables" / item.name, item.caption)
     files = ", ".join(f"<code>tables/{esc(p.name)}</code>" for p in paths)
-    return (f"<h3 id='{esc(item.name)}'>Table {number}. {esc(item.title)}</h3>"
-            f"<p>{esc(item.caption)}</p>"
-            + tables.formatted(item.content).to_html(index=False, border=0)
-            + f"<p class='files'>{files}</p>")
+    return (
+        f"<h3 id='{esc(item.name)}'>Table {number}. {esc(item.title)}</h3>"
+        f"<p>{esc(item.caption)}</p>"
+        + tables.formatted(item.content).to_html(index=False, border=0)
+        + f"<p class='files'>{files}</p>"
+    )
 
 
 def _figure_html(item: Item, number: int, out: Path) -> str:
@@ -70,11 +72,13 @@ def _figure_html(item: Item, number: int, out: Path) -> str:
         paths = save_figure(item.content, out / "figures" / item.name)
         png = paths[1].read_bytes()
         files = [p.name for p in paths]
-    return (f"<figure id='{esc(item.name)}'><img src='{_data_uri(png)}' "
-            f"style='width: {_display_width(png)}px' alt='{esc(item.title)}'>"
-            f"<figcaption><b>Figure {number}. {esc(item.title)}.</b> {esc(item.caption)} "
-            f"<span class='files'>({esc(', '.join('figures/' + f for f in files))})</span>"
-            "</figcaption></figure>")
+    return (
+        f"<figure id='{esc(item.name)}'><img src='{_data_uri(png)}' "
+        f"style='width: {_display_width(png)}px' alt='{esc(item.title)}'>"
+        f"<figcaption><b>Figure {number}. {esc(item.title)}.</b> {esc(item.caption)} "
+        f"<span class='files'>({esc(', '.join('figures/' + f for f in files))})</span>"
+        "</figcaption></figure>"
+    )
 
 
 def write_report(gathered: Gathered, out) -> Path:
@@ -96,27 +100,35 @@ def write_report(gathered: Gathered, out) -> Path:
             counts[kind] += 1
             render = _table_html if kind == "table" else _figure_html
             body.append(render(item, counts[kind], out))
-            contents.append(f"<li><a href='#{esc(item.name)}'>{kind.title()} {counts[kind]}. "
-                            f"{esc(item.title)}</a></li>")
+            contents.append(
+                f"<li><a href='#{esc(item.name)}'>{kind.title()} {counts[kind]}. {esc(item.title)}</a></li>"
+            )
         body.append("</section>")
-    head = ["<h1>ClickMe toolkit report</h1>",
-            f"<p class='files'>Inputs: <code>{esc(str(gathered.inputs.resolve()))}</code>; "
-            f"clickme-toolkit {esc(_version())}</p>"]
+    head = [
+        "<h1>ClickMe toolkit report</h1>",
+        f"<p class='files'>Inputs: <code>{esc(str(gathered.inputs.resolve()))}</code>; "
+        f"clickme-toolkit {esc(_version())}</p>",
+    ]
     simulated = [p for p in gathered.provenance.values() if p.simulated]
     if simulated:
-        head.append("<p class='simulated' id='simulated'><b>Simulated data.</b> "
-                    + "; ".join(esc(f"{p.stage}: {p.detail.split('; ')[0]}") for p in simulated)
-                    + ". These results show what the toolkit computes, not findings about people.</p>")
+        head.append(
+            "<p class='simulated' id='simulated'><b>Simulated data.</b> "
+            + "; ".join(esc(f"{p.stage}: {p.detail.split('; ')[0]}") for p in simulated)
+            + ". These results show what the toolkit computes, not findings about people.</p>"
+        )
     head.append(f"<nav><ul>{''.join(contents)}</ul></nav>")
     if gathered.missing or gathered.problems:
-        head.append("<section id='missing'><h2>Missing parts</h2><ul class='missing'>"
-                    + "".join(f"<li>{esc(m)}</li>" for m in gathered.missing)
-                    + "".join(f"<li>unusable: {esc(p)}</li>" for p in gathered.problems)
-                    + "</ul></section>")
-    page = ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-            "<title>ClickMe toolkit report</title>"
-            f"<style>{_CSS}</style></head><body>\n" + "\n".join(head + body)
-            + "\n</body></html>\n")
+        head.append(
+            "<section id='missing'><h2>Missing parts</h2><ul class='missing'>"
+            + "".join(f"<li>{esc(m)}</li>" for m in gathered.missing)
+            + "".join(f"<li>unusable: {esc(p)}</li>" for p in gathered.problems)
+            + "</ul></section>"
+        )
+    page = (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<title>ClickMe toolkit report</title>"
+        f"<style>{_CSS}</style></head><body>\n" + "\n".join(head + body) + "\n</body></html>\n"
+    )
     path = out / "report.html"
     path.write_text(page, encoding="utf-8")
     return path

@@ -102,9 +102,12 @@ def provenance(root: Path) -> dict[str, Provenance]:
 
 
 def provenance_table(rows: dict) -> pd.DataFrame:
-    return pd.DataFrame({"Stage": [p.stage for p in rows.values()],
-                         "Data from": [p.what for p in rows.values()],
-                         "Simulated": [{True: "yes", False: "no", None: "not recorded"}[p.simulated]
-                                       for p in rows.values()],
-                         "Recorded in": [p.source for p in rows.values()],
-                         "Details": [p.detail for p in rows.values()]})
+    return pd.DataFrame(
+        {
+            "Stage": [p.stage for p in rows.values()],
+            "Data from": [p.what for p in rows.values()],
+            "Simulated": [{True: "yes", False: "no", None: "not recorded"}[p.simulated] for p in rows.values()],
+            "Recorded in": [p.source for p in rows.values()],
+            "Details": [p.detail for p in rows.values()],
+        }
+    )

@@ -33,23 +33,35 @@ from reports.provenance import provenance, provenance_table
 #: The report's sections, in order: (part builder, its main input relative to the root; a
 #: figure or table function's complaint about the data is located in that file).
 SECTIONS: dict[str, list[tuple[Callable[[Path], list[Item]], str]]] = {
-    "ClickMe maps": [(clickme.clickme_maps, "clickme/maps.npz"),
-                     (clickme.participants, "clickme/participants_per_image.csv"),
-                     (clickme.reliability, "clickme/reliability_per_image.csv"),
-                     (clickme.reliability_summary, "clickme/reliability_summary.json"),
-                     (clickme.metrics, "clickme/metrics.csv")],
+    "ClickMe maps": [
+        (clickme.clickme_maps, "clickme/maps.npz"),
+        (clickme.participants, "clickme/participants_per_image.csv"),
+        (clickme.reliability, "clickme/reliability_per_image.csv"),
+        (clickme.reliability_summary, "clickme/reliability_summary.json"),
+        (clickme.metrics, "clickme/metrics.csv"),
+    ],
     "Stimuli": [(stimuli.contact_sheets, "stimuli/manifest.csv")],
-    "Psychophysics": [(psychophysics.psychophysics, "experiment/accuracy.csv"),
-                      (psychophysics.thresholds, "experiment/psychometric_params.csv"),
-                      (psychophysics.statistics_part, "experiment/rt.csv")],
-    "Models": [(models.model_scores, "models/scores.csv"), (models.lambda_sweep, "models/sweep.csv"),
-               (models.training_curves, "models/curves.csv"), (models.attention, "models/attention.npz"),
-               (models.explain_pngs, "models/explain")],
+    "Psychophysics": [
+        (psychophysics.psychophysics, "experiment/accuracy.csv"),
+        (psychophysics.thresholds, "experiment/psychometric_params.csv"),
+        (psychophysics.statistics_part, "experiment/rt.csv"),
+    ],
+    "Models": [
+        (models.model_scores, "models/scores.csv"),
+        (models.lambda_sweep, "models/sweep.csv"),
+        (models.training_curves, "models/curves.csv"),
+        (models.attention, "models/attention.npz"),
+        (models.explain_pngs, "models/explain"),
+    ],
     "Alignment and model psychophysics": [
         (alignment.alignment_part, "alignment/alignment_summary.csv"),
-        (alignment.model_psychophysics_part, "alignment/psychophysics_accuracy.csv")],
-    "ClickMe game": [(game.game_maps, "game/maps.npz"), (game.game_statistics, "game/game_statistics.csv"),
-                     (game.learning_check, "game/learning_check.csv")],
+        (alignment.model_psychophysics_part, "alignment/psychophysics_accuracy.csv"),
+    ],
+    "ClickMe game": [
+        (game.game_maps, "game/maps.npz"),
+        (game.game_statistics, "game/game_statistics.csv"),
+        (game.learning_check, "game/learning_check.csv"),
+    ],
     "Planning": [(planning.power_part, "planning/power.csv"), (planning.curve_part, "clickme/reliability_curve.csv")],
 }
 
@@ -81,13 +93,16 @@ def gather(inputs, progress: bool = False) -> Gathered:
     except InputError as err:
         result.problems.append(f"Data: provenance: {err}")
     if result.provenance:
-        result.sections["Data"] = [Item(
-            "provenance", "Where the data come from",
-            "Who produced each stage's data, as the stage recorded it (session records, or the "
-            "demo's log). Parts built from simulated data say so in their captions.",
-            provenance_table(result.provenance))]
-    parts = [(section, *part) for section, section_parts in SECTIONS.items()
-             for part in section_parts]
+        result.sections["Data"] = [
+            Item(
+                "provenance",
+                "Where the data come from",
+                "Who produced each stage's data, as the stage recorded it (session records, or the "
+                "demo's log). Parts built from simulated data say so in their captions.",
+                provenance_table(result.provenance),
+            )
+        ]
+    parts = [(section, *part) for section, section_parts in SECTIONS.items() for part in section_parts]
     for section, build, main_input in progress_bar(parts, enabled=progress, desc="report parts"):
         name = build.__name__.strip("_").replace("_", " ")
         try:
@@ -97,8 +112,7 @@ def gather(inputs, progress: bool = False) -> Gathered:
             continue
         except InputError as err:
             if err.path is None:
-                err = InputError(err.message, path=root / main_input, line=err.line,
-                                 field=err.field)
+                err = InputError(err.message, path=root / main_input, line=err.line, field=err.field)
             result.problems.append(f"{section}: {name}: {err}")
             continue
         origin = result.provenance.get(main_input.split("/")[0])

@@ -52,14 +52,16 @@ def require_columns(frame, columns, name: str, *, numeric=(), non_empty: bool = 
         raise InputError(f"{name}: expected a pandas DataFrame, got {type(frame).__name__}")
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise InputError(f"{name}: expected columns {list(columns)}, missing {missing} "
-                         f"(got {list(frame.columns)})", field=missing[0])
+        raise InputError(
+            f"{name}: expected columns {list(columns)}, missing {missing} (got {list(frame.columns)})", field=missing[0]
+        )
     if non_empty and frame.empty:
         raise InputError(f"{name}: expected at least one row, got an empty table")
     for column in numeric:
         if column in frame.columns and not pd.api.types.is_numeric_dtype(frame[column]):
-            raise InputError(f"{name}: expected numbers in column {column!r}, got "
-                             f"{frame[column].dropna().iloc[0]!r}", field=column)
+            raise InputError(
+                f"{name}: expected numbers in column {column!r}, got {frame[column].dropna().iloc[0]!r}", field=column
+            )
     return frame
 
 
@@ -73,8 +75,7 @@ def flag(frame: pd.DataFrame, column: str) -> pd.Series:
     # an empty cell is missing: "" here (pandas 3 keeps NaN through astype(str))
     text = values.astype(object).where(values.notna(), "").astype(str).str.strip().str.lower()
     if not text.isin(["true", "false", "1", "0", "1.0", "0.0"]).all():
-        raise InputError(f"expected {column!r} to be true/false, got {sorted(set(text))}",
-                         field=column)
+        raise InputError(f"expected {column!r} to be true/false, got {sorted(set(text))}", field=column)
     return text.isin(["true", "1", "1.0"])
 
 
@@ -103,21 +104,30 @@ def model_table(scores: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
     | --- | ---: | ---: | ---: |
     | ResNet-50 | 23.85 | 7.12 | 0.432 |
     """
-    require_columns(scores, ["model", "top1_err", "top5_err", "fraction_human"], "scores",
-                    numeric=["top1_err", "top5_err", "fraction_human", "rho_mean", "p_value"])
+    require_columns(
+        scores,
+        ["model", "top1_err", "top5_err", "fraction_human"],
+        "scores",
+        numeric=["top1_err", "top5_err", "fraction_human", "rho_mean", "p_value"],
+    )
     for column in ("top1_err", "top5_err"):
         values = pd.to_numeric(scores[column], errors="coerce")
         if not (values.between(0, 1) | scores[column].isna()).all():
-            raise InputError(f"scores: expected {column} as a proportion in [0, 1], got "
-                             f"{scores[column].tolist()}", field=column)
+            raise InputError(
+                f"scores: expected {column} as a proportion in [0, 1], got {scores[column].tolist()}", field=column
+            )
     columns = [c for c in MODEL_COLUMNS if c in scores.columns]
     table = scores[columns].copy()
     table["model"] = table["model"].astype(str)
     table[["top1_err", "top5_err"]] = 100 * table[["top1_err", "top5_err"]].astype(float)
-    places = {"top1_err": decimals, "top5_err": decimals, "fraction_human": decimals + 1,
-              "rho_mean": decimals + 1, "p_value": 3}
-    return _rounded(table.rename(columns=MODEL_COLUMNS),
-                    {MODEL_COLUMNS[c]: d for c, d in places.items()})
+    places = {
+        "top1_err": decimals,
+        "top5_err": decimals,
+        "fraction_human": decimals + 1,
+        "rho_mean": decimals + 1,
+        "p_value": 3,
+    }
+    return _rounded(table.rename(columns=MODEL_COLUMNS), {MODEL_COLUMNS[c]: d for c, d in places.items()})
 
 
 def metric_table(metrics: pd.DataFrame, decimals: int = 3) -> pd.DataFrame:
@@ -133,9 +143,14 @@ def metric_table(metrics: pd.DataFrame, decimals: int = 3) -> pd.DataFrame:
     """
     require_columns(metrics, ["metric", "value"], "metrics", numeric=["value"])
     grouped = metrics.groupby("metric", sort=True)["value"]
-    table = pd.DataFrame({"Metric": grouped.mean().index, "Mean": grouped.mean().to_numpy(),
-                          "S.E.M.": grouped.sem().to_numpy(),
-                          "n": grouped.count().to_numpy()})
+    table = pd.DataFrame(
+        {
+            "Metric": grouped.mean().index,
+            "Mean": grouped.mean().to_numpy(),
+            "S.E.M.": grouped.sem().to_numpy(),
+            "n": grouped.count().to_numpy(),
+        }
+    )
     return _rounded(table, {"Mean": decimals, "S.E.M.": decimals})
 
 
@@ -157,11 +172,18 @@ def reliability_table(summary: dict, decimals: int = 3) -> pd.DataFrame:
     for name in ("human", "null"):
         entry = summary.get(name) if isinstance(summary, dict) else None
         if not isinstance(entry, dict) or "mean" not in entry:
-            raise InputError(f"reliability summary: expected a {name!r} entry with 'mean', "
-                             f"'ci_low', 'ci_high', 'n'", field=name)
-        rows.append({"Distribution": name, "Mean \u03c1": entry["mean"],
-                     "CI low": entry.get("ci_low", math.nan),
-                     "CI high": entry.get("ci_high", math.nan), "n": entry.get("n", math.nan)})
+            raise InputError(
+                f"reliability summary: expected a {name!r} entry with 'mean', 'ci_low', 'ci_high', 'n'", field=name
+            )
+        rows.append(
+            {
+                "Distribution": name,
+                "Mean \u03c1": entry["mean"],
+                "CI low": entry.get("ci_low", math.nan),
+                "CI high": entry.get("ci_high", math.nan),
+                "n": entry.get("n", math.nan),
+            }
+        )
     table = pd.DataFrame(rows)
     return _rounded(table, {"Mean \u03c1": decimals, "CI low": decimals, "CI high": decimals})
 
@@ -181,18 +203,38 @@ def level_test_table(level_tests: pd.DataFrame) -> pd.DataFrame:
         ``Level (%)`` (``full image`` for the intact condition), the accuracy difference named
         after the two groups, ``p``, ``p (Holm)``, ``Significant`` and the group sizes.
     """
-    require_columns(level_tests, ["level", "p", "significant"], "level tests",
-                    numeric=["level", "p", "p_holm", "statistic"], non_empty=True)
+    require_columns(
+        level_tests,
+        ["level", "p", "significant"],
+        "level tests",
+        numeric=["level", "p", "p_holm", "statistic"],
+        non_empty=True,
+    )
     first = level_tests.iloc[0]
-    difference = (f"Accuracy {first['group_a']} \u2212 {first['group_b']}"
-                  if {"group_a", "group_b"} <= set(level_tests.columns) else "Difference")
-    intact = (level_tests["intact"].astype(str).str.lower().isin(["true", "1", "1.0"])
-              if "intact" in level_tests else pd.Series(False, index=level_tests.index))
-    names = {"statistic": difference, "p": "p", "p_holm": "p (Holm)",
-             "significant": "Significant", "n_a": "n A", "n_b": "n B"}
+    difference = (
+        f"Accuracy {first['group_a']} \u2212 {first['group_b']}"
+        if {"group_a", "group_b"} <= set(level_tests.columns)
+        else "Difference"
+    )
+    intact = (
+        level_tests["intact"].astype(str).str.lower().isin(["true", "1", "1.0"])
+        if "intact" in level_tests
+        else pd.Series(False, index=level_tests.index)
+    )
+    names = {
+        "statistic": difference,
+        "p": "p",
+        "p_holm": "p (Holm)",
+        "significant": "Significant",
+        "n_a": "n A",
+        "n_b": "n B",
+    }
     table = level_tests[[c for c in names if c in level_tests.columns]].rename(columns=names)
-    table.insert(0, "Level (%)", [("full image" if full else f"{level:.3g}")
-                                  for level, full in zip(level_tests["level"], intact)])
+    table.insert(
+        0,
+        "Level (%)",
+        [("full image" if full else f"{level:.3g}") for level, full in zip(level_tests["level"], intact)],
+    )
     return _rounded(table, {difference: 3, "p": 3, "p (Holm)": 3})
 
 
@@ -218,11 +260,20 @@ def threshold_table(params: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
     | --- | ---: | --- |
     | clickme | 3.76 | logistic |
     """
-    require_columns(params, ["group", "threshold"], "psychometric params",
-                    numeric=["threshold", "threshold_ci_low", "threshold_ci_high"])
-    names = {"group": "Group", "threshold": "Threshold (% of budget)",
-             "threshold_ci_low": "CI low", "threshold_ci_high": "CI high", "model": "Model",
-             "n_participants": "n"}
+    require_columns(
+        params,
+        ["group", "threshold"],
+        "psychometric params",
+        numeric=["threshold", "threshold_ci_low", "threshold_ci_high"],
+    )
+    names = {
+        "group": "Group",
+        "threshold": "Threshold (% of budget)",
+        "threshold_ci_low": "CI low",
+        "threshold_ci_high": "CI high",
+        "model": "Model",
+        "n_participants": "n",
+    }
     table = params[[c for c in names if c in params.columns]].rename(columns=names)
     numeric = [c for c in ("Threshold (% of budget)", "CI low", "CI high") if c in table]
     return _rounded(table, {c: decimals for c in numeric})
@@ -254,8 +305,7 @@ def formatted(table: pd.DataFrame) -> pd.DataFrame:
     ['m', '31.00', '0.00', '1.400', '< 0.001']
     """
     decimals = table.attrs.get("decimals", {})
-    return pd.DataFrame({column: [_cell(v, decimals.get(column)) for v in table[column]]
-                         for column in table.columns})
+    return pd.DataFrame({column: [_cell(v, decimals.get(column)) for v in table[column]] for column in table.columns})
 
 
 def to_markdown(table: pd.DataFrame) -> str:
@@ -269,16 +319,29 @@ def to_markdown(table: pd.DataFrame) -> str:
     | x | 1.5 |
     """
     numeric = [pd.api.types.is_numeric_dtype(table[c]) for c in table.columns]
-    lines = ["| " + " | ".join(str(c).replace("|", "\\|") for c in table.columns) + " |",
-             "| " + " | ".join("---:" if n else "---" for n in numeric) + " |"]
+    lines = [
+        "| " + " | ".join(str(c).replace("|", "\\|") for c in table.columns) + " |",
+        "| " + " | ".join("---:" if n else "---" for n in numeric) + " |",
+    ]
     for row in formatted(table).itertuples(index=False):
         lines.append("| " + " | ".join(v.replace("|", "\\|") for v in row) + " |")
     return "\n".join(lines)
 
 
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-                  "^": r"\textasciicircum{}", "\u03c1": r"$\rho$", "\u03bb": r"$\lambda$"}
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "\u03c1": r"$\rho$",
+    "\u03bb": r"$\lambda$",
+}
 
 
 def _latex_escape(text: str) -> str:
@@ -308,8 +371,12 @@ def to_latex(table: pd.DataFrame, caption: str | None = None, label: str | None 
         lines.append(r"\caption{" + _latex_escape(caption) + "}")
     if label:
         lines.append(r"\label{" + label + "}")
-    lines += [r"\begin{tabular}{" + align + "}", r"\toprule",
-              " & ".join(_latex_escape(str(c)) for c in table.columns) + r" \\", r"\midrule"]
+    lines += [
+        r"\begin{tabular}{" + align + "}",
+        r"\toprule",
+        " & ".join(_latex_escape(str(c)) for c in table.columns) + r" \\",
+        r"\midrule",
+    ]
     for row in formatted(table).itertuples(index=False):
         lines.append(" & ".join(_latex_escape(v) for v in row) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]

@@ -28,8 +28,19 @@ from stimuli.scramble import as_float_image, phase_scramble, to_grayscale
 INTACT = "intact"
 CATEGORIES = ("animal", "non-animal")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-MANIFEST_COLUMNS = ["image_id", "category", "target", "map_source", "level", "pixels_revealed", "seed",
-                    "path", "level_index", "label", "budget"]
+MANIFEST_COLUMNS = [
+    "image_id",
+    "category",
+    "target",
+    "map_source",
+    "level",
+    "pixels_revealed",
+    "seed",
+    "path",
+    "level_index",
+    "label",
+    "budget",
+]
 ASSIGNMENT_COLUMNS = ["participant_list", "image_id", "level", "map_source", "level_index"]
 
 
@@ -43,15 +54,17 @@ class StimulusConfig:
 
     n_levels: int = field(default=11, metadata={"min": 2})  #: log-spaced levels from 1% to 100% of the budget
     size: int = field(default=256, metadata={"min": 8})  #: output side in pixels (images are resized, not cropped)
-    color: bool = False             #: False: grayscale stimuli (as the authors'); True: RGB
+    color: bool = False  #: False: grayscale stimuli (as the authors'); True: RGB
     top_fraction: float | None = field(default=None, metadata={"gt": 0.0, "max": 1.0})
     #: budget = top fraction of pixels; None: non-zero pixels
-    importance_weight: float = field(default=1.0, metadata={"min": 0.0})  #: a in exp((a * importance - b * distance) / T)
+    importance_weight: float = field(
+        default=1.0, metadata={"min": 0.0}
+    )  #: a in exp((a * importance - b * distance) / T)
     distance_weight: float = field(default=1.0, metadata={"min": 0.0})  #: b (distance to the seed in image diagonals)
     temperature: float = field(default=0.1, metadata={"gt": 0.0})  #: T
-    center: bool = True             #: centre the revealed region (bounding box of the 100% mask)
+    center: bool = True  #: centre the revealed region (bounding box of the 100% mask)
     feather: float = field(default=0.0, metadata={"min": 0.0})  #: Gaussian sigma of the mask edge in pixels; 0: hard
-    seed: int = 0                   #: set seed; each image derives its own from it and its id
+    seed: int = 0  #: set seed; each image derives its own from it and its id
 
     def __post_init__(self):
         from clickme_analysis.config import check_value
@@ -77,8 +90,9 @@ def load_stimulus_config(path=None, **overrides) -> StimulusConfig:
     """
     from clickme_analysis.config import load_config
 
-    return load_config(StimulusConfig, path, sections=("stimuli",),
-                       overrides={k: v for k, v in overrides.items() if v is not None})
+    return load_config(
+        StimulusConfig, path, sections=("stimuli",), overrides={k: v for k, v in overrides.items() if v is not None}
+    )
 
 
 def reveal_levels(n_levels: int = 11) -> np.ndarray:
@@ -108,8 +122,9 @@ def image_seed(seed: int, image_id: str) -> int:
     return int(np.random.SeedSequence([int(seed), zlib.crc32(str(image_id).encode())]).generate_state(1)[0])
 
 
-def reveal_stimuli(image, maps: Mapping[str, np.ndarray], config: StimulusConfig = StimulusConfig(),
-                   seed: int = 0) -> list[dict]:
+def reveal_stimuli(
+    image, maps: Mapping[str, np.ndarray], config: StimulusConfig = StimulusConfig(), seed: int = 0
+) -> list[dict]:
     """All stimuli of one image: each map source at each level, then the intact image.
 
     Parameters
@@ -153,21 +168,41 @@ def reveal_stimuli(image, maps: Mapping[str, np.ndarray], config: StimulusConfig
     counts = level_counts(budget, levels)
     rows = []
     for name, importance in maps.items():
-        order = reveal_order(keep_top_pixels(importance, budget), budget,
-                             importance_weight=config.importance_weight,
-                             distance_weight=config.distance_weight,
-                             temperature=config.temperature, seed=[seed, 1])
+        order = reveal_order(
+            keep_top_pixels(importance, budget),
+            budget,
+            importance_weight=config.importance_weight,
+            distance_weight=config.distance_weight,
+            temperature=config.temperature,
+            seed=[seed, 1],
+        )
         masks = reveal_masks(order, shape, counts)
         shift = centering_shift(masks[-1]) if config.center else (0, 0)
         moved = shift_image(shown, shift)
         for k, (level, mask) in enumerate(zip(levels, masks)):
             mask = shift_image(mask, shift, fill=False)
-            rows.append({"map_source": name, "level_index": k, "level": float(level),
-                         "pixels_revealed": int(mask.sum()), "budget": budget, "mask": mask,
-                         "stimulus": composite(moved, background, mask, config.feather)})
-    rows.append({"map_source": INTACT, "level_index": len(levels), "level": 100.0,
-                 "pixels_revealed": int(np.prod(shape)), "budget": budget, "mask": np.ones(shape, bool),
-                 "stimulus": shown})
+            rows.append(
+                {
+                    "map_source": name,
+                    "level_index": k,
+                    "level": float(level),
+                    "pixels_revealed": int(mask.sum()),
+                    "budget": budget,
+                    "mask": mask,
+                    "stimulus": composite(moved, background, mask, config.feather),
+                }
+            )
+    rows.append(
+        {
+            "map_source": INTACT,
+            "level_index": len(levels),
+            "level": 100.0,
+            "pixels_revealed": int(np.prod(shape)),
+            "budget": budget,
+            "mask": np.ones(shape, bool),
+            "stimulus": shown,
+        }
+    )
     return rows
 
 
@@ -180,8 +215,9 @@ def find_images(directory) -> dict[str, Path]:
     for path in sorted(directory.iterdir()):
         if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
             if path.stem in found:
-                raise InputError(f"two image files for image id {path.stem!r}: {found[path.stem].name} "
-                                 f"and {path.name}", path=path)
+                raise InputError(
+                    f"two image files for image id {path.stem!r}: {found[path.stem].name} and {path.name}", path=path
+                )
             found[path.stem] = path
     return found
 
@@ -191,8 +227,9 @@ def read_stimulus_labels(path) -> pd.DataFrame:
     frame = read_labels(path, required=("category",))
     for line, value in zip(frame["line"], frame["category"]):
         if value not in CATEGORIES:
-            raise InputError(f"expected category in {CATEGORIES}, got {value!r}", path=path, line=int(line),
-                             field="category")
+            raise InputError(
+                f"expected category in {CATEGORIES}, got {value!r}", path=path, line=int(line), field="category"
+            )
     return frame[["image_id", "label", "category"]]
 
 
@@ -215,8 +252,11 @@ def _archive_map(archive, image_id: str, native_shape, size: int) -> np.ndarray:
         raise InputError(f"no map for image {image_id!r}", path=archive.path, field=image_id)
     array = np.asarray(archive[image_id])
     if array.shape not in {tuple(native_shape), (size, size)}:
-        raise InputError(f"expected a map of shape {tuple(native_shape)} (the image) or {(size, size)}, "
-                         f"got {array.shape}", path=archive.path, field=image_id)
+        raise InputError(
+            f"expected a map of shape {tuple(native_shape)} (the image) or {(size, size)}, got {array.shape}",
+            path=archive.path,
+            field=image_id,
+        )
     try:
         array = check_importance(array, name=image_id)
     except InputError as err:
@@ -242,8 +282,12 @@ def stimulus_contact_sheet(tiles, captions, tile_size: int = 128) -> np.ndarray:
     from PIL import Image, ImageDraw
 
     strip = 16
-    thumbs = [Image.fromarray(np.round(np.clip(t, 0, 1) * 255).astype(np.uint8)).convert("RGB")
-              .resize((tile_size, tile_size), Image.Resampling.BILINEAR) for t in tiles]
+    thumbs = [
+        Image.fromarray(np.round(np.clip(t, 0, 1) * 255).astype(np.uint8))
+        .convert("RGB")
+        .resize((tile_size, tile_size), Image.Resampling.BILINEAR)
+        for t in tiles
+    ]
     sheet = Image.new("RGB", (len(thumbs) * (tile_size + 4) + 4, tile_size + strip + 8), "white")
     draw = ImageDraw.Draw(sheet)
     for k, (thumb, caption) in enumerate(zip(thumbs, captions)):
@@ -301,8 +345,14 @@ def latin_square(images: pd.DataFrame, levels, intact: bool = True) -> pd.DataFr
     return pd.DataFrame(rows, columns=ASSIGNMENT_COLUMNS)
 
 
-def build_stimulus_set(images_dir, maps: Mapping[str, object], out_dir, labels=None,
-                       config: StimulusConfig = StimulusConfig(), progress: bool = True) -> pd.DataFrame:
+def build_stimulus_set(
+    images_dir,
+    maps: Mapping[str, object],
+    out_dir,
+    labels=None,
+    config: StimulusConfig = StimulusConfig(),
+    progress: bool = True,
+) -> pd.DataFrame:
     """Build a reveal stimulus set on disk.
 
     Parameters
@@ -348,8 +398,7 @@ def build_stimulus_set(images_dir, maps: Mapping[str, object], out_dir, labels=N
         image_ids = _with_clicks(archives, image_ids)
         rows = []
         for image_id in progress_bar(image_ids, enabled=progress, desc="stimuli", unit="image"):
-            rows.extend(_image_rows(image_id, images_dir, files, archives, label_table, labels, out_dir,
-                                    config))
+            rows.extend(_image_rows(image_id, images_dir, files, archives, label_table, labels, out_dir, config))
     finally:
         for archive in archives.values():
             archive.close()
@@ -373,8 +422,7 @@ def _with_clicks(archives: Mapping, image_ids: list[str]) -> list[str]:
     return image_ids
 
 
-def _image_rows(image_id, images_dir, files, archives, label_table, labels_path, out_dir,
-                config) -> list[dict]:
+def _image_rows(image_id, images_dir, files, archives, label_table, labels_path, out_dir, config) -> list[dict]:
     """Write one image's stimuli and contact sheets; return its manifest rows."""
     from clickme_analysis.ids import image_id as id_of
 
@@ -382,15 +430,20 @@ def _image_rows(image_id, images_dir, files, archives, label_table, labels_path,
     # image files are keyed by stem: a map id written with its suffix ("chelsea.png") is the image "chelsea"
     key = image_id if image_id in files else id_of(image_id)
     if key not in files:
-        raise InputError(f"missing image for the map {image_id!r} of {first.path.name} (no .png, .jpg "
-                         f"or .jpeg file with the stem {key!r})", path=Path(images_dir) / f"{key}.png")
+        raise InputError(
+            f"missing image for the map {image_id!r} of {first.path.name} (no .png, .jpg "
+            f"or .jpeg file with the stem {key!r})",
+            path=Path(images_dir) / f"{key}.png",
+        )
     from PIL import Image
 
     with Image.open(files[key]) as handle:
         native_shape = (handle.height, handle.width)
     image = load_image(files[key], config.size)
-    maps = {name: _archive_map(archive, image_id if image_id in archive else key, native_shape, config.size)
-            for name, archive in archives.items()}
+    maps = {
+        name: _archive_map(archive, image_id if image_id in archive else key, native_shape, config.size)
+        for name, archive in archives.items()
+    }
     if label_table is not None:
         if image_id not in label_table.index:
             raise InputError(f"no row for image {image_id!r}", path=labels_path, field="image_id")
@@ -403,17 +456,33 @@ def _image_rows(image_id, images_dir, files, archives, label_table, labels_path,
     rows = []
     for stim in stimuli:
         name = stim["map_source"]
-        rel = (Path("images") / INTACT / f"{image_id}.png" if name == INTACT
-               else Path("images") / name / f"{image_id}_{stim['level_index']:02d}.png")
+        rel = (
+            Path("images") / INTACT / f"{image_id}.png"
+            if name == INTACT
+            else Path("images") / name / f"{image_id}_{stim['level_index']:02d}.png"
+        )
         save_png(out_dir / rel, stim["stimulus"])
-        rows.append({"image_id": image_id, "category": category, "target": target, "map_source": name,
-                     "level": stim["level"], "pixels_revealed": stim["pixels_revealed"], "seed": seed,
-                     "path": rel.as_posix(), "level_index": stim["level_index"], "label": label,
-                     "budget": stim["budget"]})
+        rows.append(
+            {
+                "image_id": image_id,
+                "category": category,
+                "target": target,
+                "map_source": name,
+                "level": stim["level"],
+                "pixels_revealed": stim["pixels_revealed"],
+                "seed": seed,
+                "path": rel.as_posix(),
+                "level_index": stim["level_index"],
+                "label": label,
+                "budget": stim["budget"],
+            }
+        )
     intact = stimuli[-1]["stimulus"]
     for name in archives:
         own = [s for s in stimuli if s["map_source"] == name]
         captions = [f"{s['level']:.3g}%" for s in own] + [INTACT]
-        save_png(out_dir / "contact_sheets" / f"{image_id}_{name}.png",
-                 stimulus_contact_sheet([s["stimulus"] for s in own] + [intact], captions))
+        save_png(
+            out_dir / "contact_sheets" / f"{image_id}_{name}.png",
+            stimulus_contact_sheet([s["stimulus"] for s in own] + [intact], captions),
+        )
     return rows

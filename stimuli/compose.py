@@ -48,8 +48,9 @@ def shift_image(array, shift: tuple[int, int], fill=0) -> np.ndarray:
     height, width = array.shape[:2]
     out = np.full_like(array, fill)
     if abs(dy) < height and abs(dx) < width:
-        out[max(dy, 0):height + min(dy, 0), max(dx, 0):width + min(dx, 0)] = \
-            array[max(-dy, 0):height + min(-dy, 0), max(-dx, 0):width + min(-dx, 0)]
+        out[max(dy, 0) : height + min(dy, 0), max(dx, 0) : width + min(dx, 0)] = array[
+            max(-dy, 0) : height + min(-dy, 0), max(-dx, 0) : width + min(-dx, 0)
+        ]
     return out
 
 
@@ -78,8 +79,11 @@ def composite(image, background, mask, feather: float = 0.0) -> np.ndarray:
     background = np.asarray(background, dtype=np.float64)
     mask = np.asarray(mask)
     if image.shape != background.shape or mask.shape != image.shape[:2]:
-        raise InputError(f"expected image, background and mask of one (H, W) size, got {image.shape}, "
-                         f"{background.shape} and {mask.shape}", field="mask")
+        raise InputError(
+            f"expected image, background and mask of one (H, W) size, got {image.shape}, "
+            f"{background.shape} and {mask.shape}",
+            field="mask",
+        )
     if feather < 0:
         raise InputError(f"expected feather >= 0, got {feather}", field="feather")
     if feather == 0:

@@ -21,5 +21,11 @@ def run_demo(root: Path, seed: int = 0, progress: bool = True) -> None:
     for path in needed:
         if not path.exists():
             raise InputError("missing input of the stimuli demo stage (run the clickme stage first)", path=path)
-    build_stimulus_set(clickme / "images", {"clickme": needed[2], "saliency": needed[3]}, Path(root) / "stimuli",
-                       labels=needed[1], config=StimulusConfig(seed=seed), progress=progress)
+    build_stimulus_set(
+        clickme / "images",
+        {"clickme": needed[2], "saliency": needed[3]},
+        Path(root) / "stimuli",
+        labels=needed[1],
+        config=StimulusConfig(seed=seed),
+        progress=progress,
+    )

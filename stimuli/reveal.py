@@ -124,8 +124,14 @@ def keep_top_pixels(importance, n: int) -> np.ndarray:
     return out.reshape(importance.shape)
 
 
-def race_costs(importance, seed_pixel: tuple[int, int], importance_weight: float = 1.0,
-               distance_weight: float = 1.0, temperature: float = 0.1, seed=None) -> np.ndarray:
+def race_costs(
+    importance,
+    seed_pixel: tuple[int, int],
+    importance_weight: float = 1.0,
+    distance_weight: float = 1.0,
+    temperature: float = 0.1,
+    seed=None,
+) -> np.ndarray:
     """The clock of each pixel, ``c_i = E_i / w_i`` with ``E_i ~ Exp(1)`` (module docstring).
 
     Weights are divided by the largest one (this leaves the order unchanged) and their logs are
@@ -139,8 +145,10 @@ def race_costs(importance, seed_pixel: tuple[int, int], importance_weight: float
         raise InputError(f"expected temperature > 0, got {temperature}", field="temperature")
     importance = check_importance(importance)
     height, width = importance.shape
-    distance = np.hypot(np.arange(height, dtype=np.float64)[:, None] - seed_pixel[0],
-                        np.arange(width, dtype=np.float64)[None, :] - seed_pixel[1]) / np.hypot(height, width)
+    distance = np.hypot(
+        np.arange(height, dtype=np.float64)[:, None] - seed_pixel[0],
+        np.arange(width, dtype=np.float64)[None, :] - seed_pixel[1],
+    ) / np.hypot(height, width)
     log_weight = (importance_weight * importance / importance.max() - distance_weight * distance) / temperature
     log_weight -= log_weight.max()
     np.maximum(log_weight, -MAX_LOG_WEIGHT_RANGE, out=log_weight)
@@ -148,9 +156,16 @@ def race_costs(importance, seed_pixel: tuple[int, int], importance_weight: float
     return np.maximum(clocks, np.finfo(np.float64).tiny, out=clocks)
 
 
-def reveal_order(importance, budget: int | None = None, *, importance_weight: float = 1.0,
-                 distance_weight: float = 1.0, temperature: float = 0.1, seed=None,
-                 method: str = "numba") -> np.ndarray:
+def reveal_order(
+    importance,
+    budget: int | None = None,
+    *,
+    importance_weight: float = 1.0,
+    distance_weight: float = 1.0,
+    temperature: float = 0.1,
+    seed=None,
+    method: str = "numba",
+) -> np.ndarray:
     """Stochastic flood-fill order of an attention map's pixels.
 
     Parameters
@@ -190,8 +205,9 @@ def reveal_order(importance, budget: int | None = None, *, importance_weight: fl
     if not 1 <= budget <= importance.size:
         raise InputError(f"expected 1 <= budget <= {importance.size}, got {budget}", field="budget")
     start = int(np.argmax(importance))
-    costs = race_costs(importance, divmod(start, importance.shape[1]), importance_weight,
-                       distance_weight, temperature, seed)
+    costs = race_costs(
+        importance, divmod(start, importance.shape[1]), importance_weight, distance_weight, temperature, seed
+    )
     if method == "numba":
         from stimuli._flood_numba import order_numba
 

@@ -31,9 +31,12 @@ def as_float_image(image, name: str = "image") -> np.ndarray:
         raise InputError(f"expected an integer or float image, got dtype {array.dtype}", field=name)
     array = array.astype(np.float64)
     if not np.all(np.isfinite(array)) or array.min() < 0 or array.max() > 1:
-        raise InputError("expected float values in [0, 1], got "
-                         f"[{np.nanmin(array):g}, {np.nanmax(array):g}] with "
-                         f"{int(np.count_nonzero(~np.isfinite(array)))} non-finite", field=name)
+        raise InputError(
+            "expected float values in [0, 1], got "
+            f"[{np.nanmin(array):g}, {np.nanmax(array):g}] with "
+            f"{int(np.count_nonzero(~np.isfinite(array)))} non-finite",
+            field=name,
+        )
     return array
 
 

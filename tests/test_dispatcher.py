@@ -16,15 +16,24 @@ def _parser_raising(exc):
         sub = parser.add_subparsers(dest="command", required=True)
         sub.add_parser("boom").set_defaults(func=lambda args: (_ for _ in ()).throw(exc))
         return parser
+
     return build
 
 
-@pytest.mark.parametrize("exc, message", [
-    (InputError("expected x, got y", path="a.csv", line=3, field="x"), "a.csv, line 3, field 'x': expected x, got y"),
-    (FileNotFoundError(2, "No such file or directory", "maps/missing.npz"),
-     "maps/missing.npz: No such file or directory"),
-    (IsADirectoryError(21, "Is a directory", "out"), "out: Is a directory"),
-])
+@pytest.mark.parametrize(
+    "exc, message",
+    [
+        (
+            InputError("expected x, got y", path="a.csv", line=3, field="x"),
+            "a.csv, line 3, field 'x': expected x, got y",
+        ),
+        (
+            FileNotFoundError(2, "No such file or directory", "maps/missing.npz"),
+            "maps/missing.npz: No such file or directory",
+        ),
+        (IsADirectoryError(21, "Is a directory", "out"), "out: Is a directory"),
+    ],
+)
 def test_user_errors_exit_2_with_a_located_message(monkeypatch, capsys, exc, message):
     monkeypatch.setattr(cli, "build_parser", _parser_raising(exc))
     assert cli.main(["boom"]) == 2
@@ -61,8 +70,20 @@ def _options(parser) -> dict:
 
 
 #: Subcommands that show progress bars (a loop over images, trials, rounds, parts or stages).
-PROGRESS = {"maps", "reliability", "metrics", "stimuli build", "experiment run", "experiment analyze", "game",
-            "train", "pack", "alignment", "report", "demo"}
+PROGRESS = {
+    "maps",
+    "reliability",
+    "metrics",
+    "stimuli build",
+    "experiment run",
+    "experiment analyze",
+    "game",
+    "train",
+    "pack",
+    "alignment",
+    "report",
+    "demo",
+}
 
 
 def test_the_registry_is_the_only_source_of_subcommands():
@@ -87,24 +108,27 @@ def test_every_numeric_option_has_a_checked_type():
             assert action.type not in (int, float) or action.choices, (words, action.option_strings)
 
 
-@pytest.mark.parametrize("argv, option", [
-    (["explain", "--checkpoint", "a.pt", "--data", "d", "--out", "o", "--samples", "0"], "--samples"),
-    (["explain", "--checkpoint", "a.pt", "--data", "d", "--out", "o", "--noise", "-0.1"], "--noise"),
-    (["explain", "--checkpoint", "a.pt", "--data", "d", "--out", "o", "--n-images", "0"], "--n-images"),
-    (["score", "--checkpoint", "a.pt", "--data", "d", "--out", "o.csv", "--permutations", "0"], "--permutations"),
-    (["score", "--checkpoint", "a.pt", "--data", "d", "--out", "o.csv", "--ceiling", "-1"], "--ceiling"),
-    (["score", "--checkpoint", "a.pt", "--data", "d", "--out", "o.csv", "--batch-size", "0"], "--batch-size"),
-    (["experiment", "analyze", "x.csv", "--out", "o", "--permutations", "0"], "--permutations"),
-    (["experiment", "analyze", "x.csv", "--out", "o", "--boot", "-1"], "--boot"),
-    (["experiment", "analyze", "x.csv", "--out", "o", "--min-full-accuracy", "1.5"], "--min-full-accuracy"),
-    (["experiment", "analyze", "x.csv", "--out", "o", "--max-rt", "0"], "--max-rt"),
-    (["demo", "--seed", "-1"], "--seed"),
-    (["experiment", "power", "--participants", "10", "--participant-sd", "-1"], "--participant-sd"),
-    (["experiment", "power", "--participants", "10", "--correlation", "1.5"], "--correlation"),
-    (["experiment", "power", "--participants", "10", "--intercept", "nan"], "--intercept"),
-    (["experiment", "power", "--participants", "10", "--jobs", "0"], "--jobs"),
-    (["train", "--config", "t.toml", "--seed", "x"], "--seed"),
-])
+@pytest.mark.parametrize(
+    "argv, option",
+    [
+        (["explain", "--checkpoint", "a.pt", "--data", "d", "--out", "o", "--samples", "0"], "--samples"),
+        (["explain", "--checkpoint", "a.pt", "--data", "d", "--out", "o", "--noise", "-0.1"], "--noise"),
+        (["explain", "--checkpoint", "a.pt", "--data", "d", "--out", "o", "--n-images", "0"], "--n-images"),
+        (["score", "--checkpoint", "a.pt", "--data", "d", "--out", "o.csv", "--permutations", "0"], "--permutations"),
+        (["score", "--checkpoint", "a.pt", "--data", "d", "--out", "o.csv", "--ceiling", "-1"], "--ceiling"),
+        (["score", "--checkpoint", "a.pt", "--data", "d", "--out", "o.csv", "--batch-size", "0"], "--batch-size"),
+        (["experiment", "analyze", "x.csv", "--out", "o", "--permutations", "0"], "--permutations"),
+        (["experiment", "analyze", "x.csv", "--out", "o", "--boot", "-1"], "--boot"),
+        (["experiment", "analyze", "x.csv", "--out", "o", "--min-full-accuracy", "1.5"], "--min-full-accuracy"),
+        (["experiment", "analyze", "x.csv", "--out", "o", "--max-rt", "0"], "--max-rt"),
+        (["demo", "--seed", "-1"], "--seed"),
+        (["experiment", "power", "--participants", "10", "--participant-sd", "-1"], "--participant-sd"),
+        (["experiment", "power", "--participants", "10", "--correlation", "1.5"], "--correlation"),
+        (["experiment", "power", "--participants", "10", "--intercept", "nan"], "--intercept"),
+        (["experiment", "power", "--participants", "10", "--jobs", "0"], "--jobs"),
+        (["train", "--config", "t.toml", "--seed", "x"], "--seed"),
+    ],
+)
 def test_bad_numbers_are_argparse_errors(capsys, argv, option):
     with pytest.raises(SystemExit) as stop:
         cli.main(argv)
@@ -127,13 +151,19 @@ def test_the_demo_prints_a_line_per_stage_report_included(tmp_path, monkeypatch,
     from clickme_app import demo
 
     (tmp_path / "fake_stage.py").write_text(
-        "def run_demo(root, seed, progress):\n    (root / 'stage.txt').write_text(str(seed))\n")
+        "def run_demo(root, seed, progress):\n    (root / 'stage.txt').write_text(str(seed))\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(demo, "STAGES", (("one", "fake_stage"), ("two", "fake_stage")))
     monkeypatch.setattr(reports.report, "build_report", lambda root, out, progress: out / "report.html")
     assert demo.run(tmp_path / "out", seed=3, progress=False) == tmp_path / "out" / "report" / "report.html"
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(" done in")[0] for line in lines] == [
-        "[demo] 1/3 one ...", "[demo] 1/3 one", "[demo] 2/3 two ...", "[demo] 2/3 two",
-        "[demo] 3/3 report ...", "[demo] 3/3 report"]
+        "[demo] 1/3 one ...",
+        "[demo] 1/3 one",
+        "[demo] 2/3 two ...",
+        "[demo] 2/3 two",
+        "[demo] 3/3 report ...",
+        "[demo] 3/3 report",
+    ]
     assert (tmp_path / "out" / "stage.txt").read_text() == "3"

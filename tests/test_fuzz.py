@@ -39,9 +39,14 @@ EXAMPLES = int(os.environ.get("CLICKME_FUZZ_EXAMPLES", "100"))
 #: Shrinking a failure to its smallest input can take minutes: only on request
 #: (``CLICKME_FUZZ_SHRINK=1``); in CI a failure shows the input as it was generated.
 PHASES = [Phase.explicit, Phase.generate] + ([Phase.shrink] if os.environ.get("CLICKME_FUZZ_SHRINK") else [])
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, phases=PHASES,
-                derandomize=not os.environ.get("CLICKME_FUZZ_RANDOM"),
-                suppress_health_check=list(HealthCheck))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    phases=PHASES,
+    derandomize=not os.environ.get("CLICKME_FUZZ_RANDOM"),
+    suppress_health_check=list(HealthCheck),
+)
 
 
 # ----------------------------------------------------------------------------- valid seeds
@@ -61,27 +66,39 @@ def _saved(write: Callable[[Path], object], suffix: str) -> bytes:
 CLICKS_CSV = b"image_id,participant_id,x,y,t\na,p1,10,20,0\na,p2,11.5,21,50\nb,p1,3,4,\n"
 ROUNDS_CSV = b'image_path,clicks,user_id\ncat/a.png,"[(10,20),(11,22)]",u1\ndog/b.png,"{}",u2\n'
 LISTS_CSV = b'image_id,participant_id,x,y\na,p1,"[1, 2]","[3, 4]"\n'
-CLICKS_JSONL = (b'{"image_id": "a", "participant_id": "p", "x": [1, 2], "y": [3, 4], "t": [0, 50]}\n'
-                b'{"image_id": "b", "participant_id": "q", "clicks": [[5, 6], [7, 8]]}\n')
+CLICKS_JSONL = (
+    b'{"image_id": "a", "participant_id": "p", "x": [1, 2], "y": [3, 4], "t": [0, 50]}\n'
+    b'{"image_id": "b", "participant_id": "q", "clicks": [[5, 6], [7, 8]]}\n'
+)
 LABELS_CSV = b"image_id,label,category\na,cat,animal\nb,car,non-animal\n"
-GAME_LOG = (b'{"image_id": "cat", "participant_id": "u1", "round": 1, "label": "cat", "x": [1, 2], '
-            b'"y": [3, 4], "t": [0, 50], "guesses": [{"t_sent": 0, "t": 16, "latency_ms": 16, '
-            b'"top": ["cat"], "correct": true}], "success": true, "success_t": 16, "points": 0.5, '
-            b'"skipped": false, "session_id": "s1"}\n')
-EVENTS_TSV = (b"onset\tduration\tsample\ttrial_type\tresponse_time\tstim_file\tvalue\n"
-              b"2.32\tn/a\tn/a\tstimulus\t322\t6085.jpg\tanimal_target\n"
-              b"2.64\tn/a\tn/a\tresponse\tn/a\tn/a\tcorrect\n")
-TRIALS_CSV = (b"participant,group,phase,block,trial,image_id,category,target,map_source,level,"
-              b"response,responded_target,correct,rt,timed_out\n"
-              b"P000,clickme,test,1,1,a,animal,1,clickme,1.0,s,1,1,0.48,0\n"
-              b"P000,clickme,test,1,2,b,non-animal,0,intact,100.0,,,,,1\n")
-MANIFEST_CSV = (b"image_id,category,target,map_source,level,pixels_revealed,seed,path,level_index,label,budget\n"
-                b"a,animal,True,clickme,1.0,6,1,images/a_00.png,0,cat,600\n"
-                b"a,animal,True,intact,100.0,1024,1,images/a.png,1,cat,600\n")
+GAME_LOG = (
+    b'{"image_id": "cat", "participant_id": "u1", "round": 1, "label": "cat", "x": [1, 2], '
+    b'"y": [3, 4], "t": [0, 50], "guesses": [{"t_sent": 0, "t": 16, "latency_ms": 16, '
+    b'"top": ["cat"], "correct": true}], "success": true, "success_t": 16, "points": 0.5, '
+    b'"skipped": false, "session_id": "s1"}\n'
+)
+EVENTS_TSV = (
+    b"onset\tduration\tsample\ttrial_type\tresponse_time\tstim_file\tvalue\n"
+    b"2.32\tn/a\tn/a\tstimulus\t322\t6085.jpg\tanimal_target\n"
+    b"2.64\tn/a\tn/a\tresponse\tn/a\tn/a\tcorrect\n"
+)
+TRIALS_CSV = (
+    b"participant,group,phase,block,trial,image_id,category,target,map_source,level,"
+    b"response,responded_target,correct,rt,timed_out\n"
+    b"P000,clickme,test,1,1,a,animal,1,clickme,1.0,s,1,1,0.48,0\n"
+    b"P000,clickme,test,1,2,b,non-animal,0,intact,100.0,,,,,1\n"
+)
+MANIFEST_CSV = (
+    b"image_id,category,target,map_source,level,pixels_revealed,seed,path,level_index,label,budget\n"
+    b"a,animal,True,clickme,1.0,6,1,images/a_00.png,0,cat,600\n"
+    b"a,animal,True,intact,100.0,1024,1,images/a.png,1,cat,600\n"
+)
 ASSIGNMENT_CSV = b"participant_list,image_id,level,map_source,level_index\n0,a,1.0,revealed,0\n1,a,100.0,intact,1\n"
 METRICS_CSV = b"image_id,metric,value\na,cc,0.5\nb,nss,1.5\n"
-SUMMARY_JSON = (b'{"human": {"mean": 0.5, "ci_low": 0.4, "ci_high": 0.6, "n": 3}, '
-                b'"null": {"mean": 0.1, "ci_low": 0.0, "ci_high": 0.2, "n": 3}, "seed": 0}')
+SUMMARY_JSON = (
+    b'{"human": {"mean": 0.5, "ci_low": 0.4, "ci_high": 0.6, "n": 3}, '
+    b'"null": {"mean": 0.1, "ci_low": 0.0, "ci_high": 0.2, "n": 3}, "seed": 0}'
+)
 SESSION_JSON = b'{"participant": "P000", "runs": [{"mode": "simulate"}], "status": "completed"}'
 #: Tables the report draws figures or tables from (inputs root -> a small valid file).
 REPORT_CSVS = {
@@ -111,8 +128,13 @@ def _map_archive() -> bytes:
 def _clickme2_npz() -> bytes:
     ragged = np.empty(2, dtype=object)
     ragged[0], ragged[1] = np.array([1, 2]), np.array([3])
-    return _npz(file_pointer=np.array(["cat/a.png", "dog/b.png"]), clickmap_x=ragged,
-                clickmap_y=ragged.copy(), user_id=np.array([1, 2]), user_catch_trial=np.array([1.0, 0.5]))
+    return _npz(
+        file_pointer=np.array(["cat/a.png", "dog/b.png"]),
+        clickmap_x=ragged,
+        clickmap_y=ragged.copy(),
+        user_id=np.array([1, 2]),
+        user_catch_trial=np.array([1.0, 0.5]),
+    )
 
 
 @functools.cache
@@ -142,16 +164,26 @@ def _png_map() -> bytes:
 def _tfrecord() -> bytes:
     from clickme_analysis.tfrecord import write_tfrecord
 
-    example = {"image": np.zeros((4, 4, 3), np.float32).tobytes(),
-               "heatmap": np.ones((4, 4, 1), np.float32).tobytes(), "label": 3, "click_count": 7}
+    example = {
+        "image": np.zeros((4, 4, 3), np.float32).tobytes(),
+        "heatmap": np.ones((4, 4, 1), np.float32).tobytes(),
+        "label": 3,
+        "click_count": 7,
+    }
     return _saved(lambda p: write_tfrecord(p, [example, example]), ".tfrecords")
 
 
 @functools.cache
 def _attention_npz() -> bytes:
-    return _npz(image_ids=np.array(["a", "b"]), images=np.zeros((2, 8, 8, 3)),
-                **{"attention/gala": np.ones((2, 4, 4)), "smoothgrad/gala": np.ones((2, 8, 8)),
-                   "smoothgrad/base": np.zeros((2, 8, 8))})
+    return _npz(
+        image_ids=np.array(["a", "b"]),
+        images=np.zeros((2, 8, 8, 3)),
+        **{
+            "attention/gala": np.ones((2, 4, 4)),
+            "smoothgrad/gala": np.ones((2, 8, 8)),
+            "smoothgrad/base": np.zeros((2, 8, 8)),
+        },
+    )
 
 
 # ----------------------------------------------------------------------------- strategies
@@ -162,18 +194,26 @@ def _edit(seed: bytes, edits) -> bytes:
         if op == "insert":
             data[k:k] = chunk
         elif op == "delete":
-            del data[k:k + len(chunk)]
+            del data[k : k + len(chunk)]
         elif op == "replace":
-            data[k:k + len(chunk)] = chunk
+            data[k : k + len(chunk)] = chunk
         else:  # cut the file short
             del data[k:]
     return bytes(data)
 
 
-_EDITS = st.lists(st.tuples(st.integers(0, 1 << 16), st.sampled_from(["insert", "delete", "replace", "cut"]),
-                            st.binary(min_size=1, max_size=4)), min_size=1, max_size=4)
-_TEXT = st.lists(st.sampled_from(list("ab01.-e,;\t\n \"'[](){}:xyz\u00e9\x00") + ["nan", "inf", "NA", "1e400"]),
-                max_size=80).map("".join)
+_EDITS = st.lists(
+    st.tuples(
+        st.integers(0, 1 << 16),
+        st.sampled_from(["insert", "delete", "replace", "cut"]),
+        st.binary(min_size=1, max_size=4),
+    ),
+    min_size=1,
+    max_size=4,
+)
+_TEXT = st.lists(
+    st.sampled_from(list("ab01.-e,;\t\n \"'[](){}:xyz\u00e9\x00") + ["nan", "inf", "NA", "1e400"]), max_size=80
+).map("".join)
 
 
 def mutated(seeds) -> st.SearchStrategy[bytes]:
@@ -187,11 +227,18 @@ def after_header(seeds) -> st.SearchStrategy[bytes]:
     return st.builds(lambda h, t: h + t.encode("utf-8", "surrogatepass"), st.sampled_from(headers), _TEXT)
 
 
-_SCALARS = st.one_of(st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=True, allow_infinity=True),
-                     st.booleans(), st.text(max_size=8),
-                     st.sampled_from(["", "auto", "none", "gaussian", "box", "synthetic", "3", "-1", "1e400"]))
-_VALUES = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=3)
-                       | st.dictionaries(st.sampled_from(["a", "b", "x"]), inner, max_size=2), max_leaves=5)
+_SCALARS = st.one_of(
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.text(max_size=8),
+    st.sampled_from(["", "auto", "none", "gaussian", "box", "synthetic", "3", "-1", "1e400"]),
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["a", "b", "x"]), inner, max_size=2),
+    max_leaves=5,
+)
 
 
 def _toml_value(value) -> str:
@@ -221,17 +268,22 @@ def toml_documents(cls, sections=()) -> st.SearchStrategy[bytes]:
 
 
 _ARRAYS = st.one_of(
-    st.builds(np.zeros, st.tuples(st.integers(0, 3), st.integers(0, 3)), st.sampled_from(["f4", "f8", "i8", "u1", "?"])),
+    st.builds(
+        np.zeros, st.tuples(st.integers(0, 3), st.integers(0, 3)), st.sampled_from(["f4", "f8", "i8", "u1", "?"])
+    ),
     st.builds(lambda v: np.array(v), st.lists(st.text(max_size=4), max_size=3)),
     st.builds(lambda v: np.array(v), st.floats() | st.integers(-5, 5) | st.text(max_size=4)),
-    st.just(np.array([np.nan, np.inf])), st.just(np.zeros((2, 3, 4, 5))),
+    st.just(np.array([np.nan, np.inf])),
+    st.just(np.zeros((2, 3, 4, 5))),
 )
 
 
 def npz_archives(names) -> st.SearchStrategy[bytes]:
     """NPZ files of random arrays under the names the reader expects (and a stray one)."""
-    return st.builds(lambda arrays: _npz(**arrays),
-                     st.dictionaries(st.sampled_from([*names, "stray"]), _ARRAYS, max_size=len(names) + 1))
+    return st.builds(
+        lambda arrays: _npz(**arrays),
+        st.dictionaries(st.sampled_from([*names, "stray"]), _ARRAYS, max_size=len(names) + 1),
+    )
 
 
 def _framed(payloads) -> bytes:
@@ -357,8 +409,7 @@ def _seeds(*values):
 
 
 def _toml_reader(name: str, loader, cls_spec: str, sections=(), seed: bytes = b"seed = 1\n"):
-    return Reader(name, ".toml", loader, _seeds(seed),
-                  extra=lambda: toml_documents(_config_class(cls_spec), sections))
+    return Reader(name, ".toml", loader, _seeds(seed), extra=lambda: toml_documents(_config_class(cls_spec), sections))
 
 
 READERS = [
@@ -366,23 +417,44 @@ READERS = [
     Reader("read_clicks tsv", ".tsv", _clicks, _seeds(CLICKS_CSV.replace(b",", b"\t"))),
     Reader("read_clicks jsonl", ".jsonl", _clicks, _seeds(CLICKS_JSONL)),
     Reader("read_clicks parquet", ".parquet", _clicks, _seeds(_parquet), text=False),
-    Reader("read_clicks npz", ".npz", _clicks, _seeds(_clickme2_npz), text=False,
-           extra=lambda: npz_archives(["file_pointer", "clickmap_x", "clickmap_y", "user_id", "user_catch_trial"])),
-    Reader("read_table", ".csv", _call("clickme_analysis.io:read_table", ("image_id", "label")),
-           _seeds(LABELS_CSV, LABELS_CSV.replace(b",", b";"))),
+    Reader(
+        "read_clicks npz",
+        ".npz",
+        _clicks,
+        _seeds(_clickme2_npz),
+        text=False,
+        extra=lambda: npz_archives(["file_pointer", "clickmap_x", "clickmap_y", "user_id", "user_catch_trial"]),
+    ),
+    Reader(
+        "read_table",
+        ".csv",
+        _call("clickme_analysis.io:read_table", ("image_id", "label")),
+        _seeds(LABELS_CSV, LABELS_CSV.replace(b",", b";")),
+    ),
     Reader("read_toml", ".toml", _call("clickme_analysis.io:read_toml"), _seeds(b'a = 1\n[b]\nc = "x"\n')),
     Reader("fileio.read_jsonl", ".jsonl", _call("clickme_analysis.fileio:read_jsonl"), _seeds(CLICKS_JSONL)),
-    Reader("MapArchive", ".npz", _call("clickme_analysis.archive:MapArchive"), _seeds(_map_archive), text=False,
-           extra=lambda: npz_archives(["format", "image_ids", "labels", "participant_counts", "maps/0"])),
+    Reader(
+        "MapArchive",
+        ".npz",
+        _call("clickme_analysis.archive:MapArchive"),
+        _seeds(_map_archive),
+        text=False,
+        extra=lambda: npz_archives(["format", "image_ids", "labels", "participant_counts", "maps/0"]),
+    ),
     Reader("open_maps npz", ".npz", _map_source, _seeds(_map_archive), text=False),
     Reader("open_maps hdf5", ".h5", _map_source, _seeds(_hdf5), text=False),
-    Reader("read_map_file png", ".png", _call("clickme_analysis.archive:read_map_file"), _seeds(_png_map),
-           text=False),
-    Reader("read_tfrecord", ".tfrecords", _call("clickme_analysis.tfrecord:read_tfrecord"), _seeds(_tfrecord),
-           text=False),
-    Reader("read_clickme_tfrecord", ".tfrecords",
-           _call("clickme_analysis.tfrecord:read_clickme_tfrecord", image_shape=(4, 4, 3), heatmap_shape=(4, 4, 1)),
-           _seeds(_tfrecord), text=False, extra=tfrecords),
+    Reader("read_map_file png", ".png", _call("clickme_analysis.archive:read_map_file"), _seeds(_png_map), text=False),
+    Reader(
+        "read_tfrecord", ".tfrecords", _call("clickme_analysis.tfrecord:read_tfrecord"), _seeds(_tfrecord), text=False
+    ),
+    Reader(
+        "read_clickme_tfrecord",
+        ".tfrecords",
+        _call("clickme_analysis.tfrecord:read_clickme_tfrecord", image_shape=(4, 4, 3), heatmap_shape=(4, 4, 1)),
+        _seeds(_tfrecord),
+        text=False,
+        extra=tfrecords,
+    ),
     Reader("read_game_log", ".jsonl", _call("clickme_analysis.game_stats:read_game_log"), _seeds(GAME_LOG)),
     Reader("read_events", ".tsv", _call("clickme_analysis.events:read_events"), _seeds(EVENTS_TSV)),
     Reader("load_trials", ".csv", _call("clickme_analysis.psychophysics.trials:load_trials"), _seeds(TRIALS_CSV)),
@@ -391,22 +463,49 @@ READERS = [
     Reader("design.load_manifest", ".csv", _call("experiments.design:load_manifest"), _seeds(MANIFEST_CSV)),
     Reader("design.load_assignment", ".csv", _call("experiments.design:load_assignment"), _seeds(ASSIGNMENT_CSV)),
     Reader("models.load_samples manifest", ".csv", _call("models.sources:load_samples"), _seeds(MANIFEST_CSV)),
-    _toml_reader("ExperimentConfig", _config("experiments.config:load_experiment_config"), "experiments.config:ExperimentConfig"),
-    _toml_reader("GameConfig", _config("experiments.game.config:load_game_config"), "experiments.game.config:GameConfig"),
-    _toml_reader("TrainConfig", _config("models.config:load_train_config"), "models.config:TrainConfig",
-                 sections=("model", "data", "optim", "train")),
-    _toml_reader("StimulusConfig", _config("stimuli.build:load_stimulus_config"), "stimuli.build:StimulusConfig",
-                 sections=("stimuli",)),
-    _toml_reader("MapOptions", _config("clickme_analysis.config:load_config", "clickme_analysis.pipeline:MapOptions"),
-                 "clickme_analysis.pipeline:MapOptions"),
+    _toml_reader(
+        "ExperimentConfig", _config("experiments.config:load_experiment_config"), "experiments.config:ExperimentConfig"
+    ),
+    _toml_reader(
+        "GameConfig", _config("experiments.game.config:load_game_config"), "experiments.game.config:GameConfig"
+    ),
+    _toml_reader(
+        "TrainConfig",
+        _config("models.config:load_train_config"),
+        "models.config:TrainConfig",
+        sections=("model", "data", "optim", "train"),
+    ),
+    _toml_reader(
+        "StimulusConfig",
+        _config("stimuli.build:load_stimulus_config"),
+        "stimuli.build:StimulusConfig",
+        sections=("stimuli",),
+    ),
+    _toml_reader(
+        "MapOptions",
+        _config("clickme_analysis.config:load_config", "clickme_analysis.pipeline:MapOptions"),
+        "clickme_analysis.pipeline:MapOptions",
+    ),
     Reader("report metrics.csv", ".csv", _report_part("clickme/metrics.csv"), _seeds(METRICS_CSV)),
-    *[Reader(f"report {relative}", ".csv", _report_part(relative), _seeds(seed), share=0.25)
-      for relative, seed in REPORT_CSVS.items()],
-    Reader("report reliability_summary.json", ".json", _report_part("clickme/reliability_summary.json"),
-           _seeds(SUMMARY_JSON)),
+    *[
+        Reader(f"report {relative}", ".csv", _report_part(relative), _seeds(seed), share=0.25)
+        for relative, seed in REPORT_CSVS.items()
+    ],
+    Reader(
+        "report reliability_summary.json",
+        ".json",
+        _report_part("clickme/reliability_summary.json"),
+        _seeds(SUMMARY_JSON),
+    ),
     Reader("report session record", ".json", _report_part("experiment/data/P000.json"), _seeds(SESSION_JSON)),
-    Reader("report attention.npz", ".npz", _report_part("models/attention.npz"), _seeds(_attention_npz),
-           text=False, extra=lambda: npz_archives(["images", "image_ids", "human_maps", "gala", "smoothgrad/a"])),
+    Reader(
+        "report attention.npz",
+        ".npz",
+        _report_part("models/attention.npz"),
+        _seeds(_attention_npz),
+        text=False,
+        extra=lambda: npz_archives(["images", "image_ids", "human_maps", "gala", "smoothgrad/a"]),
+    ),
 ]
 
 

@@ -53,8 +53,11 @@ def _tracked_files() -> list[Path]:
 def test_every_data_file_of_a_package_is_package_data():
     patterns = PYPROJECT["tool"]["setuptools"]["package-data"]
     roots = [p.rstrip("*") for p in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]]
-    data = [f for f in _tracked_files() if f.suffix != ".py" and f.name != ".gitignore"
-            and any(f.relative_to(ROOT).parts[0] == r for r in roots)]
+    data = [
+        f
+        for f in _tracked_files()
+        if f.suffix != ".py" and f.name != ".gitignore" and any(f.relative_to(ROOT).parts[0] == r for r in roots)
+    ]
     assert data, "expected data files (configs, web pages) inside the packages"
     missing = []
     for path in data:
@@ -82,8 +85,7 @@ def test_bundled_configs_are_the_files_byte_for_byte():
 
 def _python(code: str, path: list[Path], cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, path))}
-    return subprocess.run([sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run([sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 def test_a_foreign_models_package_is_named_with_its_distribution(tmp_path):
@@ -95,10 +97,12 @@ def test_a_foreign_models_package_is_named_with_its_distribution(tmp_path):
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: othermodels\nVersion: 2.0\n")
     (info / "top_level.txt").write_text("models\n")
     (info / "RECORD").write_text("models/__init__.py,,\n")
-    code = ("import json, warnings\nwarnings.simplefilter('always')\n"
-            "with warnings.catch_warnings(record=True) as caught:\n    import clickme_analysis\n"
-            "from clickme_analysis.install_check import foreign_packages\n"
-            f"print(json.dumps([[str(w.message) for w in caught], foreign_packages(['models'], home={str(site)!r})]))")
+    code = (
+        "import json, warnings\nwarnings.simplefilter('always')\n"
+        "with warnings.catch_warnings(record=True) as caught:\n    import clickme_analysis\n"
+        "from clickme_analysis.install_check import foreign_packages\n"
+        f"print(json.dumps([[str(w.message) for w in caught], foreign_packages(['models'], home={str(site)!r})]))"
+    )
     # shadowed: the foreign folder comes first on the path
     warned, overwritten = json.loads(_python(code, [site, ROOT], tmp_path).stdout)
     assert len(warned) == 1 and "'models'" in warned[0] and "'othermodels'" in warned[0]

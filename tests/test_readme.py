@@ -29,26 +29,24 @@ SHARED = ROOT.parent / "shared"
 
 #: Commands that cannot run in a test, each with the reason (matched as a prefix).
 SKIP = {
-    "clickme experiment run --config experiments/lab_config.toml":
-        "a lab session: a person at the keyboard in front of a full-screen window",
-    "clickme game --images my_images/":
-        "a lab session: a person with a mouse, on their own images and a trained partner",
-    "clickme serve export ":
-        "exports a database that holds participants' data: the browser test of tests/online runs it on one",
-    "clickme train --config models/configs/":
-        "the paper's recipes train on the ClickMe / ILSVRC12 images (tests/models/test_configs.py checks every file)",
-    "torchrun ":
-        "multi-process training on several GPUs with the paper's ImageNet configs",
-    "clickme alignment --timm resnet50=resnet50.pth":
-        "the user's ImageNet ResNet-50 weights (nothing may be downloaded at run time)",
-    "clickme maps --out ":
-        "a fragment in prose naming an option (`written by clickme maps --out maps.h5`), not a command",
+    "clickme experiment run --config experiments/lab_config.toml": "a lab session: a person at the keyboard in front of a full-screen window",
+    "clickme game --images my_images/": "a lab session: a person with a mouse, on their own images and a trained partner",
+    "clickme serve export ": "exports a database that holds participants' data: the browser test of tests/online runs it on one",
+    "clickme train --config models/configs/": "the paper's recipes train on the ClickMe / ILSVRC12 images (tests/models/test_configs.py checks every file)",
+    "torchrun ": "multi-process training on several GPUs with the paper's ImageNet configs",
+    "clickme alignment --timm resnet50=resnet50.pth": "the user's ImageNet ResNet-50 weights (nothing may be downloaded at run time)",
+    "clickme maps --out ": "a fragment in prose naming an option (`written by clickme maps --out maps.h5`), not a command",
 }
 
 #: Commands left to ``make test-slow`` (matched as a prefix): they train networks, run the whole
 #: pipeline or run 10,000-permutation tests (38 s on 2 loaded cores), each a minute or more.
-SLOW = ("clickme train ", "clickme score ", "clickme explain ", "clickme demo ",
-        "clickme experiment analyze demo_output/")
+SLOW = (
+    "clickme train ",
+    "clickme score ",
+    "clickme explain ",
+    "clickme demo ",
+    "clickme experiment analyze demo_output/",
+)
 
 #: Files a README example expects the user to have -> where the demo output has one.
 USER_FILES = {
@@ -68,17 +66,30 @@ def _write_formats(folder: Path) -> None:
     clicks = pd.read_csv(folder / "demo_output" / "clickme" / "clicks.csv")
     clicks.to_parquet(folder / "clicks.parquet")
     rounds = clicks.groupby(["image_id", "participant_id"], sort=False)
-    points = rounds.apply(lambda r: "{" + ",".join(f"({x:g},{y:g})" for x, y in zip(r.x, r.y)) + "}",
-                          include_groups=False).rename("clicks").reset_index()
+    points = (
+        rounds.apply(lambda r: "{" + ",".join(f"({x:g},{y:g})" for x, y in zip(r.x, r.y)) + "}", include_groups=False)
+        .rename("clicks")
+        .reset_index()
+    )
     points.rename(columns={"image_id": "image_path", "participant_id": "user_id"}).assign(
-        image_path=lambda f: "demo/" + f["image_path"] + ".png").to_csv(folder / "clickme_vCO3D.csv", index=False)
+        image_path=lambda f: "demo/" + f["image_path"] + ".png"
+    ).to_csv(folder / "clickme_vCO3D.csv", index=False)
     keys = list(rounds.groups)
-    ragged = lambda column: np.array([rounds.get_group(k)[column].to_numpy() for k in keys] + [None],  # noqa: E731
-                                     dtype=object)[:-1]
-    np.savez(folder / "clickme_data.npz", file_pointer=np.array([f"demo/{i}.png" for i, _ in keys]),
-             clickmap_x=ragged("x"), clickmap_y=ragged("y"), user_id=np.array([u for _, u in keys]),
-             user_catch_trial=np.ones(len(keys)), is_mobile=np.array([np.array([])] * len(keys) + [None],
-                                                                     dtype=object)[:-1])
+    ragged = (
+        lambda column: np.array(
+            [rounds.get_group(k)[column].to_numpy() for k in keys] + [None],  # noqa: E731
+            dtype=object,
+        )[:-1]
+    )
+    np.savez(
+        folder / "clickme_data.npz",
+        file_pointer=np.array([f"demo/{i}.png" for i, _ in keys]),
+        clickmap_x=ragged("x"),
+        clickmap_y=ragged("y"),
+        user_id=np.array([u for _, u in keys]),
+        user_catch_trial=np.ones(len(keys)),
+        is_mobile=np.array([np.array([])] * len(keys) + [None], dtype=object)[:-1],
+    )
     _write_map_formats(folder, clicks)
 
 
@@ -108,27 +119,42 @@ def _write_map_formats(folder: Path, clicks) -> None:
         jpeg = {}
         for image_id in ids:
             m = human[image_id]
-            for key, array in (("image", np.asarray(Image.open(demo / "images" / f"{image_id}.png").convert("RGB"))),
-                               ("heatmap", np.round(255 * m / max(float(m.max()), 1e-12)).astype(np.uint8))):
+            for key, array in (
+                ("image", np.asarray(Image.open(demo / "images" / f"{image_id}.png").convert("RGB"))),
+                ("heatmap", np.round(255 * m / max(float(m.max()), 1e-12)).astype(np.uint8)),
+            ):
                 buffer = io.BytesIO()
                 Image.fromarray(array).save(buffer, format="JPEG", quality=90)
                 jpeg[image_id, key] = buffer.getvalue()
     (folder / "model.npz").write_bytes((demo / "saliency_maps.npz").read_bytes())
-    salicon = {"images": [{"id": k, "file_name": f"{i}.png", "height": shape[0], "width": shape[1]}
-                          for k, i in enumerate(ids)],
-               "annotations": [{"image_id": ids.index(i), "worker_id": str(p),
-                                "fixations": [[int(y) + 1, int(x) + 1] for x, y in zip(r.x, r.y)
-                                              if 0 <= x < shape[1] and 0 <= y < shape[0]]}
-                               for (i, p), r in clicks.groupby(["image_id", "participant_id"]) if i in ids]}
+    salicon = {
+        "images": [
+            {"id": k, "file_name": f"{i}.png", "height": shape[0], "width": shape[1]} for k, i in enumerate(ids)
+        ],
+        "annotations": [
+            {
+                "image_id": ids.index(i),
+                "worker_id": str(p),
+                "fixations": [
+                    [int(y) + 1, int(x) + 1] for x, y in zip(r.x, r.y) if 0 <= x < shape[1] and 0 <= y < shape[0]
+                ],
+            }
+            for (i, p), r in clicks.groupby(["image_id", "participant_id"])
+            if i in ids
+        ],
+    }
     (folder / "fixations_val2014.json").write_text(json.dumps(salicon))
     (folder / "clickme" / "val").mkdir(parents=True)
-    write_tfrecord(folder / "clickme" / "val" / "val-0.tfrecords",
-                   [{"image": jpeg[i, "image"], "heatmap": jpeg[i, "heatmap"], "label": k % 2}
-                    for k, i in enumerate(ids)])
+    write_tfrecord(
+        folder / "clickme" / "val" / "val-0.tfrecords",
+        [{"image": jpeg[i, "image"], "heatmap": jpeg[i, "heatmap"], "label": k % 2} for k, i in enumerate(ids)],
+    )
+
 
 #: Top-level folders of the source tree: no README example may write into one of them.
-SOURCE_FOLDERS = sorted({p.parent.name for p in ROOT.glob("*/__init__.py")}
-                        | {"docs", "tests", "benchmarks", "scripts"})
+SOURCE_FOLDERS = sorted(
+    {p.parent.name for p in ROOT.glob("*/__init__.py")} | {"docs", "tests", "benchmarks", "scripts"}
+)
 
 
 @dataclass(frozen=True)
@@ -139,7 +165,7 @@ class Command:
     @property
     def subcommand(self) -> str:
         words = shlex.split(self.text)
-        words = words[words.index("clickme") + 1:] if "clickme" in words else words
+        words = words[words.index("clickme") + 1 :] if "clickme" in words else words
         return words[0] if words else ""
 
     def __str__(self) -> str:
@@ -238,8 +264,12 @@ def clone(tmp_path_factory):
     # paths in the demo's config.toml, say) fail here as they would for a user who moves them
     built = base / "elsewhere" / "demo_output"
     built.mkdir(parents=True)
-    stages = [("clickme_analysis.demo", {}), ("stimuli.demo", {}),
-              ("experiments.demo", {"window": "none"}), ("experiments.game.demo", {"window": "none"})]
+    stages = [
+        ("clickme_analysis.demo", {}),
+        ("stimuli.demo", {}),
+        ("experiments.demo", {"window": "none"}),
+        ("experiments.game.demo", {"window": "none"}),
+    ]
     for module, options in stages:
         importlib.import_module(module).run_demo(built, seed=0, progress=False, **options)
     demo = folder / "demo_output"
@@ -272,10 +302,12 @@ def test_readme_command_runs(command, clone):
     if "../shared/realdata" in command.text and not (SHARED / "realdata").is_dir():
         pytest.skip(f"real data not available at {SHARED / 'realdata'}")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    done = subprocess.run(["bash", "-c", command.text], cwd=clone, env=env, capture_output=True,
-                          text=True, timeout=1800)
-    assert done.returncode == 0, (f"{command}\nexit {done.returncode}\n"
-                                  f"stderr: {done.stderr[-3000:]}\nstdout: {done.stdout[-1000:]}")
+    done = subprocess.run(
+        ["bash", "-c", command.text], cwd=clone, env=env, capture_output=True, text=True, timeout=1800
+    )
+    assert done.returncode == 0, (
+        f"{command}\nexit {done.returncode}\nstderr: {done.stderr[-3000:]}\nstdout: {done.stdout[-1000:]}"
+    )
     assert "Traceback" not in done.stderr
 
 
@@ -293,14 +325,18 @@ def test_readme_command_writes_outside_the_source_tree(command):
 
 
 def test_parser_reads_tables_blocks_and_brackets():
-    text = ("| `maps` | `clickme maps a.csv --out m.npz [--min-clicks N]` | below |\n"
-            "### `clickme maps`\n"
-            "```bash\n"
-            "clickme maps logs/*.csv --out maps.npz \\\n"
-            "    [--size 256] [--bubble square|disc]\n"
-            "make demo   # not clickme\n"
-            "```\n"
-            "feed `clickme reliability`; a log: `clickme maps g.jsonl --out g.npz`.\n")
+    text = (
+        "| `maps` | `clickme maps a.csv --out m.npz [--min-clicks N]` | below |\n"
+        "### `clickme maps`\n"
+        "```bash\n"
+        "clickme maps logs/*.csv --out maps.npz \\\n"
+        "    [--size 256] [--bubble square|disc]\n"
+        "make demo   # not clickme\n"
+        "```\n"
+        "feed `clickme reliability`; a log: `clickme maps g.jsonl --out g.npz`.\n"
+    )
     assert [(c.line, c.text) for c in readme_commands(text)] == [
-        (1, "clickme maps a.csv --out m.npz"), (4, "clickme maps logs/*.csv --out maps.npz"),
-        (8, "clickme maps g.jsonl --out g.npz")]
+        (1, "clickme maps a.csv --out m.npz"),
+        (4, "clickme maps logs/*.csv --out maps.npz"),
+        (8, "clickme maps g.jsonl --out g.npz"),
+    ]

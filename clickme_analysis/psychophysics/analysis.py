@@ -22,10 +22,21 @@ from clickme_analysis.psychophysics.psychometric import psychometric_fit
 from clickme_analysis.psychophysics.trials import validate_trials
 
 
-def analyze(trials: pd.DataFrame, *, min_rt: float = 0.02, max_rt: float | None = None, groups=None,
-            n_permutations: int = 10000, n_boot: int = 200, model: str = "logistic", alpha: float = 0.05,
-            min_intact_accuracy: float | None = None, correction: str = "loglinear", seed=0,
-            progress: bool = False) -> dict[str, pd.DataFrame]:
+def analyze(
+    trials: pd.DataFrame,
+    *,
+    min_rt: float = 0.02,
+    max_rt: float | None = None,
+    groups=None,
+    n_permutations: int = 10000,
+    n_boot: int = 200,
+    model: str = "logistic",
+    alpha: float = 0.05,
+    min_intact_accuracy: float | None = None,
+    correction: str = "loglinear",
+    seed=0,
+    progress: bool = False,
+) -> dict[str, pd.DataFrame]:
     """All statistics of one experiment, as named tidy DataFrames.
 
     ``min_intact_accuracy``, when given, first drops participants at or below it on the intact
@@ -55,16 +66,18 @@ def analyze(trials: pd.DataFrame, *, min_rt: float = 0.02, max_rt: float | None 
     params, curve = psychometric_fit(trials, model=model, n_boot=n_boot, seed=seed, progress=progress)
     two = trials["group"].nunique() == 2 or groups is not None
     sdt = {"target", "responded_target"} <= set(trials.columns)
-    ceiling, ceiling_boot = ceiling_levels(trials, n_permutations=n_permutations, alpha=alpha, n_boot=n_boot,
-                                           seed=seed)
+    ceiling, ceiling_boot = ceiling_levels(trials, n_permutations=n_permutations, alpha=alpha, n_boot=n_boot, seed=seed)
     return {
         "participants": summary,
         "accuracy": accuracy_by_level(trials),
         "rt": rt_by_level(trials),
         "signal_detection": signal_detection(trials, correction) if sdt else pd.DataFrame(),
         "dprime": dprime_by_level(trials, correction) if sdt else pd.DataFrame(),
-        "level_tests": level_tests(trials, groups=groups, n_permutations=n_permutations, alpha=alpha,
-                                   n_boot=max(n_boot, 1000), seed=seed) if two else pd.DataFrame(),
+        "level_tests": level_tests(
+            trials, groups=groups, n_permutations=n_permutations, alpha=alpha, n_boot=max(n_boot, 1000), seed=seed
+        )
+        if two
+        else pd.DataFrame(),
         "mixed_model": _mixed_logit_or_note(trials, groups) if two else pd.DataFrame(),
         "psychometric_params": params,
         "psychometric": curve,
@@ -82,11 +95,27 @@ def _mixed_logit_or_note(trials: pd.DataFrame, groups) -> pd.DataFrame:
     except InputError as err:
         if "could not be fitted" not in err.message:
             raise
-        return pd.DataFrame([{"term": "(not fitted)", "effect": "fixed", "estimate": np.nan, "se": np.nan,
-                              "z": np.nan, "df": np.nan, "p": np.nan, "ci_low": np.nan, "ci_high": np.nan,
-                              "formula": "", "converged": False, "note": err.message,
-                              "n_trials": len(trials), "n_participants": trials["participant"].nunique(),
-                              "n_images": trials["image_id"].nunique() if "image_id" in trials else 0}])
+        return pd.DataFrame(
+            [
+                {
+                    "term": "(not fitted)",
+                    "effect": "fixed",
+                    "estimate": np.nan,
+                    "se": np.nan,
+                    "z": np.nan,
+                    "df": np.nan,
+                    "p": np.nan,
+                    "ci_low": np.nan,
+                    "ci_high": np.nan,
+                    "formula": "",
+                    "converged": False,
+                    "note": err.message,
+                    "n_trials": len(trials),
+                    "n_participants": trials["participant"].nunique(),
+                    "n_images": trials["image_id"].nunique() if "image_id" in trials else 0,
+                }
+            ]
+        )
 
 
 def write_analysis(results: dict[str, pd.DataFrame], out_dir) -> list[Path]:

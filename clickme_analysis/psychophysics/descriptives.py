@@ -25,12 +25,18 @@ def participant_summary(trials: pd.DataFrame) -> pd.DataFrame:
     for (participant, group), t in trials.groupby(["participant", "group"], sort=True):
         kept = t[~t["excluded"]]
         rts = kept.loc[kept["correct"] & kept["rt"].notna(), "rt"]
-        rows.append({
-            "participant": participant, "group": group, "n_trials": len(t), "n_included": len(kept),
-            "n_miss": int((t["exclusion"] == "miss").sum()), "n_too_fast": int((t["exclusion"] == "too_fast").sum()),
-            "accuracy": kept["correct"].mean() if len(kept) else np.nan,
-            "median_rt": float(rts.median()) if len(rts) else np.nan,
-        })
+        rows.append(
+            {
+                "participant": participant,
+                "group": group,
+                "n_trials": len(t),
+                "n_included": len(kept),
+                "n_miss": int((t["exclusion"] == "miss").sum()),
+                "n_too_fast": int((t["exclusion"] == "too_fast").sum()),
+                "accuracy": kept["correct"].mean() if len(kept) else np.nan,
+                "median_rt": float(rts.median()) if len(rts) else np.nan,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -54,8 +60,11 @@ def accuracy_by_level(trials: pd.DataFrame) -> pd.DataFrame:
     [[0.75, 0.25]]
     """
     per = participant_accuracy(trials)
-    out = per.groupby(["group", "level", "intact"], sort=True)["accuracy"].agg(
-        accuracy="mean", sd=lambda a: a.std(ddof=1), n_participants="size").reset_index()
+    out = (
+        per.groupby(["group", "level", "intact"], sort=True)["accuracy"]
+        .agg(accuracy="mean", sd=lambda a: a.std(ddof=1), n_participants="size")
+        .reset_index()
+    )
     out["sem"] = out["sd"] / np.sqrt(out["n_participants"])
     return out[["group", "level", "intact", "accuracy", "sem", "n_participants"]]
 
@@ -74,8 +83,11 @@ def mean_sem(frame: pd.DataFrame, value: str, keys: list[str]) -> pd.DataFrame:
     >>> mean_sem(f, "rt", ["group"])[["mean", "n_participants", "sem"]].round(3).values.tolist()
     [[0.5, 2.0, 0.1]]
     """
-    out = frame.groupby(keys, sort=True)[value].agg(mean="mean", sd=lambda a: a.std(ddof=1),
-                                                    n_participants="count").reset_index()
+    out = (
+        frame.groupby(keys, sort=True)[value]
+        .agg(mean="mean", sd=lambda a: a.std(ddof=1), n_participants="count")
+        .reset_index()
+    )
     out["sem"] = out["sd"] / np.sqrt(out["n_participants"])
     return out.drop(columns="sd")
 

@@ -22,8 +22,11 @@ def _optional_bool(frame, field):
     bad = ~text.isin(list(mapping)) & ~empty
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(f"expected 0/1, true/false or empty, got {frame[field].iloc[i]!r} (participant "
-                         f"{frame['participant'].iloc[i]!r}, row {i + 1} of the trial table)", field=field)
+        raise InputError(
+            f"expected 0/1, true/false or empty, got {frame[field].iloc[i]!r} (participant "
+            f"{frame['participant'].iloc[i]!r}, row {i + 1} of the trial table)",
+            field=field,
+        )
     return text.map(mapping).where(~empty)
 
 
@@ -58,22 +61,34 @@ def signal_detection(trials: pd.DataFrame, correction: str = "loglinear") -> pd.
         raise InputError(f"expected correction one of {SDT_CORRECTIONS}, got {correction!r}", field="correction")
     for field in ("target", "responded_target"):
         if field not in trials.columns:
-            raise InputError("signal detection needs this column (runner CSVs and go/no-go events have it)",
-                             field=field)
+            raise InputError(
+                "signal detection needs this column (runner CSVs and go/no-go events have it)", field=field
+            )
     kept = mark_intact(flag_exclusions(trials))
-    kept = kept[~kept["excluded"]].assign(target=lambda d: _optional_bool(d, "target"),
-                                          said=lambda d: _optional_bool(d, "responded_target"))
+    kept = kept[~kept["excluded"]].assign(
+        target=lambda d: _optional_bool(d, "target"), said=lambda d: _optional_bool(d, "responded_target")
+    )
     if kept["target"].isna().any():
         raise InputError("an included trial has no target value", field="target")
     if kept["said"].isna().any():
         raise InputError("an included trial (a response) has no responded_target value", field="responded_target")
     kept = kept.assign(target=kept["target"].astype(bool), said=kept["said"].astype(bool))
     keys = ["participant", "group", "level", "intact"]
-    out = kept.groupby(keys, sort=True).apply(
-        lambda d: pd.Series({"n_signal": int(d["target"].sum()), "n_noise": int((~d["target"]).sum()),
-                             "hits": int((d["target"] & d["said"]).sum()),
-                             "false_alarms": int((~d["target"] & d["said"]).sum())}),
-        include_groups=False).reset_index()
+    out = (
+        kept.groupby(keys, sort=True)
+        .apply(
+            lambda d: pd.Series(
+                {
+                    "n_signal": int(d["target"].sum()),
+                    "n_noise": int((~d["target"]).sum()),
+                    "hits": int((d["target"] & d["said"]).sum()),
+                    "false_alarms": int((~d["target"] & d["said"]).sum()),
+                }
+            ),
+            include_groups=False,
+        )
+        .reset_index()
+    )
     n_s, n_n = out["n_signal"].to_numpy(float), out["n_noise"].to_numpy(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         hit, fa = out["hits"] / n_s, out["false_alarms"] / n_n
@@ -108,5 +123,16 @@ def dprime_by_level(trials: pd.DataFrame, correction: str = "loglinear") -> pd.D
     c = mean_sem(per, "criterion", keys).rename(columns={"mean": "criterion", "sem": "criterion_sem"})
     out = d.merge(c.drop(columns="n_participants"), on=keys)
     out["correction"] = correction
-    return out[["group", "level", "intact", "d_prime", "d_prime_sem", "criterion", "criterion_sem",
-                "n_participants", "correction"]]
+    return out[
+        [
+            "group",
+            "level",
+            "intact",
+            "d_prime",
+            "d_prime_sem",
+            "criterion",
+            "criterion_sem",
+            "n_participants",
+            "correction",
+        ]
+    ]

@@ -117,17 +117,28 @@ def effect_size(a, b, *, n_boot: int = 2000, confidence: float = 0.95, seed=0) -
     (0.1375, 1.202)
     """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    out = {"difference": float(a.mean() - b.mean()) if len(a) and len(b) else np.nan,
-           "difference_ci_low": np.nan, "difference_ci_high": np.nan,
-           "hedges_g": float(_hedges_g(a, b)) if len(a) > 1 and len(b) > 1 else np.nan,
-           "g_ci_low": np.nan, "g_ci_high": np.nan}
+    out = {
+        "difference": float(a.mean() - b.mean()) if len(a) and len(b) else np.nan,
+        "difference_ci_low": np.nan,
+        "difference_ci_high": np.nan,
+        "hedges_g": float(_hedges_g(a, b)) if len(a) > 1 and len(b) > 1 else np.nan,
+        "g_ci_low": np.nan,
+        "g_ci_high": np.nan,
+    }
     if len(a) < 2 or len(b) < 2 or n_boot < 1 or np.ptp(np.r_[a, b]) == 0:
         return out
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name, statistic in (("difference", lambda x, y, axis: x.mean(axis) - y.mean(axis)), ("g", _hedges_g)):
-            res = stats.bootstrap((a, b), statistic, n_resamples=n_boot, confidence_level=confidence,
-                                  method="BCa", rng=np.random.default_rng(seed), vectorized=True)
+            res = stats.bootstrap(
+                (a, b),
+                statistic,
+                n_resamples=n_boot,
+                confidence_level=confidence,
+                method="BCa",
+                rng=np.random.default_rng(seed),
+                vectorized=True,
+            )
             low, high = res.confidence_interval
             out[f"{name}_ci_low"], out[f"{name}_ci_high"] = float(low), float(high)
     return out
@@ -137,13 +148,15 @@ def _two_groups(trials, groups):
     present = sorted(pd.unique(trials["group"]))
     groups = tuple(groups) if groups is not None else tuple(present)
     if len(groups) != 2 or any(g not in present for g in groups):
-        raise InputError(f"expected two groups present in the data, got {list(groups)}; data has {present}",
-                         field="group")
+        raise InputError(
+            f"expected two groups present in the data, got {list(groups)}; data has {present}", field="group"
+        )
     return groups
 
 
-def level_tests(trials: pd.DataFrame, *, groups=None, n_permutations: int = 10000, alpha: float = 0.05,
-                n_boot: int = 2000, seed=0) -> pd.DataFrame:
+def level_tests(
+    trials: pd.DataFrame, *, groups=None, n_permutations: int = 10000, alpha: float = 0.05, n_boot: int = 2000, seed=0
+) -> pd.DataFrame:
     """Per-level two-sided permutation test of per-participant accuracy between two groups.
 
     The authors' randomization test: at each level, participants' accuracies of group A vs
@@ -180,19 +193,49 @@ def level_tests(trials: pd.DataFrame, *, groups=None, n_permutations: int = 1000
             continue
         stat, p, exact = permutation_test(a, b, n_permutations, seed=[seed, k])
         size = effect_size(a, b, n_boot=n_boot, confidence=1 - alpha, seed=[seed, k])
-        rows.append({"level": level, "intact": intact, "group_a": group_a, "group_b": group_b, "statistic": stat,
-                     "p": p, "n_a": len(a), "n_b": len(b), "exact": exact,
-                     "n_permutations": _n_relabelings(len(a), len(b), n_permutations),
-                     **{key: value for key, value in size.items() if key != "difference"}})
+        rows.append(
+            {
+                "level": level,
+                "intact": intact,
+                "group_a": group_a,
+                "group_b": group_b,
+                "statistic": stat,
+                "p": p,
+                "n_a": len(a),
+                "n_b": len(b),
+                "exact": exact,
+                "n_permutations": _n_relabelings(len(a), len(b), n_permutations),
+                **{key: value for key, value in size.items() if key != "difference"},
+            }
+        )
     out = pd.DataFrame(rows)
     if out.empty:
         raise InputError("no level has participants of both groups", field="level")
     out["p_holm"] = multipletests(out["p"], alpha=alpha, method="holm")[1]
     out["p_fdr_bh"] = multipletests(out["p"], alpha=alpha, method="fdr_bh")[1]
     out["significant"] = out["p_holm"] < alpha
-    return out[["level", "intact", "group_a", "group_b", "statistic", "p", "p_holm", "p_fdr_bh", "significant",
-                "n_a", "n_b", "exact", "n_permutations", "difference_ci_low", "difference_ci_high", "hedges_g",
-                "g_ci_low", "g_ci_high"]]
+    return out[
+        [
+            "level",
+            "intact",
+            "group_a",
+            "group_b",
+            "statistic",
+            "p",
+            "p_holm",
+            "p_fdr_bh",
+            "significant",
+            "n_a",
+            "n_b",
+            "exact",
+            "n_permutations",
+            "difference_ci_low",
+            "difference_ci_high",
+            "hedges_g",
+            "g_ci_low",
+            "g_ci_high",
+        ]
+    ]
 
 
 def _ceiling_of(levels, p, alpha):
@@ -213,8 +256,9 @@ def _sign_flip_columns(diffs, signs):
     return (1 + np.sum(np.abs(null) >= np.abs(observed) - 1e-12, axis=0)) / (1 + len(signs))
 
 
-def ceiling_levels(trials: pd.DataFrame, *, n_permutations: int = 10000, alpha: float = 0.05, n_boot: int = 200,
-                   seed=0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def ceiling_levels(
+    trials: pd.DataFrame, *, n_permutations: int = 10000, alpha: float = 0.05, n_boot: int = 200, seed=0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per group, the lowest level from which accuracy is not different from the full image.
 
     At each revealed level, the per-participant accuracy difference (level - intact image) is
@@ -240,8 +284,9 @@ def ceiling_levels(trials: pd.DataFrame, *, n_permutations: int = 10000, alpha: 
     if not 0 < alpha < 1:
         raise InputError(f"expected 0 < alpha < 1, got {alpha}", field="alpha")
     if n_permutations < 1 or n_boot < 0:
-        raise InputError(f"expected n_permutations >= 1 and n_boot >= 0, got {n_permutations}, {n_boot}",
-                         field="n_boot")
+        raise InputError(
+            f"expected n_permutations >= 1 and n_boot >= 0, got {n_permutations}, {n_boot}", field="n_boot"
+        )
     per = participant_accuracy(trials)
     rows, dist_rows = [], []
     rng = np.random.default_rng(seed)
@@ -251,26 +296,64 @@ def ceiling_levels(trials: pd.DataFrame, *, n_permutations: int = 10000, alpha: 
         for k, level in enumerate(levels):
             d = diffs[~np.isnan(diffs[:, k]), k]
             diff, p = sign_flip_test(d, n_permutations, seed=[seed, k])
-            group_rows.append({"group": group, "level": level, "reference": reference, "difference": diff, "p": p,
-                               "n_participants": len(d),
-                               "n_permutations": 2 ** len(d) if 2 ** len(d) <= n_permutations else n_permutations})
+            group_rows.append(
+                {
+                    "group": group,
+                    "level": level,
+                    "reference": reference,
+                    "difference": diff,
+                    "p": p,
+                    "n_participants": len(d),
+                    "n_permutations": 2 ** len(d) if 2 ** len(d) <= n_permutations else n_permutations,
+                }
+            )
         ceiling, at_ceiling = _ceiling_of(levels, [r["p"] for r in group_rows], alpha)
         ranked = _bootstrap_ceilings(levels, diffs, rng, alpha=alpha, n_permutations=n_permutations, n_boot=n_boot)
-        low, high = (np.percentile(ranked, 2.5, method="lower"), np.percentile(ranked, 97.5, method="higher")) \
-            if n_boot else (np.nan, np.nan)
+        low, high = (
+            (np.percentile(ranked, 2.5, method="lower"), np.percentile(ranked, 97.5, method="higher"))
+            if n_boot
+            else (np.nan, np.nan)
+        )
         for r, c in zip(group_rows, at_ceiling):
-            rows.append({**r, "at_ceiling": bool(c), "ceiling_level": ceiling,
-                         "ceiling_ci_low": low if np.isfinite(low) else np.nan,
-                         "ceiling_ci_high": high if np.isfinite(high) else np.nan, "n_boot": n_boot})
+            rows.append(
+                {
+                    **r,
+                    "at_ceiling": bool(c),
+                    "ceiling_level": ceiling,
+                    "ceiling_ci_low": low if np.isfinite(low) else np.nan,
+                    "ceiling_ci_high": high if np.isfinite(high) else np.nan,
+                    "n_boot": n_boot,
+                }
+            )
         if n_boot:
             values, counts = np.unique(ranked, return_counts=True)
             for v, c in zip(values, counts):
-                dist_rows.append({"group": group, "ceiling_level": v if np.isfinite(v) else np.nan,
-                                  "no_ceiling": not np.isfinite(v), "fraction": c / n_boot})
-    columns = ["group", "level", "reference", "difference", "p", "n_participants", "n_permutations", "at_ceiling",
-               "ceiling_level", "ceiling_ci_low", "ceiling_ci_high", "n_boot"]
-    return (pd.DataFrame(rows, columns=columns),
-            pd.DataFrame(dist_rows, columns=["group", "ceiling_level", "no_ceiling", "fraction"]))
+                dist_rows.append(
+                    {
+                        "group": group,
+                        "ceiling_level": v if np.isfinite(v) else np.nan,
+                        "no_ceiling": not np.isfinite(v),
+                        "fraction": c / n_boot,
+                    }
+                )
+    columns = [
+        "group",
+        "level",
+        "reference",
+        "difference",
+        "p",
+        "n_participants",
+        "n_permutations",
+        "at_ceiling",
+        "ceiling_level",
+        "ceiling_ci_low",
+        "ceiling_ci_high",
+        "n_boot",
+    ]
+    return (
+        pd.DataFrame(rows, columns=columns),
+        pd.DataFrame(dist_rows, columns=["group", "ceiling_level", "no_ceiling", "fraction"]),
+    )
 
 
 def _differences_to_reference(g):

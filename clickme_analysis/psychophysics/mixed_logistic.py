@@ -27,8 +27,10 @@ def _mixed_data(trials, groups):
     groups = list(groups) if groups is not None else present
     unknown = [g for g in groups if g not in present]
     if len(groups) < 2 or unknown or len(set(groups)) != len(groups):
-        raise InputError(f"the mixed model needs two or more groups present in the data, got {groups}; "
-                         f"data has {present}", field="group")
+        raise InputError(
+            f"the mixed model needs two or more groups present in the data, got {groups}; data has {present}",
+            field="group",
+        )
     t = t[t["group"].isin(groups)]
     if t["level"].nunique() < 2:
         raise InputError("the mixed model needs at least two revealed levels", field="level")
@@ -50,9 +52,18 @@ def _fixed_design(t, groups):
     return np.column_stack(columns), names, log_level
 
 
-def mixed_logit(trials: pd.DataFrame, *, groups=None, random_slopes: bool = True, image_effects: bool = True,
-                method: str = "reml", df: str = "participants", nagq: int = 1, alpha: float = 0.05,
-                start=None) -> pd.DataFrame:
+def mixed_logit(
+    trials: pd.DataFrame,
+    *,
+    groups=None,
+    random_slopes: bool = True,
+    image_effects: bool = True,
+    method: str = "reml",
+    df: str = "participants",
+    nagq: int = 1,
+    alpha: float = 0.05,
+    start=None,
+) -> pd.DataFrame:
     """Mixed-effects logistic regression of correctness on group x log10(level) (Laplace likelihood).
 
     ``correct ~ group * log10(level) + (1 + log10(level) | participant) + (1 | image_id)``,
@@ -105,8 +116,9 @@ def mixed_logit(trials: pd.DataFrame, *, groups=None, random_slopes: bool = True
     ['Intercept', 'group[T.b]', 'log10_level', 'group[T.b]:log10_level']
     """
     inputs = mixed_inputs(trials, groups, image_effects)
-    return fit_prepared(**inputs, random_slopes=random_slopes, method=method, df=df, nagq=nagq, alpha=alpha,
-                        start=start).table
+    return fit_prepared(
+        **inputs, random_slopes=random_slopes, method=method, df=df, nagq=nagq, alpha=alpha, start=start
+    ).table
 
 
 def mixed_inputs(trials: pd.DataFrame, groups=None, image_effects: bool = True) -> dict:
@@ -115,8 +127,10 @@ def mixed_inputs(trials: pd.DataFrame, groups=None, image_effects: bool = True) 
     t, groups = _mixed_data(trials, groups)
     X, names, log_level = _fixed_design(t, groups)
     if np.linalg.matrix_rank(X) < X.shape[1]:
-        raise InputError(f"the fixed effects {names} cannot all be estimated: every group needs trials at two or "
-                         "more levels", field="level")
+        raise InputError(
+            f"the fixed effects {names} cannot all be estimated: every group needs trials at two or more levels",
+            field="level",
+        )
     notes, image = [], None
     if image_effects:
         if "image_id" not in t.columns:
@@ -125,14 +139,29 @@ def mixed_inputs(trials: pd.DataFrame, groups=None, image_effects: bool = True) 
             notes.append("image random intercept dropped: fewer than two images or each image seen once")
         else:
             image = pd.factorize(t["image_id"].astype(str), sort=True)[0]
-    return {"y": t["correct"].to_numpy(float), "X": X, "names": names,
-            "participant": pd.factorize(t["participant"].astype(str), sort=True)[0], "log_level": log_level,
-            "image": image, "notes": notes}
+    return {
+        "y": t["correct"].to_numpy(float),
+        "X": X,
+        "names": names,
+        "participant": pd.factorize(t["participant"].astype(str), sort=True)[0],
+        "log_level": log_level,
+        "image": image,
+        "notes": notes,
+    }
 
 
-def simulate_glmm_trials(*, n_participants: int = 30, groups=("a", "b"), levels=(1.0, 2.0, 5.0, 10.0, 20.0, 50.0),
-                         n_images: int = 40, coefficients=(-0.5, 0.0, 1.5, 0.0), participant_sd: float = 0.5,
-                         slope_sd: float = 0.3, image_sd: float = 0.5, seed=0) -> pd.DataFrame:
+def simulate_glmm_trials(
+    *,
+    n_participants: int = 30,
+    groups=("a", "b"),
+    levels=(1.0, 2.0, 5.0, 10.0, 20.0, 50.0),
+    n_images: int = 40,
+    coefficients=(-0.5, 0.0, 1.5, 0.0),
+    participant_sd: float = 0.5,
+    slope_sd: float = 0.3,
+    image_sd: float = 0.5,
+    seed=0,
+) -> pd.DataFrame:
     """A trial table drawn from the mixed model :func:`mixed_logit` fits (known truth, for calibration).
 
     Participants are split evenly between two groups; each sees every image at every level
@@ -161,6 +190,15 @@ def simulate_glmm_trials(*, n_participants: int = 30, groups=("a", "b"), levels=
     b0, b1, b2, b3 = coefficients
     eta = b0 + b1 * in_b + (b2 + b3 * in_b) * log_level + u[part] + v[part] * log_level + w[image]
     correct = rng.random(len(eta)) < expit(eta)
-    return pd.DataFrame({"participant": [f"p{k:03d}" for k in part], "group": np.where(in_b > 0, groups[1], groups[0]),
-                         "level": 10 ** log_level, "map_source": "revealed", "image_id": [f"im{k:03d}" for k in image],
-                         "correct": correct, "rt": 0.5, "timed_out": False})
+    return pd.DataFrame(
+        {
+            "participant": [f"p{k:03d}" for k in part],
+            "group": np.where(in_b > 0, groups[1], groups[0]),
+            "level": 10**log_level,
+            "map_source": "revealed",
+            "image_id": [f"im{k:03d}" for k in image],
+            "correct": correct,
+            "rt": 0.5,
+            "timed_out": False,
+        }
+    )

@@ -12,8 +12,9 @@ from clickme_analysis.psychophysics.exclusions import flag_exclusions
 from clickme_analysis.psychophysics.trials import mark_intact
 
 
-def psychometric_function(level, alpha: float, beta: float, lapse: float, *, model: str = "logistic",
-                          guess: float = 0.5):
+def psychometric_function(
+    level, alpha: float, beta: float, lapse: float, *, model: str = "logistic", guess: float = 0.5
+):
     """P(correct) at ``level`` (% revealed): guess + (1 - guess - lapse) F((log10 level - alpha) / beta).
 
     ``logistic``: F(x) = 1 / (1 + e^-x); ``weibull``: F(x) = 1 - exp(-e^x) (a Weibull in level,
@@ -59,10 +60,14 @@ def _fit_counts(levels, k, n, model, guess, max_lapse, starts=None):
     spread = max(x_level.max() - x_level.min(), 0.1)
     bounds = [(x_level.min() - spread, x_level.max() + spread), (0.01, 2 * spread), (0.0, max_lapse)]
     if starts is None:
-        starts = [(np.median(x_level), spread / 4, max_lapse / 3), (x_level.min(), spread / 8, max_lapse / 3),
-                  (x_level.max(), spread / 2, max_lapse / 3)]
-    best = min((optimize.minimize(nll, s, jac=True, method="L-BFGS-B", bounds=bounds) for s in starts),
-               key=lambda r: r.fun)
+        starts = [
+            (np.median(x_level), spread / 4, max_lapse / 3),
+            (x_level.min(), spread / 8, max_lapse / 3),
+            (x_level.max(), spread / 2, max_lapse / 3),
+        ]
+    best = min(
+        (optimize.minimize(nll, s, jac=True, method="L-BFGS-B", bounds=bounds) for s in starts), key=lambda r: r.fun
+    )
     return best.x
 
 
@@ -70,9 +75,18 @@ def _fit_counts(levels, k, n, model, guess, max_lapse, starts=None):
 THRESHOLD_DEFINITION = "level where F = 0.5: P(correct) = guess + (1 - guess - lapse) / 2"
 
 
-def psychometric_fit(trials: pd.DataFrame, *, model: str = "logistic", n_boot: int = 200, guess: float = 0.5,
-                     max_lapse: float = 0.06, ci: str = "parametric", n_points: int = 50, seed=0,
-                     progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+def psychometric_fit(
+    trials: pd.DataFrame,
+    *,
+    model: str = "logistic",
+    n_boot: int = 200,
+    guess: float = 0.5,
+    max_lapse: float = 0.06,
+    ci: str = "parametric",
+    n_points: int = 50,
+    seed=0,
+    progress: bool = False,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Maximum-likelihood psychometric function per group, with bootstrap 95% intervals.
 
     ``P(correct) = guess + (1 - guess - lapse) F((log10 level - alpha) / beta)`` fitted to the
@@ -132,8 +146,9 @@ def _check_fit_options(*, model, n_boot, guess, max_lapse, ci):
     if ci not in ("parametric", "participants"):
         raise InputError(f"expected ci 'parametric' or 'participants', got {ci!r}", field="ci")
     if not 0 <= guess < 1 or not 0 <= max_lapse < 1 - guess:
-        raise InputError(f"expected 0 <= guess < 1 and 0 <= max_lapse < 1 - guess, got {guess}, {max_lapse}",
-                         field="max_lapse")
+        raise InputError(
+            f"expected 0 <= guess < 1 and 0 <= max_lapse < 1 - guess, got {guess}, {max_lapse}", field="max_lapse"
+        )
 
 
 def _revealed_trials(trials):
@@ -182,13 +197,24 @@ def _fit_group(group, g, grid, rng, *, model, guess, max_lapse, ci, n_boot):
     """One group's parameter row and its curve on ``grid``."""
     levels, k, n = _participant_counts(g)
     est = _fit_counts(levels, k.sum(0), n.sum(0), model, guess, max_lapse)
-    boots = _bootstrap_fits(levels, k, n, est, rng, model=model, guess=guess, max_lapse=max_lapse, ci=ci,
-                            n_boot=n_boot)
+    boots = _bootstrap_fits(levels, k, n, est, rng, model=model, guess=guess, max_lapse=max_lapse, ci=ci, n_boot=n_boot)
     low, high, th_low, th_high = _percentile_intervals(boots, grid, model=model, guess=guess)
-    row = {"group": group, "model": model, "threshold": 10 ** est[0], "threshold_ci_low": th_low,
-           "threshold_ci_high": th_high, "threshold_definition": THRESHOLD_DEFINITION,
-           "threshold_p_correct": guess + (1 - guess - est[2]) / 2, "alpha": est[0], "beta": est[1], "lapse": est[2],
-           "ci_method": ci, "n_boot": n_boot, "n_participants": len(k), "n_trials": len(g)}
+    row = {
+        "group": group,
+        "model": model,
+        "threshold": 10 ** est[0],
+        "threshold_ci_low": th_low,
+        "threshold_ci_high": th_high,
+        "threshold_definition": THRESHOLD_DEFINITION,
+        "threshold_p_correct": guess + (1 - guess - est[2]) / 2,
+        "alpha": est[0],
+        "beta": est[1],
+        "lapse": est[2],
+        "ci_method": ci,
+        "n_boot": n_boot,
+        "n_participants": len(k),
+        "n_trials": len(g),
+    }
     predicted = psychometric_function(grid, *est, model=model, guess=guess)
     curve = pd.DataFrame({"group": group, "level": grid, "predicted": predicted, "ci_low": low, "ci_high": high})
     return row, curve

@@ -25,8 +25,9 @@ def _bool_column(frame, field, path):
     bad = ~text.isin(list(mapping))
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(f"expected 0/1 or true/false, got {frame[field].iloc[i]!r}", path=path, line=i + 2,
-                         field=field)
+        raise InputError(
+            f"expected 0/1 or true/false, got {frame[field].iloc[i]!r}", path=path, line=i + 2, field=field
+        )
     return text.map(mapping).astype(bool)
 
 
@@ -38,8 +39,7 @@ def validate_trials(frame: pd.DataFrame, path=None) -> pd.DataFrame:
     """
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
-        raise InputError(f"trial table lacks columns {missing}; has {list(frame.columns)}", path=path,
-                         field=missing[0])
+        raise InputError(f"trial table lacks columns {missing}; has {list(frame.columns)}", path=path, field=missing[0])
     out = frame.copy()
     for field in ("participant", "group", "map_source"):
         out[field] = out[field].astype(str)

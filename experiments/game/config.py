@@ -123,11 +123,15 @@ class GameConfig:
         """
         if self.point_rule == "frame":
             return {"rule": "frame", "description": "the cursor every frame it moved, stored only when new"}
-        return {"rule": "interval", "interval_ms": 1000 * self.point_interval, "max_step_px": self.point_step,
-                "description": f"a point every {1000 * self.point_interval:g} ms after the first press, each at "
-                               f"most {self.point_step:g} px from the last point toward the cursor, stored only "
-                               f"when new" + (" (the original ClickMe game)" if (self.point_interval, self.point_step)
-                                              == (0.05, 7.0) else "")}
+        return {
+            "rule": "interval",
+            "interval_ms": 1000 * self.point_interval,
+            "max_step_px": self.point_step,
+            "description": f"a point every {1000 * self.point_interval:g} ms after the first press, each at "
+            f"most {self.point_step:g} px from the last point toward the cursor, stored only "
+            f"when new"
+            + (" (the original ClickMe game)" if (self.point_interval, self.point_step) == (0.05, 7.0) else ""),
+        }
 
     def to_dict(self) -> dict:
         """Plain-JSON form (tuples as lists)."""

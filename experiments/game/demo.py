@@ -51,17 +51,26 @@ def _setup(root: pathlib.Path, seed: int, n_rounds: int, round_seconds: float):
     if not labels_path.is_file():
         raise InputError("the game demo needs the ClickMe stage's images and labels (run it first)", path=labels_path)
     images, labels = load_images(source / "images", labels_path)
-    config = GameConfig(round_seconds=round_seconds, n_rounds=n_rounds, fullscreen=False, window_size=(640, 480),
-                        feedback_max=0.5, point_interval=DEMO_POINT_INTERVAL, seed=seed)
+    config = GameConfig(
+        round_seconds=round_seconds,
+        n_rounds=n_rounds,
+        fullscreen=False,
+        window_size=(640, 480),
+        feedback_max=0.5,
+        point_interval=DEMO_POINT_INTERVAL,
+        seed=seed,
+    )
     partner = StandInPartner.from_images(images, labels, top_k=config.top_k, seed=seed)
-    players = [(pid, SimulatedPlayer(skill=skill, point_interval=DEMO_POINT_INTERVAL, press_delay=(0.1, 0.3),
-                                     skip_rate=skip))
-               for pid, skill, skip in DEMO_PLAYERS]
+    players = [
+        (pid, SimulatedPlayer(skill=skill, point_interval=DEMO_POINT_INTERVAL, press_delay=(0.1, 0.3), skip_rate=skip))
+        for pid, skill, skip in DEMO_PLAYERS
+    ]
     return images, config, partner, players, _demo_parts(labels_path)
 
 
-def play(root, seed: int = 0, n_rounds: int = 6, round_seconds: float = 2.0, window: str = "none",
-         progress: bool = False) -> None:
+def play(
+    root, seed: int = 0, n_rounds: int = 6, round_seconds: float = 2.0, window: str = "none", progress: bool = False
+) -> None:
     """Play the demo game (every player) into ``root/game``, window-free or in a PsychoPy window
     on the current display."""
     from experiments.game.play import open_window, run_game
@@ -84,8 +93,14 @@ def play(root, seed: int = 0, n_rounds: int = 6, round_seconds: float = 2.0, win
         win.close()
 
 
-def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: str = "auto",
-             n_rounds: int = 6, round_seconds: float = 2.0) -> None:
+def run_demo(
+    root: pathlib.Path,
+    seed: int = 0,
+    progress: bool = True,
+    window: str = "auto",
+    n_rounds: int = 6,
+    round_seconds: float = 2.0,
+) -> None:
     """Play the simulated game and write its log, maps and statistics.
 
     Parameters
@@ -115,16 +130,18 @@ def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: s
     out = root / "game"
     _setup(root, seed, n_rounds, round_seconds)  # refuse missing inputs before any window
     out.mkdir(parents=True, exist_ok=True)
-    notes = [f"{len(DEMO_PLAYERS)} simulated players x {n_rounds} rounds of at most {round_seconds:g} s, "
-             "stand-in partner"]
+    notes = [
+        f"{len(DEMO_PLAYERS)} simulated players x {n_rounds} rounds of at most {round_seconds:g} s, stand-in partner"
+    ]
     ran_window = False
     if window in ("auto", "xvfb"):
         _clear(out)
         try:
             _play_in_xvfb(root, seed, n_rounds, round_seconds)
             ran_window = True
-            notes.append("played in a PsychoPy window on a private Xvfb display "
-                         "(cursor moved through PsychoPy's mouse)")
+            notes.append(
+                "played in a PsychoPy window on a private Xvfb display (cursor moved through PsychoPy's mouse)"
+            )
         except (RuntimeError, OSError) as err:
             if window == "xvfb":
                 raise
@@ -135,8 +152,13 @@ def run_demo(root: pathlib.Path, seed: int = 0, progress: bool = True, window: s
         _clear(out)
         play(root, seed, n_rounds, round_seconds, "none", progress)
     clicks = read_clicks(out / "game_log.jsonl").clicks
-    make_map_archive(clicks, out / "maps.npz", MapOptions(), labels=label_map(root / "clickme" / "labels.csv", id_rule="stem"),
-                     progress=progress)
+    make_map_archive(
+        clicks,
+        out / "maps.npz",
+        MapOptions(),
+        labels=label_map(root / "clickme" / "labels.csv", id_rule="stem"),
+        progress=progress,
+    )
     rounds = read_game_log(out / "game_log.jsonl")
     game_statistics(rounds).to_csv(out / "game_statistics.csv", index=False)
     learning_check(rounds).to_csv(out / "learning_check.csv", index=False)
@@ -157,8 +179,9 @@ def _play_in_xvfb(root, seed, n_rounds, round_seconds, timeout: float = 300.0) -
 
     from experiments.display import virtual_display
 
-    code = (f"from experiments.game.demo import play; play({str(root)!r}, {seed}, {n_rounds}, {round_seconds}, "
-            "'psychopy')")
+    code = (
+        f"from experiments.game.demo import play; play({str(root)!r}, {seed}, {n_rounds}, {round_seconds}, 'psychopy')"
+    )
     with virtual_display():
         try:
             done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)

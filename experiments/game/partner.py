@@ -58,16 +58,18 @@ class StandInPartner:
 
     description = "stand-in (revealed share of a reference importance map), not a network"
 
-    def __init__(self, labels, truth: dict, references: dict, threshold: float = STANDIN_THRESHOLD, top_k: int = 5,
-                 seed: int = 0):
+    def __init__(
+        self, labels, truth: dict, references: dict, threshold: float = STANDIN_THRESHOLD, top_k: int = 5, seed: int = 0
+    ):
         if not 0 < threshold <= 1:
             raise InputError(f"expected a threshold in (0, 1], got {threshold}", field="threshold")
         missing = set(truth) - set(references)
         if missing:
             raise InputError(f"no reference map for images {sorted(missing)[:5]}", field="references")
         self.labels, self.truth, self.threshold, self.top_k, self.seed = list(labels), truth, threshold, top_k, seed
-        self.references = {k: np.asarray(v, dtype=np.float64) / max(float(np.sum(v)), 1e-12)
-                           for k, v in references.items()}
+        self.references = {
+            k: np.asarray(v, dtype=np.float64) / max(float(np.sum(v)), 1e-12) for k, v in references.items()
+        }
         self._queries = 0
 
     @classmethod
@@ -75,8 +77,14 @@ class StandInPartner:
         """A stand-in whose references are the saliency stand-in maps of ``images``."""
         from clickme_analysis.synthetic import saliency_standin
 
-        return cls(labels, {im.image_id: im.label for im in images},
-                   {im.image_id: saliency_standin(im.image) for im in images}, threshold, top_k, seed)
+        return cls(
+            labels,
+            {im.image_id: im.label for im in images},
+            {im.image_id: saliency_standin(im.image) for im in images},
+            threshold,
+            top_k,
+            seed,
+        )
 
     def revealed(self, view: PartnerView) -> float:
         """Share of the reference map's mass under the revealed pixels."""
@@ -114,8 +122,11 @@ class ModelPartner:
 
         self.model, self.config = model_from_checkpoint(checkpoint, device=device)
         if len(classes) != self.config.num_classes:
-            raise InputError(f"expected {self.config.num_classes} class names for this checkpoint, got "
-                             f"{len(classes)}", path=checkpoint, field="classes")
+            raise InputError(
+                f"expected {self.config.num_classes} class names for this checkpoint, got {len(classes)}",
+                path=checkpoint,
+                field="classes",
+            )
         self.classes, self.top_k, self.device = list(classes), min(top_k, len(classes)), device
         self.description = f"model {Path(checkpoint).name} ({self.config.arch}, {self.config.num_classes} classes)"
 
@@ -173,19 +184,21 @@ class PartnerQueries:
 
     def __init__(self, partner, config, threaded: bool = True):
         self.partner, self.config = partner, config
-        self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="partner") if threaded \
-            else _Immediate()
+        self.executor = (
+            concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="partner") if threaded else _Immediate()
+        )
         self.pending = None
 
     def start(self, state: RoundState, rng: np.random.Generator) -> None:
         """Begin a round: a query still running from the last round is abandoned."""
         self.state, self.rng, self.pending, self.next_time = state, rng, None, 0.0
-        self.noise_rng = np.random.default_rng(rng.integers(2 ** 32))  # used by the worker only
+        self.noise_rng = np.random.default_rng(rng.integers(2**32))  # used by the worker only
 
     def _query(self, image_id, image, x, y):
         start = time.perf_counter()
-        view, mask = partner_view(image, x, y, self.config.partner_bubble, self.config.partner_background,
-                                  self.noise_rng)
+        view, mask = partner_view(
+            image, x, y, self.config.partner_bubble, self.config.partner_background, self.noise_rng
+        )
         top = list(self.partner(PartnerView(image_id, view, mask)))[: self.config.top_k]
         return top, time.perf_counter() - start
 
@@ -199,8 +212,9 @@ class PartnerQueries:
             self.pending = None
         if self.pending is None and t >= self.next_time and state.first_press is not None:
             n = len(state.x)
-            future = self.executor.submit(self._query, state.image.image_id, state.image.image,
-                                          list(state.x), list(state.y))
+            future = self.executor.submit(
+                self._query, state.image.image_id, state.image.image, list(state.x), list(state.y)
+            )
             self.pending = (future, t, n)
             self.next_time = t + self.rng.uniform(self.config.query_min, self.config.query_max)
 

@@ -52,9 +52,16 @@ def open_window(config: GameConfig, fullscreen: bool | None = None):
     """A PsychoPy window (pixel units, cursor visible) from the config."""
     from psychopy import visual
 
-    win = visual.Window(size=list(config.window_size), fullscr=config.fullscreen if fullscreen is None else fullscreen,
-                        screen=config.screen, units="pix", color=config.background, colorSpace="rgb",
-                        allowGUI=False, checkTiming=False)
+    win = visual.Window(
+        size=list(config.window_size),
+        fullscr=config.fullscreen if fullscreen is None else fullscreen,
+        screen=config.screen,
+        units="pix",
+        color=config.background,
+        colorSpace="rgb",
+        allowGUI=False,
+        checkTiming=False,
+    )
     win.mouseVisible = True
     return win
 
@@ -75,10 +82,12 @@ class WindowScreen:
         self.mouse = event.Mouse(visible=True, win=win)
         self.image = visual.ImageStim(win, image=np.zeros((size, size, 3)), size=(size, size), pos=self.centre)
         ink = text_color(config.background)
-        self.title = visual.TextStim(win, "", pos=(0, self.centre[1] + size / 2 + 30), height=28, color=ink,
-                                     colorSpace="rgb")
-        self.text = visual.TextStim(win, "", height=20, color=ink, colorSpace="rgb",
-                                    wrapWidth=min(700, win.size[0] * 0.9))
+        self.title = visual.TextStim(
+            win, "", pos=(0, self.centre[1] + size / 2 + 30), height=28, color=ink, colorSpace="rgb"
+        )
+        self.text = visual.TextStim(
+            win, "", height=20, color=ink, colorSpace="rgb", wrapWidth=min(700, win.size[0] * 0.9)
+        )
         self._last, self._pressed, self._skip_sent = None, False, False
 
     def show(self, state: RoundState, title: bool = False) -> None:
@@ -143,8 +152,14 @@ class WindowScreen:
     def describe(self) -> dict:
         import psychopy
 
-        return {"window": {"size": [int(v) for v in self.win.size], "fullscreen": bool(self.win._isFullScr),
-                           "type": self.win.winType}, "psychopy": psychopy.__version__}
+        return {
+            "window": {
+                "size": [int(v) for v in self.win.size],
+                "fullscreen": bool(self.win._isFullScr),
+                "type": self.win.winType,
+            },
+            "psychopy": psychopy.__version__,
+        }
 
 
 class HeadlessScreen:
@@ -224,15 +239,28 @@ def _feedback(record: dict, score: float, n_rounds: int, config: GameConfig) -> 
     if record["skipped"]:
         head = "Picture skipped."
     elif record["success"]:
-        head = (f"Your partner recognised the {record['label']} after {record['success_t'] / 1000:.1f} s: "
-                f"+{record['points']:.2f} points.")
+        head = (
+            f"Your partner recognised the {record['label']} after {record['success_t'] / 1000:.1f} s: "
+            f"+{record['points']:.2f} points."
+        )
     else:
         head = f"Your partner did not recognise the {record['label']}: 0 points."
     return f"{head}\n\nScore: {score:.2f} after {n_rounds} rounds.\n\nPress {config.continue_key} for the next picture."
 
 
-def run_game(images, participant: str, out_dir, config: GameConfig, partner, player=None, parts=None,
-             window: str = "psychopy", win=None, pace_fps: float | None = None, progress: bool = False) -> Path:
+def run_game(
+    images,
+    participant: str,
+    out_dir,
+    config: GameConfig,
+    partner,
+    player=None,
+    parts=None,
+    window: str = "psychopy",
+    win=None,
+    pace_fps: float | None = None,
+    progress: bool = False,
+) -> Path:
     """Run (or continue) one participant's game session.
 
     Parameters
@@ -276,19 +304,30 @@ def run_game(images, participant: str, out_dir, config: GameConfig, partner, pla
     size = config.image_size
     wrong = [im.image_id for im in images if im.image.shape != (size, size, 3)]
     if wrong:
-        raise InputError(f"expected {size}x{size} RGB images (config image_size), got other shapes for {wrong[:5]}",
-                         field="images")
+        raise InputError(
+            f"expected {size}x{size} RGB images (config image_size), got other shapes for {wrong[:5]}", field="images"
+        )
     out_dir = Path(out_dir)
     log = GameLog(out_dir / "game_log.jsonl")
     previous = log.rounds(participant)
     order = play_order(images, participant, config.seed, {r["image_id"] for r in previous}, config.n_rounds)
     score = float(sum(r.get("points", 0.0) for r in previous))
-    session = {"session_id": f"{participant}_{now_iso()}_{len(previous)}", "participant_id": participant,
-               "mode": "lab" if player is None else ("simulate" if window == "psychopy" else "simulate-headless"),
-               "partner": getattr(partner, "description", type(partner).__name__), "player": None if player is None
-               else repr(player), "config": config.to_dict(), "started": now_iso(), "status": "running",
-               "rounds_before": len(previous), "rounds_played": 0, "rounds_skipped": 0, "score": score,
-               "order": [im.image_id for im in order], "point_rule": config.point_rule_record()}
+    session = {
+        "session_id": f"{participant}_{now_iso()}_{len(previous)}",
+        "participant_id": participant,
+        "mode": "lab" if player is None else ("simulate" if window == "psychopy" else "simulate-headless"),
+        "partner": getattr(partner, "description", type(partner).__name__),
+        "player": None if player is None else repr(player),
+        "config": config.to_dict(),
+        "started": now_iso(),
+        "status": "running",
+        "rounds_before": len(previous),
+        "rounds_played": 0,
+        "rounds_skipped": 0,
+        "score": score,
+        "order": [im.image_id for im in order],
+        "point_rule": config.point_rule_record(),
+    }
     own_window = window == "psychopy" and win is None
     queries = PartnerQueries(partner, config, threaded=window == "psychopy")
     try:
@@ -301,22 +340,43 @@ def run_game(images, participant: str, out_dir, config: GameConfig, partner, pla
         session.update(screen.describe())
         save_session(out_dir / "session.json", session)
         simulated = player is not None
-        screen.message(INSTRUCTIONS.format(seconds=config.round_seconds, skip=config.skip_key, abort=config.abort_key,
-                                           cont=config.continue_key), simulated, np.inf)
+        screen.message(
+            INSTRUCTIONS.format(
+                seconds=config.round_seconds, skip=config.skip_key, abort=config.abort_key, cont=config.continue_key
+            ),
+            simulated,
+            np.inf,
+        )
         for k, item in enumerate(progress_bar(order, enabled=progress, desc=f"game {participant}")):
             number = len(previous) + k + 1
-            state = RoundState(item, config.image_size, config.player_bubble, config.point_rule,
-                               config.point_interval, config.point_step)
+            state = RoundState(
+                item,
+                config.image_size,
+                config.player_bubble,
+                config.point_rule,
+                config.point_interval,
+                config.point_step,
+            )
             queries.start(state, participant_rng(config.seed, participant, 1, number))
             plan = None
             if simulated:
                 rng = participant_rng(config.seed, participant, 2, number)
                 image_parts = (parts or {}).get(item.image_id)
-                plan = player.plan(item.image_id, saliency_parts(item.image) if image_parts is None else image_parts,
-                                   config.round_seconds, rng)
+                plan = player.plan(
+                    item.image_id,
+                    saliency_parts(item.image) if image_parts is None else image_parts,
+                    config.round_seconds,
+                    rng,
+                )
             timing = play_round(screen, state, queries, config, plan)
-            record = state.record(participant, number, config.round_seconds, timing.pop("duration"), **timing,
-                                  session_id=session["session_id"])
+            record = state.record(
+                participant,
+                number,
+                config.round_seconds,
+                timing.pop("duration"),
+                **timing,
+                session_id=session["session_id"],
+            )
             log.append(record)
             score += record["points"]
             session["rounds_played"] += 1

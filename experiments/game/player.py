@@ -56,10 +56,16 @@ class SimulatedPlayer:
     skip: frozenset = frozenset()
 
     def __post_init__(self):
-        if not (0 <= self.skill <= 1 and 0 <= self.skip_rate <= 1 and self.point_interval > 0
-                and 0 <= self.press_delay[0] <= self.press_delay[1]):
-            raise InputError(f"expected 0 <= skill, skip_rate <= 1, point_interval > 0 and an ordered press_delay, "
-                             f"got {self}", field="player")
+        if not (
+            0 <= self.skill <= 1
+            and 0 <= self.skip_rate <= 1
+            and self.point_interval > 0
+            and 0 <= self.press_delay[0] <= self.press_delay[1]
+        ):
+            raise InputError(
+                f"expected 0 <= skill, skip_rate <= 1, point_interval > 0 and an ordered press_delay, got {self}",
+                field="player",
+            )
 
     def plan(self, image_id: str, parts: np.ndarray, round_seconds: float, rng: np.random.Generator) -> RoundPlan:
         """Plan one round on an image with (K, 3) ``parts`` (x, y, weight)."""

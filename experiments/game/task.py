@@ -83,8 +83,9 @@ def play_order(images: list[GameImage], participant: str, seed: int, done=(), n_
     return todo[:n_rounds] if n_rounds else todo
 
 
-def partner_view(image: np.ndarray, x, y, bubble: int = 21, background: str = "mean",
-                 rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+def partner_view(
+    image: np.ndarray, x, y, bubble: int = 21, background: str = "mean", rng: np.random.Generator | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """What the partner sees: the image inside ``bubble`` x ``bubble`` squares at the points.
 
     Parameters
@@ -168,8 +169,9 @@ def round_points(success_time: float | None, round_seconds: float) -> float:
     return float(min(1.0, max(0.0, (round_seconds - success_time) / round_seconds)))
 
 
-def next_points(last, cursor, first_tick: int, t: float, start: float, interval: float = 0.05,
-                step: float = 7.0) -> tuple[list[tuple[float, float, float]], int]:
+def next_points(
+    last, cursor, first_tick: int, t: float, start: float, interval: float = 0.05, step: float = 7.0
+) -> tuple[list[tuple[float, float, float]], int]:
     """Points of the original ClickMe game due by time ``t``: the 50 ms / 7 px rule.
 
     Tick ``k`` fires at ``start + k * interval`` (``start``: the first press). At each tick due
@@ -264,8 +266,9 @@ class RoundState:
             new = [] if self.x and point == (self.x[-1], self.y[-1]) else [(*point, t)]
         else:
             last = (self.x[-1], self.y[-1]) if self.x else None
-            new, self._next_tick = next_points(last, (float(x), float(y)), self._next_tick, t, self.first_press,
-                                               self.interval, self.step)
+            new, self._next_tick = next_points(
+                last, (float(x), float(y)), self._next_tick, t, self.first_press, self.interval, self.step
+            )
         for px, py, pt in new:
             self.x.append(px)
             self.y.append(py)
@@ -278,23 +281,43 @@ class RoundState:
     def answer(self, sent: float, received: float, top: list[str], compute: float, n_points: int) -> None:
         """Record one partner answer; the first correct one sets the success time."""
         correct = self.image.label in top
-        self.guesses.append({"t_sent": round(1000 * sent, 1), "t": round(1000 * received, 1),
-                             "latency_ms": round(1000 * (received - sent), 1), "compute_ms": round(1000 * compute, 1),
-                             "n_points": n_points, "top": list(top), "correct": correct})
+        self.guesses.append(
+            {
+                "t_sent": round(1000 * sent, 1),
+                "t": round(1000 * received, 1),
+                "latency_ms": round(1000 * (received - sent), 1),
+                "compute_ms": round(1000 * compute, 1),
+                "n_points": n_points,
+                "top": list(top),
+                "correct": correct,
+            }
+        )
         if correct and self.success_time is None:
             self.success_time = received
 
     def record(self, participant: str, number: int, round_seconds: float, duration: float, **extra) -> dict:
         """The round's log object (skipped rounds keep no points: they must not enter maps)."""
         keep = not self.skipped
-        return {"image_id": self.image.image_id, "participant_id": participant, "round": number,
-                "label": self.image.label, "x": self.x if keep else [], "y": self.y if keep else [],
-                "t": self.t if keep else [], "guesses": self.guesses, "success": self.success_time is not None,
-                "success_t": None if self.success_time is None else round(1000 * self.success_time, 1),
-                "points": round_points(self.success_time, round_seconds), "skipped": self.skipped,
-                "n_points_painted": len(self.x), "first_press_t": None if self.first_press is None
-                else round(1000 * self.first_press, 1), "duration_ms": round(1000 * duration, 1),
-                "round_seconds": round_seconds, "ended": now_iso(), **extra}
+        return {
+            "image_id": self.image.image_id,
+            "participant_id": participant,
+            "round": number,
+            "label": self.image.label,
+            "x": self.x if keep else [],
+            "y": self.y if keep else [],
+            "t": self.t if keep else [],
+            "guesses": self.guesses,
+            "success": self.success_time is not None,
+            "success_t": None if self.success_time is None else round(1000 * self.success_time, 1),
+            "points": round_points(self.success_time, round_seconds),
+            "skipped": self.skipped,
+            "n_points_painted": len(self.x),
+            "first_press_t": None if self.first_press is None else round(1000 * self.first_press, 1),
+            "duration_ms": round(1000 * duration, 1),
+            "round_seconds": round_seconds,
+            "ended": now_iso(),
+            **extra,
+        }
 
 
 class GameLog(AppendLog):
@@ -311,8 +334,11 @@ class GameLog(AppendLog):
 
     def rounds(self, participant: str | None = None) -> list[dict]:
         """Rounds already in the log (of one participant, when given); a bad line raises a located error."""
-        return [record for _, record in read_jsonl(self.path)
-                if participant is None or record.get("participant_id") == participant]
+        return [
+            record
+            for _, record in read_jsonl(self.path)
+            if participant is None or record.get("participant_id") == participant
+        ]
 
     def append(self, record: dict) -> None:
         """Write one round's record as a JSON line and make it durable."""
@@ -327,7 +353,8 @@ def save_session(path, session: dict) -> None:
         try:
             sessions = list(json.loads(path.read_text(encoding="utf-8"))["sessions"])
         except (ValueError, KeyError, TypeError) as err:
-            raise InputError(f"expected a session file {{\"sessions\": [...]}}, got unreadable content ({err})",
-                             path=path) from None
+            raise InputError(
+                f'expected a session file {{"sessions": [...]}}, got unreadable content ({err})', path=path
+            ) from None
     sessions = [s for s in sessions if s.get("session_id") != session["session_id"]] + [session]
     atomic_write_text(path, json.dumps({"sessions": sessions}, indent=2))

@@ -56,8 +56,11 @@ def admin_only(ctx: Ctx, authorization: Authorization = None):
 
     token = presented_token(authorization)
     if token is None or not secrets.compare_digest(token.encode(), ctx.admin_token.encode()):
-        raise HTTPException(401, "admin token required (Authorization: Bearer <token>, or as the Basic password)",
-                            headers={"WWW-Authenticate": 'Basic realm="clickme serve admin", charset="UTF-8"'})
+        raise HTTPException(
+            401,
+            "admin token required (Authorization: Bearer <token>, or as the Basic password)",
+            headers={"WWW-Authenticate": 'Basic realm="clickme serve admin", charset="UTF-8"'},
+        )
     return ctx
 
 
@@ -74,29 +77,57 @@ def summary(store: Store) -> dict:
         expected = len(p["design"].get("trials", p["design"].get("order", [])))
         status = session_status(p, n, expected)
         by_status[status] = by_status.get(status, 0) + 1
-        people.append({"task": p["task"], "participant_id": p["participant_id"], "study_id": p["study_id"],
-                       "session_id": p["session_id"], "status": p["status"], "session_status": status,
-                       "flags": "; ".join(p["flags"] or []), "created": p["created"], "finished": p["finished"],
-                       "stored": n, "expected": expected, "timing_flagged": flagged,
-                       "refresh_hz": (p["browser"] or {}).get("refresh_hz"),
-                       "released": p["token_hash"] == RELEASED})
+        people.append(
+            {
+                "task": p["task"],
+                "participant_id": p["participant_id"],
+                "study_id": p["study_id"],
+                "session_id": p["session_id"],
+                "status": p["status"],
+                "session_status": status,
+                "flags": "; ".join(p["flags"] or []),
+                "created": p["created"],
+                "finished": p["finished"],
+                "stored": n,
+                "expected": expected,
+                "timing_flagged": flagged,
+                "refresh_hz": (p["browser"] or {}).get("refresh_hz"),
+                "released": p["token_hash"] == RELEASED,
+            }
+        )
     return {"counts": store.counts(), "sessions": by_status, "participants": people}
 
 
 def admin_html(data: dict) -> str:
-    head = ["task", "participant_id", "study_id", "session_id", "session_status", "flags", "stored", "expected",
-            "timing_flagged", "refresh_hz", "created", "finished"]
-    rows = "".join("<tr>" + "".join(f"<td>{escape(str(p[h]) if p[h] is not None else '')}</td>" for h in head)
-                   + "</tr>" for p in data["participants"])
+    head = [
+        "task",
+        "participant_id",
+        "study_id",
+        "session_id",
+        "session_status",
+        "flags",
+        "stored",
+        "expected",
+        "timing_flagged",
+        "refresh_hz",
+        "created",
+        "finished",
+    ]
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{escape(str(p[h]) if p[h] is not None else '')}</td>" for h in head) + "</tr>"
+        for p in data["participants"]
+    )
     counts = ", ".join(f"{k}: {v}" for k, v in data["counts"].items())
     sessions = ", ".join(f"{escape(k)}: {v}" for k, v in sorted(data["sessions"].items()))
-    return (f"<!doctype html><meta charset='utf-8'><title>clickme serve: admin</title>"
-            f"<style>td,th{{padding:2px 8px;font:13px monospace}}</style><h1>clickme serve</h1><p>{counts}</p>"
-            f"<p>sessions: {sessions or 'none'}</p>"
-            f"<table><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr>{rows}</table>"
-            f"<p>Export: <code>clickme serve export --db URL --out DIR</code> or <a href='/admin/export.zip'>"
-            f"/admin/export.zip</a>. Release a participant locked in another browser: <code>POST /admin/release"
-            f"</code> with <code>{{\"task\": ..., \"participant_id\": ...}}</code>.</p>")
+    return (
+        f"<!doctype html><meta charset='utf-8'><title>clickme serve: admin</title>"
+        f"<style>td,th{{padding:2px 8px;font:13px monospace}}</style><h1>clickme serve</h1><p>{counts}</p>"
+        f"<p>sessions: {sessions or 'none'}</p>"
+        f"<table><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr>{rows}</table>"
+        f"<p>Export: <code>clickme serve export --db URL --out DIR</code> or <a href='/admin/export.zip'>"
+        f"/admin/export.zip</a>. Release a participant locked in another browser: <code>POST /admin/release"
+        f'</code> with <code>{{"task": ..., "participant_id": ...}}</code>.</p>'
+    )
 
 
 @router.get("/summary")
@@ -123,8 +154,11 @@ def admin_export(ctx: Admin, include: str = "complete"):
             for path in sorted(Path(tmp).rglob("*")):
                 if path.is_file():
                     archive.write(path, path.relative_to(tmp).as_posix())
-    return Response(buffer.getvalue(), media_type="application/zip",
-                    headers={"Content-Disposition": 'attachment; filename="clickme_export.zip"'})
+    return Response(
+        buffer.getvalue(),
+        media_type="application/zip",
+        headers={"Content-Disposition": 'attachment; filename="clickme_export.zip"'},
+    )
 
 
 @router.post("/release")

@@ -57,8 +57,11 @@ def web_libraries() -> Path:
     """``web/node_modules`` (jsPsych); InputError saying how to install it when absent."""
     lib = WEB / "node_modules"
     if not (lib / "jspsych" / "dist" / "index.browser.min.js").is_file():
-        raise InputError("jsPsych is not installed; run scripts/install_web_deps.sh (npm install from the npm "
-                         "registry into experiments/online/web)", path=lib)
+        raise InputError(
+            "jsPsych is not installed; run scripts/install_web_deps.sh (npm install from the npm "
+            "registry into experiments/online/web)",
+            path=lib,
+        )
     return lib
 
 
@@ -74,9 +77,20 @@ class Online:
         self.store = store or Store(config.db, hold_s=60 * config.hold_minutes)
         self.allowed = read_allow_list(config.allow_list) if config.allow_list else None
         self.experiment = ExperimentTask(config.experiment_config) if config.experiment_config else None
-        self.game = GameTask(config.game_config, config.images, config.labels, config.partner or None,
-                             config.classes or None, config.device, config.standin_threshold,
-                             self.store.secret("partner_signing_key")) if config.images else None
+        self.game = (
+            GameTask(
+                config.game_config,
+                config.images,
+                config.labels,
+                config.partner or None,
+                config.classes or None,
+                config.device,
+                config.standin_threshold,
+                self.store.secret("partner_signing_key"),
+            )
+            if config.images
+            else None
+        )
         self.starts = RateLimit(config.start_limit_per_minute)
         self.querying = InFlight()
         #: the partner's forwards run here, never in the threads that store posts

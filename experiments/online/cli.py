@@ -11,14 +11,17 @@ from clickme_analysis.cliargs import existing_path, nonnegative_int, positive_in
 def register(subparsers) -> None:
     """Add ``serve`` with its ``export`` action."""
     serve = subparsers.add_parser(
-        "serve", help="serve the experiment and the ClickMe game in the browser (online collection)",
+        "serve",
+        help="serve the experiment and the ClickMe game in the browser (online collection)",
         description="Serve the rapid-categorization experiment (jsPsych) and the ClickMe game over HTTP, "
-                    "configured by the lab versions' TOML files, storing every trial and round in SQLite or "
-                    "PostgreSQL as it arrives (docs/online.md). `clickme serve export` writes the PsychoPy "
-                    "versions' files.")
+        "configured by the lab versions' TOML files, storing every trial and round in SQLite or "
+        "PostgreSQL as it arrives (docs/online.md). `clickme serve export` writes the PsychoPy "
+        "versions' files.",
+    )
     serve.add_argument("--config", type=existing_path, help="serve TOML (keys of ServeConfig, top level or [serve])")
-    serve.add_argument("--experiment", dest="experiment_config", type=existing_path,
-                       help="experiment TOML of `clickme experiment run`")
+    serve.add_argument(
+        "--experiment", dest="experiment_config", type=existing_path, help="experiment TOML of `clickme experiment run`"
+    )
     serve.add_argument("--game-config", type=existing_path, help="game TOML of `clickme game`")
     serve.add_argument("--images", type=existing_path, help="game images folder (<image_id>.png)")
     serve.add_argument("--labels", type=existing_path, help="game labels.csv (image_id, label[, category])")
@@ -29,35 +32,61 @@ def register(subparsers) -> None:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=nonnegative_int, help="port (default 8000)")
     serve.add_argument("--workers", type=positive_int, help="uvicorn worker processes (default 1)")
-    serve.add_argument("--admin-token", help="admin token, >= 128 bits (default $CLICKME_ADMIN_TOKEN, else a random "
-                                              "one, printed once)")
+    serve.add_argument(
+        "--admin-token", help="admin token, >= 128 bits (default $CLICKME_ADMIN_TOKEN, else a random one, printed once)"
+    )
     serve.add_argument("--completion-code", help="code shown at the end of the experiment")
     serve.add_argument("--game-completion-code", help="code shown at the end of the game (not the experiment's)")
     serve.add_argument("--allow-list", type=existing_path, help="file of the participant ids allowed, one per line")
-    serve.add_argument("--access-log", action="store_true", default=None,
-                       help="log every request to stderr (address, method, path without query, status, ms)")
+    serve.add_argument(
+        "--access-log",
+        action="store_true",
+        default=None,
+        help="log every request to stderr (address, method, path without query, status, ms)",
+    )
     serve.add_argument("--completion-url", help="redirect at the end; {code} is replaced by the code")
     serve.add_argument("--public-url", help="base URL printed for participants (default http://HOST:PORT)")
     serve.add_argument("--check", action="store_true", help="load everything, print the URLs, do not serve")
     serve.set_defaults(func=_serve)
     sub = serve.add_subparsers(dest="serve_command", metavar="ACTION")
-    export = sub.add_parser("export", help="write the trial CSVs and the game log from the database",
-                            description="Database -> OUT/experiment/data/<participant>.csv|json, "
-                                        "OUT/experiment/browser_timing.csv, OUT/game/game_log.jsonl, "
-                                        "OUT/game/session.json (the PsychoPy versions' formats).")
+    export = sub.add_parser(
+        "export",
+        help="write the trial CSVs and the game log from the database",
+        description="Database -> OUT/experiment/data/<participant>.csv|json, "
+        "OUT/experiment/browser_timing.csv, OUT/game/game_log.jsonl, "
+        "OUT/game/session.json (the PsychoPy versions' formats).",
+    )
     export.add_argument("--db", required=True, help="database URL the server used")
     export.add_argument("--out", type=Path, required=True, help="output folder")
-    export.add_argument("--all", action="store_true",
-                        help="export every session (default: complete ones only; sessions.csv lists all)")
+    export.add_argument(
+        "--all", action="store_true", help="export every session (default: complete ones only; sessions.csv lists all)"
+    )
     export.set_defaults(func=_export)
 
 
 #: Seconds an idle participant connection stays open (a trial every ~2 s reuses it)
 KEEP_ALIVE_S = 30
 
-_OPTIONS = ("experiment_config", "game_config", "images", "labels", "partner", "classes", "device", "db", "host",
-            "port", "workers", "admin_token", "completion_code", "game_completion_code", "completion_url", "public_url",
-            "allow_list", "access_log")
+_OPTIONS = (
+    "experiment_config",
+    "game_config",
+    "images",
+    "labels",
+    "partner",
+    "classes",
+    "device",
+    "db",
+    "host",
+    "port",
+    "workers",
+    "admin_token",
+    "completion_code",
+    "game_completion_code",
+    "completion_url",
+    "public_url",
+    "allow_list",
+    "access_log",
+)
 
 
 def _settings(args):
@@ -136,8 +165,11 @@ def _serve(args) -> int:
     for line in urls(config):
         print(line, flush=True)
     if made_token:
-        print(f"admin token (made for this run; keep one with --admin-token or $CLICKME_ADMIN_TOKEN): "
-              f"{config.admin_token}", flush=True)
+        print(
+            f"admin token (made for this run; keep one with --admin-token or $CLICKME_ADMIN_TOKEN): "
+            f"{config.admin_token}",
+            flush=True,
+        )
     if args.check:
         return 0
     import uvicorn
@@ -148,8 +180,14 @@ def _serve(args) -> int:
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
         logging.getLogger("clickme.serve.access").setLevel(logging.INFO)
     os.environ[HEADER_TIMEOUT_ENV] = str(config.header_timeout_s)
-    options = dict(host=config.host, port=config.port, log_level="warning", access_log=False,
-                   timeout_keep_alive=KEEP_ALIVE_S, http=GuardedH11Protocol)
+    options = dict(
+        host=config.host,
+        port=config.port,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=KEEP_ALIVE_S,
+        http=GuardedH11Protocol,
+    )
     if config.workers == 1:
         uvicorn.run(create_app(config), **options)
     else:

@@ -116,7 +116,7 @@ class ServeConfig:
     allow_list: str = ""
     hold_minutes: float = field(default=20.0, metadata={"gt": 0})
     pacing_factor: float = field(default=0.8, metadata={"min": 0, "max": 1})
-    max_body_bytes: int = field(default=262_144, metadata={"min": 1024, "max": 64 * 2 ** 20})
+    max_body_bytes: int = field(default=262_144, metadata={"min": 1024, "max": 64 * 2**20})
     header_timeout_s: float = field(default=10.0, metadata={"gt": 0})
     body_timeout_s: float = field(default=10.0, metadata={"gt": 0})
     start_limit_per_minute: int = field(default=30, metadata={"min": 0})
@@ -142,30 +142,47 @@ def load_serve_config(source=None, overrides=None) -> ServeConfig:
     from clickme_analysis.config import load_config
     from clickme_analysis.errors import InputError
 
-    config = load_config(ServeConfig, source, sections=("serve",),
-                         overrides={k: v for k, v in (overrides or {}).items() if v is not None})
+    config = load_config(
+        ServeConfig,
+        source,
+        sections=("serve",),
+        overrides={k: v for k, v in (overrides or {}).items() if v is not None},
+    )
     if source is not None and not isinstance(source, dict):  # a file's relative paths: from its folder
         base = Path(source).resolve().parent
         given = set(overrides or {})
-        config = dataclasses.replace(config, **{
-            k: str(base / getattr(config, k)) for k in PATH_FIELDS
-            if getattr(config, k) and k not in given and not Path(getattr(config, k)).is_absolute()})
+        config = dataclasses.replace(
+            config,
+            **{
+                k: str(base / getattr(config, k))
+                for k in PATH_FIELDS
+                if getattr(config, k) and k not in given and not Path(getattr(config, k)).is_absolute()
+            },
+        )
     if config.min_refresh_hz > config.max_refresh_hz:
-        raise InputError(f"expected max_refresh_hz >= min_refresh_hz ({config.min_refresh_hz}), got "
-                         f"{config.max_refresh_hz}", field="max_refresh_hz")
+        raise InputError(
+            f"expected max_refresh_hz >= min_refresh_hz ({config.min_refresh_hz}), got {config.max_refresh_hz}",
+            field="max_refresh_hz",
+        )
     if not config.experiment_config and not config.images:
-        raise InputError("nothing to serve: give an experiment config and/or game images and labels",
-                         field="experiment_config")
+        raise InputError(
+            "nothing to serve: give an experiment config and/or game images and labels", field="experiment_config"
+        )
     if bool(config.images) != bool(config.labels):
         raise InputError("the game needs both images and labels", field="labels" if config.images else "images")
     if config.admin_token and token_bits(config.admin_token) < MIN_TOKEN_BITS:
-        raise InputError(f"expected an admin token of at least {MIN_TOKEN_BITS} bits (e.g. 32 random letters and "
-                         f"digits: python -c 'import secrets; print(secrets.token_urlsafe(24))'), got one of "
-                         f"{len(config.admin_token)} characters (~{token_bits(config.admin_token):.0f} bits)",
-                         field="admin_token")
+        raise InputError(
+            f"expected an admin token of at least {MIN_TOKEN_BITS} bits (e.g. 32 random letters and "
+            f"digits: python -c 'import secrets; print(secrets.token_urlsafe(24))'), got one of "
+            f"{len(config.admin_token)} characters (~{token_bits(config.admin_token):.0f} bits)",
+            field="admin_token",
+        )
     if config.completion_code and config.completion_code == config.game_completion_code:
-        raise InputError("expected different completion codes for the experiment and the game (a code must "
-                         "prove which task was done)", field="game_completion_code")
+        raise InputError(
+            "expected different completion codes for the experiment and the game (a code must "
+            "prove which task was done)",
+            field="game_completion_code",
+        )
     return config
 
 

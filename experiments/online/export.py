@@ -37,12 +37,36 @@ from clickme_analysis.fileio import atomic_write, atomic_write_text
 from experiments.online.storage import Store
 
 #: Columns of ``experiment/browser_timing.csv``
-TIMING_COLUMNS = ("participant", "phase", "block", "trial", "refresh_hz", "stim_frames_requested",
-                  "stim_ms_requested", "stim_frames", "stim_ms", "off_frames", "timing_flag",
-                  "fixation_frames", "fixation_ms", "dropped_frames")
+TIMING_COLUMNS = (
+    "participant",
+    "phase",
+    "block",
+    "trial",
+    "refresh_hz",
+    "stim_frames_requested",
+    "stim_ms_requested",
+    "stim_frames",
+    "stim_ms",
+    "off_frames",
+    "timing_flag",
+    "fixation_frames",
+    "fixation_ms",
+    "dropped_frames",
+)
 #: Columns of ``sessions.csv``
-SESSION_COLUMNS = ("task", "participant_id", "study_id", "session_id", "session_status", "flags", "stored",
-                   "expected", "refresh_hz", "created", "finished")
+SESSION_COLUMNS = (
+    "task",
+    "participant_id",
+    "study_id",
+    "session_id",
+    "session_status",
+    "flags",
+    "stored",
+    "expected",
+    "refresh_hz",
+    "created",
+    "finished",
+)
 #: Which sessions an export writes
 INCLUDE = ("complete", "all")
 #: Session statuses, in the order listings show them
@@ -123,15 +147,33 @@ def _session_record(p, n_trials: int, n_stored: int) -> dict:
 
     info, config_dict = p["design"]["info"], p["design"]["config"]
     browser = p["browser"] or {}
-    return {"participant": p["participant_id"], **info, "config": config_dict,
-            "seed": [config_dict.get("seed"), info["participant_index"]],
-            "status": "completed" if p["status"] == "completed" else "running",
-            "started": p["created"], "finished": p["finished"], "resumed": [], "n_trials": n_trials,
-            "runs": [{"time": p["created"], "mode": "online", "fps_nominal": browser.get("refresh_hz"),
-                      "fps_measured": browser.get("refresh_hz"), "keyboard_backend": "browser-keydown",
-                      "timing": "browser-raf", "browser": browser}],
-            "study_id": p["study_id"], "session_id": p["session_id"], "flags": p["flags"] or [],
-            "session_status": session_status(p, n_stored, n_trials), "software": software_versions()}
+    return {
+        "participant": p["participant_id"],
+        **info,
+        "config": config_dict,
+        "seed": [config_dict.get("seed"), info["participant_index"]],
+        "status": "completed" if p["status"] == "completed" else "running",
+        "started": p["created"],
+        "finished": p["finished"],
+        "resumed": [],
+        "n_trials": n_trials,
+        "runs": [
+            {
+                "time": p["created"],
+                "mode": "online",
+                "fps_nominal": browser.get("refresh_hz"),
+                "fps_measured": browser.get("refresh_hz"),
+                "keyboard_backend": "browser-keydown",
+                "timing": "browser-raf",
+                "browser": browser,
+            }
+        ],
+        "study_id": p["study_id"],
+        "session_id": p["session_id"],
+        "flags": p["flags"] or [],
+        "session_status": session_status(p, n_stored, n_trials),
+        "software": software_versions(),
+    }
 
 
 def export_experiment(store: Store, out, people: list) -> list[Path]:
@@ -149,9 +191,14 @@ def export_experiment(store: Store, out, people: list) -> list[Path]:
         record = _session_record(p, len(p["design"]["trials"]), len(mine))
         written.append(atomic_write_text(data / f"{name}.json", json.dumps(record, indent=2, default=str)))
     chosen = {p["id"] for p in people}
-    written.append(_write_csv(Path(out) / "experiment" / "browser_timing.csv", TIMING_COLUMNS,
-                              (r["row"] for r in store.iter_rows("trials") if r["participant_pk"] in chosen),
-                              _csv_value))
+    written.append(
+        _write_csv(
+            Path(out) / "experiment" / "browser_timing.csv",
+            TIMING_COLUMNS,
+            (r["row"] for r in store.iter_rows("trials") if r["participant_pk"] in chosen),
+            _csv_value,
+        )
+    )
     return written
 
 
@@ -171,17 +218,33 @@ def export_game(store: Store, out, people: list) -> list[Path]:
     sessions = []
     for p in people:
         played, skipped, score = tally.get(p["id"], (0, 0, 0.0))
-        sessions.append({
-            "session_id": f"{p['participant_id']}_{p['created']}", "participant_id": p["participant_id"],
-            "mode": "online", "partner": p["design"]["partner"], "player": None,
-            "config": p["design"]["config"], "point_rule": p["design"]["point_rule"],
-            "started": p["created"], "finished": p["finished"],
-            "status": "completed" if p["status"] == "completed" else "running", "rounds_before": 0,
-            "rounds_played": played, "rounds_skipped": skipped, "score": float(score),
-            "order": p["design"]["order"], "window": None, "browser": p["browser"], "study_id": p["study_id"],
-            "platform_session_id": p["session_id"]})
-    return [out / "game_log.jsonl",
-            atomic_write_text(out / "session.json", json.dumps({"sessions": sessions}, indent=2, default=str))]
+        sessions.append(
+            {
+                "session_id": f"{p['participant_id']}_{p['created']}",
+                "participant_id": p["participant_id"],
+                "mode": "online",
+                "partner": p["design"]["partner"],
+                "player": None,
+                "config": p["design"]["config"],
+                "point_rule": p["design"]["point_rule"],
+                "started": p["created"],
+                "finished": p["finished"],
+                "status": "completed" if p["status"] == "completed" else "running",
+                "rounds_before": 0,
+                "rounds_played": played,
+                "rounds_skipped": skipped,
+                "score": float(score),
+                "order": p["design"]["order"],
+                "window": None,
+                "browser": p["browser"],
+                "study_id": p["study_id"],
+                "platform_session_id": p["session_id"],
+            }
+        )
+    return [
+        out / "game_log.jsonl",
+        atomic_write_text(out / "session.json", json.dumps({"sessions": sessions}, indent=2, default=str)),
+    ]
 
 
 def sessions_table(store: Store) -> list[dict]:
@@ -191,11 +254,21 @@ def sessions_table(store: Store) -> list[dict]:
     for p in store.all_participants():
         expected = len(p["design"]["trials"] if p["task"] == "experiment" else p["design"]["order"])
         stored = counts.get(p["id"], (0, 0))[0]
-        table.append({"task": p["task"], "participant_id": p["participant_id"], "study_id": p["study_id"],
-                      "session_id": p["session_id"], "session_status": session_status(p, stored, expected),
-                      "flags": "; ".join(p["flags"] or []), "stored": stored, "expected": expected,
-                      "refresh_hz": (p["browser"] or {}).get("refresh_hz"), "created": p["created"],
-                      "finished": p["finished"]})
+        table.append(
+            {
+                "task": p["task"],
+                "participant_id": p["participant_id"],
+                "study_id": p["study_id"],
+                "session_id": p["session_id"],
+                "session_status": session_status(p, stored, expected),
+                "flags": "; ".join(p["flags"] or []),
+                "stored": stored,
+                "expected": expected,
+                "refresh_hz": (p["browser"] or {}).get("refresh_hz"),
+                "created": p["created"],
+                "finished": p["finished"],
+            }
+        )
     return table
 
 
@@ -210,8 +283,9 @@ def export_all(store: Store, out, include: str = "complete") -> list[Path]:
     if out.exists() and not out.is_dir():
         raise InputError("expected a folder to export into, got a file", path=out, field="out")
     if not out.parent.is_dir():
-        raise InputError(f"expected an existing folder to write into, got no folder {out.parent}", path=out,
-                         field="out")
+        raise InputError(
+            f"expected an existing folder to write into, got no folder {out.parent}", path=out, field="out"
+        )
     table = sessions_table(store)
     if not table:
         raise InputError("the database holds no participants yet", field="db")

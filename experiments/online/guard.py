@@ -23,9 +23,13 @@ import time
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 #: Headers every reply carries
-SECURITY_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
-                    (b"referrer-policy", b"no-referrer"), (b"cross-origin-opener-policy", b"same-origin"),
-                    (b"content-security-policy", b"frame-ancestors 'none'"))
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+)
 NO_STORE = (b"cache-control", b"no-store")
 ACCESS_LOG = logging.getLogger("clickme.serve.access")
 #: Environment variable with the header timeout of :class:`GuardedH11Protocol` (seconds)
@@ -34,9 +38,18 @@ HEADER_TIMEOUT_ENV = "CLICKME_HEADER_TIMEOUT_S"
 
 async def _reply(send, status: int, message: str) -> None:
     body = json.dumps({"detail": message}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close"), *SECURITY_HEADERS]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+                *SECURITY_HEADERS,
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -100,16 +113,23 @@ class Guard:
                 body = refused or await _read_body(receive, self.max_body_bytes, self.body_timeout_s)
                 if isinstance(body, int):
                     status[0] = body
-                    return await _reply(send, body, {413: f"request body larger than {self.max_body_bytes} bytes",
-                                                     408: "request body not received in time",
-                                                     400: "request body cut off"}[body])
+                    return await _reply(
+                        send,
+                        body,
+                        {
+                            413: f"request body larger than {self.max_body_bytes} bytes",
+                            408: "request body not received in time",
+                            400: "request body cut off",
+                        }[body],
+                    )
                 receive = _replay(body, receive)
             await self.app(scope, receive, send_guarded)
         finally:
             if ACCESS_LOG.isEnabledFor(logging.INFO):
                 client = (scope.get("client") or ("-",))[0]
-                ACCESS_LOG.info("%s %s %s %d %.1fms", client, scope["method"], path, status[0],
-                                1000 * (time.perf_counter() - start))
+                ACCESS_LOG.info(
+                    "%s %s %s %d %.1fms", client, scope["method"], path, status[0], 1000 * (time.perf_counter() - start)
+                )
 
     def _refused_by_length(self, scope) -> int | None:
         for name, value in scope["headers"]:

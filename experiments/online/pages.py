@@ -65,6 +65,7 @@ def stimulus(ctx: Ctx, number: int):
 @router.get("/images/{image_id}.png")
 def game_image(ctx: Ctx, image_id: str):
     from PIL import Image
+
     task = ctx.task("game")
     if image_id not in task.images:
         raise http_error(404, "no such image")

@@ -66,15 +66,18 @@ def start(ctx: Ctx, task: str, body: StartIn, request: Request):
     row = ctx.store.participant(task, pid)
     created = False
     if row is None:
-        row, created = ctx.store.create_participant(task, pid, body.token, design_for, study_id=body.study_id,
-                                                    session_id=body.session_id)
+        row, created = ctx.store.create_participant(
+            task, pid, body.token, design_for, study_id=body.study_id, session_id=body.session_id
+        )
     if row["participant_id"] != pid:
         raise http_error(409, f"participant {row['participant_id']!r} (the same id in other case) started already")
     if row["token_hash"] == RELEASED and ctx.store.claim(row["id"], body.token):
         row = ctx.store.participant(task, pid)
     if not token_matches(body.token, row["token_hash"]):
-        raise http_error(403, f"participant {pid!r} started in another browser; continue there, or ask the "
-                              f"researcher to release your id")
+        raise http_error(
+            403,
+            f"participant {pid!r} started in another browser; continue there, or ask the researcher to release your id",
+        )
     if row["status"] == ALLOCATING:  # set up by a request still running, or by a killed server
         ctx.store.update_participant(row["id"], design=design_for(row["participant_index"]), status="started")
         row = ctx.store.participant(task, pid)
@@ -94,9 +97,12 @@ def browser(ctx: Ctx, task: str, body: BrowserIn, authorization: Authorization =
         values["participant_index"] = None  # a refused browser does not keep a counterbalancing list
     ctx.store.update_participant(row["id"], **values)
     if not ok:
-        raise http_error(422, f"this study needs a desktop browser refreshing at {cfg.min_refresh_hz:g}-"
-                              f"{cfg.max_refresh_hz:g} Hz; measured {body.refresh_hz:.1f} Hz"
-                              f"{' on a mobile device' if body.mobile else ''}")
+        raise http_error(
+            422,
+            f"this study needs a desktop browser refreshing at {cfg.min_refresh_hz:g}-"
+            f"{cfg.max_refresh_hz:g} Hz; measured {body.refresh_hz:.1f} Hz"
+            f"{' on a mobile device' if body.mobile else ''}",
+        )
     return {"accepted": True}
 
 
@@ -116,14 +122,25 @@ def post_trial(ctx: Ctx, body: TrialIn, authorization: Authorization = None):
     row = authorised(ctx, "experiment", body.participant_id, authorization)
     design = ctx.design(row["id"])
     trial = task.trial_row(body.participant_id, design, body)
-    status, stored = ctx.store.insert_once("trials", row["id"], body.idempotency_key, {
-        "phase": body.phase, "block": body.block, "trial": body.trial, "row": trial,
-        "flagged": bool(trial["timing_flag"])}, body_hash(body.model_dump()))
+    status, stored = ctx.store.insert_once(
+        "trials",
+        row["id"],
+        body.idempotency_key,
+        {
+            "phase": body.phase,
+            "block": body.block,
+            "trial": body.trial,
+            "row": trial,
+            "flagged": bool(trial["timing_flag"]),
+        },
+        body_hash(body.model_dump()),
+    )
     reply = {"timing_flag": stored["row"]["timing_flag"] if stored else None}
     if body.phase == "training":
         reply["correct"] = stored["row"]["correct"] if stored else None
-    elif stored and body.trial == max(t["trial"] for t in design["trials"]
-                                      if (t["phase"], t["block"]) == (body.phase, body.block)):
+    elif stored and body.trial == max(
+        t["trial"] for t in design["trials"] if (t["phase"], t["block"]) == (body.phase, body.block)
+    ):
         rows = [r["row"] for r in ctx.store.rows("trials", row["id"])]
         reply["block_summary"] = block_summary(rows, body.phase, body.block)
     return _stored_reply(status, reply)
@@ -154,8 +171,13 @@ def post_round(ctx: Ctx, body: RoundIn, authorization: Authorization = None):
     row = authorised(ctx, "game", body.participant_id, authorization)
     label = f"{row['participant_id']}_{row['created']}"
     record = task.round_record(body.participant_id, label, ctx.design(row["id"]), body)
-    status, stored = ctx.store.insert_once("rounds", row["id"], body.idempotency_key, {
-        "round_number": body.round, "image_id": body.image_id, "record": record}, body_hash(body.model_dump()))
+    status, stored = ctx.store.insert_once(
+        "rounds",
+        row["id"],
+        body.idempotency_key,
+        {"round_number": body.round, "image_id": body.image_id, "record": record},
+        body_hash(body.model_dump()),
+    )
     rec = stored["record"] if stored else {}
     return _stored_reply(status, {"success": rec.get("success"), "points": rec.get("points")})
 
@@ -177,8 +199,11 @@ def complete(ctx: Ctx, task: str, body: ParticipantIn, authorization: Authorizat
     expected = len(design["trials"] if task == "experiment" else design["order"])
     stored = ctx.store.rows("trials" if task == "experiment" else "rounds", row["id"])
     if len(stored) < expected:
-        raise http_error(409, f"{expected - len(stored)} of {expected} "
-                              f"{'trials' if task == 'experiment' else 'rounds'} are not stored yet")
+        raise http_error(
+            409,
+            f"{expected - len(stored)} of {expected} "
+            f"{'trials' if task == 'experiment' else 'rounds'} are not stored yet",
+        )
     full = ctx.store.participant(task, body.participant_id)
     flags = full["flags"] or []
     if full["status"] != "completed":
@@ -190,9 +215,13 @@ def complete(ctx: Ctx, task: str, body: ParticipantIn, authorization: Authorizat
 def completion(config, task: str, flags: list) -> dict:
     """The end of a task: its own code and redirect, or, for a flagged session, why there is none."""
     if flags:
-        return {"completion_code": "", "redirect_url": "", "flagged": "; ".join(flags),
-                "message": "Your session was flagged for review, so no completion code is shown. If you took part "
-                           "in good faith, please contact the researcher with your participant id."}
+        return {
+            "completion_code": "",
+            "redirect_url": "",
+            "flagged": "; ".join(flags),
+            "message": "Your session was flagged for review, so no completion code is shown. If you took part "
+            "in good faith, please contact the researcher with your participant id.",
+        }
     code = config.completion_code if task == "experiment" else config.game_completion_code
     url = config.completion_url.replace("{code}", code) if config.completion_url and code else ""
     return {"completion_code": code, "redirect_url": url}
@@ -202,17 +231,25 @@ def progress(ctx, task: str, row, created: bool) -> dict:
     """The reply to a start: the design the page needs and what is stored already."""
     handler = ctx.task(task)
     ctx.designs[row["id"]] = row["design"]  # its posts will need it
-    reply = {"task": task, "participant_id": row["participant_id"], "created": created,
-             "status": row["status"], "design": handler.client_view(row["design"]),
-             "browser_checked": bool((row["browser"] or {}).get("accepted"))}
+    reply = {
+        "task": task,
+        "participant_id": row["participant_id"],
+        "created": created,
+        "status": row["status"],
+        "design": handler.client_view(row["design"]),
+        "browser_checked": bool((row["browser"] or {}).get("accepted")),
+    }
     if task == "experiment":
         from experiments.session import INSTRUCTIONS
 
         info = row["design"]["info"]
         reply["done"] = [[r["phase"], r["block"], r["trial"]] for r in ctx.store.rows("trials", row["id"])]
-        reply["instructions"] = INSTRUCTIONS.format(target=info["target_key"].upper(),
-                                                    distractor=info["distractor_key"].upper(),
-                                                    n_training=handler.config.n_training, cont="the space bar")
+        reply["instructions"] = INSTRUCTIONS.format(
+            target=info["target_key"].upper(),
+            distractor=info["distractor_key"].upper(),
+            n_training=handler.config.n_training,
+            cont="the space bar",
+        )
     else:
         rounds = [r["record"] for r in ctx.store.rows("rounds", row["id"])]
         reply["done"] = [r["round"] for r in rounds]

@@ -115,7 +115,7 @@ class GuessIn(Strict):
     n_points: int = Field(ge=0, le=5000)
     top: list[Annotated[str, Field(max_length=256)]] = Field(max_length=100)
     compute_ms: Ms
-    asked: int = Field(ge=0, le=10 ** 15, description="server time the answer was given (ms since 1970)")
+    asked: int = Field(ge=0, le=10**15, description="server time the answer was given (ms since 1970)")
     signature: str = Field(min_length=64, max_length=64)
 
 

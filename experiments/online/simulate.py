@@ -27,8 +27,16 @@ import numpy as np
 BROWSER_CHECK = {"refresh_hz": 60.0, "width": 1280, "height": 800, "browser": "chrome", "os": "linux"}
 
 
-def trial_body(participant_id: str, trial: dict, key: str | None, rt_ms: float | None, *, hz: float = 60.0,
-               stim_frames: int = 24, idempotency_key: str | None = None) -> dict:
+def trial_body(
+    participant_id: str,
+    trial: dict,
+    key: str | None,
+    rt_ms: float | None,
+    *,
+    hz: float = 60.0,
+    stim_frames: int = 24,
+    idempotency_key: str | None = None,
+) -> dict:
     """The JSON the experiment page posts for one trial (nominal timing at ``hz``).
 
     Examples
@@ -39,15 +47,26 @@ def trial_body(participant_id: str, trial: dict, key: str | None, rt_ms: float |
     (400.0, 24, 72)
     """
     period = 1000.0 / hz
-    return {"participant_id": participant_id,
-            "idempotency_key": idempotency_key or f"{participant_id}-{trial['phase']}-{trial['block']}-"
-                                                  f"{trial['trial']}-{secrets.token_hex(3)}",
-            "phase": trial["phase"], "block": trial["block"], "trial": trial["trial"], "response": key,
-            "rt_ms": rt_ms, "rt_frames": None if rt_ms is None else int(rt_ms // period), "refresh_hz": hz,
-            "fixation_frames": round(trial["fixation_duration"] * hz), "fixation_ms": 1000 * trial["fixation_duration"],
-            "stim_frames_requested": round(0.4 * hz), "stim_frames": stim_frames, "stim_ms": stim_frames * period,
-            "frame_intervals_ms": [period] * stim_frames, "onset_ms": 12345.0,
-            "client_time": "2026-12-02T10:00:00.000Z"}
+    return {
+        "participant_id": participant_id,
+        "idempotency_key": idempotency_key
+        or f"{participant_id}-{trial['phase']}-{trial['block']}-{trial['trial']}-{secrets.token_hex(3)}",
+        "phase": trial["phase"],
+        "block": trial["block"],
+        "trial": trial["trial"],
+        "response": key,
+        "rt_ms": rt_ms,
+        "rt_frames": None if rt_ms is None else int(rt_ms // period),
+        "refresh_hz": hz,
+        "fixation_frames": round(trial["fixation_duration"] * hz),
+        "fixation_ms": 1000 * trial["fixation_duration"],
+        "stim_frames_requested": round(0.4 * hz),
+        "stim_frames": stim_frames,
+        "stim_ms": stim_frames * period,
+        "frame_intervals_ms": [period] * stim_frames,
+        "onset_ms": 12345.0,
+        "client_time": "2026-12-02T10:00:00.000Z",
+    }
 
 
 def observer_answer(trial: dict, info: dict, rng: np.random.Generator, p_correct: float = 0.8):
@@ -72,7 +91,7 @@ async def _post(client, path: str, body: dict, headers: dict, attempts: int = 4)
         except httpx.TransportError:
             if attempt == attempts - 1:
                 raise
-            await asyncio.sleep(0.2 * 2 ** attempt)
+            await asyncio.sleep(0.2 * 2**attempt)
 
 
 async def _start(client, pid: str, out: dict):
@@ -120,8 +139,10 @@ async def _load_test(base_url, n, retry_every, prefix, seed, timeout) -> dict:
     started, go = [], asyncio.Event()
     tls = ssl.create_default_context()  # built once: loading the CA bundle per client costs more than a post
     start = time.perf_counter()
-    tasks = [asyncio.create_task(_session(base_url, f"{prefix}{k:04d}", rngs[k], retry_every, out, started, go, tls))
-             for k in range(n)]
+    tasks = [
+        asyncio.create_task(_session(base_url, f"{prefix}{k:04d}", rngs[k], retry_every, out, started, go, tls))
+        for k in range(n)
+    ]
 
     async def all_started():
         while len(started) < n:
@@ -139,8 +160,9 @@ async def _load_test(base_url, n, retry_every, prefix, seed, timeout) -> dict:
     return out
 
 
-def load_test(base_url: str, n: int = 200, *, retry_every: int = 3, prefix: str = "L", seed: int = 0,
-              timeout: float = 120.0) -> dict:
+def load_test(
+    base_url: str, n: int = 200, *, retry_every: int = 3, prefix: str = "L", seed: int = 0, timeout: float = 120.0
+) -> dict:
     """Run ``n`` simulated participants at once against ``base_url``.
 
     Returns
@@ -196,7 +218,8 @@ def write_tiny_study(root) -> dict:
     experiment = root / "experiment.toml"
     experiment.write_text(
         'manifest = "stimuli/manifest.csv"\nn_training = 2\nn_blocks = 1\ntrials_per_block = 4\n'
-        "too_slow_duration = 0.2\ntraining_feedback_duration = 0.2\nblock_feedback_max = 0.5\nimage_size = 128\n")
+        "too_slow_duration = 0.2\ntraining_feedback_duration = 0.2\nblock_feedback_max = 0.5\nimage_size = 128\n"
+    )
     images = root / "images"
     images.mkdir()
     for i, (image_id, _, _label) in enumerate(TINY_IMAGES):
@@ -248,8 +271,19 @@ def postgres_cluster():
 
     try:
         run(bindir / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
-        run(bindir / "pg_ctl", "-D", data, "-l", folder / "log", "-w", "-t", "30", "start", "-o",
-            f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200")
+        run(
+            bindir / "pg_ctl",
+            "-D",
+            data,
+            "-l",
+            folder / "log",
+            "-w",
+            "-t",
+            "30",
+            "start",
+            "-o",
+            f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200",
+        )
         try:
             yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
         finally:

@@ -40,8 +40,9 @@ class ExperimentTask:
         self.config_path = Path(config_path)
         self.config = load_experiment_config(self.config_path)
         self.manifest = load_manifest(self.config.manifest)
-        self.assignment = (load_assignment(self.config.assignment) if self.config.assignment
-                           else latin_square(self.manifest))
+        self.assignment = (
+            load_assignment(self.config.assignment) if self.config.assignment else latin_square(self.manifest)
+        )
         #: stimulus number -> file; browsers ask for stimuli by number, never by path
         self.stimuli = sorted(set(self.manifest["path"]))
         self._number = {path: k for k, path in enumerate(self.stimuli)}
@@ -56,30 +57,47 @@ class ExperimentTask:
         info, trials = build_trials(self.manifest, self.assignment, index, self.config)
         rows = []
         for rec in trials.to_dict("records"):
-            rows.append({"phase": rec["phase"], "block": int(rec["block"]), "trial": int(rec["trial"]),
-                         "image_id": str(rec["image_id"]), "category": str(rec["category"]),
-                         "target": bool(rec["target"]), "map_source": str(rec["map_source"]),
-                         "level": float(rec["level"]), "path": rec["path"],
-                         "fixation_duration": float(rec["fixation_duration"]),
-                         "stimulus": self._number[rec["path"]]})
-        return {"info": {k: (int(v) if k in ("participant_index", "participant_list") else v)
-                         for k, v in info.items()}, "trials": rows, "config": self.config.to_dict()}
+            rows.append(
+                {
+                    "phase": rec["phase"],
+                    "block": int(rec["block"]),
+                    "trial": int(rec["trial"]),
+                    "image_id": str(rec["image_id"]),
+                    "category": str(rec["category"]),
+                    "target": bool(rec["target"]),
+                    "map_source": str(rec["map_source"]),
+                    "level": float(rec["level"]),
+                    "path": rec["path"],
+                    "fixation_duration": float(rec["fixation_duration"]),
+                    "stimulus": self._number[rec["path"]],
+                }
+            )
+        return {
+            "info": {k: (int(v) if k in ("participant_index", "participant_list") else v) for k, v in info.items()},
+            "trials": rows,
+            "config": self.config.to_dict(),
+        }
 
     def client_view(self, design: dict) -> dict:
         """What the browser needs: timing, keys and trials (stimulus numbers, no file paths)."""
         cfg = self.config
         keep = ("phase", "block", "trial", "target", "fixation_duration", "stimulus")
-        return {"info": design["info"],
-                "timing": {"stimulus_duration": cfg.stimulus_duration, "response_window": cfg.response_window,
-                           "too_slow_duration": cfg.too_slow_duration,
-                           "training_feedback_duration": cfg.training_feedback_duration,
-                           "block_feedback_max": cfg.block_feedback_max, "image_size": cfg.image_size,
-                           "dropped_frame_factor": cfg.dropped_frame_factor,
-                           "background": _grey(cfg.background)},
-                "continue_key": cfg.continue_key,
-                # the right answer only where the page gives feedback: test trials are scored here
-                "trials": [{k: t[k] for k in keep if k != "target" or t["phase"] == "training"}
-                           for t in design["trials"]]}
+        return {
+            "info": design["info"],
+            "timing": {
+                "stimulus_duration": cfg.stimulus_duration,
+                "response_window": cfg.response_window,
+                "too_slow_duration": cfg.too_slow_duration,
+                "training_feedback_duration": cfg.training_feedback_duration,
+                "block_feedback_max": cfg.block_feedback_max,
+                "image_size": cfg.image_size,
+                "dropped_frame_factor": cfg.dropped_frame_factor,
+                "background": _grey(cfg.background),
+            },
+            "continue_key": cfg.continue_key,
+            # the right answer only where the page gives feedback: test trials are scored here
+            "trials": [{k: t[k] for k in keep if k != "target" or t["phase"] == "training"} for t in design["trials"]],
+        }
 
     def trial_row(self, participant_id: str, design: dict, post) -> dict:
         """The runner-CSV row of one posted trial (plus the browser's timing fields).
@@ -90,46 +108,85 @@ class ExperimentTask:
         from experiments.design import score_response
 
         info = design["info"]
-        match = [t for t in design["trials"] if (t["phase"], t["block"], t["trial"]) ==
-                 (post.phase, post.block, post.trial)]
+        match = [
+            t for t in design["trials"] if (t["phase"], t["block"], t["trial"]) == (post.phase, post.block, post.trial)
+        ]
         if not match:
-            raise InputError(f"no trial ({post.phase}, block {post.block}, trial {post.trial}) in this "
-                             f"participant's design", field="trial")
+            raise InputError(
+                f"no trial ({post.phase}, block {post.block}, trial {post.trial}) in this participant's design",
+                field="trial",
+            )
         trial = match[0]
         if post.response is not None and post.response not in (info["target_key"], info["distractor_key"]):
-            raise InputError(f"expected response {info['target_key']!r}, {info['distractor_key']!r} or null, "
-                             f"got {post.response!r}", field="response")
+            raise InputError(
+                f"expected response {info['target_key']!r}, {info['distractor_key']!r} or null, got {post.response!r}",
+                field="response",
+            )
         if (post.response is None) != (post.rt_ms is None):
             raise InputError("a response needs an rt_ms and no response needs none", field="rt_ms")
         key = post.response if post.rt_ms is not None and post.rt_ms <= 1000 * self.config.response_window else None
         period_ms = 1000.0 / post.refresh_hz
         intervals = list(post.frame_intervals_ms)
         off_frames = post.stim_frames - post.stim_frames_requested
-        row = {"participant": participant_id, **{k: info[k] for k in (
-            "participant_index", "group", "participant_list", "key_map", "target_key", "distractor_key")}}
-        row.update({k: trial[k] for k in ("phase", "block", "trial", "image_id", "category", "target",
-                                          "map_source", "level", "path", "fixation_duration")})
+        row = {
+            "participant": participant_id,
+            **{
+                k: info[k]
+                for k in ("participant_index", "group", "participant_list", "key_map", "target_key", "distractor_key")
+            },
+        }
+        row.update(
+            {
+                k: trial[k]
+                for k in (
+                    "phase",
+                    "block",
+                    "trial",
+                    "image_id",
+                    "category",
+                    "target",
+                    "map_source",
+                    "level",
+                    "path",
+                    "fixation_duration",
+                )
+            }
+        )
         row.update(score_response(key, trial["target"], info))
-        row.update({
-            "rt": None if key is None else post.rt_ms / 1000, "rt_keyboard": None if key is None else post.rt_ms / 1000,
-            "rt_frames": None if key is None else post.rt_frames, "fixation_frames": post.fixation_frames,
-            "stim_frames": post.stim_frames, "stim_duration": post.stim_ms / 1000,
-            "stim_duration_nominal": post.stim_frames_requested * period_ms / 1000,
-            "dropped_frames": sum(1 for x in intervals if x > self.config.dropped_frame_factor * period_ms),
-            "frame_intervals_ms": ";".join(f"{x:.3f}" for x in intervals),
-            "onset_time": post.onset_ms / 1000, "timing": BROWSER_TIMING, "time": post.client_time or None,
-            # browser timing (exported to browser_timing.csv beside the runner's CSVs)
-            "refresh_hz": post.refresh_hz, "stim_frames_requested": post.stim_frames_requested,
-            "stim_ms_requested": post.stim_frames_requested * period_ms, "stim_ms": post.stim_ms,
-            "fixation_ms": post.fixation_ms, "off_frames": off_frames, "timing_flag": abs(off_frames) > 1,
-        })
+        row.update(
+            {
+                "rt": None if key is None else post.rt_ms / 1000,
+                "rt_keyboard": None if key is None else post.rt_ms / 1000,
+                "rt_frames": None if key is None else post.rt_frames,
+                "fixation_frames": post.fixation_frames,
+                "stim_frames": post.stim_frames,
+                "stim_duration": post.stim_ms / 1000,
+                "stim_duration_nominal": post.stim_frames_requested * period_ms / 1000,
+                "dropped_frames": sum(1 for x in intervals if x > self.config.dropped_frame_factor * period_ms),
+                "frame_intervals_ms": ";".join(f"{x:.3f}" for x in intervals),
+                "onset_time": post.onset_ms / 1000,
+                "timing": BROWSER_TIMING,
+                "time": post.client_time or None,
+                # browser timing (exported to browser_timing.csv beside the runner's CSVs)
+                "refresh_hz": post.refresh_hz,
+                "stim_frames_requested": post.stim_frames_requested,
+                "stim_ms_requested": post.stim_frames_requested * period_ms,
+                "stim_ms": post.stim_ms,
+                "fixation_ms": post.fixation_ms,
+                "off_frames": off_frames,
+                "timing_flag": abs(off_frames) > 1,
+            }
+        )
         return row
 
     def min_trial_s(self, trial: dict) -> float:
         """The shortest time the page can take for ``trial``: fixation, stimulus, and training feedback."""
         cfg = self.config
-        return trial["fixation_duration"] + cfg.stimulus_duration + (
-            cfg.training_feedback_duration if trial["phase"] == "training" else 0.0)
+        return (
+            trial["fixation_duration"]
+            + cfg.stimulus_duration
+            + (cfg.training_feedback_duration if trial["phase"] == "training" else 0.0)
+        )
 
     def pacing_flags(self, design: dict, stored: list, factor: float) -> list[str]:
         """Why a session's pacing is impossible for a person running the page (empty: plausible).
@@ -152,8 +209,9 @@ class ExperimentTask:
             flags.append(f"too fast: {len(rows)} trials in {span:.1f} s; the design needs at least {total:.1f} s")
         quick = sum(1 for a, b, n in zip(times, times[1:], need) if b - a < factor * n)
         if quick:
-            flags.append(f"impossible pacing: {quick} trials arrived sooner after the previous one than the "
-                         f"trial lasts")
+            flags.append(
+                f"impossible pacing: {quick} trials arrived sooner after the previous one than the trial lasts"
+            )
         return flags
 
 
@@ -182,8 +240,11 @@ def block_summary(rows: list, phase: str, block: int) -> dict:
     """
     mine = [r for r in rows if (r["phase"], r["block"]) == (phase, block)]
     rts = [r["rt"] for r in mine if r["rt"] is not None]
-    return {"n": len(mine), "accuracy": sum(bool(r["correct"]) for r in mine) / len(mine) if mine else None,
-            "mean_rt_ms": round(1000 * sum(rts) / len(rts), 1) if rts else None}
+    return {
+        "n": len(mine),
+        "accuracy": sum(bool(r["correct"]) for r in mine) / len(mine) if mine else None,
+        "mean_rt_ms": round(1000 * sum(rts) / len(rts), 1) if rts else None,
+    }
 
 
 def _grey(value: float) -> str:
@@ -215,8 +276,17 @@ class GameTask:
         Key that signs partner answers, so a round post can only claim answers the server gave.
     """
 
-    def __init__(self, config_path, images, labels, partner=None, classes=None, device="cpu",
-                 standin_threshold=0.3, secret: bytes = b""):
+    def __init__(
+        self,
+        config_path,
+        images,
+        labels,
+        partner=None,
+        classes=None,
+        device="cpu",
+        standin_threshold=0.3,
+        secret: bytes = b"",
+    ):
         from experiments.game.config import load_game_config
         from experiments.game.task import load_images
 
@@ -243,17 +313,29 @@ class GameTask:
         from experiments.game.task import play_order
 
         order = play_order(self.image_list, participant_id, self.config.seed, (), self.config.n_rounds)
-        return {"order": [im.image_id for im in order], "config": self.config.to_dict(),
-                "point_rule": self.config.point_rule_record(), "partner": self.description}
+        return {
+            "order": [im.image_id for im in order],
+            "config": self.config.to_dict(),
+            "point_rule": self.config.point_rule_record(),
+            "partner": self.description,
+        }
 
     def client_view(self, design: dict) -> dict:
         cfg = self.config
-        return {"order": [{"image_id": i, "label": self.images[i].label} for i in design["order"]],
-                "round_seconds": cfg.round_seconds, "image_size": cfg.image_size,
-                "player_bubble": cfg.player_bubble, "overlay_alpha": cfg.overlay_alpha,
-                "overlay_color": list(cfg.overlay_color), "query_min": cfg.query_min, "query_max": cfg.query_max,
-                "point_rule": cfg.point_rule, "point_interval_ms": 1000 * cfg.point_interval,
-                "point_step_px": cfg.point_step, "background": _grey(cfg.background)}
+        return {
+            "order": [{"image_id": i, "label": self.images[i].label} for i in design["order"]],
+            "round_seconds": cfg.round_seconds,
+            "image_size": cfg.image_size,
+            "player_bubble": cfg.player_bubble,
+            "overlay_alpha": cfg.overlay_alpha,
+            "overlay_color": list(cfg.overlay_color),
+            "query_min": cfg.query_min,
+            "query_max": cfg.query_max,
+            "point_rule": cfg.point_rule,
+            "point_interval_ms": 1000 * cfg.point_interval,
+            "point_step_px": cfg.point_step,
+            "background": _grey(cfg.background),
+        }
 
     def image_for_round(self, design: dict, number: int):
         if not 1 <= number <= len(design["order"]):
@@ -273,16 +355,32 @@ class GameTask:
         with self._lock:  # one network forward at a time per process
             top = [str(label) for label in self.partner(PartnerView(image.image_id, view, mask))][: cfg.top_k]
         compute_ms = 1000 * (time.perf_counter() - start)
-        answer = {"round": number, "n_points": len(x), "top": top, "correct": image.label in top,
-                  "compute_ms": round(compute_ms, 1), "asked": int(time.time() * 1000)}
+        answer = {
+            "round": number,
+            "n_points": len(x),
+            "top": top,
+            "correct": image.label in top,
+            "compute_ms": round(compute_ms, 1),
+            "asked": int(time.time() * 1000),
+        }
         answer["signature"] = self.sign(participant_id, answer, points_digest(x, y))
         return answer
 
     def sign(self, participant_id: str, answer: dict, digest: str) -> str:
         """HMAC of an answer: who asked, the round, the points it saw (their number and digest),
         when the server answered, and what it answered."""
-        message = json.dumps([participant_id, answer["round"], answer["n_points"], digest, answer["asked"],
-                              answer["top"], answer["compute_ms"]], separators=(",", ":"))
+        message = json.dumps(
+            [
+                participant_id,
+                answer["round"],
+                answer["n_points"],
+                digest,
+                answer["asked"],
+                answer["top"],
+                answer["compute_ms"],
+            ],
+            separators=(",", ":"),
+        )
         return hmac.new(self.secret, message.encode(), hashlib.sha256).hexdigest()
 
     def round_record(self, participant_id: str, session_id: str, design: dict, post) -> dict:
@@ -293,11 +391,13 @@ class GameTask:
         cfg = self.config
         image = self.image_for_round(design, post.round)
         if post.image_id != image.image_id:
-            raise InputError(f"round {post.round} shows image {image.image_id!r}, got {post.image_id!r}",
-                             field="image_id")
+            raise InputError(
+                f"round {post.round} shows image {image.image_id!r}, got {post.image_id!r}", field="image_id"
+            )
         if not (len(post.x) == len(post.y) == len(post.t)):
-            raise InputError(f"expected x, y and t of equal length, got {len(post.x)}, {len(post.y)}, {len(post.t)}",
-                             field="x")
+            raise InputError(
+                f"expected x, y and t of equal length, got {len(post.x)}, {len(post.y)}, {len(post.t)}", field="x"
+            )
         check_points(post.x, post.y, post.t, cfg)
         state = RoundState(image, cfg.image_size, cfg.player_bubble)
         state.x, state.y, state.t = [round(v, 1) for v in post.x], [round(v, 1) for v in post.y], list(post.t)
@@ -311,8 +411,15 @@ class GameTask:
         duration = post.duration_ms / 1000
         if state.success_time is not None and not post.skipped:
             duration = min(duration, state.success_time)
-        return state.record(participant_id, post.round, cfg.round_seconds, duration,
-                            n_frames=post.n_frames, max_frame_ms=post.max_frame_ms, session_id=session_id)
+        return state.record(
+            participant_id,
+            post.round,
+            cfg.round_seconds,
+            duration,
+            n_frames=post.n_frames,
+            max_frame_ms=post.max_frame_ms,
+            session_id=session_id,
+        )
 
 
 def points_digest(x, y) -> str:
@@ -339,23 +446,35 @@ def check_answers(game: GameTask, participant_id: str, post) -> None:
     gaps on the server's (within :data:`CLOCK_SLACK_MS` + 10 %)."""
     for k, g in enumerate(post.guesses, start=1):
         if g.n_points > len(post.x):
-            raise InputError(f"answer {k} was given for {g.n_points} points; the round has {len(post.x)}",
-                             field="guesses")
-        answer = {"round": post.round, "n_points": g.n_points, "top": g.top, "compute_ms": g.compute_ms,
-                  "asked": g.asked}
+            raise InputError(
+                f"answer {k} was given for {g.n_points} points; the round has {len(post.x)}", field="guesses"
+            )
+        answer = {
+            "round": post.round,
+            "n_points": g.n_points,
+            "top": g.top,
+            "compute_ms": g.compute_ms,
+            "asked": g.asked,
+        }
         digest = points_digest(post.x[: g.n_points], post.y[: g.n_points])
         if not hmac.compare_digest(game.sign(participant_id, answer, digest), g.signature):
-            raise InputError(f"answer {k} was not given by this server for these points (bad signature)",
-                             field="guesses")
+            raise InputError(
+                f"answer {k} was not given by this server for these points (bad signature)", field="guesses"
+            )
         if g.t < g.t_sent or (g.n_points and g.t_sent + 0.5 < post.t[g.n_points - 1]):
-            raise InputError(f"answer {k}'s times contradict the round (asked at {g.t_sent:g} ms, received at "
-                             f"{g.t:g} ms, its last point at {post.t[g.n_points - 1] if g.n_points else 0:g} ms)",
-                             field="guesses")
+            raise InputError(
+                f"answer {k}'s times contradict the round (asked at {g.t_sent:g} ms, received at "
+                f"{g.t:g} ms, its last point at {post.t[g.n_points - 1] if g.n_points else 0:g} ms)",
+                field="guesses",
+            )
     for k, (a, b) in enumerate(zip(post.guesses, post.guesses[1:]), start=2):
         page, server = b.t_sent - a.t_sent, b.asked - a.asked
         if abs(page - server) > CLOCK_SLACK_MS + 0.1 * abs(server):
-            raise InputError(f"answer {k} came {server:g} ms after the previous one on the server's clock but "
-                             f"{page:g} ms on the page's", field="guesses")
+            raise InputError(
+                f"answer {k} came {server:g} ms after the previous one on the server's clock but "
+                f"{page:g} ms on the page's",
+                field="guesses",
+            )
 
 
 def check_points(x, y, t, config) -> None:
@@ -381,9 +500,14 @@ def check_points(x, y, t, config) -> None:
         if config.point_rule != "interval":
             continue
         if gap < 1000 * config.point_interval - 0.5:
-            raise InputError(f"point {k + 1} is {gap:.1f} ms after the last; the point rule makes one every "
-                             f"{1000 * config.point_interval:g} ms", field="t")
+            raise InputError(
+                f"point {k + 1} is {gap:.1f} ms after the last; the point rule makes one every "
+                f"{1000 * config.point_interval:g} ms",
+                field="t",
+            )
         step = math.hypot(x[k] - x[k - 1], y[k] - y[k - 1])
         if step > config.point_step + 1e-6:
-            raise InputError(f"point {k + 1} is {step:.1f} px from the last; the point rule allows "
-                             f"{config.point_step:g} px", field="x")
+            raise InputError(
+                f"point {k + 1} is {step:.1f} px from the last; the point rule allows {config.point_step:g} px",
+                field="x",
+            )

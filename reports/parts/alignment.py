@@ -19,11 +19,24 @@ from reports.style import GREY, SINGLE_COLUMN, colors_for, display_name, new_fig
 from reports.tables import flag
 
 #: Marker per importance-map method (colour is the model).
-METHOD_MARKERS = {"saliency": "o", "smoothgrad": "s", "integrated_gradients": "D", "gradient_shap": "^",
-                  "layer_gradcam": "v", "occlusion": "P", "gala": "*"}
-METHOD_LABELS = {"saliency": "Saliency", "smoothgrad": "SmoothGrad", "integrated_gradients": "Integrated gradients",
-                 "gradient_shap": "GradientSHAP", "layer_gradcam": "Grad-CAM", "occlusion": "Occlusion",
-                 "gala": "GALA attention"}
+METHOD_MARKERS = {
+    "saliency": "o",
+    "smoothgrad": "s",
+    "integrated_gradients": "D",
+    "gradient_shap": "^",
+    "layer_gradcam": "v",
+    "occlusion": "P",
+    "gala": "*",
+}
+METHOD_LABELS = {
+    "saliency": "Saliency",
+    "smoothgrad": "SmoothGrad",
+    "integrated_gradients": "Integrated gradients",
+    "gradient_shap": "GradientSHAP",
+    "layer_gradcam": "Grad-CAM",
+    "occlusion": "Occlusion",
+    "gala": "GALA attention",
+}
 
 
 @styled
@@ -42,8 +55,20 @@ def alignment_vs_accuracy(summary: pd.DataFrame):
     matplotlib.figure.Figure
         Bars: bootstrap 95% intervals; dashed: the human ceiling (1); dotted: the null.
     """
-    _require_columns(summary, ["model", "method", "top1_accuracy", "alignment", "alignment_ci_low",
-                               "alignment_ci_high", "ceiling", "null_alignment"], "alignment summary")
+    _require_columns(
+        summary,
+        [
+            "model",
+            "method",
+            "top1_accuracy",
+            "alignment",
+            "alignment_ci_low",
+            "alignment_ci_high",
+            "ceiling",
+            "null_alignment",
+        ],
+        "alignment summary",
+    )
     colors = colors_for(summary["model"].astype(str).unique())
     fig, axes = new_figure(SINGLE_COLUMN + 1.2, 2.8)
     ax = axes[0, 0]
@@ -53,16 +78,28 @@ def alignment_vs_accuracy(summary: pd.DataFrame):
     for (model, method), rows in summary.assign(x=x, unknown=unknown).groupby(["model", "method"], sort=False):
         row = rows.iloc[0]
         err = [[row["alignment"] - row["alignment_ci_low"]], [row["alignment_ci_high"] - row["alignment"]]]
-        ax.errorbar([row["x"]], [row["alignment"]], yerr=np.nan_to_num(err), color=colors[str(model)],
-                    marker=METHOD_MARKERS.get(str(method), "o"), linestyle="none",
-                    markerfacecolor="white" if row["unknown"] else colors[str(model)],
-                    label=f"{display_name(model)}: {METHOD_LABELS.get(str(method), str(method))}", zorder=3)
+        ax.errorbar(
+            [row["x"]],
+            [row["alignment"]],
+            yerr=np.nan_to_num(err),
+            color=colors[str(model)],
+            marker=METHOD_MARKERS.get(str(method), "o"),
+            linestyle="none",
+            markerfacecolor="white" if row["unknown"] else colors[str(model)],
+            label=f"{display_name(model)}: {METHOD_LABELS.get(str(method), str(method))}",
+            zorder=3,
+        )
     ceiling = float(summary["ceiling"].iloc[0])
     ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label=f"Human ceiling (\u03c1 = {ceiling:.2f})")
     null = summary["null_alignment"].astype(float)
     if null.notna().any():
-        ax.axhline(float(null.mean()), color=GREY, linestyle=":", linewidth=1.2,
-                   label=f"Null (\u03c1 = {float(null.mean()) * ceiling:.2f})")
+        ax.axhline(
+            float(null.mean()),
+            color=GREY,
+            linestyle=":",
+            linewidth=1.2,
+            label=f"Null (\u03c1 = {float(null.mean()) * ceiling:.2f})",
+        )
     ax.set_xlabel("Top-1 accuracy" + (" (open: no labels)" if unknown.any() else ""))
     ax.set_ylabel("Alignment (fraction of human ceiling)")
     ax.set_xlim(-0.05, 1.05)
@@ -71,8 +108,9 @@ def alignment_vs_accuracy(summary: pd.DataFrame):
 
 
 @styled
-def model_human_curves(human: pd.DataFrame, models: pd.DataFrame, human_fit: pd.DataFrame | None = None,
-                       chance: float = 0.5):
+def model_human_curves(
+    human: pd.DataFrame, models: pd.DataFrame, human_fit: pd.DataFrame | None = None, chance: float = 0.5
+):
     """Accuracy vs % revealed for humans and models on the same axes, per map source.
 
     Parameters
@@ -103,21 +141,35 @@ def model_human_curves(human: pd.DataFrame, models: pd.DataFrame, human_fit: pd.
         h = human[human["group"].astype(str) == source]
         hi = flag(h, "intact")
         x = np.where(hi, full_x, h["level"])
-        ax.errorbar(x[~hi.to_numpy()], h.loc[~hi, "accuracy"], yerr=h.loc[~hi, "sem"].fillna(0), fmt="o",
-                    color="black", label="Humans", zorder=3,
-                    linestyle="none" if human_fit is not None else "-")
-        ax.errorbar(x[hi.to_numpy()], h.loc[hi, "accuracy"], yerr=h.loc[hi, "sem"].fillna(0), fmt="s",
-                    color="black", zorder=3)
+        ax.errorbar(
+            x[~hi.to_numpy()],
+            h.loc[~hi, "accuracy"],
+            yerr=h.loc[~hi, "sem"].fillna(0),
+            fmt="o",
+            color="black",
+            label="Humans",
+            zorder=3,
+            linestyle="none" if human_fit is not None else "-",
+        )
+        ax.errorbar(
+            x[hi.to_numpy()], h.loc[hi, "accuracy"], yerr=h.loc[hi, "sem"].fillna(0), fmt="s", color="black", zorder=3
+        )
         if human_fit is not None:
             fit = human_fit[human_fit["group"].astype(str) == source].sort_values("level")
             ax.plot(fit["level"], fit["predicted"], color="black", linewidth=1)
         for model, rows in models[models["group"].astype(str) == source].groupby("model", sort=False):
             mi = flag(rows, "intact")
             line = rows[~mi].sort_values("level")
-            ax.plot(line["level"], line["accuracy"], "--", marker="o", markersize=3,
-                    color=colors[str(model)], label=display_name(model))
-            ax.plot([full_x] * int(mi.sum()), rows.loc[mi, "accuracy"], "s", markersize=3,
-                    color=colors[str(model)])
+            ax.plot(
+                line["level"],
+                line["accuracy"],
+                "--",
+                marker="o",
+                markersize=3,
+                color=colors[str(model)],
+                label=display_name(model),
+            )
+            ax.plot([full_x] * int(mi.sum()), rows.loc[mi, "accuracy"], "s", markersize=3, color=colors[str(model)])
         ax.axhline(chance, color=GREY, linestyle=":", linewidth=1)
         ax.set_xscale("log")
         ticks = [t for t in (1, 3, 10, 30, 100) if levels.min() <= t <= full_x / 1.2]
@@ -140,22 +192,53 @@ def alignment_part(root) -> list:
     """
     if not (root / "alignment" / "alignment_summary.csv").is_file():
         return []
-    summary = read_output(root / "alignment" / "alignment_summary.csv",
-                         ["model", "method", "top1_accuracy", "alignment", "alignment_ci_low",
-                          "alignment_ci_high", "ceiling", "null_alignment", "ceiling_source"])
-    shown = summary[["model", "method", "n_images", "top1_accuracy", "top5_accuracy", "rho_mean",
-                     "alignment", "alignment_ci_low", "alignment_ci_high"]].copy()
+    summary = read_output(
+        root / "alignment" / "alignment_summary.csv",
+        [
+            "model",
+            "method",
+            "top1_accuracy",
+            "alignment",
+            "alignment_ci_low",
+            "alignment_ci_high",
+            "ceiling",
+            "null_alignment",
+            "ceiling_source",
+        ],
+    )
+    shown = summary[
+        [
+            "model",
+            "method",
+            "n_images",
+            "top1_accuracy",
+            "top5_accuracy",
+            "rho_mean",
+            "alignment",
+            "alignment_ci_low",
+            "alignment_ci_high",
+        ]
+    ].copy()
     numbers = shown.select_dtypes("number").columns
     shown[numbers] = shown[numbers].round(3)
     source = str(summary["ceiling_source"].iloc[0])
-    return [Item("alignment_vs_accuracy", "Alignment vs accuracy",
-                 "Spearman rho between each model's importance maps and the human ClickMe maps, as "
-                 "a fraction of the human ceiling (bars: bootstrap 95% interval over images), against "
-                 f"top-1 accuracy on the same images. Ceiling and null: {source}.",
-                 alignment_vs_accuracy(summary)),
-            Item("alignment_summary", "Alignment per model and method",
-                 "alignment = mean rho / ceiling, with its bootstrap 95% interval; accuracy on the "
-                 "labelled images (docs/models.md).", shown)]
+    return [
+        Item(
+            "alignment_vs_accuracy",
+            "Alignment vs accuracy",
+            "Spearman rho between each model's importance maps and the human ClickMe maps, as "
+            "a fraction of the human ceiling (bars: bootstrap 95% interval over images), against "
+            f"top-1 accuracy on the same images. Ceiling and null: {source}.",
+            alignment_vs_accuracy(summary),
+        ),
+        Item(
+            "alignment_summary",
+            "Alignment per model and method",
+            "alignment = mean rho / ceiling, with its bootstrap 95% interval; accuracy on the "
+            "labelled images (docs/models.md).",
+            shown,
+        ),
+    ]
 
 
 def model_psychophysics_part(root) -> list:
@@ -165,16 +248,20 @@ def model_psychophysics_part(root) -> list:
     """
     if not (root / "alignment" / "psychophysics_accuracy.csv").is_file():
         return []
-    models = read_output(root / "alignment" / "psychophysics_accuracy.csv",
-                        ["model", "group", "level", "accuracy"])
+    models = read_output(root / "alignment" / "psychophysics_accuracy.csv", ["model", "group", "level", "accuracy"])
     human = read_output(root / "experiment" / "accuracy.csv", ["group", "level", "accuracy", "sem"])
     fit_path = root / "experiment" / "psychometric.csv"
     fit = read_output(fit_path, ["group", "level", "predicted"]) if fit_path.is_file() else None
-    items = [Item("model_human_psychophysics", "Models and humans on the reveal stimuli",
-                  "Accuracy against the percentage of important features revealed, per map source: "
-                  "humans (black; bars S.E.M. over participants, line: psychometric fit) and each "
-                  "model (dashed; animal readout in docs/models.md) on the same stimuli.",
-                  model_human_curves(human, models, fit))]
+    items = [
+        Item(
+            "model_human_psychophysics",
+            "Models and humans on the reveal stimuli",
+            "Accuracy against the percentage of important features revealed, per map source: "
+            "humans (black; bars S.E.M. over participants, line: psychometric fit) and each "
+            "model (dashed; animal readout in docs/models.md) on the same stimuli.",
+            model_human_curves(human, models, fit),
+        )
+    ]
     params = root / "alignment" / "psychophysics_params.csv"
     human_params = root / "experiment" / "psychometric_params.csv"
     if params.is_file():
@@ -185,8 +272,13 @@ def model_psychophysics_part(root) -> list:
         table = pd.concat(frames, ignore_index=True)[["model"] + columns]
         numbers = table.select_dtypes("number").columns
         table[numbers] = table[numbers].round(2)
-        items.append(Item("model_human_thresholds", "Psychometric thresholds: humans and models",
-                          "Percentage revealed at the midpoint of each fitted psychometric function "
-                          "(humans: participant bootstrap; models: image bootstrap, 95% intervals).",
-                          table))
+        items.append(
+            Item(
+                "model_human_thresholds",
+                "Psychometric thresholds: humans and models",
+                "Percentage revealed at the midpoint of each fitted psychometric function "
+                "(humans: participant bootstrap; models: image bootstrap, 95% intervals).",
+                table,
+            )
+        )
     return items

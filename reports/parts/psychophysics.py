@@ -33,12 +33,19 @@ def _by_level(ax, frame: pd.DataFrame, value: str, error: str) -> None:
     colors = colors_for(frame["group"].unique())
     for group, rows in frame.assign(intact=intact).groupby("group", sort=True):
         line = rows[~rows["intact"]].sort_values("level")
-        ax.errorbar(line["level"], line[value], yerr=line[error], fmt="o-", color=colors[str(group)],
-                    label=display_name(group), markeredgecolor="white", markeredgewidth=0.5)
+        ax.errorbar(
+            line["level"],
+            line[value],
+            yerr=line[error],
+            fmt="o-",
+            color=colors[str(group)],
+            label=display_name(group),
+            markeredgecolor="white",
+            markeredgewidth=0.5,
+        )
         full = rows[rows["intact"]]
         if len(full):
-            ax.errorbar(np.full(len(full), full_x), full[value], yerr=full[error], fmt="s",
-                        color=colors[str(group)])
+            ax.errorbar(np.full(len(full), full_x), full[value], yerr=full[error], fmt="s", color=colors[str(group)])
 
 
 @styled
@@ -119,14 +126,21 @@ def effect_size_plot(level_tests: pd.DataFrame):
     ax = axes[0, 0]
     full_x = _level_axis(ax, revealed["level"], bool(intact.any()))
     x = np.where(intact, full_x, level_tests["level"])
-    significant = flag(level_tests, "significant") if "significant" in level_tests else pd.Series(
-        False, index=level_tests.index)
+    significant = (
+        flag(level_tests, "significant") if "significant" in level_tests else pd.Series(False, index=level_tests.index)
+    )
     g = level_tests["hedges_g"].to_numpy(float)
     yerr = np.vstack([g - level_tests["g_ci_low"].to_numpy(float), level_tests["g_ci_high"].to_numpy(float) - g])
     ax.errorbar(x, g, yerr=np.nan_to_num(yerr), fmt="none", ecolor="black", elinewidth=1)
     ax.plot(x[significant.to_numpy()], g[significant.to_numpy()], "o", color="black", label="Holm p < .05")
-    ax.plot(x[~significant.to_numpy()], g[~significant.to_numpy()], "o", markerfacecolor="white",
-            color="black", label="not significant")
+    ax.plot(
+        x[~significant.to_numpy()],
+        g[~significant.to_numpy()],
+        "o",
+        markerfacecolor="white",
+        color="black",
+        label="not significant",
+    )
     ax.axhline(0, color=GREY, linestyle=":", linewidth=1)
     if {"group_a", "group_b"} <= set(level_tests.columns):
         first = level_tests.iloc[0]
@@ -155,8 +169,9 @@ def ceiling_plot(ceiling: pd.DataFrame, bootstrap: pd.DataFrame):
         differs); triangles: the ceiling of the data.
     """
     _require_columns(ceiling, ["group", "ceiling_level"], "ceiling", numeric=["ceiling_level"])
-    _require_columns(bootstrap, ["group", "ceiling_level", "fraction"], "ceiling_bootstrap",
-                     numeric=["ceiling_level", "fraction"])
+    _require_columns(
+        bootstrap, ["group", "ceiling_level", "fraction"], "ceiling_bootstrap", numeric=["ceiling_level", "fraction"]
+    )
     levels = sorted(set(bootstrap["ceiling_level"].dropna()) | set(ceiling["ceiling_level"].dropna()))
     positions = {level: k for k, level in enumerate(levels)}
     none_x = len(levels)
@@ -169,8 +184,13 @@ def ceiling_plot(ceiling: pd.DataFrame, bootstrap: pd.DataFrame):
         rows = bootstrap[bootstrap["group"].astype(str) == group]
         x = [positions.get(level, none_x) if np.isfinite(level) else none_x for level in rows["ceiling_level"]]
         offset = (k - (len(groups) - 1) / 2) * width
-        ax.bar(np.asarray(x, dtype=float) + offset, rows["fraction"], width=width, color=colors[group],
-               label=display_name(group))
+        ax.bar(
+            np.asarray(x, dtype=float) + offset,
+            rows["fraction"],
+            width=width,
+            color=colors[group],
+            label=display_name(group),
+        )
         point = ceiling.loc[ceiling["group"].astype(str) == group, "ceiling_level"]
         if len(point):
             level = point.iloc[0]
@@ -195,10 +215,22 @@ def mixed_model_table(mixed: pd.DataFrame) -> pd.DataFrame:
     >>> mixed_model_table(frame)["Estimate"].tolist()
     [0.512, 0.3]
     """
-    _require_columns(mixed, ["term", "effect", "estimate", "se", "z", "p", "ci_low", "ci_high"], "mixed_model",
-                     numeric=["estimate", "se", "z", "p", "ci_low", "ci_high"])
-    names = {"term": "Term", "effect": "Effect", "estimate": "Estimate", "se": "SE", "z": "z", "p": "p",
-             "ci_low": "95% CI low", "ci_high": "95% CI high"}
+    _require_columns(
+        mixed,
+        ["term", "effect", "estimate", "se", "z", "p", "ci_low", "ci_high"],
+        "mixed_model",
+        numeric=["estimate", "se", "z", "p", "ci_low", "ci_high"],
+    )
+    names = {
+        "term": "Term",
+        "effect": "Effect",
+        "estimate": "Estimate",
+        "se": "SE",
+        "z": "z",
+        "p": "p",
+        "ci_low": "95% CI low",
+        "ci_high": "95% CI high",
+    }
     table = mixed[list(names)].rename(columns=names)
     for column in ("Estimate", "SE", "z", "95% CI low", "95% CI high"):
         table[column] = table[column].astype(float).round(3)
@@ -208,15 +240,33 @@ def mixed_model_table(mixed: pd.DataFrame) -> pd.DataFrame:
 
 def effect_size_table(level_tests: pd.DataFrame) -> pd.DataFrame:
     """Per level: difference, its BCa interval, Hedges' g and its interval, p (Holm, BH), permutations."""
-    columns = ["level", "statistic", "difference_ci_low", "difference_ci_high", "hedges_g", "g_ci_low",
-               "g_ci_high", "p_holm", "p_fdr_bh", "n_permutations"]
+    columns = [
+        "level",
+        "statistic",
+        "difference_ci_low",
+        "difference_ci_high",
+        "hedges_g",
+        "g_ci_low",
+        "g_ci_high",
+        "p_holm",
+        "p_fdr_bh",
+        "n_permutations",
+    ]
     _require_columns(level_tests, columns, "level_tests", numeric=columns)
     intact = flag(level_tests, "intact")
-    table = pd.DataFrame({"Level (%)": ["full image" if full else f"{level:.3g}"
-                                        for level, full in zip(level_tests["level"], intact)]})
-    for column, name in (("statistic", "Difference"), ("difference_ci_low", "CI low"),
-                         ("difference_ci_high", "CI high"), ("hedges_g", "Hedges' g"), ("g_ci_low", "g CI low"),
-                         ("g_ci_high", "g CI high"), ("p_holm", "p (Holm)"), ("p_fdr_bh", "p (BH)")):
+    table = pd.DataFrame(
+        {"Level (%)": ["full image" if full else f"{level:.3g}" for level, full in zip(level_tests["level"], intact)]}
+    )
+    for column, name in (
+        ("statistic", "Difference"),
+        ("difference_ci_low", "CI low"),
+        ("difference_ci_high", "CI high"),
+        ("hedges_g", "Hedges' g"),
+        ("g_ci_low", "g CI low"),
+        ("g_ci_high", "g CI high"),
+        ("p_holm", "p (Holm)"),
+        ("p_fdr_bh", "p (BH)"),
+    ):
         table[name] = level_tests[column].astype(float).round(3).to_numpy()
     table["Permutations"] = level_tests["n_permutations"].astype(int).to_numpy()
     return table
@@ -230,10 +280,15 @@ def statistics_part(root) -> list:
     """
     folder = Path(root) / "experiment"
     rt = read_output(folder / "rt.csv", ["group", "level", "median_rt", "sem"])
-    items = [Item("rt_curves", "Reaction times",
-                  "Median reaction time of correct responses against the reveal level, per map source: "
-                  "each participant's median, then the mean over participants (bars: S.E.M.); log x axis.",
-                  rt_curves(rt))]
+    items = [
+        Item(
+            "rt_curves",
+            "Reaction times",
+            "Median reaction time of correct responses against the reveal level, per map source: "
+            "each participant's median, then the mean over participants (bars: S.E.M.); log x axis.",
+            rt_curves(rt),
+        )
+    ]
 
     def optional(name, columns):
         path = folder / f"{name}.csv"
@@ -242,43 +297,77 @@ def statistics_part(root) -> list:
     dprime = optional("dprime", ["group", "level", "d_prime", "d_prime_sem", "criterion", "criterion_sem"])
     if dprime is not None and len(dprime):
         correction = str(dprime["correction"].iloc[0]) if "correction" in dprime else "loglinear"
-        items.append(Item("dprime_curves", "Sensitivity and criterion",
-                          "d' = z(H) - z(F) (A) and criterion c = -(z(H) + z(F)) / 2 (B) per participant, "
-                          "then the mean over participants (bars: S.E.M.); a hit is an 'animal' answer to an "
-                          f"animal, a false alarm one to a non-animal; rates corrected by the {correction} rule "
-                          "(Hautus 1995).", dprime_curves(dprime)))
+        items.append(
+            Item(
+                "dprime_curves",
+                "Sensitivity and criterion",
+                "d' = z(H) - z(F) (A) and criterion c = -(z(H) + z(F)) / 2 (B) per participant, "
+                "then the mean over participants (bars: S.E.M.); a hit is an 'animal' answer to an "
+                f"animal, a false alarm one to a non-animal; rates corrected by the {correction} rule "
+                "(Hautus 1995).",
+                dprime_curves(dprime),
+            )
+        )
     tests = optional("level_tests", ["level", "hedges_g", "g_ci_low", "g_ci_high"])
     if tests is not None and "p_fdr_bh" in tests:
-        items.append(Item("effect_sizes", "Effect sizes per level",
-                          "Hedges' g of the difference in per-participant accuracy between the map sources "
-                          "at each level, with BCa bootstrap 95% intervals (filled: Holm-corrected "
-                          "randomisation test p < .05).", effect_size_plot(tests)))
-        items.append(Item("effect_size_table", "Effect sizes and corrected p-values",
-                          "Accuracy difference and Hedges' g with BCa 95% intervals; p-values of the "
-                          "randomisation test corrected by Holm (family-wise) and Benjamini-Hochberg (false "
-                          "discovery rate); the number of label permutations evaluated.",
-                          effect_size_table(tests)))
+        items.append(
+            Item(
+                "effect_sizes",
+                "Effect sizes per level",
+                "Hedges' g of the difference in per-participant accuracy between the map sources "
+                "at each level, with BCa bootstrap 95% intervals (filled: Holm-corrected "
+                "randomisation test p < .05).",
+                effect_size_plot(tests),
+            )
+        )
+        items.append(
+            Item(
+                "effect_size_table",
+                "Effect sizes and corrected p-values",
+                "Accuracy difference and Hedges' g with BCa 95% intervals; p-values of the "
+                "randomisation test corrected by Holm (family-wise) and Benjamini-Hochberg (false "
+                "discovery rate); the number of label permutations evaluated.",
+                effect_size_table(tests),
+            )
+        )
     ceiling = optional("ceiling", ["group", "ceiling_level"])
     boot = optional("ceiling_bootstrap", ["group", "ceiling_level", "fraction"])
     if ceiling is not None and boot is not None and len(boot):
         per_group = ceiling.groupby("group").first()
-        spans = "; ".join(f"{display_name(g)} {r['ceiling_level']:g} % (95% interval {r['ceiling_ci_low']:g}-"
-                          f"{r['ceiling_ci_high']:g})" for g, r in per_group.iterrows()
-                          if {"ceiling_ci_low", "ceiling_ci_high"} <= set(r.index))
-        items.append(Item("ceiling_bootstrap", "Ceiling level",
-                          "The ceiling: the lowest level from which accuracy does not differ from the full image "
-                          "(sign-flip test per level, p >= .05 at it and every higher level). Bars: its "
-                          "distribution over bootstrap resamples of participants; triangles: the data's. "
-                          f"{spans}.", ceiling_plot(ceiling, boot)))
+        spans = "; ".join(
+            f"{display_name(g)} {r['ceiling_level']:g} % (95% interval {r['ceiling_ci_low']:g}-"
+            f"{r['ceiling_ci_high']:g})"
+            for g, r in per_group.iterrows()
+            if {"ceiling_ci_low", "ceiling_ci_high"} <= set(r.index)
+        )
+        items.append(
+            Item(
+                "ceiling_bootstrap",
+                "Ceiling level",
+                "The ceiling: the lowest level from which accuracy does not differ from the full image "
+                "(sign-flip test per level, p >= .05 at it and every higher level). Bars: its "
+                "distribution over bootstrap resamples of participants; triangles: the data's. "
+                f"{spans}.",
+                ceiling_plot(ceiling, boot),
+            )
+        )
     mixed = optional("mixed_model", ["term", "effect", "estimate"])
     if mixed is not None and len(mixed):
-        note = str(mixed["note"].iloc[0]) if "note" in mixed and str(mixed["note"].iloc[0]) not in ("", "nan") \
+        note = (
+            str(mixed["note"].iloc[0])
+            if "note" in mixed and str(mixed["note"].iloc[0]) not in ("", "nan")
             else "nothing dropped"
+        )
         formula = str(mixed["formula"].iloc[0]) if "formula" in mixed else ""
-        items.append(Item("mixed_model", "Mixed-effects logistic regression",
-                          f"{formula}, maximum likelihood (Laplace approximation, as lme4's glmer); Wald "
-                          f"z tests and 95% intervals; intact-image trials left out. Model notes: {note}.",
-                          mixed_model_table(mixed)))
+        items.append(
+            Item(
+                "mixed_model",
+                "Mixed-effects logistic regression",
+                f"{formula}, maximum likelihood (Laplace approximation, as lme4's glmer); Wald "
+                f"z tests and 95% intervals; intact-image trials left out. Model notes: {note}.",
+                mixed_model_table(mixed),
+            )
+        )
     return items
 
 
@@ -287,30 +376,47 @@ def psychophysics(root: Path) -> list[Item]:
     numbers = ["level", "accuracy", "sem", "predicted", "ci_low", "ci_high", "p", "p_holm", "statistic"]
     accuracy = read_output(folder / "accuracy.csv", ["group", "level", "accuracy", "sem"], numbers)
     optional = {}
-    for name, columns in (("psychometric", ["group", "level", "predicted", "ci_low", "ci_high"]),
-                          ("level_tests", ["level", "p", "significant"])):
+    for name, columns in (
+        ("psychometric", ["group", "level", "predicted", "ci_low", "ci_high"]),
+        ("level_tests", ["level", "p", "significant"]),
+    ):
         path = folder / f"{name}.csv"
         optional[name] = read_output(path, columns, numbers) if path.is_file() else None
     manifest = root / "stimuli" / "manifest.csv"
-    shares = (budget_shares(read_output(manifest, ["image_id", "map_source"],
-                                        numeric=["budget", "pixels_revealed"])) if manifest.is_file()
-              else pd.Series(dtype=float))
-    budget = (f" (in stimuli/manifest.csv the budget is {shares.min():.0f}-{shares.max():.0f}% of an "
-              "image's pixels)" if len(shares) else "")
-    caption = ("Accuracy (mean over participants, bars: S.E.M.) against the reveal level, per map "
-               "source: the percentage of the reveal budget shown, where the budget is a pixel "
-               f"count set by the first map source and shared by all sources{budget}; log x axis.")
+    shares = (
+        budget_shares(read_output(manifest, ["image_id", "map_source"], numeric=["budget", "pixels_revealed"]))
+        if manifest.is_file()
+        else pd.Series(dtype=float)
+    )
+    budget = (
+        f" (in stimuli/manifest.csv the budget is {shares.min():.0f}-{shares.max():.0f}% of an image's pixels)"
+        if len(shares)
+        else ""
+    )
+    caption = (
+        "Accuracy (mean over participants, bars: S.E.M.) against the reveal level, per map "
+        "source: the percentage of the reveal budget shown, where the budget is a pixel "
+        f"count set by the first map source and shared by all sources{budget}; log x axis."
+    )
     if optional["psychometric"] is not None:
         caption += " Lines: fitted psychometric curves with their confidence bands."
     if optional["level_tests"] is not None:
-        caption += (" Stars: levels where the map sources differ (randomisation test, Holm "
-                    "corrected; * p < .05, ** p < .01, *** p < .001).")
-    items = [Item("accuracy_curves", "Accuracy vs features revealed", caption,
-                  figures.accuracy_curves(accuracy, **optional))]
+        caption += (
+            " Stars: levels where the map sources differ (randomisation test, Holm "
+            "corrected; * p < .05, ** p < .01, *** p < .001)."
+        )
+    items = [
+        Item("accuracy_curves", "Accuracy vs features revealed", caption, figures.accuracy_curves(accuracy, **optional))
+    ]
     if optional["level_tests"] is not None:
-        items.append(Item("level_tests", "Per-level tests",
-                          "Per-level test of the difference between map sources.",
-                          tables.level_test_table(optional["level_tests"])))
+        items.append(
+            Item(
+                "level_tests",
+                "Per-level tests",
+                "Per-level test of the difference between map sources.",
+                tables.level_test_table(optional["level_tests"]),
+            )
+        )
     return items
 
 
@@ -319,10 +425,16 @@ def thresholds(root: Path) -> list[Item]:
     path = root / "experiment" / "psychometric_params.csv"
     if not path.is_file():
         return []
-    return [Item("psychometric_thresholds", "Psychometric thresholds",
-                 "Reveal level (percentage of the reveal budget shown) at the midpoint of each "
-                 "group's fitted psychometric function (where P(correct) is half-way between chance "
-                 "and 1 - lapse), with its bootstrap 95% interval (parametric unless "
-                 "psychometric_params.csv says otherwise).",
-                 tables.threshold_table(read_output(path, ["group", "threshold"],
-                                                   ["threshold", "threshold_ci_low", "threshold_ci_high"])))]
+    return [
+        Item(
+            "psychometric_thresholds",
+            "Psychometric thresholds",
+            "Reveal level (percentage of the reveal budget shown) at the midpoint of each "
+            "group's fitted psychometric function (where P(correct) is half-way between chance "
+            "and 1 - lapse), with its bootstrap 95% interval (parametric unless "
+            "psychometric_params.csv says otherwise).",
+            tables.threshold_table(
+                read_output(path, ["group", "threshold"], ["threshold", "threshold_ci_low", "threshold_ci_high"])
+            ),
+        )
+    ]

@@ -8,8 +8,9 @@ from clickme_analysis.errors import InputError
 def test_round_trip_from_a_generator(tmp_path):
     rng = np.random.default_rng(0)
     maps = {f"img{i}": rng.random((8, 6)).astype(np.float32) for i in range(5)}
-    path = save_maps(tmp_path / "maps.npz", ((k, v) for k, v in maps.items()), labels={"img1": "dog"},
-                     participant_counts={"img1": 7})
+    path = save_maps(
+        tmp_path / "maps.npz", ((k, v) for k, v in maps.items()), labels={"img1": "dog"}, participant_counts={"img1": 7}
+    )
     with MapArchive(path) as archive:
         assert archive.image_ids == list(maps) and len(archive) == 5 and "img3" in archive
         for key, value in maps.items():

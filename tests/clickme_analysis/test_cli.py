@@ -23,9 +23,24 @@ def click_log(tmp_path):
 
 def test_maps_writes_archive_stats_and_bbox(tmp_path, click_log, capsys):
     (tmp_path / "labels.csv").write_text("image_id,label\nimg0,dog\n")
-    code = main(["maps", str(click_log), "--size", "64", "--blur-size", "9", "--out", str(tmp_path / "m.npz"),
-                 "--labels", str(tmp_path / "labels.csv"), "--bbox-out", str(tmp_path / "bbox.npz"),
-                 "--stats", str(tmp_path / "stats.csv")])
+    code = main(
+        [
+            "maps",
+            str(click_log),
+            "--size",
+            "64",
+            "--blur-size",
+            "9",
+            "--out",
+            str(tmp_path / "m.npz"),
+            "--labels",
+            str(tmp_path / "labels.csv"),
+            "--bbox-out",
+            str(tmp_path / "bbox.npz"),
+            "--stats",
+            str(tmp_path / "stats.csv"),
+        ]
+    )
     assert code == 0
     assert "4 maps from 3 participants and 120 clicks" in capsys.readouterr().out
     with MapArchive(tmp_path / "m.npz") as maps, MapArchive(tmp_path / "bbox.npz") as boxes:
@@ -49,8 +64,27 @@ def test_bad_row_exits_2_with_located_message(tmp_path, capsys):
 
 def test_reliability_writes_csv_and_json(tmp_path, click_log):
     out = tmp_path / "rel"
-    assert main(["reliability", str(click_log), "--size", "64", "--blur-size", "9", "--n-images", "0",
-                 "--split-half", "0", "--n-boot", "50", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "reliability",
+                str(click_log),
+                "--size",
+                "64",
+                "--blur-size",
+                "9",
+                "--n-images",
+                "0",
+                "--split-half",
+                "0",
+                "--n-boot",
+                "50",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     per_image = pd.read_csv(out / "reliability_per_image.csv", keep_default_na=False)  # "null" is a label
     assert per_image.groupby("distribution").size().to_dict() == {"human": 4, "null": 4}
     summary = json.loads((out / "reliability_summary.json").read_text())
@@ -77,14 +111,39 @@ def test_metrics_scores_two_archives(tmp_path):
     human = {f"i{k}": rng.random((16, 16)) for k in range(3)}
     save_maps(tmp_path / "human.npz", human)
     save_maps(tmp_path / "pred.npz", {k: v * 2 for k, v in human.items()})
-    assert main(["metrics", "--pred", str(tmp_path / "pred.npz"), "--human", str(tmp_path / "human.npz"),
-                 "--metric", "cc", "--metric", "spearman", "--out", str(tmp_path / "m.csv")]) == 0
+    assert (
+        main(
+            [
+                "metrics",
+                "--pred",
+                str(tmp_path / "pred.npz"),
+                "--human",
+                str(tmp_path / "human.npz"),
+                "--metric",
+                "cc",
+                "--metric",
+                "spearman",
+                "--out",
+                str(tmp_path / "m.csv"),
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(tmp_path / "m.csv")
     assert set(table["metric"]) == {"cc", "spearman"} and np.allclose(table["value"], 1)
 
 
 def test_missing_archive_is_a_clean_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:  # argparse's own exit 2, naming the option
-        main(["metrics", "--pred", str(tmp_path / "a.npz"), "--human", str(tmp_path / "b.npz"),
-              "--out", str(tmp_path / "m.csv")])
+        main(
+            [
+                "metrics",
+                "--pred",
+                str(tmp_path / "a.npz"),
+                "--human",
+                str(tmp_path / "b.npz"),
+                "--out",
+                str(tmp_path / "m.csv"),
+            ]
+        )
     assert stop.value.code == 2 and "argument --pred: expected an existing file" in capsys.readouterr().err

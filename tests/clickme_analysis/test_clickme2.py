@@ -82,9 +82,15 @@ def write_npz(path, trials):
             out[k] = np.asarray(item)
         return out
 
-    np.savez(path, file_pointer=np.array([t[0] for t in trials]), clickmap_x=objects([t[2] for t in trials]),
-             clickmap_y=objects([t[3] for t in trials]), user_id=np.array([t[1] for t in trials]),
-             user_catch_trial=np.array([t[4] for t in trials]), is_mobile=objects([t[5] for t in trials]))
+    np.savez(
+        path,
+        file_pointer=np.array([t[0] for t in trials]),
+        clickmap_x=objects([t[2] for t in trials]),
+        clickmap_y=objects([t[3] for t in trials]),
+        user_id=np.array([t[1] for t in trials]),
+        user_catch_trial=np.array([t[4] for t in trials]),
+        is_mobile=objects([t[5] for t in trials]),
+    )
 
 
 # ------------------------------------------------------------------------------ the reference
@@ -118,8 +124,9 @@ def count_map(points, size=SIZE):
 
 def disc_mask(side):
     radius = (side - 1) / 2
-    return [(dy, dx) for dy in range(side) for dx in range(side)
-            if (dy - radius) ** 2 + (dx - radius) ** 2 <= radius**2]
+    return [
+        (dy, dx) for dy in range(side) for dx in range(side) if (dy - radius) ** 2 + (dx - radius) ** 2 <= radius**2
+    ]
 
 
 def blur_twice(counts, side):
@@ -130,7 +137,7 @@ def blur_twice(counts, side):
         padded = np.pad(out, half)
         total = np.zeros_like(out)
         for dy, dx in offsets:
-            total += padded[dy:dy + out.shape[0], dx:dx + out.shape[1]]
+            total += padded[dy : dy + out.shape[0], dx : dx + out.shape[1]]
         out = total
     return out, len(offsets) ** 2
 
@@ -210,8 +217,22 @@ def test_preset_kernel_follows_each_images_short_side(tmp_path):
             trials.append((f"cat/{name}.png", f"u{k}", x, y, 1.0, []))
     write_npz(tmp_path / "log.npz", trials)
     out = tmp_path / "maps.npz"
-    assert main(["maps", str(tmp_path / "log.npz"), "--preset", "clickme2", "--images", str(folder),
-                 "--no-progress", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "maps",
+                str(tmp_path / "log.npz"),
+                "--preset",
+                "clickme2",
+                "--images",
+                str(folder),
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     worst = 0.0
     with open_maps(out) as maps:
         for name, shape in shapes.items():
@@ -241,8 +262,22 @@ def test_preset_in_bounds_rule_uses_each_images_own_size(tmp_path):
     trials = [("cat/wide.png", f"u{k}", np.arange(300, 312) + k, np.full(12, 350), 1.0, []) for k in range(5)]
     write_npz(tmp_path / "log.npz", trials)
     out = tmp_path / "maps.npz"
-    assert main(["maps", str(tmp_path / "log.npz"), "--preset", "clickme2", "--images", str(folder),
-                 "--no-progress", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "maps",
+                str(tmp_path / "log.npz"),
+                "--preset",
+                "clickme2",
+                "--images",
+                str(folder),
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     with open_maps(out) as maps:
         assert maps["wide"].shape == (400, 600) and np.asarray(maps["wide"])[350, 300:317].min() > 0
 
@@ -253,8 +288,10 @@ def test_explicit_options_override_the_preset(log, tmp_path):
     assert options.blur_passes == 2 and options.min_subjects == 4
     per_image = result.per_image.set_index("image_id")
     assert "img1" in per_image.index  # 4 users are enough now
-    assert per_image.loc["img0", "n_participants"] == 6 and per_image.loc["img0", "n_clicks"] == 11 + 75 + 75 + 12 \
-        + 20 + 30 + 30  # u8's two submissions merged
+    assert (
+        per_image.loc["img0", "n_participants"] == 6
+        and per_image.loc["img0", "n_clicks"] == 11 + 75 + 75 + 12 + 20 + 30 + 30
+    )  # u8's two submissions merged
     assert load_map_options({"preset": "clickme2", "blur_passes": 1}).blur_passes == 1  # the file's value wins
 
 
@@ -268,18 +305,27 @@ def test_defaults_unchanged_by_the_new_options():
 def _round_logs(folder):
     rows = [("a.png", "p", [(1, 1), (2, 2)]), ("a.png", "q", [(3, 3)]), ("a.png", "p", [(4, 4), (5, 5), (6, 6)])]
     csv = folder / "log.csv"
-    csv.write_text("image_path,clicks,user_id\n" + "".join(
-        f'{i},"{{{",".join(f"({x},{y})" for x, y in pts)}}}",{u}\n' for i, u, pts in rows))
+    csv.write_text(
+        "image_path,clicks,user_id\n"
+        + "".join(f'{i},"{{{",".join(f"({x},{y})" for x, y in pts)}}}",{u}\n' for i, u, pts in rows)
+    )
     jsonl = folder / "log.jsonl"
-    jsonl.write_text("".join(json.dumps({"image_id": i, "participant_id": u, "clicks": pts}) + "\n"
-                             for i, u, pts in rows))
+    jsonl.write_text(
+        "".join(json.dumps({"image_id": i, "participant_id": u, "clicks": pts}) + "\n" for i, u, pts in rows)
+    )
     parquet = folder / "log.parquet"
-    pd.DataFrame({"image_id": [r[0] for r in rows], "participant_id": [r[1] for r in rows],
-                  "x": [[p[0] for p in r[2]] for r in rows], "y": [[p[1] for p in r[2]] for r in rows]}
-                 ).to_parquet(parquet)
+    pd.DataFrame(
+        {
+            "image_id": [r[0] for r in rows],
+            "participant_id": [r[1] for r in rows],
+            "x": [[p[0] for p in r[2]] for r in rows],
+            "y": [[p[1] for p in r[2]] for r in rows],
+        }
+    ).to_parquet(parquet)
     npz = folder / "log.npz"
-    write_npz(npz, [(i, u, np.array([p[0] for p in pts]), np.array([p[1] for p in pts]), 1.0, [])
-                    for i, u, pts in rows])
+    write_npz(
+        npz, [(i, u, np.array([p[0] for p in pts]), np.array([p[1] for p in pts]), 1.0, []) for i, u, pts in rows]
+    )
     return [csv, jsonl, parquet, npz]
 
 
@@ -307,8 +353,13 @@ def test_per_click_logs_have_no_submissions(tmp_path):
 
 def test_mobile_rule_reads_the_first_value(tmp_path):
     path = tmp_path / "m.npz"
-    write_npz(path, [("a.png", "p", np.array([1]), np.array([1]), 1.0, [False, True]),
-                     ("a.png", "q", np.array([2]), np.array([2]), 1.0, [True, False])])
+    write_npz(
+        path,
+        [
+            ("a.png", "p", np.array([1]), np.array([1]), 1.0, [False, True]),
+            ("a.png", "q", np.array([2]), np.array([2]), 1.0, [True, False]),
+        ],
+    )
     assert read_clicks(path, exclude_mobile=True).clicks["participant_id"].tolist() == []
     assert read_clicks(path, exclude_mobile=True, mobile_rule="first").clicks["participant_id"].tolist() == ["p"]
 
@@ -318,8 +369,10 @@ def _halves(rng, n):
     perm = rng.permutation(n)
     h = n // 2
     first, second = perm[:h], perm[h:]
-    return (np.concatenate([first, first[rng.integers(0, len(first), h)]]),
-            np.concatenate([second, second[rng.integers(0, len(second), h)]]))
+    return (
+        np.concatenate([first, first[rng.integers(0, len(first), h)]]),
+        np.concatenate([second, second[rng.integers(0, len(second), h)]]),
+    )
 
 
 def _blurred_users(users):
@@ -368,8 +421,10 @@ def test_split_half_ceiling_equals_the_reference(ceiling_run):
     np.testing.assert_allclose([got[k] for k in sorted(want)], [want[k] for k in sorted(want)], atol=1e-9)
     assert summary["split_half"]["ceiling"] == pytest.approx(np.mean(list(want.values())), abs=1e-12)
     assert summary["split_half"]["spearman_brown"] is False and "ceiling_uncorrected" not in summary["split_half"]
-    print(f"split-half ceiling (preset) {summary['split_half']['ceiling']:.4f}, reference "
-          f"{np.mean(list(want.values())):.4f}")
+    print(
+        f"split-half ceiling (preset) {summary['split_half']['ceiling']:.4f}, reference "
+        f"{np.mean(list(want.values())):.4f}"
+    )
 
 
 def test_split_half_within_monte_carlo_error_of_an_independent_stream(ceiling_run):
@@ -380,24 +435,56 @@ def test_split_half_within_monte_carlo_error_of_an_independent_stream(ceiling_ru
         per = np.array([np.nanmean(v) for v in values.values()])
         se = np.sqrt(sum(np.nanvar(v, ddof=1) / len(v) for v in values.values())) / len(values)
         assert abs(summary["split_half"][key] - per.mean()) < 4 * np.sqrt(2) * se + 1e-9, key
-        print(f"{key}: toolkit {summary['split_half'][key]:.4f}, independent reference {per.mean():.4f} "
-              f"(MC standard error of one estimate {se:.4f})")
+        print(
+            f"{key}: toolkit {summary['split_half'][key]:.4f}, independent reference {per.mean():.4f} "
+            f"(MC standard error of one estimate {se:.4f})"
+        )
     assert summary["split_half"]["floor"] < summary["split_half"]["ceiling"]
 
 
 # ------------------------------------------------------------------------------ the command line
 def test_cli_preset_on_maps_and_reliability(log, tmp_path, capsys):
     path, _ = log
-    assert main(["maps", str(path), "--preset", "clickme2", "--no-progress", "--out", str(tmp_path / "m.npz"),
-                 "--stats", str(tmp_path / "s.csv")]) == 0
+    assert (
+        main(
+            [
+                "maps",
+                str(path),
+                "--preset",
+                "clickme2",
+                "--no-progress",
+                "--out",
+                str(tmp_path / "m.npz"),
+                "--stats",
+                str(tmp_path / "s.csv"),
+            ]
+        )
+        == 0
+    )
     shown = capsys.readouterr()
     assert "2 repeat submission(s) met (first)" in shown.out
     assert "2 repeat submission(s) (--repeat-submissions first)" in shown.err
     assert pd.read_csv(tmp_path / "s.csv")["n_repeats"].sum() == 2
     config = tmp_path / "rel.toml"
     config.write_text('[maps]\npreset = "clickme2"\nmin_subjects = 6\n')
-    assert main(["reliability", str(path), "--config", str(config), "--split-half", "2", "--n-images", "0",
-                 "--no-progress", "--out", str(tmp_path / "rel")]) == 0
+    assert (
+        main(
+            [
+                "reliability",
+                str(path),
+                "--config",
+                str(config),
+                "--split-half",
+                "2",
+                "--n-images",
+                "0",
+                "--no-progress",
+                "--out",
+                str(tmp_path / "rel"),
+            ]
+        )
+        == 0
+    )
     summary = json.loads((tmp_path / "rel" / "reliability_summary.json").read_text())
     assert summary["maps"]["preset"] == "clickme2" and summary["maps"]["min_subjects"] == 6
     assert set(summary["split_half"]) >= {"ceiling", "floor", "n_images"}
@@ -421,10 +508,19 @@ def test_real_release_medians_fit_the_preset_filters():
 
 
 def test_a_box_blur_of_two_passes_is_written_as_floats(tmp_path):
-    clicks = pd.DataFrame({"image_id": ["a"] * 4, "participant_id": ["p", "p", "q", "q"],
-                           "x": [3, 20, 5, 5], "y": [4, 4, 30, 31]})
-    options = load_map_options(overrides={"size": 32, "bubble_size": 1, "blur": "box", "blur_size": 5,
-                                          "blur_passes": 2, "blur_border": "constant"})
+    clicks = pd.DataFrame(
+        {"image_id": ["a"] * 4, "participant_id": ["p", "p", "q", "q"], "x": [3, 20, 5, 5], "y": [4, 4, 30, 31]}
+    )
+    options = load_map_options(
+        overrides={
+            "size": 32,
+            "bubble_size": 1,
+            "blur": "box",
+            "blur_size": 5,
+            "blur_passes": 2,
+            "blur_border": "constant",
+        }
+    )
     with ClickStore.from_frame(clicks) as store:
         result = write_maps(store, tmp_path / "m.h5", options)
     assert result.encoding == "float32"
@@ -435,11 +531,11 @@ def test_a_box_blur_of_two_passes_is_written_as_floats(tmp_path):
     padded = np.pad(counts.astype(float), 2)
     for dy in range(5):  # a 5x5 box twice, zero padding, by hand
         for dx in range(5):
-            once += padded[dy:dy + 32, dx:dx + 32]
+            once += padded[dy : dy + 32, dx : dx + 32]
     twice = np.zeros((32, 32))
     padded = np.pad(once, 2)
     for dy in range(5):
         for dx in range(5):
-            twice += padded[dy:dy + 32, dx:dx + 32]
+            twice += padded[dy : dy + 32, dx : dx + 32]
     with open_maps(tmp_path / "m.h5") as maps:
         np.testing.assert_allclose(maps["a"], twice / 625 / 2, rtol=1e-6)

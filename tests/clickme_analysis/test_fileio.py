@@ -79,8 +79,10 @@ def test_collect_files(tmp_path):
     for name in ("s-1.tfrecords", "s-0.tfrecords", "notes.txt"):
         (tmp_path / name).write_bytes(b"")
     assert [p.name for p in collect_files(tmp_path, (".tfrecords",))] == ["s-0.tfrecords", "s-1.tfrecords"]
-    assert [p.name for p in collect_files(str(tmp_path / "s-*.tfrecords"), (".tfrecords",))] == \
-        ["s-0.tfrecords", "s-1.tfrecords"]
+    assert [p.name for p in collect_files(str(tmp_path / "s-*.tfrecords"), (".tfrecords",))] == [
+        "s-0.tfrecords",
+        "s-1.tfrecords",
+    ]
     assert collect_files(tmp_path / "notes.txt", (".png",)) == [tmp_path / "notes.txt"]
     with pytest.raises(InputError, match="found none"):
         collect_files(tmp_path, (".png",))

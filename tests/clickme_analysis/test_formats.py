@@ -32,10 +32,12 @@ from clickme_analysis.tfrecord import read_clickme_tfrecord, write_tfrecord
 # ----------------------------------------------------------------------------- ClickMe 2.0 CSV
 def test_clickme2_csv_brace_cells_keep_order_and_empty_trials(tmp_path):
     path = tmp_path / "clickme.csv"
-    path.write_text('image_path,clicks,user_id\n'
-                    'imagenet/val/chelsea.JPEG,"{(12,30),(14,33),(1,2)}",41\n'
-                    'imagenet/val/horse.JPEG,"{}",42\n'
-                    'imagenet/val/horse.JPEG,"{(5.5, 6), (7,8)}",43\n')
+    path.write_text(
+        "image_path,clicks,user_id\n"
+        'imagenet/val/chelsea.JPEG,"{(12,30),(14,33),(1,2)}",41\n'
+        'imagenet/val/horse.JPEG,"{}",42\n'
+        'imagenet/val/horse.JPEG,"{(5.5, 6), (7,8)}",43\n'
+    )
     clicks = read_clicks(path).clicks
     assert clicks[["image_id", "participant_id"]].values.tolist() == [["chelsea", "41"]] * 3 + [["horse", "43"]] * 2
     assert clicks["x"].tolist() == [12, 14, 1, 5.5, 7] and clicks["y"].tolist() == [30, 33, 2, 6, 8]
@@ -48,22 +50,30 @@ def test_brace_cells_compiled_and_row_parsers_agree(tmp_path):
     rows = []
     for k in range(300):
         points = rng.integers(0, 256, (rng.integers(1, 20), 2))
-        cell = "{" + ",".join(f"({a},{b})" for a, b in points) + "}" if k % 3 else str([tuple(p) for p in points.tolist()])
+        cell = (
+            "{" + ",".join(f"({a},{b})" for a, b in points) + "}" if k % 3 else str([tuple(p) for p in points.tolist()])
+        )
         rows.append((f"img{k % 40}.png", cell, f"u{k}"))
     path = tmp_path / "log.csv"
     pd.DataFrame(rows, columns=["image_path", "clicks", "user_id"]).to_csv(path, index=False)
     clicks = read_clicks(path).clicks
-    expected = [(int(a), int(b)) for _, cell, _ in rows
-                for a, b in json.loads(cell.replace("{", "[").replace("}", "]").replace("(", "[").replace(")", "]"))]
+    expected = [
+        (int(a), int(b))
+        for _, cell, _ in rows
+        for a, b in json.loads(cell.replace("{", "[").replace("}", "]").replace("(", "[").replace(")", "]"))
+    ]
     assert list(zip(clicks["x"].astype(int), clicks["y"].astype(int))) == expected
 
 
-@pytest.mark.parametrize("cell, message", [
-    ('"{(1,2),(3)}"', "point 2: expected two or three finite numbers"),
-    ('"{(1,2"', "could not parse it"),
-    ('""', "empty cell"),
-    ('"{(1e400,2)}"', "finite"),
-])
+@pytest.mark.parametrize(
+    "cell, message",
+    [
+        ('"{(1,2),(3)}"', "point 2: expected two or three finite numbers"),
+        ('"{(1,2"', "could not parse it"),
+        ('""', "empty cell"),
+        ('"{(1e400,2)}"', "finite"),
+    ],
+)
 def test_bad_brace_cells_are_located(tmp_path, cell, message):
     path = tmp_path / "log.csv"
     path.write_text(f'image_path,clicks,user_id\na.png,"{{(1,2)}}",u\nb.png,{cell},u\n')
@@ -101,15 +111,19 @@ def _objects(items):
 
 
 def _clickme2_npz(path, **extra):
-    np.savez(path, file_pointer=np.array(["cat/a.png", "cat/b.png", "dog/c.png"]),
-             clickmap_x=_objects([[1, 2], [3], [5, 6]]), clickmap_y=_objects([[7, 8], [9], [10, 11]]),
-             user_id=np.array([1, 2, 3]), **extra)
+    np.savez(
+        path,
+        file_pointer=np.array(["cat/a.png", "cat/b.png", "dog/c.png"]),
+        clickmap_x=_objects([[1, 2], [3], [5, 6]]),
+        clickmap_y=_objects([[7, 8], [9], [10, 11]]),
+        user_id=np.array([1, 2, 3]),
+        **extra,
+    )
 
 
 def test_clickme2_npz_catch_accuracy_threshold_and_mobile(tmp_path):
     path = tmp_path / "clickme.npz"
-    _clickme2_npz(path, user_catch_trial=np.array([0.97, 0.5, 1.0]),
-                  is_mobile=_objects([[], [], [True]]))
+    _clickme2_npz(path, user_catch_trial=np.array([0.97, 0.5, 1.0]), is_mobile=_objects([[], [], [True]]))
     log = read_clicks(path)  # default: keep accuracy >= 0.95, as the authors
     assert log.clicks["image_id"].tolist() == ["a", "a", "c", "c"]
     assert log.skipped[["line", "field"]].values.tolist() == [[2, "user_catch_trial"]]
@@ -184,7 +198,7 @@ def _harmonization_records(n, seed=0):
     for k in range(n):
         image = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
         heatmap = np.zeros((256, 256), np.uint8)
-        heatmap[64 + k:128, 32:200] = 200
+        heatmap[64 + k : 128, 32:200] = 200
         out.append(({"image": _jpeg(image), "heatmap": _jpeg(heatmap), "label": k}, heatmap))
     return out
 
@@ -207,8 +221,9 @@ def test_harmonization_jpeg_tfrecords_in_a_folder_and_a_glob(tmp_path):
 
 def test_gzip_tfrecord_without_gz_name_is_not_called_corrupt(tmp_path):
     plain = tmp_path / "a.tfrecords"
-    write_tfrecord(plain, [{"label": 1, "image": np.zeros(12, np.float32).tobytes(),
-                            "heatmap": np.zeros(4, np.float32).tobytes()}])
+    write_tfrecord(
+        plain, [{"label": 1, "image": np.zeros(12, np.float32).tobytes(), "heatmap": np.zeros(4, np.float32).tobytes()}]
+    )
     packed = tmp_path / "train-0.tfrecords"
     packed.write_bytes(gzip.compress(plain.read_bytes()))
     (record,) = read_clickme_tfrecord(packed, image_shape=(2, 2, 3), heatmap_shape=(2, 2, 1))
@@ -217,8 +232,9 @@ def test_gzip_tfrecord_without_gz_name_is_not_called_corrupt(tmp_path):
 
 def test_bad_jpeg_bytes_are_located(tmp_path):
     path = tmp_path / "bad.tfrecords"
-    write_tfrecord(path, [{"image": b"\xff\xd8\xff\xe0broken", "heatmap": _jpeg(np.zeros((256, 256), np.uint8)),
-                           "label": 0}])
+    write_tfrecord(
+        path, [{"image": b"\xff\xd8\xff\xe0broken", "heatmap": _jpeg(np.zeros((256, 256), np.uint8)), "label": 0}]
+    )
     with pytest.raises(InputError, match="cannot read image") as error:
         list(read_clickme_tfrecord(path))
     assert (error.value.line, error.value.field) == (1, "image")
@@ -230,8 +246,14 @@ def test_hdf5_map_store_round_trip_is_lossless(tmp_path):
     numerators = {f"img{k}": rng.integers(0, 5000, (16, 12)) for k in range(4)}
     with MapWriter(tmp_path / "maps.h5", n_maps=4, encoding="delta-ratio") as writer:
         for position, (key, num) in reversed(list(enumerate(numerators.items()))):  # any order, by position
-            writer.write(key, numerator=num, denominator=2401.0 * (position + 1), position=position,
-                         label=f"class{position}", participant_count=position + 2)
+            writer.write(
+                key,
+                numerator=num,
+                denominator=2401.0 * (position + 1),
+                position=position,
+                label=f"class{position}",
+                participant_count=position + 2,
+            )
     with open_maps(tmp_path / "maps.h5") as store:
         assert isinstance(store, MapStore) and store.image_ids == list(numerators)
         for position, (key, num) in enumerate(numerators.items()):
@@ -297,9 +319,14 @@ def test_id_rule_and_matching():
         assert match_ids(["a", "b", "c"], ["b", "c", "d", "e"]) == ["b", "c"]
     (warning,) = caught
     assert warning.category is IdMatchWarning
-    assert "2 of 4 images have one of the 3 maps; 2 images without: 'd', 'e'; 1 maps unused: 'a'" in str(warning.message)
-    with pytest.raises(InputError, match=r"none of 2 maps ids matches one of 1 images ids \(maps: 'x', 'y'; "
-                                         r"images: 'z'\)"):
+    assert "2 of 4 images have one of the 3 maps; 2 images without: 'd', 'e'; 1 maps unused: 'a'" in str(
+        warning.message
+    )
+    with pytest.raises(
+        InputError,
+        match=r"none of 2 maps ids matches one of 1 images ids \(maps: 'x', 'y'; "
+        r"images: 'z'\)",
+    ):
         match_ids(["x", "y"], ["z"])
     with pytest.raises(InputError, match="expected some maps ids"):
         match_ids([], ["z"])
@@ -307,9 +334,13 @@ def test_id_rule_and_matching():
 
 # ----------------------------------------------------------------------------- fixations and metrics
 def test_salicon_fixation_json_and_csv_points_score_nss(tmp_path):
-    salicon = {"images": [{"id": 5, "file_name": "COCO_val2014_000000000005.jpg", "height": 4, "width": 6}],
-               "annotations": [{"image_id": 5, "worker_id": 1, "fixations": [[1, 1], [4, 6]]},
-                               {"image_id": 5, "worker_id": 2, "fixations": [[2, 3]]}]}
+    salicon = {
+        "images": [{"id": 5, "file_name": "COCO_val2014_000000000005.jpg", "height": 4, "width": 6}],
+        "annotations": [
+            {"image_id": 5, "worker_id": 1, "fixations": [[1, 1], [4, 6]]},
+            {"image_id": 5, "worker_id": 2, "fixations": [[2, 3]]},
+        ],
+    }
     path = tmp_path / "fixations_val2014.json"
     path.write_text(json.dumps(salicon))
     points = read_fixations(path)["COCO_val2014_000000000005"]
@@ -367,8 +398,9 @@ def test_stimuli_take_any_map_source_and_the_id_rule(tmp_path):
     folder.mkdir()
     np.save(folder / "cat.npy", blob.T + 0.01)
     config = StimulusConfig(size=32, n_levels=3)
-    manifest = build_stimulus_set(images, {"clickme": tmp_path / "maps.npz", "saliency": folder}, tmp_path / "out",
-                                  config=config, progress=False)
+    manifest = build_stimulus_set(
+        images, {"clickme": tmp_path / "maps.npz", "saliency": folder}, tmp_path / "out", config=config, progress=False
+    )
     assert set(manifest["map_source"]) >= {"clickme", "saliency"} and (tmp_path / "out" / "manifest.csv").exists()
 
 

@@ -23,17 +23,24 @@ def test_per_click_csv_with_optional_time(tmp_path):
 
 
 def test_clickme2_csv_clicks_cell_and_aliases(tmp_path):
-    path = write(tmp_path, "log.csv", 'image_path,clicks,user_id\nimg/a.png,"[[1, 2], [3, 4]]",u7\n'
-                                      'img/b.png,"[(5, 6, 10)]",u8\n')
+    path = write(
+        tmp_path, "log.csv", 'image_path,clicks,user_id\nimg/a.png,"[[1, 2], [3, 4]]",u7\nimg/b.png,"[(5, 6, 10)]",u8\n'
+    )
     clicks = read_clicks(path).clicks
-    assert clicks.values[:, :4].tolist() == [["a", "u7", 1.0, 2.0], ["a", "u7", 3.0, 4.0],
-                                             ["b", "u8", 5.0, 6.0]]  # ids: the stem rule
+    assert clicks.values[:, :4].tolist() == [
+        ["a", "u7", 1.0, 2.0],
+        ["a", "u7", 3.0, 4.0],
+        ["b", "u8", 5.0, 6.0],
+    ]  # ids: the stem rule
     assert clicks["t"].iloc[2] == 10
 
 
 def test_jsonl_per_round_lists(tmp_path):
-    lines = [{"image_id": "a", "participant_id": "p", "x": [1, 2], "y": [3, 4], "t": [0, 50]}, {},
-             {"image_id": "b", "participant_id": "q", "clicks": [[9, 9]]}]
+    lines = [
+        {"image_id": "a", "participant_id": "p", "x": [1, 2], "y": [3, 4], "t": [0, 50]},
+        {},
+        {"image_id": "b", "participant_id": "q", "clicks": [[9, 9]]},
+    ]
     text = "\n".join(json.dumps(r) for r in lines[:1]) + "\n\n" + json.dumps(lines[2]) + "\n"
     clicks = read_clicks(write(tmp_path, "log.jsonl", text)).clicks
     assert clicks[["x", "y", "t"]].values[:2].tolist() == [[1, 3, 0], [2, 4, 50]]
@@ -52,19 +59,28 @@ def test_clickme2_npz_excludes_catch_trials_and_lists_them(tmp_path):
     xs[:] = [[1, 2], [5]]
     ys = np.empty(2, dtype=object)
     ys[:] = [[3, 4], [6]]
-    np.savez(tmp_path / "log.npz", file_pointer=np.array(["a", "b"]), clickmap_x=xs, clickmap_y=ys,
-             user_id=np.array(["u1", "u2"]), user_catch_trial=np.array([0.97, 0.5]))  # accuracies
+    np.savez(
+        tmp_path / "log.npz",
+        file_pointer=np.array(["a", "b"]),
+        clickmap_x=xs,
+        clickmap_y=ys,
+        user_id=np.array(["u1", "u2"]),
+        user_catch_trial=np.array([0.97, 0.5]),
+    )  # accuracies
     log = read_clicks(tmp_path / "log.npz")
     assert log.clicks[["x", "y"]].values.tolist() == [[1, 3], [2, 4]]
     assert log.skipped[["line", "field"]].values.tolist() == [[2, "user_catch_trial"]]
 
 
-@pytest.mark.parametrize("row, line, field, expected", [
-    ("cat,p1,abc,2", 3, "x", "expected a finite number, got 'abc'"),
-    ("cat,p1,1,", 3, "y", "expected a finite number"),
-    (",p1,1,2", 3, "image_id", "non-empty image_id"),
-    ("cat,p1,inf,2", 3, "x", "finite number"),
-])
+@pytest.mark.parametrize(
+    "row, line, field, expected",
+    [
+        ("cat,p1,abc,2", 3, "x", "expected a finite number, got 'abc'"),
+        ("cat,p1,1,", 3, "y", "expected a finite number"),
+        (",p1,1,2", 3, "image_id", "non-empty image_id"),
+        ("cat,p1,inf,2", 3, "x", "finite number"),
+    ],
+)
 def test_bad_row_names_file_line_field(tmp_path, row, line, field, expected):
     path = write(tmp_path, "bad.csv", f"image_id,participant_id,x,y\ncat,p1,1,2\n{row}\n")
     with pytest.raises(InputError) as err:

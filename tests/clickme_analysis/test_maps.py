@@ -32,7 +32,7 @@ def test_clicks_near_edge_are_clipped_and_outside_counted():
 
 
 def test_disc_bubble_area_close_to_circle():
-    assert abs(bubble_stamp(41, "disc").sum() - np.pi * 20.5 ** 2) / (np.pi * 20.5 ** 2) < 0.02
+    assert abs(bubble_stamp(41, "disc").sum() - np.pi * 20.5**2) / (np.pi * 20.5**2) < 0.02
 
 
 def test_box_blur_matches_mean_filter_and_keeps_mass_inside():
@@ -86,19 +86,33 @@ def test_bad_shapes_and_kernels():
 
 
 def test_build_maps_means_over_participants_and_counts():
-    clicks = pd.DataFrame({"image_id": ["a", "a", "a", "b"], "participant_id": ["p", "p", "q", "p"],
-                           "x": [10, 10, 500, 5], "y": [10, 10, 10, 5]})
+    clicks = pd.DataFrame(
+        {
+            "image_id": ["a", "a", "a", "b"],
+            "participant_id": ["p", "p", "q", "p"],
+            "x": [10, 10, 500, 5],
+            "y": [10, 10, 10, 5],
+        }
+    )
     maps, stats = build_maps(clicks, shape=(32, 32), bubble_size=2, blur=None)
     assert maps["a"][10, 10] == 1.0  # p painted twice, q nothing inside: (2 + 0) / 2
     per_image = map_statistics(stats)
     assert per_image.to_dict("records") == [
         {"image_id": "a", "n_participants": 2, "n_clicks": 3, "median_clicks": 1.5, "n_outside": 1, "n_excluded": 0},
-        {"image_id": "b", "n_participants": 1, "n_clicks": 1, "median_clicks": 1.0, "n_outside": 0, "n_excluded": 0}]
+        {"image_id": "b", "n_participants": 1, "n_clicks": 1, "median_clicks": 1.0, "n_outside": 0, "n_excluded": 0},
+    ]
 
 
 def test_filter_clicks_trims_by_time_and_drops_sparse_maps():
-    clicks = pd.DataFrame({"image_id": ["a"] * 4 + ["a", "b"], "participant_id": ["p"] * 4 + ["q", "p"],
-                           "x": [1, 2, 3, 4, 5, 6], "y": 0.0, "t": [30, 10, 20, 40, 0, 0]})
+    clicks = pd.DataFrame(
+        {
+            "image_id": ["a"] * 4 + ["a", "b"],
+            "participant_id": ["p"] * 4 + ["q", "p"],
+            "x": [1, 2, 3, 4, 5, 6],
+            "y": 0.0,
+            "t": [30, 10, 20, 40, 0, 0],
+        }
+    )
     kept, excluded = filter_clicks(clicks, min_clicks=1, max_clicks=2)
     assert kept[["participant_id", "x"]].values.tolist() == [["p", 2], ["p", 3]]  # the first two by time
     assert excluded.values.tolist() == [["a", "q", 1], ["b", "p", 1]]

@@ -245,8 +245,12 @@ def test_auc_borji_agrees_with_explicit_uniform_draws():
     fixations = top_pixels(smooth_map(31, (12, 12)), 0.2)
     scaled = ((a - a.min()) / (a.max() - a.min())).ravel()
     positives = scaled[fixations.ravel()].tolist()
-    explicit = np.mean([brute_force_steps(positives, scaled[rng.integers(0, a.size, len(positives))].tolist(),
-                                          0.1) for _ in range(400)])
+    explicit = np.mean(
+        [
+            brute_force_steps(positives, scaled[rng.integers(0, a.size, len(positives))].tolist(), 0.1)
+            for _ in range(400)
+        ]
+    )
     assert auc_borji(a, fixations, n_splits=4000) == pytest.approx(explicit, abs=0.01)
 
 
@@ -285,7 +289,7 @@ def test_auc_shuffled_by_hand():
 def test_auc_shuffled_discounts_centre_bias():
     size = 40
     yy, xx = np.mgrid[:size, :size]
-    centre = np.exp(-((yy - size / 2) ** 2 + (xx - size / 2) ** 2) / (2 * 6.0 ** 2))
+    centre = np.exp(-((yy - size / 2) ** 2 + (xx - size / 2) ** 2) / (2 * 6.0**2))
     fixations = fixations_from_map(centre, "sample", n_fixations=60, seed=1)
     others = fixations_from_map(centre, "sample", n_fixations=600, seed=2)
     assert auc_borji(centre, fixations) > 0.8
@@ -304,8 +308,7 @@ def test_auc_shuffled_rejects_empty_or_misshapen_other_fixations():
 def test_fixations_threshold_by_hand():
     # scaled (0, 1/4, 3/4, 1): at .5 the lower two are out; at .25 one more is in
     np.testing.assert_array_equal(fixations_from_map([[0, 1], [3, 4]]), [[False, False], [True, True]])
-    np.testing.assert_array_equal(fixations_from_map([[0, 1], [3, 4]], threshold=0.25),
-                                  [[False, True], [True, True]])
+    np.testing.assert_array_equal(fixations_from_map([[0, 1], [3, 4]], threshold=0.25), [[False, True], [True, True]])
 
 
 def test_fixations_sample_follow_the_map_and_are_seeded():
@@ -319,13 +322,16 @@ def test_fixations_sample_follow_the_map_and_are_seeded():
     assert not np.array_equal(first, fixations_from_map(a, "sample", n_fixations=80, seed=5))
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(human_map=np.ones((3, 3))), "constant map"),
-    (dict(human_map=A - 3, method="sample"), "non-negative"),
-    (dict(human_map=A, method="peaks"), "expected method"),
-    (dict(human_map=A, threshold=0), r"threshold in \(0, 1\]"),
-    (dict(human_map=A, method="sample", n_fixations=0), "n_fixations >= 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(human_map=np.ones((3, 3))), "constant map"),
+        (dict(human_map=A - 3, method="sample"), "non-negative"),
+        (dict(human_map=A, method="peaks"), "expected method"),
+        (dict(human_map=A, threshold=0), r"threshold in \(0, 1\]"),
+        (dict(human_map=A, method="sample", n_fixations=0), "n_fixations >= 1"),
+    ],
+)
 def test_fixations_bad_input(kwargs, message):
     with pytest.raises(InputError, match=message):
         fixations_from_map(**kwargs)
@@ -383,11 +389,13 @@ def test_compare_maps_seed_streams_do_not_depend_on_the_metric_list():
     others = top_pixels(smooth_map(24), 0.1)
     everything = compare_maps(pred, human, seed=3, other_fixations=others, fixation_method="sample")
     assert set(everything) == set(METRICS)
-    alone = compare_maps(pred, human, ["auc_borji", "auc_shuffled"], seed=3, other_fixations=others,
-                         fixation_method="sample")
+    alone = compare_maps(
+        pred, human, ["auc_borji", "auc_shuffled"], seed=3, other_fixations=others, fixation_method="sample"
+    )
     assert alone == {m: everything[m] for m in alone}
-    assert compare_maps(pred, human, "auc_borji", seed=4, fixation_method="sample") != \
-        {"auc_borji": everything["auc_borji"]}
+    assert compare_maps(pred, human, "auc_borji", seed=4, fixation_method="sample") != {
+        "auc_borji": everything["auc_borji"]
+    }
 
 
 def test_compare_maps_uses_given_fixations():
@@ -396,11 +404,14 @@ def test_compare_maps_uses_given_fixations():
     assert compare_maps(pred, human, ["nss"], fixations=fixations)["nss"] == nss(pred, fixations)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(metrics=["auc_shuffled"]), "needs other_fixations"),
-    (dict(metrics=["cc", "emd"]), r"got \['emd'\]"),
-    (dict(human=np.ones((3, 3))), "one shape"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(metrics=["auc_shuffled"]), "needs other_fixations"),
+        (dict(metrics=["cc", "emd"]), r"got \['emd'\]"),
+        (dict(human=np.ones((3, 3))), "one shape"),
+    ],
+)
 def test_compare_maps_bad_input(kwargs, message):
     arguments = dict(pred=A, human=A) | kwargs
     with pytest.raises(InputError, match=message):
@@ -420,8 +431,7 @@ def test_score_maps_tidy_table_matches_compare_maps():
     assert list(table.columns) == ["image_id", "metric", "value"]
     assert table["image_id"].tolist() == [i for i in humans for _ in range(3)]
     for index, image_id in enumerate(humans):
-        expected = compare_maps(preds[image_id], humans[image_id], ["cc", "nss", "auc_borji"],
-                                seed=[2, index])
+        expected = compare_maps(preds[image_id], humans[image_id], ["cc", "nss", "auc_borji"], seed=[2, index])
         got = table[table.image_id == image_id].set_index("metric")["value"].to_dict()
         assert got == expected
 

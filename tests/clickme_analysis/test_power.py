@@ -87,8 +87,9 @@ def test_analytic_reference_matches_a_logistic_glm_se():
     t = power.simulate_trials(design, truth, seed=0)
     x = np.log10(t["level"].to_numpy())
     b = (t["group"] == "b").to_numpy(float)
-    glm = sm.GLM(t["correct"].to_numpy(float), np.column_stack([np.ones(len(t)), b, x, b * x]),
-                 family=sm.families.Binomial()).fit()
+    glm = sm.GLM(
+        t["correct"].to_numpy(float), np.column_stack([np.ones(len(t)), b, x, b * x]), family=sm.families.Binomial()
+    ).fit()
     p = expit(glm.model.exog @ truth.beta)
     info = glm.model.exog.T @ (glm.model.exog * (p * (1 - p))[:, None])
     assert np.sqrt(np.linalg.inv(info)[1, 1]) == pytest.approx(glm.bse[1], rel=0.05)
@@ -132,7 +133,7 @@ def test_calibration_design_is_the_benchmarks():
 def test_warm_start_gives_the_same_analysis():
     truth = power.with_effects(power.Truth(), group_difference=0.5)
     t = power.simulate_trials(SMALL, truth, seed=3)
-    start = {"beta": truth.beta, "participant": truth.participant_cov, "image_id": truth.image_sd ** 2}
+    start = {"beta": truth.beta, "participant": truth.participant_cov, "image_id": truth.image_sd**2}
     cold = mixed_logit(t)
     warm = mixed_logit(t, start=start)
     assert cold["formula"].iloc[0] == warm["formula"].iloc[0]
@@ -159,7 +160,7 @@ def test_effects_in_accuracy_and_thresholds():
     p_a = expit(0.0 + 2.0)
     p_b = expit(moved.intercept + moved.group + (moved.slope + moved.interaction) * 1.0)
     assert p_b - p_a == pytest.approx(0.1)
-    shifted = power.with_effects(power.Truth(intercept=-1.0, slope=2.0), threshold_ratio=10 ** 0.25)
+    shifted = power.with_effects(power.Truth(intercept=-1.0, slope=2.0), threshold_ratio=10**0.25)
     # group b's curve crosses 50 % at log10 level 0.5 + 0.25
     assert shifted.intercept + shifted.group + shifted.slope * 0.75 == pytest.approx(0.0)
 
@@ -170,22 +171,28 @@ def test_power_is_reproducible_and_independent_of_jobs():
     two = power.simulate_power(SMALL, truth, [4, 6], n_sims=2, seed=7, tests=("group", "permutation"), n_jobs=2)
     pd.testing.assert_frame_equal(one.drop(columns="seconds"), two.drop(columns="seconds"))
     table = power.power_table(one)
-    assert table[["n_per_group", "test"]].values.tolist() == [[4, "group"], [4, "permutation"], [6, "group"],
-                                                              [6, "permutation"]]
+    assert table[["n_per_group", "test"]].values.tolist() == [
+        [4, "group"],
+        [4, "permutation"],
+        [6, "group"],
+        [6, "permutation"],
+    ]
     assert (table["ci_low"] <= table["power"]).all() and (table["power"] <= table["ci_high"]).all()
 
 
 def test_smallest_n():
-    table = pd.DataFrame({"n_per_group": [5, 10, 20], "test": "group", "power": [0.5, 0.85, 0.97],
-                          "ci_low": [0.4, 0.78, 0.9]})
+    table = pd.DataFrame(
+        {"n_per_group": [5, 10, 20], "test": "group", "power": [0.5, 0.85, 0.97], "ci_low": [0.4, 0.78, 0.9]}
+    )
     row = power.smallest_n(table, 0.8).iloc[0]
     assert (row["n_for_target"], row["n_for_target_ci"]) == (10, 20)
 
 
 def test_threshold_test_detects_a_large_shift():
     design = power.Design(n_per_group=8, levels=(1.0, 3.0, 10.0, 30.0, 100.0), n_images=20, trials_per_level=20)
-    truth = power.with_effects(power.Truth(intercept=0.0, slope=2.0, participant_sd=0.2, slope_sd=0.0, image_sd=0.2),
-                               threshold_ratio=4.0)
+    truth = power.with_effects(
+        power.Truth(intercept=0.0, slope=2.0, participant_sd=0.2, slope_sd=0.0, image_sd=0.2), threshold_ratio=4.0
+    )
     rows = power.analyze_one(power.simulate_trials(design, truth, seed=0), ("threshold",), n_boot=40)
     assert rows[0]["test"] == "threshold" and rows[0]["p"] < 0.01
     assert rows[0]["estimate"] == pytest.approx(np.log10(4.0), abs=0.2)
@@ -223,11 +230,14 @@ def test_bad_plans_are_located_errors(tmp_path):
         power.truth_from_pilot(tmp_path)
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--levels", "5"], "field 'levels': expected two or more distinct revealed levels"),
-    (["--group-difference", "0.9", "--scale", "accuracy"], "field 'group_difference': accuracy"),
-    (["--pilot", "."], "mixed_model.csv: expected the mixed-model table"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--levels", "5"], "field 'levels': expected two or more distinct revealed levels"),
+        (["--group-difference", "0.9", "--scale", "accuracy"], "field 'group_difference': accuracy"),
+        (["--pilot", "."], "mixed_model.csv: expected the mixed-model table"),
+    ],
+)
 def test_cli_bad_input_exits_2(tmp_path, capsys, monkeypatch, extra, message):
     monkeypatch.chdir(tmp_path)
     assert main(["experiment", "power", "--participants", "4", "--sims", "1", "--out", "out", *extra]) == 2
@@ -236,12 +246,44 @@ def test_cli_bad_input_exits_2(tmp_path, capsys, monkeypatch, extra, message):
 
 def test_cli_writes_tables_and_figure(tmp_path, capsys):
     out = tmp_path / "plan"
-    assert main(["experiment", "power", "--participants", "4,6", "--levels", "1,10,100", "--images", "6",
-                 "--trials-per-level", "6", "--group-difference", "0.2", "--scale", "accuracy", "--sims", "2",
-                 "--test", "group", "--test", "permutation", "--at-level", "10", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "experiment",
+                "power",
+                "--participants",
+                "4,6",
+                "--levels",
+                "1,10,100",
+                "--images",
+                "6",
+                "--trials-per-level",
+                "6",
+                "--group-difference",
+                "0.2",
+                "--scale",
+                "accuracy",
+                "--sims",
+                "2",
+                "--test",
+                "group",
+                "--test",
+                "permutation",
+                "--at-level",
+                "10",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(out / "power.csv")
-    assert table[["n_per_group", "test"]].values.tolist() == [[4, "group"], [4, "permutation"], [6, "group"],
-                                                              [6, "permutation"]]
+    assert table[["n_per_group", "test"]].values.tolist() == [
+        [4, "group"],
+        [4, "permutation"],
+        [6, "group"],
+        [6, "permutation"],
+    ]
     assert (table["design_levels"] == "1 10 100").all() and (table["at_level"] == 10).all()
     assert set(pd.read_csv(out / "power_summary.csv")["test"]) == {"group", "permutation"}
     assert (out / "power.png").stat().st_size > 1000

@@ -27,8 +27,15 @@ from clickme_analysis.psychophysics.psychometric import psychometric_fit, psycho
 from clickme_analysis.psychophysics.trials import load_trials, validate_trials
 
 
-def simulate(thresholds=None, n_per_group=10, levels=(1.0, 3.0, 10.0, 30.0, 100.0), trials_per_level=8,
-             seed=0, beta=0.25, lapse=0.02):
+def simulate(
+    thresholds=None,
+    n_per_group=10,
+    levels=(1.0, 3.0, 10.0, 30.0, 100.0),
+    trials_per_level=8,
+    seed=0,
+    beta=0.25,
+    lapse=0.02,
+):
     """A trial table from known psychometric functions (plus intact trials at ceiling)."""
     thresholds = thresholds or {"clickme": 3.0, "saliency": 20.0}
     rng = np.random.default_rng(seed)
@@ -46,16 +53,28 @@ def simulate(thresholds=None, n_per_group=10, levels=(1.0, 3.0, 10.0, 30.0, 100.
 
 def table(**columns):
     n = max(len(v) for v in columns.values() if isinstance(v, list))
-    base = {"participant": "a", "group": "g", "level": 10.0, "map_source": "clickme", "correct": 1, "rt": 0.4,
-            "timed_out": 0}
+    base = {
+        "participant": "a",
+        "group": "g",
+        "level": 10.0,
+        "map_source": "clickme",
+        "correct": 1,
+        "rt": 0.4,
+        "timed_out": 0,
+    }
     base.update(columns)
     return pd.DataFrame({k: v if isinstance(v, list) else [v] * n for k, v in base.items()})
 
 
 # ------------------------------------------------------------------------------------ loading
 def test_load_trials_reads_runner_csvs(tmp_path):
-    t = table(participant=["p1", "p1", "p1"], phase=["training", "test", "test"], correct=[0, 1, 0],
-              rt=[0.3, 0.41, ""], timed_out=[0, 0, 1])
+    t = table(
+        participant=["p1", "p1", "p1"],
+        phase=["training", "test", "test"],
+        correct=[0, 1, 0],
+        rt=[0.3, 0.41, ""],
+        timed_out=[0, 0, 1],
+    )
     t.to_csv(tmp_path / "p1.csv", index=False)
     loaded = load_trials(tmp_path)
     assert len(loaded) == 2 and loaded["correct"].tolist() == [True, False]
@@ -63,12 +82,15 @@ def test_load_trials_reads_runner_csvs(tmp_path):
     assert len(load_trials(tmp_path / "p1.csv", phase=None)) == 3
 
 
-@pytest.mark.parametrize("columns, field, line", [
-    ({"correct": [1, "yes"]}, "correct", 3),
-    ({"level": [10, 0]}, "level", 3),
-    ({"rt": [0.4, "fast"]}, "rt", 3),
-    ({"rt": [0.4, ""], "timed_out": [0, 0]}, "rt", 3),
-])
+@pytest.mark.parametrize(
+    "columns, field, line",
+    [
+        ({"correct": [1, "yes"]}, "correct", 3),
+        ({"level": [10, 0]}, "level", 3),
+        ({"rt": [0.4, "fast"]}, "rt", 3),
+        ({"rt": [0.4, ""], "timed_out": [0, 0]}, "rt", 3),
+    ],
+)
 def test_bad_trial_values_are_located(tmp_path, columns, field, line):
     path = tmp_path / "p.csv"
     table(**columns).to_csv(path, index=False)
@@ -90,8 +112,7 @@ def test_missing_columns_and_paths(tmp_path):
 
 # ------------------------------------------------------------------------------- descriptives
 def test_exclusions_and_participant_summary():
-    t = table(participant=["a"] * 5, correct=[1, 0, 1, 0, 1], rt=[0.3, 0.5, 0.01, None, 0.7],
-              timed_out=[0, 0, 0, 1, 0])
+    t = table(participant=["a"] * 5, correct=[1, 0, 1, 0, 1], rt=[0.3, 0.5, 0.01, None, 0.7], timed_out=[0, 0, 0, 1, 0])
     flagged = exclude_trials(validate_trials(t), min_rt=0.02, max_rt=0.6)
     assert flagged["exclusion"].tolist() == ["", "", "too_fast", "miss", "too_slow"]
     s = participant_summary(flagged).iloc[0]
@@ -100,11 +121,18 @@ def test_exclusions_and_participant_summary():
 
 
 def test_accuracy_by_level_hand_computed():
-    t = table(participant=["a", "a", "b", "b", "a", "b", "a"], level=[1, 1, 1, 1, 100, 100, 100],
-              map_source=["x", "x", "x", "x", "x", "x", "intact"], correct=[1, 0, 1, 1, 1, 1, 1])
+    t = table(
+        participant=["a", "a", "b", "b", "a", "b", "a"],
+        level=[1, 1, 1, 1, 100, 100, 100],
+        map_source=["x", "x", "x", "x", "x", "x", "intact"],
+        correct=[1, 0, 1, 1, 1, 1, 1],
+    )
     acc = accuracy_by_level(t)
     assert acc[["level", "intact", "accuracy", "n_participants"]].values.tolist() == [
-        [1.0, False, 0.75, 2], [100.0, False, 1.0, 2], [100.0, True, 1.0, 1]]
+        [1.0, False, 0.75, 2],
+        [100.0, False, 1.0, 2],
+        [100.0, True, 1.0, 1],
+    ]
     assert acc["sem"].iloc[0] == pytest.approx(np.std([0.5, 1.0], ddof=1) / math.sqrt(2))
     assert np.isnan(acc["sem"].iloc[2])
 
@@ -113,8 +141,13 @@ def test_accuracy_by_level_hand_computed():
 def test_permutation_test_matches_scipy_exact():
     a, b = [0.9, 0.8, 0.85, 0.95], [0.6, 0.7, 0.75, 0.9]
     stat, p, exact = permutation_test(a, b)
-    ref = stats.permutation_test((a, b), lambda x, y: np.mean(x) - np.mean(y), permutation_type="independent",
-                                 alternative="two-sided", n_resamples=np.inf)
+    ref = stats.permutation_test(
+        (a, b),
+        lambda x, y: np.mean(x) - np.mean(y),
+        permutation_type="independent",
+        alternative="two-sided",
+        n_resamples=np.inf,
+    )
     assert exact and stat == pytest.approx(0.1375) and p == pytest.approx(ref.pvalue)
     stat_mc, p_mc, exact_mc = permutation_test(a, b, n_permutations=20, seed=1)
     assert not exact_mc and stat_mc == stat and 0 < p_mc <= 1
@@ -124,16 +157,23 @@ def test_permutation_test_matches_scipy_exact():
 
 def test_sign_flip_test_matches_scipy_exact():
     d = [0.1, -0.05, 0.2, 0.15, 0.05]
-    ref = stats.permutation_test((d,), np.mean, permutation_type="samples", alternative="two-sided",
-                                 n_resamples=np.inf)
+    ref = stats.permutation_test((d,), np.mean, permutation_type="samples", alternative="two-sided", n_resamples=np.inf)
     assert sign_flip_test(d)[1] == pytest.approx(ref.pvalue)
 
 
 def test_holm_and_bh_hand_computed():
     # three levels with p = 0.01, 0.04, 0.03: Holm 3p, 2p, 1p made monotone; BH p m / rank from the top
-    t = pd.DataFrame({"participant": list("abcdefghijkl") * 3, "group": list("xxxxxxyyyyyy") * 3,
-                      "level": np.repeat([1.0, 10.0, 30.0], 12), "map_source": "m", "rt": 0.4, "timed_out": 0,
-                      "correct": 1})
+    t = pd.DataFrame(
+        {
+            "participant": list("abcdefghijkl") * 3,
+            "group": list("xxxxxxyyyyyy") * 3,
+            "level": np.repeat([1.0, 10.0, 30.0], 12),
+            "map_source": "m",
+            "rt": 0.4,
+            "timed_out": 0,
+            "correct": 1,
+        }
+    )
     out = level_tests(t, n_permutations=10, n_boot=0)
     assert (out["p"] == 1).all() and (out["p_holm"] == 1).all() and (out["p_fdr_bh"] == 1).all()
     from statsmodels.stats.multitest import multipletests
@@ -145,8 +185,17 @@ def test_holm_and_bh_hand_computed():
 
 def test_level_tests_find_the_simulated_effect():
     out = level_tests(simulate(), n_permutations=2000, n_boot=200, seed=0)
-    assert list(out.columns[:9]) == ["level", "intact", "group_a", "group_b", "statistic", "p", "p_holm", "p_fdr_bh",
-                                     "significant"]
+    assert list(out.columns[:9]) == [
+        "level",
+        "intact",
+        "group_a",
+        "group_b",
+        "statistic",
+        "p",
+        "p_holm",
+        "p_fdr_bh",
+        "significant",
+    ]
     assert len(out) == 6 and (out["p_holm"] >= out["p"]).all()
     by_level = out[~out["intact"]].set_index("level")
     assert by_level.loc[10.0, "significant"] and by_level.loc[10.0, "statistic"] > 0.2
@@ -170,9 +219,13 @@ def test_psychometric_fit_recovers_thresholds():
     params = params.set_index("group")
     assert params.loc["clickme", "threshold"] == pytest.approx(3.0, rel=0.15)
     assert params.loc["saliency", "threshold"] == pytest.approx(20.0, rel=0.15)
-    assert (params["threshold_ci_low"] < params["threshold"]).all() and (params["threshold"] < params["threshold_ci_high"]).all()
+    assert (params["threshold_ci_low"] < params["threshold"]).all() and (
+        params["threshold"] < params["threshold_ci_high"]
+    ).all()
     assert list(curve.columns) == ["group", "level", "predicted", "ci_low", "ci_high"] and len(curve) == 100
-    assert (curve["ci_low"] <= curve["predicted"] + 1e-9).all() and (curve["predicted"] <= curve["ci_high"] + 1e-9).all()
+    assert (curve["ci_low"] <= curve["predicted"] + 1e-9).all() and (
+        curve["predicted"] <= curve["ci_high"] + 1e-9
+    ).all()
     weibull = psychometric_fit(trials, model="weibull", n_boot=0)[0].set_index("group")
     assert weibull.loc["clickme", "threshold"] < weibull.loc["saliency", "threshold"]
     with pytest.raises(InputError):
@@ -183,7 +236,7 @@ def test_weibull_form():
     # Weibull in level: 1 - exp(-(L / lambda)^k), lambda = 10**alpha, k = 1 / (beta ln 10)
     level, lam, k = 7.0, 5.0, 2.0
     value = psychometric_function(level, np.log10(lam), 1 / (k * np.log(10)), 0.0, model="weibull", guess=0.0)
-    assert value == pytest.approx(1 - np.exp(-(level / lam) ** k))
+    assert value == pytest.approx(1 - np.exp(-((level / lam) ** k)))
 
 
 def test_ceiling_levels():
@@ -211,8 +264,19 @@ def test_participant_exclusion_on_the_intact_image():
 
 def test_analyze_returns_every_table():
     results = analyze(simulate(n_per_group=6), n_permutations=200, n_boot=10)
-    assert set(results) == {"participants", "accuracy", "rt", "signal_detection", "dprime", "level_tests",
-                            "mixed_model", "psychometric_params", "psychometric", "ceiling", "ceiling_bootstrap"}
+    assert set(results) == {
+        "participants",
+        "accuracy",
+        "rt",
+        "signal_detection",
+        "dprime",
+        "level_tests",
+        "mixed_model",
+        "psychometric_params",
+        "psychometric",
+        "ceiling",
+        "ceiling_bootstrap",
+    }
     assert results["dprime"].empty  # no target / responded_target columns
     assert len(results["participants"]) == 12
 
@@ -247,11 +311,19 @@ def test_the_package_api_is_the_submodules_functions():
     assert psychophysics_package.analyze is analyze and psychophysics_package.level_tests is level_tests
 
 
-@pytest.mark.parametrize("function, positional", [
-    (effect_size, ["a", "b"]), (level_tests, ["trials"]), (mixed_logit, ["trials"]), (simulate_glmm_trials, []),
-    (psychometric_function, ["level", "alpha", "beta", "lapse"]), (psychometric_fit, ["trials"]),
-    (ceiling_levels, ["trials"]), (analyze, ["trials"]),
-])
+@pytest.mark.parametrize(
+    "function, positional",
+    [
+        (effect_size, ["a", "b"]),
+        (level_tests, ["trials"]),
+        (mixed_logit, ["trials"]),
+        (simulate_glmm_trials, []),
+        (psychometric_function, ["level", "alpha", "beta", "lapse"]),
+        (psychometric_fit, ["trials"]),
+        (ceiling_levels, ["trials"]),
+        (analyze, ["trials"]),
+    ],
+)
 def test_options_are_keyword_only(function, positional):
     parameters = inspect.signature(function).parameters.values()
     assert [p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD] == positional
@@ -260,14 +332,16 @@ def test_options_are_keyword_only(function, positional):
 
 
 # ------------------------------------------------------------------------------ BIDS events
-EVENTS = ("onset\tduration\tsample\ttrial_type\tresponse_time\tstim_file\tvalue\n"
-          "1\tn/a\tn/a\tstimulus\t320\t1.jpg\tanimal_target\n"
-          "1.3\tn/a\tn/a\tresponse\tn/a\tn/a\tcorrect\n"
-          "3\tn/a\tn/a\tstimulus\tn/a\t2.jpg\tanimal_distractor\n"
-          "5\tn/a\tn/a\tstimulus\t1000\t3.jpg\tanimal_target\n"
-          "7\tn/a\tn/a\tstimulus\t0\t4.jpg\tanimal_target\n"
-          "9\tn/a\tn/a\tstimulus\t450\t5.jpg\tanimal_distractor\n"
-          "11\tn/a\tn/a\tstimulus\t500\t6.jpg\teasy_target\n")
+EVENTS = (
+    "onset\tduration\tsample\ttrial_type\tresponse_time\tstim_file\tvalue\n"
+    "1\tn/a\tn/a\tstimulus\t320\t1.jpg\tanimal_target\n"
+    "1.3\tn/a\tn/a\tresponse\tn/a\tn/a\tcorrect\n"
+    "3\tn/a\tn/a\tstimulus\tn/a\t2.jpg\tanimal_distractor\n"
+    "5\tn/a\tn/a\tstimulus\t1000\t3.jpg\tanimal_target\n"
+    "7\tn/a\tn/a\tstimulus\t0\t4.jpg\tanimal_target\n"
+    "9\tn/a\tn/a\tstimulus\t450\t5.jpg\tanimal_distractor\n"
+    "11\tn/a\tn/a\tstimulus\t500\t6.jpg\teasy_target\n"
+)
 
 
 def test_gonogo_scoring_rule(tmp_path):

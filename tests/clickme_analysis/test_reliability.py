@@ -41,7 +41,7 @@ def test_rank_rows_equals_scipy_average_ranks_with_ties(dtype):
 def test_rank_rows_integer_counting_and_sorting_paths_agree_with_scipy():
     rng = np.random.default_rng(2)
     small = rng.integers(0, 50, size=(3, 100))  # counting sort
-    large = rng.integers(-10**12, 10**12, size=(3, 100))  # range too wide to count: sorted
+    large = rng.integers(-(10**12), 10**12, size=(3, 100))  # range too wide to count: sorted
     large[:, :20] = large[:, :1]  # with ties
     for rows in (small, large):
         np.testing.assert_array_equal(rank_rows(rows), stats.rankdata(rows, axis=1))
@@ -95,9 +95,19 @@ def test_inter_rater_reliability_beats_null_and_is_deterministic():
     pd.testing.assert_frame_equal(table, inter_rater_reliability(clicks, n_images=None, **kwargs))
     # each human value is the scipy Spearman of the two participants' blurred maps
     row = table.iloc[0]
-    maps = [blur_map(paint_clicks(*clicks[(clicks.image_id == row.image_id) & (clicks.participant_id == p)][["x", "y"]]
-                                  .to_numpy().T, shape=(128, 128))[0], "box", 15).astype(np.float32).ravel()
-            for p in (row.participant_a, row.participant_b)]
+    maps = [
+        blur_map(
+            paint_clicks(
+                *clicks[(clicks.image_id == row.image_id) & (clicks.participant_id == p)][["x", "y"]].to_numpy().T,
+                shape=(128, 128),
+            )[0],
+            "box",
+            15,
+        )
+        .astype(np.float32)
+        .ravel()
+        for p in (row.participant_a, row.participant_b)
+    ]
     assert np.isclose(row.rho, stats.spearmanr(*maps)[0], atol=1e-9)
     assert len(inter_rater_reliability(clicks, n_images=4, **kwargs)) == 8
 
@@ -126,7 +136,9 @@ def test_summary_bootstrap_and_fraction():
     mean, low, high = bootstrap_mean_ci([1.0, np.nan, 3.0], n_boot=50)
     assert mean == 2 and 1 <= low <= high <= 3
     assert fraction_of_human_variability(0.29) == pytest.approx(0.5)
-    np.testing.assert_allclose(fraction_of_human_variability([0.58, 0.1], ceiling=0.65753), [0.58 / 0.65753, 0.1 / 0.65753])
+    np.testing.assert_allclose(
+        fraction_of_human_variability([0.58, 0.1], ceiling=0.65753), [0.58 / 0.65753, 0.1 / 0.65753]
+    )
     with pytest.raises(InputError, match="positive ceiling"):
         fraction_of_human_variability(0.3, ceiling=0)
 
@@ -137,8 +149,16 @@ def test_counting_kernel_for_integer_maps_equals_scipy():
     from clickme_analysis.maps import box_sums
 
     rng = np.random.default_rng(5)
-    a = np.stack([box_sums(paint_clicks(*rng.normal(64, 15, (2, 30)), shape=(128, 128))[0].astype(int), 25)
-                  for _ in range(6)]).reshape(6, -1).astype(np.int32)
+    a = (
+        np.stack(
+            [
+                box_sums(paint_clicks(*rng.normal(64, 15, (2, 30)), shape=(128, 128))[0].astype(int), 25)
+                for _ in range(6)
+            ]
+        )
+        .reshape(6, -1)
+        .astype(np.int32)
+    )
     b = np.roll(a, 1, axis=0) - 3  # other maps, shifted to negative values
     b[2] = 7  # a constant map: undefined correlation
     human, null, partner = paired_rank_correlations(a, b, seed=1)

@@ -43,7 +43,8 @@ def test_curve_rises_above_its_null_and_the_projection_meets_a_larger_log():
     assert human["rho"].is_monotonic_increasing and (human["rho"].to_numpy() > null["rho"].to_numpy() + 0.1).all()
     projected = small.set_index(["source", "participants_per_image"])["rho"]
     measured = large.set_index(["distribution", "source", "participants_per_image"]).loc[
-        ("human", "measured", 16), "rho"]
+        ("human", "measured", 16), "rho"
+    ]
     # Spearman's rho of blurred maps levels off (a floor of stray clicks keeps noisy ranks): plain
     # Spearman-Brown overshoots the larger log; the fit with a ceiling meets it
     assert projected.loc[("spearman_brown", 16)] > measured + 0.1
@@ -54,16 +55,20 @@ def test_curve_rises_above_its_null_and_the_projection_meets_a_larger_log():
 
 
 def test_participants_for_inverts_spearman_brown():
-    table = pd.DataFrame({"distribution": "human", "participants_per_image": [1, 2], "rho": [0.3, 0.55],
-                          "source": "measured"})
+    table = pd.DataFrame(
+        {"distribution": "human", "participants_per_image": [1, 2], "rho": [0.3, 0.55], "source": "measured"}
+    )
     needed = rc.participants_for(table, (0.4, 0.8)).set_index("target")
     assert needed.loc[0.4, "participants"] == 2 and needed.loc[0.4, "source"] == "measured"
     exact = needed.loc[0.8, "exact"]
     assert rc.spearman_brown(0.55, exact / 2) == pytest.approx(0.8)
     assert needed.loc[0.8, "participants"] == np.ceil(exact) and needed.loc[0.8, "source"] == "spearman_brown"
     m = np.arange(1, 5)
-    ceiling = table.iloc[:0].reindex(range(4)).assign(distribution="human", participants_per_image=m,
-                                                      rho=0.7 * rc.spearman_brown(0.3, m), source="measured")
+    ceiling = (
+        table.iloc[:0]
+        .reindex(range(4))
+        .assign(distribution="human", participants_per_image=m, rho=0.7 * rc.spearman_brown(0.3, m), source="measured")
+    )
     needed = rc.participants_for(ceiling, (0.6, 0.75)).set_index("target")
     assert needed.loc[0.6, "source"] == "ceiling_fit"
     assert 0.7 * rc.spearman_brown(0.3, needed.loc[0.6, "exact"]) == pytest.approx(0.6, abs=1e-4)
@@ -83,11 +88,38 @@ def test_cli_curve_writes_table_figure_and_summary(tmp_path, capsys):
     path = tmp_path / "clicks.csv"
     simulated_log(6, n_images=4).to_csv(path, index=False)
     out = tmp_path / "rel"
-    assert main(["reliability", str(path), "--size", "64", "--bubble-size", "3", "--blur-size", "9", "--n-images", "0",
-                 "--n-boot", "20", "--curve", "--curve-iterations", "2", "--no-progress", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "reliability",
+                str(path),
+                "--size",
+                "64",
+                "--bubble-size",
+                "3",
+                "--blur-size",
+                "9",
+                "--n-images",
+                "0",
+                "--n-boot",
+                "20",
+                "--curve",
+                "--curve-iterations",
+                "2",
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(out / "reliability_curve.csv", keep_default_na=False)
     assert set(table["source"]) == {"measured", "spearman_brown", "ceiling_fit"}
-    assert table.query("source == 'measured' and distribution == 'human'")["participants_per_image"].tolist() == [1, 2, 3]
+    assert table.query("source == 'measured' and distribution == 'human'")["participants_per_image"].tolist() == [
+        1,
+        2,
+        3,
+    ]
     summary = json.loads((out / "reliability_summary.json").read_text())
     needed = summary["curve"]["participants_for_reliability"]
     assert set(needed) == {"0.5", "0.7", "0.8", "0.9"} and (out / "reliability_curve.png").exists()

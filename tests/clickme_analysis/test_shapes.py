@@ -31,8 +31,24 @@ def wide(tmp_path):
 def test_maps_take_each_images_size(wide, tmp_path):
     images, log = wide
     out = tmp_path / "m.npz"
-    assert main(["maps", str(log), "--images", str(images), "--blur", "none", "--bubble-size", "1",
-                 "--no-progress", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "maps",
+                str(log),
+                "--images",
+                str(images),
+                "--blur",
+                "none",
+                "--bubble-size",
+                "1",
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     with MapArchive(out) as maps:
         assert maps["wide"].shape == (400, 600)  # (height, width), indexed [y, x]
         assert maps["small"].shape == (64, 64)
@@ -45,8 +61,7 @@ def test_maps_take_each_images_size(wide, tmp_path):
 def test_maps_refuse_several_sizes_in_hdf5(wide, tmp_path, capsys):
     pytest.importorskip("h5py")
     images, log = wide
-    assert main(["maps", str(log), "--images", str(images), "--no-progress",
-                 "--out", str(tmp_path / "m.h5")]) == 2
+    assert main(["maps", str(log), "--images", str(images), "--no-progress", "--out", str(tmp_path / "m.h5")]) == 2
     assert ".npz" in capsys.readouterr().err
 
 
@@ -78,13 +93,43 @@ def test_metrics_refuse_stretching_and_skip_empty_maps(tmp_path, capsys):
     save_maps(tmp_path / "human.npz", human)
     save_maps(tmp_path / "pred.npz", {k: v[::2, ::2] for k, v in human.items()})  # same aspect: resized
     out = tmp_path / "m.csv"
-    assert main(["metrics", "--pred", str(tmp_path / "pred.npz"), "--human", str(tmp_path / "human.npz"),
-                 "--metric", "cc", "--no-progress", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "metrics",
+                "--pred",
+                str(tmp_path / "pred.npz"),
+                "--human",
+                str(tmp_path / "human.npz"),
+                "--metric",
+                "cc",
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "1 image(s) without clicks (an all-zero map) skipped by metrics: empty" in capsys.readouterr().err
     table = pd.read_csv(out, keep_default_na=False)
     assert sorted(table["image_id"]) == ["a", "b"]
     assert set(table["resized_from"]) == {"20x30"}
     save_maps(tmp_path / "square.npz", {k: v[:40, :40] for k, v in human.items()})  # another aspect
-    assert main(["metrics", "--pred", str(tmp_path / "square.npz"), "--human", str(tmp_path / "human.npz"),
-                 "--metric", "cc", "--no-progress", "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "metrics",
+                "--pred",
+                str(tmp_path / "square.npz"),
+                "--human",
+                str(tmp_path / "human.npz"),
+                "--metric",
+                "cc",
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     assert "aspect ratio 40:60" in capsys.readouterr().err

@@ -80,13 +80,23 @@ def _numerical_hessian(f, x, h=1e-4):
     for i in range(n):
         for j in range(i, n):
             e_i, e_j = np.eye(n)[i] * h, np.eye(n)[j] * h
-            out[i, j] = out[j, i] = (f(x + e_i + e_j) - f(x + e_i - e_j) - f(x - e_i + e_j) + f(x - e_i - e_j)) / (4 * h * h)
+            out[i, j] = out[j, i] = (f(x + e_i + e_j) - f(x + e_i - e_j) - f(x - e_i + e_j) + f(x - e_i - e_j)) / (
+                4 * h * h
+            )
     return out
 
 
 def test_mixed_logit_matches_an_independent_quadrature_ml_fit():
-    trials = simulate_glmm_trials(n_participants=16, n_images=10, levels=(1.0, 5.0, 25.0), slope_sd=0.0,
-                                     image_sd=0.0, participant_sd=0.7, coefficients=(-0.3, 0.4, 1.2, -0.2), seed=3)
+    trials = simulate_glmm_trials(
+        n_participants=16,
+        n_images=10,
+        levels=(1.0, 5.0, 25.0),
+        slope_sd=0.0,
+        image_sd=0.0,
+        participant_sd=0.7,
+        coefficients=(-0.3, 0.4, 1.2, -0.2),
+        seed=3,
+    )
     ours = mixed_logit(trials, random_slopes=False, image_effects=False, method="ml", df="normal")
     ours = ours.set_index("term")
     log_level = np.log10(trials["level"].to_numpy())
@@ -115,8 +125,9 @@ def test_mixed_logit_matches_an_independent_quadrature_ml_fit():
 def test_mixed_logit_without_variance_is_the_glm():
     import statsmodels.api as sm
 
-    trials = simulate_glmm_trials(n_participants=20, n_images=10, participant_sd=0.0, slope_sd=0.0, image_sd=0.0,
-                                     seed=5)
+    trials = simulate_glmm_trials(
+        n_participants=20, n_images=10, participant_sd=0.0, slope_sd=0.0, image_sd=0.0, seed=5
+    )
     log_level = np.log10(trials["level"].to_numpy())
     b = (trials["group"] == "b").to_numpy(float)
     X = np.column_stack([np.ones(len(trials)), b, log_level, b * log_level])
@@ -142,8 +153,9 @@ def test_crossed_model_against_statsmodels_map():
     data = trials.assign(correct=trials["correct"].astype(float), log10_level=np.log10(trials["level"]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # its optimizer's convergence warning
-        ref = BinomialBayesMixedGLM.from_formula("correct ~ C(group) * log10_level",
-                                                 {"p": "0 + C(participant)", "i": "0 + C(image_id)"}, data).fit_map()
+        ref = BinomialBayesMixedGLM.from_formula(
+            "correct ~ C(group) * log10_level", {"p": "0 + C(participant)", "i": "0 + C(image_id)"}, data
+        ).fit_map()
     fixed = ours[ours["effect"] == "fixed"]
     se_ref = np.sqrt(np.diag(ref.cov_params())[:4])
     # statsmodels maximizes a posterior (priors on the fixed effects and log-SDs), not the likelihood
@@ -158,15 +170,18 @@ def test_crossed_model_against_statsmodels_map():
 def test_random_slope_and_what_is_dropped():
     trials = simulate_glmm_trials(n_participants=20, n_images=8, slope_sd=0.6, participant_sd=0.6, seed=1)
     full = mixed_logit(trials).set_index("term")
-    assert full["formula"].iloc[0] == ("correct ~ group * log10_level + (1 + log10_level | participant) + "
-                                       "(1 | image_id)")
+    assert full["formula"].iloc[0] == (
+        "correct ~ group * log10_level + (1 + log10_level | participant) + (1 | image_id)"
+    )
     assert full.loc["participant sd(log10_level)", "estimate"] == pytest.approx(0.6, abs=0.35)
     assert -1 < full.loc["participant corr", "estimate"] < 1
     assert {"converged", "note", "n_trials", "n_participants", "n_images"} <= set(full.columns)
     assert (full["n_participants"].iloc[0], full["n_images"].iloc[0]) == (20, 8)
     no_images = mixed_logit(trials.drop(columns="image_id"))
     assert "no image_id column" in no_images["note"].iloc[0]
-    one_level = trials[trials["level"].isin([1.0, 10.0]) & ((trials["participant"] != "p000") | (trials["level"] == 10))]
+    one_level = trials[
+        trials["level"].isin([1.0, 10.0]) & ((trials["participant"] != "p000") | (trials["level"] == 10))
+    ]
     note = mixed_logit(one_level)["note"].iloc[0]
     assert "random slope of log10(level) by participant dropped: some participant has one level" in note
     with pytest.raises(InputError, match="cannot all be estimated"):
@@ -236,13 +251,27 @@ def test_psychometric_threshold_interval_coverage():
 # ------------------------------------------------------------------------- signal detection
 def test_signal_detection_hand_computed_and_corrections():
     # 10 targets with 10 hits (rate 1), 10 distractors with 2 false alarms
-    t = pd.DataFrame({"participant": "a", "group": "g", "level": 5.0, "map_source": "m",
-                      "target": [1] * 10 + [0] * 10, "responded_target": [1] * 10 + [1, 1] + [0] * 8,
-                      "rt": 0.4, "timed_out": 0})
+    t = pd.DataFrame(
+        {
+            "participant": "a",
+            "group": "g",
+            "level": 5.0,
+            "map_source": "m",
+            "target": [1] * 10 + [0] * 10,
+            "responded_target": [1] * 10 + [1, 1] + [0] * 8,
+            "rt": 0.4,
+            "timed_out": 0,
+        }
+    )
     t["correct"] = t["target"] == t["responded_target"]
     loglinear = signal_detection(t).iloc[0]
     zh, zf = stats.norm.ppf(10.5 / 11), stats.norm.ppf(2.5 / 11)
-    assert (loglinear["hits"], loglinear["false_alarms"], loglinear["n_signal"], loglinear["n_noise"]) == (10, 2, 10, 10)
+    assert (loglinear["hits"], loglinear["false_alarms"], loglinear["n_signal"], loglinear["n_noise"]) == (
+        10,
+        2,
+        10,
+        10,
+    )
     assert (loglinear["hit_rate"], loglinear["fa_rate"]) == (1.0, 0.2)
     assert loglinear["d_prime"] == pytest.approx(zh - zf) and loglinear["criterion"] == pytest.approx(-(zh + zf) / 2)
     half = signal_detection(t, "1/2N").iloc[0]
@@ -265,7 +294,8 @@ def test_dprime_and_rt_by_level_average_participants():
             rows.append((participant, 1, int(k < hits), rts[k]))
             rows.append((participant, 0, 0, 0.5))
     t = pd.DataFrame(rows, columns=["participant", "target", "responded_target", "rt"]).assign(
-        group="g", level=10.0, map_source="m", timed_out=0)
+        group="g", level=10.0, map_source="m", timed_out=0
+    )
     t["correct"] = t["target"] == t["responded_target"]
     d = dprime_by_level(t).iloc[0]
     per = [stats.norm.ppf((h + 0.5) / 5) - stats.norm.ppf(0.5 / 5) for h in (4, 2)]
@@ -301,9 +331,15 @@ def test_gonogo_rates_against_raw_counts(realdata):
     assert len(sdt) == len(counts) == 14
     for subject, c in counts.items():
         row = sdt.loc[subject]
-        assert (row["hits"], row["n_signal"], row["false_alarms"], row["n_noise"]) == (c["hit"], c["signal"], c["fa"],
-                                                                                      c["noise"])
-        expected = stats.norm.ppf((c["hit"] + 0.5) / (c["signal"] + 1)) - stats.norm.ppf((c["fa"] + 0.5) / (c["noise"] + 1))
+        assert (row["hits"], row["n_signal"], row["false_alarms"], row["n_noise"]) == (
+            c["hit"],
+            c["signal"],
+            c["fa"],
+            c["noise"],
+        )
+        expected = stats.norm.ppf((c["hit"] + 0.5) / (c["signal"] + 1)) - stats.norm.ppf(
+            (c["fa"] + 0.5) / (c["noise"] + 1)
+        )
         assert row["d_prime"] == pytest.approx(expected, abs=1e-12)
     assert sdt["hit_rate"].between(0.8, 1).all() and sdt["fa_rate"].between(0, 0.2).all()
 
@@ -367,8 +403,10 @@ def test_ceiling_with_bootstrap_interval():
     ceiling, boot = ceiling_levels(_psychometric_trials(n_per_group=12), n_permutations=1000, n_boot=100, seed=0)
     per_group = ceiling.groupby("group").first()
     assert per_group.loc["clickme", "ceiling_level"] < per_group.loc["saliency", "ceiling_level"]
-    assert ((per_group["ceiling_ci_low"] <= per_group["ceiling_level"])
-            & (per_group["ceiling_level"] <= per_group["ceiling_ci_high"])).all()
+    assert (
+        (per_group["ceiling_ci_low"] <= per_group["ceiling_level"])
+        & (per_group["ceiling_level"] <= per_group["ceiling_ci_high"])
+    ).all()
     assert (per_group["n_boot"] == 100).all() and (ceiling["n_permutations"] == 1000).all()
     assert boot.groupby("group")["fraction"].sum().to_numpy() == pytest.approx([1.0, 1.0])
     # the bootstrap's levels are levels of the design

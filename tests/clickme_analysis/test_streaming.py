@@ -24,8 +24,9 @@ def clickme2_log(path, n_images=30, seed=0):
         centre = rng.uniform(40, 88, 2)
         for p in rng.choice(12, size=rng.integers(1, 5), replace=False):
             points = np.clip(rng.normal(centre, 10, (rng.integers(5, 40), 2)), -3, 130).round().astype(int)
-            rows.append((f"imagenet/val/img{i:03d}.JPEG", "{" + ",".join(f"({x},{y})" for x, y in points) + "}",
-                         f"u{p}"))
+            rows.append(
+                (f"imagenet/val/img{i:03d}.JPEG", "{" + ",".join(f"({x},{y})" for x, y in points) + "}", f"u{p}")
+            )
     order = rng.permutation(len(rows))  # log order is play order, not image order
     pd.DataFrame([rows[k] for k in order], columns=["image_path", "clicks", "user_id"]).to_csv(path, index=False)
     return path
@@ -54,8 +55,14 @@ def test_multi_bucket_store_gives_the_maps_of_the_in_memory_path(tmp_path):
 
 def test_exact_box_maps_equal_the_float_reference():
     rng = np.random.default_rng(3)
-    clicks = pd.DataFrame({"image_id": np.repeat(["a", "b"], 40), "participant_id": np.tile(np.repeat(["p", "q"], 20), 2),
-                           "x": rng.uniform(-5, 70, 80), "y": rng.uniform(0, 64, 80)})
+    clicks = pd.DataFrame(
+        {
+            "image_id": np.repeat(["a", "b"], 40),
+            "participant_id": np.tile(np.repeat(["p", "q"], 20), 2),
+            "x": rng.uniform(-5, 70, 80),
+            "y": rng.uniform(0, 64, 80),
+        }
+    )
     maps, stats_table = build_maps(clicks, shape=(64, 64), blur_size=9)
     for key in ("a", "b"):
         part = clicks[clicks.image_id == key]
@@ -78,10 +85,17 @@ def test_reliability_from_a_spilled_store_equals_scipy(tmp_path):
 
     clicks = read_clicks(log).clicks
     row = table[table.distribution == "human"].iloc[0]
-    maps = [blur_map(paint_clicks(*clicks[(clicks.image_id == row.image_id)
-                                          & (clicks.participant_id == p)][["x", "y"]].to_numpy().T,
-                                  shape=(128, 128))[0], "box", 15).ravel()  # exact: float noise would split ties
-            for p in (row.participant_a, row.participant_b)]
+    maps = [
+        blur_map(
+            paint_clicks(
+                *clicks[(clicks.image_id == row.image_id) & (clicks.participant_id == p)][["x", "y"]].to_numpy().T,
+                shape=(128, 128),
+            )[0],
+            "box",
+            15,
+        ).ravel()  # exact: float noise would split ties
+        for p in (row.participant_a, row.participant_b)
+    ]
     assert row.rho == pytest.approx(stats.spearmanr(*maps)[0], abs=1e-6)
     assert halves["n_images"].iloc[0] >= 1 and halves["rho"].between(-1, 1).all()
     # the same draws from a table: the human pairs do not depend on how the clicks are stored
@@ -98,8 +112,11 @@ def test_a_store_that_reads_again_gives_the_spilled_store_s_reliability(tmp_path
     for spill in (True, False):
         with ClickStore.from_reader(ClickReader(log), bucket_clicks=300, spill=spill) as store:
             assert store.n_buckets > 3 and store.n_clicks > 0
-            tables.append(inter_rater_reliability(store, n_images=15, shape=(64, 64), blur_size=9, chunk_images=4,
-                                                  seed=1, max_clicks=12, min_clicks=2))
+            tables.append(
+                inter_rater_reliability(
+                    store, n_images=15, shape=(64, 64), blur_size=9, chunk_images=4, seed=1, max_clicks=12, min_clicks=2
+                )
+            )
     pd.testing.assert_frame_equal(tables[0], tables[1])
     assert len(tables[0]) == 30
 
@@ -124,8 +141,24 @@ def log(tmp_path):
 
 def test_maps_cli_streams_to_hdf5_and_reports_bytes(tmp_path, log, capsys):
     out = tmp_path / "maps.h5"
-    assert main(["maps", str(log), "--size", "128", "--blur-size", "25", "--out", str(out), "--no-progress",
-                 "--stats", str(tmp_path / "stats.csv")]) == 0
+    assert (
+        main(
+            [
+                "maps",
+                str(log),
+                "--size",
+                "128",
+                "--blur-size",
+                "25",
+                "--out",
+                str(out),
+                "--no-progress",
+                "--stats",
+                str(tmp_path / "stats.csv"),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "6 maps from" in printed and "KB per map, delta-ratio, lossless" in printed
     with open_maps(out) as maps:
@@ -140,14 +173,17 @@ def _exit_code(argv, capsys):
     return code, capsys.readouterr().err
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--size", "-1"], "argument --size: expected an integer > 0, got '-1'"),
-    (["--max-clicks", "-2"], "argument --max-clicks: expected an integer > 0"),
-    (["--min-clicks", "1000"], "all .* participant maps have 1000 clicks or fewer"),
-    (["--min-clicks", "10", "--max-clicks", "5"], "expected max_clicks > min_clicks"),
-    (["--out", "{tmp}/no/such/maps.h5"], "argument --out: expected an existing folder to write into"),
-    (["--out", "{tmp}/maps.txt"], "expected an output ending in .npz, .h5 or .hdf5"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--size", "-1"], "argument --size: expected an integer > 0, got '-1'"),
+        (["--max-clicks", "-2"], "argument --max-clicks: expected an integer > 0"),
+        (["--min-clicks", "1000"], "all .* participant maps have 1000 clicks or fewer"),
+        (["--min-clicks", "10", "--max-clicks", "5"], "expected max_clicks > min_clicks"),
+        (["--out", "{tmp}/no/such/maps.h5"], "argument --out: expected an existing folder to write into"),
+        (["--out", "{tmp}/maps.txt"], "expected an output ending in .npz, .h5 or .hdf5"),
+    ],
+)
 def test_maps_bad_options_exit_2(tmp_path, log, capsys, extra, message):
     argv = ["maps", str(log), "--out", str(tmp_path / "m.h5"), "--no-progress"]
     argv += [e.format(tmp=tmp_path) for e in extra]
@@ -157,14 +193,17 @@ def test_maps_bad_options_exit_2(tmp_path, log, capsys, extra, message):
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--n-boot", "0"], "argument --n-boot: expected an integer > 0"),
-    (["--n-images", "-5"], "argument --n-images: expected an integer >= 0"),
-    (["--split-half", "-3"], "argument --split-half: expected an integer >= 0"),
-    (["--ceiling", "-1"], "argument --ceiling: expected a number > 0"),
-    (["--jobs", "0"], "argument --jobs: expected an integer >= 1 or -1"),
-    (["--catch-threshold", "2"], "argument --catch-threshold: expected a number between 0 and 1"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--n-boot", "0"], "argument --n-boot: expected an integer > 0"),
+        (["--n-images", "-5"], "argument --n-images: expected an integer >= 0"),
+        (["--split-half", "-3"], "argument --split-half: expected an integer >= 0"),
+        (["--ceiling", "-1"], "argument --ceiling: expected a number > 0"),
+        (["--jobs", "0"], "argument --jobs: expected an integer >= 1 or -1"),
+        (["--catch-threshold", "2"], "argument --catch-threshold: expected a number between 0 and 1"),
+    ],
+)
 def test_reliability_bad_options_exit_2(tmp_path, log, capsys, extra, message):
     code, err = _exit_code(["reliability", str(log), "--out", str(tmp_path / "r"), "--no-progress"] + extra, capsys)
     assert code == 2 and message in err
@@ -184,16 +223,16 @@ def test_bad_files_exit_2_with_located_messages(tmp_path, capsys):
     bad_row = tmp_path / "bad_row.csv"
     bad_row.write_bytes(b"image_id,participant_id,x,y\na,p,1,2\nb,p,\xff\xfe,3,4,5\n")
     for on_error in ("raise", "skip"):
-        code, err = _exit_code(["maps", str(bad_row), "--on-error", on_error, "--out",
-                                str(tmp_path / "m.h5")], capsys)
+        code, err = _exit_code(["maps", str(bad_row), "--on-error", on_error, "--out", str(tmp_path / "m.h5")], capsys)
         assert code == 2 and "holds bytes that are not UTF-8" in err and "bad_row.csv" in err
         assert "Traceback" not in err and "Exception ignored" not in err
     extra = tmp_path / "extra.csv"
     extra.write_text("image_id,participant_id,x,y\na,p,1,2,3\n")
     code, err = _exit_code(["reliability", str(extra), "--out", str(tmp_path / "r")], capsys)
     assert code == 2 and f"{extra}, line 2, field '(row)': expected 4 fields" in err
-    code, err = _exit_code(["metrics", "--pred", str(header_only), "--human", str(binary), "--out",
-                            str(tmp_path / "m.csv")], capsys)
+    code, err = _exit_code(
+        ["metrics", "--pred", str(header_only), "--human", str(binary), "--out", str(tmp_path / "m.csv")], capsys
+    )
     assert code == 2 and "got text starting 'image_id,participant_id,x,y'" in err
 
 
@@ -210,9 +249,27 @@ def test_metrics_cli_on_a_map_folder_with_fixations(tmp_path, capsys):
         Image.fromarray((255 * (small - small.min()) / np.ptp(small)).astype(np.uint8)).save(folder / f"{key}.png")
     fixations = tmp_path / "fix.csv"
     fixations.write_text("image_id,x,y\n" + "".join(f"{k},5,5\n{k},20,10\n" for k in human))
-    assert main(["metrics", "--pred", str(folder), "--human", str(tmp_path / "human.npz"), "--fixations",
-                 str(fixations), "--metric", "cc", "--metric", "nss", "--out", str(tmp_path / "m.csv"),
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "metrics",
+                "--pred",
+                str(folder),
+                "--human",
+                str(tmp_path / "human.npz"),
+                "--fixations",
+                str(fixations),
+                "--metric",
+                "cc",
+                "--metric",
+                "nss",
+                "--out",
+                str(tmp_path / "m.csv"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(tmp_path / "m.csv", keep_default_na=False)
     assert set(table["resized_from"]) == {"12x16"} and (table.query("metric == 'cc'")["value"] > 0.8).all()
     assert "resized 3 prediction(s)" in capsys.readouterr().err
@@ -226,5 +283,9 @@ def test_reliability_chunks_never_leave_an_image_without_a_null_partner(tmp_path
     null = table[table.distribution == "null"]
     assert len(null) == n_images and (null.image_id != null.image_id_b).all()
     with pytest.raises(InputError, match="at least 2 sampled images"):
-        inter_rater_reliability(pd.DataFrame({"image_id": list("aabb"), "participant_id": list("pqpq"),
-                                              "x": 1.0, "y": 1.0}), n_images=1, shape=(8, 8), blur_size=3)
+        inter_rater_reliability(
+            pd.DataFrame({"image_id": list("aabb"), "participant_id": list("pqpq"), "x": 1.0, "y": 1.0}),
+            n_images=1,
+            shape=(8, 8),
+            blur_size=3,
+        )

@@ -36,8 +36,10 @@ def test_saliency_standin_is_a_unit_max_map():
 def test_simulated_clicks_per_map_match_real_clickme2_medians(realdata):
     """The demo players paint as many points per map as real ClickMe 2.0 players (median)."""
     folder = realdata / "clickme2_co3d_click_medians"
-    real = [json.loads((folder / name).read_text())["all"]
-            for name in ("click_medians.json", "co3d_train_medians.json", "co3d_val_medians.json")]
+    real = [
+        json.loads((folder / name).read_text())["all"]
+        for name in ("click_medians.json", "co3d_train_medians.json", "co3d_val_medians.json")
+    ]
     _, _, parts = demo_images(per_category=6)
     per_map = simulate_clicks(parts, seed=0).groupby(["image_id", "participant_id"]).size()
     assert min(real) <= per_map.median() <= max(real)

@@ -21,14 +21,17 @@ from clickme_analysis.tfrecord import (
 
 
 # ----------------------------------------------------------------------------- CRC32C
-@pytest.mark.parametrize("data, expected", [
-    (b"123456789", 0xE3069283),  # the CRC catalogue's check value
-    (b"", 0x00000000),
-    (bytes(32), 0x8A9136AA),  # RFC 3720 (iSCSI) B.4 test vectors
-    (b"\xff" * 32, 0x62A8AB43),
-    (bytes(range(32)), 0x46DD794E),
-    (bytes(range(31, -1, -1)), 0x113FDB5C),
-])
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        (b"123456789", 0xE3069283),  # the CRC catalogue's check value
+        (b"", 0x00000000),
+        (bytes(32), 0x8A9136AA),  # RFC 3720 (iSCSI) B.4 test vectors
+        (b"\xff" * 32, 0x62A8AB43),
+        (bytes(range(32)), 0x46DD794E),
+        (bytes(range(31, -1, -1)), 0x113FDB5C),
+    ],
+)
 def test_crc32c_known_answers(data, expected):
     assert crc32c(data) == expected
 
@@ -55,8 +58,9 @@ def test_framing_bytes_by_hand(tmp_path):
     assert struct.unpack("<I", raw[15:]) == (masked_crc32c(b"abc"),)
 
 
-@pytest.mark.parametrize("name, compression", [("r.tfrecord", None), ("r.tfrecord.gz", None),
-                                               ("r.tfrecord", "GZIP"), ("r.tfrecord", "NONE")])
+@pytest.mark.parametrize(
+    "name, compression", [("r.tfrecord", None), ("r.tfrecord.gz", None), ("r.tfrecord", "GZIP"), ("r.tfrecord", "NONE")]
+)
 def test_round_trip(tmp_path, name, compression):
     records = [b"", b"x", bytes(range(256)) * 40]
     path = tmp_path / name
@@ -100,9 +104,14 @@ def test_corrupt_length_is_reported(tmp_path):
         list(read_tfrecord(path))
 
 
-@pytest.mark.parametrize("cut, what", [(3, r"5 of 5 bytes, checksum missing"),
-                                        (7, r"truncated data \(2 of 5 bytes\)"),
-                                        (20, r"truncated header \(1 of 12 bytes\)")])
+@pytest.mark.parametrize(
+    "cut, what",
+    [
+        (3, r"5 of 5 bytes, checksum missing"),
+        (7, r"truncated data \(2 of 5 bytes\)"),
+        (20, r"truncated header \(1 of 12 bytes\)"),
+    ],
+)
 def test_truncated_file_is_reported(tmp_path, cut, what):
     path, raw = _three_records(tmp_path)
     path.write_bytes(bytes(raw[:-cut]))
@@ -126,7 +135,7 @@ def test_unknown_compression_is_rejected(tmp_path):
 def test_encode_example_bytes_by_hand():
     # Example{features{feature{key: "a", value{int64_list{value: [1, 300]}}}}}:
     # 300 is the varint ac 02; the packed list is 0a 03 01 ac 02.
-    expected = bytes.fromhex("0a0e" "0a0c" "0a0161" "1207" "1a05" "0a0301ac02")
+    expected = bytes.fromhex("0a0e0a0c0a016112071a050a0301ac02")
     assert encode_example({"a": [1, 300]}) == expected
 
 
@@ -134,10 +143,12 @@ def test_parse_example_hand_built_unpacked_and_negative():
     # float_list unpacked (two fixed32 fields), int64_list unpacked with -1 (10-byte varint)
     floats = b"\x0d" + struct.pack("<f", 0.5) + b"\x0d" + struct.pack("<f", -2.0)
     ints = b"\x08" + bytes.fromhex("ffffffffffffffffff01") + b"\x08\x05"
+
     def entry(key, kind, payload):
         feature = bytes([kind << 3 | 2, len(payload)]) + payload
         body = b"\x0a" + bytes([len(key)]) + key + b"\x12" + bytes([len(feature)]) + feature
         return b"\x0a" + bytes([len(body)]) + body
+
     features = entry(b"f", 2, floats) + entry(b"i", 3, ints)
     record = b"\x0a" + bytes([len(features)]) + features
     parsed = parse_example(record)
@@ -181,8 +192,7 @@ def _clickme_record(seed, image_kind="raw"):
     image = rng.uniform(0, 255, (256, 256, 3)).astype(np.float32)
     heatmap = rng.uniform(0, 1, (256, 256, 1)).astype(np.float32)
     encode = (lambda a: a.tobytes()) if image_kind == "raw" else (lambda a: a)
-    example = {"image": encode(image), "heatmap": encode(heatmap), "label": seed,
-               "click_count": 10 * seed}
+    example = {"image": encode(image), "heatmap": encode(heatmap), "label": seed, "click_count": 10 * seed}
     return example, image, heatmap
 
 
@@ -208,10 +218,8 @@ def test_read_clickme_tfrecord_custom_dtype_and_shape(tmp_path):
     image = np.arange(4 * 4 * 3, dtype=np.uint8).reshape(4, 4, 3)
     heatmap = np.arange(16, dtype=np.uint8).reshape(4, 4)
     path = tmp_path / "small.tfrecord"
-    write_tfrecord(path, [{"image": image.tobytes(), "heatmap": heatmap.tobytes(), "label": 1,
-                           "click_count": 0}])
-    record = next(read_clickme_tfrecord(path, image_shape=(4, 4, 3), heatmap_shape=(4, 4),
-                                        raw_dtype="uint8"))
+    write_tfrecord(path, [{"image": image.tobytes(), "heatmap": heatmap.tobytes(), "label": 1, "click_count": 0}])
+    record = next(read_clickme_tfrecord(path, image_shape=(4, 4, 3), heatmap_shape=(4, 4), raw_dtype="uint8"))
     np.testing.assert_array_equal(record["image"], image.astype(np.float32))
     np.testing.assert_array_equal(record["heatmap"], heatmap.astype(np.float32))
     assert record["click_count"] == 0
@@ -248,8 +256,7 @@ def test_read_clickme_missing_feature(tmp_path):
 
 def test_read_clickme_float_list_wrong_count(tmp_path):
     path = tmp_path / "bad.tfrecord"
-    write_tfrecord(path, [{"image": np.zeros(10, np.float32), "heatmap": b"", "label": 0,
-                           "click_count": 0}])
+    write_tfrecord(path, [{"image": np.zeros(10, np.float32), "heatmap": b"", "label": 0, "click_count": 0}])
     with pytest.raises(InputError, match=r"expected 196608 values \(256, 256, 3\), got 10"):
         list(read_clickme_tfrecord(path))
 

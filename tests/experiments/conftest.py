@@ -23,8 +23,9 @@ def make_stimuli(folder, n_images: int = 12, levels=LEVELS, sources=("clickme", 
             name = f"img{i}_{source}_{level:g}.png"
             Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(folder / name)
             rows.append((f"img{i}", "animal" if target else "non-animal", target, source, level, 0, 0, name))
-    manifest = pd.DataFrame(rows, columns=["image_id", "category", "target", "map_source", "level",
-                                           "pixels_revealed", "seed", "path"])
+    manifest = pd.DataFrame(
+        rows, columns=["image_id", "category", "target", "map_source", "level", "pixels_revealed", "seed", "path"]
+    )
     manifest.to_csv(folder / "manifest.csv", index=False)
     return folder / "manifest.csv"
 

@@ -10,8 +10,23 @@ from .conftest import make_stimuli
 def test_run_no_window_then_analyze(config_file, tmp_path, capsys):
     data = tmp_path / "data"
     for k in range(16):  # two per group x list x key-map cell: enough for the mixed model
-        assert main(["experiment", "run", "--config", str(config_file), "--participant", f"P{k:02d}",
-                     "--simulate", "--no-window", "--data", str(data)]) == 0
+        assert (
+            main(
+                [
+                    "experiment",
+                    "run",
+                    "--config",
+                    str(config_file),
+                    "--participant",
+                    f"P{k:02d}",
+                    "--simulate",
+                    "--no-window",
+                    "--data",
+                    str(data),
+                ]
+            )
+            == 0
+        )
     out = tmp_path / "out"
     import json
 
@@ -32,8 +47,21 @@ def test_run_no_window_then_analyze(config_file, tmp_path, capsys):
 
 
 def test_cli_bad_input_exits_2(config_file, tmp_path, capsys):
-    assert main(["experiment", "run", "--config", str(tmp_path / "none.toml"), "--participant", "P1",
-                 "--simulate", "--no-window"]) == 2
+    assert (
+        main(
+            [
+                "experiment",
+                "run",
+                "--config",
+                str(tmp_path / "none.toml"),
+                "--participant",
+                "P1",
+                "--simulate",
+                "--no-window",
+            ]
+        )
+        == 2
+    )
     assert "none.toml: configuration file not found" in capsys.readouterr().err
     assert main(["experiment", "run", "--config", str(config_file), "--participant", "P1", "--no-window"]) == 2
     assert "--no-window needs --simulate" in capsys.readouterr().err
@@ -50,11 +78,13 @@ def test_analyze_events(tmp_path, capsys):
         "onset\tduration\ttrial_type\tresponse_time\tstim_file\tvalue\n"
         "1\tn/a\tstimulus\t400\ta.jpg\tanimal_target\n1.4\tn/a\tresponse\tn/a\tn/a\tcorrect\n"
         "3\tn/a\tstimulus\tn/a\tb.jpg\tanimal_distractor\n"
-        "5\tn/a\tstimulus\t50\tc.jpg\tanimal_target\n")
+        "5\tn/a\tstimulus\t50\tc.jpg\tanimal_target\n"
+    )
     assert main(["experiment", "analyze", "--events", str(folder), "--out", str(tmp_path / "o")]) == 0
     summary = pd.read_csv(tmp_path / "o" / "participants.csv")
     assert summary[["participant", "n_included", "n_too_fast", "accuracy", "median_rt"]].values.tolist() == [
-        ["sub-01", 2, 1, 1.0, 0.4]]
+        ["sub-01", 2, 1, 1.0, 0.4]
+    ]
 
 
 def test_demo_window_free(tmp_path):
@@ -90,8 +120,23 @@ def test_partial_sessions_lists_aborted_and_short_sessions(config_file, tmp_path
 
     data = tmp_path / "data"
     for name in ("P1", "P2", "P3"):
-        assert main(["experiment", "run", "--config", str(config_file), "--participant", name,
-                     "--simulate", "--no-window", "--data", str(data)]) == 0
+        assert (
+            main(
+                [
+                    "experiment",
+                    "run",
+                    "--config",
+                    str(config_file),
+                    "--participant",
+                    name,
+                    "--simulate",
+                    "--no-window",
+                    "--data",
+                    str(data),
+                ]
+            )
+            == 0
+        )
     assert partial_sessions(data) == []
     n = json.loads((data / "P1.json").read_text())["n_trials"]
     lines = (data / "P2.csv").read_text().splitlines(keepends=True)
@@ -101,4 +146,6 @@ def test_partial_sessions_lists_aborted_and_short_sessions(config_file, tmp_path
     (data / "P4.csv").write_text(lines[0])  # no record: not judged
     found = partial_sessions(data)
     assert [(s["participant"], s["status"], s["trials_done"], s["n_trials"]) for s in found] == [
-        ("P2", "completed", n - 2, n), ("P3", "running", n, n)]
+        ("P2", "completed", n - 2, n),
+        ("P3", "running", n, n),
+    ]

@@ -21,21 +21,24 @@ def test_toml_overrides_and_resolves_paths(tmp_path):
     assert cfg.to_dict()["groups"] == ["a", "b", "c"]
 
 
-@pytest.mark.parametrize("text, field", [
-    ("n_blockz = 3", "n_blockz"),
-    ("trials_per_block = 5", "trials_per_block"),
-    ('distractor_key = "s"', "distractor_key"),
-    ("fixation_min = 2.0", "fixation_max"),
-    ("response_window = 0.3", "response_window"),
-    ('keyboard_backend = "pygame"', "keyboard_backend"),
-    ("[design]\nn_blocks = 2", "design"),
-    ("seed = 1.5", "seed"),
-    ("screen_size = 512", "screen_size"),
-    ("screen_size = [512]", "screen_size"),
-    ('fullscreen = "no"', "fullscreen"),
-    ("stimulus_duration = -0.4", "stimulus_duration"),
-    ("background = 2.0", "background"),
-])
+@pytest.mark.parametrize(
+    "text, field",
+    [
+        ("n_blockz = 3", "n_blockz"),
+        ("trials_per_block = 5", "trials_per_block"),
+        ('distractor_key = "s"', "distractor_key"),
+        ("fixation_min = 2.0", "fixation_max"),
+        ("response_window = 0.3", "response_window"),
+        ('keyboard_backend = "pygame"', "keyboard_backend"),
+        ("[design]\nn_blocks = 2", "design"),
+        ("seed = 1.5", "seed"),
+        ("screen_size = 512", "screen_size"),
+        ("screen_size = [512]", "screen_size"),
+        ('fullscreen = "no"', "fullscreen"),
+        ("stimulus_duration = -0.4", "stimulus_duration"),
+        ("background = 2.0", "background"),
+    ],
+)
 def test_bad_settings_name_the_field(tmp_path, text, field):
     path = tmp_path / "e.toml"
     path.write_text(text)
@@ -73,13 +76,19 @@ def test_shipped_lab_config_lists_every_default():
             assert getattr(cfg, field.name) == getattr(default, field.name), field.name
 
 
-@pytest.mark.parametrize("text, message", [
-    ("seed = 1.5", "field 'seed': expected int, got 1.5"),
-    ("screen_size = 512", "field 'screen_size': expected a list of int, got 512"),
-    ('fullscreen = "no"', "field 'fullscreen': expected bool, got 'no'"),
-    ("stimulus_duration = -0.4", "field 'stimulus_duration': expected a value > 0, got -0.4"),
-    ("stimulus_duration = 0.6", "field 'response_window': expected a duration >= stimulus_duration (0.6), got 0.55"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("seed = 1.5", "field 'seed': expected int, got 1.5"),
+        ("screen_size = 512", "field 'screen_size': expected a list of int, got 512"),
+        ('fullscreen = "no"', "field 'fullscreen': expected bool, got 'no'"),
+        ("stimulus_duration = -0.4", "field 'stimulus_duration': expected a value > 0, got -0.4"),
+        (
+            "stimulus_duration = 0.6",
+            "field 'response_window': expected a duration >= stimulus_duration (0.6), got 0.55",
+        ),
+    ],
+)
 def test_bad_settings_say_what_was_expected(tmp_path, text, message):
     path = tmp_path / "e.toml"
     path.write_text(text)

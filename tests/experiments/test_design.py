@@ -82,7 +82,9 @@ def test_build_trials_too_many_trials(manifest):
 
 def test_assignment_level_missing_from_manifest(manifest, tmp_path):
     path = tmp_path / "assignment.csv"
-    pd.DataFrame({"participant_list": [0, 0], "image_id": ["img0", "img1"], "level": [1.0, 3.0]}).to_csv(path, index=False)
+    pd.DataFrame({"participant_list": [0, 0], "image_id": ["img0", "img1"], "level": [1.0, 3.0]}).to_csv(
+        path, index=False
+    )
     with pytest.raises(InputError, match="no stimulus for image 'img1' at level 3.0"):
         build_trials(manifest, load_assignment(path), 0, ExperimentConfig(n_training=0, n_blocks=1, trials_per_block=2))
 
@@ -94,14 +96,17 @@ def test_assignment_without_map_source_finds_the_intact_image(tmp_path):
     assert (trials["map_source"] == "intact").sum() == 4
 
 
-@pytest.mark.parametrize("content, field, line", [
-    ("image_id,category,target,map_source,level\n", "path", None),
-    ("image_id,category,target,map_source,level,path\na,animal,maybe,x,1,a.png\n", "target", 2),
-    ("image_id,category,target,map_source,level,path\na,animal,1,x,1,a.png\na,animal,1,x,-1,b.png\n", "level", 3),
-    ("image_id,category,target,map_source,level,path\na,animal,1,x,1,a.png\na,animal,1,x,1,b.png\n", "image_id", 3),
-    ("image_id,category,target,map_source,level,path\na,animal,1,x,1,a.png\nb,animal,1,x,2,\n", "path", 3),
-    ("image_id,category,target,map_source,level,path\na,animal,1,,1,a.png\n", "map_source", 2),
-])
+@pytest.mark.parametrize(
+    "content, field, line",
+    [
+        ("image_id,category,target,map_source,level\n", "path", None),
+        ("image_id,category,target,map_source,level,path\na,animal,maybe,x,1,a.png\n", "target", 2),
+        ("image_id,category,target,map_source,level,path\na,animal,1,x,1,a.png\na,animal,1,x,-1,b.png\n", "level", 3),
+        ("image_id,category,target,map_source,level,path\na,animal,1,x,1,a.png\na,animal,1,x,1,b.png\n", "image_id", 3),
+        ("image_id,category,target,map_source,level,path\na,animal,1,x,1,a.png\nb,animal,1,x,2,\n", "path", 3),
+        ("image_id,category,target,map_source,level,path\na,animal,1,,1,a.png\n", "map_source", 2),
+    ],
+)
 def test_bad_manifest(tmp_path, content, field, line):
     path = tmp_path / "m.csv"
     path.write_text(content)
@@ -133,8 +138,12 @@ def test_score_response_and_participant_index():
     info = {"target_key": "l", "distractor_key": "s"}
     assert score_response("l", True, info)["correct"] and not score_response("s", True, info)["correct"]
     assert score_response("s", False, info)["correct"]
-    assert score_response(None, False, info) == {"response": "", "responded_target": None, "correct": False,
-                                                 "timed_out": True}
+    assert score_response(None, False, info) == {
+        "response": "",
+        "responded_target": None,
+        "correct": False,
+        "timed_out": True,
+    }
     assert participant_index("P007") == 7
     with pytest.raises(InputError):
         participant_index("anna")

@@ -69,17 +69,40 @@ def test_refuses_a_refresh_rate_without_whole_frames(xdisplay, config_file, tmp_
     # a refused start leaves no session behind: the same ID starts again without --resume
     run_session(load_experiment_config(config_file), "P007", tmp_path, observer=SimulatedObserver(), assume_fps=60)
     assert len(pd.read_csv(tmp_path / "P007.csv")) == 10
-    csv = run_session(load_experiment_config(config_file, allow_frame_rounding=True), "P008", tmp_path,
-                      observer=SimulatedObserver(), assume_fps=144)
+    csv = run_session(
+        load_experiment_config(config_file, allow_frame_rounding=True),
+        "P008",
+        tmp_path,
+        observer=SimulatedObserver(),
+        assume_fps=144,
+    )
     assert (pd.read_csv(csv)["stim_frames"] == 58).all()
 
 
 def test_cli_session_killed_mid_run_resumes(xdisplay, config_file, tmp_path):
     """SIGKILL during `clickme experiment run --simulate` loses at most the trial in flight."""
-    config_file.write_text(config_file.read_text().replace("fixation_min = 0.05", "fixation_min = 1.1")
-                           .replace("fixation_max = 0.1", "fixation_max = 1.6"))
-    cmd = [sys.executable, "-m", "clickme_app", "experiment", "run", "--config", str(config_file),
-           "--participant", "P009", "--simulate", "--assume-fps", "60", "--windowed", "--data", str(tmp_path)]
+    config_file.write_text(
+        config_file.read_text()
+        .replace("fixation_min = 0.05", "fixation_min = 1.1")
+        .replace("fixation_max = 0.1", "fixation_max = 1.6")
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "clickme_app",
+        "experiment",
+        "run",
+        "--config",
+        str(config_file),
+        "--participant",
+        "P009",
+        "--simulate",
+        "--assume-fps",
+        "60",
+        "--windowed",
+        "--data",
+        str(tmp_path),
+    ]
     env = {**os.environ, "DISPLAY": xdisplay}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     csv = tmp_path / "P009.csv"
@@ -130,8 +153,11 @@ def test_rendered_frames_are_legible_on_the_background(xdisplay, background, exp
     try:
         screen = WindowScreen(win, None, config, fps=60)
         shots = {}
-        for name, stim, text in [("fixation", screen.fixation, None), ("message", screen.text, "Practice done."),
-                                 ("feedback", screen.text, "Too slow!")]:
+        for name, stim, text in [
+            ("fixation", screen.fixation, None),
+            ("message", screen.text, "Practice done."),
+            ("feedback", screen.text, "Too slow!"),
+        ]:
             if text is not None:
                 stim.text = text
             stim.draw()

@@ -22,7 +22,9 @@ def test_windowless_session_writes_every_trial(config_file, tmp_path):
     missed = rows[rows["timed_out"] == 1]
     assert len(missed) > 0 and missed["rt"].isna().all() and (missed["correct"] == 0).all()
     assert (rows["target_key"] == "l").all()  # index 3: second of its group, so the key map is swapped
-    key_ok = np.where(answered["target"] == 1, answered["target_key"], answered["distractor_key"]) == answered["response"]
+    key_ok = (
+        np.where(answered["target"] == 1, answered["target_key"], answered["distractor_key"]) == answered["response"]
+    )
     assert np.array_equal(key_ok, answered["correct"] == 1)
     record = json.loads(csv.with_suffix(".json").read_text())
     assert record["status"] == "completed" and record["participant_index"] == 3 and record["seed"] == [0, 3]

@@ -21,10 +21,19 @@ from clickme_analysis.game_stats import (
 
 
 def _record(image, player, number, n_points, success, points, skipped=False, latency=(20.0,)):
-    return {"image_id": image, "participant_id": player, "round": number, "x": [1.0] * n_points,
-            "y": [2.0] * n_points, "t": [0.0] * n_points, "success": success, "points": points,
-            "success_t": 1000.0 if success else None, "skipped": skipped,
-            "guesses": [{"latency_ms": v} for v in latency]}
+    return {
+        "image_id": image,
+        "participant_id": player,
+        "round": number,
+        "x": [1.0] * n_points,
+        "y": [2.0] * n_points,
+        "t": [0.0] * n_points,
+        "success": success,
+        "points": points,
+        "success_t": 1000.0 if success else None,
+        "skipped": skipped,
+        "guesses": [{"latency_ms": v} for v in latency],
+    }
 
 
 RECORDS = [
@@ -77,8 +86,14 @@ def test_game_statistics_is_tidy(log):
 
 
 def test_half_success_orders_by_round_and_leaves_out_the_middle():
-    rounds = pd.DataFrame({"participant_id": ["a"] * 5 + ["b"] * 2 + ["c"], "round": [5, 4, 3, 2, 1, 1, 2, 1],
-                           "success": [1, 1, 0, 0, 1, 0, 1, 1], "skipped": False})
+    rounds = pd.DataFrame(
+        {
+            "participant_id": ["a"] * 5 + ["b"] * 2 + ["c"],
+            "round": [5, 4, 3, 2, 1, 1, 2, 1],
+            "success": [1, 1, 0, 0, 1, 0, 1, 1],
+            "skipped": False,
+        }
+    )
     table = half_success(rounds, min_rounds=2)
     assert table.values.tolist() == [["a", 5, 0.5, 1.0], ["b", 2, 0.0, 1.0]]  # c has one round
     with pytest.raises(InputError, match="min_rounds"):
@@ -87,9 +102,14 @@ def test_half_success_orders_by_round_and_leaves_out_the_middle():
 
 def test_learning_check_matches_scipy():
     rng = np.random.default_rng(0)
-    rounds = pd.DataFrame({"participant_id": np.repeat([f"p{i}" for i in range(6)], 10),
-                           "round": np.tile(np.arange(1, 11), 6), "success": rng.random(60) < 0.6,
-                           "skipped": False})
+    rounds = pd.DataFrame(
+        {
+            "participant_id": np.repeat([f"p{i}" for i in range(6)], 10),
+            "round": np.tile(np.arange(1, 11), 6),
+            "success": rng.random(60) < 0.6,
+            "skipped": False,
+        }
+    )
     halves = half_success(rounds)
     expected = stats.ttest_rel(halves["second_half"], halves["first_half"])
     row = learning_check(rounds).iloc[0]
@@ -101,21 +121,30 @@ def test_learning_check_matches_scipy():
 
 
 def test_learning_check_without_spread_gives_nan():
-    rounds = pd.DataFrame({"participant_id": ["a", "a", "b", "b"], "round": [1, 2, 1, 2],
-                           "success": [True, True, False, False], "skipped": False})
+    rounds = pd.DataFrame(
+        {
+            "participant_id": ["a", "a", "b", "b"],
+            "round": [1, 2, 1, 2],
+            "success": [True, True, False, False],
+            "skipped": False,
+        }
+    )
     row = learning_check(rounds).iloc[0]
     assert row["n_participants"] == 2 and row["mean_difference"] == 0 and np.isnan(row["p"])
 
 
-@pytest.mark.parametrize("line, match", [
-    ("not json", "line 2: expected a JSON object, got b.not json."),
-    ("[1, 2]", "line 2: expected a JSON object, got list"),
-    (json.dumps({**RECORDS[0], "round": "one"}), "line 2, field 'round': expected int"),
-    (json.dumps({**RECORDS[0], "participant_id": " "}), "line 2, field 'participant_id': expected str"),
-    (json.dumps({**RECORDS[0], "success": 1}), "line 2, field 'success': expected bool"),
-    (json.dumps({**RECORDS[0], "points": 1.5}), "line 2, field 'points': expected points in \\[0, 1\\]"),
-    (json.dumps({k: v for k, v in RECORDS[0].items() if k != "x"}), "line 2, field 'x': expected list"),
-])
+@pytest.mark.parametrize(
+    "line, match",
+    [
+        ("not json", "line 2: expected a JSON object, got b.not json."),
+        ("[1, 2]", "line 2: expected a JSON object, got list"),
+        (json.dumps({**RECORDS[0], "round": "one"}), "line 2, field 'round': expected int"),
+        (json.dumps({**RECORDS[0], "participant_id": " "}), "line 2, field 'participant_id': expected str"),
+        (json.dumps({**RECORDS[0], "success": 1}), "line 2, field 'success': expected bool"),
+        (json.dumps({**RECORDS[0], "points": 1.5}), "line 2, field 'points': expected points in \\[0, 1\\]"),
+        (json.dumps({k: v for k, v in RECORDS[0].items() if k != "x"}), "line 2, field 'x': expected list"),
+    ],
+)
 def test_read_game_log_bad_lines(tmp_path, line, match):
     path = tmp_path / "log.jsonl"
     path.write_text(json.dumps(RECORDS[0]) + "\n" + line + "\n")

@@ -46,8 +46,9 @@ def _headless(game_inputs, out, participant="H1", player=None, **config):
     images, labels, parts = game_inputs
     config = GameConfig(**{"round_seconds": 2.0, **config})
     partner = StandInPartner.from_images(images, labels, threshold=0.25)
-    return run_game(images, participant, out, config, partner, player or SimulatedPlayer(point_interval=0.02),
-                    parts, window="none")
+    return run_game(
+        images, participant, out, config, partner, player or SimulatedPlayer(point_interval=0.02), parts, window="none"
+    )
 
 
 def test_headless_session_logs_every_round_and_continues(game_inputs, tmp_path):
@@ -107,8 +108,27 @@ def test_run_game_bad_input(game_inputs, tmp_path):
 def test_simulated_session_under_xvfb_gives_maps(xdisplay, demo_set, tmp_path):
     root, _ = demo_set
     out = tmp_path / "game"
-    assert _game(["game", "--images", root / "images", "--labels", root / "labels.csv", "--participant", "S01",
-                  "--simulate", "--round-seconds", "1.0", "--n-rounds", "3", "--out", out]) == 0
+    assert (
+        _game(
+            [
+                "game",
+                "--images",
+                root / "images",
+                "--labels",
+                root / "labels.csv",
+                "--participant",
+                "S01",
+                "--simulate",
+                "--round-seconds",
+                "1.0",
+                "--n-rounds",
+                "3",
+                "--out",
+                out,
+            ]
+        )
+        == 0
+    )
     rounds = _rounds(out / "game_log.jsonl")
     assert [r["round"] for r in rounds] == [1, 2, 3]
     painted = [r for r in rounds if r["x"]]
@@ -121,8 +141,21 @@ def test_simulated_session_under_xvfb_gives_maps(xdisplay, demo_set, tmp_path):
     session = json.loads((out / "session.json").read_text())["sessions"][0]
     assert session["status"] == "completed" and session["mode"] == "simulate"
     assert session["window"]["type"] == "pyglet" and session["rounds_played"] == 3
-    assert clickme(["maps", str(out / "game_log.jsonl"), "--labels", str(root / "labels.csv"),
-                    "--blur", "none", "--out", str(tmp_path / "maps.npz")]) == 0
+    assert (
+        clickme(
+            [
+                "maps",
+                str(out / "game_log.jsonl"),
+                "--labels",
+                str(root / "labels.csv"),
+                "--blur",
+                "none",
+                "--out",
+                str(tmp_path / "maps.npz"),
+            ]
+        )
+        == 0
+    )
     with MapArchive(tmp_path / "maps.npz") as archive:
         assert sorted(archive.image_ids) == sorted(r["image_id"] for r in painted)
         for r in painted:
@@ -185,8 +218,23 @@ def test_cli_with_a_model_partner_window_free(demo_set, tmp_path):
     config = TrainConfig(arch="tiny_resnet", num_classes=n_labels, tiny_width=4, image_size=56, resize=64)
     model = build_model(config.arch, n_labels, tiny_width=4)
     save_checkpoint(tmp_path / "best.pt", {"model": model.state_dict(), "config": dataclasses.asdict(config)})
-    base = ["game", "--images", root / "images", "--labels", root / "labels.csv", "--participant", "M1",
-            "--partner", tmp_path / "best.pt", "--round-seconds", "1", "--n-rounds", "2", "--out", tmp_path / "out"]
+    base = [
+        "game",
+        "--images",
+        root / "images",
+        "--labels",
+        root / "labels.csv",
+        "--participant",
+        "M1",
+        "--partner",
+        tmp_path / "best.pt",
+        "--round-seconds",
+        "1",
+        "--n-rounds",
+        "2",
+        "--out",
+        tmp_path / "out",
+    ]
     assert _game(base + ["--simulate", "--no-window"]) == 0
     rounds = _rounds(tmp_path / "out" / "game_log.jsonl")
     # with top-5 of only n_labels <= 5 classes, the network's first answer holds the true label
@@ -258,9 +306,22 @@ def test_scripted_mouse_path_follows_the_original_games_50ms_7px_rule():
     # by hand: tick k at 100 + 50 k ms; tick 0 on the cursor; then 7 px steps toward the cursor,
     # (0, 30): 107, 114, 121, 128, then 130 (2 px left); (30, 40) from (100, 130): steps (4.2, 5.6),
     # the eighth lands on (130, 170); the tick at 800 ms and later give the same point: not stored
-    expected = [(100.0, 100.0), (100.0, 107.0), (100.0, 114.0), (100.0, 121.0), (100.0, 128.0), (100.0, 130.0),
-                (104.2, 135.6), (108.4, 141.2), (112.6, 146.8), (116.8, 152.4), (121.0, 158.0), (125.2, 163.6),
-                (129.4, 169.2), (130.0, 170.0)]
+    expected = [
+        (100.0, 100.0),
+        (100.0, 107.0),
+        (100.0, 114.0),
+        (100.0, 121.0),
+        (100.0, 128.0),
+        (100.0, 130.0),
+        (104.2, 135.6),
+        (108.4, 141.2),
+        (112.6, 146.8),
+        (116.8, 152.4),
+        (121.0, 158.0),
+        (125.2, 163.6),
+        (129.4, 169.2),
+        (130.0, 170.0),
+    ]
     assert list(zip(state.x, state.y)) == expected
     assert state.t == [100.0 + 50.0 * k for k in range(14)]
     steps = np.hypot(np.diff(state.x), np.diff(state.y))

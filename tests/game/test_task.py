@@ -109,8 +109,16 @@ def test_next_points_steps_toward_the_cursor():
     # from (0, 0) toward (30, 40): unit (0.6, 0.8), 7 px per tick; tick 8 lands on the cursor (50 px)
     points, tick = next_points((0.0, 0.0), (30.0, 40.0), 1, 0.5, 0.0)
     assert tick == 11
-    assert [(x, y) for x, y, _ in points] == [(4.2, 5.6), (8.4, 11.2), (12.6, 16.8), (16.8, 22.4), (21.0, 28.0),
-                                              (25.2, 33.6), (29.4, 39.2), (30.0, 40.0)]
+    assert [(x, y) for x, y, _ in points] == [
+        (4.2, 5.6),
+        (8.4, 11.2),
+        (12.6, 16.8),
+        (16.8, 22.4),
+        (21.0, 28.0),
+        (25.2, 33.6),
+        (29.4, 39.2),
+        (30.0, 40.0),
+    ]
     assert [round(t, 6) for _, _, t in points] == [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4]
     assert next_points((1.0, 1.0), (9.0, 9.0), 3, 0.1, 0.05) == ([], 3)  # tick 3 (0.2 s) not due yet
 
@@ -182,11 +190,14 @@ def test_load_images_reads_and_resizes(tmp_path):
     assert (images[1].image == 7).all()
 
 
-@pytest.mark.parametrize("text, match", [
-    ("image_id,category\na,animal\n", "field 'label': labels file lacks columns \\['label'\\]"),
-    ("image_id,label\na,cat\nzzz,dog\n", "line 3, field 'image_id': image .*zzz.png' not found"),
-    ("image_id,label\na,\n", "line 2, field .label.: expected a non-empty label"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("image_id,category\na,animal\n", "field 'label': labels file lacks columns \\['label'\\]"),
+        ("image_id,label\na,cat\nzzz,dog\n", "line 3, field 'image_id': image .*zzz.png' not found"),
+        ("image_id,label\na,\n", "line 2, field .label.: expected a non-empty label"),
+    ],
+)
 def test_load_images_bad_labels(tmp_path, text, match):
     (tmp_path / "images").mkdir()
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "images" / "a.png")
@@ -209,12 +220,20 @@ def test_load_images_missing_files(tmp_path):
         load_images(tmp_path, tmp_path / "labels.csv")
 
 
-@pytest.mark.parametrize("changes, field", [
-    ({"round_seconds": 0}, "round_seconds"), ({"partner_bubble": 0}, "partner_bubble"),
-    ({"partner_background": "blur"}, "partner_background"), ({"query_min": 0.3, "query_max": 0.2}, "query_max"),
-    ({"overlay_alpha": 1.5}, "overlay_alpha"), ({"overlay_color": (0, 0, 300)}, "overlay_color"),
-    ({"skip_key": "space"}, "skip_key"), ({"n_rounds": -1}, "n_rounds"), ({"feedback_max": -1}, "feedback_max"),
-])
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"round_seconds": 0}, "round_seconds"),
+        ({"partner_bubble": 0}, "partner_bubble"),
+        ({"partner_background": "blur"}, "partner_background"),
+        ({"query_min": 0.3, "query_max": 0.2}, "query_max"),
+        ({"overlay_alpha": 1.5}, "overlay_alpha"),
+        ({"overlay_color": (0, 0, 300)}, "overlay_color"),
+        ({"skip_key": "space"}, "skip_key"),
+        ({"n_rounds": -1}, "n_rounds"),
+        ({"feedback_max": -1}, "feedback_max"),
+    ],
+)
 def test_config_rejects_bad_values(changes, field):
     with pytest.raises(InputError) as err:
         GameConfig(**changes)
@@ -223,7 +242,7 @@ def test_config_rejects_bad_values(changes, field):
 
 def test_load_game_config(tmp_path):
     path = tmp_path / "game.toml"
-    path.write_text('round_seconds = 5.0\noverlay_color = [0, 255, 0]\n')
+    path.write_text("round_seconds = 5.0\noverlay_color = [0, 255, 0]\n")
     config = load_game_config(path, round_seconds=None, n_rounds=3)
     assert (config.round_seconds, config.overlay_color, config.n_rounds) == (5.0, (0, 255, 0), 3)
     path.write_text("colour = 1\n")
@@ -239,14 +258,17 @@ def test_load_game_config(tmp_path):
         load_game_config(tmp_path / "missing.toml")
 
 
-@pytest.mark.parametrize("text, message", [
-    ('round_seconds = "3"\n', "game.toml, field 'round_seconds': expected float, got '3'"),
-    ("fullscreen = 1\n", "field 'fullscreen': expected bool, got 1"),
-    ("window_size = 800\n", "field 'window_size': expected a list of int, got 800"),
-    ('point_rule = "mouse"\n', "field 'point_rule': expected one of 'interval', 'frame', got 'mouse'"),
-    ("point_step = 0\n", "field 'point_step': expected a value > 0, got 0"),
-    ("query_min = 0.3\nquery_max = 0.2\n", "game.toml, field 'query_max': expected a duration >= query_min"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('round_seconds = "3"\n', "game.toml, field 'round_seconds': expected float, got '3'"),
+        ("fullscreen = 1\n", "field 'fullscreen': expected bool, got 1"),
+        ("window_size = 800\n", "field 'window_size': expected a list of int, got 800"),
+        ('point_rule = "mouse"\n', "field 'point_rule': expected one of 'interval', 'frame', got 'mouse'"),
+        ("point_step = 0\n", "field 'point_step': expected a value > 0, got 0"),
+        ("query_min = 0.3\nquery_max = 0.2\n", "game.toml, field 'query_max': expected a duration >= query_min"),
+    ],
+)
 def test_load_game_config_located_type_errors(tmp_path, text, message):
     path = tmp_path / "game.toml"
     path.write_text(text)

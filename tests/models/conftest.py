@@ -17,10 +17,26 @@ def _two_threads():
 @pytest.fixture
 def tiny_config(tmp_path):
     """A 2-epoch, 4-steps-per-epoch run of the tiny GALA network on the synthetic task."""
-    return TrainConfig(arch="tiny_gala_resnet", num_classes=3, tiny_width=4, train="synthetic",
-                       val="synthetic", synthetic_train=32, synthetic_val=16, image_size=30,
-                       resize=30, blur_size=3, batch_size=8, workers=0, epochs=2, lr=0.2,
-                       milestones=[1], out=str(tmp_path / "run"), progress=False, log_every=1)
+    return TrainConfig(
+        arch="tiny_gala_resnet",
+        num_classes=3,
+        tiny_width=4,
+        train="synthetic",
+        val="synthetic",
+        synthetic_train=32,
+        synthetic_val=16,
+        image_size=30,
+        resize=30,
+        blur_size=3,
+        batch_size=8,
+        workers=0,
+        epochs=2,
+        lr=0.2,
+        milestones=[1],
+        out=str(tmp_path / "run"),
+        progress=False,
+        log_every=1,
+    )
 
 
 @pytest.fixture
@@ -37,6 +53,5 @@ def packed(tmp_path):
         (tmp_path / "images" / str(label)).mkdir(parents=True, exist_ok=True)
         Image.fromarray(image).save(tmp_path / "images" / str(label) / f"s{i}.png")
     save_maps(tmp_path / "maps.npz", {f"s{i}": m for i, m in enumerate(task["maps"])})
-    pack(tmp_path / "images", tmp_path / "shards", maps=tmp_path / "maps.npz", shard_size=4,
-         progress=False)
+    pack(tmp_path / "images", tmp_path / "shards", maps=tmp_path / "maps.npz", shard_size=4, progress=False)
     return tmp_path / "shards"

@@ -65,10 +65,17 @@ def test_compare_maps_is_scipy_spearman_at_score_size():
 
 
 def test_summary_alignment_is_rho_over_ceiling_with_ci():
-    rows = pd.DataFrame({"model": "m", "method": "saliency", "image_id": list("abcd"),
-                         "rho": [0.1, 0.2, 0.3, 0.4], "label": [0, 1, -1, 1],
-                         "top1_correct": [True, False, False, True],
-                         "top5_correct": [True, True, False, True]})
+    rows = pd.DataFrame(
+        {
+            "model": "m",
+            "method": "saliency",
+            "image_id": list("abcd"),
+            "rho": [0.1, 0.2, 0.3, 0.4],
+            "label": [0, 1, -1, 1],
+            "top1_correct": [True, False, False, True],
+            "top5_correct": [True, True, False, True],
+        }
+    )
     s = summarise_alignment(rows, {"ceiling": 0.5, "null": 0.1, "source": "t"}, n_boot=200).iloc[0]
     assert s["rho_mean"] == pytest.approx(0.25) and s["alignment"] == pytest.approx(0.5)
     assert s["top1_accuracy"] == pytest.approx(2 / 3) and s["top5_accuracy"] == pytest.approx(1)
@@ -81,9 +88,14 @@ def test_human_reference_from_clicks_and_paper():
     paper = human_reference()
     assert (paper["ceiling"], paper["null"]) == (PAPER_CEILING, PAPER_NULL)
     rng = np.random.default_rng(2)
-    clicks = pd.DataFrame([{"image_id": f"im{i}", "participant_id": f"p{p}", "x": x, "y": y}
-                           for i in range(4) for p in range(3)
-                           for x, y in rng.integers(0, 64, (5, 2))])
+    clicks = pd.DataFrame(
+        [
+            {"image_id": f"im{i}", "participant_id": f"p{p}", "x": x, "y": y}
+            for i in range(4)
+            for p in range(3)
+            for x, y in rng.integers(0, 64, (5, 2))
+        ]
+    )
     ref = human_reference(clicks, [f"im{i}" for i in range(4)], seed=3)
     table = inter_rater_reliability(clicks, n_images=None, seed=3)
     assert ref["ceiling"] == pytest.approx(table.loc[table["distribution"] == "human", "rho"].mean())
@@ -96,10 +108,35 @@ def test_human_reference_from_clicks_and_paper():
 def test_timm_cli_writes_tables_and_archives_metrics_can_score(images, tmp_path):
     weights = _timm_weights(tmp_path, "resnet18")
     out = tmp_path / "out"
-    assert _run(["--timm", f"resnet18={weights}", "--images", str(images / "images"), "--maps",
-                 str(images / "maps.npz"), "--labels", str(images / "labels.csv"), "--method", "Saliency",
-                 "--method", "SmoothGrad", "--method", "LayerGradCam", "--method", "Occlusion",
-                 "--samples", "3", "--input-size", "32", "--out", str(out)]) == 0
+    assert (
+        _run(
+            [
+                "--timm",
+                f"resnet18={weights}",
+                "--images",
+                str(images / "images"),
+                "--maps",
+                str(images / "maps.npz"),
+                "--labels",
+                str(images / "labels.csv"),
+                "--method",
+                "Saliency",
+                "--method",
+                "SmoothGrad",
+                "--method",
+                "LayerGradCam",
+                "--method",
+                "Occlusion",
+                "--samples",
+                "3",
+                "--input-size",
+                "32",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rows = pd.read_csv(out / "alignment_per_image.csv")
     assert len(rows) == 12 and rows["rho"].between(-1, 1).all()
     summary = pd.read_csv(out / "alignment_summary.csv")
@@ -113,8 +150,22 @@ def test_timm_cli_writes_tables_and_archives_metrics_can_score(images, tmp_path)
     archive = out / "importance_maps" / "resnet18__smoothgrad.npz"
     with open_maps(archive) as maps:
         assert maps["im0"].shape == (40, 40) and maps["im0"].max() == pytest.approx(1)
-    assert main(["metrics", "--pred", str(archive), "--human", str(images / "maps.npz"), "--metric",
-                 "spearman", "--out", str(tmp_path / "m.csv")]) == 0
+    assert (
+        main(
+            [
+                "metrics",
+                "--pred",
+                str(archive),
+                "--human",
+                str(images / "maps.npz"),
+                "--metric",
+                "spearman",
+                "--out",
+                str(tmp_path / "m.csv"),
+            ]
+        )
+        == 0
+    )
     spearman = pd.read_csv(tmp_path / "m.csv").set_index("image_id")["value"]
     assert spearman.notna().all() and len(spearman) == 3
 
@@ -129,15 +180,38 @@ def test_gala_checkpoint_resnet50_and_vit_three_methods_each(images, tmp_path, t
     vit = _timm_weights(tmp_path, "vit_tiny_patch16_224")
     out = tmp_path / "out"
     (images / "labels.csv").write_text("image_id,label\nim0,1\nim1,2\nim2,\n")
-    assert _run(["--checkpoint", f"gala:{tiny_config.out}/best.pt", "--timm", f"resnet50={r50}",
-                 "--timm", f"vit_tiny_patch16_224={vit}", "--images", str(images / "images"), "--maps",
-                 str(images / "maps.npz"), "--labels", str(images / "labels.csv"), "--samples", "2",
-                 "--steps", "2", "--out", str(out)]) == 0
+    assert (
+        _run(
+            [
+                "--checkpoint",
+                f"gala:{tiny_config.out}/best.pt",
+                "--timm",
+                f"resnet50={r50}",
+                "--timm",
+                f"vit_tiny_patch16_224={vit}",
+                "--images",
+                str(images / "images"),
+                "--maps",
+                str(images / "maps.npz"),
+                "--labels",
+                str(images / "labels.csv"),
+                "--samples",
+                "2",
+                "--steps",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     summary = pd.read_csv(out / "alignment_summary.csv")
     methods = summary.groupby("model")["method"].apply(set).to_dict()
-    assert methods == {"gala": {"saliency", "smoothgrad", "integrated_gradients", "gala"},
-                       "resnet50": {"saliency", "smoothgrad", "integrated_gradients"},
-                       "vit_tiny_patch16_224": {"saliency", "smoothgrad", "integrated_gradients"}}
+    assert methods == {
+        "gala": {"saliency", "smoothgrad", "integrated_gradients", "gala"},
+        "resnet50": {"saliency", "smoothgrad", "integrated_gradients"},
+        "vit_tiny_patch16_224": {"saliency", "smoothgrad", "integrated_gradients"},
+    }
     assert summary["rho_mean"].between(-1, 1).all() and summary["top1_accuracy"].between(0, 1).all()
 
 
@@ -151,11 +225,18 @@ def test_psychophysics_readout_on_a_stimulus_set(tmp_path):
         Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "images" / f"i{i}.png")
         maps[f"i{i}"] = rng.random((32, 32))
     save_maps(tmp_path / "maps.npz", maps)
-    (tmp_path / "labels.csv").write_text("image_id,label,category\n" + "".join(
-        f"i{i},x,{c}\n" for i, c in enumerate(["animal", "animal", "non-animal", "non-animal"])))
-    build_stimulus_set(tmp_path / "images", {"clickme": tmp_path / "maps.npz"}, tmp_path / "stim",
-                       labels=tmp_path / "labels.csv", config=StimulusConfig(n_levels=3, size=32),
-                       progress=False)
+    (tmp_path / "labels.csv").write_text(
+        "image_id,label,category\n"
+        + "".join(f"i{i},x,{c}\n" for i, c in enumerate(["animal", "animal", "non-animal", "non-animal"]))
+    )
+    build_stimulus_set(
+        tmp_path / "images",
+        {"clickme": tmp_path / "maps.npz"},
+        tmp_path / "stim",
+        labels=tmp_path / "labels.csv",
+        config=StimulusConfig(n_levels=3, size=32),
+        progress=False,
+    )
 
     class Constant(torch.nn.Module):  # logits (2, 0): P(class 0) = e^2 / (e^2 + 1)
         def forward(self, x):
@@ -165,11 +246,27 @@ def test_psychophysics_readout_on_a_stimulus_set(tmp_path):
     torch.jit.save(torch.jit.script(Constant()), scripted)
     human = tmp_path / "human"
     human.mkdir()
-    pd.DataFrame({"group": ["clickme"], "threshold": [5.0], "threshold_ci_low": [3.0],
-                  "threshold_ci_high": [8.0]}).to_csv(human / "psychometric_params.csv", index=False)
+    pd.DataFrame(
+        {"group": ["clickme"], "threshold": [5.0], "threshold_ci_low": [3.0], "threshold_ci_high": [8.0]}
+    ).to_csv(human / "psychometric_params.csv", index=False)
     out = tmp_path / "out"
-    assert _run(["--torchscript", str(scripted), "--psychophysics", str(tmp_path / "stim"),
-                 "--input-size", "16", "--human", str(human), "--out", str(out)]) == 0
+    assert (
+        _run(
+            [
+                "--torchscript",
+                str(scripted),
+                "--psychophysics",
+                str(tmp_path / "stim"),
+                "--input-size",
+                "16",
+                "--human",
+                str(human),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     trials = pd.read_csv(out / "psychophysics_trials.csv")
     manifest = pd.read_csv(tmp_path / "stim" / "manifest.csv")
     assert len(trials) == len(manifest) and (trials["readout"] == "class:0").all()
@@ -181,8 +278,23 @@ def test_psychophysics_readout_on_a_stimulus_set(tmp_path):
     thresholds = pd.read_csv(out / "thresholds.csv")
     assert list(thresholds["model"]) == ["human", "constant"]
     # another readout: class 1 is "animal" -> always "not animal"
-    assert _run(["--torchscript", str(scripted), "--psychophysics", str(tmp_path / "stim"),
-                 "--input-size", "16", "--readout", "class:1", "--out", str(out)]) == 0
+    assert (
+        _run(
+            [
+                "--torchscript",
+                str(scripted),
+                "--psychophysics",
+                str(tmp_path / "stim"),
+                "--input-size",
+                "16",
+                "--readout",
+                "class:1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     trials = pd.read_csv(out / "psychophysics_trials.csv")
     assert (trials["correct"] == ~trials["target"]).all()
 
@@ -196,14 +308,25 @@ def test_bad_models(tmp_path, images, capsys):
     bad = tmp_path / "bad.pth"
     torch.save({"fc.weight": torch.zeros(3, 512)}, bad)
     with pytest.raises(InputError, match=r"of another shape \(first: fc.weight \(file \(3, 512\)"):
-        load_weights(timm.create_model("resnet18", pretrained=False), {**timm.create_model(
-            "resnet18", pretrained=False).state_dict(), "fc.weight": torch.zeros(3, 512)}, bad)
+        load_weights(
+            timm.create_model("resnet18", pretrained=False),
+            {**timm.create_model("resnet18", pretrained=False).state_dict(), "fc.weight": torch.zeros(3, 512)},
+            bad,
+        )
     pickled = tmp_path / "pickled.pth"
     torch.save({"w": object()}, pickled)  # not loadable without running pickle code
     with pytest.raises(InputError, match="weights_only"):
         read_state_dict(pickled)
-    args = ["--images", str(images / "images"), "--maps", str(images / "maps.npz"), "--input-size", "32",
-            "--out", str(tmp_path / "o")]
+    args = [
+        "--images",
+        str(images / "images"),
+        "--maps",
+        str(images / "maps.npz"),
+        "--input-size",
+        "32",
+        "--out",
+        str(tmp_path / "o"),
+    ]
     assert _run(["--timm", f"resnet18={weights}", "--method", "LayerGradCam", "--layer", "layer9", *args]) == 2
     err = capsys.readouterr().err
     assert "no layer 'layer9'" in err and "layer4" in err
@@ -215,8 +338,21 @@ def test_bad_models(tmp_path, images, capsys):
     err = capsys.readouterr().err
     assert "line 3" in err and "outside the model's classes 0-999" in err
     save_maps(tmp_path / "other.npz", {"zebra": np.ones((4, 4))})
-    assert _run(["--timm", f"resnet18={weights}", "--images", str(images / "images"), "--maps",
-                 str(tmp_path / "other.npz"), "--out", str(tmp_path / "o")]) == 2
+    assert (
+        _run(
+            [
+                "--timm",
+                f"resnet18={weights}",
+                "--images",
+                str(images / "images"),
+                "--maps",
+                str(tmp_path / "other.npz"),
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     assert "none of" in capsys.readouterr().err
     assert _run(["--out", str(tmp_path / "o")]) == 2
     assert "at least one model" in capsys.readouterr().err
@@ -254,9 +390,21 @@ def test_bf16_autocast_maps_track_float32(images):
     model = LoadedModel("r18", "timm", weights_model, Preprocessing((32, 32)), 1000, "memory")
     files = image_files(images / "images")
     with open_maps(images / "maps.npz") as maps:
-        rows = {amp: score_alignment([model], files, maps, options=AlignmentOptions(
-            methods=("saliency", "layer_gradcam", "integrated_gradients"), amp=amp, n_steps=2,
-            n_boot=10, progress=False))[0] for amp in ("none", "bf16")}
+        rows = {
+            amp: score_alignment(
+                [model],
+                files,
+                maps,
+                options=AlignmentOptions(
+                    methods=("saliency", "layer_gradcam", "integrated_gradients"),
+                    amp=amp,
+                    n_steps=2,
+                    n_boot=10,
+                    progress=False,
+                ),
+            )[0]
+            for amp in ("none", "bf16")
+        }
     assert np.allclose(rows["none"]["rho"], rows["bf16"]["rho"], atol=0.1)
     ig = rows["none"]["method"] == "integrated_gradients"  # path methods stay in float32
     assert np.array_equal(rows["none"].loc[ig, "rho"], rows["bf16"].loc[ig, "rho"])
@@ -271,8 +419,9 @@ def test_archive_maps_are_resized_with_antialiasing():
     saliency[1, 1] = 1.0  # plain bilinear 64 -> 8 samples rows/columns 3-4, 11-12, ...: misses it
     small = _resize_to(saliency, (8, 8))
     assert small.shape == (8, 8) and small[0, 0] > 0 and np.unravel_index(small.argmax(), small.shape) == (0, 0)
-    reference = torch.nn.functional.interpolate(torch.from_numpy(saliency)[None, None], size=(8, 8),
-                                                mode="bilinear", align_corners=False, antialias=True)
+    reference = torch.nn.functional.interpolate(
+        torch.from_numpy(saliency)[None, None], size=(8, 8), mode="bilinear", align_corners=False, antialias=True
+    )
     np.testing.assert_allclose(small, reference[0, 0].numpy(), rtol=1e-6)
     assert _resize_to(np.ones((4, 4), np.float32), (16, 16)).min() == 1.0  # upsampling unchanged
 
@@ -283,8 +432,10 @@ def test_loading_a_model_imports_no_training_code(tmp_path):
     import subprocess
     import sys
 
-    code = ("import sys, models.alignment_loading, experiments.game.partner, models.checkpoint\n"
-            "print(sorted(m for m in ('models.train', 'models.loss', 'models.score') if m in sys.modules))")
+    code = (
+        "import sys, models.alignment_loading, experiments.game.partner, models.checkpoint\n"
+        "print(sorted(m for m in ('models.train', 'models.loss', 'models.score') if m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 
@@ -297,8 +448,16 @@ def test_empty_maps_are_skipped_and_other_aspect_ratios_refused(images, tmp_path
         maps = {k: archive[k] for k in archive}
     maps["im1"] = np.zeros((40, 40), np.float32)
     save_maps(tmp_path / "some_empty.npz", maps)
-    args = ["--timm", f"resnet18={weights}", "--images", str(images / "images"), "--method", "Saliency",
-            "--input-size", "32"]
+    args = [
+        "--timm",
+        f"resnet18={weights}",
+        "--images",
+        str(images / "images"),
+        "--method",
+        "Saliency",
+        "--input-size",
+        "32",
+    ]
     assert _run(args + ["--maps", str(tmp_path / "some_empty.npz"), "--out", str(tmp_path / "a")]) == 0
     assert "1 image(s) without clicks (an all-zero map) skipped by alignment: im1" in capsys.readouterr().err
     rows = pd.read_csv(tmp_path / "a" / "alignment_per_image.csv")

@@ -21,16 +21,33 @@ def _earlier_stages(root):
     for image_id in ids:
         Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(clickme / "images" / f"{image_id}.png")
     save_maps(clickme / "maps.npz", {i: rng.random((40, 40)) for i in ids})
-    pd.DataFrame({"image_id": ids, "label": ["tabby cat", "horse", "espresso", "coin"],
-                  "category": ["animal", "animal", "non-animal", "non-animal"]}).to_csv(clickme / "labels.csv",
-                                                                                         index=False)
-    pd.DataFrame([{"image_id": i, "participant_id": f"p{p}", "x": x, "y": y} for i in ids for p in range(3)
-                  for x, y in rng.integers(0, 40, (6, 2))]).to_csv(clickme / "clicks.csv", index=False)
-    build_stimulus_set(clickme / "images", {"clickme": clickme / "maps.npz"}, root / "stimuli",
-                       labels=clickme / "labels.csv", config=StimulusConfig(n_levels=3, size=32), progress=False)
+    pd.DataFrame(
+        {
+            "image_id": ids,
+            "label": ["tabby cat", "horse", "espresso", "coin"],
+            "category": ["animal", "animal", "non-animal", "non-animal"],
+        }
+    ).to_csv(clickme / "labels.csv", index=False)
+    pd.DataFrame(
+        [
+            {"image_id": i, "participant_id": f"p{p}", "x": x, "y": y}
+            for i in ids
+            for p in range(3)
+            for x, y in rng.integers(0, 40, (6, 2))
+        ]
+    ).to_csv(clickme / "clicks.csv", index=False)
+    build_stimulus_set(
+        clickme / "images",
+        {"clickme": clickme / "maps.npz"},
+        root / "stimuli",
+        labels=clickme / "labels.csv",
+        config=StimulusConfig(n_levels=3, size=32),
+        progress=False,
+    )
     (root / "experiment").mkdir()
-    pd.DataFrame({"group": ["clickme"], "threshold": [5.0], "threshold_ci_low": [3.0],
-                  "threshold_ci_high": [8.0]}).to_csv(root / "experiment" / "psychometric_params.csv", index=False)
+    pd.DataFrame(
+        {"group": ["clickme"], "threshold": [5.0], "threshold_ci_low": [3.0], "threshold_ci_high": [8.0]}
+    ).to_csv(root / "experiment" / "psychometric_params.csv", index=False)
 
 
 @pytest.mark.slow

@@ -51,18 +51,55 @@ def test_train_score_explain(config, tmp_path, capsys):
     epochs = pd.read_csv(tmp_path / "run" / "epochs.csv")
     assert epochs["epoch"].max() == 3 and len(epochs) == 6
     best, last = tmp_path / "run" / "best.pt", tmp_path / "run" / "last.pt"
-    assert main(["score", "--checkpoint", str(best), "--checkpoint", str(last), "--data",
-                 "synthetic", "--permutations", "20", "--out", str(tmp_path / "scores.csv"),
-                 "--per-image", str(tmp_path / "rows.csv")]) == 0
+    assert (
+        main(
+            [
+                "score",
+                "--checkpoint",
+                str(best),
+                "--checkpoint",
+                str(last),
+                "--data",
+                "synthetic",
+                "--permutations",
+                "20",
+                "--out",
+                str(tmp_path / "scores.csv"),
+                "--per-image",
+                str(tmp_path / "rows.csv"),
+            ]
+        )
+        == 0
+    )
     scores = pd.read_csv(tmp_path / "scores.csv")
     assert scores["model"].tolist() == [str(best), str(last)]
     assert {"top1_err", "top5_err", "fraction_human", "rho_mean", "p_value"} <= set(scores)
     assert len(pd.read_csv(tmp_path / "rows.csv")) == 16
-    assert main(["explain", "--checkpoint", str(best), "--baseline", str(last), "--data",
-                 "synthetic", "--n-images", "2", "--samples", "2", "--out",
-                 str(tmp_path / "explain")]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                "--checkpoint",
+                str(best),
+                "--baseline",
+                str(last),
+                "--data",
+                "synthetic",
+                "--n-images",
+                "2",
+                "--samples",
+                "2",
+                "--out",
+                str(tmp_path / "explain"),
+            ]
+        )
+        == 0
+    )
     assert {p.name for p in (tmp_path / "explain").iterdir()} == {
-        "smoothgrad.png", "gradient_delta.png", "attention.png"}
+        "smoothgrad.png",
+        "gradient_delta.png",
+        "attention.png",
+    }
 
 
 def test_sweep(config, tmp_path):
@@ -76,9 +113,28 @@ def test_bad_input_exits_2(tmp_path, config, capsys):
     assert main(["train", "--config", str(bad)]) == 2
     assert "unknown setting" in capsys.readouterr().err
     assert main(["train", "--config", str(config), "--sweep", "lambda"]) == 2
-    assert main(["score", "--checkpoint", str(tmp_path / "none.pt"), "--data", "synthetic",
-                 "--out", str(tmp_path / "s.csv")]) == 2
+    assert (
+        main(
+            [
+                "score",
+                "--checkpoint",
+                str(tmp_path / "none.pt"),
+                "--data",
+                "synthetic",
+                "--out",
+                str(tmp_path / "s.csv"),
+            ]
+        )
+        == 2
+    )
     (tmp_path / "junk.pt").write_bytes(b"junk")
-    assert main(["explain", "--checkpoint", str(tmp_path / "junk.pt"), "--data", "synthetic",
-                 "--out", str(tmp_path / "e")]) == 2
-    assert "expected a torch checkpoint (a file written by torch.save), got one starting b'junk'" in capsys.readouterr().err
+    assert (
+        main(
+            ["explain", "--checkpoint", str(tmp_path / "junk.pt"), "--data", "synthetic", "--out", str(tmp_path / "e")]
+        )
+        == 2
+    )
+    assert (
+        "expected a torch checkpoint (a file written by torch.save), got one starting b'junk'"
+        in capsys.readouterr().err
+    )

@@ -8,8 +8,7 @@ from models.config import TrainConfig, config_from_dict, load_train_config, pars
 
 def test_sections_and_defaults(tmp_path):
     path = tmp_path / "c.toml"
-    path.write_text('[model]\narch = "resnet50"\n[loss]\nlambda = 3\n[optim]\nmilestones = [1, 2]\n'
-                    'epochs = 3\n')
+    path.write_text('[model]\narch = "resnet50"\n[loss]\nlambda = 3\n[optim]\nmilestones = [1, 2]\nepochs = 3\n')
     config = load_train_config(path)
     assert (config.arch, config.lam, config.milestones, config.epochs) == ("resnet50", 3.0, [1, 2], 3)
     assert config.momentum == 0.9 and config.nesterov and config.weight_decay == 1e-4

@@ -43,9 +43,15 @@ def test_ilsvrc12_recipe_is_a_global_batch_of_1024_over_8_processes():
     assert learning_rate(config, 95, world=8) == pytest.approx(0.4e-4)
 
 
-HARMONIZED = {"resnet50": "resnet50", "vgg16": "vgg16", "efficientnet_b0": "efficientnet_b0",
-              "convnext_tiny": "convnext_tiny", "vit_b16": "vit_base_patch16_224",
-              "levit": "levit_128", "maxvit": "maxvit_tiny_tf_224"}
+HARMONIZED = {
+    "resnet50": "resnet50",
+    "vgg16": "vgg16",
+    "efficientnet_b0": "efficientnet_b0",
+    "convnext_tiny": "convnext_tiny",
+    "vit_b16": "vit_base_patch16_224",
+    "levit": "levit_128",
+    "maxvit": "maxvit_tiny_tf_224",
+}
 
 
 @pytest.mark.parametrize("key", sorted(HARMONIZED))
@@ -55,8 +61,12 @@ def test_harmonization_recipes_follow_the_paper_loss(key):
     config = load_train_config(CONFIGS / "harmonization" / f"{key}.toml")
     name = HARMONIZED[key]
     assert config.arch == f"timm:{name}" and timm.is_model(name)
-    assert (config.loss, config.lam, config.harmonizer_levels, config.label_smoothing,
-            config.weight_decay) == ("harmonizer", 1.0, 5, 0.1, 1e-5)
+    assert (config.loss, config.lam, config.harmonizer_levels, config.label_smoothing, config.weight_decay) == (
+        "harmonizer",
+        1.0,
+        5,
+        0.1,
+        1e-5,
+    )
     assert config.init_weights == f"weights/{name}.pth" and config.num_classes == 1000
     assert config.out.endswith(key) and config.amp == "bf16"
-

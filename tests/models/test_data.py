@@ -30,8 +30,7 @@ def red_channel(item):
 
 
 def test_crop_and_flip_are_identical_on_image_and_map():
-    dataset = PairedDataset([coordinate_sample()], train=True, image_size=12, resize=20,
-                            blur_size=0, seed=3)
+    dataset = PairedDataset([coordinate_sample()], train=True, image_size=12, resize=20, blur_size=0, seed=3)
     flips = set()
     for epoch in range(8):
         dataset.set_epoch(epoch)
@@ -44,8 +43,7 @@ def test_crop_and_flip_are_identical_on_image_and_map():
 
 
 def test_crops_are_reproducible_and_vary_with_epoch():
-    dataset = PairedDataset([coordinate_sample()], train=True, image_size=8, resize=20,
-                            blur_size=0, seed=1)
+    dataset = PairedDataset([coordinate_sample()], train=True, image_size=8, resize=20, blur_size=0, seed=1)
     first = dataset[0]["map"]
     assert torch.equal(first, dataset[0]["map"])
     seen = set()
@@ -64,8 +62,7 @@ def test_missing_map_and_bbox_control():
     image = np.zeros((8, 8, 3), np.uint8)
     human = np.zeros((8, 8), np.float32)
     human[2, 1] = human[5, 4] = 1
-    items = PairedDataset([Sample("a", image), Sample("b", image, 1, human)], image_size=8,
-                          resize=8, map_source="bbox")
+    items = PairedDataset([Sample("a", image), Sample("b", image, 1, human)], image_size=8, resize=8, map_source="bbox")
     assert not items[0]["has_map"] and items[0]["map"].sum() == 0
     box = np.zeros((8, 8))
     box[2:6, 1:5] = 1
@@ -75,8 +72,9 @@ def test_missing_map_and_bbox_control():
 def test_maps_are_blurred():
     human = np.zeros((20, 20), np.float32)
     human[10, 10] = 1
-    item = PairedDataset([Sample("a", np.zeros((20, 20, 3), np.uint8), 0, human)],
-                         image_size=20, resize=20, blur_size=5)[0]
+    item = PairedDataset(
+        [Sample("a", np.zeros((20, 20, 3), np.uint8), 0, human)], image_size=20, resize=20, blur_size=5
+    )[0]
     assert item["map"][10, 10] == pytest.approx(1 / 25, rel=1e-5)
     assert (item["map"] > 0).sum() == 25
 
@@ -118,9 +116,13 @@ def test_tfrecord_source(tmp_path):
     image = np.full((256, 256, 3), 100, np.float32)
     heat = np.zeros((256, 256, 1), np.float32)
     heat[10:20, 10:20] = 1
-    write_tfrecord(tmp_path / "clickme.tfrecords", [
-        {"image": image.tobytes(), "heatmap": heat.tobytes(), "label": 4, "click_count": 7},
-        {"image": image.tobytes(), "heatmap": heat.tobytes(), "label": 2, "click_count": 0}])
+    write_tfrecord(
+        tmp_path / "clickme.tfrecords",
+        [
+            {"image": image.tobytes(), "heatmap": heat.tobytes(), "label": 4, "click_count": 7},
+            {"image": image.tobytes(), "heatmap": heat.tobytes(), "label": 2, "click_count": 0},
+        ],
+    )
     samples, _ = load_samples(tmp_path / "clickme.tfrecords")
     assert [s.label for s in samples] == [4, 2]
     assert samples[0].map is not None and samples[1].map is None  # click_count 0: no map

@@ -26,8 +26,7 @@ def test_run_demo_outputs(tmp_path):
     assert (proof["n_seeds"] == 3).all()
     assert proof.loc[("timm_harmonizer", "map_alignment"), "min_difference"] > 0
     assert proof.loc[("gala_clickme", "map_alignment"), "min_difference"] > 0
-    assert {p.name for p in (out / "explain").iterdir()} == {
-        "smoothgrad.png", "gradient_delta.png", "attention.png"}
+    assert {p.name for p in (out / "explain").iterdir()} == {"smoothgrad.png", "gradient_delta.png", "attention.png"}
     with np.load(out / "attention.npz") as arrays:
         assert arrays["gala_clickme"].shape == arrays["human_maps"].shape == (4, 30, 30)
         assert arrays["smoothgrad/gala"].shape == (4, 30, 30)

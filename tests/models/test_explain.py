@@ -46,8 +46,7 @@ def test_attention_maps_at_image_size(model):
 
 def test_explain_writes_pngs(model, tmp_path):
     other = build_model("tiny_gala_resnet", num_classes=3, tiny_width=4)
-    paths = explain(model, torch.randn(2, 3, 20, 20), tmp_path, torch.rand(2, 20, 20), other,
-                    n_samples=2)
+    paths = explain(model, torch.randn(2, 3, 20, 20), tmp_path, torch.rand(2, 20, 20), other, n_samples=2)
     assert sorted(p.name for p in paths) == ["attention.png", "gradient_delta.png", "smoothgrad.png"]
     for path in paths:
         assert np.asarray(Image.open(path)).ndim == 3
@@ -66,15 +65,26 @@ def test_batched_smoothgrad_equals_captum_noise_tunnel_for_the_same_noise(model)
     images, target = torch.randn(3, 3, 20, 20), torch.tensor([0, 2, 1])
     torch.manual_seed(5)
     tunnel = NoiseTunnel(Saliency(model))
-    reference = torch.stack([
-        tunnel.attribute(image[None], nt_type="smoothgrad", nt_samples=6, target=int(label),
-                         stdevs=0.15 * float(image.max() - image.min()))[0].abs().amax(0)
-        for image, label in zip(images, target)])
+    reference = torch.stack(
+        [
+            tunnel.attribute(
+                image[None],
+                nt_type="smoothgrad",
+                nt_samples=6,
+                target=int(label),
+                stdevs=0.15 * float(image.max() - image.min()),
+            )[0]
+            .abs()
+            .amax(0)
+            for image, label in zip(images, target)
+        ]
+    )
     same = smoothgrad(model, images, target, n_samples=6, batch_size=6, seed=5)
     assert torch.equal(same, reference)  # one image's samples per batch, as captum: bit for bit
     for batch_size, fast in ((4, False), (18, True), (1, True)):  # batches span images
-        batched = smoothgrad(model, images, target, n_samples=6, batch_size=batch_size, seed=5,
-                             channels_last=fast, fuse=fast)
+        batched = smoothgrad(
+            model, images, target, n_samples=6, batch_size=batch_size, seed=5, channels_last=fast, fuse=fast
+        )
         torch.testing.assert_close(batched, reference, rtol=1e-5, atol=1e-9)
 
 

@@ -59,7 +59,7 @@ def _reference_loss(model, images, labels, maps, has_map, levels, lam, weight_de
     harmonization, cross_entropy = 0.0, 0.0
     level_sums = [0.0] * levels
     for i in range(n):
-        x = images[i:i + 1].clone().requires_grad_(True)
+        x = images[i : i + 1].clone().requires_grad_(True)
         logits = model(x)[0]
         k = len(logits)
         log_p = logits - torch.logsumexp(logits, 0)
@@ -73,7 +73,7 @@ def _reference_loss(model, images, labels, maps, has_map, levels, lam, weight_de
                 level_sums[level] = level_sums[level] + ((saliency - human) ** 2).mean()
             saliency, human = _ref_downsample(saliency), _ref_downsample(human)
     harmonization = sum(total / n for total in level_sums) / levels
-    decay = sum((m.weight ** 2).sum() for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+    decay = sum((m.weight**2).sum() for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
     return cross_entropy / n + weight_decay * decay / 2 + lam * harmonization, harmonization
 
 
@@ -100,8 +100,14 @@ def test_float32_and_bf16_channels_last_agree_with_float64():
     single = harmonizer_loss(model, images, labels, maps, has_map)
     assert single["loss"].item() == pytest.approx(exact["loss"].item(), rel=1e-4)
     model = model.to(memory_format=torch.channels_last)
-    fast = harmonizer_loss(model, images.contiguous(memory_format=torch.channels_last), labels,
-                           maps, has_map, amp_context=torch.autocast("cpu", dtype=torch.bfloat16))
+    fast = harmonizer_loss(
+        model,
+        images.contiguous(memory_format=torch.channels_last),
+        labels,
+        maps,
+        has_map,
+        amp_context=torch.autocast("cpu", dtype=torch.bfloat16),
+    )
     fast["loss"].backward()
     assert fast["loss"].dtype == torch.float32 and math.isfinite(fast["loss"].item())
     assert fast["harmonization"].item() == pytest.approx(exact["harmonization"].item(), rel=0.2)
@@ -144,11 +150,12 @@ def test_pyramid_hand_computed():
     delta = torch.zeros(1, 4, 4)
     delta[0, 0, 0] = 1
     level = gaussian_pyramid(delta, levels=2)[1]  # output (0, 0) reads rows -1..3: tap 1 on row 0
-    assert torch.allclose(level, torch.tensor([[[1 / 16, 0.], [0., 0.]]]))
+    assert torch.allclose(level, torch.tensor([[[1 / 16, 0.0], [0.0, 0.0]]]))
     odd = gaussian_pyramid(torch.ones(1, 5, 5), levels=2)[1][0]  # 2 before, 2 after
     edge = 11 / 16
-    assert torch.allclose(odd, torch.tensor([[edge * edge, edge, edge * edge], [edge, 1, edge],
-                                             [edge * edge, edge, edge * edge]]))
+    assert torch.allclose(
+        odd, torch.tensor([[edge * edge, edge, edge * edge], [edge, 1, edge], [edge * edge, edge, edge * edge]])
+    )
     shapes = [tuple(m.shape) for m in gaussian_pyramid(torch.zeros(2, 30, 30), levels=5)]
     assert shapes == [(2, 30, 30), (2, 15, 15), (2, 8, 8), (2, 4, 4), (2, 2, 2)]
     image = torch.rand(1, 9, 12)

@@ -10,8 +10,8 @@ from models.layers import attention_layers, record_layers
 from models.loss import attention_map, clickme_loss, map_distance, resize_maps
 from models.resnet import build_model
 
-VOLUME = torch.tensor([[[[3., 0.], [0., 0.]], [[4., 0.], [0., 0.]]]])  # L2 over channels: 5 at (0, 0)
-HUMAN = torch.tensor([[[0., 2.], [0., 0.]]])
+VOLUME = torch.tensor([[[[3.0, 0.0], [0.0, 0.0]], [[4.0, 0.0], [0.0, 0.0]]]])  # L2 over channels: 5 at (0, 0)
+HUMAN = torch.tensor([[[0.0, 2.0], [0.0, 0.0]]])
 
 
 def test_hand_computed_case():
@@ -24,7 +24,7 @@ def test_hand_computed_case():
 
 
 def test_identical_maps_cost_nothing():
-    assert map_distance([VOLUME], torch.tensor([[[7., 0.], [0., 0.]]])).item() == pytest.approx(0, abs=1e-6)
+    assert map_distance([VOLUME], torch.tensor([[[7.0, 0.0], [0.0, 0.0]]])).item() == pytest.approx(0, abs=1e-6)
 
 
 def test_layers_are_summed_or_averaged():
@@ -34,14 +34,15 @@ def test_layers_are_summed_or_averaged():
 
 def test_authors_options_hand_computed():
     # mean of A^2: 12.5 at (0, 0); x / sqrt(sum x): sqrt(12.5) and sqrt(2); half sum of squares
-    value = map_distance([VOLUME], HUMAN, reduction="mean_square", normalization="sqrt_sum",
-                         distance="half_sum_squares")
+    value = map_distance(
+        [VOLUME], HUMAN, reduction="mean_square", normalization="sqrt_sum", distance="half_sum_squares"
+    )
     assert value.item() == pytest.approx(0.5 * (12.5 + 2), rel=1e-6)
 
 
 def test_images_without_maps_are_masked_out():
     volumes = torch.cat([VOLUME, VOLUME])
-    human = torch.cat([HUMAN, torch.tensor([[[5., 0.], [0., 0.]]])])  # second would cost 0
+    human = torch.cat([HUMAN, torch.tensor([[[5.0, 0.0], [0.0, 0.0]]])])  # second would cost 0
     logits, labels = torch.zeros(2, 2), torch.tensor([0, 1])
     both = clickme_loss(logits, labels, [volumes], human)
     first_only = clickme_loss(logits, labels, [volumes], human, has_map=torch.tensor([True, False]))
@@ -87,18 +88,21 @@ def test_default_layers():
     assert len(attention_layers(build_model("se_resnet50"))) == 16
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda: attention_map(torch.zeros(2, 3, 4)), "attention volume"),
-    (lambda: attention_map(VOLUME, "max"), "reduction"),
-    (lambda: map_distance([], HUMAN), "at least one"),
-    (lambda: map_distance([torch.cat([VOLUME, VOLUME])], HUMAN), "batch"),
-    (lambda: map_distance([VOLUME], HUMAN, normalization="max"), "normalization"),
-    (lambda: map_distance([VOLUME], HUMAN, distance="l1"), "distance"),
-    (lambda: map_distance([VOLUME], HUMAN, combine="max"), "combine"),
-    (lambda: resize_maps(torch.zeros(4, 4), (2, 2)), "human maps"),
-    (lambda: resize_maps(torch.zeros(1, 4, 4), (2, 2), "nearest"), "interpolation"),
-    (lambda: clickme_loss(torch.zeros(2), torch.zeros(2, dtype=torch.long), [VOLUME], HUMAN), "logits"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: attention_map(torch.zeros(2, 3, 4)), "attention volume"),
+        (lambda: attention_map(VOLUME, "max"), "reduction"),
+        (lambda: map_distance([], HUMAN), "at least one"),
+        (lambda: map_distance([torch.cat([VOLUME, VOLUME])], HUMAN), "batch"),
+        (lambda: map_distance([VOLUME], HUMAN, normalization="max"), "normalization"),
+        (lambda: map_distance([VOLUME], HUMAN, distance="l1"), "distance"),
+        (lambda: map_distance([VOLUME], HUMAN, combine="max"), "combine"),
+        (lambda: resize_maps(torch.zeros(4, 4), (2, 2)), "human maps"),
+        (lambda: resize_maps(torch.zeros(1, 4, 4), (2, 2), "nearest"), "interpolation"),
+        (lambda: clickme_loss(torch.zeros(2), torch.zeros(2, dtype=torch.long), [VOLUME], HUMAN), "logits"),
+    ],
+)
 def test_bad_input(call, match):
     with pytest.raises(InputError, match=match):
         call()

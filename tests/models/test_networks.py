@@ -73,9 +73,17 @@ def test_weights_files_name_what_does_not_fit(tmp_path):
 
 
 def test_a_timm_model_trains_from_shards_with_the_harmonizer(tiny_config, packed, tmp_path):
-    config = tiny_config.replace(arch="timm:test_resnet", train=str(packed), val=str(packed),
-                                 workers=0, epochs=1, lam=1.0, label_smoothing=0.1,
-                                 weight_decay=1e-5, out=str(tmp_path / "h"))
+    config = tiny_config.replace(
+        arch="timm:test_resnet",
+        train=str(packed),
+        val=str(packed),
+        workers=0,
+        epochs=1,
+        lam=1.0,
+        label_smoothing=0.1,
+        weight_decay=1e-5,
+        out=str(tmp_path / "h"),
+    )
     assert config.loss == "auto"
     train(config)
     steps = pd.read_csv(tmp_path / "h" / "steps.csv")
@@ -94,8 +102,9 @@ def test_a_timm_model_trains_from_shards_with_the_harmonizer(tiny_config, packed
 
 
 def test_a_run_without_any_map_warns_once(tiny_config, tmp_path):
-    config = tiny_config.replace(arch="timm:test_resnet", loss="harmonizer", val="", epochs=2,
-                                 map_source="clickme", out=str(tmp_path / "w"))
+    config = tiny_config.replace(
+        arch="timm:test_resnet", loss="harmonizer", val="", epochs=2, map_source="clickme", out=str(tmp_path / "w")
+    )
     import dataclasses
 
     from models.data import SampleDataset
@@ -109,8 +118,7 @@ def test_a_run_without_any_map_warns_once(tiny_config, tmp_path):
 
 
 def test_loss_none_is_cross_entropy_alone(tiny_config, tmp_path):
-    train(tiny_config.replace(arch="timm:test_resnet", loss="none", val="", epochs=1,
-                              out=str(tmp_path / "n")))
+    train(tiny_config.replace(arch="timm:test_resnet", loss="none", val="", epochs=1, out=str(tmp_path / "n")))
     steps = pd.read_csv(tmp_path / "n" / "steps.csv")
     assert (steps["attention"] == 0).all()
     assert steps["loss"].to_numpy() == pytest.approx(steps["cross_entropy"].to_numpy())

@@ -40,8 +40,7 @@ def test_two_seed_smoke_maps_change_the_model(tmp_path):
         for seed in (0, 1):
             plain = _weights(tmp_path / f"{arm}-seed{seed}-lam0")
             maps = _weights(tmp_path / f"{arm}-seed{seed}-lam{ARMS[arm]:g}")
-            changed = [k for k in plain if plain[k].is_floating_point()
-                       and not torch.equal(plain[k], maps[k])]
+            changed = [k for k in plain if plain[k].is_floating_point() and not torch.equal(plain[k], maps[k])]
             assert len(changed) > len(plain) // 2, (arm, seed)  # same start, same batches
     table = paired_differences(runs)
     assert list(table["n_seeds"]) == [2] * 4 and set(table["metric"]) == {"accuracy", "map_alignment"}
@@ -51,8 +50,14 @@ def test_paired_differences_against_scipy():
     rng = np.random.default_rng(0)
     without = rng.uniform(0.3, 0.5, 6)
     with_maps = without + rng.normal(0.1, 0.05, 6)
-    runs = pd.DataFrame({"arm": "a", "seed": np.repeat(np.arange(6), 2), "maps": [False, True] * 6,
-                         "accuracy": np.ravel(np.column_stack([without, with_maps]))})
+    runs = pd.DataFrame(
+        {
+            "arm": "a",
+            "seed": np.repeat(np.arange(6), 2),
+            "maps": [False, True] * 6,
+            "accuracy": np.ravel(np.column_stack([without, with_maps])),
+        }
+    )
     row = paired_differences(runs).iloc[0]
     interval = stats.ttest_rel(with_maps, without).confidence_interval(0.95)
     assert row.mean_difference == pytest.approx(np.mean(with_maps - without))

@@ -25,7 +25,7 @@ def test_class_sum_is_summed_softmax():
     logits = torch.tensor([[0.0, 0.0, 0.0, 0.0], [10.0, 0.0, 0.0, 0.0]])
     p = ClassSum((0, 1))(logits)
     assert p[0].item() == pytest.approx(0.5)
-    assert p[1].item() == pytest.approx((torch.e ** 10 + 1) / (torch.e ** 10 + 3))
+    assert p[1].item() == pytest.approx((torch.e**10 + 1) / (torch.e**10 + 3))
     imagenet = readout_from_name("imagenet_animals", 1000)
     assert imagenet(torch.zeros(1, 1000)).item() == pytest.approx(0.398)
 

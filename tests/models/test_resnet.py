@@ -12,8 +12,9 @@ def n_params(model):
     return sum(p.numel() for p in model.parameters())
 
 
-@pytest.mark.parametrize("arch, expected", [
-    ("resnet50", 25_557_032), ("se_resnet50", 28_088_024), ("gala_resnet50", 30_298_670)])
+@pytest.mark.parametrize(
+    "arch, expected", [("resnet50", 25_557_032), ("se_resnet50", 28_088_024), ("gala_resnet50", 30_298_670)]
+)
 def test_parameter_counts(arch, expected):
     assert n_params(build_model(arch)) == expected
 
@@ -34,8 +35,7 @@ def test_se_in_every_block():
 
 def test_torchvision_state_dict_layout():
     keys = build_model("resnet50").state_dict().keys()
-    for key in ("conv1.weight", "bn1.running_mean", "layer1.0.downsample.0.weight",
-                "layer4.2.bn3.weight", "fc.bias"):
+    for key in ("conv1.weight", "bn1.running_mean", "layer1.0.downsample.0.weight", "layer4.2.bn3.weight", "fc.bias"):
         assert key in keys
     assert build_model("resnet50").state_dict()["layer2.0.conv2.weight"].shape == (128, 128, 3, 3)
 

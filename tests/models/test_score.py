@@ -29,11 +29,17 @@ def test_permutation_test_separates_aligned_from_random():
 
 
 def test_summarise_hand_case():
-    frame = pd.DataFrame({"index": [0, 1, 2, 3], "label": [0, 1, 1, -1],
-                          "top1_correct": [True, False, True, False],
-                          "top5_correct": [True, True, True, False],
-                          "cross_entropy": [0.1, 2, 0.3, np.nan], "distance": [1, 1, np.nan, 1],
-                          "has_map": [True, True, False, True]})
+    frame = pd.DataFrame(
+        {
+            "index": [0, 1, 2, 3],
+            "label": [0, 1, 1, -1],
+            "top1_correct": [True, False, True, False],
+            "top5_correct": [True, True, True, False],
+            "cross_entropy": [0.1, 2, 0.3, np.nan],
+            "distance": [1, 1, np.nan, 1],
+            "has_map": [True, True, False, True],
+        }
+    )
     human = np.random.default_rng(0).random((4, 4, 4))
     model = human.copy()
     model[1] = -human[1]  # rho -1
@@ -50,12 +56,10 @@ def test_summarise_hand_case():
 def test_score_model_columns():
     from models.data import PairedDataset
 
-    dataset = PairedDataset(synthetic_samples(6, image_size=30, n_classes=3), image_size=30,
-                            resize=30, blur_size=3)
+    dataset = PairedDataset(synthetic_samples(6, image_size=30, n_classes=3), image_size=30, resize=30, blur_size=3)
     model = build_model("tiny_gala_resnet", num_classes=3, tiny_width=4)
     per_image, summary = score_model(model, dataset, "tiny", batch_size=4, n_permutations=10)
-    assert list(summary.columns)[:6] == ["model", "top1_err", "top5_err", "fraction_human",
-                                         "rho_mean", "p_value"]
+    assert list(summary.columns)[:6] == ["model", "top1_err", "top5_err", "fraction_human", "rho_mean", "p_value"]
     assert len(per_image) == 6 and per_image["rho"].between(-1, 1).all()
     assert summary["top5_err"].iloc[0] == 0  # 3 classes: top-5 holds them all
     _, other = score_model(model, dataset, "tiny", layer="layer2.0", batch_size=4, n_permutations=10)
@@ -68,9 +72,17 @@ def test_alignment_bad_shapes():
 
 
 def test_no_human_map_is_an_error_not_nan():
-    frame = pd.DataFrame({"index": [0, 1], "label": [0, 1], "top1_correct": [True, False],
-                          "top5_correct": [True, True], "cross_entropy": [0.1, 2.0],
-                          "distance": [np.nan, np.nan], "has_map": [False, False]})
+    frame = pd.DataFrame(
+        {
+            "index": [0, 1],
+            "label": [0, 1],
+            "top1_correct": [True, False],
+            "top5_correct": [True, True],
+            "cross_entropy": [0.1, 2.0],
+            "distance": [np.nan, np.nan],
+            "has_map": [False, False],
+        }
+    )
     maps = np.zeros((2, 4, 4))
     with pytest.raises(InputError, match="none of the 2 images has a human map"):
         summarise(frame, maps, maps, "m")
@@ -83,8 +95,11 @@ def test_label_outside_the_checkpoint_classes_is_located():
     samples[2].label = 7
     dataset = PairedDataset(samples, image_size=30, resize=30, blur_size=3)
     model = build_model("tiny_gala_resnet", num_classes=3, tiny_width=4)
-    with pytest.raises(InputError, match=rf"label 7 of image '{samples[2].image_id}' is outside the "
-                                         r"checkpoint's 3 classes \(0-2\)"):
+    with pytest.raises(
+        InputError,
+        match=rf"label 7 of image '{samples[2].image_id}' is outside the "
+        r"checkpoint's 3 classes \(0-2\)",
+    ):
         score_model(model, dataset, batch_size=4, n_permutations=2)
 
 
@@ -100,8 +115,21 @@ def test_score_cli_maps_without_matching_ids_exit_2(tiny_config, tmp_path, capsy
 
     Image.fromarray(np.zeros((30, 30, 3), np.uint8)).save(folder / "a" / "cat.png")
     save_maps(tmp_path / "maps.npz", {"val/cat.JPEG": np.ones((30, 30))})
-    code = main(["score", "--checkpoint", f"{tiny_config.out}/best.pt", "--data", str(folder), "--maps",
-                 str(tmp_path / "maps.npz"), "--permutations", "2", "--out", str(tmp_path / "s.csv")])
+    code = main(
+        [
+            "score",
+            "--checkpoint",
+            f"{tiny_config.out}/best.pt",
+            "--data",
+            str(folder),
+            "--maps",
+            str(tmp_path / "maps.npz"),
+            "--permutations",
+            "2",
+            "--out",
+            str(tmp_path / "s.csv"),
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert "none of 1 maps ids matches" in err and "stem" in err
@@ -122,8 +150,19 @@ def test_score_cli_label_column_and_missing_labels_exit_2(tiny_config, tmp_path,
     from clickme_analysis.archive import save_maps
 
     save_maps(tmp_path / "maps.npz", {"a": np.eye(30), "b": np.ones((30, 30))})
-    argv = ["score", "--checkpoint", f"{tiny_config.out}/best.pt", "--data", str(tmp_path / "m.csv"),
-            "--maps", str(tmp_path / "maps.npz"), "--permutations", "2", "--out", str(tmp_path / "s.csv")]
+    argv = [
+        "score",
+        "--checkpoint",
+        f"{tiny_config.out}/best.pt",
+        "--data",
+        str(tmp_path / "m.csv"),
+        "--maps",
+        str(tmp_path / "maps.npz"),
+        "--permutations",
+        "2",
+        "--out",
+        str(tmp_path / "s.csv"),
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "m.csv" in err and "column 'label'" in err and "--label-column" in err

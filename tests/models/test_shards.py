@@ -39,8 +39,7 @@ def folder(tmp_path):
 
 def test_pack_keeps_jpeg_bytes_and_maps_within_the_documented_error(folder):
     root, maps = folder
-    index = pack(root / "images", root / "shards", maps=root / "maps.npz", shard_size=5,
-                 progress=False)
+    index = pack(root / "images", root / "shards", maps=root / "maps.npz", shard_size=5, progress=False)
     assert (index["n_samples"], index["n_maps"], index["classes"]) == (12, 12, ["cat", "dog"])
     assert [s["n_samples"] for s in index["shards"]] == [5, 5, 2]
     assert index["label_range"] == [0, 1] and index["skipped"] == []
@@ -72,8 +71,7 @@ def test_pack_is_deterministic_across_runs(folder):
 def test_pack_is_deterministic_across_runs_and_processes(folder):
     root, _ = folder
     pack(root / "images", root / "a", maps=root / "maps.npz", shard_size=5, progress=False)
-    pack(root / "images", root / "b", maps=root / "maps.npz", shard_size=5, progress=False,
-         workers=2)
+    pack(root / "images", root / "b", maps=root / "maps.npz", shard_size=5, progress=False, workers=2)
     for name in ("shard-000000.tar", "shard-000001.tar", "shard-000002.tar", "index.json"):
         assert (root / "a" / name).read_bytes() == (root / "b" / name).read_bytes(), name
 
@@ -129,15 +127,17 @@ def test_pack_tfrecords_of_both_layouts(tmp_path):
     heat = np.zeros((256, 256, 1), np.float32)
     heat[10:20, 10:20] = 2
     (tmp_path / "a").mkdir()
-    write_tfrecord(tmp_path / "a" / "train-0.tfrecords", [
-        {"image": raw_image.tobytes(), "heatmap": heat.tobytes(), "label": 4, "click_count": 7},
-        {"image": raw_image.tobytes(), "heatmap": heat.tobytes(), "label": 2, "click_count": 0}])
+    write_tfrecord(
+        tmp_path / "a" / "train-0.tfrecords",
+        [
+            {"image": raw_image.tobytes(), "heatmap": heat.tobytes(), "label": 4, "click_count": 7},
+            {"image": raw_image.tobytes(), "heatmap": heat.tobytes(), "label": 2, "click_count": 0},
+        ],
+    )
     jpeg = simplejpeg.encode_jpeg(np.full((256, 256, 3), 50, np.uint8), quality=95)
-    heat_jpeg = simplejpeg.encode_jpeg(np.full((256, 256, 1), 200, np.uint8), quality=95,
-                                       colorspace="GRAY")
+    heat_jpeg = simplejpeg.encode_jpeg(np.full((256, 256, 1), 200, np.uint8), quality=95, colorspace="GRAY")
     (tmp_path / "b").mkdir()
-    write_tfrecord(tmp_path / "b" / "val-0.tfrecords", [
-        {"image": jpeg, "heatmap": heat_jpeg, "label": 1}])
+    write_tfrecord(tmp_path / "b" / "val-0.tfrecords", [{"image": jpeg, "heatmap": heat_jpeg, "label": 1}])
     a = pack(tmp_path / "a", tmp_path / "sa", progress=False)
     assert (a["n_samples"], a["n_maps"], a["label_range"]) == (2, 1, [2, 4])
     b = pack(tmp_path / "b", tmp_path / "sb", progress=False)
@@ -154,14 +154,23 @@ def test_pack_takes_a_glob_of_tfrecords_in_shard_order(tmp_path):
     heat = np.ones((256, 256, 1), np.float32)
     (tmp_path / "val").mkdir()
     for shard in (10, 2, 1):  # label = shard number, one record each
-        write_tfrecord(tmp_path / "val" / f"val-{shard}.tfrecords", [
-            {"image": np.zeros((256, 256, 3), np.float32).tobytes(), "heatmap": heat.tobytes(),
-             "label": shard, "click_count": 1}])
+        write_tfrecord(
+            tmp_path / "val" / f"val-{shard}.tfrecords",
+            [
+                {
+                    "image": np.zeros((256, 256, 3), np.float32).tobytes(),
+                    "heatmap": heat.tobytes(),
+                    "label": shard,
+                    "click_count": 1,
+                }
+            ],
+        )
     labels = []
     for source, out in ((tmp_path / "val", "folder"), (str(tmp_path / "val" / "val-*.tfrecords"), "glob")):
         index = pack(source, tmp_path / out, progress=False)
-        labels.append([json.loads(next(iter_shard(tmp_path / out / s["name"]))[1]["json"])["label"]
-                       for s in index["shards"]])
+        labels.append(
+            [json.loads(next(iter_shard(tmp_path / out / s["name"]))[1]["json"])["label"] for s in index["shards"]]
+        )
     assert labels == [[1, 2, 10], [1, 2, 10]]
     samples, _ = load_samples(str(tmp_path / "val" / "val-1*.tfrecords"))
     assert [s.label for s in samples] == [1, 10]
@@ -191,8 +200,7 @@ def _indices(stream, workers=0):
 
 
 def test_every_rank_and_worker_reads_disjoint_shards_and_epochs_reshuffle(shards):
-    streams = [ShardStream(shards, 4, train=True, image_size=16, resize=20, rank=r, world=2)
-               for r in (0, 1)]
+    streams = [ShardStream(shards, 4, train=True, image_size=16, resize=20, rank=r, world=2) for r in (0, 1)]
     batches = [_indices(s) for s in streams]
     assert [len(b) for b in batches] == [3, 3] == [len(s) for s in streams]  # ceil(ceil(20/2)/4)
     shard_of = [{i // 10**7 for b in rank for i in b} for rank in batches]
@@ -224,7 +232,7 @@ def test_evaluation_reads_every_sample_once(shards):
 def test_a_truncated_or_corrupt_shard_names_the_shard_and_sample(shards):
     path = shards / "shard-000001.tar"
     data = path.read_bytes()
-    path.write_bytes(data[:len(data) // 2])
+    path.write_bytes(data[: len(data) // 2])
     stream = ShardStream(shards, 4, image_size=16, resize=20)
     with pytest.raises(InputError, match="shard-000001.tar") as err:
         _indices(stream)
@@ -266,8 +274,7 @@ def test_a_packed_folder_reads_back_into_memory_for_scoring(folder):
     from models.data import PairedDataset
 
     root, maps = folder
-    pack(root / "images", root / "s", maps=root / "maps.npz", shard_size=5, progress=False,
-         map_bits=16)
+    pack(root / "images", root / "s", maps=root / "maps.npz", shard_size=5, progress=False, map_bits=16)
     samples, classes = load_samples(root / "s")
     assert classes == ["cat", "dog"] and len(samples) == 12
     by_id = {s.image_id: s for s in samples}
@@ -304,6 +311,7 @@ def test_map_png_bombs_are_refused_or_read_no_further_than_their_header():
     def png(width, height, idat):
         def chunk(kind, data):
             return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
         header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
         return PNG_SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
@@ -319,8 +327,12 @@ def test_the_shard_reader_reads_what_tarfile_writes(tmp_path, fmt):
 
     from models.shard_format import _tar_files
 
-    files = [("s/" + "a" * 90 + ".jpg", b"x" * 700), ("b" * 120 + ".json", b"{}"), ("c.map.png", b""),
-             ("dir/\u00e9t\u00e9.jpg", bytes(range(256)) * 5)]
+    files = [
+        ("s/" + "a" * 90 + ".jpg", b"x" * 700),
+        ("b" * 120 + ".json", b"{}"),
+        ("c.map.png", b""),
+        ("dir/\u00e9t\u00e9.jpg", bytes(range(256)) * 5),
+    ]
     if fmt == tarfile.USTAR_FORMAT:
         files = [(n, d) for n, d in files if len(n) < 100 and n.isascii()]
     with tarfile.open(tmp_path / "t.tar", "w", format=fmt) as tar:

@@ -11,7 +11,8 @@ def test_task_structure():
     task = synthetic_task(20, image_size=30, n_classes=4, noise=0.0, seed=1)
     assert task["images"].shape == (20, 30, 30, 3) and task["images"].dtype == np.uint8
     for image, human, label, (top, left, bottom, right) in zip(
-            task["images"], task["maps"], task["labels"], task["boxes"]):
+        task["images"], task["maps"], task["labels"], task["boxes"]
+    ):
         assert human.sum() == PART * PART and human[top:bottom, left:right].all()
         part = image[top:bottom, left:right, 0].astype(float)
         ink = np.abs(part - part[1, 1]) > 0  # (1, 1) is the gap between frame and glyph

@@ -96,13 +96,28 @@ def test_torchrun_ddp_gloo_two_processes(tiny_config, tmp_path):
     config = tmp_path / "c.toml"
     config.write_text(
         'arch = "tiny_gala_resnet"\nnum_classes = 3\ntiny_width = 4\ntrain = "synthetic"\n'
-        'synthetic_train = 32\nimage_size = 30\nresize = 30\nblur_size = 3\nbatch_size = 8\n'
-        f'workers = 0\nepochs = 1\nlog_every = 1\nprogress = false\nout = "{tmp_path / "ddp"}"\n')
+        "synthetic_train = 32\nimage_size = 30\nresize = 30\nblur_size = 3\nbatch_size = 8\n"
+        f'workers = 0\nepochs = 1\nlog_every = 1\nprogress = false\nout = "{tmp_path / "ddp"}"\n'
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         "-m", "clickme_app", "train", "--config", str(config)],
-        capture_output=True, text=True, env=env, timeout=240)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "clickme_app",
+            "train",
+            "--config",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     steps = pd.read_csv(tmp_path / "ddp" / "steps.csv")
     assert len(steps) == 2  # 32 images / (2 processes x 8) per step
@@ -117,8 +132,9 @@ def test_init_weights_load_non_strictly(tiny_config, tmp_path):
     torch.nn.init.constant_(plain.fc.bias, 0.25)
     torch.save(plain.state_dict(), tmp_path / "plain.pt")  # no GALA keys: loaded non-strictly
     with pytest.warns(UserWarning, match=r"10 model tensors not in the file \(layer3\.0\.attn\.a"):
-        result = train(tiny_config.replace(init_weights=str(tmp_path / "plain.pt"), epochs=1,
-                                           lr=0.0, val="", weight_decay=0.0))
+        result = train(
+            tiny_config.replace(init_weights=str(tmp_path / "plain.pt"), epochs=1, lr=0.0, val="", weight_decay=0.0)
+        )
     model, _ = model_from_checkpoint(Path(result["out"]) / "best.pt")
     assert torch.allclose(model.fc.bias, torch.full((3,), 0.25))
     from clickme_analysis.errors import InputError
@@ -134,13 +150,22 @@ def test_training_needs_labels_within_num_classes(tiny_config):
         train(tiny_config.replace(num_classes=2), datasets_from_config(tiny_config))  # 3 classes
 
 
-@pytest.mark.parametrize("changes", [
-    {"arch": "tiny_resnet"},                      # "ResNet-50 w/ ClickMe": loss on plain activity
-    {"arch": "tiny_se_resnet"},
-    {"gala_variant": "authors", "reduction": "mean_square", "normalization": "sqrt_sum",
-     "distance": "half_sum_squares", "combine": "mean", "lam": 1e-5},
-    {"map_source": "bbox", "interpolation": "bilinear"},
-])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"arch": "tiny_resnet"},  # "ResNet-50 w/ ClickMe": loss on plain activity
+        {"arch": "tiny_se_resnet"},
+        {
+            "gala_variant": "authors",
+            "reduction": "mean_square",
+            "normalization": "sqrt_sum",
+            "distance": "half_sum_squares",
+            "combine": "mean",
+            "lam": 1e-5,
+        },
+        {"map_source": "bbox", "interpolation": "bilinear"},
+    ],
+)
 def test_controls_and_variants_train(tiny_config, changes):
     result = train(tiny_config.replace(epochs=1, val="", **changes))
     steps = pd.read_csv(Path(result["out"]) / "steps.csv")
@@ -176,8 +201,7 @@ def test_a_crafted_pickle_in_a_checkpoint_is_refused_and_never_runs(tmp_path):
         def __reduce__(self):
             return (open, (str(marker), "w"))
 
-    torch.save({"format": "clickme-models-checkpoint/1", "model": {}, "x": Payload()},
-               tmp_path / "evil.pt")
+    torch.save({"format": "clickme-models-checkpoint/1", "model": {}, "x": Payload()}, tmp_path / "evil.pt")
     with pytest.raises(InputError, match="refused") as err:
         model_from_checkpoint(tmp_path / "evil.pt")
     assert "evil.pt" in str(err.value)
@@ -210,12 +234,15 @@ def test_gpu_only_options_on_a_cpu_machine_are_refused_clearly(monkeypatch):
         check_device_options(TrainConfig(compile=True), cuda_available=False)
 
 
-@pytest.mark.parametrize("line, field, expected", [
-    ('[model]\narch = "gala_resnet18"\n', "model.arch", "one of"),
-    ('[optim]\nlr = -0.1\n', "optim.lr", ">= 0"),
-    ('batch_size = 0\n', "batch_size", ">= 1"),
-    ('[run]\namp = "fp8"\n', "run.amp", "one of"),
-])
+@pytest.mark.parametrize(
+    "line, field, expected",
+    [
+        ('[model]\narch = "gala_resnet18"\n', "model.arch", "one of"),
+        ("[optim]\nlr = -0.1\n", "optim.lr", ">= 0"),
+        ("batch_size = 0\n", "batch_size", ">= 1"),
+        ('[run]\namp = "fp8"\n', "run.amp", "one of"),
+    ],
+)
 def test_bad_settings_are_located(tmp_path, line, field, expected):
     from clickme_analysis.errors import InputError
     from models.config import load_train_config
@@ -232,12 +259,28 @@ def test_torchrun_ddp_on_shards(tmp_path, packed):
     config.write_text(
         f'arch = "tiny_gala_resnet"\nnum_classes = 3\ntiny_width = 4\ntrain = "{packed}"\n'
         f'val = "{packed}"\nimage_size = 28\nresize = 30\nblur_size = 3\nbatch_size = 4\n'
-        f'workers = 2\nepochs = 1\nlog_every = 1\nprogress = false\nout = "{tmp_path / "ddp"}"\n')
+        f'workers = 2\nepochs = 1\nlog_every = 1\nprogress = false\nout = "{tmp_path / "ddp"}"\n'
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         "-m", "clickme_app", "train", "--config", str(config), "--no-progress"],
-        capture_output=True, text=True, env=env, timeout=240)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "clickme_app",
+            "train",
+            "--config",
+            str(config),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert len(pd.read_csv(tmp_path / "ddp" / "steps.csv")) == 4  # 32 images / (2 x 4) per step
     epochs = pd.read_csv(tmp_path / "ddp" / "epochs.csv")

@@ -16,11 +16,22 @@ def serve_config(files: dict, db: str, **extra):
     check is off unless a test turns it on (``pacing_factor=0.8``)."""
     from experiments.online.config import load_serve_config
 
-    return load_serve_config({"experiment_config": str(files["experiment"]), "game_config": str(files["game"]),
-                              "images": str(files["images"]), "labels": str(files["labels"]), "db": db,
-                              "admin_token": ADMIN, "completion_code": "C0DE42", "game_completion_code": "G4ME42",
-                              "completion_url": "http://127.0.0.1:9/done?cc={code}", "pacing_factor": 0.0,
-                              "start_limit_per_minute": 0, **extra})
+    return load_serve_config(
+        {
+            "experiment_config": str(files["experiment"]),
+            "game_config": str(files["game"]),
+            "images": str(files["images"]),
+            "labels": str(files["labels"]),
+            "db": db,
+            "admin_token": ADMIN,
+            "completion_code": "C0DE42",
+            "game_completion_code": "G4ME42",
+            "completion_url": "http://127.0.0.1:9/done?cc={code}",
+            "pacing_factor": 0.0,
+            "start_limit_per_minute": 0,
+            **extra,
+        }
+    )
 
 
 def free_port() -> int:
@@ -38,9 +49,18 @@ def running_server(app):
     from experiments.online.guard import GuardedH11Protocol
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           limit_concurrency=1000, backlog=2048, http=GuardedH11Protocol,
-                                           timeout_keep_alive=30))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            limit_concurrency=1000,
+            backlog=2048,
+            http=GuardedH11Protocol,
+            timeout_keep_alive=30,
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

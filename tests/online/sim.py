@@ -22,8 +22,9 @@ def auth(secret: str) -> dict:
 
 def check_browser(client, task: str, pid: str, secret: str, **changes):
     """Post a passing browser check (or one changed by ``changes``); returns the reply."""
-    return client.post(f"/api/{task}/browser", json={"participant_id": pid, **BROWSER_CHECK, **changes},
-                       headers=auth(secret))
+    return client.post(
+        f"/api/{task}/browser", json={"participant_id": pid, **BROWSER_CHECK, **changes}, headers=auth(secret)
+    )
 
 
 def simulate_participants(client, ids, seed: int = 0) -> None:
@@ -31,13 +32,16 @@ def simulate_participants(client, ids, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     for pid in ids:
         secret = token()
-        reply = client.post("/api/experiment/start", json={"participant_id": pid, "token": secret},
-                            headers=auth(secret)).json()
+        reply = client.post(
+            "/api/experiment/start", json={"participant_id": pid, "token": secret}, headers=auth(secret)
+        ).json()
         assert check_browser(client, "experiment", pid, secret).status_code == 200
         info = reply["design"]["info"]
         for t in reply["design"]["trials"]:
             key, rt = answer(t, info, rng)
             r = client.post("/api/experiment/trials", json=trial_body(pid, t, key, rt), headers=auth(secret))
             assert r.status_code == 201, r.text
-        assert client.post("/api/experiment/complete", json={"participant_id": pid},
-                           headers=auth(secret)).status_code == 200
+        assert (
+            client.post("/api/experiment/complete", json={"participant_id": pid}, headers=auth(secret)).status_code
+            == 200
+        )

@@ -98,21 +98,32 @@ def test_timing_flag_when_off_by_more_than_one_frame(client):
     secret = token()
     start(client, "experiment", "P3", secret)
     trials = full_design(client, "P3")["trials"]
-    one = client.post("/api/experiment/trials", json=trial_body("P3", trials[0], None, None, stim_frames=25),
-                      headers=auth(secret))
-    two = client.post("/api/experiment/trials", json=trial_body("P3", trials[1], None, None, stim_frames=26),
-                      headers=auth(secret))
+    one = client.post(
+        "/api/experiment/trials", json=trial_body("P3", trials[0], None, None, stim_frames=25), headers=auth(secret)
+    )
+    two = client.post(
+        "/api/experiment/trials", json=trial_body("P3", trials[1], None, None, stim_frames=26), headers=auth(secret)
+    )
     assert one.json()["timing_flag"] is False and two.json()["timing_flag"] is True
     row = client.app.state.online.store.rows("trials")[1]["row"]
     assert row["off_frames"] == 2 and row["stim_ms_requested"] == pytest.approx(400.0)
     assert row["stim_duration"] == pytest.approx(26 / 60)
 
 
-@pytest.mark.parametrize("change, status", [
-    ({"phase": "warmup"}, 422), ({"block": "one"}, 422), ({"rt_ms": -5}, 422), ({"unknown": 1}, 422),
-    ({"frame_intervals_ms": [1.0] * 3000}, 422), ({"idempotency_key": "x"}, 422), ({"trial": 999}, 422),
-    ({"response": "q"}, 422), ({"response": None}, 422),
-])
+@pytest.mark.parametrize(
+    "change, status",
+    [
+        ({"phase": "warmup"}, 422),
+        ({"block": "one"}, 422),
+        ({"rt_ms": -5}, 422),
+        ({"unknown": 1}, 422),
+        ({"frame_intervals_ms": [1.0] * 3000}, 422),
+        ({"idempotency_key": "x"}, 422),
+        ({"trial": 999}, 422),
+        ({"response": "q"}, 422),
+        ({"response": None}, 422),
+    ],
+)
 def test_malformed_posts_refused_and_nothing_stored(client, change, status):
     secret = token()
     start(client, "experiment", "P4", secret)
@@ -131,8 +142,10 @@ def test_participants_cannot_touch_each_other(client):
     body = trial_body("B1", trial, "s", 400.0)
     assert client.post("/api/experiment/trials", json=body, headers=auth(alice)).status_code == 403
     assert client.post("/api/experiment/trials", json=body).status_code == 401
-    assert client.post("/api/experiment/trials", json={**body, "participant_id": "C1"},
-                       headers=auth(bob)).status_code == 403  # as for a wrong token: ids cannot be enumerated
+    assert (
+        client.post("/api/experiment/trials", json={**body, "participant_id": "C1"}, headers=auth(bob)).status_code
+        == 403
+    )  # as for a wrong token: ids cannot be enumerated
     # another browser (another token) cannot read or resume B1's session
     r = client.post("/api/experiment/start", json={"participant_id": "B1", "token": alice}, headers=auth(alice))
     assert r.status_code == 403
@@ -154,12 +167,16 @@ def test_completion_needs_every_trial(client):
     secret = token()
     start(client, "experiment", "P6", secret)
     design = full_design(client, "P6")
-    assert client.post("/api/experiment/complete", json={"participant_id": "P6"}, headers=auth(secret)).status_code == 409
+    assert (
+        client.post("/api/experiment/complete", json={"participant_id": "P6"}, headers=auth(secret)).status_code == 409
+    )
     rng = np.random.default_rng(0)
     for t in design["trials"]:
         key, rt = answer(t, design["info"], rng)
-        assert client.post("/api/experiment/trials", json=trial_body("P6", t, key, rt),
-                           headers=auth(secret)).status_code == 201
+        assert (
+            client.post("/api/experiment/trials", json=trial_body("P6", t, key, rt), headers=auth(secret)).status_code
+            == 201
+        )
     r = client.post("/api/experiment/complete", json={"participant_id": "P6"}, headers=auth(secret))
     assert r.json() == {"completion_code": "C0DE42", "redirect_url": "http://127.0.0.1:9/done?cc=C0DE42"}
     assert start(client, "experiment", "P6", secret)["completion"]["completion_code"] == "C0DE42"
@@ -178,11 +195,27 @@ def test_game_round_record_and_signed_answers(client):
     a = a.json()
     # the stand-in guesses from the 4 labels: 3 wrong ones, or the right one and 3 others
     assert len(a["top"]) in (3, 4) and set(a["top"]) <= {"cat", "dog", "car", "cup"} and a["n_points"] == 3
-    guess = {"t_sent": 500.0, "t": 520.0, "n_points": 3, "top": a["top"], "compute_ms": a["compute_ms"],
-             "asked": a["asked"], "signature": a["signature"]}
-    body = {"participant_id": "G1", "idempotency_key": "G1-r1-abcdef", "round": 1, "image_id": first["image_id"],
-            "x": x, "y": y, "t": [400.0, 450.0, 500.0], "guesses": [guess], "first_press_t": 400.0,
-            "duration_ms": 2000.0}
+    guess = {
+        "t_sent": 500.0,
+        "t": 520.0,
+        "n_points": 3,
+        "top": a["top"],
+        "compute_ms": a["compute_ms"],
+        "asked": a["asked"],
+        "signature": a["signature"],
+    }
+    body = {
+        "participant_id": "G1",
+        "idempotency_key": "G1-r1-abcdef",
+        "round": 1,
+        "image_id": first["image_id"],
+        "x": x,
+        "y": y,
+        "t": [400.0, 450.0, 500.0],
+        "guesses": [guess],
+        "first_press_t": 400.0,
+        "duration_ms": 2000.0,
+    }
     forged = {**body, "guesses": [{**guess, "top": [first["label"]] + a["top"][:4]}]}
     if first["label"] not in a["top"]:
         assert client.post("/api/game/rounds", json=forged, headers=auth(secret)).status_code == 422

@@ -49,16 +49,19 @@ def test_row01_oversized_body_is_413_before_parsing_and_not_echoed(client):
 BROWSER = {"participant_id": "N1", "width": 1280, "height": 800}
 
 
-@pytest.mark.parametrize("path, raw", [
-    ("/api/experiment/browser", '{"participant_id": "N1", "refresh_hz": NaN, "width": 1, "height": 1}'),
-    ("/api/experiment/browser", '{"participant_id": "N1", "refresh_hz": Infinity, "width": 1, "height": 1}'),
-    ("/api/experiment/browser", '{"participant_id": "N1", "refresh_hz": 1e400, "width": 1, "height": 1}'),
-    ("/api/experiment/browser", '{"participant_id": "N1", "refresh_hz": 1e-305, "width": 1, "height": 1}'),
-    ("/api/game/query", '{"participant_id": "N1", "round": 1, "x": [NaN], "y": [-Infinity]}'),
-    ("/api/experiment/start", '{"participant_id": NaN}'),
-    ("/api/experiment/start", '{"participant_id": "N1", "token": "'),
-    ("/api/experiment/start", "[]"),
-])
+@pytest.mark.parametrize(
+    "path, raw",
+    [
+        ("/api/experiment/browser", '{"participant_id": "N1", "refresh_hz": NaN, "width": 1, "height": 1}'),
+        ("/api/experiment/browser", '{"participant_id": "N1", "refresh_hz": Infinity, "width": 1, "height": 1}'),
+        ("/api/experiment/browser", '{"participant_id": "N1", "refresh_hz": 1e400, "width": 1, "height": 1}'),
+        ("/api/experiment/browser", '{"participant_id": "N1", "refresh_hz": 1e-305, "width": 1, "height": 1}'),
+        ("/api/game/query", '{"participant_id": "N1", "round": 1, "x": [NaN], "y": [-Infinity]}'),
+        ("/api/experiment/start", '{"participant_id": NaN}'),
+        ("/api/experiment/start", '{"participant_id": "N1", "token": "'),
+        ("/api/experiment/start", "[]"),
+    ],
+)
 def test_row02_non_finite_numbers_and_broken_json_are_422_never_500(client, path, raw):
     r = client.post(path, content=raw.encode(), headers={"Content-Type": "application/json"})
     assert r.status_code == 422, r.text  # the test client raises on a 500
@@ -69,8 +72,9 @@ def test_row02_non_finite_trial_fields_with_a_valid_token(client):
     secret, row = started(client, "N2")
     trial = row["design"]["trials"][0]
     body = json.dumps(trial_body("N2", trial, "s", 400.0)).replace("400.0", "NaN", 1)
-    r = client.post("/api/experiment/trials", content=body.encode(),
-                    headers={**auth(secret), "Content-Type": "application/json"})
+    r = client.post(
+        "/api/experiment/trials", content=body.encode(), headers={**auth(secret), "Content-Type": "application/json"}
+    )
     assert r.status_code == 422 and "finite" in r.json()["detail"]
     for hz in (0.5, 1e-305, 5000.0):  # refresh rates no display has
         assert check_browser(client, "experiment", "N2", secret, refresh_hz=hz).status_code == 422
@@ -90,9 +94,9 @@ def test_row09_a_key_reused_for_another_trial_is_409(client):
 
 
 # ---------------------------------------------------------------- row 10: formulas in exports
-@pytest.mark.parametrize("value", ["=HYPERLINK(\"http://x\",\"y\")", "=cmd|' /C calc'!A0", "@SUM(1+1)", "+1", "\t=1"])
+@pytest.mark.parametrize("value", ['=HYPERLINK("http://x","y")', "=cmd|' /C calc'!A0", "@SUM(1+1)", "+1", "\t=1"])
 def test_row10_client_time_must_be_iso_8601(client, value):
-    secret, row = started(client, f"F{abs(hash(value)) % 10 ** 6}")
+    secret, row = started(client, f"F{abs(hash(value)) % 10**6}")
     body = {**trial_body(row["participant_id"], row["design"]["trials"][0], "s", 400.0), "client_time": value}
     assert client.post("/api/experiment/trials", json=body, headers=auth(secret)).status_code == 422
 
@@ -103,13 +107,27 @@ def test_row10_exported_cells_never_start_a_formula(client, tmp_path):
     from experiments.online.export import export_all, safe_cell
 
     assert [safe_cell(v) for v in ("=1+1", "+1", "-1", "@A1", "\tx", "\rx", "ok", 3.5)] == [
-        "'=1+1", "'+1", "'-1", "'@A1", "'\tx", "'\rx", "ok", 3.5]
+        "'=1+1",
+        "'+1",
+        "'-1",
+        "'@A1",
+        "'\tx",
+        "'\rx",
+        "ok",
+        3.5,
+    ]
     secret = token()
-    r = client.post("/api/experiment/start", json={"participant_id": "-F10", "study_id": "@SUM", "session_id": "=1",
-                                                   "token": secret}, headers=auth(secret))
+    r = client.post(
+        "/api/experiment/start",
+        json={"participant_id": "-F10", "study_id": "@SUM", "session_id": "=1", "token": secret},
+        headers=auth(secret),
+    )
     assert r.status_code == 422  # '=' is not in an id
-    r = client.post("/api/experiment/start", json={"participant_id": "-F10", "study_id": "@SUM", "token": secret},
-                    headers=auth(secret))
+    r = client.post(
+        "/api/experiment/start",
+        json={"participant_id": "-F10", "study_id": "@SUM", "token": secret},
+        headers=auth(secret),
+    )
     assert r.status_code == 200
     export_all(client.app.state.online.store, tmp_path / "out", include="all")
     for path in (tmp_path / "out").rglob("*.csv"):
@@ -157,8 +175,9 @@ def test_row16_browser_check_after_acceptance_does_not_overwrite(client):
 # ---------------------------------------------------------------- row 17: printed URLs, tokens, busy ports
 def test_row17_template_url_gets_a_readable_message(client):
     secret = token()
-    r = client.post("/api/experiment/start", json={"participant_id": "{{%PROLIFIC_PID%}}", "token": secret},
-                    headers=auth(secret))
+    r = client.post(
+        "/api/experiment/start", json={"participant_id": "{{%PROLIFIC_PID%}}", "token": secret}, headers=auth(secret)
+    )
     assert r.status_code == 422 and isinstance(r.json()["detail"], str)
     assert r.json()["detail"].startswith("field 'participant_id'")
 

@@ -56,13 +56,24 @@ def test_row03_no_trial_round_or_completion_without_an_accepted_check(client):
     trial = design(client, "R3")["trials"][0]
     r = client.post("/api/experiment/trials", json=trial_body("R3", trial, "s", 400.0), headers=auth(secret))
     assert r.status_code == 409 and "browser check" in r.json()["detail"]
-    assert client.post("/api/experiment/complete", json={"participant_id": "R3"}, headers=auth(secret)).status_code == 409
+    assert (
+        client.post("/api/experiment/complete", json={"participant_id": "R3"}, headers=auth(secret)).status_code == 409
+    )
     assert check_browser(client, "experiment", "R3", secret, mobile=True).status_code == 422
     r = client.post("/api/experiment/trials", json=trial_body("R3", trial, "s", 400.0), headers=auth(secret))
     assert r.status_code == 409
     g_secret, _ = start(client, "R3", task="game")
-    body = {"participant_id": "R3", "idempotency_key": "R3-r1-abcdef", "round": 1, "image_id": "a0", "x": [], "y": [],
-            "t": [], "skipped": True, "duration_ms": 100.0}
+    body = {
+        "participant_id": "R3",
+        "idempotency_key": "R3-r1-abcdef",
+        "round": 1,
+        "image_id": "a0",
+        "x": [],
+        "y": [],
+        "t": [],
+        "skipped": True,
+        "duration_ms": 100.0,
+    }
     assert client.post("/api/game/rounds", json=body, headers=auth(g_secret)).status_code == 409
     assert client.get("/admin/summary", headers=auth(ADMIN)).json()["sessions"] == {"refused check": 1, "partial": 1}
 
@@ -95,8 +106,14 @@ def test_row03_pacing_rule_against_hand_computed_times(online_files):
         t, out = 1_700_000_000.0, []
         for trial, gap in zip(full["trials"], [0.0, *gaps]):
             t += gap
-            out.append({"phase": trial["phase"], "block": trial["block"], "trial": trial["trial"],
-                        "received": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}+00:00"})
+            out.append(
+                {
+                    "phase": trial["phase"],
+                    "block": trial["block"],
+                    "trial": trial["trial"],
+                    "received": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}+00:00",
+                }
+            )
         return out
 
     assert task.pacing_flags(full, rows([n + 0.05 for n in need[1:]]), 0.8) == []  # a person: plausible
@@ -104,7 +121,8 @@ def test_row03_pacing_rule_against_hand_computed_times(online_files):
     one_quick = [n + 0.5 for n in need[1:]]
     one_quick[2] = 0.1
     assert task.pacing_flags(full, rows(one_quick), 0.8) == [
-        "impossible pacing: 1 trials arrived sooner after the previous one than the trial lasts"]
+        "impossible pacing: 1 trials arrived sooner after the previous one than the trial lasts"
+    ]
     assert task.pacing_flags(full, rows([0.02] * 5), 0.0) == []
 
 
@@ -126,8 +144,11 @@ def test_row04_targets_only_for_training_and_test_trials_scored_on_the_server(cl
         else:
             right.append((good, 400.0 + k))
             assert "correct" not in r
-    assert r["block_summary"] == {"n": len(right), "accuracy": sum(g for g, _ in right) / len(right),
-                                  "mean_rt_ms": pytest.approx(np.mean([rt for _, rt in right]))}
+    assert r["block_summary"] == {
+        "n": len(right),
+        "accuracy": sum(g for g, _ in right) / len(right),
+        "mean_rt_ms": pytest.approx(np.mean([rt for _, rt in right])),
+    }
 
 
 # ---------------------------------------------------------------- row 5: per-task codes, no code for all-skipped
@@ -136,9 +157,17 @@ def play_game(client, pid, skipped):
     assert check_browser(client, "game", pid, secret).status_code == 200
     for number, item in enumerate(reply["design"]["order"], start=1):
         x = [] if skipped else [60.0 + 7 * i for i in range(5)]
-        body = {"participant_id": pid, "idempotency_key": f"{pid}-r{number}-abcdef", "round": number,
-                "image_id": item["image_id"], "x": x, "y": [128.0] * len(x), "t": [300.0 + 50 * i for i in range(len(x))],
-                "skipped": skipped, "duration_ms": 260.0 if skipped else 2000.0}
+        body = {
+            "participant_id": pid,
+            "idempotency_key": f"{pid}-r{number}-abcdef",
+            "round": number,
+            "image_id": item["image_id"],
+            "x": x,
+            "y": [128.0] * len(x),
+            "t": [300.0 + 50 * i for i in range(len(x))],
+            "skipped": skipped,
+            "duration_ms": 260.0 if skipped else 2000.0,
+        }
         assert client.post("/api/game/rounds", json=body, headers=auth(secret)).status_code == 201
     return client.post("/api/game/complete", json={"participant_id": pid}, headers=auth(secret)).json()
 
@@ -161,12 +190,30 @@ def test_row06_answers_are_bound_to_their_points_and_times(client):
     xs = [20.0 + 7 * i for i in range(30)]  # the point rule: <= 7 px and 50 ms apart
     ys = [100.0] * 30
     ts = [300.0 + 50 * i for i in range(30)]
-    a = client.post("/api/game/query", json={"participant_id": "R6", "round": 1, "x": xs, "y": ys},
-                    headers=auth(secret)).json()
-    guess = {"t_sent": 1800.0, "t": 1810.0, "n_points": 30, "top": a["top"], "compute_ms": a["compute_ms"],
-             "asked": a["asked"], "signature": a["signature"]}
-    body = {"participant_id": "R6", "idempotency_key": "R6-r1-abcdef", "round": 1, "image_id": image,
-            "x": xs, "y": ys, "t": ts, "guesses": [guess], "first_press_t": 300.0, "duration_ms": 2000.0}
+    a = client.post(
+        "/api/game/query", json={"participant_id": "R6", "round": 1, "x": xs, "y": ys}, headers=auth(secret)
+    ).json()
+    guess = {
+        "t_sent": 1800.0,
+        "t": 1810.0,
+        "n_points": 30,
+        "top": a["top"],
+        "compute_ms": a["compute_ms"],
+        "asked": a["asked"],
+        "signature": a["signature"],
+    }
+    body = {
+        "participant_id": "R6",
+        "idempotency_key": "R6-r1-abcdef",
+        "round": 1,
+        "image_id": image,
+        "x": xs,
+        "y": ys,
+        "t": ts,
+        "guesses": [guess],
+        "first_press_t": 300.0,
+        "duration_ms": 2000.0,
+    }
 
     def refused(change, **g):
         r = client.post("/api/game/rounds", json={**body, **change, "guesses": [{**guess, **g}]}, headers=auth(secret))
@@ -187,15 +234,39 @@ def test_row06_answers_gaps_must_match_the_servers_clock(client):
     secret, reply = start(client, "R6b", task="game")
     assert check_browser(client, "game", "R6b", secret).status_code == 200
     xs, ys, ts = [60.0, 67.0], [100.0, 100.0], [300.0, 350.0]
-    answers = [client.post("/api/game/query", json={"participant_id": "R6b", "round": 1, "x": xs[:n], "y": ys[:n]},
-                           headers=auth(secret)).json() for n in (1, 2)]
+    answers = [
+        client.post(
+            "/api/game/query",
+            json={"participant_id": "R6b", "round": 1, "x": xs[:n], "y": ys[:n]},
+            headers=auth(secret),
+        ).json()
+        for n in (1, 2)
+    ]
     gap = answers[1]["asked"] - answers[0]["asked"]
-    guesses = [{"t_sent": 400.0 + k * (gap + CLOCK_SLACK_MS + 500), "t": 401.0 + k * (gap + CLOCK_SLACK_MS + 500),
-                "n_points": a["n_points"], "top": a["top"], "compute_ms": a["compute_ms"], "asked": a["asked"],
-                "signature": a["signature"]} for k, a in enumerate(answers)]
-    body = {"participant_id": "R6b", "idempotency_key": "R6b-r1-abcdef", "round": 1,
-            "image_id": reply["design"]["order"][0]["image_id"], "x": xs, "y": ys, "t": ts, "guesses": guesses,
-            "first_press_t": 300.0, "duration_ms": 2000.0 + gap + CLOCK_SLACK_MS}
+    guesses = [
+        {
+            "t_sent": 400.0 + k * (gap + CLOCK_SLACK_MS + 500),
+            "t": 401.0 + k * (gap + CLOCK_SLACK_MS + 500),
+            "n_points": a["n_points"],
+            "top": a["top"],
+            "compute_ms": a["compute_ms"],
+            "asked": a["asked"],
+            "signature": a["signature"],
+        }
+        for k, a in enumerate(answers)
+    ]
+    body = {
+        "participant_id": "R6b",
+        "idempotency_key": "R6b-r1-abcdef",
+        "round": 1,
+        "image_id": reply["design"]["order"][0]["image_id"],
+        "x": xs,
+        "y": ys,
+        "t": ts,
+        "guesses": guesses,
+        "first_press_t": 300.0,
+        "duration_ms": 2000.0 + gap + CLOCK_SLACK_MS,
+    }
     r = client.post("/api/game/rounds", json=body, headers=auth(secret))
     assert r.status_code == 422 and "clock" in r.json()["detail"]
 
@@ -223,7 +294,9 @@ def test_row07_admin_headers_bearer_case_and_access_log(client, caplog):
     assert r.headers["x-frame-options"] == "DENY" and r.headers["referrer-policy"] == "no-referrer"
     secret, _ = start(client, "R7")
     assert check_browser(client, "experiment", "R7", secret.join(["", ""])).status_code == 200
-    r = client.post("/api/experiment/complete", json={"participant_id": "R7"}, headers={"Authorization": f"BEARER {secret}"})
+    r = client.post(
+        "/api/experiment/complete", json={"participant_id": "R7"}, headers={"Authorization": f"BEARER {secret}"}
+    )
     assert r.status_code == 409  # authorised (data missing), whatever the scheme's case
     with caplog.at_level(logging.INFO, logger="clickme.serve.access"):
         client.get("/admin/summary?token=secret-in-query", headers=auth(ADMIN))
@@ -234,13 +307,31 @@ def test_row08_a_restart_keeps_signed_answers_valid(online_files, tmp_path):
     with make_client(online_files, tmp_path) as first:
         secret, reply = start(first, "R8", task="game")
         assert check_browser(first, "game", "R8", secret).status_code == 200
-        a = first.post("/api/game/query", json={"participant_id": "R8", "round": 1, "x": [60.0], "y": [60.0]},
-                       headers=auth(secret)).json()
+        a = first.post(
+            "/api/game/query", json={"participant_id": "R8", "round": 1, "x": [60.0], "y": [60.0]}, headers=auth(secret)
+        ).json()
     with make_client(online_files, tmp_path, admin_token="a-new-admin-token-after-restart-0123456") as second:
-        body = {"participant_id": "R8", "idempotency_key": "R8-r1-abcdef", "round": 1,
-                "image_id": reply["design"]["order"][0]["image_id"], "x": [60.0], "y": [60.0], "t": [300.0],
-                "guesses": [{"t_sent": 400.0, "t": 420.0, "n_points": 1, "top": a["top"], "compute_ms": a["compute_ms"],
-                             "asked": a["asked"], "signature": a["signature"]}], "duration_ms": 2000.0}
+        body = {
+            "participant_id": "R8",
+            "idempotency_key": "R8-r1-abcdef",
+            "round": 1,
+            "image_id": reply["design"]["order"][0]["image_id"],
+            "x": [60.0],
+            "y": [60.0],
+            "t": [300.0],
+            "guesses": [
+                {
+                    "t_sent": 400.0,
+                    "t": 420.0,
+                    "n_points": 1,
+                    "top": a["top"],
+                    "compute_ms": a["compute_ms"],
+                    "asked": a["asked"],
+                    "signature": a["signature"],
+                }
+            ],
+            "duration_ms": 2000.0,
+        }
         assert second.post("/api/game/rounds", json=body, headers=auth(secret)).status_code == 201
 
 
@@ -263,15 +354,21 @@ def test_row11_one_query_in_flight_per_participant_in_its_own_executor(client):
     assert check_browser(client, "experiment", "T11", other).status_code == 200
     query = {"participant_id": "Q11", "round": 1, "x": [60.0], "y": [60.0]}
     first = []
-    worker = threading.Thread(target=lambda: first.append(client.post("/api/game/query", json=query, headers=auth(secret))))
+    worker = threading.Thread(
+        target=lambda: first.append(client.post("/api/game/query", json=query, headers=auth(secret)))
+    )
     worker.start()
     try:
         assert entered.wait(10)
         assert client.post("/api/game/query", json=query, headers=auth(secret)).status_code == 429
         trial = design(client, "T11")["trials"][0]
         t0 = time.perf_counter()  # another participant's post is not held up by the busy partner
-        assert client.post("/api/experiment/trials", json=trial_body("T11", trial, "s", 400.0),
-                           headers=auth(other)).status_code == 201
+        assert (
+            client.post(
+                "/api/experiment/trials", json=trial_body("T11", trial, "s", 400.0), headers=auth(other)
+            ).status_code
+            == 201
+        )
         assert time.perf_counter() - t0 < 5
     finally:
         release.set()
@@ -284,8 +381,10 @@ def test_row11_one_query_in_flight_per_participant_in_its_own_executor(client):
 # ---------------------------------------------------------------- row 12: counterbalancing and starts
 def test_row12_start_rate_limit_per_address(online_files, tmp_path):
     with make_client(online_files, tmp_path, start_limit_per_minute=3) as client:
-        codes = [client.post("/api/experiment/start", json={"participant_id": f"B{k}", "token": token()}).status_code
-                 for k in range(5)]
+        codes = [
+            client.post("/api/experiment/start", json={"participant_id": f"B{k}", "token": token()}).status_code
+            for k in range(5)
+        ]
     assert codes == [200, 200, 200, 429, 429]
 
 
@@ -305,8 +404,12 @@ def test_row12_sessions_that_store_nothing_give_their_list_back(online_files, tm
         assert reply["design"]["info"]["participant_index"] == 1
         assert check_browser(client, "experiment", "WORKER", secret).status_code == 200
         t = design(client, "WORKER")["trials"][0]
-        assert client.post("/api/experiment/trials", json=trial_body("WORKER", t, "s", 400.0),
-                           headers=auth(secret)).status_code == 201
+        assert (
+            client.post(
+                "/api/experiment/trials", json=trial_body("WORKER", t, "s", 400.0), headers=auth(secret)
+            ).status_code
+            == 201
+        )
         time.sleep(2.6)
         assert start(client, "LAST")[1]["design"]["info"]["participant_index"] == 0  # LATER's, not WORKER's
         assert store.participant("experiment", "WORKER")["participant_index"] == 1
@@ -323,8 +426,12 @@ def test_row12_allow_list_and_admin_release(online_files, tmp_path):
         r = client.post("/api/experiment/start", json={"participant_id": "ALICE", "token": second})
         assert r.status_code == 403 and "release" in r.json()["detail"]
         assert client.post("/admin/release", json={"task": "experiment", "participant_id": "ALICE"}).status_code == 401
-        assert client.post("/admin/release", json={"task": "experiment", "participant_id": "ALICE"},
-                           headers=auth(ADMIN)).status_code == 200
+        assert (
+            client.post(
+                "/admin/release", json={"task": "experiment", "participant_id": "ALICE"}, headers=auth(ADMIN)
+            ).status_code
+            == 200
+        )
         again = start(client, "ALICE", secret=second)[1]
         assert again["design"] == reply["design"]  # the same session continues in the new browser
         r = client.post("/api/experiment/start", json={"participant_id": "ALICE", "token": first})
@@ -351,7 +458,9 @@ def test_row13_idle_and_half_sent_connections_are_closed(online_files, tmp_path,
 
         idle, _ = closed_after(b"")
         head, _ = closed_after(b"POST /api/experiment/start HTTP/1.1\r\nHost: x\r\n")
-        body, reply = closed_after(b"POST /api/experiment/start HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
-                                   b"\r\nContent-Length: 100\r\n\r\n{\"participant_id\"")
+        body, reply = closed_after(
+            b"POST /api/experiment/start HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+            b'\r\nContent-Length: 100\r\n\r\n{"participant_id"'
+        )
     assert idle < 5 and head < 5 and body < 5
     assert reply.startswith(b"HTTP/1.1 408")

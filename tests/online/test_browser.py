@@ -13,8 +13,16 @@ import pytest
 from tests.online.helpers import running_server, serve_config
 
 CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -156,8 +164,9 @@ def test_browser_experiment_and_game(browser, server, tmp_path):
     assert [r["round"] for r in rounds] == [1, 2] and rounds[1]["skipped"] and not rounds[0]["skipped"]
     first = rounds[0]
     assert len(first["x"]) > 5 and first["guesses"], first
-    steps = [math.hypot(x1 - x0, y1 - y0) for x0, y0, x1, y1 in
-             zip(first["x"], first["y"], first["x"][1:], first["y"][1:])]
+    steps = [
+        math.hypot(x1 - x0, y1 - y0) for x0, y0, x1, y1 in zip(first["x"], first["y"], first["x"][1:], first["y"][1:])
+    ]
     assert max(steps) <= 7.0 + 1e-6  # the original game's <= 7 px per point
     gaps = [b - a for a, b in zip(first["t"], first["t"][1:])]
     assert min(gaps) >= 50 - 0.15  # a point every 50 ms, stored only when new
@@ -176,8 +185,22 @@ def test_browser_experiment_and_game(browser, server, tmp_path):
     export_all(store, out)
     header = (out / "experiment" / "data" / "W001.csv").read_text().splitlines()[0]
     assert header == ",".join(DATA_COLUMNS)
-    assert main(["experiment", "analyze", str(out / "experiment" / "data"), "--out", str(tmp_path / "analysis"),
-                 "--permutations", "50", "--boot", "5"]) == 0
+    assert (
+        main(
+            [
+                "experiment",
+                "analyze",
+                str(out / "experiment" / "data"),
+                "--out",
+                str(tmp_path / "analysis"),
+                "--permutations",
+                "50",
+                "--boot",
+                "5",
+            ]
+        )
+        == 0
+    )
     assert main(["maps", str(out / "game" / "game_log.jsonl"), "--out", str(tmp_path / "maps.npz")]) == 0
     assert (tmp_path / "maps.npz").is_file()
     from clickme_analysis.psychophysics.trials import load_trials
@@ -190,8 +213,12 @@ def test_refused_trial_post_shows_a_message_not_a_blank_page(browser, server):
     url, _store, _db = server
     errors: list[str] = []
     page = _page(browser, errors)
-    page.route("**/api/experiment/trials", lambda route: route.fulfill(
-        status=409, content_type="application/json", body='{"detail": "another post holds this trial"}'))
+    page.route(
+        "**/api/experiment/trials",
+        lambda route: route.fulfill(
+            status=409, content_type="application/json", body='{"detail": "another post holds this trial"}'
+        ),
+    )
     page.goto(f"{url}/experiment?PROLIFIC_PID=W409")
     page.get_by_role("button", name="I agree").click()
     page.locator("#jspsych-instructions-next").click()
@@ -222,9 +249,24 @@ def test_server_killed_mid_round_is_invisible_to_the_player(browser, online_file
 
     root = Path(__file__).resolve().parents[2]
     port = free_port()
-    argv = [sys.executable, "-m", "clickme_app", "serve", "--images", str(online_files["images"]),
-            "--labels", str(online_files["labels"]), "--game-config", str(online_files["game"]),
-            "--db", f"sqlite:///{tmp_path / 'kill.db'}", "--port", str(port), "--game-completion-code", "G4ME42"]
+    argv = [
+        sys.executable,
+        "-m",
+        "clickme_app",
+        "serve",
+        "--images",
+        str(online_files["images"]),
+        "--labels",
+        str(online_files["labels"]),
+        "--game-config",
+        str(online_files["game"]),
+        "--db",
+        f"sqlite:///{tmp_path / 'kill.db'}",
+        "--port",
+        str(port),
+        "--game-completion-code",
+        "G4ME42",
+    ]
     env = {**os.environ, "PYTHONPATH": str(root)}
     url = f"http://127.0.0.1:{port}"
 

@@ -33,15 +33,26 @@ def filled(online_files, tmp_path):
     with TestClient(app) as client:
         simulate_participants(client, [f"P{k:03d}" for k in range(12)], seed=1)
         secret = token()
-        order = client.post("/api/game/start", json={"participant_id": "G001", "token": secret},
-                            headers=auth(secret)).json()["design"]["order"]
+        order = client.post(
+            "/api/game/start", json={"participant_id": "G001", "token": secret}, headers=auth(secret)
+        ).json()["design"]["order"]
         assert check_browser(client, "game", "G001", secret).status_code == 200
         for number, item in enumerate(order, start=1):
             x = [60.0 + 7 * i for i in range(20)]
             y = [128.0] * 20
-            body = {"participant_id": "G001", "idempotency_key": f"G001-r{number}-000000", "round": number,
-                    "image_id": item["image_id"], "x": x, "y": y, "t": [300.0 + 50 * i for i in range(20)],
-                    "guesses": [], "first_press_t": 300.0, "duration_ms": 2000.0, "skipped": number == 2}
+            body = {
+                "participant_id": "G001",
+                "idempotency_key": f"G001-r{number}-000000",
+                "round": number,
+                "image_id": item["image_id"],
+                "x": x,
+                "y": y,
+                "t": [300.0 + 50 * i for i in range(20)],
+                "guesses": [],
+                "first_press_t": 300.0,
+                "duration_ms": 2000.0,
+                "skipped": number == 2,
+            }
             assert client.post("/api/game/rounds", json=body, headers=auth(secret)).status_code == 201
         done = client.post("/api/game/complete", json={"participant_id": "G001"}, headers=auth(secret))
         assert done.json()["completion_code"] == "G4ME42"
@@ -66,8 +77,22 @@ def test_export_is_the_lab_format_and_the_analyses_read_it(filled, tmp_path):
     assert record["participant_index"] == 0 and record["status"] == "completed"
     timing = pd.read_csv(out / "experiment" / "browser_timing.csv")
     assert len(timing) == 12 * 6 and set(timing["refresh_hz"]) == {60.0}
-    assert main(["experiment", "analyze", str(data), "--out", str(tmp_path / "analysis"), "--permutations", "50",
-                 "--boot", "5"]) == 0
+    assert (
+        main(
+            [
+                "experiment",
+                "analyze",
+                str(data),
+                "--out",
+                str(tmp_path / "analysis"),
+                "--permutations",
+                "50",
+                "--boot",
+                "5",
+            ]
+        )
+        == 0
+    )
     accuracy = pd.read_csv(tmp_path / "analysis" / "accuracy.csv")
     assert len(accuracy) > 0
 
@@ -90,13 +115,16 @@ def test_export_twice_gives_the_same_files(filled, tmp_path):
     assert a == b
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["serve", "export", "--db", "sqlite:///{tmp}/missing.db", "--out", "{tmp}/x"], "no such SQLite database"),
-    (["serve", "export", "--db", "mysql://u@h/db", "--out", "{tmp}/x"], "sqlite or postgresql"),
-    (["serve", "export", "--db", "not a url", "--out", "{tmp}/x"], "database URL"),
-    (["serve", "--check"], "nothing to serve"),
-    (["serve", "--check", "--images", "{tmp}"], "needs both images and labels"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["serve", "export", "--db", "sqlite:///{tmp}/missing.db", "--out", "{tmp}/x"], "no such SQLite database"),
+        (["serve", "export", "--db", "mysql://u@h/db", "--out", "{tmp}/x"], "sqlite or postgresql"),
+        (["serve", "export", "--db", "not a url", "--out", "{tmp}/x"], "database URL"),
+        (["serve", "--check"], "nothing to serve"),
+        (["serve", "--check", "--images", "{tmp}"], "needs both images and labels"),
+    ],
+)
 def test_cli_refusals_exit_2(argv, message, tmp_path, capsys):
     from clickme_app.cli import main
 
@@ -117,8 +145,21 @@ def test_cli_bad_option_and_config(tmp_path, online_files, capsys):
     assert "prot" in capsys.readouterr().err
     good = tmp_path / "good.toml"
     good.write_text(f'[serve]\nexperiment_config = "{online_files["experiment"]}"\nport = 8123\n')
-    assert main(["serve", "--config", str(good), "--check", "--db", f"sqlite:///{tmp_path / 'x.db'}",
-                 "--admin-token", ADMIN]) == 0
+    assert (
+        main(
+            [
+                "serve",
+                "--config",
+                str(good),
+                "--check",
+                "--db",
+                f"sqlite:///{tmp_path / 'x.db'}",
+                "--admin-token",
+                ADMIN,
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "http://127.0.0.1:8123/experiment?PROLIFIC_PID=" in printed and "http://127.0.0.1:8123/admin" in printed
     assert ADMIN not in printed and not (tmp_path / "x.db").exists()  # --check writes nothing
@@ -146,8 +187,20 @@ def test_killed_server_loses_no_trial_and_the_participant_resumes(online_files, 
 
     db = f"sqlite:///{tmp_path / 'kill.db'}"
     port = free_port()
-    argv = [sys.executable, "-m", "clickme_app", "serve", "--experiment", str(online_files["experiment"]),
-            "--db", db, "--port", str(port), "--admin-token", ADMIN]
+    argv = [
+        sys.executable,
+        "-m",
+        "clickme_app",
+        "serve",
+        "--experiment",
+        str(online_files["experiment"]),
+        "--db",
+        db,
+        "--port",
+        str(port),
+        "--admin-token",
+        ADMIN,
+    ]
     url = f"http://127.0.0.1:{port}"
     secret, posted = token(), []
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -155,8 +208,9 @@ def test_killed_server_loses_no_trial_and_the_participant_resumes(online_files, 
     try:
         _wait_up(url, proc)
         with httpx.Client(base_url=url, timeout=10) as client:
-            reply = client.post("/api/experiment/start", json={"participant_id": "K1", "token": secret},
-                                headers=auth(secret)).json()
+            reply = client.post(
+                "/api/experiment/start", json={"participant_id": "K1", "token": secret}, headers=auth(secret)
+            ).json()
             assert check_browser(client, "experiment", "K1", secret).status_code == 200
             trials = reply["design"]["trials"]
             for t in trials[:3]:
@@ -172,8 +226,9 @@ def test_killed_server_loses_no_trial_and_the_participant_resumes(online_files, 
         with httpx.Client(base_url=url, timeout=10) as client:
             again = client.post("/api/experiment/trials", json=posted[-1], headers=auth(secret))
             assert again.status_code == 200 and again.json()["status"] == "duplicate"
-            resumed = client.post("/api/experiment/start", json={"participant_id": "K1", "token": secret},
-                                  headers=auth(secret)).json()
+            resumed = client.post(
+                "/api/experiment/start", json={"participant_id": "K1", "token": secret}, headers=auth(secret)
+            ).json()
             assert resumed["done"] == [[t["phase"], t["block"], t["trial"]] for t in trials[:3]]
             summary = client.get("/admin/summary", headers=auth(ADMIN)).json()
             assert summary["counts"]["trials"] == 3
@@ -189,8 +244,9 @@ def test_export_and_analyze_list_sessions_by_status(filled, tmp_path, capsys):
     from experiments.online.export import export_all, online_sessions
 
     db, store = filled
-    row, _ = store.create_participant("experiment", "HALF", token(), lambda i: store.participant(
-        "experiment", "P000")["design"])
+    row, _ = store.create_participant(
+        "experiment", "HALF", token(), lambda i: store.participant("experiment", "P000")["design"]
+    )
     store.update_participant(row["id"], browser={"accepted": True})
     refused, _ = store.create_participant("experiment", "MOBILE", token(), lambda i: row["design"])
     store.update_participant(refused["id"], browser={"accepted": False})
@@ -205,6 +261,8 @@ def test_export_and_analyze_list_sessions_by_status(filled, tmp_path, capsys):
     kept, listing = online_sessions([data])
     assert len(kept) == 12 and listing.startswith("online sessions: complete 12, partial 1, refused check 1")
     assert len(online_sessions([data], include_all=True)[0]) == 14
-    assert main(["experiment", "analyze", str(data), "--out", str(tmp_path / "an"), "--permutations", "20",
-                 "--boot", "2"]) == 0
+    assert (
+        main(["experiment", "analyze", str(data), "--out", str(tmp_path / "an"), "--permutations", "20", "--boot", "2"])
+        == 0
+    )
     assert "online sessions: complete 12, partial 1" in capsys.readouterr().out

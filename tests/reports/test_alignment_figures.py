@@ -16,18 +16,46 @@ SECTION = "Alignment and model psychophysics"
 
 
 def _summary():
-    return pd.DataFrame([
-        {"model": m, "method": meth, "n_images": 3, "top1_accuracy": acc, "top5_accuracy": acc,
-         "rho_mean": 0.58 * a, "alignment": a, "alignment_ci_low": a - 0.1, "alignment_ci_high": a + 0.1,
-         "ceiling": 0.58, "null_alignment": 0.18 / 0.58, "ceiling_source": "paper"}
-        for m, acc in (("resnet50", 0.7), ("gala", np.nan)) for meth, a in (("saliency", 0.3), ("smoothgrad", 0.4))])
+    return pd.DataFrame(
+        [
+            {
+                "model": m,
+                "method": meth,
+                "n_images": 3,
+                "top1_accuracy": acc,
+                "top5_accuracy": acc,
+                "rho_mean": 0.58 * a,
+                "alignment": a,
+                "alignment_ci_low": a - 0.1,
+                "alignment_ci_high": a + 0.1,
+                "ceiling": 0.58,
+                "null_alignment": 0.18 / 0.58,
+                "ceiling_source": "paper",
+            }
+            for m, acc in (("resnet50", 0.7), ("gala", np.nan))
+            for meth, a in (("saliency", 0.3), ("smoothgrad", 0.4))
+        ]
+    )
 
 
 def _model_accuracy():
-    rows = [{"model": "resnet50", "group": g, "level": lv, "intact": False, "accuracy": 0.5 + k / 20, "sem": 0.1,
-             "n_images": 3} for g in ("clickme", "saliency") for k, lv in enumerate(LEVELS)]
-    rows += [{"model": "resnet50", "group": g, "level": 100.0, "intact": True, "accuracy": 0.8, "sem": 0.1,
-              "n_images": 3} for g in ("clickme", "saliency")]
+    rows = [
+        {
+            "model": "resnet50",
+            "group": g,
+            "level": lv,
+            "intact": False,
+            "accuracy": 0.5 + k / 20,
+            "sem": 0.1,
+            "n_images": 3,
+        }
+        for g in ("clickme", "saliency")
+        for k, lv in enumerate(LEVELS)
+    ]
+    rows += [
+        {"model": "resnet50", "group": g, "level": 100.0, "intact": True, "accuracy": 0.8, "sem": 0.1, "n_images": 3}
+        for g in ("clickme", "saliency")
+    ]
     return pd.DataFrame(rows)
 
 
@@ -36,17 +64,26 @@ def _with_alignment(root):
     folder.mkdir()
     _summary().to_csv(folder / "alignment_summary.csv", index=False)
     _model_accuracy().to_csv(folder / "psychophysics_accuracy.csv", index=False)
-    pd.DataFrame({"model": "resnet50", "group": ["clickme", "saliency"], "threshold": [20.0, 40.0],
-                  "threshold_ci_low": [10.0, 30.0], "threshold_ci_high": [30.0, 60.0]}).to_csv(
-        folder / "psychophysics_params.csv", index=False)
+    pd.DataFrame(
+        {
+            "model": "resnet50",
+            "group": ["clickme", "saliency"],
+            "threshold": [20.0, 40.0],
+            "threshold_ci_low": [10.0, 30.0],
+            "threshold_ci_high": [30.0, 60.0],
+        }
+    ).to_csv(folder / "psychophysics_params.csv", index=False)
     return root
 
 
 def test_figures_draw_every_model_and_the_reference_lines():
     fig = af.alignment_vs_accuracy(_summary())
     ax = fig.axes[0]
-    assert [round(line.get_ydata()[0], 3) for line in ax.get_lines() if len(line.get_ydata()) == 2
-            and line.get_ydata()[0] == line.get_ydata()[1]] == [1.0, round(0.18 / 0.58, 3)]
+    assert [
+        round(line.get_ydata()[0], 3)
+        for line in ax.get_lines()
+        if len(line.get_ydata()) == 2 and line.get_ydata()[0] == line.get_ydata()[1]
+    ] == [1.0, round(0.18 / 0.58, 3)]
     assert len(ax.get_legend().get_texts()) == 4 + 2
     curves = af.model_human_curves(make_accuracy(), _model_accuracy())
     assert len(curves.axes) == 2 and all(a.get_xscale() == "log" for a in curves.axes)
@@ -60,8 +97,12 @@ def test_report_section_from_the_alignment_outputs(tmp_path):
     root = _with_alignment(make_outputs_root(tmp_path / "outputs"))
     gathered = gather(root)
     names = [item.name for item in gathered.sections[SECTION]]
-    assert names == ["alignment_vs_accuracy", "alignment_summary", "model_human_psychophysics",
-                     "model_human_thresholds"]
+    assert names == [
+        "alignment_vs_accuracy",
+        "alignment_summary",
+        "model_human_psychophysics",
+        "model_human_thresholds",
+    ]
     thresholds = gathered.sections[SECTION][-1].content
     assert list(thresholds["model"]) == ["human", "human", "resnet50", "resnet50"]
     assert not [m for m in gathered.missing + gathered.problems if SECTION in m or "alignment" in m]
@@ -73,8 +114,10 @@ def test_section_is_optional_and_a_bad_file_is_an_error(tmp_path):
     make_accuracy().to_csv(root / "experiment" / "accuracy.csv", index=False)
     assert af.alignment_part(root) == [] and af.model_psychophysics_part(root) == []
     _with_alignment(root)
-    assert [i.name for i in af.model_psychophysics_part(root)] == ["model_human_psychophysics",
-                                                                   "model_human_thresholds"]
+    assert [i.name for i in af.model_psychophysics_part(root)] == [
+        "model_human_psychophysics",
+        "model_human_thresholds",
+    ]
     _summary().drop(columns="ceiling").to_csv(root / "alignment" / "alignment_summary.csv", index=False)
     with pytest.raises(InputError, match="ceiling"):
         af.alignment_part(root)

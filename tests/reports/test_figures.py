@@ -54,15 +54,17 @@ def test_example_maps_scaling_flat_zero_and_signed_maps(images):
     zero = figures.example_maps(image, {"clickme": {"a": np.zeros((4, 4))}})
     assert np.all(_overlay_alpha(zero.axes[1]) == 0)
     signed = figures.example_maps(image, {"clickme": {"a": np.array([[-1.0, 0.0], [1.0, 3.0]])}})
-    np.testing.assert_allclose(_overlay_alpha(signed.axes[1]),
-                               OVERLAY_ALPHA * np.array([[0, 0.25], [0.5, 1]]))
+    np.testing.assert_allclose(_overlay_alpha(signed.axes[1]), OVERLAY_ALPHA * np.array([[0, 0.25], [0.5, 1]]))
 
 
-@pytest.mark.parametrize("image, message", [
-    (np.zeros((4, 4, 2)), "(H, W) or (H, W, 3)"),
-    (np.full((4, 4), 2.0), "in [0, 1]"),
-    (np.full((4, 4), np.nan), "finite image values"),
-])
+@pytest.mark.parametrize(
+    "image, message",
+    [
+        (np.zeros((4, 4, 2)), "(H, W) or (H, W, 3)"),
+        (np.full((4, 4), 2.0), "in [0, 1]"),
+        (np.full((4, 4), np.nan), "finite image values"),
+    ],
+)
 def test_example_maps_rejects_bad_images(image, message):
     with pytest.raises(InputError, match=re.escape(message)):
         figures.example_maps({"a": image}, {"clickme": {"a": np.ones((4, 4))}})
@@ -84,8 +86,10 @@ def test_example_maps_rejects_bad_maps(images):
 
 # ----------------------------------------------------------------------------- attention
 def test_attention_panels_delta_row(images, maps):
-    attention = {"gala": {i: np.eye(7) for i in images},
-                 "gala_clickme": {i: m[::4, ::4] for i, m in maps["clickme"].items()}}
+    attention = {
+        "gala": {i: np.eye(7) for i in images},
+        "gala_clickme": {i: m[::4, ::4] for i, m in maps["clickme"].items()},
+    }
     first = {i: np.full((32, 32), 2.0) for i in images}
     second = {i: -3 * m for i, m in maps["clickme"].items()}
     fig = figures.attention_panels(images, attention, {"gala": first, "gala_clickme": second})
@@ -127,17 +131,17 @@ def test_accuracy_curves(accuracy, psychometric, level_tests):
     # per group: the revealed levels, then the intact image as a square at the "Full" tick
     assert len(ax.containers) == 4
     clickme, clickme_full = ax.containers[:2]
-    np.testing.assert_allclose(_errorbar_y(clickme),
-                               accuracy.query("group == 'clickme' and not intact")["accuracy"])
+    np.testing.assert_allclose(_errorbar_y(clickme), accuracy.query("group == 'clickme' and not intact")["accuracy"])
     segments = clickme.lines[2][0].get_segments()
     np.testing.assert_allclose([s[1, 1] - s[0, 1] for s in segments], 2 * 0.02)
     full_x = accuracy.query("not intact")["level"].max() * figures.FULL_IMAGE_POSITION
     assert clickme_full.lines[0].get_marker() == "s"
     dodge = 10 ** -(figures.DODGE / 2)  # two groups: the first sits half a dodge left
-    np.testing.assert_allclose(np.asarray(clickme_full.lines[0].get_xdata(), float),
-                               [full_x * dodge])
-    np.testing.assert_allclose(np.asarray(clickme.lines[0].get_xdata(), float),
-                               accuracy.query("group == 'clickme' and not intact")["level"] * dodge)
+    np.testing.assert_allclose(np.asarray(clickme_full.lines[0].get_xdata(), float), [full_x * dodge])
+    np.testing.assert_allclose(
+        np.asarray(clickme.lines[0].get_xdata(), float),
+        accuracy.query("group == 'clickme' and not intact")["level"] * dodge,
+    )
     np.testing.assert_allclose(_errorbar_y(clickme_full), [0.95])
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "3", "10", "30", "100", "Full"]
     # stars from the Holm p values of the significant conditions only (intact one included)
@@ -236,20 +240,23 @@ def test_lambda_sweep(sweep):
     fig = figures.lambda_sweep(sweep)
     accuracy_ax, fraction_ax = fig.axes
     assert accuracy_ax.get_xscale() == "symlog"  # lambda = 0 is present
-    assert [t.get_text() for t in accuracy_ax.get_xticklabels()] == ["0", "0.001", "0.01",
-                                                                     "0.1", "1"]
-    np.testing.assert_allclose(np.asarray(accuracy_ax.containers[0].lines[0].get_ydata(), float),
-                               [0.7, 0.71, 0.72, 0.72, 0.7])
-    np.testing.assert_allclose(np.asarray(fraction_ax.containers[0].lines[0].get_ydata(), float),
-                               [0.2, 0.4, 0.6, 0.7, 0.72])
+    assert [t.get_text() for t in accuracy_ax.get_xticklabels()] == ["0", "0.001", "0.01", "0.1", "1"]
+    np.testing.assert_allclose(
+        np.asarray(accuracy_ax.containers[0].lines[0].get_ydata(), float), [0.7, 0.71, 0.72, 0.72, 0.7]
+    )
+    np.testing.assert_allclose(
+        np.asarray(fraction_ax.containers[0].lines[0].get_ydata(), float), [0.2, 0.4, 0.6, 0.7, 0.72]
+    )
     # S.E.M. of (x - 0.01, x + 0.01) is 0.01
     segment = fraction_ax.containers[0].lines[2][0].get_segments()[0]
     assert segment[1, 1] - segment[0, 1] == pytest.approx(0.02)
     # ceiling and null floor are rho values: in fraction units 1 and null_floor / ceiling
-    levels = {line.get_label(): line.get_ydata()[0] for line in fraction_ax.lines
-              if line.get_label().startswith(("Human", "Null"))}
-    assert levels == pytest.approx({"Human ceiling (\u03c1 = 0.50)": 1.0,
-                                    "Null floor (\u03c1 = 0.10)": 0.2})
+    levels = {
+        line.get_label(): line.get_ydata()[0]
+        for line in fraction_ax.lines
+        if line.get_label().startswith(("Human", "Null"))
+    }
+    assert levels == pytest.approx({"Human ceiling (\u03c1 = 0.50)": 1.0, "Null floor (\u03c1 = 0.10)": 0.2})
     assert fraction_ax.get_ylabel() == "Fraction of human map variability"
 
 
@@ -274,8 +281,10 @@ def test_lambda_sweep_bad_input(sweep):
 
 # ----------------------------------------------------------------------------- contact sheet
 def test_contact_sheet(images):
-    frames = {"clickme": {1.0: images["cat_0"], 10.0: images["cat_0"], 100.0: images["cat_0"]},
-              "saliency": {1.0: images["car_1"][..., 0], 100.0: images["car_1"][..., 0]}}
+    frames = {
+        "clickme": {1.0: images["cat_0"], 10.0: images["cat_0"], 100.0: images["cat_0"]},
+        "saliency": {1.0: images["car_1"][..., 0], 100.0: images["car_1"][..., 0]},
+    }
     fig = figures.contact_sheet(frames, title="cat_0")
     assert len(fig.axes) == 2 * 3
     assert [ax.get_title() for ax in fig.axes[:3]] == ["1%", "10%", "100%"]

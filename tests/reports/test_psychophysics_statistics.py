@@ -23,10 +23,20 @@ def experiment(tmp_path_factory):
                 for k in range(12):
                     target = k % 2 == 0
                     correct = rng.random() < p
-                    rows.append({"participant": f"{group}{j}", "group": group, "level": level, "map_source": source,
-                                 "image_id": f"im{k}", "target": int(target),
-                                 "responded_target": int(target == correct), "correct": int(correct),
-                                 "rt": 0.35 + 0.2 * rng.random() + 0.05 * (level < 10), "timed_out": 0})
+                    rows.append(
+                        {
+                            "participant": f"{group}{j}",
+                            "group": group,
+                            "level": level,
+                            "map_source": source,
+                            "image_id": f"im{k}",
+                            "target": int(target),
+                            "responded_target": int(target == correct),
+                            "correct": int(correct),
+                            "rt": 0.35 + 0.2 * rng.random() + 0.05 * (level < 10),
+                            "timed_out": 0,
+                        }
+                    )
     root = tmp_path_factory.mktemp("outputs")
     results = analyze(pd.DataFrame(rows), n_permutations=500, n_boot=30, seed=0)
     write_analysis(results, root / "experiment")
@@ -36,12 +46,20 @@ def experiment(tmp_path_factory):
 def test_statistics_part_builds_every_item(experiment):
     root, results = experiment
     items = {item.name: item for item in pf.statistics_part(root)}
-    assert set(items) == {"rt_curves", "dprime_curves", "effect_sizes", "effect_size_table", "ceiling_bootstrap",
-                          "mixed_model"}
+    assert set(items) == {
+        "rt_curves",
+        "dprime_curves",
+        "effect_sizes",
+        "effect_size_table",
+        "ceiling_bootstrap",
+        "mixed_model",
+    }
     assert "Hautus 1995" in items["dprime_curves"].caption and "loglinear" in items["dprime_curves"].caption
     assert "95% interval" in items["ceiling_bootstrap"].caption
-    assert "(1 + log10_level | participant)" in items["mixed_model"].caption or "(1 | participant)" in \
-        items["mixed_model"].caption
+    assert (
+        "(1 + log10_level | participant)" in items["mixed_model"].caption
+        or "(1 | participant)" in items["mixed_model"].caption
+    )
     table = items["mixed_model"].content
     assert table["Term"].iloc[0] == "Intercept" and len(table) == len(results["mixed_model"])
     effects = items["effect_size_table"].content
@@ -64,7 +82,8 @@ def test_figures_reject_bad_tables():
     with pytest.raises(InputError):
         pf.rt_curves(pd.DataFrame({"group": ["a"], "level": [1.0]}))
     with pytest.raises(InputError, match="revealed"):
-        pf.rt_curves(pd.DataFrame({"group": ["a"], "level": [100.0], "median_rt": [0.4], "sem": [0.01],
-                                   "intact": [True]}))
+        pf.rt_curves(
+            pd.DataFrame({"group": ["a"], "level": [100.0], "median_rt": [0.4], "sem": [0.01], "intact": [True]})
+        )
     with pytest.raises(InputError):
         pf.effect_size_plot(pd.DataFrame({"level": [1.0], "hedges_g": ["big"], "g_ci_low": [0], "g_ci_high": [1]}))

@@ -20,12 +20,31 @@ from reports.inputs import read_output
 from reports.provenance import provenance
 from reports.report import build_report, gather
 
-FIGURES = ["clickme_maps", "participants_per_map", "reliability", "contact_sheet_cat_0",
-           "contact_sheet_car_1", "accuracy_curves", "lambda_sweep", "training_curves",
-           "attention_maps", "game_maps", "rt_curves", "effect_sizes"]
-TABLES = ["provenance", "reliability_summary", "saliency_metrics", "level_tests", "psychometric_thresholds",
-          "effect_size_table",
-          "model_scores", "game_statistics", "learning_check"]
+FIGURES = [
+    "clickme_maps",
+    "participants_per_map",
+    "reliability",
+    "contact_sheet_cat_0",
+    "contact_sheet_car_1",
+    "accuracy_curves",
+    "lambda_sweep",
+    "training_curves",
+    "attention_maps",
+    "game_maps",
+    "rt_curves",
+    "effect_sizes",
+]
+TABLES = [
+    "provenance",
+    "reliability_summary",
+    "saliency_metrics",
+    "level_tests",
+    "psychometric_thresholds",
+    "effect_size_table",
+    "model_scores",
+    "game_statistics",
+    "learning_check",
+]
 DATA_URI = re.compile(r"<img src='data:image/png;base64,([A-Za-z0-9+/=]+)'")
 
 
@@ -78,16 +97,25 @@ def test_missing_stage_is_listed_and_the_rest_is_built(outputs_root, tmp_path):
     gathered = gather(outputs_root)
     assert gathered.missing == [
         f"Psychophysics: psychophysics (needs {outputs_root / 'experiment' / 'accuracy.csv'})",
-        f"Psychophysics: statistics part (needs {outputs_root / 'experiment' / 'rt.csv'})"]
+        f"Psychophysics: statistics part (needs {outputs_root / 'experiment' / 'rt.csv'})",
+    ]
     assert "Psychophysics" not in gathered.sections
     assert [i.name for i in gathered.sections["Models"]] == [
-        "model_scores", "lambda_sweep", "training_curves", "attention_maps"]
+        "model_scores",
+        "lambda_sweep",
+        "training_curves",
+        "attention_maps",
+    ]
 
 
 def test_optional_inputs_are_optional(outputs_root):
-    for path in ["clickme/saliency_maps.npz", "experiment/psychometric.csv",
-                 "experiment/level_tests.csv", "clickme/labels.csv",
-                 "experiment/psychometric_params.csv"]:
+    for path in [
+        "clickme/saliency_maps.npz",
+        "experiment/psychometric.csv",
+        "experiment/level_tests.csv",
+        "clickme/labels.csv",
+        "experiment/psychometric_params.csv",
+    ]:
         (outputs_root / path).unlink()
     gathered = gather(outputs_root)
     assert gathered.missing == [] and gathered.problems == []
@@ -117,17 +145,19 @@ def test_broken_inputs_are_listed_with_the_reason(outputs_root):
 def test_attention_archive_as_the_models_stage_writes_it(outputs_root):
     """Normalised (N, 3, H, W) network inputs, ClickMe maps and one bare member per model."""
     rng = np.random.default_rng(0)
-    np.savez(outputs_root / "models" / "attention.npz",
-             images=rng.normal(size=(2, 3, 30, 30)).astype(np.float32),
-             human_maps=rng.random((2, 30, 30)), gala=rng.random((2, 30, 30)),
-             gala_clickme=rng.random((2, 30, 30)))
+    np.savez(
+        outputs_root / "models" / "attention.npz",
+        images=rng.normal(size=(2, 3, 30, 30)).astype(np.float32),
+        human_maps=rng.random((2, 30, 30)),
+        gala=rng.random((2, 30, 30)),
+        gala_clickme=rng.random((2, 30, 30)),
+    )
     gathered = gather(outputs_root)
     assert gathered.problems == []
     item = next(i for i in gathered.sections["Models"] if i.name == "attention_maps")
     grid = [ax for ax in item.content.axes if ax.get_label() != "<colorbar>"]
     assert len(grid) == 4 * 2  # image, ClickMe map, two models; two images
-    assert [grid[k].get_ylabel() for k in (0, 2, 4, 6)] == ["Image", "ClickMe map", "gala",
-                                                           "gala_clickme"]
+    assert [grid[k].get_ylabel() for k in (0, 2, 4, 6)] == ["Image", "ClickMe map", "gala", "gala_clickme"]
     assert [ax.get_title() for ax in grid[:2]] == ["image 1", "image 2"]
     shown = grid[0].images[0].get_array()
     assert shown.shape == (30, 30, 3) and shown.min() == 0 and shown.max() == 1
@@ -135,25 +165,35 @@ def test_attention_archive_as_the_models_stage_writes_it(outputs_root):
 
 
 def test_attention_archive_with_mismatched_maps_is_a_problem(outputs_root):
-    np.savez(outputs_root / "models" / "attention.npz", gala=np.ones((2, 4, 4)),
-             other=np.ones((3, 4, 4)))
+    np.savez(outputs_root / "models" / "attention.npz", gala=np.ones((2, 4, 4)), other=np.ones((3, 4, 4)))
     problems = gather(outputs_root).problems
     assert len(problems) == 1 and "field 'other': expected (N, h, w) numeric maps with N = 2" in problems[0]
 
 
-@pytest.mark.parametrize("arrays, field, expected", [
-    ({"gala": np.float64(1.0)}, "gala", "expected (N, h, w) numeric maps for every model, got float64 ()"),
-    ({"gala": np.array([["a"]] * 2)}, "gala", "expected (N, h, w) numeric maps for every model"),
-    ({"gala": np.ones((2, 4, 4)), "image_ids": np.array(["a"])}, "image_ids",
-     "expected 2 image ids (one per map), got 1"),
-    ({"gala": np.ones((2, 4, 4)), "images": np.ones((1, 4, 4, 3))}, "images",
-     "expected 2 images (one per map), got 1"),
-    ({"gala": np.ones((2, 4, 4)), "images": np.array(["x", "y"])}, "images", "expected numeric images"),
-    ({"gala": np.ones((2, 4, 4)), "human_maps": np.ones((3, 4, 4))}, "human_maps",
-     "expected (N, h, w) numeric maps with N = 2 for every model, got float64 (3, 4, 4)"),
-])
-def test_attention_archive_members_of_the_wrong_shape_or_type_are_problems(outputs_root, arrays, field,
-                                                                           expected):
+@pytest.mark.parametrize(
+    "arrays, field, expected",
+    [
+        ({"gala": np.float64(1.0)}, "gala", "expected (N, h, w) numeric maps for every model, got float64 ()"),
+        ({"gala": np.array([["a"]] * 2)}, "gala", "expected (N, h, w) numeric maps for every model"),
+        (
+            {"gala": np.ones((2, 4, 4)), "image_ids": np.array(["a"])},
+            "image_ids",
+            "expected 2 image ids (one per map), got 1",
+        ),
+        (
+            {"gala": np.ones((2, 4, 4)), "images": np.ones((1, 4, 4, 3))},
+            "images",
+            "expected 2 images (one per map), got 1",
+        ),
+        ({"gala": np.ones((2, 4, 4)), "images": np.array(["x", "y"])}, "images", "expected numeric images"),
+        (
+            {"gala": np.ones((2, 4, 4)), "human_maps": np.ones((3, 4, 4))},
+            "human_maps",
+            "expected (N, h, w) numeric maps with N = 2 for every model, got float64 (3, 4, 4)",
+        ),
+    ],
+)
+def test_attention_archive_members_of_the_wrong_shape_or_type_are_problems(outputs_root, arrays, field, expected):
     """Cases the fuzz test found (a 0-d member once raised TypeError: len() of unsized object)."""
     np.savez(outputs_root / "models" / "attention.npz", **arrays)
     problems = gather(outputs_root).problems
@@ -171,8 +211,10 @@ def test_data_problem_found_by_a_figure_names_the_file(outputs_root):
     frame = pd.read_csv(accuracy)
     frame.assign(level=0.0).to_csv(accuracy, index=False)
     problems = gather(outputs_root).problems
-    assert problems == [f"Psychophysics: psychophysics: {accuracy}, field 'level': accuracy: "
-                        "expected levels > 0 (% revealed, log axis), got 0"]
+    assert problems == [
+        f"Psychophysics: psychophysics: {accuracy}, field 'level': accuracy: "
+        "expected levels > 0 (% revealed, log axis), got 0"
+    ]
 
 
 def test_bad_stimulus_image_is_a_problem(outputs_root):
@@ -202,8 +244,7 @@ def test_cli_prints_report_path(outputs_root, tmp_path, capsys):
     for stage in ("models", "stimuli", "experiment"):  # keep it quick: the ClickMe parts only
         shutil.rmtree(outputs_root / stage)
     out = tmp_path / "cli_report"
-    assert main(["report", "--inputs", str(outputs_root), "--out", str(out),
-                 "--no-progress"]) == 0
+    assert main(["report", "--inputs", str(outputs_root), "--out", str(out), "--no-progress"]) == 0
     assert capsys.readouterr().out.strip() == str(out / "report.html")
     assert (out / "report.html").is_file()
 
@@ -218,8 +259,9 @@ def test_examples_prefer_distinct_labels_and_alternate_categories(outputs_root, 
 
     clickme = outputs_root / "clickme"
     ids = ["cat_a", "cat_b", "dog", "car", "cup"]
-    labels = pd.DataFrame({"image_id": ids, "label": ["cat", "cat", "dog", "car", "cup"],
-                           "category": ["animal"] * 3 + ["non-animal"] * 2})
+    labels = pd.DataFrame(
+        {"image_id": ids, "label": ["cat", "cat", "dog", "car", "cup"], "category": ["animal"] * 3 + ["non-animal"] * 2}
+    )
     labels.to_csv(clickme / "labels.csv", index=False)
     for image_id in ids:
         Image.fromarray(images["cat_0"]).save(clickme / "images" / f"{image_id}.png")
@@ -243,8 +285,10 @@ def test_game_section_shows_its_maps_statistics_and_learning_check(outputs_root)
     gathered = gather(outputs_root)
     items = {i.name: i for i in gathered.sections["ClickMe game"]}
     assert list(items) == ["game_maps", "game_statistics", "learning_check"]
-    assert items["game_statistics"].content.to_dict("list") == {"statistic": ["n_rounds", "success_rate"],
-                                                                "value": [4.0, 0.75]}
+    assert items["game_statistics"].content.to_dict("list") == {
+        "statistic": ["n_rounds", "success_rate"],
+        "value": [4.0, 0.75],
+    }
     assert items["learning_check"].content["p"].tolist() == [0.5]
     assert len(items["game_maps"].content.axes) == 2 * 3 + 1  # two images x (image, game, ClickMe), colour bar
 
@@ -254,8 +298,9 @@ def _sessions(root, modes: dict) -> None:
     data = root / "experiment" / "data"
     data.mkdir(parents=True, exist_ok=True)
     for participant, run_modes in modes.items():
-        (data / f"{participant}.json").write_text(json.dumps(
-            {"participant": participant, "runs": [{"mode": m} for m in run_modes]}))
+        (data / f"{participant}.json").write_text(
+            json.dumps({"participant": participant, "runs": [{"mode": m} for m in run_modes]})
+        )
 
 
 def _captions(gathered, section: str) -> list[str]:
@@ -281,8 +326,9 @@ def test_lab_sessions_are_not_called_simulated(outputs_root, tmp_path):
     gathered = gather(outputs_root)
     assert gathered.provenance["experiment"].simulated is False
     assert gathered.provenance["experiment"].detail == "0 of 2 participants simulated"
-    assert not any("Simulated" in i.caption for items in gathered.sections.values() for i in items
-                   if i.name != "provenance")
+    assert not any(
+        "Simulated" in i.caption for items in gathered.sections.values() for i in items if i.name != "provenance"
+    )
     assert "class='simulated'" not in build_report(outputs_root, tmp_path / "report").read_text()
 
 
@@ -290,8 +336,7 @@ def test_demo_marker_labels_the_clickme_players_and_the_stand_in(outputs_root):
     gathered = gather(outputs_root)  # a user's own outputs: no marker
     metrics = next(i for i in gathered.sections["ClickMe maps"] if i.name == "saliency_metrics")
     assert metrics.caption.startswith("The predicted maps given to `clickme metrics --pred` scored")
-    assert not any("stand-in" in i.caption or "Simulated" in i.caption
-                   for i in gathered.sections["ClickMe maps"])
+    assert not any("stand-in" in i.caption or "Simulated" in i.caption for i in gathered.sections["ClickMe maps"])
     (outputs_root / "clickme" / "demo_log.txt").write_text("12 simulated ClickMe players, not people\n")
     gathered = gather(outputs_root)
     items = {i.name: i.caption for i in gathered.sections["ClickMe maps"]}
@@ -303,22 +348,25 @@ def test_demo_marker_labels_the_clickme_players_and_the_stand_in(outputs_root):
 
 
 def test_game_sessions_give_the_game_provenance(outputs_root):
-    sessions = [{"participant_id": "A", "mode": "simulate-headless"},
-                {"participant_id": "A", "mode": "simulate-headless"},
-                {"participant_id": "B", "mode": "lab"}]
+    sessions = [
+        {"participant_id": "A", "mode": "simulate-headless"},
+        {"participant_id": "A", "mode": "simulate-headless"},
+        {"participant_id": "B", "mode": "lab"},
+    ]
     (outputs_root / "game" / "session.json").write_text(json.dumps({"sessions": sessions}))
     found = provenance(outputs_root)["game"]
-    assert (found.simulated, found.detail, found.source) == (
-        True, "1 of 2 game players simulated", "game/session.json")
+    assert (found.simulated, found.detail, found.source) == (True, "1 of 2 game players simulated", "game/session.json")
 
 
 def test_broken_session_record_is_a_problem_not_a_crash(outputs_root):
     _sessions(outputs_root, {"P000": ["lab"]})
     (outputs_root / "experiment" / "data" / "P001.json").write_bytes(b"\xff{not json")
     gathered = gather(outputs_root)
-    assert gathered.problems == [f"Data: provenance: {outputs_root / 'experiment' / 'data' / 'P001.json'}: "
-                                 "not valid JSON: 'utf-8' codec can't decode byte 0xff in position 0: "
-                                 "invalid start byte"]
+    assert gathered.problems == [
+        f"Data: provenance: {outputs_root / 'experiment' / 'data' / 'P001.json'}: "
+        "not valid JSON: 'utf-8' codec can't decode byte 0xff in position 0: "
+        "invalid start byte"
+    ]
     assert "Psychophysics" in gathered.sections
 
 
@@ -332,7 +380,8 @@ def test_explain_panels_are_captioned_with_what_they_show(outputs_root):
     items = {i.name: i for i in gather(outputs_root).sections["Models"] if i.name.startswith("explain_")}
     assert items["explain_gradient_delta"].caption.startswith(
         "One row per image: the image, the human (ClickMe) map when one was given, then SmoothGrad "
-        "of each model and their difference")
+        "of each model and their difference"
+    )
     assert "does not know what it shows" in items["explain_my_panel"].caption
     assert not any("Panel written by" in i.caption for i in items.values())
 
@@ -357,16 +406,31 @@ def test_progress_bar_stays_off_when_stderr_is_not_a_terminal(outputs_root, tmp_
     assert capsys.readouterr().err == ""
 
 
-@pytest.mark.parametrize("relative, text, expected", [
-    ("experiment/accuracy.csv", "group,level,accuracy,sem\nclickme,1,0.5,0.1\nclickme,x,0.6,0.1\n",
-     "accuracy.csv, line 3, field 'level': expected a number, got 'x'"),
-    ("models/sweep.csv", "lambda,top1_err,fraction_human,ceiling,null_floor\n0,0.3,0.2,one,0.1\n",
-     "sweep.csv, line 2, field 'ceiling': expected a number, got 'one'"),
-    ("stimuli/manifest.csv", "image_id,map_source,level,path\na,clickme,1,\n",
-     "manifest.csv, line 2, field 'path': expected a stimulus path and level in every row"),
-    ("game/learning_check.csv", "mean_first,mean_second,t,p,note\n0.5,0.6,1,0.3,x\n",
-     "learning_check.csv, line 2, field 'note': expected a number, got 'x'"),
-])
+@pytest.mark.parametrize(
+    "relative, text, expected",
+    [
+        (
+            "experiment/accuracy.csv",
+            "group,level,accuracy,sem\nclickme,1,0.5,0.1\nclickme,x,0.6,0.1\n",
+            "accuracy.csv, line 3, field 'level': expected a number, got 'x'",
+        ),
+        (
+            "models/sweep.csv",
+            "lambda,top1_err,fraction_human,ceiling,null_floor\n0,0.3,0.2,one,0.1\n",
+            "sweep.csv, line 2, field 'ceiling': expected a number, got 'one'",
+        ),
+        (
+            "stimuli/manifest.csv",
+            "image_id,map_source,level,path\na,clickme,1,\n",
+            "manifest.csv, line 2, field 'path': expected a stimulus path and level in every row",
+        ),
+        (
+            "game/learning_check.csv",
+            "mean_first,mean_second,t,p,note\n0.5,0.6,1,0.3,x\n",
+            "learning_check.csv, line 2, field 'note': expected a number, got 'x'",
+        ),
+    ],
+)
 def test_text_where_a_number_belongs_is_located(outputs_root, relative, text, expected):
     (outputs_root / relative).write_text(text)
     problems = gather(outputs_root).problems

@@ -9,8 +9,7 @@ from reports.style import OKABE_ITO, colors_for, png_bytes, save_figure
 
 
 def test_colors_are_stable_across_figures():
-    assert colors_for(["saliency", "clickme"]) == {"saliency": OKABE_ITO[1],
-                                                  "clickme": OKABE_ITO[0]}
+    assert colors_for(["saliency", "clickme"]) == {"saliency": OKABE_ITO[1], "clickme": OKABE_ITO[0]}
     assert colors_for(["null", "human"]) == {"null": "#7F7F7F", "human": OKABE_ITO[0]}
     assert colors_for(["intact", "clickme"])["intact"] == "#000000"
 

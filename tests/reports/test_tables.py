@@ -11,9 +11,14 @@ from reports import tables
 
 def test_model_table_percentages_and_order(scores):
     table = tables.model_table(scores)
-    assert list(table.columns) == ["Model", "Top-1 err. (%)", "Top-5 err. (%)",
-                                   "Fraction of human map variability",
-                                   "Mean \u03c1 (model vs ClickMe)", "p"]
+    assert list(table.columns) == [
+        "Model",
+        "Top-1 err. (%)",
+        "Top-5 err. (%)",
+        "Fraction of human map variability",
+        "Mean \u03c1 (model vs ClickMe)",
+        "p",
+    ]
     assert table["Model"].tolist() == ["ResNet-50", "GALA-ResNet-50 + ClickMe"]
     assert table["Top-1 err. (%)"].tolist() == pytest.approx([23.85, 22.12])  # exact values
     shown = tables.formatted(table)  # fixed decimals for display
@@ -34,8 +39,9 @@ def test_model_table_bad_input(scores):
 
 
 def test_metric_table_mean_sem_n():
-    metrics = pd.DataFrame({"image_id": list("abcd"), "metric": ["NSS", "CC", "CC", "CC"],
-                            "value": [1.0, 0.1, 0.2, 0.6]})
+    metrics = pd.DataFrame(
+        {"image_id": list("abcd"), "metric": ["NSS", "CC", "CC", "CC"], "value": [1.0, 0.1, 0.2, 0.6]}
+    )
     table = tables.metric_table(metrics)
     assert table["Metric"].tolist() == ["CC", "NSS"]
     assert table["Mean"].tolist() == pytest.approx([0.3, 1.0])
@@ -44,14 +50,14 @@ def test_metric_table_mean_sem_n():
 
 
 def test_reliability_table():
-    summary = {"human": {"mean": 0.58, "ci_low": 0.57, "ci_high": 0.59, "n": 10000},
-               "null": {"mean": 0.18, "ci_low": 0.17, "ci_high": 0.19, "n": 10000},
-               "method": "pairs"}
+    summary = {
+        "human": {"mean": 0.58, "ci_low": 0.57, "ci_high": 0.59, "n": 10000},
+        "null": {"mean": 0.18, "ci_low": 0.17, "ci_high": 0.19, "n": 10000},
+        "method": "pairs",
+    }
     table = tables.reliability_table(summary)
-    assert table.values.tolist() == [["human", 0.58, 0.57, 0.59, 10000],
-                                     ["null", 0.18, 0.17, 0.19, 10000]]
-    assert tables.formatted(table).iloc[0].tolist() == ["human", "0.580", "0.570", "0.590",
-                                                        "10000"]
+    assert table.values.tolist() == [["human", 0.58, 0.57, 0.59, 10000], ["null", 0.18, 0.17, 0.19, 10000]]
+    assert tables.formatted(table).iloc[0].tolist() == ["human", "0.580", "0.570", "0.590", "10000"]
     with pytest.raises(InputError, match="'null' entry") as err:
         tables.reliability_table({"human": summary["human"]})
     assert err.value.field == "null"
@@ -59,17 +65,14 @@ def test_reliability_table():
 
 def test_markdown_escapes_pipes_and_aligns_numbers():
     table = pd.DataFrame({"Model": ["a|b"], "err": [1.5], "ok": [True]})
-    assert tables.to_markdown(table) == ("| Model | err | ok |\n| --- | ---: | ---: |\n"
-                                         "| a\\|b | 1.5 | yes |")
+    assert tables.to_markdown(table) == ("| Model | err | ok |\n| --- | ---: | ---: |\n| a\\|b | 1.5 | yes |")
 
 
 def test_latex_booktabs_and_escaping():
-    table = pd.DataFrame({"Model_name": ["GALA & co"], "Top-1 err. (%)": [23.85],
-                          "Mean \u03c1": [float("nan")]})
+    table = pd.DataFrame({"Model_name": ["GALA & co"], "Top-1 err. (%)": [23.85], "Mean \u03c1": [float("nan")]})
     latex = tables.to_latex(table, caption="Errors in %", label="tab:models")
     lines = latex.splitlines()
-    assert lines[:4] == [r"\begin{table}[t]", r"\centering", r"\caption{Errors in \%}",
-                         r"\label{tab:models}"]
+    assert lines[:4] == [r"\begin{table}[t]", r"\centering", r"\caption{Errors in \%}", r"\label{tab:models}"]
     assert r"\begin{tabular}{lrr}" in lines and r"\toprule" in lines and r"\bottomrule" in lines
     assert r"Model\_name & Top-1 err. (\%) & Mean $\rho$ \\" in lines
     assert r"GALA \& co & 23.85 &  \\" in lines  # NaN is an empty cell
@@ -91,15 +94,20 @@ def test_model_table_keeps_unknown_errors_empty(scores):
 
 
 def test_threshold_table():
-    params = pd.DataFrame({"group": ["clickme", "saliency"], "model": "logistic",
-                           "threshold": [3.758, 8.972], "threshold_ci_low": [2.418, 4.828],
-                           "threshold_ci_high": [5.854, 27.147], "alpha": 0.5,
-                           "n_participants": 24})
+    params = pd.DataFrame(
+        {
+            "group": ["clickme", "saliency"],
+            "model": "logistic",
+            "threshold": [3.758, 8.972],
+            "threshold_ci_low": [2.418, 4.828],
+            "threshold_ci_high": [5.854, 27.147],
+            "alpha": 0.5,
+            "n_participants": 24,
+        }
+    )
     table = tables.threshold_table(params)
-    assert list(table.columns) == ["Group", "Threshold (% of budget)", "CI low", "CI high",
-                                   "Model", "n"]
-    assert tables.formatted(table).iloc[1].tolist() == ["saliency", "8.97", "4.83", "27.15",
-                                                        "logistic", "24"]
+    assert list(table.columns) == ["Group", "Threshold (% of budget)", "CI low", "CI high", "Model", "n"]
+    assert tables.formatted(table).iloc[1].tolist() == ["saliency", "8.97", "4.83", "27.15", "logistic", "24"]
     with pytest.raises(InputError) as err:
         tables.threshold_table(params.drop(columns="threshold"))
     assert err.value.field == "threshold"
@@ -107,8 +115,7 @@ def test_threshold_table():
 
 def test_level_test_table(level_tests):
     table = tables.level_test_table(level_tests)
-    assert list(table.columns) == ["Level (%)", "Accuracy clickme \u2212 saliency", "p",
-                                   "p (Holm)", "Significant"]
+    assert list(table.columns) == ["Level (%)", "Accuracy clickme \u2212 saliency", "p", "p (Holm)", "Significant"]
     shown = tables.formatted(table)
     assert shown["Level (%)"].tolist() == ["1", "3.16", "10", "31.6", "100", "full image"]
     assert shown.iloc[1].tolist() == ["3.16", "0.100", "< 0.001", "< 0.001", "yes"]

@@ -70,8 +70,7 @@ def test_reveal_stimuli_invariants():
         for r in own:
             np.testing.assert_array_equal(r["stimulus"][~masks[-1]], background)
     # centring is one shift of the uncentred masks, and revealed pixels are the (shifted) image
-    plain = reveal_stimuli(image, {"clickme": clickme, "saliency": saliency},
-                           StimulusConfig(center=False), seed=3)
+    plain = reveal_stimuli(image, {"clickme": clickme, "saliency": saliency}, StimulusConfig(center=False), seed=3)
     for r, p in zip(rows[:-1], plain[:-1]):
         np.testing.assert_array_equal(p["stimulus"][p["mask"]], gray[p["mask"]])
         last = [q for q in plain if q["map_source"] == p["map_source"]][-1]["mask"]
@@ -100,8 +99,12 @@ def test_reveal_stimuli_rejects_maps_of_another_shape():
 
 
 def test_latin_square_properties():
-    images = pd.DataFrame({"image_id": [f"a{i}" for i in range(6)] + [f"n{i}" for i in range(6)],
-                           "category": ["animal"] * 6 + ["non-animal"] * 6})
+    images = pd.DataFrame(
+        {
+            "image_id": [f"a{i}" for i in range(6)] + [f"n{i}" for i in range(6)],
+            "category": ["animal"] * 6 + ["non-animal"] * 6,
+        }
+    )
     levels = reveal_levels(5)
     frame = latin_square(images, levels)
     n_conditions = len(levels) + 1
@@ -134,16 +137,18 @@ def write_dataset(tmp_path, saliency_shape=None):
         saliency_maps[image_id] = saliency if saliency_shape is None else np.ones(saliency_shape)
     save_maps(tmp_path / "maps.npz", clickme_maps, labels={"cat": "tabby"})
     save_maps(tmp_path / "saliency.npz", saliency_maps)
-    (tmp_path / "labels.csv").write_text("image_id,label,category\ncat,tabby,animal\ndog,beagle,animal\n"
-                                         "mug,cup,non-animal\n")
+    (tmp_path / "labels.csv").write_text(
+        "image_id,label,category\ncat,tabby,animal\ndog,beagle,animal\nmug,cup,non-animal\n"
+    )
     return {"clickme": tmp_path / "maps.npz", "saliency": tmp_path / "saliency.npz"}
 
 
 def test_build_stimulus_set_writes_files_manifest_assignment_and_sheets(tmp_path):
     maps = write_dataset(tmp_path)
     config = StimulusConfig(n_levels=4, size=SIZE, seed=2)
-    manifest = build_stimulus_set(tmp_path / "images", maps, tmp_path / "out", labels=tmp_path / "labels.csv",
-                                  config=config, progress=False)
+    manifest = build_stimulus_set(
+        tmp_path / "images", maps, tmp_path / "out", labels=tmp_path / "labels.csv", config=config, progress=False
+    )
     on_disk = pd.read_csv(tmp_path / "out" / "manifest.csv")
     for column in ["image_id", "category", "target", "map_source", "level", "pixels_revealed", "seed", "path"]:
         assert column in on_disk.columns
@@ -154,7 +159,8 @@ def test_build_stimulus_set_writes_files_manifest_assignment_and_sheets(tmp_path
     assert (on_disk["seed"] == on_disk["image_id"].map(lambda i: image_seed(2, i))).all()
     # equal budgets: same pixel counts per image and level across sources
     wide = on_disk[on_disk.map_source != INTACT].pivot_table(
-        index=["image_id", "level"], columns="map_source", values="pixels_revealed")
+        index=["image_id", "level"], columns="map_source", values="pixels_revealed"
+    )
     np.testing.assert_array_equal(wide["clickme"], wide["saliency"])
     for row in on_disk.itertuples():
         with Image.open(tmp_path / "out" / row.path) as png:
@@ -166,8 +172,9 @@ def test_build_stimulus_set_writes_files_manifest_assignment_and_sheets(tmp_path
     assert list(assignment.columns[:3]) == ["participant_list", "image_id", "level"]
     assert assignment["participant_list"].nunique() == 5
     # determinism: a second build gives identical files
-    build_stimulus_set(tmp_path / "images", maps, tmp_path / "again", labels=tmp_path / "labels.csv",
-                       config=config, progress=False)
+    build_stimulus_set(
+        tmp_path / "images", maps, tmp_path / "again", labels=tmp_path / "labels.csv", config=config, progress=False
+    )
     for row in manifest.itertuples():
         a = np.asarray(Image.open(tmp_path / "out" / row.path))
         b = np.asarray(Image.open(tmp_path / "again" / row.path))
@@ -176,8 +183,13 @@ def test_build_stimulus_set_writes_files_manifest_assignment_and_sheets(tmp_path
 
 def test_build_without_labels_and_with_resizing(tmp_path):
     maps = write_dataset(tmp_path)
-    manifest = build_stimulus_set(tmp_path / "images", {"clickme": maps["clickme"]}, tmp_path / "out",
-                                  config=StimulusConfig(n_levels=2, size=16, color=True), progress=False)
+    manifest = build_stimulus_set(
+        tmp_path / "images",
+        {"clickme": maps["clickme"]},
+        tmp_path / "out",
+        config=StimulusConfig(n_levels=2, size=16, color=True),
+        progress=False,
+    )
     assert manifest["target"].isna().all() and (manifest["category"] == "").all()
     assert manifest.loc[manifest.image_id == "cat", "label"].iloc[0] == "tabby"
     with Image.open(tmp_path / "out" / manifest["path"].iloc[0]) as png:
@@ -188,29 +200,35 @@ def test_images_without_clicks_are_skipped_and_listed(tmp_path, capsys):
     """Issue 21 step 7: an all-zero map (no clicks) is skipped with a listed warning; it stopped
     the build mid-run."""
     maps = write_dataset(tmp_path)
-    save_maps(tmp_path / "some_empty.npz", {"cat": two_maps()[0], "dog": np.zeros((SIZE, SIZE)),
-                                            "mug": two_maps()[0]})
-    manifest = build_stimulus_set(tmp_path / "images", {"clickme": tmp_path / "some_empty.npz",
-                                                        "saliency": maps["saliency"]}, tmp_path / "out",
-                                  config=StimulusConfig(n_levels=2, size=SIZE), progress=False)
+    save_maps(tmp_path / "some_empty.npz", {"cat": two_maps()[0], "dog": np.zeros((SIZE, SIZE)), "mug": two_maps()[0]})
+    manifest = build_stimulus_set(
+        tmp_path / "images",
+        {"clickme": tmp_path / "some_empty.npz", "saliency": maps["saliency"]},
+        tmp_path / "out",
+        config=StimulusConfig(n_levels=2, size=SIZE),
+        progress=False,
+    )
     assert sorted(set(manifest["image_id"])) == ["cat", "mug"]
     err = capsys.readouterr().err
     assert "1 image(s) without clicks (an all-zero map) skipped by stimuli build (some_empty.npz): dog" in err
     assert not (tmp_path / "out" / "contact_sheets" / "dog_clickme.png").exists()
 
 
-@pytest.mark.parametrize("problem, words", [
-    ("shape", "shape"),
-    ("nan", "NaN"),
-])
+@pytest.mark.parametrize("problem, words", [("shape", "shape"), ("nan", "NaN")])
 def test_bad_maps_name_the_archive_and_image(tmp_path, problem, words):
     maps = write_dataset(tmp_path)
-    bad = {"shape": np.ones((SIZE, SIZE + 3)), "zero": np.zeros((SIZE, SIZE)),
-           "nan": np.full((SIZE, SIZE), np.nan)}[problem]
+    bad = {"shape": np.ones((SIZE, SIZE + 3)), "zero": np.zeros((SIZE, SIZE)), "nan": np.full((SIZE, SIZE), np.nan)}[
+        problem
+    ]
     save_maps(tmp_path / "bad.npz", {"cat": two_maps()[0], "dog": bad, "mug": two_maps()[0]})
     with pytest.raises(InputError, match=words) as err:
-        build_stimulus_set(tmp_path / "images", {"clickme": maps["clickme"], "saliency": tmp_path / "bad.npz"},
-                           tmp_path / "out", config=StimulusConfig(n_levels=2, size=SIZE), progress=False)
+        build_stimulus_set(
+            tmp_path / "images",
+            {"clickme": maps["clickme"], "saliency": tmp_path / "bad.npz"},
+            tmp_path / "out",
+            config=StimulusConfig(n_levels=2, size=SIZE),
+            progress=False,
+        )
     assert "bad.npz" in str(err.value) and "'dog'" in str(err.value)
 
 
@@ -218,13 +236,19 @@ def test_missing_image_and_missing_map_are_named(tmp_path):
     maps = write_dataset(tmp_path)
     (tmp_path / "images" / "mug.png").unlink()
     with pytest.raises(InputError, match="missing image") as err:
-        build_stimulus_set(tmp_path / "images", maps, tmp_path / "out",
-                           config=StimulusConfig(n_levels=2, size=SIZE), progress=False)
+        build_stimulus_set(
+            tmp_path / "images", maps, tmp_path / "out", config=StimulusConfig(n_levels=2, size=SIZE), progress=False
+        )
     assert "mug.png" in str(err.value)
     save_maps(tmp_path / "short.npz", {"cat": two_maps()[0]})
     with pytest.raises(InputError, match="no map for image 'dog'") as err:
-        build_stimulus_set(tmp_path / "images", {"a": maps["clickme"], "b": tmp_path / "short.npz"},
-                           tmp_path / "out", config=StimulusConfig(n_levels=2, size=SIZE), progress=False)
+        build_stimulus_set(
+            tmp_path / "images",
+            {"a": maps["clickme"], "b": tmp_path / "short.npz"},
+            tmp_path / "out",
+            config=StimulusConfig(n_levels=2, size=SIZE),
+            progress=False,
+        )
     assert "short.npz" in str(err.value)
 
 
@@ -235,8 +259,14 @@ def test_bad_labels_and_folders(tmp_path):
         read_stimulus_labels(tmp_path / "bad.csv")
     (tmp_path / "short.csv").write_text("image_id,label,category\ncat,tabby,animal\n")
     with pytest.raises(InputError, match="no row for image 'dog'"):
-        build_stimulus_set(tmp_path / "images", maps, tmp_path / "out", labels=tmp_path / "short.csv",
-                           config=StimulusConfig(n_levels=2, size=SIZE), progress=False)
+        build_stimulus_set(
+            tmp_path / "images",
+            maps,
+            tmp_path / "out",
+            labels=tmp_path / "short.csv",
+            config=StimulusConfig(n_levels=2, size=SIZE),
+            progress=False,
+        )
     (tmp_path / "nocat.csv").write_text("image_id,label\ncat,tabby\n")
     with pytest.raises(InputError, match="field 'category': labels file lacks columns"):
         read_stimulus_labels(tmp_path / "nocat.csv")

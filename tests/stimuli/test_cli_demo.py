@@ -34,10 +34,29 @@ def write_clickme_stage(root, size=256):
 
 def test_cli_build(tmp_path, capsys):
     src = write_clickme_stage(tmp_path, size=24)
-    code = main(["stimuli", "build", "--images", str(src / "images"), "--maps", str(src / "maps.npz"),
-                 "--maps-b", str(src / "saliency_maps.npz"), "--labels", str(src / "labels.csv"),
-                 "--levels", "3", "--size", "24", "--out", str(tmp_path / "out"), "--seed", "1",
-                 "--no-progress"])
+    code = main(
+        [
+            "stimuli",
+            "build",
+            "--images",
+            str(src / "images"),
+            "--maps",
+            str(src / "maps.npz"),
+            "--maps-b",
+            str(src / "saliency_maps.npz"),
+            "--labels",
+            str(src / "labels.csv"),
+            "--levels",
+            "3",
+            "--size",
+            "24",
+            "--out",
+            str(tmp_path / "out"),
+            "--seed",
+            "1",
+            "--no-progress",
+        ]
+    )
     assert code == 0
     assert "14 stimuli for 2 images" in capsys.readouterr().out
     manifest = pd.read_csv(tmp_path / "out" / "manifest.csv")
@@ -48,12 +67,39 @@ def test_cli_build(tmp_path, capsys):
 def test_cli_bad_input_exits_2_naming_the_file(tmp_path, capsys):
     src = write_clickme_stage(tmp_path, size=24)
     (src / "images" / "mug.png").unlink()
-    code = main(["stimuli", "build", "--images", str(src / "images"), "--maps", str(src / "maps.npz"),
-                 "--size", "24", "--out", str(tmp_path / "out"), "--no-progress"])
+    code = main(
+        [
+            "stimuli",
+            "build",
+            "--images",
+            str(src / "images"),
+            "--maps",
+            str(src / "maps.npz"),
+            "--size",
+            "24",
+            "--out",
+            str(tmp_path / "out"),
+            "--no-progress",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "mug.png" in err and "missing image" in err and "Traceback" not in err
-    code = main(["stimuli", "build", "--images", str(src / "images"), "--maps", str(src / "maps.npz"),
-                 "--maps-b", str(src / "maps.npz"), "--name-b", "clickme", "--out", str(tmp_path / "out")])
+    code = main(
+        [
+            "stimuli",
+            "build",
+            "--images",
+            str(src / "images"),
+            "--maps",
+            str(src / "maps.npz"),
+            "--maps-b",
+            str(src / "maps.npz"),
+            "--name-b",
+            "clickme",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     assert code == 2 and "two different map source names" in capsys.readouterr().err
 
 
@@ -61,8 +107,19 @@ def test_cli_config_file_and_options(tmp_path, capsys):
     src = write_clickme_stage(tmp_path, size=24)
     config = tmp_path / "stimuli.toml"
     config.write_text("[stimuli]\nn_levels = 4\nsize = 24\nseed = 3\n")
-    base = ["stimuli", "build", "--images", str(src / "images"), "--maps", str(src / "maps.npz"),
-            "--out", str(tmp_path / "out"), "--no-progress", "--config", str(config)]
+    base = [
+        "stimuli",
+        "build",
+        "--images",
+        str(src / "images"),
+        "--maps",
+        str(src / "maps.npz"),
+        "--out",
+        str(tmp_path / "out"),
+        "--no-progress",
+        "--config",
+        str(config),
+    ]
     assert main(base) == 0
     assert "10 stimuli for 2 images (clickme; 4 levels + intact)" in capsys.readouterr().out
     assert main(base + ["--levels", "2"]) == 0  # an option wins over the file
@@ -85,7 +142,11 @@ def test_demo_stage_writes_the_documented_outputs(tmp_path):
     assignment = pd.read_csv(out / "assignment.csv")
     assert assignment["participant_list"].nunique() == 12
     assert sorted(p.name for p in (out / "contact_sheets").iterdir()) == [
-        "cat_clickme.png", "cat_saliency.png", "mug_clickme.png", "mug_saliency.png"]
+        "cat_clickme.png",
+        "cat_saliency.png",
+        "mug_clickme.png",
+        "mug_saliency.png",
+    ]
 
 
 def test_demo_stage_needs_the_clickme_stage(tmp_path):

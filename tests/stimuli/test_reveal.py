@@ -28,13 +28,17 @@ def prefixes_connected(order, shape):
 
 # --- input checks and budgets ---------------------------------------------------------------
 
-@pytest.mark.parametrize("bad, words", [
-    (np.zeros((4, 4)), "all-zero"),
-    (np.array([[1.0, np.nan], [0, 0]]), "1 NaN"),
-    (np.array([[1.0, -1.0]]), "non-negative"),
-    (np.ones(4), "2-D"),
-    (np.array([["a"]]), "numeric"),
-])
+
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        (np.zeros((4, 4)), "all-zero"),
+        (np.array([[1.0, np.nan], [0, 0]]), "1 NaN"),
+        (np.array([[1.0, -1.0]]), "non-negative"),
+        (np.ones(4), "2-D"),
+        (np.array([["a"]]), "numeric"),
+    ],
+)
 def test_bad_maps_are_refused(bad, words):
     with pytest.raises(InputError, match=words):
         reveal_order(bad, 1)
@@ -58,6 +62,7 @@ def test_keep_top_pixels_breaks_ties_in_row_major_order():
 
 
 # --- the order ------------------------------------------------------------------------------
+
 
 def test_order_starts_at_the_most_important_pixel_and_is_connected():
     m = blob_map()
@@ -83,16 +88,19 @@ def test_numba_order_equals_heapq_reference_for_every_temperature():
             costs = reveal.race_costs(m, divmod(start, m.shape[1]), temperature=temperature, seed=seed)
             budget = np.count_nonzero(m)
             np.testing.assert_array_equal(order_numba(costs, start, budget), reveal._order_heapq(costs, start, budget))
-        np.testing.assert_array_equal(reveal_order(m, seed=1, temperature=temperature),
-                                      reveal_order(m, seed=1, temperature=temperature, method="heapq"))
+        np.testing.assert_array_equal(
+            reveal_order(m, seed=1, temperature=temperature),
+            reveal_order(m, seed=1, temperature=temperature, method="heapq"),
+        )
 
 
 def grid_neighbours(shape):
     """(H*W, 8) row-major indices of each pixel's 8 neighbours; H*W stands for "outside"."""
     height, width = shape
     padded = np.pad(np.arange(height * width).reshape(shape), 1, constant_values=height * width)
-    return np.stack([padded[1 + dy:1 + dy + height, 1 + dx:1 + dx + width] for dy, dx in reveal.NEIGHBOURS],
-                    axis=-1).reshape(height * width, len(reveal.NEIGHBOURS))
+    return np.stack(
+        [padded[1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width] for dy, dx in reveal.NEIGHBOURS], axis=-1
+    ).reshape(height * width, len(reveal.NEIGHBOURS))
 
 
 def arrival_times(costs, order):
@@ -170,9 +178,9 @@ def test_bad_order_arguments():
 
 # --- levels and masks -----------------------------------------------------------------------
 
+
 def test_level_counts_hand_computed():
-    np.testing.assert_array_equal(level_counts(200, np.logspace(0, 2, 11)),
-                                  [2, 3, 5, 8, 13, 20, 32, 50, 80, 126, 200])
+    np.testing.assert_array_equal(level_counts(200, np.logspace(0, 2, 11)), [2, 3, 5, 8, 13, 20, 32, 50, 80, 126, 200])
     np.testing.assert_array_equal(level_counts(10, [1, 100]), [1, 10])  # at least one pixel
     with pytest.raises(InputError, match="levels"):
         level_counts(10, [0, 50])
