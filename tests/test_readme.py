@@ -75,12 +75,10 @@ def _write_formats(folder: Path) -> None:
         image_path=lambda f: "demo/" + f["image_path"] + ".png"
     ).to_csv(folder / "clickme_vCO3D.csv", index=False)
     keys = list(rounds.groups)
-    ragged = (
-        lambda column: np.array(
-            [rounds.get_group(k)[column].to_numpy() for k in keys] + [None],  # noqa: E731
-            dtype=object,
-        )[:-1]
-    )
+
+    def ragged(column):
+        return np.array([rounds.get_group(k)[column].to_numpy() for k in keys] + [None], dtype=object)[:-1]
+
     np.savez(
         folder / "clickme_data.npz",
         file_pointer=np.array([f"demo/{i}.png" for i, _ in keys]),
