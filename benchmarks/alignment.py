@@ -88,8 +88,9 @@ def main(argv=None) -> int:
     images = torch.randn(args.images, 3, args.size, args.size, device=device)
     with torch.no_grad():
         target = model(images).argmax(1)
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
     print(
-        f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} threads'}), "
+        f"device {device} ({where}), "
         f"timm resnet50, {args.images} images {args.size}x{args.size}, {args.samples} samples, "
         f"toolkit batch {args.batch_size}, channels-last"
     )

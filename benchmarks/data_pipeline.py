@@ -142,10 +142,11 @@ def main(argv=None) -> int:
         print("  PairedDataset (ce4b42e)              not measured: git cannot show the old code here")
     else:
         print(f"  PairedDataset (ce4b42e, per sample)  {old_rate:8.0f} img/s")
+    met = loader_rate >= 1000 and (not old_rate or loader_rate >= 4 * old_rate)
     print(
         f"  shard loader (per loader core)       {loader_rate:8.0f} img/s"
         + (f"   x{loader_rate / old_rate:.1f} PairedDataset" if old_rate else "")
-        + f"   (target >= 1000 and >= 4x: {'met' if loader_rate >= 1000 and (not old_rate or loader_rate >= 4 * old_rate) else 'NOT met'})"
+        + f"   (target >= 1000 and >= 4x: {'met' if met else 'NOT met'})"
     )
     print(f"  batch augmentation on this CPU       {augment_rate:8.0f} img/s   (on a GPU: on the device)")
     print(

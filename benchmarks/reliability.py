@@ -2,8 +2,8 @@
 
 Maps: simulated participant maps (256x256, 60 clicks each) blurred with the paper's 49x49 box, as
 ``inter_rater_reliability`` holds them: exact int32 window sums (``box_sums``, the blurred map
-times 49**2, so the same ranks and the same rho), correlated by the compiled counting kernel. ``--float`` times float32 blurred maps
-instead (the path for Gaussian and disc kernels). Two workloads on the same maps:
+times 49**2, so the same ranks and the same rho), correlated by the compiled counting kernel.
+``--float`` times float32 blurred maps instead (the path for Gaussian and disc kernels). Two workloads on the same maps:
 
 1. ``reliability``: 2,000 map pairs as ``inter_rater_reliability`` draws them: 1,000 images x
    two participants (the human pairs) plus 1,000 null pairs of participants on different

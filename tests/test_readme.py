@@ -29,13 +29,25 @@ SHARED = ROOT.parent / "shared"
 
 #: Commands that cannot run in a test, each with the reason (matched as a prefix).
 SKIP = {
-    "clickme experiment run --config experiments/lab_config.toml": "a lab session: a person at the keyboard in front of a full-screen window",
-    "clickme game --images my_images/": "a lab session: a person with a mouse, on their own images and a trained partner",
-    "clickme serve export ": "exports a database that holds participants' data: the browser test of tests/online runs it on one",
-    "clickme train --config models/configs/": "the paper's recipes train on the ClickMe / ILSVRC12 images (tests/models/test_configs.py checks every file)",
+    "clickme experiment run --config experiments/lab_config.toml": (
+        "a lab session: a person at the keyboard in front of a full-screen window"
+    ),
+    "clickme game --images my_images/": (
+        "a lab session: a person with a mouse, on their own images and a trained partner"
+    ),
+    "clickme serve export ": (
+        "exports a database that holds participants' data: the browser test of tests/online runs it on one"
+    ),
+    "clickme train --config models/configs/": (
+        "the paper's recipes train on the ClickMe / ILSVRC12 images (tests/models/test_configs.py checks every file)"
+    ),
     "torchrun ": "multi-process training on several GPUs with the paper's ImageNet configs",
-    "clickme alignment --timm resnet50=resnet50.pth": "the user's ImageNet ResNet-50 weights (nothing may be downloaded at run time)",
-    "clickme maps --out ": "a fragment in prose naming an option (`written by clickme maps --out maps.h5`), not a command",
+    "clickme alignment --timm resnet50=resnet50.pth": (
+        "the user's ImageNet ResNet-50 weights (nothing may be downloaded at run time)"
+    ),
+    "clickme maps --out ": (
+        "a fragment in prose naming an option (`written by clickme maps --out maps.h5`), not a command"
+    ),
 }
 
 #: Commands left to ``make test-slow`` (matched as a prefix): they train networks, run the whole
