@@ -4,6 +4,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO_OUT ?= demo_output
+# pytest-xdist workers; each test file stays on one worker (the README test runs its commands in order).
+TEST_WORKERS ?= 2
 
 .PHONY: demo test test-slow docs wheel-smoke bench system-deps clean
 
@@ -21,14 +23,15 @@ system-deps:
 demo: $(STAMP) system-deps
 	$(VENV)/bin/clickme demo --out $(DEMO_OUT)
 
-# Both print the 15 slowest tests at the end (a test over ~20 s belongs in test-slow).
+# Both print the 15 slowest tests at the end (a test over ~20 s belongs in test-slow), and run the
+# files on $(TEST_WORKERS) processes (make test TEST_WORKERS=0 runs them in this one).
 test: $(STAMP) system-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest --durations=15
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 test-slow: $(STAMP) system-deps
-	$(PY) -m pytest -m slow --durations=15
+	$(PY) -m pytest -m slow -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 # The documentation site, offline, warnings as errors (a broken gallery example or a public
 # function without a docstring fails it): docs/_build/html/index.html.

@@ -9,6 +9,19 @@ import pytest
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
+def pytest_configure(config):
+    """Import PsychoPy once in the main process before pytest-xdist starts its workers.
+
+    PsychoPy's first import creates its user folder (``~/.psychopy3``); two workers doing that at
+    once on a fresh machine race, and one fails to collect its tests.
+    """
+    if not hasattr(config, "workerinput"):  # the controller (or a run without -n)
+        try:
+            import psychopy.preferences  # noqa: F401
+        except ImportError:
+            pass
+
+
 @pytest.fixture
 def realdata():
     """Path to ``../shared/realdata``; skips the test cleanly when it is absent."""
