@@ -25,6 +25,7 @@ import math
 from pathlib import Path
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.fileio import check_output_path
 
 __all__ = [
     "positive_int",
@@ -85,8 +86,6 @@ def existing_path(text: str) -> Path:
 
 def output_path(text: str) -> Path:
     """argparse type: a file to write, whose folder exists."""
-    from clickme_analysis.fileio import check_output_path
-
     try:
         return check_output_path(text)
     except InputError as err:

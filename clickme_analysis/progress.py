@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from tqdm.auto import tqdm
+
 
 def progress(iterable=None, *, enabled: bool = True, **tqdm_kwargs):
     """Wrap ``iterable`` in a tqdm bar when ``enabled`` and standard error is a terminal.
@@ -18,8 +20,6 @@ def progress(iterable=None, *, enabled: bool = True, **tqdm_kwargs):
     """
     show = enabled and sys.stderr is not None and sys.stderr.isatty()
     if show:
-        from tqdm.auto import tqdm
-
         return tqdm(iterable, **tqdm_kwargs)
     if iterable is not None:
         return iterable
