@@ -26,20 +26,13 @@ MAX_FUNCTION_LINES = 80
 KNOWN_CIRCLES: list[list[str]] = []
 KNOWN_UPWARD: set[str] = set()
 #: Files over MAX_FILE_LINES today, many of them grown by `ruff format` (remove a file from here when it is split).
-KNOWN_LONG_FILES = {
-    "clickme_analysis/archive.py",
-    "clickme_analysis/io.py",
-    "clickme_analysis/metrics.py",
-    "models/train.py",
-    "reports/figures.py",
-}
+KNOWN_LONG_FILES = {"clickme_analysis/archive.py", "clickme_analysis/io.py", "models/train.py", "reports/figures.py"}
 #: Functions over MAX_FUNCTION_LINES today, as "path:name".
 KNOWN_LONG_FUNCTIONS = {
     "clickme_analysis/_parse_numba.py:parse_point_cells",
     "clickme_analysis/ceiling.py:split_half_ceiling",
     "clickme_analysis/events.py:load_gonogo",
     "clickme_analysis/maps.py:map_batches",
-    "clickme_analysis/metrics.py:score_maps",
     "clickme_analysis/mixed_model.py:fit_prepared",
     "clickme_analysis/pipeline.py:write_maps",
     "clickme_analysis/pipeline.py:write_reliability",
@@ -108,9 +101,6 @@ KNOWN_LOCAL_IMPORTS = {
     "clickme_analysis/io.py:tomllib",
     "clickme_analysis/maps.py:clickme_analysis._paint_numba",
     "clickme_analysis/maps.py:clickme_analysis.clickstore",
-    "clickme_analysis/metrics.py:clickme_analysis.fixations",
-    "clickme_analysis/metrics.py:clickme_analysis.ids",
-    "clickme_analysis/metrics.py:clickme_analysis.progress",
     "clickme_analysis/pipeline.py:clickme_analysis.archive",
     "clickme_analysis/pipeline.py:clickme_analysis.clickstore",
     "clickme_analysis/pipeline.py:clickme_analysis.config",
@@ -277,11 +267,6 @@ KNOWN_POSITIONAL_OPTIONS = {
     "clickme_analysis/maps.py:blur_map",
     "clickme_analysis/maps.py:build_maps",
     "clickme_analysis/maps.py:paint_clicks",
-    "clickme_analysis/metrics.py:auc_borji",
-    "clickme_analysis/metrics.py:auc_shuffled",
-    "clickme_analysis/metrics.py:compare_maps",
-    "clickme_analysis/metrics.py:fixations_from_map",
-    "clickme_analysis/metrics.py:score_maps",
     "clickme_analysis/pipeline.py:make_map_archive",
     "clickme_analysis/pipeline.py:open_logs",
     "clickme_analysis/pipeline.py:write_maps",
