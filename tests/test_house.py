@@ -35,8 +35,6 @@ KNOWN_LONG_FUNCTIONS = {
     "clickme_analysis/mixed_model.py:fit_prepared",
     "clickme_analysis/pipeline.py:write_maps",
     "clickme_analysis/pipeline.py:write_reliability",
-    "clickme_analysis/psychophysics/group_tests.py:ceiling_levels",
-    "clickme_analysis/psychophysics/group_tests.py:level_tests",
     "clickme_analysis/tfrecord.py:read_clickme_tfrecord",
     "experiments/demo.py:run_demo",
     "experiments/game/play.py:run_game",
