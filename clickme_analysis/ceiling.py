@@ -30,7 +30,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from skimage.transform import resize as resize_map
+from skimage import transform
 
 from clickme_analysis.blur import BlurSpec
 from clickme_analysis.errors import InputError
@@ -66,7 +66,7 @@ def _resize_short_side(array: np.ndarray, side: int) -> np.ndarray:
         return array
     scale = side / min(height, width)
     shape = (max(1, int(round(height * scale))), max(1, int(round(width * scale))))
-    return resize_map(array.astype(np.float64), shape, order=1, mode="edge", anti_aliasing=scale < 1)
+    return transform.resize(array.astype(np.float64), shape, order=1, mode="edge", anti_aliasing=scale < 1)
 
 
 def _prepare(counts: np.ndarray, blur, blur_size, sigma, resize, crop) -> np.ndarray:
