@@ -135,14 +135,12 @@ def _member_pairs(members: dict) -> Pairs:
     )
 
 
-def _painted_chunks(
-    store, members: dict, paint: tuple, *, chunk_images: int, max_clicks, progress: bool, **bar_options
-):
+def _painted_chunks(store, members: dict, paint: tuple, *, chunk_images: int, max_clicks, progress: bool, desc: str):
     """(image codes, code -> participants' raw count maps (n, H, W)) per chunk of ``chunk_images``
     images of one bucket (codes in increasing order), for ``members`` (image code -> participant
     codes); a progress bar over images."""
     shape, bubble_size, bubble = paint
-    with bar(total=len(members), enabled=progress, unit="image", **bar_options) as shown:
+    with bar(total=len(members), enabled=progress, desc=desc, unit="image") as shown:
         for records in store.buckets(pairs=_member_pairs(members), max_clicks=max_clicks):
             present = np.unique(records["image"])
             keys = _record_keys(records)
