@@ -30,13 +30,13 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from skimage import transform
 
 from clickme_analysis.blur import BlurSpec
-from clickme_analysis.clickstore import Pairs
 from clickme_analysis.errors import InputError
 from clickme_analysis.maps import blur_map, box_sums
 from clickme_analysis.ranks import spearman_rows
-from clickme_analysis.reliability import _paint_pairs, _participants_of_images, _record_keys, _store
+from clickme_analysis.reliability import _painted_chunks, _split_half_images
 
 __all__ = ["split_half_ceiling", "centre_crop", "summarize_ceiling"]
 
@@ -61,14 +61,12 @@ def centre_crop(array: np.ndarray, crop: int) -> np.ndarray:
 
 
 def _resize_short_side(array: np.ndarray, side: int) -> np.ndarray:
-    from skimage.transform import resize
-
     height, width = array.shape
     if min(height, width) == side:
         return array
     scale = side / min(height, width)
     shape = (max(1, int(round(height * scale))), max(1, int(round(width * scale))))
-    return resize(array.astype(np.float64), shape, order=1, mode="edge", anti_aliasing=scale < 1)
+    return transform.resize(array.astype(np.float64), shape, order=1, mode="edge", anti_aliasing=scale < 1)
 
 
 def _prepare(counts: np.ndarray, blur, blur_size, sigma, resize, crop) -> np.ndarray:
@@ -182,53 +180,39 @@ def split_half_ceiling(
         ``image_id, n_participants, rho, image_id_floor, rho_floor``, one row per image with 2+
         participants, sorted by image id.
     """
-    from clickme_analysis.progress import progress as bar
-
-    if n_iterations < 1:
-        raise InputError(f"expected n_iterations >= 1, got {n_iterations}", field="n_iterations")
-    store = _store(clicks)
-    kept, _ = store.kept_pairs(min_clicks, max_clicks)
-    eligible = _participants_of_images(store, kept, 2)
-    if not eligible:
-        raise InputError("expected at least one image with 2+ participants for split halves", field="clicks")
+    store, eligible = _split_half_images(clicks, n_iterations, min_clicks, max_clicks, 2)
     index_of = {code: k for k, (code, _) in enumerate(eligible.values())}
     members = {code: people for code, people in eligible.values()}
-    codes = np.array(sorted(members), dtype=np.int64)
-    wanted = Pairs(
-        np.concatenate([np.full(len(members[c]), c) for c in codes]).astype(np.int32),
-        np.concatenate([members[c] for c in codes]).astype(np.int32),
-        np.zeros(0, np.int64),
-    )
     settings = (blur, blur_size, sigma, resize, crop, replacement)
-    rows = []
     image_ids = np.asarray(store.image_ids, dtype=object)
-    with bar(total=len(codes), enabled=progress, desc="split-half", unit="image") as shown:
-        for records in store.buckets(pairs=wanted, max_clicks=max_clicks):
-            present = np.unique(records["image"])
-            keys = _record_keys(records)
-            for s in range(0, len(present), chunk_images):
-                group = [int(c) for c in present[s : s + chunk_images]]
-                asked = np.concatenate([(np.int64(c) << 32) | members[c].astype(np.int64) for c in group])
-                counts = _paint_pairs(records, asked, shape, bubble_size, bubble, None, 1, None, keys=keys).reshape(
-                    -1, *shape
-                )
-                offsets = np.cumsum([0] + [len(members[c]) for c in group])
-                painted = {c: counts[offsets[k] : offsets[k + 1]] for k, c in enumerate(group)}
-                streams = {c: np.random.default_rng([seed, index_of[c]]) for c in group}
-                rho, rho_floor, partners = _chunk_values(painted, group, streams, n_iterations, settings, n_jobs)
-                rows.append(
-                    pd.DataFrame(
-                        {
-                            "image_id": image_ids[group],
-                            "n_participants": [len(members[c]) for c in group],
-                            "rho": rho,
-                            "image_id_floor": [image_ids[partners[c]] if c in partners else "" for c in group],
-                            "rho_floor": rho_floor,
-                        }
-                    )
-                )
-                shown.update(len(group))
+    rows = []
+    chunks = _painted_chunks(
+        store,
+        members,
+        (shape, bubble_size, bubble),
+        chunk_images=chunk_images,
+        max_clicks=max_clicks,
+        progress=progress,
+        desc="split-half",
+    )
+    for group, painted in chunks:
+        streams = {c: np.random.default_rng([seed, index_of[c]]) for c in group}
+        values = _chunk_values(painted, group, streams, n_iterations, settings, n_jobs)
+        rows.append(_chunk_table(image_ids, group, members, *values))
     return pd.concat(rows, ignore_index=True).sort_values("image_id", ignore_index=True)
+
+
+def _chunk_table(image_ids: np.ndarray, group: list, members: dict, rho, rho_floor, partners: dict) -> pd.DataFrame:
+    """The rows of :func:`split_half_ceiling` for one chunk."""
+    return pd.DataFrame(
+        {
+            "image_id": image_ids[group],
+            "n_participants": [len(members[c]) for c in group],
+            "rho": rho,
+            "image_id_floor": [image_ids[partners[c]] if c in partners else "" for c in group],
+            "rho_floor": rho_floor,
+        }
+    )
 
 
 def summarize_ceiling(per_image: pd.DataFrame, *, correction: bool = False) -> dict:

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.ids import image_id, image_ids
+from clickme_analysis.io import read_table
 
 __all__ = ["FixationPoints", "read_fixations", "fixation_map"]
 
@@ -85,9 +87,6 @@ def read_fixations(path, *, id_rule: str = "stem") -> dict[str, FixationPoints]:
 
 
 def _csv(path: Path, id_rule: str) -> dict[str, FixationPoints]:
-    from clickme_analysis.ids import image_ids
-    from clickme_analysis.io import read_table
-
     table = read_table(
         path,
         ["image_id", "x", "y"],
@@ -115,8 +114,6 @@ def _csv(path: Path, id_rule: str) -> dict[str, FixationPoints]:
 
 
 def _salicon(path: Path, id_rule: str) -> dict[str, FixationPoints]:
-    from clickme_analysis.ids import image_id
-
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError) as err:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from clickme_analysis.errors import InputError
 from clickme_analysis.fileio import read_jsonl
@@ -218,8 +219,6 @@ def learning_check(rounds: pd.DataFrame, min_rounds: int = 2) -> pd.DataFrame:
         p, ci_low, ci_high`` (95 % CI of the mean difference second - first; NaN where fewer
         than two players qualify or the differences have no spread).
     """
-    from scipy import stats
-
     halves = half_success(rounds, min_rounds)
     n = len(halves)
     diff = (halves["second_half"] - halves["first_half"]).to_numpy()

@@ -526,30 +526,3 @@ def pair_table(store, pair_stats: list) -> pd.DataFrame:
         }
     )
     return frame.sort_values(["image_id", "participant_id"], ignore_index=True)
-
-
-def map_statistics(stats: pd.DataFrame, excluded: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Participants and clicks per image (the data of the paper's Fig. 5 histogram).
-
-    Parameters
-    ----------
-    stats : DataFrame
-        Per-participant-map rows as returned by :func:`build_maps`.
-    excluded : DataFrame, optional
-        Maps dropped by :func:`filter_clicks`, counted per image.
-
-    Returns
-    -------
-    DataFrame
-        Per image: ``image_id, n_participants, n_clicks, median_clicks`` (per map),
-        ``n_outside`` and ``n_excluded``.
-    """
-    table = stats.groupby("image_id", sort=True).agg(
-        n_participants=("participant_id", "nunique"),
-        n_clicks=("n_clicks", "sum"),
-        median_clicks=("n_clicks", "median"),
-        n_outside=("n_outside", "sum"),
-    )
-    dropped = (excluded if excluded is not None else stats.iloc[:0]).groupby("image_id").size()
-    table["n_excluded"] = dropped.reindex(table.index, fill_value=0).astype(int)
-    return table.reset_index()

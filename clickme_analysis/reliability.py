@@ -16,8 +16,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from clickme_analysis.clickstore import ClickStore, Pairs, group_starts
 from clickme_analysis.errors import InputError
-from clickme_analysis.maps import blur_map
+from clickme_analysis.maps import blur_map, box_sums, bubble_stamp
+from clickme_analysis.progress import progress as bar
 from clickme_analysis.ranks import paired_rank_correlations, spearman_rows
 
 __all__ = [
@@ -49,16 +51,12 @@ def bootstrap_mean_ci(values, n_boot: int = 1000, ci: float = 0.95, seed=0) -> t
 
 
 def _store(clicks):
-    from clickme_analysis.clickstore import ClickStore
-
     return clicks if isinstance(clicks, ClickStore) else ClickStore.from_frame(clicks)
 
 
 def _participants_of_images(store, pairs, minimum: int):
     """Sorted ids of the images with ``minimum`` or more maps, and each one's participant codes
     (in participant-id order, so draws do not depend on the order of the logs)."""
-    from clickme_analysis.clickstore import group_starts
-
     bounds = group_starts(pairs.image)
     image_ids = np.asarray(store.image_ids, dtype=object)
     participant_ids = np.asarray(store.participant_ids, dtype=object)
@@ -82,10 +80,9 @@ def _paint_pairs(records, pair_keys, shape, bubble_size, bubble, blur, blur_size
     """Participant maps of the given (image << 32 | participant) keys, from sorted records, in one
     compiled parallel call; rows flattened: exact box sums (int32) for ``blur="box"``, raw counts
     (int32) for None, else the counts blurred as float32. ``keys``: :func:`_record_keys`."""
-    exact = blur == "box"
-    from clickme_analysis._paint_numba import paint_box_batch
-    from clickme_analysis.maps import bubble_stamp
+    from clickme_analysis._paint_numba import paint_box_batch  # numba, loaded when maps are painted
 
+    exact = blur == "box"
     keys = _record_keys(records) if keys is None else keys
     first = np.searchsorted(keys, pair_keys, side="left")
     last = np.searchsorted(keys, pair_keys, side="right")
@@ -110,8 +107,56 @@ def _paint_pairs(records, pair_keys, shape, bubble_size, bubble, blur, blur_size
     return np.stack([blur_map(m, blur, blur_size, sigma).astype(np.float32).ravel() for m in out])
 
 
+def _split_half_store(clicks, n_iterations: int, min_clicks: int, max_clicks: int | None):
+    """The click store and its kept maps, after the check every split-half measure opens with."""
+    if n_iterations < 1:
+        raise InputError(f"expected n_iterations >= 1, got {n_iterations}", field="n_iterations")
+    store = _store(clicks)
+    kept, _ = store.kept_pairs(min_clicks, max_clicks)
+    return store, kept
+
+
+def _split_half_images(clicks, n_iterations: int, min_clicks: int, max_clicks: int | None, minimum: int):
+    """The click store and :func:`_participants_of_images` with ``minimum`` maps (none: an error)."""
+    store, kept = _split_half_store(clicks, n_iterations, min_clicks, max_clicks)
+    eligible = _participants_of_images(store, kept, minimum)
+    if not eligible:
+        raise InputError(f"expected at least one image with {minimum}+ participants for split halves", field="clicks")
+    return store, eligible
+
+
+def _member_pairs(members: dict) -> Pairs:
+    """The (image, participant) maps of ``members`` (image code -> participant codes), images sorted."""
+    codes = sorted(members)
+    return Pairs(
+        np.concatenate([np.full(len(members[c]), c) for c in codes]).astype(np.int32),
+        np.concatenate([members[c] for c in codes]).astype(np.int32),
+        np.zeros(0, np.int64),
+    )
+
+
+def _painted_chunks(store, members: dict, paint: tuple, *, chunk_images: int, max_clicks, progress: bool, desc: str):
+    """(image codes, code -> participants' raw count maps (n, H, W)) per chunk of ``chunk_images``
+    images of one bucket (codes in increasing order), for ``members`` (image code -> participant
+    codes); a progress bar over images."""
+    shape, bubble_size, bubble = paint
+    with bar(total=len(members), enabled=progress, desc=desc, unit="image") as shown:
+        for records in store.buckets(pairs=_member_pairs(members), max_clicks=max_clicks):
+            present = np.unique(records["image"])
+            keys = _record_keys(records)
+            for s in range(0, len(present), chunk_images):
+                group = [int(c) for c in present[s : s + chunk_images]]
+                asked = np.concatenate([(np.int64(c) << 32) | members[c].astype(np.int64) for c in group])
+                counts = _paint_pairs(records, asked, shape, bubble_size, bubble, None, 1, None, keys=keys)
+                counts = counts.reshape(-1, *shape)
+                offsets = np.cumsum([0] + [len(members[c]) for c in group])
+                yield group, {c: counts[offsets[k] : offsets[k + 1]] for k, c in enumerate(group)}
+                shown.update(len(group))
+
+
 def inter_rater_reliability(
     clicks,
+    *,
     n_images: int | None = 10_000,
     shape=(256, 256),
     bubble_size: int = 14,
@@ -163,8 +208,6 @@ def inter_rater_reliability(
     DataFrame
         ``image_id, image_id_b, participant_a, participant_b, rho, distribution``.
     """
-    from clickme_analysis.progress import progress as bar
-
     if n_images is not None and n_images < 1:
         raise InputError(f"expected n_images >= 1 (or None for all), got {n_images}", field="n_images")
     if chunk_images < 2:
@@ -175,55 +218,67 @@ def inter_rater_reliability(
     eligible = _participants_of_images(store, kept, 2)
     if len(eligible) < 2:
         raise InputError(f"expected at least 2 images with 2+ participants, got {len(eligible)}", field="clicks")
+    order, chosen = _draw_raters(eligible, n_images, rng)
+    rank_in_order = {eligible[name][0]: k for k, name in enumerate(order)}
+    wanted = _rater_pairs(chosen)
+    ids = np.asarray(store.image_ids, dtype=object), np.asarray(store.participant_ids, dtype=object)
+    paint = (shape, bubble_size, bubble, blur, blur_size, sigma)
+    frames = []
+    with bar(total=len(order), enabled=progress, desc="reliability", unit="image") as shown:
+        for group in _chunk_groups(store.buckets(pairs=wanted, max_clicks=max_clicks), rank_in_order, chunk_images):
+            frames.extend(_chunk_rows(group, chosen, rng, n_jobs, *ids, paint))
+            shown.update(len(group))
+    out = pd.concat(frames, ignore_index=True)
+    return out.sort_values(["distribution", "image_id"], kind="stable", ignore_index=True)
+
+
+def _draw_raters(eligible: dict, n_images: int | None, rng) -> tuple[list, dict]:
+    """The sampled image ids in draw order, and per image code its two distinct random participants."""
     names = list(eligible)
     order = [names[i] for i in rng.permutation(len(names))[:n_images]]
     chosen = {}
     for name in order:
         code, participants = eligible[name]
         chosen[code] = rng.choice(participants, size=2, replace=False)
-    rank_in_order = {eligible[name][0]: k for k, name in enumerate(order)}
-    codes = np.array(sorted(chosen), dtype=np.int64)
-    from clickme_analysis.clickstore import Pairs
+    return order, chosen
 
-    wanted = Pairs(
+
+def _rater_pairs(chosen: dict) -> Pairs:
+    """The (image, participant) maps of the drawn raters (image code -> two participant codes)."""
+    codes = np.array(sorted(chosen), dtype=np.int64)
+    return Pairs(
         np.repeat(codes, 2).astype(np.int32),
         np.concatenate([chosen[c] for c in codes]).astype(np.int32),
         np.zeros(2 * len(codes), np.int64),
     )
-    image_ids = np.asarray(store.image_ids, dtype=object)
-    participant_ids = np.asarray(store.participant_ids, dtype=object)
-    frames = []
-    paint = (shape, bubble_size, bubble, blur, blur_size, sigma)
-    queue: list = []  # (image code, its bucket's records, their keys), in draw order within buckets
-    ready = None  # a full chunk held back one step, so that a last single image can join it
-    with bar(total=len(order), enabled=progress, desc="reliability", unit="image") as shown:
 
-        def flush(group) -> None:
-            frames.extend(_chunk_rows(group, chosen, rng, n_jobs, image_ids, participant_ids, paint))
-            shown.update(len(group))
 
-        for records in store.buckets(pairs=wanted, max_clicks=max_clicks):
-            present = np.unique(records["image"])
-            present = present[np.argsort([rank_in_order[c] for c in present], kind="stable")]
-            keys = _record_keys(records)
-            queue.extend((c, records, keys) for c in present)
-            while len(queue) >= chunk_images:
-                group, queue = queue[:chunk_images], queue[chunk_images:]
-                if ready is not None:
-                    flush(ready)
-                ready = group
-        if len(queue) == 1 and ready is None:
-            raise InputError("expected at least 2 sampled images to form a null pair", field="n_images")
-        if len(queue) == 1:
-            ready = ready + queue
-        elif queue:
+def _chunk_groups(buckets, rank_in_order: dict, chunk_images: int):
+    """Chunks of ``chunk_images`` (image code, its bucket's records, their keys) entries, in draw
+    order within buckets; a last single image joins the chunk before it (a full chunk is held
+    back one step for that)."""
+    queue: list = []
+    ready = None
+    for records in buckets:
+        present = np.unique(records["image"])
+        present = present[np.argsort([rank_in_order[c] for c in present], kind="stable")]
+        keys = _record_keys(records)
+        queue.extend((c, records, keys) for c in present)
+        while len(queue) >= chunk_images:
+            group, queue = queue[:chunk_images], queue[chunk_images:]
             if ready is not None:
-                flush(ready)
-            ready = queue
+                yield ready
+            ready = group
+    if len(queue) == 1 and ready is None:
+        raise InputError("expected at least 2 sampled images to form a null pair", field="n_images")
+    if len(queue) == 1:
+        ready = ready + queue
+    elif queue:
         if ready is not None:
-            flush(ready)
-    out = pd.concat(frames, ignore_index=True)
-    return out.sort_values(["distribution", "image_id"], kind="stable", ignore_index=True)
+            yield ready
+        ready = queue
+    if ready is not None:
+        yield ready
 
 
 def _chunk_rows(group, chosen, rng, n_jobs, image_ids, participant_ids, paint):
@@ -272,6 +327,7 @@ def _chunk_rows(group, chosen, rng, n_jobs, image_ids, participant_ids, paint):
 
 def split_half_reliability(
     clicks,
+    *,
     n_iterations: int = 50,
     n_images: int | None = None,
     shape=(256, 256),
@@ -301,62 +357,29 @@ def split_half_reliability(
     DataFrame
         ``iteration, rho, rho_spearman_brown, n_images``.
     """
-    from clickme_analysis.maps import box_sums
-    from clickme_analysis.progress import progress as bar
-
-    if n_iterations < 1:
-        raise InputError(f"expected n_iterations >= 1, got {n_iterations}", field="n_iterations")
-    store = _store(clicks)
-    kept, _ = store.kept_pairs(min_clicks, max_clicks)
-    eligible = _participants_of_images(store, kept, 4)
-    if not eligible:
-        raise InputError("expected at least one image with 4+ participants for split halves", field="clicks")
+    store, eligible = _split_half_images(clicks, n_iterations, min_clicks, max_clicks, 4)
     names = list(eligible)
     if n_images is not None and n_images < len(names):
         names = sorted(np.random.default_rng(seed).choice(names, size=n_images, replace=False).tolist())
     index_of = {eligible[name][0]: k for k, name in enumerate(names)}
-    codes = np.array(sorted(index_of), dtype=np.int64)
-    from clickme_analysis.clickstore import Pairs
-
-    members = {c: eligible[names[index_of[c]]][1] for c in codes}
-    wanted = Pairs(
-        np.concatenate([np.full(len(members[c]), c) for c in codes]).astype(np.int32),
-        np.concatenate([members[c] for c in codes]).astype(np.int32),
-        np.zeros(0, np.int64),
-    )
+    members = {c: eligible[names[k]][1] for c, k in index_of.items()}
     totals = np.zeros(n_iterations)
     counted = np.zeros(n_iterations)
-    with bar(total=len(codes), enabled=progress, desc="split-half", unit="image") as shown:
-        for records in store.buckets(pairs=wanted, max_clicks=max_clicks):
-            present = np.unique(records["image"])
-            keys = _record_keys(records)
-            for s in range(0, len(present), chunk_images):
-                group = present[s : s + chunk_images]
-                wanted = np.concatenate([(np.int64(c) << 32) | members[c].astype(np.int64) for c in group])
-                counts = _paint_pairs(records, wanted, shape, bubble_size, bubble, None, 1, None, keys=keys).reshape(
-                    -1, *shape
-                )
-                offsets = np.cumsum([0] + [len(members[c]) for c in group])
-                painted = {c: counts[offsets[k] : offsets[k + 1]] for k, c in enumerate(group)}
-                streams = {c: np.random.default_rng([seed, index_of[c]]) for c in group}
-                for iteration in range(n_iterations):
-                    halves_a, halves_b = [], []
-                    for c in group:
-                        people = streams[c].permutation(len(members[c]))
-                        half = len(people) // 2
-                        for target, chosen in ((halves_a, people[:half]), (halves_b, people[half : 2 * half])):
-                            total = painted[c][chosen].sum(axis=0, dtype=np.int64)
-                            target.append(
-                                (
-                                    box_sums(total, blur_size).astype(np.int32)
-                                    if blur == "box"
-                                    else blur_map(total, blur, blur_size, sigma).astype(np.float32)
-                                ).ravel()
-                            )
-                    rho = spearman_rows(np.stack(halves_a), np.stack(halves_b), n_jobs=n_jobs)
-                    totals[iteration] += np.nansum(rho)
-                    counted[iteration] += np.count_nonzero(np.isfinite(rho))
-                shown.update(len(group))
+    chunks = _painted_chunks(
+        store,
+        members,
+        (shape, bubble_size, bubble),
+        chunk_images=chunk_images,
+        max_clicks=max_clicks,
+        progress=progress,
+        desc="split-half",
+    )
+    for group, painted in chunks:
+        streams = {c: np.random.default_rng([seed, index_of[c]]) for c in group}
+        for iteration in range(n_iterations):
+            rho = spearman_rows(*_half_maps(painted, group, streams, blur, blur_size, sigma), n_jobs=n_jobs)
+            totals[iteration] += np.nansum(rho)
+            counted[iteration] += np.count_nonzero(np.isfinite(rho))
     with np.errstate(invalid="ignore"):
         means = totals / counted
     return pd.DataFrame(
@@ -367,6 +390,26 @@ def split_half_reliability(
             "n_images": len(names),
         }
     )
+
+
+def _half_maps(painted: dict, group: list, streams: dict, blur, blur_size: int, sigma) -> tuple:
+    """One iteration's two half maps per image of a chunk, blurred and flattened: two (n, P) arrays.
+
+    Each image's participants are permuted by its own stream; the halves are the first ``n // 2``
+    and the next ``n // 2`` (an odd one out is left out)."""
+    halves_a, halves_b = [], []
+    for c in group:
+        people = streams[c].permutation(len(painted[c]))
+        half = len(people) // 2
+        for target, chosen in ((halves_a, people[:half]), (halves_b, people[half : 2 * half])):
+            total = painted[c][chosen].sum(axis=0, dtype=np.int64)
+            blurred = (
+                box_sums(total, blur_size).astype(np.int32)
+                if blur == "box"
+                else blur_map(total, blur, blur_size, sigma).astype(np.float32)
+            )
+            target.append(blurred.ravel())
+    return np.stack(halves_a), np.stack(halves_b)
 
 
 def spearman_brown(rho, factor: float = 2.0):

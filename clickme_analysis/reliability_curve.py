@@ -30,12 +30,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import curve_fit
 
-from clickme_analysis.clickstore import Pairs
 from clickme_analysis.errors import InputError
 from clickme_analysis.maps import blur_map, box_sums
+from clickme_analysis.progress import progress as bar
 from clickme_analysis.ranks import spearman_rows
-from clickme_analysis.reliability import _paint_pairs, _participants_of_images, _record_keys, _store, spearman_brown
+from clickme_analysis.reliability import (
+    _member_pairs,
+    _paint_pairs,
+    _participants_of_images,
+    _record_keys,
+    _split_half_store,
+    spearman_brown,
+)
 
 #: Reliabilities the summary answers "participants per image for reliability r" for.
 TARGETS = (0.5, 0.7, 0.8, 0.9)
@@ -107,47 +115,49 @@ def reliability_curve(
     >>> sorted(set(curve["participants_per_image"].tolist())), len(curve)
     ([1, 2], 8)
     """
-    from clickme_analysis.progress import progress as bar
-
-    if n_iterations < 1:
-        raise InputError(f"expected n_iterations >= 1, got {n_iterations}", field="n_iterations")
-    store = _store(clicks)
-    kept, _ = store.kept_pairs(min_clicks, max_clicks)
+    store, kept = _split_half_store(clicks, n_iterations, min_clicks, max_clicks)
     chosen, m_max = _choose_images(store, kept, max_per_half, n_images, seed)
     order = {code: k for k, (code, _) in enumerate(chosen.values())}
     members = dict(chosen.values())
-    wanted = Pairs(
-        np.concatenate([np.full(len(p), c) for c, p in members.items()]).astype(np.int32),
-        np.concatenate(list(members.values())).astype(np.int32),
-        np.zeros(0, np.int64),
-    )
     sums = np.zeros((2, m_max, n_iterations))
     first_a = previous = None  # A halves of the first image, B halves of the last one seen: the null
     with bar(total=len(members), enabled=progress, desc="reliability curve", unit="image") as shown:
-        for records in store.buckets(pairs=wanted, max_clicks=max_clicks):
+        for records in store.buckets(pairs=_member_pairs(members), max_clicks=max_clicks):
             keys = _record_keys(records)
             for code in sorted(np.unique(records["image"]), key=lambda c: order[c]):
                 people = members[code]
                 pair_keys = (np.int64(code) << 32) | people.astype(np.int64)
-                counts = _paint_pairs(records, pair_keys, shape, bubble_size, bubble, None, 1, None, keys=keys).reshape(
-                    len(people), *shape
-                )
+                counts = _paint_pairs(records, pair_keys, shape, bubble_size, bubble, None, 1, None, keys=keys)
                 rng = np.random.default_rng([*np.atleast_1d(seed).tolist(), order[code]])
-                halves = np.empty((2, m_max, n_iterations, int(np.prod(shape))), dtype=np.float32)
-                for it in range(n_iterations):
-                    draw = rng.permutation(len(people))
-                    for m in range(1, m_max + 1):
-                        halves[0, m - 1, it] = _blurred(counts[draw[:m]], blur, blur_size, sigma)
-                        halves[1, m - 1, it] = _blurred(counts[draw[m : 2 * m]], blur, blur_size, sigma)
-                flat = halves.reshape(2, -1, halves.shape[-1])
-                sums[0] += spearman_rows(flat[0], flat[1]).reshape(m_max, n_iterations)
+                halves = _curve_halves(
+                    counts.reshape(len(people), *shape), rng, m_max, n_iterations, blur, blur_size, sigma
+                )
+                sums[0] += spearman_rows(halves[0], halves[1]).reshape(m_max, n_iterations)
                 if previous is not None:
-                    sums[1] += spearman_rows(flat[0], previous).reshape(m_max, n_iterations)
+                    sums[1] += spearman_rows(halves[0], previous).reshape(m_max, n_iterations)
                 else:
-                    first_a = flat[0].copy()
-                previous = flat[1].copy()
+                    first_a = halves[0].copy()
+                previous = halves[1].copy()
                 shown.update(1)
     sums[1] += spearman_rows(first_a, previous).reshape(m_max, n_iterations)  # the first image's null partner
+    return _curve_frame(sums / len(members), len(members))
+
+
+def _curve_halves(counts: np.ndarray, rng, m_max: int, n_iterations: int, blur, blur_size: int, sigma) -> np.ndarray:
+    """Two independent half maps of ``m`` participants, per ``m`` in 1..``m_max`` and iteration,
+    from each iteration's permutation of the image's participants: (2, m_max * n_iterations, P)."""
+    halves = np.empty((2, m_max, n_iterations, int(np.prod(counts.shape[1:]))), dtype=np.float32)
+    for it in range(n_iterations):
+        draw = rng.permutation(len(counts))
+        for m in range(1, m_max + 1):
+            halves[0, m - 1, it] = _blurred(counts[draw[:m]], blur, blur_size, sigma)
+            halves[1, m - 1, it] = _blurred(counts[draw[m : 2 * m]], blur, blur_size, sigma)
+    return halves.reshape(2, -1, halves.shape[-1])
+
+
+def _curve_frame(means: np.ndarray, n_images: int) -> pd.DataFrame:
+    """The tidy curve from the (human / null, m, iteration) means over images."""
+    _, m_max, n_iterations = means.shape
     m_index, it_index = np.meshgrid(np.arange(1, m_max + 1), np.arange(n_iterations), indexing="ij")
     frames = [
         pd.DataFrame(
@@ -155,8 +165,8 @@ def reliability_curve(
                 "participants_per_image": m_index.ravel(),
                 "iteration": it_index.ravel(),
                 "distribution": name,
-                "rho": sums[k].ravel() / len(members),
-                "n_images": len(members),
+                "rho": means[k].ravel(),
+                "n_images": n_images,
             }
         )
         for k, name in enumerate(("human", "null"))
@@ -175,8 +185,6 @@ def ceiling_fit(m, rho) -> tuple[float, float]:
     >>> round(c, 3), round(a, 3)
     (0.8, 0.4)
     """
-    from scipy.optimize import curve_fit
-
     m, rho = np.asarray(m, dtype=float), np.asarray(rho, dtype=float)
     model = lambda m, c, a: c * spearman_brown(a, m)  # noqa: E731
     (c, a), _ = curve_fit(model, m, rho, p0=(0.9, max(min(rho[0], 0.9), 0.05)), bounds=([0, 0], [1, 1]))

@@ -22,6 +22,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
+from skimage.transform import resize
 
 from clickme_analysis.errors import InputError
 from clickme_analysis.fileio import collect_files
@@ -87,8 +89,6 @@ def resize_map(array, shape) -> np.ndarray:
     >>> resize_map(np.ones((4, 6)), (2, 3)).shape
     (2, 3)
     """
-    from skimage.transform import resize
-
     array = np.asarray(array, dtype=np.float64)
     if array.ndim != 2 or array.size == 0:
         raise InputError(f"expected a non-empty 2-D map, got shape {array.shape}", field="saliency_map")
@@ -173,8 +173,6 @@ def image_sizes(folder, id_rule: str = "stem") -> dict[str, tuple[int, int]]:
     >>> image_sizes(d)
     {'wide': (400, 600)}
     """
-    from PIL import Image, UnidentifiedImageError
-
     files = collect_files(folder, IMAGE_SUFFIXES, what="images")
     sizes = {}
     for image_id, path in zip(image_ids(files, rule=id_rule), files):

@@ -189,53 +189,54 @@ def level_tests(
     for k, ((level, intact), t) in enumerate(per.groupby(["level", "intact"], sort=True)):
         a = t.loc[t["group"] == group_a, "accuracy"].to_numpy()
         b = t.loc[t["group"] == group_b, "accuracy"].to_numpy()
-        if len(a) == 0 or len(b) == 0:
-            continue
-        stat, p, exact = permutation_test(a, b, n_permutations, seed=[seed, k])
-        size = effect_size(a, b, n_boot=n_boot, confidence=1 - alpha, seed=[seed, k])
-        rows.append(
-            {
-                "level": level,
-                "intact": intact,
-                "group_a": group_a,
-                "group_b": group_b,
-                "statistic": stat,
-                "p": p,
-                "n_a": len(a),
-                "n_b": len(b),
-                "exact": exact,
-                "n_permutations": _n_relabelings(len(a), len(b), n_permutations),
-                **{key: value for key, value in size.items() if key != "difference"},
-            }
-        )
+        if len(a) and len(b):
+            test = {"level": level, "intact": intact, "group_a": group_a, "group_b": group_b}
+            rows.append({**test, **_level_comparison(a, b, n_permutations, alpha, n_boot, seed=[seed, k])})
     out = pd.DataFrame(rows)
     if out.empty:
         raise InputError("no level has participants of both groups", field="level")
     out["p_holm"] = multipletests(out["p"], alpha=alpha, method="holm")[1]
     out["p_fdr_bh"] = multipletests(out["p"], alpha=alpha, method="fdr_bh")[1]
     out["significant"] = out["p_holm"] < alpha
-    return out[
-        [
-            "level",
-            "intact",
-            "group_a",
-            "group_b",
-            "statistic",
-            "p",
-            "p_holm",
-            "p_fdr_bh",
-            "significant",
-            "n_a",
-            "n_b",
-            "exact",
-            "n_permutations",
-            "difference_ci_low",
-            "difference_ci_high",
-            "hedges_g",
-            "g_ci_low",
-            "g_ci_high",
-        ]
-    ]
+    return out[_LEVEL_COLUMNS]
+
+
+#: The columns of :func:`level_tests`, in order.
+_LEVEL_COLUMNS = [
+    "level",
+    "intact",
+    "group_a",
+    "group_b",
+    "statistic",
+    "p",
+    "p_holm",
+    "p_fdr_bh",
+    "significant",
+    "n_a",
+    "n_b",
+    "exact",
+    "n_permutations",
+    "difference_ci_low",
+    "difference_ci_high",
+    "hedges_g",
+    "g_ci_low",
+    "g_ci_high",
+]
+
+
+def _level_comparison(a: np.ndarray, b: np.ndarray, n_permutations: int, alpha: float, n_boot: int, seed) -> dict:
+    """One level's permutation test of ``a`` vs ``b`` and effect sizes (a row of :func:`level_tests`)."""
+    stat, p, exact = permutation_test(a, b, n_permutations, seed=seed)
+    size = effect_size(a, b, n_boot=n_boot, confidence=1 - alpha, seed=seed)
+    return {
+        "statistic": stat,
+        "p": p,
+        "n_a": len(a),
+        "n_b": len(b),
+        "exact": exact,
+        "n_permutations": _n_relabelings(len(a), len(b), n_permutations),
+        **{key: value for key, value in size.items() if key != "difference"},
+    }
 
 
 def _ceiling_of(levels, p, alpha):
@@ -292,21 +293,7 @@ def ceiling_levels(
     rng = np.random.default_rng(seed)
     for group, g in per.groupby("group", sort=True):
         reference, levels, diffs = _differences_to_reference(g)
-        group_rows = []
-        for k, level in enumerate(levels):
-            d = diffs[~np.isnan(diffs[:, k]), k]
-            diff, p = sign_flip_test(d, n_permutations, seed=[seed, k])
-            group_rows.append(
-                {
-                    "group": group,
-                    "level": level,
-                    "reference": reference,
-                    "difference": diff,
-                    "p": p,
-                    "n_participants": len(d),
-                    "n_permutations": 2 ** len(d) if 2 ** len(d) <= n_permutations else n_permutations,
-                }
-            )
+        group_rows = _sign_flip_rows(levels, diffs, n_permutations, seed)
         ceiling, at_ceiling = _ceiling_of(levels, [r["p"] for r in group_rows], alpha)
         ranked = _bootstrap_ceilings(levels, diffs, rng, alpha=alpha, n_permutations=n_permutations, n_boot=n_boot)
         low, high = (
@@ -314,46 +301,70 @@ def ceiling_levels(
             if n_boot
             else (np.nan, np.nan)
         )
+        ceiling_columns = {
+            "ceiling_level": ceiling,
+            "ceiling_ci_low": low if np.isfinite(low) else np.nan,
+            "ceiling_ci_high": high if np.isfinite(high) else np.nan,
+            "n_boot": n_boot,
+        }
         for r, c in zip(group_rows, at_ceiling):
-            rows.append(
-                {
-                    **r,
-                    "at_ceiling": bool(c),
-                    "ceiling_level": ceiling,
-                    "ceiling_ci_low": low if np.isfinite(low) else np.nan,
-                    "ceiling_ci_high": high if np.isfinite(high) else np.nan,
-                    "n_boot": n_boot,
-                }
-            )
-        if n_boot:
-            values, counts = np.unique(ranked, return_counts=True)
-            for v, c in zip(values, counts):
-                dist_rows.append(
-                    {
-                        "group": group,
-                        "ceiling_level": v if np.isfinite(v) else np.nan,
-                        "no_ceiling": not np.isfinite(v),
-                        "fraction": c / n_boot,
-                    }
-                )
-    columns = [
-        "group",
-        "level",
-        "reference",
-        "difference",
-        "p",
-        "n_participants",
-        "n_permutations",
-        "at_ceiling",
-        "ceiling_level",
-        "ceiling_ci_low",
-        "ceiling_ci_high",
-        "n_boot",
-    ]
+            rows.append({"group": group, **r, "reference": reference, "at_ceiling": bool(c), **ceiling_columns})
+        dist_rows.extend(_distribution_rows(group, ranked, n_boot))
     return (
-        pd.DataFrame(rows, columns=columns),
+        pd.DataFrame(rows, columns=_CEILING_COLUMNS),
         pd.DataFrame(dist_rows, columns=["group", "ceiling_level", "no_ceiling", "fraction"]),
     )
+
+
+#: The columns of :func:`ceiling_levels`' first table, in order.
+_CEILING_COLUMNS = [
+    "group",
+    "level",
+    "reference",
+    "difference",
+    "p",
+    "n_participants",
+    "n_permutations",
+    "at_ceiling",
+    "ceiling_level",
+    "ceiling_ci_low",
+    "ceiling_ci_high",
+    "n_boot",
+]
+
+
+def _sign_flip_rows(levels: np.ndarray, diffs: np.ndarray, n_permutations: int, seed) -> list[dict]:
+    """Per level, the sign-flip test of the participants' differences to the reference (NaN: absent)."""
+    rows = []
+    for k, level in enumerate(levels):
+        d = diffs[~np.isnan(diffs[:, k]), k]
+        diff, p = sign_flip_test(d, n_permutations, seed=[seed, k])
+        rows.append(
+            {
+                "level": level,
+                "difference": diff,
+                "p": p,
+                "n_participants": len(d),
+                "n_permutations": 2 ** len(d) if 2 ** len(d) <= n_permutations else n_permutations,
+            }
+        )
+    return rows
+
+
+def _distribution_rows(group, ranked: np.ndarray, n_boot: int) -> list[dict]:
+    """The bootstrap distribution of one group's ceiling (inf in ``ranked``: no ceiling)."""
+    if not n_boot:
+        return []
+    values, counts = np.unique(ranked, return_counts=True)
+    return [
+        {
+            "group": group,
+            "ceiling_level": v if np.isfinite(v) else np.nan,
+            "no_ceiling": not np.isfinite(v),
+            "fraction": c / n_boot,
+        }
+        for v, c in zip(values, counts)
+    ]
 
 
 def _differences_to_reference(g):

@@ -11,7 +11,6 @@ from clickme_analysis.maps import (
     bubble_stamp,
     build_maps,
     filter_clicks,
-    map_statistics,
     normalize_map,
     paint_clicks,
 )
@@ -96,10 +95,10 @@ def test_build_maps_means_over_participants_and_counts():
     )
     maps, stats = build_maps(clicks, shape=(32, 32), bubble_size=2, blur=None)
     assert maps["a"][10, 10] == 1.0  # p painted twice, q nothing inside: (2 + 0) / 2
-    per_image = map_statistics(stats)
-    assert per_image.to_dict("records") == [
-        {"image_id": "a", "n_participants": 2, "n_clicks": 3, "median_clicks": 1.5, "n_outside": 1, "n_excluded": 0},
-        {"image_id": "b", "n_participants": 1, "n_clicks": 1, "median_clicks": 1.0, "n_outside": 0, "n_excluded": 0},
+    assert stats.to_dict("records") == [
+        {"image_id": "a", "participant_id": "p", "n_clicks": 2, "n_outside": 0},
+        {"image_id": "a", "participant_id": "q", "n_clicks": 1, "n_outside": 1},
+        {"image_id": "b", "participant_id": "p", "n_clicks": 1, "n_outside": 0},
     ]
 
 
@@ -117,8 +116,7 @@ def test_filter_clicks_trims_by_time_and_drops_sparse_maps():
     assert kept[["participant_id", "x"]].values.tolist() == [["p", 2], ["p", 3]]  # the first two by time
     assert excluded.values.tolist() == [["a", "q", 1], ["b", "p", 1]]
     maps, stats = build_maps(kept, shape=(8, 8), bubble_size=1, blur=None)
-    per_image = map_statistics(stats, excluded)
-    assert per_image[["image_id", "n_participants", "n_excluded"]].values.tolist() == [["a", 1, 1]]
+    assert stats[["image_id", "participant_id", "n_clicks"]].values.tolist() == [["a", "p", 2]]
     unfiltered, none = filter_clicks(clicks)
     assert len(unfiltered) == 6 and none.empty
 

@@ -479,3 +479,23 @@ def test_score_maps_shuffled_needs_one_shape():
     preds["img1"] = humans["img1"] = smooth_map(1, (20, 20))
     with pytest.raises(InputError, match="maps of one shape"):
         score_maps(preds, humans, metrics=["auc_shuffled"])
+
+
+def test_score_maps_keeps_its_values():
+    """Values computed before score_maps was split into helpers (issue 21): same seeds, same negatives."""
+    table = score_maps(_maps(4, 7), _maps(4, 0), seed=3, n_other=2)
+    sums = table.groupby("metric", sort=False)["value"].sum().to_dict()
+    assert list(sums) == list(METRICS)
+    expected = {
+        "spearman": -0.411040803255,
+        "cc": -0.538926353747,
+        "nss": -0.316679341064,
+        "sim": 3.083550953542,
+        "kl": 0.016080685856,
+        "auc_judd": 1.820497179457,
+        "auc_borji": 1.918883107566,
+        "auc_shuffled": 1.917791193849,
+        "dice": 0.241379310345,
+        "iou": 0.12861952862,
+    }
+    assert sums == pytest.approx(expected, abs=1e-10)

@@ -409,3 +409,19 @@ def test_delorme_gonogo_per_participant(realdata):
     assert ours["accuracy"].mean() == pytest.approx(0.928, abs=0.01)
     assert ours["accuracy"].sem() == pytest.approx(0.0048, abs=5e-4)
     assert ours["median_rt"].between(0.3, 0.6).all()
+
+
+def test_level_tests_and_ceiling_levels_keep_their_values():
+    """Values computed before the two were split into helpers (issue 21)."""
+    trials = simulate(n_per_group=6)
+    sums = level_tests(trials, n_permutations=300, n_boot=30, seed=1)[["p", "p_holm", "hedges_g", "g_ci_low"]].sum()
+    expected = {"p": 2.491694352159, "p_holm": 3.332225913621, "hedges_g": 7.803784414686, "g_ci_low": 6.23507883319}
+    assert sums.to_dict() == pytest.approx(expected, abs=1e-10)
+    ceiling, distribution = ceiling_levels(trials, n_permutations=300, n_boot=30, seed=1)
+    assert ceiling["p"].tolist() == [0.03125, 0.125, 1.0, 0.75, 1.0, 0.03125, 0.03125, 0.03125, 0.03125, 1.0]
+    assert ceiling.groupby("group")[["ceiling_level", "ceiling_ci_low", "ceiling_ci_high"]].first().values.tolist() == [
+        [3.0, 1.0, 10.0],
+        [100.0, 1.0, 100.0],
+    ]
+    assert distribution["ceiling_level"].tolist() == [1.0, 3.0, 10.0, 1.0, 100.0]
+    assert distribution["fraction"].tolist() == pytest.approx([0.1, 0.8, 0.1, 0.1, 0.9])

@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from clickme_analysis.ceiling import split_half_ceiling
 from clickme_analysis.errors import InputError
 from clickme_analysis.maps import blur_map, paint_clicks
 from clickme_analysis.ranks import paired_rank_correlations, rank_rows, spearman_rows
@@ -14,6 +15,7 @@ from clickme_analysis.reliability import (
     split_half_reliability,
     summarize_reliability,
 )
+from clickme_analysis.reliability_curve import reliability_curve
 
 
 def blurred_maps(n, seed):
@@ -167,3 +169,37 @@ def test_counting_kernel_for_integer_maps_equals_scipy():
     np.testing.assert_allclose(null, [stats.spearmanr(a[i], b[j])[0] for i, j in enumerate(partner)], atol=1e-12)
     np.testing.assert_allclose(spearman_rows(a, b), expected, atol=1e-12)
     assert np.isnan(human[2])
+
+
+def _pinned_log() -> pd.DataFrame:
+    """A small log with 2 to 6 participants per image, for the pinned values below."""
+    rng = np.random.default_rng(1)
+    rows = [
+        (f"im{i:02d}", f"p{p}", *rng.normal([10 + 2 * i, 20 + i], 5, 2))
+        for i in range(12)
+        for p in range(2 + i % 5)
+        for _ in range(1 + (i + p) % 4)
+    ]
+    return pd.DataFrame(rows, columns=["image_id", "participant_id", "x", "y"])
+
+
+def test_split_half_measures_keep_their_values():
+    """Values computed before the split-half code was shared (issue 21): same draws, same chunks."""
+    clicks, paint = _pinned_log(), dict(shape=(40, 40), bubble_size=3, blur_size=7)
+    raters = inter_rater_reliability(clicks, n_images=None, chunk_images=3, seed=2, **paint)
+    sums = raters.groupby("distribution")["rho"].sum()
+    assert sums.to_dict() == pytest.approx({"human": 4.532470189796, "null": 2.204192551345}, abs=1e-10)
+    assert raters["image_id_b"].tolist()[-3:] == ["im02", "im07", "im10"]
+    halves = split_half_reliability(clicks, n_iterations=3, chunk_images=2, seed=1, **paint)
+    assert halves["rho"].tolist() == pytest.approx([0.522495510532, 0.460424947522, 0.482649305029], abs=1e-10)
+    assert halves["n_images"].tolist() == [6, 6, 6]
+    ceiling = split_half_ceiling(clicks, n_iterations=3, chunk_images=4, resize=30, crop=24, seed=3, **paint)
+    assert ceiling["rho"].iloc[:4].tolist() == pytest.approx(
+        [0.390497258201, 0.768774700626, 0.484012186508, 0.772882078587], abs=1e-10
+    )
+    assert ceiling["rho_floor"].iloc[-2:].tolist() == pytest.approx([0.572796783585, 0.618775285123], abs=1e-10)
+    assert ceiling["image_id_floor"].tolist()[:5] == ["im03", "im03", "im03", "im00", "im05"]
+    curve = reliability_curve(clicks, n_iterations=2, seed=4, **paint)
+    assert curve.groupby(["distribution", "participants_per_image"])["rho"].sum().tolist() == pytest.approx(
+        [0.803742112254, 0.578026024387, 0.964728579265, 0.365942218282, -0.033120772887, 0.067169674642], abs=1e-10
+    )
