@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from clickme_analysis.archive import save_maps
-from clickme_analysis.io import read_clicks
+from clickme_analysis.clicklog import read_clicks
 from clickme_analysis.pipeline import MapOptions, make_map_archive, write_reliability
 from clickme_analysis.synthetic import demo_images, saliency_standin, simulate_clicks
 

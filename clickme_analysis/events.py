@@ -26,8 +26,7 @@ import numpy as np
 import pandas as pd
 
 from clickme_analysis.errors import InputError
-from clickme_analysis.fileio import collect_files
-from clickme_analysis.io import read_table
+from clickme_analysis.fileio import collect_files, read_table
 
 EVENT_COLUMNS = ("onset", "trial_type", "response_time", "value")
 #: ds002680's categorization conditions: value -> is a target (animal).

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.fileio import read_table
 
 __all__ = ["FixationPoints", "read_fixations", "fixation_map"]
 
@@ -86,7 +87,6 @@ def read_fixations(path, *, id_rule: str = "stem") -> dict[str, FixationPoints]:
 
 def _csv(path: Path, id_rule: str) -> dict[str, FixationPoints]:
     from clickme_analysis.ids import image_ids
-    from clickme_analysis.io import read_table
 
     table = read_table(
         path,

@@ -20,8 +20,8 @@ from pathlib import Path
 import pandas as pd
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.fileio import read_table
 from clickme_analysis.ids import image_ids
-from clickme_analysis.io import read_table
 
 LABEL_COLUMNS = ("label", "category")
 

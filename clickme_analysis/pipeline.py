@@ -21,8 +21,9 @@ import pandas as pd
 
 from clickme_analysis.blur import BlurSpec, scaled_blur_size
 from clickme_analysis.ceiling import split_half_ceiling, summarize_ceiling
+from clickme_analysis.clicklog import ClickLog, ClickReader, read_clicks
 from clickme_analysis.errors import InputError
-from clickme_analysis.io import ClickLog, ClickReader, read_clicks, read_toml
+from clickme_analysis.fileio import read_toml
 from clickme_analysis.maps import bounding_box_map, exact_maps, map_batches
 from clickme_analysis.presets import preset_values
 from clickme_analysis.reliability import (
@@ -125,7 +126,7 @@ class MapOptions:
         )
 
     def reader_kwargs(self) -> dict:
-        """Keyword arguments of :class:`~clickme_analysis.io.ClickReader` these options set."""
+        """Keyword arguments of :class:`~clickme_analysis.clicklog.ClickReader` these options set."""
         return dict(
             exclude_mobile=self.exclude_mobile, mobile_rule=self.mobile_rule, repeat_submissions=self.repeat_submissions
         )

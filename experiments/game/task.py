@@ -11,7 +11,7 @@ fraction of the round left when the partner's correct answer came back, 0 otherw
 
 The log (:class:`GameLog`) is JSON lines, one object per round, appended, flushed and fsync'ed
 as the round ends (:class:`clickme_analysis.fileio.AppendLog`), in the per-round form
-:func:`clickme_analysis.io.read_clicks` reads.
+:func:`clickme_analysis.clicklog.read_clicks` reads.
 """
 
 from __future__ import annotations

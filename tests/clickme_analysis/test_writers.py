@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from clickme_analysis import fileio
-from clickme_analysis.archive import MapWriter, open_maps
+from clickme_analysis.archive import MapWriter, open_maps, save_maps, write_clickme2_hdf5
+from clickme_analysis.archive import write as archive_write
+from clickme_analysis.clicklog import ClickReader
 from clickme_analysis.clickstore import ClickStore
-from clickme_analysis.io import ClickReader
 from clickme_analysis.pipeline import MapOptions, write_maps
 from tests.clickme_analysis.test_streaming import clickme2_log
 
@@ -61,12 +62,10 @@ def test_map_writers_commit_through_the_durable_replace(tmp_path, monkeypatch):
         return replace(tmp, path)
 
     monkeypatch.setattr(fileio, "replace_durably", recording)
-    import clickme_analysis.archive as archive
-
-    monkeypatch.setattr(archive, "replace_durably", recording)
+    monkeypatch.setattr(archive_write, "replace_durably", recording)
     for name in ("m.npz", "m.h5"):
-        archive.save_maps(tmp_path / name, {"a": np.eye(2)})
-    archive.write_clickme2_hdf5(tmp_path / "c.h5", {"a": np.eye(2)})
+        save_maps(tmp_path / name, {"a": np.eye(2)})
+    write_clickme2_hdf5(tmp_path / "c.h5", {"a": np.eye(2)})
     assert [p.name for p in committed] == ["m.npz", "m.h5", "c.h5"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.h5", "m.h5", "m.npz"]  # no temporary left
 
