@@ -60,7 +60,7 @@ def bubble_stamp(size: int = 14, shape: str = "square") -> np.ndarray:
     raise InputError(f"expected bubble shape in {BUBBLE_SHAPES}, got {shape!r}", field="bubble")
 
 
-def paint_clicks(x, y, shape=(256, 256), bubble_size: int = 14, bubble: str = "square"):
+def paint_clicks(x, y, shape=(256, 256), bubble_size: int = 14, *, bubble: str = "square"):
     """Paint one participant's clicks as accumulated bubbles.
 
     Parameters
@@ -108,7 +108,7 @@ def paint_clicks(x, y, shape=(256, 256), bubble_size: int = 14, bubble: str = "s
 
 
 def blur_map(
-    array, kernel: str = "box", size: int = 49, sigma: float | None = None, mode: str = "reflect"
+    array, kernel: str = "box", size: int = 49, sigma: float | None = None, *, mode: str = "reflect"
 ) -> np.ndarray:
     """Blur a map with a size x size kernel.
 
@@ -476,6 +476,7 @@ def _size_runs(codes: np.ndarray, sizes: np.ndarray | None, batch_images: int):
 
 def build_maps(
     clicks: pd.DataFrame,
+    *,
     shape=(256, 256),
     bubble_size: int = 14,
     bubble: str = "square",

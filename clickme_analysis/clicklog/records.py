@@ -82,8 +82,8 @@ def records_chunk(records: list[tuple[int, dict]], reader, problems: RowProblems
         reader._participants.encode([r[1] for r in rounds]),
         [r[2] for r in rounds],
         problems,
-        reader.image_ids,
-        reader.participant_ids,
+        image_ids=reader.image_ids,
+        participant_ids=reader.participant_ids,
     )
     of_round = np.asarray(of_round, dtype=np.int64)
     by_click = (of_round < 0) | kept[np.maximum(of_round, 0)]

@@ -230,7 +230,7 @@ def table_chunk(batch, row0: int, *, layout: str, mapping: dict, reader, problem
     per_kept = counts[ok]
     if layout != "click":  # one row is one submission
         images, participants, per_kept, (x, y, t) = reader._repeats.drop(
-            images, participants, per_kept, rows[ok], (x, y, t), problems, reader
+            images, participants, per_kept, rows[ok], (x, y, t), problems=problems, reader=reader
         )
     return ClickChunk(np.repeat(images, per_kept), np.repeat(participants, per_kept), x, y, t)
 
