@@ -349,9 +349,9 @@ def _metrics(args) -> int:
     )
     if len(resized):
         print(
-            f"resized {len(resized)} prediction(s) to the human map's size (same aspect ratio; bicubic with antialiasing, as the "
-            f"MIT benchmark's imresize), e.g. {resized.iloc[0].image_id} from {resized.iloc[0].resized_from}; "
-            "see the resized_from column",
+            f"resized {len(resized)} prediction(s) to the human map's size (same aspect ratio; bicubic with "
+            f"antialiasing, as the MIT benchmark's imresize), e.g. {resized.iloc[0].image_id} from "
+            f"{resized.iloc[0].resized_from}; see the resized_from column",
             file=sys.stderr,
         )
     print(table.groupby("metric")["value"].agg(["mean", "std", "count"]).to_string())

@@ -52,7 +52,8 @@ def check_output_path(path, field: str | None = None) -> Path:
     >>> check_output_path("/no/such/folder/x.npz")
     Traceback (most recent call last):
     ...
-    clickme_analysis.errors.InputError: /no/such/folder/x.npz: expected an existing folder to write into, got no folder /no/such/folder
+    clickme_analysis.errors.InputError: /no/such/folder/x.npz: expected an existing folder to write into, got no
+    folder /no/such/folder
     """
     path = Path(path)
     if path.is_dir():

@@ -48,7 +48,8 @@ def read_labels(path, *, required=(), id_rule: str | None = None) -> pd.DataFram
     >>> read_labels(p, required=["category"])
     Traceback (most recent call last):
     ...
-    clickme_analysis.errors.InputError: ...labels.csv, field 'category': labels file lacks columns ['category']; has ['image_id', 'label']
+    clickme_analysis.errors.InputError: ...labels.csv, field 'category': labels file lacks columns ['category'];
+    has ['image_id', 'label']
     """
     path = Path(path)
     if not path.is_file():
