@@ -392,17 +392,14 @@ def _write_batch(batch, ids: list, metas: list, writers: list, *, pool, exact: b
     """Write one :class:`~clickme_analysis.maps.MapBatch` (and its bounding-box maps to a second
     writer); the ids of its all-zero maps."""
     main = writers[0]
-    npz = main.suffix == ".npz"
-    if npz:  # float32 members deflated in the pool, written in order
-        floats = batch.float_maps()
-        encoded = list(pool.map(main.encode, floats))
-    elif exact:  # compressed in the pool (zlib releases the GIL), written in order
-        floats, encoded = None, list(pool.map(partial(main.encode, None), batch.numerators))
+    # compressed in the pool (zlib releases the GIL), written in order
+    if exact:
+        encoded = list(pool.map(partial(main.encode, None), batch.numerators))
     else:
-        floats, encoded = batch.maps, list(pool.map(main.encode, batch.maps))
+        encoded = list(pool.map(main.encode, batch.maps))
     sources = batch.numerators if exact else batch.maps
     for k, image_id in enumerate(ids):
-        if exact and not npz:
+        if exact:
             main.write(
                 image_id,
                 numerator=batch.numerators[k],
@@ -411,7 +408,7 @@ def _write_batch(batch, ids: list, metas: list, writers: list, *, pool, exact: b
                 **metas[k],
             )
         else:
-            main.write(image_id, floats[k], encoded=encoded[k], **metas[k])
+            main.write(image_id, batch.maps[k], encoded=encoded[k], **metas[k])
         if len(writers) > 1:
             box = bounding_box_map(sources[k]).astype(np.int32)
             writers[1].write(image_id, numerator=box, denominator=1.0, **metas[k])

@@ -8,7 +8,8 @@ source                                     form
 =========================================  ==========================================================
 ``.npz`` (:class:`MapArchive`)             ``clickme-map-archive/1``: a zip of ``.npy`` members
                                            (``format``, ``image_ids``, ``labels``,
-                                           ``participant_counts``, ``maps/<i>`` float32)
+                                           ``participant_counts``, ``maps/<i>`` float32);
+                                           ``/2`` the same with ``delta-ratio`` maps (below)
 ``.h5`` / ``.hdf5`` (:class:`MapStore`)    ``clickme-map-store/1``: one chunked, compressed HDF5
                                            dataset of all maps (below), for ClickMe-size archives
 ``.h5`` with ``clickmaps/``                the ClickMe 2.0 authors' HDF5 (:class:`ClickMe2Maps`):
@@ -31,12 +32,21 @@ deflate filters. Its ``encoding`` attribute says how ``maps`` holds the maps, bo
   85 KB as deflated float32.
 * ``"float32"``: ``maps`` holds float32 maps (other kernels, z-scored maps).
 
+An NPZ archive of ``delta-ratio`` maps (``clickme-map-archive/2``, what ``clickme maps --out
+x.npz`` writes for exact maps, as small and as fast to write as the store) adds the members
+``encoding`` (``"delta-ratio"``) and ``denominators`` (N,) float64, and each ``maps/<i>`` is
+the map's int32 differences as (4, H, W) uint8 byte planes (plane k holds byte k of every
+little-endian value, the store's shuffled chunk); maps of several sizes may share an archive.
+``clickme-map-archive/1`` archives (float32 maps) are written for other maps and by
+:func:`save_maps`, and read as before.
+
 Writers (:class:`MapWriter`, :func:`save_maps`) write one map at a time to a temporary file that
 replaces the target at the end, so a crash never leaves half an archive.
 """
 
 from clickme_analysis.archive.read import (
     FORMAT,
+    FORMAT_RATIO,
     STORE_FORMAT,
     ClickMe2Maps,
     MapArchive,
@@ -51,6 +61,7 @@ from clickme_analysis.archive.write import MapWriter, save_maps, write_clickme2_
 
 __all__ = [
     "FORMAT",
+    "FORMAT_RATIO",
     "STORE_FORMAT",
     "MapSource",
     "MapArchive",

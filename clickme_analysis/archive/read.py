@@ -16,6 +16,8 @@ from clickme_analysis.ids import image_ids
 from clickme_analysis.imagefile import read_image
 
 FORMAT = "clickme-map-archive/1"
+#: NPZ archives of integer ratios (encoding "delta-ratio": what ``clickme maps`` writes for exact maps)
+FORMAT_RATIO = "clickme-map-archive/2"
 STORE_FORMAT = "clickme-map-store/1"
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
 MAP_FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".npy", ".bmp", ".tif", ".tiff")
@@ -107,7 +109,8 @@ def _not_an_archive(path: Path, expected: str, detail: str = "") -> InputError:
 
 
 class MapArchive(MapSource):
-    """Lazy reader of an NPZ map archive (``clickme-map-archive/1``, :func:`save_maps`).
+    """Lazy reader of an NPZ map archive (``clickme-map-archive/1`` float32 maps, :func:`save_maps`;
+    ``clickme-map-archive/2`` integer ratios, ``clickme maps``; layouts in :mod:`clickme_analysis.archive`).
 
     Parameters
     ----------
@@ -133,10 +136,10 @@ class MapArchive(MapSource):
     def _init_members(self, expected: str) -> None:
         try:
             fmt = str(self._npz["format"]) if "format" in self._npz.files else None
-            if fmt != FORMAT:
+            if fmt not in (FORMAT, FORMAT_RATIO):
                 members = ", ".join(self._npz.files[:6]) + (", ..." if len(self._npz.files) > 6 else "")
                 raise InputError(
-                    f"not a ClickMe map archive: expected format {FORMAT!r}, got "
+                    f"not a ClickMe map archive: expected format {FORMAT!r} or {FORMAT_RATIO!r}, got "
                     f"{'no format member' if fmt is None else repr(fmt)} (members: {members})",
                     path=self.path,
                     field="format",
@@ -144,6 +147,7 @@ class MapArchive(MapSource):
             self.image_ids = [str(i) for i in self._npz["image_ids"]]
             self._labels = [str(x) for x in self._npz["labels"]]
             self._counts = np.asarray(self._npz["participant_counts"], dtype=np.int64).ravel()
+            self.encoding, self._denominators = self._ratio_members(fmt)
             if not len(self._labels) == len(self._counts) == len(self.image_ids):
                 raise InputError(
                     f"expected one label and one participant count per image id ({len(self.image_ids)}), "
@@ -159,8 +163,35 @@ class MapArchive(MapSource):
             raise InputError(f"not a readable ClickMe map archive ({err})", path=self.path) from None
         self._init_index()
 
+    def _ratio_members(self, fmt: str) -> tuple[str, np.ndarray | None]:
+        """The archive's encoding and, for ``delta-ratio``, its (N,) denominators."""
+        if fmt == FORMAT:
+            return "float32", None
+        encoding = str(self._npz["encoding"]) if "encoding" in self._npz.files else None
+        if encoding != "delta-ratio":
+            raise InputError(f"expected encoding 'delta-ratio', got {encoding!r}", path=self.path, field="encoding")
+        denominators = np.asarray(self._npz["denominators"], dtype=np.float64).ravel()
+        if len(denominators) != len(self.image_ids):
+            raise InputError(
+                f"expected one denominator per image id ({len(self.image_ids)}), got {len(denominators)}",
+                path=self.path,
+                field="denominators",
+            )
+        return encoding, denominators
+
     def _read(self, position: int) -> np.ndarray:
-        return self._npz[f"maps/{position}"]
+        stored = self._npz[f"maps/{position}"]
+        if self._denominators is None:
+            return stored
+        if stored.dtype != np.uint8 or stored.ndim != 3 or stored.shape[0] != 4:
+            raise InputError(
+                f"expected a delta-ratio map as (4, H, W) uint8 byte planes, got {stored.dtype} "
+                f"of shape {stored.shape}",
+                path=self.path,
+                field=f"maps/{position}",
+            )
+        deltas = np.ascontiguousarray(np.moveaxis(stored, 0, -1)).view("<i4")[..., 0]
+        return decode_ratio(deltas, self._denominators[position])
 
     def label(self, image_id) -> str:
         """Class label of ``image_id`` ("" when unknown)."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from clickme_analysis._paint_numba import delta_shuffle
-from clickme_analysis.archive.read import FORMAT, HDF5_SUFFIXES, STORE_FORMAT
+from clickme_analysis.archive.read import FORMAT, FORMAT_RATIO, HDF5_SUFFIXES, STORE_FORMAT
 from clickme_analysis.errors import InputError
 from clickme_analysis.fileio import atomic_path, check_output_path, replace_durably, temporary_path
 
@@ -70,13 +70,15 @@ class MapWriter:
     Parameters
     ----------
     path : str or os.PathLike
-        ``.npz`` (``clickme-map-archive/1``) or ``.h5`` / ``.hdf5`` (``clickme-map-store/1``);
+        ``.npz`` (``clickme-map-archive/1``, or ``/2`` for ``delta-ratio``) or ``.h5`` / ``.hdf5``
+        (``clickme-map-store/1``);
         the folder must exist. Written to a temporary file, renamed on :meth:`close`.
     n_maps : int, optional
         Number of maps, when known: then ``position`` may be given to :meth:`write` (maps in
         any order, e.g. from several workers). Otherwise maps are kept in write order.
     encoding : {"delta-ratio", "float32"}
-        HDF5 only; ``"delta-ratio"`` needs ``numerator`` / ``denominator`` in :meth:`write`.
+        ``"delta-ratio"`` (lossless integer ratios, in both forms) needs ``numerator`` /
+        ``denominator`` in :meth:`write`.
     level : int
         Deflate level (HDF5: 1-9, default 2: about 20 KB a blurred 256x256 map; NPZ always deflates).
 
@@ -140,18 +142,24 @@ class MapWriter:
         )
 
     def encode(self, map=None, numerator=None) -> np.ndarray | bytes:
-        """The stored form of one map: compressed chunk bytes (HDF5) or the deflated float32 member (NPZ).
+        """The stored form of one map: compressed chunk bytes (HDF5) or the deflated member (NPZ).
 
-        Pure and thread-safe, so callers may encode in a pool and :meth:`write` the results.
+        A ``delta-ratio`` map is its numerator's differences, byte-shuffled as by HDF5's shuffle
+        filter: the chunk of an HDF5 store, or a (4, H, W) uint8 member (byte plane k holds byte k
+        of each little-endian int32) of an NPZ archive. Pure and thread-safe, so callers may
+        encode in a pool and :meth:`write` the results.
         """
-        if self.suffix == ".npz":
-            return _deflate_member(np.asarray(map, dtype=np.float32), _NPZ_LEVEL)
+        npz = self.suffix == ".npz"
         if self.encoding == "float32":
-            return _shuffle_deflate(np.asarray(map, dtype=np.float32), self.level)
+            array = np.asarray(map, dtype=np.float32)
+            return _deflate_member(array, _NPZ_LEVEL) if npz else _shuffle_deflate(array, self.level)
         numerator = np.asarray(numerator)
         if numerator.dtype != np.int32:
             numerator = encode_ratio(numerator).cumsum(axis=0, dtype=np.int32).cumsum(axis=1, dtype=np.int32)
-        return zlib.compress(delta_shuffle(np.ascontiguousarray(numerator)), self.level)
+        planes = delta_shuffle(np.ascontiguousarray(numerator))
+        if npz:
+            return _deflate_member(planes.reshape((4,) + numerator.shape), _NPZ_LEVEL)
+        return zlib.compress(planes, self.level)
 
     def write(
         self,
@@ -167,13 +175,13 @@ class MapWriter:
     ) -> None:
         """Add one map (``map``, or ``numerator`` / ``denominator`` for ``delta-ratio``).
 
-        For NPZ archives and ``float32`` stores a ``numerator`` / ``denominator`` pair is turned
-        into ``float32(numerator / denominator)``. ``encoded`` is :meth:`encode`'s result.
+        For ``float32`` archives and stores a ``numerator`` / ``denominator`` pair is turned into
+        ``float32(numerator / denominator)``. ``encoded`` is :meth:`encode`'s result.
         """
         image_id = str(image_id)
         if image_id in self._seen:
             raise InputError("image id appears twice", path=self.path, field=image_id)
-        ratio = self.encoding == "delta-ratio" and self.suffix != ".npz"
+        ratio = self.encoding == "delta-ratio"
         if map is None and numerator is None:
             raise InputError("expected a map or a numerator", path=self.path, field=image_id)
         if map is None and not ratio:
@@ -238,10 +246,14 @@ class MapWriter:
         labels = self._labels[:n].tolist()
         counts = self._counts[:n]
         if self.suffix == ".npz":
-            _write_member(self._zip, "format", np.array(FORMAT))
+            ratio = self.encoding == "delta-ratio"
+            _write_member(self._zip, "format", np.array(FORMAT_RATIO if ratio else FORMAT))
             _write_member(self._zip, "image_ids", np.array(ids, dtype=str))
             _write_member(self._zip, "labels", np.array(labels, dtype=str))
             _write_member(self._zip, "participant_counts", counts)
+            if ratio:
+                _write_member(self._zip, "encoding", np.array(self.encoding))
+                _write_member(self._zip, "denominators", self._denominators[:n])
             self._zip.close()
         else:
             import h5py
