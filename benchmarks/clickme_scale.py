@@ -38,14 +38,14 @@ FULL_IMAGES, FULL_MAPS = 196_499, 472_946
 
 READ = """
 import sys, time
-from clickme_analysis.io import ClickReader
+from clickme_analysis.clicklog import ClickReader
 start = time.perf_counter()
 n = sum(len(chunk) for chunk in ClickReader(sys.argv[1]))
 print({"clicks": n, "seconds": time.perf_counter() - start})
 """
 OLD_READ = """
 import sys, time
-from clickme_analysis.io import read_clicks
+from clickme_analysis.clicklog import read_clicks
 start = time.perf_counter()
 n = len(read_clicks(sys.argv[1]).clicks)
 print({"clicks": n, "seconds": time.perf_counter() - start})

@@ -1,6 +1,6 @@
 """Clicks grouped by image on disk, so ClickMe-size logs are processed in bounded memory.
 
-Reading a log (:class:`~clickme_analysis.io.ClickReader`) appends each block of clicks to one of
+Reading a log (:class:`~clickme_analysis.clicklog.ClickReader`) appends each block of clicks to one of
 several bucket files chosen by image (``image code % n_buckets``), so every click of an image
 lies in one bucket; a bucket is small enough to sort and paint in memory. Alongside, the store
 counts the clicks of every (image, participant) map, which is all the filters (``min_clicks``,
@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from clickme_analysis.clicklog import ClickReader
 from clickme_analysis.errors import InputError
+from clickme_analysis.progress import progress as bar
 
 RECORD = np.dtype([("image", "<i4"), ("participant", "<i4"), ("x", "<f8"), ("y", "<f8"), ("t", "<f8")])
 #: clicks a bucket is sized for (about 64 MB of records)
@@ -97,7 +99,6 @@ class ClickStore:
             a large log (``clickme reliability``), where spilling every click costs more than a
             second read.
         """
-        from clickme_analysis.progress import progress as bar
 
         total_bytes = sum(p.stat().st_size for p in reader.paths)
         n_buckets = max(1, int(np.ceil(total_bytes / _BYTES_PER_CLICK / bucket_clicks)))
@@ -152,8 +153,6 @@ class ClickStore:
 
     @classmethod
     def _count_only(cls, reader, n_buckets: int, progress: bool):
-        from clickme_analysis.io import ClickReader
-        from clickme_analysis.progress import progress as bar
 
         pair_keys, pair_counts = [], []
         n_clicks, all_timed = 0, True

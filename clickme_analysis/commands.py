@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
+import json
 import sys
 from pathlib import Path
 
+from clickme_analysis.archive import open_maps
 from clickme_analysis.cliargs import (
     add_progress,
     existing_path,
@@ -16,6 +20,15 @@ from clickme_analysis.cliargs import (
     probability,
     seed,
 )
+from clickme_analysis.fileio import atomic_write_text
+from clickme_analysis.fixations import read_fixations
+from clickme_analysis.ids import match_ids
+from clickme_analysis.labels import label_map
+from clickme_analysis.metrics import score_maps
+from clickme_analysis.pipeline import load_map_options, open_logs, write_maps, write_reliability
+from clickme_analysis.reliability import PAPER_CEILING
+from clickme_analysis.reliability_curve import write_curve
+from clickme_analysis.shapes import empty_warning, image_sizes
 
 LOG_FORMATS = ["csv", "tsv", "jsonl", "parquet", "npz"]
 
@@ -172,7 +185,6 @@ def _add_split_half_args(parser) -> None:
 
 
 def _map_options(args, normalize=None):
-    from clickme_analysis.pipeline import load_map_options
 
     names = (
         ("size", "bubble_size", "bubble", "blur", "blur_size", "sigma", "min_clicks", "max_clicks")
@@ -192,8 +204,6 @@ def _fixed_mmap_threshold(nbytes: int = 128 << 10) -> None:
     arrays freed after each bucket go back to the system. (glibc's default raises that threshold
     as large blocks are freed, up to 32 MB, and the heap then fragments: ``clickme maps`` grew by
     about 1 KB an image.) A no-op elsewhere; it only changes where this process's memory comes from."""
-    import ctypes
-    import ctypes.util
 
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
@@ -203,7 +213,6 @@ def _fixed_mmap_threshold(nbytes: int = 128 << 10) -> None:
 
 
 def _open(args, options, spill: bool = True):
-    from clickme_analysis.pipeline import open_logs
 
     store, reader = open_logs(
         args.logs,
@@ -243,10 +252,6 @@ _EXCLUSION_REASONS = {
 
 
 def _maps(args) -> int:
-    from clickme_analysis.ids import match_ids
-    from clickme_analysis.labels import label_map
-    from clickme_analysis.pipeline import write_maps
-    from clickme_analysis.shapes import empty_warning, image_sizes
 
     options = _map_options(args, args.normalize)
     _fixed_mmap_threshold()
@@ -262,8 +267,6 @@ def _maps(args) -> int:
         n_participants = len(set(store.pairs.participant.tolist()))
         n_clicks = store.n_clicks
     if args.stats:
-        from clickme_analysis.fileio import atomic_write_text
-
         atomic_write_text(args.stats, result.per_image.to_csv(index=False))
     per_image = result.per_image
     print(
@@ -279,9 +282,6 @@ def _maps(args) -> int:
 
 
 def _reliability(args) -> int:
-    import json
-
-    from clickme_analysis.pipeline import write_reliability
 
     options = _map_options(args)
     # a sample of images: count the maps, then read again only the sampled images' clicks
@@ -301,9 +301,6 @@ def _reliability(args) -> int:
             progress=not args.no_progress,
         )
         if args.curve:  # players per image (docs/metrics.md, Reliability curve)
-            from clickme_analysis.fileio import atomic_write_text
-            from clickme_analysis.reliability_curve import write_curve
-
             summary["curve"] = write_curve(
                 store,
                 args.out,
@@ -330,14 +327,9 @@ def _reliability(args) -> int:
 
 
 def _metrics(args) -> int:
-    from clickme_analysis.archive import open_maps
-    from clickme_analysis.fileio import atomic_write_text
-    from clickme_analysis.metrics import score_maps
 
     fixations = None
     if args.fixations:
-        from clickme_analysis.fixations import read_fixations
-
         fixations = read_fixations(args.fixations, id_rule=args.id_rule)
     with open_maps(args.pred, id_rule=args.id_rule) as pred, open_maps(args.human, id_rule=args.id_rule) as human:
         table = score_maps(
@@ -357,9 +349,9 @@ def _metrics(args) -> int:
     )
     if len(resized):
         print(
-            f"resized {len(resized)} prediction(s) to the human map's size (same aspect ratio; bicubic with antialiasing, as the "
-            f"MIT benchmark's imresize), e.g. {resized.iloc[0].image_id} from {resized.iloc[0].resized_from}; "
-            "see the resized_from column",
+            f"resized {len(resized)} prediction(s) to the human map's size (same aspect ratio; bicubic with "
+            f"antialiasing, as the MIT benchmark's imresize), e.g. {resized.iloc[0].image_id} from "
+            f"{resized.iloc[0].resized_from}; see the resized_from column",
             file=sys.stderr,
         )
     print(table.groupby("metric")["value"].agg(["mean", "std", "count"]).to_string())
@@ -440,7 +432,6 @@ def register(subparsers) -> None:
 
 
 def _reliability_with_ceiling(args) -> int:
-    from clickme_analysis.reliability import PAPER_CEILING
 
     if args.ceiling is None:
         args.ceiling = PAPER_CEILING

@@ -27,6 +27,7 @@ import warnings
 from pathlib import Path
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.fileio import read_toml
 
 __all__ = ["load_config", "config_fields", "check_value"]
 
@@ -163,8 +164,6 @@ def load_config(cls, source=None, *, sections=(), aliases=None, deprecated=None,
     ...
     clickme_analysis.errors.InputError: field 'sise': unknown setting (did you mean 'size'?); expected one of rate, size
     """
-    from clickme_analysis.io import read_toml
-
     path = None
     if source is None:
         values = {}

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clickme_analysis.archive import save_maps
-from clickme_analysis.io import read_clicks
+from skimage.io import imsave
+
+from clickme_analysis.archive import MapArchive, save_maps
+from clickme_analysis.clicklog import read_clicks
+from clickme_analysis.metrics import score_maps
 from clickme_analysis.pipeline import MapOptions, make_map_archive, write_reliability
 from clickme_analysis.synthetic import demo_images, saliency_standin, simulate_clicks
 
 
 def run_demo(root: Path, seed: int = 0, progress: bool = True) -> None:
     """Write ``root/clickme`` (see docs/outputs.md) from the embedded demo data set."""
-    from skimage.io import imsave
-
     out = Path(root) / "clickme"
     (out / "images").mkdir(parents=True, exist_ok=True)
     images, labels, parts = demo_images(per_category=6)
@@ -43,8 +44,5 @@ def run_demo(root: Path, seed: int = 0, progress: bool = True) -> None:
 
 
 def _write_metrics(out: Path, saliency: dict, seed: int, progress: bool) -> None:
-    from clickme_analysis.archive import MapArchive
-    from clickme_analysis.metrics import score_maps
-
     with MapArchive(out / "maps.npz") as human:
         score_maps(saliency, human, seed=seed, progress=progress).to_csv(out / "metrics.csv", index=False)

@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from clickme_analysis.errors import InputError
-from clickme_analysis.fileio import collect_files
-from clickme_analysis.io import read_table
+from clickme_analysis.fileio import collect_files, read_table
+from clickme_analysis.progress import progress as bar
 
 EVENT_COLUMNS = ("onset", "trial_type", "response_time", "value")
 #: ds002680's categorization conditions: value -> is a target (animal).
@@ -85,12 +85,10 @@ def load_gonogo(
     -------
     pandas.DataFrame
         ``participant, session, run, trial, image_id, condition, target, category, response``
-        (``go`` / ``nogo``), ``responded_target`` (a go), ``rt`` (s, go trials only), ``correct``, ``timed_out`` (False: a
-        no-go is an answer), ``late`` (RT >= late_ms), ``group`` (``all``), ``level`` (100) and
-        ``map_source`` (``intact``).
+        (``go`` / ``nogo``), ``responded_target`` (a go), ``rt`` (s, go trials only), ``correct``,
+        ``timed_out`` (False: a no-go is an answer), ``late`` (RT >= late_ms), ``group`` (``all``),
+        ``level`` (100) and ``map_source`` (``intact``).
     """
-    from clickme_analysis.progress import progress as bar
-
     conditions = ANIMAL_CATEGORIZATION if conditions is None else conditions
     if not (isinstance(late_ms, (int, float)) and late_ms > 0):
         raise InputError(f"expected late_ms > 0 (ms), got {late_ms!r}", field="late_ms")
@@ -105,42 +103,47 @@ def load_gonogo(
         enabled=progress,
         desc="events files",
     ):
-        match = _ENTITIES.search(path.name)
-        if match is None:
-            raise InputError("expected a BIDS name sub-<label>[_ses-<label>]...[_run-<index>]_events.tsv", path=path)
-        events = read_events(path)
-        stim = events[(events["trial_type"] == "stimulus") & events["value"].isin(list(conditions))]
-        if stim.empty:
-            continue
-        rt = stim["response_time"].to_numpy(float)
-        late = rt >= late_ms
-        go = ~np.isnan(rt) & ~late
-        target = stim["value"].map(conditions).to_numpy(bool)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "participant": f"sub-{match['sub']}",
-                    "session": match["ses"] or "",
-                    "run": int(match["run"] or 0),
-                    "trial": np.arange(1, len(stim) + 1),
-                    "image_id": stim["stim_file"].to_numpy() if "stim_file" in stim else "",
-                    "condition": stim["value"].to_numpy(),
-                    "target": target,
-                    "category": np.where(target, "animal", "non-animal"),
-                    "response": np.where(go, "go", "nogo"),
-                    "responded_target": go,
-                    "rt": np.where(go, rt / 1000.0, np.nan),
-                    "correct": go == target,
-                    "timed_out": False,
-                    "late": late,
-                    "group": "all",
-                    "level": 100.0,
-                    "map_source": "intact",
-                }
-            )
-        )
+        trials = _file_trials(path, conditions, late_ms)
+        if trials is not None:
+            frames.append(trials)
     if not frames:
         raise InputError(f"no stimulus rows with value in {sorted(conditions)}", field="value")
     return pd.concat(frames, ignore_index=True).sort_values(
         ["participant", "session", "run", "trial"], ignore_index=True
+    )
+
+
+def _file_trials(path: Path, conditions: dict[str, bool], late_ms: float) -> pd.DataFrame | None:
+    """The scored stimulus rows of one events file (None when it has none of ``conditions``)."""
+    match = _ENTITIES.search(path.name)
+    if match is None:
+        raise InputError("expected a BIDS name sub-<label>[_ses-<label>]...[_run-<index>]_events.tsv", path=path)
+    events = read_events(path)
+    stim = events[(events["trial_type"] == "stimulus") & events["value"].isin(list(conditions))]
+    if stim.empty:
+        return None
+    rt = stim["response_time"].to_numpy(float)
+    late = rt >= late_ms
+    go = ~np.isnan(rt) & ~late
+    target = stim["value"].map(conditions).to_numpy(bool)
+    return pd.DataFrame(
+        {
+            "participant": f"sub-{match['sub']}",
+            "session": match["ses"] or "",
+            "run": int(match["run"] or 0),
+            "trial": np.arange(1, len(stim) + 1),
+            "image_id": stim["stim_file"].to_numpy() if "stim_file" in stim else "",
+            "condition": stim["value"].to_numpy(),
+            "target": target,
+            "category": np.where(target, "animal", "non-animal"),
+            "response": np.where(go, "go", "nogo"),
+            "responded_target": go,
+            "rt": np.where(go, rt / 1000.0, np.nan),
+            "correct": go == target,
+            "timed_out": False,
+            "late": late,
+            "group": "all",
+            "level": 100.0,
+            "map_source": "intact",
+        }
     )

@@ -9,19 +9,26 @@
 * :func:`read_jsonl` / :func:`write_jsonl` read and write JSON lines with located errors.
 * :func:`now_iso` is the one timestamp (UTC, milliseconds) of every record written.
 * :func:`collect_files` turns a file, a folder or a glob into a sorted list of files.
+* :func:`read_table` (CSV / TSV with required columns) and :func:`read_toml` read the toolkit's
+  tables and configs, every failure an :class:`~clickme_analysis.errors.InputError` naming the file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import datetime
 import glob
 import json
 import os
 import tempfile
+import tomllib
 from pathlib import Path
 
+import pandas as pd
+
 from clickme_analysis.errors import InputError
+from clickme_analysis.filetypes import describe_file
 
 
 def now_iso() -> str:
@@ -45,7 +52,8 @@ def check_output_path(path, field: str | None = None) -> Path:
     >>> check_output_path("/no/such/folder/x.npz")
     Traceback (most recent call last):
     ...
-    clickme_analysis.errors.InputError: /no/such/folder/x.npz: expected an existing folder to write into, got no folder /no/such/folder
+    clickme_analysis.errors.InputError: /no/such/folder/x.npz: expected an existing folder to write into, got no
+    folder /no/such/folder
     """
     path = Path(path)
     if path.is_dir():
@@ -353,3 +361,87 @@ def collect_files(source, suffixes, *, what: str = "files", pattern: str = "*", 
     if not files:
         raise InputError(f"expected {what}, got no path")
     return files
+
+
+def read_toml(path, what: str = "config file") -> dict:
+    r"""Read a TOML file; an absent or invalid file raises :class:`InputError` naming it.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "c.toml")
+    >>> _ = open(p, "w").write("epochs = 3\n")
+    >>> read_toml(p)
+    {'epochs': 3}
+    """
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{what} not found", path=path) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"not valid TOML ({err})", path=path) from None
+
+
+def read_table(path, columns=(), what: str = "table", **read_csv_kwargs) -> pd.DataFrame:
+    """Read a CSV/TSV table that must hold ``columns``; every failure names the file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    columns : sequence of str
+        Required columns.
+    what : str
+        What the file is, for messages ("stimulus manifest", "events file", ...).
+    **read_csv_kwargs
+        Passed to :func:`pandas.read_csv` (``sep``, ``dtype``, ``na_values`` ...).
+
+    Returns
+    -------
+    DataFrame
+
+    Raises
+    ------
+    InputError
+        The file is absent or unparsable, or lacks a required column (named as the field).
+    """
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path, **read_csv_kwargs)
+    except FileNotFoundError:
+        raise InputError(f"{what} not found", path=path) from None
+    except IsADirectoryError:
+        raise InputError(f"expected a {what} file, got a folder", path=path) from None
+    except UnicodeDecodeError:
+        raise InputError(f"expected a UTF-8 text {what}, got {describe_file(path)}", path=path) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise InputError(f"not a readable {what} ({err})", path=path) from None
+    if not frame.index.equals(pd.RangeIndex(len(frame))):  # pandas made the extra fields an index
+        raise InputError(
+            f"expected {len(frame.columns)} fields per row as the header, a row has more "
+            f"({_first_long_row(path, read_csv_kwargs.get('sep', ','))})",
+            path=path,
+        )
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        hint = ""
+        if len(frame.columns) == 1:
+            for sep in (";", "\t", "|", ","):
+                if sep in str(frame.columns[0]):
+                    hint = f" (one header field: is the file separated by {sep!r}?)"
+                    break
+        raise InputError(
+            f"{what} lacks columns {missing}; has {list(frame.columns)}{hint}", path=path, field=missing[0]
+        )
+    return frame
+
+
+def _first_long_row(path: Path, sep: str) -> str:
+    with open(path, encoding="utf-8", newline="") as fh:
+        rows = csv.reader(fh, delimiter=sep or ",")
+        header = next(rows, [])
+        for line, row in enumerate(rows, start=2):
+            if len(row) > len(header):
+                return f"line {line} has {len(row)}"
+    return "a row"

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.fileio import read_table
 from clickme_analysis.ids import image_id, image_ids
-from clickme_analysis.io import read_table
 
 __all__ = ["FixationPoints", "read_fixations", "fixation_map"]
 

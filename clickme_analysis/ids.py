@@ -105,7 +105,8 @@ def image_ids(paths: Iterable, *, rule: str = "stem", root=None, what: str = "im
     >>> image_ids(["a/cat.png", "b/cat.png"])
     Traceback (most recent call last):
     ...
-    clickme_analysis.errors.InputError: field 'id_rule': 2 images give the id 'cat' under the 'stem' rule ('a/cat.png', 'b/cat.png'): use the 'relative' or 'path' id rule
+    clickme_analysis.errors.InputError: field 'id_rule': 2 images give the id 'cat' under the 'stem' rule
+    ('a/cat.png', 'b/cat.png'): use the 'relative' or 'path' id rule
     """
     paths = [str(p) for p in paths]
     ids = [image_id(p, rule=rule, root=root) for p in paths]
@@ -170,7 +171,9 @@ def match_ids(
     >>> match_ids(["val/cat.JPEG"], ["cat"])
     Traceback (most recent call last):
     ...
-    clickme_analysis.errors.InputError: field 'image_id': none of 1 maps ids matches one of 1 images ids (maps: 'val/cat.JPEG'; images: 'cat'); they match under the 'stem' id rule (clickme_analysis.ids.image_id(path, rule='stem'))
+    clickme_analysis.errors.InputError: field 'image_id': none of 1 maps ids matches one of 1 images ids
+    (maps: 'val/cat.JPEG'; images: 'cat'); they match under the 'stem' id rule
+    (clickme_analysis.ids.image_id(path, rule='stem'))
     """
     map_ids = [str(i) for i in map_ids]
     image_ids = [str(i) for i in image_ids]

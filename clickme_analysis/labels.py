@@ -20,8 +20,8 @@ from pathlib import Path
 import pandas as pd
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.fileio import read_table
 from clickme_analysis.ids import image_ids
-from clickme_analysis.io import read_table
 
 LABEL_COLUMNS = ("label", "category")
 
@@ -48,7 +48,8 @@ def read_labels(path, *, required=(), id_rule: str | None = None) -> pd.DataFram
     >>> read_labels(p, required=["category"])
     Traceback (most recent call last):
     ...
-    clickme_analysis.errors.InputError: ...labels.csv, field 'category': labels file lacks columns ['category']; has ['image_id', 'label']
+    clickme_analysis.errors.InputError: ...labels.csv, field 'category': labels file lacks columns ['category'];
+    has ['image_id', 'label']
     """
     path = Path(path)
     if not path.is_file():

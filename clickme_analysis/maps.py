@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage, signal
 
+from clickme_analysis._paint_numba import paint_box_batch
 from clickme_analysis.blur import BlurSpec
+from clickme_analysis.clickstore import RECORD, ClickStore, group_starts
 from clickme_analysis.errors import InputError
 
 BUBBLE_SHAPES = ("square", "disc")
@@ -58,7 +60,7 @@ def bubble_stamp(size: int = 14, shape: str = "square") -> np.ndarray:
     raise InputError(f"expected bubble shape in {BUBBLE_SHAPES}, got {shape!r}", field="bubble")
 
 
-def paint_clicks(x, y, shape=(256, 256), bubble_size: int = 14, bubble: str = "square"):
+def paint_clicks(x, y, shape=(256, 256), bubble_size: int = 14, *, bubble: str = "square"):
     """Paint one participant's clicks as accumulated bubbles.
 
     Parameters
@@ -106,7 +108,7 @@ def paint_clicks(x, y, shape=(256, 256), bubble_size: int = 14, bubble: str = "s
 
 
 def blur_map(
-    array, kernel: str = "box", size: int = 49, sigma: float | None = None, mode: str = "reflect"
+    array, kernel: str = "box", size: int = 49, sigma: float | None = None, *, mode: str = "reflect"
 ) -> np.ndarray:
     """Blur a map with a size x size kernel.
 
@@ -275,8 +277,6 @@ def filter_clicks(clicks: pd.DataFrame, min_clicks: int = 0, max_clicks: int | N
     >>> len(kept), excluded.values.tolist()
     (2, [['b', 'p', 1]])
     """
-    from clickme_analysis.clickstore import RECORD, ClickStore
-
     _check_filters(min_clicks, max_clicks)
     store = ClickStore.from_frame(clicks)
     kept, dropped = store.kept_pairs(min_clicks, max_clicks)
@@ -376,18 +376,8 @@ def map_batches(
         ``(height, width)`` of each image code (its image's size, ``clickme maps --images``);
         default ``shape`` for every image. A batch holds maps of one size.
     """
-    from clickme_analysis._paint_numba import paint_box_batch
-    from clickme_analysis.clickstore import group_starts
-
+    _check_map_options(shape, blur, normalize, blur_size)
     height, width = shape
-    if height < 1 or width < 1:
-        raise InputError(f"expected a map size >= 1, got {shape}", field="size")
-    if blur not in (None,) + BLUR_KERNELS and not isinstance(blur, BlurSpec):
-        raise InputError(f"expected blur in {BLUR_KERNELS}, a BlurSpec or None, got {blur!r}", field="blur")
-    if normalize not in (None,) + NORMALIZATIONS:
-        raise InputError(f"expected normalisation in {NORMALIZATIONS} or None, got {normalize!r}", field="normalize")
-    if blur is not None and blur_size < 1:
-        raise InputError(f"expected a kernel size >= 1, got {blur_size}", field="blur_size")
     stamp = bubble_stamp(bubble_size, bubble).astype(np.int64)
     exact = exact_maps(blur, normalize)
     for records in store.buckets(pairs=pairs, max_clicks=max_clicks):
@@ -395,18 +385,7 @@ def map_batches(
         pair_bounds = group_starts(keys)
         pair_image = records["image"][pair_bounds[:-1]]
         if pair_stats is not None:
-            col, row = np.floor(records["x"]), np.floor(records["y"])
-            limit_y, limit_x = (height, width) if sizes is None else sizes[records["image"]].T
-            outside = ~((col >= 0) & (col < limit_x) & (row >= 0) & (row < limit_y))
-            pair_of_click = np.repeat(np.arange(len(pair_bounds) - 1), np.diff(pair_bounds))
-            pair_stats.append(
-                (
-                    pair_image,
-                    records["participant"][pair_bounds[:-1]],
-                    np.diff(pair_bounds),
-                    np.bincount(pair_of_click, weights=outside, minlength=len(pair_bounds) - 1).astype(np.int64),
-                )
-            )
+            pair_stats.append(_pair_stats(records, pair_bounds, shape, sizes))
         bounds = group_starts(records["image"])
         participants = np.diff(group_starts(pair_image))
         codes = records["image"][bounds[:-1]]
@@ -421,23 +400,62 @@ def map_batches(
             paint_box_batch(part_x, part_y, starts, height, width, stamp, blur_size, blur == "box", numerators, outside)
             n = participants[first:last].astype(np.float64)
             if exact:
-                if normalize is None:
-                    denominators = n * (blur_size**2 if blur == "box" else 1)
-                elif normalize == "sum":
-                    denominators = numerators.sum(axis=(1, 2), dtype=np.int64).astype(np.float64)
-                else:
-                    denominators = numerators.max(axis=(1, 2)).astype(np.float64)
+                denominators = _denominators(numerators, n, blur=blur, blur_size=blur_size, normalize=normalize)
                 yield MapBatch(codes[first:last], numerators=numerators, denominators=denominators)
             else:
-                maps = np.empty((last - first, height, width), dtype=np.float32)
-                for k in range(last - first):
-                    if isinstance(blur, BlurSpec):  # integer sums blurred exactly, then the mean
-                        blurred = blur.apply(numerators[k]) / n[k]
-                    else:
-                        mean = numerators[k] / n[k]
-                        blurred = blur_map(mean, blur, blur_size, sigma) if blur is not None else mean
-                    maps[k] = normalize_map(blurred, normalize) if normalize is not None else blurred
+                maps = _float_maps(numerators, n, blur=blur, blur_size=blur_size, sigma=sigma, normalize=normalize)
                 yield MapBatch(codes[first:last], maps=maps)
+
+
+def _check_map_options(shape, blur, normalize, blur_size) -> None:
+    """Refuse a map size, blur, normalisation or kernel size :func:`map_batches` cannot make."""
+    height, width = shape
+    if height < 1 or width < 1:
+        raise InputError(f"expected a map size >= 1, got {shape}", field="size")
+    if blur not in (None,) + BLUR_KERNELS and not isinstance(blur, BlurSpec):
+        raise InputError(f"expected blur in {BLUR_KERNELS}, a BlurSpec or None, got {blur!r}", field="blur")
+    if normalize not in (None,) + NORMALIZATIONS:
+        raise InputError(f"expected normalisation in {NORMALIZATIONS} or None, got {normalize!r}", field="normalize")
+    if blur is not None and blur_size < 1:
+        raise InputError(f"expected a kernel size >= 1, got {blur_size}", field="blur_size")
+
+
+def _pair_stats(records: np.ndarray, pair_bounds: np.ndarray, shape, sizes: np.ndarray | None) -> tuple:
+    """``(image, participant, n_clicks, n_outside)`` per participant map of a bucket."""
+    height, width = shape
+    col, row = np.floor(records["x"]), np.floor(records["y"])
+    limit_y, limit_x = (height, width) if sizes is None else sizes[records["image"]].T
+    outside = ~((col >= 0) & (col < limit_x) & (row >= 0) & (row < limit_y))
+    n_pairs = len(pair_bounds) - 1
+    pair_of_click = np.repeat(np.arange(n_pairs), np.diff(pair_bounds))
+    return (
+        records["image"][pair_bounds[:-1]],
+        records["participant"][pair_bounds[:-1]],
+        np.diff(pair_bounds),
+        np.bincount(pair_of_click, weights=outside, minlength=n_pairs).astype(np.int64),
+    )
+
+
+def _denominators(numerators: np.ndarray, n: np.ndarray, *, blur, blur_size: int, normalize) -> np.ndarray:
+    """What exact maps' integer numerators (B, H, W) are divided by: (B,) float64."""
+    if normalize is None:
+        return n * (blur_size**2 if blur == "box" else 1)
+    if normalize == "sum":
+        return numerators.sum(axis=(1, 2), dtype=np.int64).astype(np.float64)
+    return numerators.max(axis=(1, 2)).astype(np.float64)
+
+
+def _float_maps(numerators: np.ndarray, n: np.ndarray, *, blur, blur_size: int, sigma, normalize) -> np.ndarray:
+    """Painted click counts (B, H, W) -> mean maps, blurred and normalised, float32."""
+    maps = np.empty(numerators.shape, dtype=np.float32)
+    for k in range(len(numerators)):
+        if isinstance(blur, BlurSpec):  # integer sums blurred exactly, then the mean
+            blurred = blur.apply(numerators[k]) / n[k]
+        else:
+            mean = numerators[k] / n[k]
+            blurred = blur_map(mean, blur, blur_size, sigma) if blur is not None else mean
+        maps[k] = normalize_map(blurred, normalize) if normalize is not None else blurred
+    return maps
 
 
 def _size_runs(codes: np.ndarray, sizes: np.ndarray | None, batch_images: int):
@@ -458,6 +476,7 @@ def _size_runs(codes: np.ndarray, sizes: np.ndarray | None, batch_images: int):
 
 def build_maps(
     clicks: pd.DataFrame,
+    *,
     shape=(256, 256),
     bubble_size: int = 14,
     bubble: str = "square",
@@ -489,8 +508,6 @@ def build_maps(
     stats : DataFrame
         One row per participant map: ``image_id, participant_id, n_clicks, n_outside``.
     """
-    from clickme_analysis.clickstore import ClickStore
-
     store = ClickStore.from_frame(clicks)
     pair_stats: list = []
     maps: dict[str, np.ndarray] = {}

@@ -122,7 +122,7 @@ def is_mobile(value, rule: str = "any") -> bool:
 
 def npz_trials(path: Path, reader, problems) -> list[tuple[int, dict]]:
     """The kept trials of a ClickMe 2.0 NPZ log as ``(record number, record)`` pairs, for
-    :func:`clickme_analysis.io`'s record reader; trials excluded by design (catch-trial
+    :mod:`clickme_analysis.clicklog`'s record reader; trials excluded by design (catch-trial
     accuracy, mobile) are reported to ``problems`` with ``excluded=True``.
 
     ``reader`` gives ``catch_threshold``, ``exclude_mobile`` and ``mobile_rule``.

@@ -19,12 +19,17 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from clickme_analysis.archive import MapWriter
 from clickme_analysis.blur import BlurSpec, scaled_blur_size
 from clickme_analysis.ceiling import split_half_ceiling, summarize_ceiling
+from clickme_analysis.clicklog import ClickLog, ClickReader, read_clicks
+from clickme_analysis.clickstore import ClickStore
+from clickme_analysis.config import load_config
 from clickme_analysis.errors import InputError
-from clickme_analysis.io import ClickLog, ClickReader, read_clicks, read_toml
+from clickme_analysis.fileio import atomic_write_text, read_toml
 from clickme_analysis.maps import bounding_box_map, exact_maps, map_batches
 from clickme_analysis.presets import preset_values
+from clickme_analysis.progress import progress as bar
 from clickme_analysis.reliability import (
     PAPER_CEILING,
     inter_rater_reliability,
@@ -125,7 +130,7 @@ class MapOptions:
         )
 
     def reader_kwargs(self) -> dict:
-        """Keyword arguments of :class:`~clickme_analysis.io.ClickReader` these options set."""
+        """Keyword arguments of :class:`~clickme_analysis.clicklog.ClickReader` these options set."""
         return dict(
             exclude_mobile=self.exclude_mobile, mobile_rule=self.mobile_rule, repeat_submissions=self.repeat_submissions
         )
@@ -157,8 +162,6 @@ def load_map_options(source=None, overrides: dict | None = None) -> MapOptions:
     >>> options.min_subjects, options.max_clicks, options.min_clicks, options.blur_passes
     (3, 50, 10, 2)
     """
-    from clickme_analysis.config import load_config
-
     overrides = dict(overrides or {})
     from_file = load_config(MapOptions, source, sections=("maps",))
     given = _keys_set(source)
@@ -184,7 +187,13 @@ def read_logs(paths, fmt: str | None = None, on_error: str = "raise", **reader_k
 
 
 def open_logs(
-    paths, fmt: str | None = None, on_error: str = "raise", progress: bool = False, spill: bool = True, **reader_kwargs
+    paths,
+    *,
+    fmt: str | None = None,
+    on_error: str = "raise",
+    progress: bool = False,
+    spill: bool = True,
+    **reader_kwargs,
 ):
     """Read click logs into a :class:`~clickme_analysis.clickstore.ClickStore` (bounded memory).
 
@@ -198,8 +207,6 @@ def open_logs(
     reader : ClickReader
         Its ``skipped()`` lists the rows left out; ``n_rows`` counts the rows read.
     """
-    from clickme_analysis.clickstore import ClickStore
-
     reader = ClickReader(list(paths), fmt, on_error, **reader_kwargs)
     return ClickStore.from_reader(reader, progress=progress, spill=spill), reader
 
@@ -303,6 +310,7 @@ def write_maps(
     store,
     out,
     options: MapOptions,
+    *,
     labels: dict | None = None,
     bbox_out=None,
     progress: bool = False,
@@ -336,9 +344,6 @@ def write_maps(
     InputError
         When no map is left to write (no clicks, or every map filtered out).
     """
-    from clickme_analysis.archive import MapWriter
-    from clickme_analysis.progress import progress as bar
-
     code_sizes = _code_sizes(store, sizes, out)
     kept, dropped = _selected(store, options, code_sizes)
     per_image, codes, code_position, participants = _archive_order(store, _per_image_table(store, kept, dropped))
@@ -347,7 +352,6 @@ def write_maps(
     writers = [MapWriter(out, n_maps=len(per_image), encoding=encoding)]
     if bbox_out is not None:
         writers.append(MapWriter(bbox_out, n_maps=len(per_image), encoding="delta-ratio"))
-    main, npz = writers[0], writers[0].suffix == ".npz"
     pair_stats, empty = [], []
     try:
         with (
@@ -364,35 +368,15 @@ def write_maps(
                 **options.paint_kwargs(),
             ):
                 ids = [store.image_ids[c] for c in batch.codes]
-                if npz:  # float32 members deflated in the pool, written in order
-                    floats = batch.float_maps()
-                    encoded = list(pool.map(main.encode, floats))
-                elif exact:  # compressed in the pool (zlib releases the GIL), written in order
-                    floats, encoded = None, list(pool.map(partial(main.encode, None), batch.numerators))
-                else:
-                    floats, encoded = batch.maps, list(pool.map(main.encode, batch.maps))
-                empty += [i for k, i in enumerate(ids) if is_empty_map(batch.numerators[k] if exact else batch.maps[k])]
-                for k, image_id in enumerate(ids):
-                    slot = int(code_position[batch.codes[k]])
-                    meta = dict(
+                metas = [
+                    dict(
                         label=labels.get(image_id, "") if labels else "",
-                        participant_count=int(participants[batch.codes[k]]),
-                        position=slot,
+                        participant_count=int(participants[code]),
+                        position=int(code_position[code]),
                     )
-                    if exact and not npz:
-                        main.write(
-                            image_id,
-                            numerator=batch.numerators[k],
-                            denominator=batch.denominators[k],
-                            encoded=encoded[k],
-                            **meta,
-                        )
-                    else:
-                        main.write(image_id, floats[k], encoded=encoded[k], **meta)
-                    if len(writers) > 1:
-                        source = batch.numerators[k] if exact else batch.maps[k]
-                        box = bounding_box_map(source).astype(np.int32)
-                        writers[1].write(image_id, numerator=box, denominator=1.0, **meta)
+                    for image_id, code in zip(ids, batch.codes)
+                ]
+                empty += _write_batch(batch, ids, metas, writers, pool=pool, exact=exact)
                 shown.update(len(ids))
         paths = [writer.close() for writer in writers]
     except BaseException:
@@ -404,8 +388,35 @@ def write_maps(
     return MapsResult(per_image, paths[0], len(per_image), size / len(per_image), encoding, sorted(empty))
 
 
+def _write_batch(batch, ids: list, metas: list, writers: list, *, pool, exact: bool) -> list:
+    """Write one :class:`~clickme_analysis.maps.MapBatch` (and its bounding-box maps to a second
+    writer); the ids of its all-zero maps."""
+    main = writers[0]
+    # compressed in the pool (zlib releases the GIL), written in order
+    if exact:
+        encoded = list(pool.map(partial(main.encode, None), batch.numerators))
+    else:
+        encoded = list(pool.map(main.encode, batch.maps))
+    sources = batch.numerators if exact else batch.maps
+    for k, image_id in enumerate(ids):
+        if exact:
+            main.write(
+                image_id,
+                numerator=batch.numerators[k],
+                denominator=batch.denominators[k],
+                encoded=encoded[k],
+                **metas[k],
+            )
+        else:
+            main.write(image_id, batch.maps[k], encoded=encoded[k], **metas[k])
+        if len(writers) > 1:
+            box = bounding_box_map(sources[k]).astype(np.int32)
+            writers[1].write(image_id, numerator=box, denominator=1.0, **metas[k])
+    return [image_id for k, image_id in enumerate(ids) if is_empty_map(sources[k])]
+
+
 def make_map_archive(
-    clicks, out, options: MapOptions, labels=None, bbox_out=None, progress: bool = False
+    clicks, out, options: MapOptions, *, labels=None, bbox_out=None, progress: bool = False
 ) -> pd.DataFrame:
     """Build per-image maps from clicks (a table or a click store) and write them.
 
@@ -415,8 +426,6 @@ def make_map_archive(
         Per-image statistics: ``image_id, n_participants, n_clicks, median_clicks, n_outside,
         n_excluded``.
     """
-    from clickme_analysis.clickstore import ClickStore
-
     store = clicks if isinstance(clicks, ClickStore) else ClickStore.from_frame(clicks)
     return write_maps(store, out, options, labels=labels, bbox_out=bbox_out, progress=progress).per_image
 
@@ -443,6 +452,7 @@ def write_reliability(
     clicks,
     out_dir,
     options: MapOptions,
+    *,
     n_images: int | None = 10_000,
     split_half_iterations: int = 0,
     n_boot: int = 1000,
@@ -462,20 +472,7 @@ def write_reliability(
     dict
         The summary written to JSON.
     """
-    from clickme_analysis.fileio import atomic_write_text
-
-    if n_boot < 1:
-        raise InputError(f"expected n_boot >= 1, got {n_boot}", field="n_boot")
-    if not ceiling > 0:
-        raise InputError(f"expected a positive ceiling, got {ceiling}", field="ceiling")
-    if split_half_iterations < 0:
-        raise InputError(f"expected split-half iterations >= 0, got {split_half_iterations}", field="split_half")
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError("expected an output folder, got a file", path=out_dir, field="out")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    from clickme_analysis.clickstore import ClickStore
-
+    out_dir = _reliability_folder(out_dir, n_boot=n_boot, ceiling=ceiling, split_half_iterations=split_half_iterations)
     store = clicks if isinstance(clicks, ClickStore) else ClickStore.from_frame(clicks)
     clicks = store.restricted(options.select(store)[0])  # count_outside, min_subjects
     kwargs = dict(min_clicks=options.min_clicks, max_clicks=options.max_clicks, **options.paint_kwargs())
@@ -498,10 +495,37 @@ def write_reliability(
         seed=seed,
         maps=asdict(options),
     )
-    if split_half_iterations > 0 and options.authors_split_half:
+    if split_half_iterations > 0:
+        halves, summary["split_half"] = _split_half(
+            clicks, options, split_half_iterations, seed=seed, n_jobs=n_jobs, progress=progress, **kwargs
+        )
+        halves.to_csv(out_dir / "reliability_split_half.csv", index=False)
+    atomic_write_text(out_dir / "reliability_summary.json", json.dumps(summary, indent=2))
+    return summary
+
+
+def _reliability_folder(out_dir, *, n_boot: int, ceiling: float, split_half_iterations: int) -> Path:
+    """Check :func:`write_reliability`'s numbers and make its output folder."""
+    if n_boot < 1:
+        raise InputError(f"expected n_boot >= 1, got {n_boot}", field="n_boot")
+    if not ceiling > 0:
+        raise InputError(f"expected a positive ceiling, got {ceiling}", field="ceiling")
+    if split_half_iterations < 0:
+        raise InputError(f"expected split-half iterations >= 0, got {split_half_iterations}", field="split_half")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError("expected an output folder, got a file", path=out_dir, field="out")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir
+
+
+def _split_half(clicks, options: MapOptions, iterations: int, *, seed, n_jobs, progress, **kwargs):
+    """Split-half reliability, the authors' way (:mod:`clickme_analysis.ceiling`) when the options
+    ask for it: the per-iteration table and its summary."""
+    if options.authors_split_half:
         halves = split_half_ceiling(
             clicks,
-            n_iterations=split_half_iterations,
+            n_iterations=iterations,
             seed=seed,
             n_jobs=n_jobs,
             progress=progress,
@@ -510,21 +534,18 @@ def write_reliability(
             crop=options.split_half_crop,
             **kwargs,
         )
-        halves.to_csv(out_dir / "reliability_split_half.csv", index=False)
-        summary["split_half"] = {
-            "iterations": split_half_iterations,
+        summary = {
+            "iterations": iterations,
             "method": "clickme_analysis.ceiling",
             **summarize_ceiling(halves, correction=options.split_half_correction),
         }
-    elif split_half_iterations > 0:
-        halves = split_half_reliability(
-            clicks, n_iterations=split_half_iterations, seed=seed, n_jobs=n_jobs, progress=progress, **kwargs
-        )
-        halves.to_csv(out_dir / "reliability_split_half.csv", index=False)
-        summary["split_half"] = {
-            "iterations": split_half_iterations,
-            "mean": float(halves["rho"].mean()),
-            "mean_spearman_brown": float(halves["rho_spearman_brown"].mean()),
-        }
-    atomic_write_text(out_dir / "reliability_summary.json", json.dumps(summary, indent=2))
-    return summary
+        return halves, summary
+    halves = split_half_reliability(
+        clicks, n_iterations=iterations, seed=seed, n_jobs=n_jobs, progress=progress, **kwargs
+    )
+    summary = {
+        "iterations": iterations,
+        "mean": float(halves["rho"].mean()),
+        "mean_spearman_brown": float(halves["rho_spearman_brown"].mean()),
+    }
+    return halves, summary

@@ -50,7 +50,7 @@ class RepeatFilter:
         self._seen = np.zeros(0, dtype=np.int64)  # sorted (image << 32 | participant) keys
         self.per_image = np.zeros(0, dtype=np.int64)  # repeats met, by image code
 
-    def keep(self, images, participants, rows=None, problems=None, image_ids=None, participant_ids=None):
+    def keep(self, images, participants, rows=None, problems=None, *, image_ids=None, participant_ids=None):
         """Which of these submissions (image and participant codes, in log order) are kept.
 
         ``rows`` and ``problems`` (a reader's problem list) receive each repeat left out
@@ -97,13 +97,15 @@ class RepeatFilter:
                     )
         return ~repeat
 
-    def drop(self, images, participants, counts, rows, clicks, problems, reader):
+    def drop(self, images, participants, counts, rows, clicks, *, problems, reader):
         """Apply :meth:`keep` to per-round rows and their clicks.
 
         ``counts`` are the rows' click counts and ``clicks`` a tuple of per-click arrays (in row
         order); returns the kept ``(images, participants, counts, clicks)``.
         """
-        kept = self.keep(images, participants, rows, problems, reader.image_ids, reader.participant_ids)
+        kept = self.keep(
+            images, participants, rows, problems, image_ids=reader.image_ids, participant_ids=reader.participant_ids
+        )
         if kept.all():
             return images, participants, counts, clicks
         by_click = np.repeat(kept, counts)

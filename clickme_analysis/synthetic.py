@@ -11,8 +11,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import skimage.data
+from skimage.color import rgb2gray
+from skimage.filters import sobel
+from skimage.transform import resize
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.maps import blur_map, normalize_map
 
 SIZE = 256
 
@@ -63,9 +68,6 @@ VARIANTS = (("", False, 1.0), ("_mirror", True, 1.0), ("_zoom", False, 1.4))
 
 
 def _squared(base: DemoImage) -> np.ndarray:
-    import skimage.data
-    from skimage.transform import resize
-
     image = getattr(skimage.data, base.loader)()
     image = np.asarray(image[0] if isinstance(image, tuple) else image)  # stereo pairs: left view
     if image.dtype == bool:
@@ -89,8 +91,6 @@ def _squared(base: DemoImage) -> np.ndarray:
 def _variant(image: np.ndarray, parts, mirror: bool, zoom: float):
     parts = np.array(parts, dtype=float)
     if zoom != 1.0:
-        from skimage.transform import resize
-
         side = int(round(SIZE / zoom))
         start = (SIZE - side) // 2
         image = resize(
@@ -139,7 +139,7 @@ def demo_images(per_category: int = 6):
 
 
 def simulate_player(
-    parts: np.ndarray, rng: np.random.Generator, n_points: int, skill: float, interval_ms: float = 50.0
+    parts: np.ndarray, rng: np.random.Generator, n_points: int, skill: float, *, interval_ms: float = 50.0
 ) -> np.ndarray:
     """One simulated round: a mouse path through parts, sampled every ``interval_ms``.
 
@@ -168,7 +168,7 @@ def simulate_player(
     return np.column_stack([xy, t])
 
 
-def simulate_clicks(parts: dict, participants=(5, 14), clicks=(40, 120), skill=(0.6, 0.95), seed=0) -> pd.DataFrame:
+def simulate_clicks(parts: dict, *, participants=(5, 14), clicks=(40, 120), skill=(0.6, 0.95), seed=0) -> pd.DataFrame:
     """Simulated ClickMe logs for a set of images.
 
     Parameters
@@ -219,11 +219,6 @@ def saliency_standin(image: np.ndarray, size: int = 49) -> np.ndarray:
     Documented as a stand-in for a saliency model (the paper compared with Salicon maps);
     it is the demo's second map source.
     """
-    from skimage.color import rgb2gray
-    from skimage.filters import sobel
-
-    from clickme_analysis.maps import blur_map, normalize_map
-
     edges = sobel(rgb2gray(image) if image.ndim == 3 else image)
     yy, xx = np.mgrid[: image.shape[0], : image.shape[1]]
     centre = np.exp(

@@ -18,12 +18,16 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import struct
 from collections.abc import Iterable, Iterator, Mapping
 
 import numpy as np
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.fileio import collect_files
+from clickme_analysis.imagefile import read_image
+from clickme_analysis.progress import progress as bar
 
 __all__ = [
     "crc32c",
@@ -398,8 +402,6 @@ TFRECORD_SUFFIXES = (".tfrecords", ".tfrecord", ".gz", ".tfr")
 
 def _decode_image(data: bytes, shape: tuple, path, index: int, name: str) -> np.ndarray:
     """JPEG / PNG bytes -> uint8 array of ``shape`` (Pillow), a located error otherwise."""
-    from clickme_analysis.imagefile import read_image
-
     array = read_image(
         data,
         mode="L" if len(shape) == 3 and shape[-1] == 1 or len(shape) == 2 else "RGB",
@@ -474,10 +476,6 @@ def tfrecord_files(source) -> list:
     >>> [p.name for p in tfrecord_files(d)]
     ['val-2.tfrecords', 'val-10.tfrecords']
     """
-    import re
-
-    from clickme_analysis.fileio import collect_files
-
     files = collect_files(source, TFRECORD_SUFFIXES, what="TFRecord shards")
 
     def shard(path):
@@ -489,6 +487,7 @@ def tfrecord_files(source) -> list:
 
 def read_clickme_tfrecord(
     source,
+    *,
     image_shape: tuple = CLICKME_IMAGE_SHAPE,
     heatmap_shape: tuple = CLICKME_HEATMAP_SHAPE,
     raw_dtype="float32",
@@ -546,8 +545,6 @@ def read_clickme_tfrecord(
     >>> record["heatmap"].shape, record["label"], record["click_count"], record["has_map"]
     ((256, 256), 7, 12, True)
     """
-    from clickme_analysis.progress import progress as bar
-
     heatmap_out = (
         tuple(heatmap_shape[:-1]) if len(heatmap_shape) == 3 and heatmap_shape[-1] == 1 else tuple(heatmap_shape)
     )
@@ -558,18 +555,25 @@ def read_clickme_tfrecord(
                 features = parse_example(record)
             except InputError as error:
                 raise InputError(f"record {index}: {error.message}", path=path, line=index) from error
-            click_count = _scalar(features, "click_count", path, index, required=False)
-            example = {
-                "image": _array(features, "image", tuple(image_shape), raw_dtype, path, index),
-                "heatmap": _array(features, "heatmap", tuple(heatmap_shape), raw_dtype, path, index).reshape(
-                    heatmap_out
-                ),
-                "label": _scalar(features, "label", path, index),
-                "click_count": click_count,
-                "has_map": click_count != 0,
-                "source": str(path),
-                "index": index,
-            }
-            if isinstance(features.get("file_path"), list) and len(features["file_path"]) == 1:
-                example["file_path"] = features["file_path"][0].decode("utf-8", errors="replace")
-            yield example
+            yield _clickme_example(
+                features, path, index, (tuple(image_shape), tuple(heatmap_shape), heatmap_out), raw_dtype
+            )
+
+
+def _clickme_example(features: dict, path, index: int, shapes: tuple, raw_dtype) -> dict:
+    """One parsed ClickMe record -> the example :func:`read_clickme_tfrecord` yields; ``shapes`` are
+    the image, stored heatmap and returned heatmap shapes."""
+    image_shape, heatmap_shape, heatmap_out = shapes
+    click_count = _scalar(features, "click_count", path, index, required=False)
+    example = {
+        "image": _array(features, "image", image_shape, raw_dtype, path, index),
+        "heatmap": _array(features, "heatmap", heatmap_shape, raw_dtype, path, index).reshape(heatmap_out),
+        "label": _scalar(features, "label", path, index),
+        "click_count": click_count,
+        "has_map": click_count != 0,
+        "source": str(path),
+        "index": index,
+    }
+    if isinstance(features.get("file_path"), list) and len(features["file_path"]) == 1:
+        example["file_path"] = features["file_path"][0].decode("utf-8", errors="replace")
+    return example

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from clickme_analysis.errors import InputError
-from clickme_analysis.io import read_table
+from clickme_analysis.fileio import read_table
 from experiments.config import ExperimentConfig
 
 MANIFEST_COLUMNS = ("image_id", "category", "target", "map_source", "level", "path")

@@ -22,8 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from clickme_analysis.errors import InputError
-from clickme_analysis.fileio import AppendLog, atomic_write_text, now_iso
-from clickme_analysis.io import read_table
+from clickme_analysis.fileio import AppendLog, atomic_write_text, now_iso, read_table
 from clickme_analysis.progress import progress as progress_bar
 from experiments.config import ExperimentConfig
 from experiments.design import (

@@ -19,10 +19,10 @@ import pandas as pd
 import torch
 
 from clickme_analysis.archive import open_maps
+from clickme_analysis.clicklog import read_clicks
 from clickme_analysis.errors import InputError
-from clickme_analysis.fileio import atomic_write_text, collect_files
+from clickme_analysis.fileio import atomic_write_text, collect_files, read_table
 from clickme_analysis.ids import image_ids
-from clickme_analysis.io import read_clicks, read_table
 from models.alignment_loading import LoadedModel, load_checkpoint_model, load_timm_model
 from models.alignment_psychophysics import model_psychophysics, psychophysics_tables, threshold_table
 from models.alignment_scoring import (

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from clickme_analysis.errors import InputError
-from clickme_analysis.io import read_table
+from clickme_analysis.fileio import read_table
 from clickme_analysis.progress import progress as progress_bar
 from clickme_analysis.psychophysics.descriptives import accuracy_by_level
 from clickme_analysis.psychophysics.psychometric import psychometric_fit

@@ -17,8 +17,8 @@ import numpy as np
 
 from clickme_analysis.archive import open_maps
 from clickme_analysis.errors import InputError
+from clickme_analysis.fileio import read_table
 from clickme_analysis.ids import match_ids
-from clickme_analysis.io import read_table
 from clickme_analysis.tfrecord import (
     TFRECORD_SUFFIXES,
     parse_example,

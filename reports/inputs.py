@@ -16,7 +16,7 @@ import pandas as pd
 
 from clickme_analysis import imagefile
 from clickme_analysis.errors import InputError
-from clickme_analysis.io import read_table as _read_csv_table
+from clickme_analysis.fileio import read_table as _read_csv_table
 from clickme_analysis.labels import label_map
 
 #: Example images shown in the map figures.

@@ -325,7 +325,7 @@ def _consume(result) -> None:
 
 
 def _clicks(path):
-    from clickme_analysis.io import read_clicks
+    from clickme_analysis.clicklog import read_clicks
 
     return read_clicks(path)
 
@@ -428,10 +428,10 @@ READERS = [
     Reader(
         "read_table",
         ".csv",
-        _call("clickme_analysis.io:read_table", ("image_id", "label")),
+        _call("clickme_analysis.fileio:read_table", ("image_id", "label")),
         _seeds(LABELS_CSV, LABELS_CSV.replace(b",", b";")),
     ),
-    Reader("read_toml", ".toml", _call("clickme_analysis.io:read_toml"), _seeds(b'a = 1\n[b]\nc = "x"\n')),
+    Reader("read_toml", ".toml", _call("clickme_analysis.fileio:read_toml"), _seeds(b'a = 1\n[b]\nc = "x"\n')),
     Reader("fileio.read_jsonl", ".jsonl", _call("clickme_analysis.fileio:read_jsonl"), _seeds(CLICKS_JSONL)),
     Reader(
         "MapArchive",

@@ -121,8 +121,8 @@ def run_demo(
     round_seconds : float
         Longest round (s).
     """
+    from clickme_analysis.clicklog import read_clicks
     from clickme_analysis.game_stats import game_statistics, learning_check, read_game_log
-    from clickme_analysis.io import read_clicks
     from clickme_analysis.labels import label_map
     from clickme_analysis.pipeline import MapOptions, make_map_archive
 

@@ -76,7 +76,7 @@ class SimulatedPlayer:
             raise InputError(f"expected a (K, 3) part table (x, y, weight), got shape {parts.shape}", field="parts")
         press = float(rng.uniform(*self.press_delay))
         n_points = int(np.ceil(max(round_seconds - press, 0) / self.point_interval)) + 2
-        path = simulate_player(parts, rng, n_points, self.skill, 1000 * self.point_interval)
+        path = simulate_player(parts, rng, n_points, self.skill, interval_ms=1000 * self.point_interval)
         path[:, 2] = press + path[:, 2] / 1000 - path[0, 2] / 1000
         skipped = image_id in self.skip or rng.random() < self.skip_rate
         return RoundPlan(press, path, press + 0.2 if skipped else None)

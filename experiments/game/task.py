@@ -11,7 +11,7 @@ fraction of the round left when the partner's correct answer came back, 0 otherw
 
 The log (:class:`GameLog`) is JSON lines, one object per round, appended, flushed and fsync'ed
 as the round ends (:class:`clickme_analysis.fileio.AppendLog`), in the per-round form
-:func:`clickme_analysis.io.read_clicks` reads.
+:func:`clickme_analysis.clicklog.read_clicks` reads.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def partner_view(
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise InputError(f"expected a uint8 (H, W, 3) image, got {image.dtype} {image.shape}", field="image")
-    mask = paint_clicks(x, y, image.shape[:2], bubble, "square")[0] > 0
+    mask = paint_clicks(x, y, image.shape[:2], bubble, bubble="square")[0] > 0
     if background == "mean":
         fill = np.broadcast_to(np.array(MEAN_RGB, dtype=np.uint8), image.shape)
     elif background == "noise":
@@ -275,7 +275,7 @@ class RoundState:
             self.t.append(round(1000.0 * pt, 1))
         if new:
             xs, ys = [p[0] for p in new], [p[1] for p in new]
-            self.painted |= paint_clicks(xs, ys, self.painted.shape, self.bubble, "square")[0] > 0
+            self.painted |= paint_clicks(xs, ys, self.painted.shape, self.bubble, bubble="square")[0] > 0
         return bool(new)
 
     def answer(self, sent: float, received: float, top: list[str], compute: float, n_points: int) -> None:

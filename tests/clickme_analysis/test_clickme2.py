@@ -19,9 +19,9 @@ import pytest
 from scipy import stats
 
 from clickme_analysis.archive import open_maps
+from clickme_analysis.clicklog import ClickReader, read_clicks
 from clickme_analysis.clickstore import ClickStore
 from clickme_analysis.errors import InputError
-from clickme_analysis.io import ClickReader, read_clicks
 from clickme_analysis.pipeline import load_map_options, open_logs, write_maps, write_reliability
 from clickme_app.cli import main
 

@@ -20,10 +20,10 @@ from clickme_analysis.archive import (
     save_maps,
     write_clickme2_hdf5,
 )
+from clickme_analysis.clicklog import read_clicks
 from clickme_analysis.errors import InputError
 from clickme_analysis.fixations import FixationPoints, read_fixations
 from clickme_analysis.ids import IdMatchWarning, image_id, image_ids, match_ids
-from clickme_analysis.io import read_clicks
 from clickme_analysis.metrics import nss, score_maps
 from clickme_analysis.npz_log import load_npz
 from clickme_analysis.tfrecord import read_clickme_tfrecord, write_tfrecord

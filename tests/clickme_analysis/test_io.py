@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from clickme_analysis.clicklog import read_clicks
 from clickme_analysis.errors import InputError
-from clickme_analysis.io import read_clicks
 
 
 def write(tmp_path, name, text):
@@ -125,7 +125,7 @@ def test_missing_columns_unknown_format_missing_file(tmp_path):
 
 
 def test_read_table_locates_every_failure(tmp_path):
-    from clickme_analysis.io import read_table
+    from clickme_analysis.fileio import read_table
 
     path = write(tmp_path, "t.csv", "a,b\n1,2\n")
     assert read_table(path, ["a"])["b"].tolist() == [2]

@@ -7,9 +7,9 @@ from PIL import Image
 from scipy import ndimage, stats
 
 from clickme_analysis.archive import open_maps
+from clickme_analysis.clicklog import ClickReader
 from clickme_analysis.clickstore import ClickStore
 from clickme_analysis.errors import InputError
-from clickme_analysis.io import ClickReader
 from clickme_analysis.maps import blur_map, build_maps, paint_clicks
 from clickme_analysis.pipeline import MapOptions, load_map_options, write_maps
 from clickme_analysis.reliability import inter_rater_reliability, split_half_reliability
@@ -38,7 +38,7 @@ def test_multi_bucket_store_gives_the_maps_of_the_in_memory_path(tmp_path):
     with ClickStore.from_reader(ClickReader(log), bucket_clicks=200) as store:
         assert store.n_buckets > 3  # spilled to several bucket files
         result = write_maps(store, tmp_path / "maps.h5", options, workers=2)
-    from clickme_analysis.io import read_clicks
+    from clickme_analysis.clicklog import read_clicks
     from clickme_analysis.maps import filter_clicks
 
     clicks, excluded = filter_clicks(read_clicks(log).clicks, 5, 30)
@@ -88,7 +88,7 @@ def test_reliability_from_a_spilled_store_equals_scipy(tmp_path):
     pd.testing.assert_frame_equal(table, again)
     null = table[table.distribution == "null"]
     assert (null.image_id != null.image_id_b).all() and len(null) == len(table) / 2
-    from clickme_analysis.io import read_clicks
+    from clickme_analysis.clicklog import read_clicks
 
     clicks = read_clicks(log).clicks
     row = table[table.distribution == "human"].iloc[0]

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from clickme_analysis.archive import MapArchive
+from clickme_analysis.clicklog import read_clicks
 from clickme_analysis.errors import InputError
-from clickme_analysis.io import read_clicks
 from clickme_app.cli import main as clickme
 from experiments.game.config import GameConfig
 from experiments.game.partner import StandInPartner

@@ -60,7 +60,7 @@ def filled(online_files, tmp_path):
 
 
 def test_export_is_the_lab_format_and_the_analyses_read_it(filled, tmp_path):
-    from clickme_analysis.io import read_clicks
+    from clickme_analysis.clicklog import read_clicks
     from clickme_app.cli import main
     from experiments.session import DATA_COLUMNS
 
