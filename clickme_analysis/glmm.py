@@ -21,11 +21,12 @@ the Laplace approximation of Breslow & Clayton 1993):
 - fixed-effect covariance: the ``beta`` block of the inverse joint Hessian of ``(beta, u)`` at
   the optimum (conditional on ``theta``, as glmer's ``vcov``); Wald z tests and intervals.
 
-The joint Hessian ``M' W M`` with ``M = [X, Z Lambda] = [X, Z] D(theta)`` is ``D' (A' W A) D``:
-``A = [X, Z]`` does not depend on ``theta``, so the products of each trial's few non-zero pairs
-are formed once and every Newton step is one sparse matrix-vector product with the weights,
-then the block-diagonal ``D`` on both sides. It is factored densely (Cholesky): cost grows with
-the number of random effects cubed, fine for lab designs (hundreds of participants and images).
+The joint Hessian ``M' W M`` with ``M = [X, Z Lambda] = [X, Z] D(theta)``: each row of ``M`` has
+the same few non-zero columns as the row of ``[X, Z]``, with values that depend on ``theta``
+through that row's ``Lambda`` block only, so they are formed once per ``theta`` and every Newton
+step is one compiled pass over the rows (:mod:`clickme_analysis._glmm_numba`). The Hessian is
+factored densely (Cholesky): cost grows with the number of random effects cubed, fine for lab
+designs (hundreds of participants and images).
 """
 
 from __future__ import annotations
@@ -33,8 +34,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import linalg, optimize, sparse
+from scipy import optimize
+from scipy.linalg import lapack
 from scipy.special import expit
+
+from clickme_analysis import _glmm_numba
 
 
 @dataclass(frozen=True)
@@ -88,11 +92,11 @@ class GLMMResult:
 
 
 class _Model:
-    """The model's fixed structure. ``M = [X, Z Lambda] = A D(theta)``: ``A = [X, Z]`` is free of
-    ``theta`` (each row has the same few non-zero columns, ``cols``, with values ``vals``) and
-    ``D`` is block diagonal (identity on ``beta``, the term's ``Lambda`` block for each level), so
-    ``M' W M = D' (A' W A) D``, where ``A' W A`` is one sparse product ``S w`` with a matrix ``S``
-    of the products of each row's pairs of non-zero values, built once."""
+    """The model's fixed structure. Each row of ``M = [X, Z Lambda(theta)]`` has the same few
+    non-zero columns as the row of ``A = [X, Z]`` (``cols``), with the values of ``A`` (``vals``)
+    times the row's ``Lambda`` block in each term's span: :meth:`values` forms them once per
+    ``theta``, and the compiled kernels of :mod:`clickme_analysis._glmm_numba` take ``M v``,
+    ``M' r`` and ``M' W M`` from them in one pass over the rows."""
 
     def __init__(self, y, X, terms):
         self.y = np.asarray(y, dtype=float)
@@ -112,28 +116,13 @@ class _Model:
             cols.append(offset + term.codes[:, None] * term.k + np.arange(term.k)[None, :])
             self.spans.append(slice(offset, offset + term.n_levels * term.k))
             offset += term.n_levels * term.k
-        self.cols = np.ascontiguousarray(np.hstack(cols))  # (n, r): the non-zero columns of each row of A
-        self.vals = np.hstack([self.X] + [np.asarray(term.columns, dtype=float) for term in self.terms])
-        self.dim, self.q, r = offset, offset - self.p, self.cols.shape[1]
-        self.A = sparse.csr_matrix(
-            (self.vals.ravel(), self.cols.ravel(), np.arange(0, n * r + 1, r)), shape=(n, self.dim)
+        # the non-zero columns of each row of A, ascending (the kernels rely on it), and their values,
+        # both transposed: (r, n)
+        self.cols = np.ascontiguousarray(np.hstack(cols).T, dtype=np.int64)
+        self.vals = np.ascontiguousarray(
+            np.hstack([self.X] + [np.asarray(term.columns, dtype=float) for term in self.terms]).T
         )
-        self.At = self.A.T.tocsr()
-        # pairs of a row's non-zero columns, upper triangle; those of X (the same for every row) in
-        # a dense block, the others in a sparse matrix over the distinct entries they add to
-        a, b = np.triu_indices(r)
-        keep = b >= self.p
-        flat = (self.cols[:, a[keep]] * self.dim + self.cols[:, b[keep]]).ravel()
-        self.targets, where = np.unique(flat, return_inverse=True)
-        self.S = sparse.csr_matrix(
-            (
-                (self.vals[:, a[keep]] * self.vals[:, b[keep]]).ravel(),
-                (where.ravel(), np.repeat(np.arange(n), keep.sum())),
-            ),
-            shape=(len(self.targets), n),
-        )
-        self.x_targets = a[~keep] * self.dim + b[~keep]
-        self.x_products = np.ascontiguousarray((self.X[:, a[~keep]] * self.X[:, b[~keep]]).T)
+        self.dim, self.q = offset, offset - self.p
         self.penalty = np.r_[np.zeros(self.p), np.ones(self.q)]
 
     def theta_start(self) -> np.ndarray:
@@ -148,51 +137,43 @@ class _Model:
         return out
 
     def values(self, theta):
-        """The ``Lambda`` blocks of D(theta), one per term."""
-        return self.blocks(np.asarray(theta, dtype=float))
+        """The non-zero values of the rows of ``M = A D(theta)``, transposed (r, n), as ``cols``."""
+        m = self.vals.copy()
+        row = self.p
+        for term, L in zip(self.terms, self.blocks(np.asarray(theta, dtype=float))):
+            for j in range(term.k):
+                m[row + j] = self.vals[row : row + term.k].T @ L[:, j]
+            row += term.k
+        return m
 
-    def times_d(self, matrix, blocks, transpose=False):
-        """``matrix @ D`` (``matrix @ D'`` with ``transpose``) for a vector or the rows of a matrix."""
-        out = np.array(matrix, dtype=float)
-        for span, L, term in zip(self.spans, blocks, self.terms):
-            part = out[..., span].reshape(out.shape[:-1] + (term.n_levels, term.k))
-            out[..., span] = (part @ (L.T if transpose else L)).reshape(out.shape[:-1] + (-1,))
-        return out
+    def eta(self, m, v):
+        return _glmm_numba.linear_predictor(m, self.cols, v)
 
-    def eta(self, D, v):
-        return self.A @ self.times_d(v, D, transpose=True)
-
-    def hessian(self, D, w):
+    def hessian(self, m, w):
         """M' diag(w) M + P, dense (dim x dim)."""
-        G = np.zeros(self.dim * self.dim)
-        G[self.targets] = self.S @ w
-        G[self.x_targets] = self.x_products @ w
-        G = G.reshape(self.dim, self.dim)
-        G = G + G.T
-        G[np.diag_indices(self.dim)] /= 2
-        H = self.times_d(self.times_d(G, D).T, D)  # (G D)' D = D' G D, G symmetric
+        H = _glmm_numba.weighted_gram(m, self.cols, w, self.dim)
         H[np.diag_indices(self.dim)] += self.penalty
         return H
 
-    def gradient(self, D, residual, v):
-        return self.times_d(self.At @ residual, D) - self.penalty * v
+    def gradient(self, m, residual, v):
+        return _glmm_numba.transpose_times(m, self.cols, residual, self.dim) - self.penalty * v
 
     # --------------------------------------------------------------------------- inner problems
-    def newton(self, D, v, first, *, max_iter=50, tol=1e-10):
+    def newton(self, m, v, first, *, max_iter=50, tol=1e-10):
         """Maximize the penalized log-likelihood over the entries ``first:`` of v (the others fixed).
 
         Returns v, the penalized deviance, and the Cholesky factor of the Hessian over those entries.
         """
-        eta = self.eta(D, v)
+        eta = self.eta(m, v)
         dev_old = _deviance(self.y, eta) + (self.penalty * v) @ v
         for _ in range(max_iter):
             mu = expit(eta)
-            factor = linalg.cho_factor(self.hessian(D, mu * (1 - mu))[first:, first:], lower=True, check_finite=False)
+            factor = _cholesky(self.hessian(m, mu * (1 - mu))[first:, first:])
             step = np.zeros_like(v)
-            step[first:] = linalg.cho_solve(factor, self.gradient(D, self.y - mu, v)[first:], check_finite=False)
+            step[first:] = _solve(factor, self.gradient(m, self.y - mu, v)[first:])
             for _ in range(30):  # step halving keeps the penalized log-likelihood increasing
                 v_new = v + step
-                eta_new = self.eta(D, v_new)
+                eta_new = self.eta(m, v_new)
                 dev = _deviance(self.y, eta_new) + (self.penalty * v_new) @ v_new
                 if dev <= dev_old + 1e-12:
                     break
@@ -204,8 +185,8 @@ class _Model:
             if converged:
                 break
         mu = expit(eta)
-        H = self.hessian(D, mu * (1 - mu))[first:, first:]
-        return v, dev_old, linalg.cho_factor(H, lower=True, check_finite=False)
+        H = self.hessian(m, mu * (1 - mu))[first:, first:]
+        return v, dev_old, _cholesky(H)
 
     def laplace(self, theta, beta, u):
         """Laplace deviance at (theta, beta), with u at its conditional mode; returns it and u."""
@@ -252,10 +233,25 @@ THETA_MAX = 10.0
 
 
 def _deviance(y, eta):
-    """-2 sum log p(y | eta) for Bernoulli y: log(1 + e^eta) as -log(expit(-eta)), exact in both
-    tails and faster than ``logaddexp``, which takes over where that overflows (eta > ~700)."""
-    dev = 2 * (-np.sum(np.log(expit(-eta))) - y @ eta)
-    return dev if np.isfinite(dev) else 2 * (np.sum(np.logaddexp(0, eta)) - y @ eta)
+    """-2 sum log p(y | eta) for Bernoulli y (compiled: :func:`clickme_analysis._glmm_numba.deviance`)."""
+    return _glmm_numba.deviance(y, eta)
+
+
+def _cholesky(H):
+    """Lower Cholesky factor of the symmetric positive definite ``H``, as ``scipy.linalg.cho_factor``
+    gives it (LAPACK directly: these matrices are small and factored thousands of times a fit)."""
+    factor, info = lapack.dpotrf(H, lower=1, clean=0, overwrite_a=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"the Hessian is not positive definite (LAPACK dpotrf info {info})")
+    return factor, True
+
+
+def _solve(factor, rhs):
+    """``H^-1 rhs`` from :func:`_cholesky`'s factor of ``H``."""
+    out, info = lapack.dpotrs(factor[0], rhs, lower=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"LAPACK dpotrs info {info}")
+    return out
 
 
 def _logdet(factor) -> float:
@@ -265,7 +261,7 @@ def _logdet(factor) -> float:
 def _cov_beta(factor, p):
     rhs = np.zeros((len(factor[0]), p))
     rhs[np.arange(p), np.arange(p)] = 1.0
-    return linalg.cho_solve(factor, rhs, check_finite=False)[:p]
+    return _solve(factor, rhs)[:p]
 
 
 def fit(y, X, terms, *, nagq: int = 1, reml: bool = False, max_iter: int = 500, start=None) -> GLMMResult:
@@ -413,9 +409,9 @@ def _result(model, theta, v, *, converged, message, n_evaluations) -> GLMMResult
     """The fit at (theta, v): the covariance of beta is the beta block of the inverse joint
     (beta, u) Hessian at the optimum."""
     p = model.p
-    D = model.values(theta)
-    mu = expit(model.eta(D, v))
-    factor = linalg.cho_factor(model.hessian(D, mu * (1 - mu)), lower=True, check_finite=False)
+    m = model.values(theta)
+    mu = expit(model.eta(m, v))
+    factor = _cholesky(model.hessian(m, mu * (1 - mu)))
     cov = _cov_beta(factor, p)
     cov = (cov + cov.T) / 2
     deviance = model.laplace(theta, v[:p], v[p:])[0] if model.n_theta else _deviance(model.y, model.X @ v[:p])
