@@ -14,6 +14,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from clickme_analysis import power
 from clickme_analysis.cliargs import (
     add_progress,
     correlation,
@@ -27,6 +28,9 @@ from clickme_analysis.cliargs import (
     seed,
 )
 from clickme_analysis.errors import InputError
+from clickme_analysis.fileio import atomic_write_text
+from experiments.config import load_experiment_config
+from experiments.design import load_manifest
 
 
 def _numbers(kind):
@@ -103,9 +107,6 @@ def register(sub) -> None:
 
 def _config_design(path) -> dict:
     """Groups, and with a readable manifest the levels, images and trials per level, of a TOML."""
-    from experiments.config import load_experiment_config
-    from experiments.design import load_manifest
-
     config = load_experiment_config(path)
     out = {"groups": tuple(config.groups)}
     if len(config.groups) != 2:
@@ -123,8 +124,6 @@ def _config_design(path) -> dict:
 
 def plan(args):
     """(Design, Truth, at_level, notes) of the command line."""
-    from clickme_analysis import power
-
     notes, found, truth = [], {}, power.Truth()
     if args.config:
         found.update(_config_design(args.config))
@@ -153,9 +152,6 @@ def plan(args):
 
 
 def _power(args) -> int:
-    from clickme_analysis import power
-    from clickme_analysis.fileio import atomic_write_text
-
     if args.jobs == 0 or args.jobs < -1:
         raise InputError(f"expected --jobs >= 1 or -1, got {args.jobs}", field="jobs")
     design, truth, at_level, notes = plan(args)
