@@ -21,12 +21,11 @@ the Laplace approximation of Breslow & Clayton 1993):
 - fixed-effect covariance: the ``beta`` block of the inverse joint Hessian of ``(beta, u)`` at
   the optimum (conditional on ``theta``, as glmer's ``vcov``); Wald z tests and intervals.
 
-The joint Hessian ``M' W M`` with ``M = [X, Z Lambda] = [X, Z] D(theta)``: each row of ``M`` has
-the same few non-zero columns as the row of ``[X, Z]``, with values that depend on ``theta``
-through that row's ``Lambda`` block only, so they are formed once per ``theta`` and every Newton
-step is one compiled pass over the rows (:mod:`clickme_analysis._glmm_numba`). The Hessian is
-factored densely (Cholesky): cost grows with the number of random effects cubed, fine for lab
-designs (hundreds of participants and images).
+The joint Hessian ``M' W M`` with ``M = [X, Z Lambda] = [X, Z] D(theta)`` is ``D' (A' W A) D``:
+``A = [X, Z]`` does not depend on ``theta``, so the products of each trial's few non-zero pairs
+are formed once and every Newton step is one sparse matrix-vector product with the weights,
+then the block-diagonal ``D`` on both sides. It is factored densely (Cholesky): cost grows with
+the number of random effects cubed, fine for lab designs (hundreds of participants and images).
 """
 
 from __future__ import annotations
@@ -34,11 +33,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize
-from scipy.linalg import lapack
+from scipy import linalg, optimize, sparse
 from scipy.special import expit
-
-from clickme_analysis import _glmm_numba
 
 
 @dataclass(frozen=True)
@@ -92,11 +88,11 @@ class GLMMResult:
 
 
 class _Model:
-    """The model's fixed structure. Each row of ``M = [X, Z Lambda(theta)]`` has the same few
-    non-zero columns as the row of ``A = [X, Z]`` (``cols``), with the values of ``A`` (``vals``)
-    times the row's ``Lambda`` block in each term's span: :meth:`values` forms them once per
-    ``theta``, and the compiled kernels of :mod:`clickme_analysis._glmm_numba` take ``M v``,
-    ``M' r`` and ``M' W M`` from them in one pass over the rows."""
+    """The model's fixed structure. ``M = [X, Z Lambda] = A D(theta)``: ``A = [X, Z]`` is free of
+    ``theta`` (each row has the same few non-zero columns, ``cols``, with values ``vals``) and
+    ``D`` is block diagonal (identity on ``beta``, the term's ``Lambda`` block for each level), so
+    ``M' W M = D' (A' W A) D``, where ``A' W A`` is one sparse product ``S w`` with a matrix ``S``
+    of the products of each row's pairs of non-zero values, built once."""
 
     def __init__(self, y, X, terms):
         self.y = np.asarray(y, dtype=float)
@@ -116,13 +112,28 @@ class _Model:
             cols.append(offset + term.codes[:, None] * term.k + np.arange(term.k)[None, :])
             self.spans.append(slice(offset, offset + term.n_levels * term.k))
             offset += term.n_levels * term.k
-        # the non-zero columns of each row of A, ascending (the kernels rely on it), and their values,
-        # both transposed: (r, n)
-        self.cols = np.ascontiguousarray(np.hstack(cols).T, dtype=np.int64)
-        self.vals = np.ascontiguousarray(
-            np.hstack([self.X] + [np.asarray(term.columns, dtype=float) for term in self.terms]).T
+        self.cols = np.ascontiguousarray(np.hstack(cols))  # (n, r): the non-zero columns of each row of A
+        self.vals = np.hstack([self.X] + [np.asarray(term.columns, dtype=float) for term in self.terms])
+        self.dim, self.q, r = offset, offset - self.p, self.cols.shape[1]
+        self.A = sparse.csr_matrix(
+            (self.vals.ravel(), self.cols.ravel(), np.arange(0, n * r + 1, r)), shape=(n, self.dim)
         )
-        self.dim, self.q = offset, offset - self.p
+        self.At = self.A.T.tocsr()
+        # pairs of a row's non-zero columns, upper triangle; those of X (the same for every row) in
+        # a dense block, the others in a sparse matrix over the distinct entries they add to
+        a, b = np.triu_indices(r)
+        keep = b >= self.p
+        flat = (self.cols[:, a[keep]] * self.dim + self.cols[:, b[keep]]).ravel()
+        self.targets, where = np.unique(flat, return_inverse=True)
+        self.S = sparse.csr_matrix(
+            (
+                (self.vals[:, a[keep]] * self.vals[:, b[keep]]).ravel(),
+                (where.ravel(), np.repeat(np.arange(n), keep.sum())),
+            ),
+            shape=(len(self.targets), n),
+        )
+        self.x_targets = a[~keep] * self.dim + b[~keep]
+        self.x_products = np.ascontiguousarray((self.X[:, a[~keep]] * self.X[:, b[~keep]]).T)
         self.penalty = np.r_[np.zeros(self.p), np.ones(self.q)]
 
     def theta_start(self) -> np.ndarray:
@@ -137,43 +148,51 @@ class _Model:
         return out
 
     def values(self, theta):
-        """The non-zero values of the rows of ``M = A D(theta)``, transposed (r, n), as ``cols``."""
-        m = self.vals.copy()
-        row = self.p
-        for term, L in zip(self.terms, self.blocks(np.asarray(theta, dtype=float))):
-            for j in range(term.k):
-                m[row + j] = self.vals[row : row + term.k].T @ L[:, j]
-            row += term.k
-        return m
+        """The ``Lambda`` blocks of D(theta), one per term."""
+        return self.blocks(np.asarray(theta, dtype=float))
 
-    def eta(self, m, v):
-        return _glmm_numba.linear_predictor(m, self.cols, v)
+    def times_d(self, matrix, blocks, transpose=False):
+        """``matrix @ D`` (``matrix @ D'`` with ``transpose``) for a vector or the rows of a matrix."""
+        out = np.array(matrix, dtype=float)
+        for span, L, term in zip(self.spans, blocks, self.terms):
+            part = out[..., span].reshape(out.shape[:-1] + (term.n_levels, term.k))
+            out[..., span] = (part @ (L.T if transpose else L)).reshape(out.shape[:-1] + (-1,))
+        return out
 
-    def hessian(self, m, w):
+    def eta(self, D, v):
+        return self.A @ self.times_d(v, D, transpose=True)
+
+    def hessian(self, D, w):
         """M' diag(w) M + P, dense (dim x dim)."""
-        H = _glmm_numba.weighted_gram(m, self.cols, w, self.dim)
+        G = np.zeros(self.dim * self.dim)
+        G[self.targets] = self.S @ w
+        G[self.x_targets] = self.x_products @ w
+        G = G.reshape(self.dim, self.dim)
+        G = G + G.T
+        G[np.diag_indices(self.dim)] /= 2
+        H = self.times_d(self.times_d(G, D).T, D)  # (G D)' D = D' G D, G symmetric
         H[np.diag_indices(self.dim)] += self.penalty
         return H
 
-    def gradient(self, m, residual, v):
-        return _glmm_numba.transpose_times(m, self.cols, residual, self.dim) - self.penalty * v
+    def gradient(self, D, residual, v):
+        return self.times_d(self.At @ residual, D) - self.penalty * v
 
     # --------------------------------------------------------------------------- inner problems
-    def newton(self, m, v, first, *, max_iter=50, tol=1e-10):
+    def newton(self, D, v, first, *, max_iter=50, tol=1e-10):
         """Maximize the penalized log-likelihood over the entries ``first:`` of v (the others fixed).
 
         Returns v, the penalized deviance, and the Cholesky factor of the Hessian over those entries.
         """
-        eta = self.eta(m, v)
+        eta = self.eta(D, v)
         dev_old = _deviance(self.y, eta) + (self.penalty * v) @ v
         for _ in range(max_iter):
             mu = expit(eta)
-            factor = _cholesky(self.hessian(m, mu * (1 - mu))[first:, first:])
+            factor = linalg.cho_factor(self.hessian(D, mu * (1 - mu))[first:, first:], lower=True, check_finite=False)
             step = np.zeros_like(v)
-            step[first:] = _solve(factor, self.gradient(m, self.y - mu, v)[first:])
+            step[first:] = linalg.cho_solve(factor, self.gradient(D, self.y - mu, v)[first:], check_finite=False)
             for _ in range(30):  # step halving keeps the penalized log-likelihood increasing
                 v_new = v + step
-                eta_new = self.eta(m, v_new)
+                eta_new = self.eta(D, v_new)
                 dev = _deviance(self.y, eta_new) + (self.penalty * v_new) @ v_new
                 if dev <= dev_old + 1e-12:
                     break
@@ -185,8 +204,8 @@ class _Model:
             if converged:
                 break
         mu = expit(eta)
-        H = self.hessian(m, mu * (1 - mu))[first:, first:]
-        return v, dev_old, _cholesky(H)
+        H = self.hessian(D, mu * (1 - mu))[first:, first:]
+        return v, dev_old, linalg.cho_factor(H, lower=True, check_finite=False)
 
     def laplace(self, theta, beta, u):
         """Laplace deviance at (theta, beta), with u at its conditional mode; returns it and u."""
@@ -233,25 +252,10 @@ THETA_MAX = 10.0
 
 
 def _deviance(y, eta):
-    """-2 sum log p(y | eta) for Bernoulli y (compiled: :func:`clickme_analysis._glmm_numba.deviance`)."""
-    return _glmm_numba.deviance(y, eta)
-
-
-def _cholesky(H):
-    """Lower Cholesky factor of the symmetric positive definite ``H``, as ``scipy.linalg.cho_factor``
-    gives it (LAPACK directly: these matrices are small and factored thousands of times a fit)."""
-    factor, info = lapack.dpotrf(H, lower=1, clean=0, overwrite_a=1)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"the Hessian is not positive definite (LAPACK dpotrf info {info})")
-    return factor, True
-
-
-def _solve(factor, rhs):
-    """``H^-1 rhs`` from :func:`_cholesky`'s factor of ``H``."""
-    out, info = lapack.dpotrs(factor[0], rhs, lower=1)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"LAPACK dpotrs info {info}")
-    return out
+    """-2 sum log p(y | eta) for Bernoulli y: log(1 + e^eta) as -log(expit(-eta)), exact in both
+    tails and faster than ``logaddexp``, which takes over where that overflows (eta > ~700)."""
+    dev = 2 * (-np.sum(np.log(expit(-eta))) - y @ eta)
+    return dev if np.isfinite(dev) else 2 * (np.sum(np.logaddexp(0, eta)) - y @ eta)
 
 
 def _logdet(factor) -> float:
@@ -261,7 +265,7 @@ def _logdet(factor) -> float:
 def _cov_beta(factor, p):
     rhs = np.zeros((len(factor[0]), p))
     rhs[np.arange(p), np.arange(p)] = 1.0
-    return _solve(factor, rhs)[:p]
+    return linalg.cho_solve(factor, rhs, check_finite=False)[:p]
 
 
 def fit(y, X, terms, *, nagq: int = 1, reml: bool = False, max_iter: int = 500, start=None) -> GLMMResult:
@@ -409,9 +413,9 @@ def _result(model, theta, v, *, converged, message, n_evaluations) -> GLMMResult
     """The fit at (theta, v): the covariance of beta is the beta block of the inverse joint
     (beta, u) Hessian at the optimum."""
     p = model.p
-    m = model.values(theta)
-    mu = expit(model.eta(m, v))
-    factor = _cholesky(model.hessian(m, mu * (1 - mu)))
+    D = model.values(theta)
+    mu = expit(model.eta(D, v))
+    factor = linalg.cho_factor(model.hessian(D, mu * (1 - mu)), lower=True, check_finite=False)
     cov = _cov_beta(factor, p)
     cov = (cov + cov.T) / 2
     deviance = model.laplace(theta, v[:p], v[p:])[0] if model.n_theta else _deviance(model.y, model.X @ v[:p])
