@@ -14,7 +14,6 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from clickme_analysis import power
 from clickme_analysis.cliargs import (
     add_progress,
     correlation,
@@ -124,6 +123,10 @@ def _config_design(path) -> dict:
 
 def plan(args):
     """(Design, Truth, at_level, notes) of the command line."""
+    # here, not at the top: clickme_app.cli imports this module for every command, and power pulls in
+    # scipy.stats, pandas and joblib (about 1 s of `clickme --help` start-up)
+    from clickme_analysis import power
+
     notes, found, truth = [], {}, power.Truth()
     if args.config:
         found.update(_config_design(args.config))
@@ -152,6 +155,8 @@ def plan(args):
 
 
 def _power(args) -> int:
+    from clickme_analysis import power  # see plan
+
     if args.jobs == 0 or args.jobs < -1:
         raise InputError(f"expected --jobs >= 1 or -1, got {args.jobs}", field="jobs")
     design, truth, at_level, notes = plan(args)

@@ -217,6 +217,7 @@ KNOWN_LOCAL_IMPORTS = {
     "experiments/online/tasks.py:experiments.game.partner",
     "experiments/online/tasks.py:experiments.game.task",
     "experiments/online/tasks.py:math",
+    "experiments/power_cli.py:clickme_analysis",
     "experiments/session.py:clickme_analysis.fileio",
     "experiments/session.py:importlib.metadata",
     "experiments/session.py:numpy",

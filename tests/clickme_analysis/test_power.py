@@ -103,7 +103,7 @@ def test_no_variance_matches_analytic_wald_power_smoke():
     truth = power.with_effects(power.Truth(**ZERO), group_difference=1.2)
     expected = analytic_wald_power(design, truth, [0, 1, 0, 0])
     assert 0.7 < expected < 0.95
-    # 10 data sets (each a boundary fit: slow): a broken test (never or always rejecting) fails; precision: the slow test
+    # 10 data sets (each a boundary fit: slow): a broken test (never or always rejecting) fails; precision: the slow one
     sims = power.simulate_power(design, truth, [8], n_sims=10, seed=5, tests=("group",))
     assert abs(_rate(sims, "group") - expected) <= 3.3 * np.sqrt(expected * (1 - expected) / 10)
 
