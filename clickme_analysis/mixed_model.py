@@ -171,20 +171,46 @@ def fit_prepared(
     result, use_slope, use_image = _fit_candidates(
         y, X, participant, log_level, image, notes, slope=random_slopes, method=method, nagq=nagq, start=start
     )
+    labels = _terms(participant, log_level, use_image, use_slope)
+    notes += _fit_notes(result, labels)
+    n_participants = int(participant.max()) + 1
+    dof = max(n_participants - X.shape[1], 1) if df == "participants" else np.inf
+    out = pd.concat(
+        [_fixed_rows(result, names, dof, alpha), pd.DataFrame(_random_rows(labels, result.covariances))],
+        ignore_index=True,
+    )
+    rhs = "1 + log10_level | participant" if use_slope else "1 | participant"
+    formula = f"correct ~ group * log10_level + ({rhs})" + (" + (1 | image_id)" if use_image is not None else "")
+    table = out.assign(
+        formula=formula,
+        converged=result.converged,
+        note="; ".join(notes),
+        n_trials=len(y),
+        n_participants=n_participants,
+        n_images=int(use_image.max()) + 1 if use_image is not None else 0,
+    )
+    return MixedFit(table=table, result=result, names=tuple(names), dof=dof)
+
+
+def _fit_notes(result, labels) -> list:
+    """Notes (and a warning) on a fit that did not converge or has an intercept SD at 0."""
+    notes = []
     if not result.converged:
         notes.append(f"the fit did not converge ({result.message}): estimates are unreliable")
-        warnings.warn(f"mixed_logit: the fit did not converge ({result.message})", RuntimeWarning, stacklevel=3)
-    labels = _terms(participant, log_level, use_image, use_slope)
+        warnings.warn(f"mixed_logit: the fit did not converge ({result.message})", RuntimeWarning, stacklevel=4)
     for term, cov in zip(labels, result.covariances):
         if np.sqrt(cov[0, 0]) < 1e-4:
             notes.append(f"boundary fit: the {term.name} intercept SD is estimated at 0")
+    return notes
+
+
+def _fixed_rows(result, names, dof, alpha) -> pd.DataFrame:
+    """The fixed-effect rows: estimate, SE, Wald statistic, p and interval on ``dof`` (t, or z when inf)."""
     se = result.se
     z = result.beta / se
-    n_participants = int(participant.max()) + 1
-    dof = max(n_participants - X.shape[1], 1) if df == "participants" else np.inf
     reference = stats.t(dof) if np.isfinite(dof) else stats.norm()
     crit = reference.ppf(1 - alpha / 2)
-    fixed = pd.DataFrame(
+    return pd.DataFrame(
         {
             "term": list(names),
             "effect": "fixed",
@@ -197,18 +223,6 @@ def fit_prepared(
             "ci_high": result.beta + crit * se,
         }
     )
-    out = pd.concat([fixed, pd.DataFrame(_random_rows(labels, result.covariances))], ignore_index=True)
-    rhs = "1 + log10_level | participant" if use_slope else "1 | participant"
-    formula = f"correct ~ group * log10_level + ({rhs})" + (" + (1 | image_id)" if use_image is not None else "")
-    table = out.assign(
-        formula=formula,
-        converged=result.converged,
-        note="; ".join(notes),
-        n_trials=len(y),
-        n_participants=n_participants,
-        n_images=int(use_image.max()) + 1 if use_image is not None else 0,
-    )
-    return MixedFit(table=table, result=result, names=tuple(names), dof=dof)
 
 
 def contrast_test(fit: MixedFit, weights) -> tuple[float, float, float]:

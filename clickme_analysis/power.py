@@ -436,7 +436,8 @@ def plot_power(table: pd.DataFrame, path, target: float = 0.8) -> Path:
 def truth_from_pilot(folder) -> tuple[Truth, dict]:
     """The fixed effects and variance components of a pilot's ``mixed_model.csv`` (written by
     ``experiment analyze``), and what the pilot says of the design (``levels``, ``groups``,
-    ``n_images``, ``n_participants``, ``trials_per_level`` = revealed trials / participants / levels). A dropped slope or image term reads as an SD of 0."""
+    ``n_images``, ``n_participants``, ``trials_per_level`` = revealed trials / participants / levels).
+    A dropped slope or image term reads as an SD of 0."""
     path = Path(folder) / "mixed_model.csv"
     if not path.is_file():
         raise InputError(

@@ -27,6 +27,9 @@ from clickme_analysis.cliargs import (
     seed,
 )
 from clickme_analysis.errors import InputError
+from clickme_analysis.fileio import atomic_write_text
+from experiments.config import load_experiment_config
+from experiments.design import load_manifest
 
 
 def _numbers(kind):
@@ -103,9 +106,6 @@ def register(sub) -> None:
 
 def _config_design(path) -> dict:
     """Groups, and with a readable manifest the levels, images and trials per level, of a TOML."""
-    from experiments.config import load_experiment_config
-    from experiments.design import load_manifest
-
     config = load_experiment_config(path)
     out = {"groups": tuple(config.groups)}
     if len(config.groups) != 2:
@@ -123,6 +123,8 @@ def _config_design(path) -> dict:
 
 def plan(args):
     """(Design, Truth, at_level, notes) of the command line."""
+    # here, not at the top: clickme_app.cli imports this module for every command, and power pulls in
+    # scipy.stats, pandas and joblib (about 1 s of `clickme --help` start-up)
     from clickme_analysis import power
 
     notes, found, truth = [], {}, power.Truth()
@@ -153,8 +155,7 @@ def plan(args):
 
 
 def _power(args) -> int:
-    from clickme_analysis import power
-    from clickme_analysis.fileio import atomic_write_text
+    from clickme_analysis import power  # see plan
 
     if args.jobs == 0 or args.jobs < -1:
         raise InputError(f"expected --jobs >= 1 or -1, got {args.jobs}", field="jobs")

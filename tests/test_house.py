@@ -34,7 +34,6 @@ KNOWN_LONG_FILES = {
 }
 #: Functions over MAX_FUNCTION_LINES today, as "path:name".
 KNOWN_LONG_FUNCTIONS = {
-    "clickme_analysis/mixed_model.py:fit_prepared",
     "experiments/demo.py:run_demo",
     "experiments/game/play.py:run_game",
     "experiments/runner.py:run_session",
@@ -140,9 +139,6 @@ KNOWN_LOCAL_IMPORTS = {
     "experiments/online/tasks.py:experiments.game.task",
     "experiments/online/tasks.py:math",
     "experiments/power_cli.py:clickme_analysis",
-    "experiments/power_cli.py:clickme_analysis.fileio",
-    "experiments/power_cli.py:experiments.config",
-    "experiments/power_cli.py:experiments.design",
     "experiments/session.py:clickme_analysis.fileio",
     "experiments/session.py:importlib.metadata",
     "experiments/session.py:numpy",
