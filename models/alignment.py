@@ -147,7 +147,7 @@ def _write_alignment(
         f"resized to {options.score_size}x{options.score_size} (antialiased "
         f"bilinear), Gaussian blur sigma {options.model_blur} (model) / "
         f"{options.human_blur} (human) score pixels, Spearman over pixels "
-        "(average ranks); alignment = mean rho / ceiling",
+        "(average ranks); fraction_of_human = mean rho / ceiling",
     )
     return [out / "alignment_per_image.csv", out / "alignment_summary.csv"] + sorted(
         (out / "importance_maps").glob("*.npz")

@@ -81,7 +81,7 @@ def register(subparsers) -> None:
 
     score = subparsers.add_parser(
         "score",
-        help="top-1/top-5 error and fraction of human ClickMe map variability",
+        help="top-1/top-5 accuracy and fraction of human ClickMe map variability",
         description="Score checkpoints on a dataset with human maps; writes a tidy CSV.",
     )
     score.add_argument(
@@ -319,8 +319,8 @@ def _score(args: argparse.Namespace) -> int:
             model,
             dataset,
             str(path),
-            args.layer,
-            args.batch_size,
+            layer=args.layer,
+            batch_size=args.batch_size,
             ceiling=ceiling,
             n_permutations=args.permutations,
             seed=args.seed,

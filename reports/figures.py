@@ -521,13 +521,13 @@ def lambda_sweep(sweep: pd.DataFrame):
     Parameters
     ----------
     sweep : DataFrame
-        Columns ``lambda, top1_err, fraction_human, ceiling, null_floor``
-        (``models/sweep.csv``); ``top1_err`` is a proportion (NaN allowed). Several rows per
+        Columns ``lambda, top1_accuracy, fraction_of_human, ceiling, null``
+        (``models/sweep.csv``); ``top1_accuracy`` is a proportion (NaN allowed). Several rows per
         lambda (seeds) are averaged, with S.E.M. bars. ``ceiling`` is the human inter-rater
-        Spearman rho that ``fraction_human = rho_model / ceiling`` divides by, and
-        ``null_floor`` the mean rho of the permutation null, both in rho units (as
-        :func:`models.score.summarise` writes them). In fraction units the human ceiling is
-        therefore 1 and the null floor ``null_floor / ceiling``; both are drawn as lines.
+        Spearman rho that ``fraction_of_human = rho_model / ceiling`` divides by, and
+        ``null`` the mean rho of the permutation null, both in rho units (as
+        :func:`models.score.summarize` writes them). In fraction units the human ceiling is
+        therefore 1 and the null floor ``null / ceiling``; both are drawn as lines.
 
     Returns
     -------
@@ -537,25 +537,24 @@ def lambda_sweep(sweep: pd.DataFrame):
     """
     _require_columns(
         sweep,
-        ["lambda", "top1_err", "fraction_human", "ceiling", "null_floor"],
+        ["lambda", "top1_accuracy", "fraction_of_human", "ceiling", "null"],
         "sweep",
-        numeric=["lambda", "top1_err", "fraction_human", "ceiling", "null_floor"],
+        numeric=["lambda", "top1_accuracy", "fraction_of_human", "ceiling", "null"],
     )
     if (sweep["lambda"] < 0).any():
         raise InputError("sweep: expected lambda >= 0", field="lambda")
-    if not sweep["top1_err"].dropna().between(0, 1).all():
+    if not sweep["top1_accuracy"].dropna().between(0, 1).all():
         raise InputError(
-            "sweep: expected top1_err as a proportion in [0, 1], got "
-            f"[{sweep['top1_err'].min():g}, {sweep['top1_err'].max():g}]",
-            field="top1_err",
+            "sweep: expected top1_accuracy as a proportion in [0, 1], got "
+            f"[{sweep['top1_accuracy'].min():g}, {sweep['top1_accuracy'].max():g}]",
+            field="top1_accuracy",
         )
-    frame = sweep.assign(top1_acc=1 - sweep["top1_err"])
-    summary = frame.groupby("lambda")[["top1_acc", "fraction_human"]].agg(["mean", "sem"])
+    summary = sweep.groupby("lambda")[["top1_accuracy", "fraction_of_human"]].agg(["mean", "sem"])
     lambdas = summary.index.to_numpy(dtype=float)
     fig, axes = new_figure(DOUBLE_COLUMN * 0.75, 2.4, 1, 2)
     panels = [
-        ("top1_acc", "Top-1 accuracy", "#0072B2"),
-        ("fraction_human", "Fraction of human map variability", "#D55E00"),
+        ("top1_accuracy", "Top-1 accuracy", "#0072B2"),
+        ("fraction_of_human", "Fraction of human map variability", "#D55E00"),
     ]
     for ax, (column, label, color) in zip(axes[0], panels):
         ax.errorbar(
@@ -570,7 +569,7 @@ def lambda_sweep(sweep: pd.DataFrame):
         ax.set_ylabel(label)
         _lambda_axis(ax, lambdas)
     ax = axes[0, 1]
-    ceiling, floor = float(sweep["ceiling"].mean()), float(sweep["null_floor"].mean())
+    ceiling, floor = float(sweep["ceiling"].mean()), float(sweep["null"].mean())
     if not ceiling > 0:
         raise InputError(f"sweep: expected a positive ceiling (human rho), got {ceiling:g}", field="ceiling")
     ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label=f"Human ceiling (\u03c1 = {ceiling:.2f})")

@@ -46,8 +46,8 @@ def alignment_vs_accuracy(summary: pd.DataFrame):
     Parameters
     ----------
     summary : DataFrame
-        ``model, method, top1_accuracy, alignment, alignment_ci_low, alignment_ci_high, ceiling,
-        null_alignment`` (``alignment_summary.csv``). Models without labelled images (NaN
+        ``model, method, top1_accuracy, fraction_of_human, fraction_of_human_ci_low,
+        fraction_of_human_ci_high, ceiling, null_fraction_of_human`` (``alignment_summary.csv``). Models without labelled images (NaN
         accuracy) are drawn at the left edge, with an open marker.
 
     Returns
@@ -61,11 +61,11 @@ def alignment_vs_accuracy(summary: pd.DataFrame):
             "model",
             "method",
             "top1_accuracy",
-            "alignment",
-            "alignment_ci_low",
-            "alignment_ci_high",
+            "fraction_of_human",
+            "fraction_of_human_ci_low",
+            "fraction_of_human_ci_high",
             "ceiling",
-            "null_alignment",
+            "null_fraction_of_human",
         ],
         "alignment summary",
     )
@@ -77,10 +77,13 @@ def alignment_vs_accuracy(summary: pd.DataFrame):
     x = accuracy.fillna(0.0)
     for (model, method), rows in summary.assign(x=x, unknown=unknown).groupby(["model", "method"], sort=False):
         row = rows.iloc[0]
-        err = [[row["alignment"] - row["alignment_ci_low"]], [row["alignment_ci_high"] - row["alignment"]]]
+        err = [
+            [row["fraction_of_human"] - row["fraction_of_human_ci_low"]],
+            [row["fraction_of_human_ci_high"] - row["fraction_of_human"]],
+        ]
         ax.errorbar(
             [row["x"]],
-            [row["alignment"]],
+            [row["fraction_of_human"]],
             yerr=np.nan_to_num(err),
             color=colors[str(model)],
             marker=METHOD_MARKERS.get(str(method), "o"),
@@ -91,7 +94,7 @@ def alignment_vs_accuracy(summary: pd.DataFrame):
         )
     ceiling = float(summary["ceiling"].iloc[0])
     ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label=f"Human ceiling (\u03c1 = {ceiling:.2f})")
-    null = summary["null_alignment"].astype(float)
+    null = summary["null_fraction_of_human"].astype(float)
     if null.notna().any():
         ax.axhline(
             float(null.mean()),
@@ -198,11 +201,11 @@ def alignment_part(root) -> list:
             "model",
             "method",
             "top1_accuracy",
-            "alignment",
-            "alignment_ci_low",
-            "alignment_ci_high",
+            "fraction_of_human",
+            "fraction_of_human_ci_low",
+            "fraction_of_human_ci_high",
             "ceiling",
-            "null_alignment",
+            "null_fraction_of_human",
             "ceiling_source",
         ],
     )
@@ -214,9 +217,9 @@ def alignment_part(root) -> list:
             "top1_accuracy",
             "top5_accuracy",
             "rho_mean",
-            "alignment",
-            "alignment_ci_low",
-            "alignment_ci_high",
+            "fraction_of_human",
+            "fraction_of_human_ci_low",
+            "fraction_of_human_ci_high",
         ]
     ].copy()
     numbers = shown.select_dtypes("number").columns
@@ -234,7 +237,7 @@ def alignment_part(root) -> list:
         Item(
             "alignment_summary",
             "Alignment per model and method",
-            "alignment = mean rho / ceiling, with its bootstrap 95% interval; accuracy on the "
+            "fraction_of_human = mean rho / ceiling, with its bootstrap 95% interval; accuracy on the "
             "labelled images (docs/models.md).",
             shown,
         ),

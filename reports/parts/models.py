@@ -17,8 +17,8 @@ from reports.parts import Item
 def model_scores(root: Path) -> list[Item]:
     frame = read_output(
         root / "models" / "scores.csv",
-        ["model", "top1_err", "top5_err", "fraction_human"],
-        ["top1_err", "top5_err", "fraction_human", "rho_mean", "p_value"],
+        ["model", "top1_accuracy", "top5_accuracy", "fraction_of_human"],
+        ["top1_accuracy", "top5_accuracy", "fraction_of_human", "rho_mean", "p_value"],
     )
     return [
         Item(
@@ -32,7 +32,7 @@ def model_scores(root: Path) -> list[Item]:
 
 
 def lambda_sweep(root: Path) -> list[Item]:
-    columns = ["lambda", "top1_err", "fraction_human", "ceiling", "null_floor"]
+    columns = ["lambda", "top1_accuracy", "fraction_of_human", "ceiling", "null"]
     frame = read_output(root / "models" / "sweep.csv", columns, columns)
     return [
         Item(

@@ -21,7 +21,7 @@ from models.alignment_scoring import (
     human_reference,
     resolve_labels,
     score_alignment,
-    summarise_alignment,
+    summarize_alignment,
 )
 
 timm = pytest.importorskip("timm")
@@ -76,12 +76,12 @@ def test_summary_alignment_is_rho_over_ceiling_with_ci():
             "top5_correct": [True, True, False, True],
         }
     )
-    s = summarise_alignment(rows, {"ceiling": 0.5, "null": 0.1, "source": "t"}, n_boot=200).iloc[0]
-    assert s["rho_mean"] == pytest.approx(0.25) and s["alignment"] == pytest.approx(0.5)
+    s = summarize_alignment(rows, {"ceiling": 0.5, "null": 0.1, "source": "t"}, n_boot=200).iloc[0]
+    assert s["rho_mean"] == pytest.approx(0.25) and s["fraction_of_human"] == pytest.approx(0.5)
     assert s["top1_accuracy"] == pytest.approx(2 / 3) and s["top5_accuracy"] == pytest.approx(1)
-    assert s["alignment_ci_low"] < 0.5 < s["alignment_ci_high"]
-    assert s["alignment_ci_low"] == pytest.approx(s["rho_ci_low"] / 0.5)
-    assert s["null_alignment"] == pytest.approx(0.2) and s["n_labelled"] == 3
+    assert s["fraction_of_human_ci_low"] < 0.5 < s["fraction_of_human_ci_high"]
+    assert s["fraction_of_human_ci_low"] == pytest.approx(s["rho_ci_low"] / 0.5)
+    assert s["null_fraction_of_human"] == pytest.approx(0.2) and s["n_labelled"] == 3
 
 
 def test_human_reference_from_clicks_and_paper():

@@ -25,11 +25,11 @@ def _summary():
                 "top1_accuracy": acc,
                 "top5_accuracy": acc,
                 "rho_mean": 0.58 * a,
-                "alignment": a,
-                "alignment_ci_low": a - 0.1,
-                "alignment_ci_high": a + 0.1,
+                "fraction_of_human": a,
+                "fraction_of_human_ci_low": a - 0.1,
+                "fraction_of_human_ci_high": a + 0.1,
                 "ceiling": 0.58,
-                "null_alignment": 0.18 / 0.58,
+                "null_fraction_of_human": 0.18 / 0.58,
                 "ceiling_source": "paper",
             }
             for m, acc in (("resnet50", 0.7), ("gala", np.nan))
@@ -88,7 +88,7 @@ def test_figures_draw_every_model_and_the_reference_lines():
     curves = af.model_human_curves(make_accuracy(), _model_accuracy())
     assert len(curves.axes) == 2 and all(a.get_xscale() == "log" for a in curves.axes)
     with pytest.raises(InputError, match="missing"):
-        af.alignment_vs_accuracy(_summary().drop(columns="alignment"))
+        af.alignment_vs_accuracy(_summary().drop(columns="fraction_of_human"))
     with pytest.raises(InputError, match="level"):
         af.model_human_curves(make_accuracy(), _model_accuracy().assign(level=0.0))
 

@@ -250,7 +250,7 @@ def test_lambda_sweep(sweep):
     # S.E.M. of (x - 0.01, x + 0.01) is 0.01
     segment = fraction_ax.containers[0].lines[2][0].get_segments()[0]
     assert segment[1, 1] - segment[0, 1] == pytest.approx(0.02)
-    # ceiling and null floor are rho values: in fraction units 1 and null_floor / ceiling
+    # ceiling and null floor are rho values: in fraction units 1 and null / ceiling
     levels = {
         line.get_label(): line.get_ydata()[0]
         for line in fraction_ax.lines
@@ -267,16 +267,16 @@ def test_lambda_sweep_log_axis_without_zero(sweep):
 
 def test_lambda_sweep_bad_input(sweep):
     with pytest.raises(InputError, match="proportion") as err:
-        figures.lambda_sweep(sweep.assign(top1_err=30.0))
-    assert err.value.field == "top1_err"
+        figures.lambda_sweep(sweep.assign(top1_accuracy=30.0))
+    assert err.value.field == "top1_accuracy"
     with pytest.raises(InputError, match="positive ceiling"):
         figures.lambda_sweep(sweep.assign(ceiling=0.0))
-    fig = figures.lambda_sweep(sweep.assign(top1_err=np.nan))  # unlabelled validation set
+    fig = figures.lambda_sweep(sweep.assign(top1_accuracy=np.nan))  # unlabelled validation set
     assert np.isnan(np.asarray(fig.axes[0].containers[0].lines[0].get_ydata(), float)).all()
     with pytest.raises(InputError, match="lambda >= 0"):
         figures.lambda_sweep(sweep.assign(**{"lambda": -1.0}))
-    with pytest.raises(InputError, match="null_floor"):
-        figures.lambda_sweep(sweep.drop(columns="null_floor"))
+    with pytest.raises(InputError, match="null"):
+        figures.lambda_sweep(sweep.drop(columns="null"))
 
 
 # ----------------------------------------------------------------------------- contact sheet
