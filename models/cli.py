@@ -160,6 +160,14 @@ def register_alignment(subparsers) -> None:
         metavar="[LABEL:]PATH",
         help="TorchScript file (torch.jit.save); ImageNet preprocessing at 224",
     )
+    models.add_argument(
+        "--harmonized-from",
+        action="append",
+        default=[],
+        metavar="AFTER=BEFORE",
+        help="model AFTER is model BEFORE after harmonization (names as in the model column); the "
+        "report draws an arrow from BEFORE to AFTER (repeatable)",
+    )
     alignment.add_argument("--images", help="folder of images named <image_id>.<ext>")
     alignment.add_argument("--maps", help="human maps: map archive, HDF5 map file or folder")
     alignment.add_argument(
@@ -239,6 +247,17 @@ def _overrides(pairs: list[str]) -> dict:
         except tomllib.TOMLDecodeError:
             values[key.strip()] = value
     return values
+
+
+def _pairs(texts: list[str], option: str) -> dict[str, str]:
+    """``["A=B", ...]`` -> ``{"A": "B", ...}`` (a located error without ``=``)."""
+    pairs = {}
+    for text in texts:
+        after, sep, before = text.partition("=")
+        if not (sep and after.strip() and before.strip()):
+            raise InputError(f"expected AFTER=BEFORE, got {text!r}", field=option)
+        pairs[after.strip()] = before.strip()
+    return pairs
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -409,6 +428,7 @@ def _alignment(args: argparse.Namespace) -> int:
         psychophysics=args.psychophysics,
         human=args.human,
         readout=args.readout,
+        harmonized_from=_pairs(args.harmonized_from, "--harmonized-from"),
         options=options,
     )
     for path in paths:

@@ -299,6 +299,23 @@ def test_psychophysics_readout_on_a_stimulus_set(tmp_path):
     assert (trials["correct"] == ~trials["target"]).all()
 
 
+def test_a_harmonized_model_is_scored_with_its_before_named(tmp_path, images, capsys):
+    """Issue 20 item 5: ``--harmonized-from AFTER=BEFORE`` fills the summary's ``harmonized_from``
+    (the report's arrows); an unknown name is a located error, exit 2."""
+    weights = _timm_weights(tmp_path, "resnet18")
+    args = ["--timm", f"plain:resnet18={weights}", "--timm", f"harmonized:resnet18={weights}"]
+    args += ["--images", str(images / "images"), "--maps", str(images / "maps.npz"), "--method", "Saliency"]
+    args += ["--input-size", "32", "--out", str(tmp_path / "o")]
+    assert _run(args + ["--harmonized-from", "harmonized=plain"]) == 0
+    summary = pd.read_csv(tmp_path / "o" / "alignment_summary.csv", keep_default_na=False)
+    assert dict(zip(summary["model"], summary["harmonized_from"])) == {"plain": "", "harmonized": "plain"}
+    record = json.loads((tmp_path / "o" / "alignment_config.json").read_text())
+    assert record["harmonized_from"] == {"harmonized": "plain"}
+    assert _run(args + ["--harmonized-from", "harmonized=resnet"]) == 2
+    assert "no model named 'resnet'" in capsys.readouterr().err
+    assert _run(args + ["--harmonized-from", "harmonized"]) == 2
+
+
 def test_bad_models(tmp_path, images, capsys):
     with pytest.raises(InputError, match="close matches: resnet50"):
         load_timm_model("resnet5O", tmp_path / "x.pth")

@@ -75,6 +75,15 @@ def test_html_embeds_every_figure_with_a_caption(built_report):
         assert f"<b>Figure {i}." in html
 
 
+def test_every_table_scrolls_in_its_own_box(built_report):
+    """Issue 21 newcomer row: a wide table (the alignment summary) ran past the page."""
+    _, html_path = built_report
+    html = html_path.read_text()
+    boxed = re.findall(r"<div class='table-scroll'>\s*<table", html)
+    assert len(boxed) == html.count("<table") == len(TABLES)
+    assert re.search(r"\.table-scroll \{[^}]*overflow: auto", html)
+
+
 def test_embedded_png_is_the_saved_png(built_report):
     _, html_path = built_report
     html = html_path.read_text()
