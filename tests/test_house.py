@@ -31,7 +31,6 @@ KNOWN_LONG_FILES = {
     "clickme_analysis/io.py",
     "clickme_analysis/metrics.py",
     "models/train.py",
-    "reports/figures.py",
 }
 #: Functions over MAX_FUNCTION_LINES today, as "path:name".
 KNOWN_LONG_FUNCTIONS = {
@@ -328,7 +327,6 @@ KNOWN_POSITIONAL_OPTIONS = {
     "models/synthetic.py:synthetic_task",
     "models/train.py:sweep",
     "models/train.py:validate",
-    "reports/figures.py:attention_panels",
     "stimuli/build.py:build_stimulus_set",
     "stimuli/reveal.py:race_costs",
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from clickme_analysis.errors import InputError
-from reports import figures, tables
+from reports import figures, panels, tables
 from reports.inputs import (
     Missing,
     demo_notes,
@@ -35,7 +35,7 @@ def example_map_figure(root: Path, main: tuple[str, str], second: tuple[str, str
         for name, path in (main, second)
         if path == main[1] or (root / path).is_file()
     }
-    return figures.example_maps(images, maps, titles=image_labels(root)), len(maps) > 1
+    return panels.example_maps(images, maps, titles=image_labels(root)), len(maps) > 1
 
 
 def clickme_maps(root: Path) -> list[Item]:
