@@ -99,21 +99,35 @@ def accuracy_curves(
     colors = colors_for(accuracy["group"].unique())
     fig, axes = new_figure(SINGLE_COLUMN + 0.6, 2.8)
     ax = axes[0, 0]
-    fitted = (
-        set()
-        if psychometric is None
-        else set(
-            _require_columns(
-                psychometric,
-                ["group", "level", "predicted", "ci_low", "ci_high"],
-                "psychometric",
-                numeric=["level", "predicted", "ci_low", "ci_high"],
-            )["group"].astype(str)
-        )
-    )
+    _accuracy_points(ax, frame, colors, _fitted_groups(psychometric))
+    if psychometric is not None:
+        _psychometric_fits(ax, psychometric, colors)
+    ax.axhline(chance, color=GREY, linestyle=":", linewidth=1, zorder=0, label="Chance")
+    if level_tests is not None:
+        top = frame.assign(top=frame["accuracy"] + frame["sem"].fillna(0))
+        _mark_levels(ax, level_tests, top.groupby(["level", "intact"])["top"].max(), full_x)
+    _level_axis(ax, revealed["level"], bool(intact.any()))
+    ax.set_ylabel("Accuracy (proportion correct)")
+    low = min(chance, float((accuracy["accuracy"] - accuracy["sem"].fillna(0)).min()))
+    ax.set_ylim(max(0.0, low - 0.05), 1.08)
+    ax.legend(loc="lower right")
+    return fig
+
+
+def _fitted_groups(psychometric: pd.DataFrame | None) -> set:
+    """The groups with a fitted curve (their points are not joined by lines); checks the frame."""
+    if psychometric is None:
+        return set()
+    columns = ["group", "level", "predicted", "ci_low", "ci_high"]
+    return set(_require_columns(psychometric, columns, "psychometric", numeric=columns[1:])["group"].astype(str))
+
+
+def _accuracy_points(ax, frame: pd.DataFrame, colors: dict, fitted: set) -> None:
+    """Means with S.E.M. bars per group (side by side at each level); intact images as squares."""
     groups = frame.groupby("group", sort=True)
+    style = {"markeredgecolor": "white", "markeredgewidth": 0.5, "zorder": 3}
     for k, (group, rows) in enumerate(groups):
-        color, style = colors[str(group)], dict(markeredgecolor="white", markeredgewidth=0.5)
+        color = colors[str(group)]
         # groups side by side at each level (a small shift on the log axis), bars not hidden
         rows = rows.assign(x=rows["x"] * 10 ** (DODGE * (k - (len(groups) - 1) / 2)))
         line = rows[~rows["intact"]].sort_values("level")
@@ -125,28 +139,20 @@ def accuracy_curves(
             color=color,
             linestyle="none" if str(group) in fitted else "-",
             label=display_name(group),
-            zorder=3,
             **style,
         )
         full = rows[rows["intact"]]
         if len(full):
-            ax.errorbar(full["x"], full["accuracy"], yerr=full["sem"], fmt="s", color=color, zorder=3, **style)
-    if psychometric is not None:
-        for group, rows in psychometric.groupby("group", sort=True):
-            rows = rows.sort_values("level")
-            color = colors.get(str(group), GREY)
-            ax.plot(rows["level"], rows["predicted"], color=color, zorder=2)
-            ax.fill_between(rows["level"], rows["ci_low"], rows["ci_high"], color=color, alpha=0.15, linewidth=0)
-    ax.axhline(chance, color=GREY, linestyle=":", linewidth=1, zorder=0, label="Chance")
-    if level_tests is not None:
-        top = frame.assign(top=frame["accuracy"] + frame["sem"].fillna(0))
-        _mark_levels(ax, level_tests, top.groupby(["level", "intact"])["top"].max(), full_x)
-    _level_axis(ax, revealed["level"], bool(intact.any()))
-    ax.set_ylabel("Accuracy (proportion correct)")
-    low = min(chance, float((accuracy["accuracy"] - accuracy["sem"].fillna(0)).min()))
-    ax.set_ylim(max(0.0, low - 0.05), 1.08)
-    ax.legend(loc="lower right")
-    return fig
+            ax.errorbar(full["x"], full["accuracy"], yerr=full["sem"], fmt="s", color=color, **style)
+
+
+def _psychometric_fits(ax, psychometric: pd.DataFrame, colors: dict) -> None:
+    """Fitted curves with their shaded confidence bands."""
+    for group, rows in psychometric.groupby("group", sort=True):
+        rows = rows.sort_values("level")
+        color = colors.get(str(group), GREY)
+        ax.plot(rows["level"], rows["predicted"], color=color, zorder=2)
+        ax.fill_between(rows["level"], rows["ci_low"], rows["ci_high"], color=color, alpha=0.15, linewidth=0)
 
 
 def _mark_levels(ax, level_tests: pd.DataFrame, top: pd.Series, full_x: float) -> None:

@@ -59,8 +59,6 @@ KNOWN_LONG_FUNCTIONS = {
     "models/gpu_check.py:main",
     "models/loss.py:harmonizer_loss",
     "models/shards.py:pack",
-    "reports/figures.py:accuracy_curves",
-    "reports/parts/psychophysics.py:statistics_part",
     "stimuli/build.py:reveal_stimuli",
 }
 
