@@ -159,9 +159,20 @@ def _write_alignment(
     click_table = read_clicks(clicks).clicks if clicks is not None else None
     with open_maps(maps) as human_maps, warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)  # partial id matches are recorded
-        reference = human_reference(click_table, list(human_maps.keys()), ceiling, options.seed, options.progress)
+        reference = human_reference(
+            click_table, list(human_maps.keys()), ceiling=ceiling, seed=options.seed, progress=options.progress
+        )
         per_image, summary = score_alignment(
-            models, files, human_maps, text, options, reference, out / "importance_maps", labels, lines, labelled_models
+            models,
+            files,
+            human_maps,
+            text,
+            options=options,
+            reference=reference,
+            archive_dir=out / "importance_maps",
+            label_path=labels,
+            label_lines=lines,
+            labelled_models=labelled_models,
         )
     summary["harmonized_from"] = summary["model"].map(harmonized_from).fillna("")
     per_image.to_csv(out / "alignment_per_image.csv", index=False)

@@ -174,7 +174,7 @@ def _blur(maps: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def alignment_rhos(
-    model_maps, human_maps, score_size: int = 64, model_blur: float = 0.0, human_blur: float = 0.0
+    model_maps, human_maps, *, score_size: int = 64, model_blur: float = 0.0, human_blur: float = 0.0
 ) -> np.ndarray:
     """Spearman rho per image between model and human maps, after the documented protocol.
 
@@ -195,7 +195,7 @@ def alignment_rhos(
 
 
 def human_reference(
-    clicks=None, image_ids=None, ceiling: float | None = None, seed: int = 0, progress: bool = False
+    clicks=None, image_ids=None, *, ceiling: float | None = None, seed: int = 0, progress: bool = False
 ) -> dict:
     """The ceiling and null the alignment is measured against, and where they come from.
 
@@ -248,6 +248,7 @@ def score_alignment(
     images: Mapping[str, object],
     human_maps: Mapping,
     labels: Mapping[str, str] | None = None,
+    *,
     options: AlignmentOptions = AlignmentOptions(),
     reference: dict | None = None,
     archive_dir=None,
@@ -406,7 +407,9 @@ def _score_batch(
             .cpu()
             .numpy()
         )
-        rho = alignment_rhos(maps, squared, options.score_size, options.model_blur, options.human_blur)
+        rho = alignment_rhos(
+            maps, squared, score_size=options.score_size, model_blur=options.model_blur, human_blur=options.human_blur
+        )
         for j, image_id in enumerate(ids):
             rows.append(
                 (

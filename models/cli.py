@@ -26,6 +26,11 @@ from models.config import load_train_config, parse_sweep
 
 def register(subparsers) -> None:
     """Add the model subcommands to the ``clickme`` parser."""
+    for add in (_add_train, _add_pack, _add_score, _add_explain, register_alignment):
+        add(subparsers)
+
+
+def _add_train(subparsers) -> None:
     train = subparsers.add_parser(
         "train",
         help="train ResNet-50 / SE / GALA networks with ClickMe supervision",
@@ -49,6 +54,8 @@ def register(subparsers) -> None:
     add_progress(train)
     train.set_defaults(func=_train)
 
+
+def _add_pack(subparsers) -> None:
     pack = subparsers.add_parser(
         "pack",
         help="pack a dataset (and its maps) into WebDataset shards for streaming training",
@@ -79,6 +86,8 @@ def register(subparsers) -> None:
     add_progress(pack)
     pack.set_defaults(func=_pack)
 
+
+def _add_score(subparsers) -> None:
     score = subparsers.add_parser(
         "score",
         help="top-1/top-5 accuracy and fraction of human ClickMe map variability",
@@ -106,6 +115,8 @@ def register(subparsers) -> None:
     score.add_argument("--per-image", help="also write per-image rows to this CSV")
     score.set_defaults(func=_score)
 
+
+def _add_explain(subparsers) -> None:
     explain = subparsers.add_parser(
         "explain",
         help="SmoothGrad, gradient-delta and attention panels as PNGs",
@@ -124,7 +135,6 @@ def register(subparsers) -> None:
     explain.add_argument("--seed", type=seed, default=0)
     explain.add_argument("--out", required=True, help="output folder for the PNGs")
     explain.set_defaults(func=_explain)
-    register_alignment(subparsers)
 
 
 def register_alignment(subparsers) -> None:
@@ -138,6 +148,13 @@ def register_alignment(subparsers) -> None:
         "importance-map archives and, with --psychophysics, accuracy against percent "
         "revealed and psychometric thresholds (docs/models.md).",
     )
+    _alignment_models(alignment)
+    _alignment_scoring(alignment)
+    _alignment_run(alignment)
+    alignment.set_defaults(func=_alignment)
+
+
+def _alignment_models(alignment) -> None:
     models = alignment.add_argument_group("models (repeatable, at least one)")
     models.add_argument(
         "--checkpoint",
@@ -168,6 +185,10 @@ def register_alignment(subparsers) -> None:
         help="model AFTER is model BEFORE after harmonization (names as in the model column); the "
         "report draws an arrow from BEFORE to AFTER (repeatable)",
     )
+
+
+def _alignment_scoring(alignment) -> None:
+    """The maps, labels, human reference and importance-map options."""
     alignment.add_argument("--images", help="folder of images named <image_id>.<ext>")
     alignment.add_argument("--maps", help="human maps: map archive, HDF5 map file or folder")
     alignment.add_argument(
@@ -208,6 +229,10 @@ def register_alignment(subparsers) -> None:
         "--human-blur", type=nonnegative_float, default=0.0, help="Gaussian sigma on human maps, score pixels (0: none)"
     )
     alignment.add_argument("--input-size", type=positive_int, help="override every model's input side (recorded)")
+
+
+def _alignment_run(alignment) -> None:
+    """Psychophysics, batch, bootstrap, device and output options."""
     alignment.add_argument(
         "--psychophysics",
         metavar="STIMULUS_SET",
@@ -233,7 +258,6 @@ def register_alignment(subparsers) -> None:
     alignment.add_argument("--seed", type=seed, default=0)
     add_progress(alignment)
     alignment.add_argument("--out", required=True, help="output folder")
-    alignment.set_defaults(func=_alignment)
 
 
 def _overrides(pairs: list[str]) -> dict:
