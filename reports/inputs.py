@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from clickme_analysis import imagefile
+from clickme_analysis.archive import MapArchive
 from clickme_analysis.errors import InputError
 from clickme_analysis.io import read_table as _read_csv_table
 from clickme_analysis.labels import label_map
@@ -99,8 +100,6 @@ def read_image(path: Path) -> np.ndarray:
 
 
 def read_archive(path: Path, image_ids) -> dict:
-    from clickme_analysis.archive import MapArchive
-
     with MapArchive(need(path)) as archive:
         return {i: np.asarray(archive[i]) for i in image_ids if i in archive}
 

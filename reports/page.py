@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import html
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pandas as pd
 
 from reports import tables
 from reports.parts import Gathered, Item
+from reports.style import save_figure
 
 _CSS = """
 body { font-family: "DejaVu Sans", Arial, sans-serif; max-width: 980px; margin: 2em auto;
@@ -42,8 +44,6 @@ def _data_uri(png: bytes) -> str:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("clickme-toolkit")
     except PackageNotFoundError:
@@ -64,8 +64,6 @@ def _table_html(item: Item, number: int, out: Path) -> str:
 
 
 def _figure_html(item: Item, number: int, out: Path) -> str:
-    from reports.style import save_figure
-
     esc = html.escape
     if isinstance(item.content, bytes):  # a PNG written by another stage, embedded as it is
         png = item.content
