@@ -7,9 +7,6 @@ import argparse
 import tomllib
 from pathlib import Path
 
-import pandas as pd
-
-from clickme_analysis.archive import open_maps
 from clickme_analysis.cliargs import (
     add_progress,
     nonnegative_float,
@@ -19,7 +16,6 @@ from clickme_analysis.cliargs import (
     seed,
 )
 from clickme_analysis.errors import InputError
-from clickme_analysis.ids import match_ids
 from clickme_analysis.reliability import PAPER_CEILING
 from models.config import load_train_config, parse_sweep
 
@@ -337,47 +333,23 @@ def _pack(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from models.checkpoint import model_from_checkpoint
-    from models.data import make_dataset
-    from models.score import score_model
+    from models.score import score_checkpoints
 
-    summaries, per_image = [], []
-    for path in args.checkpoint:
-        model, config = model_from_checkpoint(path)
-        if args.label_column:
-            config = config.replace(label_column=args.label_column)
-        dataset = make_dataset(config, args.data, args.maps)
-        if dataset.samples and all(s.label < 0 for s in dataset.samples):  # no label: NaN accuracy otherwise
-            raise InputError(
-                f"expected class labels in the data's column {config.label_column!r}, got none "
-                "(name the manifest's class column with --label-column)",
-                path=args.data,
-                field="label_column",
-            )
-        if args.maps:
-            with open_maps(args.maps) as maps:  # no matching id: a located error, not NaN
-                match_ids(list(maps.keys()), [s.image_id for s in dataset.samples], warn=False)
-        ceiling = PAPER_CEILING if args.ceiling is None else args.ceiling
-        rows, summary = score_model(
-            model,
-            dataset,
-            str(path),
-            layer=args.layer,
-            batch_size=args.batch_size,
-            ceiling=ceiling,
-            n_permutations=args.permutations,
-            seed=args.seed,
-            progress=config.progress,
-        )
-        rows.insert(0, "model", str(path))
-        rows.insert(1, "image_id", [dataset.samples[i].image_id for i in rows["index"]])
-        summaries.append(summary)
-        per_image.append(rows)
-    table = pd.concat(summaries, ignore_index=True)
+    table, per_image = score_checkpoints(
+        args.checkpoint,
+        args.data,
+        maps=args.maps,
+        label_column=args.label_column,
+        layer=args.layer,
+        batch_size=args.batch_size,
+        ceiling=PAPER_CEILING if args.ceiling is None else args.ceiling,
+        n_permutations=args.permutations,
+        seed=args.seed,
+    )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
     if args.per_image:
-        pd.concat(per_image, ignore_index=True).to_csv(args.per_image, index=False)
+        per_image.to_csv(args.per_image, index=False)
     print(table.to_string(index=False))
     return 0
 

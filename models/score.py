@@ -14,10 +14,14 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from clickme_analysis.archive import open_maps
 from clickme_analysis.errors import InputError
+from clickme_analysis.ids import match_ids
 from clickme_analysis.progress import progress as progress_bar
 from clickme_analysis.ranks import pearson_rows, rank_rows, spearman_rows
 from clickme_analysis.reliability import PAPER_CEILING, fraction_of_human_variability
+from models.checkpoint import model_from_checkpoint
+from models.data import make_dataset
 from models.explain import autocast as autocast_context
 from models.layers import attention_layers, record_layers, unwrap
 from models.loss import attention_map, clickme_loss
@@ -302,3 +306,63 @@ def score_model(
     return summarize(
         frame, model_maps, human_maps, model=model_name, ceiling=ceiling, n_permutations=n_permutations, seed=seed
     )
+
+
+def score_checkpoints(
+    paths,
+    data,
+    *,
+    maps: str = "",
+    label_column: str | None = None,
+    layer: str | None = None,
+    batch_size: int = 32,
+    ceiling: float = PAPER_CEILING,
+    n_permutations: int = 1000,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``clickme score``: :func:`score_model` for each checkpoint on ``data`` with the ``maps``.
+
+    Returns
+    -------
+    summary : DataFrame
+        One row per checkpoint (:func:`summarize`; ``model`` is the checkpoint's path).
+    per_image : DataFrame
+        ``model, image_id`` and :func:`summarize`'s per-image columns.
+
+    Raises
+    ------
+    InputError
+        Data without class labels in the label column, or maps whose ids match no image.
+    """
+    summaries, per_image = [], []
+    for path in paths:
+        model, config = model_from_checkpoint(path)
+        if label_column:
+            config = config.replace(label_column=label_column)
+        dataset = make_dataset(config, data, maps)
+        if dataset.samples and all(s.label < 0 for s in dataset.samples):  # no label: NaN accuracy otherwise
+            raise InputError(
+                f"expected class labels in the data's column {config.label_column!r}, got none "
+                "(name the manifest's class column with --label-column)",
+                path=data,
+                field="label_column",
+            )
+        if maps:
+            with open_maps(maps) as archive:  # no matching id: a located error, not NaN
+                match_ids(list(archive.keys()), [s.image_id for s in dataset.samples], warn=False)
+        rows, summary = score_model(
+            model,
+            dataset,
+            str(path),
+            layer=layer,
+            batch_size=batch_size,
+            ceiling=ceiling,
+            n_permutations=n_permutations,
+            seed=seed,
+            progress=config.progress,
+        )
+        rows.insert(0, "model", str(path))
+        rows.insert(1, "image_id", [dataset.samples[i].image_id for i in rows["index"]])
+        summaries.append(summary)
+        per_image.append(rows)
+    return pd.concat(summaries, ignore_index=True), pd.concat(per_image, ignore_index=True)
