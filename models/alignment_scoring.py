@@ -7,8 +7,8 @@ are resized to ``score_size`` x ``score_size`` (antialiased bilinear), optionall
 blurred, and compared by Spearman's rho (:func:`clickme_analysis.ranks.spearman_rows`).
 The mean rho over images, divided by the human ceiling, is ``fraction_of_human`` (the paper's
 "fraction of human ClickMe map variability", the column ``clickme score`` writes too), with a
-percentile bootstrap interval over images; top-1 / top-5 accuracy is taken on the same images. docs/models.md states where this follows
-the Harmonization protocol (Fel et al. 2022) and where it differs. Labels
+percentile bootstrap interval over images; top-1 / top-5 accuracy is taken on the same images.
+docs/models.md states where this follows the Harmonization protocol (Fel et al. 2022) and where it differs. Labels
 (:func:`resolve_labels`) are class indices, or ImageNet WordNet ids / class names.
 """
 
