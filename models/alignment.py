@@ -236,13 +236,29 @@ def _write_psychophysics(
 DEMO_IMAGENET_ALIASES = {"horse": "sorrel"}
 
 
+def demo_harmonized_from(names: Sequence[str]) -> dict[str, str]:
+    """The demo's before -> after pair: the GALA network trained with maps (``gala_clickme``)
+    after the same network trained without (``gala``), when both were scored.
+
+    Examples
+    --------
+    >>> demo_harmonized_from(["resnet18 (random weights)", "gala (toolkit)", "gala_clickme (toolkit)"])
+    {'gala_clickme (toolkit)': 'gala (toolkit)'}
+    >>> demo_harmonized_from(["gala_clickme (toolkit)"])
+    {}
+    """
+    before, after = "gala (toolkit)", "gala_clickme (toolkit)"
+    return {after: before} if before in names and after in names else {}
+
+
 def run_demo(root, seed: int = 0, progress: bool = True) -> list[Path]:
     """The demo's alignment stage: write ``root/alignment`` (docs/outputs.md).
 
     Scores a timm ResNet-18 with seeded random weights (saved to
     ``alignment/weights/resnet18_random.pth`` and loaded as a user's weights file would be: no
     download) and the models stage's GALA checkpoint (``models/runs/gala_clickme/best.pt``,
-    trained on the synthetic task) against the demo's ClickMe maps, with the ceiling and null
+    trained on the synthetic task), and ``gala`` (the same network trained without maps: the
+    report's before -> after arrow) against the demo's ClickMe maps, with the ceiling and null
     from the demo's click log; runs the ResNet-18 (ImageNet animal readout) and every 2-class
     toolkit checkpoint under ``models/runs`` (class readout) through the demo's stimuli, beside
     the simulated participants. Random weights make this a check of the machinery, not a result.
@@ -268,7 +284,7 @@ def run_demo(root, seed: int = 0, progress: bool = True) -> list[Path]:
     psychophysics_models = [models[0].name]
     for checkpoint in sorted((root / "models" / "runs").glob("*/best.pt")):
         model = load_checkpoint_model(checkpoint, label=f"{checkpoint.parent.name} (toolkit)")
-        if checkpoint.parent.name == "gala_clickme" or model.num_classes == 2:
+        if checkpoint.parent.name in ("gala", "gala_clickme") or model.num_classes == 2:
             models.append(model)
         if model.num_classes == 2:
             psychophysics_models.append(model.name)
@@ -288,10 +304,7 @@ def run_demo(root, seed: int = 0, progress: bool = True) -> list[Path]:
         seed=seed,
         progress=progress,
     )
-    names = [m.name for m in models]
-    # the GALA network trained with maps against the same network trained without: an arrow
-    before, after = "gala (toolkit)", "gala_clickme (toolkit)"
-    harmonized_from = {after: before} if before in names and after in names else None
+    harmonized_from = demo_harmonized_from([m.name for m in models])
     stimuli = root / "stimuli" / "manifest.csv"
     experiment = root / "experiment" / "psychometric_params.csv"
     # labels belong to the ImageNet model only: the toolkit checkpoints' classes are others
