@@ -14,7 +14,7 @@ import tempfile
 import pandas as pd
 import torch
 
-from models.alignment_scoring import summarise_alignment
+from models.alignment_scoring import summarize_alignment
 from models.checkpoint import model_from_checkpoint
 from models.config import TrainConfig
 from models.data import datasets_from_config
@@ -51,13 +51,13 @@ for lam in (0.0, 1.0, 6.0):
     train(config, datasets)
     model, _ = model_from_checkpoint(f"{config.out}/best.pt")
     per_image, summary = score_model(model, datasets[1], f"lambda {lam:g}", ceiling=1.0, n_permutations=200)
-    reference = {"ceiling": 1.0, "null": float(summary["null_floor"].iloc[0]), "source": "synthetic task"}
+    reference = {"ceiling": 1.0, "null": float(summary["null"].iloc[0]), "source": "synthetic task"}
     rows.append(
-        summarise_alignment(per_image.assign(model=f"GALA, lambda {lam:g}", method="attention"), reference, n_boot=500)
+        summarize_alignment(per_image.assign(model=f"GALA, lambda {lam:g}", method="attention"), reference, n_boot=500)
     )
 table = pd.concat(rows, ignore_index=True)
 print(
-    table[["model", "top1_accuracy", "alignment", "alignment_ci_low", "alignment_ci_high"]]
+    table[["model", "top1_accuracy", "fraction_of_human", "fraction_of_human_ci_low", "fraction_of_human_ci_high"]]
     .round(3)
     .to_string(index=False)
 )

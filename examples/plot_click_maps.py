@@ -10,7 +10,7 @@ A bottom-up saliency stand-in is drawn beside it, as the real study drew Salicon
 
 from clickme_analysis.maps import build_maps
 from clickme_analysis.synthetic import demo_images, saliency_standin, simulate_clicks
-from reports.figures import example_maps
+from reports.panels import example_maps
 
 images, labels, parts = demo_images(per_category=2)
 clicks = simulate_clicks(parts, seed=0)

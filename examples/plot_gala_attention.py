@@ -18,7 +18,7 @@ from models.config import TrainConfig
 from models.data import datasets_from_config
 from models.explain import attention_maps, display_images, smoothgrad
 from models.train import train
-from reports.figures import attention_panels
+from reports.panels import attention_panels
 
 torch.set_num_threads(1)  # tiny networks: more threads only contend
 work = tempfile.mkdtemp()

@@ -12,7 +12,7 @@ import numpy as np
 
 from clickme_analysis.maps import build_maps
 from clickme_analysis.synthetic import demo_images, saliency_standin, simulate_clicks
-from reports.figures import contact_sheet
+from reports.panels import contact_sheet
 from stimuli.build import StimulusConfig, image_seed, reveal_levels, reveal_stimuli
 from stimuli.reveal import reveal_budget, reveal_order
 

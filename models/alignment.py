@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -42,6 +42,28 @@ def image_files(folder) -> dict[str, Path]:
     return dict(zip(image_ids(files), files))
 
 
+def check_harmonized_from(pairs: Mapping[str, str], names: Sequence[str]) -> dict[str, str]:
+    """``AFTER -> BEFORE`` model names, both among ``names`` and not the same model.
+
+    Examples
+    --------
+    >>> check_harmonized_from({"b": "a"}, ["a", "b"])
+    {'b': 'a'}
+    """
+    for after, before in pairs.items():
+        for name in (after, before):
+            if name not in names:
+                raise InputError(
+                    f"--harmonized-from {after}={before}: no model named {name!r} (models: {list(names)})",
+                    field="--harmonized-from",
+                )
+        if after == before:
+            raise InputError(
+                f"--harmonized-from {after}={before}: a model is not its own before", field="--harmonized-from"
+            )
+    return dict(pairs)
+
+
 def run_alignment(
     models: Sequence[LoadedModel],
     out_dir,
@@ -56,6 +78,7 @@ def run_alignment(
     readout: str | None = None,
     psychophysics_models: Sequence[str] | None = None,
     labelled_models: Sequence[str] | None = None,
+    harmonized_from: Mapping[str, str] | None = None,
     options: AlignmentOptions | None = None,
 ) -> list[Path]:
     """Score ``models`` and/or run them through a stimulus set; write the outputs to ``out_dir``.
@@ -66,7 +89,9 @@ def run_alignment(
     ``psychophysics_curve.csv`` and, with ``human`` (an experiment analysis folder),
     ``thresholds.csv`` (with ``psychophysics``); ``alignment_config.json`` always.
     ``psychophysics_models`` and ``labelled_models`` (names) limit the psychophysics and the
-    labels to some of the models.
+    labels to some of the models. ``harmonized_from`` maps a model's name to the name of the same
+    network before harmonization (or map supervision): the summary's ``harmonized_from`` column,
+    drawn by the report as an arrow from before to after.
 
     Returns
     -------
@@ -80,6 +105,7 @@ def run_alignment(
             "nothing to do: give --images and --maps (alignment), --psychophysics, or both", field="--images"
         )
     options = options or AlignmentOptions()
+    harmonized_from = check_harmonized_from(harmonized_from or {}, [m.name for m in models])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -88,6 +114,7 @@ def run_alignment(
         "options": dataclasses.asdict(options),
         "device": options.resolved_device(),
         "amp": options.resolved_amp(),
+        "harmonized_from": harmonized_from,
     }
     if images is not None:
         written += _write_alignment(
@@ -100,6 +127,7 @@ def run_alignment(
             clicks=clicks,
             ceiling=ceiling,
             labelled_models=labelled_models,
+            harmonized_from=harmonized_from,
             options=options,
         )
     if psychophysics is not None:
@@ -122,6 +150,7 @@ def _write_alignment(
     clicks,
     ceiling: float | None,
     labelled_models: Sequence[str] | None,
+    harmonized_from: Mapping[str, str],
     options: AlignmentOptions,
 ) -> list[Path]:
     """Score the models against the human maps; write the tables and maps, fill ``record``."""
@@ -130,10 +159,22 @@ def _write_alignment(
     click_table = read_clicks(clicks).clicks if clicks is not None else None
     with open_maps(maps) as human_maps, warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)  # partial id matches are recorded
-        reference = human_reference(click_table, list(human_maps.keys()), ceiling, options.seed, options.progress)
-        per_image, summary = score_alignment(
-            models, files, human_maps, text, options, reference, out / "importance_maps", labels, lines, labelled_models
+        reference = human_reference(
+            click_table, list(human_maps.keys()), ceiling=ceiling, seed=options.seed, progress=options.progress
         )
+        per_image, summary = score_alignment(
+            models,
+            files,
+            human_maps,
+            text,
+            options=options,
+            reference=reference,
+            archive_dir=out / "importance_maps",
+            label_path=labels,
+            label_lines=lines,
+            labelled_models=labelled_models,
+        )
+    summary["harmonized_from"] = summary["model"].map(harmonized_from).fillna("")
     per_image.to_csv(out / "alignment_per_image.csv", index=False)
     summary.to_csv(out / "alignment_summary.csv", index=False)
     record.update(
@@ -147,7 +188,7 @@ def _write_alignment(
         f"resized to {options.score_size}x{options.score_size} (antialiased "
         f"bilinear), Gaussian blur sigma {options.model_blur} (model) / "
         f"{options.human_blur} (human) score pixels, Spearman over pixels "
-        "(average ranks); alignment = mean rho / ceiling",
+        "(average ranks); fraction_of_human = mean rho / ceiling",
     )
     return [out / "alignment_per_image.csv", out / "alignment_summary.csv"] + sorted(
         (out / "importance_maps").glob("*.npz")
@@ -195,13 +236,29 @@ def _write_psychophysics(
 DEMO_IMAGENET_ALIASES = {"horse": "sorrel"}
 
 
+def demo_harmonized_from(names: Sequence[str]) -> dict[str, str]:
+    """The demo's before -> after pair: the GALA network trained with maps (``gala_clickme``)
+    after the same network trained without (``gala``), when both were scored.
+
+    Examples
+    --------
+    >>> demo_harmonized_from(["resnet18 (random weights)", "gala (toolkit)", "gala_clickme (toolkit)"])
+    {'gala_clickme (toolkit)': 'gala (toolkit)'}
+    >>> demo_harmonized_from(["gala_clickme (toolkit)"])
+    {}
+    """
+    before, after = "gala (toolkit)", "gala_clickme (toolkit)"
+    return {after: before} if before in names and after in names else {}
+
+
 def run_demo(root, seed: int = 0, progress: bool = True) -> list[Path]:
     """The demo's alignment stage: write ``root/alignment`` (docs/outputs.md).
 
     Scores a timm ResNet-18 with seeded random weights (saved to
     ``alignment/weights/resnet18_random.pth`` and loaded as a user's weights file would be: no
     download) and the models stage's GALA checkpoint (``models/runs/gala_clickme/best.pt``,
-    trained on the synthetic task) against the demo's ClickMe maps, with the ceiling and null
+    trained on the synthetic task), and ``gala`` (the same network trained without maps: the
+    report's before -> after arrow) against the demo's ClickMe maps, with the ceiling and null
     from the demo's click log; runs the ResNet-18 (ImageNet animal readout) and every 2-class
     toolkit checkpoint under ``models/runs`` (class readout) through the demo's stimuli, beside
     the simulated participants. Random weights make this a check of the machinery, not a result.
@@ -227,7 +284,7 @@ def run_demo(root, seed: int = 0, progress: bool = True) -> list[Path]:
     psychophysics_models = [models[0].name]
     for checkpoint in sorted((root / "models" / "runs").glob("*/best.pt")):
         model = load_checkpoint_model(checkpoint, label=f"{checkpoint.parent.name} (toolkit)")
-        if checkpoint.parent.name == "gala_clickme" or model.num_classes == 2:
+        if checkpoint.parent.name in ("gala", "gala_clickme") or model.num_classes == 2:
             models.append(model)
         if model.num_classes == 2:
             psychophysics_models.append(model.name)
@@ -247,6 +304,7 @@ def run_demo(root, seed: int = 0, progress: bool = True) -> list[Path]:
         seed=seed,
         progress=progress,
     )
+    harmonized_from = demo_harmonized_from([m.name for m in models])
     stimuli = root / "stimuli" / "manifest.csv"
     experiment = root / "experiment" / "psychometric_params.csv"
     # labels belong to the ImageNet model only: the toolkit checkpoints' classes are others
@@ -261,5 +319,6 @@ def run_demo(root, seed: int = 0, progress: bool = True) -> list[Path]:
         human=experiment.parent if experiment.is_file() else None,
         psychophysics_models=psychophysics_models,
         labelled_models=[models[0].name],
+        harmonized_from=harmonized_from,
         options=options,
     )

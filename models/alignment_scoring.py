@@ -5,10 +5,10 @@ Alignment (:func:`score_alignment`), per image and importance-map method
 the label is unknown) on the whole image resized to its input size; its map and the human map
 are resized to ``score_size`` x ``score_size`` (antialiased bilinear), optionally Gaussian
 blurred, and compared by Spearman's rho (:func:`clickme_analysis.ranks.spearman_rows`).
-The mean rho over images, divided by the human ceiling, is the alignment (the paper's
-"fraction of human ClickMe map variability"), with a percentile bootstrap interval over images;
-top-1 / top-5 accuracy is taken on the same images. docs/models.md states where this follows
-the Harmonization protocol (Fel et al. 2022) and where it differs. Labels
+The mean rho over images, divided by the human ceiling, is ``fraction_of_human`` (the paper's
+"fraction of human ClickMe map variability", the column ``clickme score`` writes too), with a
+percentile bootstrap interval over images; top-1 / top-5 accuracy is taken on the same images.
+docs/models.md states where this follows the Harmonization protocol (Fel et al. 2022) and where it differs. Labels
 (:func:`resolve_labels`) are class indices, or ImageNet WordNet ids / class names.
 """
 
@@ -44,6 +44,7 @@ from models.alignment_loading import LoadedModel
 from models.decode import read_image
 from models.explain import autocast, importance_maps, method_name
 from models.map_ops import square_maps, unit_max
+from models.score import human_score
 
 #: Methods scored when none are named (plus ``gala`` for GALA networks).
 DEFAULT_METHODS = ("saliency", "smoothgrad", "integrated_gradients")
@@ -173,7 +174,7 @@ def _blur(maps: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def alignment_rhos(
-    model_maps, human_maps, score_size: int = 64, model_blur: float = 0.0, human_blur: float = 0.0
+    model_maps, human_maps, *, score_size: int = 64, model_blur: float = 0.0, human_blur: float = 0.0
 ) -> np.ndarray:
     """Spearman rho per image between model and human maps, after the documented protocol.
 
@@ -194,7 +195,7 @@ def alignment_rhos(
 
 
 def human_reference(
-    clicks=None, image_ids=None, ceiling: float | None = None, seed: int = 0, progress: bool = False
+    clicks=None, image_ids=None, *, ceiling: float | None = None, seed: int = 0, progress: bool = False
 ) -> dict:
     """The ceiling and null the alignment is measured against, and where they come from.
 
@@ -247,6 +248,7 @@ def score_alignment(
     images: Mapping[str, object],
     human_maps: Mapping,
     labels: Mapping[str, str] | None = None,
+    *,
     options: AlignmentOptions = AlignmentOptions(),
     reference: dict | None = None,
     archive_dir=None,
@@ -279,8 +281,8 @@ def score_alignment(
         ``model, method, image_id, rho, label, target, prediction, top1_correct, top5_correct``.
     summary : DataFrame
         ``model, method, n_images, n_labelled, top1_accuracy, top5_accuracy, rho_mean,
-        rho_ci_low, rho_ci_high, alignment, alignment_ci_low, alignment_ci_high, ceiling,
-        null, null_alignment, ceiling_source``.
+        rho_ci_low, rho_ci_high, fraction_of_human, fraction_of_human_ci_low,
+        fraction_of_human_ci_high, ceiling, null, null_fraction_of_human, ceiling_source``.
     """
     if not models:
         raise InputError("expected at least one model", field="model")
@@ -309,7 +311,7 @@ def score_alignment(
             archive_dir=archive_dir,
         )
     per_image = pd.DataFrame(rows, columns=PER_IMAGE_COLUMNS)
-    return per_image, summarise_alignment(per_image, reference, options.n_boot, options.seed)
+    return per_image, summarize_alignment(per_image, reference, options.n_boot, options.seed)
 
 
 def _score_model(
@@ -405,7 +407,9 @@ def _score_batch(
             .cpu()
             .numpy()
         )
-        rho = alignment_rhos(maps, squared, options.score_size, options.model_blur, options.human_blur)
+        rho = alignment_rhos(
+            maps, squared, score_size=options.score_size, model_blur=options.model_blur, human_blur=options.human_blur
+        )
         for j, image_id in enumerate(ids):
             rows.append(
                 (
@@ -440,19 +444,21 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "model"
 
 
-def summarise_alignment(per_image: pd.DataFrame, reference: dict, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """One row per model and method: accuracy, mean rho and alignment with bootstrap CIs.
+def summarize_alignment(per_image: pd.DataFrame, reference: dict, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """One row per model and method: accuracy, mean rho and fraction of human with bootstrap CIs.
 
-    ``alignment = rho_mean / ceiling``; its interval is the percentile bootstrap interval of the
-    mean rho over images (``n_boot`` resamples) divided by the ceiling (held fixed).
+    The shared columns (:data:`models.score.SCORE_COLUMNS`) come from
+    :func:`models.score.human_score`, as ``clickme score``'s: ``fraction_of_human = rho_mean /
+    ceiling``; its interval is the percentile bootstrap interval of the mean rho over images
+    (``n_boot`` resamples) divided by the ceiling (held fixed).
 
     Examples
     --------
     >>> rows = pd.DataFrame({"model": "m", "method": "saliency", "image_id": ["a", "b"],
     ...                      "rho": [0.2, 0.4], "label": [0, -1], "top1_correct": [True, False],
     ...                      "top5_correct": [True, False]})
-    >>> s = summarise_alignment(rows, {"ceiling": 0.6, "null": 0.1, "source": "test"}, n_boot=10)
-    >>> s[["top1_accuracy", "rho_mean", "alignment"]].round(3).values.tolist()
+    >>> s = summarize_alignment(rows, {"ceiling": 0.6, "null": 0.1, "source": "test"}, n_boot=10)
+    >>> s[["top1_accuracy", "rho_mean", "fraction_of_human"]].round(3).values.tolist()
     [[1.0, 0.3, 0.5]]
     """
     ceiling, null = reference["ceiling"], reference["null"]
@@ -462,25 +468,25 @@ def summarise_alignment(per_image: pd.DataFrame, reference: dict, n_boot: int = 
 
     out = []
     for (model, method), group in per_image.groupby(["model", "method"], sort=False):
-        labelled = group["label"] >= 0
         mean, low, high = bootstrap_mean_ci(group["rho"], n_boot=n_boot, seed=seed)
+        scores = human_score(group, mean, ceiling)
         out.append(
             {
                 "model": model,
                 "method": method,
                 "n_images": len(group),
-                "n_labelled": int(labelled.sum()),
-                "top1_accuracy": group.loc[labelled, "top1_correct"].mean() if labelled.any() else np.nan,
-                "top5_accuracy": group.loc[labelled, "top5_correct"].mean() if labelled.any() else np.nan,
+                "n_labelled": scores["n_labelled"],
+                "top1_accuracy": scores["top1_accuracy"],
+                "top5_accuracy": scores["top5_accuracy"],
                 "rho_mean": mean,
                 "rho_ci_low": low,
                 "rho_ci_high": high,
-                "alignment": fraction(mean),
-                "alignment_ci_low": fraction(low),
-                "alignment_ci_high": fraction(high),
+                "fraction_of_human": scores["fraction_of_human"],
+                "fraction_of_human_ci_low": fraction(low),
+                "fraction_of_human_ci_high": fraction(high),
                 "ceiling": ceiling,
                 "null": null,
-                "null_alignment": fraction(null),
+                "null_fraction_of_human": fraction(null),
                 "ceiling_source": reference["source"],
             }
         )

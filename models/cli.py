@@ -7,9 +7,6 @@ import argparse
 import tomllib
 from pathlib import Path
 
-import pandas as pd
-
-from clickme_analysis.archive import open_maps
 from clickme_analysis.cliargs import (
     add_progress,
     nonnegative_float,
@@ -19,13 +16,17 @@ from clickme_analysis.cliargs import (
     seed,
 )
 from clickme_analysis.errors import InputError
-from clickme_analysis.ids import match_ids
 from clickme_analysis.reliability import PAPER_CEILING
 from models.config import load_train_config, parse_sweep
 
 
 def register(subparsers) -> None:
     """Add the model subcommands to the ``clickme`` parser."""
+    for add in (_add_train, _add_pack, _add_score, _add_explain, register_alignment):
+        add(subparsers)
+
+
+def _add_train(subparsers) -> None:
     train = subparsers.add_parser(
         "train",
         help="train ResNet-50 / SE / GALA networks with ClickMe supervision",
@@ -49,6 +50,8 @@ def register(subparsers) -> None:
     add_progress(train)
     train.set_defaults(func=_train)
 
+
+def _add_pack(subparsers) -> None:
     pack = subparsers.add_parser(
         "pack",
         help="pack a dataset (and its maps) into WebDataset shards for streaming training",
@@ -79,9 +82,11 @@ def register(subparsers) -> None:
     add_progress(pack)
     pack.set_defaults(func=_pack)
 
+
+def _add_score(subparsers) -> None:
     score = subparsers.add_parser(
         "score",
-        help="top-1/top-5 error and fraction of human ClickMe map variability",
+        help="top-1/top-5 accuracy and fraction of human ClickMe map variability",
         description="Score checkpoints on a dataset with human maps; writes a tidy CSV.",
     )
     score.add_argument(
@@ -106,6 +111,8 @@ def register(subparsers) -> None:
     score.add_argument("--per-image", help="also write per-image rows to this CSV")
     score.set_defaults(func=_score)
 
+
+def _add_explain(subparsers) -> None:
     explain = subparsers.add_parser(
         "explain",
         help="SmoothGrad, gradient-delta and attention panels as PNGs",
@@ -124,7 +131,6 @@ def register(subparsers) -> None:
     explain.add_argument("--seed", type=seed, default=0)
     explain.add_argument("--out", required=True, help="output folder for the PNGs")
     explain.set_defaults(func=_explain)
-    register_alignment(subparsers)
 
 
 def register_alignment(subparsers) -> None:
@@ -138,6 +144,13 @@ def register_alignment(subparsers) -> None:
         "importance-map archives and, with --psychophysics, accuracy against percent "
         "revealed and psychometric thresholds (docs/models.md).",
     )
+    _alignment_models(alignment)
+    _alignment_scoring(alignment)
+    _alignment_run(alignment)
+    alignment.set_defaults(func=_alignment)
+
+
+def _alignment_models(alignment) -> None:
     models = alignment.add_argument_group("models (repeatable, at least one)")
     models.add_argument(
         "--checkpoint",
@@ -160,6 +173,18 @@ def register_alignment(subparsers) -> None:
         metavar="[LABEL:]PATH",
         help="TorchScript file (torch.jit.save); ImageNet preprocessing at 224",
     )
+    models.add_argument(
+        "--harmonized-from",
+        action="append",
+        default=[],
+        metavar="AFTER=BEFORE",
+        help="model AFTER is model BEFORE after harmonization (names as in the model column); the "
+        "report draws an arrow from BEFORE to AFTER (repeatable)",
+    )
+
+
+def _alignment_scoring(alignment) -> None:
+    """The maps, labels, human reference and importance-map options."""
     alignment.add_argument("--images", help="folder of images named <image_id>.<ext>")
     alignment.add_argument("--maps", help="human maps: map archive, HDF5 map file or folder")
     alignment.add_argument(
@@ -200,6 +225,10 @@ def register_alignment(subparsers) -> None:
         "--human-blur", type=nonnegative_float, default=0.0, help="Gaussian sigma on human maps, score pixels (0: none)"
     )
     alignment.add_argument("--input-size", type=positive_int, help="override every model's input side (recorded)")
+
+
+def _alignment_run(alignment) -> None:
+    """Psychophysics, batch, bootstrap, device and output options."""
     alignment.add_argument(
         "--psychophysics",
         metavar="STIMULUS_SET",
@@ -225,7 +254,6 @@ def register_alignment(subparsers) -> None:
     alignment.add_argument("--seed", type=seed, default=0)
     add_progress(alignment)
     alignment.add_argument("--out", required=True, help="output folder")
-    alignment.set_defaults(func=_alignment)
 
 
 def _overrides(pairs: list[str]) -> dict:
@@ -239,6 +267,17 @@ def _overrides(pairs: list[str]) -> dict:
         except tomllib.TOMLDecodeError:
             values[key.strip()] = value
     return values
+
+
+def _pairs(texts: list[str], option: str) -> dict[str, str]:
+    """``["A=B", ...]`` -> ``{"A": "B", ...}`` (a located error without ``=``)."""
+    pairs = {}
+    for text in texts:
+        after, sep, before = text.partition("=")
+        if not (sep and after.strip() and before.strip()):
+            raise InputError(f"expected AFTER=BEFORE, got {text!r}", field=option)
+        pairs[after.strip()] = before.strip()
+    return pairs
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -294,47 +333,23 @@ def _pack(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from models.checkpoint import model_from_checkpoint
-    from models.data import make_dataset
-    from models.score import score_model
+    from models.score import score_checkpoints
 
-    summaries, per_image = [], []
-    for path in args.checkpoint:
-        model, config = model_from_checkpoint(path)
-        if args.label_column:
-            config = config.replace(label_column=args.label_column)
-        dataset = make_dataset(config, args.data, args.maps)
-        if dataset.samples and all(s.label < 0 for s in dataset.samples):  # no label: NaN accuracy otherwise
-            raise InputError(
-                f"expected class labels in the data's column {config.label_column!r}, got none "
-                "(name the manifest's class column with --label-column)",
-                path=args.data,
-                field="label_column",
-            )
-        if args.maps:
-            with open_maps(args.maps) as maps:  # no matching id: a located error, not NaN
-                match_ids(list(maps.keys()), [s.image_id for s in dataset.samples], warn=False)
-        ceiling = PAPER_CEILING if args.ceiling is None else args.ceiling
-        rows, summary = score_model(
-            model,
-            dataset,
-            str(path),
-            args.layer,
-            args.batch_size,
-            ceiling=ceiling,
-            n_permutations=args.permutations,
-            seed=args.seed,
-            progress=config.progress,
-        )
-        rows.insert(0, "model", str(path))
-        rows.insert(1, "image_id", [dataset.samples[i].image_id for i in rows["index"]])
-        summaries.append(summary)
-        per_image.append(rows)
-    table = pd.concat(summaries, ignore_index=True)
+    table, per_image = score_checkpoints(
+        args.checkpoint,
+        args.data,
+        maps=args.maps,
+        label_column=args.label_column,
+        layer=args.layer,
+        batch_size=args.batch_size,
+        ceiling=PAPER_CEILING if args.ceiling is None else args.ceiling,
+        n_permutations=args.permutations,
+        seed=args.seed,
+    )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
     if args.per_image:
-        pd.concat(per_image, ignore_index=True).to_csv(args.per_image, index=False)
+        per_image.to_csv(args.per_image, index=False)
     print(table.to_string(index=False))
     return 0
 
@@ -409,6 +424,7 @@ def _alignment(args: argparse.Namespace) -> int:
         psychophysics=args.psychophysics,
         human=args.human,
         readout=args.readout,
+        harmonized_from=_pairs(args.harmonized_from, "--harmonized-from"),
         options=options,
     )
     for path in paths:

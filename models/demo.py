@@ -80,7 +80,7 @@ def _run(out: Path, seed: int, progress: bool) -> None:
     atomic_write_text(
         out / "sweep.csv",
         pd.concat(sweep, ignore_index=True)[
-            ["lambda", "top1_err", "fraction_human", "ceiling", "null_floor", "rho_mean", "p_value"]
+            ["lambda", "top1_accuracy", "fraction_of_human", "ceiling", "null", "rho_mean", "p_value"]
         ].to_csv(index=False),
     )
     items = [datasets[1][i] for i in range(4)]

@@ -1,4 +1,4 @@
-"""Scoring: top-1/top-5 error and the fraction of human ClickMe map variability explained.
+"""Scoring: top-1/top-5 accuracy and the fraction of human ClickMe map variability explained.
 
 Per image, the model map (column-wise L2 norm over channels of a layer's activity, by default
 the last GALA attention volume) and the human map are resized to ``score_size`` and compared by
@@ -14,10 +14,14 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from clickme_analysis.archive import open_maps
 from clickme_analysis.errors import InputError
+from clickme_analysis.ids import match_ids
 from clickme_analysis.progress import progress as progress_bar
 from clickme_analysis.ranks import pearson_rows, rank_rows, spearman_rows
 from clickme_analysis.reliability import PAPER_CEILING, fraction_of_human_variability
+from models.checkpoint import model_from_checkpoint
+from models.data import make_dataset
 from models.explain import autocast as autocast_context
 from models.layers import attention_layers, record_layers, unwrap
 from models.loss import attention_map, clickme_loss
@@ -29,6 +33,7 @@ def evaluate(
     model,
     loader,
     layers=None,
+    *,
     score_layer: str | None = None,
     lam: float = 0.0,
     device="cpu",
@@ -63,45 +68,30 @@ def evaluate(
     base = unwrap(model)
     layers = list(layers) if layers else attention_layers(base)
     score_layer = score_layer or layers[-1]
-    watch = list(dict.fromkeys(layers + [score_layer]))
     was_training = base.training
     base.eval()
     rows, model_maps, human_maps = [], [], []
     autocast = autocast_context(device, amp)
     try:
-        with record_layers(base, watch) as seen:
+        with record_layers(base, list(dict.fromkeys(layers + [score_layer]))) as seen:
             for batch in progress_bar(loader, enabled=progress, desc="evaluate", unit="batch"):
                 images = batch["image"].to(device)
                 if channels_last:
                     images = images.contiguous(memory_format=torch.channels_last)
-                labels = batch["label"].to(device)
-                maps = batch["map"].to(device)
-                has_map = batch["has_map"].to(device)
                 with autocast:
                     logits = base(images)
-                labelled = labels >= 0
-                _check_labels(labels, logits.shape[1], batch["index"], loader)
-                safe = torch.where(labelled, labels, torch.zeros_like(labels))
-                parts = clickme_loss(
-                    logits, safe, [seen[n] for n in layers], maps, has_map, lam, **(loss_options or {})
-                )
-                k = min(5, logits.shape[1])
-                top = logits.float().topk(k, 1).indices
-                hit = top == safe[:, None]
-                ce = F.cross_entropy(logits.float(), safe, reduction="none")
-                rows.append(
-                    pd.DataFrame(
-                        {
-                            "index": batch["index"].numpy(),
-                            "label": labels.cpu().numpy(),
-                            "top1_correct": torch.where(labelled, hit[:, 0], False).cpu().numpy(),
-                            "top5_correct": torch.where(labelled, hit.any(1), False).cpu().numpy(),
-                            "cross_entropy": torch.where(labelled, ce, torch.nan).cpu().numpy(),
-                            "distance": torch.where(has_map, parts["distance"], torch.nan).cpu().numpy(),
-                            "has_map": has_map.cpu().numpy(),
-                        }
-                    )
-                )
+                _check_labels(batch["label"], logits.shape[1], batch["index"], loader)
+                maps = batch["map"].to(device)
+                distance = clickme_loss(
+                    logits,
+                    _known(batch["label"].to(device)),
+                    [seen[n] for n in layers],
+                    maps,
+                    batch["has_map"].to(device),
+                    lam,
+                    **(loss_options or {}),
+                )["distance"]
+                rows.append(_batch_rows(batch, logits, distance))
                 model_maps.append(square_maps(attention_map(seen[score_layer]), score_size).cpu())
                 human_maps.append(square_maps(maps, score_size).cpu())
     finally:
@@ -109,6 +99,32 @@ def evaluate(
     if not rows:
         raise InputError("no images to evaluate")
     return (pd.concat(rows, ignore_index=True), torch.cat(model_maps).numpy(), torch.cat(human_maps).numpy())
+
+
+def _known(labels: torch.Tensor) -> torch.Tensor:
+    """Labels with the unknown ones (< 0) replaced by class 0 (their rows are masked out)."""
+    return torch.where(labels >= 0, labels, torch.zeros_like(labels))
+
+
+def _batch_rows(batch: dict, logits: torch.Tensor, distance: torch.Tensor) -> pd.DataFrame:
+    """One row per image of a batch: hits, cross-entropy (NaN when unlabelled), map distance (NaN without map)."""
+    labels = batch["label"].to(logits.device)
+    has_map = batch["has_map"].to(logits.device)
+    labelled, safe = labels >= 0, _known(labels)
+    top = logits.float().topk(min(5, logits.shape[1]), 1).indices
+    hit = top == safe[:, None]
+    ce = F.cross_entropy(logits.float(), safe, reduction="none")
+    return pd.DataFrame(
+        {
+            "index": batch["index"].numpy(),
+            "label": labels.cpu().numpy(),
+            "top1_correct": torch.where(labelled, hit[:, 0], False).cpu().numpy(),
+            "top5_correct": torch.where(labelled, hit.any(1), False).cpu().numpy(),
+            "cross_entropy": torch.where(labelled, ce, torch.nan).cpu().numpy(),
+            "distance": torch.where(has_map, distance, torch.nan).cpu().numpy(),
+            "has_map": has_map.cpu().numpy(),
+        }
+    )
 
 
 def _check_labels(labels: torch.Tensor, n_classes: int, index, loader) -> None:
@@ -163,10 +179,52 @@ def map_permutation_test(
     return float((1 + np.sum(null >= observed)) / (1 + n_permutations)), float(np.mean(null))
 
 
-def summarise(
+#: The columns :func:`summarize` (``clickme score``) and
+#: :func:`models.alignment_scoring.summarize_alignment` (``clickme alignment``) share, one vocabulary.
+SCORE_COLUMNS = [
+    "top1_accuracy",
+    "top5_accuracy",
+    "fraction_of_human",
+    "rho_mean",
+    "ceiling",
+    "null",
+    "n_images",
+    "n_labelled",
+]
+
+
+def human_score(per_image: pd.DataFrame, rho_mean: float, ceiling: float) -> dict:
+    """Accuracy on the labelled rows and the fraction of human map variability of ``rho_mean``.
+
+    ``per_image`` has ``label`` (< 0: unknown), ``top1_correct`` and ``top5_correct``;
+    ``fraction_of_human`` is :func:`clickme_analysis.reliability.fraction_of_human_variability`.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"label": [0, 1, -1], "top1_correct": [True, False, False],
+    ...                      "top5_correct": [True, True, False]})
+    >>> human_score(rows, 0.29, 0.58)
+    {'top1_accuracy': 0.5, 'top5_accuracy': 1.0, 'fraction_of_human': 0.5, 'rho_mean': 0.29, 'n_labelled': 2}
+    """
+    labelled = per_image["label"] >= 0
+
+    def accuracy(column):
+        return float(per_image.loc[labelled, column].mean()) if labelled.any() else float("nan")
+
+    return {
+        "top1_accuracy": accuracy("top1_correct"),
+        "top5_accuracy": accuracy("top5_correct"),
+        "fraction_of_human": fraction_of_human_variability(rho_mean, ceiling),
+        "rho_mean": rho_mean,
+        "n_labelled": int(labelled.sum()),
+    }
+
+
+def summarize(
     frame: pd.DataFrame,
     model_maps,
     human_maps,
+    *,
     model: str = "model",
     ceiling: float = PAPER_CEILING,
     n_permutations: int = 1000,
@@ -179,8 +237,9 @@ def summarise(
     per_image : DataFrame
         ``frame`` plus ``rho``.
     summary : DataFrame (one row)
-        ``model, top1_err, top5_err, fraction_human, rho_mean, p_value, ceiling, null_floor,
-        n_images, n_maps``.
+        ``model, top1_accuracy, top5_accuracy, fraction_of_human, rho_mean, p_value, ceiling, null,
+        n_images, n_labelled, n_maps`` (:data:`SCORE_COLUMNS`, ``p_value`` and ``n_maps``); ``null``
+        is the mean rho of the permutation null (model maps against other images' human maps).
     """
     if not 0 < ceiling <= 1:
         raise InputError(f"expected a ceiling in (0, 1], got {ceiling}", field="ceiling")
@@ -193,35 +252,22 @@ def summarise(
             field="maps",
         )
     rho = np.full(len(per_image), np.nan)
-    if has_map.any():
-        rho[has_map] = map_alignment(model_maps[has_map], human_maps[has_map])
+    rho[has_map] = map_alignment(model_maps[has_map], human_maps[has_map])
     per_image["rho"] = rho
-    labelled = per_image["label"] >= 0
-    p_value, null_floor = map_permutation_test(model_maps[has_map], human_maps[has_map], n_permutations, seed)
+    p_value, null = map_permutation_test(model_maps[has_map], human_maps[has_map], n_permutations, seed)
     rho_mean = float(np.nanmean(rho)) if np.isfinite(rho).any() else float("nan")
-    summary = pd.DataFrame(
-        [
-            {
-                "model": model,
-                "top1_err": 1 - per_image.loc[labelled, "top1_correct"].mean() if labelled.any() else np.nan,
-                "top5_err": 1 - per_image.loc[labelled, "top5_correct"].mean() if labelled.any() else np.nan,
-                "fraction_human": fraction_of_human_variability(rho_mean, ceiling),
-                "rho_mean": rho_mean,
-                "p_value": p_value,
-                "ceiling": ceiling,
-                "null_floor": null_floor,
-                "n_images": len(per_image),
-                "n_maps": int(has_map.sum()),
-            }
-        ]
-    )
-    return per_image, summary
+    scores = human_score(per_image, rho_mean, ceiling)
+    row = {"model": model, **scores, "p_value": p_value, "ceiling": ceiling, "null": null}
+    row.update(n_images=len(per_image), n_maps=int(has_map.sum()))
+    order = ["model", *SCORE_COLUMNS[:4], "p_value", "ceiling", "null", "n_images", "n_labelled", "n_maps"]
+    return per_image, pd.DataFrame([row])[order]
 
 
 def score_model(
     model,
     dataset,
     model_name: str = "model",
+    *,
     layer: str | None = None,
     batch_size: int = 32,
     device="cpu",
@@ -232,7 +278,7 @@ def score_model(
     progress: bool = False,
     workers: int = 0,
 ):
-    """Top-1/top-5 error and fraction of human map variability of ``model`` on ``dataset``.
+    """Top-1/top-5 accuracy and fraction of human map variability of ``model`` on ``dataset``.
 
     Parameters
     ----------
@@ -251,10 +297,72 @@ def score_model(
     Returns
     -------
     per_image, summary : DataFrame
-        As :func:`summarise`.
+        As :func:`summarize`.
     """
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers)
     frame, model_maps, human_maps = evaluate(
         model.to(device), loader, score_layer=layer, device=device, score_size=score_size, progress=progress
     )
-    return summarise(frame, model_maps, human_maps, model_name, ceiling, n_permutations, seed)
+    return summarize(
+        frame, model_maps, human_maps, model=model_name, ceiling=ceiling, n_permutations=n_permutations, seed=seed
+    )
+
+
+def score_checkpoints(
+    paths,
+    data,
+    *,
+    maps: str = "",
+    label_column: str | None = None,
+    layer: str | None = None,
+    batch_size: int = 32,
+    ceiling: float = PAPER_CEILING,
+    n_permutations: int = 1000,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``clickme score``: :func:`score_model` for each checkpoint on ``data`` with the ``maps``.
+
+    Returns
+    -------
+    summary : DataFrame
+        One row per checkpoint (:func:`summarize`; ``model`` is the checkpoint's path).
+    per_image : DataFrame
+        ``model, image_id`` and :func:`summarize`'s per-image columns.
+
+    Raises
+    ------
+    InputError
+        Data without class labels in the label column, or maps whose ids match no image.
+    """
+    summaries, per_image = [], []
+    for path in paths:
+        model, config = model_from_checkpoint(path)
+        if label_column:
+            config = config.replace(label_column=label_column)
+        dataset = make_dataset(config, data, maps)
+        if dataset.samples and all(s.label < 0 for s in dataset.samples):  # no label: NaN accuracy otherwise
+            raise InputError(
+                f"expected class labels in the data's column {config.label_column!r}, got none "
+                "(name the manifest's class column with --label-column)",
+                path=data,
+                field="label_column",
+            )
+        if maps:
+            with open_maps(maps) as archive:  # no matching id: a located error, not NaN
+                match_ids(list(archive.keys()), [s.image_id for s in dataset.samples], warn=False)
+        rows, summary = score_model(
+            model,
+            dataset,
+            str(path),
+            layer=layer,
+            batch_size=batch_size,
+            ceiling=ceiling,
+            n_permutations=n_permutations,
+            seed=seed,
+            progress=config.progress,
+        )
+        rows.insert(0, "model", str(path))
+        rows.insert(1, "image_id", [dataset.samples[i].image_id for i in rows["index"]])
+        summaries.append(summary)
+        per_image.append(rows)
+    return pd.concat(summaries, ignore_index=True), pd.concat(per_image, ignore_index=True)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from clickme_analysis.cliargs import add_progress
+from reports.report import build_report
 
 
 def register(subparsers) -> None:
@@ -35,7 +36,5 @@ def register(subparsers) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from reports.report import build_report
-
     print(build_report(args.inputs, args.out, progress=not args.no_progress))
     return 0

@@ -2,7 +2,8 @@
 
 Every function here takes the tables the analysis functions return (column names as in
 ``docs/outputs.md``) or mappings of arrays, and returns a :class:`matplotlib.figure.Figure`.
-None of them reads or writes files: :mod:`reports.parts` read the inputs. Figures use one style
+None of them reads or writes files: :mod:`reports.parts` read the inputs. Maps over
+images and contact sheets are in :mod:`reports.panels`. Figures use one style
 (:mod:`reports.style`) and draw on an Agg canvas without ``pyplot``.
 
 Reference: Linsley, Shiebler, Eberhardt & Serre, "Learning what and where to attend",
@@ -11,27 +12,12 @@ ICLR 2019 (figure numbers below are the paper's).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 import pandas as pd
 
 from clickme_analysis.errors import InputError
-from reports.style import (
-    DIVERGING_CMAP,
-    DOUBLE_COLUMN,
-    GREY,
-    MAP_CMAP,
-    SINGLE_COLUMN,
-    colors_for,
-    display_name,
-    new_figure,
-    styled,
-)
+from reports.style import DOUBLE_COLUMN, GREY, SINGLE_COLUMN, colors_for, display_name, new_figure, styled
 from reports.tables import flag, require_columns
-
-#: Largest opacity of a map drawn over its image.
-OVERLAY_ALPHA = 0.85
 
 
 # ----------------------------------------------------------------------------- input checks
@@ -39,227 +25,7 @@ def _require_columns(frame, columns, name: str, numeric=()) -> pd.DataFrame:
     return require_columns(frame, columns, name, numeric=numeric, non_empty=True)
 
 
-def _image_01(image, name: str) -> np.ndarray:
-    """An image as float in [0, 1], (H, W) or (H, W, 3); uint8 is divided by 255."""
-    array = np.asarray(image)
-    if array.ndim == 3 and array.shape[2] == 4:
-        array = array[..., :3]
-    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] != 3):
-        raise InputError(f"{name}: expected an (H, W) or (H, W, 3) image, got shape {array.shape}")
-    if array.dtype == np.uint8:
-        return array / 255.0
-    array = array.astype(float)
-    if not np.all(np.isfinite(array)):
-        raise InputError(f"{name}: expected finite image values, got NaN or inf")
-    if array.min() < 0 or array.max() > 1:
-        raise InputError(
-            f"{name}: expected uint8 or float values in [0, 1], got range [{array.min():g}, {array.max():g}]"
-        )
-    return array
-
-
-def _map_01(saliency_map, name: str) -> np.ndarray:
-    """A 2-D map on [0, 1] for display: ``(m - low) / (max - low)`` with ``low = min(0, m.min())``.
-
-    A non-negative map (ClickMe maps, attention norms) is divided by its maximum, so a flat map
-    stays visibly flat; a map with negative values is min-max rescaled; an all-zero map stays 0.
-    """
-    array = np.asarray(saliency_map, dtype=float)
-    if array.ndim != 2:
-        raise InputError(f"{name}: expected a 2-D (H, W) map, got shape {array.shape}")
-    if not np.all(np.isfinite(array)):
-        raise InputError(f"{name}: expected finite map values, got NaN or inf")
-    low, high = min(0.0, array.min()), array.max()
-    return (array - low) / (high - low) if high > low else np.zeros_like(array)
-
-
-def _gray(image: np.ndarray) -> np.ndarray:
-    return image if image.ndim == 2 else image @ np.array([0.299, 0.587, 0.114])
-
-
-def _bare(ax, row_label: str | None = None, title: str | None = None) -> None:
-    ax.set_xticks([])
-    ax.set_yticks([])
-    for spine in ax.spines.values():
-        spine.set_visible(False)
-    if row_label is not None:
-        ax.set_ylabel(row_label)
-    if title is not None:
-        ax.set_title(title)
-
-
-def _draw_overlay(ax, image: np.ndarray, saliency_map: np.ndarray | None) -> None:
-    """Grey image with the map on top in colour, opacity proportional to the map value.
-
-    The map is stretched over the image's extent, so a 14x14 attention map and a 256x256 map
-    both cover the whole image.
-    """
-    import matplotlib
-
-    height, width = image.shape[:2]
-    extent = (0, width, height, 0)
-    ax.imshow(_gray(image), cmap="gray", vmin=0, vmax=1, extent=extent)
-    if saliency_map is not None:
-        rgba = matplotlib.colormaps[MAP_CMAP](saliency_map)
-        rgba[..., 3] = OVERLAY_ALPHA * saliency_map
-        ax.imshow(rgba, extent=extent, interpolation="bilinear")
-    ax.set_xlim(0, width)
-    ax.set_ylim(height, 0)
-
-
-def _map_colorbar(fig, axes, label: str, cmap: str = MAP_CMAP, vmin=0.0, vmax=1.0):
-    import matplotlib
-    from matplotlib.cm import ScalarMappable
-
-    mappable = ScalarMappable(matplotlib.colors.Normalize(vmin, vmax), cmap=cmap)
-    bar = fig.colorbar(mappable, ax=axes, label=label, shrink=0.9, aspect=25, pad=0.01)
-    bar.outline.set_visible(False)
-    return bar
-
-
-def _overlay_grid(
-    images: Mapping, maps: Mapping, image_ids, titles, first_row: str, extra_rows: int = 0, panel: float = 1.15
-):
-    """Rows: the image, then one overlay row per map source; columns: images."""
-    n_rows, n_cols = 1 + len(maps) + extra_rows, len(image_ids)
-    width = min(DOUBLE_COLUMN, 0.9 + panel * n_cols)
-    fig, axes = new_figure(width, (width - 0.9) / n_cols * n_rows + 0.3, n_rows, n_cols)
-    for col, image_id in enumerate(image_ids):
-        image = _image_01(images[image_id], f"image {image_id!r}")
-        title = titles.get(image_id, str(image_id)) if titles else str(image_id)
-        axes[0, col].imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1)
-        _bare(axes[0, col], first_row if col == 0 else None, title)
-        for row, (source, source_maps) in enumerate(maps.items(), start=1):
-            has_map = image_id in source_maps
-            saliency_map = _map_01(source_maps[image_id], f"{source} map {image_id!r}") if has_map else None
-            _draw_overlay(axes[row, col], image, saliency_map)
-            if not has_map:
-                axes[row, col].text(
-                    0.5, 0.5, "no map", transform=axes[row, col].transAxes, ha="center", va="center", color="white"
-                )
-            _bare(axes[row, col], display_name(source) if col == 0 else None)
-    return fig, axes
-
-
-def _check_image_maps(images, maps, name: str, max_images: int):
-    if not isinstance(max_images, (int, np.integer)) or max_images < 1:
-        raise InputError(f"{name}: expected max_images >= 1, got {max_images!r}", field="max_images")
-    if not isinstance(images, Mapping) or not images:
-        raise InputError(f"{name}: expected a non-empty mapping image_id -> image array")
-    if not isinstance(maps, Mapping) or not maps:
-        raise InputError(f"{name}: expected a non-empty mapping source -> {{image_id: map}}")
-    for source, source_maps in maps.items():
-        if not isinstance(source_maps, Mapping):
-            raise InputError(
-                f"{name}: maps[{source!r}] should map image_id -> 2-D array, got {type(source_maps).__name__}"
-            )
-
-
 # ----------------------------------------------------------------------------- figures
-@styled
-def example_maps(images: Mapping, maps: Mapping, titles: Mapping | None = None, max_images: int = 6):
-    """Example maps over their images, opacity from the map (paper Fig. 2A and Fig. 6).
-
-    Parameters
-    ----------
-    images : Mapping[str, ndarray]
-        image_id -> (H, W) or (H, W, 3) image, uint8 or float in [0, 1]. The first
-        ``max_images`` ids, in this mapping's order, are shown as columns.
-    maps : Mapping[str, Mapping[str, ndarray]]
-        Map source (``clickme``, ``saliency``, ...) -> image_id -> 2-D map of any size (it is
-        stretched over the image). Each map is divided by its own maximum (min-max rescaled if
-        it has negative values) and drawn in colour with opacity ``0.85 * value`` over the grey
-        image; one row per source.
-    titles : Mapping[str, str], optional
-        Column titles per image_id (e.g. the class label); default the image_id.
-    max_images : int
-        At most this many images (columns).
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> image = np.zeros((8, 8, 3), np.uint8)
-    >>> fig = example_maps({"a": image}, {"clickme": {"a": np.eye(8)}})
-    >>> len(fig.axes)  # image row, clickme row, colour bar
-    3
-    """
-    _check_image_maps(images, maps, "example_maps", max_images)
-    image_ids = list(images)[:max_images]
-    fig, axes = _overlay_grid(images, maps, image_ids, titles, "Image")
-    _map_colorbar(fig, axes[1:, :], "Map value (normalised)")
-    return fig
-
-
-@styled
-def attention_panels(
-    images: Mapping,
-    attention: Mapping,
-    smoothgrad: Mapping | None = None,
-    titles: Mapping | None = None,
-    max_images: int = 6,
-):
-    """Attention maps of models and the SmoothGrad difference between two models (Fig. 4).
-
-    Parameters
-    ----------
-    images : Mapping[str, ndarray]
-        image_id -> image (as in :func:`example_maps`); the first ``max_images`` are columns.
-    attention : Mapping[str, Mapping[str, ndarray]]
-        Model name -> image_id -> 2-D attention map (any size; stretched over the image and
-        divided by its maximum, as in :func:`example_maps`). One row per model.
-    smoothgrad : Mapping[str, Mapping[str, ndarray]], optional
-        Exactly two models -> image_id -> 2-D SmoothGrad map (same size as the image). Each map
-        is divided by its largest absolute value, and the last row shows
-        ``second - first`` with a diverging colour map (red: the second model's gradients are
-        larger).
-    titles : Mapping[str, str], optional
-        Column titles per image_id.
-    max_images : int
-        At most this many images.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    _check_image_maps(images, attention, "attention_panels", max_images)
-    if smoothgrad is not None and len(smoothgrad) != 2:
-        raise InputError(
-            f"attention_panels: expected SmoothGrad maps of exactly two models, "
-            f"got {len(smoothgrad)}: {list(smoothgrad)}",
-            field="smoothgrad",
-        )
-    image_ids = list(images)[:max_images]
-    extra = 0 if smoothgrad is None else 1
-    fig, axes = _overlay_grid(images, attention, image_ids, titles, "Image", extra_rows=extra)
-    _map_colorbar(fig, axes[1 : 1 + len(attention), :], "Attention (normalised)")
-    if smoothgrad is None:
-        return fig
-    (first, first_maps), (second, second_maps) = smoothgrad.items()
-    for col, image_id in enumerate(image_ids):
-        ax = axes[-1, col]
-        if image_id in first_maps and image_id in second_maps:
-            delta = _unit_abs(second_maps[image_id], f"{second} SmoothGrad {image_id!r}") - _unit_abs(
-                first_maps[image_id], f"{first} SmoothGrad {image_id!r}"
-            )
-            ax.imshow(delta, cmap=DIVERGING_CMAP, vmin=-1, vmax=1, interpolation="bilinear")
-        label = f"SmoothGrad\n{display_name(second)} \u2212 {display_name(first)}"
-        _bare(ax, label if col == 0 else None)
-    _map_colorbar(fig, axes[-1:, :], "\u0394 gradient (normalised)", DIVERGING_CMAP, -1, 1)
-    return fig
-
-
-def _unit_abs(saliency_map, name: str) -> np.ndarray:
-    array = np.asarray(saliency_map, dtype=float)
-    if array.ndim != 2 or not np.all(np.isfinite(array)):
-        raise InputError(f"{name}: expected a finite 2-D map, got shape {array.shape}")
-    peak = np.abs(array).max()
-    return array / peak if peak > 0 else array
-
-
 def _stars(p: float) -> str:
     return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else ""
 
@@ -333,21 +99,35 @@ def accuracy_curves(
     colors = colors_for(accuracy["group"].unique())
     fig, axes = new_figure(SINGLE_COLUMN + 0.6, 2.8)
     ax = axes[0, 0]
-    fitted = (
-        set()
-        if psychometric is None
-        else set(
-            _require_columns(
-                psychometric,
-                ["group", "level", "predicted", "ci_low", "ci_high"],
-                "psychometric",
-                numeric=["level", "predicted", "ci_low", "ci_high"],
-            )["group"].astype(str)
-        )
-    )
+    _accuracy_points(ax, frame, colors, _fitted_groups(psychometric))
+    if psychometric is not None:
+        _psychometric_fits(ax, psychometric, colors)
+    ax.axhline(chance, color=GREY, linestyle=":", linewidth=1, zorder=0, label="Chance")
+    if level_tests is not None:
+        top = frame.assign(top=frame["accuracy"] + frame["sem"].fillna(0))
+        _mark_levels(ax, level_tests, top.groupby(["level", "intact"])["top"].max(), full_x)
+    _level_axis(ax, revealed["level"], bool(intact.any()))
+    ax.set_ylabel("Accuracy (proportion correct)")
+    low = min(chance, float((accuracy["accuracy"] - accuracy["sem"].fillna(0)).min()))
+    ax.set_ylim(max(0.0, low - 0.05), 1.08)
+    ax.legend(loc="lower right")
+    return fig
+
+
+def _fitted_groups(psychometric: pd.DataFrame | None) -> set:
+    """The groups with a fitted curve (their points are not joined by lines); checks the frame."""
+    if psychometric is None:
+        return set()
+    columns = ["group", "level", "predicted", "ci_low", "ci_high"]
+    return set(_require_columns(psychometric, columns, "psychometric", numeric=columns[1:])["group"].astype(str))
+
+
+def _accuracy_points(ax, frame: pd.DataFrame, colors: dict, fitted: set) -> None:
+    """Means with S.E.M. bars per group (side by side at each level); intact images as squares."""
     groups = frame.groupby("group", sort=True)
+    style = {"markeredgecolor": "white", "markeredgewidth": 0.5, "zorder": 3}
     for k, (group, rows) in enumerate(groups):
-        color, style = colors[str(group)], dict(markeredgecolor="white", markeredgewidth=0.5)
+        color = colors[str(group)]
         # groups side by side at each level (a small shift on the log axis), bars not hidden
         rows = rows.assign(x=rows["x"] * 10 ** (DODGE * (k - (len(groups) - 1) / 2)))
         line = rows[~rows["intact"]].sort_values("level")
@@ -359,28 +139,20 @@ def accuracy_curves(
             color=color,
             linestyle="none" if str(group) in fitted else "-",
             label=display_name(group),
-            zorder=3,
             **style,
         )
         full = rows[rows["intact"]]
         if len(full):
-            ax.errorbar(full["x"], full["accuracy"], yerr=full["sem"], fmt="s", color=color, zorder=3, **style)
-    if psychometric is not None:
-        for group, rows in psychometric.groupby("group", sort=True):
-            rows = rows.sort_values("level")
-            color = colors.get(str(group), GREY)
-            ax.plot(rows["level"], rows["predicted"], color=color, zorder=2)
-            ax.fill_between(rows["level"], rows["ci_low"], rows["ci_high"], color=color, alpha=0.15, linewidth=0)
-    ax.axhline(chance, color=GREY, linestyle=":", linewidth=1, zorder=0, label="Chance")
-    if level_tests is not None:
-        top = frame.assign(top=frame["accuracy"] + frame["sem"].fillna(0))
-        _mark_levels(ax, level_tests, top.groupby(["level", "intact"])["top"].max(), full_x)
-    _level_axis(ax, revealed["level"], bool(intact.any()))
-    ax.set_ylabel("Accuracy (proportion correct)")
-    low = min(chance, float((accuracy["accuracy"] - accuracy["sem"].fillna(0)).min()))
-    ax.set_ylim(max(0.0, low - 0.05), 1.08)
-    ax.legend(loc="lower right")
-    return fig
+            ax.errorbar(full["x"], full["accuracy"], yerr=full["sem"], fmt="s", color=color, **style)
+
+
+def _psychometric_fits(ax, psychometric: pd.DataFrame, colors: dict) -> None:
+    """Fitted curves with their shaded confidence bands."""
+    for group, rows in psychometric.groupby("group", sort=True):
+        rows = rows.sort_values("level")
+        color = colors.get(str(group), GREY)
+        ax.plot(rows["level"], rows["predicted"], color=color, zorder=2)
+        ax.fill_between(rows["level"], rows["ci_low"], rows["ci_high"], color=color, alpha=0.15, linewidth=0)
 
 
 def _mark_levels(ax, level_tests: pd.DataFrame, top: pd.Series, full_x: float) -> None:
@@ -521,13 +293,13 @@ def lambda_sweep(sweep: pd.DataFrame):
     Parameters
     ----------
     sweep : DataFrame
-        Columns ``lambda, top1_err, fraction_human, ceiling, null_floor``
-        (``models/sweep.csv``); ``top1_err`` is a proportion (NaN allowed). Several rows per
+        Columns ``lambda, top1_accuracy, fraction_of_human, ceiling, null``
+        (``models/sweep.csv``); ``top1_accuracy`` is a proportion (NaN allowed). Several rows per
         lambda (seeds) are averaged, with S.E.M. bars. ``ceiling`` is the human inter-rater
-        Spearman rho that ``fraction_human = rho_model / ceiling`` divides by, and
-        ``null_floor`` the mean rho of the permutation null, both in rho units (as
-        :func:`models.score.summarise` writes them). In fraction units the human ceiling is
-        therefore 1 and the null floor ``null_floor / ceiling``; both are drawn as lines.
+        Spearman rho that ``fraction_of_human = rho_model / ceiling`` divides by, and
+        ``null`` the mean rho of the permutation null, both in rho units (as
+        :func:`models.score.summarize` writes them). In fraction units the human ceiling is
+        therefore 1 and the null floor ``null / ceiling``; both are drawn as lines.
 
     Returns
     -------
@@ -537,25 +309,24 @@ def lambda_sweep(sweep: pd.DataFrame):
     """
     _require_columns(
         sweep,
-        ["lambda", "top1_err", "fraction_human", "ceiling", "null_floor"],
+        ["lambda", "top1_accuracy", "fraction_of_human", "ceiling", "null"],
         "sweep",
-        numeric=["lambda", "top1_err", "fraction_human", "ceiling", "null_floor"],
+        numeric=["lambda", "top1_accuracy", "fraction_of_human", "ceiling", "null"],
     )
     if (sweep["lambda"] < 0).any():
         raise InputError("sweep: expected lambda >= 0", field="lambda")
-    if not sweep["top1_err"].dropna().between(0, 1).all():
+    if not sweep["top1_accuracy"].dropna().between(0, 1).all():
         raise InputError(
-            "sweep: expected top1_err as a proportion in [0, 1], got "
-            f"[{sweep['top1_err'].min():g}, {sweep['top1_err'].max():g}]",
-            field="top1_err",
+            "sweep: expected top1_accuracy as a proportion in [0, 1], got "
+            f"[{sweep['top1_accuracy'].min():g}, {sweep['top1_accuracy'].max():g}]",
+            field="top1_accuracy",
         )
-    frame = sweep.assign(top1_acc=1 - sweep["top1_err"])
-    summary = frame.groupby("lambda")[["top1_acc", "fraction_human"]].agg(["mean", "sem"])
+    summary = sweep.groupby("lambda")[["top1_accuracy", "fraction_of_human"]].agg(["mean", "sem"])
     lambdas = summary.index.to_numpy(dtype=float)
     fig, axes = new_figure(DOUBLE_COLUMN * 0.75, 2.4, 1, 2)
     panels = [
-        ("top1_acc", "Top-1 accuracy", "#0072B2"),
-        ("fraction_human", "Fraction of human map variability", "#D55E00"),
+        ("top1_accuracy", "Top-1 accuracy", "#0072B2"),
+        ("fraction_of_human", "Fraction of human map variability", "#D55E00"),
     ]
     for ax, (column, label, color) in zip(axes[0], panels):
         ax.errorbar(
@@ -570,7 +341,7 @@ def lambda_sweep(sweep: pd.DataFrame):
         ax.set_ylabel(label)
         _lambda_axis(ax, lambdas)
     ax = axes[0, 1]
-    ceiling, floor = float(sweep["ceiling"].mean()), float(sweep["null_floor"].mean())
+    ceiling, floor = float(sweep["ceiling"].mean()), float(sweep["null"].mean())
     if not ceiling > 0:
         raise InputError(f"sweep: expected a positive ceiling (human rho), got {ceiling:g}", field="ceiling")
     ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label=f"Human ceiling (\u03c1 = {ceiling:.2f})")
@@ -578,41 +349,6 @@ def lambda_sweep(sweep: pd.DataFrame):
     fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=2)
     for ax, letter in zip(axes[0], "AB"):
         ax.set_title(letter, loc="left", fontweight="bold")
-    return fig
-
-
-@styled
-def contact_sheet(stimuli: Mapping, title: str | None = None):
-    """One image across levels, one row per map source (stimulus contact sheet).
-
-    Parameters
-    ----------
-    stimuli : Mapping[str, Mapping[float, ndarray]]
-        Map source -> level (% revealed) -> stimulus image. Columns are the union of levels,
-        sorted; a source without a level leaves that cell empty.
-    title : str, optional
-        Figure title (e.g. the image_id).
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    if not isinstance(stimuli, Mapping) or not stimuli:
-        raise InputError("contact_sheet: expected a non-empty mapping source -> {level: image}")
-    levels = sorted({float(level) for frames in stimuli.values() for level in frames})
-    n_cols = len(levels)
-    panel = min(0.75, (DOUBLE_COLUMN - 0.6) / n_cols)
-    fig, axes = new_figure(0.6 + panel * n_cols, 0.35 + panel * len(stimuli) * 1.05, len(stimuli), n_cols)
-    for row, (source, frames) in enumerate(stimuli.items()):
-        by_level = {float(level): image for level, image in frames.items()}
-        for col, level in enumerate(levels):
-            ax = axes[row, col]
-            if level in by_level:
-                image = _image_01(by_level[level], f"{source} stimulus at level {level:g}")
-                ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1)
-            _bare(ax, display_name(source) if col == 0 else None, f"{level:.3g}%" if row == 0 else None)
-    if title:
-        fig.suptitle(title, fontsize=8)
     return fig
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from clickme_analysis import imagefile
+from clickme_analysis.archive import MapArchive
 from clickme_analysis.errors import InputError
 from clickme_analysis.fileio import read_table as _read_csv_table
 from clickme_analysis.labels import label_map
@@ -33,15 +34,51 @@ def need(path: Path) -> Path:
     return path
 
 
+#: Columns of older ``clickme score`` / ``clickme alignment`` outputs -> today's names (issue 21
+#: step 5: one vocabulary for both); the report reads either.
+RENAMED_COLUMNS = {
+    "fraction_human": "fraction_of_human",
+    "null_floor": "null",
+    "alignment": "fraction_of_human",
+    "alignment_ci_low": "fraction_of_human_ci_low",
+    "alignment_ci_high": "fraction_of_human_ci_high",
+    "null_alignment": "null_fraction_of_human",
+}
+#: Error columns of older outputs -> the accuracy columns they are one minus.
+ERROR_COLUMNS = {"top1_err": "top1_accuracy", "top5_err": "top5_accuracy"}
+
+
 def read_output(path: Path, columns=(), numeric=()) -> pd.DataFrame:
     """Read a CSV output; absent -> :class:`Missing`, malformed -> :class:`InputError`.
 
     ``numeric`` columns (those present) become floats; a cell that is not a number raises
     :class:`InputError` naming its line and column. Only empty cells and ``NaN`` are missing
-    values: ``null`` (a distribution name) and ``NA`` (an image id) stay strings.
+    values: ``null`` (a distribution name) and ``NA`` (an image id) stay strings. Older column
+    names (:data:`RENAMED_COLUMNS`, :data:`ERROR_COLUMNS`) are read as today's.
     """
-    frame = _read_csv_table(need(path), columns, "CSV output", keep_default_na=False, na_values=["", "NaN", "nan"])
+    frame = _read_csv_table(need(path), (), "CSV output", keep_default_na=False, na_values=["", "NaN", "nan"])
+    frame = current_columns(frame, path)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputError(f"CSV output lacks columns {missing}; has {list(frame.columns)}", path=path, field=missing[0])
     return as_numbers(frame, path, numeric)
+
+
+def current_columns(frame: pd.DataFrame, path: Path | None = None) -> pd.DataFrame:
+    """Rename older output columns to today's; errors become accuracies (``1 - err``).
+
+    Examples
+    --------
+    >>> current_columns(pd.DataFrame({"top1_err": [0.25], "fraction_human": [0.5]})).to_dict("records")
+    [{'fraction_of_human': 0.5, 'top1_accuracy': 0.75}]
+    """
+    renames = {old: new for old, new in RENAMED_COLUMNS.items() if old in frame and new not in frame}
+    frame = frame.rename(columns=renames)
+    for old, new in ERROR_COLUMNS.items():
+        if old in frame and new not in frame:
+            frame = as_numbers(frame, path, [old])
+            frame[new] = 1 - frame.pop(old)
+    return frame
 
 
 def as_numbers(frame: pd.DataFrame, path: Path, columns) -> pd.DataFrame:
@@ -63,8 +100,6 @@ def read_image(path: Path) -> np.ndarray:
 
 
 def read_archive(path: Path, image_ids) -> dict:
-    from clickme_analysis.archive import MapArchive
-
     with MapArchive(need(path)) as archive:
         return {i: np.asarray(archive[i]) for i in image_ids if i in archive}
 

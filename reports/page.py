@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import html
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pandas as pd
 
 from reports import tables
 from reports.parts import Gathered, Item
+from reports.style import save_figure
 
 _CSS = """
 body { font-family: "DejaVu Sans", Arial, sans-serif; max-width: 980px; margin: 2em auto;
@@ -17,7 +19,9 @@ body { font-family: "DejaVu Sans", Arial, sans-serif; max-width: 980px; margin: 
 h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; }
 figure { margin: 1.5em 0; } figure img { max-width: 100%; height: auto; display: block; }
 figcaption { font-size: .9em; color: #444; margin-top: .4em; }
-table { border-collapse: collapse; font-size: .9em; margin: .5em 0; }
+.table-scroll { overflow: auto; max-height: 32em; margin: .5em 0; border: 1px solid #eee; }
+table { border-collapse: collapse; font-size: .9em; }
+thead th { position: sticky; top: 0; background: #fff; }
 th, td { padding: .25em .7em; border-bottom: 1px solid #ddd; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 .missing { color: #8a4b00; } .files { font-size: .85em; color: #666; }
@@ -40,8 +44,6 @@ def _data_uri(png: bytes) -> str:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("clickme-toolkit")
     except PackageNotFoundError:
@@ -55,14 +57,13 @@ def _table_html(item: Item, number: int, out: Path) -> str:
     return (
         f"<h3 id='{esc(item.name)}'>Table {number}. {esc(item.title)}</h3>"
         f"<p>{esc(item.caption)}</p>"
+        + "<div class='table-scroll'>"
         + tables.formatted(item.content).to_html(index=False, border=0)
-        + f"<p class='files'>{files}</p>"
+        + f"</div><p class='files'>{files}</p>"
     )
 
 
 def _figure_html(item: Item, number: int, out: Path) -> str:
-    from reports.style import save_figure
-
     esc = html.escape
     if isinstance(item.content, bytes):  # a PNG written by another stage, embedded as it is
         png = item.content

@@ -27,7 +27,7 @@ from clickme_analysis.errors import InputError
 from clickme_analysis.progress import progress as progress_bar
 from reports.inputs import Missing
 from reports.page import write_report
-from reports.parts import Gathered, Item, alignment, clickme, game, models, planning, psychophysics, stimuli
+from reports.parts import Gathered, Item, alignment, clickme, game, models, planning, proof, psychophysics, stimuli
 from reports.provenance import provenance, provenance_table
 
 #: The report's sections, in order: (part builder, its main input relative to the root; a
@@ -52,6 +52,7 @@ SECTIONS: dict[str, list[tuple[Callable[[Path], list[Item]], str]]] = {
         (models.training_curves, "models/curves.csv"),
         (models.attention, "models/attention.npz"),
         (models.explain_pngs, "models/explain"),
+        (proof.proof_part, "models/proof_runs.csv"),
     ],
     "Alignment and model psychophysics": [
         (alignment.alignment_part, "alignment/alignment_summary.csv"),

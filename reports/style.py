@@ -8,6 +8,10 @@ style is applied with :func:`matplotlib.rc_context` only while a figure is being
 from __future__ import annotations
 
 import functools
+import io
+from pathlib import Path
+
+from cycler import cycler
 
 #: Okabe & Ito (2008) colour-blind-safe palette, in the order series are given colours.
 OKABE_ITO = (
@@ -74,8 +78,6 @@ STYLE = {
 
 
 def _style() -> dict:
-    from cycler import cycler
-
     return {**STYLE, "axes.prop_cycle": cycler(color=OKABE_ITO)}  # series colours: Okabe-Ito
 
 
@@ -149,8 +151,6 @@ def save_figure(fig, stem) -> list:
     list of pathlib.Path
         The two written paths.
     """
-    from pathlib import Path
-
     import matplotlib
 
     stem = Path(stem)
@@ -164,8 +164,6 @@ def save_figure(fig, stem) -> list:
 
 def png_bytes(fig) -> bytes:
     """The figure as PNG bytes in the report style (for embedding as a data URI)."""
-    import io
-
     import matplotlib
 
     buffer = io.BytesIO()

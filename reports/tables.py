@@ -18,9 +18,9 @@ from clickme_analysis.errors import InputError
 #: Display names of the model-table columns (errors shown as percentages, as in the paper).
 MODEL_COLUMNS = {
     "model": "Model",
-    "top1_err": "Top-1 err. (%)",
-    "top5_err": "Top-5 err. (%)",
-    "fraction_human": "Fraction of human map variability",
+    "top1_accuracy": "Top-1 err. (%)",
+    "top5_accuracy": "Top-5 err. (%)",
+    "fraction_of_human": "Fraction of human map variability",
     "rho_mean": "Mean \u03c1 (model vs ClickMe)",
     "p_value": "p",
 }
@@ -85,20 +85,21 @@ def model_table(scores: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
     Parameters
     ----------
     scores : DataFrame
-        Columns ``model, top1_err, top5_err, fraction_human`` (``models/scores.csv``), errors as
-        proportions in [0, 1]; ``rho_mean`` and ``p_value`` are kept when present.
+        Columns ``model, top1_accuracy, top5_accuracy, fraction_of_human`` (``models/scores.csv``),
+        accuracies as proportions in [0, 1]; ``rho_mean`` and ``p_value`` are kept when present.
     decimals : int
         Decimals of the percentages and of the fraction (the fraction gets ``decimals + 1``).
 
     Returns
     -------
     DataFrame
-        One row per model, in input order, with display column names; errors in percent.
+        One row per model, in input order, with display column names; errors (``1 - accuracy``)
+        in percent, as in the paper.
 
     Examples
     --------
-    >>> scores = pd.DataFrame({"model": ["ResNet-50"], "top1_err": [0.2385],
-    ...                        "top5_err": [0.0712], "fraction_human": [0.4321]})
+    >>> scores = pd.DataFrame({"model": ["ResNet-50"], "top1_accuracy": [0.7615],
+    ...                        "top5_accuracy": [0.9288], "fraction_of_human": [0.4321]})
     >>> print(to_markdown(model_table(scores)))
     | Model | Top-1 err. (%) | Top-5 err. (%) | Fraction of human map variability |
     | --- | ---: | ---: | ---: |
@@ -106,11 +107,11 @@ def model_table(scores: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
     """
     require_columns(
         scores,
-        ["model", "top1_err", "top5_err", "fraction_human"],
+        ["model", "top1_accuracy", "top5_accuracy", "fraction_of_human"],
         "scores",
-        numeric=["top1_err", "top5_err", "fraction_human", "rho_mean", "p_value"],
+        numeric=["top1_accuracy", "top5_accuracy", "fraction_of_human", "rho_mean", "p_value"],
     )
-    for column in ("top1_err", "top5_err"):
+    for column in ("top1_accuracy", "top5_accuracy"):
         values = pd.to_numeric(scores[column], errors="coerce")
         if not (values.between(0, 1) | scores[column].isna()).all():
             raise InputError(
@@ -119,11 +120,12 @@ def model_table(scores: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
     columns = [c for c in MODEL_COLUMNS if c in scores.columns]
     table = scores[columns].copy()
     table["model"] = table["model"].astype(str)
-    table[["top1_err", "top5_err"]] = 100 * table[["top1_err", "top5_err"]].astype(float)
+    errors = ["top1_accuracy", "top5_accuracy"]
+    table[errors] = 100 * (1 - table[errors].astype(float))
     places = {
-        "top1_err": decimals,
-        "top5_err": decimals,
-        "fraction_human": decimals + 1,
+        "top1_accuracy": decimals,
+        "top5_accuracy": decimals,
+        "fraction_of_human": decimals + 1,
         "rho_mean": decimals + 1,
         "p_value": 3,
     }
@@ -300,8 +302,8 @@ def formatted(table: pd.DataFrame) -> pd.DataFrame:
 
     Examples
     --------
-    >>> formatted(model_table(pd.DataFrame({"model": ["m"], "top1_err": [0.31],
-    ...     "top5_err": [0.0], "fraction_human": [1.4], "p_value": [0.0004]}))).iloc[0].tolist()
+    >>> formatted(model_table(pd.DataFrame({"model": ["m"], "top1_accuracy": [0.69],
+    ...     "top5_accuracy": [1.0], "fraction_of_human": [1.4], "p_value": [0.0004]}))).iloc[0].tolist()
     ['m', '31.00', '0.00', '1.400', '< 0.001']
     """
     decimals = table.attrs.get("decimals", {})

@@ -18,16 +18,6 @@ from reports.parts import Item
 from reports.style import GREY, SINGLE_COLUMN, colors_for, display_name, new_figure, styled
 from reports.tables import flag
 
-#: Marker per importance-map method (colour is the model).
-METHOD_MARKERS = {
-    "saliency": "o",
-    "smoothgrad": "s",
-    "integrated_gradients": "D",
-    "gradient_shap": "^",
-    "layer_gradcam": "v",
-    "occlusion": "P",
-    "gala": "*",
-}
 METHOD_LABELS = {
     "saliency": "Saliency",
     "smoothgrad": "SmoothGrad",
@@ -39,59 +29,137 @@ METHOD_LABELS = {
 }
 
 
+#: Marker per model of the alignment figure (colour is the method), in the summary's order.
+MODEL_MARKERS = ("o", "s", "D", "^", "v", "P", "X", "*", "<", ">")
+#: Horizontal spread between one model's methods (accuracy units): they share one accuracy.
+METHOD_DODGE = 0.012
+#: The columns :func:`alignment_vs_accuracy` needs (``harmonized_from`` is optional).
+ALIGNMENT_COLUMNS = [
+    "model",
+    "method",
+    "top1_accuracy",
+    "fraction_of_human",
+    "fraction_of_human_ci_low",
+    "fraction_of_human_ci_high",
+    "ceiling",
+    "null_fraction_of_human",
+]
+
+
+def method_label(method) -> str:
+    return METHOD_LABELS.get(str(method), str(method))
+
+
+def _positions(summary: pd.DataFrame) -> pd.DataFrame:
+    """``summary`` plus ``x`` (accuracy, 0 when unknown, each method dodged) and ``unknown``."""
+    accuracy = summary["top1_accuracy"].astype(float)
+    methods = list(dict.fromkeys(summary["method"].astype(str)))
+    offset = {m: (k - (len(methods) - 1) / 2) * METHOD_DODGE for k, m in enumerate(methods)}
+    dodge = summary["method"].astype(str).map(offset)
+    return summary.assign(x=accuracy.fillna(0.0) + dodge, unknown=accuracy.isna())
+
+
+def harmonized_pairs(summary: pd.DataFrame) -> list[tuple[pd.Series, pd.Series]]:
+    """(before, after) rows of one method, for every row whose ``harmonized_from`` names a model.
+
+    A ``harmonized_from`` naming no model of the summary is a located error.
+    """
+    if "harmonized_from" not in summary:
+        return []
+    before = summary["harmonized_from"].fillna("").astype(str).str.strip()
+    models = set(summary["model"].astype(str))
+    unknown = sorted(set(before[before != ""]) - models)
+    if unknown:
+        raise InputError(
+            f"alignment summary: harmonized_from names models that are not in it: {unknown} (models: {sorted(models)})",
+            field="harmonized_from",
+        )
+    rows = {(str(r["model"]), str(r["method"])): r for _, r in summary.iterrows()}
+    pairs = []
+    for (_, after), name in zip(summary.iterrows(), before):
+        key = (name, str(after["method"]))
+        if name and key in rows:
+            pairs.append((rows[key], after))
+    return pairs
+
+
 @styled
 def alignment_vs_accuracy(summary: pd.DataFrame):
-    """Alignment (fraction of the human ceiling) against top-1 accuracy, per model and method.
+    """Fraction of the human ceiling against top-1 accuracy, per model and method.
 
     Parameters
     ----------
     summary : DataFrame
-        ``model, method, top1_accuracy, alignment, alignment_ci_low, alignment_ci_high, ceiling,
-        null_alignment`` (``alignment_summary.csv``). Models without labelled images (NaN
-        accuracy) are drawn at the left edge, with an open marker.
+        ``model, method, top1_accuracy, fraction_of_human, fraction_of_human_ci_low,
+        fraction_of_human_ci_high, ceiling, null_fraction_of_human[, harmonized_from]``
+        (``alignment_summary.csv``). Models without labelled images (NaN accuracy) are drawn at
+        the left edge, with an open marker. A row whose ``harmonized_from`` names another model
+        (the same network before harmonization or map supervision) gets an arrow from that
+        model's point to its own, per method.
 
     Returns
     -------
     matplotlib.figure.Figure
-        Bars: bootstrap 95% intervals; dashed: the human ceiling (1); dotted: the null.
+        Colour: the method; marker: the model (one model's methods side by side, not on top of
+        each other); bars: bootstrap 95% intervals; arrows: before -> after harmonization;
+        dashed: the human ceiling (1); dotted: the null.
     """
-    _require_columns(
-        summary,
-        [
-            "model",
-            "method",
-            "top1_accuracy",
-            "alignment",
-            "alignment_ci_low",
-            "alignment_ci_high",
-            "ceiling",
-            "null_alignment",
-        ],
-        "alignment summary",
-    )
-    colors = colors_for(summary["model"].astype(str).unique())
+    _require_columns(summary, ALIGNMENT_COLUMNS, "alignment summary")
+    pairs = harmonized_pairs(summary)
+    colors = colors_for(list(dict.fromkeys(summary["method"].astype(str))))
+    markers = {m: MODEL_MARKERS[k % len(MODEL_MARKERS)] for k, m in enumerate(dict.fromkeys(summary["model"]))}
+    placed = _positions(summary)
     fig, axes = new_figure(SINGLE_COLUMN + 1.2, 2.8)
     ax = axes[0, 0]
-    accuracy = summary["top1_accuracy"].astype(float)
-    unknown = accuracy.isna()
-    x = accuracy.fillna(0.0)
-    for (model, method), rows in summary.assign(x=x, unknown=unknown).groupby(["model", "method"], sort=False):
-        row = rows.iloc[0]
-        err = [[row["alignment"] - row["alignment_ci_low"]], [row["alignment_ci_high"] - row["alignment"]]]
+    for _, row in placed.iterrows():
+        color = colors[str(row["method"])]
+        err = [
+            [row["fraction_of_human"] - row["fraction_of_human_ci_low"]],
+            [row["fraction_of_human_ci_high"] - row["fraction_of_human"]],
+        ]
         ax.errorbar(
             [row["x"]],
-            [row["alignment"]],
+            [row["fraction_of_human"]],
             yerr=np.nan_to_num(err),
-            color=colors[str(model)],
-            marker=METHOD_MARKERS.get(str(method), "o"),
+            color=color,
+            marker=markers[row["model"]],
             linestyle="none",
-            markerfacecolor="white" if row["unknown"] else colors[str(model)],
-            label=f"{display_name(model)}: {METHOD_LABELS.get(str(method), str(method))}",
+            markerfacecolor="white" if row["unknown"] else color,
+            label=f"{display_name(row['model'])}: {method_label(row['method'])}",
             zorder=3,
         )
+    _arrows(ax, placed, pairs, colors)
+    _reference_lines(ax, summary)
+    ax.set_xlabel("Top-1 accuracy" + (" (open: no labels)" if placed["unknown"].any() else ""))
+    ax.set_ylabel("Alignment (fraction of human ceiling)")
+    ax.set_xlim(-0.05, 1.05)
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=6)
+    return fig
+
+
+def _arrows(ax, placed: pd.DataFrame, pairs, colors: dict) -> None:
+    """One arrow per (before, after) pair and method, from the before point to the after point."""
+    where = {(r["model"], r["method"]): (r["x"], r["fraction_of_human"]) for _, r in placed.iterrows()}
+    for before, after in pairs:
+        start, end = where[(before["model"], before["method"])], where[(after["model"], after["method"])]
+        ax.annotate(
+            "",
+            xy=end,
+            xytext=start,
+            arrowprops={"arrowstyle": "-|>", "color": colors[str(after["method"])], "linewidth": 0.9},
+            zorder=2,
+        )
+    if pairs:
+        ax.plot(
+            [], [], color=GREY, marker=r"$\rightarrow$", linestyle="none", label="Before \u2192 after harmonization"
+        )
+
+
+def _reference_lines(ax, summary: pd.DataFrame) -> None:
+    """The human ceiling (1 in fraction units) and the null, with their rho in the legend."""
     ceiling = float(summary["ceiling"].iloc[0])
     ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label=f"Human ceiling (\u03c1 = {ceiling:.2f})")
-    null = summary["null_alignment"].astype(float)
+    null = summary["null_fraction_of_human"].astype(float)
     if null.notna().any():
         ax.axhline(
             float(null.mean()),
@@ -100,11 +168,6 @@ def alignment_vs_accuracy(summary: pd.DataFrame):
             linewidth=1.2,
             label=f"Null (\u03c1 = {float(null.mean()) * ceiling:.2f})",
         )
-    ax.set_xlabel("Top-1 accuracy" + (" (open: no labels)" if unknown.any() else ""))
-    ax.set_ylabel("Alignment (fraction of human ceiling)")
-    ax.set_xlim(-0.05, 1.05)
-    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=6)
-    return fig
 
 
 @styled
@@ -192,33 +255,10 @@ def alignment_part(root) -> list:
     """
     if not (root / "alignment" / "alignment_summary.csv").is_file():
         return []
-    summary = read_output(
-        root / "alignment" / "alignment_summary.csv",
-        [
-            "model",
-            "method",
-            "top1_accuracy",
-            "alignment",
-            "alignment_ci_low",
-            "alignment_ci_high",
-            "ceiling",
-            "null_alignment",
-            "ceiling_source",
-        ],
-    )
-    shown = summary[
-        [
-            "model",
-            "method",
-            "n_images",
-            "top1_accuracy",
-            "top5_accuracy",
-            "rho_mean",
-            "alignment",
-            "alignment_ci_low",
-            "alignment_ci_high",
-        ]
-    ].copy()
+    summary = read_output(root / "alignment" / "alignment_summary.csv", ALIGNMENT_COLUMNS + ["ceiling_source"])
+    columns = ["model", "method", "n_images", "top1_accuracy", "top5_accuracy", "rho_mean", "fraction_of_human"]
+    columns += ["fraction_of_human_ci_low", "fraction_of_human_ci_high", "harmonized_from"]
+    shown = summary[[c for c in columns if c in summary]].copy()
     numbers = shown.select_dtypes("number").columns
     shown[numbers] = shown[numbers].round(3)
     source = str(summary["ceiling_source"].iloc[0])
@@ -228,13 +268,15 @@ def alignment_part(root) -> list:
             "Alignment vs accuracy",
             "Spearman rho between each model's importance maps and the human ClickMe maps, as "
             "a fraction of the human ceiling (bars: bootstrap 95% interval over images), against "
-            f"top-1 accuracy on the same images. Ceiling and null: {source}.",
+            "top-1 accuracy on the same images; colour: the method, marker: the model (its methods "
+            "side by side), arrows: a model before -> after harmonization (harmonized_from). "
+            f"Ceiling and null: {source}.",
             alignment_vs_accuracy(summary),
         ),
         Item(
             "alignment_summary",
             "Alignment per model and method",
-            "alignment = mean rho / ceiling, with its bootstrap 95% interval; accuracy on the "
+            "fraction_of_human = mean rho / ceiling, with its bootstrap 95% interval; accuracy on the "
             "labelled images (docs/models.md).",
             shown,
         ),

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from clickme_analysis.archive import MapArchive
 from clickme_analysis.errors import InputError
-from reports import figures, tables
+from reports import figures, panels, tables
 from reports.inputs import (
     Missing,
     demo_notes,
@@ -23,8 +24,6 @@ from reports.parts import Item
 def example_map_figure(root: Path, main: tuple[str, str], second: tuple[str, str]):
     """Example images with a row per map source: ``main`` (name, archive under root) is needed,
     ``second`` is drawn when its archive exists. Returns the figure and whether ``second`` was drawn."""
-    from clickme_analysis.archive import MapArchive
-
     with MapArchive(need(root / main[1])) as archive:
         ids = example_ids(root, archive.image_ids)
     if not ids:
@@ -35,7 +34,7 @@ def example_map_figure(root: Path, main: tuple[str, str], second: tuple[str, str
         for name, path in (main, second)
         if path == main[1] or (root / path).is_file()
     }
-    return figures.example_maps(images, maps, titles=image_labels(root)), len(maps) > 1
+    return panels.example_maps(images, maps, titles=image_labels(root)), len(maps) > 1
 
 
 def clickme_maps(root: Path) -> list[Item]:

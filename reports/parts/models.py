@@ -9,7 +9,7 @@ import numpy as np
 
 from clickme_analysis.errors import InputError
 from clickme_analysis.npz_log import load_npz
-from reports import figures, tables
+from reports import figures, panels, tables
 from reports.inputs import N_EXAMPLES, image_labels, need, read_image, read_output
 from reports.parts import Item
 
@@ -17,8 +17,8 @@ from reports.parts import Item
 def model_scores(root: Path) -> list[Item]:
     frame = read_output(
         root / "models" / "scores.csv",
-        ["model", "top1_err", "top5_err", "fraction_human"],
-        ["top1_err", "top5_err", "fraction_human", "rho_mean", "p_value"],
+        ["model", "top1_accuracy", "top5_accuracy", "fraction_of_human"],
+        ["top1_accuracy", "top5_accuracy", "fraction_of_human", "rho_mean", "p_value"],
     )
     return [
         Item(
@@ -32,7 +32,7 @@ def model_scores(root: Path) -> list[Item]:
 
 
 def lambda_sweep(root: Path) -> list[Item]:
-    columns = ["lambda", "top1_err", "fraction_human", "ceiling", "null_floor"]
+    columns = ["lambda", "top1_accuracy", "fraction_of_human", "ceiling", "null"]
     frame = read_output(root / "models" / "sweep.csv", columns, columns)
     return [
         Item(
@@ -129,7 +129,7 @@ def attention(root: Path) -> list[Item]:
     rows = {"ClickMe map": dict(zip(ids, arrays["human_maps"]))} if "human_maps" in arrays else {}
     rows.update({name: dict(zip(ids, maps)) for name, maps in attention.items()})
     smoothgrad = {name: dict(zip(ids, maps)) for name, maps in smoothgrad.items()}
-    fig = figures.attention_panels(
+    fig = panels.attention_panels(
         {i: images[i] for i in shown}, rows, smoothgrad if len(smoothgrad) == 2 else None, titles=image_labels(root)
     )
     caption = "Attention maps of each model over the images (each map divided by its maximum)" + (

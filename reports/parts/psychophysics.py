@@ -289,86 +289,102 @@ def statistics_part(root) -> list:
             rt_curves(rt),
         )
     ]
-
-    def optional(name, columns):
-        path = folder / f"{name}.csv"
-        return read_output(path, columns) if path.is_file() else None
-
-    dprime = optional("dprime", ["group", "level", "d_prime", "d_prime_sem", "criterion", "criterion_sem"])
-    if dprime is not None and len(dprime):
-        correction = str(dprime["correction"].iloc[0]) if "correction" in dprime else "loglinear"
-        items.append(
-            Item(
-                "dprime_curves",
-                "Sensitivity and criterion",
-                "d' = z(H) - z(F) (A) and criterion c = -(z(H) + z(F)) / 2 (B) per participant, "
-                "then the mean over participants (bars: S.E.M.); a hit is an 'animal' answer to an "
-                f"animal, a false alarm one to a non-animal; rates corrected by the {correction} rule "
-                "(Hautus 1995).",
-                dprime_curves(dprime),
-            )
-        )
-    tests = optional("level_tests", ["level", "hedges_g", "g_ci_low", "g_ci_high"])
-    if tests is not None and "p_fdr_bh" in tests:
-        items.append(
-            Item(
-                "effect_sizes",
-                "Effect sizes per level",
-                "Hedges' g of the difference in per-participant accuracy between the map sources "
-                "at each level, with BCa bootstrap 95% intervals (filled: Holm-corrected "
-                "randomisation test p < .05).",
-                effect_size_plot(tests),
-            )
-        )
-        items.append(
-            Item(
-                "effect_size_table",
-                "Effect sizes and corrected p-values",
-                "Accuracy difference and Hedges' g with BCa 95% intervals; p-values of the "
-                "randomisation test corrected by Holm (family-wise) and Benjamini-Hochberg (false "
-                "discovery rate); the number of label permutations evaluated.",
-                effect_size_table(tests),
-            )
-        )
-    ceiling = optional("ceiling", ["group", "ceiling_level"])
-    boot = optional("ceiling_bootstrap", ["group", "ceiling_level", "fraction"])
-    if ceiling is not None and boot is not None and len(boot):
-        per_group = ceiling.groupby("group").first()
-        spans = "; ".join(
-            f"{display_name(g)} {r['ceiling_level']:g} % (95% interval {r['ceiling_ci_low']:g}-"
-            f"{r['ceiling_ci_high']:g})"
-            for g, r in per_group.iterrows()
-            if {"ceiling_ci_low", "ceiling_ci_high"} <= set(r.index)
-        )
-        items.append(
-            Item(
-                "ceiling_bootstrap",
-                "Ceiling level",
-                "The ceiling: the lowest level from which accuracy does not differ from the full image "
-                "(sign-flip test per level, p >= .05 at it and every higher level). Bars: its "
-                "distribution over bootstrap resamples of participants; triangles: the data's. "
-                f"{spans}.",
-                ceiling_plot(ceiling, boot),
-            )
-        )
-    mixed = optional("mixed_model", ["term", "effect", "estimate"])
-    if mixed is not None and len(mixed):
-        note = (
-            str(mixed["note"].iloc[0])
-            if "note" in mixed and str(mixed["note"].iloc[0]) not in ("", "nan")
-            else "nothing dropped"
-        )
-        formula = str(mixed["formula"].iloc[0]) if "formula" in mixed else ""
-        items.append(
-            Item(
-                "mixed_model",
-                "Mixed-effects logistic regression",
-                f"{formula}, maximum likelihood (Laplace approximation, as lme4's glmer); Wald "
-                f"z tests and 95% intervals; intact-image trials left out. Model notes: {note}.",
-                mixed_model_table(mixed),
-            )
-        )
+    for builder in (_dprime_items, _effect_size_items, _ceiling_items, _mixed_model_items):
+        items += builder(folder)
     return items
+
+
+def _optional(folder: Path, name: str, columns) -> pd.DataFrame | None:
+    """``<folder>/<name>.csv`` with ``columns``, or None when absent."""
+    path = folder / f"{name}.csv"
+    return read_output(path, columns) if path.is_file() else None
+
+
+def _dprime_items(folder: Path) -> list[Item]:
+    dprime = _optional(folder, "dprime", ["group", "level", "d_prime", "d_prime_sem", "criterion", "criterion_sem"])
+    if dprime is None or not len(dprime):
+        return []
+    correction = str(dprime["correction"].iloc[0]) if "correction" in dprime else "loglinear"
+    return [
+        Item(
+            "dprime_curves",
+            "Sensitivity and criterion",
+            "d' = z(H) - z(F) (A) and criterion c = -(z(H) + z(F)) / 2 (B) per participant, "
+            "then the mean over participants (bars: S.E.M.); a hit is an 'animal' answer to an "
+            f"animal, a false alarm one to a non-animal; rates corrected by the {correction} rule "
+            "(Hautus 1995).",
+            dprime_curves(dprime),
+        )
+    ]
+
+
+def _effect_size_items(folder: Path) -> list[Item]:
+    tests = _optional(folder, "level_tests", ["level", "hedges_g", "g_ci_low", "g_ci_high"])
+    if tests is None or "p_fdr_bh" not in tests:
+        return []
+    return [
+        Item(
+            "effect_sizes",
+            "Effect sizes per level",
+            "Hedges' g of the difference in per-participant accuracy between the map sources "
+            "at each level, with BCa bootstrap 95% intervals (filled: Holm-corrected "
+            "randomisation test p < .05).",
+            effect_size_plot(tests),
+        ),
+        Item(
+            "effect_size_table",
+            "Effect sizes and corrected p-values",
+            "Accuracy difference and Hedges' g with BCa 95% intervals; p-values of the "
+            "randomisation test corrected by Holm (family-wise) and Benjamini-Hochberg (false "
+            "discovery rate); the number of label permutations evaluated.",
+            effect_size_table(tests),
+        ),
+    ]
+
+
+def _ceiling_items(folder: Path) -> list[Item]:
+    ceiling = _optional(folder, "ceiling", ["group", "ceiling_level"])
+    boot = _optional(folder, "ceiling_bootstrap", ["group", "ceiling_level", "fraction"])
+    if ceiling is None or boot is None or not len(boot):
+        return []
+    per_group = ceiling.groupby("group").first()
+    spans = "; ".join(
+        f"{display_name(g)} {r['ceiling_level']:g} % (95% interval {r['ceiling_ci_low']:g}-{r['ceiling_ci_high']:g})"
+        for g, r in per_group.iterrows()
+        if {"ceiling_ci_low", "ceiling_ci_high"} <= set(r.index)
+    )
+    return [
+        Item(
+            "ceiling_bootstrap",
+            "Ceiling level",
+            "The ceiling: the lowest level from which accuracy does not differ from the full image "
+            "(sign-flip test per level, p >= .05 at it and every higher level). Bars: its "
+            "distribution over bootstrap resamples of participants; triangles: the data's. "
+            f"{spans}.",
+            ceiling_plot(ceiling, boot),
+        )
+    ]
+
+
+def _mixed_model_items(folder: Path) -> list[Item]:
+    mixed = _optional(folder, "mixed_model", ["term", "effect", "estimate"])
+    if mixed is None or not len(mixed):
+        return []
+    note = (
+        str(mixed["note"].iloc[0])
+        if "note" in mixed and str(mixed["note"].iloc[0]) not in ("", "nan")
+        else "nothing dropped"
+    )
+    formula = str(mixed["formula"].iloc[0]) if "formula" in mixed else ""
+    return [
+        Item(
+            "mixed_model",
+            "Mixed-effects logistic regression",
+            f"{formula}, maximum likelihood (Laplace approximation, as lme4's glmer); Wald "
+            f"z tests and 95% intervals; intact-image trials left out. Model notes: {note}.",
+            mixed_model_table(mixed),
+        )
+    ]
 
 
 def psychophysics(root: Path) -> list[Item]:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from clickme_analysis.errors import InputError
-from reports import figures
+from reports import panels
 from reports.inputs import read_image, read_output
 from reports.parts import Item
 
@@ -53,7 +53,7 @@ def contact_sheets(root: Path) -> list[Item]:
                 f"Stimulus contact sheet for image {image_id}: one row per map "
                 "source, columns the reveal level, the percentage of the reveal budget "
                 f"shown (each source's highest-ranked pixels first){budget}.",
-                figures.contact_sheet(sheet, str(image_id)),
+                panels.contact_sheet(sheet, str(image_id)),
             )
         )
     return items

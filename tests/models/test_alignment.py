@@ -21,7 +21,7 @@ from models.alignment_scoring import (
     human_reference,
     resolve_labels,
     score_alignment,
-    summarise_alignment,
+    summarize_alignment,
 )
 
 timm = pytest.importorskip("timm")
@@ -76,12 +76,12 @@ def test_summary_alignment_is_rho_over_ceiling_with_ci():
             "top5_correct": [True, True, False, True],
         }
     )
-    s = summarise_alignment(rows, {"ceiling": 0.5, "null": 0.1, "source": "t"}, n_boot=200).iloc[0]
-    assert s["rho_mean"] == pytest.approx(0.25) and s["alignment"] == pytest.approx(0.5)
+    s = summarize_alignment(rows, {"ceiling": 0.5, "null": 0.1, "source": "t"}, n_boot=200).iloc[0]
+    assert s["rho_mean"] == pytest.approx(0.25) and s["fraction_of_human"] == pytest.approx(0.5)
     assert s["top1_accuracy"] == pytest.approx(2 / 3) and s["top5_accuracy"] == pytest.approx(1)
-    assert s["alignment_ci_low"] < 0.5 < s["alignment_ci_high"]
-    assert s["alignment_ci_low"] == pytest.approx(s["rho_ci_low"] / 0.5)
-    assert s["null_alignment"] == pytest.approx(0.2) and s["n_labelled"] == 3
+    assert s["fraction_of_human_ci_low"] < 0.5 < s["fraction_of_human_ci_high"]
+    assert s["fraction_of_human_ci_low"] == pytest.approx(s["rho_ci_low"] / 0.5)
+    assert s["null_fraction_of_human"] == pytest.approx(0.2) and s["n_labelled"] == 3
 
 
 def test_human_reference_from_clicks_and_paper():
@@ -297,6 +297,23 @@ def test_psychophysics_readout_on_a_stimulus_set(tmp_path):
     )
     trials = pd.read_csv(out / "psychophysics_trials.csv")
     assert (trials["correct"] == ~trials["target"]).all()
+
+
+def test_a_harmonized_model_is_scored_with_its_before_named(tmp_path, images, capsys):
+    """Issue 20 item 5: ``--harmonized-from AFTER=BEFORE`` fills the summary's ``harmonized_from``
+    (the report's arrows); an unknown name is a located error, exit 2."""
+    weights = _timm_weights(tmp_path, "resnet18")
+    args = ["--timm", f"plain:resnet18={weights}", "--timm", f"harmonized:resnet18={weights}"]
+    args += ["--images", str(images / "images"), "--maps", str(images / "maps.npz"), "--method", "Saliency"]
+    args += ["--input-size", "32", "--out", str(tmp_path / "o")]
+    assert _run(args + ["--harmonized-from", "harmonized=plain"]) == 0
+    summary = pd.read_csv(tmp_path / "o" / "alignment_summary.csv", keep_default_na=False)
+    assert dict(zip(summary["model"], summary["harmonized_from"])) == {"plain": "", "harmonized": "plain"}
+    record = json.loads((tmp_path / "o" / "alignment_config.json").read_text())
+    assert record["harmonized_from"] == {"harmonized": "plain"}
+    assert _run(args + ["--harmonized-from", "harmonized=resnet"]) == 2
+    assert "no model named 'resnet'" in capsys.readouterr().err
+    assert _run(args + ["--harmonized-from", "harmonized"]) == 2
 
 
 def test_bad_models(tmp_path, images, capsys):

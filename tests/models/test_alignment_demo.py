@@ -73,3 +73,19 @@ def test_alignment_demo_needs_the_clickme_stage(tmp_path):
 
     with pytest.raises(InputError, match="clickme stage"):
         run_demo(tmp_path, progress=False)
+
+
+@pytest.mark.slow
+def test_alignment_demo_draws_gala_before_and_after_maps(tmp_path, tiny_config):
+    """Issue 20 item 5: the demo scores ``gala`` (no maps) beside ``gala_clickme`` and names it as
+    its before, so the demo report's alignment figure shows an arrow."""
+    from models.alignment import run_demo
+    from models.train import train
+
+    _earlier_stages(tmp_path)
+    for name, lam in (("gala", 0.0), ("gala_clickme", 6.0)):
+        train(tiny_config.replace(epochs=1, lam=lam, out=str(tmp_path / "models" / "runs" / name)))
+    run_demo(tmp_path, seed=0, progress=False)
+    summary = pd.read_csv(tmp_path / "alignment" / "alignment_summary.csv", keep_default_na=False)
+    pairs = set(zip(summary["model"], summary["harmonized_from"]))
+    assert ("gala_clickme (toolkit)", "gala (toolkit)") in pairs and ("gala (toolkit)", "") in pairs

@@ -73,7 +73,7 @@ def test_train_score_explain(config, tmp_path, capsys):
     )
     scores = pd.read_csv(tmp_path / "scores.csv")
     assert scores["model"].tolist() == [str(best), str(last)]
-    assert {"top1_err", "top5_err", "fraction_human", "rho_mean", "p_value"} <= set(scores)
+    assert {"top1_accuracy", "top5_accuracy", "fraction_of_human", "rho_mean", "p_value"} <= set(scores)
     assert len(pd.read_csv(tmp_path / "rows.csv")) == 16
     assert (
         main(

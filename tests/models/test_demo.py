@@ -15,10 +15,10 @@ def test_run_demo_outputs(tmp_path):
     assert list(curves.columns[:6]) == ["run", "epoch", "split", "loss", "accuracy", "map_alignment"]
     assert set(curves["run"]) == {"gala", "gala_lambda1", "gala_clickme"}
     scores = pd.read_csv(out / "scores.csv")
-    assert {"model", "top1_err", "top5_err", "fraction_human", "rho_mean", "p_value"} <= set(scores)
+    assert {"model", "top1_accuracy", "top5_accuracy", "fraction_of_human", "rho_mean", "p_value"} <= set(scores)
     sweep = pd.read_csv(out / "sweep.csv").set_index("lambda")
     assert list(sweep.index) == [0.0, 1.0, 6.0]
-    assert sweep.loc[6.0, "fraction_human"] > sweep.loc[0.0, "fraction_human"]
+    assert sweep.loc[6.0, "fraction_of_human"] > sweep.loc[0.0, "fraction_of_human"]
     # accuracy over seeds, not one seed's (issue 20): the proof's table
     runs = pd.read_csv(out / "proof_runs.csv")
     assert len(runs) == 12 and set(runs["seed"]) == {0, 1, 2}

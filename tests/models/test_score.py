@@ -7,7 +7,7 @@ from scipy.stats import spearmanr
 
 from clickme_analysis.errors import InputError
 from models.resnet import build_model
-from models.score import map_alignment, map_permutation_test, score_model, summarise
+from models.score import map_alignment, map_permutation_test, score_model, summarize
 from models.synthetic import synthetic_samples
 
 
@@ -28,7 +28,7 @@ def test_permutation_test_separates_aligned_from_random():
     assert p_random > 0.05
 
 
-def test_summarise_hand_case():
+def test_summarize_hand_case():
     frame = pd.DataFrame(
         {
             "index": [0, 1, 2, 3],
@@ -43,14 +43,14 @@ def test_summarise_hand_case():
     human = np.random.default_rng(0).random((4, 4, 4))
     model = human.copy()
     model[1] = -human[1]  # rho -1
-    per_image, summary = summarise(frame, model, human, "m", ceiling=0.5, n_permutations=10)
+    per_image, summary = summarize(frame, model, human, model="m", ceiling=0.5, n_permutations=10)
     row = summary.iloc[0]
-    assert row["top1_err"] == pytest.approx(1 / 3) and row["top5_err"] == pytest.approx(0)
+    assert row["top1_accuracy"] == pytest.approx(2 / 3) and row["top5_accuracy"] == pytest.approx(1)
     assert per_image["rho"].tolist()[:2] == pytest.approx([1, -1]) and np.isnan(per_image["rho"][2])
-    assert row["rho_mean"] == pytest.approx(1 / 3) and row["fraction_human"] == pytest.approx(2 / 3)
-    assert (row["n_images"], row["n_maps"]) == (4, 3)
+    assert row["rho_mean"] == pytest.approx(1 / 3) and row["fraction_of_human"] == pytest.approx(2 / 3)
+    assert (row["n_images"], row["n_labelled"], row["n_maps"]) == (4, 3, 3)
     with pytest.raises(InputError, match="ceiling"):
-        summarise(frame, model, human, ceiling=0)
+        summarize(frame, model, human, ceiling=0)
 
 
 def test_score_model_columns():
@@ -59,9 +59,16 @@ def test_score_model_columns():
     dataset = PairedDataset(synthetic_samples(6, image_size=30, n_classes=3), image_size=30, resize=30, blur_size=3)
     model = build_model("tiny_gala_resnet", num_classes=3, tiny_width=4)
     per_image, summary = score_model(model, dataset, "tiny", batch_size=4, n_permutations=10)
-    assert list(summary.columns)[:6] == ["model", "top1_err", "top5_err", "fraction_human", "rho_mean", "p_value"]
+    assert list(summary.columns)[:6] == [
+        "model",
+        "top1_accuracy",
+        "top5_accuracy",
+        "fraction_of_human",
+        "rho_mean",
+        "p_value",
+    ]
     assert len(per_image) == 6 and per_image["rho"].between(-1, 1).all()
-    assert summary["top5_err"].iloc[0] == 0  # 3 classes: top-5 holds them all
+    assert summary["top5_accuracy"].iloc[0] == 1  # 3 classes: top-5 holds them all
     _, other = score_model(model, dataset, "tiny", layer="layer2.0", batch_size=4, n_permutations=10)
     assert other["rho_mean"].iloc[0] != summary["rho_mean"].iloc[0]
 
@@ -85,7 +92,7 @@ def test_no_human_map_is_an_error_not_nan():
     )
     maps = np.zeros((2, 4, 4))
     with pytest.raises(InputError, match="none of the 2 images has a human map"):
-        summarise(frame, maps, maps, "m")
+        summarize(frame, maps, maps, model="m")
 
 
 def test_label_outside_the_checkpoint_classes_is_located():
@@ -169,4 +176,32 @@ def test_score_cli_label_column_and_missing_labels_exit_2(tiny_config, tmp_path,
     assert not (tmp_path / "s.csv").exists()
     assert main(argv + ["--label-column", "category"]) == 0
     summary = pd.read_csv(tmp_path / "s.csv")
-    assert np.isfinite(summary["top1_err"]).all()
+    assert np.isfinite(summary["top1_accuracy"]).all()
+
+
+def test_score_and_alignment_share_one_vocabulary():
+    """Issue 21 step 5: ``clickme score`` and ``clickme alignment`` name the same quantities alike
+    (they were ``top1_err``/``fraction_human`` against ``top1_accuracy``/``alignment``)."""
+    from models.alignment_scoring import summarize_alignment
+    from models.score import SCORE_COLUMNS
+
+    frame = pd.DataFrame(
+        {
+            "index": [0, 1],
+            "label": [0, -1],
+            "top1_correct": [True, False],
+            "top5_correct": [True, False],
+            "cross_entropy": [0.1, np.nan],
+            "distance": [1.0, 1.0],
+            "has_map": [True, True],
+        }
+    )
+    maps = np.random.default_rng(0).random((2, 4, 4))
+    _, score = summarize(frame, maps, maps, ceiling=0.5, n_permutations=5)
+    rows = frame.assign(model="model", method="saliency", image_id=["a", "b"], rho=1.0)
+    alignment = summarize_alignment(rows, {"ceiling": 0.5, "null": 0.1, "source": "t"}, n_boot=10)
+    assert set(SCORE_COLUMNS) <= set(score.columns) & set(alignment.columns)
+    for column in ("top1_accuracy", "top5_accuracy", "fraction_of_human", "rho_mean", "n_labelled"):
+        assert score[column].iloc[0] == pytest.approx(alignment[column].iloc[0]), column
+    old = {"top1_err", "top5_err", "fraction_human", "alignment", "null_floor", "null_alignment"}
+    assert not old & (set(score.columns) | set(alignment.columns))

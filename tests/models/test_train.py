@@ -88,7 +88,7 @@ def test_sweep_writes_one_row_per_lambda(tiny_config):
     table = sweep(tiny_config.replace(epochs=1), "lam", [0.0, 2.0], n_permutations=20)
     assert table["lambda"].tolist() == [0.0, 2.0]
     written = pd.read_csv(Path(tiny_config.out) / "sweep.csv")
-    assert {"lambda", "top1_err", "fraction_human", "ceiling", "null_floor"} <= set(written)
+    assert {"lambda", "top1_accuracy", "fraction_of_human", "ceiling", "null"} <= set(written)
     assert (Path(tiny_config.out) / "lam=2" / "best.pt").is_file()  # the README names lam=6
 
 

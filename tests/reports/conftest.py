@@ -104,10 +104,10 @@ def make_sweep():
     return pd.DataFrame(
         {
             "lambda": np.repeat(lambdas, 2),
-            "top1_err": np.repeat([0.3, 0.29, 0.28, 0.28, 0.3], 2),
-            "fraction_human": np.repeat([0.2, 0.4, 0.6, 0.7, 0.72], 2) + np.tile([-0.01, 0.01], 5),
+            "top1_accuracy": np.repeat([0.7, 0.71, 0.72, 0.72, 0.7], 2),
+            "fraction_of_human": np.repeat([0.2, 0.4, 0.6, 0.7, 0.72], 2) + np.tile([-0.01, 0.01], 5),
             "ceiling": 0.5,
-            "null_floor": 0.1,
+            "null": 0.1,
         }
     )
 
@@ -134,9 +134,9 @@ def make_scores():
     return pd.DataFrame(
         {
             "model": ["ResNet-50", "GALA-ResNet-50 + ClickMe"],
-            "top1_err": [0.2385, 0.2212],
-            "top5_err": [0.0712, 0.0645],
-            "fraction_human": [0.3012, 0.6543],
+            "top1_accuracy": [0.7615, 0.7788],
+            "top5_accuracy": [0.9288, 0.9355],
+            "fraction_of_human": [0.3012, 0.6543],
             "rho_mean": [0.2, 0.4],
             "p_value": [0.5, 0.001],
         }

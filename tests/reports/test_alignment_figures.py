@@ -25,11 +25,11 @@ def _summary():
                 "top1_accuracy": acc,
                 "top5_accuracy": acc,
                 "rho_mean": 0.58 * a,
-                "alignment": a,
-                "alignment_ci_low": a - 0.1,
-                "alignment_ci_high": a + 0.1,
+                "fraction_of_human": a,
+                "fraction_of_human_ci_low": a - 0.1,
+                "fraction_of_human_ci_high": a + 0.1,
                 "ceiling": 0.58,
-                "null_alignment": 0.18 / 0.58,
+                "null_fraction_of_human": 0.18 / 0.58,
                 "ceiling_source": "paper",
             }
             for m, acc in (("resnet50", 0.7), ("gala", np.nan))
@@ -88,7 +88,7 @@ def test_figures_draw_every_model_and_the_reference_lines():
     curves = af.model_human_curves(make_accuracy(), _model_accuracy())
     assert len(curves.axes) == 2 and all(a.get_xscale() == "log" for a in curves.axes)
     with pytest.raises(InputError, match="missing"):
-        af.alignment_vs_accuracy(_summary().drop(columns="alignment"))
+        af.alignment_vs_accuracy(_summary().drop(columns="fraction_of_human"))
     with pytest.raises(InputError, match="level"):
         af.model_human_curves(make_accuracy(), _model_accuracy().assign(level=0.0))
 
@@ -121,3 +121,38 @@ def test_section_is_optional_and_a_bad_file_is_an_error(tmp_path):
     _summary().drop(columns="ceiling").to_csv(root / "alignment" / "alignment_summary.csv", index=False)
     with pytest.raises(InputError, match="ceiling"):
         af.alignment_part(root)
+
+
+def _points(ax):
+    """(x, y, colour) of each errorbar marker of the alignment figure."""
+    return [
+        (float(c.lines[0].get_xdata()[0]), float(c.lines[0].get_ydata()[0]), c.lines[0].get_color())
+        for c in ax.containers
+    ]
+
+
+def test_one_model_s_methods_get_distinct_colours_side_by_side():
+    """Issue 21 newcomer row: a model's methods were drawn in one colour on top of each other."""
+    ax = af.alignment_vs_accuracy(_summary()).axes[0]
+    points = _points(ax)[:2]  # resnet50: saliency, smoothgrad (same accuracy)
+    assert points[0][2] != points[1][2]
+    assert points[0][0] != points[1][0] and abs(points[0][0] - points[1][0]) < 0.05
+
+
+def test_harmonized_from_draws_an_arrow_per_method_from_before_to_after():
+    """Issue 20 item 5: a model before and after harmonization, as arrows."""
+    summary = _summary().assign(harmonized_from=lambda s: np.where(s["model"] == "gala", "resnet50", ""))
+    summary["top1_accuracy"] = np.where(summary["model"] == "gala", 0.9, 0.7)
+    ax = af.alignment_vs_accuracy(summary).axes[0]
+    arrows = [t for t in ax.texts if getattr(t, "arrow_patch", None) is not None]
+    assert len(arrows) == 2  # one per method
+    points = _points(ax)
+    starts = sorted(tuple(round(v, 6) for v in a.xyann) for a in arrows)
+    ends = sorted(tuple(round(v, 6) for v in a.xy) for a in arrows)
+    assert starts == sorted((round(x, 6), round(y, 6)) for x, y, _ in points[:2])
+    assert ends == sorted((round(x, 6), round(y, 6)) for x, y, _ in points[2:])
+    assert "Before \u2192 after harmonization" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert not [t for t in af.alignment_vs_accuracy(_summary()).axes[0].texts if getattr(t, "arrow_patch", None)]
+    with pytest.raises(InputError, match="not in it") as err:
+        af.alignment_vs_accuracy(summary.assign(harmonized_from="nope"))
+    assert err.value.field == "harmonized_from"

@@ -10,8 +10,8 @@ import pytest
 from matplotlib.figure import Figure
 
 from clickme_analysis.errors import InputError
-from reports import figures
-from reports.figures import OVERLAY_ALPHA
+from reports import figures, panels
+from reports.panels import OVERLAY_ALPHA
 
 
 def _texts(ax):
@@ -25,7 +25,7 @@ def _overlay_alpha(ax):
 
 # ----------------------------------------------------------------------------- example maps
 def test_example_maps_grid_and_opacity_from_map(images, maps):
-    fig = figures.example_maps(images, maps, titles={"cat_0": "cat"})
+    fig = panels.example_maps(images, maps, titles={"cat_0": "cat"})
     assert isinstance(fig, Figure)
     grid = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
     assert len(grid) == 3 * 3  # rows: image, clickme, saliency; columns: three images
@@ -40,20 +40,20 @@ def test_example_maps_grid_and_opacity_from_map(images, maps):
 
 def test_example_maps_limits_images_and_marks_absent_maps(images, maps):
     del maps["saliency"]["dog_2"]
-    fig = figures.example_maps(images, maps, max_images=3)
+    fig = panels.example_maps(images, maps, max_images=3)
     grid = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
     assert _texts(grid[8]) == ["no map"] and len(grid[8].images) == 1  # image only
-    fig = figures.example_maps(images, maps, max_images=2)
+    fig = panels.example_maps(images, maps, max_images=2)
     assert len([ax for ax in fig.axes if ax.get_label() != "<colorbar>"]) == 3 * 2
 
 
 def test_example_maps_scaling_flat_zero_and_signed_maps(images):
     image = {"a": images["cat_0"]}
-    flat = figures.example_maps(image, {"clickme": {"a": np.full((4, 4), 3.0)}})
+    flat = panels.example_maps(image, {"clickme": {"a": np.full((4, 4), 3.0)}})
     assert np.all(_overlay_alpha(flat.axes[1]) == pytest.approx(OVERLAY_ALPHA))
-    zero = figures.example_maps(image, {"clickme": {"a": np.zeros((4, 4))}})
+    zero = panels.example_maps(image, {"clickme": {"a": np.zeros((4, 4))}})
     assert np.all(_overlay_alpha(zero.axes[1]) == 0)
-    signed = figures.example_maps(image, {"clickme": {"a": np.array([[-1.0, 0.0], [1.0, 3.0]])}})
+    signed = panels.example_maps(image, {"clickme": {"a": np.array([[-1.0, 0.0], [1.0, 3.0]])}})
     np.testing.assert_allclose(_overlay_alpha(signed.axes[1]), OVERLAY_ALPHA * np.array([[0, 0.25], [0.5, 1]]))
 
 
@@ -67,20 +67,20 @@ def test_example_maps_scaling_flat_zero_and_signed_maps(images):
 )
 def test_example_maps_rejects_bad_images(image, message):
     with pytest.raises(InputError, match=re.escape(message)):
-        figures.example_maps({"a": image}, {"clickme": {"a": np.ones((4, 4))}})
+        panels.example_maps({"a": image}, {"clickme": {"a": np.ones((4, 4))}})
 
 
 def test_example_maps_rejects_bad_maps(images):
     with pytest.raises(InputError, match="2-D"):
-        figures.example_maps(images, {"clickme": {"cat_0": np.ones((4, 4, 3))}})
+        panels.example_maps(images, {"clickme": {"cat_0": np.ones((4, 4, 3))}})
     with pytest.raises(InputError, match="finite"):
-        figures.example_maps(images, {"clickme": {"cat_0": np.full((4, 4), np.inf)}})
+        panels.example_maps(images, {"clickme": {"cat_0": np.full((4, 4), np.inf)}})
     with pytest.raises(InputError, match="non-empty mapping source"):
-        figures.example_maps(images, {})
+        panels.example_maps(images, {})
     with pytest.raises(InputError, match="should map image_id"):
-        figures.example_maps(images, {"clickme": [np.ones((4, 4))]})
+        panels.example_maps(images, {"clickme": [np.ones((4, 4))]})
     with pytest.raises(InputError, match="max_images >= 1") as err:
-        figures.example_maps(images, {"clickme": {}}, max_images=0)
+        panels.example_maps(images, {"clickme": {}}, max_images=0)
     assert err.value.field == "max_images"
 
 
@@ -92,7 +92,7 @@ def test_attention_panels_delta_row(images, maps):
     }
     first = {i: np.full((32, 32), 2.0) for i in images}
     second = {i: -3 * m for i, m in maps["clickme"].items()}
-    fig = figures.attention_panels(images, attention, {"gala": first, "gala_clickme": second})
+    fig = panels.attention_panels(images, attention, {"gala": first, "gala_clickme": second})
     grid = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
     assert len(grid) == 4 * 3  # image, two attention rows, SmoothGrad delta
     delta_ax = grid[9]  # last row, first column
@@ -105,14 +105,14 @@ def test_attention_panels_delta_row(images, maps):
 
 
 def test_attention_panels_without_smoothgrad(images):
-    fig = figures.attention_panels(images, {"gala": {i: np.eye(3) for i in images}})
+    fig = panels.attention_panels(images, {"gala": {i: np.eye(3) for i in images}})
     assert len([ax for ax in fig.axes if ax.get_label() != "<colorbar>"]) == 2 * 3
 
 
 def test_attention_panels_needs_exactly_two_smoothgrad_models(images):
     one = {i: np.ones((32, 32)) for i in images}
     with pytest.raises(InputError, match="exactly two models") as err:
-        figures.attention_panels(images, {"gala": one}, {"a": one, "b": one, "c": one})
+        panels.attention_panels(images, {"gala": one}, {"a": one, "b": one, "c": one})
     assert err.value.field == "smoothgrad"
 
 
@@ -250,7 +250,7 @@ def test_lambda_sweep(sweep):
     # S.E.M. of (x - 0.01, x + 0.01) is 0.01
     segment = fraction_ax.containers[0].lines[2][0].get_segments()[0]
     assert segment[1, 1] - segment[0, 1] == pytest.approx(0.02)
-    # ceiling and null floor are rho values: in fraction units 1 and null_floor / ceiling
+    # ceiling and null floor are rho values: in fraction units 1 and null / ceiling
     levels = {
         line.get_label(): line.get_ydata()[0]
         for line in fraction_ax.lines
@@ -267,16 +267,16 @@ def test_lambda_sweep_log_axis_without_zero(sweep):
 
 def test_lambda_sweep_bad_input(sweep):
     with pytest.raises(InputError, match="proportion") as err:
-        figures.lambda_sweep(sweep.assign(top1_err=30.0))
-    assert err.value.field == "top1_err"
+        figures.lambda_sweep(sweep.assign(top1_accuracy=30.0))
+    assert err.value.field == "top1_accuracy"
     with pytest.raises(InputError, match="positive ceiling"):
         figures.lambda_sweep(sweep.assign(ceiling=0.0))
-    fig = figures.lambda_sweep(sweep.assign(top1_err=np.nan))  # unlabelled validation set
+    fig = figures.lambda_sweep(sweep.assign(top1_accuracy=np.nan))  # unlabelled validation set
     assert np.isnan(np.asarray(fig.axes[0].containers[0].lines[0].get_ydata(), float)).all()
     with pytest.raises(InputError, match="lambda >= 0"):
         figures.lambda_sweep(sweep.assign(**{"lambda": -1.0}))
-    with pytest.raises(InputError, match="null_floor"):
-        figures.lambda_sweep(sweep.drop(columns="null_floor"))
+    with pytest.raises(InputError, match="null"):
+        figures.lambda_sweep(sweep.drop(columns="null"))
 
 
 # ----------------------------------------------------------------------------- contact sheet
@@ -285,7 +285,7 @@ def test_contact_sheet(images):
         "clickme": {1.0: images["cat_0"], 10.0: images["cat_0"], 100.0: images["cat_0"]},
         "saliency": {1.0: images["car_1"][..., 0], 100.0: images["car_1"][..., 0]},
     }
-    fig = figures.contact_sheet(frames, title="cat_0")
+    fig = panels.contact_sheet(frames, title="cat_0")
     assert len(fig.axes) == 2 * 3
     assert [ax.get_title() for ax in fig.axes[:3]] == ["1%", "10%", "100%"]
     assert fig.axes[0].get_ylabel() == "ClickMe" and fig.axes[3].get_ylabel() == "Saliency"
@@ -296,9 +296,9 @@ def test_contact_sheet(images):
 
 def test_contact_sheet_bad_input():
     with pytest.raises(InputError, match="non-empty"):
-        figures.contact_sheet({})
+        panels.contact_sheet({})
     with pytest.raises(InputError, match="level 10"):
-        figures.contact_sheet({"clickme": {10: np.zeros((4, 4, 5))}})
+        panels.contact_sheet({"clickme": {10: np.zeros((4, 4, 5))}})
 
 
 # ----------------------------------------------------------------------------- training curves

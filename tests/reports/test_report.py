@@ -75,6 +75,15 @@ def test_html_embeds_every_figure_with_a_caption(built_report):
         assert f"<b>Figure {i}." in html
 
 
+def test_every_table_scrolls_in_its_own_box(built_report):
+    """Issue 21 newcomer row: a wide table (the alignment summary) ran past the page."""
+    _, html_path = built_report
+    html = html_path.read_text()
+    boxed = re.findall(r"<div class='table-scroll'>\s*<table", html)
+    assert len(boxed) == html.count("<table") == len(TABLES)
+    assert re.search(r"\.table-scroll \{[^}]*overflow: auto", html)
+
+
 def test_embedded_png_is_the_saved_png(built_report):
     _, html_path = built_report
     html = html_path.read_text()
@@ -126,13 +135,13 @@ def test_optional_inputs_are_optional(outputs_root):
 
 def test_broken_inputs_are_listed_with_the_reason(outputs_root):
     scores = outputs_root / "models" / "scores.csv"
-    scores.write_text("model,top1_err\nResNet-50,0.2\n")
+    scores.write_text("model,top1_accuracy\nResNet-50,0.8\n")
     (outputs_root / "clickme" / "maps.npz").write_bytes(b"not a zip")
     np.savez(outputs_root / "models" / "attention.npz", images=np.zeros((1, 4, 4)))
     (outputs_root / "clickme" / "reliability_summary.json").write_text("{broken")
     gathered = gather(outputs_root)
     problems = "\n".join(gathered.problems)
-    assert f"{scores}, field 'top5_err': CSV output lacks columns" in problems
+    assert f"{scores}, field 'top5_accuracy': CSV output lacks columns" in problems
     assert "maps.npz: expected a ClickMe map archive" in problems
     assert "attention.npz, field 'attention'" in problems
     assert "reliability_summary.json: not valid JSON" in problems
@@ -222,6 +231,24 @@ def test_bad_stimulus_image_is_a_problem(outputs_root):
     bad.write_bytes(b"not a png")
     problems = gather(outputs_root).problems
     assert len(problems) == 1 and f"{bad}: cannot read image" in problems[0]
+
+
+def test_older_score_and_alignment_columns_are_read_as_today_s(outputs_root):
+    """Issue 21 step 5 renamed the columns of ``clickme score`` (``top1_err``, ``fraction_human``,
+    ``null_floor``) and ``clickme alignment`` (``alignment*``): outputs written before still report."""
+    scores = outputs_root / "models" / "scores.csv"
+    scores.write_text("model,top1_err,top5_err,fraction_human\nResNet-50,0.25,0.1,0.4\n")
+    frame = read_output(scores, ["model", "top1_accuracy", "top5_accuracy", "fraction_of_human"], ["top1_accuracy"])
+    assert frame[["top1_accuracy", "top5_accuracy", "fraction_of_human"]].iloc[0].tolist() == pytest.approx(
+        [0.75, 0.9, 0.4]
+    )
+    (outputs_root / "models" / "sweep.csv").write_text(
+        "lambda,top1_err,fraction_human,ceiling,null_floor\n0,0.3,0.2,0.5,0.1\n1,0.28,0.6,0.5,0.1\n"
+    )
+    gathered = gather(outputs_root)
+    assert not [p for p in gathered.problems if "scores.csv" in p or "sweep.csv" in p]
+    names = [i.name for items in gathered.sections.values() for i in items]
+    assert {"model_scores", "lambda_sweep"} <= set(names)
 
 
 def test_read_output_keeps_null_and_na_as_names(tmp_path):
@@ -416,7 +443,7 @@ def test_progress_bar_stays_off_when_stderr_is_not_a_terminal(outputs_root, tmp_
         ),
         (
             "models/sweep.csv",
-            "lambda,top1_err,fraction_human,ceiling,null_floor\n0,0.3,0.2,one,0.1\n",
+            "lambda,top1_accuracy,fraction_of_human,ceiling,null\n0,0.7,0.2,one,0.1\n",
             "sweep.csv, line 2, field 'ceiling': expected a number, got 'one'",
         ),
         (

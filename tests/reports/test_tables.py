@@ -31,11 +31,11 @@ def test_model_table_percentages_and_order(scores):
 
 def test_model_table_bad_input(scores):
     with pytest.raises(InputError, match="proportion") as err:
-        tables.model_table(scores.assign(top5_err=[7.12, 6.45]))
-    assert err.value.field == "top5_err"
+        tables.model_table(scores.assign(top5_accuracy=[92.88, 93.55]))
+    assert err.value.field == "top5_accuracy"
     with pytest.raises(InputError, match="missing") as err:
-        tables.model_table(scores.drop(columns="fraction_human"))
-    assert err.value.field == "fraction_human"
+        tables.model_table(scores.drop(columns="fraction_of_human"))
+    assert err.value.field == "fraction_of_human"
 
 
 def test_metric_table_mean_sem_n():
@@ -88,7 +88,7 @@ def test_write_table_round_trip(tmp_path, scores):
 
 
 def test_model_table_keeps_unknown_errors_empty(scores):
-    table = tables.model_table(scores.assign(top5_err=[0.07, float("nan")]))
+    table = tables.model_table(scores.assign(top5_accuracy=[0.93, float("nan")]))
     assert table["Top-5 err. (%)"].isna().tolist() == [False, True]
     assert "| GALA-ResNet-50 + ClickMe | 22.12 |  |" in tables.to_markdown(table)
 
