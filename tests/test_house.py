@@ -50,7 +50,6 @@ KNOWN_LONG_FUNCTIONS = {
 KNOWN_LOCAL_IMPORTS = {
     "clickme_analysis/install_check.py:importlib.metadata",
     "clickme_app/demo.py:multiprocessing",
-    "clickme_app/demo.py:reports.report",
     "experiments/cli.py:clickme_analysis.errors",
     "experiments/cli.py:clickme_analysis.events",
     "experiments/cli.py:clickme_analysis.psychophysics.analysis",
@@ -76,27 +75,15 @@ KNOWN_LOCAL_IMPORTS = {
     "experiments/game/cli.py:clickme_analysis.errors",
     "experiments/game/cli.py:clickme_analysis.game_stats",
     "experiments/game/cli.py:experiments.game.config",
-    "experiments/game/cli.py:experiments.game.partner",
-    "experiments/game/cli.py:experiments.game.play",
     "experiments/game/cli.py:experiments.game.player",
-    "experiments/game/cli.py:experiments.game.task",
-    "experiments/game/demo.py:clickme_analysis.clicklog",
     "experiments/game/demo.py:clickme_analysis.game_stats",
     "experiments/game/demo.py:clickme_analysis.labels",
-    "experiments/game/demo.py:clickme_analysis.pipeline",
-    "experiments/game/demo.py:clickme_analysis.synthetic",
     "experiments/game/demo.py:experiments.display",
     "experiments/game/demo.py:experiments.game.config",
-    "experiments/game/demo.py:experiments.game.partner",
-    "experiments/game/demo.py:experiments.game.play",
     "experiments/game/demo.py:experiments.game.player",
-    "experiments/game/demo.py:experiments.game.task",
     "experiments/game/demo.py:subprocess",
     "experiments/game/demo.py:sys",
     "experiments/game/partner.py:clickme_analysis.synthetic",
-    "experiments/game/partner.py:models.checkpoint",
-    "experiments/game/partner.py:models.data",
-    "experiments/game/player.py:clickme_analysis.synthetic",
     "experiments/game/player.py:skimage.feature",
     "experiments/online/admin.py:experiments.online.export",
     "experiments/online/admin.py:experiments.online.pages",
@@ -105,10 +92,8 @@ KNOWN_LOCAL_IMPORTS = {
     "experiments/online/cli.py:clickme_analysis.errors",
     "experiments/online/cli.py:collections",
     "experiments/online/cli.py:dataclasses",
-    "experiments/online/cli.py:experiments.online.app",
     "experiments/online/cli.py:experiments.online.config",
     "experiments/online/cli.py:experiments.online.export",
-    "experiments/online/cli.py:experiments.online.guard",
     "experiments/online/cli.py:experiments.online.storage",
     "experiments/online/cli.py:json",
     "experiments/online/cli.py:logging",
@@ -129,41 +114,23 @@ KNOWN_LOCAL_IMPORTS = {
     "experiments/online/tasks.py:experiments.config",
     "experiments/online/tasks.py:experiments.design",
     "experiments/online/tasks.py:experiments.game.config",
-    "experiments/online/tasks.py:experiments.game.partner",
-    "experiments/online/tasks.py:experiments.game.task",
     "experiments/online/tasks.py:math",
     "experiments/power_cli.py:clickme_analysis",
     "experiments/session.py:clickme_analysis.fileio",
     "experiments/session.py:importlib.metadata",
     "experiments/session.py:numpy",
     "experiments/session.py:pandas",
-    "models/cli.py:models.alignment",
-    "models/cli.py:models.alignment_loading",
-    "models/cli.py:models.alignment_scoring",
-    "models/cli.py:models.checkpoint",
-    "models/cli.py:models.data",
-    "models/cli.py:models.explain",
-    "models/cli.py:models.score",
-    "models/cli.py:models.shards",
-    "models/cli.py:models.train",
     "models/config.py:ast",
     "models/gpu_check.py:PIL",
     "models/gpu_check.py:models.loss",
     "models/gpu_check.py:pandas",
     "models/gpu_check.py:scipy",
     "models/harmonize.py:contextlib",
-    "models/harmonize.py:models.score",
-    "models/networks.py:models.attention",
-    "models/networks.py:models.layers",
-    "models/networks.py:models.resnet",
     "models/proof.py:clickme_analysis.errors",
-    "models/proof.py:models.data",
-    "models/proof.py:models.train",
     "models/proof.py:scipy",
     "models/train.py:shutil",
     "models/train.py:threading",
     "stimuli/build.py:PIL",
-    "stimuli/build.py:clickme_analysis.archive",
     "stimuli/build.py:clickme_analysis.config",
     "stimuli/build.py:clickme_analysis.ids",
     "stimuli/build.py:clickme_analysis.progress",
@@ -386,7 +353,8 @@ def test_no_long_files_or_functions_beyond_the_known_ones(kind):
 #: Modules that may be imported inside a function: heavy optional dependencies (the extras of
 #: pyproject.toml, and matplotlib), whose import would otherwise slow every command or fail
 #: where an extra is not installed. The project's own compiled kernels (``_*_numba`` modules,
-#: thin wrappers that import numba) count as numba.
+#: thin wrappers that import numba) count as numba, and so does a project module whose import
+#: loads one of them that the importing module does not (:func:`heavy_dependencies`).
 HEAVY_OPTIONAL = {
     "torch",
     "torchvision",
@@ -418,14 +386,69 @@ def _functions(path: Path):
             yield node
 
 
-def _heavy_optional(module: str) -> bool:
+def _top_level_imports(module: str, path: Path) -> set[str]:
+    """The dotted names ``module`` imports when it is imported (statements outside functions and classes)."""
+    names, todo = set(), list(_tree(path).body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.If, ast.Try)):
+            todo.extend(node.body + node.orelse + getattr(node, "finalbody", []))
+            todo.extend(child for handler in getattr(node, "handlers", []) for child in handler.body)
+        names.update(_imported(node, module, path.name == "__init__.py"))
+    return names
+
+
+@functools.cache
+def heavy_dependencies() -> dict[str, frozenset[str]]:
+    """Project module -> the heavy optional dependencies (torch, matplotlib, ...) its import loads.
+
+    A function may import a project module inside its body when that defers one of these that its
+    own module does not load: that is how ``clickme --help`` stays free of torch while ``clickme
+    train`` loads it.
+    """
+    modules = project_modules()
+
+    def owner(name):
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name
+
+    direct, deps = {}, {}
+    for module, path in modules.items():
+        names = _top_level_imports(module, path)
+        direct[module] = {n.split(".")[0] for n in names if n.split(".")[0] in HEAVY_OPTIONAL}
+        parents = {".".join(module.split(".")[:k]) for k in range(1, module.count(".") + 1)}
+        deps[module] = ({owner(n) for n in names if owner(n)} | parents) - {module}
+    loads = {m: set(d) for m, d in direct.items()}
+    grew = True
+    while grew:
+        grew = False
+        for module, children in deps.items():
+            extra = set().union(*(loads[c] for c in children if c in loads)) - loads[module]
+            if extra:
+                loads[module] |= extra
+                grew = True
+    return {m: frozenset(d) for m, d in loads.items()}
+
+
+def _heavy_optional(module: str, importer: str | None = None) -> bool:
+    """Whether ``importer`` may import ``module`` inside a function: a heavy optional dependency,
+    the project's numba kernels, or a project module whose import loads a heavy dependency that
+    ``importer``'s own import does not (so the import really is deferred)."""
     last = module.rsplit(".", 1)[-1]
-    return module.split(".")[0] in HEAVY_OPTIONAL or (last.startswith("_") and last.endswith("_numba"))
+    if module.split(".")[0] in HEAVY_OPTIONAL or (last.startswith("_") and last.endswith("_numba")):
+        return True
+    loads = heavy_dependencies()
+    name = module
+    while name and name not in loads:
+        name = name.rpartition(".")[0]
+    return bool(name) and bool(loads[name] - loads.get(importer, frozenset()))
 
 
 def local_imports(path: Path) -> list[tuple[int, str]]:
     """``(line, module)`` for each import inside a function of ``path`` that is not heavy and optional."""
     found = set()
+    importer = next((m for m, p in project_modules().items() if p == path), None)
     for function in _functions(path):
         for node in ast.walk(function):
             if isinstance(node, ast.Import):
@@ -434,7 +457,7 @@ def local_imports(path: Path) -> list[tuple[int, str]]:
                 names = ["." * node.level + (node.module or alias.name) for alias in node.names]
             else:
                 continue
-            found.update((node.lineno, name) for name in names if not _heavy_optional(name))
+            found.update((node.lineno, name) for name in names if not _heavy_optional(name, importer))
     return sorted(found)
 
 
