@@ -80,7 +80,7 @@ def play(
     out = root / "game"
     if window == "none":
         for pid, player in players:
-            run_game(images, pid, out, config, partner, player, parts, window="none", progress=progress)
+            run_game(images, pid, out, config, partner, player=player, parts=parts, window="none", progress=progress)
         return
     from psychopy import logging as psychopy_logging
 
@@ -88,7 +88,9 @@ def play(
     win = open_window(config)
     try:
         for pid, player in players:
-            run_game(images, pid, out, config, partner, player, parts, win=win, pace_fps=60.0, progress=progress)
+            run_game(
+                images, pid, out, config, partner, player=player, parts=parts, win=win, pace_fps=60.0, progress=progress
+            )
     finally:
         win.close()
 

@@ -200,7 +200,7 @@ class HeadlessScreen:
         return {"window": None, "virtual_fps": self.fps}
 
 
-def play_round(screen, state: RoundState, queries: PartnerQueries, config: GameConfig, plan=None) -> dict:
+def play_round(screen, state: RoundState, queries: PartnerQueries, config: GameConfig, *, plan=None) -> dict:
     """Play one round on ``screen``.
 
     Returns
@@ -254,6 +254,7 @@ def run_game(
     out_dir,
     config: GameConfig,
     partner,
+    *,
     player=None,
     parts=None,
     window: str = "psychopy",
@@ -266,7 +267,7 @@ def run_game(
     Parameters
     ----------
     images : list of GameImage
-        The images (:func:`experiments.game.task.load_images`).
+        The images (:func:`experiments.game.task.load_images`), ``config.image_size`` square.
     participant : str
         Participant ID; images this participant already played (or skipped) in the log are not
         shown again and round numbers continue.
@@ -295,6 +296,43 @@ def run_game(
     pathlib.Path
         The log.
     """
+    _check_game(images, participant, config, player, window)
+    out_dir = Path(out_dir)
+    log = GameLog(out_dir / "game_log.jsonl")
+    previous = log.rounds(participant)
+    order = play_order(images, participant, config.seed, {r["image_id"] for r in previous}, config.n_rounds)
+    session = _new_session(participant, previous, order, config, partner, player, window)
+    own_window = window == "psychopy" and win is None
+    queries = PartnerQueries(partner, config, threaded=window == "psychopy")
+    try:
+        if own_window:
+            win = open_window(config)
+        screen = WindowScreen(win, config, pace_fps) if window == "psychopy" else HeadlessScreen(config)
+        session.update(screen.describe())
+        save_session(out_dir / "session.json", session)
+        screen.message(_instructions(config), player is not None, np.inf)
+        for k, item in enumerate(progress_bar(order, enabled=progress, desc=f"game {participant}")):
+            number = len(previous) + k + 1
+            plan = _plan(player, item, (parts or {}).get(item.image_id), config, participant, number)
+            record = _play(screen, item, queries, config, participant, number, plan, session["session_id"])
+            log.append(record)
+            _tally(session, record)
+            save_session(out_dir / "session.json", session)
+            screen.message(_feedback(record, session["score"], number, config), player is not None, config.feedback_max)
+        session.update(status="completed", finished=now_iso())
+    except GameAborted:
+        session.update(status="aborted", finished=now_iso())
+    finally:
+        queries.close()
+        log.close()
+        if own_window and win is not None:
+            win.close()
+        save_session(out_dir / "session.json", session)
+    return log.path
+
+
+def _check_game(images, participant: str, config: GameConfig, player, window: str) -> None:
+    """Raise :class:`InputError` on an empty participant, an unknown window, or images of another size."""
     if not participant or not participant.strip():
         raise InputError("expected a non-empty participant ID", field="participant")
     if window not in ("psychopy", "none"):
@@ -307,12 +345,11 @@ def run_game(
         raise InputError(
             f"expected {size}x{size} RGB images (config image_size), got other shapes for {wrong[:5]}", field="images"
         )
-    out_dir = Path(out_dir)
-    log = GameLog(out_dir / "game_log.jsonl")
-    previous = log.rounds(participant)
-    order = play_order(images, participant, config.seed, {r["image_id"] for r in previous}, config.n_rounds)
-    score = float(sum(r.get("points", 0.0) for r in previous))
-    session = {
+
+
+def _new_session(participant: str, previous: list, order: list, config: GameConfig, partner, player, window) -> dict:
+    """The session record before its first round (``previous``: this participant's logged rounds)."""
+    return {
         "session_id": f"{participant}_{now_iso()}_{len(previous)}",
         "participant_id": participant,
         "mode": "lab" if player is None else ("simulate" if window == "psychopy" else "simulate-headless"),
@@ -324,73 +361,40 @@ def run_game(
         "rounds_before": len(previous),
         "rounds_played": 0,
         "rounds_skipped": 0,
-        "score": score,
+        "score": float(sum(r.get("points", 0.0) for r in previous)),
         "order": [im.image_id for im in order],
         "point_rule": config.point_rule_record(),
     }
-    own_window = window == "psychopy" and win is None
-    queries = PartnerQueries(partner, config, threaded=window == "psychopy")
-    try:
-        if window == "psychopy":
-            if own_window:
-                win = open_window(config)
-            screen = WindowScreen(win, config, pace_fps)
-        else:
-            screen = HeadlessScreen(config)
-        session.update(screen.describe())
-        save_session(out_dir / "session.json", session)
-        simulated = player is not None
-        screen.message(
-            INSTRUCTIONS.format(
-                seconds=config.round_seconds, skip=config.skip_key, abort=config.abort_key, cont=config.continue_key
-            ),
-            simulated,
-            np.inf,
-        )
-        for k, item in enumerate(progress_bar(order, enabled=progress, desc=f"game {participant}")):
-            number = len(previous) + k + 1
-            state = RoundState(
-                item,
-                config.image_size,
-                config.player_bubble,
-                config.point_rule,
-                config.point_interval,
-                config.point_step,
-            )
-            queries.start(state, participant_rng(config.seed, participant, 1, number))
-            plan = None
-            if simulated:
-                rng = participant_rng(config.seed, participant, 2, number)
-                image_parts = (parts or {}).get(item.image_id)
-                plan = player.plan(
-                    item.image_id,
-                    saliency_parts(item.image) if image_parts is None else image_parts,
-                    config.round_seconds,
-                    rng,
-                )
-            timing = play_round(screen, state, queries, config, plan)
-            record = state.record(
-                participant,
-                number,
-                config.round_seconds,
-                timing.pop("duration"),
-                **timing,
-                session_id=session["session_id"],
-            )
-            log.append(record)
-            score += record["points"]
-            session["rounds_played"] += 1
-            session["rounds_skipped"] += int(record["skipped"])
-            session["score"] = score
-            save_session(out_dir / "session.json", session)
-            screen.message(_feedback(record, score, number, config), simulated, config.feedback_max)
-        session.update(status="completed", finished=now_iso())
-    except GameAborted:
-        session.update(status="aborted", finished=now_iso())
-    finally:
-        queries.close()
-        log.close()
-        if own_window and win is not None:
-            win.close()
-        save_session(out_dir / "session.json", session)
-    return log.path
+
+
+def _instructions(config: GameConfig) -> str:
+    return INSTRUCTIONS.format(
+        seconds=config.round_seconds, skip=config.skip_key, abort=config.abort_key, cont=config.continue_key
+    )
+
+
+def _plan(player, item, image_parts, config: GameConfig, participant: str, number: int):
+    """The simulated player's plan of round ``number`` on the config's image grid (None: a real player)."""
+    if player is None:
+        return None
+    rng = participant_rng(config.seed, participant, 2, number)
+    targets = saliency_parts(item.image) if image_parts is None else image_parts
+    return player.plan(item.image_id, targets, config.round_seconds, rng, size=config.image_size)
+
+
+def _play(screen, item, queries, config: GameConfig, participant: str, number: int, plan, session_id: str) -> dict:
+    """Play round ``number`` on ``item``; its log record."""
+    state = RoundState(
+        item, config.image_size, config.player_bubble, config.point_rule, config.point_interval, config.point_step
+    )
+    queries.start(state, participant_rng(config.seed, participant, 1, number))
+    timing = play_round(screen, state, queries, config, plan=plan)
+    duration = timing.pop("duration")
+    return state.record(participant, number, config.round_seconds, duration, **timing, session_id=session_id)
+
+
+def _tally(session: dict, record: dict) -> None:
+    """Count a finished round into the session record."""
+    session["rounds_played"] += 1
+    session["rounds_skipped"] += int(record["skipped"])
+    session["score"] += record["points"]
