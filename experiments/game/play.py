@@ -235,7 +235,7 @@ def play_round(screen, state: RoundState, queries: PartnerQueries, config: GameC
     return {"duration": t, "n_frames": frames, "max_frame_ms": round(1000 * longest, 1)}
 
 
-def _feedback(record: dict, score: float, n_rounds: int, config: GameConfig) -> str:
+def _feedback(record: dict, session: dict, config: GameConfig) -> str:
     if record["skipped"]:
         head = "Picture skipped."
     elif record["success"]:
@@ -245,6 +245,7 @@ def _feedback(record: dict, score: float, n_rounds: int, config: GameConfig) -> 
         )
     else:
         head = f"Your partner did not recognise the {record['label']}: 0 points."
+    score, n_rounds = session["score"], record["round"]
     return f"{head}\n\nScore: {score:.2f} after {n_rounds} rounds.\n\nPress {config.continue_key} for the next picture."
 
 
@@ -312,13 +313,11 @@ def run_game(
         save_session(out_dir / "session.json", session)
         screen.message(_instructions(config), player is not None, np.inf)
         for k, item in enumerate(progress_bar(order, enabled=progress, desc=f"game {participant}")):
-            number = len(previous) + k + 1
-            plan = _plan(player, item, (parts or {}).get(item.image_id), config, participant, number)
-            record = _play(screen, item, queries, config, participant, number, plan, session["session_id"])
+            plan = _plan(player, item, (parts or {}).get(item.image_id), config, participant, len(previous) + k + 1)
+            record = _play(screen, item, queries, config, session, len(previous) + k + 1, plan)
             log.append(record)
-            _tally(session, record)
             save_session(out_dir / "session.json", session)
-            screen.message(_feedback(record, session["score"], number, config), player is not None, config.feedback_max)
+            screen.message(_feedback(record, session, config), player is not None, config.feedback_max)
         session.update(status="completed", finished=now_iso())
     except GameAborted:
         session.update(status="aborted", finished=now_iso())
@@ -382,19 +381,19 @@ def _plan(player, item, image_parts, config: GameConfig, participant: str, numbe
     return player.plan(item.image_id, targets, config.round_seconds, rng, size=config.image_size)
 
 
-def _play(screen, item, queries, config: GameConfig, participant: str, number: int, plan, session_id: str) -> dict:
-    """Play round ``number`` on ``item``; its log record."""
+def _play(screen, item, queries, config: GameConfig, session: dict, number: int, plan) -> dict:
+    """Play round ``number`` of ``session`` on ``item``, count it into the session record; its log record."""
     state = RoundState(
         item, config.image_size, config.player_bubble, config.point_rule, config.point_interval, config.point_step
     )
+    participant = session["participant_id"]
     queries.start(state, participant_rng(config.seed, participant, 1, number))
     timing = play_round(screen, state, queries, config, plan=plan)
     duration = timing.pop("duration")
-    return state.record(participant, number, config.round_seconds, duration, **timing, session_id=session_id)
-
-
-def _tally(session: dict, record: dict) -> None:
-    """Count a finished round into the session record."""
+    record = state.record(
+        participant, number, config.round_seconds, duration, **timing, session_id=session["session_id"]
+    )
     session["rounds_played"] += 1
     session["rounds_skipped"] += int(record["skipped"])
     session["score"] += record["points"]
+    return record
