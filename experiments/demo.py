@@ -14,6 +14,15 @@ import pathlib
 import pandas as pd
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.progress import progress as progress_bar
+from clickme_analysis.psychophysics.analysis import analyze, write_analysis
+from clickme_analysis.psychophysics.trials import load_trials
+from experiments.config import load_experiment_config
+from experiments.design import load_assignment, load_manifest
+from experiments.display import virtual_display
+from experiments.observer import demo_observers
+from experiments.runner import open_window, run_session
+from experiments.session import simulate_session
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +82,6 @@ def run_demo(
     n_window : int
         Participants run in the PsychoPy window (the rest window-free, to keep the demo fast).
     """
-    from clickme_analysis.progress import progress as progress_bar
-    from clickme_analysis.psychophysics.analysis import analyze, write_analysis
-    from clickme_analysis.psychophysics.trials import load_trials
-    from experiments.config import load_experiment_config
-    from experiments.design import load_assignment, load_manifest
-    from experiments.observer import demo_observers
-    from experiments.session import simulate_session
 
     root = pathlib.Path(root)
     stim_dir, out = root / "stimuli", root / "experiment"
@@ -129,13 +131,9 @@ def run_demo(
 
 
 def _run_in_xvfb(config, ids, data, observers, progress) -> None:
-    from clickme_analysis.progress import progress as progress_bar
-    from experiments.display import virtual_display
 
     with virtual_display():
         from psychopy import logging as psychopy_logging
-
-        from experiments.runner import open_window, run_session
 
         psychopy_logging.console.setLevel(psychopy_logging.ERROR)
         win = open_window(config, fullscreen=False)

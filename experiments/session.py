@@ -19,10 +19,12 @@ import math
 import platform
 from pathlib import Path
 
+import numpy
 import numpy as np
+import pandas
 
 from clickme_analysis.errors import InputError
-from clickme_analysis.fileio import AppendLog, atomic_write_text, now_iso
+from clickme_analysis.fileio import AppendLog, atomic_write_text, collect_files, now_iso
 from clickme_analysis.io import read_table
 from clickme_analysis.progress import progress as progress_bar
 from experiments.config import ExperimentConfig
@@ -146,7 +148,6 @@ def partial_sessions(paths) -> list[dict]:
     list of dict
         ``participant, status, trials_done, n_trials, path``, in file order.
     """
-    from clickme_analysis.fileio import collect_files
 
     found = []
     for path in collect_files(paths, (".csv",), what="trial CSV files"):
@@ -183,8 +184,6 @@ def write_record(path, record: dict) -> None:
 
 def software_versions() -> dict:
     """Versions of Python and of the libraries that shape the data."""
-    import numpy
-    import pandas
 
     versions = {
         "python": platform.python_version(),

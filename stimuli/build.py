@@ -16,10 +16,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image, ImageDraw
+from skimage.transform import resize
 
+from clickme_analysis.archive import open_maps
+from clickme_analysis.config import check_value, load_config
 from clickme_analysis.errors import InputError
+from clickme_analysis.ids import image_id as id_of
 from clickme_analysis.imagefile import read_image
 from clickme_analysis.labels import read_labels
+from clickme_analysis.progress import progress as progress_bar
 from clickme_analysis.shapes import skip_empty
 from stimuli.compose import centering_shift, composite, shift_image
 from stimuli.reveal import check_importance, keep_top_pixels, level_counts, reveal_budget, reveal_masks, reveal_order
@@ -67,7 +73,6 @@ class StimulusConfig:
     seed: int = 0  #: set seed; each image derives its own from it and its id
 
     def __post_init__(self):
-        from clickme_analysis.config import check_value
 
         for f in dataclasses.fields(self):  # the loader checks these too; this guards direct construction
             if f.metadata:
@@ -88,7 +93,6 @@ def load_stimulus_config(path=None, **overrides) -> StimulusConfig:
     ...
     clickme_analysis.errors.InputError: field 'n_levels': expected a value >= 2, got 1
     """
-    from clickme_analysis.config import load_config
 
     return load_config(
         StimulusConfig, path, sections=("stimuli",), overrides={k: v for k, v in overrides.items() if v is not None}
@@ -241,7 +245,6 @@ def load_image(path, size: int) -> np.ndarray:
 def _resize(array: np.ndarray, size: int) -> np.ndarray:
     if array.shape[:2] == (size, size):
         return array
-    from skimage.transform import resize
 
     return resize(array, (size, size), order=1, anti_aliasing=True, preserve_range=True)
 
@@ -266,7 +269,6 @@ def _archive_map(archive, image_id: str, native_shape, size: int) -> np.ndarray:
 
 def save_png(path, image) -> Path:
     """Write a uint8 image, or a float image in [0, 1], as an 8-bit PNG (gray or RGB)."""
-    from PIL import Image
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -279,7 +281,6 @@ def save_png(path, image) -> Path:
 
 def stimulus_contact_sheet(tiles, captions, tile_size: int = 128) -> np.ndarray:
     """One row of thumbnails with a caption under each; returns a uint8 (H, W) or (H, W, 3) image."""
-    from PIL import Image, ImageDraw
 
     strip = 16
     thumbs = [
@@ -377,8 +378,6 @@ def build_stimulus_set(
     pandas.DataFrame
         The manifest (``path`` relative to ``out_dir``).
     """
-    from clickme_analysis.archive import open_maps
-    from clickme_analysis.progress import progress as progress_bar
 
     if not maps:
         raise InputError("expected at least one map archive", field="maps")
@@ -424,7 +423,6 @@ def _with_clicks(archives: Mapping, image_ids: list[str]) -> list[str]:
 
 def _image_rows(image_id, images_dir, files, archives, label_table, labels_path, out_dir, config) -> list[dict]:
     """Write one image's stimuli and contact sheets; return its manifest rows."""
-    from clickme_analysis.ids import image_id as id_of
 
     first = next(iter(archives.values()))
     # image files are keyed by stem: a map id written with its suffix ("chelsea.png") is the image "chelsea"
@@ -435,7 +433,6 @@ def _image_rows(image_id, images_dir, files, archives, label_table, labels_path,
             f"or .jpeg file with the stem {key!r})",
             path=Path(images_dir) / f"{key}.png",
         )
-    from PIL import Image
 
     with Image.open(files[key]) as handle:
         native_shape = (handle.height, handle.width)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from clickme_analysis.cliargs import add_progress, nonnegative_float, positive_float, positive_int, probability, seed
+from clickme_analysis.errors import InputError
 
 
 def register(subparsers) -> None:
@@ -58,7 +59,6 @@ def register(subparsers) -> None:
 
 
 def _build(args) -> int:
-    from clickme_analysis.errors import InputError
     from stimuli.build import build_stimulus_set, load_stimulus_config
 
     maps = {args.name: args.maps}

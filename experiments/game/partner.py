@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.synthetic import saliency_standin
 from experiments.game.task import RoundState, partner_view
 
 #: share of its reference map the stand-in partner needs revealed: under the original game's
@@ -75,7 +76,6 @@ class StandInPartner:
     @classmethod
     def from_images(cls, images, labels, threshold: float = STANDIN_THRESHOLD, top_k: int = 5, seed: int = 0):
         """A stand-in whose references are the saliency stand-in maps of ``images``."""
-        from clickme_analysis.synthetic import saliency_standin
 
         return cls(
             labels,
