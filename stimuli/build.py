@@ -227,7 +227,8 @@ def find_images(directory) -> dict[str, Path]:
 
 
 def read_stimulus_labels(path) -> pd.DataFrame:
-    """``labels.csv`` (:func:`clickme_analysis.labels.read_labels`) whose every category is ``animal`` or ``non-animal``."""
+    """``labels.csv`` (:func:`clickme_analysis.labels.read_labels`) whose every category is
+    ``animal`` or ``non-animal``."""
     frame = read_labels(path, required=("category",))
     for line, value in zip(frame["line"], frame["category"]):
         if value not in CATEGORIES:

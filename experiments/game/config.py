@@ -119,7 +119,8 @@ class GameConfig:
         Examples
         --------
         >>> GameConfig().point_rule_record()["description"]
-        'a point every 50 ms after the first press, each at most 7 px from the last point toward the cursor, stored only when new (the original ClickMe game)'
+        'a point every 50 ms after the first press, each at most 7 px from the last point toward the cursor,
+        stored only when new (the original ClickMe game)'
         """
         if self.point_rule == "frame":
             return {"rule": "frame", "description": "the cursor every frame it moved, stored only when new"}

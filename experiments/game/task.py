@@ -44,7 +44,8 @@ class GameImage:
 
 
 def load_images(images_dir, labels_path, size: int = 256) -> tuple[list[GameImage], list[str]]:
-    """Read ``labels.csv`` (:func:`~clickme_analysis.labels.read_labels`, every label given) and ``<images_dir>/<image_id>.png``.
+    """Read ``labels.csv`` (:func:`~clickme_analysis.labels.read_labels`, every label given) and
+    ``<images_dir>/<image_id>.png``.
 
     Images of another size are resized to ``size`` x ``size`` (clicks are recorded on that grid).
 
