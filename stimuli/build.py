@@ -158,44 +158,17 @@ def reveal_stimuli(
     [('clickme', 1), ('clickme', 6), ('clickme', 64), ('intact', 1024)]
     """
     image = as_float_image(image)
-    if not maps:
-        raise InputError("expected at least one map source, got none", field="maps")
-    shape = image.shape[:2]
-    maps = {name: check_importance(m, name=name) for name, m in maps.items()}
-    for name, m in maps.items():
-        if m.shape != shape:
-            raise InputError(f"expected a map of the image's shape {shape}, got {m.shape}", field=name)
+    maps = _checked_maps(maps, image.shape[:2])
     shown = image[..., :3] if config.color and image.ndim == 3 else to_grayscale(image)
     background = phase_scramble(shown, [seed, 0], color=config.color and shown.ndim == 3)
     levels = reveal_levels(config.n_levels)
     budget = reveal_budget(next(iter(maps.values())), config.top_fraction)
-    counts = level_counts(budget, levels)
-    rows = []
-    for name, importance in maps.items():
-        order = reveal_order(
-            keep_top_pixels(importance, budget),
-            budget,
-            importance_weight=config.importance_weight,
-            distance_weight=config.distance_weight,
-            temperature=config.temperature,
-            seed=[seed, 1],
-        )
-        masks = reveal_masks(order, shape, counts)
-        shift = centering_shift(masks[-1]) if config.center else (0, 0)
-        moved = shift_image(shown, shift)
-        for k, (level, mask) in enumerate(zip(levels, masks)):
-            mask = shift_image(mask, shift, fill=False)
-            rows.append(
-                {
-                    "map_source": name,
-                    "level_index": k,
-                    "level": float(level),
-                    "pixels_revealed": int(mask.sum()),
-                    "budget": budget,
-                    "mask": mask,
-                    "stimulus": composite(moved, background, mask, config.feather),
-                }
-            )
+    rows = [
+        row
+        for name, importance in maps.items()
+        for row in _source_stimuli(name, importance, shown, background, levels, budget, config, seed)
+    ]
+    shape = image.shape[:2]
     rows.append(
         {
             "map_source": INTACT,
@@ -207,6 +180,47 @@ def reveal_stimuli(
             "stimulus": shown,
         }
     )
+    return rows
+
+
+def _checked_maps(maps: Mapping[str, np.ndarray], shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    """The map sources, each checked (:func:`check_importance`) and of the image's ``shape``."""
+    if not maps:
+        raise InputError("expected at least one map source, got none", field="maps")
+    maps = {name: check_importance(m, name=name) for name, m in maps.items()}
+    for name, m in maps.items():
+        if m.shape != shape:
+            raise InputError(f"expected a map of the image's shape {shape}, got {m.shape}", field=name)
+    return maps
+
+
+def _source_stimuli(name, importance, shown, background, levels, budget: int, config: StimulusConfig, seed: int):
+    """The stimuli of one map source, one per level (rows of :func:`reveal_stimuli`)."""
+    order = reveal_order(
+        keep_top_pixels(importance, budget),
+        budget,
+        importance_weight=config.importance_weight,
+        distance_weight=config.distance_weight,
+        temperature=config.temperature,
+        seed=[seed, 1],
+    )
+    masks = reveal_masks(order, shown.shape[:2], level_counts(budget, levels))
+    shift = centering_shift(masks[-1]) if config.center else (0, 0)
+    moved = shift_image(shown, shift)
+    rows = []
+    for k, (level, mask) in enumerate(zip(levels, masks)):
+        mask = shift_image(mask, shift, fill=False)
+        rows.append(
+            {
+                "map_source": name,
+                "level_index": k,
+                "level": float(level),
+                "pixels_revealed": int(mask.sum()),
+                "budget": budget,
+                "mask": mask,
+                "stimulus": composite(moved, background, mask, config.feather),
+            }
+        )
     return rows
 
 

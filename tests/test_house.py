@@ -61,7 +61,6 @@ KNOWN_LONG_FUNCTIONS = {
     "models/shards.py:pack",
     "reports/figures.py:accuracy_curves",
     "reports/parts/psychophysics.py:statistics_part",
-    "stimuli/build.py:reveal_stimuli",
 }
 
 #: Issue 21 step 8, today's offenders (remove an entry when it is fixed; a new one fails):
