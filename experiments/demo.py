@@ -27,7 +27,7 @@ from experiments.session import simulate_session
 log = logging.getLogger(__name__)
 
 
-def demo_config_text(manifest, assignment, n_blocks: int, trials_per_block: int, seed: int) -> str:
+def demo_config_text(manifest, assignment, *, n_blocks: int, trials_per_block: int, seed: int) -> str:
     """The demo's experiment TOML: paper timing and background, fewer trials, a window instead of full screen.
 
     ``manifest`` and ``assignment`` are written as given: relative paths are read from the
@@ -56,6 +56,7 @@ def _design_size(manifest: pd.DataFrame, assignment: pd.DataFrame) -> tuple[int,
 
 def run_demo(
     root: pathlib.Path,
+    *,
     seed: int = 0,
     progress: bool = True,
     window: str = "auto",
@@ -93,7 +94,9 @@ def run_demo(
     n_blocks, per_block = _design_size(manifest, assignment)
     out.mkdir(parents=True, exist_ok=True)
     config_path = out / "config.toml"
-    text = demo_config_text("../stimuli/manifest.csv", "../stimuli/assignment.csv", n_blocks, per_block, seed)
+    text = demo_config_text(
+        "../stimuli/manifest.csv", "../stimuli/assignment.csv", n_blocks=n_blocks, trials_per_block=per_block, seed=seed
+    )
     config_path.write_text(text, encoding="utf-8")
     config = load_experiment_config(config_path)
     n_lists = assignment["participant_list"].nunique()

@@ -263,7 +263,7 @@ def run_session(
             "window": _window_record(win, config),
             "psychopy": _psychopy_versions(win),
         }
-        return conduct(session, screen, observer, run, progress)
+        return conduct(session, screen, observer, run, progress=progress)
     finally:
         session.log.close()
         if own_window:

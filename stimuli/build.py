@@ -365,6 +365,7 @@ def build_stimulus_set(
     images_dir,
     maps: Mapping[str, object],
     out_dir,
+    *,
     labels=None,
     config: StimulusConfig = StimulusConfig(),
     progress: bool = True,

@@ -76,7 +76,7 @@ def _setup(root: pathlib.Path, seed: int, n_rounds: int, round_seconds: float):
 
 
 def play(
-    root, seed: int = 0, n_rounds: int = 6, round_seconds: float = 2.0, window: str = "none", progress: bool = False
+    root, *, seed: int = 0, n_rounds: int = 6, round_seconds: float = 2.0, window: str = "none", progress: bool = False
 ) -> None:
     """Play the demo game (every player) into ``root/game``, window-free or in a PsychoPy window
     on the current display."""
@@ -103,6 +103,7 @@ def play(
 
 def run_demo(
     root: pathlib.Path,
+    *,
     seed: int = 0,
     progress: bool = True,
     window: str = "auto",
@@ -154,7 +155,7 @@ def run_demo(
         if window == "none":
             notes.append("played window-free on a virtual 60 Hz clock (window='none')")
         _clear(out)
-        play(root, seed, n_rounds, round_seconds, "none", progress)
+        play(root, seed=seed, n_rounds=n_rounds, round_seconds=round_seconds, window="none", progress=progress)
     clicks = read_clicks(out / "game_log.jsonl").clicks
     make_map_archive(
         clicks,
@@ -180,7 +181,8 @@ def _play_in_xvfb(root, seed, n_rounds, round_seconds, timeout: float = 300.0) -
     """Play in a PsychoPy window in a child process on a private Xvfb display."""
 
     code = (
-        f"from experiments.game.demo import play; play({str(root)!r}, {seed}, {n_rounds}, {round_seconds}, 'psychopy')"
+        "from experiments.game.demo import play; "
+        f"play({str(root)!r}, seed={seed}, n_rounds={n_rounds}, round_seconds={round_seconds}, window='psychopy')"
     )
     with virtual_display():
         try:

@@ -171,7 +171,7 @@ def round_points(success_time: float | None, round_seconds: float) -> float:
 
 
 def next_points(
-    last, cursor, first_tick: int, t: float, start: float, interval: float = 0.05, step: float = 7.0
+    last, cursor, first_tick: int, t: float, start: float, *, interval: float = 0.05, step: float = 7.0
 ) -> tuple[list[tuple[float, float, float]], int]:
     """Points of the original ClickMe game due by time ``t``: the 50 ms / 7 px rule.
 
@@ -268,7 +268,7 @@ class RoundState:
         else:
             last = (self.x[-1], self.y[-1]) if self.x else None
             new, self._next_tick = next_points(
-                last, (float(x), float(y)), self._next_tick, t, self.first_press, self.interval, self.step
+                last, (float(x), float(y)), self._next_tick, t, self.first_press, interval=self.interval, step=self.step
             )
         for px, py, pt in new:
             self.x.append(px)
