@@ -7,7 +7,7 @@ is accepted, then a "too slow" screen when none came. Timing counts frames and t
 offset from the timestamps ``win.flip()`` returns; the keyboard clock is reset on the stimulus
 flip. Each trial's row is flushed to the CSV as the trial ends (:class:`experiments.session.TrialLog`).
 The background is the config's (white by default, as the paper); text is drawn in
-:func:`experiments.config.text_color` (black on white or grey).
+:func:`experiments.config.text_color` (black on white or gray).
 
 PsychoPy is imported inside :func:`run_session` and :class:`WindowScreen` only.
 """

@@ -68,7 +68,7 @@ class StimulusConfig:
     )  #: a in exp((a * importance - b * distance) / T)
     distance_weight: float = field(default=1.0, metadata={"min": 0.0})  #: b (distance to the seed in image diagonals)
     temperature: float = field(default=0.1, metadata={"gt": 0.0})  #: T
-    center: bool = True  #: centre the revealed region (bounding box of the 100% mask)
+    center: bool = True  #: center the revealed region (bounding box of the 100% mask)
     feather: float = field(default=0.0, metadata={"min": 0.0})  #: Gaussian sigma of the mask edge in pixels; 0: hard
     seed: int = 0  #: set seed; each image derives its own from it and its id
 

@@ -50,7 +50,7 @@ def register(subparsers) -> None:
         "--distance-weight", type=nonnegative_float, help="flood-fill weight b of distance to the seed (default 1)"
     )
     p.add_argument(
-        "--no-center", action="store_false", dest="center", default=None, help="do not centre the revealed region"
+        "--no-center", action="store_false", dest="center", default=None, help="do not center the revealed region"
     )
     p.add_argument("--feather", type=nonnegative_float, help="Gaussian sigma (px) of the mask edge; 0: hard (default)")
     p.add_argument("--seed", type=seed, help="seed of the scrambles and flood-fills (default 0)")

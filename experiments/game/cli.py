@@ -16,7 +16,7 @@ def register(subparsers) -> None:
         "game",
         help="play the ClickMe game with a model partner (PsychoPy); writes a click log",
         description="One participant's ClickMe game session: paint what matters in each image while a partner "
-        "network tries to recognise it. Rounds are appended to OUT/game_log.jsonl (read it with "
+        "network tries to recognize it. Rounds are appended to OUT/game_log.jsonl (read it with "
         "`clickme maps`), the session to OUT/session.json.",
     )
     game.add_argument("--images", type=Path, required=True, help="folder of <image_id>.png")

@@ -37,7 +37,7 @@ INSTRUCTIONS = (
     "Paint the parts of each picture that show what it is.\n\n"
     "The category name is shown above the picture. Press the mouse button to start painting: "
     "from then on, wherever the cursor goes is painted. Your partner, a computer, sees only what "
-    "you paint and tries to recognise the picture. The sooner it does, the more points you earn "
+    "you paint and tries to recognize the picture. The sooner it does, the more points you earn "
     "(a round lasts at most {seconds:g} s).\n\n"
     "Press '{skip}' to skip a picture that is broken or wrongly labelled; '{abort}' ends the session.\n\n"
     "Press {cont} to start."
@@ -78,12 +78,12 @@ class WindowScreen:
 
         self.win, self.config, self.event, self.pace = win, config, event, pace_fps
         size = config.image_size
-        self.centre = (0.0, -20.0)
+        self.center = (0.0, -20.0)
         self.mouse = event.Mouse(visible=True, win=win)
-        self.image = visual.ImageStim(win, image=np.zeros((size, size, 3)), size=(size, size), pos=self.centre)
+        self.image = visual.ImageStim(win, image=np.zeros((size, size, 3)), size=(size, size), pos=self.center)
         ink = text_color(config.background)
         self.title = visual.TextStim(
-            win, "", pos=(0, self.centre[1] + size / 2 + 30), height=28, color=ink, colorSpace="rgb"
+            win, "", pos=(0, self.center[1] + size / 2 + 30), height=28, color=ink, colorSpace="rgb"
         )
         self.text = visual.TextStim(
             win, "", height=20, color=ink, colorSpace="rgb", wrapWidth=min(700, win.size[0] * 0.9)
@@ -110,7 +110,7 @@ class WindowScreen:
         return self._flip()
 
     def pointer(self) -> tuple[float, float, bool]:
-        x, y = image_coordinates(self.mouse.getPos(), self.centre, self.config.image_size)
+        x, y = image_coordinates(self.mouse.getPos(), self.center, self.config.image_size)
         return x, y, bool(self.mouse.getPressed()[0])
 
     def keys(self) -> list[str]:
@@ -119,7 +119,7 @@ class WindowScreen:
 
     def drive(self, plan, t: float) -> None:
         """Move the simulated player's cursor and press through PsychoPy's mouse and key hooks."""
-        self.mouse.setPos(window_coordinates(plan.position(t), self.centre, self.config.image_size))
+        self.mouse.setPos(window_coordinates(plan.position(t), self.center, self.config.image_size))
         if t >= plan.press_time and not self._pressed:
             self.event._onPygletMousePress(0, 0, self.event.LEFT, 0, emulated=True)
             self._pressed = True
@@ -240,11 +240,11 @@ def _feedback(record: dict, session: dict, config: GameConfig) -> str:
         head = "Picture skipped."
     elif record["success"]:
         head = (
-            f"Your partner recognised the {record['label']} after {record['success_t'] / 1000:.1f} s: "
+            f"Your partner recognized the {record['label']} after {record['success_t'] / 1000:.1f} s: "
             f"+{record['points']:.2f} points."
         )
     else:
-        head = f"Your partner did not recognise the {record['label']}: 0 points."
+        head = f"Your partner did not recognize the {record['label']}: 0 points."
     score, n_rounds = session["score"], record["round"]
     return f"{head}\n\nScore: {score:.2f} after {n_rounds} rounds.\n\nPress {config.continue_key} for the next picture."
 

@@ -34,7 +34,7 @@ class RoundPlan:
 
 @dataclass(frozen=True)
 class SimulatedPlayer:
-    """Behaviour of a simulated player.
+    """Behavior of a simulated player.
 
     Parameters
     ----------

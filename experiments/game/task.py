@@ -97,7 +97,7 @@ def partner_view(
     bubble : int
         Bubble side (21 px in the paper's game).
     background : {"mean", "noise"}
-        ImageNet mean grey, or uniform noise drawn from ``rng``.
+        ImageNet mean gray, or uniform noise drawn from ``rng``.
 
     Returns
     -------
@@ -139,8 +139,8 @@ def overlay(image: np.ndarray, painted: np.ndarray, color=(255, 40, 40), alpha: 
     return rgb * 2.0 - 1.0
 
 
-def image_coordinates(pos, centre, size: int) -> tuple[float, float]:
-    """Window pixels (origin at the window centre, y up) -> image pixels (origin top-left, y down).
+def image_coordinates(pos, center, size: int) -> tuple[float, float]:
+    """Window pixels (origin at the window center, y up) -> image pixels (origin top-left, y down).
 
     Examples
     --------
@@ -149,12 +149,12 @@ def image_coordinates(pos, centre, size: int) -> tuple[float, float]:
     >>> image_coordinates((-128, 128), (0, 0), 256)
     (0.0, 0.0)
     """
-    return float(pos[0] - centre[0] + size / 2), float(centre[1] + size / 2 - pos[1])
+    return float(pos[0] - center[0] + size / 2), float(center[1] + size / 2 - pos[1])
 
 
-def window_coordinates(point, centre, size: int) -> tuple[float, float]:
+def window_coordinates(point, center, size: int) -> tuple[float, float]:
     """Inverse of :func:`image_coordinates`."""
-    return float(point[0] + centre[0] - size / 2), float(centre[1] + size / 2 - point[1])
+    return float(point[0] + center[0] - size / 2), float(center[1] + size / 2 - point[1])
 
 
 def round_points(success_time: float | None, round_seconds: float) -> float:
