@@ -139,12 +139,19 @@ def demo_images(per_category: int = 6):
 
 
 def simulate_player(
-    parts: np.ndarray, rng: np.random.Generator, n_points: int, skill: float, *, interval_ms: float = 50.0
+    parts: np.ndarray,
+    rng: np.random.Generator,
+    n_points: int,
+    skill: float,
+    *,
+    interval_ms: float = 50.0,
+    size: int = SIZE,
 ) -> np.ndarray:
     """One simulated round: a mouse path through parts, sampled every ``interval_ms``.
 
     The player visits parts in random order, favouring heavier parts, moving in straight
-    strokes with jitter; with probability ``1 - skill`` a stroke goes to a random spot instead.
+    strokes with jitter; with probability ``1 - skill`` a stroke goes to a random spot instead
+    (of the ``size`` x ``size`` image, where the path also starts).
 
     Returns
     -------
@@ -153,12 +160,12 @@ def simulate_player(
     """
     weights = parts[:, 2] / parts[:, 2].sum()
     points = []
-    position = rng.uniform(0, SIZE, 2)
+    position = rng.uniform(0, size, 2)
     while len(points) < n_points:
         if rng.random() < skill:
             target = parts[rng.choice(len(parts), p=weights), :2] + rng.normal(0, 6, 2)
         else:
-            target = rng.uniform(0, SIZE, 2)
+            target = rng.uniform(0, size, 2)
         steps = int(rng.integers(4, 12))
         for k in range(1, steps + 1):
             points.append(position + (target - position) * k / steps + rng.normal(0, 4, 2))

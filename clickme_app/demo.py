@@ -7,6 +7,7 @@ Stages run in order, each reading its predecessors' folders under ``root`` and w
 from __future__ import annotations
 
 import importlib
+import multiprocessing
 import time
 from pathlib import Path
 
@@ -33,7 +34,6 @@ def run(root, seed: int = 0, progress: bool = True) -> Path:
     (on a terminal only: :mod:`clickme_analysis.progress`); one line per stage (the report too)
     says what runs and how long it took, with or without them.
     """
-    import multiprocessing
 
     from reports.report import build_report
 

@@ -13,7 +13,12 @@ from clickme_analysis.cliargs import (
     probability,
     seed,
 )
+from clickme_analysis.errors import InputError
+from clickme_analysis.events import load_gonogo
 from experiments import power_cli
+from experiments.config import load_experiment_config
+from experiments.observer import SimulatedObserver, demo_observers
+from experiments.online.export import online_sessions
 
 
 def register(subparsers) -> None:
@@ -96,8 +101,6 @@ def register(subparsers) -> None:
 
 
 def _run(args) -> int:
-    from experiments.config import load_experiment_config
-    from experiments.observer import SimulatedObserver, demo_observers
 
     overrides = {} if args.seed is None else {"seed": args.seed}
     config = load_experiment_config(args.config, **overrides)
@@ -106,7 +109,6 @@ def _run(args) -> int:
         known = demo_observers()
         observer = {g: known.get(g, SimulatedObserver()) for g in config.groups}
     if args.no_window:
-        from clickme_analysis.errors import InputError
         from experiments.session import simulate_session
 
         if observer is None:
@@ -149,8 +151,6 @@ def _analyze(args) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     if args.events:
-        from clickme_analysis.events import load_gonogo
-
         trials = load_gonogo(args.data, late_ms=args.late_ms, progress=not args.no_progress)
         flagged = exclude_trials(trials, 0.1 if args.min_rt is None else args.min_rt, args.max_rt)
         summary = participant_summary(flagged)
@@ -162,7 +162,6 @@ def _analyze(args) -> int:
             f"mean d' {sdt['d_prime'].mean():.3f} (log-linear correction), N = {len(summary)}"
         )
         return 0
-    from experiments.online.export import online_sessions
 
     data, listing = online_sessions(args.data, include_all=args.all_sessions)
     if listing:

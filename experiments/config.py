@@ -16,18 +16,18 @@ from typing import Literal
 from clickme_analysis import config as typed_config
 from clickme_analysis.errors import InputError
 
-#: PsychoPy rgb of the paper's background ("overlaid onto a white background") and of the mid-grey option
-WHITE, GREY = 1.0, 0.0
+#: PsychoPy rgb of the paper's background ("overlaid onto a white background") and of the mid-gray option
+WHITE, GRAY = 1.0, 0.0
 
 
 def _luminance(rgb: float) -> float:
-    """Relative luminance (sRGB, as WCAG) of a PsychoPy grey in [-1, 1]."""
+    """Relative luminance (sRGB, as WCAG) of a PsychoPy gray in [-1, 1]."""
     value = (rgb + 1.0) / 2.0
     return value / 12.92 if value <= 0.04045 else ((value + 0.055) / 1.055) ** 2.4
 
 
 def contrast_ratio(a: float, b: float) -> float:
-    """WCAG contrast ratio of two PsychoPy greys in [-1, 1] (1 = none, 21 = black on white).
+    """WCAG contrast ratio of two PsychoPy grays in [-1, 1] (1 = none, 21 = black on white).
 
     Examples
     --------
@@ -39,14 +39,14 @@ def contrast_ratio(a: float, b: float) -> float:
 
 
 def text_color(background: float) -> float:
-    """The text grey (black -1 or white +1) with the higher contrast on ``background``.
+    """The text gray (black -1 or white +1) with the higher contrast on ``background``.
 
-    Black text on the paper's white background, and on mid-grey too (contrast 5.3 against 3.9
+    Black text on the paper's white background, and on mid-gray too (contrast 5.3 against 3.9
     for white text); white text on dark backgrounds.
 
     Examples
     --------
-    >>> text_color(WHITE), text_color(GREY), text_color(-0.8)
+    >>> text_color(WHITE), text_color(GRAY), text_color(-0.8)
     (-1.0, -1.0, 1.0)
     """
     return -1.0 if contrast_ratio(-1.0, background) >= contrast_ratio(1.0, background) else 1.0
@@ -102,8 +102,8 @@ class ExperimentConfig:
         Stimulus size on screen, pixels (square).
     background : float
         Background grey in PsychoPy's [-1, 1] RGB units: 1.0 (white, the paper's: trials were
-        "overlaid onto a white background"), 0.0 mid-grey. Text (fixation cross, messages,
-        feedback) takes the colour of :func:`text_color`: black on both.
+        "overlaid onto a white background"), 0.0 mid-gray. Text (fixation cross, messages,
+        feedback) takes the color of :func:`text_color`: black on both.
     seed : int
         Base seed; participant ``k`` uses ``(seed, k)``.
     """

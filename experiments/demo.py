@@ -14,11 +14,20 @@ import pathlib
 import pandas as pd
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.progress import progress as progress_bar
+from clickme_analysis.psychophysics.analysis import analyze, write_analysis
+from clickme_analysis.psychophysics.trials import load_trials
+from experiments.config import load_experiment_config
+from experiments.design import load_assignment, load_manifest
+from experiments.display import virtual_display
+from experiments.observer import demo_observers
+from experiments.runner import open_window, run_session
+from experiments.session import simulate_session
 
 log = logging.getLogger(__name__)
 
 
-def demo_config_text(manifest, assignment, n_blocks: int, trials_per_block: int, seed: int) -> str:
+def demo_config_text(manifest, assignment, *, n_blocks: int, trials_per_block: int, seed: int) -> str:
     """The demo's experiment TOML: paper timing and background, fewer trials, a window instead of full screen.
 
     ``manifest`` and ``assignment`` are written as given: relative paths are read from the
@@ -47,6 +56,7 @@ def _design_size(manifest: pd.DataFrame, assignment: pd.DataFrame) -> tuple[int,
 
 def run_demo(
     root: pathlib.Path,
+    *,
     seed: int = 0,
     progress: bool = True,
     window: str = "auto",
@@ -73,13 +83,6 @@ def run_demo(
     n_window : int
         Participants run in the PsychoPy window (the rest window-free, to keep the demo fast).
     """
-    from clickme_analysis.progress import progress as progress_bar
-    from clickme_analysis.psychophysics.analysis import analyze, write_analysis
-    from clickme_analysis.psychophysics.trials import load_trials
-    from experiments.config import load_experiment_config
-    from experiments.design import load_assignment, load_manifest
-    from experiments.observer import demo_observers
-    from experiments.session import simulate_session
 
     root = pathlib.Path(root)
     stim_dir, out = root / "stimuli", root / "experiment"
@@ -91,7 +94,9 @@ def run_demo(
     n_blocks, per_block = _design_size(manifest, assignment)
     out.mkdir(parents=True, exist_ok=True)
     config_path = out / "config.toml"
-    text = demo_config_text("../stimuli/manifest.csv", "../stimuli/assignment.csv", n_blocks, per_block, seed)
+    text = demo_config_text(
+        "../stimuli/manifest.csv", "../stimuli/assignment.csv", n_blocks=n_blocks, trials_per_block=per_block, seed=seed
+    )
     config_path.write_text(text, encoding="utf-8")
     config = load_experiment_config(config_path)
     n_lists = assignment["participant_list"].nunique()
@@ -129,13 +134,9 @@ def run_demo(
 
 
 def _run_in_xvfb(config, ids, data, observers, progress) -> None:
-    from clickme_analysis.progress import progress as progress_bar
-    from experiments.display import virtual_display
 
     with virtual_display():
         from psychopy import logging as psychopy_logging
-
-        from experiments.runner import open_window, run_session
 
         psychopy_logging.console.setLevel(psychopy_logging.ERROR)
         win = open_window(config, fullscreen=False)

@@ -18,6 +18,7 @@ import pandas as pd
 from clickme_analysis.errors import InputError
 from clickme_analysis.fileio import read_table
 from experiments.config import ExperimentConfig
+from stimuli.build import latin_square as balanced_latin_square
 
 MANIFEST_COLUMNS = ("image_id", "category", "target", "map_source", "level", "path")
 ASSIGNMENT_COLUMNS = ("participant_list", "image_id", "level")
@@ -119,7 +120,6 @@ def latin_square(manifest: pd.DataFrame, source: str | None = None) -> pd.DataFr
     >>> latin_square(m)[["participant_list", "image_id", "level"]].values.tolist()
     [[0, 'a', 1.0], [0, 'b', 1.0], [1, 'a', 10.0], [1, 'b', 10.0]]
     """
-    from stimuli.build import latin_square as balanced_latin_square
 
     sources = [s for s in pd.unique(manifest["map_source"]) if s != INTACT]
     if not sources:

@@ -71,5 +71,5 @@ class SimulatedObserver:
 
 
 def demo_observers() -> dict[str, SimulatedObserver]:
-    """Observers of the demo: ClickMe-revealed images are recognised at lower levels."""
+    """Observers of the demo: ClickMe-revealed images are recognized at lower levels."""
     return {"clickme": SimulatedObserver(threshold=3.0), "saliency": SimulatedObserver(threshold=20.0)}

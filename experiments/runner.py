@@ -7,7 +7,7 @@ is accepted, then a "too slow" screen when none came. Timing counts frames and t
 offset from the timestamps ``win.flip()`` returns; the keyboard clock is reset on the stimulus
 flip. Each trial's row is flushed to the CSV as the trial ends (:class:`experiments.session.TrialLog`).
 The background is the config's (white by default, as the paper); text is drawn in
-:func:`experiments.config.text_color` (black on white or grey).
+:func:`experiments.config.text_color` (black on white or gray).
 
 PsychoPy is imported inside :func:`run_session` and :class:`WindowScreen` only.
 """
@@ -199,6 +199,7 @@ def run_session(
     config: ExperimentConfig,
     participant: str,
     data_dir,
+    *,
     index: int | None = None,
     resume: bool = False,
     observer: SimulatedObserver | dict | None = None,
@@ -239,8 +240,6 @@ def run_session(
     pathlib.Path
         The per-trial CSV.
     """
-    from psychopy.hardware import keyboard
-
     session = Session(config, participant, data_dir, index=index, resume=resume)
     if isinstance(observer, dict):
         observer = observer[session.info["group"]]
@@ -251,15 +250,7 @@ def run_session(
         fps, measured = measure_fps(win, assume_fps)
         frames_for(config.stimulus_duration, fps, config.allow_frame_rounding)  # refuse early
         frames_for(config.response_window, fps, config.allow_frame_rounding)
-        requested = "event" if observer is not None else config.keyboard_backend
-        kb = keyboard.Keyboard(backend=requested)
-        backend = kb.getBackend()
-        if observer is not None and backend != "event":
-            raise RuntimeError(
-                f"simulated key presses need PsychoPy's 'event' keyboard backend, but this process "
-                f"already uses {backend!r} (PsychoPy fixes it per process); run the simulation in "
-                f"a fresh process"
-            )
+        kb, backend, requested = _keyboard(config, simulated=observer is not None)
         timing = "nominal" if assume_fps is not None else "measured"
         screen = WindowScreen(win, kb, config, fps, simulated=observer is not None, timing=timing)
         run = {
@@ -269,19 +260,39 @@ def run_session(
             "keyboard_backend": backend,
             "keyboard_backend_requested": requested,
             "timing": timing,
-            "window": {
-                "size": [int(x) for x in win.size],
-                "fullscreen": bool(win._isFullScr),
-                "background": config.background,
-                "text_color": text_color(config.background),
-            },
+            "window": _window_record(win, config),
             "psychopy": _psychopy_versions(win),
         }
-        return conduct(session, screen, observer, run, progress)
+        return conduct(session, screen, observer, run, progress=progress)
     finally:
         session.log.close()
         if own_window:
             win.close()
+
+
+def _keyboard(config: ExperimentConfig, simulated: bool):
+    """PsychoPy's keyboard, its backend and the one requested (``event`` for a simulated observer)."""
+    from psychopy.hardware import keyboard
+
+    requested = "event" if simulated else config.keyboard_backend
+    kb = keyboard.Keyboard(backend=requested)
+    backend = kb.getBackend()
+    if simulated and backend != "event":
+        raise RuntimeError(
+            f"simulated key presses need PsychoPy's 'event' keyboard backend, but this process "
+            f"already uses {backend!r} (PsychoPy fixes it per process); run the simulation in "
+            f"a fresh process"
+        )
+    return kb, backend, requested
+
+
+def _window_record(win, config: ExperimentConfig) -> dict:
+    return {
+        "size": [int(x) for x in win.size],
+        "fullscreen": bool(win._isFullScr),
+        "background": config.background,
+        "text_color": text_color(config.background),
+    }
 
 
 def _psychopy_versions(win) -> dict:

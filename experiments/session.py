@@ -19,10 +19,12 @@ import math
 import platform
 from pathlib import Path
 
+import numpy
 import numpy as np
+import pandas
 
 from clickme_analysis.errors import InputError
-from clickme_analysis.fileio import AppendLog, atomic_write_text, now_iso, read_table
+from clickme_analysis.fileio import AppendLog, atomic_write_text, collect_files, now_iso, read_table
 from clickme_analysis.progress import progress as progress_bar
 from experiments.config import ExperimentConfig
 from experiments.design import (
@@ -145,7 +147,6 @@ def partial_sessions(paths) -> list[dict]:
     list of dict
         ``participant, status, trials_done, n_trials, path``, in file order.
     """
-    from clickme_analysis.fileio import collect_files
 
     found = []
     for path in collect_files(paths, (".csv",), what="trial CSV files"):
@@ -182,8 +183,6 @@ def write_record(path, record: dict) -> None:
 
 def software_versions() -> dict:
     """Versions of Python and of the libraries that shape the data."""
-    import numpy
-    import pandas
 
     versions = {
         "python": platform.python_version(),
@@ -317,7 +316,7 @@ class Session:
         write_record(self.json_path, self.record)
 
 
-def observer_plan(observer: SimulatedObserver, trial, info: dict, rng, fps: float) -> tuple[str, int]:
+def observer_plan(observer: SimulatedObserver, trial, info: dict, rng, *, fps: float) -> tuple[str, int]:
     """The simulated observer's key and the frame (from stimulus onset) at which it is pressed."""
     says_target, rt = observer.respond(trial["target"], trial["level"], rng)
     key = info["target_key"] if says_target else info["distractor_key"]
@@ -377,7 +376,7 @@ def block_feedback(csv_path, block: int) -> str:
     return f"Block {block} done.\n\nAccuracy: {100 * rows['correct'].mean():.0f} %\nMean reaction time: {mean_rt}"
 
 
-def conduct(session: Session, screen, observer: SimulatedObserver | None, run: dict, progress: bool = False) -> Path:
+def conduct(session: Session, screen, observer: SimulatedObserver | None, run: dict, *, progress: bool = False) -> Path:
     """Run the session's remaining trials on ``screen``: the one trial loop of lab and simulated sessions.
 
     Parameters
@@ -434,7 +433,7 @@ def _run_trials(session, screen, observer, rng, progress) -> None:
         if block is not None and (trial["phase"], trial["block"]) != block:
             _between_blocks(session, screen, block)
         block = (trial["phase"], trial["block"])
-        plan = observer_plan(observer, trial, info, rng, fps) if observer is not None else None
+        plan = observer_plan(observer, trial, info, rng, fps=fps) if observer is not None else None
         result = screen.trial(trial, info, plan)
         result["rt"] = (
             (result["rt_frames"] / fps if screen.timing == "nominal" else result["rt_keyboard"])
@@ -472,6 +471,7 @@ def simulate_session(
     participant: str,
     data_dir,
     observer: SimulatedObserver | dict,
+    *,
     index: int | None = None,
     fps: float = 60.0,
     resume: bool = False,
@@ -499,4 +499,4 @@ def simulate_session(
         "keyboard_backend": None,
         "timing": "nominal",
     }
-    return conduct(session, screen, observer, run, progress)
+    return conduct(session, screen, observer, run, progress=progress)

@@ -16,10 +16,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image, ImageDraw
+from skimage.transform import resize
 
+from clickme_analysis.archive import open_maps
+from clickme_analysis.config import check_value, load_config
 from clickme_analysis.errors import InputError
+from clickme_analysis.ids import image_id as id_of
 from clickme_analysis.imagefile import read_image
 from clickme_analysis.labels import read_labels
+from clickme_analysis.progress import progress as progress_bar
 from clickme_analysis.shapes import skip_empty
 from stimuli.compose import centering_shift, composite, shift_image
 from stimuli.reveal import check_importance, keep_top_pixels, level_counts, reveal_budget, reveal_masks, reveal_order
@@ -62,12 +68,11 @@ class StimulusConfig:
     )  #: a in exp((a * importance - b * distance) / T)
     distance_weight: float = field(default=1.0, metadata={"min": 0.0})  #: b (distance to the seed in image diagonals)
     temperature: float = field(default=0.1, metadata={"gt": 0.0})  #: T
-    center: bool = True  #: centre the revealed region (bounding box of the 100% mask)
+    center: bool = True  #: center the revealed region (bounding box of the 100% mask)
     feather: float = field(default=0.0, metadata={"min": 0.0})  #: Gaussian sigma of the mask edge in pixels; 0: hard
     seed: int = 0  #: set seed; each image derives its own from it and its id
 
     def __post_init__(self):
-        from clickme_analysis.config import check_value
 
         for f in dataclasses.fields(self):  # the loader checks these too; this guards direct construction
             if f.metadata:
@@ -88,7 +93,6 @@ def load_stimulus_config(path=None, **overrides) -> StimulusConfig:
     ...
     clickme_analysis.errors.InputError: field 'n_levels': expected a value >= 2, got 1
     """
-    from clickme_analysis.config import load_config
 
     return load_config(
         StimulusConfig, path, sections=("stimuli",), overrides={k: v for k, v in overrides.items() if v is not None}
@@ -154,44 +158,17 @@ def reveal_stimuli(
     [('clickme', 1), ('clickme', 6), ('clickme', 64), ('intact', 1024)]
     """
     image = as_float_image(image)
-    if not maps:
-        raise InputError("expected at least one map source, got none", field="maps")
-    shape = image.shape[:2]
-    maps = {name: check_importance(m, name=name) for name, m in maps.items()}
-    for name, m in maps.items():
-        if m.shape != shape:
-            raise InputError(f"expected a map of the image's shape {shape}, got {m.shape}", field=name)
+    maps = _checked_maps(maps, image.shape[:2])
     shown = image[..., :3] if config.color and image.ndim == 3 else to_grayscale(image)
     background = phase_scramble(shown, [seed, 0], color=config.color and shown.ndim == 3)
     levels = reveal_levels(config.n_levels)
     budget = reveal_budget(next(iter(maps.values())), config.top_fraction)
-    counts = level_counts(budget, levels)
-    rows = []
-    for name, importance in maps.items():
-        order = reveal_order(
-            keep_top_pixels(importance, budget),
-            budget,
-            importance_weight=config.importance_weight,
-            distance_weight=config.distance_weight,
-            temperature=config.temperature,
-            seed=[seed, 1],
-        )
-        masks = reveal_masks(order, shape, counts)
-        shift = centering_shift(masks[-1]) if config.center else (0, 0)
-        moved = shift_image(shown, shift)
-        for k, (level, mask) in enumerate(zip(levels, masks)):
-            mask = shift_image(mask, shift, fill=False)
-            rows.append(
-                {
-                    "map_source": name,
-                    "level_index": k,
-                    "level": float(level),
-                    "pixels_revealed": int(mask.sum()),
-                    "budget": budget,
-                    "mask": mask,
-                    "stimulus": composite(moved, background, mask, config.feather),
-                }
-            )
+    rows = [
+        row
+        for name, importance in maps.items()
+        for row in _source_stimuli(name, importance, shown, background, levels, budget, config, seed)
+    ]
+    shape = image.shape[:2]
     rows.append(
         {
             "map_source": INTACT,
@@ -203,6 +180,47 @@ def reveal_stimuli(
             "stimulus": shown,
         }
     )
+    return rows
+
+
+def _checked_maps(maps: Mapping[str, np.ndarray], shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    """The map sources, each checked (:func:`check_importance`) and of the image's ``shape``."""
+    if not maps:
+        raise InputError("expected at least one map source, got none", field="maps")
+    maps = {name: check_importance(m, name=name) for name, m in maps.items()}
+    for name, m in maps.items():
+        if m.shape != shape:
+            raise InputError(f"expected a map of the image's shape {shape}, got {m.shape}", field=name)
+    return maps
+
+
+def _source_stimuli(name, importance, shown, background, levels, budget: int, config: StimulusConfig, seed: int):
+    """The stimuli of one map source, one per level (rows of :func:`reveal_stimuli`)."""
+    order = reveal_order(
+        keep_top_pixels(importance, budget),
+        budget,
+        importance_weight=config.importance_weight,
+        distance_weight=config.distance_weight,
+        temperature=config.temperature,
+        seed=[seed, 1],
+    )
+    masks = reveal_masks(order, shown.shape[:2], level_counts(budget, levels))
+    shift = centering_shift(masks[-1]) if config.center else (0, 0)
+    moved = shift_image(shown, shift)
+    rows = []
+    for k, (level, mask) in enumerate(zip(levels, masks)):
+        mask = shift_image(mask, shift, fill=False)
+        rows.append(
+            {
+                "map_source": name,
+                "level_index": k,
+                "level": float(level),
+                "pixels_revealed": int(mask.sum()),
+                "budget": budget,
+                "mask": mask,
+                "stimulus": composite(moved, background, mask, config.feather),
+            }
+        )
     return rows
 
 
@@ -223,7 +241,8 @@ def find_images(directory) -> dict[str, Path]:
 
 
 def read_stimulus_labels(path) -> pd.DataFrame:
-    """``labels.csv`` (:func:`clickme_analysis.labels.read_labels`) whose every category is ``animal`` or ``non-animal``."""
+    """``labels.csv`` (:func:`clickme_analysis.labels.read_labels`) whose every category is
+    ``animal`` or ``non-animal``."""
     frame = read_labels(path, required=("category",))
     for line, value in zip(frame["line"], frame["category"]):
         if value not in CATEGORIES:
@@ -241,7 +260,6 @@ def load_image(path, size: int) -> np.ndarray:
 def _resize(array: np.ndarray, size: int) -> np.ndarray:
     if array.shape[:2] == (size, size):
         return array
-    from skimage.transform import resize
 
     return resize(array, (size, size), order=1, anti_aliasing=True, preserve_range=True)
 
@@ -266,7 +284,6 @@ def _archive_map(archive, image_id: str, native_shape, size: int) -> np.ndarray:
 
 def save_png(path, image) -> Path:
     """Write a uint8 image, or a float image in [0, 1], as an 8-bit PNG (gray or RGB)."""
-    from PIL import Image
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -279,7 +296,6 @@ def save_png(path, image) -> Path:
 
 def stimulus_contact_sheet(tiles, captions, tile_size: int = 128) -> np.ndarray:
     """One row of thumbnails with a caption under each; returns a uint8 (H, W) or (H, W, 3) image."""
-    from PIL import Image, ImageDraw
 
     strip = 16
     thumbs = [
@@ -349,6 +365,7 @@ def build_stimulus_set(
     images_dir,
     maps: Mapping[str, object],
     out_dir,
+    *,
     labels=None,
     config: StimulusConfig = StimulusConfig(),
     progress: bool = True,
@@ -377,8 +394,6 @@ def build_stimulus_set(
     pandas.DataFrame
         The manifest (``path`` relative to ``out_dir``).
     """
-    from clickme_analysis.archive import open_maps
-    from clickme_analysis.progress import progress as progress_bar
 
     if not maps:
         raise InputError("expected at least one map archive", field="maps")
@@ -424,7 +439,6 @@ def _with_clicks(archives: Mapping, image_ids: list[str]) -> list[str]:
 
 def _image_rows(image_id, images_dir, files, archives, label_table, labels_path, out_dir, config) -> list[dict]:
     """Write one image's stimuli and contact sheets; return its manifest rows."""
-    from clickme_analysis.ids import image_id as id_of
 
     first = next(iter(archives.values()))
     # image files are keyed by stem: a map id written with its suffix ("chelsea.png") is the image "chelsea"
@@ -435,7 +449,6 @@ def _image_rows(image_id, images_dir, files, archives, label_table, labels_path,
             f"or .jpeg file with the stem {key!r})",
             path=Path(images_dir) / f"{key}.png",
         )
-    from PIL import Image
 
     with Image.open(files[key]) as handle:
         native_shape = (handle.height, handle.width)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from clickme_analysis.cliargs import add_progress, nonnegative_float, positive_float, positive_int, probability, seed
+from clickme_analysis.errors import InputError
 
 
 def register(subparsers) -> None:
@@ -49,7 +50,7 @@ def register(subparsers) -> None:
         "--distance-weight", type=nonnegative_float, help="flood-fill weight b of distance to the seed (default 1)"
     )
     p.add_argument(
-        "--no-center", action="store_false", dest="center", default=None, help="do not centre the revealed region"
+        "--no-center", action="store_false", dest="center", default=None, help="do not center the revealed region"
     )
     p.add_argument("--feather", type=nonnegative_float, help="Gaussian sigma (px) of the mask edge; 0: hard (default)")
     p.add_argument("--seed", type=seed, help="seed of the scrambles and flood-fills (default 0)")
@@ -58,7 +59,6 @@ def register(subparsers) -> None:
 
 
 def _build(args) -> int:
-    from clickme_analysis.errors import InputError
     from stimuli.build import build_stimulus_set, load_stimulus_config
 
     maps = {args.name: args.maps}

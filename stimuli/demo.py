@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from clickme_analysis.errors import InputError
+from stimuli.build import StimulusConfig, build_stimulus_set
 
 
 def run_demo(root: Path, seed: int = 0, progress: bool = True) -> None:
@@ -14,7 +15,6 @@ def run_demo(root: Path, seed: int = 0, progress: bool = True) -> None:
     (``saliency_maps.npz``, source ``saliency``) are revealed with equal budgets at the default
     11 log-spaced levels.
     """
-    from stimuli.build import StimulusConfig, build_stimulus_set
 
     clickme = Path(root) / "clickme"
     needed = [clickme / "images", clickme / "labels.csv", clickme / "maps.npz", clickme / "saliency_maps.npz"]

@@ -127,6 +127,7 @@ def keep_top_pixels(importance, n: int) -> np.ndarray:
 def race_costs(
     importance,
     seed_pixel: tuple[int, int],
+    *,
     importance_weight: float = 1.0,
     distance_weight: float = 1.0,
     temperature: float = 0.1,
@@ -206,7 +207,12 @@ def reveal_order(
         raise InputError(f"expected 1 <= budget <= {importance.size}, got {budget}", field="budget")
     start = int(np.argmax(importance))
     costs = race_costs(
-        importance, divmod(start, importance.shape[1]), importance_weight, distance_weight, temperature, seed
+        importance,
+        divmod(start, importance.shape[1]),
+        importance_weight=importance_weight,
+        distance_weight=distance_weight,
+        temperature=temperature,
+        seed=seed,
     )
     if method == "numba":
         from stimuli._flood_numba import order_numba

@@ -9,6 +9,7 @@ rounding), its DC phase is zero (the mean is kept) and one field serves every co
 from __future__ import annotations
 
 import numpy as np
+from skimage.color import rgb2gray
 
 from clickme_analysis.errors import InputError
 
@@ -53,7 +54,6 @@ def to_grayscale(image) -> np.ndarray:
         return image
     if image.shape[2] == 1:
         return image[..., 0]
-    from skimage.color import rgb2gray
 
     return rgb2gray(image[..., :3])
 

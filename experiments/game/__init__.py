@@ -1,5 +1,5 @@
-"""The ClickMe game: a player paints the parts of an image that matter for recognising it while a
-network partner tries to recognise the image from what was painted (Linsley et al., 2019).
+"""The ClickMe game: a player paints the parts of an image that matter for recognizing it while a
+network partner tries to recognize the image from what was painted (Linsley et al., 2019).
 
 Modules: :mod:`~experiments.game.config` (settings), :mod:`~experiments.game.task` (round logic,
 images, the click log), :mod:`~experiments.game.partner` (partners and their off-frame queries),

@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from clickme_analysis.cliargs import add_progress, nonnegative_int, positive_float, positive_int, probability, seed
+from clickme_analysis.errors import InputError
+from clickme_analysis.game_stats import game_statistics, learning_check, read_game_log
+from experiments.game.config import load_game_config
 
 
 def register(subparsers) -> None:
@@ -13,7 +16,7 @@ def register(subparsers) -> None:
         "game",
         help="play the ClickMe game with a model partner (PsychoPy); writes a click log",
         description="One participant's ClickMe game session: paint what matters in each image while a partner "
-        "network tries to recognise it. Rounds are appended to OUT/game_log.jsonl (read it with "
+        "network tries to recognize it. Rounds are appended to OUT/game_log.jsonl (read it with "
         "`clickme maps`), the session to OUT/session.json.",
     )
     game.add_argument("--images", type=Path, required=True, help="folder of <image_id>.png")
@@ -72,8 +75,6 @@ def _partner(args, images, labels, config):
 
 
 def _game(args) -> int:
-    from clickme_analysis.errors import InputError
-    from experiments.game.config import load_game_config
     from experiments.game.play import run_game
     from experiments.game.player import SimulatedPlayer
     from experiments.game.task import load_images
@@ -105,7 +106,6 @@ def _game(args) -> int:
 
 
 def _stats(args) -> int:
-    from clickme_analysis.game_stats import game_statistics, learning_check, read_game_log
 
     rounds = read_game_log(args.log)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,7 @@ class GameConfig:
         Side of the square bubble the partner sees at each painted point (21 px in the paper).
     partner_background : {"noise", "mean"}
         What the partner sees outside its bubbles: uniform noise (the paper's: the partner saw
-        its bubbles "on a noise background"), or the ImageNet mean grey.
+        its bubbles "on a noise background"), or the ImageNet mean gray.
     point_rule : {"interval", "frame"}
         How the cursor becomes painted points. ``interval`` (the original ClickMe game's): from
         the first press, a point every ``point_interval`` s, each stepping at most
@@ -66,7 +66,7 @@ class GameConfig:
     screen : int
         Screen index.
     background : float
-        Window grey in PsychoPy's [-1, 1] units.
+        Window gray in PsychoPy's [-1, 1] units.
     seed : int
         Image order, partner query intervals and noise backgrounds; participant-specific.
     """
@@ -119,7 +119,8 @@ class GameConfig:
         Examples
         --------
         >>> GameConfig().point_rule_record()["description"]
-        'a point every 50 ms after the first press, each at most 7 px from the last point toward the cursor, stored only when new (the original ClickMe game)'
+        'a point every 50 ms after the first press, each at most 7 px from the last point toward the cursor,
+        stored only when new (the original ClickMe game)'
         """
         if self.point_rule == "frame":
             return {"rule": "frame", "description": "the cursor every frame it moved, stored only when new"}

@@ -13,8 +13,21 @@ from __future__ import annotations
 
 import logging
 import pathlib
+import subprocess
+import sys
 
+from clickme_analysis.clicklog import read_clicks
 from clickme_analysis.errors import InputError
+from clickme_analysis.game_stats import game_statistics, learning_check, read_game_log
+from clickme_analysis.labels import label_map, read_labels
+from clickme_analysis.pipeline import MapOptions, make_map_archive
+from clickme_analysis.synthetic import demo_images
+from experiments.display import virtual_display
+from experiments.game.config import GameConfig
+from experiments.game.partner import StandInPartner
+from experiments.game.play import open_window, run_game
+from experiments.game.player import SimulatedPlayer
+from experiments.game.task import load_images
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +39,6 @@ DEMO_POINT_INTERVAL = 0.015
 
 def _demo_parts(labels_path) -> dict:
     """Labelled parts of the embedded demo images (ids absent there fall back to saliency peaks)."""
-    from clickme_analysis.labels import read_labels
-    from clickme_analysis.synthetic import demo_images
 
     table = read_labels(labels_path, required=("label",))
     if not table["category"].ne("").any():
@@ -41,10 +52,6 @@ def _demo_parts(labels_path) -> dict:
 
 def _setup(root: pathlib.Path, seed: int, n_rounds: int, round_seconds: float):
     """Images, config, stand-in partner, players and parts of the demo game."""
-    from experiments.game.config import GameConfig
-    from experiments.game.partner import StandInPartner
-    from experiments.game.player import SimulatedPlayer
-    from experiments.game.task import load_images
 
     source = root / "clickme"
     labels_path = source / "labels.csv"
@@ -69,18 +76,17 @@ def _setup(root: pathlib.Path, seed: int, n_rounds: int, round_seconds: float):
 
 
 def play(
-    root, seed: int = 0, n_rounds: int = 6, round_seconds: float = 2.0, window: str = "none", progress: bool = False
+    root, *, seed: int = 0, n_rounds: int = 6, round_seconds: float = 2.0, window: str = "none", progress: bool = False
 ) -> None:
     """Play the demo game (every player) into ``root/game``, window-free or in a PsychoPy window
     on the current display."""
-    from experiments.game.play import open_window, run_game
 
     root = pathlib.Path(root)
     images, config, partner, players, parts = _setup(root, seed, n_rounds, round_seconds)
     out = root / "game"
     if window == "none":
         for pid, player in players:
-            run_game(images, pid, out, config, partner, player, parts, window="none", progress=progress)
+            run_game(images, pid, out, config, partner, player=player, parts=parts, window="none", progress=progress)
         return
     from psychopy import logging as psychopy_logging
 
@@ -88,13 +94,16 @@ def play(
     win = open_window(config)
     try:
         for pid, player in players:
-            run_game(images, pid, out, config, partner, player, parts, win=win, pace_fps=60.0, progress=progress)
+            run_game(
+                images, pid, out, config, partner, player=player, parts=parts, win=win, pace_fps=60.0, progress=progress
+            )
     finally:
         win.close()
 
 
 def run_demo(
     root: pathlib.Path,
+    *,
     seed: int = 0,
     progress: bool = True,
     window: str = "auto",
@@ -121,10 +130,6 @@ def run_demo(
     round_seconds : float
         Longest round (s).
     """
-    from clickme_analysis.clicklog import read_clicks
-    from clickme_analysis.game_stats import game_statistics, learning_check, read_game_log
-    from clickme_analysis.labels import label_map
-    from clickme_analysis.pipeline import MapOptions, make_map_archive
 
     root = pathlib.Path(root)
     out = root / "game"
@@ -150,7 +155,7 @@ def run_demo(
         if window == "none":
             notes.append("played window-free on a virtual 60 Hz clock (window='none')")
         _clear(out)
-        play(root, seed, n_rounds, round_seconds, "none", progress)
+        play(root, seed=seed, n_rounds=n_rounds, round_seconds=round_seconds, window="none", progress=progress)
     clicks = read_clicks(out / "game_log.jsonl").clicks
     make_map_archive(
         clicks,
@@ -174,13 +179,10 @@ def _clear(out: pathlib.Path) -> None:
 
 def _play_in_xvfb(root, seed, n_rounds, round_seconds, timeout: float = 300.0) -> None:
     """Play in a PsychoPy window in a child process on a private Xvfb display."""
-    import subprocess
-    import sys
-
-    from experiments.display import virtual_display
 
     code = (
-        f"from experiments.game.demo import play; play({str(root)!r}, {seed}, {n_rounds}, {round_seconds}, 'psychopy')"
+        "from experiments.game.demo import play; "
+        f"play({str(root)!r}, seed={seed}, n_rounds={n_rounds}, round_seconds={round_seconds}, window='psychopy')"
     )
     with virtual_display():
         try:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.synthetic import saliency_standin
 from experiments.game.task import RoundState, partner_view
 
 #: share of its reference map the stand-in partner needs revealed: under the original game's
@@ -36,7 +37,7 @@ class PartnerView:
 class StandInPartner:
     """A stand-in partner for demos and tests, not a network.
 
-    It "recognises" an image once the revealed pixels hold at least ``threshold`` of the mass of
+    It "recognizes" an image once the revealed pixels hold at least ``threshold`` of the mass of
     a reference importance map (by default the bottom-up saliency stand-in of
     :func:`clickme_analysis.synthetic.saliency_standin`). Its top-k list then holds the true
     label and ``k - 1`` other labels; before that, ``k`` labels other than the true one. The
@@ -75,7 +76,6 @@ class StandInPartner:
     @classmethod
     def from_images(cls, images, labels, threshold: float = STANDIN_THRESHOLD, top_k: int = 5, seed: int = 0):
         """A stand-in whose references are the saliency stand-in maps of ``images``."""
-        from clickme_analysis.synthetic import saliency_standin
 
         return cls(
             labels,
@@ -95,18 +95,18 @@ class StandInPartner:
         self._queries += 1
         truth = self.truth[view.image_id]
         others = [label for label in self.labels if label != truth]
-        recognised = self.revealed(view) >= self.threshold
-        n_other = min(len(others), self.top_k - 1 if recognised else self.top_k)
+        recognized = self.revealed(view) >= self.threshold
+        n_other = min(len(others), self.top_k - 1 if recognized else self.top_k)
         guesses = [others[i] for i in rng.permutation(len(others))[:n_other]]
-        return [truth, *guesses] if recognised else guesses
+        return [truth, *guesses] if recognized else guesses
 
 
 class ModelPartner:
     """A network trained by ``models`` (``best.pt`` / ``last.pt``) as the game partner.
 
     The view goes through :func:`models.data.eval_transform`, the one evaluation transform of
-    ``models`` (resized to the checkpoint's ``resize``, centre-cropped to its ``image_size``,
-    normalised with the ImageNet statistics); the answer is the top-k class names.
+    ``models`` (resized to the checkpoint's ``resize``, center-cropped to its ``image_size``,
+    normalized with the ImageNet statistics); the answer is the top-k class names.
 
     Parameters
     ----------

@@ -37,7 +37,7 @@ INSTRUCTIONS = (
     "Paint the parts of each picture that show what it is.\n\n"
     "The category name is shown above the picture. Press the mouse button to start painting: "
     "from then on, wherever the cursor goes is painted. Your partner, a computer, sees only what "
-    "you paint and tries to recognise the picture. The sooner it does, the more points you earn "
+    "you paint and tries to recognize the picture. The sooner it does, the more points you earn "
     "(a round lasts at most {seconds:g} s).\n\n"
     "Press '{skip}' to skip a picture that is broken or wrongly labelled; '{abort}' ends the session.\n\n"
     "Press {cont} to start."
@@ -78,12 +78,12 @@ class WindowScreen:
 
         self.win, self.config, self.event, self.pace = win, config, event, pace_fps
         size = config.image_size
-        self.centre = (0.0, -20.0)
+        self.center = (0.0, -20.0)
         self.mouse = event.Mouse(visible=True, win=win)
-        self.image = visual.ImageStim(win, image=np.zeros((size, size, 3)), size=(size, size), pos=self.centre)
+        self.image = visual.ImageStim(win, image=np.zeros((size, size, 3)), size=(size, size), pos=self.center)
         ink = text_color(config.background)
         self.title = visual.TextStim(
-            win, "", pos=(0, self.centre[1] + size / 2 + 30), height=28, color=ink, colorSpace="rgb"
+            win, "", pos=(0, self.center[1] + size / 2 + 30), height=28, color=ink, colorSpace="rgb"
         )
         self.text = visual.TextStim(
             win, "", height=20, color=ink, colorSpace="rgb", wrapWidth=min(700, win.size[0] * 0.9)
@@ -110,7 +110,7 @@ class WindowScreen:
         return self._flip()
 
     def pointer(self) -> tuple[float, float, bool]:
-        x, y = image_coordinates(self.mouse.getPos(), self.centre, self.config.image_size)
+        x, y = image_coordinates(self.mouse.getPos(), self.center, self.config.image_size)
         return x, y, bool(self.mouse.getPressed()[0])
 
     def keys(self) -> list[str]:
@@ -119,7 +119,7 @@ class WindowScreen:
 
     def drive(self, plan, t: float) -> None:
         """Move the simulated player's cursor and press through PsychoPy's mouse and key hooks."""
-        self.mouse.setPos(window_coordinates(plan.position(t), self.centre, self.config.image_size))
+        self.mouse.setPos(window_coordinates(plan.position(t), self.center, self.config.image_size))
         if t >= plan.press_time and not self._pressed:
             self.event._onPygletMousePress(0, 0, self.event.LEFT, 0, emulated=True)
             self._pressed = True
@@ -200,7 +200,7 @@ class HeadlessScreen:
         return {"window": None, "virtual_fps": self.fps}
 
 
-def play_round(screen, state: RoundState, queries: PartnerQueries, config: GameConfig, plan=None) -> dict:
+def play_round(screen, state: RoundState, queries: PartnerQueries, config: GameConfig, *, plan=None) -> dict:
     """Play one round on ``screen``.
 
     Returns
@@ -235,16 +235,17 @@ def play_round(screen, state: RoundState, queries: PartnerQueries, config: GameC
     return {"duration": t, "n_frames": frames, "max_frame_ms": round(1000 * longest, 1)}
 
 
-def _feedback(record: dict, score: float, n_rounds: int, config: GameConfig) -> str:
+def _feedback(record: dict, session: dict, config: GameConfig) -> str:
     if record["skipped"]:
         head = "Picture skipped."
     elif record["success"]:
         head = (
-            f"Your partner recognised the {record['label']} after {record['success_t'] / 1000:.1f} s: "
+            f"Your partner recognized the {record['label']} after {record['success_t'] / 1000:.1f} s: "
             f"+{record['points']:.2f} points."
         )
     else:
-        head = f"Your partner did not recognise the {record['label']}: 0 points."
+        head = f"Your partner did not recognize the {record['label']}: 0 points."
+    score, n_rounds = session["score"], record["round"]
     return f"{head}\n\nScore: {score:.2f} after {n_rounds} rounds.\n\nPress {config.continue_key} for the next picture."
 
 
@@ -254,6 +255,7 @@ def run_game(
     out_dir,
     config: GameConfig,
     partner,
+    *,
     player=None,
     parts=None,
     window: str = "psychopy",
@@ -266,7 +268,7 @@ def run_game(
     Parameters
     ----------
     images : list of GameImage
-        The images (:func:`experiments.game.task.load_images`).
+        The images (:func:`experiments.game.task.load_images`), ``config.image_size`` square.
     participant : str
         Participant ID; images this participant already played (or skipped) in the log are not
         shown again and round numbers continue.
@@ -295,6 +297,41 @@ def run_game(
     pathlib.Path
         The log.
     """
+    _check_game(images, participant, config, player, window)
+    out_dir = Path(out_dir)
+    log = GameLog(out_dir / "game_log.jsonl")
+    previous = log.rounds(participant)
+    order = play_order(images, participant, config.seed, {r["image_id"] for r in previous}, config.n_rounds)
+    session = _new_session(participant, previous, order, config, partner, player, window)
+    own_window = window == "psychopy" and win is None
+    queries = PartnerQueries(partner, config, threaded=window == "psychopy")
+    try:
+        if own_window:
+            win = open_window(config)
+        screen = WindowScreen(win, config, pace_fps) if window == "psychopy" else HeadlessScreen(config)
+        session.update(screen.describe())
+        save_session(out_dir / "session.json", session)
+        screen.message(_instructions(config), player is not None, np.inf)
+        for k, item in enumerate(progress_bar(order, enabled=progress, desc=f"game {participant}")):
+            plan = _plan(player, item, (parts or {}).get(item.image_id), config, participant, len(previous) + k + 1)
+            record = _play(screen, item, queries, config, session, len(previous) + k + 1, plan)
+            log.append(record)
+            save_session(out_dir / "session.json", session)
+            screen.message(_feedback(record, session, config), player is not None, config.feedback_max)
+        session.update(status="completed", finished=now_iso())
+    except GameAborted:
+        session.update(status="aborted", finished=now_iso())
+    finally:
+        queries.close()
+        log.close()
+        if own_window and win is not None:
+            win.close()
+        save_session(out_dir / "session.json", session)
+    return log.path
+
+
+def _check_game(images, participant: str, config: GameConfig, player, window: str) -> None:
+    """Raise :class:`InputError` on an empty participant, an unknown window, or images of another size."""
     if not participant or not participant.strip():
         raise InputError("expected a non-empty participant ID", field="participant")
     if window not in ("psychopy", "none"):
@@ -307,12 +344,11 @@ def run_game(
         raise InputError(
             f"expected {size}x{size} RGB images (config image_size), got other shapes for {wrong[:5]}", field="images"
         )
-    out_dir = Path(out_dir)
-    log = GameLog(out_dir / "game_log.jsonl")
-    previous = log.rounds(participant)
-    order = play_order(images, participant, config.seed, {r["image_id"] for r in previous}, config.n_rounds)
-    score = float(sum(r.get("points", 0.0) for r in previous))
-    session = {
+
+
+def _new_session(participant: str, previous: list, order: list, config: GameConfig, partner, player, window) -> dict:
+    """The session record before its first round (``previous``: this participant's logged rounds)."""
+    return {
         "session_id": f"{participant}_{now_iso()}_{len(previous)}",
         "participant_id": participant,
         "mode": "lab" if player is None else ("simulate" if window == "psychopy" else "simulate-headless"),
@@ -324,73 +360,40 @@ def run_game(
         "rounds_before": len(previous),
         "rounds_played": 0,
         "rounds_skipped": 0,
-        "score": score,
+        "score": float(sum(r.get("points", 0.0) for r in previous)),
         "order": [im.image_id for im in order],
         "point_rule": config.point_rule_record(),
     }
-    own_window = window == "psychopy" and win is None
-    queries = PartnerQueries(partner, config, threaded=window == "psychopy")
-    try:
-        if window == "psychopy":
-            if own_window:
-                win = open_window(config)
-            screen = WindowScreen(win, config, pace_fps)
-        else:
-            screen = HeadlessScreen(config)
-        session.update(screen.describe())
-        save_session(out_dir / "session.json", session)
-        simulated = player is not None
-        screen.message(
-            INSTRUCTIONS.format(
-                seconds=config.round_seconds, skip=config.skip_key, abort=config.abort_key, cont=config.continue_key
-            ),
-            simulated,
-            np.inf,
-        )
-        for k, item in enumerate(progress_bar(order, enabled=progress, desc=f"game {participant}")):
-            number = len(previous) + k + 1
-            state = RoundState(
-                item,
-                config.image_size,
-                config.player_bubble,
-                config.point_rule,
-                config.point_interval,
-                config.point_step,
-            )
-            queries.start(state, participant_rng(config.seed, participant, 1, number))
-            plan = None
-            if simulated:
-                rng = participant_rng(config.seed, participant, 2, number)
-                image_parts = (parts or {}).get(item.image_id)
-                plan = player.plan(
-                    item.image_id,
-                    saliency_parts(item.image) if image_parts is None else image_parts,
-                    config.round_seconds,
-                    rng,
-                )
-            timing = play_round(screen, state, queries, config, plan)
-            record = state.record(
-                participant,
-                number,
-                config.round_seconds,
-                timing.pop("duration"),
-                **timing,
-                session_id=session["session_id"],
-            )
-            log.append(record)
-            score += record["points"]
-            session["rounds_played"] += 1
-            session["rounds_skipped"] += int(record["skipped"])
-            session["score"] = score
-            save_session(out_dir / "session.json", session)
-            screen.message(_feedback(record, score, number, config), simulated, config.feedback_max)
-        session.update(status="completed", finished=now_iso())
-    except GameAborted:
-        session.update(status="aborted", finished=now_iso())
-    finally:
-        queries.close()
-        log.close()
-        if own_window and win is not None:
-            win.close()
-        save_session(out_dir / "session.json", session)
-    return log.path
+
+
+def _instructions(config: GameConfig) -> str:
+    return INSTRUCTIONS.format(
+        seconds=config.round_seconds, skip=config.skip_key, abort=config.abort_key, cont=config.continue_key
+    )
+
+
+def _plan(player, item, image_parts, config: GameConfig, participant: str, number: int):
+    """The simulated player's plan of round ``number`` on the config's image grid (None: a real player)."""
+    if player is None:
+        return None
+    rng = participant_rng(config.seed, participant, 2, number)
+    targets = saliency_parts(item.image) if image_parts is None else image_parts
+    return player.plan(item.image_id, targets, config.round_seconds, rng, size=config.image_size)
+
+
+def _play(screen, item, queries, config: GameConfig, session: dict, number: int, plan) -> dict:
+    """Play round ``number`` of ``session`` on ``item``, count it into the session record; its log record."""
+    state = RoundState(
+        item, config.image_size, config.player_bubble, config.point_rule, config.point_interval, config.point_step
+    )
+    participant = session["participant_id"]
+    queries.start(state, participant_rng(config.seed, participant, 1, number))
+    timing = play_round(screen, state, queries, config, plan=plan)
+    duration = timing.pop("duration")
+    record = state.record(
+        participant, number, config.round_seconds, duration, **timing, session_id=session["session_id"]
+    )
+    session["rounds_played"] += 1
+    session["rounds_skipped"] += int(record["skipped"])
+    session["score"] += record["points"]
+    return record

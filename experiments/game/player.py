@@ -12,8 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from skimage.feature import peak_local_max
 
 from clickme_analysis.errors import InputError
+from clickme_analysis.synthetic import saliency_standin, simulate_player
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class RoundPlan:
 
 @dataclass(frozen=True)
 class SimulatedPlayer:
-    """Behaviour of a simulated player.
+    """Behavior of a simulated player.
 
     Parameters
     ----------
@@ -67,16 +69,16 @@ class SimulatedPlayer:
                 field="player",
             )
 
-    def plan(self, image_id: str, parts: np.ndarray, round_seconds: float, rng: np.random.Generator) -> RoundPlan:
-        """Plan one round on an image with (K, 3) ``parts`` (x, y, weight)."""
-        from clickme_analysis.synthetic import simulate_player
-
+    def plan(
+        self, image_id: str, parts: np.ndarray, round_seconds: float, rng: np.random.Generator, *, size: int
+    ) -> RoundPlan:
+        """Plan one round on a ``size`` x ``size`` image with (K, 3) ``parts`` (x, y, weight)."""
         parts = np.asarray(parts, dtype=float)
         if parts.ndim != 2 or parts.shape[1] != 3 or not len(parts):
             raise InputError(f"expected a (K, 3) part table (x, y, weight), got shape {parts.shape}", field="parts")
         press = float(rng.uniform(*self.press_delay))
         n_points = int(np.ceil(max(round_seconds - press, 0) / self.point_interval)) + 2
-        path = simulate_player(parts, rng, n_points, self.skill, interval_ms=1000 * self.point_interval)
+        path = simulate_player(parts, rng, n_points, self.skill, interval_ms=1000 * self.point_interval, size=size)
         path[:, 2] = press + path[:, 2] / 1000 - path[0, 2] / 1000
         skipped = image_id in self.skip or rng.random() < self.skip_rate
         return RoundPlan(press, path, press + 0.2 if skipped else None)
@@ -91,10 +93,6 @@ def saliency_parts(image: np.ndarray, n_parts: int = 4, min_distance: int = 24) 
     ndarray, shape (K, 3)
         x, y, weight (K <= ``n_parts``; the map's maximum when it has no separate peak).
     """
-    from skimage.feature import peak_local_max
-
-    from clickme_analysis.synthetic import saliency_standin
-
     saliency = saliency_standin(image)
     peaks = peak_local_max(saliency, min_distance=min_distance, num_peaks=n_parts, exclude_border=False)
     if not len(peaks):

@@ -44,7 +44,8 @@ class GameImage:
 
 
 def load_images(images_dir, labels_path, size: int = 256) -> tuple[list[GameImage], list[str]]:
-    """Read ``labels.csv`` (:func:`~clickme_analysis.labels.read_labels`, every label given) and ``<images_dir>/<image_id>.png``.
+    """Read ``labels.csv`` (:func:`~clickme_analysis.labels.read_labels`, every label given) and
+    ``<images_dir>/<image_id>.png``.
 
     Images of another size are resized to ``size`` x ``size`` (clicks are recorded on that grid).
 
@@ -96,7 +97,7 @@ def partner_view(
     bubble : int
         Bubble side (21 px in the paper's game).
     background : {"mean", "noise"}
-        ImageNet mean grey, or uniform noise drawn from ``rng``.
+        ImageNet mean gray, or uniform noise drawn from ``rng``.
 
     Returns
     -------
@@ -138,8 +139,8 @@ def overlay(image: np.ndarray, painted: np.ndarray, color=(255, 40, 40), alpha: 
     return rgb * 2.0 - 1.0
 
 
-def image_coordinates(pos, centre, size: int) -> tuple[float, float]:
-    """Window pixels (origin at the window centre, y up) -> image pixels (origin top-left, y down).
+def image_coordinates(pos, center, size: int) -> tuple[float, float]:
+    """Window pixels (origin at the window center, y up) -> image pixels (origin top-left, y down).
 
     Examples
     --------
@@ -148,12 +149,12 @@ def image_coordinates(pos, centre, size: int) -> tuple[float, float]:
     >>> image_coordinates((-128, 128), (0, 0), 256)
     (0.0, 0.0)
     """
-    return float(pos[0] - centre[0] + size / 2), float(centre[1] + size / 2 - pos[1])
+    return float(pos[0] - center[0] + size / 2), float(center[1] + size / 2 - pos[1])
 
 
-def window_coordinates(point, centre, size: int) -> tuple[float, float]:
+def window_coordinates(point, center, size: int) -> tuple[float, float]:
     """Inverse of :func:`image_coordinates`."""
-    return float(point[0] + centre[0] - size / 2), float(centre[1] + size / 2 - point[1])
+    return float(point[0] + center[0] - size / 2), float(center[1] + size / 2 - point[1])
 
 
 def round_points(success_time: float | None, round_seconds: float) -> float:
@@ -170,7 +171,7 @@ def round_points(success_time: float | None, round_seconds: float) -> float:
 
 
 def next_points(
-    last, cursor, first_tick: int, t: float, start: float, interval: float = 0.05, step: float = 7.0
+    last, cursor, first_tick: int, t: float, start: float, *, interval: float = 0.05, step: float = 7.0
 ) -> tuple[list[tuple[float, float, float]], int]:
     """Points of the original ClickMe game due by time ``t``: the 50 ms / 7 px rule.
 
@@ -267,7 +268,7 @@ class RoundState:
         else:
             last = (self.x[-1], self.y[-1]) if self.x else None
             new, self._next_tick = next_points(
-                last, (float(x), float(y)), self._next_tick, t, self.first_press, self.interval, self.step
+                last, (float(x), float(y)), self._next_tick, t, self.first_press, interval=self.interval, step=self.step
             )
         for px, py, pt in new:
             self.x.append(px)

@@ -98,10 +98,10 @@ def test_bad_settings_say_what_was_expected(tmp_path, text, message):
 
 
 def test_default_background_is_the_papers_white_with_dark_text():
-    from experiments.config import GREY, WHITE, contrast_ratio, text_color
+    from experiments.config import GRAY, WHITE, contrast_ratio, text_color
 
     assert ExperimentConfig().background == WHITE == 1.0
-    assert text_color(WHITE) == text_color(GREY) == -1.0 and text_color(-1.0) == 1.0
+    assert text_color(WHITE) == text_color(GRAY) == -1.0 and text_color(-1.0) == 1.0
     # black on mid-grey beats white on mid-grey (WCAG: 5.3 vs 4.0)
-    assert contrast_ratio(-1.0, GREY) == pytest.approx(5.28, abs=0.01)
-    assert contrast_ratio(1.0, GREY) == pytest.approx(3.98, abs=0.01)
+    assert contrast_ratio(-1.0, GRAY) == pytest.approx(5.28, abs=0.01)
+    assert contrast_ratio(1.0, GRAY) == pytest.approx(3.98, abs=0.01)

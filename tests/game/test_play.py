@@ -47,7 +47,14 @@ def _headless(game_inputs, out, participant="H1", player=None, **config):
     config = GameConfig(**{"round_seconds": 2.0, **config})
     partner = StandInPartner.from_images(images, labels, threshold=0.25)
     return run_game(
-        images, participant, out, config, partner, player or SimulatedPlayer(point_interval=0.02), parts, window="none"
+        images,
+        participant,
+        out,
+        config,
+        partner,
+        player=player or SimulatedPlayer(point_interval=0.02),
+        parts=parts,
+        window="none",
     )
 
 
@@ -98,11 +105,29 @@ def test_run_game_bad_input(game_inputs, tmp_path):
     with pytest.raises(InputError, match="needs a simulated player"):
         run_game(images[:1], "P", tmp_path, GameConfig(), partner, window="none")
     with pytest.raises(InputError, match="participant"):
-        run_game(images[:1], " ", tmp_path, GameConfig(), partner, SimulatedPlayer(), window="none")
+        run_game(images[:1], " ", tmp_path, GameConfig(), partner, player=SimulatedPlayer(), window="none")
     with pytest.raises(InputError, match="window"):
-        run_game(images[:1], "P", tmp_path, GameConfig(), partner, SimulatedPlayer(), window="qt")
+        run_game(images[:1], "P", tmp_path, GameConfig(), partner, player=SimulatedPlayer(), window="qt")
     with pytest.raises(InputError, match="expected 128x128 RGB images"):
-        run_game(images[:1], "P", tmp_path, GameConfig(image_size=128), partner, SimulatedPlayer(), window="none")
+        run_game(
+            images[:1], "P", tmp_path, GameConfig(image_size=128), partner, player=SimulatedPlayer(), window="none"
+        )
+
+
+def test_a_128_px_game_keeps_the_simulated_player_on_the_128_px_image(demo_set, tmp_path):
+    """The image size flows from ``GameConfig.image_size`` down to the simulated player's path
+    (its random strokes once spread over a fixed 256 px grid)."""
+    root, _ = demo_set
+    images, labels = load_images(root / "images", root / "labels.csv", size=128)
+    config = GameConfig(image_size=128, round_seconds=2.0)
+    partner = StandInPartner.from_images(images, labels, threshold=0.25)
+    player = SimulatedPlayer(skill=0.0, point_interval=0.02)  # every stroke to a random spot
+    log = run_game(images, "S1", tmp_path, config, partner, player=player, window="none")
+    rounds = _rounds(log)
+    xy = np.array([(x, y) for r in rounds for x, y in zip(r["x"], r["y"])])
+    assert len(rounds) == len(images) and len(xy) > 50
+    assert xy.min() > -24 and xy.max() < 128 + 24  # a stroke's jitter (sd 4 px) around spots inside 128 px
+    assert xy.max() > 96  # and the strokes cover the image, not a corner of it
 
 
 def test_simulated_session_under_xvfb_gives_maps(xdisplay, demo_set, tmp_path):
@@ -200,7 +225,7 @@ def test_abort_key_ends_the_session_cleanly(xdisplay, game_inputs, tmp_path, mon
     monkeypatch.setattr(WindowScreen, "drive", drive_then_abort)
     config = GameConfig(round_seconds=5.0, fullscreen=False)
     never = StandInPartner.from_images(images, labels, threshold=1.0)
-    log = run_game(images, "A1", tmp_path, config, never, SimulatedPlayer(), parts, pace_fps=60.0)
+    log = run_game(images, "A1", tmp_path, config, never, player=SimulatedPlayer(), parts=parts, pace_fps=60.0)
     assert log.read_text() == ""  # the round in flight is lost, nothing else
     session = json.loads((tmp_path / "session.json").read_text())["sessions"][0]
     assert session["status"] == "aborted" and session["rounds_played"] == 0
@@ -297,7 +322,7 @@ def _scripted_round(rule):
     queries.start(state, np.random.default_rng(0))
     # cursor at (100, 100); the press comes on the frame at 0.1 s; then two jumps
     path = np.array([[100.0, 100.0, 0.0], [100.0, 130.0, 0.12], [130.0, 170.0, 0.37]])
-    play_round(HeadlessScreen(config), state, queries, config, RoundPlan(0.09, path))
+    play_round(HeadlessScreen(config), state, queries, config, plan=RoundPlan(0.09, path))
     return state
 
 

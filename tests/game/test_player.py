@@ -13,8 +13,8 @@ PARTS = np.array([[50.0, 60.0, 1.0], [200.0, 100.0, 0.5]])
 
 def test_plan_is_seeded_and_timed_from_the_press():
     player = SimulatedPlayer(point_interval=0.05, press_delay=(0.2, 0.4))
-    a = player.plan("img", PARTS, 2.0, np.random.default_rng(1))
-    b = player.plan("img", PARTS, 2.0, np.random.default_rng(1))
+    a = player.plan("img", PARTS, 2.0, np.random.default_rng(1), size=256)
+    b = player.plan("img", PARTS, 2.0, np.random.default_rng(1), size=256)
     assert np.array_equal(a.path, b.path) and a.press_time == b.press_time
     assert 0.2 <= a.press_time <= 0.4 and a.path[0, 2] == a.press_time
     assert np.allclose(np.diff(a.path[:, 2]), 0.05)
@@ -22,7 +22,7 @@ def test_plan_is_seeded_and_timed_from_the_press():
 
 
 def test_skilled_player_paints_near_the_parts():
-    plan = SimulatedPlayer(skill=1.0).plan("img", PARTS, 7.0, np.random.default_rng(0))
+    plan = SimulatedPlayer(skill=1.0).plan("img", PARTS, 7.0, np.random.default_rng(0), size=256)
     distance = np.min(np.hypot(plan.path[:, :1] - PARTS[:, 0], plan.path[:, 1:2] - PARTS[:, 1]), axis=1)
     assert np.median(distance) < 40
 
@@ -35,16 +35,16 @@ def test_position_holds_each_point_until_the_next():
 
 def test_skips():
     rng = np.random.default_rng(0)
-    plan = SimulatedPlayer(skip=frozenset({"bad"})).plan("bad", PARTS, 2.0, rng)
+    plan = SimulatedPlayer(skip=frozenset({"bad"})).plan("bad", PARTS, 2.0, rng, size=256)
     assert plan.skip_time == pytest.approx(plan.press_time + 0.2)
-    assert SimulatedPlayer(skip_rate=1.0).plan("x", PARTS, 2.0, rng).skip_time is not None
+    assert SimulatedPlayer(skip_rate=1.0).plan("x", PARTS, 2.0, rng, size=256).skip_time is not None
 
 
 def test_bad_player_and_parts():
     with pytest.raises(InputError, match="skill"):
         SimulatedPlayer(skill=1.5)
     with pytest.raises(InputError, match="part table"):
-        SimulatedPlayer().plan("x", np.zeros((0, 3)), 2.0, np.random.default_rng(0))
+        SimulatedPlayer().plan("x", np.zeros((0, 3)), 2.0, np.random.default_rng(0), size=256)
 
 
 def test_saliency_parts_finds_the_bright_spot():

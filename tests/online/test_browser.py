@@ -44,14 +44,21 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def server(online_files, tmp_path_factory):
+def jspsych():
+    """jsPsych in ``experiments/online/web/node_modules``, or a skip that says how to install it."""
     from clickme_analysis.errors import InputError
-    from experiments.online.app import create_app, web_libraries
+    from experiments.online.app import web_libraries
 
     try:
-        web_libraries()
+        return web_libraries()
     except InputError as err:
         pytest.skip(str(err))
+
+
+@pytest.fixture(scope="module")
+def server(jspsych, online_files, tmp_path_factory):
+    from experiments.online.app import create_app
+
     db = tmp_path_factory.mktemp("browser") / "online.db"
     app = create_app(serve_config(online_files, f"sqlite:///{db}"))
     with running_server(app) as url:
@@ -236,7 +243,7 @@ def _serve(argv, env):
     return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-def test_server_killed_mid_round_is_invisible_to_the_player(browser, online_files, tmp_path):
+def test_server_killed_mid_round_is_invisible_to_the_player(browser, jspsych, online_files, tmp_path):
     """SIGKILL during a game round, restart (a new random admin token): the round is posted once
     the server is back, its partner answers (signed before the kill) are accepted, the game ends."""
     import os
