@@ -35,7 +35,7 @@ from models.augment import augment_batch
 from models.config import TrainConfig
 from models.layers import attention_layers, record_layers
 from models.loss import clickme_loss
-from models.resnet import build_model
+from models.networks import build_network
 from models.shards import ShardStream, pack
 from models.synthetic import synthetic_task
 from models.train import train
@@ -67,7 +67,7 @@ class Stepper:
 
     def __init__(self, arch: str, variant: str, device, compile: bool, num_classes: int = 1000):
         torch.manual_seed(0)
-        self.model = build_model(arch, num_classes, gala_variant=variant).to(device)
+        self.model = build_network(arch, num_classes=num_classes, gala_variant=variant).to(device)
         self.model = self.model.to(memory_format=torch.channels_last).train()
         self.net = torch.compile(self.model) if compile else self.model
         self.layers = attention_layers(self.model)

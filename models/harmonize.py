@@ -30,7 +30,7 @@ def resolve_loss(loss: str, model, arch: str = "") -> str:
     ``harmonizer``; ``clickme`` on a model without attention layers is an InputError."""
     if loss not in LOSSES:
         raise InputError(f"expected loss in {LOSSES}, got {loss!r}", field="loss")
-    attention = has_attention_layers(model)
+    attention = has_attention_layers(model, arch)
     if loss == "auto":
         return "clickme" if attention else "harmonizer"
     if loss == "clickme" and not attention:
