@@ -315,8 +315,9 @@ def input_saliency(
     """Gradient of each image's true-class logit with respect to the image, mean over channels.
 
     Returns (B, H, W) (float32, or float64 for float64 images), signed, differentiable with
-    respect to the model's parameters when ``create_graph``. ``logits`` must come from ``images`` (which must require grad);
-    one backward pass serves the whole batch (the sum of the true-class logits).
+    respect to the model's parameters when ``create_graph``. ``logits`` must come from
+    ``images`` (which must require grad); one backward pass serves the whole batch (the sum of
+    the true-class logits).
     """
     if not logits.requires_grad:
         raise InputError(
