@@ -28,13 +28,16 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
+from PIL import Image
+from scipy import ndimage
 
 from clickme_analysis.archive import save_maps
 from models.augment import augment_batch
 from models.config import TrainConfig
 from models.layers import attention_layers, record_layers
-from models.loss import clickme_loss
+from models.loss import clickme_loss, harmonizer_loss
 from models.networks import build_network
 from models.shards import ShardStream, pack
 from models.synthetic import synthetic_task
@@ -110,8 +113,6 @@ class HarmonizedStepper:
         self.device = device
 
     def __call__(self, batch: dict, seen: dict) -> float:
-        from models.loss import harmonizer_loss
-
         parts = harmonizer_loss(
             self.model,
             batch["image"],
@@ -182,7 +183,6 @@ def repeat(batch):
 def make_shards(root: Path, n: int, size: int, workers: int) -> Path:
     """A JPEG + map shard set of ``n`` generated images (smooth noise, blob maps)."""
     import simplejpeg
-    from scipy import ndimage
 
     rng = np.random.default_rng(0)
     maps = {}
@@ -232,7 +232,6 @@ def shard_batches(shards: Path, batch: int, size: int, crop: int, workers: int, 
 
 def supervised_run(root: Path, device, steps: int, reduced: bool, workers: int) -> dict:
     """A ClickMe-supervised GALA run on shards of the synthetic task; is the loss falling?"""
-    from PIL import Image
 
     size = 30 if reduced else 120
     task = synthetic_task(64 if reduced else 1024, image_size=size, n_classes=4, seed=0)
@@ -266,7 +265,6 @@ def supervised_run(root: Path, device, steps: int, reduced: bool, workers: int) 
         device="cuda" if device.type == "cuda" else "cpu",
     )
     train(config)
-    import pandas as pd
 
     loss = pd.read_csv(root / "run" / "steps.csv")["loss"].to_numpy()[:steps]
     k = max(1, len(loss) // 10)

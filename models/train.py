@@ -16,7 +16,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import shutil
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -135,8 +137,6 @@ def check_device_options(config: TrainConfig, cuda_available: bool | None = None
             field="amp",
         )
     if config.compile:
-        import shutil
-
         from torch import _dynamo
 
         if not _dynamo.is_dynamo_supported():
@@ -160,8 +160,6 @@ def _device(config: TrainConfig, local_rank: int) -> torch.device:
 
 
 def _main_thread() -> bool:
-    import threading
-
     return threading.current_thread() is threading.main_thread()
 
 
