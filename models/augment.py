@@ -53,7 +53,7 @@ def _mix(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
-def crop_params(seed: int, epoch: int, index, resize: int, image_size: int, train: bool):
+def crop_params(seed: int, epoch: int, index, resize: int, image_size: int, *, train: bool):
     """``(top, left, flip)`` of images: random (a hash of (seed, epoch, index)) or the centre.
 
     ``index`` is one sample index (ints returned) or an array of them (arrays returned, as
@@ -157,13 +157,13 @@ def bounding_boxes(maps: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
     return (box & rows.any(1)[:, None, None]).float()
 
 
-def crop_batch(x: torch.Tensor, top, left, flip, size: int) -> torch.Tensor:
+def crop_batch(x: torch.Tensor, top, left, flip, *, size: int) -> torch.Tensor:
     """Per-image ``size`` x ``size`` crops of (B, H, W, ...) at (top, left), mirrored where ``flip``.
 
     Examples
     --------
     >>> x = torch.arange(16).reshape(1, 4, 4)
-    >>> crop_batch(x, [1], [0], [True], 2).tolist()
+    >>> crop_batch(x, [1], [0], [True], size=2).tolist()
     [[[5, 4], [9, 8]]]
     """
     crops = torch.stack([x[i, y : y + size, x0 : x0 + size] for i, (y, x0) in enumerate(zip(top, left))])
@@ -273,7 +273,7 @@ def augment_batch(
     maps = maps * has_map[:, None, None]
     top, left = batch["top"].tolist(), batch["left"].tolist()
     flip = batch["flip"].to(device)
-    crops = crop_batch(images, top, left, flip, image_size)  # (B, S, S, 3) uint8
+    crops = crop_batch(images, top, left, flip, size=image_size)  # (B, S, S, 3) uint8
     std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
     mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
     planes = crops.permute(0, 3, 1, 2)  # channels_last strides
@@ -284,7 +284,7 @@ def augment_batch(
     out = {k: v for k, v in batch.items() if k not in ("image", "encoded", "map_q", "map_offset", "map_scale")}
     out.update(
         image=normalised,
-        map=crop_batch(maps, top, left, flip, image_size),
+        map=crop_batch(maps, top, left, flip, size=image_size),
         has_map=has_map,
         label=batch["label"].to(device, non_blocking=True).long(),
     )

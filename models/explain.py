@@ -157,6 +157,7 @@ def smoothgrad(
     model,
     images: torch.Tensor,
     target=None,
+    *,
     noise_fraction: float = 0.15,
     n_samples: int = 25,
     batch_size: int = 25,
@@ -410,7 +411,17 @@ def importance_maps(
     amp = amp if method in AMP_METHODS else "none"
     if method == "smoothgrad":
         return smoothgrad(
-            model, images, target, noise_fraction, n_samples, batch_size, seed, amp, channels_last, fast, progress
+            model,
+            images,
+            target,
+            noise_fraction=noise_fraction,
+            n_samples=n_samples,
+            batch_size=batch_size,
+            seed=seed,
+            amp=amp,
+            channels_last=channels_last,
+            fuse=fast,
+            progress=progress,
         )
     if method == "gala":
         return _gala_maps(model, images, layer, amp)
@@ -537,6 +548,7 @@ def explain(
     out_dir,
     human_maps: torch.Tensor | None = None,
     baseline=None,
+    *,
     names: tuple[str, str] = ("model", "baseline"),
     layer: str | None = None,
     **smoothgrad_options,

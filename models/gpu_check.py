@@ -128,7 +128,7 @@ class HarmonizedStepper:
 
 
 def harmonized_throughput(
-    figures: dict, device, batch: int, crop: int, classes: int, warmup: int, steps: int, reduced: bool
+    figures: dict, device, *, batch: int, crop: int, classes: int, warmup: int, steps: int, reduced: bool
 ) -> None:
     """Images/s of harmonized training of ResNet-50 and ViT-B/16 (timm) on synthetic tensors."""
     data = synthetic_batch(batch, crop, device, classes)
@@ -209,7 +209,7 @@ def make_shards(root: Path, n: int, size: int, workers: int) -> Path:
     return root / "shards"
 
 
-def shard_batches(shards: Path, batch: int, size: int, crop: int, workers: int, device):
+def shard_batches(shards: Path, batch: int, *, size: int, crop: int, workers: int, device):
     """Endless augmented batches from the shard pipeline."""
     stream = ShardStream(shards, batch, train=True, image_size=crop, resize=size)
     epoch = 0
@@ -230,7 +230,7 @@ def shard_batches(shards: Path, batch: int, size: int, crop: int, workers: int, 
         epoch += 1
 
 
-def supervised_run(root: Path, device, steps: int, reduced: bool, workers: int) -> dict:
+def supervised_run(root: Path, device, steps: int, *, reduced: bool, workers: int) -> dict:
     """A ClickMe-supervised GALA run on shards of the synthetic task; is the loss falling?"""
 
     size = 30 if reduced else 120
@@ -317,7 +317,9 @@ def main(argv=None) -> int:
     print("1. synthetic tensors: training images/s (eager)", flush=True)
     synthetic(False)
     print("1b. harmonized training (timm, harmonizer loss, double backward): images/s", flush=True)
-    harmonized_throughput(figures, device, batch, crop, classes, warmup, steps, args.reduced)
+    harmonized_throughput(
+        figures, device, batch=batch, crop=crop, classes=classes, warmup=warmup, steps=steps, reduced=args.reduced
+    )
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         t0 = time.perf_counter()
@@ -330,7 +332,12 @@ def main(argv=None) -> int:
         for label, arch, variant in VARIANTS[::2]:
             arch = REDUCED[arch] if args.reduced else arch
             stepper = Stepper(arch, variant, device, False, classes)
-            result = time_steps(stepper, shard_batches(shards, batch, size, crop, workers, device), warmup, steps * 2)
+            result = time_steps(
+                stepper,
+                shard_batches(shards, batch, size=size, crop=crop, workers=workers, device=device),
+                warmup,
+                steps * 2,
+            )
             figures[f"{label}_shards"] = {"images_per_s": batch / result["step_s"], "data_wait": result["data_wait"]}
             print(
                 f"   {label:32s} {batch / result['step_s']:9.1f} img/s  data wait "
@@ -339,7 +346,7 @@ def main(argv=None) -> int:
             )
             del stepper
         print(f"3. ClickMe-supervised run ({run_steps} steps, GALA, lambda 6, synthetic task shards)", flush=True)
-        run = supervised_run(root, device, run_steps, args.reduced, workers)
+        run = supervised_run(root, device, run_steps, reduced=args.reduced, workers=workers)
     print(
         f"   loss {run['loss_first']:.3f} (first tenth) -> {run['loss_last']:.3f} (last tenth) "
         f"over {run['steps']} steps: {'falls' if run['falls'] else 'DOES NOT FALL'}",

@@ -79,7 +79,7 @@ def saliency_maps(model, images: torch.Tensor, labels: torch.Tensor, amp_context
     return grad.detach().float().abs().amax(1)
 
 
-def validate_saliency(model, batches, config, device, amp_context) -> dict:
+def validate_saliency(model, batches, config, device, *, amp_context) -> dict:
     """Cross-entropy, accuracy, harmonization term and saliency alignment (mean Spearman of the
     saliency with the human map, over the images that have one) of ``model`` on ``batches``."""
     was_training = model.training

@@ -77,6 +77,7 @@ def _normalize(maps: torch.Tensor, how: str, eps: float) -> torch.Tensor:
 def map_distance(
     volumes: Sequence[torch.Tensor],
     human_maps: torch.Tensor,
+    *,
     interpolation: str = "bicubic",
     reduction: str = "l2",
     normalization: str = "l2",

@@ -109,7 +109,7 @@ def _job_samples(job: dict, maps):
         yield image_id, image, label, human, None
 
 
-def write_shard(job: dict, out: str, maps_path: str | None, jpeg_quality: int = 0, map_bits: int = 8) -> dict:
+def write_shard(job: dict, out: str, maps_path: str | None, *, jpeg_quality: int = 0, map_bits: int = 8) -> dict:
     """Write one shard (atomically) and return its done-list record."""
     name = f"shard-{job['shard']:06d}.tar"
     skipped, n_samples, n_maps, labels = [], 0, 0, []
@@ -251,7 +251,12 @@ def pack(
         if log.n_existing == 0:
             log.append(json.dumps({"options": options}, sort_keys=True))
         pending = [j for j in jobs if f"shard-{j['shard']:06d}.tar" not in done]
-        args = (str(out), options["maps"] or None, jpeg_quality, map_bits)
+        args = {
+            "out": str(out),
+            "maps_path": options["maps"] or None,
+            "jpeg_quality": jpeg_quality,
+            "map_bits": map_bits,
+        }
         for record in progress_bar(
             _run(pending, args, workers), enabled=progress, total=len(pending), desc="pack", unit="shard"
         ):
@@ -301,15 +306,15 @@ def _index(shards: list[dict], classes: list[str], map_bits: int) -> dict:
     return index
 
 
-def _run(jobs: list[dict], args: tuple, workers: int):
+def _run(jobs: list[dict], args: dict, workers: int):
     """Write the shards of ``jobs``, in parallel processes when ``workers`` > 0."""
     if workers <= 0:
         for job in jobs:
-            yield write_shard(job, *args)
+            yield write_shard(job, **args)
         return
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        futures = [pool.submit(write_shard, job, *args) for job in jobs]
+        futures = [pool.submit(write_shard, job, **args) for job in jobs]
         for future in concurrent.futures.as_completed(futures):
             yield future.result()
 
@@ -541,7 +546,7 @@ class ShardStream(torch.utils.data.IterableDataset):
                 ("image_id", meta["image_id"]),
             ):
                 columns[name].append(value)
-        top, left, flip = crop_params(self.seed, self.epoch, columns["index"], size, self.image_size, self.train)
+        top, left, flip = crop_params(self.seed, self.epoch, columns["index"], size, self.image_size, train=self.train)
         batch = {
             "map_q": torch.from_numpy(maps),
             "image_id": columns.pop("image_id"),

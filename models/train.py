@@ -516,7 +516,9 @@ def _train_epoch(run: _Run, epoch: int, seen: dict, stop: dict, on_step: Callabl
         warn_without_maps(meter.sums()["maps"], run.loss, config.lam, config.train or "training set")
     state.sums, state.batch = {}, 0
     if run.val_set is not None and run.rank == 0:
-        metrics = validate(run.model, run.val_set, run.layers, config, run.device, run.loss_options, run.loss)
+        metrics = validate(
+            run.model, run.val_set, run.layers, config, run.device, loss_options=run.loss_options, loss=run.loss
+        )
         run.log.epoch_row(epoch + 1, "val", lr, metrics)
         if metrics["accuracy"] > state.best:
             state.best = metrics["accuracy"]
@@ -604,12 +606,14 @@ def _train(config: TrainConfig, datasets, resume: bool, on_step) -> dict:
     }
 
 
-def validate(model, dataset, layers, config: TrainConfig, device, loss_options, loss: str = "clickme") -> dict:
+def validate(model, dataset, layers, config: TrainConfig, device, *, loss_options, loss: str = "clickme") -> dict:
     """Loss, accuracy and mean map alignment (Spearman) of ``model`` on ``dataset``: of the
     attention map of the last supervised layer (ClickMe loss), else of the gradient saliency."""
     loader = _loader(_decoded(dataset), config, device, train=False)
     if loss != "clickme":
-        return validate_saliency(model, augmented(loader, config, device), config, device, autocast(device, config.amp))
+        return validate_saliency(
+            model, augmented(loader, config, device), config, device, amp_context=autocast(device, config.amp)
+        )
     frame, model_maps, human_maps = evaluate(
         model,
         augmented(loader, config, device),
@@ -638,6 +642,7 @@ def sweep(
     key: str,
     values: list,
     datasets=None,
+    *,
     resume: bool = False,
     n_permutations: int = 200,
     ceiling: float = PAPER_CEILING,
