@@ -222,7 +222,7 @@ def test_a_file_that_is_not_a_checkpoint_says_what_it_looks_like(tmp_path):
 
 def test_gpu_only_options_on_a_cpu_machine_are_refused_clearly(monkeypatch):
     from clickme_analysis.errors import InputError
-    from models.train import check_device_options
+    from models.distributed import check_device_options
 
     with pytest.raises(InputError, match="no CUDA GPU"):
         check_device_options(TrainConfig(device="cuda"), cuda_available=False)
