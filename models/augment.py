@@ -203,6 +203,29 @@ def decode_on_device(encoded: list, resize: int, device) -> torch.Tensor:
     return torch.stack(out)
 
 
+def _dequantised_maps(batch: dict, device, map_source: str, blur_size: int, bbox_threshold) -> torch.Tensor:
+    """The batch's float32 maps on ``device`` (offset + q * scale), blurred or boxed."""
+    maps = batch["map_q"].to(device, non_blocking=True).to(torch.float32)
+    maps = (
+        batch["map_offset"].to(device).float()[:, None, None]
+        + maps * batch["map_scale"].to(device).float()[:, None, None]
+    )
+    if map_source == "bbox":
+        return bounding_boxes(maps, bbox_threshold)
+    return box_blur(maps, blur_size) if blur_size > 1 else maps
+
+
+def _normalised(crops: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """uint8 crops (B, S, S, 3) -> ImageNet-normalised float32 (B, 3, S, S)."""
+    std = torch.tensor(IMAGENET_STD, device=crops.device).view(1, 3, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN, device=crops.device).view(1, 3, 1, 1)
+    planes = crops.permute(0, 3, 1, 2)  # channels_last strides
+    if not channels_last:
+        planes = planes.contiguous()  # the uint8 copy is the cheap one
+    # (x / 255 - mean) / std as one multiply and one add, in place
+    return planes.float().mul_(1 / (255 * std)).add_(-mean / std)
+
+
 def augment_batch(
     batch: dict,
     *,
@@ -261,26 +284,11 @@ def augment_batch(
             f"expected images of at least {image_size} px, got {tuple(images.shape[1:3])}", field="image_size"
         )
     has_map = batch["has_map"].to(device, non_blocking=True).bool()
-    maps = batch["map_q"].to(device, non_blocking=True).to(torch.float32)
-    maps = (
-        batch["map_offset"].to(device).float()[:, None, None]
-        + maps * batch["map_scale"].to(device).float()[:, None, None]
-    )
-    if map_source == "bbox":
-        maps = bounding_boxes(maps, bbox_threshold)
-    elif blur_size > 1:
-        maps = box_blur(maps, blur_size)
-    maps = maps * has_map[:, None, None]
+    maps = _dequantised_maps(batch, device, map_source, blur_size, bbox_threshold) * has_map[:, None, None]
     top, left = batch["top"].tolist(), batch["left"].tolist()
     flip = batch["flip"].to(device)
     crops = crop_batch(images, top, left, flip, size=image_size)  # (B, S, S, 3) uint8
-    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
-    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
-    planes = crops.permute(0, 3, 1, 2)  # channels_last strides
-    if not channels_last:
-        planes = planes.contiguous()  # the uint8 copy is the cheap one
-    # (x / 255 - mean) / std as one multiply and one add, in place
-    normalised = planes.float().mul_(1 / (255 * std)).add_(-mean / std)
+    normalised = _normalised(crops, channels_last)
     out = {k: v for k, v in batch.items() if k not in ("image", "encoded", "map_q", "map_offset", "map_scale")}
     out.update(
         image=normalised,

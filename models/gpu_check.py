@@ -272,6 +272,25 @@ def supervised_run(root: Path, device, steps: int, *, reduced: bool, workers: in
     return {"steps": int(len(loss)), "loss_first": first, "loss_last": last, "falls": last < first}
 
 
+def synthetic_throughput(
+    figures: dict, device, *, compile: bool, batch: int, crop: int, classes: int, warmup: int, steps: int, reduced: bool
+) -> None:
+    """Training images/s of each variant on synthetic tensors, and the GALA / ResNet-50 step-time ratio."""
+    for label, arch, variant in VARIANTS:
+        arch = REDUCED[arch] if reduced else arch
+        stepper = Stepper(arch, variant, device, compile, classes)
+        data = synthetic_batch(batch, crop, device, classes)
+        result = time_steps(stepper, repeat(data), warmup + (3 if compile else 0), steps)
+        key = f"{label}{'+compile' if compile else ''}"
+        figures[key] = {"images_per_s": batch / result["step_s"], "step_s": result["step_s"]}
+        print(f"   {key:32s} {batch / result['step_s']:9.1f} img/s  {result['step_s'] * 1e3:8.1f} ms/step", flush=True)
+        del stepper
+    suffix = "+compile" if compile else ""
+    ratio = figures[f"gala_resnet50{suffix}"]["step_s"] / figures[f"resnet50{suffix}"]["step_s"]
+    figures[f"gala_over_resnet50{suffix}"] = ratio
+    print(f"   GALA / ResNet-50 step time{' (compiled)' if compile else ''}: {ratio:.3f} (target <= 1.15)", flush=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -295,31 +314,11 @@ def main(argv=None) -> int:
     figures: dict = {"device": name, "torch": torch.__version__, "batch": batch, "reduced": args.reduced}
     started = time.perf_counter()
 
-    def synthetic(compile: bool) -> None:
-        for label, arch, variant in VARIANTS:
-            arch = REDUCED[arch] if args.reduced else arch
-            stepper = Stepper(arch, variant, device, compile, classes)
-            data = synthetic_batch(batch, crop, device, classes)
-            result = time_steps(stepper, repeat(data), warmup + (3 if compile else 0), steps)
-            key = f"{label}{'+compile' if compile else ''}"
-            figures[key] = {"images_per_s": batch / result["step_s"], "step_s": result["step_s"]}
-            print(
-                f"   {key:32s} {batch / result['step_s']:9.1f} img/s  {result['step_s'] * 1e3:8.1f} ms/step", flush=True
-            )
-            del stepper
-        suffix = "+compile" if compile else ""
-        ratio = figures[f"gala_resnet50{suffix}"]["step_s"] / figures[f"resnet50{suffix}"]["step_s"]
-        figures[f"gala_over_resnet50{suffix}"] = ratio
-        print(
-            f"   GALA / ResNet-50 step time{' (compiled)' if compile else ''}: {ratio:.3f} (target <= 1.15)", flush=True
-        )
-
+    sizes = dict(batch=batch, crop=crop, classes=classes, warmup=warmup, steps=steps, reduced=args.reduced)
     print("1. synthetic tensors: training images/s (eager)", flush=True)
-    synthetic(False)
+    synthetic_throughput(figures, device, compile=False, **sizes)
     print("1b. harmonized training (timm, harmonizer loss, double backward): images/s", flush=True)
-    harmonized_throughput(
-        figures, device, batch=batch, crop=crop, classes=classes, warmup=warmup, steps=steps, reduced=args.reduced
-    )
+    harmonized_throughput(figures, device, **sizes)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         t0 = time.perf_counter()
@@ -358,7 +357,7 @@ def main(argv=None) -> int:
         print("4. torch.compile: skipped in reduced mode (minutes of compilation on a CPU)")
     else:
         print("4. synthetic tensors, torch.compile (last: compilation takes minutes)", flush=True)
-        synthetic(True)
+        synthetic_throughput(figures, device, compile=True, **sizes)
     figures["supervised_run"] = run
     figures["seconds"] = time.perf_counter() - started
     print(f"gpu_check: done in {figures['seconds']:.0f} s")

@@ -427,16 +427,7 @@ def harmonizer_loss(
         has_map = torch.ones(len(labels), dtype=torch.bool, device=labels.device)
     if not images.requires_grad:
         images = images.detach().requires_grad_(True)
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    # fused attention kernels (flash, memory-efficient) have no second derivative: math backend
-    with amp_context if amp_context is not None else contextlib.nullcontext(), sdpa_kernel([SDPBackend.MATH]):
-        logits = model(images)
-    if logits.ndim != 2 or logits.shape[0] != len(labels):
-        raise InputError(
-            f"expected the model to return logits (B, K) for B = {len(labels)}, got shape {tuple(logits.shape)}",
-            field="model",
-        )
+    logits = _twice_differentiable_logits(model, images, len(labels), amp_context)
     saliency = input_saliency(logits, images, labels, create_graph=lam > 0)
     harmonization = harmonization_term(saliency, maps, has_map, levels)
     cross_entropy = F.cross_entropy(_wide(logits), labels, label_smoothing=label_smoothing)
@@ -451,6 +442,21 @@ def harmonizer_loss(
         "weight_decay": decay,
         "logits": logits.detach(),
     }
+
+
+def _twice_differentiable_logits(model: nn.Module, images: torch.Tensor, batch: int, amp_context) -> torch.Tensor:
+    """``model(images)`` (B, K) with scaled dot-product attention on its math backend: the fused
+    kernels (flash, memory-efficient) have no second derivative."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    with amp_context if amp_context is not None else contextlib.nullcontext(), sdpa_kernel([SDPBackend.MATH]):
+        logits = model(images)
+    if logits.ndim != 2 or logits.shape[0] != batch:
+        raise InputError(
+            f"expected the model to return logits (B, K) for B = {batch}, got shape {tuple(logits.shape)}",
+            field="model",
+        )
+    return logits
 
 
 def _check_harmonizer_inputs(images, labels, maps, has_map) -> None:

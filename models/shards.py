@@ -229,12 +229,7 @@ def pack(
     >>> index["n_samples"], [s["name"] for s in index["shards"]], index["classes"]
     (1, ['shard-000000.tar'], ['cat'])
     """
-    if shard_size < 1 or shard_size >= POSITIONS:
-        raise InputError(f"expected 1 <= shard_size < {POSITIONS}, got {shard_size}", field="shard_size")
-    if map_bits not in (8, 16):
-        raise InputError(f"expected map_bits 8 or 16, got {map_bits}", field="map_bits")
-    if not 0 <= jpeg_quality <= 100:
-        raise InputError(f"expected jpeg_quality in 0..100, got {jpeg_quality}", field="jpeg_quality")
+    _check_pack_options(shard_size, map_bits, jpeg_quality)
     source, out = Path(source), Path(out)
     jobs, classes = _jobs(source, str(maps) if maps else None, label_column, shard_size)
     options = {
@@ -246,6 +241,19 @@ def pack(
         "map_bits": map_bits,
     }
     out.mkdir(parents=True, exist_ok=True)
+    done = _write_pending_shards(out, jobs, options, workers, progress)
+    index = _index([done[f"shard-{j['shard']:06d}.tar"] for j in jobs], classes, map_bits)
+    if not index["n_samples"]:
+        raise InputError(
+            f"no sample could be packed ({len(index['skipped'])} skipped, first: {index['skipped'][:1]})", path=source
+        )
+    atomic_write_text(out / INDEX, json.dumps(index, indent=1, sort_keys=True) + "\n")
+    return index
+
+
+def _write_pending_shards(out: Path, jobs: list[dict], options: dict, workers: int, progress: bool) -> dict:
+    """Write the shards of ``jobs`` not yet in ``out``'s done-list, appending each to it; every
+    shard's record, by shard name."""
     done = _finished_shards(out, options)
     with AppendLog(out / DONE_LIST) as log:
         if log.n_existing == 0:
@@ -254,21 +262,24 @@ def pack(
         args = {
             "out": str(out),
             "maps_path": options["maps"] or None,
-            "jpeg_quality": jpeg_quality,
-            "map_bits": map_bits,
+            "jpeg_quality": options["jpeg_quality"],
+            "map_bits": options["map_bits"],
         }
         for record in progress_bar(
             _run(pending, args, workers), enabled=progress, total=len(pending), desc="pack", unit="shard"
         ):
             log.append(json.dumps(record, sort_keys=True))
             done[record["shard"]] = record
-    index = _index([done[f"shard-{j['shard']:06d}.tar"] for j in jobs], classes, map_bits)
-    if not index["n_samples"]:
-        raise InputError(
-            f"no sample could be packed ({len(index['skipped'])} skipped, first: {index['skipped'][:1]})", path=source
-        )
-    atomic_write_text(out / INDEX, json.dumps(index, indent=1, sort_keys=True) + "\n")
-    return index
+    return done
+
+
+def _check_pack_options(shard_size: int, map_bits: int, jpeg_quality: int) -> None:
+    if shard_size < 1 or shard_size >= POSITIONS:
+        raise InputError(f"expected 1 <= shard_size < {POSITIONS}, got {shard_size}", field="shard_size")
+    if map_bits not in (8, 16):
+        raise InputError(f"expected map_bits 8 or 16, got {map_bits}", field="map_bits")
+    if not 0 <= jpeg_quality <= 100:
+        raise InputError(f"expected jpeg_quality in 0..100, got {jpeg_quality}", field="jpeg_quality")
 
 
 def _finished_shards(out: Path, options: dict) -> dict:
