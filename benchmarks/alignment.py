@@ -112,9 +112,9 @@ def main(argv=None) -> int:
                         model,
                         images,
                         target,
-                        0.15,
-                        args.samples,
-                        args.batch_size,
+                        noise_fraction=0.15,
+                        n_samples=args.samples,
+                        batch_size=args.batch_size,
                         seed=0,
                         amp=name,
                         channels_last=True,
@@ -126,7 +126,9 @@ def main(argv=None) -> int:
             maps[name] = result
     reference, t_ref = maps["captum"], min(runs["captum"])
     rss_all = _peak_rss_mb()
-    exact = smoothgrad(model, images[:1], target[:1], 0.15, args.samples, args.samples, seed=0)
+    exact = smoothgrad(
+        model, images[:1], target[:1], noise_fraction=0.15, n_samples=args.samples, batch_size=args.samples, seed=0
+    )
     span = float(reference.max() - reference.min())
     print(f"  captum NoiseTunnel (defaults, float32) {args.images / t_ref:8.3f} img/s  ({t_ref:.1f} s)")
     for amp in ("none", "bf16"):

@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from models.gpu_check import prepare_device  # noqa: E402
-from models.resnet import build_model  # noqa: E402
+from models.networks import build_network  # noqa: E402
 
 ARCHS = ("resnet50", "se_resnet50", "gala_resnet50")
 
@@ -38,7 +38,7 @@ class Step:
     def __init__(self, arch: str, batch_size: int, size: int, device, amp: bool, channels_last: bool):
         torch.manual_seed(0)
         fmt = torch.channels_last if channels_last else torch.contiguous_format
-        self.model = build_model(arch).to(device).to(memory_format=fmt).train()
+        self.model = build_network(arch).to(device).to(memory_format=fmt).train()
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
         self.images = torch.randn(batch_size, 3, size, size, device=device).contiguous(memory_format=fmt)
         self.labels = torch.randint(0, 1000, (batch_size,), device=device)

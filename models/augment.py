@@ -53,7 +53,7 @@ def _mix(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
-def crop_params(seed: int, epoch: int, index, resize: int, image_size: int, train: bool):
+def crop_params(seed: int, epoch: int, index, resize: int, image_size: int, *, train: bool):
     """``(top, left, flip)`` of images: random (a hash of (seed, epoch, index)) or the centre.
 
     ``index`` is one sample index (ints returned) or an array of them (arrays returned, as
@@ -157,13 +157,13 @@ def bounding_boxes(maps: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
     return (box & rows.any(1)[:, None, None]).float()
 
 
-def crop_batch(x: torch.Tensor, top, left, flip, size: int) -> torch.Tensor:
+def crop_batch(x: torch.Tensor, top, left, flip, *, size: int) -> torch.Tensor:
     """Per-image ``size`` x ``size`` crops of (B, H, W, ...) at (top, left), mirrored where ``flip``.
 
     Examples
     --------
     >>> x = torch.arange(16).reshape(1, 4, 4)
-    >>> crop_batch(x, [1], [0], [True], 2).tolist()
+    >>> crop_batch(x, [1], [0], [True], size=2).tolist()
     [[[5, 4], [9, 8]]]
     """
     crops = torch.stack([x[i, y : y + size, x0 : x0 + size] for i, (y, x0) in enumerate(zip(top, left))])
@@ -201,6 +201,29 @@ def decode_on_device(encoded: list, resize: int, device) -> torch.Tensor:
             )
         out.append(image.permute(1, 2, 0))
     return torch.stack(out)
+
+
+def _dequantised_maps(batch: dict, device, map_source: str, blur_size: int, bbox_threshold) -> torch.Tensor:
+    """The batch's float32 maps on ``device`` (offset + q * scale), blurred or boxed."""
+    maps = batch["map_q"].to(device, non_blocking=True).to(torch.float32)
+    maps = (
+        batch["map_offset"].to(device).float()[:, None, None]
+        + maps * batch["map_scale"].to(device).float()[:, None, None]
+    )
+    if map_source == "bbox":
+        return bounding_boxes(maps, bbox_threshold)
+    return box_blur(maps, blur_size) if blur_size > 1 else maps
+
+
+def _normalised(crops: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """uint8 crops (B, S, S, 3) -> ImageNet-normalised float32 (B, 3, S, S)."""
+    std = torch.tensor(IMAGENET_STD, device=crops.device).view(1, 3, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN, device=crops.device).view(1, 3, 1, 1)
+    planes = crops.permute(0, 3, 1, 2)  # channels_last strides
+    if not channels_last:
+        planes = planes.contiguous()  # the uint8 copy is the cheap one
+    # (x / 255 - mean) / std as one multiply and one add, in place
+    return planes.float().mul_(1 / (255 * std)).add_(-mean / std)
 
 
 def augment_batch(
@@ -261,30 +284,15 @@ def augment_batch(
             f"expected images of at least {image_size} px, got {tuple(images.shape[1:3])}", field="image_size"
         )
     has_map = batch["has_map"].to(device, non_blocking=True).bool()
-    maps = batch["map_q"].to(device, non_blocking=True).to(torch.float32)
-    maps = (
-        batch["map_offset"].to(device).float()[:, None, None]
-        + maps * batch["map_scale"].to(device).float()[:, None, None]
-    )
-    if map_source == "bbox":
-        maps = bounding_boxes(maps, bbox_threshold)
-    elif blur_size > 1:
-        maps = box_blur(maps, blur_size)
-    maps = maps * has_map[:, None, None]
+    maps = _dequantised_maps(batch, device, map_source, blur_size, bbox_threshold) * has_map[:, None, None]
     top, left = batch["top"].tolist(), batch["left"].tolist()
     flip = batch["flip"].to(device)
-    crops = crop_batch(images, top, left, flip, image_size)  # (B, S, S, 3) uint8
-    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
-    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
-    planes = crops.permute(0, 3, 1, 2)  # channels_last strides
-    if not channels_last:
-        planes = planes.contiguous()  # the uint8 copy is the cheap one
-    # (x / 255 - mean) / std as one multiply and one add, in place
-    normalised = planes.float().mul_(1 / (255 * std)).add_(-mean / std)
+    crops = crop_batch(images, top, left, flip, size=image_size)  # (B, S, S, 3) uint8
+    normalised = _normalised(crops, channels_last)
     out = {k: v for k, v in batch.items() if k not in ("image", "encoded", "map_q", "map_offset", "map_scale")}
     out.update(
         image=normalised,
-        map=crop_batch(maps, top, left, flip, image_size),
+        map=crop_batch(maps, top, left, flip, size=image_size),
         has_map=has_map,
         label=batch["label"].to(device, non_blocking=True).long(),
     )

@@ -17,7 +17,7 @@ from torch import nn
 from clickme_analysis.errors import InputError
 from clickme_analysis.fileio import atomic_write
 from models.config import TrainConfig, config_from_dict
-from models.networks import network_from_config
+from models.networks import network_from_config, upgrade_state_dict
 
 CHECKPOINT_FORMAT = "clickme-models-checkpoint/1"
 
@@ -37,7 +37,8 @@ def load_checkpoint(path) -> dict:
 
     ``torch.load(weights_only=True)``: only tensors, numbers, strings and containers unpickle;
     a checkpoint holding any other object is refused with an :class:`InputError` before that
-    object is built.
+    object is built. The model's state dict is in today's layout (:func:`upgrade_state_dict`:
+    checkpoints of the former toolkit ResNet module load).
     """
     path = Path(path)
     if not path.is_file():
@@ -61,6 +62,8 @@ def load_checkpoint(path) -> dict:
         raise InputError(f"cannot read checkpoint: {err}", path=path) from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise InputError(f"expected a {CHECKPOINT_FORMAT} checkpoint", path=path, field="format")
+    if isinstance(state.get("model"), dict):
+        state["model"] = upgrade_state_dict(state["model"])
     return state
 
 

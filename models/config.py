@@ -9,6 +9,7 @@ file, the key, what was expected and what came. See docs/models.md and ``models/
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
@@ -136,8 +137,6 @@ def coerce(name: str, value, path=None):
 
 def parse_sweep(text: str) -> tuple[str, list]:
     """Parse ``--sweep lambda=0,1,3`` into ``("lam", [0.0, 1.0, 3.0])``."""
-    import ast
-
     if "=" not in text:
         raise InputError(f"expected KEY=V1,V2,..., got {text!r}", field="sweep")
     key, _, values = text.partition("=")

@@ -43,7 +43,7 @@ def decoded_item(
     encoded: bytes | None = None,
 ) -> dict:
     """One decoded item (what a loader worker hands over): see :func:`collate_decoded`."""
-    top, left, flip = crop_params(seed, epoch, index, resize, image_size, train)
+    top, left, flip = crop_params(seed, epoch, index, resize, image_size, train=train)
     has_map = map_q is not None
     item = {
         "map_q": map_q if has_map else np.zeros((resize, resize), np.uint16),
@@ -278,7 +278,7 @@ def make_dataset(config: TrainConfig, spec: str, maps: str = "", train: bool = F
     )
 
 
-def data_source(config: TrainConfig, spec: str, maps: str = "", train: bool = False, rank: int = 0, world: int = 1):
+def data_source(config: TrainConfig, spec: str, maps: str = "", *, train: bool = False, rank: int = 0, world: int = 1):
     """Decoded batches of ``spec``: a :class:`models.shards.ShardStream` for a packed folder
     (streamed), else a :class:`SampleDataset` (in memory)."""
     if _packed(spec):
@@ -312,4 +312,4 @@ def datasets_from_config(config: TrainConfig, rank: int = 0, world: int = 1):
         val = data_source(config, config.val, config.val_maps or config.maps)
     elif config.val:
         val = make_dataset(config, config.val, config.val_maps or config.maps)
-    return data_source(config, config.train, config.maps, True, rank, world), val
+    return data_source(config, config.train, config.maps, train=True, rank=rank, world=world), val

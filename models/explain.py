@@ -157,6 +157,7 @@ def smoothgrad(
     model,
     images: torch.Tensor,
     target=None,
+    *,
     noise_fraction: float = 0.15,
     n_samples: int = 25,
     batch_size: int = 25,
@@ -213,35 +214,45 @@ def smoothgrad(
         model = fuse_batchnorm(model)
     n = len(images)
     out = torch.empty((n,) + images.shape[-2:], device=images.device)
-    parts: dict[int, list[torch.Tensor]] = {}  # |gradients| of an image's samples, until complete
-    pending: list[tuple[torch.Tensor, torch.Tensor]] = []  # (noisy inputs, their image index)
-
-    def run(final: bool) -> None:
-        while pending and (final or sum(len(x) for x, _ in pending) >= batch_size):
-            inputs, owners = torch.cat([x for x, _ in pending]), torch.cat([o for _, o in pending])
-            pending.clear()
-            if len(inputs) > batch_size:  # keep the remainder for the next batch
-                pending.append((inputs[batch_size:], owners[batch_size:]))
-                inputs, owners = inputs[:batch_size], owners[:batch_size]
-            if channels_on:
-                inputs = inputs.contiguous(memory_format=torch.channels_last)
-            grads = _input_gradients(model, inputs, target[owners], amp).abs().float().contiguous()
-            for i in owners.unique().tolist():
-                parts.setdefault(i, []).append(grads[owners == i])
-                if sum(len(g) for g in parts[i]) == n_samples:  # the mean as captum takes it
-                    out[i] = (torch.cat(parts.pop(i))[None].sum(1) / n_samples)[0].amax(0)
-
     with (
         torch.random.fork_rng(devices=[images.device] if images.is_cuda else []),
         _memory_format(model, channels_last) as channels_on,
     ):
         torch.manual_seed(seed)
+        batcher = _SampleBatcher(model, target, amp, batch_size, n_samples, channels_on, out)
         for i in progress_bar(range(n), enabled=progress, desc="smoothgrad", unit="image"):
             noisy = _noisy_copies(images[i], noise_fraction, n_samples)
-            pending.append((noisy, torch.full((n_samples,), i, device=images.device)))
-            run(final=False)
-        run(final=True)
+            batcher.pending.append((noisy, torch.full((n_samples,), i, device=images.device)))
+            batcher.run(final=False)
+        batcher.run(final=True)
     return out.detach()
+
+
+class _SampleBatcher:
+    """SmoothGrad's noisy samples in batches of ``batch_size`` across images; each image's mean
+    |gradient| (max over channels) goes to ``out[i]`` once its ``n_samples`` are done."""
+
+    def __init__(self, model, target, amp, batch_size: int, n_samples: int, channels_on: bool, out: torch.Tensor):
+        self.model, self.target, self.amp, self.out = model, target, amp, out
+        self.batch_size, self.n_samples, self.channels_on = batch_size, n_samples, channels_on
+        self.parts: dict[int, list[torch.Tensor]] = {}  # |gradients| of an image's samples, until complete
+        self.pending: list[tuple[torch.Tensor, torch.Tensor]] = []  # (noisy inputs, their image index)
+
+    def run(self, final: bool) -> None:
+        size, pending = self.batch_size, self.pending
+        while pending and (final or sum(len(x) for x, _ in pending) >= size):
+            inputs, owners = torch.cat([x for x, _ in pending]), torch.cat([o for _, o in pending])
+            pending.clear()
+            if len(inputs) > size:  # keep the remainder for the next batch
+                pending.append((inputs[size:], owners[size:]))
+                inputs, owners = inputs[:size], owners[:size]
+            if self.channels_on:
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
+            grads = _input_gradients(self.model, inputs, self.target[owners], self.amp).abs().float().contiguous()
+            for i in owners.unique().tolist():
+                self.parts.setdefault(i, []).append(grads[owners == i])
+                if sum(len(g) for g in self.parts[i]) == self.n_samples:  # the mean as captum takes it
+                    self.out[i] = (torch.cat(self.parts.pop(i))[None].sum(1) / self.n_samples)[0].amax(0)
 
 
 def _captum_attributions(method: str, model, images, target, options: dict) -> torch.Tensor:
@@ -408,23 +419,21 @@ def importance_maps(
     model.eval()
     target = _targets(model, images, target)
     amp = amp if method in AMP_METHODS else "none"
+    common = dict(n_samples=n_samples, noise_fraction=noise_fraction, batch_size=batch_size, seed=seed)
     if method == "smoothgrad":
         return smoothgrad(
-            model, images, target, noise_fraction, n_samples, batch_size, seed, amp, channels_last, fast, progress
+            model, images, target, **common, amp=amp, channels_last=channels_last, fuse=fast, progress=progress
         )
     if method == "gala":
         return _gala_maps(model, images, layer, amp)
     if method == "layer_gradcam":
         return _gradcam_maps(model, images, target, layer, amp)
-    options = dict(
-        n_steps=n_steps,
-        n_samples=n_samples,
-        noise_fraction=noise_fraction,
-        n_baselines=max(2, n_baselines),
-        window=window,
-        batch_size=batch_size,
-        seed=seed,
-    )
+    options = dict(common, n_steps=n_steps, n_baselines=max(2, n_baselines), window=window)
+    return _captum_maps(method, model, images, target, options, amp)
+
+
+def _captum_maps(method: str, model, images: torch.Tensor, target, options: dict, amp: str) -> torch.Tensor:
+    """|attribution| of a captum method, max over colour channels (B, H, W) float32."""
     with autocast(images.device, amp):
         attributions = _captum_attributions(method, model, images, target, options)
     return attributions.detach().float().abs().amax(1)
@@ -537,6 +546,7 @@ def explain(
     out_dir,
     human_maps: torch.Tensor | None = None,
     baseline=None,
+    *,
     names: tuple[str, str] = ("model", "baseline"),
     layer: str | None = None,
     **smoothgrad_options,

@@ -28,14 +28,17 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
+from PIL import Image
+from scipy import ndimage
 
 from clickme_analysis.archive import save_maps
 from models.augment import augment_batch
 from models.config import TrainConfig
 from models.layers import attention_layers, record_layers
-from models.loss import clickme_loss
-from models.resnet import build_model
+from models.loss import clickme_loss, harmonizer_loss
+from models.networks import build_network
 from models.shards import ShardStream, pack
 from models.synthetic import synthetic_task
 from models.train import train
@@ -67,7 +70,7 @@ class Stepper:
 
     def __init__(self, arch: str, variant: str, device, compile: bool, num_classes: int = 1000):
         torch.manual_seed(0)
-        self.model = build_model(arch, num_classes, gala_variant=variant).to(device)
+        self.model = build_network(arch, num_classes=num_classes, gala_variant=variant).to(device)
         self.model = self.model.to(memory_format=torch.channels_last).train()
         self.net = torch.compile(self.model) if compile else self.model
         self.layers = attention_layers(self.model)
@@ -110,8 +113,6 @@ class HarmonizedStepper:
         self.device = device
 
     def __call__(self, batch: dict, seen: dict) -> float:
-        from models.loss import harmonizer_loss
-
         parts = harmonizer_loss(
             self.model,
             batch["image"],
@@ -127,7 +128,7 @@ class HarmonizedStepper:
 
 
 def harmonized_throughput(
-    figures: dict, device, batch: int, crop: int, classes: int, warmup: int, steps: int, reduced: bool
+    figures: dict, device, *, batch: int, crop: int, classes: int, warmup: int, steps: int, reduced: bool
 ) -> None:
     """Images/s of harmonized training of ResNet-50 and ViT-B/16 (timm) on synthetic tensors."""
     data = synthetic_batch(batch, crop, device, classes)
@@ -182,7 +183,6 @@ def repeat(batch):
 def make_shards(root: Path, n: int, size: int, workers: int) -> Path:
     """A JPEG + map shard set of ``n`` generated images (smooth noise, blob maps)."""
     import simplejpeg
-    from scipy import ndimage
 
     rng = np.random.default_rng(0)
     maps = {}
@@ -209,7 +209,7 @@ def make_shards(root: Path, n: int, size: int, workers: int) -> Path:
     return root / "shards"
 
 
-def shard_batches(shards: Path, batch: int, size: int, crop: int, workers: int, device):
+def shard_batches(shards: Path, batch: int, *, size: int, crop: int, workers: int, device):
     """Endless augmented batches from the shard pipeline."""
     stream = ShardStream(shards, batch, train=True, image_size=crop, resize=size)
     epoch = 0
@@ -230,9 +230,8 @@ def shard_batches(shards: Path, batch: int, size: int, crop: int, workers: int, 
         epoch += 1
 
 
-def supervised_run(root: Path, device, steps: int, reduced: bool, workers: int) -> dict:
+def supervised_run(root: Path, device, steps: int, *, reduced: bool, workers: int) -> dict:
     """A ClickMe-supervised GALA run on shards of the synthetic task; is the loss falling?"""
-    from PIL import Image
 
     size = 30 if reduced else 120
     task = synthetic_task(64 if reduced else 1024, image_size=size, n_classes=4, seed=0)
@@ -266,12 +265,30 @@ def supervised_run(root: Path, device, steps: int, reduced: bool, workers: int) 
         device="cuda" if device.type == "cuda" else "cpu",
     )
     train(config)
-    import pandas as pd
 
     loss = pd.read_csv(root / "run" / "steps.csv")["loss"].to_numpy()[:steps]
     k = max(1, len(loss) // 10)
     first, last = float(loss[:k].mean()), float(loss[-k:].mean())
     return {"steps": int(len(loss)), "loss_first": first, "loss_last": last, "falls": last < first}
+
+
+def synthetic_throughput(
+    figures: dict, device, *, compile: bool, batch: int, crop: int, classes: int, warmup: int, steps: int, reduced: bool
+) -> None:
+    """Training images/s of each variant on synthetic tensors, and the GALA / ResNet-50 step-time ratio."""
+    for label, arch, variant in VARIANTS:
+        arch = REDUCED[arch] if reduced else arch
+        stepper = Stepper(arch, variant, device, compile, classes)
+        data = synthetic_batch(batch, crop, device, classes)
+        result = time_steps(stepper, repeat(data), warmup + (3 if compile else 0), steps)
+        key = f"{label}{'+compile' if compile else ''}"
+        figures[key] = {"images_per_s": batch / result["step_s"], "step_s": result["step_s"]}
+        print(f"   {key:32s} {batch / result['step_s']:9.1f} img/s  {result['step_s'] * 1e3:8.1f} ms/step", flush=True)
+        del stepper
+    suffix = "+compile" if compile else ""
+    ratio = figures[f"gala_resnet50{suffix}"]["step_s"] / figures[f"resnet50{suffix}"]["step_s"]
+    figures[f"gala_over_resnet50{suffix}"] = ratio
+    print(f"   GALA / ResNet-50 step time{' (compiled)' if compile else ''}: {ratio:.3f} (target <= 1.15)", flush=True)
 
 
 def main(argv=None) -> int:
@@ -297,29 +314,11 @@ def main(argv=None) -> int:
     figures: dict = {"device": name, "torch": torch.__version__, "batch": batch, "reduced": args.reduced}
     started = time.perf_counter()
 
-    def synthetic(compile: bool) -> None:
-        for label, arch, variant in VARIANTS:
-            arch = REDUCED[arch] if args.reduced else arch
-            stepper = Stepper(arch, variant, device, compile, classes)
-            data = synthetic_batch(batch, crop, device, classes)
-            result = time_steps(stepper, repeat(data), warmup + (3 if compile else 0), steps)
-            key = f"{label}{'+compile' if compile else ''}"
-            figures[key] = {"images_per_s": batch / result["step_s"], "step_s": result["step_s"]}
-            print(
-                f"   {key:32s} {batch / result['step_s']:9.1f} img/s  {result['step_s'] * 1e3:8.1f} ms/step", flush=True
-            )
-            del stepper
-        suffix = "+compile" if compile else ""
-        ratio = figures[f"gala_resnet50{suffix}"]["step_s"] / figures[f"resnet50{suffix}"]["step_s"]
-        figures[f"gala_over_resnet50{suffix}"] = ratio
-        print(
-            f"   GALA / ResNet-50 step time{' (compiled)' if compile else ''}: {ratio:.3f} (target <= 1.15)", flush=True
-        )
-
+    sizes = dict(batch=batch, crop=crop, classes=classes, warmup=warmup, steps=steps, reduced=args.reduced)
     print("1. synthetic tensors: training images/s (eager)", flush=True)
-    synthetic(False)
+    synthetic_throughput(figures, device, compile=False, **sizes)
     print("1b. harmonized training (timm, harmonizer loss, double backward): images/s", flush=True)
-    harmonized_throughput(figures, device, batch, crop, classes, warmup, steps, args.reduced)
+    harmonized_throughput(figures, device, **sizes)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         t0 = time.perf_counter()
@@ -332,7 +331,12 @@ def main(argv=None) -> int:
         for label, arch, variant in VARIANTS[::2]:
             arch = REDUCED[arch] if args.reduced else arch
             stepper = Stepper(arch, variant, device, False, classes)
-            result = time_steps(stepper, shard_batches(shards, batch, size, crop, workers, device), warmup, steps * 2)
+            result = time_steps(
+                stepper,
+                shard_batches(shards, batch, size=size, crop=crop, workers=workers, device=device),
+                warmup,
+                steps * 2,
+            )
             figures[f"{label}_shards"] = {"images_per_s": batch / result["step_s"], "data_wait": result["data_wait"]}
             print(
                 f"   {label:32s} {batch / result['step_s']:9.1f} img/s  data wait "
@@ -341,7 +345,7 @@ def main(argv=None) -> int:
             )
             del stepper
         print(f"3. ClickMe-supervised run ({run_steps} steps, GALA, lambda 6, synthetic task shards)", flush=True)
-        run = supervised_run(root, device, run_steps, args.reduced, workers)
+        run = supervised_run(root, device, run_steps, reduced=args.reduced, workers=workers)
     print(
         f"   loss {run['loss_first']:.3f} (first tenth) -> {run['loss_last']:.3f} (last tenth) "
         f"over {run['steps']} steps: {'falls' if run['falls'] else 'DOES NOT FALL'}",
@@ -353,7 +357,7 @@ def main(argv=None) -> int:
         print("4. torch.compile: skipped in reduced mode (minutes of compilation on a CPU)")
     else:
         print("4. synthetic tensors, torch.compile (last: compilation takes minutes)", flush=True)
-        synthetic(True)
+        synthetic_throughput(figures, device, compile=True, **sizes)
     figures["supervised_run"] = run
     figures["seconds"] = time.perf_counter() - started
     print(f"gpu_check: done in {figures['seconds']:.0f} s")

@@ -12,6 +12,7 @@ own. A harmonized model's map is its gradient saliency: validation scores ``|d l
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -21,6 +22,7 @@ import torch.nn.functional as F
 from clickme_analysis.errors import InputError
 from models.loss import harmonizer_loss
 from models.networks import has_attention_layers
+from models.score import map_alignment
 
 LOSSES = ("auto", "clickme", "harmonizer", "none")
 
@@ -30,7 +32,7 @@ def resolve_loss(loss: str, model, arch: str = "") -> str:
     ``harmonizer``; ``clickme`` on a model without attention layers is an InputError."""
     if loss not in LOSSES:
         raise InputError(f"expected loss in {LOSSES}, got {loss!r}", field="loss")
-    attention = has_attention_layers(model)
+    attention = has_attention_layers(model, arch)
     if loss == "auto":
         return "clickme" if attention else "harmonizer"
     if loss == "clickme" and not attention:
@@ -70,8 +72,6 @@ def harmonizer_step_loss(net, batch: dict, config, amp_context) -> dict:
 
 def saliency_maps(model, images: torch.Tensor, labels: torch.Tensor, amp_context=None) -> torch.Tensor:
     """``|d logit_label / d image|``, max over colour channels: (B, H, W) float32, detached."""
-    import contextlib
-
     images = images.detach().requires_grad_(True)
     with torch.enable_grad(), amp_context if amp_context is not None else contextlib.nullcontext():
         logits = model(images)
@@ -79,11 +79,9 @@ def saliency_maps(model, images: torch.Tensor, labels: torch.Tensor, amp_context
     return grad.detach().float().abs().amax(1)
 
 
-def validate_saliency(model, batches, config, device, amp_context) -> dict:
+def validate_saliency(model, batches, config, device, *, amp_context) -> dict:
     """Cross-entropy, accuracy, harmonization term and saliency alignment (mean Spearman of the
     saliency with the human map, over the images that have one) of ``model`` on ``batches``."""
-    from models.score import map_alignment
-
     was_training = model.training
     model.eval()
     totals = {"cross_entropy": 0.0, "attention": 0.0, "correct": 0.0, "n": 0}

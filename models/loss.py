@@ -77,6 +77,7 @@ def _normalize(maps: torch.Tensor, how: str, eps: float) -> torch.Tensor:
 def map_distance(
     volumes: Sequence[torch.Tensor],
     human_maps: torch.Tensor,
+    *,
     interpolation: str = "bicubic",
     reduction: str = "l2",
     normalization: str = "l2",
@@ -275,6 +276,35 @@ def decay_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     ]
 
 
+class _SumOfSquares(torch.autograd.Function):
+    """``sum_i sum(p_i ** 2)`` in two fused passes (``torch._foreach_norm``, then ``2 g p_i`` in
+    the backward) instead of one autograd node per parameter and operation."""
+
+    @staticmethod
+    def forward(ctx, *params):
+        ctx.save_for_backward(*params)
+        return torch.stack([_wide(n) for n in torch._foreach_norm(params)]).square().sum()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return tuple(torch._foreach_mul(ctx.saved_tensors, 2 * grad))
+
+
+def sum_of_squares(params: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Differentiable sum of the squares of every element of ``params`` (the L2 term).
+
+    Examples
+    --------
+    >>> w = torch.tensor([1.0, 2.0], requires_grad=True)
+    >>> total = sum_of_squares([w, torch.tensor([[3.0]])])
+    >>> total.backward(); float(total.detach()), w.grad.tolist()
+    (14.0, [2.0, 4.0])
+    """
+    if not params:
+        return torch.zeros(())
+    return _SumOfSquares.apply(*params)
+
+
 def _wide(tensor: torch.Tensor) -> torch.Tensor:
     """float16 / bfloat16 -> float32; float32 and float64 kept (the float64 reference test)."""
     return tensor if tensor.dtype in (torch.float32, torch.float64) else tensor.float()
@@ -285,9 +315,10 @@ def input_saliency(
 ) -> torch.Tensor:
     """Gradient of each image's true-class logit with respect to the image, mean over channels.
 
-    Returns (B, H, W) (float32, or float64 for float64 images), signed, differentiable with respect to the model's parameters
-    when ``create_graph``. ``logits`` must come from ``images`` (which must require grad);
-    one backward pass serves the whole batch (the sum of the true-class logits).
+    Returns (B, H, W) (float32, or float64 for float64 images), signed, differentiable with
+    respect to the model's parameters when ``create_graph``. ``logits`` must come from
+    ``images`` (which must require grad); one backward pass serves the whole batch (the sum of
+    the true-class logits).
     """
     if not logits.requires_grad:
         raise InputError(
@@ -396,22 +427,13 @@ def harmonizer_loss(
         has_map = torch.ones(len(labels), dtype=torch.bool, device=labels.device)
     if not images.requires_grad:
         images = images.detach().requires_grad_(True)
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    # fused attention kernels (flash, memory-efficient) have no second derivative: math backend
-    with amp_context if amp_context is not None else contextlib.nullcontext(), sdpa_kernel([SDPBackend.MATH]):
-        logits = model(images)
-    if logits.ndim != 2 or logits.shape[0] != len(labels):
-        raise InputError(
-            f"expected the model to return logits (B, K) for B = {len(labels)}, got shape {tuple(logits.shape)}",
-            field="model",
-        )
+    logits = _twice_differentiable_logits(model, images, len(labels), amp_context)
     saliency = input_saliency(logits, images, labels, create_graph=lam > 0)
     harmonization = harmonization_term(saliency, maps, has_map, levels)
     cross_entropy = F.cross_entropy(_wide(logits), labels, label_smoothing=label_smoothing)
     decay = torch.zeros((), dtype=harmonization.dtype, device=logits.device)
     if weight_decay > 0:
-        decay = weight_decay * 0.5 * sum(_wide(p).pow(2).sum() for _, p in decay_parameters(model))
+        decay = weight_decay * 0.5 * sum_of_squares([p for _, p in decay_parameters(model)]).to(decay.dtype)
     loss = cross_entropy + decay + (lam * harmonization if lam > 0 else 0.0)
     return {
         "loss": loss,
@@ -420,6 +442,21 @@ def harmonizer_loss(
         "weight_decay": decay,
         "logits": logits.detach(),
     }
+
+
+def _twice_differentiable_logits(model: nn.Module, images: torch.Tensor, batch: int, amp_context) -> torch.Tensor:
+    """``model(images)`` (B, K) with scaled dot-product attention on its math backend: the fused
+    kernels (flash, memory-efficient) have no second derivative."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    with amp_context if amp_context is not None else contextlib.nullcontext(), sdpa_kernel([SDPBackend.MATH]):
+        logits = model(images)
+    if logits.ndim != 2 or logits.shape[0] != batch:
+        raise InputError(
+            f"expected the model to return logits (B, K) for B = {batch}, got shape {tuple(logits.shape)}",
+            field="model",
+        )
+    return logits
 
 
 def _check_harmonizer_inputs(images, labels, maps, has_map) -> None:

@@ -18,8 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
+from clickme_analysis.errors import InputError
 from models.config import TrainConfig
+from models.data import datasets_from_config
+from models.train import train
 
 #: Arms of the proof: (name, lambda with maps).
 ARMS = {"gala_clickme": 1.0, "timm_harmonizer": 1.0}
@@ -81,8 +85,6 @@ def arm_config(arm: str, out, lam: float, seed: int) -> TrainConfig:
     elif arm == "timm_harmonizer":
         config = harmonizer_proof_config(out, lam=lam, seed=seed).replace(**PROOF_TASK)
     else:
-        from clickme_analysis.errors import InputError
-
         raise InputError(f"expected an arm in {tuple(ARMS)}, got {arm!r}", field="arm")
     return config.replace(deterministic=True, progress=False)
 
@@ -96,9 +98,6 @@ def run_arm(arm: str, seed: int, out, *, overrides: dict | None = None) -> pd.Da
         ``arm, seed, maps (bool), lambda, accuracy, map_alignment, seconds``.
     """
     import torch
-
-    from models.data import datasets_from_config
-    from models.train import train
 
     rows = []
     base = arm_config(arm, Path(out), ARMS.get(arm, 1.0), seed).replace(**(overrides or {}))
@@ -159,8 +158,6 @@ def paired_differences(runs: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
     >>> [round(float(row[k]), 3) for k in ("mean_difference", "ci_low", "ci_high")]
     [0.2, -0.048, 0.448]
     """
-    from scipy import stats
-
     rows = []
     for arm, group in runs.groupby("arm", sort=False):
         wide = group.pivot(index="seed", columns="maps")

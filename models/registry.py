@@ -10,7 +10,7 @@ import difflib
 from clickme_analysis.errors import InputError
 
 TIMM_PREFIX = "timm:"
-#: The toolkit's networks (:func:`models.resnet.build_model`): (tiny, attention) of each. ``tiny``:
+#: The toolkit's networks (:func:`models.networks.build_resnet`): (tiny, attention) of each. ``tiny``:
 #: three one-block stages with a 32x32 stem; attention "se" in every block, "gala" in conv4.
 ARCHITECTURES = {
     "resnet50": (False, "none"),

@@ -109,7 +109,7 @@ def _job_samples(job: dict, maps):
         yield image_id, image, label, human, None
 
 
-def write_shard(job: dict, out: str, maps_path: str | None, jpeg_quality: int = 0, map_bits: int = 8) -> dict:
+def write_shard(job: dict, out: str, maps_path: str | None, *, jpeg_quality: int = 0, map_bits: int = 8) -> dict:
     """Write one shard (atomically) and return its done-list record."""
     name = f"shard-{job['shard']:06d}.tar"
     skipped, n_samples, n_maps, labels = [], 0, 0, []
@@ -229,12 +229,7 @@ def pack(
     >>> index["n_samples"], [s["name"] for s in index["shards"]], index["classes"]
     (1, ['shard-000000.tar'], ['cat'])
     """
-    if shard_size < 1 or shard_size >= POSITIONS:
-        raise InputError(f"expected 1 <= shard_size < {POSITIONS}, got {shard_size}", field="shard_size")
-    if map_bits not in (8, 16):
-        raise InputError(f"expected map_bits 8 or 16, got {map_bits}", field="map_bits")
-    if not 0 <= jpeg_quality <= 100:
-        raise InputError(f"expected jpeg_quality in 0..100, got {jpeg_quality}", field="jpeg_quality")
+    _check_pack_options(shard_size, map_bits, jpeg_quality)
     source, out = Path(source), Path(out)
     jobs, classes = _jobs(source, str(maps) if maps else None, label_column, shard_size)
     options = {
@@ -246,17 +241,7 @@ def pack(
         "map_bits": map_bits,
     }
     out.mkdir(parents=True, exist_ok=True)
-    done = _finished_shards(out, options)
-    with AppendLog(out / DONE_LIST) as log:
-        if log.n_existing == 0:
-            log.append(json.dumps({"options": options}, sort_keys=True))
-        pending = [j for j in jobs if f"shard-{j['shard']:06d}.tar" not in done]
-        args = (str(out), options["maps"] or None, jpeg_quality, map_bits)
-        for record in progress_bar(
-            _run(pending, args, workers), enabled=progress, total=len(pending), desc="pack", unit="shard"
-        ):
-            log.append(json.dumps(record, sort_keys=True))
-            done[record["shard"]] = record
+    done = _write_pending_shards(out, jobs, options, workers, progress)
     index = _index([done[f"shard-{j['shard']:06d}.tar"] for j in jobs], classes, map_bits)
     if not index["n_samples"]:
         raise InputError(
@@ -264,6 +249,37 @@ def pack(
         )
     atomic_write_text(out / INDEX, json.dumps(index, indent=1, sort_keys=True) + "\n")
     return index
+
+
+def _write_pending_shards(out: Path, jobs: list[dict], options: dict, workers: int, progress: bool) -> dict:
+    """Write the shards of ``jobs`` not yet in ``out``'s done-list, appending each to it; every
+    shard's record, by shard name."""
+    done = _finished_shards(out, options)
+    with AppendLog(out / DONE_LIST) as log:
+        if log.n_existing == 0:
+            log.append(json.dumps({"options": options}, sort_keys=True))
+        pending = [j for j in jobs if f"shard-{j['shard']:06d}.tar" not in done]
+        args = {
+            "out": str(out),
+            "maps_path": options["maps"] or None,
+            "jpeg_quality": options["jpeg_quality"],
+            "map_bits": options["map_bits"],
+        }
+        for record in progress_bar(
+            _run(pending, args, workers), enabled=progress, total=len(pending), desc="pack", unit="shard"
+        ):
+            log.append(json.dumps(record, sort_keys=True))
+            done[record["shard"]] = record
+    return done
+
+
+def _check_pack_options(shard_size: int, map_bits: int, jpeg_quality: int) -> None:
+    if shard_size < 1 or shard_size >= POSITIONS:
+        raise InputError(f"expected 1 <= shard_size < {POSITIONS}, got {shard_size}", field="shard_size")
+    if map_bits not in (8, 16):
+        raise InputError(f"expected map_bits 8 or 16, got {map_bits}", field="map_bits")
+    if not 0 <= jpeg_quality <= 100:
+        raise InputError(f"expected jpeg_quality in 0..100, got {jpeg_quality}", field="jpeg_quality")
 
 
 def _finished_shards(out: Path, options: dict) -> dict:
@@ -301,15 +317,15 @@ def _index(shards: list[dict], classes: list[str], map_bits: int) -> dict:
     return index
 
 
-def _run(jobs: list[dict], args: tuple, workers: int):
+def _run(jobs: list[dict], args: dict, workers: int):
     """Write the shards of ``jobs``, in parallel processes when ``workers`` > 0."""
     if workers <= 0:
         for job in jobs:
-            yield write_shard(job, *args)
+            yield write_shard(job, **args)
         return
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        futures = [pool.submit(write_shard, job, *args) for job in jobs]
+        futures = [pool.submit(write_shard, job, **args) for job in jobs]
         for future in concurrent.futures.as_completed(futures):
             yield future.result()
 
@@ -541,7 +557,7 @@ class ShardStream(torch.utils.data.IterableDataset):
                 ("image_id", meta["image_id"]),
             ):
                 columns[name].append(value)
-        top, left, flip = crop_params(self.seed, self.epoch, columns["index"], size, self.image_size, self.train)
+        top, left, flip = crop_params(self.seed, self.epoch, columns["index"], size, self.image_size, train=self.train)
         batch = {
             "map_q": torch.from_numpy(maps),
             "image_id": columns.pop("image_id"),

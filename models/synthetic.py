@@ -32,7 +32,7 @@ CELL = 10  # images are a grid of CELL x CELL cells, one glyph per cell at most
 
 
 def synthetic_task(
-    n_images: int, image_size: int = 40, n_classes: int = 4, noise: float = 0.15, seed: int = 0
+    n_images: int, *, image_size: int = 40, n_classes: int = 4, noise: float = 0.15, seed: int = 0
 ) -> dict[str, np.ndarray]:
     """Draw images, part maps and labels of the framed-glyph task.
 

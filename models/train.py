@@ -14,8 +14,6 @@ Checkpoints (:mod:`models.checkpoint`) hold tensors and plain values only, read 
 from __future__ import annotations
 
 import dataclasses
-import math
-import os
 import signal
 import time
 from collections.abc import Callable
@@ -32,38 +30,20 @@ from clickme_analysis.fileio import AppendLog, atomic_write_text
 from clickme_analysis.progress import progress
 from clickme_analysis.reliability import PAPER_CEILING
 from models.attention import GALA
-from models.augment import augment_batch
 from models.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from models.config import TrainConfig
-from models.data import collate_decoded, datasets_from_config, make_dataset
+from models.data import datasets_from_config, make_dataset
+from models.distributed import any_rank, distributed_ranks, on_main_thread, training_device
 from models.explain import autocast
 from models.harmonize import harmonizer_step_loss, plain_loss, resolve_loss, validate_saliency, warn_without_maps
 from models.layers import attention_layers, record_layers
+from models.loaders import augmented, decoded_source, epoch_loader, label_range, steps_per_epoch
 from models.loss import clickme_loss
 from models.networks import load_weights_file, network_from_config
 from models.score import evaluate, map_alignment, score_model
 
 STEP_COLUMNS = ["epoch", "step", "lr", "loss", "cross_entropy", "attention", "images_per_s", "data_wait"]
 EPOCH_COLUMNS = ["epoch", "split", "loss", "cross_entropy", "attention", "accuracy", "map_alignment", "lr"]
-
-
-class EpochSampler(torch.utils.data.Sampler):
-    """The indices of one epoch: a permutation drawn from (seed, epoch), this rank's share
-    (padded to equal length across ranks), from batch ``start`` on."""
-
-    def __init__(
-        self, n: int, seed: int, epoch: int, rank: int = 0, world: int = 1, start: int = 0, batch_size: int = 1
-    ):
-        order = np.random.default_rng([seed, epoch]).permutation(n)
-        per_rank = math.ceil(n / world)
-        order = np.resize(order, per_rank * world)[rank::world]
-        self.indices = order[start * batch_size :].tolist()
-
-    def __iter__(self):
-        return iter(self.indices)
-
-    def __len__(self) -> int:
-        return len(self.indices)
 
 
 def learning_rate(config: TrainConfig, epoch: float, world: int = 1) -> float:
@@ -109,135 +89,6 @@ class TrainState:
 # ----------------------------------------------------------------------------------------------
 # devices and processes
 # ----------------------------------------------------------------------------------------------
-def _distributed() -> tuple[int, int, int]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 0, 1
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return dist.get_rank(), int(os.environ.get("LOCAL_RANK", "0")), world
-
-
-def check_device_options(config: TrainConfig, cuda_available: bool | None = None) -> None:
-    """Refuse options this machine cannot run, with a message saying what to use instead."""
-    cuda = torch.cuda.is_available() if cuda_available is None else cuda_available
-    if config.device == "cuda" and not cuda:
-        raise InputError(
-            f"device = 'cuda' but no CUDA GPU is available (torch {torch.__version__}); use device = 'auto' or 'cpu'",
-            field="device",
-        )
-    on_cpu = config.device == "cpu" or not cuda
-    if config.amp == "fp16" and on_cpu:
-        raise InputError(
-            "amp = 'fp16' needs a CUDA GPU (float16 autocast with a GradScaler); on CPU use amp = 'bf16' or 'none'",
-            field="amp",
-        )
-    if config.compile:
-        import shutil
-
-        from torch import _dynamo
-
-        if not _dynamo.is_dynamo_supported():
-            raise InputError(
-                "compile = true but torch.compile is not supported with this Python / torch build; set compile = false",
-                field="compile",
-            )
-        if on_cpu and not (shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")):
-            raise InputError(
-                "compile = true on CPU needs a C++ compiler (c++, g++ or clang++) "
-                "on PATH; install one or set compile = false",
-                field="compile",
-            )
-
-
-def _device(config: TrainConfig, local_rank: int) -> torch.device:
-    check_device_options(config)
-    if config.device == "cpu" or not torch.cuda.is_available():
-        return torch.device("cpu")
-    return torch.device(f"cuda:{local_rank}")
-
-
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
-
-
-def _agree(flag: bool, world: int, device) -> bool:
-    """Whether any rank asked to stop (so that all ranks stop at the same step)."""
-    if world <= 1:
-        return flag
-    import torch.distributed as dist
-
-    tensor = torch.tensor([float(flag)], device=device)
-    dist.all_reduce(tensor)
-    return bool(tensor.item() > 0)
-
-
-# ----------------------------------------------------------------------------------------------
-# data
-# ----------------------------------------------------------------------------------------------
-def _decoded(dataset):
-    """The decoded-batch source of a dataset (a PairedDataset is unwrapped)."""
-    return getattr(dataset, "decoded", dataset)
-
-
-def _label_range(dataset) -> tuple[int, int]:
-    if hasattr(dataset, "index"):
-        return tuple(dataset.index.get("label_range", (-1, -1)))
-    labels = [sample.label for sample in dataset.samples]
-    return min(labels), max(labels)
-
-
-def _loader(
-    dataset,
-    config: TrainConfig,
-    device,
-    epoch: int = 0,
-    start: int = 0,
-    rank: int = 0,
-    world: int = 1,
-    train: bool = True,
-):
-    """A DataLoader of decoded batches for one epoch, from batch ``start`` on."""
-    pin = device.type == "cuda"
-    if hasattr(dataset, "shards"):  # ShardStream
-        dataset.set_epoch(epoch, start)
-        workers = min(config.workers, dataset.max_workers())
-        return torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=workers, pin_memory=pin)
-    dataset.set_epoch(epoch)
-    sampler = EpochSampler(len(dataset), config.seed, epoch, rank, world, start, config.batch_size) if train else None
-    return torch.utils.data.DataLoader(
-        dataset,
-        batch_size=config.batch_size,
-        sampler=sampler,
-        num_workers=config.workers,
-        pin_memory=pin,
-        collate_fn=collate_decoded,
-    )
-
-
-def _steps_per_epoch(dataset, config: TrainConfig, world: int) -> int:
-    if hasattr(dataset, "steps_per_epoch"):
-        return dataset.steps_per_epoch()
-    return math.ceil(math.ceil(len(dataset) / world) / config.batch_size)
-
-
-def augmented(loader, config: TrainConfig, device):
-    """Batches of ``loader`` cropped, flipped, blurred and normalised on ``device``."""
-    for batch in loader:
-        yield augment_batch(
-            batch,
-            image_size=config.image_size,
-            blur_size=config.blur_size,
-            map_source=config.map_source,
-            device=device,
-            channels_last=config.channels_last,
-        )
-
-
 # ----------------------------------------------------------------------------------------------
 # logs
 # ----------------------------------------------------------------------------------------------
@@ -366,14 +217,14 @@ def _build_model(config: TrainConfig) -> nn.Module:
 
 
 def _setup(config: TrainConfig, datasets, resume: bool) -> _Run:
-    rank, local_rank, world = _distributed()
-    device = _device(config, local_rank)
+    rank, local_rank, world = distributed_ranks()
+    device = training_device(config, local_rank)
     out = Path(config.out)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
     train_set, val_set = datasets if datasets is not None else datasets_from_config(config, rank, world)
-    train_set = _decoded(train_set)
-    low, high = _label_range(train_set)
+    train_set = decoded_source(train_set)
+    low, high = label_range(train_set)
     if low < 0 or high >= config.num_classes:
         raise InputError(
             f"expected every training image to have a class label in "
@@ -460,8 +311,10 @@ def _train_step(run: _Run, batch: dict, seen: dict, lr: float, amp_context) -> d
 def _train_epoch(run: _Run, epoch: int, seen: dict, stop: dict, on_step: Callable[[int], None] | None) -> bool:
     """One epoch from ``run.state.batch`` on; False when stopped by SIGTERM (checkpoint saved)."""
     config, state = run.config, run.state
-    steps = _steps_per_epoch(run.train_set, config, run.world)
-    loader = _loader(run.train_set, config, run.device, epoch, state.batch, run.rank, run.world)
+    steps = steps_per_epoch(run.train_set, config, run.world)
+    loader = epoch_loader(
+        run.train_set, config, run.device, epoch=epoch, start=state.batch, rank=run.rank, world=run.world
+    )
     meter = _Meter(state.sums, run.device)
     amp_context = autocast(run.device, config.amp)
     run.net.train()
@@ -507,7 +360,7 @@ def _train_epoch(run: _Run, epoch: int, seen: dict, stop: dict, on_step: Callabl
             tick, waited = now, 0.0
         if on_step is not None:
             on_step(state.step)
-        if _agree(stop["now"], run.world, run.device):
+        if any_rank(stop["now"], run.world, run.device):
             state.sums = meter.sums()
             run.save()
             bar.close()
@@ -518,7 +371,9 @@ def _train_epoch(run: _Run, epoch: int, seen: dict, stop: dict, on_step: Callabl
         warn_without_maps(meter.sums()["maps"], run.loss, config.lam, config.train or "training set")
     state.sums, state.batch = {}, 0
     if run.val_set is not None and run.rank == 0:
-        metrics = validate(run.model, run.val_set, run.layers, config, run.device, run.loss_options, run.loss)
+        metrics = validate(
+            run.model, run.val_set, run.layers, config, run.device, loss_options=run.loss_options, loss=run.loss
+        )
         run.log.epoch_row(epoch + 1, "val", lr, metrics)
         if metrics["accuracy"] > state.best:
             state.best = metrics["accuracy"]
@@ -574,7 +429,7 @@ def train(
 def _train(config: TrainConfig, datasets, resume: bool, on_step) -> dict:
     run = _setup(config, datasets, resume)
     stop = {"now": False}
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True)) if _main_thread() else None
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True)) if on_main_thread() else None
     status = "finished"
     try:
         with record_layers(run.model, run.layers) as seen:
@@ -606,12 +461,14 @@ def _train(config: TrainConfig, datasets, resume: bool, on_step) -> dict:
     }
 
 
-def validate(model, dataset, layers, config: TrainConfig, device, loss_options, loss: str = "clickme") -> dict:
+def validate(model, dataset, layers, config: TrainConfig, device, *, loss_options, loss: str = "clickme") -> dict:
     """Loss, accuracy and mean map alignment (Spearman) of ``model`` on ``dataset``: of the
     attention map of the last supervised layer (ClickMe loss), else of the gradient saliency."""
-    loader = _loader(_decoded(dataset), config, device, train=False)
+    loader = epoch_loader(decoded_source(dataset), config, device, train=False)
     if loss != "clickme":
-        return validate_saliency(model, augmented(loader, config, device), config, device, autocast(device, config.amp))
+        return validate_saliency(
+            model, augmented(loader, config, device), config, device, amp_context=autocast(device, config.amp)
+        )
     frame, model_maps, human_maps = evaluate(
         model,
         augmented(loader, config, device),
@@ -640,6 +497,7 @@ def sweep(
     key: str,
     values: list,
     datasets=None,
+    *,
     resume: bool = False,
     n_permutations: int = 200,
     ceiling: float = PAPER_CEILING,

@@ -115,11 +115,11 @@ def _checkpoint(tmp_path, num_classes=3):
 
     from models.checkpoint import save_checkpoint
     from models.config import TrainConfig
-    from models.resnet import build_model
+    from models.networks import build_network
 
     config = TrainConfig(arch="tiny_resnet", num_classes=num_classes, tiny_width=4, image_size=24, resize=32)
     torch.manual_seed(0)
-    model = build_model(config.arch, num_classes, tiny_width=4).eval()
+    model = build_network(config.arch, num_classes=num_classes, tiny_width=4).eval()
     save_checkpoint(tmp_path / "best.pt", {"model": model.state_dict(), "config": dataclasses.asdict(config)})
     return tmp_path / "best.pt", model
 

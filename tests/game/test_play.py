@@ -236,12 +236,12 @@ def test_cli_with_a_model_partner_window_free(demo_set, tmp_path):
 
     from models.checkpoint import save_checkpoint
     from models.config import TrainConfig
-    from models.resnet import build_model
+    from models.networks import build_network
 
     root, _ = demo_set
     n_labels = pd.read_csv(root / "labels.csv")["label"].nunique()
     config = TrainConfig(arch="tiny_resnet", num_classes=n_labels, tiny_width=4, image_size=56, resize=64)
-    model = build_model(config.arch, n_labels, tiny_width=4)
+    model = build_network(config.arch, num_classes=n_labels, tiny_width=4)
     save_checkpoint(tmp_path / "best.pt", {"model": model.state_dict(), "config": dataclasses.asdict(config)})
     base = [
         "game",

@@ -52,7 +52,7 @@ def test_crops_and_flips_are_the_same_on_image_and_map():
     red = (out["image"][:, 0] * 0.229 + 0.485) * 255
     assert torch.allclose(red, out["map"], atol=0.2)
     assert len({(int(t), int(f)) for t, f in zip(collate_decoded(items)["left"], collate_decoded(items)["flip"])}) > 3
-    assert crop_batch(torch.arange(6).reshape(1, 2, 3), [0], [1], [True], 2).tolist() == [[[2, 1], [5, 4]]]
+    assert crop_batch(torch.arange(6).reshape(1, 2, 3), [0], [1], [True], size=2).tolist() == [[[2, 1], [5, 4]]]
 
 
 def test_decoding_on_the_device_matches_the_workers():
@@ -101,7 +101,7 @@ def test_crops_are_uniform_independent_and_the_same_in_a_batch_or_alone():
         expected = len(values) / levels  # chi-square against uniform, below its 0.999 quantile
         assert ((counts - expected) ** 2 / expected).sum() < {33: 59.7, 2: 10.8}[levels]
     assert abs(np.corrcoef(top, left)[0, 1]) < 0.02 and abs(np.corrcoef(top, flip)[0, 1]) < 0.02
-    assert [crop_params(7, 3, i, 256, 224, True) for i in (0, 41)] == [
+    assert [crop_params(7, 3, i, 256, 224, train=True) for i in (0, 41)] == [
         (int(top[i]), int(left[i]), bool(flip[i])) for i in (0, 41)
     ]
     other_epoch = crop_params(7, 4, np.arange(66_000), 256, 224, train=True)[0]

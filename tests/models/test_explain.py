@@ -7,13 +7,13 @@ from PIL import Image
 
 from clickme_analysis.errors import InputError
 from models.explain import attention_maps, explain, gradient_delta, smoothgrad
-from models.resnet import build_model
+from models.networks import build_network
 
 
 @pytest.fixture
 def model():
     torch.manual_seed(0)
-    return build_model("tiny_gala_resnet", num_classes=3, tiny_width=4).eval()
+    return build_network("tiny_gala_resnet", num_classes=3, tiny_width=4).eval()
 
 
 def test_zero_noise_smoothgrad_is_the_plain_gradient(model):
@@ -45,7 +45,7 @@ def test_attention_maps_at_image_size(model):
 
 
 def test_explain_writes_pngs(model, tmp_path):
-    other = build_model("tiny_gala_resnet", num_classes=3, tiny_width=4)
+    other = build_network("tiny_gala_resnet", num_classes=3, tiny_width=4)
     paths = explain(model, torch.randn(2, 3, 20, 20), tmp_path, torch.rand(2, 20, 20), other, n_samples=2)
     assert sorted(p.name for p in paths) == ["attention.png", "gradient_delta.png", "smoothgrad.png"]
     for path in paths:

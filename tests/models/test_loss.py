@@ -8,7 +8,7 @@ import torch
 from clickme_analysis.errors import InputError
 from models.layers import attention_layers, record_layers
 from models.loss import attention_map, clickme_loss, map_distance, resize_maps
-from models.resnet import build_model
+from models.networks import build_network
 
 VOLUME = torch.tensor([[[[3.0, 0.0], [0.0, 0.0]], [[4.0, 0.0], [0.0, 0.0]]]])  # L2 over channels: 5 at (0, 0)
 HUMAN = torch.tensor([[[0.0, 2.0], [0.0, 0.0]]])
@@ -83,9 +83,9 @@ def test_attention_map_is_column_l2_norm():
 
 
 def test_default_layers():
-    assert attention_layers(build_model("gala_resnet50")) == [f"layer3.{i}.attn.gate" for i in range(6)]
-    assert attention_layers(build_model("resnet50")) == [f"layer3.{i}" for i in range(6)]
-    assert len(attention_layers(build_model("se_resnet50"))) == 16
+    assert attention_layers(build_network("gala_resnet50")) == [f"layer3.{i}.se.gate" for i in range(6)]
+    assert attention_layers(build_network("resnet50")) == [f"layer3.{i}" for i in range(6)]
+    assert len(attention_layers(build_network("se_resnet50"))) == 16
 
 
 @pytest.mark.parametrize(
@@ -110,5 +110,5 @@ def test_bad_input(call, match):
 
 def test_unknown_layer_is_named():
     with pytest.raises(InputError, match="layer9"):
-        with record_layers(build_model("tiny_resnet", num_classes=2), ["layer9"]):
+        with record_layers(build_network("tiny_resnet", num_classes=2), ["layer9"]):
             pass

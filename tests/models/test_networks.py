@@ -50,7 +50,7 @@ def test_clickme_loss_on_a_model_without_attention_layers_is_refused():
     assert resolve_loss("auto", vit) == "harmonizer"
     with pytest.raises(InputError, match="loss = 'clickme' supervises attention layers.*harmonizer"):
         resolve_loss("clickme", vit, "timm:test_vit")
-    assert resolve_loss("clickme", build_network("tiny_resnet", num_classes=3)) == "clickme"
+    assert resolve_loss("clickme", build_network("tiny_resnet", num_classes=3), "tiny_resnet") == "clickme"
 
 
 def test_weights_files_name_what_does_not_fit(tmp_path):

@@ -6,7 +6,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from clickme_analysis.errors import InputError
-from models.resnet import build_model
+from models.networks import build_network
 from models.score import map_alignment, map_permutation_test, score_model, summarize
 from models.synthetic import synthetic_samples
 
@@ -57,7 +57,7 @@ def test_score_model_columns():
     from models.data import PairedDataset
 
     dataset = PairedDataset(synthetic_samples(6, image_size=30, n_classes=3), image_size=30, resize=30, blur_size=3)
-    model = build_model("tiny_gala_resnet", num_classes=3, tiny_width=4)
+    model = build_network("tiny_gala_resnet", num_classes=3, tiny_width=4)
     per_image, summary = score_model(model, dataset, "tiny", batch_size=4, n_permutations=10)
     assert list(summary.columns)[:6] == [
         "model",
@@ -101,7 +101,7 @@ def test_label_outside_the_checkpoint_classes_is_located():
     samples = synthetic_samples(4, image_size=30, n_classes=3)
     samples[2].label = 7
     dataset = PairedDataset(samples, image_size=30, resize=30, blur_size=3)
-    model = build_model("tiny_gala_resnet", num_classes=3, tiny_width=4)
+    model = build_network("tiny_gala_resnet", num_classes=3, tiny_width=4)
     with pytest.raises(
         InputError,
         match=rf"label 7 of image '{samples[2].image_id}' is outside the "

@@ -73,12 +73,12 @@ def test_learning_rate_schedule_and_warmup():
 
 
 def test_no_weight_decay_on_gala_scalars():
-    from models.resnet import build_model
+    from models.networks import build_network
 
-    model = build_model("tiny_gala_resnet", num_classes=2)
+    model = build_network("tiny_gala_resnet", num_classes=2)
     optimizer = build_optimizer(model, TrainConfig())
     decay, no_decay = optimizer.param_groups
-    gala = model.layer3[0].attn
+    gala = model.layer3[0].se
     assert decay["weight_decay"] == 1e-4 and no_decay["weight_decay"] == 0
     assert {id(p) for p in no_decay["params"]} == {id(gala.a), id(gala.m)}
     assert optimizer.defaults["nesterov"] and optimizer.defaults["momentum"] == 0.9
@@ -126,12 +126,12 @@ def test_torchrun_ddp_gloo_two_processes(tiny_config, tmp_path):
 
 
 def test_init_weights_load_non_strictly(tiny_config, tmp_path):
-    from models.resnet import build_model
+    from models.networks import build_network
 
-    plain = build_model("tiny_resnet", num_classes=3, tiny_width=4)
+    plain = build_network("tiny_resnet", num_classes=3, tiny_width=4)
     torch.nn.init.constant_(plain.fc.bias, 0.25)
     torch.save(plain.state_dict(), tmp_path / "plain.pt")  # no GALA keys: loaded non-strictly
-    with pytest.warns(UserWarning, match=r"10 model tensors not in the file \(layer3\.0\.attn\.a"):
+    with pytest.warns(UserWarning, match=r"10 model tensors not in the file \(layer3\.0\.se\.a"):
         result = train(
             tiny_config.replace(init_weights=str(tmp_path / "plain.pt"), epochs=1, lr=0.0, val="", weight_decay=0.0)
         )
@@ -222,7 +222,7 @@ def test_a_file_that_is_not_a_checkpoint_says_what_it_looks_like(tmp_path):
 
 def test_gpu_only_options_on_a_cpu_machine_are_refused_clearly(monkeypatch):
     from clickme_analysis.errors import InputError
-    from models.train import check_device_options
+    from models.distributed import check_device_options
 
     with pytest.raises(InputError, match="no CUDA GPU"):
         check_device_options(TrainConfig(device="cuda"), cuda_available=False)
