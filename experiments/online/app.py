@@ -39,10 +39,12 @@ import time
 from pathlib import Path
 
 from clickme_analysis.errors import InputError
+from experiments.online import admin, pages, participants
 from experiments.online.config import ServeConfig, load_serve_config, read_allow_list
 from experiments.online.guard import Guard, InFlight, RateLimit
 from experiments.online.pages import http_error
 from experiments.online.storage import Store
+from experiments.online.tasks import ExperimentTask, GameTask
 
 WEB = Path(__file__).resolve().parent / "web"
 #: Environment variable that hands the settings to uvicorn worker processes
@@ -70,8 +72,6 @@ class Online:
     the partner's executor and the per-process limits (starts per address, queries in flight)."""
 
     def __init__(self, config: ServeConfig, store: Store | None = None):
-        from experiments.online.tasks import ExperimentTask, GameTask
-
         self.config = config
         self.admin_token = config.admin_token or secrets.token_urlsafe(24)
         self.store = store or Store(config.db, hold_s=60 * config.hold_minutes)
@@ -146,7 +146,8 @@ def validation_message(errors) -> dict:
     Examples
     --------
     >>> validation_message([{"loc": ("body", "x", 2), "msg": "Input should be finite", "input": float("nan")}])
-    {'detail': "field 'x.2': Input should be finite (got nan)", 'errors': [{'field': 'x.2', 'message': 'Input should be finite'}]}
+    {'detail': "field 'x.2': Input should be finite (got nan)",
+     'errors': [{'field': 'x.2', 'message': 'Input should be finite'}]}
     """
     items = []
     for e in list(errors)[:5]:
@@ -175,8 +176,6 @@ def create_app(config: ServeConfig, store: Store | None = None):
     """The FastAPI application for ``config`` (tests pass an in-memory ``store``)."""
     from fastapi import FastAPI
     from fastapi.staticfiles import StaticFiles
-
-    from experiments.online import admin, pages, participants
 
     ctx = Online(config, store)
 

@@ -19,6 +19,8 @@ from fastapi.responses import JSONResponse
 from experiments.online.pages import Authorization, Ctx, http_error
 from experiments.online.schemas import BrowserIn, ParticipantIn, QueryIn, RoundIn, StartIn, TrialIn
 from experiments.online.storage import ALLOCATING, RELEASED, body_hash, now_iso, token_hash, token_matches
+from experiments.online.tasks import block_summary
+from experiments.session import INSTRUCTIONS
 
 router = APIRouter(prefix="/api")
 #: Compared against when no participant has the id, so both refusals take the same time
@@ -116,8 +118,6 @@ def _stored_reply(status: str, extra: dict):
 
 @router.post("/experiment/trials")
 def post_trial(ctx: Ctx, body: TrialIn, authorization: Authorization = None):
-    from experiments.online.tasks import block_summary
-
     task = ctx.task("experiment")
     row = authorised(ctx, "experiment", body.participant_id, authorization)
     design = ctx.design(row["id"])
@@ -133,7 +133,7 @@ def post_trial(ctx: Ctx, body: TrialIn, authorization: Authorization = None):
             "row": trial,
             "flagged": bool(trial["timing_flag"]),
         },
-        body_hash(body.model_dump()),
+        digest=body_hash(body.model_dump()),
     )
     reply = {"timing_flag": stored["row"]["timing_flag"] if stored else None}
     if body.phase == "training":
@@ -157,7 +157,7 @@ async def query(ctx: Ctx, body: QueryIn, authorization: Authorization = None):
         raise http_error(429, "one partner query at a time")
     try:
         design = await run_in_threadpool(ctx.design, pk)
-        job = ctx.partner_pool.submit(task.query, body.participant_id, design, body.round, body.x, body.y)
+        job = ctx.partner_pool.submit(task.query, body.participant_id, design, body.round, x=body.x, y=body.y)
     except BaseException:
         ctx.querying.leave(pk)
         raise
@@ -176,7 +176,7 @@ def post_round(ctx: Ctx, body: RoundIn, authorization: Authorization = None):
         row["id"],
         body.idempotency_key,
         {"round_number": body.round, "image_id": body.image_id, "record": record},
-        body_hash(body.model_dump()),
+        digest=body_hash(body.model_dump()),
     )
     rec = stored["record"] if stored else {}
     return _stored_reply(status, {"success": rec.get("success"), "points": rec.get("points")})
@@ -240,8 +240,6 @@ def progress(ctx, task: str, row, created: bool) -> dict:
         "browser_checked": bool((row["browser"] or {}).get("accepted")),
     }
     if task == "experiment":
-        from experiments.session import INSTRUCTIONS
-
         info = row["design"]["info"]
         reply["done"] = [[r["phase"], r["block"], r["trial"]] for r in ctx.store.rows("trials", row["id"])]
         reply["instructions"] = INSTRUCTIONS.format(

@@ -2,8 +2,9 @@
 
 SQLite is the default (one file, WAL journal, ``synchronous=NORMAL``: every committed post is in
 the journal before the reply, so it survives a killed server; only a power cut or an operating
-system crash can lose the last commits, which PostgreSQL's ``fsync`` guards against); PostgreSQL is chosen by its URL (``postgresql+psycopg://...``) when several
-server processes share one database. The server keeps nothing else: every request reads what it
+system crash can lose the last commits, which PostgreSQL's ``fsync`` guards against);
+PostgreSQL is chosen by its URL (``postgresql+psycopg://...``) when several server processes
+share one database. The server keeps nothing else: every request reads what it
 needs from here, so any worker can answer any participant.
 
 Each post is one transaction. A trial or round carries an idempotency key, unique per
@@ -411,7 +412,7 @@ class Store:
             return list(conn.execute(query).mappings())
 
     # ------------------------------------------------------------------ trials and rounds
-    def insert_once(self, table: str, participant_pk: int, key: str, values: dict, digest: str = ""):
+    def insert_once(self, table: str, participant_pk: int, key: str, values: dict, *, digest: str = ""):
         """Insert a trial or round unless its key (or its place) is already stored.
 
         Returns
