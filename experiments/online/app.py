@@ -45,6 +45,7 @@ from experiments.online.guard import Guard, InFlight, RateLimit
 from experiments.online.pages import http_error
 from experiments.online.storage import Store
 from experiments.online.tasks import ExperimentTask, GameTask
+from experiments.online.writer import GroupWriter
 
 WEB = Path(__file__).resolve().parent / "web"
 #: Environment variable that hands the settings to uvicorn worker processes
@@ -75,6 +76,8 @@ class Online:
         self.config = config
         self.admin_token = config.admin_token or secrets.token_urlsafe(24)
         self.store = store or Store(config.db, hold_s=60 * config.hold_minutes)
+        #: stores trials and rounds, many to a transaction under load
+        self.writer = GroupWriter(self.store)
         self.allowed = read_allow_list(config.allow_list) if config.allow_list else None
         self.experiment = ExperimentTask(config.experiment_config) if config.experiment_config else None
         self.game = (
@@ -121,6 +124,11 @@ class Online:
                 self._credentials.clear()
             self._credentials[key] = (row, now + CREDENTIALS_TTL_S)
         return row
+
+    def credentials_cached(self, task: str, participant_id: str) -> bool:
+        """Whether :meth:`credentials` would answer without reading the database."""
+        hit = self._credentials.get((task, participant_id))
+        return hit is not None and hit[1] > time.monotonic()
 
     def forget(self, task: str, participant_id: str) -> None:
         self._credentials.pop((task, participant_id), None)
@@ -187,6 +195,7 @@ def create_app(config: ServeConfig, store: Store | None = None):
         anyio.to_thread.current_default_thread_limiter().total_tokens = int(os.environ.get("CLICKME_THREADS", "8"))
         yield
         ctx.partner_pool.shutdown(wait=False, cancel_futures=True)
+        ctx.writer.close()
 
     app = FastAPI(title="clickme serve", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.online = ctx
