@@ -131,8 +131,10 @@ def _stored_reply(status: str, extra: dict):
 
 
 @router.post("/experiment/trials")
-async def post_trial(ctx: Ctx, body: TrialIn, authorization: Authorization = None):
-    """One trial: checked and scored on the event loop, stored by the group writer."""
+async def post_trial(request: Request, body: TrialIn, authorization: Authorization = None):
+    """One trial: checked and scored on the event loop, stored by the group writer (the
+    busiest route: its context is taken from the request, not by a FastAPI dependency)."""
+    ctx = request.app.state.online
     task = ctx.task("experiment")
     row = await authorised_async(ctx, "experiment", body.participant_id, authorization)
     design = await design_async(ctx, row["id"])
