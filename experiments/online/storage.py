@@ -448,7 +448,7 @@ class Store:
         with self._write, self.engine.begin() as conn:
             for table, pk, key, values, digest in posts:
                 row = dict(values, participant_pk=pk, idempotency_key=key, received=received, body_hash=digest)
-                if conn.execute(self._insert_new[table], row).rowcount == 1:
+                if conn.execute(self._insert_new[table], row).first() is not None:
                     out.append(("stored", row))
                     continue
                 t = getattr(self, table)
@@ -514,12 +514,13 @@ class Store:
 
 
 def _insert_or_nothing(dialect: str, table):
-    """``INSERT ... ON CONFLICT DO NOTHING`` on ``table`` (its row count says whether the row is new)."""
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` on ``table``: a row comes back when the row
+    is new (the row count of such an insert is 0 under psycopg even when it stored the row)."""
     if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert
     else:
         from sqlalchemy.dialects.postgresql import insert
-    return insert(table).on_conflict_do_nothing()
+    return insert(table).on_conflict_do_nothing().returning(table.c.id)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

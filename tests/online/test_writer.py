@@ -83,3 +83,13 @@ def test_a_failing_post_fails_alone(store):
     assert good[0] == other[0] == "stored"
     assert isinstance(bad, sa.exc.IntegrityError)
     assert [r["round_number"] for r in store.rows("rounds")] == [1, 3]
+
+
+def test_postgresql_tells_new_rows_from_retries(postgres_url):
+    store = Store(postgres_url)
+    try:
+        pk = store.create_participant("game", "PG-writer", "x" * 32, lambda index: {})[0]["id"]
+        post = ("rounds", pk, "key-pg-0001", _round(1), "d1")
+        assert [s for s, _ in store.insert_many([post, post, (*post[:4], "d2")])] == ["stored", "duplicate", "reused"]
+    finally:
+        store.dispose()
