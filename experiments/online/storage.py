@@ -515,7 +515,7 @@ class Store:
 
 def _insert_or_nothing(dialect: str, table):
     """``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` on ``table``: a row comes back when the row
-    is new (the row count of such an insert is 0 under psycopg even when it stored the row)."""
+    is new (under psycopg the row count of such an insert did not say so: stored rows looked like retries)."""
     if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert
     else:
