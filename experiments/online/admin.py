@@ -21,8 +21,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 
-from experiments.online.export import session_status
-from experiments.online.pages import Authorization, Ctx
+from experiments.online.export import INCLUDE, export_all, session_status
+from experiments.online.pages import Authorization, Ctx, http_error
 from experiments.online.participants import bearer
 from experiments.online.schemas import ReleaseIn
 from experiments.online.storage import RELEASED, Store
@@ -142,9 +142,6 @@ def admin_page(ctx: Admin):
 
 @router.get("/export.zip")
 def admin_export(ctx: Admin, include: str = "complete"):
-    from experiments.online.export import INCLUDE, export_all
-    from experiments.online.pages import http_error
-
     if include not in INCLUDE:
         raise http_error(422, f"expected include= one of {', '.join(INCLUDE)}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -165,8 +162,6 @@ def admin_export(ctx: Admin, include: str = "complete"):
 def admin_release(ctx: Admin, body: ReleaseIn):
     """Unbind a participant from its browser: the next browser that starts with the id continues
     the session (its stored trials and rounds stay)."""
-    from experiments.online.pages import http_error
-
     row = ctx.store.participant(body.task, body.participant_id)
     if row is None or row["participant_id"] != body.participant_id:
         raise http_error(404, f"no {body.task} participant {body.participant_id!r}")

@@ -39,10 +39,13 @@ import time
 from pathlib import Path
 
 from clickme_analysis.errors import InputError
+from experiments.online import admin, pages, participants
 from experiments.online.config import ServeConfig, load_serve_config, read_allow_list
 from experiments.online.guard import Guard, InFlight, RateLimit
 from experiments.online.pages import http_error
 from experiments.online.storage import Store
+from experiments.online.tasks import ExperimentTask, GameTask
+from experiments.online.writer import GroupWriter
 
 WEB = Path(__file__).resolve().parent / "web"
 #: Environment variable that hands the settings to uvicorn worker processes
@@ -70,11 +73,11 @@ class Online:
     the partner's executor and the per-process limits (starts per address, queries in flight)."""
 
     def __init__(self, config: ServeConfig, store: Store | None = None):
-        from experiments.online.tasks import ExperimentTask, GameTask
-
         self.config = config
         self.admin_token = config.admin_token or secrets.token_urlsafe(24)
         self.store = store or Store(config.db, hold_s=60 * config.hold_minutes)
+        #: stores trials and rounds, many to a transaction under load
+        self.writer = GroupWriter(self.store)
         self.allowed = read_allow_list(config.allow_list) if config.allow_list else None
         self.experiment = ExperimentTask(config.experiment_config) if config.experiment_config else None
         self.game = (
@@ -122,6 +125,11 @@ class Online:
             self._credentials[key] = (row, now + CREDENTIALS_TTL_S)
         return row
 
+    def credentials_cached(self, task: str, participant_id: str) -> bool:
+        """Whether :meth:`credentials` would answer without reading the database."""
+        hit = self._credentials.get((task, participant_id))
+        return hit is not None and hit[1] > time.monotonic()
+
     def forget(self, task: str, participant_id: str) -> None:
         self._credentials.pop((task, participant_id), None)
 
@@ -146,7 +154,8 @@ def validation_message(errors) -> dict:
     Examples
     --------
     >>> validation_message([{"loc": ("body", "x", 2), "msg": "Input should be finite", "input": float("nan")}])
-    {'detail': "field 'x.2': Input should be finite (got nan)", 'errors': [{'field': 'x.2', 'message': 'Input should be finite'}]}
+    {'detail': "field 'x.2': Input should be finite (got nan)",
+     'errors': [{'field': 'x.2', 'message': 'Input should be finite'}]}
     """
     items = []
     for e in list(errors)[:5]:
@@ -176,8 +185,6 @@ def create_app(config: ServeConfig, store: Store | None = None):
     from fastapi import FastAPI
     from fastapi.staticfiles import StaticFiles
 
-    from experiments.online import admin, pages, participants
-
     ctx = Online(config, store)
 
     @contextlib.asynccontextmanager
@@ -188,6 +195,7 @@ def create_app(config: ServeConfig, store: Store | None = None):
         anyio.to_thread.current_default_thread_limiter().total_tokens = int(os.environ.get("CLICKME_THREADS", "8"))
         yield
         ctx.partner_pool.shutdown(wait=False, cancel_futures=True)
+        ctx.writer.close()
 
     app = FastAPI(title="clickme serve", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.online = ctx

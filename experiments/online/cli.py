@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import logging
 import os
+import secrets
+import socket
+from collections import Counter
 from pathlib import Path
 
 from clickme_analysis.cliargs import existing_path, nonnegative_int, positive_int
+from clickme_analysis.errors import InputError
+from experiments.online.config import load_serve_config
+from experiments.online.export import STATUSES, export_all, sessions_table
+from experiments.online.storage import Store
 
 
 def register(subparsers) -> None:
@@ -90,8 +100,6 @@ _OPTIONS = (
 
 
 def _settings(args):
-    from experiments.online.config import load_serve_config
-
     overrides = {k: (str(v) if isinstance(v, Path) else v) for k in _OPTIONS if (v := getattr(args, k)) is not None}
     if "admin_token" not in overrides and os.environ.get("CLICKME_ADMIN_TOKEN"):
         overrides["admin_token"] = os.environ["CLICKME_ADMIN_TOKEN"]
@@ -114,10 +122,6 @@ def urls(config) -> list[str]:
 
 def check_port(host: str, port: int) -> None:
     """InputError when ``host:port`` cannot be bound (in use, or not this machine's address)."""
-    import socket
-
-    from clickme_analysis.errors import InputError
-
     try:
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -128,8 +132,6 @@ def check_port(host: str, port: int) -> None:
 
 def check_database(url: str) -> None:
     """``--check``: the database opens as a clickme serve database, read-only (nothing written)."""
-    from experiments.online.storage import Store
-
     try:
         from sqlalchemy.engine import make_url
 
@@ -142,13 +144,9 @@ def check_database(url: str) -> None:
 
 
 def _serve(args) -> int:
-    import dataclasses
-    import json
-    import secrets
-
+    # the server's modules import FastAPI and uvicorn at their top: loaded only to serve
     from experiments.online.app import SETTINGS_ENV, Online, create_app, web_libraries
     from experiments.online.guard import HEADER_TIMEOUT_ENV, GuardedH11Protocol
-    from experiments.online.storage import Store
 
     config = _settings(args)
     web_libraries()
@@ -175,8 +173,6 @@ def _serve(args) -> int:
     import uvicorn
 
     if config.access_log:
-        import logging
-
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
         logging.getLogger("clickme.serve.access").setLevel(logging.INFO)
     os.environ[HEADER_TIMEOUT_ENV] = str(config.header_timeout_s)
@@ -197,9 +193,6 @@ def _serve(args) -> int:
 
 
 def _export(args) -> int:
-    from experiments.online.export import export_all
-    from experiments.online.storage import Store
-
     store = Store(args.db, create=False)
     try:
         written = export_all(store, args.out, include="all" if args.all else "complete")
@@ -213,10 +206,6 @@ def _export(args) -> int:
 
 def print_sessions(store) -> None:
     """Sessions by task and status (what ``serve export`` and ``experiment analyze`` list)."""
-    from collections import Counter
-
-    from experiments.online.export import STATUSES, sessions_table
-
     counts = Counter((r["task"], r["session_status"]) for r in sessions_table(store))
     for task in ("experiment", "game"):
         if any(t == task for t, _ in counts):

@@ -14,6 +14,9 @@ import string
 from dataclasses import field
 from pathlib import Path
 
+from clickme_analysis.config import load_config
+from clickme_analysis.errors import InputError
+
 DEFAULT_DB = "sqlite:///online.db"
 #: Settings that name files; relative ones in a TOML file are taken from the file's folder
 PATH_FIELDS = ("experiment_config", "game_config", "images", "labels", "partner", "classes", "allow_list")
@@ -139,9 +142,6 @@ def load_serve_config(source=None, overrides=None) -> ServeConfig:
     ...
     clickme_analysis.errors.InputError: field 'port': expected a value >= 0, got -1
     """
-    from clickme_analysis.config import load_config
-    from clickme_analysis.errors import InputError
-
     config = load_config(
         ServeConfig,
         source,
@@ -188,8 +188,6 @@ def load_serve_config(source=None, overrides=None) -> ServeConfig:
 
 def read_allow_list(path) -> frozenset:
     """The participant ids of an allow-list file (one per line; blank lines and ``#`` comments skipped)."""
-    from clickme_analysis.errors import InputError
-
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as err:

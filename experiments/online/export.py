@@ -30,11 +30,13 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections import Counter
 from pathlib import Path
 
 from clickme_analysis.errors import InputError
-from clickme_analysis.fileio import atomic_write, atomic_write_text
+from clickme_analysis.fileio import atomic_write, atomic_write_text, collect_files
 from experiments.online.storage import Store
+from experiments.session import DATA_COLUMNS, _csv_value, software_versions
 
 #: Columns of ``experiment/browser_timing.csv``
 TIMING_COLUMNS = (
@@ -143,8 +145,6 @@ def _chosen(store: Store, task: str, include: str) -> list:
 
 
 def _session_record(p, n_trials: int, n_stored: int) -> dict:
-    from experiments.session import software_versions
-
     info, config_dict = p["design"]["info"], p["design"]["config"]
     browser = p["browser"] or {}
     return {
@@ -178,8 +178,6 @@ def _session_record(p, n_trials: int, n_stored: int) -> dict:
 
 def export_experiment(store: Store, out, people: list) -> list[Path]:
     """Write each chosen experiment participant's trial CSV and session JSON, and the timing table."""
-    from experiments.session import DATA_COLUMNS, _csv_value
-
     data = Path(out) / "experiment" / "data"
     data.mkdir(parents=True, exist_ok=True)
     written = []
@@ -306,10 +304,6 @@ def online_sessions(paths, include_all: bool = False) -> tuple[list[Path], str]:
     carries a ``session_status``; only ``complete`` ones are kept unless ``include_all``. Lab
     sessions (no status) are always kept. The line is empty when no session is an online one.
     """
-    from collections import Counter
-
-    from clickme_analysis.fileio import collect_files
-
     kept, counts = [], Counter()
     for path in collect_files(paths, (".csv",), what="trial CSV files"):
         record = path.with_suffix(".json")

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
+from PIL import Image
 
 from experiments.online.storage import TASKS
 
@@ -15,8 +16,9 @@ WEB = Path(__file__).resolve().parent / "web"
 router = APIRouter()
 
 
-def online(request: Request):
-    """The request's :class:`experiments.online.app.Online` (a FastAPI dependency)."""
+async def online(request: Request):
+    """The request's :class:`experiments.online.app.Online` (a FastAPI dependency; ``async``, so
+    FastAPI does not send it to a worker thread)."""
     return request.app.state.online
 
 
@@ -64,8 +66,6 @@ def stimulus(ctx: Ctx, number: int):
 
 @router.get("/images/{image_id}.png")
 def game_image(ctx: Ctx, image_id: str):
-    from PIL import Image
-
     task = ctx.task("game")
     if image_id not in task.images:
         raise http_error(404, "no such image")

@@ -19,6 +19,8 @@ from fastapi.responses import JSONResponse
 from experiments.online.pages import Authorization, Ctx, http_error
 from experiments.online.schemas import BrowserIn, ParticipantIn, QueryIn, RoundIn, StartIn, TrialIn
 from experiments.online.storage import ALLOCATING, RELEASED, body_hash, now_iso, token_hash, token_matches
+from experiments.online.tasks import block_summary
+from experiments.session import INSTRUCTIONS
 
 router = APIRouter(prefix="/api")
 #: Compared against when no participant has the id, so both refusals take the same time
@@ -52,6 +54,20 @@ def authorised(ctx, task: str, participant_id: str, authorization: str | None, *
     if checked and not (row["browser"] or {}).get("accepted"):
         raise http_error(409, "the browser check has not been passed; reload the page")
     return row
+
+
+async def authorised_async(ctx, task: str, participant_id: str, authorization: str | None):
+    """:func:`authorised` (browser check required) on the event loop when the participant's
+    credentials are cached (the steady state of posts: no database read), else in a worker thread."""
+    if ctx.credentials_cached(task, participant_id):
+        return authorised(ctx, task, participant_id, authorization)
+    return await run_in_threadpool(authorised, ctx, task, participant_id, authorization)
+
+
+async def design_async(ctx, pk: int) -> dict:
+    """The participant's design: from memory, else read in a worker thread."""
+    design = ctx.designs.get(pk)
+    return design if design is not None else await run_in_threadpool(ctx.design, pk)
 
 
 @router.post("/{task}/start")
@@ -115,14 +131,15 @@ def _stored_reply(status: str, extra: dict):
 
 
 @router.post("/experiment/trials")
-def post_trial(ctx: Ctx, body: TrialIn, authorization: Authorization = None):
-    from experiments.online.tasks import block_summary
-
+async def post_trial(request: Request, body: TrialIn, authorization: Authorization = None):
+    """One trial: checked and scored on the event loop, stored by the group writer (the
+    busiest route: its context is taken from the request, not by a FastAPI dependency)."""
+    ctx = request.app.state.online
     task = ctx.task("experiment")
-    row = authorised(ctx, "experiment", body.participant_id, authorization)
-    design = ctx.design(row["id"])
+    row = await authorised_async(ctx, "experiment", body.participant_id, authorization)
+    design = await design_async(ctx, row["id"])
     trial = task.trial_row(body.participant_id, design, body)
-    status, stored = ctx.store.insert_once(
+    status, stored = await ctx.writer.insert(
         "trials",
         row["id"],
         body.idempotency_key,
@@ -133,7 +150,7 @@ def post_trial(ctx: Ctx, body: TrialIn, authorization: Authorization = None):
             "row": trial,
             "flagged": bool(trial["timing_flag"]),
         },
-        body_hash(body.model_dump()),
+        digest=body_hash(body.model_dump()),
     )
     reply = {"timing_flag": stored["row"]["timing_flag"] if stored else None}
     if body.phase == "training":
@@ -141,7 +158,7 @@ def post_trial(ctx: Ctx, body: TrialIn, authorization: Authorization = None):
     elif stored and body.trial == max(
         t["trial"] for t in design["trials"] if (t["phase"], t["block"]) == (body.phase, body.block)
     ):
-        rows = [r["row"] for r in ctx.store.rows("trials", row["id"])]
+        rows = [r["row"] for r in await run_in_threadpool(ctx.store.rows, "trials", row["id"])]
         reply["block_summary"] = block_summary(rows, body.phase, body.block)
     return _stored_reply(status, reply)
 
@@ -149,15 +166,15 @@ def post_trial(ctx: Ctx, body: TrialIn, authorization: Authorization = None):
 @router.post("/game/query")
 async def query(ctx: Ctx, body: QueryIn, authorization: Authorization = None):
     task = ctx.task("game")
-    row = await run_in_threadpool(authorised, ctx, "game", body.participant_id, authorization)
+    row = await authorised_async(ctx, "game", body.participant_id, authorization)
     if len(body.x) != len(body.y):
         raise http_error(422, f"expected x and y of equal length, got {len(body.x)} and {len(body.y)}")
     pk = row["id"]
     if not ctx.querying.enter(pk):
         raise http_error(429, "one partner query at a time")
     try:
-        design = await run_in_threadpool(ctx.design, pk)
-        job = ctx.partner_pool.submit(task.query, body.participant_id, design, body.round, body.x, body.y)
+        design = await design_async(ctx, pk)
+        job = ctx.partner_pool.submit(task.query, body.participant_id, design, body.round, x=body.x, y=body.y)
     except BaseException:
         ctx.querying.leave(pk)
         raise
@@ -166,17 +183,19 @@ async def query(ctx: Ctx, body: QueryIn, authorization: Authorization = None):
 
 
 @router.post("/game/rounds")
-def post_round(ctx: Ctx, body: RoundIn, authorization: Authorization = None):
+async def post_round(ctx: Ctx, body: RoundIn, authorization: Authorization = None):
+    """One round: checked in a worker thread (up to 5,000 points), stored by the group writer."""
     task = ctx.task("game")
-    row = authorised(ctx, "game", body.participant_id, authorization)
+    row = await authorised_async(ctx, "game", body.participant_id, authorization)
     label = f"{row['participant_id']}_{row['created']}"
-    record = task.round_record(body.participant_id, label, ctx.design(row["id"]), body)
-    status, stored = ctx.store.insert_once(
+    design = await design_async(ctx, row["id"])
+    record = await run_in_threadpool(task.round_record, body.participant_id, label, design, body)
+    status, stored = await ctx.writer.insert(
         "rounds",
         row["id"],
         body.idempotency_key,
         {"round_number": body.round, "image_id": body.image_id, "record": record},
-        body_hash(body.model_dump()),
+        digest=body_hash(body.model_dump()),
     )
     rec = stored["record"] if stored else {}
     return _stored_reply(status, {"success": rec.get("success"), "points": rec.get("points")})
@@ -240,8 +259,6 @@ def progress(ctx, task: str, row, created: bool) -> dict:
         "browser_checked": bool((row["browser"] or {}).get("accepted")),
     }
     if task == "experiment":
-        from experiments.session import INSTRUCTIONS
-
         info = row["design"]["info"]
         reply["done"] = [[r["phase"], r["block"], r["trial"]] for r in ctx.store.rows("trials", row["id"])]
         reply["instructions"] = INSTRUCTIONS.format(

@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import pwd
 import secrets
 import shutil
+import socket
 import ssl
 import subprocess
 import tempfile
@@ -22,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 #: The browser check a simulated desktop browser posts
 BROWSER_CHECK = {"refresh_hz": 60.0, "width": 1280, "height": 800, "browser": "chrome", "os": "linux"}
@@ -181,8 +184,6 @@ TINY_IMAGES = (("a0", True, "cat"), ("a1", True, "dog"), ("n0", False, "car"), (
 
 
 def _png(path, seed: int, size: int) -> None:
-    from PIL import Image
-
     rng = np.random.default_rng(seed)
     pixels = rng.integers(0, 256, (size // 8, size // 8, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
     Image.fromarray(pixels).save(path)
@@ -232,8 +233,6 @@ def write_tiny_study(root) -> dict:
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -253,8 +252,6 @@ def postgres_cluster():
         if shutil.which("runuser") is None:
             raise RuntimeError("running as root without runuser to start PostgreSQL as another user")
         try:
-            import pwd
-
             pwd.getpwnam("postgres")
         except KeyError:
             raise RuntimeError("running as root and no 'postgres' user to start PostgreSQL as") from None

@@ -11,14 +11,21 @@ loading: participants' state lives in the database only.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import hmac
 import json
+import math
 import threading
 import time
 from pathlib import Path
 
 from clickme_analysis.errors import InputError
+from experiments.config import load_experiment_config
+from experiments.design import build_trials, latin_square, load_assignment, load_manifest, score_response
+from experiments.game.config import load_game_config
+from experiments.game.partner import ModelPartner, PartnerView, StandInPartner, read_classes
+from experiments.game.task import RoundState, load_images, participant_rng, partner_view, play_order
 
 #: The browser timing method recorded in the ``timing`` column
 BROWSER_TIMING = "browser-raf"
@@ -34,9 +41,6 @@ class ExperimentTask:
     """
 
     def __init__(self, config_path):
-        from experiments.config import load_experiment_config
-        from experiments.design import latin_square, load_assignment, load_manifest
-
         self.config_path = Path(config_path)
         self.config = load_experiment_config(self.config_path)
         self.manifest = load_manifest(self.config.manifest)
@@ -52,8 +56,6 @@ class ExperimentTask:
 
     def design(self, index: int) -> dict:
         """Participant ``index``'s assignment and trial list (stored with the participant)."""
-        from experiments.design import build_trials
-
         info, trials = build_trials(self.manifest, self.assignment, index, self.config)
         rows = []
         for rec in trials.to_dict("records"):
@@ -105,8 +107,6 @@ class ExperimentTask:
         Raises InputError when the trial is not in the participant's design or the key is not
         one of the two response keys.
         """
-        from experiments.design import score_response
-
         info = design["info"]
         match = [
             t for t in design["trials"] if (t["phase"], t["block"], t["trial"]) == (post.phase, post.block, post.trial)
@@ -223,8 +223,6 @@ def _seconds(iso: str) -> float:
     >>> _seconds("1970-01-01T00:01:00.500+00:00")
     60.5
     """
-    import datetime
-
     return datetime.datetime.fromisoformat(iso).timestamp()
 
 
@@ -287,9 +285,6 @@ class GameTask:
         standin_threshold=0.3,
         secret: bytes = b"",
     ):
-        from experiments.game.config import load_game_config
-        from experiments.game.task import load_images
-
         self.config = load_game_config(config_path or None)
         image_list, self.labels = load_images(images, labels, self.config.image_size)
         self.images = {im.image_id: im for im in image_list}
@@ -301,8 +296,6 @@ class GameTask:
         self._lock = threading.Lock()
 
     def _partner(self, images, checkpoint, classes, device, threshold):
-        from experiments.game.partner import ModelPartner, StandInPartner, read_classes
-
         if not checkpoint:
             return StandInPartner.from_images(images, self.labels, threshold, self.config.top_k, self.config.seed)
         names = read_classes(classes) if classes else self.labels
@@ -310,8 +303,6 @@ class GameTask:
 
     def design(self, participant_id: str) -> dict:
         """The participant's image order (:func:`experiments.game.task.play_order`)."""
-        from experiments.game.task import play_order
-
         order = play_order(self.image_list, participant_id, self.config.seed, (), self.config.n_rounds)
         return {
             "order": [im.image_id for im in order],
@@ -342,11 +333,8 @@ class GameTask:
             raise InputError(f"expected a round number in 1..{len(design['order'])}, got {number}", field="round")
         return self.images[design["order"][number - 1]]
 
-    def query(self, participant_id: str, design: dict, number: int, x, y) -> dict:
+    def query(self, participant_id: str, design: dict, number: int, *, x, y) -> dict:
         """The partner's answer to the round's points, seen as ``partner_bubble`` px reveals."""
-        from experiments.game.partner import PartnerView
-        from experiments.game.task import participant_rng, partner_view
-
         cfg = self.config
         image = self.image_for_round(design, number)
         rng = participant_rng(cfg.seed, participant_id, 3, number, len(x))
@@ -386,8 +374,6 @@ class GameTask:
     def round_record(self, participant_id: str, session_id: str, design: dict, post) -> dict:
         """The PsychoPy game's log record of one posted round (success and points from the
         partner answers the server signed; a forged or altered answer is refused)."""
-        from experiments.game.task import RoundState
-
         cfg = self.config
         image = self.image_for_round(design, post.round)
         if post.image_id != image.image_id:
@@ -491,8 +477,6 @@ def check_points(x, y, t, config) -> None:
     ...
     clickme_analysis.errors.InputError: field 'x': point 2 is 9.0 px from the last; the point rule allows 7 px
     """
-    import math
-
     for k in range(1, len(t)):
         gap = t[k] - t[k - 1]
         if gap < 0:

@@ -1,0 +1,95 @@
+"""The group writer: posts that arrive together share a transaction, each answered as before."""
+
+import asyncio
+
+import pytest
+import sqlalchemy as sa
+
+from experiments.online.storage import Store
+from experiments.online.writer import GroupWriter
+
+
+def _round(n: int) -> dict:
+    return {"round_number": n, "image_id": "a", "record": {"round": n}}
+
+
+@pytest.fixture
+def store():
+    store = Store("sqlite://")
+    yield store
+    store.dispose()
+
+
+def _participant(store, pid="P1") -> int:
+    return store.create_participant("game", pid, "x" * 32, lambda index: {})[0]["id"]
+
+
+def test_posts_waiting_together_share_one_commit(store):
+    pk = _participant(store)
+    writer = GroupWriter(store)
+    commits = []
+    sa.event.listen(store.engine, "commit", lambda conn: commits.append(1))
+
+    async def main():
+        store._write.acquire()  # the writer's first transaction waits: the other posts queue up
+        try:
+            jobs = asyncio.gather(
+                *(writer.insert("rounds", pk, f"key-{n:04d}", _round(n), digest="d") for n in range(1, 101))
+            )
+            await asyncio.sleep(0.2)
+        finally:
+            store._write.release()
+        return await jobs
+
+    results = asyncio.run(main())
+    writer.close()
+    assert [status for status, _ in results] == ["stored"] * 100
+    assert [r["round_number"] for _, r in results] == list(range(1, 101))
+    assert len(commits) <= 2 and store.counts()["rounds"] == 100
+
+
+def test_retries_reuses_and_conflicts_in_one_batch(store):
+    pk = _participant(store)
+    writer = GroupWriter(store)
+
+    async def main():
+        return await asyncio.gather(
+            writer.insert("rounds", pk, "key-0001", _round(1), digest="d1"),
+            writer.insert("rounds", pk, "key-0001", _round(1), digest="d1"),  # a retry
+            writer.insert("rounds", pk, "key-0001", _round(2), digest="d2"),  # the key reused
+            writer.insert("rounds", pk, "key-0002", _round(1), digest="d3"),  # round 1 is taken
+        )
+
+    statuses = [status for status, _ in asyncio.run(main())]
+    writer.close()
+    assert statuses == ["stored", "duplicate", "reused", "conflict"]
+    assert store.counts()["rounds"] == 1
+
+
+def test_a_failing_post_fails_alone(store):
+    pk = _participant(store)
+    writer = GroupWriter(store)
+
+    async def main():
+        return await asyncio.gather(
+            writer.insert("rounds", pk, "key-0001", _round(1), digest="d"),
+            writer.insert("rounds", pk + 999, "key-0002", _round(2), digest="d"),  # no such participant
+            writer.insert("rounds", pk, "key-0003", _round(3), digest="d"),
+            return_exceptions=True,
+        )
+
+    good, bad, other = asyncio.run(main())
+    writer.close()
+    assert good[0] == other[0] == "stored"
+    assert isinstance(bad, sa.exc.IntegrityError)
+    assert [r["round_number"] for r in store.rows("rounds")] == [1, 3]
+
+
+def test_postgresql_tells_new_rows_from_retries(postgres_url):
+    store = Store(postgres_url)
+    try:
+        pk = store.create_participant("game", "PG-writer", "x" * 32, lambda index: {})[0]["id"]
+        post = ("rounds", pk, "key-pg-0001", _round(1), "d1")
+        assert [s for s, _ in store.insert_many([post, post, (*post[:4], "d2")])] == ["stored", "duplicate", "reused"]
+    finally:
+        store.dispose()
