@@ -22,11 +22,15 @@ def test_round_trip_from_a_generator(tmp_path):
     assert not (tmp_path / "maps.npz.tmp").exists()
 
 
-def test_reads_lazily_one_member_at_a_time(tmp_path):
+def test_reads_lazily_one_member_at_a_time(tmp_path, monkeypatch):
     path = save_maps(tmp_path / "maps.npz", {"a": np.ones((4, 4)), "b": np.zeros((4, 4))})
+    read = []
+    original = np.lib.npyio.NpzFile.__getitem__
+    monkeypatch.setattr(np.lib.npyio.NpzFile, "__getitem__", lambda self, key: read.append(key) or original(self, key))
     archive = MapArchive(path)
-    assert archive._npz.files.count("maps/0") == 1  # members are opened on access, not loaded up front
+    assert not [k for k in read if k.startswith("maps/")]  # opening reads the index only, no map
     assert float(archive["a"].sum()) == 16
+    assert [k for k in read if k.startswith("maps/")] == ["maps/0"]  # one access reads one member
     archive.close()
 
 

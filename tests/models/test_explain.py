@@ -1,5 +1,7 @@
 """SmoothGrad via captum, gradient delta, panels."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -33,10 +35,25 @@ def test_noise_is_seeded_and_changes_the_map(model):
     assert not torch.equal(a, smoothgrad(model, images, 1, noise_fraction=0, n_samples=1))
 
 
-def test_gradient_delta_of_a_model_with_itself_is_zero(model):
+def test_gradient_delta_is_the_difference_of_the_two_unit_max_smoothgrads(model):
+    """By hand: each model's noise-free gradient map, max-normalized per image, subtracted."""
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.mul_(torch.linspace(0.5, 1.5, p.numel()).reshape(p.shape))
     images = torch.randn(2, 3, 20, 20)
-    delta = gradient_delta(model, model, images, n_samples=2)
-    assert delta.shape == (2, 20, 20) and delta.abs().max() == 0
+    target = torch.tensor([1, 0])
+    delta = gradient_delta(model, other, images, target=target, noise_fraction=0.0, n_samples=1)
+
+    def by_hand(net):
+        x = images.clone().requires_grad_(True)
+        net.eval()(x).gather(1, target[:, None]).sum().backward()
+        grad = x.grad.abs().amax(1)
+        return grad / grad.flatten(1).amax(1)[:, None, None]
+
+    expected = by_hand(model) - by_hand(other)
+    assert delta.shape == (2, 20, 20) and expected.abs().max() > 0.05  # the two models differ
+    assert torch.allclose(delta, expected, atol=1e-5)
 
 
 def test_attention_maps_at_image_size(model):
