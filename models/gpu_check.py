@@ -83,7 +83,7 @@ class Stepper:
         with torch.autocast(self.device.type, dtype=torch.bfloat16):
             logits = self.net(batch["image"])
         parts = clickme_loss(
-            logits, batch["label"], [seen[n] for n in self.layers], batch["map"], batch["has_map"], 6.0
+            logits, batch["label"], [seen[n] for n in self.layers], batch["map"], batch["has_map"], lam=6.0
         )
         self.optimizer.zero_grad(set_to_none=True)
         parts["loss"].backward()

@@ -140,6 +140,7 @@ def clickme_loss(
     volumes: Sequence[torch.Tensor],
     human_maps: torch.Tensor,
     has_map: torch.Tensor | None = None,
+    *,
     lam: float = 6.0,
     **distance_options,
 ) -> dict[str, torch.Tensor]:

@@ -88,7 +88,7 @@ def evaluate(
                     [seen[n] for n in layers],
                     maps,
                     batch["has_map"].to(device),
-                    lam,
+                    lam=lam,
                     **(loss_options or {}),
                 )["distance"]
                 rows.append(_batch_rows(batch, logits, distance))

@@ -296,7 +296,7 @@ def _train_step(run: _Run, batch: dict, seen: dict, lr: float, amp_context) -> d
                 [seen[n] for n in run.layers],
                 batch["map"],
                 batch["has_map"],
-                run.config.lam,
+                lam=run.config.lam,
                 **run.loss_options,
             )
         )

@@ -48,13 +48,7 @@ KNOWN_LOCAL_IMPORTS = {
     "stimuli/compose.py:scipy.ndimage",
 }
 #: public functions of five or more parameters with none keyword-only, as path:function.
-KNOWN_POSITIONAL_OPTIONS = {
-    "experiments/game/partner.py:from_images",
-    "experiments/game/task.py:answer",
-    "experiments/game/task.py:partner_view",
-    "experiments/game/task.py:play_order",
-    "models/loss.py:clickme_loss",
-}
+KNOWN_POSITIONAL_OPTIONS: set[str] = set()
 # fmt: on
 
 

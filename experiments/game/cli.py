@@ -69,7 +69,9 @@ def _partner(args, images, labels, config):
     from experiments.game.partner import ModelPartner, StandInPartner, read_classes
 
     if args.partner is None:
-        return StandInPartner.from_images(images, labels, args.standin_threshold, config.top_k, config.seed)
+        return StandInPartner.from_images(
+            images, labels, threshold=args.standin_threshold, top_k=config.top_k, seed=config.seed
+        )
     classes = read_classes(args.classes) if args.classes else labels
     return ModelPartner(args.partner, classes, config.top_k, args.device)
 

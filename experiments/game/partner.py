@@ -74,7 +74,7 @@ class StandInPartner:
         self._queries = 0
 
     @classmethod
-    def from_images(cls, images, labels, threshold: float = STANDIN_THRESHOLD, top_k: int = 5, seed: int = 0):
+    def from_images(cls, images, labels, *, threshold: float = STANDIN_THRESHOLD, top_k: int = 5, seed: int = 0):
         """A stand-in whose references are the saliency stand-in maps of ``images``."""
 
         return cls(
@@ -197,7 +197,12 @@ class PartnerQueries:
     def _query(self, image_id, image, x, y):
         start = time.perf_counter()
         view, mask = partner_view(
-            image, x, y, self.config.partner_bubble, self.config.partner_background, self.noise_rng
+            image,
+            x,
+            y,
+            bubble=self.config.partner_bubble,
+            background=self.config.partner_background,
+            rng=self.noise_rng,
         )
         top = list(self.partner(PartnerView(image_id, view, mask)))[: self.config.top_k]
         return top, time.perf_counter() - start
@@ -208,7 +213,7 @@ class PartnerQueries:
         if self.pending is not None and self.pending[0].done():
             future, sent, n = self.pending
             top, compute = future.result()
-            state.answer(sent, t, top, compute, n)
+            state.answer(sent, t, top=top, compute=compute, n_points=n)
             self.pending = None
         if self.pending is None and t >= self.next_time and state.first_press is not None:
             n = len(state.x)

@@ -301,7 +301,8 @@ def run_game(
     out_dir = Path(out_dir)
     log = GameLog(out_dir / "game_log.jsonl")
     previous = log.rounds(participant)
-    order = play_order(images, participant, config.seed, {r["image_id"] for r in previous}, config.n_rounds)
+    done = {r["image_id"] for r in previous}
+    order = play_order(images, participant, config.seed, done=done, n_rounds=config.n_rounds)
     session = _new_session(participant, previous, order, config, partner, player, window)
     own_window = window == "psychopy" and win is None
     queries = PartnerQueries(partner, config, threaded=window == "psychopy")

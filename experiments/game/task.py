@@ -77,7 +77,7 @@ def participant_rng(seed: int, participant: str, *stream: int) -> np.random.Gene
     return np.random.default_rng([seed, zlib.crc32(participant.encode()), *stream])
 
 
-def play_order(images: list[GameImage], participant: str, seed: int, done=(), n_rounds: int = 0) -> list[GameImage]:
+def play_order(images: list[GameImage], participant: str, seed: int, *, done=(), n_rounds: int = 0) -> list[GameImage]:
     """The participant's shuffled images, minus those in ``done``; at most ``n_rounds`` (0: all)."""
     order = participant_rng(seed, participant).permutation(len(images))
     todo = [images[i] for i in order if images[i].image_id not in set(done)]
@@ -85,7 +85,7 @@ def play_order(images: list[GameImage], participant: str, seed: int, done=(), n_
 
 
 def partner_view(
-    image: np.ndarray, x, y, bubble: int = 21, background: str = "mean", rng: np.random.Generator | None = None
+    image: np.ndarray, x, y, *, bubble: int = 21, background: str = "mean", rng: np.random.Generator | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """What the partner sees: the image inside ``bubble`` x ``bubble`` squares at the points.
 
@@ -279,7 +279,7 @@ class RoundState:
             self.painted |= paint_clicks(xs, ys, self.painted.shape, self.bubble, bubble="square")[0] > 0
         return bool(new)
 
-    def answer(self, sent: float, received: float, top: list[str], compute: float, n_points: int) -> None:
+    def answer(self, sent: float, received: float, *, top: list[str], compute: float, n_points: int) -> None:
         """Record one partner answer; the first correct one sets the success time."""
         correct = self.image.label in top
         self.guesses.append(

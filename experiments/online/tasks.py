@@ -297,13 +297,15 @@ class GameTask:
 
     def _partner(self, images, checkpoint, classes, device, threshold):
         if not checkpoint:
-            return StandInPartner.from_images(images, self.labels, threshold, self.config.top_k, self.config.seed)
+            return StandInPartner.from_images(
+                images, self.labels, threshold=threshold, top_k=self.config.top_k, seed=self.config.seed
+            )
         names = read_classes(classes) if classes else self.labels
         return ModelPartner(checkpoint, names, self.config.top_k, device)
 
     def design(self, participant_id: str) -> dict:
         """The participant's image order (:func:`experiments.game.task.play_order`)."""
-        order = play_order(self.image_list, participant_id, self.config.seed, (), self.config.n_rounds)
+        order = play_order(self.image_list, participant_id, self.config.seed, n_rounds=self.config.n_rounds)
         return {
             "order": [im.image_id for im in order],
             "config": self.config.to_dict(),
@@ -339,7 +341,9 @@ class GameTask:
         image = self.image_for_round(design, number)
         rng = participant_rng(cfg.seed, participant_id, 3, number, len(x))
         start = time.perf_counter()
-        view, mask = partner_view(image.image, x, y, cfg.partner_bubble, cfg.partner_background, rng)
+        view, mask = partner_view(
+            image.image, x, y, bubble=cfg.partner_bubble, background=cfg.partner_background, rng=rng
+        )
         with self._lock:  # one network forward at a time per process
             top = [str(label) for label in self.partner(PartnerView(image.image_id, view, mask))][: cfg.top_k]
         compute_ms = 1000 * (time.perf_counter() - start)
@@ -393,7 +397,7 @@ class GameTask:
         for g in post.guesses:
             if g.t > post.duration_ms + 1e-6:
                 continue  # arrived after the round ended: not part of it
-            state.answer(g.t_sent / 1000, g.t / 1000, g.top, g.compute_ms / 1000, g.n_points)
+            state.answer(g.t_sent / 1000, g.t / 1000, top=g.top, compute=g.compute_ms / 1000, n_points=g.n_points)
         duration = post.duration_ms / 1000
         if state.success_time is not None and not post.skipped:
             duration = min(duration, state.success_time)

@@ -126,9 +126,9 @@ def test_next_points_steps_toward_the_cursor():
 def test_round_state_success_is_the_first_correct_answer():
     state = RoundState(_image(), 32, 4)
     state.update(0.0, 5, 5, True)
-    state.answer(0.1, 0.15, ["dog", "fox"], 0.01, 1)
-    state.answer(0.3, 0.42, ["fox", "cat"], 0.02, 1)
-    state.answer(0.5, 0.6, ["cat"], 0.02, 1)
+    state.answer(0.1, 0.15, top=["dog", "fox"], compute=0.01, n_points=1)
+    state.answer(0.3, 0.42, top=["fox", "cat"], compute=0.02, n_points=1)
+    state.answer(0.5, 0.6, top=["cat"], compute=0.02, n_points=1)
     assert state.success_time == 0.42
     assert [g["correct"] for g in state.guesses] == [False, True, True]
     assert state.guesses[1]["latency_ms"] == 120.0
