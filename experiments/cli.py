@@ -19,6 +19,8 @@ from experiments import power_cli
 from experiments.config import load_experiment_config
 from experiments.observer import SimulatedObserver, demo_observers
 from experiments.online.export import online_sessions
+from experiments.runner import run_session
+from experiments.session import partial_sessions, simulate_session
 
 
 def register(subparsers) -> None:
@@ -109,8 +111,6 @@ def _run(args) -> int:
         known = demo_observers()
         observer = {g: known.get(g, SimulatedObserver()) for g in config.groups}
     if args.no_window:
-        from experiments.session import simulate_session
-
         if observer is None:
             raise InputError("--no-window needs --simulate", field="no-window")
         path = simulate_session(
@@ -124,8 +124,6 @@ def _run(args) -> int:
             progress=not args.no_progress,
         )
     else:
-        from experiments.runner import run_session
-
         path = run_session(
             config,
             args.participant,
@@ -147,7 +145,6 @@ def _analyze(args) -> int:
     from clickme_analysis.psychophysics.detection import signal_detection
     from clickme_analysis.psychophysics.exclusions import exclude_trials
     from clickme_analysis.psychophysics.trials import load_trials
-    from experiments.session import partial_sessions
 
     args.out.mkdir(parents=True, exist_ok=True)
     if args.events:

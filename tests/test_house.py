@@ -34,19 +34,7 @@ KNOWN_LONG_FUNCTIONS: set[str] = set()
 
 #: Issue 21 step 8, today's offenders (remove an entry when it is fixed; a new one fails):
 #: imports inside functions of modules that are not heavy and optional, as path:module;
-KNOWN_LOCAL_IMPORTS = {
-    "clickme_analysis/install_check.py:importlib.metadata",
-    "experiments/cli.py:clickme_analysis.psychophysics.analysis",
-    "experiments/cli.py:clickme_analysis.psychophysics.descriptives",
-    "experiments/cli.py:clickme_analysis.psychophysics.detection",
-    "experiments/cli.py:clickme_analysis.psychophysics.exclusions",
-    "experiments/cli.py:clickme_analysis.psychophysics.trials",
-    "experiments/cli.py:experiments.runner",
-    "experiments/cli.py:experiments.session",
-    "experiments/power_cli.py:clickme_analysis",
-    "experiments/session.py:importlib.metadata",
-    "stimuli/compose.py:scipy.ndimage",
-}
+KNOWN_LOCAL_IMPORTS: set[str] = set()
 #: public functions of five or more parameters with none keyword-only, as path:function.
 KNOWN_POSITIONAL_OPTIONS: set[str] = set()
 # fmt: on
@@ -247,7 +235,18 @@ HEAVY_OPTIONAL = {
     "pyarrow",
     "numba",
     "google_crc32c",
+    # Core dependencies that only some subcommands need and that each add 0.1-0.4 s to every
+    # `clickme` start when imported at the top of a CLI module (measured with -X importtime).
+    "scipy.stats",
+    "scipy.ndimage",
+    "statsmodels",
+    "importlib.metadata",
 }
+
+
+def _heavy_names(names) -> set[str]:
+    """The entries of HEAVY_OPTIONAL that the dotted ``names`` load (``scipy.stats.norm``: ``scipy.stats``)."""
+    return {heavy for name in names for heavy in HEAVY_OPTIONAL if name == heavy or name.startswith(heavy + ".")}
 
 
 def _functions(path: Path):
@@ -286,7 +285,7 @@ def heavy_dependencies() -> dict[str, frozenset[str]]:
     direct, deps = {}, {}
     for module, path in modules.items():
         names = _top_level_imports(module, path)
-        direct[module] = {n.split(".")[0] for n in names if n.split(".")[0] in HEAVY_OPTIONAL}
+        direct[module] = _heavy_names(names)
         parents = {".".join(module.split(".")[:k]) for k in range(1, module.count(".") + 1)}
         deps[module] = ({owner(n) for n in names if owner(n)} | parents) - {module}
     loads = {m: set(d) for m, d in direct.items()}
@@ -306,7 +305,7 @@ def _heavy_optional(module: str, importer: str | None = None) -> bool:
     the project's numba kernels, or a project module whose import loads a heavy dependency that
     ``importer``'s own import does not (so the import really is deferred)."""
     last = module.rsplit(".", 1)[-1]
-    if module.split(".")[0] in HEAVY_OPTIONAL or (last.startswith("_") and last.endswith("_numba")):
+    if _heavy_names([module]) or (last.startswith("_") and last.endswith("_numba")):
         return True
     loads = heavy_dependencies()
     name = module
@@ -324,7 +323,14 @@ def local_imports(path: Path) -> list[tuple[int, str]]:
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom):
-                names = ["." * node.level + (node.module or alias.name) for alias in node.names]
+                dots = "." * node.level
+                # `from a import b` may load the module a.b: allowed when that one is heavy
+                full = [dots + (f"{node.module}.{a.name}" if node.module else a.name) for a in node.names]
+                names = [
+                    dots + (node.module or alias.name)
+                    for alias, loaded in zip(node.names, full, strict=True)
+                    if not _heavy_optional(loaded, importer)
+                ]
             else:
                 continue
             found.update((node.lineno, name) for name in names if not _heavy_optional(name, importer))
