@@ -38,16 +38,16 @@ from clickme_analysis.maps import blur_map, box_sums
 from clickme_analysis.ranks import spearman_rows
 from clickme_analysis.reliability import _painted_chunks, _split_half_images
 
-__all__ = ["split_half_ceiling", "centre_crop", "summarize_ceiling"]
+__all__ = ["split_half_ceiling", "center_crop", "summarize_ceiling"]
 
 
-def centre_crop(array: np.ndarray, crop: int) -> np.ndarray:
+def center_crop(array: np.ndarray, crop: int) -> np.ndarray:
     """The centred ``crop`` x ``crop`` window of the last two axes (offsets rounded as
     torchvision's ``center_crop``: ``round((H - crop) / 2)``).
 
     Examples
     --------
-    >>> centre_crop(np.arange(16).reshape(4, 4), 2)
+    >>> center_crop(np.arange(16).reshape(4, 4), 2)
     array([[ 5,  6],
            [ 9, 10]])
     """
@@ -89,7 +89,7 @@ def _prepare(counts: np.ndarray, blur, blur_size, sigma, resize, crop) -> np.nda
         if resize is not None:
             out = _resize_short_side(out, resize)
         if crop is not None:
-            out = centre_crop(out, crop)
+            out = center_crop(out, crop)
         rows.append(out.ravel())
     out = np.stack(rows)
     if np.issubdtype(out.dtype, np.integer) and (not out.size or np.abs(out).max() < 2**31):

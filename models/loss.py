@@ -232,12 +232,12 @@ def gaussian_pyramid(maps: torch.Tensor, levels: int = 5) -> list[torch.Tensor]:
     return pyramid
 
 
-def standardise_cut(maps: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+def standardize_cut(maps: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """Per map: subtract the mean, divide by the population SD + ``eps``, then ReLU.
 
     Examples
     --------
-    >>> standardise_cut(torch.tensor([[[0., 2.]]]))
+    >>> standardize_cut(torch.tensor([[[0., 2.]]]))
     tensor([[[0.0000, 1.0000]]])
     """
     mean = maps.mean((-2, -1), keepdim=True)
@@ -346,7 +346,7 @@ def harmonization_term(
 ) -> torch.Tensor:
     """The harmonizer's pyramidal MSE between saliency and human maps (B, H, W) -> scalar.
 
-    Both maps are standardised and cut (:func:`standardise_cut`); the human map is rescaled to
+    Both maps are standardised and cut (:func:`standardize_cut`); the human map is rescaled to
     the saliency map's maximum (+1e-6 on both maxima; no gradient through the saliency max);
     the squared error is averaged over the pixels of each of the first ``levels`` pyramid
     levels, weighted by ``has_map`` per sample, summed over samples and divided by the **whole
@@ -359,8 +359,8 @@ def harmonization_term(
     >>> float(harmonization_term(same, same, torch.ones(1)))
     0.0
     """
-    saliency = standardise_cut(_wide(saliency))
-    human = standardise_cut(_wide(maps).to(saliency.dtype))
+    saliency = standardize_cut(_wide(saliency))
+    human = standardize_cut(_wide(maps).to(saliency.dtype))
     peak = saliency.detach().amax((-2, -1), keepdim=True) + 1e-6
     human = human / (human.amax((-2, -1), keepdim=True) + 1e-6) * peak
     weight = has_map.to(saliency.dtype)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from clickme_analysis.errors import InputError
-from reports.style import DOUBLE_COLUMN, GREY, SINGLE_COLUMN, colors_for, display_name, new_figure, styled
+from reports.style import DOUBLE_COLUMN, GRAY, SINGLE_COLUMN, colors_for, display_name, new_figure, styled
 from reports.tables import flag, require_columns
 
 
@@ -102,7 +102,7 @@ def accuracy_curves(
     _accuracy_points(ax, frame, colors, _fitted_groups(psychometric))
     if psychometric is not None:
         _psychometric_fits(ax, psychometric, colors)
-    ax.axhline(chance, color=GREY, linestyle=":", linewidth=1, zorder=0, label="Chance")
+    ax.axhline(chance, color=GRAY, linestyle=":", linewidth=1, zorder=0, label="Chance")
     if level_tests is not None:
         top = frame.assign(top=frame["accuracy"] + frame["sem"].fillna(0))
         _mark_levels(ax, level_tests, top.groupby(["level", "intact"])["top"].max(), full_x)
@@ -150,7 +150,7 @@ def _psychometric_fits(ax, psychometric: pd.DataFrame, colors: dict) -> None:
     """Fitted curves with their shaded confidence bands."""
     for group, rows in psychometric.groupby("group", sort=True):
         rows = rows.sort_values("level")
-        color = colors.get(str(group), GREY)
+        color = colors.get(str(group), GRAY)
         ax.plot(rows["level"], rows["predicted"], color=color, zorder=2)
         ax.fill_between(rows["level"], rows["ci_low"], rows["ci_high"], color=color, alpha=0.15, linewidth=0)
 
@@ -345,7 +345,7 @@ def lambda_sweep(sweep: pd.DataFrame):
     if not ceiling > 0:
         raise InputError(f"sweep: expected a positive ceiling (human rho), got {ceiling:g}", field="ceiling")
     ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label=f"Human ceiling (\u03c1 = {ceiling:.2f})")
-    ax.axhline(floor / ceiling, color=GREY, linestyle=":", linewidth=1.2, label=f"Null floor (\u03c1 = {floor:.2f})")
+    ax.axhline(floor / ceiling, color=GRAY, linestyle=":", linewidth=1.2, label=f"Null floor (\u03c1 = {floor:.2f})")
     fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=2)
     for ax, letter in zip(axes[0], "AB"):
         ax.set_title(letter, loc="left", fontweight="bold")

@@ -26,7 +26,7 @@ OKABE_ITO = (
 )
 
 #: Neutral grey for reference lines and null distributions.
-GREY = "#7F7F7F"
+GRAY = "#7F7F7F"
 
 #: Sequential colormap for maps (perceptually uniform, colour-blind safe).
 MAP_CMAP = "inferno"
@@ -136,7 +136,7 @@ def colors_for(names) -> dict:
     >>> colors_for(["saliency", "clickme", "intact"])
     {'saliency': '#D55E00', 'clickme': '#0072B2', 'intact': '#000000'}
     """
-    fixed = {"intact": "#000000", "null": GREY}
+    fixed = {"intact": "#000000", "null": GRAY}
     others = sorted({str(n) for n in names} - set(fixed))
     colors = {n: OKABE_ITO[i % len(OKABE_ITO)] for i, n in enumerate(others)}
     colors.update({n: c for n, c in fixed.items() if n in {str(x) for x in names}})

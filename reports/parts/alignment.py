@@ -15,7 +15,7 @@ from clickme_analysis.errors import InputError
 from reports.figures import _require_columns
 from reports.inputs import read_output
 from reports.parts import Item
-from reports.style import GREY, SINGLE_COLUMN, colors_for, display_name, new_figure, styled
+from reports.style import GRAY, SINGLE_COLUMN, colors_for, display_name, new_figure, styled
 from reports.tables import flag
 
 METHOD_LABELS = {
@@ -151,7 +151,7 @@ def _arrows(ax, placed: pd.DataFrame, pairs, colors: dict) -> None:
         )
     if pairs:
         ax.plot(
-            [], [], color=GREY, marker=r"$\rightarrow$", linestyle="none", label="Before \u2192 after harmonization"
+            [], [], color=GRAY, marker=r"$\rightarrow$", linestyle="none", label="Before \u2192 after harmonization"
         )
 
 
@@ -163,7 +163,7 @@ def _reference_lines(ax, summary: pd.DataFrame) -> None:
     if null.notna().any():
         ax.axhline(
             float(null.mean()),
-            color=GREY,
+            color=GRAY,
             linestyle=":",
             linewidth=1.2,
             label=f"Null (\u03c1 = {float(null.mean()) * ceiling:.2f})",
@@ -233,7 +233,7 @@ def model_human_curves(
                 label=display_name(model),
             )
             ax.plot([full_x] * int(mi.sum()), rows.loc[mi, "accuracy"], "s", markersize=3, color=colors[str(model)])
-        ax.axhline(chance, color=GREY, linestyle=":", linewidth=1)
+        ax.axhline(chance, color=GRAY, linestyle=":", linewidth=1)
         ax.set_xscale("log")
         ticks = [t for t in (1, 3, 10, 30, 100) if levels.min() <= t <= full_x / 1.2]
         ax.set_xticks(ticks + [full_x], [f"{t:g}" for t in ticks] + ["Full"])

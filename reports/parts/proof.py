@@ -17,7 +17,7 @@ import pandas as pd
 from clickme_analysis.errors import InputError
 from reports.inputs import read_output
 from reports.parts import Item
-from reports.style import GREY, SINGLE_COLUMN, colors_for, new_figure, styled
+from reports.style import GRAY, SINGLE_COLUMN, colors_for, new_figure, styled
 from reports.tables import flag, require_columns
 
 #: Display names of the proof's metrics and arms (others are shown as they are).
@@ -97,7 +97,7 @@ def _difference_panel(ax, runs, differences, metric: str, arms: list, colors: di
             r = rows.loc[arm]
             err = np.nan_to_num([[r["mean_difference"] - r["ci_low"]], [r["ci_high"] - r["mean_difference"]]])
             ax.errorbar([k + 0.15], [r["mean_difference"]], yerr=err, fmt="s", color="black", capsize=3, markersize=4)
-    ax.axhline(0.0, color=GREY, linestyle="--", linewidth=1)
+    ax.axhline(0.0, color=GRAY, linestyle="--", linewidth=1)
     ax.set_xticks(range(len(arms)), [_label(ARM_LABELS, a) for a in arms], fontsize=6)
     ax.set_xlim(-0.6, len(arms) - 0.4)
     ax.set_title("with - without (mean, 95% CI)", fontsize=7)

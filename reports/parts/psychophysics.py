@@ -20,7 +20,7 @@ from reports.figures import _level_axis, _require_columns
 from reports.inputs import read_output
 from reports.parts import Item
 from reports.parts.stimuli import budget_shares
-from reports.style import GREY, SINGLE_COLUMN, colors_for, display_name, new_figure, styled
+from reports.style import GRAY, SINGLE_COLUMN, colors_for, display_name, new_figure, styled
 from reports.tables import flag
 
 
@@ -91,11 +91,11 @@ def dprime_curves(dprime: pd.DataFrame):
     fig, axes = new_figure(2 * SINGLE_COLUMN, 2.6, 1, 2)
     _by_level(axes[0, 0], dprime, "d_prime", "d_prime_sem")
     axes[0, 0].set_ylabel("d'")
-    axes[0, 0].axhline(0, color=GREY, linestyle=":", linewidth=1)
+    axes[0, 0].axhline(0, color=GRAY, linestyle=":", linewidth=1)
     axes[0, 0].legend(loc="best")
     _by_level(axes[0, 1], dprime, "criterion", "criterion_sem")
     axes[0, 1].set_ylabel("Criterion c")
-    axes[0, 1].axhline(0, color=GREY, linestyle=":", linewidth=1)
+    axes[0, 1].axhline(0, color=GRAY, linestyle=":", linewidth=1)
     for ax, letter in zip(axes[0], "AB"):
         ax.set_title(letter, loc="left", fontweight="bold")
     return fig
@@ -141,7 +141,7 @@ def effect_size_plot(level_tests: pd.DataFrame):
         color="black",
         label="not significant",
     )
-    ax.axhline(0, color=GREY, linestyle=":", linewidth=1)
+    ax.axhline(0, color=GRAY, linestyle=":", linewidth=1)
     if {"group_a", "group_b"} <= set(level_tests.columns):
         first = level_tests.iloc[0]
         ax.set_ylabel(f"Hedges' g ({display_name(first['group_a'])} \u2212 {display_name(first['group_b'])})")

@@ -64,7 +64,7 @@ def test_decoding_on_the_device_matches_the_workers():
     assert np.abs(on_device.astype(int) - in_workers).max() <= 3  # two libjpeg IDCTs
 
 
-def test_eval_transform_is_the_centre_crop_of_the_batch_path():
+def test_eval_transform_is_the_center_crop_of_the_batch_path():
     image = np.random.default_rng(3).integers(0, 255, (20, 20, 3), dtype=np.uint8)
     x = eval_transform(image, image_size=16, resize=20)
     expected = (

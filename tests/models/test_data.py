@@ -53,7 +53,7 @@ def test_crops_are_reproducible_and_vary_with_epoch():
     assert len(seen) > 1
 
 
-def test_eval_is_centre_crop():
+def test_eval_is_center_crop():
     item = PairedDataset([coordinate_sample()], image_size=10, resize=20, blur_size=0)[0]
     assert item["map"][0].tolist() == pytest.approx([50.0 + 10 * i for i in range(10)], abs=2e-3)
 
