@@ -10,6 +10,8 @@ loss and for visualisation.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
@@ -100,6 +102,9 @@ class GALA(nn.Module):
 def gala(variant: str = "paper", **overrides):
     """Return a ``channels -> GALA`` factory for the named variant ("paper" or "authors").
 
+    The factory is a :func:`functools.partial` of :class:`GALA` (picklable, and its options are
+    readable as ``.keywords``).
+
     Examples
     --------
     >>> gala("authors")(64).local[2]
@@ -108,7 +113,7 @@ def gala(variant: str = "paper", **overrides):
     if variant not in GALA_VARIANTS:
         raise InputError(f"GALA variant must be one of {sorted(GALA_VARIANTS)}, got {variant!r}", field="gala_variant")
     options = {**GALA_VARIANTS[variant], **overrides}
-    return lambda channels: GALA(channels, **options)
+    return functools.partial(GALA, **options)
 
 
 class SqueezeExcite(nn.Module):

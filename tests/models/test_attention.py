@@ -1,5 +1,7 @@
 """GALA and SE blocks: the paper's equations, the authors' switches, parameter counts."""
 
+import pickle
+
 import pytest
 import torch
 
@@ -71,3 +73,10 @@ def test_squeeze_excite_is_sigmoid_channel_gate():
     s = torch.sigmoid(block.fc2(torch.relu(block.fc1(u.mean((2, 3), keepdim=True)))))
     assert torch.allclose(block(u), u * s)
     assert block.fc1.out_channels == 8  # 32 / 16 = 2, rounded up to the divisor 8
+
+
+def test_gala_factory_is_a_picklable_partial_with_its_options():
+    factory = gala("authors", reduction=8)
+    assert factory.keywords["reduction"] == 8
+    block = pickle.loads(pickle.dumps(factory))(32)
+    assert isinstance(block, GALA) and block.local[0].out_channels == 4
