@@ -174,7 +174,7 @@ def _write_alignment(
             label_lines=lines,
             labelled_models=labelled_models,
         )
-    summary["harmonized_from"] = summary["model"].map(harmonized_from).fillna("")
+    summary["harmonized_from"] = summary["model"].map(harmonized_from).astype(object).fillna("")
     per_image.to_csv(out / "alignment_per_image.csv", index=False)
     summary.to_csv(out / "alignment_summary.csv", index=False)
     record.update(
