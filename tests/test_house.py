@@ -314,10 +314,16 @@ def _heavy_optional(module: str, importer: str | None = None) -> bool:
     return bool(name) and bool(loads[name] - loads.get(importer, frozenset()))
 
 
+@functools.cache
+def _module_names() -> dict[Path, str]:
+    """File -> dotted module name, for every project module (the inverse of :func:`project_modules`)."""
+    return {path: module for module, path in project_modules().items()}
+
+
 def local_imports(path: Path) -> list[tuple[int, str]]:
     """``(line, module)`` for each import inside a function of ``path`` that is not heavy and optional."""
     found = set()
-    importer = next((m for m, p in project_modules().items() if p == path), None)
+    importer = _module_names().get(path)
     for function in _functions(path):
         for node in ast.walk(function):
             if isinstance(node, ast.Import):
