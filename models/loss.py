@@ -23,6 +23,7 @@ from torch import nn
 
 from clickme_analysis.errors import InputError
 from models.layers import unwrap
+from models.second_order import second_order_kernels
 
 REDUCTIONS = ("l2", "mean_square")
 NORMALIZATIONS = ("l2", "sqrt_sum")
@@ -426,9 +427,10 @@ def harmonizer_loss(
     _check_harmonizer_inputs(images, labels, maps, has_map)
     if has_map is None:
         has_map = torch.ones(len(labels), dtype=torch.bool, device=labels.device)
-    if not images.requires_grad:
+    private = not images.requires_grad  # our own copy: its gradient is needed for the saliency only
+    if private:
         images = images.detach().requires_grad_(True)
-    logits = _twice_differentiable_logits(model, images, len(labels), amp_context)
+    logits = _twice_differentiable_logits(model, images, amp_context, private=private)
     saliency = input_saliency(logits, images, labels, create_graph=lam > 0)
     harmonization = harmonization_term(saliency, maps, has_map, levels)
     cross_entropy = F.cross_entropy(_wide(logits), labels, label_smoothing=label_smoothing)
@@ -445,12 +447,16 @@ def harmonizer_loss(
     }
 
 
-def _twice_differentiable_logits(model: nn.Module, images: torch.Tensor, batch: int, amp_context) -> torch.Tensor:
-    """``model(images)`` (B, K) with scaled dot-product attention on its math backend: the fused
-    kernels (flash, memory-efficient) have no second derivative."""
+def _twice_differentiable_logits(model: nn.Module, images: torch.Tensor, amp_context, *, private: bool) -> torch.Tensor:
+    """``model(images)`` (B, K) made for a saliency's second-order backward: scaled dot-product
+    attention on its math backend (the fused kernels have no second derivative) and
+    convolutions with an efficient double backward (:mod:`models.second_order`); ``private``:
+    the images are the loss's own copy, so the final backward skips their gradient."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    with amp_context if amp_context is not None else contextlib.nullcontext(), sdpa_kernel([SDPBackend.MATH]):
+    batch = len(images)
+    amp = amp_context if amp_context is not None else contextlib.nullcontext()
+    with amp, sdpa_kernel([SDPBackend.MATH]), second_order_kernels(wrt=(images,), wrt_once=private):
         logits = model(images)
     if logits.ndim != 2 or logits.shape[0] != batch:
         raise InputError(

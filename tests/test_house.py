@@ -371,12 +371,13 @@ def test_imports_inside_functions_only_for_heavy_optional_dependencies():
 
 
 def keyword_only_missing(path: Path, at_least: int = 5) -> list[tuple[int, str]]:
-    """Public functions of ``path`` with ``at_least`` parameters or more and none keyword-only."""
+    """Public functions of ``path`` with ``at_least`` parameters or more and none keyword-only
+    (an autograd Function's ``forward(ctx, ...)`` aside: ``apply`` passes every argument by place)."""
     missing = []
     for node in _functions(path):
-        if node.name.startswith("_"):
-            continue
         args = node.args
+        if node.name.startswith("_") or [a.arg for a in args.args[:1]] == ["ctx"]:
+            continue
         positional = [a.arg for a in args.posonlyargs + args.args if a.arg not in ("self", "cls")]
         if len(positional) + len(args.kwonlyargs) >= at_least and not args.kwonlyargs:
             missing.append((node.lineno, node.name))
@@ -388,6 +389,7 @@ def test_keyword_only_finder(tmp_path):
     path.write_text(
         "def a(x, b, c, d, e): ...\ndef b(x, *, b, c, d, e): ...\ndef _c(x, b, c, d, e): ...\n"
         "class K:\n    def m(self, a, b, c, d): ...\n    def n(self, a, b, c, d, e): ...\n"
+        "class F:\n    def forward(ctx, a, b, c, d, e): ...\n"
     )
     assert keyword_only_missing(path) == [(1, "a"), (6, "n")]
 

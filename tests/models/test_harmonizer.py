@@ -92,6 +92,24 @@ def test_matches_the_float64_reference_value_and_gradients():
     assert max(g.abs().max().item() for g in grads) > 1e-3  # gradients are not all zero
 
 
+def test_training_mode_matches_pytorch_built_in_second_order_backward():
+    """In training mode (batch norm on batch statistics) the loss's own double backward
+    (models.second_order) gives PyTorch's built-in derivatives, written out here without it."""
+    model = _tiny_timm().double().train()
+    images, labels, maps, has_map = _batch(dtype=torch.float64)
+    parts = harmonizer_loss(model, images, labels, maps, has_map, lam=2.0, weight_decay=0.0, label_smoothing=0.0)
+    grads = torch.autograd.grad(parts["loss"], list(model.parameters()))
+    x = images.clone().requires_grad_(True)
+    logits = model(x)
+    (saliency,) = torch.autograd.grad(logits.gather(1, labels[:, None]).sum(), x, create_graph=True)
+    ref = nn.functional.cross_entropy(logits, labels) + 2.0 * harmonization_term(saliency.mean(1), maps, has_map)
+    ref_grads = torch.autograd.grad(ref, list(model.parameters()))
+    assert parts["loss"].item() == pytest.approx(ref.item(), rel=1e-12)
+    scale = max(r.abs().max().item() for r in ref_grads)
+    assert scale > 1e-3
+    assert max((g - r).abs().max().item() for g, r in zip(grads, ref_grads)) < 1e-10 * scale
+
+
 def test_float32_and_bf16_channels_last_agree_with_float64():
     model = _tiny_timm()
     images, labels, maps, has_map = _batch()
