@@ -206,15 +206,20 @@ class _BatchNormInputGrad(torch.autograd.Function):
         grad, x, weight, mean, invstd = ctx.saved_tensors
         shape = (1, -1, 1, 1)
         r, g = invstd.view(shape), weight.view(shape)
-        xhat = (x - mean.view(shape)) * r
+        xhat = torch.addcmul(-mean.view(shape) * r, x, r)
         a, b = _channel_mean(grad), _channel_mean(grad * xhat)
         c, d = _channel_mean(ggx), _channel_mean(ggx * xhat)
         e = _channel_mean(ggx * grad) - a * c
         need_grad, need_x, need_weight = ctx.needs_input_grad[:3]
-        g_grad = g * r * (ggx - c - xhat * d) if need_grad else None
+        gr = g * r
+        g_grad = None
+        if need_grad:  # g r ggx - g r d xhat - g r c, as two fused passes
+            g_grad = torch.addcmul(-gr * c, xhat, -gr * d).addcmul_(ggx, gr)
         g_x = None
-        if need_x:
-            g_x = -(g * r * r) * (xhat * (e - 3 * b * d) + d * (grad - a) + b * (ggx - c))
+        if need_x:  # per-channel coefficients of xhat, gy, ggx and a constant: three fused passes
+            k = -gr * r
+            g_x = torch.addcmul(-k * (d * a + b * c), xhat, k * (e - 3 * b * d))
+            g_x.addcmul_(grad, k * d).addcmul_(ggx, k * b)
         g_weight = (r * (e - b * d)).flatten() * (x.numel() // x.shape[1]) if need_weight else None
         return g_grad, g_x, g_weight, None, None, None
 
