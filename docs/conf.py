@@ -49,14 +49,14 @@ numpydoc_xref_param_type = False
 # A public function, class or method without a docstring fails the build (with -W).
 numpydoc_validation_checks = {"GL08"}
 # nn.Module.forward is documented by its class (as in timm); ThreadPoolExecutor is the standard
-# library's, H11Protocol uvicorn's and Request starlette's, imported where they are used.
+# library's, HttpToolsProtocol uvicorn's and Request starlette's, imported where they are used.
 numpydoc_validation_exclude = {
     r"\.__init__$",
     r"\.__repr__$",
     r"\.__call__$",
     r"\.forward$",
     r"\.ThreadPoolExecutor$",
-    r"\.H11Protocol$",
+    r"\.HttpToolsProtocol$",
     r"\.Request$",
 }
 

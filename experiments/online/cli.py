@@ -146,7 +146,7 @@ def check_database(url: str) -> None:
 def _serve(args) -> int:
     # the server's modules import FastAPI and uvicorn at their top: loaded only to serve
     from experiments.online.app import SETTINGS_ENV, Online, create_app, web_libraries
-    from experiments.online.guard import HEADER_TIMEOUT_ENV, GuardedH11Protocol
+    from experiments.online.guard import HEADER_TIMEOUT_ENV, GuardedHttpToolsProtocol
 
     config = _settings(args)
     web_libraries()
@@ -182,7 +182,7 @@ def _serve(args) -> int:
         log_level="warning",
         access_log=False,
         timeout_keep_alive=KEEP_ALIVE_S,
-        http=GuardedH11Protocol,
+        http=GuardedHttpToolsProtocol,
     )
     if config.workers == 1:
         uvicorn.run(create_app(config), **options)

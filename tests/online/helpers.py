@@ -43,10 +43,10 @@ def free_port() -> int:
 @contextlib.contextmanager
 def running_server(app):
     """uvicorn serving ``app`` on a loopback port in a thread, with the protocol ``clickme serve``
-    uses (:class:`experiments.online.guard.GuardedH11Protocol`); yields the base URL."""
+    uses (:class:`experiments.online.guard.GuardedHttpToolsProtocol`); yields the base URL."""
     import uvicorn
 
-    from experiments.online.guard import GuardedH11Protocol
+    from experiments.online.guard import GuardedHttpToolsProtocol
 
     port = free_port()
     server = uvicorn.Server(
@@ -57,7 +57,7 @@ def running_server(app):
             log_level="warning",
             limit_concurrency=1000,
             backlog=2048,
-            http=GuardedH11Protocol,
+            http=GuardedHttpToolsProtocol,
             timeout_keep_alive=30,
         )
     )

@@ -457,10 +457,12 @@ def test_row13_idle_and_half_sent_connections_are_closed(online_files, tmp_path,
                 return time.monotonic() - t0, got
 
         idle, _ = closed_after(b"")
+        after_reply, first = closed_after(b"GET /favicon.ico HTTP/1.1\r\nHost: x\r\n\r\n")  # keep-alive is 30 s
         head, _ = closed_after(b"POST /api/experiment/start HTTP/1.1\r\nHost: x\r\n")
         body, reply = closed_after(
             b"POST /api/experiment/start HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
             b'\r\nContent-Length: 100\r\n\r\n{"participant_id"'
         )
-    assert idle < 5 and head < 5 and body < 5
+    assert idle < 5 and head < 5 and body < 5 and after_reply < 5
+    assert first.startswith(b"HTTP/1.1 ")
     assert reply.startswith(b"HTTP/1.1 408")
