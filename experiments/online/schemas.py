@@ -9,6 +9,7 @@ before it is parsed (:class:`experiments.online.guard.Guard`).
 from __future__ import annotations
 
 import datetime
+import hashlib
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -45,6 +46,19 @@ def _iso_time(value: str) -> str:
 
 
 IsoTime = Annotated[str, Field(default="", max_length=40), AfterValidator(_iso_time)]
+
+
+def body_hash(post: BaseModel) -> str:
+    """SHA-256 of a validated post's JSON form (fields in the model's order, whatever order the
+    browser sent): what a reused idempotency key is compared by.
+
+    Examples
+    --------
+    >>> a = ParticipantIn.model_validate_json('{"participant_id": "P1"}')
+    >>> body_hash(a) == body_hash(ParticipantIn(participant_id="P1")), body_hash(a)[:12]
+    (True, 'dcec64242d22')
+    """
+    return hashlib.sha256(post.model_dump_json().encode()).hexdigest()
 
 
 class Strict(BaseModel):

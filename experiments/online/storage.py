@@ -27,7 +27,6 @@ import contextlib
 import datetime
 import hashlib
 import hmac
-import json
 import secrets
 import threading
 from pathlib import Path
@@ -42,17 +41,6 @@ ALLOCATING = "allocating"
 RELEASED = "released"
 #: Tables of a clickme serve database
 TABLES = ("participants", "trials", "rounds", "settings")
-
-
-def body_hash(values) -> str:
-    """SHA-256 of a post's JSON form (keys sorted): what a reused idempotency key is compared by.
-
-    Examples
-    --------
-    >>> body_hash({"b": 1, "a": [1.5]}) == body_hash({"a": [1.5], "b": 1})
-    True
-    """
-    return hashlib.sha256(json.dumps(values, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def token_hash(token: str) -> str:
@@ -423,7 +411,7 @@ class Store:
         ----------
         posts : list of (table, participant_pk, key, values, digest)
             ``table`` is ``"trials"`` or ``"rounds"``, ``key`` the post's idempotency key and
-            ``digest`` its :func:`body_hash`.
+            ``digest`` its :func:`~experiments.online.schemas.body_hash`.
 
         Returns
         -------
@@ -473,6 +461,38 @@ class Store:
             query = query.where(t.c.participant_pk == participant_pk)
         with self.engine.connect() as conn:
             return list(conn.execute(query).mappings())
+
+    def block_summary(self, participant_pk: int, phase: str, block: int) -> dict:
+        """Accuracy and mean RT (ms) of one block's stored trials: the page's block feedback.
+
+        SQL aggregates over the rows' JSON, read by the ``(participant, phase, block, trial)``
+        index: no row is decoded in Python (the posts that end a block arrive together when
+        participants start together). A trial without a response counts as wrong and has no RT.
+
+        Examples
+        --------
+        >>> store = Store("sqlite://")
+        >>> pk = store.create_participant("experiment", "P1", "x" * 32, lambda index: {})[0]["id"]
+        >>> posts = [("trials", pk, f"key-{k:04d}", {"phase": "test", "block": 1, "trial": k, "flagged": False,
+        ...           "row": {"correct": k != 2, "rt": None if k == 2 else 0.4 + k / 10}}, "d") for k in (1, 2, 3, 4)]
+        >>> _ = store.insert_many(posts)
+        >>> store.block_summary(pk, "test", 1), store.block_summary(pk, "test", 2)
+        ({'n': 4, 'accuracy': 0.75, 'mean_rt_ms': 666.7}, {'n': 0, 'accuracy': None, 'mean_rt_ms': None})
+        """
+        import sqlalchemy as sa
+
+        t = self.trials
+        right = sa.func.sum(sa.case((t.c.row["correct"].as_boolean(), 1), else_=0))
+        query = sa.select(sa.func.count(), right, sa.func.avg(t.c.row["rt"].as_float())).where(
+            t.c.participant_pk == participant_pk, t.c.phase == phase, t.c.block == block
+        )
+        with self.engine.connect() as conn:
+            n, correct, mean_rt = conn.execute(query).one()
+        return {
+            "n": int(n),
+            "accuracy": int(correct) / n if n else None,
+            "mean_rt_ms": round(1000 * float(mean_rt), 1) if mean_rt is not None else None,
+        }
 
     def iter_rows(self, table: str, batch: int = 1000):
         """Every trial or round in arrival order, read ``batch`` rows at a time (bounded memory)."""

@@ -226,25 +226,6 @@ def _seconds(iso: str) -> float:
     return datetime.datetime.fromisoformat(iso).timestamp()
 
 
-def block_summary(rows: list, phase: str, block: int) -> dict:
-    """Accuracy and mean RT of one block's stored trial rows (the page's block feedback).
-
-    Examples
-    --------
-    >>> rows = [{"phase": "test", "block": 1, "correct": True, "rt": 0.4},
-    ...         {"phase": "test", "block": 1, "correct": False, "rt": None}]
-    >>> block_summary(rows, "test", 1)
-    {'n': 2, 'accuracy': 0.5, 'mean_rt_ms': 400.0}
-    """
-    mine = [r for r in rows if (r["phase"], r["block"]) == (phase, block)]
-    rts = [r["rt"] for r in mine if r["rt"] is not None]
-    return {
-        "n": len(mine),
-        "accuracy": sum(bool(r["correct"]) for r in mine) / len(mine) if mine else None,
-        "mean_rt_ms": round(1000 * sum(rts) / len(rts), 1) if rts else None,
-    }
-
-
 def _grey(value: float) -> str:
     """PsychoPy grey in [-1, 1] -> CSS colour.
 

@@ -93,3 +93,35 @@ def test_postgresql_tells_new_rows_from_retries(postgres_url):
         assert [s for s, _ in store.insert_many([post, post, (*post[:4], "d2")])] == ["stored", "duplicate", "reused"]
     finally:
         store.dispose()
+
+
+def _block_summary_case(store, pid: str) -> tuple:
+    """Two participants' trials over two blocks; returns the summaries and the ones computed by hand."""
+    pks = [store.create_participant("experiment", f"{pid}-{k}", "x" * 32, lambda index: {})[0]["id"] for k in (0, 1)]
+    rts = {1: 0.412, 2: None, 3: 0.5, 4: 0.733, 5: 0.25}  # trial 2: no response (wrong, no RT)
+    posts = []
+    for pk in pks:
+        for trial, rt in rts.items():
+            block = 1 if trial <= 4 else 2
+            row = {"phase": "test", "block": block, "correct": rt is not None and trial != 3, "rt": rt}
+            values = {"phase": "test", "block": block, "trial": trial, "row": row, "flagged": False}
+            posts.append(("trials", pk, f"{pid}-key-{pk}-{trial}", values, "d"))
+    store.insert_many(posts)
+    got = [store.block_summary(pks[0], "test", b) for b in (1, 2, 3)] + [store.block_summary(pks[0], "training", 1)]
+    block1 = {"n": 4, "accuracy": 0.5, "mean_rt_ms": round(1000 * (0.412 + 0.5 + 0.733) / 3, 1)}
+    empty = {"n": 0, "accuracy": None, "mean_rt_ms": None}
+    return got, [block1, {"n": 1, "accuracy": 1.0, "mean_rt_ms": 250.0}, empty, empty]
+
+
+def test_block_summary_aggregates_one_blocks_trials_in_sql(store):
+    got, expected = _block_summary_case(store, "S")
+    assert got == expected
+
+
+def test_block_summary_on_postgresql(postgres_url):
+    store = Store(postgres_url)
+    try:
+        got, expected = _block_summary_case(store, "PG-block")
+        assert got == expected
+    finally:
+        store.dispose()
