@@ -45,7 +45,7 @@ from experiments.online.config import ServeConfig, load_serve_config, read_allow
 from experiments.online.guard import Guard, InFlight, RateLimit
 from experiments.online.pages import http_error
 from experiments.online.storage import Store
-from experiments.online.tasks import ExperimentTask, GameTask
+from experiments.online.tasks import ExperimentTask, GameTask, trial_places
 from experiments.online.writer import GroupWriter
 
 WEB = Path(__file__).resolve().parent / "web"
@@ -101,6 +101,8 @@ class Online:
         self.partner_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="partner")
         #: participant pk -> design (a design never changes once stored)
         self.designs: dict[int, dict] = {}
+        #: participant pk -> trial_places of its experiment design
+        self._places: dict[int, dict] = {}
         #: (task, id) -> (credentials row, expiry): checked sessions, re-read every CREDENTIALS_TTL_S
         self._credentials: dict[tuple, tuple] = {}
 
@@ -133,6 +135,15 @@ class Online:
 
     def forget(self, task: str, participant_id: str) -> None:
         self._credentials.pop((task, participant_id), None)
+
+    def trial_places(self, pk: int, design: dict) -> dict:
+        """:func:`~experiments.online.tasks.trial_places` of a participant's design, made once."""
+        places = self._places.get(pk)
+        if places is None:
+            if len(self._places) > 100_000:
+                self._places.clear()
+            places = self._places[pk] = trial_places(design)
+        return places
 
     def design(self, pk: int) -> dict:
         design = self.designs.get(pk)

@@ -160,10 +160,9 @@ async def post_trial(request: Request, authorization: Authorization = None):
     body = await read_post(request, TrialIn)
     row = await authorised_async(ctx, "experiment", body.participant_id, authorization)
     design = await design_async(ctx, row["id"])
-    trial = task.trial_row(body.participant_id, design, body)
-    ends_block = body.phase == "test" and body.trial == max(
-        t["trial"] for t in design["trials"] if (t["phase"], t["block"]) == (body.phase, body.block)
-    )
+    places = ctx.trial_places(row["id"], design)
+    trial = task.trial_row(body.participant_id, design, body, places=places)
+    ends_block = body.phase == "test" and places[(body.phase, body.block, body.trial)][1]
     status, stored = await ctx.writer.insert(
         "trials",
         row["id"],

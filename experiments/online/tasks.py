@@ -101,22 +101,22 @@ class ExperimentTask:
             "trials": [{k: t[k] for k in keep if k != "target" or t["phase"] == "training"} for t in design["trials"]],
         }
 
-    def trial_row(self, participant_id: str, design: dict, post) -> dict:
+    def trial_row(self, participant_id: str, design: dict, post, *, places: dict | None = None) -> dict:
         """The runner-CSV row of one posted trial (plus the browser's timing fields).
 
-        Raises InputError when the trial is not in the participant's design or the key is not
-        one of the two response keys.
+        ``places`` is :func:`trial_places` of ``design`` (made here when not given; the server
+        keeps one per participant). Raises InputError when the trial is not in the participant's
+        design or the key is not one of the two response keys.
         """
         info = design["info"]
-        match = [
-            t for t in design["trials"] if (t["phase"], t["block"], t["trial"]) == (post.phase, post.block, post.trial)
-        ]
-        if not match:
+        places = trial_places(design) if places is None else places
+        found = places.get((post.phase, post.block, post.trial))
+        if found is None:
             raise InputError(
                 f"no trial ({post.phase}, block {post.block}, trial {post.trial}) in this participant's design",
                 field="trial",
             )
-        trial = match[0]
+        trial = found[0]
         if post.response is not None and post.response not in (info["target_key"], info["distractor_key"]):
             raise InputError(
                 f"expected response {info['target_key']!r}, {info['distractor_key']!r} or null, got {post.response!r}",
@@ -224,6 +224,23 @@ def _seconds(iso: str) -> float:
     60.5
     """
     return datetime.datetime.fromisoformat(iso).timestamp()
+
+
+def trial_places(design: dict) -> dict:
+    """``(phase, block, trial) -> (the design's trial, whether it is its block's last)``: where a
+    posted trial is found without scanning the design.
+
+    Examples
+    --------
+    >>> design = {"trials": [{"phase": "test", "block": 1, "trial": n} for n in (1, 2)]}
+    >>> {place: last for place, (_, last) in trial_places(design).items()}
+    {('test', 1, 1): False, ('test', 1, 2): True}
+    """
+    places = {(t["phase"], t["block"], t["trial"]): t for t in design["trials"]}
+    last = {}
+    for phase, block, trial in places:
+        last[(phase, block)] = max(trial, last.get((phase, block), trial))
+    return {place: (t, last[place[:2]] == place[2]) for place, t in places.items()}
 
 
 def _grey(value: float) -> str:
