@@ -163,7 +163,7 @@ async def post_trial(request: Request, authorization: Authorization = None):
     places = ctx.trial_places(row["id"], design)
     trial = task.trial_row(body.participant_id, design, body, places=places)
     ends_block = body.phase == "test" and places[(body.phase, body.block, body.trial)][1]
-    status, stored = await ctx.writer.insert(
+    status, stored, summary = await ctx.writer.insert(
         "trials",
         row["id"],
         body.idempotency_key,
@@ -175,12 +175,13 @@ async def post_trial(request: Request, authorization: Authorization = None):
             "flagged": bool(trial["timing_flag"]),
         },
         digest=body_hash(body),
+        block=(body.phase, body.block) if ends_block else None,
     )
     reply = {"timing_flag": stored["row"]["timing_flag"] if stored else None}
     if body.phase == "training":
         reply["correct"] = stored["row"]["correct"] if stored else None
     elif stored and ends_block:
-        reply["block_summary"] = await run_in_threadpool(ctx.store.block_summary, row["id"], body.phase, body.block)
+        reply["block_summary"] = summary
     return _stored_reply(status, reply)
 
 
@@ -213,7 +214,7 @@ async def post_round(ctx: Ctx, request: Request, authorization: Authorization = 
     label = f"{row['participant_id']}_{row['created']}"
     design = await design_async(ctx, row["id"])
     record = await run_in_threadpool(task.round_record, body.participant_id, label, design, body)
-    status, stored = await ctx.writer.insert(
+    status, stored, _ = await ctx.writer.insert(
         "rounds",
         row["id"],
         body.idempotency_key,

@@ -462,12 +462,23 @@ class Store:
         with self.engine.connect() as conn:
             return list(conn.execute(query).mappings())
 
-    def block_summary(self, participant_pk: int, phase: str, block: int) -> dict:
-        """Accuracy and mean RT (ms) of one block's stored trials: the page's block feedback.
+    def block_summaries(self, blocks) -> dict:
+        """Accuracy and mean RT (ms) of blocks' stored trials: the page's block feedback.
 
-        SQL aggregates over the rows' JSON, read by the ``(participant, phase, block, trial)``
-        index: no row is decoded in Python (the posts that end a block arrive together when
-        participants start together). A trial without a response counts as wrong and has no RT.
+        Parameters
+        ----------
+        blocks : iterable of (participant_pk, phase, block)
+
+        Returns
+        -------
+        dict
+            ``(participant_pk, phase, block) -> {"n", "accuracy", "mean_rt_ms"}`` for every
+            block asked for (``n`` 0 and None values for a block with no trial stored).
+
+        One query for all the blocks (the group writer asks for those of a whole batch: the
+        posts that end a block arrive together when participants start together), SQL
+        aggregates over the rows' JSON read by the ``(participant, phase, block, trial)`` index:
+        no row is decoded in Python. A trial without a response counts as wrong and has no RT.
 
         Examples
         --------
@@ -476,23 +487,32 @@ class Store:
         >>> posts = [("trials", pk, f"key-{k:04d}", {"phase": "test", "block": 1, "trial": k, "flagged": False,
         ...           "row": {"correct": k != 2, "rt": None if k == 2 else 0.4 + k / 10}}, "d") for k in (1, 2, 3, 4)]
         >>> _ = store.insert_many(posts)
-        >>> store.block_summary(pk, "test", 1), store.block_summary(pk, "test", 2)
+        >>> out = store.block_summaries([(pk, "test", 1), (pk, "test", 2)])
+        >>> out[(pk, "test", 1)], out[(pk, "test", 2)]
         ({'n': 4, 'accuracy': 0.75, 'mean_rt_ms': 666.7}, {'n': 0, 'accuracy': None, 'mean_rt_ms': None})
         """
         import sqlalchemy as sa
 
+        keys = sorted(set(blocks))
+        out = {key: {"n": 0, "accuracy": None, "mean_rt_ms": None} for key in keys}
+        if not keys:
+            return out
         t = self.trials
+        place = (t.c.participant_pk, t.c.phase, t.c.block)
         right = sa.func.sum(sa.case((t.c.row["correct"].as_boolean(), 1), else_=0))
-        query = sa.select(sa.func.count(), right, sa.func.avg(t.c.row["rt"].as_float())).where(
-            t.c.participant_pk == participant_pk, t.c.phase == phase, t.c.block == block
+        query = (
+            sa.select(*place, sa.func.count(), right, sa.func.avg(t.c.row["rt"].as_float()))
+            .where(sa.tuple_(*place).in_(keys))
+            .group_by(*place)
         )
         with self.engine.connect() as conn:
-            n, correct, mean_rt = conn.execute(query).one()
-        return {
-            "n": int(n),
-            "accuracy": int(correct) / n if n else None,
-            "mean_rt_ms": round(1000 * float(mean_rt), 1) if mean_rt is not None else None,
-        }
+            for pk, phase, block, n, correct, mean_rt in conn.execute(query):
+                out[(pk, phase, block)] = {
+                    "n": int(n),
+                    "accuracy": int(correct) / n,
+                    "mean_rt_ms": round(1000 * float(mean_rt), 1) if mean_rt is not None else None,
+                }
+        return out
 
     def iter_rows(self, table: str, batch: int = 1000):
         """Every trial or round in arrival order, read ``batch`` rows at a time (bounded memory)."""

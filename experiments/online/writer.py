@@ -10,6 +10,13 @@ commit (:mod:`experiments.online.storage`).
 
 When a batch's transaction fails, its posts are stored one transaction each, so one bad post
 (or a database error) reaches only the requests it concerns.
+
+A trial that ends its block asks for the block's feedback (``block=``): once the batch has
+committed, the writer reads the feedback of every such post of the batch in one query
+(:meth:`~experiments.online.storage.Store.block_summaries`), a group read beside the group
+commit. Participants who started together end their blocks together: on PostgreSQL with two
+workers, 500 such reads, one a request, took the offered-load p99 from about 40 ms to 280-640
+ms (``benchmarks/serve.py``).
 """
 
 from __future__ import annotations
@@ -51,12 +58,20 @@ class GroupWriter:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
-    async def insert(self, table: str, participant_pk: int, key: str, values: dict, *, digest: str):
-        """:meth:`Store.insert_many` of one post, answered once its transaction has committed."""
+    async def insert(
+        self, table: str, participant_pk: int, key: str, values: dict, *, digest: str, block: tuple | None = None
+    ):
+        """:meth:`Store.insert_many` of one post, answered once its transaction has committed.
+
+        Returns ``(status, row, summary)``: the post's outcome and, when ``block`` (``(phase,
+        block)`` of a trial) is given, that block's :meth:`Store.block_summaries` entry read
+        after the commit (else None).
+        """
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._ensure_started()
-        self._queue.put((loop, future, (table, participant_pk, key, values, digest)))
+        read = None if block is None else (participant_pk, *block)
+        self._queue.put((loop, future, (table, participant_pk, key, values, digest), read))
         return await future
 
     def close(self, timeout: float = 30.0) -> None:
@@ -97,17 +112,33 @@ class GroupWriter:
 
     def _store(self, batch: list) -> None:
         try:
-            results = [(r, None) for r in self.store.insert_many([post for _, _, post in batch])]
+            results = [(r, None) for r in self.store.insert_many([item[2] for item in batch])]
         except Exception as err:  # noqa: BLE001 - one transaction per post decides who gets which error
-            results = [self._store_one(post) for _, _, post in batch] if len(batch) > 1 else [(None, err)]
+            results = [self._store_one(item[2]) for item in batch] if len(batch) > 1 else [(None, err)]
+        summaries, failed = self._read([item[3] for item, (_, error) in zip(batch, results) if error is None])
         by_loop: dict = {}
-        for (loop, future, _), (result, error) in zip(batch, results):
+        for (loop, future, _, read), (result, error) in zip(batch, results):
+            if error is None and read is not None:
+                result, error = (None, failed) if failed is not None else ((*result, summaries[read]), None)
+            elif error is None:
+                result = (*result, None)
             by_loop.setdefault(loop, []).append((future, result, error))
         for loop, outcomes in by_loop.items():
             try:
                 loop.call_soon_threadsafe(_settle, outcomes)
             except RuntimeError:  # that event loop has closed: nobody is waiting
                 pass
+
+    def _read(self, reads: list) -> tuple:
+        """``(block summaries, None)`` of the stored posts that asked for one, or ``({}, error)``
+        (those posts are stored all the same: their retries are duplicates, read again)."""
+        wanted = [read for read in reads if read is not None]
+        if not wanted:
+            return {}, None
+        try:
+            return self.store.block_summaries(wanted), None
+        except Exception as err:  # noqa: BLE001 - handed to the requests that asked
+            return {}, err
 
     def _store_one(self, post) -> tuple:
         try:

@@ -43,8 +43,8 @@ def test_posts_waiting_together_share_one_commit(store):
 
     results = asyncio.run(main())
     writer.close()
-    assert [status for status, _ in results] == ["stored"] * 100
-    assert [r["round_number"] for _, r in results] == list(range(1, 101))
+    assert [status for status, _, _ in results] == ["stored"] * 100
+    assert [r["round_number"] for _, r, _ in results] == list(range(1, 101))
     assert len(commits) <= 2 and store.counts()["rounds"] == 100
 
 
@@ -60,7 +60,7 @@ def test_retries_reuses_and_conflicts_in_one_batch(store):
             writer.insert("rounds", pk, "key-0002", _round(1), digest="d3"),  # round 1 is taken
         )
 
-    statuses = [status for status, _ in asyncio.run(main())]
+    statuses = [status for status, _, _ in asyncio.run(main())]
     writer.close()
     assert statuses == ["stored", "duplicate", "reused", "conflict"]
     assert store.counts()["rounds"] == 1
@@ -107,7 +107,9 @@ def _block_summary_case(store, pid: str) -> tuple:
             values = {"phase": "test", "block": block, "trial": trial, "row": row, "flagged": False}
             posts.append(("trials", pk, f"{pid}-key-{pk}-{trial}", values, "d"))
     store.insert_many(posts)
-    got = [store.block_summary(pks[0], "test", b) for b in (1, 2, 3)] + [store.block_summary(pks[0], "training", 1)]
+    asked = [(pks[0], "test", b) for b in (1, 2, 3)] + [(pks[0], "training", 1)]
+    summaries = store.block_summaries(asked)
+    got = [summaries[key] for key in asked]
     block1 = {"n": 4, "accuracy": 0.5, "mean_rt_ms": round(1000 * (0.412 + 0.5 + 0.733) / 3, 1)}
     empty = {"n": 0, "accuracy": None, "mean_rt_ms": None}
     return got, [block1, {"n": 1, "accuracy": 1.0, "mean_rt_ms": 250.0}, empty, empty]
@@ -125,3 +127,64 @@ def test_block_summary_on_postgresql(postgres_url):
         assert got == expected
     finally:
         store.dispose()
+
+
+def _trial(block: int, trial: int, correct: bool) -> dict:
+    row = {"phase": "test", "block": block, "correct": correct, "rt": 0.5}
+    return {"phase": "test", "block": block, "trial": trial, "row": row, "flagged": False}
+
+
+def test_block_ends_of_one_batch_are_read_in_one_query(store):
+    pks = [store.create_participant("experiment", f"B{k}", "x" * 32, lambda index: {})[0]["id"] for k in range(3)]
+    writer = GroupWriter(store)
+    reads = []
+    sa.event.listen(store.engine, "before_cursor_execute", lambda *a: reads.append(a[2]) if "avg(" in a[2] else None)
+
+    async def main():
+        store._write.acquire()  # the writer's first transaction waits: the posts below queue up
+        try:
+            jobs = asyncio.gather(
+                *(
+                    writer.insert("trials", pk, f"key-{pk}-{t}", _trial(1, t, t != k + 1), digest="d", block=None)
+                    for k, pk in enumerate(pks)
+                    for t in (1, 2)
+                ),
+                *(
+                    writer.insert("trials", pk, f"key-{pk}-3", _trial(1, 3, True), digest="d", block=("test", 1))
+                    for pk in pks
+                ),
+            )
+            await asyncio.sleep(0.2)
+        finally:
+            store._write.release()
+        return await jobs
+
+    results = asyncio.run(main())
+    writer.close()
+    assert [summary for _, _, summary in results[:6]] == [None] * 6
+    # participant k answered trial k + 1 wrongly (k = 2: none of its first two)
+    accuracy = [summary["accuracy"] for _, _, summary in results[6:]]
+    assert accuracy == [2 / 3, 2 / 3, 1.0] and all(s["n"] == 3 for _, _, s in results[6:])
+    assert len(reads) <= 2  # one read for the batch (two if the first post went alone)
+
+
+def test_a_failed_block_read_fails_its_post_but_keeps_the_row(store, monkeypatch):
+    pk = store.create_participant("experiment", "F1", "x" * 32, lambda index: {})[0]["id"]
+    writer = GroupWriter(store)
+
+    def broken(blocks):
+        raise RuntimeError("the read failed")
+
+    monkeypatch.setattr(store, "block_summaries", broken)
+
+    async def main():
+        return await asyncio.gather(
+            writer.insert("trials", pk, "key-0001", _trial(1, 1, True), digest="d"),
+            writer.insert("trials", pk, "key-0002", _trial(1, 2, True), digest="d", block=("test", 1)),
+            return_exceptions=True,
+        )
+
+    plain, ends = asyncio.run(main())
+    writer.close()
+    assert plain[0] == "stored" and isinstance(ends, RuntimeError)
+    assert store.counts()["trials"] == 2
