@@ -155,7 +155,7 @@ def _replay(body: bytes, receive):
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol (the C parser: about twice h11's posts per second), closing
+    """uvicorn's httptools protocol (a C parser, where h11 is pure Python), closing
     connections whose request head is not complete within ``$CLICKME_HEADER_TIMEOUT_S`` seconds
     (default 10) of opening or of the last reply (idle and half-sent sockets). The setting
     travels in the environment so that worker processes see it."""
