@@ -67,8 +67,8 @@ async def authorised_async(ctx, task: str, participant_id: str, authorization: s
 
 async def read_post(request: Request, model):
     """The request's JSON body as ``model``, parsed and validated in one pass by pydantic's own
-    JSON parser (FastAPI's body parameters build Python objects first: twice the time on the
-    busiest routes). Malformed bodies raise the same 422 as a body parameter's."""
+    JSON parser (FastAPI's body parameters build Python objects first, then validate them).
+    Malformed bodies raise the same 422 as a body parameter's."""
     kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if kind != "application/json" and not kind.endswith("+json"):
         raise RequestValidationError(
