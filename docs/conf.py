@@ -49,7 +49,8 @@ numpydoc_xref_param_type = False
 # A public function, class or method without a docstring fails the build (with -W).
 numpydoc_validation_checks = {"GL08"}
 # nn.Module.forward is documented by its class (as in timm); ThreadPoolExecutor is the standard
-# library's, HttpToolsProtocol uvicorn's and Request starlette's, imported where they are used.
+# library's, HttpToolsProtocol uvicorn's, Request starlette's and the validation errors FastAPI's
+# and pydantic's, imported where they are used.
 numpydoc_validation_exclude = {
     r"\.__init__$",
     r"\.__repr__$",
@@ -58,6 +59,8 @@ numpydoc_validation_exclude = {
     r"\.ThreadPoolExecutor$",
     r"\.HttpToolsProtocol$",
     r"\.Request$",
+    r"\.RequestValidationError$",
+    r"\.ValidationError$",
 }
 
 myst_heading_anchors = 3
