@@ -9,7 +9,7 @@ PostgreSQL (2 workers), each against the *floor* of the same stack measured in t
   distinct trial (its own idempotency key and place), so each one is a real insert. The
   saturated run posts each participant's first ``SATURATED_TRIALS`` trials (23,000 posts at 500
   participants: no wrk thread runs out of new trials), the offered run the rest, whose fourth
-  post ends block 2: all N participants ask for their block feedback within about a second, the
+  post ends block 2: all N participants ask for their block feedback within about two seconds, the
   worst case of a study whose participants all start at once. A list that
   wraps round re-posts stored trials (200 replies, no insert): the report says so.
 - Saturated: 50 connections, as fast as the server answers. Offered load: N connections, each

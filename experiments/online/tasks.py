@@ -101,15 +101,14 @@ class ExperimentTask:
             "trials": [{k: t[k] for k in keep if k != "target" or t["phase"] == "training"} for t in design["trials"]],
         }
 
-    def trial_row(self, participant_id: str, design: dict, post, *, places: dict | None = None) -> dict:
+    def trial_row(self, participant_id: str, design: dict, post, *, places: dict) -> dict:
         """The runner-CSV row of one posted trial (plus the browser's timing fields).
 
-        ``places`` is :func:`trial_places` of ``design`` (made here when not given; the server
-        keeps one per participant). Raises InputError when the trial is not in the participant's
+        ``places`` is :func:`trial_places` of ``design`` (the server keeps one per
+        participant). Raises InputError when the trial is not in the participant's
         design or the key is not one of the two response keys.
         """
         info = design["info"]
-        places = trial_places(design) if places is None else places
         found = places.get((post.phase, post.block, post.trial))
         if found is None:
             raise InputError(

@@ -115,7 +115,9 @@ class GroupWriter:
             results = [(r, None) for r in self.store.insert_many([item[2] for item in batch])]
         except Exception as err:  # noqa: BLE001 - one transaction per post decides who gets which error
             results = [self._store_one(item[2]) for item in batch] if len(batch) > 1 else [(None, err)]
-        summaries, failed = self._read([item[3] for item, (_, error) in zip(batch, results) if error is None])
+        summaries, failed = self._read(
+            [item[3] for item, (_, error) in zip(batch, results) if error is None and item[3]]
+        )
         by_loop: dict = {}
         for (loop, future, _, read), (result, error) in zip(batch, results):
             if error is None and read is not None:
@@ -132,11 +134,10 @@ class GroupWriter:
     def _read(self, reads: list) -> tuple:
         """``(block summaries, None)`` of the stored posts that asked for one, or ``({}, error)``
         (those posts are stored all the same: their retries are duplicates, read again)."""
-        wanted = [read for read in reads if read is not None]
-        if not wanted:
+        if not reads:
             return {}, None
         try:
-            return self.store.block_summaries(wanted), None
+            return self.store.block_summaries(reads), None
         except Exception as err:  # noqa: BLE001 - handed to the requests that asked
             return {}, err
 

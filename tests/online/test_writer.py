@@ -24,24 +24,31 @@ def _participant(store, pid="P1") -> int:
     return store.create_participant("game", pid, "x" * 32, lambda index: {})[0]["id"]
 
 
+def _queued(store, inserts):
+    """Await the writer's ``inserts`` (coroutines) with its first transaction held back, so that
+    they queue up and share batches."""
+
+    async def main():
+        store._write.acquire()
+        try:
+            jobs = asyncio.gather(*inserts)
+            await asyncio.sleep(0.2)
+        finally:
+            store._write.release()
+        return await jobs
+
+    return asyncio.run(main())
+
+
 def test_posts_waiting_together_share_one_commit(store):
     pk = _participant(store)
     writer = GroupWriter(store)
     commits = []
     sa.event.listen(store.engine, "commit", lambda conn: commits.append(1))
 
-    async def main():
-        store._write.acquire()  # the writer's first transaction waits: the other posts queue up
-        try:
-            jobs = asyncio.gather(
-                *(writer.insert("rounds", pk, f"key-{n:04d}", _round(n), digest="d") for n in range(1, 101))
-            )
-            await asyncio.sleep(0.2)
-        finally:
-            store._write.release()
-        return await jobs
-
-    results = asyncio.run(main())
+    results = _queued(
+        store, (writer.insert("rounds", pk, f"key-{n:04d}", _round(n), digest="d") for n in range(1, 101))
+    )
     writer.close()
     assert [status for status, _, _ in results] == ["stored"] * 100
     assert [r["round_number"] for _, r, _ in results] == list(range(1, 101))
@@ -140,26 +147,13 @@ def test_block_ends_of_one_batch_are_read_in_one_query(store):
     reads = []
     sa.event.listen(store.engine, "before_cursor_execute", lambda *a: reads.append(a[2]) if "avg(" in a[2] else None)
 
-    async def main():
-        store._write.acquire()  # the writer's first transaction waits: the posts below queue up
-        try:
-            jobs = asyncio.gather(
-                *(
-                    writer.insert("trials", pk, f"key-{pk}-{t}", _trial(1, t, t != k + 1), digest="d", block=None)
-                    for k, pk in enumerate(pks)
-                    for t in (1, 2)
-                ),
-                *(
-                    writer.insert("trials", pk, f"key-{pk}-3", _trial(1, 3, True), digest="d", block=("test", 1))
-                    for pk in pks
-                ),
-            )
-            await asyncio.sleep(0.2)
-        finally:
-            store._write.release()
-        return await jobs
-
-    results = asyncio.run(main())
+    plain = (
+        writer.insert("trials", pk, f"key-{pk}-{t}", _trial(1, t, t != k + 1), digest="d")
+        for k, pk in enumerate(pks)
+        for t in (1, 2)
+    )
+    ends = (writer.insert("trials", pk, f"key-{pk}-3", _trial(1, 3, True), digest="d", block=("test", 1)) for pk in pks)
+    results = _queued(store, [*plain, *ends])
     writer.close()
     assert [summary for _, _, summary in results[:6]] == [None] * 6
     # participant k answered trial k + 1 wrongly (k = 2: none of its first two)
